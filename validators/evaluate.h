@@ -1,0 +1,73 @@
+/* evaluate.h - runs every validator on one ticket and reaches the decision. */
+#ifndef TG_EVALUATE_H
+#define TG_EVALUATE_H
+
+#include <stdint.h>
+
+#include "directory.h"
+#include "findings.h"
+#include "policy.h"
+#include "ticket.h"
+
+enum tg_verdict { TG_ALLOW, TG_ANNOTATE, TG_DENY, TG_SKIP };
+
+/* What the caller knows beyond the ticket: the clock and, where an evidence
+ * store exists, the copy-forward count. */
+struct tg_context {
+    int64_t now; /* UTC seconds */
+    /* Earlier tickets with other ids in the window carrying the same
+     * normalised justification; -1 when unknown (offline check): then
+     * JUSTIFICATION_COPY_FORWARD is not evaluated. */
+    long copy_forward_uses;
+};
+
+struct tg_result {
+    enum tg_verdict verdict;
+    int dry_run;
+    struct tg_findings findings;
+};
+
+void tg_result_init(struct tg_result *r);
+void tg_result_cleanup(struct tg_result *r);
+
+/*
+ * Evaluates t against policy p and directory d (REASONS.md). A ticket whose
+ * kind is not access_request is TG_SKIP with no findings. Pure: no I/O, no
+ * globals. r must be initialised; findings are appended to it. Returns 0 or
+ * TG_ENOMEM.
+ */
+int tg_evaluate(const struct tg_ticket *t, const struct tg_policy *p,
+                const struct tg_directory *d, const struct tg_context *ctx,
+                struct tg_result *r);
+
+const char *tg_verdict_name(enum tg_verdict v);
+
+/* Individual validators; each appends its findings to out. Same contract as
+ * tg_evaluate. */
+int tg_owner_check(const struct tg_ticket *t, const struct tg_policy *p,
+                   const struct tg_directory *d, struct tg_findings *out);
+int tg_justification_check(const struct tg_ticket *t, const struct tg_policy *p,
+                           long copy_forward_uses, struct tg_findings *out);
+int tg_scope_check(const struct tg_ticket *t, const struct tg_policy *p,
+                   const struct tg_directory *d, struct tg_findings *out);
+int tg_expiry_check(const struct tg_ticket *t, const struct tg_policy *p,
+                    const struct tg_directory *d, int64_t now,
+                    struct tg_findings *out);
+int tg_separation_check(const struct tg_ticket *t, const struct tg_policy *p,
+                        const struct tg_directory *d, struct tg_findings *out);
+int tg_authority_check(const struct tg_ticket *t, const struct tg_policy *p,
+                       const struct tg_directory *d, int64_t now,
+                       struct tg_findings *out);
+int tg_rules_check(const struct tg_ticket *t, const struct tg_policy *p,
+                   const struct tg_directory *d, struct tg_findings *out);
+
+/* Rule matching shared by the validators (REASONS.md "policy"). */
+int tg_rules_is_routine(const struct tg_ticket *t, const struct tg_policy *p,
+                        const struct tg_directory *d);
+int tg_rules_is_forbidden(const struct tg_ticket *t, const struct tg_policy *p,
+                          const struct tg_directory *d, size_t *rule_out);
+/* "human", "service" or "shared": the beneficiary's type (REASONS.md). */
+const char *tg_beneficiary_type(const struct tg_ticket *t,
+                                const struct tg_directory *d);
+
+#endif

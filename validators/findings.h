@@ -1,0 +1,35 @@
+/* findings.h - the list of findings a validation produces. */
+#ifndef TG_FINDINGS_H
+#define TG_FINDINGS_H
+
+#include <stddef.h>
+
+#include "codes.h"
+
+struct tg_finding {
+    enum tg_code code;
+    enum tg_action action; /* never TG_ACTION_OFF: those are not added */
+    const char *field;     /* static: the canonical field at fault */
+    char *message;         /* heap, owned by the list */
+};
+
+struct tg_findings {
+    struct tg_finding *v;
+    size_t n, cap;
+};
+
+void tg_findings_init(struct tg_findings *f);
+/* Frees every message and the array; leaves f initialised and empty. */
+void tg_findings_cleanup(struct tg_findings *f);
+/*
+ * Appends a finding for code with the given action, its message made from the
+ * code's template with {1}..{nargs} replaced by args (NULL args print as
+ * "(none)"; each is cut at 120 bytes so a huge field cannot make a huge
+ * message). field NULL means the code's default field. An action of
+ * TG_ACTION_OFF appends nothing. Returns 0 or TG_ENOMEM.
+ */
+int tg_findings_add(struct tg_findings *f, enum tg_code code,
+                    enum tg_action action, const char *field,
+                    const char *const *args, size_t nargs);
+
+#endif

@@ -62,6 +62,18 @@ int tg_evidence_copy_forward_count(struct tg_evidence *e,
                                    const char *ticket, int64_t since,
                                    long *out);
 
+/* The decision document recorded under decision_id. Returns 0 with *json
+ * (caller frees), TG_ENOTFOUND or TG_EIO. */
+int tg_evidence_get(struct tg_evidence *e, const char *decision_id,
+                    char **json);
+
+/* Decisions of ticket, newest first: at most limit, starting after the
+ * record whose sequence is below `before` (0: from the newest). Returns 0
+ * with *out a JSON object {"decisions": [...], "next": <cursor or null>}
+ * (new reference), or TG_EIO / TG_ENOMEM. */
+int tg_evidence_list(struct tg_evidence *e, const char *ticket, int limit,
+                     uint64_t before, json_t **out);
+
 /* 1 when the store currently takes writes (for /readyz). */
 int tg_evidence_ready(struct tg_evidence *e);
 

@@ -1,0 +1,13 @@
+/* cli.h - the sub-commands of contract/CLI.md; main.c dispatches to them. */
+#ifndef TG_CLI_H
+#define TG_CLI_H
+
+/* Each takes the arguments after the sub-command name (argv[0] is the
+ * sub-command) and returns the process exit code: 0 success, 1 negative
+ * answer, 2 usage or configuration error. */
+int tg_cmd_serve(int argc, char **argv); /* server/serve.c */
+int tg_cmd_check(int argc, char **argv); /* server/check.c */
+int tg_cmd_lint(int argc, char **argv);  /* server/lint.c */
+int tg_cmd_audit(int argc, char **argv); /* server/audit.c */
+
+#endif

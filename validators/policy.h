@@ -12,6 +12,7 @@ enum tg_privilege { TG_PRIV_READ = 0, TG_PRIV_WRITE = 1, TG_PRIV_ADMIN = 2 };
 struct tg_wordset {
     char **v;
     size_t n;
+    size_t maxlen; /* longest word: longer input cannot be in the set */
 };
 
 /* A routine or forbidden rule: NULL members are not named by the rule. */

@@ -1,0 +1,101 @@
+/* decision.c - the decision document of API.md and its inline message. */
+#include "decision.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../validators/timeparse.h"
+
+char *tg_decision_message(const struct tg_result *r)
+{
+    const struct tg_findings *f = &r->findings;
+    const char *lead;
+    size_t need, off;
+    char *msg;
+
+    if (r->verdict == TG_ALLOW || r->verdict == TG_SKIP || f->n == 0)
+        return strdup("");
+    if (r->verdict == TG_DENY)
+        lead = "Access governance blocked this transition:";
+    else if (r->dry_run && r->verdict == TG_ANNOTATE) {
+        int would_deny = 0;
+        for (size_t i = 0; i < f->n; i++)
+            would_deny |= f->v[i].action == TG_ACTION_DENY;
+        lead = would_deny ? "Access governance would block this transition "
+                            "(dry run, not enforced):"
+                          : "Access governance notes on this transition:";
+    } else
+        lead = "Access governance notes on this transition:";
+    need = strlen(lead) + 1;
+    for (size_t i = 0; i < f->n; i++)
+        need += 3 + strlen(f->v[i].message);
+    msg = malloc(need);
+    if (!msg)
+        return NULL;
+    off = strlen(lead);
+    memcpy(msg, lead, off);
+    for (size_t i = 0; i < f->n; i++) {
+        size_t n = strlen(f->v[i].message);
+        memcpy(msg + off, "\n- ", 3);
+        memcpy(msg + off + 3, f->v[i].message, n);
+        off += 3 + n;
+    }
+    msg[off] = '\0';
+    return msg;
+}
+
+void tg_decision_id_format(char *buf, size_t cap, uint64_t seq,
+                           const unsigned char rnd[3])
+{
+    snprintf(buf, cap, "d-%012llu-%02x%02x%02x",
+             (unsigned long long)(seq % 1000000000000ULL), rnd[0], rnd[1],
+             rnd[2]);
+}
+
+static json_t *str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+json_t *tg_decision_build(const struct tg_ticket *t, const char *source,
+                          const struct tg_result *r, const char *decision_id,
+                          int64_t evaluated_at, const char *policy_digest)
+{
+    json_t *doc = NULL, *findings = NULL, *tr = NULL;
+    char when[32], *msg = NULL;
+    const struct tg_findings *f = &r->findings;
+
+    if (!source)
+        source = t->source ? t->source : "generic";
+    if (tg_time_format(evaluated_at, when, sizeof(when)) != 0)
+        snprintf(when, sizeof(when), "1970-01-01T00:00:00Z");
+    msg = tg_decision_message(r);
+    findings = json_array();
+    tr = json_object();
+    if (!msg || !findings || !tr)
+        goto fail;
+    if (json_object_set_new(tr, "from", str_or_null(t->from)) ||
+        json_object_set_new(tr, "to", str_or_null(t->to)))
+        goto fail;
+    for (size_t i = 0; i < f->n; i++) {
+        const struct tg_code_info *ci = tg_code_info(f->v[i].code);
+        json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s}", "code", ci->name,
+                              "validator", tg_validator_name(ci->validator),
+                              "action", tg_action_name(f->v[i].action),
+                              "field", f->v[i].field, "message",
+                              f->v[i].message);
+        if (!o || json_array_append_new(findings, o))
+            goto fail;
+    }
+    doc = json_pack("{s:s,s:s,s:s?,s:s,s:O,s:s,s:s,s:b,s:O,s:s}", "decision",
+                    tg_verdict_name(r->verdict), "decision_id", decision_id,
+                    "ticket", t->id, "source", source, "transition", tr,
+                    "evaluated_at", when, "policy", policy_digest, "dry_run",
+                    r->dry_run, "findings", findings, "message", msg);
+fail:
+    json_decref(findings);
+    json_decref(tr);
+    free(msg);
+    return doc;
+}

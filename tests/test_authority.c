@@ -1,0 +1,101 @@
+/* test_authority.c - the authority validator, tiers and delegations. */
+/* deps: canonical */
+#include "vfixture.h"
+
+static int run_auth(const struct tg_ticket *t, const struct tg_policy *p,
+                    const struct tg_directory *d, int64_t now,
+                    struct tg_findings *out)
+{
+    return tg_authority_check(t, p, d, now, out);
+}
+
+/* payments-db: owner carol, payments-approvers (dave) up to write;
+ * hr-portal: owner grace, heidi up to read; vault: owner judy.
+ * erin is carol's delegate until 2099, ivan's delegation ended 2025-01-31,
+ * mallory is grace's delegate until 2026-12-01 (the test's today). */
+static void test_authority_table(void **state)
+{
+    static const struct vf_case cases[] = {
+        {"group approver within tier", NULL, ""},
+        {"group approver at tier",
+         "{\"scope\":{\"privilege\":\"write\"}}", ""},
+        {"group approver above tier",
+         "{\"scope\":{\"privilege\":\"admin\"}}", "AUTHORITY_TIER"},
+        {"unknown privilege is admin",
+         "{\"scope\":{\"privilege\":\"superuser\"}}", "AUTHORITY_TIER"},
+        {"owner any privilege",
+         "{\"approver\":\"carol\",\"scope\":{\"privilege\":\"admin\"}}", ""},
+        {"person approver tier",
+         "{\"approver\":\"heidi\",\"scope\":{\"system\":\"hr-portal\","
+         "\"privilege\":\"write\"}}",
+         "AUTHORITY_TIER"},
+        {"nobody", "{\"approver\":\"mallory\"}", "AUTHORITY_NONE"},
+        {"unknown approver", "{\"approver\":\"zed@example.com\"}",
+         "AUTHORITY_NONE"},
+        {"inactive approver", "{\"approver\":\"frank\"}", "AUTHORITY_NONE"},
+        {"active delegate of owner",
+         "{\"approver\":\"erin\",\"scope\":{\"privilege\":\"admin\"}}", ""},
+        {"expired delegate", "{\"approver\":\"ivan\"}", "AUTHORITY_NONE"},
+        {"delegate on the last day",
+         "{\"approver\":\"mallory\",\"scope\":{\"system\":\"hr-portal\"}}",
+         ""},
+        {"unknown system: skipped",
+         "{\"approver\":\"mallory\",\"scope\":{\"system\":\"zeta\"}}", ""},
+        {"missing system: skipped",
+         "{\"approver\":\"mallory\",\"scope\":{\"system\":null}}", ""},
+        {"group approver: separation's finding",
+         "{\"approver\":\"security-leads\"}", ""},
+        {"self approver still needs authority",
+         "{\"approver\":\"bob\"}", "AUTHORITY_NONE"},
+        {"every approver",
+         "{\"approver\":null,\"approvers\":[\"dave\",\"mallory\"]}",
+         "AUTHORITY_NONE"},
+    };
+    (void)state;
+    vf_run(cases, sizeof(cases) / sizeof(cases[0]), run_auth, NULL);
+}
+
+static void test_authority_delegation_window(void **state)
+{
+    /* grace -> mallory, from 2026-11-01 until 2026-12-01 (whole days). */
+    static const struct {
+        const char *now;
+        size_t want;
+    } rows[] = {
+        {"2026-10-31T23:59:59Z", 1}, {"2026-11-01T00:00:00Z", 0},
+        {"2026-12-01T23:59:59Z", 0}, {"2026-12-02T00:00:00Z", 1},
+    };
+    struct tg_directory d;
+    struct tg_policy p;
+    struct tg_ticket t;
+    (void)state;
+    vf_directory(&d);
+    vf_policy(&p);
+    assert_int_equal(vf_ticket(&t, "{\"approver\":\"mallory\",\"scope\":"
+                                   "{\"system\":\"hr-portal\"}}"),
+                     0);
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct tg_findings f;
+        int64_t now;
+        tg_findings_init(&f);
+        assert_int_equal(tg_time_parse(rows[i].now, strlen(rows[i].now),
+                                       &now), 0);
+        assert_int_equal(tg_authority_check(&t, &p, &d, now, &f), 0);
+        if (f.n != rows[i].want)
+            fail_msg("at %s want %zu findings, got %zu", rows[i].now,
+                     rows[i].want, f.n);
+        tg_findings_cleanup(&f);
+    }
+    tg_ticket_cleanup(&t);
+    tg_policy_cleanup(&p);
+    tg_directory_cleanup(&d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_authority_table),
+        cmocka_unit_test(test_authority_delegation_window),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,65 @@
+/* test_separation.c - the separation validator (REASONS.md "separation"). */
+/* deps: canonical */
+#include "vfixture.h"
+
+static int run_sep(const struct tg_ticket *t, const struct tg_policy *p,
+                   const struct tg_directory *d, int64_t now,
+                   struct tg_findings *out)
+{
+    (void)now;
+    return tg_separation_check(t, p, d, out);
+}
+
+static void test_separation_table(void **state)
+{
+    static const struct vf_case cases[] = {
+        {"second person", NULL, ""},
+        {"no approver", "{\"approver\":null}", "APPROVER_MISSING"},
+        {"blank approver", "{\"approver\":\"  \"}", "APPROVER_MISSING"},
+        {"empty approvers array", "{\"approver\":null,\"approvers\":[]}",
+         "APPROVER_MISSING"},
+        {"self by same string", "{\"approver\":\"bob@example.com\"}",
+         "SOD_SELF_APPROVAL"},
+        {"self by accountId alias",
+         "{\"approver\":\"5b10a2844c20165700ede21g\"}", "SOD_SELF_APPROVAL"},
+        {"self by case", "{\"approver\":\" BOB@Example.com \"}",
+         "SOD_SELF_APPROVAL"},
+        {"self, both unknown names",
+         "{\"requester\":\"Zed\",\"approver\":\"zed \"}",
+         "SOD_SELF_APPROVAL"},
+        {"requester unknown, approver known", "{\"requester\":\"zed\"}", ""},
+        {"beneficiary approves",
+         "{\"beneficiary\":\"dave@example.com\",\"approver\":\"dave\"}",
+         "SOD_BENEFICIARY_APPROVAL"},
+        {"beneficiary is requester: it is self approval",
+         "{\"beneficiary\":\"bob\",\"approver\":\"bob.smith\"}",
+         "SOD_SELF_APPROVAL"},
+        {"service beneficiary is not a person",
+         "{\"beneficiary\":{\"id\":\"dave@example.com\",\"type\":\"service\"},"
+         "\"approver\":\"dave\"}",
+         ""},
+        {"group approver", "{\"approver\":\"security-leads\"}",
+         "APPROVER_NOT_INDIVIDUAL"},
+        {"shared approver", "{\"approver\":\"ops-shared@example.com\"}",
+         "APPROVER_NOT_INDIVIDUAL"},
+        {"generic approver", "{\"approver\":\"helpdesk\"}",
+         "APPROVER_NOT_INDIVIDUAL"},
+        {"every approver checked",
+         "{\"approver\":null,\"approvers\":[\"dave\",\"bob\",\"platform-"
+         "team\"]}",
+         "APPROVER_NOT_INDIVIDUAL,SOD_SELF_APPROVAL"},
+        {"owner may approve", "{\"approver\":\"carol\"}", ""},
+        {"requester may be the owner",
+         "{\"owner\":\"bob@example.com\"}", ""},
+    };
+    (void)state;
+    vf_run(cases, sizeof(cases) / sizeof(cases[0]), run_sep, NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_separation_table),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

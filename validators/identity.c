@@ -1,0 +1,65 @@
+/* identity.c - classification and comparison of identities. */
+#include "identity.h"
+
+#include <string.h>
+#include <strings.h>
+
+int tg_ident_present(const char *s)
+{
+    if (!s)
+        return 0;
+    for (; *s; s++)
+        if (*s != ' ' && *s != '\t' && *s != '\n' && *s != '\r' &&
+            *s != '\f' && *s != '\v')
+            return 1;
+    return 0;
+}
+
+struct tg_ident tg_ident_classify(const struct tg_directory *d, const char *s)
+{
+    struct tg_ident id = {s, {TG_ENT_NONE, 0}, TG_ID_ABSENT};
+    if (!tg_ident_present(s))
+        return id;
+    id.ent = tg_directory_resolve(d, s, strlen(s));
+    if (id.ent.kind == TG_ENT_GROUP)
+        id.cls = TG_ID_NOT_INDIVIDUAL;
+    else if (id.ent.kind == TG_ENT_PERSON)
+        id.cls = d->people[id.ent.idx].type == TG_TYPE_HUMAN
+                     ? TG_ID_PERSON
+                     : TG_ID_NOT_INDIVIDUAL;
+    else if (tg_directory_is_generic(d, s, strlen(s)))
+        id.cls = TG_ID_NOT_INDIVIDUAL;
+    else
+        id.cls = TG_ID_UNKNOWN;
+    return id;
+}
+
+static void trimmed(const char *s, const char **b, size_t *n)
+{
+    size_t len = strlen(s);
+    while (len > 0 && (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')) {
+        s++;
+        len--;
+    }
+    while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t' ||
+                       s[len - 1] == '\n' || s[len - 1] == '\r'))
+        len--;
+    *b = s;
+    *n = len;
+}
+
+int tg_ident_same(const struct tg_directory *d, const char *a, const char *b)
+{
+    struct tg_entity ea, eb;
+    const char *ta, *tb;
+    size_t na, nb;
+    if (!tg_ident_present(a) || !tg_ident_present(b))
+        return 0;
+    ea = tg_directory_resolve(d, a, strlen(a));
+    eb = tg_directory_resolve(d, b, strlen(b));
+    if (ea.kind != TG_ENT_NONE || eb.kind != TG_ENT_NONE)
+        return ea.kind == eb.kind && ea.idx == eb.idx;
+    trimmed(a, &ta, &na);
+    trimmed(b, &tb, &nb);
+    return na == nb && strncasecmp(ta, tb, na) == 0;
+}

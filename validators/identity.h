@@ -1,0 +1,28 @@
+/* identity.h - how validators classify and compare identities (TICKET.md). */
+#ifndef TG_IDENTITY_H
+#define TG_IDENTITY_H
+
+#include "directory.h"
+
+enum tg_ident_class {
+    TG_ID_ABSENT,         /* NULL, empty or blank */
+    TG_ID_PERSON,         /* a human in the directory */
+    TG_ID_NOT_INDIVIDUAL, /* group, shared/service account, generic name */
+    TG_ID_UNKNOWN,        /* in no entry, not generic */
+};
+
+struct tg_ident {
+    const char *raw;
+    struct tg_entity ent;
+    enum tg_ident_class cls;
+};
+
+/* Resolves and classifies s (REASONS.md "not individual"). */
+struct tg_ident tg_ident_classify(const struct tg_directory *d, const char *s);
+/* 1 when s holds something other than white space. */
+int tg_ident_present(const char *s);
+/* 1 when a and b are the same identity after alias resolution; two names in
+ * no entry are the same when equal ignoring case and surrounding space. */
+int tg_ident_same(const struct tg_directory *d, const char *a, const char *b);
+
+#endif

@@ -1,0 +1,32 @@
+/* owner.c - the owner validator: someone accountable, by name. */
+#include "errors.h"
+#include "evaluate.h"
+#include "identity.h"
+
+int tg_owner_check(const struct tg_ticket *t, const struct tg_policy *p,
+                   const struct tg_directory *d, struct tg_findings *out)
+{
+    struct tg_ident o = tg_ident_classify(d, t->owner);
+    const char *args[] = {t->owner};
+    enum tg_code code;
+
+    switch (o.cls) {
+    case TG_ID_ABSENT:
+        code = TG_OWNER_MISSING;
+        break;
+    case TG_ID_NOT_INDIVIDUAL:
+        code = TG_OWNER_NOT_INDIVIDUAL;
+        break;
+    case TG_ID_UNKNOWN:
+        if (!d->strict)
+            return TG_OK;
+        code = TG_OWNER_UNKNOWN;
+        break;
+    default:
+        if (!d->people[o.ent.idx].inactive)
+            return TG_OK;
+        code = TG_OWNER_INACTIVE;
+        break;
+    }
+    return tg_findings_add(out, code, p->action[code], NULL, args, 1);
+}

@@ -1,0 +1,114 @@
+/* rules.c - the policy validator: routine, forbidden and break-glass paths. */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "errors.h"
+#include "evaluate.h"
+#include "identity.h"
+
+/* Equal ignoring case and surrounding white space; absent matches nothing. */
+static int same_value(const char *rule, const char *v)
+{
+    size_t len;
+    if (!tg_ident_present(v))
+        return 0;
+    while (*v == ' ' || *v == '\t' || *v == '\n' || *v == '\r')
+        v++;
+    len = strlen(v);
+    while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t' ||
+                       v[len - 1] == '\n' || v[len - 1] == '\r'))
+        len--;
+    return strlen(rule) == len && strncasecmp(rule, v, len) == 0;
+}
+
+const char *tg_beneficiary_type(const struct tg_ticket *t,
+                                const struct tg_directory *d)
+{
+    const char *who;
+    struct tg_entity e;
+    if (tg_ident_present(t->beneficiary_type)) {
+        if (same_value("service", t->beneficiary_type))
+            return "service";
+        if (same_value("shared", t->beneficiary_type))
+            return "shared";
+        return "human";
+    }
+    who = tg_ident_present(t->beneficiary) ? t->beneficiary : t->requester;
+    if (!who)
+        return "human";
+    e = tg_directory_resolve(d, who, strlen(who));
+    if (e.kind == TG_ENT_PERSON) {
+        if (d->people[e.idx].type == TG_TYPE_SERVICE)
+            return "service";
+        if (d->people[e.idx].type == TG_TYPE_SHARED)
+            return "shared";
+    }
+    return "human";
+}
+
+static int rule_matches(const struct tg_rule *r, const struct tg_ticket *t,
+                        const struct tg_directory *d)
+{
+    if (r->environment && !same_value(r->environment, t->environment))
+        return 0;
+    /* An absent or unknown privilege counts as admin everywhere. */
+    if (r->privilege &&
+        !same_value(r->privilege,
+                    tg_privilege_name(tg_privilege_of(t->privilege))))
+        return 0;
+    if (r->beneficiary_type &&
+        !same_value(r->beneficiary_type, tg_beneficiary_type(t, d)))
+        return 0;
+    if (r->system && !same_value(r->system, t->system))
+        return 0;
+    return 1;
+}
+
+int tg_rules_is_routine(const struct tg_ticket *t, const struct tg_policy *p,
+                        const struct tg_directory *d)
+{
+    for (size_t i = 0; i < p->n_routine; i++)
+        if (rule_matches(&p->routine[i], t, d))
+            return 1;
+    return 0;
+}
+
+int tg_rules_is_forbidden(const struct tg_ticket *t, const struct tg_policy *p,
+                          const struct tg_directory *d, size_t *rule_out)
+{
+    for (size_t i = 0; i < p->n_forbidden; i++) {
+        if (rule_matches(&p->forbidden[i], t, d)) {
+            if (rule_out)
+                *rule_out = i;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int tg_rules_check(const struct tg_ticket *t, const struct tg_policy *p,
+                   const struct tg_directory *d, struct tg_findings *out)
+{
+    int rc = TG_OK;
+    char hours[24];
+    for (size_t i = 0; i < p->n_forbidden && rc == TG_OK; i++) {
+        const struct tg_rule *r = &p->forbidden[i];
+        const char *args[] = {r->reason && *r->reason
+                                  ? r->reason
+                                  : "This access is forbidden by policy."};
+        if (!rule_matches(r, t, d))
+            continue;
+        rc = tg_findings_add(out, TG_POLICY_FORBIDDEN,
+                             p->action[TG_POLICY_FORBIDDEN], NULL, args, 1);
+        break; /* one forbidden finding says it; more would repeat it */
+    }
+    if (rc == TG_OK && t->emergency) {
+        const char *args[] = {hours};
+        snprintf(hours, sizeof(hours), "%u", p->emergency_max_hours);
+        rc = tg_findings_add(out, TG_BREAKGLASS_REVIEW_REQUIRED,
+                             p->action[TG_BREAKGLASS_REVIEW_REQUIRED], NULL,
+                             args, 1);
+    }
+    return rc;
+}

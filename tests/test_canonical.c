@@ -1,0 +1,103 @@
+/* test_canonical.c - canonical ticket JSON to struct, and its 422 errors. */
+/* deps: canonical */
+#include <jansson.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "canonical.h"
+#include "errors.h"
+
+static void test_canonical_errors(void **state)
+{
+    static const struct {
+        const char *json;
+        const char *err_has; /* NULL: maps */
+    } rows[] = {
+        {"{\"id\":\"A-1\"}", NULL},
+        {"{}", "id is missing"},
+        {"{\"id\":null}", "id is missing"},
+        {"{\"id\":42}", "id must be"},
+        {"{\"id\":\"\"}", "id must be"},
+        {"{\"id\":\"A\",\"owner\":7}", "owner must be a string"},
+        {"{\"id\":\"A\",\"scope\":\"db\"}", "scope must be an object"},
+        {"{\"id\":\"A\",\"scope\":{\"system\":[1]}}", "scope.system"},
+        {"{\"id\":\"A\",\"transition\":{\"to\":1}}", "transition.to"},
+        {"{\"id\":\"A\",\"approvers\":[\"a\",2]}", "approvers[1]"},
+        {"{\"id\":\"A\",\"approvers\":{}}", "approvers must be"},
+        {"{\"id\":\"A\",\"beneficiary\":3}", "beneficiary must be"},
+        {"{\"id\":\"A\",\"beneficiary\":{\"id\":\"x\",\"type\":1}}",
+         "beneficiary.type"},
+        {"{\"id\":\"A\",\"emergency\":\"yes\"}", "emergency must be"},
+        {"{\"id\":\"A\",\"unknown\":{\"deep\":[1,2]},\"owner\":null}", NULL},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct tg_ticket t;
+        char err[200];
+        json_t *v = json_loads(rows[i].json, 0, NULL);
+        int rc;
+        assert_non_null(v);
+        tg_ticket_init(&t);
+        rc = tg_canonical_from_json(v, &t, err, sizeof(err));
+        if (rows[i].err_has) {
+            assert_int_equal(rc, TG_EINVAL);
+            if (!strstr(err, rows[i].err_has))
+                fail_msg("%s: error \"%s\" lacks \"%s\"", rows[i].json, err,
+                         rows[i].err_has);
+            assert_null(t.id); /* cleaned up on failure */
+        } else {
+            assert_int_equal(rc, TG_OK);
+        }
+        tg_ticket_cleanup(&t);
+        json_decref(v);
+    }
+}
+
+static void test_canonical_fields(void **state)
+{
+    const char *json =
+        "{\"id\":\"ACC-1\",\"kind\":\"access_request\",\"approver\":\"a\","
+        "\"approvers\":[\"b\",null,\"c\"],\"beneficiary\":{\"id\":\"svc\","
+        "\"type\":\"service\"},\"scope\":{\"system\":\"s\",\"privilege\":"
+        "\"read\"},\"transition\":{\"from\":\"W\",\"to\":\"A\",\"actor\":"
+        "\"d\"},\"emergency\":true,\"expires_at\":\"2027-01-01\"}";
+    struct tg_ticket t;
+    char err[100];
+    json_t *v = json_loads(json, 0, NULL), *back;
+    (void)state;
+    tg_ticket_init(&t);
+    assert_int_equal(tg_canonical_from_json(v, &t, err, sizeof(err)), 0);
+    assert_string_equal(t.id, "ACC-1");
+    assert_int_equal(t.n_approvers, 3);
+    assert_string_equal(t.approvers[0], "a");
+    assert_string_equal(t.approvers[2], "c");
+    assert_string_equal(t.beneficiary, "svc");
+    assert_string_equal(t.beneficiary_type, "service");
+    assert_string_equal(t.system, "s");
+    assert_null(t.environment);
+    assert_string_equal(t.to, "A");
+    assert_string_equal(t.actor, "d");
+    assert_int_equal(t.emergency, 1);
+    assert_true(tg_ticket_is_access_request(&t));
+    back = tg_canonical_to_json(&t);
+    assert_non_null(back);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(back, "beneficiary"), "type")),
+                        "service");
+    assert_int_equal(json_array_size(json_object_get(back, "approvers")), 3);
+    json_decref(back);
+    tg_ticket_cleanup(&t);
+    json_decref(v);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_canonical_errors),
+        cmocka_unit_test(test_canonical_fields),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

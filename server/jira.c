@@ -1,0 +1,728 @@
+/* jira.c - Jira webhooks and validator calls to the canonical ticket. */
+#include "adapter.h"
+
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "../validators/errors.h"
+#include "webhook_auth.h"
+
+/* The path the Connect qsh is computed over (ADAPTERS.md): fixed, so that a
+ * proxy's prefix or a trailing slash cannot change what is signed. */
+#define JIRA_PATH "/v1/webhooks/jira"
+/* ADF deeper than this is not read further: real documents nest a handful
+ * of levels, and the walk is recursive. */
+#define ADF_MAX_DEPTH 48
+/* Upper bound of any one text value built here (joined lists, ADF). */
+#define TEXT_MAX (4u << 20)
+
+int tg_jira_authenticate(const struct tg_config *c, const struct tg_http_req *r,
+                         char **delivery_id)
+{
+    const struct tg_jira_conf *j = &c->jira;
+    const char *auth, *hook_id;
+    char *jti = NULL, *id = NULL;
+    int ok = 0, rc;
+
+    /* Either configured credential is enough: an instance may move from
+     * plain webhooks to a Connect app without a flag day. */
+    auth = tg_req_header(r, "Authorization");
+    if (j->connect_shared_secret && *j->connect_shared_secret && auth &&
+        strncasecmp(auth, "JWT ", 4) == 0) {
+        const char *tok = auth + 4;
+        size_t len;
+        while (*tok == ' ')
+            tok++;
+        len = strlen(tok);
+        while (len && tok[len - 1] == ' ')
+            len--;
+        rc = tg_webhook_auth_connect(j->connect_shared_secret, tok, len,
+                                     r->method ? r->method : "POST", JIRA_PATH,
+                                     r->query, r->now, &jti);
+        if (rc == TG_ENOMEM)
+            return rc;
+        ok = rc == 0;
+    }
+    if (!ok && j->hmac_secret && *j->hmac_secret) {
+        rc = tg_webhook_auth_hub_signature(
+            j->hmac_secret, strlen(j->hmac_secret),
+            tg_req_header(r, "X-Hub-Signature"), r->body, r->body_len);
+        if (rc == TG_ENOMEM)
+            return rc;
+        ok = rc == 0;
+    }
+    if (!ok) {
+        free(jti);
+        return TG_EAUTH;
+    }
+    hook_id = tg_req_header(r, "X-Atlassian-Webhook-Identifier");
+    if (hook_id && *hook_id) {
+        id = strdup(hook_id);
+        if (!id) {
+            free(jti);
+            return TG_ENOMEM;
+        }
+        free(jti);
+    } else {
+        id = jti;
+    }
+    *delivery_id = id;
+    return 0;
+}
+
+/* ---- text building ---- */
+
+struct sbuf {
+    char *p;
+    size_t n, cap;
+};
+
+static int sb_putn(struct sbuf *b, const char *s, size_t n)
+{
+    if (n > TEXT_MAX - b->n)
+        return TG_ETOOBIG;
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 64;
+        char *np;
+        while (cap < b->n + n + 1)
+            cap *= 2;
+        np = realloc(b->p, cap);
+        if (!np)
+            return TG_ENOMEM;
+        b->p = np;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+    return 0;
+}
+
+static int sb_puts(struct sbuf *b, const char *s)
+{
+    return sb_putn(b, s, strlen(s));
+}
+
+static const char *str_at(const json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+/* A non-empty string member, or NULL. */
+static const char *nonempty_at(const json_t *o, const char *k)
+{
+    const char *s = str_at(o, k);
+    return s && *s ? s : NULL;
+}
+
+/* The identity of a Jira user value (ADAPTERS.md "Identities"): a string is
+ * one; a user object is matched by accountId (Cloud), key, name,
+ * emailAddress (Data Center) in turn, the first that resolves winning, else
+ * the first present; an option gives its value. Borrowed from v, or NULL. */
+static const char *user_identity(const struct tg_directory *d, const json_t *v)
+{
+    static const char *const keys[] = {"accountId", "key", "name",
+                                       "emailAddress"};
+    const char *first = NULL;
+    size_t i;
+
+    if (json_is_string(v))
+        return json_string_value(v);
+    if (!json_is_object(v))
+        return NULL;
+    for (i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        const char *s = nonempty_at(v, keys[i]);
+        if (!s)
+            continue;
+        if (!first)
+            first = s;
+        if (d && tg_directory_resolve(d, s, strlen(s)).kind != TG_ENT_NONE)
+            return s;
+    }
+    return first ? first : str_at(v, "value");
+}
+
+static int is_user_object(const json_t *v)
+{
+    return json_is_object(v) &&
+           (json_object_get(v, "accountId") || json_object_get(v, "key") ||
+            json_object_get(v, "emailAddress") ||
+            (json_object_get(v, "name") && !json_object_get(v, "value")));
+}
+
+static int is_inline_adf(const char *type)
+{
+    static const char *const inl[] = {"text",   "hardBreak",   "mention",
+                                      "emoji",  "inlineCard",  "date",
+                                      "status", "placeholder", "mediaInline"};
+    size_t i;
+
+    for (i = 0; type && i < sizeof inl / sizeof inl[0]; i++)
+        if (strcmp(type, inl[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* Appends the text of an Atlassian Document Format node: text nodes as they
+ * are, block nodes (paragraphs, headings, list items, ...) on lines of their
+ * own, so the words of two paragraphs never run together. */
+static int adf_text(const json_t *node, struct sbuf *b, int depth)
+{
+    const char *type = str_at(node, "type");
+    const json_t *attrs = json_object_get(node, "attrs");
+    const json_t *content, *child;
+    size_t i;
+    int rc = 0;
+
+    if (depth > ADF_MAX_DEPTH || !json_is_object(node))
+        return 0;
+    if (type && strcmp(type, "text") == 0 && str_at(node, "text"))
+        rc = sb_puts(b, str_at(node, "text"));
+    else if (type && strcmp(type, "hardBreak") == 0)
+        rc = sb_puts(b, "\n");
+    else if (type &&
+             (strcmp(type, "mention") == 0 || strcmp(type, "emoji") == 0 ||
+              strcmp(type, "status") == 0) &&
+             str_at(attrs, "text"))
+        rc = sb_puts(b, str_at(attrs, "text"));
+    else if (type && strcmp(type, "inlineCard") == 0 && str_at(attrs, "url"))
+        rc = sb_puts(b, str_at(attrs, "url"));
+    if (rc)
+        return rc;
+    content = json_object_get(node, "content");
+    json_array_foreach(content, i, child)
+    {
+        if (!is_inline_adf(str_at(child, "type")) && b->n &&
+            b->p[b->n - 1] != '\n' && (rc = sb_puts(b, "\n")))
+            return rc;
+        if ((rc = adf_text(child, b, depth + 1)))
+            return rc;
+    }
+    return 0;
+}
+
+static int is_adf(const json_t *v)
+{
+    const char *t = str_at(v, "type");
+    return t && strcmp(t, "doc") == 0 &&
+           json_is_array(json_object_get(v, "content"));
+}
+
+/*
+ * Appends the text of a field value (ADAPTERS.md "Field values"): a string as
+ * it is; an option its value; a user its identity; an ADF document its text;
+ * a number its decimal form; a list its elements' texts joined with ", ".
+ * null, booleans and other objects give nothing. *present is set when
+ * anything (even "") was given.
+ */
+static int value_text(const struct tg_directory *d, const json_t *v,
+                      struct sbuf *b, int *present)
+{
+    char num[64];
+    const json_t *e;
+    size_t i;
+    int rc = 0, n;
+
+    if (!v)
+        return 0;
+    switch (json_typeof(v)) {
+    case JSON_STRING:
+        *present = 1;
+        return sb_putn(b, json_string_value(v), json_string_length(v));
+    case JSON_INTEGER:
+        n = snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT,
+                     json_integer_value(v));
+        if (n < 0 || (size_t)n >= sizeof num)
+            return TG_EINVAL;
+        *present = 1;
+        return sb_puts(b, num);
+    case JSON_REAL:
+        n = snprintf(num, sizeof num, "%.15g", json_real_value(v));
+        if (n < 0 || (size_t)n >= sizeof num)
+            return TG_EINVAL;
+        *present = 1;
+        return sb_puts(b, num);
+    case JSON_ARRAY:
+        json_array_foreach(v, i, e)
+        {
+            struct sbuf one = {NULL, 0, 0};
+            int p = 0;
+            rc = value_text(d, e, &one, &p);
+            if (!rc && p && one.n) {
+                if (*present)
+                    rc = sb_puts(b, ", ");
+                if (!rc)
+                    rc = sb_putn(b, one.p, one.n);
+                *present = 1;
+            }
+            free(one.p);
+            if (rc)
+                return rc;
+        }
+        return 0;
+    case JSON_OBJECT:
+        if (is_adf(v)) {
+            size_t start = b->n;
+            *present = 1;
+            rc = adf_text(v, b, 0);
+            /* Trailing line breaks are layout, not content. */
+            while (!rc && b->n > start &&
+                   (b->p[b->n - 1] == '\n' || b->p[b->n - 1] == ' '))
+                b->p[--b->n] = '\0';
+            return rc;
+        }
+        if (json_object_get(v, "value"))
+            return value_text(d, json_object_get(v, "value"), b, present);
+        if (is_user_object(v)) {
+            const char *s = user_identity(d, v);
+            if (!s)
+                return 0;
+            *present = 1;
+            return sb_puts(b, s);
+        }
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+/* The text of v as a new string (caller frees), or NULL when absent. */
+static int text_of(const struct tg_directory *d, const json_t *v, char **out)
+{
+    struct sbuf b = {NULL, 0, 0};
+    int present = 0, rc = value_text(d, v, &b, &present);
+
+    if (!rc && present && !b.p)
+        rc = sb_putn(&b, "", 0);
+    if (rc || !present) {
+        free(b.p);
+        *out = NULL;
+        return rc;
+    }
+    *out = b.p;
+    return 0;
+}
+
+static int set_str(json_t *o, const char *k, const char *v)
+{
+    if (!v)
+        return 0;
+    return json_object_set_new(o, k, json_string(v)) ? TG_ENOMEM : 0;
+}
+
+/* Sets key k of o to the text of field value v, when there is one. */
+static int set_text(const struct tg_directory *d, json_t *o, const char *k,
+                    const json_t *v)
+{
+    char *s = NULL;
+    int rc = text_of(d, v, &s);
+
+    if (!rc)
+        rc = set_str(o, k, s);
+    free(s);
+    return rc;
+}
+
+/* The value of custom field id in fields, or NULL when it is not mapped. */
+static const json_t *field(const json_t *fields, const char *id)
+{
+    return id ? json_object_get(fields, id) : NULL;
+}
+
+static int word_is(const char *s, const char *w)
+{
+    return s && strcasecmp(s, w) == 0;
+}
+
+/* ADAPTERS.md: a checkbox list with anything ticked, an option other than
+ * no/false, boolean true, or the strings yes/true/1 mean an emergency. */
+static int emergency_of(const json_t *v)
+{
+    const char *s;
+
+    if (json_is_array(v))
+        return json_array_size(v) > 0;
+    if (json_is_true(v))
+        return 1;
+    if (json_is_integer(v))
+        return json_integer_value(v) != 0;
+    if (json_is_object(v)) {
+        s = str_at(v, "value");
+        return s && *s && !word_is(s, "no") && !word_is(s, "false");
+    }
+    s = json_string_value(v);
+    return word_is(s, "yes") || word_is(s, "true") || word_is(s, "1");
+}
+
+/* Maps a configured beneficiary type (often an option such as "Service
+ * account") to TICKET.md's human/service; other words pass through. */
+static const char *beneficiary_type(const char *s)
+{
+    static const char *const service[] = {"service",          "service account",
+                                          "service identity", "non-human",
+                                          "nonhuman",         "machine",
+                                          "api key",          "token",
+                                          "workload",         "bot"};
+    static const char *const human[] = {"human", "person", "user", "employee"};
+    size_t i;
+
+    for (i = 0; i < sizeof service / sizeof service[0]; i++)
+        if (word_is(s, service[i]))
+            return "service";
+    for (i = 0; i < sizeof human / sizeof human[0]; i++)
+        if (word_is(s, human[i]))
+            return "human";
+    return s;
+}
+
+/* Appends the identity of user value u to array a unless already there. */
+static int add_identity(json_t *a, const char *s)
+{
+    const json_t *e;
+    size_t i;
+
+    if (!s || !*s)
+        return 0;
+    json_array_foreach(a, i,
+                       e) if (strcmp(json_string_value(e), s) == 0) return 0;
+    return json_array_append_new(a, json_string(s)) ? TG_ENOMEM : 0;
+}
+
+/* ADAPTERS.md approver(s): JSM approvers who approved; else the approver
+ * field (one user or several); else the user who made the transition. */
+static int collect_approvers(const struct tg_config *c, const json_t *fields,
+                             const json_t *user, json_t *a)
+{
+    const struct tg_directory *d = &c->directory;
+    const json_t *approvals = field(fields, c->jira.fields.approvals);
+    const json_t *ap, *v, *e;
+    size_t i, k;
+    int rc;
+
+    json_array_foreach(approvals, i, ap)
+    {
+        json_array_foreach(json_object_get(ap, "approvers"), k, e)
+        {
+            if (!word_is(str_at(e, "approverDecision"), "approved"))
+                continue;
+            rc = add_identity(a,
+                              user_identity(d, json_object_get(e, "approver")));
+            if (rc)
+                return rc;
+        }
+    }
+    if (json_array_size(a))
+        return 0;
+    v = field(fields, c->jira.fields.approver);
+    if (json_is_array(v)) {
+        json_array_foreach(
+            v, i, e) if ((rc = add_identity(a, user_identity(d, e)))) return rc;
+    } else if ((rc = add_identity(a, user_identity(d, v)))) {
+        return rc;
+    }
+    if (json_array_size(a))
+        return 0;
+    return add_identity(a, user_identity(d, user));
+}
+
+/* An identity-valued field (owner, beneficiary): a user, a string, an
+ * option; a list of users gives their identities joined with ", ", which
+ * resolves to nobody and so is reported, not silently narrowed to one. */
+static int identity_text(const struct tg_directory *d, const json_t *v,
+                         char **out)
+{
+    const char *s;
+
+    if (!json_is_array(v)) {
+        s = user_identity(d, v);
+        if (!s)
+            return text_of(d, v, out);
+        *out = strdup(s);
+        return *out ? 0 : TG_ENOMEM;
+    }
+    return text_of(d, v, out);
+}
+
+/* The status name of a validator call's transition.from / .to: a string or
+ * an object with a name. */
+static const char *status_name(const json_t *v)
+{
+    if (json_is_string(v))
+        return json_string_value(v);
+    return str_at(v, "name");
+}
+
+static int in_list(char *const *v, size_t n, const char *s)
+{
+    size_t i;
+
+    for (i = 0; s && i < n; i++)
+        if (strcasecmp(v[i], s) == 0)
+            return 1;
+    return 0;
+}
+
+/* fnmatch without the GNU-only FNM_CASEFOLD: both sides lower-cased, as the
+ * directory's generic_identities globs are. Returns 1 on a match, 0 when
+ * not, TG_ENOMEM (so that a lack of memory is never a skip). */
+static int glob_ci(const char *pat, const char *s)
+{
+    char *lp = strdup(pat), *ls = strdup(s), *q;
+    int m = TG_ENOMEM;
+
+    if (lp && ls) {
+        for (q = lp; *q; q++)
+            if (*q >= 'A' && *q <= 'Z')
+                *q = (char)(*q - 'A' + 'a');
+        for (q = ls; *q; q++)
+            if (*q >= 'A' && *q <= 'Z')
+                *q = (char)(*q - 'A' + 'a');
+        m = fnmatch(lp, ls, 0) == 0;
+    }
+    free(lp);
+    free(ls);
+    return m;
+}
+
+/* A gate selects the delivery when its source is jira, one of its project
+ * globs matches (case-insensitive), the target status is one of its `to`
+ * (case-insensitive, as Jira status names are unique regardless of case),
+ * and the issue is an access request of one of its issue_types, if any. */
+static int jira_gated(const struct tg_config *c, const char *project,
+                      const char *to, const char *itype, int access, int *gated)
+{
+    size_t g, i;
+
+    *gated = 0;
+    if (!access)
+        return 0;
+    for (g = 0; g < c->n_gates; g++) {
+        const struct tg_gate *gt = &c->gates[g];
+        int pm = gt->n_projects == 0;
+        if (!gt->source || strcasecmp(gt->source, "jira") != 0)
+            continue;
+        for (i = 0; !pm && i < gt->n_projects; i++) {
+            pm = project ? glob_ci(gt->projects[i], project) : 0;
+            if (pm < 0)
+                return pm;
+        }
+        if (!pm)
+            continue;
+        if (gt->n_to && !in_list(gt->to, gt->n_to, to))
+            continue;
+        if (gt->n_issue_types &&
+            !in_list(gt->issue_types, gt->n_issue_types, itype))
+            continue;
+        *gated = 1;
+        return 0;
+    }
+    return 0;
+}
+
+/* Finds the status item of a webhook's changelog: fieldId "status" (Cloud),
+ * or field "status" where fieldId is absent (Data Center). */
+static const json_t *status_item(const json_t *body)
+{
+    const json_t *items =
+        json_object_get(json_object_get(body, "changelog"), "items");
+    const json_t *it;
+    size_t i;
+
+    json_array_foreach(items, i, it)
+    {
+        const json_t *fid = json_object_get(it, "fieldId");
+        if (fid ? (json_is_string(fid) &&
+                   strcmp(json_string_value(fid), "status") == 0)
+                : word_is(str_at(it, "field"), "status"))
+            return it;
+    }
+    return NULL;
+}
+
+static int missing(char *err, size_t cap, const char *path)
+{
+    if (err && cap)
+        snprintf(err, cap, "%s is missing", path);
+    return TG_EINVAL;
+}
+
+/* The non-empty string at member k of o, or NULL with err naming path as
+ * missing (absent, null or empty) or of the wrong type. */
+static const char *need_str(const json_t *o, const char *k, const char *path,
+                            char *err, size_t cap)
+{
+    const json_t *v = json_object_get(o, k);
+
+    if (json_is_string(v) && json_string_length(v) > 0)
+        return json_string_value(v);
+    if (v && !json_is_null(v) && !json_is_string(v)) {
+        if (err && cap)
+            snprintf(err, cap, "%s must be a string", path);
+    } else {
+        missing(err, cap, path);
+    }
+    return NULL;
+}
+
+int tg_jira_map(const struct tg_config *c, const json_t *body,
+                json_t **canonical, int *gated, char *err, size_t cap)
+{
+    const struct tg_directory *d = &c->directory;
+    const struct tg_field_map *F = &c->jira.fields;
+    const json_t *issue, *fields, *user, *item, *tr, *v;
+    const char *key, *project, *itype, *from = NULL, *to = NULL;
+    json_t *o = NULL, *t = NULL, *scope = NULL, *apv = NULL;
+    char *s = NULL, *btype = NULL;
+    int access, g, rc = TG_ENOMEM;
+
+    if (!json_is_object(body)) {
+        if (err && cap)
+            snprintf(err, cap, "the body is not a JSON object");
+        return TG_EINVAL;
+    }
+    user = json_object_get(body, "user");
+    if (json_object_get(body, "webhookEvent")) {
+        /* Only a status change of an issue is a transition to gate; every
+         * other delivery is answered skip, and needs no mapping. */
+        if (!word_is(str_at(body, "webhookEvent"), "jira:issue_updated") ||
+            !(item = status_item(body))) {
+            *canonical = NULL;
+            *gated = 0;
+            return 0;
+        }
+        from = str_at(item, "fromString");
+        to = str_at(item, "toString");
+        if (!to)
+            return missing(err, cap, "changelog.items[status].toString");
+    } else {
+        tr = json_object_get(body, "transition");
+        if (!json_is_object(tr))
+            return missing(err, cap, "transition");
+        from = status_name(json_object_get(tr, "from"));
+        to = status_name(json_object_get(tr, "to"));
+        if (!to)
+            return missing(err, cap, "transition.to");
+    }
+    issue = json_object_get(body, "issue");
+    if (!json_is_object(issue))
+        return missing(err, cap, "issue");
+    if (!(key = need_str(issue, "key", "issue.key", err, cap)))
+        return TG_EINVAL;
+    fields = json_object_get(issue, "fields");
+    if (!json_is_object(fields))
+        return missing(err, cap, "issue.fields");
+    if (!(project = need_str(json_object_get(fields, "project"), "key",
+                             "issue.fields.project.key", err, cap)))
+        return TG_EINVAL;
+    if (!(itype = need_str(json_object_get(fields, "issuetype"), "name",
+                           "issue.fields.issuetype.name", err, cap)))
+        return TG_EINVAL;
+    access = in_list(c->jira.access_issue_types, c->jira.n_access_issue_types,
+                     itype);
+
+    o = json_object();
+    t = json_object();
+    scope = json_object();
+    apv = json_array();
+    if (!o || !t || !scope || !apv)
+        goto out;
+    if ((rc = set_str(o, "id", key)) || (rc = set_str(o, "source", "jira")) ||
+        (rc = set_str(o, "kind", access ? "access_request" : "other")) ||
+        (rc = set_str(o, "project", project)))
+        goto out;
+
+    if ((rc = set_str(t, "from", from)) || (rc = set_str(t, "to", to)) ||
+        (rc = set_str(t, "actor", user_identity(d, user))))
+        goto out;
+    rc = TG_ENOMEM;
+    if (json_object_set(o, "transition", t))
+        goto out;
+
+    if ((rc = set_str(o, "requester",
+                      user_identity(d, json_object_get(fields, "reporter")))))
+        goto out;
+
+    /* beneficiary: the field, else the reporter; typed when a type is set. */
+    if ((rc = text_of(d, field(fields, F->beneficiary_type), &btype)))
+        goto out;
+    if ((rc = identity_text(d, field(fields, F->beneficiary), &s)))
+        goto out;
+    if (!s) {
+        const char *rep = user_identity(d, json_object_get(fields, "reporter"));
+        if (rep && !(s = strdup(rep))) {
+            rc = TG_ENOMEM;
+            goto out;
+        }
+    }
+    if (s && btype && *btype) {
+        rc = TG_ENOMEM;
+        if (json_object_set_new(o, "beneficiary",
+                                json_pack("{s:s,s:s}", "id", s, "type",
+                                          beneficiary_type(btype))))
+            goto out;
+    } else if ((rc = set_str(o, "beneficiary", s))) {
+        goto out;
+    }
+    free(s);
+    s = NULL;
+
+    if ((rc = identity_text(d, field(fields, F->owner), &s)) ||
+        (rc = set_str(o, "owner", s)))
+        goto out;
+    free(s);
+    s = NULL;
+
+    if ((rc = collect_approvers(c, fields, user, apv)))
+        goto out;
+    rc = TG_ENOMEM;
+    if (json_array_size(apv) == 1) {
+        if (json_object_set(o, "approver", json_array_get(apv, 0)))
+            goto out;
+    } else if (json_array_size(apv) > 1) {
+        if (json_object_set(o, "approvers", apv))
+            goto out;
+    }
+
+    if ((rc = set_text(d, o, "justification",
+                       field(fields, F->justification))) ||
+        (rc = set_text(d, scope, "system", field(fields, F->system))) ||
+        (rc = set_text(d, scope, "environment",
+                       field(fields, F->environment))) ||
+        (rc = set_text(d, scope, "entitlement",
+                       field(fields, F->entitlement))) ||
+        (rc = set_text(d, scope, "privilege", field(fields, F->privilege))) ||
+        (rc = set_text(d, o, "expires_at", field(fields, F->expires_at))))
+        goto out;
+    rc = TG_ENOMEM;
+    if (json_object_set(o, "scope", scope))
+        goto out;
+
+    v = field(fields, F->emergency);
+    if (json_object_set_new(o, "emergency", json_boolean(emergency_of(v))))
+        goto out;
+    if ((rc = set_str(o, "created_at", str_at(fields, "created"))))
+        goto out;
+
+    if ((rc = jira_gated(c, project, to, itype, access, &g)))
+        goto out;
+    *gated = g;
+    *canonical = o;
+    o = NULL;
+    rc = 0;
+out:
+    if (rc == TG_ETOOBIG) {
+        if (err && cap)
+            snprintf(err, cap, "a field of issue %s is too long", key);
+        rc = TG_EINVAL;
+    }
+    json_decref(o);
+    json_decref(t);
+    json_decref(scope);
+    json_decref(apv);
+    free(s);
+    free(btype);
+    return rc;
+}

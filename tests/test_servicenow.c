@@ -1,0 +1,676 @@
+/* test_servicenow.c - the ServiceNow adapter: mapping and authentication. */
+/* deps: servicenow webhook_auth jwtauth */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "adapter.h"
+#include "errors.h"
+#include "support/tg_test.h"
+#include "timeparse.h"
+#include "webhook_auth.h"
+
+#define FIX TG_SOURCE_DIR "/tests/fixtures/servicenow/"
+#define EXAMPLE TG_SOURCE_DIR "/example/"
+/* Standard Webhooks secret: "whsec_" + base64 of SW_KEY. */
+#define SW_KEY "ticketgate-standard-webhooks-key-0123"
+
+static char **strv(const char *const *v, size_t n)
+{
+    char **out = calloc(n ? n : 1, sizeof *out);
+    for (size_t i = 0; i < n; i++)
+        out[i] = strdup(v[i]);
+    return out;
+}
+
+static void freev(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static void person(struct tg_directory *d, const char *id, const char *name,
+                   const char *const *aliases, size_t n)
+{
+    struct tg_person *p;
+    d->people = realloc(d->people, (d->n_people + 1) * sizeof *d->people);
+    p = &d->people[d->n_people++];
+    memset(p, 0, sizeof *p);
+    p->id = strdup(id);
+    p->name = strdup(name);
+    p->aliases = strv(aliases, n);
+    p->n_aliases = n;
+}
+
+static char *b64(const void *p, size_t n)
+{
+    char *out = malloc(4 * ((n + 2) / 3) + 1);
+    EVP_EncodeBlock((unsigned char *)out, p, (int)n);
+    return out;
+}
+
+static struct tg_config *cfg_new(void)
+{
+    static const char *const bob[] = {"5b10a2844c20165700ede21g", "bob",
+                                      "bob.smith",
+                                      "6816f79cc0a8016401c5a33be04be441"};
+    static const char *const carol[] = {"carol", "carol.diaz"};
+    static const char *const dave[] = {"dave", "dave.okafor"};
+    static const char *const erin[] = {"5b10ac8d82e05b22cc7d4ef5", "erin",
+                                       "erin.yu"};
+    static const char *const judy[] = {"judy", "judy.chen",
+                                       "a1b2c3d4e5f60718293a4b5c6d7e8f90"};
+    static const char *const sn_to[] = {"approved"};
+    static const char *const jira_to[] = {"Approved"};
+    struct tg_config *c = calloc(1, sizeof *c);
+    struct tg_field_map *V = &c->servicenow.variables;
+    size_t len;
+    char *sw;
+
+    c->servicenow.set = 1;
+    c->servicenow.jwt.set = 1;
+    c->servicenow.jwt.alg = TG_JWT_RS256;
+    c->servicenow.jwt.key = (unsigned char *)tg_test_read_file(
+        EXAMPLE "keys/servicenow-public.pem", &len);
+    assert_non_null(c->servicenow.jwt.key);
+    c->servicenow.jwt.key_len = len;
+    c->servicenow.jwt.issuer = strdup(TG_TEST_SN_ISS);
+    c->servicenow.jwt.audience = strdup(TG_TEST_AUD);
+    c->servicenow.jwt.leeway_s = 60;
+    sw = b64(SW_KEY, strlen(SW_KEY));
+    c->servicenow.standard_webhooks_secret = malloc(strlen(sw) + 7);
+    snprintf(c->servicenow.standard_webhooks_secret, strlen(sw) + 7, "whsec_%s",
+             sw);
+    free(sw);
+    V->justification = strdup("business_justification");
+    V->owner = strdup("resource_owner");
+    V->system = strdup("target_system");
+    V->environment = strdup("environment");
+    V->entitlement = strdup("entitlement");
+    V->privilege = strdup("access_level");
+    V->expires_at = strdup("access_expiry");
+    V->emergency = strdup("emergency_access");
+    c->gates = calloc(2, sizeof *c->gates);
+    c->n_gates = 2;
+    c->gates[0].source = strdup("jira");
+    c->gates[0].to = strv(jira_to, 1);
+    c->gates[0].n_to = 1;
+    c->gates[1].source = strdup("servicenow");
+    c->gates[1].to = strv(sn_to, 1);
+    c->gates[1].n_to = 1;
+    tg_directory_init(&c->directory);
+    person(&c->directory, "bob@example.com", "Bob Smith", bob, 4);
+    person(&c->directory, "carol@example.com", "Carol Diaz", carol, 2);
+    person(&c->directory, "dave@example.com", "Dave Okafor", dave, 2);
+    person(&c->directory, "erin@example.com", "Erin Yu", erin, 3);
+    person(&c->directory, "judy@example.com", "Judy Chen", judy, 3);
+    assert_int_equal(tg_directory_index(&c->directory, NULL), 0);
+    return c;
+}
+
+static void cfg_free(struct tg_config *c)
+{
+    struct tg_field_map *V = &c->servicenow.variables;
+    char **fm[] = {&V->justification, &V->owner,       &V->expires_at,
+                   &V->system,        &V->environment, &V->entitlement,
+                   &V->privilege,     &V->beneficiary, &V->beneficiary_type,
+                   &V->emergency,     &V->approvals,   &V->approver};
+
+    for (size_t i = 0; i < sizeof fm / sizeof fm[0]; i++)
+        free(*fm[i]);
+    free(c->servicenow.jwt.key);
+    free(c->servicenow.jwt.issuer);
+    free(c->servicenow.jwt.audience);
+    free(c->servicenow.standard_webhooks_secret);
+    for (size_t g = 0; g < c->n_gates; g++) {
+        free(c->gates[g].source);
+        freev(c->gates[g].projects, c->gates[g].n_projects);
+        freev(c->gates[g].to, c->gates[g].n_to);
+    }
+    free(c->gates);
+    tg_directory_cleanup(&c->directory);
+    free(c);
+}
+
+static json_t *load(const char *path)
+{
+    json_error_t e;
+    json_t *j = json_load_file(path, 0, &e);
+    if (!j)
+        fail_msg("%s:%d: %s", path, e.line, e.text);
+    return j;
+}
+
+static void assert_json_equal(const json_t *got, const json_t *want)
+{
+    if (!json_equal(got, want)) {
+        char *g =
+            json_dumps(got, JSON_SORT_KEYS | JSON_INDENT(1) | JSON_ENCODE_ANY);
+        char *w =
+            json_dumps(want, JSON_SORT_KEYS | JSON_INDENT(1) | JSON_ENCODE_ANY);
+        print_error("got:\n%s\nwant:\n%s\n", g ? g : "(none)",
+                    w ? w : "(none)");
+        free(g);
+        free(w);
+        fail();
+    }
+}
+
+static void patch(json_t *o, const char *path, const char *v)
+{
+    char buf[256], *dot, *p = buf;
+    json_t *cur = o;
+
+    snprintf(buf, sizeof buf, "%s", path);
+    while ((dot = strchr(p, '.'))) {
+        json_t *next;
+        *dot = '\0';
+        next = json_object_get(cur, p);
+        if (!json_is_object(next)) {
+            next = json_object();
+            json_object_set_new(cur, p, next);
+        }
+        cur = next;
+        p = dot + 1;
+    }
+    if (!v) {
+        json_object_del(cur, p);
+        return;
+    }
+    json_t *val = json_loads(v, JSON_DECODE_ANY, NULL);
+    assert_non_null(val);
+    json_object_set_new(cur, p, val);
+}
+
+/* ---- mapping ---- */
+
+static void test_map_fixtures(void **state)
+{
+    struct tg_config *c = cfg_new();
+    json_t *body, *out = NULL, *want;
+    char err[256] = "", *eid = NULL;
+    int gated = -1;
+    (void)state;
+
+    /* reference variables, user objects in each identifier form, "Yes" */
+    body = load(FIX "approval-references.json");
+    want = load(FIX "approval-references.expected.json");
+    assert_int_equal(
+        tg_servicenow_map(c, body, &out, &gated, &eid, err, sizeof err), 0);
+    assert_int_equal(gated, 1);
+    assert_string_equal(eid, "9d1c0b7e1b6a4d10a8e5c7d2f4b19e60:7");
+    assert_json_equal(out, want);
+    free(eid);
+    json_decref(out);
+    json_decref(want);
+    json_decref(body);
+
+    /* a rejection is no gated transition */
+    body = load(FIX "approval-rejected.json");
+    out = NULL;
+    eid = NULL;
+    assert_int_equal(
+        tg_servicenow_map(c, body, &out, &gated, &eid, err, sizeof err), 0);
+    assert_int_equal(gated, 0);
+    assert_non_null(out);
+    free(eid);
+    json_decref(out);
+    json_decref(body);
+
+    body = load(FIX "missing-number.json");
+    out = NULL;
+    eid = (char *)"untouched";
+    assert_int_equal(
+        tg_servicenow_map(c, body, &out, &gated, &eid, err, sizeof err),
+        TG_EINVAL);
+    assert_non_null(strstr(err, "ritm.number"));
+    assert_null(out);
+    assert_string_equal(eid, "untouched");
+    json_decref(body);
+    cfg_free(c);
+}
+
+static void test_map_variants(void **state)
+{
+    static const struct {
+        const char *name, *path, *val;
+        int rc, gated;
+        const char *key, *want;
+    } cases[] = {
+        {"approver by sys_id", "approval.approver",
+         "{\"sys_id\":\"a1b2c3d4e5f60718293a4b5c6d7e8f90\","
+         "\"user_name\":\"jchen\"}",
+         0, 1, "approver", "\"a1b2c3d4e5f60718293a4b5c6d7e8f90\""},
+        {"approver by email", "approval.approver",
+         "{\"sys_id\":\"ffff\",\"user_name\":\"jchen\","
+         "\"email\":\"judy@example.com\"}",
+         0, 1, "approver", "\"judy@example.com\""},
+        {"approver unknown: sys_id", "approval.approver",
+         "{\"sys_id\":\"ffff\",\"user_name\":\"nobody\"}", 0, 1, "approver",
+         "\"ffff\""},
+        {"approver user_name only", "approval.approver",
+         "{\"user_name\":\"nobody\",\"name\":\"No Body\"}", 0, 1, "approver",
+         "\"nobody\""},
+        {"approver string", "approval.approver", "\"erin.yu\"", 0, 1,
+         "approver", "\"erin.yu\""},
+        {"approver reference", "approval.approver",
+         "{\"value\":\"ffff\",\"display_value\":\"Erin Yu\"}", 0, 1, "approver",
+         "\"Erin Yu\""},
+        {"no approver", "approval.approver", NULL, 0, 1, "approver", NULL},
+        {"actor is the approver", "approval.approver", "\"erin.yu\"", 0, 1,
+         "transition",
+         "{\"from\":\"requested\",\"to\":\"approved\",\"actor\":\"erin.yu\"}"},
+        {"owner value resolves", "ritm.variables.resource_owner",
+         "{\"value\":\"carol.diaz\",\"display_value\":\"C. Diaz\"}", 0, 1,
+         "owner", "\"carol.diaz\""},
+        {"owner nothing resolves: value", "ritm.variables.resource_owner",
+         "{\"value\":\"0011\",\"display_value\":\"Zed\"}", 0, 1, "owner",
+         "\"0011\""},
+        {"owner empty reference", "ritm.variables.resource_owner",
+         "{\"value\":\"\",\"display_value\":\"\"}", 0, 1, "owner", NULL},
+        {"display_value empty: value", "ritm.variables.environment",
+         "{\"value\":\"prod\",\"display_value\":\"\"}", 0, 1, "scope",
+         "{\"system\":\"payments-db\",\"environment\":\"prod\","
+         "\"entitlement\":\"role:ledger_reader\",\"privilege\":\"read\"}"},
+        {"list variable", "ritm.variables.entitlement",
+         "[\"role:a\",{\"value\":\"x\",\"display_value\":\"role:b\"}]", 0, 1,
+         "scope",
+         "{\"system\":\"payments-db\",\"environment\":\"prod\","
+         "\"entitlement\":\"role:a, role:b\",\"privilege\":\"read\"}"},
+        {"emergency true", "ritm.variables.emergency_access", "\"TRUE\"", 0, 1,
+         "emergency", "true"},
+        {"emergency 1", "ritm.variables.emergency_access", "\"1\"", 0, 1,
+         "emergency", "true"},
+        {"emergency bool", "ritm.variables.emergency_access", "true", 0, 1,
+         "emergency", "true"},
+        {"emergency no", "ritm.variables.emergency_access", "\"No\"", 0, 1,
+         "emergency", "false"},
+        {"emergency false", "ritm.variables.emergency_access", "\"false\"", 0,
+         1, "emergency", "false"},
+        {"emergency 0", "ritm.variables.emergency_access", "\"0\"", 0, 1,
+         "emergency", "false"},
+        {"emergency empty", "ritm.variables.emergency_access", "\"\"", 0, 1,
+         "emergency", "false"},
+        {"emergency reference", "ritm.variables.emergency_access",
+         "{\"value\":\"true\",\"display_value\":\"Yes\"}", 0, 1, "emergency",
+         "true"},
+        {"other state", "approval.state", "\"requested\"", 0, 0, NULL, NULL},
+        {"state any case", "approval.state", "\"Approved\"", 0, 1, NULL, NULL},
+        {"no state", "approval.state", NULL, TG_EINVAL, 0, NULL,
+         "approval.state"},
+        {"no approval", "approval", NULL, TG_EINVAL, 0, NULL, "approval"},
+        {"no ritm", "ritm", NULL, TG_EINVAL, 0, NULL, "ritm"},
+        {"number not a string", "ritm.number", "12345", TG_EINVAL, 0, NULL,
+         "ritm.number"},
+        {"cat_item as string", "ritm.cat_item", "\"Vault access\"", 0, 1,
+         "project", "\"Vault access\""},
+        {"no cat_item", "ritm.cat_item", NULL, 0, 1, "project", NULL},
+        {"no variables", "ritm.variables", NULL, 0, 1, "scope", "{}"},
+    };
+    struct tg_config *c = cfg_new();
+    (void)state;
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char err[256] = "", *eid = NULL;
+        json_t *body = load(FIX "approval-references.json"), *out = NULL;
+        int gated = -1, rc;
+
+        patch(body, cases[i].path, cases[i].val);
+        rc = tg_servicenow_map(c, body, &out, &gated, &eid, err, sizeof err);
+        print_message("%s: rc %d gated %d err '%s'\n", cases[i].name, rc, gated,
+                      err);
+        assert_int_equal(rc, cases[i].rc);
+        if (rc) {
+            assert_non_null(strstr(err, cases[i].want));
+            assert_null(out);
+        } else {
+            assert_int_equal(gated, cases[i].gated);
+        }
+        if (rc == 0 && cases[i].key) {
+            json_t *got = json_object_get(out, cases[i].key);
+            if (!cases[i].want) {
+                assert_null(got);
+            } else {
+                json_t *want = json_loads(cases[i].want, JSON_DECODE_ANY, NULL);
+                assert_json_equal(got, want);
+                json_decref(want);
+            }
+        }
+        free(eid);
+        json_decref(out);
+        json_decref(body);
+    }
+    cfg_free(c);
+}
+
+/* Gate projects are globs over the catalog item name, case-insensitive. */
+static void test_gate_projects(void **state)
+{
+    static const char *const globs[] = {"database *", "Vault*"};
+    struct tg_config *c = cfg_new();
+    json_t *body = load(FIX "approval-references.json"), *out = NULL;
+    char err[128], *eid = NULL;
+    int gated = -1;
+    (void)state;
+
+    c->gates[1].projects = strv(globs, 2);
+    c->gates[1].n_projects = 2;
+    assert_int_equal(
+        tg_servicenow_map(c, body, &out, &gated, &eid, err, sizeof err), 0);
+    assert_int_equal(gated, 1);
+    json_decref(out);
+    free(eid);
+    patch(body, "ritm.cat_item.name", "\"Laptop refresh\"");
+    assert_int_equal(
+        tg_servicenow_map(c, body, &out, &gated, &eid, err, sizeof err), 0);
+    assert_int_equal(gated, 0);
+    json_decref(out);
+    free(eid);
+    patch(body, "ritm.cat_item", NULL);
+    assert_int_equal(
+        tg_servicenow_map(c, body, &out, &gated, &eid, err, sizeof err), 0);
+    assert_int_equal(gated, 0);
+    json_decref(out);
+    free(eid);
+    json_decref(body);
+    cfg_free(c);
+}
+
+/* The beneficiary: a mapped variable (typed), else requested_for. */
+static void test_beneficiary_variable(void **state)
+{
+    struct tg_config *c = cfg_new();
+    json_t *body = load(FIX "approval-references.json"), *out = NULL, *want;
+    char err[128], *eid = NULL;
+    int gated;
+    (void)state;
+
+    c->servicenow.variables.beneficiary = strdup("service_account");
+    c->servicenow.variables.beneficiary_type = strdup("identity_type");
+    patch(body, "ritm.variables.service_account",
+          "{\"value\":\"svc-payments-etl\",\"display_value\":\"ETL\"}");
+    patch(body, "ritm.variables.identity_type",
+          "{\"value\":\"svc\",\"display_value\":\"Service account\"}");
+    assert_int_equal(
+        tg_servicenow_map(c, body, &out, &gated, &eid, err, sizeof err), 0);
+    want = json_loads("{\"id\":\"svc-payments-etl\",\"type\":\"service\"}", 0,
+                      NULL);
+    assert_json_equal(json_object_get(out, "beneficiary"), want);
+    json_decref(want);
+    json_decref(out);
+    free(eid);
+    json_decref(body);
+    cfg_free(c);
+}
+
+static void test_example_payload(void **state)
+{
+    static const char *const idents[] = {"requester", "beneficiary", "owner",
+                                         "approver"};
+    static const char *const equal[] = {"kind", "justification", "scope",
+                                        "emergency"};
+    struct tg_config *c = cfg_new();
+    json_t *body = load(EXAMPLE "payloads/servicenow-approval.json");
+    json_t *want = load(EXAMPLE "payloads/canonical-ticket.json");
+    json_t *out = NULL;
+    char err[128] = "", *eid = NULL;
+    int gated = -1;
+    int64_t t1, t2;
+    (void)state;
+
+    assert_int_equal(
+        tg_servicenow_map(c, body, &out, &gated, &eid, err, sizeof err), 0);
+    assert_int_equal(gated, 1);
+    assert_string_equal(eid, "aa8b230f3b05e392a6ea1c0d2f8b9e9d:12345");
+    for (size_t i = 0; i < sizeof idents / sizeof idents[0]; i++) {
+        const char *x = json_string_value(json_object_get(out, idents[i]));
+        const char *y = json_string_value(json_object_get(want, idents[i]));
+        struct tg_entity ex, ey;
+        assert_non_null(x);
+        assert_non_null(y);
+        ex = tg_directory_resolve(&c->directory, x, strlen(x));
+        ey = tg_directory_resolve(&c->directory, y, strlen(y));
+        print_message("%s: %s / %s\n", idents[i], x, y);
+        assert_int_equal(ex.kind, TG_ENT_PERSON);
+        assert_int_equal(ex.kind, ey.kind);
+        assert_int_equal(ex.idx, ey.idx);
+    }
+    for (size_t i = 0; i < sizeof equal / sizeof equal[0]; i++)
+        assert_json_equal(json_object_get(out, equal[i]),
+                          json_object_get(want, equal[i]));
+    {
+        const char *a = json_string_value(json_object_get(out, "expires_at"));
+        const char *b = json_string_value(json_object_get(want, "expires_at"));
+        assert_int_equal(tg_time_parse(a, strlen(a), &t1), 0);
+        assert_int_equal(tg_time_parse(b, strlen(b), &t2), 0);
+        assert_int_equal(t1, t2);
+    }
+    free(eid);
+    json_decref(out);
+    json_decref(want);
+    json_decref(body);
+    cfg_free(c);
+}
+
+/* ---- authentication ---- */
+
+struct hdrs {
+    const char *kv[16];
+};
+
+static const char *hdr_get(void *ctx, const char *name)
+{
+    const struct hdrs *h = ctx;
+    for (size_t i = 0; h->kv[i]; i += 2)
+        if (strcasecmp(h->kv[i], name) == 0)
+            return h->kv[i + 1];
+    return NULL;
+}
+
+/* "v1,<base64 HMAC-SHA256(key, id.ts.body)>" */
+static void sw_sign(const char *key, const char *id, const char *ts,
+                    const char *body, char *out, size_t cap)
+{
+    unsigned char mac[32];
+    unsigned int len = 32;
+    char *msg, *enc;
+    size_t n = strlen(id) + strlen(ts) + strlen(body) + 3;
+
+    msg = malloc(n);
+    snprintf(msg, n, "%s.%s.%s", id, ts, body);
+    HMAC(EVP_sha256(), key, (int)strlen(key), (unsigned char *)msg, strlen(msg),
+         mac, &len);
+    enc = b64(mac, 32);
+    snprintf(out, cap, "v1,%s", enc);
+    free(enc);
+    free(msg);
+}
+
+static char *sn_token(const char *aud, long exp_off, const char *jti)
+{
+    char claims[512], *pem, *tok;
+    long now = (long)time(NULL);
+
+    snprintf(claims, sizeof claims,
+             "{\"iss\":\"%s\",\"aud\":\"%s\",\"iat\":%ld,\"exp\":%ld,"
+             "\"jti\":\"%s\"}",
+             TG_TEST_SN_ISS, aud, now - 5, now + exp_off, jti);
+    pem = tg_test_read_file(EXAMPLE "keys/servicenow-private-TEST-ONLY.pem",
+                            NULL);
+    assert_non_null(pem);
+    tok = tg_test_jwt("RS256", pem, strlen(pem), claims);
+    free(pem);
+    return tok;
+}
+
+static void test_authenticate(void **state)
+{
+    static const char body[] = "{\"event_id\":\"e-1\"}";
+    struct tg_config *c = cfg_new();
+    char now_s[32], old_s[32], future_s[32], sig[128], sig_old[128],
+        sig_future[128], wrong[128], multi[400], other_body_sig[128];
+    char b_ok[2048], b_exp[2048], b_aud[2048], b_hs[2048], b_other[2048];
+    long now = (long)time(NULL);
+    char *priv = NULL, *pub = NULL, *t;
+    (void)state;
+
+    snprintf(now_s, sizeof now_s, "%ld", now);
+    snprintf(old_s, sizeof old_s, "%ld", now - 301);
+    snprintf(future_s, sizeof future_s, "%ld", now + 301);
+    sw_sign(SW_KEY, "msg_1", now_s, body, sig, sizeof sig);
+    sw_sign(SW_KEY, "msg_1", old_s, body, sig_old, sizeof sig_old);
+    sw_sign(SW_KEY, "msg_1", future_s, body, sig_future, sizeof sig_future);
+    sw_sign("another-key", "msg_1", now_s, body, wrong, sizeof wrong);
+    sw_sign(SW_KEY, "msg_1", now_s, "{}", other_body_sig,
+            sizeof other_body_sig);
+    snprintf(multi, sizeof multi, "v1a,AAAA %s %s", wrong, sig);
+
+    t = sn_token(TG_TEST_AUD, 300, "jti-1");
+    snprintf(b_ok, sizeof b_ok, "Bearer %s", t);
+    free(t);
+    t = sn_token(TG_TEST_AUD, -600, "jti-2");
+    snprintf(b_exp, sizeof b_exp, "Bearer %s", t);
+    free(t);
+    t = sn_token("someone-else", 300, "jti-3");
+    snprintf(b_aud, sizeof b_aud, "Bearer %s", t);
+    free(t);
+    {
+        /* HS256 keyed with the public key: algorithm confusion */
+        char claims[256];
+        snprintf(claims, sizeof claims,
+                 "{\"iss\":\"%s\",\"aud\":\"%s\",\"exp\":%ld}", TG_TEST_SN_ISS,
+                 TG_TEST_AUD, now + 300);
+        t = tg_test_jwt("HS256", c->servicenow.jwt.key,
+                        c->servicenow.jwt.key_len, claims);
+        snprintf(b_hs, sizeof b_hs, "Bearer %s", t);
+        free(t);
+        assert_int_equal(tg_test_keypair("RSA", &priv, &pub), 0);
+        t = tg_test_jwt("RS256", priv, strlen(priv), claims);
+        snprintf(b_other, sizeof b_other, "Bearer %s", t);
+        free(t);
+        free(priv);
+        free(pub);
+    }
+
+    struct {
+        const char *name, *auth, *id, *ts, *sig;
+        int rc;
+        const char *delivery;
+    } cases[] = {
+        {"bearer RS256", b_ok, NULL, NULL, NULL, 0, "jti-1"},
+        {"bearer expired", b_exp, NULL, NULL, NULL, TG_EAUTH, NULL},
+        {"bearer other audience", b_aud, NULL, NULL, NULL, TG_EAUTH, NULL},
+        {"bearer HS256 with public key", b_hs, NULL, NULL, NULL, TG_EAUTH,
+         NULL},
+        {"bearer other key", b_other, NULL, NULL, NULL, TG_EAUTH, NULL},
+        {"bearer garbage", "Bearer abc", NULL, NULL, NULL, TG_EAUTH, NULL},
+        {"nothing", NULL, NULL, NULL, NULL, TG_EAUTH, NULL},
+        {"SW valid", NULL, "msg_1", now_s, sig, 0, "msg_1"},
+        {"SW several signatures", NULL, "msg_1", now_s, multi, 0, "msg_1"},
+        {"SW bad v1 signature", NULL, "msg_1", now_s, wrong, TG_EAUTH, NULL},
+        {"SW signature of another body", NULL, "msg_1", now_s, other_body_sig,
+         TG_EAUTH, NULL},
+        {"SW other id", NULL, "msg_2", now_s, sig, TG_EAUTH, NULL},
+        {"SW too old", NULL, "msg_1", old_s, sig_old, TG_EAUTH, NULL},
+        {"SW in the future", NULL, "msg_1", future_s, sig_future, TG_EAUTH,
+         NULL},
+        {"SW timestamp not a number", NULL, "msg_1", "12a", sig, TG_EAUTH,
+         NULL},
+        {"SW no id", NULL, NULL, now_s, sig, TG_EAUTH, NULL},
+        {"SW no timestamp", NULL, "msg_1", NULL, sig, TG_EAUTH, NULL},
+        {"SW no signature", NULL, "msg_1", now_s, NULL, TG_EAUTH, NULL},
+        {"SW not v1", NULL, "msg_1", now_s, sig + 1, TG_EAUTH, NULL},
+        {"SW bad base64", NULL, "msg_1", now_s, "v1,!!!!", TG_EAUTH, NULL},
+        /* both configured: either credential is accepted */
+        {"bad bearer, good SW", b_exp, "msg_1", now_s, sig, 0, "msg_1"},
+        {"good bearer, bad SW", b_ok, "msg_1", now_s, wrong, 0, "jti-1"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct hdrs h = {{NULL}};
+        struct tg_http_req r;
+        size_t n = 0;
+        char *id = NULL;
+        int rc;
+
+        if (cases[i].auth) {
+            h.kv[n++] = "Authorization";
+            h.kv[n++] = cases[i].auth;
+        }
+        if (cases[i].id) {
+            h.kv[n++] = "Webhook-Id";
+            h.kv[n++] = cases[i].id;
+        }
+        if (cases[i].ts) {
+            h.kv[n++] = "webhook-timestamp";
+            h.kv[n++] = cases[i].ts;
+        }
+        if (cases[i].sig) {
+            h.kv[n++] = "WEBHOOK-SIGNATURE";
+            h.kv[n++] = cases[i].sig;
+        }
+        memset(&r, 0, sizeof r);
+        r.method = "POST";
+        r.path = "/v1/webhooks/servicenow";
+        r.body = body;
+        r.body_len = strlen(body);
+        r.header = hdr_get;
+        r.ctx = &h;
+        r.now = now;
+        rc = tg_servicenow_authenticate(c, &r, &id);
+        print_message("%s: %d\n", cases[i].name, rc);
+        assert_int_equal(rc, cases[i].rc);
+        if (rc == 0)
+            assert_string_equal(id, cases[i].delivery);
+        free(id);
+    }
+    cfg_free(c);
+}
+
+/* The Standard Webhooks example of the specification's reference
+ * libraries: a known secret, id, timestamp, body and signature. */
+static void test_standard_webhooks_vector(void **state)
+{
+    static const char secret[] = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    static const char id[] = "msg_p5jXN8AQM9LWM0D4loKWxJek";
+    static const char ts[] = "1614265330";
+    static const char body[] = "{\"test\": 2432232314}";
+    static const char sig[] = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
+    (void)state;
+
+    assert_int_equal(tg_webhook_auth_standard(secret, id, ts, sig, body,
+                                              strlen(body), 1614265330),
+                     0);
+    assert_int_equal(tg_webhook_auth_standard(secret, id, ts, sig, body,
+                                              strlen(body), 1614265330 + 301),
+                     TG_EAUTH);
+    /* no key: a secret that does not decode is no credential */
+    assert_int_equal(tg_webhook_auth_standard("whsec_", id, ts, sig, body,
+                                              strlen(body), 1614265330),
+                     TG_EAUTH);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_map_fixtures),
+        cmocka_unit_test(test_map_variants),
+        cmocka_unit_test(test_gate_projects),
+        cmocka_unit_test(test_beneficiary_variable),
+        cmocka_unit_test(test_example_payload),
+        cmocka_unit_test(test_authenticate),
+        cmocka_unit_test(test_standard_webhooks_vector),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,6 +1,5 @@
 /* check.c - `ticketgate check`: evaluates canonical tickets offline. */
 #include <errno.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +21,8 @@ struct run {
     int any_deny;
     int any_error;
     FILE *out;
+    char *buf; /* serialisation buffer, reused across tickets */
+    size_t cap;
 };
 
 static void usage(void)
@@ -59,25 +60,45 @@ fail:
     return NULL;
 }
 
-/* The 3 id bytes of a ticket: deterministic, so a re-run of the same folder
- * gives the same ids (check has no store to number them). */
-static void id_bytes(const json_t *ticket, unsigned char out[3])
+/* The 3 id bytes of a decision: FNV-1a of the ticket id and its position,
+ * so a re-run of the same folder gives the same ids (check has no store to
+ * number them) at no cost beside the evaluation. */
+static void id_bytes(const char *id, uint64_t seq, unsigned char out[3])
 {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    char *s = json_dumps(ticket, JSON_COMPACT | JSON_SORT_KEYS);
-    memset(out, 0, 3);
-    if (s && EVP_Digest(s, strlen(s), md, &mdlen, EVP_sha256(), NULL) == 1)
-        memcpy(out, md, 3);
-    free(s);
+    uint64_t h = 1469598103934665603ULL ^ seq;
+    for (const char *p = id; *p; p++) {
+        h ^= (unsigned char)*p;
+        h *= 1099511628211ULL;
+    }
+    out[0] = (unsigned char)(h >> 16);
+    out[1] = (unsigned char)(h >> 8);
+    out[2] = (unsigned char)h;
+}
+
+/* Appends doc and a newline to out through r->buf, one fwrite per line
+ * (jansson's json_dumpf writes token by token). */
+static int emit(struct run *r, const json_t *doc)
+{
+    size_t n = json_dumpb(doc, r->buf, r->cap, JSON_COMPACT);
+    if (n == 0)
+        return TG_ENOMEM;
+    if (n + 1 > r->cap) {
+        char *nb = realloc(r->buf, n + 1024);
+        if (!nb)
+            return TG_ENOMEM;
+        r->buf = nb;
+        r->cap = n + 1024;
+        n = json_dumpb(doc, r->buf, r->cap, JSON_COMPACT);
+    }
+    r->buf[n] = '\n';
+    return fwrite(r->buf, 1, n + 1, r->out) == n + 1 ? TG_OK : TG_EIO;
 }
 
 static void print_error(struct run *r, const char *code, const char *msg)
 {
     json_t *e = json_pack("{s:s,s:s}", "error", code, "message", msg);
     if (e) {
-        json_dumpf(e, r->out, JSON_COMPACT);
-        fputc('\n', r->out);
+        emit(r, e);
         json_decref(e);
     }
     r->any_error = 1;
@@ -110,15 +131,14 @@ static int check_one(struct run *r, const char *file, const json_t *v)
     if ((rc = tg_evaluate(&t, &r->cfg->policy, &r->cfg->directory, &ctx,
                           &res)) != TG_OK)
         goto out;
-    id_bytes(v, rnd);
+    id_bytes(t.id, r->seq, rnd);
     tg_decision_id_format(id, sizeof(id), r->seq, rnd);
     doc = tg_decision_build(&t, NULL, &res, id, r->now, r->cfg->digest);
     if (!doc) {
         rc = TG_ENOMEM;
         goto out;
     }
-    if (json_dumpf(doc, r->out, JSON_COMPACT) != 0 || fputc('\n', r->out) < 0)
-        rc = TG_EIO;
+    rc = emit(r, doc);
     r->any_deny |= res.verdict == TG_DENY;
 out:
     json_decref(doc);
@@ -199,6 +219,7 @@ int tg_cmd_check(int argc, char **argv)
     struct run r;
     int rc, code = 2;
 
+    memset(&r, 0, sizeof(r));
     tg_diag_init(&diag);
     if (!inputs)
         goto out;
@@ -219,7 +240,6 @@ int tg_cmd_check(int argc, char **argv)
         usage();
         goto out;
     }
-    memset(&r, 0, sizeof(r));
     r.out = stdout;
     if (now_s) {
         if (tg_time_parse(now_s, strlen(now_s), &r.now) != TG_OK) {
@@ -252,6 +272,7 @@ int tg_cmd_check(int argc, char **argv)
         r.any_error = 1;
     code = r.any_error ? 2 : r.any_deny ? 1 : 0;
 out:
+    free(r.buf);
     tg_config_free(cfg);
     tg_diag_cleanup(&diag);
     free(inputs);

@@ -58,44 +58,59 @@ static json_t *str_or_null(const char *s)
     return s ? json_string(s) : json_null();
 }
 
+/* Sets o[k] = v, taking v's reference; keys are our own ASCII literals, so
+ * jansson's UTF-8 check of them is skipped. */
+static int put(json_t *o, const char *k, json_t *v)
+{
+    return v ? json_object_set_new_nocheck(o, k, v) : -1;
+}
+
 json_t *tg_decision_build(const struct tg_ticket *t, const char *source,
                           const struct tg_result *r, const char *decision_id,
                           int64_t evaluated_at, const char *policy_digest)
 {
-    json_t *doc = NULL, *findings = NULL, *tr = NULL;
-    char when[32], *msg = NULL;
+    json_t *doc = json_object(), *findings = json_array(), *tr = json_object();
+    char when[32], *msg = tg_decision_message(r);
     const struct tg_findings *f = &r->findings;
+    int bad = !doc || !findings || !tr || !msg;
 
     if (!source)
         source = t->source ? t->source : "generic";
     if (tg_time_format(evaluated_at, when, sizeof(when)) != 0)
         snprintf(when, sizeof(when), "1970-01-01T00:00:00Z");
-    msg = tg_decision_message(r);
-    findings = json_array();
-    tr = json_object();
-    if (!msg || !findings || !tr)
-        goto fail;
-    if (json_object_set_new(tr, "from", str_or_null(t->from)) ||
-        json_object_set_new(tr, "to", str_or_null(t->to)))
-        goto fail;
-    for (size_t i = 0; i < f->n; i++) {
+    for (size_t i = 0; i < f->n && !bad; i++) {
         const struct tg_code_info *ci = tg_code_info(f->v[i].code);
-        json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s}", "code", ci->name,
-                              "validator", tg_validator_name(ci->validator),
-                              "action", tg_action_name(f->v[i].action),
-                              "field", f->v[i].field, "message",
-                              f->v[i].message);
-        if (!o || json_array_append_new(findings, o))
-            goto fail;
+        json_t *o = json_object();
+        /* Messages are built from valid UTF-8 input cut at character
+         * boundaries, and the rest are our own ASCII literals. */
+        bad |= !o || put(o, "code", json_string_nocheck(ci->name)) ||
+               put(o, "validator",
+                   json_string_nocheck(tg_validator_name(ci->validator))) ||
+               put(o, "action",
+                   json_string_nocheck(tg_action_name(f->v[i].action))) ||
+               put(o, "field", json_string_nocheck(f->v[i].field)) ||
+               put(o, "message", json_string_nocheck(f->v[i].message)) ||
+               json_array_append_new(findings, o);
     }
-    doc = json_pack("{s:s,s:s,s:s?,s:s,s:O,s:s,s:s,s:b,s:O,s:s}", "decision",
-                    tg_verdict_name(r->verdict), "decision_id", decision_id,
-                    "ticket", t->id, "source", source, "transition", tr,
-                    "evaluated_at", when, "policy", policy_digest, "dry_run",
-                    r->dry_run, "findings", findings, "message", msg);
-fail:
+    bad = bad || put(tr, "from", str_or_null(t->from)) ||
+          put(tr, "to", str_or_null(t->to)) ||
+          put(doc, "decision",
+              json_string_nocheck(tg_verdict_name(r->verdict))) ||
+          put(doc, "decision_id", json_string(decision_id)) ||
+          put(doc, "ticket", json_string(t->id)) ||
+          put(doc, "source", json_string(source)) ||
+          put(doc, "transition", json_incref(tr)) ||
+          put(doc, "evaluated_at", json_string_nocheck(when)) ||
+          put(doc, "policy", json_string(policy_digest)) ||
+          put(doc, "dry_run", json_boolean(r->dry_run)) ||
+          put(doc, "findings", json_incref(findings)) ||
+          put(doc, "message", json_string_nocheck(msg));
     json_decref(findings);
     json_decref(tr);
     free(msg);
+    if (bad) {
+        json_decref(doc);
+        return NULL;
+    }
     return doc;
 }

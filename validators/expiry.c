@@ -54,24 +54,30 @@ int tg_expiry_check(const struct tg_ticket *t, const struct tg_policy *p,
         return tg_findings_add(out, TG_EXPIRY_PAST, p->action[TG_EXPIRY_PAST],
                                NULL, args, 1);
     }
-    /* The allowed duration is the tightest limit that applies. */
+    /* The allowed duration is the tightest limit that applies; which one
+     * it was is only put into words when it is exceeded. */
+    enum { BY_PRIVILEGE, BY_SERVICE, BY_EMERGENCY } by = BY_PRIVILEGE;
     allowed = (int64_t)p->max_days[priv] * 86400;
-    snprintf(what, sizeof(what), "%s access", tg_privilege_name(priv));
-    snprintf(limit, sizeof(limit), "%u days", p->max_days[priv]);
     service = strcmp(tg_beneficiary_type(t, d), "service") == 0;
     if (service && (int64_t)p->service_max_days * 86400 < allowed) {
         allowed = (int64_t)p->service_max_days * 86400;
-        snprintf(what, sizeof(what), "%s access for a service identity",
-                 tg_privilege_name(priv));
-        snprintf(limit, sizeof(limit), "%u days", p->service_max_days);
+        by = BY_SERVICE;
     }
     if (t->emergency && (int64_t)p->emergency_max_hours * 3600 < allowed) {
         allowed = (int64_t)p->emergency_max_hours * 3600;
-        snprintf(what, sizeof(what), "emergency access");
-        snprintf(limit, sizeof(limit), "%u hours", p->emergency_max_hours);
+        by = BY_EMERGENCY;
     }
     if (at - now <= allowed)
         return TG_OK;
+    if (by == BY_EMERGENCY) {
+        snprintf(what, sizeof(what), "emergency access");
+        snprintf(limit, sizeof(limit), "%u hours", p->emergency_max_hours);
+    } else {
+        snprintf(what, sizeof(what), "%s access%s", tg_privilege_name(priv),
+                 by == BY_SERVICE ? " for a service identity" : "");
+        snprintf(limit, sizeof(limit), "%u days",
+                 by == BY_SERVICE ? p->service_max_days : p->max_days[priv]);
+    }
     if (tg_time_format(now + allowed, latest, sizeof(latest)) != TG_OK)
         snprintf(latest, sizeof(latest), "%s", "an earlier date");
     {

@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "config.h"
 
@@ -70,11 +71,76 @@ int tg_evidence_get(struct tg_evidence *e, const char *decision_id,
 /* Decisions of ticket, newest first: at most limit, starting after the
  * record whose sequence is below `before` (0: from the newest). Returns 0
  * with *out a JSON object {"decisions": [...], "next": <cursor or null>}
- * (new reference), or TG_EIO / TG_ENOMEM. */
+ * (new reference), or TG_EIO / TG_ENOMEM. limit is clamped to 1..1000 (<= 0
+ * means 100); next is an integer to pass back as `before`, null on the last
+ * page. */
 int tg_evidence_list(struct tg_evidence *e, const char *ticket, int limit,
                      uint64_t before, json_t **out);
 
-/* 1 when the store currently takes writes (for /readyz). */
+/* 1 when the store currently takes writes (for /readyz). After a failed
+ * write it stays 0 until a later append or the writer's periodic probe (every
+ * TG_EVIDENCE_PROBE_MS) commits again. */
 int tg_evidence_ready(struct tg_evidence *e);
+
+#define TG_EVIDENCE_PROBE_MS 1000
+
+/*
+ * --- Offline operations on a store file (the `audit` commands). ---
+ * They open their own connection, so they may run against the file of a
+ * running server; each reads one consistent snapshot.
+ */
+
+/* What tg_evidence_verify_file found. */
+struct tg_evidence_verdict {
+    int intact;             /* 1: every link checked out */
+    uint64_t count;         /* records checked */
+    uint64_t anchor_seq;    /* 0: the chain starts at genesis; else the seq of
+                             * the last archived record (checkpoints table) */
+    uint64_t head_seq;      /* seq of the last record (anchor when none) */
+    char head_hash[65];     /* its hash, lower-case hex */
+    /* When !intact: the first record that does not check out. */
+    uint64_t broken_seq;
+    char broken_id[128];    /* its decision_id, truncated to fit */
+    char reason[160];       /* what is wrong with it; on TG_EIO, why */
+};
+
+/*
+ * Recomputes the whole chain of the store (or archive) at path, from its
+ * latest checkpoint anchor or from genesis, and with key (keylen > 0) every
+ * link's MAC as well. Returns 0 with *out filled (intact or not), TG_EIO when
+ * the file cannot be read as a ticketgate store (out->reason says why), or
+ * TG_ENOMEM. The serialisation is documented at the top of evidence.c and in
+ * docs/EVIDENCE.md.
+ */
+int tg_evidence_verify_file(const char *path, const unsigned char *key,
+                            size_t keylen, struct tg_evidence_verdict *out);
+
+/*
+ * Writes the records of the store at path with time >= since as JSON Lines
+ * to out, oldest first: every column, the decision as an embedded JSON
+ * object. Returns 0, TG_EIO (store unreadable, or writing out failed; *why,
+ * when not NULL, points to a static description) or TG_ENOMEM.
+ */
+int tg_evidence_export_file(const char *path, int64_t since, FILE *out,
+                            const char **why);
+
+/*
+ * Retention: moves every record with seq < before from the store at path
+ * into a new SQLite file archive_path (same tables; its checkpoints row is
+ * the anchor its first record links to), then, in one transaction of the
+ * store, records the last moved record (seq, hash, mac) in the checkpoints
+ * table as the new anchor and deletes the moved records. The chain is
+ * verified first (with key when keylen > 0) and nothing is moved if it is
+ * broken. archive_path must not exist (O_EXCL). Returns 0 with *moved
+ * (0, and no file written, when no record is older than before), TG_EINVAL
+ * (archive_path exists), TG_ECONFLICT (the chain does not verify), TG_EBUSY
+ * or TG_EIO; on an error the store is unchanged and no archive is left. The
+ * store's write lock is held while the moved records are deleted: move a
+ * slice at a time (say 100 000 records) on a busy server.
+ */
+int tg_evidence_archive_file(const char *path, uint64_t before,
+                             const char *archive_path,
+                             const unsigned char *key, size_t keylen,
+                             int busy_timeout_ms, uint64_t *moved);
 
 #endif

@@ -1,0 +1,1725 @@
+/* evidence.c - the evidence store: hash chain, group commit, reads, audits. */
+
+/*
+ * The chain (docs/EVIDENCE.md says the same for auditors, with a script).
+ *
+ * Table records(seq INTEGER PRIMARY KEY, decision_id, ticket, source,
+ * delivery_id NULL, body_sha256 hex, policy, time INTEGER, decision TEXT,
+ * just_norm NULL, prev_hash hex, hash hex, mac hex NULL). seq counts 1, 2, 3,
+ * ... without holes; the first record's prev_hash is 64 zeros, every other
+ * record's prev_hash is the hash of the record before it.
+ *
+ *   hash = SHA-256( "ticketgate-evidence-v1\n"
+ *                   F(seq) F(decision_id) F(ticket) F(source) F(delivery_id)
+ *                   F(body_sha256) F(policy) F(time) F(decision)
+ *                   F(just_norm) F(prev_hash) )
+ *
+ *   F(NULL) = "-\n"
+ *   F(v)    = <byte length of v in decimal ASCII> ":" <the bytes of v> "\n"
+ *
+ * v is the column as stored: seq and time in decimal ASCII ('-' first when
+ * negative, no leading zeros or '+'), text columns as their UTF-8 bytes,
+ * digests in lower-case hex. The length prefix makes the encoding injective
+ * (no field value can imitate a separator) and "-" cannot begin a length, so
+ * NULL differs from every string, the empty string ("0:\n") included.
+ *
+ *   mac = HMAC-SHA256(store.hmac_key, the 32 raw bytes of hash), in hex,
+ *         NULL when no key is configured.
+ *
+ * Table checkpoints(seq, hash, mac, ...) holds one row per archive: the last
+ * record moved out. Verification starts from the checkpoint with the highest
+ * seq (or from genesis: seq 0, 64 zeros), so a store whose old records were
+ * archived still verifies; the archive file itself is a store of the same
+ * layout whose checkpoints row is the anchor its first record links to.
+ *
+ * Writes: one writer thread owns the write connection. tg_evidence_append
+ * queues its record and sleeps; the writer takes every record waiting, writes
+ * them in one transaction (one WAL sync), then wakes them all with their
+ * result (group commit). prev_hash and hash are computed inside that
+ * transaction from the head read in it, so a rolled-back batch leaves no hole
+ * and a second process writing the same file cannot fork the chain. Reads use
+ * a small pool of read-only connections: WAL readers do not block the writer.
+ */
+
+#include "evidence.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "errors.h"
+
+#define ZERO_HASH \
+    "0000000000000000000000000000000000000000000000000000000000000000"
+#define SCHEMA_VERSION 1
+#define MAX_BATCH 1024       /* records per transaction; bounds latency */
+#define POOL_IDLE_MAX 16     /* idle read connections kept open */
+#define LIST_DEFAULT 100
+#define LIST_MAX 1000
+#define DEFAULT_BUSY_MS 2000
+
+static const char SCHEMA[] =
+    "CREATE TABLE IF NOT EXISTS records("
+    " seq INTEGER PRIMARY KEY,"
+    " decision_id TEXT NOT NULL UNIQUE,"
+    " ticket TEXT NOT NULL,"
+    " source TEXT NOT NULL,"
+    " delivery_id TEXT,"
+    " body_sha256 TEXT NOT NULL,"
+    " policy TEXT NOT NULL,"
+    " time INTEGER NOT NULL,"
+    " decision TEXT NOT NULL,"
+    " just_norm TEXT,"
+    " prev_hash TEXT NOT NULL,"
+    " hash TEXT NOT NULL,"
+    " mac TEXT);"
+    "CREATE UNIQUE INDEX IF NOT EXISTS records_delivery"
+    " ON records(source, delivery_id) WHERE delivery_id IS NOT NULL;"
+    "CREATE INDEX IF NOT EXISTS records_ticket ON records(ticket, seq);"
+    /* ticket rides along so copy-forward counting never leaves the index */
+    "CREATE INDEX IF NOT EXISTS records_just"
+    " ON records(just_norm, time, ticket) WHERE just_norm IS NOT NULL;"
+    "CREATE TABLE IF NOT EXISTS checkpoints("
+    " seq INTEGER PRIMARY KEY,"
+    " hash TEXT NOT NULL,"
+    " mac TEXT,"
+    " first_seq INTEGER NOT NULL,"
+    " count INTEGER NOT NULL,"
+    " archived_at INTEGER NOT NULL,"
+    " archive TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY,"
+    " value INTEGER NOT NULL);"
+    "PRAGMA user_version=1;";
+
+#define RECORD_COLUMNS                                                     \
+    "seq, decision_id, ticket, source, delivery_id, body_sha256, policy, " \
+    "time, decision, just_norm, prev_hash, hash, mac"
+
+/* ---------------------------------------------------------------- hashing */
+
+/* The fields of one link, in preimage order. p == NULL is SQL NULL. */
+enum { F_SEQ, F_ID, F_TICKET, F_SOURCE, F_DELIVERY, F_BODY, F_POLICY, F_TIME,
+       F_DECISION, F_JUST, F_PREV, F_N };
+
+struct field {
+    const char *p;
+    size_t n;
+};
+
+static const char PREIMAGE_TAG[] = "ticketgate-evidence-v1\n";
+
+static void hex_encode(const unsigned char *in, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+static int hex_decode32(const char *hex, size_t n, unsigned char out[32])
+{
+    if (n != 64)
+        return TG_EINVAL;
+    for (size_t i = 0; i < 32; i++) {
+        int v = 0;
+        for (int k = 0; k < 2; k++) {
+            char c = hex[2 * i + (size_t)k];
+            v <<= 4;
+            if (c >= '0' && c <= '9')
+                v |= c - '0';
+            else if (c >= 'a' && c <= 'f')
+                v |= c - 'a' + 10;
+            else
+                return TG_EINVAL;
+        }
+        out[i] = (unsigned char)v;
+    }
+    return 0;
+}
+
+/* Decimal ASCII of v into buf (cap >= 21). Returns the length. */
+static size_t int_text(int64_t v, char *buf, size_t cap)
+{
+    int n = snprintf(buf, cap, "%" PRId64, v);
+
+    return (n < 0 || (size_t)n >= cap) ? 0 : (size_t)n;
+}
+
+/* hash = SHA-256 of the preimage of f (see the top of this file). */
+static int chain_hash(const struct field f[F_N], unsigned char out[32])
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned int len = 0;
+    int rc = TG_EIO;
+
+    if (!ctx)
+        return TG_ENOMEM;
+    if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
+        EVP_DigestUpdate(ctx, PREIMAGE_TAG, sizeof PREIMAGE_TAG - 1) != 1)
+        goto out;
+    for (int i = 0; i < F_N; i++) {
+        char pre[24];
+        int n;
+
+        if (!f[i].p) {
+            if (EVP_DigestUpdate(ctx, "-\n", 2) != 1)
+                goto out;
+            continue;
+        }
+        n = snprintf(pre, sizeof pre, "%zu:", f[i].n);
+        if (n < 0 || (size_t)n >= sizeof pre)
+            goto out;
+        if (EVP_DigestUpdate(ctx, pre, (size_t)n) != 1 ||
+            EVP_DigestUpdate(ctx, f[i].p, f[i].n) != 1 ||
+            EVP_DigestUpdate(ctx, "\n", 1) != 1)
+            goto out;
+    }
+    if (EVP_DigestFinal_ex(ctx, out, &len) != 1 || len != 32)
+        goto out;
+    rc = 0;
+out:
+    EVP_MD_CTX_free(ctx);
+    return rc;
+}
+
+static int link_mac(const unsigned char *key, size_t keylen,
+                    const unsigned char hash[32], unsigned char out[32])
+{
+    unsigned int len = 0;
+
+    if (keylen > INT32_MAX)
+        return TG_EINVAL;
+    if (!HMAC(EVP_sha256(), key, (int)keylen, hash, 32, out, &len) ||
+        len != 32)
+        return TG_EIO;
+    return 0;
+}
+
+/* --------------------------------------------------------------- sqlite */
+
+/* The TG_E* of an SQLite failure: a lock held too long is TG_EBUSY (retry
+ * soon); full disk, I/O, read-only, cannot-open, corruption are TG_EIO. */
+static int map_sqlite(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return TG_EBUSY;
+    case SQLITE_NOMEM:
+        return TG_ENOMEM;
+    default:
+        return TG_EIO;
+    }
+}
+
+static int exec_sql(sqlite3 *db, const char *sql)
+{
+    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+
+    return rc == SQLITE_OK ? 0 : map_sqlite(rc);
+}
+
+static void close_db(sqlite3 *db)
+{
+    /* close_v2: should an error path leave a statement unfinalized, the
+     * handle is freed with it instead of leaking as sqlite3_close would. */
+    if (db)
+        sqlite3_close_v2(db);
+}
+
+/* Opens path with flags, extended codes and busy timeout. */
+static int open_db(const char *path, int flags, int busy_ms, sqlite3 **out)
+{
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(path, &db, flags, NULL);
+
+    if (rc != SQLITE_OK) {
+        close_db(db);
+        return map_sqlite(rc) == TG_ENOMEM ? TG_ENOMEM : TG_EIO;
+    }
+    sqlite3_extended_result_codes(db, 1);
+    sqlite3_busy_timeout(db, busy_ms > 0 ? busy_ms : DEFAULT_BUSY_MS);
+    *out = db;
+    return 0;
+}
+
+static int user_version(sqlite3 *db, int *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
+
+    if (rc != SQLITE_OK)
+        return map_sqlite(rc);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *out = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : map_sqlite(rc);
+}
+
+/* The anchor the chain of db starts from: the checkpoint with the highest
+ * seq, or genesis (0, zeros, no mac). mac gets "" when NULL. Returns 0,
+ * TG_EINVAL when that checkpoint's hash is malformed (*seq is set), or the
+ * SQLite failure (no checkpoints table: not a store). */
+static int read_anchor(sqlite3 *db, int64_t *seq, char hash[65], char mac[65])
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(
+        db, "SELECT seq, hash, mac FROM checkpoints ORDER BY seq DESC LIMIT 1",
+        -1, &st, NULL);
+
+    if (rc != SQLITE_OK)
+        return map_sqlite(rc);
+    *seq = 0;
+    memcpy(hash, ZERO_HASH, 65);
+    mac[0] = '\0';
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const char *h = (const char *)sqlite3_column_text(st, 1);
+        const char *m = (const char *)sqlite3_column_text(st, 2);
+
+        *seq = sqlite3_column_int64(st, 0);
+        if (!h || sqlite3_column_bytes(st, 1) != 64) {
+            rc = TG_EINVAL;
+            goto out;
+        }
+        memcpy(hash, h, 65);
+        if (m && sqlite3_column_bytes(st, 2) == 64)
+            memcpy(mac, m, 65);
+        rc = 0;
+    } else {
+        rc = rc == SQLITE_DONE ? 0 : map_sqlite(rc);
+    }
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ------------------------------------------------------------- the store */
+
+/* One append waiting for its batch; lives on the appender's stack. */
+struct pending {
+    const struct tg_evidence_record *r;
+    int rc;
+    int done;
+    struct pending *next;
+};
+
+/* The writer's connection and its statements (writer thread only). */
+struct wconn {
+    sqlite3 *db;
+    sqlite3_stmt *head, *dup, *ins, *meta;
+};
+
+enum { Q_DELIVERY, Q_COPY, Q_GET, Q_LIST, Q_N };
+
+static const char *const QUERIES[Q_N] = {
+    [Q_DELIVERY] = "SELECT body_sha256, decision FROM records"
+                   " WHERE source = ?1 AND delivery_id = ?2",
+    [Q_COPY] = "SELECT COUNT(DISTINCT ticket) FROM records"
+               " WHERE just_norm = ?1 AND time >= ?2 AND ticket <> ?3",
+    [Q_GET] = "SELECT decision FROM records WHERE decision_id = ?1",
+    [Q_LIST] = "SELECT seq, decision FROM records"
+               " WHERE ticket = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
+};
+
+/* One pooled read connection with its statements, prepared on first use. */
+struct rconn {
+    sqlite3 *db;
+    sqlite3_stmt *st[Q_N];
+    struct rconn *next;
+};
+
+struct tg_evidence {
+    char *path;
+    enum tg_sync sync;
+    unsigned char *key;
+    size_t keylen;
+    int busy_ms;
+
+    pthread_mutex_t mu;     /* guards everything below up to the pool */
+    pthread_cond_t work;    /* writer: queue not empty, or stop */
+    pthread_cond_t done;    /* appenders: a batch finished */
+    struct pending *qhead, *qtail;
+    int stop;
+    int ready;
+    uint64_t next_id;
+    pthread_t writer;
+    int writer_started;
+    int inited;             /* mu, work, done initialised */
+
+    struct wconn w;         /* owned by the writer thread once started */
+
+    pthread_mutex_t pool_mu;
+    int pool_inited;
+    struct rconn *idle;
+    size_t n_idle;
+};
+
+static void wconn_close(struct wconn *w)
+{
+    sqlite3_finalize(w->head);
+    sqlite3_finalize(w->dup);
+    sqlite3_finalize(w->ins);
+    sqlite3_finalize(w->meta);
+    close_db(w->db);
+    memset(w, 0, sizeof *w);
+}
+
+/*
+ * Opens the write connection. create: the first open, which may create the
+ * file and the schema. A reopen after a failure never creates: a store file
+ * that vanished must not silently restart the chain at genesis.
+ */
+static int wconn_open(struct tg_evidence *e, struct wconn *w, int create)
+{
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
+                (create ? SQLITE_OPEN_CREATE : 0);
+    const char *sync = e->sync == TG_SYNC_FULL ? "PRAGMA synchronous=FULL"
+                                               : "PRAGMA synchronous=NORMAL";
+    sqlite3_stmt *st = NULL;
+    int version = 0;
+    int rc;
+
+    memset(w, 0, sizeof *w);
+    rc = open_db(e->path, flags, e->busy_ms, &w->db);
+    if (rc)
+        return rc;
+    /* SQLite falls back to read-only on a file it may not write: for the
+     * writer that is a failure, found now rather than at the first commit */
+    if (sqlite3_db_readonly(w->db, "main") != 0) {
+        rc = TG_EIO;
+        goto out;
+    }
+    /* Only takes effect on a new file: lets archive give pages back. */
+    if ((rc = exec_sql(w->db, "PRAGMA auto_vacuum=INCREMENTAL")))
+        goto out;
+    rc = sqlite3_prepare_v2(w->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
+    if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW ||
+        sqlite3_stricmp((const char *)sqlite3_column_text(st, 0), "wal")) {
+        /* a read-only file answers "delete": it cannot take our writes */
+        rc = TG_EIO;
+        goto out;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if ((rc = exec_sql(w->db, sync)) ||
+        (rc = exec_sql(w->db, "PRAGMA journal_size_limit=67108864")) ||
+        (rc = user_version(w->db, &version)))
+        goto out;
+    if (version > SCHEMA_VERSION || (!create && version != SCHEMA_VERSION)) {
+        rc = TG_EIO;
+        goto out;
+    }
+    if (version == 0) {
+        if ((rc = exec_sql(w->db, "BEGIN IMMEDIATE")))
+            goto out;
+        if ((rc = exec_sql(w->db, SCHEMA)) ||
+            (rc = exec_sql(w->db, "COMMIT"))) {
+            exec_sql(w->db, "ROLLBACK");
+            goto out;
+        }
+    }
+#define PREP(stmt, sql)                                                    \
+    do {                                                                   \
+        int prc_ = sqlite3_prepare_v3(w->db, sql, -1,                      \
+                                      SQLITE_PREPARE_PERSISTENT, &(stmt),  \
+                                      NULL);                               \
+        if (prc_ != SQLITE_OK) {                                           \
+            rc = map_sqlite(prc_);                                         \
+            goto out;                                                      \
+        }                                                                  \
+    } while (0)
+    PREP(w->head, "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1");
+    PREP(w->dup,
+         "SELECT 1 FROM records WHERE source = ?1 AND delivery_id = ?2");
+    PREP(w->ins, "INSERT INTO records(" RECORD_COLUMNS ") VALUES"
+                 " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)");
+    PREP(w->meta, "INSERT INTO meta(key, value) VALUES ('id_next', ?1)"
+                  " ON CONFLICT(key) DO UPDATE SET value = max(value, ?1)");
+#undef PREP
+    rc = 0;
+out:
+    sqlite3_finalize(st);
+    if (rc)
+        wconn_close(w);
+    return rc;
+}
+
+/* The head the next record links to: the last record, else the anchor. */
+static int read_head(struct wconn *w, int64_t *seq, char hash[65])
+{
+    char mac[65];
+    int rc = sqlite3_step(w->head);
+
+    if (rc == SQLITE_ROW) {
+        const char *h = (const char *)sqlite3_column_text(w->head, 1);
+
+        *seq = sqlite3_column_int64(w->head, 0);
+        rc = (h && sqlite3_column_bytes(w->head, 1) == 64) ? 0 : TG_EIO;
+        if (!rc)
+            memcpy(hash, h, 65);
+        sqlite3_reset(w->head);
+        return rc;
+    }
+    sqlite3_reset(w->head);
+    if (rc != SQLITE_DONE)
+        return map_sqlite(rc);
+    return read_anchor(w->db, seq, hash, mac);
+}
+
+static int record_valid(const struct tg_evidence_record *r)
+{
+    return r->decision_id && r->ticket && r->source && r->policy_digest &&
+           r->decision_json && r->decision_len > 0;
+}
+
+/*
+ * Writes r as the link after (*seq, hash) inside the open transaction and
+ * advances them. Returns 0, TG_ECONFLICT (delivery id of the source already
+ * recorded), TG_EINVAL (decision id already recorded), or a fatal TG_EIO /
+ * TG_EBUSY after which the transaction must be rolled back.
+ */
+static int insert_one(struct tg_evidence *e, int64_t *seq, char hash[65],
+                      const struct tg_evidence_record *r)
+{
+    struct wconn *w = &e->w;
+    struct field f[F_N];
+    char seqtxt[24], timetxt[24], body[65], newhash[65], mac[65];
+    unsigned char digest[32], macbin[32];
+    int64_t next;
+    int rc;
+
+    if (r->delivery_id) {
+        sqlite3_bind_text(w->dup, 1, r->source, -1, SQLITE_STATIC);
+        sqlite3_bind_text(w->dup, 2, r->delivery_id, -1, SQLITE_STATIC);
+        rc = sqlite3_step(w->dup);
+        sqlite3_reset(w->dup);
+        sqlite3_clear_bindings(w->dup);
+        if (rc == SQLITE_ROW)
+            return TG_ECONFLICT;
+        if (rc != SQLITE_DONE)
+            return map_sqlite(rc) == TG_EBUSY ? TG_EBUSY : TG_EIO;
+    }
+    if (*seq == INT64_MAX)
+        return TG_EIO;
+    next = *seq + 1;
+    hex_encode(r->body_sha256, 32, body);
+    f[F_SEQ].p = seqtxt;
+    f[F_SEQ].n = int_text(next, seqtxt, sizeof seqtxt);
+    f[F_ID] = (struct field){r->decision_id, strlen(r->decision_id)};
+    f[F_TICKET] = (struct field){r->ticket, strlen(r->ticket)};
+    f[F_SOURCE] = (struct field){r->source, strlen(r->source)};
+    f[F_DELIVERY] = (struct field){r->delivery_id,
+                                   r->delivery_id ? strlen(r->delivery_id) : 0};
+    f[F_BODY] = (struct field){body, 64};
+    f[F_POLICY] = (struct field){r->policy_digest, strlen(r->policy_digest)};
+    f[F_TIME].p = timetxt;
+    f[F_TIME].n = int_text(r->time, timetxt, sizeof timetxt);
+    f[F_DECISION] = (struct field){r->decision_json, r->decision_len};
+    f[F_JUST] = (struct field){r->justification_norm,
+                               r->justification_norm
+                                   ? strlen(r->justification_norm) : 0};
+    f[F_PREV] = (struct field){hash, 64};
+    if (r->decision_len > INT32_MAX)
+        return TG_EINVAL;
+    if ((rc = chain_hash(f, digest)))
+        return rc == TG_ENOMEM ? TG_EIO : rc;
+    hex_encode(digest, 32, newhash);
+    if (e->keylen) {
+        if (link_mac(e->key, e->keylen, digest, macbin))
+            return TG_EIO;
+        hex_encode(macbin, 32, mac);
+        OPENSSL_cleanse(macbin, sizeof macbin);
+    }
+
+    sqlite3_bind_int64(w->ins, 1, next);
+    for (int i = F_ID; i <= F_POLICY; i++) {
+        if (f[i].p)
+            sqlite3_bind_text(w->ins, i + 1, f[i].p, (int)f[i].n,
+                              SQLITE_STATIC);
+        else
+            sqlite3_bind_null(w->ins, i + 1);
+    }
+    sqlite3_bind_int64(w->ins, 8, r->time);
+    sqlite3_bind_text(w->ins, 9, r->decision_json, (int)r->decision_len,
+                      SQLITE_STATIC);
+    if (r->justification_norm)
+        sqlite3_bind_text(w->ins, 10, r->justification_norm, -1,
+                          SQLITE_STATIC);
+    else
+        sqlite3_bind_null(w->ins, 10);
+    sqlite3_bind_text(w->ins, 11, hash, 64, SQLITE_STATIC);
+    sqlite3_bind_text(w->ins, 12, newhash, 64, SQLITE_STATIC);
+    if (e->keylen)
+        sqlite3_bind_text(w->ins, 13, mac, 64, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(w->ins, 13);
+    rc = sqlite3_step(w->ins);
+    sqlite3_reset(w->ins);
+    sqlite3_clear_bindings(w->ins);
+    if (rc == SQLITE_DONE) {
+        *seq = next;
+        memcpy(hash, newhash, 65);
+        return 0;
+    }
+    /* A constraint failure undoes only this statement; the batch goes on.
+     * The delivery id was checked above, so it is the decision id. */
+    if ((rc & 0xff) == SQLITE_CONSTRAINT)
+        return TG_EINVAL;
+    return map_sqlite(rc) == TG_EBUSY ? TG_EBUSY : TG_EIO;
+}
+
+static int write_id_next(struct wconn *w, uint64_t id_next)
+{
+    int rc;
+
+    sqlite3_bind_int64(w->meta, 1,
+                       id_next > INT64_MAX ? INT64_MAX : (int64_t)id_next);
+    rc = sqlite3_step(w->meta);
+    sqlite3_reset(w->meta);
+    sqlite3_clear_bindings(w->meta);
+    return rc == SQLITE_DONE ? 0 : map_sqlite(rc);
+}
+
+/*
+ * Writes batch (may be NULL: a probe) in one transaction and sets each
+ * item's rc. id_next is persisted with it, so decision-id numbers handed out
+ * before the batch are never handed out again after a restart. Returns 0 when
+ * the transaction committed, else the fatal error given to every item.
+ */
+static int commit_batch(struct tg_evidence *e, struct pending *batch,
+                        uint64_t id_next)
+{
+    struct wconn *w = &e->w;
+    char hash[65];
+    int64_t seq;
+    int rc;
+
+    if (!w->db && (rc = wconn_open(e, w, 0)))
+        goto fail;
+    if ((rc = exec_sql(w->db, "BEGIN IMMEDIATE")))
+        goto fail;
+    if ((rc = read_head(w, &seq, hash)))
+        goto rollback;
+    for (struct pending *p = batch; p; p = p->next) {
+        p->rc = insert_one(e, &seq, hash, p->r);
+        if (p->rc == TG_EIO || p->rc == TG_EBUSY) {
+            rc = p->rc;
+            goto rollback;
+        }
+    }
+    if ((rc = write_id_next(w, id_next)))
+        goto rollback;
+    if ((rc = exec_sql(w->db, "COMMIT")))
+        goto rollback;
+    return 0;
+rollback:
+    /* Nothing of the batch is durable: the head is re-read from the file by
+     * the next transaction, so the chain has no hole. */
+    exec_sql(w->db, "ROLLBACK");
+fail:
+    if (rc != TG_EBUSY)
+        rc = TG_EIO;
+    for (struct pending *p = batch; p; p = p->next)
+        p->rc = rc;
+    /* Reconnect next time: a file that was replaced, remounted or made
+     * writable again is seen afresh. */
+    wconn_close(w);
+    return rc;
+}
+
+static void deadline_after(struct timespec *ts, long ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    struct tg_evidence *e = arg;
+
+    pthread_mutex_lock(&e->mu);
+    for (;;) {
+        struct pending *batch, *last;
+        uint64_t id_next;
+        size_t n = 1;
+        int rc;
+
+        while (!e->qhead && !e->stop) {
+            struct timespec ts;
+
+            if (e->ready) {
+                pthread_cond_wait(&e->work, &e->mu);
+                continue;
+            }
+            deadline_after(&ts, TG_EVIDENCE_PROBE_MS);
+            if (pthread_cond_timedwait(&e->work, &e->mu, &ts) == ETIMEDOUT &&
+                !e->qhead && !e->stop) {
+                /* Probe: an empty batch still writes id_next, a real write
+                 * that tells whether the store takes writes again. */
+                id_next = e->next_id;
+                pthread_mutex_unlock(&e->mu);
+                rc = commit_batch(e, NULL, id_next);
+                pthread_mutex_lock(&e->mu);
+                e->ready = rc == 0;
+            }
+        }
+        if (!e->qhead)
+            break; /* stopping, and every append has been answered */
+        batch = last = e->qhead;
+        while (last->next && n < MAX_BATCH) {
+            last = last->next;
+            n++;
+        }
+        e->qhead = last->next;
+        if (!e->qhead)
+            e->qtail = NULL;
+        last->next = NULL;
+        id_next = e->next_id;
+        pthread_mutex_unlock(&e->mu);
+
+        rc = commit_batch(e, batch, id_next);
+
+        pthread_mutex_lock(&e->mu);
+        e->ready = rc == 0;
+        for (struct pending *p = batch, *nx; p; p = nx) {
+            nx = p->next; /* p may be gone once done is seen */
+            p->done = 1;
+        }
+        pthread_cond_broadcast(&e->done);
+    }
+    /* Final: remember the id counter for the next start. */
+    {
+        uint64_t id_next = e->next_id;
+
+        pthread_mutex_unlock(&e->mu);
+        if (e->w.db)
+            commit_batch(e, NULL, id_next);
+    }
+    return NULL;
+}
+
+/* The first decision-id number of this run: above every number a previous
+ * run handed out (meta id_next) and above every seq recorded or archived. */
+static int load_next_id(struct tg_evidence *e)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(
+        e->w.db,
+        "SELECT max("
+        " coalesce((SELECT value FROM meta WHERE key = 'id_next'), 1),"
+        " coalesce((SELECT max(seq) FROM records), 0) + 1,"
+        " coalesce((SELECT max(seq) FROM checkpoints), 0) + 1)",
+        -1, &st, NULL);
+
+    if (rc != SQLITE_OK)
+        return map_sqlite(rc);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        int64_t v = sqlite3_column_int64(st, 0);
+
+        e->next_id = v > 0 ? (uint64_t)v : 1;
+        rc = 0;
+    } else {
+        rc = map_sqlite(rc);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static void pool_drain(struct tg_evidence *e)
+{
+    while (e->idle) {
+        struct rconn *c = e->idle;
+
+        e->idle = c->next;
+        for (int i = 0; i < Q_N; i++)
+            sqlite3_finalize(c->st[i]);
+        close_db(c->db);
+        free(c);
+    }
+    e->n_idle = 0;
+}
+
+static void evidence_free(struct tg_evidence *e)
+{
+    wconn_close(&e->w);
+    if (e->pool_inited) {
+        pool_drain(e);
+        pthread_mutex_destroy(&e->pool_mu);
+    }
+    if (e->inited) {
+        pthread_cond_destroy(&e->done);
+        pthread_cond_destroy(&e->work);
+        pthread_mutex_destroy(&e->mu);
+    }
+    if (e->key) {
+        OPENSSL_cleanse(e->key, e->keylen);
+        free(e->key);
+    }
+    free(e->path);
+    free(e);
+}
+
+static int init_sync(struct tg_evidence *e)
+{
+    pthread_condattr_t ca;
+    int ok;
+
+    if (pthread_condattr_init(&ca))
+        return TG_ENOMEM;
+    /* timed waits measure intervals, so a wall-clock step must not matter */
+    ok = !pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    if (ok && pthread_mutex_init(&e->mu, NULL))
+        ok = 0;
+    else if (ok && pthread_cond_init(&e->work, &ca)) {
+        pthread_mutex_destroy(&e->mu);
+        ok = 0;
+    } else if (ok && pthread_cond_init(&e->done, NULL)) {
+        pthread_cond_destroy(&e->work);
+        pthread_mutex_destroy(&e->mu);
+        ok = 0;
+    }
+    pthread_condattr_destroy(&ca);
+    if (!ok)
+        return TG_ENOMEM;
+    e->inited = 1;
+    if (pthread_mutex_init(&e->pool_mu, NULL))
+        return TG_ENOMEM;
+    e->pool_inited = 1;
+    return 0;
+}
+
+int tg_evidence_open(const struct tg_config *c, struct tg_evidence **out)
+{
+    struct tg_evidence *e = NULL;
+    int rc;
+
+    if (!c || !c->store.path || !out)
+        return TG_EINVAL;
+    if (!sqlite3_threadsafe())
+        return TG_EIO;
+    e = calloc(1, sizeof *e);
+    if (!e)
+        return TG_ENOMEM;
+    e->sync = c->store.sync;
+    e->busy_ms = c->store.busy_timeout_ms > 0 ? c->store.busy_timeout_ms
+                                              : DEFAULT_BUSY_MS;
+    rc = TG_ENOMEM;
+    if (!(e->path = strdup(c->store.path)))
+        goto out;
+    if (c->store.hmac_key && c->store.hmac_key_len) {
+        if (!(e->key = malloc(c->store.hmac_key_len)))
+            goto out;
+        memcpy(e->key, c->store.hmac_key, c->store.hmac_key_len);
+        e->keylen = c->store.hmac_key_len;
+    }
+    if ((rc = init_sync(e)))
+        goto out;
+    if ((rc = wconn_open(e, &e->w, 1)) || (rc = load_next_id(e))) {
+        rc = rc == TG_ENOMEM ? TG_ENOMEM : TG_EIO;
+        goto out;
+    }
+    e->ready = 1;
+    if (pthread_create(&e->writer, NULL, writer_main, e)) {
+        rc = TG_ENOMEM;
+        goto out;
+    }
+    e->writer_started = 1;
+    *out = e;
+    return 0;
+out:
+    evidence_free(e);
+    return rc;
+}
+
+void tg_evidence_close(struct tg_evidence *e)
+{
+    if (!e)
+        return;
+    if (e->writer_started) {
+        pthread_mutex_lock(&e->mu);
+        e->stop = 1;
+        pthread_cond_signal(&e->work);
+        pthread_mutex_unlock(&e->mu);
+        pthread_join(e->writer, NULL);
+    }
+    evidence_free(e);
+}
+
+uint64_t tg_evidence_next_seq(struct tg_evidence *e)
+{
+    uint64_t v;
+
+    if (!e)
+        return 0;
+    pthread_mutex_lock(&e->mu);
+    v = e->next_id++;
+    pthread_mutex_unlock(&e->mu);
+    return v;
+}
+
+int tg_evidence_ready(struct tg_evidence *e)
+{
+    int v;
+
+    if (!e)
+        return 0;
+    pthread_mutex_lock(&e->mu);
+    v = e->ready && !e->stop;
+    pthread_mutex_unlock(&e->mu);
+    return v;
+}
+
+int tg_evidence_append(struct tg_evidence *e,
+                       const struct tg_evidence_record *r)
+{
+    struct pending p = {r, 0, 0, NULL};
+    json_t *doc;
+
+    if (!e || !r || !record_valid(r))
+        return TG_EINVAL;
+    /* A record that list/get could not parse back would poison every later
+     * listing of its ticket; check here, in the caller's thread. */
+    doc = json_loadb(r->decision_json, r->decision_len, 0, NULL);
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        return TG_EINVAL;
+    }
+    json_decref(doc);
+
+    pthread_mutex_lock(&e->mu);
+    if (e->stop) {
+        pthread_mutex_unlock(&e->mu);
+        return TG_EIO;
+    }
+    if (e->qtail)
+        e->qtail->next = &p;
+    else
+        e->qhead = &p;
+    e->qtail = &p;
+    pthread_cond_signal(&e->work);
+    while (!p.done)
+        pthread_cond_wait(&e->done, &e->mu);
+    pthread_mutex_unlock(&e->mu);
+    return p.rc;
+}
+
+/* ----------------------------------------------------------------- reads */
+
+static int rconn_get(struct tg_evidence *e, struct rconn **out)
+{
+    struct rconn *c;
+    int rc;
+
+    pthread_mutex_lock(&e->pool_mu);
+    c = e->idle;
+    if (c) {
+        e->idle = c->next;
+        e->n_idle--;
+    }
+    pthread_mutex_unlock(&e->pool_mu);
+    if (c) {
+        *out = c;
+        return 0;
+    }
+    if (!(c = calloc(1, sizeof *c)))
+        return TG_ENOMEM;
+    rc = open_db(e->path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                 e->busy_ms, &c->db);
+    /* query_only: this connection must never write, whatever it runs */
+    if (!rc && (rc = exec_sql(c->db, "PRAGMA query_only=1")))
+        close_db(c->db);
+    if (rc) {
+        free(c);
+        return rc == TG_ENOMEM ? rc : TG_EIO;
+    }
+    *out = c;
+    return 0;
+}
+
+/* Returns c to the pool; after an error it is closed instead, so that a
+ * broken handle is not reused. */
+static void rconn_put(struct tg_evidence *e, struct rconn *c, int ok)
+{
+    if (ok) {
+        pthread_mutex_lock(&e->pool_mu);
+        if (e->n_idle < POOL_IDLE_MAX) {
+            c->next = e->idle;
+            e->idle = c;
+            e->n_idle++;
+            c = NULL;
+        }
+        pthread_mutex_unlock(&e->pool_mu);
+    }
+    if (c) {
+        for (int i = 0; i < Q_N; i++)
+            sqlite3_finalize(c->st[i]);
+        close_db(c->db);
+        free(c);
+    }
+}
+
+static int rconn_stmt(struct rconn *c, int q, sqlite3_stmt **out)
+{
+    int rc;
+
+    if (!c->st[q]) {
+        rc = sqlite3_prepare_v3(c->db, QUERIES[q], -1,
+                                SQLITE_PREPARE_PERSISTENT, &c->st[q], NULL);
+        if (rc != SQLITE_OK)
+            return map_sqlite(rc) == TG_ENOMEM ? TG_ENOMEM : TG_EIO;
+    }
+    *out = c->st[q];
+    return 0;
+}
+
+static void stmt_done(sqlite3_stmt *st)
+{
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+static char *dup_column(sqlite3_stmt *st, int col)
+{
+    const char *p = (const char *)sqlite3_column_text(st, col);
+    size_t n = (size_t)sqlite3_column_bytes(st, col);
+    char *s;
+
+    if (!p)
+        return NULL;
+    if (!(s = malloc(n + 1)))
+        return NULL;
+    memcpy(s, p, n);
+    s[n] = '\0';
+    return s;
+}
+
+int tg_evidence_find_delivery(struct tg_evidence *e, const char *source,
+                              const char *delivery_id,
+                              const unsigned char body_sha256[32],
+                              char **decision_json)
+{
+    struct rconn *c = NULL;
+    sqlite3_stmt *st;
+    char want[65];
+    int rc;
+
+    if (!e || !source || !delivery_id || !decision_json)
+        return TG_EINVAL;
+    if ((rc = rconn_get(e, &c)))
+        return rc == TG_ENOMEM ? rc : TG_EIO;
+    if ((rc = rconn_stmt(c, Q_DELIVERY, &st)))
+        goto out;
+    sqlite3_bind_text(st, 1, source, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, delivery_id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        rc = TG_ENOTFOUND;
+    } else if (rc != SQLITE_ROW) {
+        rc = TG_EIO;
+    } else {
+        const char *have = (const char *)sqlite3_column_text(st, 0);
+        char *doc;
+
+        hex_encode(body_sha256, 32, want);
+        if (!have || strcmp(have, want) != 0) {
+            rc = TG_ECONFLICT;
+        } else if (!(doc = dup_column(st, 1))) {
+            rc = TG_ENOMEM;
+        } else {
+            *decision_json = doc;
+            rc = 0;
+        }
+    }
+    stmt_done(st);
+out:
+    rconn_put(e, c, rc != TG_EIO);
+    return rc;
+}
+
+int tg_evidence_copy_forward_count(struct tg_evidence *e,
+                                   const char *justification_norm,
+                                   const char *ticket, int64_t since,
+                                   long *out)
+{
+    struct rconn *c = NULL;
+    sqlite3_stmt *st;
+    int rc;
+
+    if (!e || !out)
+        return TG_EINVAL;
+    if (!justification_norm) {
+        *out = 0;
+        return 0;
+    }
+    if ((rc = rconn_get(e, &c)))
+        return TG_EIO;
+    if ((rc = rconn_stmt(c, Q_COPY, &st)))
+        goto out;
+    sqlite3_bind_text(st, 1, justification_norm, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, since);
+    sqlite3_bind_text(st, 3, ticket ? ticket : "", -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        int64_t n = sqlite3_column_int64(st, 0);
+
+        *out = n > LONG_MAX ? LONG_MAX : (long)n;
+        rc = 0;
+    } else {
+        rc = TG_EIO;
+    }
+    stmt_done(st);
+out:
+    rconn_put(e, c, rc == 0);
+    return rc ? TG_EIO : 0;
+}
+
+int tg_evidence_get(struct tg_evidence *e, const char *decision_id,
+                    char **json)
+{
+    struct rconn *c = NULL;
+    sqlite3_stmt *st;
+    int rc;
+
+    if (!e || !decision_id || !json)
+        return TG_EINVAL;
+    if ((rc = rconn_get(e, &c)))
+        return rc == TG_ENOMEM ? rc : TG_EIO;
+    if ((rc = rconn_stmt(c, Q_GET, &st)))
+        goto out;
+    sqlite3_bind_text(st, 1, decision_id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        rc = TG_ENOTFOUND;
+    } else if (rc != SQLITE_ROW) {
+        rc = TG_EIO;
+    } else {
+        char *doc = dup_column(st, 0);
+
+        rc = doc ? 0 : TG_ENOMEM;
+        if (doc)
+            *json = doc;
+    }
+    stmt_done(st);
+out:
+    rconn_put(e, c, rc != TG_EIO);
+    return rc;
+}
+
+int tg_evidence_list(struct tg_evidence *e, const char *ticket, int limit,
+                     uint64_t before, json_t **out)
+{
+    struct rconn *c = NULL;
+    sqlite3_stmt *st = NULL;
+    json_t *res = NULL, *arr = NULL, *next = NULL;
+    int64_t last = 0;
+    int n = 0, bad;
+    int rc;
+
+    if (!e || !ticket || !out)
+        return TG_EINVAL;
+    if (limit <= 0)
+        limit = LIST_DEFAULT;
+    if (limit > LIST_MAX)
+        limit = LIST_MAX;
+    if ((rc = rconn_get(e, &c)))
+        return rc == TG_ENOMEM ? rc : TG_EIO;
+    if ((rc = rconn_stmt(c, Q_LIST, &st)))
+        goto out;
+    rc = TG_ENOMEM;
+    if (!(arr = json_array()))
+        goto out;
+    sqlite3_bind_text(st, 1, ticket, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (before == 0 || before > INT64_MAX)
+                                  ? INT64_MAX : (int64_t)before);
+    /* one more than asked tells whether there is a next page */
+    sqlite3_bind_int(st, 3, limit + 1);
+    for (;;) {
+        json_t *doc;
+        int s = sqlite3_step(st);
+
+        if (s == SQLITE_DONE)
+            break;
+        if (s != SQLITE_ROW) {
+            rc = TG_EIO;
+            goto out;
+        }
+        if (n == limit) {
+            if (!(next = json_integer(last)))
+                goto out;
+            break;
+        }
+        doc = json_loadb((const char *)sqlite3_column_text(st, 1),
+                         (size_t)sqlite3_column_bytes(st, 1), 0, NULL);
+        if (!doc) {
+            rc = TG_EIO; /* append refuses non-JSON: the file was edited */
+            goto out;
+        }
+        if (json_array_append_new(arr, doc))
+            goto out;
+        last = sqlite3_column_int64(st, 0);
+        n++;
+    }
+    if (!next && !(next = json_null()))
+        goto out;
+    if (!(res = json_object()))
+        goto out;
+    /* set_new takes the reference even when it fails */
+    bad = json_object_set_new(res, "decisions", arr);
+    arr = NULL;
+    bad = bad || json_object_set_new(res, "next", next);
+    next = NULL;
+    if (bad)
+        goto out;
+    *out = res;
+    res = NULL;
+    rc = 0;
+out:
+    if (st)
+        stmt_done(st);
+    if (c)
+        rconn_put(e, c, rc != TG_EIO);
+    json_decref(arr);
+    json_decref(next);
+    json_decref(res);
+    return rc;
+}
+
+/* --------------------------------------------------------------- verify */
+
+/* Copies s into buf, truncated to cap (the verdict's fixed buffers). */
+static void set_reason(char *buf, size_t cap, const char *s)
+{
+    if (snprintf(buf, cap, "%s", s) < 0)
+        buf[0] = '\0';
+}
+
+static void set_broken(struct tg_evidence_verdict *v, int64_t seq,
+                       const unsigned char *id, const char *why)
+{
+    v->intact = 0;
+    v->broken_seq = seq > 0 ? (uint64_t)seq : 0;
+    /* the id is untrusted data of any length: truncated to the buffer */
+    set_reason(v->broken_id, sizeof v->broken_id,
+               id ? (const char *)id : "");
+    set_reason(v->reason, sizeof v->reason, why);
+}
+
+/* Checks one link against the expectations. Returns 0 and fills *why when it
+ * does not check out (why stays NULL when it does), or an error. */
+static int check_row(sqlite3_stmt *st, int64_t expect_seq,
+                     const char prev[65], const unsigned char *key,
+                     size_t keylen, const char **why, char hash_out[65])
+{
+    struct field f[F_N];
+    char seqtxt[24], timetxt[24], calc[65];
+    unsigned char digest[32], want[32], have[32];
+    int64_t seq = sqlite3_column_int64(st, 0);
+    const char *hash, *mac;
+    int rc;
+
+    *why = NULL;
+    if (seq != expect_seq) {
+        *why = seq > expect_seq
+                   ? "the record(s) before it are missing (seq not contiguous)"
+                   : "seq out of order";
+        return 0;
+    }
+    for (int i = F_ID; i < F_N; i++) {
+        /* columns 1..11 are decision_id..prev_hash, in preimage order */
+        if (i == F_TIME)
+            continue;
+        if (sqlite3_column_type(st, i) == SQLITE_NULL) {
+            f[i].p = NULL;
+            f[i].n = 0;
+        } else {
+            f[i].p = (const char *)sqlite3_column_text(st, i);
+            f[i].n = (size_t)sqlite3_column_bytes(st, i);
+            if (!f[i].p)
+                return TG_ENOMEM;
+        }
+    }
+    f[F_SEQ].p = seqtxt;
+    f[F_SEQ].n = int_text(seq, seqtxt, sizeof seqtxt);
+    f[F_TIME].p = timetxt;
+    f[F_TIME].n = int_text(sqlite3_column_int64(st, F_TIME), timetxt,
+                           sizeof timetxt);
+    if (!f[F_PREV].p || f[F_PREV].n != 64 ||
+        memcmp(f[F_PREV].p, prev, 64) != 0) {
+        *why = "prev_hash is not the hash of the record before it";
+        return 0;
+    }
+    if ((rc = chain_hash(f, digest)))
+        return rc;
+    hex_encode(digest, 32, calc);
+    hash = (const char *)sqlite3_column_text(st, 11);
+    if (!hash || sqlite3_column_bytes(st, 11) != 64 ||
+        memcmp(hash, calc, 64) != 0) {
+        *why = "its content does not match its hash (altered)";
+        return 0;
+    }
+    if (keylen) {
+        mac = (const char *)sqlite3_column_text(st, 12);
+        if (!mac) {
+            *why = "its MAC is missing";
+            return 0;
+        }
+        if ((rc = link_mac(key, keylen, digest, want)))
+            return rc;
+        if (hex_decode32(mac, (size_t)sqlite3_column_bytes(st, 12), have) ||
+            CRYPTO_memcmp(want, have, 32) != 0) {
+            *why = "its MAC does not verify with the configured key";
+            return 0;
+        }
+    }
+    memcpy(hash_out, calc, 65);
+    return 0;
+}
+
+int tg_evidence_verify_file(const char *path, const unsigned char *key,
+                            size_t keylen, struct tg_evidence_verdict *out)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    struct tg_evidence_verdict v;
+    char prev[65], amac[65];
+    int64_t aseq, expect;
+    int began = 0;
+    int rc;
+
+    if (!path || !out)
+        return TG_EINVAL;
+    memset(&v, 0, sizeof v);
+    v.intact = 1;
+    /* read-only: verification must not be able to change what it checks */
+    rc = open_db(path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
+                 DEFAULT_BUSY_MS, &db);
+    if (rc) {
+        set_reason(v.reason, sizeof v.reason, "cannot open the store file");
+        goto out;
+    }
+    /* one snapshot for the anchor and every record */
+    if ((rc = exec_sql(db, "BEGIN"))) {
+        set_reason(v.reason, sizeof v.reason, "cannot read the store file");
+        goto out;
+    }
+    began = 1;
+    rc = read_anchor(db, &aseq, prev, amac);
+    if (rc == TG_EINVAL) {
+        set_broken(&v, aseq, (const unsigned char *)"(checkpoint)",
+                   "the checkpoint anchor's hash is malformed");
+        rc = 0;
+        goto out;
+    }
+    if (rc) {
+        rc = TG_EIO;
+        set_reason(v.reason, sizeof v.reason,
+                   "not a ticketgate evidence store (no checkpoints table)");
+        goto out;
+    }
+    v.anchor_seq = aseq > 0 ? (uint64_t)aseq : 0;
+    v.head_seq = v.anchor_seq;
+    memcpy(v.head_hash, prev, 65);
+    if (aseq > 0 && keylen) {
+        unsigned char hbin[32], want[32], have[32];
+        int good = !hex_decode32(prev, 64, hbin) &&
+                   !link_mac(key, keylen, hbin, want) &&
+                   !hex_decode32(amac, strlen(amac), have) &&
+                   CRYPTO_memcmp(want, have, 32) == 0;
+
+        if (!good) {
+            set_broken(&v, aseq, (const unsigned char *)"(checkpoint)",
+                       "the checkpoint anchor's MAC does not verify");
+            goto out;
+        }
+    }
+    rc = sqlite3_prepare_v2(db, "SELECT " RECORD_COLUMNS
+                            " FROM records ORDER BY seq", -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        rc = TG_EIO;
+        set_reason(v.reason, sizeof v.reason,
+                   "not a ticketgate evidence store (no records table)");
+        goto out;
+    }
+    expect = aseq + 1;
+    for (;;) {
+        const char *why = NULL;
+        int s = sqlite3_step(st);
+
+        if (s == SQLITE_DONE)
+            break;
+        if (s != SQLITE_ROW) {
+            rc = TG_EIO;
+            set_reason(v.reason, sizeof v.reason,
+                       "reading the records failed (file damaged?)");
+            goto out;
+        }
+        if ((rc = check_row(st, expect, prev, key, keylen, &why, prev))) {
+            set_reason(v.reason, sizeof v.reason, "hashing failed");
+            goto out;
+        }
+        if (why) {
+            set_broken(&v, sqlite3_column_int64(st, 0),
+                       sqlite3_column_text(st, 1), why);
+            goto out;
+        }
+        v.count++;
+        v.head_seq = (uint64_t)expect;
+        memcpy(v.head_hash, prev, 65);
+        expect++;
+    }
+    rc = 0;
+out:
+    sqlite3_finalize(st);
+    if (began)
+        exec_sql(db, "COMMIT");
+    close_db(db);
+    if (rc == 0 || rc == TG_EIO || rc == TG_EBUSY) {
+        rc = rc == TG_EBUSY ? TG_EIO : rc;
+        *out = v;
+    }
+    return rc;
+}
+
+/* --------------------------------------------------------------- export */
+
+/* A JSON string of n bytes at p; text that is not UTF-8 (the file was
+ * edited) has its non-ASCII bytes replaced by '?' rather than stop the
+ * export. */
+static json_t *jstr(const char *p, size_t n)
+{
+    json_t *s;
+    char *copy;
+
+    if (!p)
+        return json_null();
+    if ((s = json_stringn(p, n)))
+        return s;
+    if (!(copy = malloc(n + 1)))
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        copy[i] = (unsigned char)p[i] < 0x80 ? p[i] : '?';
+    copy[n] = '\0';
+    s = json_stringn(copy, n);
+    free(copy);
+    return s;
+}
+
+static json_t *export_row(sqlite3_stmt *st)
+{
+    static const char *const names[] = {
+        "seq", "decision_id", "ticket", "source", "delivery_id",
+        "body_sha256", "policy", "time", "decision", "just_norm",
+        "prev_hash", "hash", "mac"};
+    json_t *o = json_object();
+
+    if (!o)
+        return NULL;
+    for (int i = 0; i < 13; i++) {
+        const char *p = (const char *)sqlite3_column_text(st, i);
+        size_t n = (size_t)sqlite3_column_bytes(st, i);
+        json_t *v;
+
+        if (i == 0 || i == 7)
+            v = json_integer(sqlite3_column_int64(st, i));
+        else if (sqlite3_column_type(st, i) == SQLITE_NULL)
+            v = json_null();
+        else if (i == 8 && (v = json_loadb(p, n, 0, NULL)))
+            ; /* the decision document, embedded as an object */
+        else
+            v = jstr(p, n);
+        if (!v || json_object_set_new(o, names[i], v)) {
+            json_decref(o);
+            return NULL;
+        }
+    }
+    return o;
+}
+
+int tg_evidence_export_file(const char *path, int64_t since, FILE *out,
+                            const char **why)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    const char *w = NULL;
+    int began = 0;
+    int rc;
+
+    if (!path || !out)
+        return TG_EINVAL;
+    if ((rc = open_db(path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
+                      DEFAULT_BUSY_MS, &db))) {
+        w = "cannot open the store file";
+        goto out;
+    }
+    if ((rc = exec_sql(db, "BEGIN"))) {
+        w = "cannot read the store file";
+        goto out;
+    }
+    began = 1;
+    rc = sqlite3_prepare_v2(db, "SELECT " RECORD_COLUMNS " FROM records"
+                            " WHERE time >= ?1 ORDER BY seq", -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        rc = TG_EIO;
+        w = "not a ticketgate evidence store (no records table)";
+        goto out;
+    }
+    sqlite3_bind_int64(st, 1, since);
+    for (;;) {
+        json_t *o;
+        int s = sqlite3_step(st), bad;
+
+        if (s == SQLITE_DONE)
+            break;
+        if (s != SQLITE_ROW) {
+            rc = TG_EIO;
+            w = "reading the records failed (file damaged?)";
+            goto out;
+        }
+        if (!(o = export_row(st))) {
+            rc = TG_ENOMEM;
+            goto out;
+        }
+        bad = json_dumpf(o, out, JSON_COMPACT) != 0 || fputc('\n', out) == EOF;
+        json_decref(o);
+        if (bad) {
+            rc = TG_EIO;
+            w = "writing the output failed";
+            goto out;
+        }
+    }
+    if (fflush(out) != 0 || ferror(out)) {
+        rc = TG_EIO;
+        w = "writing the output failed";
+        goto out;
+    }
+    rc = 0;
+out:
+    sqlite3_finalize(st);
+    if (began)
+        exec_sql(db, "COMMIT");
+    close_db(db);
+    if (why)
+        *why = w;
+    return rc == TG_EBUSY ? TG_EIO : rc;
+}
+
+/* -------------------------------------------------------------- archive */
+
+static int step_done(sqlite3 *db, const char *sql, int64_t a, int64_t b)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+
+    if (rc != SQLITE_OK)
+        return map_sqlite(rc);
+    if (sqlite3_bind_parameter_count(st) >= 1)
+        sqlite3_bind_int64(st, 1, a);
+    if (sqlite3_bind_parameter_count(st) >= 2)
+        sqlite3_bind_int64(st, 2, b);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : map_sqlite(rc);
+}
+
+static int query_int(sqlite3 *db, const char *sql, int64_t a, int64_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+
+    if (rc != SQLITE_OK)
+        return map_sqlite(rc);
+    if (sqlite3_bind_parameter_count(st) >= 1)
+        sqlite3_bind_int64(st, 1, a);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *out = sqlite3_column_int64(st, 0);
+        rc = 0;
+    } else {
+        rc = rc == SQLITE_DONE ? TG_ENOTFOUND : map_sqlite(rc);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Creates the archive file (it must not exist) with the store's tables. */
+static int archive_create(const char *archive_path, int busy_ms)
+{
+    sqlite3 *db = NULL;
+    /* O_EXCL: never write into a file that someone else holds; an empty file
+     * is an empty SQLite database. */
+    int fd = open(archive_path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    int rc;
+
+    if (fd < 0)
+        return errno == EEXIST ? TG_EINVAL : TG_EIO;
+    close(fd);
+    rc = open_db(archive_path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                 busy_ms, &db);
+    if (rc)
+        goto out;
+    rc = exec_sql(db, "PRAGMA synchronous=FULL;BEGIN IMMEDIATE");
+    if (!rc && (rc = exec_sql(db, SCHEMA)))
+        exec_sql(db, "ROLLBACK");
+    else if (!rc)
+        rc = exec_sql(db, "COMMIT");
+out:
+    close_db(db);
+    if (rc)
+        unlink(archive_path); /* ours: created above with O_EXCL */
+    return rc;
+}
+
+int tg_evidence_archive_file(const char *path, uint64_t before,
+                             const char *archive_path,
+                             const unsigned char *key, size_t keylen,
+                             int busy_ms, uint64_t *moved)
+{
+    struct tg_evidence_verdict v;
+    sqlite3 *db = NULL;
+    char ahash[65], amac[65];
+    int64_t aseq, last = 0, count = 0, first = 0, now = (int64_t)time(NULL);
+    int attached = 0, in_txn = 0, created = 0;
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (!path || !archive_path || !moved || before > INT64_MAX)
+        return TG_EINVAL;
+    *moved = 0;
+    if (access(archive_path, F_OK) == 0)
+        return TG_EINVAL;
+    /* Archiving a broken chain would launder it: anchor the tampering. */
+    if ((rc = tg_evidence_verify_file(path, key, keylen, &v)))
+        return rc;
+    if (!v.intact)
+        return TG_ECONFLICT;
+    if ((rc = open_db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                      busy_ms, &db)))
+        return rc;
+    if (read_anchor(db, &aseq, ahash, amac)) {
+        rc = TG_EIO;
+        goto out;
+    }
+    rc = query_int(db, "SELECT max(seq) FROM records WHERE seq < ?1",
+                   (int64_t)before, &last);
+    if (rc == TG_ENOTFOUND || (!rc && last <= aseq)) {
+        rc = 0; /* nothing older than before: nothing to do */
+        goto out;
+    }
+    if (rc || (rc = query_int(db, "SELECT min(seq) FROM records", 0, &first)))
+        goto out;
+    count = last - first + 1;
+
+    if ((rc = archive_create(archive_path, busy_ms)))
+        goto out;
+    created = 1;
+    {
+        char *sql = sqlite3_mprintf("ATTACH %Q AS arch", archive_path);
+
+        if (!sql) {
+            rc = TG_ENOMEM;
+            goto out;
+        }
+        rc = exec_sql(db, sql);
+        sqlite3_free(sql);
+        if (rc)
+            goto out;
+        attached = 1;
+    }
+    /* Phase 1: fill the archive. The store is only read here; a crash
+     * leaves a complete or empty archive and the store untouched. */
+    if ((rc = exec_sql(db, "PRAGMA arch.synchronous=FULL;BEGIN")))
+        goto out;
+    in_txn = 1;
+    if ((rc = step_done(db, "INSERT INTO arch.records(" RECORD_COLUMNS ")"
+                        " SELECT " RECORD_COLUMNS " FROM main.records"
+                        " WHERE seq <= ?1", last, 0)) ||
+        (rc = step_done(db, "INSERT INTO arch.checkpoints"
+                        " SELECT * FROM main.checkpoints WHERE seq = ?1",
+                        aseq, 0)) ||
+        (rc = exec_sql(db, "COMMIT")))
+        goto out;
+    in_txn = 0;
+    /* The archive must stand on its own before anything leaves the store. */
+    if ((rc = tg_evidence_verify_file(archive_path, key, keylen, &v)))
+        goto out;
+    if (!v.intact || v.count != (uint64_t)count ||
+        v.head_seq != (uint64_t)last) {
+        rc = TG_EIO;
+        goto out;
+    }
+    /* Phase 2: one transaction of the store records the anchor and drops
+     * the archived records, so verification never sees one without the
+     * other. */
+    if ((rc = exec_sql(db, "BEGIN IMMEDIATE")))
+        goto out;
+    in_txn = 1;
+    rc = sqlite3_prepare_v2(
+        db,
+        "INSERT INTO main.checkpoints(seq, hash, mac, first_seq, count,"
+        " archived_at, archive) SELECT seq, hash, mac, ?2, ?3, ?4, ?5"
+        " FROM main.records WHERE seq = ?1 AND hash = ?6",
+        -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        rc = map_sqlite(rc);
+        goto out;
+    }
+    sqlite3_bind_int64(st, 1, last);
+    sqlite3_bind_int64(st, 2, first);
+    sqlite3_bind_int64(st, 3, count);
+    sqlite3_bind_int64(st, 4, now);
+    sqlite3_bind_text(st, 5, archive_path, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, v.head_hash, 64, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE || sqlite3_changes(db) != 1) {
+        /* the record changed between the copy and now */
+        rc = rc == SQLITE_DONE ? TG_EIO : map_sqlite(rc);
+        goto out;
+    }
+    if ((rc = step_done(db, "DELETE FROM main.records WHERE seq <= ?1", last,
+                        0)) ||
+        (rc = exec_sql(db, "COMMIT")))
+        goto out;
+    in_txn = 0;
+    created = 0; /* the archive now holds the only copy: keep it */
+    *moved = (uint64_t)count;
+    /* give the freed pages back to the file system (best effort) */
+    exec_sql(db, "PRAGMA main.incremental_vacuum");
+    rc = 0;
+out:
+    sqlite3_finalize(st);
+    if (in_txn)
+        exec_sql(db, "ROLLBACK");
+    if (attached)
+        exec_sql(db, "DETACH arch");
+    close_db(db);
+    /* The store still holds every record: an incomplete archive would only
+     * block the retry. */
+    if (created)
+        unlink(archive_path);
+    return rc == TG_ENOMEM || rc == TG_EBUSY || rc == TG_EINVAL ||
+                   rc == TG_ECONFLICT || rc == 0
+               ? rc
+               : TG_EIO;
+}

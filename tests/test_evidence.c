@@ -1,0 +1,1345 @@
+/* test_evidence.c - the evidence store: chain, tampering, crash, failures. */
+/* deps: evidence */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <sqlite3.h>
+
+#include "config.h"
+#include "errors.h"
+#include "evidence.h"
+
+/* ------------------------------------------------------------ fixtures */
+
+static char tmpdir[256];
+static int store_no;
+
+/* A fresh store path in the test's temporary directory. */
+static void new_path(char *buf, size_t cap)
+{
+    int n = snprintf(buf, cap, "%s/store%d.db", tmpdir, ++store_no);
+
+    assert_true(n > 0 && (size_t)n < cap);
+}
+
+static struct tg_config *conf(const char *path, const char *key)
+{
+    struct tg_config *c = calloc(1, sizeof *c);
+
+    assert_non_null(c);
+    c->store.path = (char *)path;
+    c->store.sync = TG_SYNC_NORMAL;
+    c->store.busy_timeout_ms = 2000;
+    if (key) {
+        c->store.hmac_key = (unsigned char *)key;
+        c->store.hmac_key_len = strlen(key);
+    }
+    return c;
+}
+
+static struct tg_evidence *open_store(const char *path, const char *key)
+{
+    struct tg_config *c = conf(path, key);
+    struct tg_evidence *e = NULL;
+
+    assert_int_equal(tg_evidence_open(c, &e), 0);
+    free(c);
+    return e;
+}
+
+static void body_digest(const char *s, unsigned char out[32])
+{
+    unsigned int len = 0;
+
+    assert_int_equal(EVP_Digest(s, strlen(s), out, &len, EVP_sha256(), NULL),
+                     1);
+}
+
+/* A decision document and its record; strings live in the struct. */
+struct rec {
+    char id[64], ticket[64], delivery[64], json[2048], just[128];
+    struct tg_evidence_record r;
+};
+
+static void make_rec(struct rec *x, const char *id, const char *ticket,
+                     const char *delivery, const char *body,
+                     const char *just, int64_t t)
+{
+    int n;
+
+    memset(x, 0, sizeof *x);
+    snprintf(x->id, sizeof x->id, "%s", id);
+    snprintf(x->ticket, sizeof x->ticket, "%s", ticket);
+    n = snprintf(x->json, sizeof x->json,
+                 "{\"decision\":\"annotate\",\"decision_id\":\"%s\","
+                 "\"ticket\":\"%s\",\"source\":\"jira\","
+                 "\"evaluated_at\":\"2026-11-22T10:00:00Z\","
+                 "\"policy\":\"sha256:abc\",\"dry_run\":false,"
+                 "\"findings\":[],\"message\":\"\"}",
+                 id, ticket);
+    assert_true(n > 0 && (size_t)n < sizeof x->json);
+    x->r.decision_id = x->id;
+    x->r.ticket = x->ticket;
+    x->r.source = "jira";
+    if (delivery) {
+        snprintf(x->delivery, sizeof x->delivery, "%s", delivery);
+        x->r.delivery_id = x->delivery;
+    }
+    body_digest(body ? body : id, x->r.body_sha256);
+    x->r.policy_digest = "sha256:abc";
+    x->r.time = t;
+    x->r.decision_json = x->json;
+    x->r.decision_len = strlen(x->json);
+    if (just) {
+        snprintf(x->just, sizeof x->just, "%s", just);
+        x->r.justification_norm = x->just;
+    }
+}
+
+static int append(struct tg_evidence *e, const char *id, const char *ticket,
+                  const char *delivery, const char *body, const char *just,
+                  int64_t t)
+{
+    struct rec x;
+
+    make_rec(&x, id, ticket, delivery, body, just, t);
+    return tg_evidence_append(e, &x.r);
+}
+
+/* A store of n records d-1..d-n (tickets T-1, T-2, T-3 in turn). */
+static void build_chain(const char *path, const char *key, int n)
+{
+    struct tg_evidence *e = open_store(path, key);
+
+    for (int i = 1; i <= n; i++) {
+        char id[32], ticket[32];
+
+        snprintf(id, sizeof id, "d-%d", i);
+        snprintf(ticket, sizeof ticket, "T-%d", (i - 1) % 3 + 1);
+        assert_int_equal(append(e, id, ticket, NULL, NULL, NULL, 1000 + i),
+                         0);
+    }
+    tg_evidence_close(e);
+}
+
+/* Runs text on the store at path, "@H" replaced by a forged hash. */
+static void sql(const char *path, const char *text)
+{
+    static const char forged[] =
+        "1111111111111111111111111111111111111111111111111111111111111111";
+    sqlite3 *db = NULL;
+    char buf[2048];
+    char *err = NULL;
+    const char *at = strstr(text, "@H");
+    int n;
+
+    if (at)
+        n = snprintf(buf, sizeof buf, "%.*s%s%s", (int)(at - text), text,
+                     forged, at + 2);
+    else
+        n = snprintf(buf, sizeof buf, "%s", text);
+    assert_true(n > 0 && (size_t)n < sizeof buf);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    if (sqlite3_exec(db, buf, NULL, NULL, &err) != SQLITE_OK)
+        fail_msg("%s: %s", buf, err);
+    sqlite3_close(db);
+}
+
+static struct tg_evidence_verdict verify(const char *path, const char *key)
+{
+    struct tg_evidence_verdict v;
+
+    assert_int_equal(tg_evidence_verify_file(path,
+                                             (const unsigned char *)key,
+                                             key ? strlen(key) : 0, &v),
+                     0);
+    return v;
+}
+
+/* ---------------------------------------- an independent chain hasher */
+
+/*
+ * Recomputes prev_hash, hash and mac of every record from seq `from` on,
+ * the way a forger who knows the algorithm (docs/EVIDENCE.md) but not the
+ * key would. Written from the documentation, not from evidence.c, so it also
+ * checks that the two agree.
+ */
+static void field(EVP_MD_CTX *ctx, sqlite3_stmt *st, int col)
+{
+    char pre[32];
+    int n;
+
+    if (sqlite3_column_type(st, col) == SQLITE_NULL) {
+        EVP_DigestUpdate(ctx, "-\n", 2);
+        return;
+    }
+    {
+        const unsigned char *p = sqlite3_column_text(st, col);
+        int len = sqlite3_column_bytes(st, col);
+
+        n = snprintf(pre, sizeof pre, "%d:", len);
+        EVP_DigestUpdate(ctx, pre, (size_t)n);
+        EVP_DigestUpdate(ctx, p, (size_t)len);
+        EVP_DigestUpdate(ctx, "\n", 1);
+    }
+}
+
+static void hexs(const unsigned char *in, size_t n, char *out)
+{
+    for (size_t i = 0; i < n; i++)
+        snprintf(out + 2 * i, 3, "%02x", in[i]);
+}
+
+static void rehash_range(const char *path, int64_t from, int64_t to,
+                         const char *key)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    char prev[65];
+
+    memset(prev, '0', 64);
+    prev[64] = '\0';
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+        "SELECT seq, decision_id, ticket, source, delivery_id, body_sha256,"
+        " policy, time, decision, just_norm, hash FROM records ORDER BY seq",
+        -1, &st, NULL), SQLITE_OK);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        int64_t seq = sqlite3_column_int64(st, 0);
+        unsigned char d[32], m[32];
+        unsigned int len = 0;
+        char hash[65], mac[65];
+        EVP_MD_CTX *ctx;
+        char *upd;
+
+        if (seq < from || seq > to) {
+            snprintf(prev, sizeof prev, "%s", sqlite3_column_text(st, 10));
+            continue;
+        }
+        ctx = EVP_MD_CTX_new();
+        EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+        EVP_DigestUpdate(ctx, "ticketgate-evidence-v1\n", 23);
+        for (int i = 0; i < 10; i++)
+            field(ctx, st, i);
+        {
+            char pre[8];
+            int n = snprintf(pre, sizeof pre, "64:");
+
+            EVP_DigestUpdate(ctx, pre, (size_t)n);
+            EVP_DigestUpdate(ctx, prev, 64);
+            EVP_DigestUpdate(ctx, "\n", 1);
+        }
+        EVP_DigestFinal_ex(ctx, d, &len);
+        EVP_MD_CTX_free(ctx);
+        hexs(d, 32, hash);
+        if (key) {
+            HMAC(EVP_sha256(), key, (int)strlen(key), d, 32, m, &len);
+            hexs(m, 32, mac);
+        }
+        upd = sqlite3_mprintf(
+            "UPDATE records SET prev_hash = %Q, hash = %Q, mac = %Q"
+            " WHERE seq = %lld", prev, hash, key ? mac : NULL,
+            (long long)seq);
+        assert_int_equal(sqlite3_exec(db, upd, NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_free(upd);
+        snprintf(prev, sizeof prev, "%s", hash);
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+static void rehash_from(const char *path, int64_t from, const char *key)
+{
+    rehash_range(path, from, INT64_MAX, key);
+}
+
+/* ------------------------------------------------------ fault injection */
+
+/*
+ * A VFS over the default one whose writes, syncs and truncations fail while
+ * fault_on is set: a disk that filled up or went read-only under a running
+ * server. (The tests run as root too, where chmod cannot make a file
+ * unwritable.)
+ */
+static atomic_int fault_on;
+static sqlite3_vfs *base_vfs;
+static sqlite3_vfs fault_vfs;
+
+struct fault_file {
+    sqlite3_file base;
+    sqlite3_file *real;
+};
+
+#define REAL(f) (((struct fault_file *)(f))->real)
+
+static int f_close(sqlite3_file *f)
+{
+    return REAL(f)->pMethods->xClose(REAL(f));
+}
+static int f_read(sqlite3_file *f, void *b, int n, sqlite3_int64 off)
+{
+    return REAL(f)->pMethods->xRead(REAL(f), b, n, off);
+}
+static int f_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 off)
+{
+    if (atomic_load(&fault_on))
+        return SQLITE_FULL;
+    return REAL(f)->pMethods->xWrite(REAL(f), b, n, off);
+}
+static int f_truncate(sqlite3_file *f, sqlite3_int64 size)
+{
+    if (atomic_load(&fault_on))
+        return SQLITE_IOERR_TRUNCATE;
+    return REAL(f)->pMethods->xTruncate(REAL(f), size);
+}
+static int f_sync(sqlite3_file *f, int flags)
+{
+    if (atomic_load(&fault_on))
+        return SQLITE_IOERR_FSYNC;
+    return REAL(f)->pMethods->xSync(REAL(f), flags);
+}
+static int f_size(sqlite3_file *f, sqlite3_int64 *size)
+{
+    return REAL(f)->pMethods->xFileSize(REAL(f), size);
+}
+static int f_lock(sqlite3_file *f, int l)
+{
+    return REAL(f)->pMethods->xLock(REAL(f), l);
+}
+static int f_unlock(sqlite3_file *f, int l)
+{
+    return REAL(f)->pMethods->xUnlock(REAL(f), l);
+}
+static int f_check(sqlite3_file *f, int *out)
+{
+    return REAL(f)->pMethods->xCheckReservedLock(REAL(f), out);
+}
+static int f_fcntl(sqlite3_file *f, int op, void *arg)
+{
+    return REAL(f)->pMethods->xFileControl(REAL(f), op, arg);
+}
+static int f_sector(sqlite3_file *f)
+{
+    return REAL(f)->pMethods->xSectorSize(REAL(f));
+}
+static int f_devchar(sqlite3_file *f)
+{
+    return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f));
+}
+static int f_shmmap(sqlite3_file *f, int pg, int sz, int ext, void volatile **p)
+{
+    return REAL(f)->pMethods->xShmMap(REAL(f), pg, sz, ext, p);
+}
+static int f_shmlock(sqlite3_file *f, int off, int n, int flags)
+{
+    return REAL(f)->pMethods->xShmLock(REAL(f), off, n, flags);
+}
+static void f_shmbarrier(sqlite3_file *f)
+{
+    REAL(f)->pMethods->xShmBarrier(REAL(f));
+}
+static int f_shmunmap(sqlite3_file *f, int del)
+{
+    return REAL(f)->pMethods->xShmUnmap(REAL(f), del);
+}
+static int f_fetch(sqlite3_file *f, sqlite3_int64 off, int n, void **pp)
+{
+    return REAL(f)->pMethods->xFetch(REAL(f), off, n, pp);
+}
+static int f_unfetch(sqlite3_file *f, sqlite3_int64 off, void *p)
+{
+    return REAL(f)->pMethods->xUnfetch(REAL(f), off, p);
+}
+
+static const sqlite3_io_methods fault_io = {
+    3, f_close, f_read, f_write, f_truncate, f_sync, f_size, f_lock,
+    f_unlock, f_check, f_fcntl, f_sector, f_devchar, f_shmmap, f_shmlock,
+    f_shmbarrier, f_shmunmap, f_fetch, f_unfetch};
+
+static int f_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f,
+                  int flags, int *outflags)
+{
+    struct fault_file *ff = (struct fault_file *)f;
+    int rc;
+
+    (void)vfs;
+    ff->real = (sqlite3_file *)(ff + 1);
+    rc = base_vfs->xOpen(base_vfs, name, ff->real, flags, outflags);
+    f->pMethods = ff->real->pMethods ? &fault_io : NULL;
+    return rc;
+}
+
+static void install_fault_vfs(void)
+{
+    base_vfs = sqlite3_vfs_find(NULL);
+    assert_non_null(base_vfs);
+    assert_true(base_vfs->iVersion >= 2);
+    fault_vfs = *base_vfs;
+    fault_vfs.zName = "tg-fault";
+    fault_vfs.szOsFile = (int)sizeof(struct fault_file) + base_vfs->szOsFile;
+    fault_vfs.xOpen = f_open;
+    assert_int_equal(sqlite3_vfs_register(&fault_vfs, 1), SQLITE_OK);
+}
+
+/* ---------------------------------------------------------------- tests */
+
+static void test_append_get_list(void **state)
+{
+    char path[300], *doc = NULL;
+    struct tg_evidence *e;
+    json_t *page = NULL, *next;
+    const char *ids[] = {"d-1", "d-2", "d-3"};
+
+    (void)state;
+    new_path(path, sizeof path);
+    e = open_store(path, NULL);
+    assert_int_equal(tg_evidence_ready(e), 1);
+    assert_int_equal(append(e, "d-1", "ACC-1", NULL, NULL, NULL, 10), 0);
+    assert_int_equal(append(e, "x-1", "ACC-2", NULL, NULL, NULL, 11), 0);
+    assert_int_equal(append(e, "d-2", "ACC-1", NULL, NULL, NULL, 12), 0);
+    assert_int_equal(append(e, "d-3", "ACC-1", NULL, NULL, NULL, 13), 0);
+
+    assert_int_equal(tg_evidence_get(e, "d-2", &doc), 0);
+    assert_non_null(strstr(doc, "\"decision_id\":\"d-2\""));
+    free(doc);
+    assert_int_equal(tg_evidence_get(e, "d-9", &doc), TG_ENOTFOUND);
+
+    /* newest first, two per page, then the rest */
+    assert_int_equal(tg_evidence_list(e, "ACC-1", 2, 0, &page), 0);
+    assert_int_equal(json_array_size(json_object_get(page, "decisions")), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(
+                            json_object_get(page, "decisions"), 0),
+                                                          "decision_id")),
+                        ids[2]);
+    next = json_object_get(page, "next");
+    assert_true(json_is_integer(next));
+    {
+        uint64_t before = (uint64_t)json_integer_value(next);
+        json_t *p2 = NULL;
+
+        assert_int_equal(tg_evidence_list(e, "ACC-1", 2, before, &p2), 0);
+        assert_int_equal(json_array_size(json_object_get(p2, "decisions")),
+                         1);
+        assert_string_equal(
+            json_string_value(json_object_get(
+                json_array_get(json_object_get(p2, "decisions"), 0),
+                "decision_id")),
+            ids[0]);
+        assert_true(json_is_null(json_object_get(p2, "next")));
+        json_decref(p2);
+    }
+    json_decref(page);
+    assert_int_equal(tg_evidence_list(e, "NOPE-1", 0, 0, &page), 0);
+    assert_int_equal(json_array_size(json_object_get(page, "decisions")), 0);
+    assert_true(json_is_null(json_object_get(page, "next")));
+    json_decref(page);
+    tg_evidence_close(e);
+    assert_int_equal(verify(path, NULL).count, 4);
+}
+
+static void test_find_delivery(void **state)
+{
+    char path[300], *doc = NULL;
+    struct tg_evidence *e;
+    struct rec x;
+    unsigned char other[32];
+
+    (void)state;
+    new_path(path, sizeof path);
+    e = open_store(path, NULL);
+    make_rec(&x, "d-1", "ACC-1", "dlv-1", "body-1", NULL, 10);
+    assert_int_equal(tg_evidence_append(e, &x.r), 0);
+
+    assert_int_equal(tg_evidence_find_delivery(e, "jira", "dlv-1",
+                                               x.r.body_sha256, &doc), 0);
+    assert_string_equal(doc, x.json);
+    free(doc);
+    doc = NULL;
+    body_digest("body-2", other);
+    assert_int_equal(tg_evidence_find_delivery(e, "jira", "dlv-1", other,
+                                               &doc), TG_ECONFLICT);
+    assert_null(doc);
+    assert_int_equal(tg_evidence_find_delivery(e, "jira", "dlv-2",
+                                               x.r.body_sha256, &doc),
+                     TG_ENOTFOUND);
+    /* delivery ids are per source */
+    assert_int_equal(tg_evidence_find_delivery(e, "servicenow", "dlv-1",
+                                               x.r.body_sha256, &doc),
+                     TG_ENOTFOUND);
+
+    /* a second append of the delivery id writes nothing */
+    assert_int_equal(append(e, "d-2", "ACC-1", "dlv-1", "body-2", NULL, 11),
+                     TG_ECONFLICT);
+    assert_int_equal(tg_evidence_get(e, "d-2", &doc), TG_ENOTFOUND);
+    assert_int_equal(append(e, "d-3", "ACC-1", "dlv-3", "body-3", NULL, 12),
+                     0);
+    tg_evidence_close(e);
+    {
+        struct tg_evidence_verdict v = verify(path, NULL);
+
+        assert_int_equal(v.intact, 1);
+        assert_int_equal(v.count, 2);
+        assert_int_equal(v.head_seq, 2);
+    }
+}
+
+static void test_append_invalid(void **state)
+{
+    char path[300];
+    struct tg_evidence *e;
+    struct rec x;
+
+    (void)state;
+    new_path(path, sizeof path);
+    e = open_store(path, NULL);
+    make_rec(&x, "d-1", "ACC-1", NULL, NULL, NULL, 10);
+    x.r.ticket = NULL;
+    assert_int_equal(tg_evidence_append(e, &x.r), TG_EINVAL);
+    make_rec(&x, "d-1", "ACC-1", NULL, NULL, NULL, 10);
+    x.r.decision_json = "not json";
+    x.r.decision_len = 8;
+    assert_int_equal(tg_evidence_append(e, &x.r), TG_EINVAL);
+    assert_int_equal(tg_evidence_append(e, NULL), TG_EINVAL);
+    assert_int_equal(append(e, "d-1", "ACC-1", NULL, NULL, NULL, 10), 0);
+    /* a duplicate decision id fails alone; the chain has no hole */
+    assert_int_equal(append(e, "d-1", "ACC-2", NULL, NULL, NULL, 11),
+                     TG_EINVAL);
+    assert_int_equal(append(e, "d-2", "ACC-2", NULL, NULL, NULL, 12), 0);
+    tg_evidence_close(e);
+    assert_int_equal(verify(path, NULL).intact, 1);
+    assert_int_equal(verify(path, NULL).count, 2);
+    assert_int_equal(tg_evidence_open(NULL, &e), TG_EINVAL);
+}
+
+/* Each kind of tampering, on a fresh chain of 6, and the first record that
+ * verification must name. */
+static void test_tampering(void **state)
+{
+    static const struct {
+        const char *name;
+        const char *sql;     /* @H: a forged hash */
+        int64_t rehash;      /* the forger hashes this seq right; 0: none */
+        uint64_t broken;
+        const char *id;
+    } cases[] = {
+        {"update decision",
+         "UPDATE records SET decision = replace(decision, 'annotate',"
+         " 'allow') WHERE seq = 3", 0, 3, "d-3"},
+        {"update ticket", "UPDATE records SET ticket = 'X-1' WHERE seq = 5",
+         0, 5, "d-5"},
+        {"update time", "UPDATE records SET time = time + 1 WHERE seq = 1",
+         0, 1, "d-1"},
+        {"set delivery id",
+         "UPDATE records SET delivery_id = 'x' WHERE seq = 2", 0, 2, "d-2"},
+        {"update prev_hash",
+         "UPDATE records SET prev_hash = '@H' WHERE seq = 4", 0, 4, "d-4"},
+        {"update hash", "UPDATE records SET hash = '@H' WHERE seq = 6", 0, 6,
+         "d-6"},
+        {"altered and rehashed alone",
+         "UPDATE records SET decision = replace(decision, 'annotate',"
+         " 'allow') WHERE seq = 3", 3, 4, "d-4"},
+        {"delete middle", "DELETE FROM records WHERE seq = 3", 0, 4, "d-4"},
+        {"delete first", "DELETE FROM records WHERE seq = 1", 0, 2, "d-2"},
+        {"insert forged at end",
+         "INSERT INTO records SELECT 7, 'd-forged', ticket, source, NULL,"
+         " body_sha256, policy, time, decision, NULL, hash, '@H', NULL"
+         " FROM records WHERE seq = 6", 0, 7, "d-forged"},
+        {"insert forged in the middle",
+         "UPDATE records SET seq = seq + 100 WHERE seq >= 3;"
+         "UPDATE records SET seq = seq - 99 WHERE seq >= 100;"
+         "INSERT INTO records SELECT 3, 'd-forged', ticket, source, NULL,"
+         " body_sha256, policy, time, decision, NULL, hash, '@H', NULL"
+         " FROM records WHERE seq = 2", 0, 3, "d-forged"},
+        {"insert forged in the middle, hashed right",
+         "UPDATE records SET seq = seq + 100 WHERE seq >= 3;"
+         "UPDATE records SET seq = seq - 99 WHERE seq >= 100;"
+         "INSERT INTO records SELECT 3, 'd-forged', ticket, source, NULL,"
+         " body_sha256, policy, time, decision, NULL, hash, '@H', NULL"
+         " FROM records WHERE seq = 2", 3, 4, "d-3"},
+        {"swap two seqs",
+         "UPDATE records SET seq = -2 WHERE seq = 2;"
+         "UPDATE records SET seq = 2 WHERE seq = 5;"
+         "UPDATE records SET seq = 5 WHERE seq = -2", 0, 2, "d-5"},
+        {"renumber after a delete",
+         "DELETE FROM records WHERE seq = 3;"
+         "UPDATE records SET seq = seq - 1 WHERE seq > 3", 0, 3, "d-4"},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char path[300];
+        struct tg_evidence_verdict v;
+
+        new_path(path, sizeof path);
+        build_chain(path, NULL, 6);
+        assert_int_equal(verify(path, NULL).intact, 1);
+        sql(path, cases[i].sql);
+        if (cases[i].rehash)
+            rehash_range(path, cases[i].rehash, cases[i].rehash, NULL);
+        v = verify(path, NULL);
+        if (v.intact || v.broken_seq != cases[i].broken ||
+            strcmp(v.broken_id, cases[i].id) != 0)
+            fail_msg("%s: intact %d, broken at %" PRIu64 " (%s): %s",
+                     cases[i].name, v.intact, v.broken_seq, v.broken_id,
+                     v.reason);
+    }
+}
+
+static void test_mac(void **state)
+{
+    static const char key[] = "evidence-link-key";
+    char path[300];
+    struct tg_evidence_verdict v;
+
+    (void)state;
+    new_path(path, sizeof path);
+    build_chain(path, key, 5);
+    v = verify(path, key);
+    assert_int_equal(v.intact, 1);
+    assert_int_equal(v.count, 5);
+    assert_int_equal(verify(path, NULL).intact, 1);
+    v = verify(path, "another key");
+    assert_int_equal(v.intact, 0);
+    assert_int_equal(v.broken_seq, 1);
+
+    /* alter record 3 and rebuild the chain from it without the key: the
+     * hashes check out, the MACs do not */
+    sql(path, "UPDATE records SET decision = replace(decision, 'annotate',"
+        " 'allow') WHERE seq = 3");
+    rehash_from(path, 3, NULL);
+    assert_int_equal(verify(path, NULL).intact, 1);
+    v = verify(path, key);
+    assert_int_equal(v.intact, 0);
+    assert_int_equal(v.broken_seq, 3);
+    assert_non_null(strstr(v.reason, "MAC"));
+
+    /* a forger who guesses the wrong key fares no better */
+    rehash_from(path, 3, "guessed");
+    v = verify(path, key);
+    assert_int_equal(v.intact, 0);
+    assert_int_equal(v.broken_seq, 3);
+    /* and with the key everything is whole again */
+    rehash_from(path, 3, key);
+    assert_int_equal(verify(path, key).intact, 1);
+}
+
+/* The test's independent hasher agrees with the store's: a chain rehashed
+ * from genesis is unchanged. */
+static void test_serialisation_documented(void **state)
+{
+    char path[300];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    char before[65 * 8] = "", after[65 * 8] = "";
+
+    (void)state;
+    new_path(path, sizeof path);
+    {
+        struct tg_evidence *e = open_store(path, "k");
+        struct rec x;
+
+        make_rec(&x, "d-1", "ACC-1", "dlv", "b", "same words here", -5);
+        assert_int_equal(tg_evidence_append(e, &x.r), 0);
+        make_rec(&x, "d-2", "", NULL, "b", "", 0);
+        assert_int_equal(tg_evidence_append(e, &x.r), 0);
+        tg_evidence_close(e);
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        char *out = pass ? after : before;
+
+        if (pass)
+            rehash_from(path, 1, "k");
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db, "SELECT hash || mac FROM"
+                                            " records ORDER BY seq", -1, &st,
+                                            NULL), SQLITE_OK);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            size_t used = strlen(out);
+
+            snprintf(out + used, 65 * 8 - used, "%s",
+                     (const char *)sqlite3_column_text(st, 0));
+        }
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+    }
+    assert_int_equal(strlen(before), 256);
+    assert_string_equal(before, after);
+}
+
+struct writer_arg {
+    struct tg_evidence *e;
+    int t;
+    int failures;
+};
+
+static void *writer_thread(void *p)
+{
+    struct writer_arg *a = p;
+
+    for (int i = 0; i < 200; i++) {
+        char id[32], ticket[32];
+
+        snprintf(id, sizeof id, "d-%d-%d", a->t, i);
+        snprintf(ticket, sizeof ticket, "T-%d", a->t);
+        if (append(a->e, id, ticket, NULL, NULL, "shared words", 100 + i))
+            a->failures++;
+    }
+    return NULL;
+}
+
+static void test_concurrent_appends(void **state)
+{
+    char path[300];
+    struct tg_evidence *e;
+    pthread_t th[8];
+    struct writer_arg args[8];
+    long n = -1;
+
+    (void)state;
+    new_path(path, sizeof path);
+    e = open_store(path, NULL);
+    for (int t = 0; t < 8; t++) {
+        args[t] = (struct writer_arg){e, t, 0};
+        assert_int_equal(pthread_create(&th[t], NULL, writer_thread,
+                                        &args[t]), 0);
+    }
+    for (int t = 0; t < 8; t++) {
+        pthread_join(th[t], NULL);
+        assert_int_equal(args[t].failures, 0);
+    }
+    for (int t = 0; t < 8; t++) {
+        for (int i = 0; i < 200; i += 37) {
+            char id[32], *doc = NULL;
+
+            snprintf(id, sizeof id, "d-%d-%d", t, i);
+            assert_int_equal(tg_evidence_get(e, id, &doc), 0);
+            free(doc);
+        }
+    }
+    assert_int_equal(tg_evidence_copy_forward_count(e, "shared words", "T-0",
+                                                    0, &n), 0);
+    assert_int_equal(n, 7);
+    tg_evidence_close(e);
+    {
+        struct tg_evidence_verdict v = verify(path, NULL);
+
+        assert_int_equal(v.intact, 1);
+        assert_int_equal(v.count, 1600);
+    }
+}
+
+/* The child appends from 4 threads and reports each acknowledged id; it is
+ * killed mid-burst. Every acknowledged id must be there afterwards. */
+static int crash_pipe;
+
+static void *crash_thread(void *p)
+{
+    struct tg_evidence *e = p;
+    static atomic_int counter;
+
+    for (;;) {
+        char id[48], line[64];
+        int i = atomic_fetch_add(&counter, 1), n;
+
+        snprintf(id, sizeof id, "crash-%d", i);
+        if (append(e, id, "T-crash", NULL, NULL, NULL, i) != 0)
+            _exit(3);
+        n = snprintf(line, sizeof line, "%s\n", id);
+        /* one write of < PIPE_BUF bytes: lines never interleave */
+        if (write(crash_pipe, line, (size_t)n) != n)
+            _exit(4);
+    }
+    return NULL;
+}
+
+static void test_crash_safety(void **state)
+{
+    char path[300], buf[65536];
+    int fds[2];
+    pid_t pid;
+    size_t len = 0;
+    int status, acked = 0;
+
+    (void)state;
+    new_path(path, sizeof path);
+    assert_int_equal(pipe(fds), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct tg_config *c = conf(path, NULL);
+        struct tg_evidence *e = NULL;
+        pthread_t th[4];
+
+        close(fds[0]);
+        crash_pipe = fds[1];
+        if (tg_evidence_open(c, &e))
+            _exit(2);
+        for (int t = 0; t < 4; t++)
+            pthread_create(&th[t], NULL, crash_thread, e);
+        for (;;)
+            pause();
+    }
+    close(fds[1]);
+    /* let it get well into the burst, then kill it without warning */
+    while (len < 4000) {
+        ssize_t n = read(fds[0], buf + len, sizeof buf - 1 - len);
+
+        assert_true(n > 0);
+        len += (size_t)n;
+    }
+    kill(pid, SIGKILL);
+    for (;;) {
+        ssize_t n = read(fds[0], buf + len, sizeof buf - 1 - len);
+
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    close(fds[0]);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    buf[len] = '\0';
+    for (const char *q = buf; (q = strchr(q, '\n')); q++)
+        acked++;
+    /* an auditor may verify the crashed store before anyone reopens it */
+    {
+        struct tg_evidence_verdict v = verify(path, NULL);
+
+        assert_int_equal(v.intact, 1);
+        assert_true(v.count >= (uint64_t)acked);
+    }
+    acked = 0;
+    {
+        struct tg_evidence *e = open_store(path, NULL);
+        char *line = buf;
+
+        for (char *nl; (nl = strchr(line, '\n')); line = nl + 1) {
+            char *doc = NULL;
+
+            *nl = '\0';
+            if (tg_evidence_get(e, line, &doc) != 0)
+                fail_msg("acknowledged %s is missing after the crash", line);
+            free(doc);
+            acked++;
+        }
+        /* the store still takes writes, linked to the last record */
+        assert_int_equal(append(e, "after-crash", "T-crash", NULL, NULL,
+                                NULL, 1), 0);
+        tg_evidence_close(e);
+    }
+    assert_true(acked > 100);
+    {
+        struct tg_evidence_verdict v = verify(path, NULL);
+
+        assert_int_equal(v.intact, 1);
+        assert_true(v.count >= (uint64_t)acked + 1);
+        print_message("crash: %d acknowledged, %" PRIu64 " recorded\n",
+                      acked, v.count - 1);
+    }
+}
+
+static int wait_ready(struct tg_evidence *e, int want, int ms)
+{
+    for (int waited = 0; waited < ms; waited += 50) {
+        if (tg_evidence_ready(e) == want)
+            return 1;
+        usleep(50 * 1000);
+    }
+    return tg_evidence_ready(e) == want;
+}
+
+/* The disk fills up (every write fails) under a running store, and later
+ * frees up again. */
+static void test_write_failure_and_recovery(void **state)
+{
+    char path[300], *doc = NULL;
+    struct tg_evidence *e;
+    int rc;
+
+    (void)state;
+    new_path(path, sizeof path);
+    e = open_store(path, NULL);
+    assert_int_equal(append(e, "d-1", "ACC-1", NULL, NULL, NULL, 1), 0);
+
+    atomic_store(&fault_on, 1);
+    rc = append(e, "d-2", "ACC-1", NULL, NULL, NULL, 2);
+    assert_true(rc == TG_EIO || rc == TG_EBUSY);
+    assert_int_equal(tg_evidence_ready(e), 0);
+    rc = append(e, "d-3", "ACC-1", NULL, NULL, NULL, 3);
+    assert_true(rc == TG_EIO || rc == TG_EBUSY);
+    /* reads keep working */
+    assert_int_equal(tg_evidence_get(e, "d-1", &doc), 0);
+    free(doc);
+    assert_int_equal(tg_evidence_get(e, "d-2", &doc), TG_ENOTFOUND);
+    /* still broken a probe later */
+    usleep((TG_EVIDENCE_PROBE_MS + 300) * 1000);
+    assert_int_equal(tg_evidence_ready(e), 0);
+
+    atomic_store(&fault_on, 0);
+    /* the writer's probe finds out by itself */
+    assert_true(wait_ready(e, 1, 3 * TG_EVIDENCE_PROBE_MS + 2000));
+    assert_int_equal(append(e, "d-4", "ACC-1", NULL, NULL, NULL, 4), 0);
+
+    /* and a later append alone is enough too */
+    atomic_store(&fault_on, 1);
+    assert_int_not_equal(append(e, "d-5", "ACC-1", NULL, NULL, NULL, 5), 0);
+    atomic_store(&fault_on, 0);
+    assert_int_equal(append(e, "d-6", "ACC-1", NULL, NULL, NULL, 6), 0);
+    assert_int_equal(tg_evidence_ready(e), 1);
+    tg_evidence_close(e);
+    {
+        struct tg_evidence_verdict v = verify(path, NULL);
+
+        assert_int_equal(v.intact, 1);
+        assert_int_equal(v.count, 3); /* d-1, d-4, d-6: no hole */
+    }
+}
+
+/* Another process holds the write lock beyond busy_timeout_ms. */
+static void test_busy(void **state)
+{
+    char path[300];
+    struct tg_config *c;
+    struct tg_evidence *e = NULL;
+    sqlite3 *db = NULL;
+
+    (void)state;
+    new_path(path, sizeof path);
+    c = conf(path, NULL);
+    c->store.busy_timeout_ms = 100;
+    assert_int_equal(tg_evidence_open(c, &e), 0);
+    free(c);
+    assert_int_equal(append(e, "d-1", "ACC-1", NULL, NULL, NULL, 1), 0);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(append(e, "d-2", "ACC-1", NULL, NULL, NULL, 2),
+                     TG_EBUSY);
+    assert_int_equal(tg_evidence_ready(e), 0);
+    assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    assert_true(wait_ready(e, 1, 3 * TG_EVIDENCE_PROBE_MS + 2000));
+    assert_int_equal(append(e, "d-3", "ACC-1", NULL, NULL, NULL, 3), 0);
+    tg_evidence_close(e);
+    assert_int_equal(verify(path, NULL).count, 2);
+}
+
+/* A store that cannot be created fails to open; once its directory exists
+ * (or is writable again) it opens. */
+static void test_unwritable_path(void **state)
+{
+    char dir[300], path[320];
+    struct tg_config *c;
+    struct tg_evidence *e = NULL;
+
+    (void)state;
+    snprintf(dir, sizeof dir, "%s/ro", tmpdir);
+    snprintf(path, sizeof path, "%s/store.db", dir);
+    c = conf(path, NULL);
+    assert_int_equal(tg_evidence_open(c, &e), TG_EIO);
+    assert_null(e);
+    assert_int_equal(mkdir(dir, 0500), 0);
+    if (geteuid() != 0) /* root writes through permissions */
+        assert_int_equal(tg_evidence_open(c, &e), TG_EIO);
+    assert_int_equal(chmod(dir, 0700), 0);
+    assert_int_equal(tg_evidence_open(c, &e), 0);
+    assert_int_equal(tg_evidence_ready(e), 1);
+    tg_evidence_close(e);
+    free(c);
+}
+
+static void test_copy_forward(void **state)
+{
+    static const struct {
+        const char *just, *ticket;
+        int64_t since;
+        long want;
+    } cases[] = {
+        {"grant for quarterly close", "A", 100, 1},  /* B only; C too old */
+        {"grant for quarterly close", "E", 0, 3},    /* A, B, C */
+        {"grant for quarterly close", "B", 0, 2},    /* A, C: not B itself */
+        {"grant for quarterly close", "E", 301, 0},  /* window after all */
+        {"grant for quarterly close", "E", 300, 1},  /* B at 300: inclusive */
+        {"another reason entirely", "A", 0, 1},
+        {"unseen", "A", 0, 0},
+    };
+    char path[300];
+    struct tg_evidence *e;
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    long n = -1;
+    int covered = 0;
+
+    (void)state;
+    new_path(path, sizeof path);
+    e = open_store(path, NULL);
+    assert_int_equal(append(e, "d-1", "A", NULL, NULL,
+                            "grant for quarterly close", 100), 0);
+    assert_int_equal(append(e, "d-2", "B", NULL, NULL,
+                            "grant for quarterly close", 200), 0);
+    assert_int_equal(append(e, "d-3", "B", NULL, NULL,
+                            "grant for quarterly close", 300), 0);
+    assert_int_equal(append(e, "d-4", "C", NULL, NULL,
+                            "grant for quarterly close", 50), 0);
+    assert_int_equal(append(e, "d-5", "D", NULL, NULL,
+                            "another reason entirely", 300), 0);
+    assert_int_equal(append(e, "d-6", "D", NULL, NULL, NULL, 300), 0);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_int_equal(tg_evidence_copy_forward_count(e, cases[i].just,
+                                                        cases[i].ticket,
+                                                        cases[i].since, &n),
+                         0);
+        if (n != cases[i].want)
+            fail_msg("case %zu: %ld, want %ld", i, n, cases[i].want);
+    }
+    assert_int_equal(tg_evidence_copy_forward_count(e, NULL, "A", 0, &n), 0);
+    assert_int_equal(n, 0);
+    tg_evidence_close(e);
+
+    /* an index lookup, never a scan of the records */
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+        "EXPLAIN QUERY PLAN SELECT COUNT(DISTINCT ticket) FROM records"
+        " WHERE just_norm = ?1 AND time >= ?2 AND ticket <> ?3",
+        -1, &st, NULL), SQLITE_OK);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *d = (const char *)sqlite3_column_text(st, 3);
+
+        if (strstr(d, "COVERING INDEX records_just"))
+            covered = 1;
+        assert_null(strstr(d, "SCAN records"));
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    assert_true(covered);
+}
+
+static void test_next_seq(void **state)
+{
+    char path[300];
+    struct tg_evidence *e;
+    uint64_t a, b, c;
+
+    (void)state;
+    new_path(path, sizeof path);
+    e = open_store(path, NULL);
+    a = tg_evidence_next_seq(e);
+    b = tg_evidence_next_seq(e);
+    assert_true(b == a + 1);
+    for (int i = 0; i < 50; i++)
+        tg_evidence_next_seq(e); /* skips: handed out, never recorded */
+    tg_evidence_close(e);
+    e = open_store(path, NULL);
+    c = tg_evidence_next_seq(e);
+    assert_true(c > b + 50);
+    tg_evidence_close(e);
+}
+
+static void test_verify_errors(void **state)
+{
+    char path[300];
+    struct tg_evidence_verdict v;
+    FILE *f;
+
+    (void)state;
+    snprintf(path, sizeof path, "%s/absent.db", tmpdir);
+    assert_int_equal(tg_evidence_verify_file(path, NULL, 0, &v), TG_EIO);
+    assert_true(v.reason[0] != '\0');
+    snprintf(path, sizeof path, "%s/not-a-store.db", tmpdir);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("hello, I am not SQLite\n", f);
+    fclose(f);
+    assert_int_equal(tg_evidence_verify_file(path, NULL, 0, &v), TG_EIO);
+    /* an empty store is intact and starts at genesis */
+    new_path(path, sizeof path);
+    tg_evidence_close(open_store(path, NULL));
+    v = verify(path, NULL);
+    assert_int_equal(v.intact, 1);
+    assert_int_equal(v.count, 0);
+    assert_string_equal(v.head_hash, "0000000000000000000000000000000000000"
+                                     "000000000000000000000000000");
+}
+
+static void test_export(void **state)
+{
+    char path[300], *text = NULL;
+    size_t len = 0;
+    FILE *out;
+    const char *why = NULL;
+    int lines = 0;
+
+    (void)state;
+    new_path(path, sizeof path);
+    {
+        struct tg_evidence *e = open_store(path, NULL);
+
+        assert_int_equal(append(e, "d-1", "A", "dlv", NULL, "why", 100), 0);
+        assert_int_equal(append(e, "d-2", "B", NULL, NULL, NULL, 200), 0);
+        assert_int_equal(append(e, "d-3", "C", NULL, NULL, NULL, 300), 0);
+        tg_evidence_close(e);
+    }
+    out = open_memstream(&text, &len);
+    assert_non_null(out);
+    assert_int_equal(tg_evidence_export_file(path, 200, out, &why), 0);
+    fclose(out);
+    for (char *line = text, *nl; (nl = strchr(line, '\n')); line = nl + 1) {
+        json_t *o;
+
+        *nl = '\0';
+        o = json_loads(line, 0, NULL);
+        assert_non_null(o);
+        assert_true(json_is_object(json_object_get(o, "decision")));
+        assert_int_equal(json_integer_value(json_object_get(o, "seq")),
+                         lines + 2);
+        assert_true(json_is_null(json_object_get(o, "delivery_id")));
+        assert_true(json_is_null(json_object_get(o, "mac")));
+        assert_int_equal(strlen(json_string_value(json_object_get(o,
+                                                                  "hash"))),
+                         64);
+        assert_non_null(json_object_get(o, "prev_hash"));
+        assert_non_null(json_object_get(o, "body_sha256"));
+        assert_non_null(json_object_get(o, "policy"));
+        assert_non_null(json_object_get(o, "just_norm"));
+        json_decref(o);
+        lines++;
+    }
+    free(text);
+    assert_int_equal(lines, 2);
+    snprintf(path, sizeof path, "%s/absent.db", tmpdir);
+    out = open_memstream(&text, &len);
+    assert_int_equal(tg_evidence_export_file(path, 0, out, &why), TG_EIO);
+    assert_non_null(why);
+    fclose(out);
+    free(text);
+}
+
+static void test_archive(void **state)
+{
+    static const char key[] = "k";
+    char path[300], a1[340], a2[340];
+    struct tg_evidence_verdict v, va1, va2;
+    struct tg_evidence *e;
+    uint64_t moved = 99;
+
+    (void)state;
+    new_path(path, sizeof path);
+    snprintf(a1, sizeof a1, "%s.archive1", path);
+    snprintf(a2, sizeof a2, "%s.archive2", path);
+    build_chain(path, key, 10);
+
+    /* the server keeps running while records are archived */
+    e = open_store(path, key);
+    assert_int_equal(tg_evidence_archive_file(path, 5, a1,
+                                              (const unsigned char *)key, 1,
+                                              2000, &moved), 0);
+    assert_int_equal(moved, 4);
+    v = verify(path, key);
+    assert_int_equal(v.intact, 1);
+    assert_int_equal(v.anchor_seq, 4);
+    assert_int_equal(v.count, 6);
+    va1 = verify(a1, key);
+    assert_int_equal(va1.intact, 1);
+    assert_int_equal(va1.anchor_seq, 0);
+    assert_int_equal(va1.count, 4);
+    assert_int_equal(va1.head_seq, 4);
+
+    /* appends after the archive link on as before */
+    assert_int_equal(append(e, "d-11", "T-1", NULL, NULL, NULL, 2000), 0);
+    assert_int_equal(tg_evidence_archive_file(path, 9, a2,
+                                              (const unsigned char *)key, 1,
+                                              2000, &moved), 0);
+    assert_int_equal(moved, 4);
+    va2 = verify(a2, key);
+    assert_int_equal(va2.intact, 1);
+    assert_int_equal(va2.anchor_seq, 4);
+    assert_int_equal(va2.head_seq, 8);
+    v = verify(path, key);
+    assert_int_equal(v.intact, 1);
+    assert_int_equal(v.anchor_seq, 8);
+    assert_int_equal(v.count, 3);
+    assert_int_equal(v.head_seq, 11);
+
+    /* nothing older: no file */
+    snprintf(a2, sizeof a2, "%s.archive3", path);
+    assert_int_equal(tg_evidence_archive_file(path, 3, a2, NULL, 0, 2000,
+                                              &moved), 0);
+    assert_int_equal(moved, 0);
+    assert_int_not_equal(access(a2, F_OK), 0);
+    /* an existing target is refused */
+    assert_int_equal(tg_evidence_archive_file(path, 11, a1, NULL, 0, 2000,
+                                              &moved), TG_EINVAL);
+
+    /* archive everything: new records link to the checkpoint */
+    assert_int_equal(tg_evidence_archive_file(path, 100, a2,
+                                              (const unsigned char *)key, 1,
+                                              2000, &moved), 0);
+    assert_int_equal(moved, 3);
+    v = verify(path, key);
+    assert_int_equal(v.intact, 1);
+    assert_int_equal(v.count, 0);
+    assert_int_equal(v.head_seq, 11);
+    assert_int_equal(append(e, "d-12", "T-1", NULL, NULL, NULL, 3000), 0);
+    tg_evidence_close(e);
+    v = verify(path, key);
+    assert_int_equal(v.intact, 1);
+    assert_int_equal(v.count, 1);
+    assert_int_equal(v.head_seq, 12);
+
+    /* a forged anchor does not carry the key's MAC */
+    sql(path, "UPDATE checkpoints SET hash = CASE WHEN substr(hash, 1, 1)"
+        " = '0' THEN '1' ELSE '0' END || substr(hash, 2) WHERE seq = 11");
+    v = verify(path, key);
+    assert_int_equal(v.intact, 0);
+    assert_int_equal(v.broken_seq, 11);
+    /* and a broken chain is not archived */
+    assert_int_equal(tg_evidence_archive_file(path, 100, a2,
+                                              (const unsigned char *)key, 1,
+                                              2000, &moved), TG_EINVAL);
+    snprintf(a2, sizeof a2, "%s.archive4", path);
+    assert_int_equal(tg_evidence_archive_file(path, 100, a2,
+                                              (const unsigned char *)key, 1,
+                                              2000, &moved), TG_ECONFLICT);
+    assert_int_not_equal(access(a2, F_OK), 0);
+}
+
+/* docs/EVIDENCE.md's Python verifier agrees with ours, key and all. */
+static void test_python_verifier(void **state)
+{
+    char md[300], script[320], path[300], keyfile[320], cmd[2400];
+    FILE *f;
+    char *text = NULL, *start, *end;
+    long size;
+
+    (void)state;
+    if (system("python3 -c 'import sqlite3, hmac' >/dev/null 2>&1") != 0)
+        skip();
+    snprintf(md, sizeof md, "%s/docs/EVIDENCE.md", TG_SOURCE_DIR);
+    f = fopen(md, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    text = calloc(1, (size_t)size + 1);
+    assert_int_equal(fread(text, 1, (size_t)size, f), (size_t)size);
+    fclose(f);
+    start = strstr(text, "```python\n");
+    assert_non_null(start);
+    start += strlen("```python\n");
+    end = strstr(start, "```");
+    assert_non_null(end);
+    snprintf(script, sizeof script, "%s/verify_evidence.py", tmpdir);
+    f = fopen(script, "wb");
+    assert_non_null(f);
+    fwrite(start, 1, (size_t)(end - start), f);
+    fclose(f);
+    free(text);
+
+    new_path(path, sizeof path);
+    build_chain(path, "py-key", 7);
+    snprintf(keyfile, sizeof keyfile, "%s/key", tmpdir);
+    f = fopen(keyfile, "wb");
+    fputs("py-key", f);
+    fclose(f);
+    {
+        struct tg_evidence_verdict v = verify(path, "py-key");
+        char out[256] = "";
+        FILE *p;
+
+        snprintf(cmd, sizeof cmd, "python3 %s %s %s", script, path, keyfile);
+        p = popen(cmd, "r");
+        assert_non_null(p);
+        assert_non_null(fgets(out, sizeof out, p));
+        assert_int_equal(pclose(p), 0);
+        assert_non_null(strstr(out, v.head_hash));
+    }
+    snprintf(cmd, sizeof cmd, "python3 %s %s >/dev/null", script, path);
+    assert_int_equal(system(cmd), 0);
+    /* after an archive too */
+    {
+        char a[320];
+        uint64_t moved;
+
+        snprintf(a, sizeof a, "%s.arch", path);
+        assert_int_equal(tg_evidence_archive_file(path, 4, a,
+                                                  (const unsigned char *)
+                                                  "py-key", 6, 2000, &moved),
+                         0);
+        snprintf(cmd, sizeof cmd, "python3 %s %s %s >/dev/null && "
+                 "python3 %s %s %s >/dev/null", script, path, keyfile,
+                 script, a, keyfile);
+        assert_int_equal(system(cmd), 0);
+    }
+    sql(path, "UPDATE records SET decision = decision || ' ' WHERE seq = 5");
+    snprintf(cmd, sizeof cmd, "python3 %s %s 2>/dev/null", script, path);
+    assert_int_equal(WEXITSTATUS(system(cmd)), 1);
+    rehash_from(path, 5, NULL);
+    snprintf(cmd, sizeof cmd, "python3 %s %s %s 2>/dev/null", script, path,
+             keyfile);
+    assert_int_equal(WEXITSTATUS(system(cmd)), 1);
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/tg-evidence-XXXXXX");
+    if (!mkdtemp(tmpdir))
+        return -1;
+    install_fault_vfs();
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    char cmd[300];
+
+    (void)state;
+    sqlite3_vfs_unregister(&fault_vfs);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_append_get_list),
+        cmocka_unit_test(test_find_delivery),
+        cmocka_unit_test(test_append_invalid),
+        cmocka_unit_test(test_tampering),
+        cmocka_unit_test(test_mac),
+        cmocka_unit_test(test_serialisation_documented),
+        cmocka_unit_test(test_concurrent_appends),
+        cmocka_unit_test(test_crash_safety),
+        cmocka_unit_test(test_write_failure_and_recovery),
+        cmocka_unit_test(test_busy),
+        cmocka_unit_test(test_unwritable_path),
+        cmocka_unit_test(test_copy_forward),
+        cmocka_unit_test(test_next_seq),
+        cmocka_unit_test(test_verify_errors),
+        cmocka_unit_test(test_export),
+        cmocka_unit_test(test_archive),
+        cmocka_unit_test(test_python_verifier),
+    };
+
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

@@ -22,7 +22,7 @@ int tg_jwtauth_verify(const struct tg_jwt_conf *jc, const char *token,
 
 /*
  * Takes "Bearer <token>" (scheme case-insensitive) from an Authorization
- * header value. Returns 0 with *tok/*len pointing into value, or TG_EAUTH.
+ * header value. Returns 0 with *tok and *len pointing into value, or TG_EAUTH.
  */
 int tg_jwtauth_bearer(const char *value, const char **tok, size_t *len);
 

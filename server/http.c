@@ -1,0 +1,1363 @@
+/* http.c - the CivetWeb server: routes, request order and answers (API.md). */
+#include "http.h"
+
+#include <civetweb.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+#include "../validators/errors.h"
+#include "../validators/evaluate.h"
+#include "../validators/ticket.h"
+#include "adapter.h"
+#include "canonical.h"
+#include "config.h"
+#include "decision.h"
+#include "justnorm.h"
+#include "jwtauth.h"
+#include "log.h"
+#include "metrics.h"
+#include "request.h"
+
+/* jansson recurses per level; real tickets nest three or four deep. */
+#define TG_JSON_MAX_DEPTH 64
+/* First allocation for a body of unknown length (chunked). */
+#define TG_BODY_CHUNK 16384
+#define TG_MAX_LISTENERS 16
+#define TG_DECISIONS_DEFAULT_LIMIT 50
+#define TG_DECISIONS_MAX_LIMIT 500
+#define TG_RETRY_AFTER "5"
+
+struct tg_http {
+    struct mg_context *ctx;
+    struct tg_evidence *ev;
+    int tls;
+
+    pthread_mutex_t lock; /* guards cur */
+    struct tg_cfgref *cur;
+
+    /* Ports of server.admin_listen: only health and metrics there. */
+    int admin_ports[TG_MAX_LISTENERS];
+    size_t n_admin_ports;
+    int has_admin;
+
+    struct tg_metrics *metrics;
+    pthread_mutex_t reload_lock; /* one reload at a time */
+};
+
+/* One request in flight. */
+struct rq {
+    struct mg_connection *conn;
+    const struct mg_request_info *ri;
+    struct tg_http *h;
+    struct tg_cfgref *ref;
+    const struct tg_config *cfg;
+    const char *path;
+    int64_t now;
+    char *body;
+    size_t body_len;
+    unsigned char sha[32];
+    int status;
+    const char *verdict;
+    char decision_id[32];
+    const char *note; /* extra word for the access log */
+};
+
+static struct tg_cfgref *current(struct tg_http *h);
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ------------------------------------------------------------ answers */
+
+static void send_body(struct rq *q, int status, const char *ctype,
+                      const char *body, size_t len, const char *const *extra)
+{
+    char clen[24];
+    size_t i;
+
+    q->status = status;
+    if (mg_response_header_start(q->conn, status) != 0)
+        return;
+    mg_response_header_add(q->conn, "Content-Type", ctype, -1);
+    snprintf(clen, sizeof(clen), "%zu", len);
+    mg_response_header_add(q->conn, "Content-Length", clen, -1);
+    mg_response_header_add(q->conn, "Cache-Control", "no-store", -1);
+    mg_response_header_add(q->conn, "X-Content-Type-Options", "nosniff", -1);
+    for (i = 0; extra && extra[i]; i += 2)
+        mg_response_header_add(q->conn, extra[i], extra[i + 1], -1);
+    mg_response_header_send(q->conn);
+    if (len > 0 && strcmp(q->ri->request_method, "HEAD") != 0)
+        mg_write(q->conn, body, len);
+}
+
+static void send_json(struct rq *q, int status, const char *body, size_t len,
+                      const char *const *extra)
+{
+    send_body(q, status, "application/json", body, len, extra);
+}
+
+/*
+ * The error document of API.md. message is ours, or comes from a mapping
+ * error that may quote the payload: if it is not valid UTF-8, fallback is
+ * said instead.
+ */
+static void send_error_x(struct rq *q, int status, const char *code,
+                         const char *message, const char *fallback,
+                         const char *const *extra)
+{
+    json_t *doc = json_object(), *msg = json_string(message);
+    char *text = NULL;
+
+    if (!msg && fallback)
+        msg = json_string(fallback);
+    if (doc && msg &&
+        json_object_set_new(doc, "error", json_string(code)) == 0 &&
+        json_object_set(doc, "message", msg) == 0)
+        text = json_dumps(doc, JSON_COMPACT);
+    if (text) {
+        send_json(q, status, text, strlen(text), extra);
+    } else {
+        static const char oom[] =
+            "{\"error\":\"internal\",\"message\":\"The server is out of "
+            "memory; retry later.\"}";
+        send_json(q, 500, oom, sizeof(oom) - 1, NULL);
+    }
+    free(text);
+    json_decref(msg);
+    json_decref(doc);
+}
+
+static void send_error(struct rq *q, int status, const char *code,
+                       const char *message)
+{
+    send_error_x(q, status, code, message, NULL, NULL);
+}
+
+static void send_internal(struct rq *q)
+{
+    send_error(q, 500, "internal",
+               "The server could not complete the request; retry later.");
+}
+
+static void send_unauthenticated(struct rq *q, int bearer)
+{
+    static const char *const www[] = {"WWW-Authenticate",
+                                      "Bearer realm=\"ticketgate\"", NULL};
+    /* One answer for every failure: which part was wrong stays unsaid. */
+    send_error_x(q, 401, "unauthenticated",
+                 "The request could not be authenticated; check the "
+                 "credentials configured for this source.",
+                 NULL, bearer ? www : NULL);
+}
+
+static void send_store_unavailable(struct rq *q)
+{
+    static const char *const retry[] = {"Retry-After", TG_RETRY_AFTER, NULL};
+    send_error_x(q, 503, "store_unavailable",
+                 "The evidence store could not record the decision, so no "
+                 "decision is given; retry later.",
+                 NULL, retry);
+}
+
+static void send_not_found(struct rq *q)
+{
+    send_error(q, 404, "not_found",
+               "No such endpoint; see the API documentation for the paths "
+               "ticketgate serves.");
+}
+
+/* ------------------------------------------------------- input checks */
+
+int tg_http_too_deep(const char *p, size_t len, int max)
+{
+    int depth = 0, in_str = 0, esc = 0;
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        char c = p[i];
+        if (in_str) {
+            if (esc)
+                esc = 0;
+            else if (c == '\\')
+                esc = 1;
+            else if (c == '"')
+                in_str = 0;
+        } else if (c == '"') {
+            in_str = 1;
+        } else if (c == '[' || c == '{') {
+            if (++depth > max)
+                return 1;
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            depth--;
+        }
+    }
+    return 0;
+}
+
+int tg_http_is_json_type(const char *v)
+{
+    static const char want[] = "application/json";
+
+    if (!v)
+        return 0;
+    while (*v == ' ' || *v == '\t')
+        v++;
+    if (strncasecmp(v, want, sizeof(want) - 1) != 0)
+        return 0;
+    v += sizeof(want) - 1;
+    while (*v == ' ' || *v == '\t')
+        v++;
+    return *v == '\0' || *v == ';';
+}
+
+/* Parses a decimal in [0, max] from the NUL-terminated s; 0 or TG_EINVAL. */
+static int parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+    uint64_t v = 0;
+
+    if (!s || !*s)
+        return TG_EINVAL;
+    for (; *s; s++) {
+        unsigned d;
+        if (*s < '0' || *s > '9')
+            return TG_EINVAL;
+        d = (unsigned)(*s - '0');
+        if (v > (max - d) / 10)
+            return TG_EINVAL;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
+}
+
+/*
+ * Reads the body with a running cap: at most max bytes are kept, and one
+ * byte more means 413 whatever the framing (Content-Length was already
+ * checked; a chunked body is only known by reading it).
+ */
+static int read_body(struct rq *q, size_t max)
+{
+    long long cl = q->ri->content_length;
+    size_t cap, len = 0;
+    char *buf;
+
+    cap = cl >= 0 ? (size_t)cl + 1
+                  : (max < TG_BODY_CHUNK ? max + 1 : TG_BODY_CHUNK);
+    buf = malloc(cap + 1);
+    if (!buf)
+        return TG_ENOMEM;
+    for (;;) {
+        int n;
+        size_t want;
+        if (len == cap) {
+            size_t ncap = cap * 2;
+            char *nb;
+            if (cap > max) /* already holds max + 1 bytes */
+                break;
+            if (ncap > max + 1)
+                ncap = max + 1;
+            nb = realloc(buf, ncap + 1);
+            if (!nb) {
+                free(buf);
+                return TG_ENOMEM;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        want = cap - len;
+        if (want > INT32_MAX)
+            want = INT32_MAX;
+        n = mg_read(q->conn, buf + len, want);
+        if (n < 0) {
+            free(buf);
+            return TG_EIO;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+        if (len > max)
+            break;
+    }
+    if (len > max) {
+        free(buf);
+        return TG_ETOOBIG;
+    }
+    /* CivetWeb reports a read timeout as the end of the body: a body
+     * shorter than declared was cut off, and its signature would only fail
+     * confusingly. */
+    if (cl >= 0 && len != (size_t)cl) {
+        free(buf);
+        return TG_EIO;
+    }
+    buf[len] = '\0';
+    q->body = buf;
+    q->body_len = len;
+    return 0;
+}
+
+/*
+ * The checks every POST gets before authentication, in the order of
+ * API.md: the declared size (before reading a byte), the media type, then
+ * the body read under the cap. Returns 0, or -1 when an answer was sent.
+ */
+static int post_prelude(struct rq *q)
+{
+    size_t max = q->cfg->server.max_body_bytes;
+    long long cl = q->ri->content_length;
+    char msg[160];
+    int rc;
+
+    if (cl > 0 && (unsigned long long)cl > max)
+        goto too_large;
+    if (!tg_http_is_json_type(mg_get_header(q->conn, "Content-Type"))) {
+        send_error(q, 415, "unsupported_media_type",
+                   "Send the body as JSON with Content-Type: "
+                   "application/json.");
+        return -1;
+    }
+    rc = read_body(q, max);
+    if (rc == TG_ETOOBIG)
+        goto too_large;
+    if (rc == TG_ENOMEM) {
+        send_internal(q);
+        return -1;
+    }
+    if (rc != 0) {
+        send_error(q, 400, "bad_request",
+                   "The request body could not be read completely.");
+        return -1;
+    }
+    SHA256((const unsigned char *)q->body, q->body_len, q->sha);
+    return 0;
+too_large:
+    snprintf(msg, sizeof(msg),
+             "The body is larger than the %zu bytes this server accepts "
+             "(server.max_body_bytes).",
+             max);
+    send_error(q, 413, "too_large", msg);
+    return -1;
+}
+
+/* Parses the raw body (already authenticated) into a JSON object, or
+ * answers 400 and returns NULL. */
+static json_t *parse_object(struct rq *q)
+{
+    json_error_t err;
+    json_t *v;
+    char msg[160];
+
+    if (tg_http_too_deep(q->body, q->body_len, TG_JSON_MAX_DEPTH)) {
+        snprintf(msg, sizeof(msg),
+                 "The body nests arrays or objects deeper than %d levels; "
+                 "send a ticket object.",
+                 TG_JSON_MAX_DEPTH);
+        send_error(q, 400, "bad_json", msg);
+        return NULL;
+    }
+    /* A repeated key would let two readers of the same evidence see two
+     * different tickets. */
+    v = json_loadb(q->body, q->body_len, JSON_REJECT_DUPLICATES, &err);
+    if (!v) {
+        if (json_error_code(&err) == json_error_duplicate_key)
+            snprintf(msg, sizeof(msg),
+                     "The body repeats a key within one object (line %d); "
+                     "send each key once.",
+                     err.line);
+        else if (json_error_code(&err) == json_error_invalid_utf8)
+            snprintf(msg, sizeof(msg),
+                     "The body is not valid UTF-8; send JSON text in "
+                     "UTF-8.");
+        else
+            snprintf(msg, sizeof(msg),
+                     "The body is not valid JSON (line %d, column %d); "
+                     "send one JSON object.",
+                     err.line, err.column);
+        send_error(q, 400, "bad_json", msg);
+        return NULL;
+    }
+    if (!json_is_object(v)) {
+        json_decref(v);
+        send_error(q, 400, "bad_json",
+                   "The body is valid JSON but not an object; send one "
+                   "ticket as a JSON object.");
+        return NULL;
+    }
+    return v;
+}
+
+static const char *header_cb(void *ctx, const char *name)
+{
+    return mg_get_header(ctx, name);
+}
+
+static void fill_req(struct rq *q, struct tg_http_req *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->method = q->ri->request_method;
+    r->path = q->path;
+    r->query = q->ri->query_string;
+    r->body = q->body;
+    r->body_len = q->body_len;
+    r->header = header_cb;
+    r->ctx = q->conn;
+    r->now = q->now;
+}
+
+/* The Bearer JWT of sources.generic (/v1/check and the decision reads).
+ * Returns 0 with *jti (may be NULL), or -1 when an answer was sent. */
+static int auth_generic(struct rq *q, char **jti)
+{
+    const struct tg_generic_conf *g = &q->cfg->generic;
+    const char *tok;
+    size_t len;
+    int rc;
+
+    *jti = NULL;
+    if (!g->set || !g->jwt.set ||
+        tg_jwtauth_bearer(mg_get_header(q->conn, "Authorization"), &tok,
+                          &len) != 0) {
+        send_unauthenticated(q, 1);
+        return -1;
+    }
+    rc = tg_jwtauth_verify(&g->jwt, tok, len, q->now, jti);
+    if (rc == TG_ENOMEM) {
+        send_internal(q);
+        return -1;
+    }
+    if (rc != 0) {
+        send_unauthenticated(q, 1);
+        return -1;
+    }
+    return 0;
+}
+
+/* --------------------------------------------------------- decisions */
+
+static void send_recorded(struct rq *q, char *json)
+{
+    json_t *doc;
+    json_error_t err;
+
+    /* For the access log only; the bytes go out exactly as recorded. */
+    doc = json_loads(json, 0, &err);
+    if (doc) {
+        const char *id = json_string_value(json_object_get(doc, "decision_id"));
+        if (id)
+            snprintf(q->decision_id, sizeof(q->decision_id), "%s", id);
+        json_decref(doc);
+    }
+    q->note = "retry";
+    tg_metrics_retry(q->h->metrics);
+    send_json(q, 200, json, strlen(json), NULL);
+}
+
+/*
+ * A delivery id seen before: the same body gets the recorded decision (ITSMs
+ * retry), another body is a replay (API.md). Returns 1 when answered, 0 to
+ * go on and decide.
+ */
+static int answer_known_delivery(struct rq *q, const char *source,
+                                 const char *delivery)
+{
+    char *json = NULL;
+    int rc;
+
+    if (!delivery)
+        return 0;
+    rc = tg_evidence_find_delivery(q->h->ev, source, delivery, q->sha, &json);
+    if (rc == TG_ENOTFOUND)
+        return 0;
+    if (rc == 0) {
+        send_recorded(q, json);
+    } else if (rc == TG_ECONFLICT) {
+        send_error(q, 409, "replay",
+                   "This delivery id was already used with a different "
+                   "body; send a new id for a new request.");
+    } else {
+        send_store_unavailable(q);
+    }
+    free(json);
+    return 1;
+}
+
+/* The copy-forward count of REASONS.md, or -1 when the code is off or the
+ * ticket has no justification. Returns 0 or TG_EIO / TG_ENOMEM. */
+static int copy_forward(struct rq *q, const struct tg_ticket *t, char **norm,
+                        long *uses)
+{
+    const struct tg_policy *p = &q->cfg->policy;
+    int64_t since;
+    int rc;
+
+    *uses = -1;
+    *norm = NULL;
+    if (!t->justification || !t->justification[0])
+        return 0;
+    rc = tg_justnorm_make(t->justification, strlen(t->justification), norm);
+    if (rc != 0)
+        return rc;
+    /* The normalised text is recorded even when the check is off, so that
+     * turning it on later finds the history. */
+    if (!(*norm)[0] ||
+        p->action[TG_JUSTIFICATION_COPY_FORWARD] == TG_ACTION_OFF)
+        return 0;
+    since = q->now - (int64_t)p->copy_window_days * 86400;
+    return tg_evidence_copy_forward_count(q->h->ev, *norm, t->id, since, uses);
+}
+
+/*
+ * Evaluates the canonical ticket, records the decision (unless skip) and
+ * answers. endpoint names the source whose delivery ids these are;
+ * doc_source overrides the ticket's source in the document (NULL: the
+ * ticket's own, else "generic"). gated 0 answers skip.
+ */
+static void decide(struct rq *q, const char *endpoint, const char *doc_source,
+                   const char *delivery, const json_t *canonical, int gated)
+{
+    struct tg_ticket t;
+    struct tg_result res;
+    struct tg_context ctx;
+    struct tg_evidence_record rec;
+    unsigned char rnd[3];
+    char err[512], *norm = NULL, *text = NULL;
+    json_t *doc = NULL;
+    double t0;
+    int rc;
+
+    tg_ticket_init(&t);
+    tg_result_init(&res);
+    if (canonical) {
+        rc = tg_canonical_from_json(canonical, &t, err, sizeof(err));
+        if (rc == TG_ENOMEM) {
+            send_internal(q);
+            goto out;
+        }
+        /* An event that is not gated is answered skip even when it does
+         * not make a ticket. */
+        if (rc != 0 && gated) {
+            err[sizeof(err) - 1] = '\0';
+            send_error_x(q, 422, "unmappable", err,
+                         "The payload cannot be mapped to a ticket.", NULL);
+            goto out;
+        }
+        if (rc != 0)
+            tg_ticket_init(&t);
+    }
+    if (gated && !canonical) {
+        send_error(q, 422, "unmappable",
+                   "The payload cannot be mapped to a ticket.");
+        goto out;
+    }
+    /* A delivery that is not gated may not name a ticket (a comment
+     * event): the skip answer then names none. */
+    if (!t.id && !(t.id = strdup(""))) {
+        send_internal(q);
+        goto out;
+    }
+    if (!doc_source)
+        doc_source = t.source ? t.source : "generic";
+
+    if (!gated) {
+        res.verdict = TG_SKIP;
+    } else {
+        rc = copy_forward(q, &t, &norm, &ctx.copy_forward_uses);
+        if (rc == TG_ENOMEM) {
+            send_internal(q);
+            goto out;
+        }
+        if (rc != 0) {
+            send_store_unavailable(q);
+            goto out;
+        }
+        ctx.now = q->now;
+        rc = tg_evaluate(&t, &q->cfg->policy, &q->cfg->directory, &ctx, &res);
+        if (rc != 0) {
+            send_internal(q);
+            goto out;
+        }
+    }
+
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+        send_internal(q);
+        goto out;
+    }
+    tg_decision_id_format(q->decision_id, sizeof(q->decision_id),
+                          tg_evidence_next_seq(q->h->ev), rnd);
+    doc = tg_decision_build(&t, doc_source, &res, q->decision_id, q->now,
+                            q->cfg->digest);
+    text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    if (!text) {
+        send_internal(q);
+        goto out;
+    }
+    q->verdict = tg_verdict_name(res.verdict);
+
+    if (res.verdict != TG_SKIP) {
+        memset(&rec, 0, sizeof(rec));
+        rec.decision_id = q->decision_id;
+        rec.ticket = t.id ? t.id : "";
+        rec.source = endpoint;
+        rec.delivery_id = delivery;
+        memcpy(rec.body_sha256, q->sha, sizeof(rec.body_sha256));
+        rec.policy_digest = q->cfg->digest;
+        rec.time = q->now;
+        rec.decision_json = text;
+        rec.decision_len = strlen(text);
+        rec.justification_norm = norm;
+        t0 = mono_s();
+        rc = tg_evidence_append(q->h->ev, &rec);
+        /* A lost race is no store failure. */
+        tg_metrics_evidence_write(q->h->metrics, mono_s() - t0,
+                                  rc == 0 || rc == TG_ECONFLICT);
+        if (rc == TG_ECONFLICT && delivery) {
+            /* Another worker recorded this delivery between our lookup and
+             * our append: its record is the answer. */
+            q->verdict = NULL;
+            if (!answer_known_delivery(q, endpoint, delivery))
+                send_store_unavailable(q);
+            goto out;
+        }
+        if (rc != 0) {
+            tg_log_write(TG_LOG_ERROR, "evidence append failed (%d) for %s", rc,
+                         q->decision_id);
+            send_store_unavailable(q);
+            goto out;
+        }
+    }
+    tg_metrics_decision(q->h->metrics, endpoint, res.verdict);
+    for (size_t i = 0; i < res.findings.n; i++)
+        tg_metrics_finding(q->h->metrics, res.findings.v[i].code);
+    send_json(q, 200, text, strlen(text), NULL);
+out:
+    free(text);
+    free(norm);
+    json_decref(doc);
+    tg_result_cleanup(&res);
+    tg_ticket_cleanup(&t);
+}
+
+/* ---------------------------------------------------------- endpoints */
+
+static void on_check(struct rq *q)
+{
+    char *jti = NULL;
+    json_t *body = NULL;
+
+    if (post_prelude(q) != 0 || auth_generic(q, &jti) != 0)
+        goto out;
+    body = parse_object(q);
+    if (!body)
+        goto out;
+    if (answer_known_delivery(q, "generic", jti))
+        goto out;
+    decide(q, "generic", NULL, jti, body, 1);
+out:
+    json_decref(body);
+    free(jti);
+}
+
+static void map_failed(struct rq *q, int rc, const char *err)
+{
+    char msg[700];
+
+    if (rc == TG_ENOMEM) {
+        send_internal(q);
+        return;
+    }
+    /* The adapters name the missing path ("issue.key"); a sentence is
+     * passed on as it is. */
+    if (!err[0])
+        snprintf(msg, sizeof(msg), "The payload cannot be mapped to a ticket.");
+    else if (strchr(err, ' '))
+        snprintf(msg, sizeof(msg), "%s", err);
+    else
+        snprintf(msg, sizeof(msg),
+                 "The payload cannot be mapped to a ticket: %s is missing "
+                 "or has the wrong type.",
+                 err);
+    send_error_x(q, 422, "unmappable", msg,
+                 "The payload cannot be mapped to a ticket.", NULL);
+}
+
+static void on_jira(struct rq *q)
+{
+    struct tg_http_req r;
+    char *delivery = NULL, err[512];
+    json_t *body = NULL, *canon = NULL;
+    int gated = 0, rc;
+
+    if (post_prelude(q) != 0)
+        goto out;
+    fill_req(q, &r);
+    rc = tg_jira_authenticate(q->cfg, &r, &delivery);
+    if (rc == TG_ENOMEM) {
+        send_internal(q);
+        goto out;
+    }
+    if (rc != 0) {
+        send_unauthenticated(q, 0);
+        goto out;
+    }
+    body = parse_object(q);
+    if (!body)
+        goto out;
+    err[0] = '\0';
+    rc = tg_jira_map(q->cfg, body, &canon, &gated, err, sizeof(err));
+    err[sizeof(err) - 1] = '\0';
+    if (rc != 0) {
+        map_failed(q, rc, err);
+        goto out;
+    }
+    if (answer_known_delivery(q, "jira", delivery))
+        goto out;
+    decide(q, "jira", "jira", delivery, canon, gated);
+out:
+    json_decref(canon);
+    json_decref(body);
+    free(delivery);
+}
+
+static void on_servicenow(struct rq *q)
+{
+    struct tg_http_req r;
+    char *delivery = NULL, *event_id = NULL, err[512];
+    const char *id;
+    json_t *body = NULL, *canon = NULL;
+    int gated = 0, rc;
+
+    if (post_prelude(q) != 0)
+        goto out;
+    fill_req(q, &r);
+    rc = tg_servicenow_authenticate(q->cfg, &r, &delivery);
+    if (rc == TG_ENOMEM) {
+        send_internal(q);
+        goto out;
+    }
+    if (rc != 0) {
+        send_unauthenticated(q, 1);
+        goto out;
+    }
+    body = parse_object(q);
+    if (!body)
+        goto out;
+    err[0] = '\0';
+    rc = tg_servicenow_map(q->cfg, body, &canon, &gated, &event_id, err,
+                           sizeof(err));
+    err[sizeof(err) - 1] = '\0';
+    if (rc != 0) {
+        map_failed(q, rc, err);
+        goto out;
+    }
+    /* ADAPTERS.md: event_id, else the JWT jti, else webhook-id. */
+    id = event_id ? event_id : delivery;
+    if (answer_known_delivery(q, "servicenow", id))
+        goto out;
+    decide(q, "servicenow", "servicenow", id, canon, gated);
+out:
+    json_decref(canon);
+    json_decref(body);
+    free(event_id);
+    free(delivery);
+}
+
+/* GET /v1/decisions?ticket=KEY[&limit=N][&before=CURSOR] */
+static void on_list(struct rq *q)
+{
+    const char *qs = q->ri->query_string;
+    char ticket[512], num[32], *jti = NULL, *text = NULL;
+    uint64_t limit = TG_DECISIONS_DEFAULT_LIMIT, before = 0;
+    json_t *out = NULL;
+    size_t qlen = qs ? strlen(qs) : 0;
+    int rc;
+
+    if (auth_generic(q, &jti) != 0)
+        goto out;
+    if (!qs || mg_get_var(qs, qlen, "ticket", ticket, sizeof(ticket)) <= 0) {
+        send_error(q, 400, "bad_request",
+                   "Name the ticket: GET /v1/decisions?ticket=KEY.");
+        goto out;
+    }
+    rc = mg_get_var(qs, qlen, "limit", num, sizeof(num));
+    if (rc != -1 &&
+        (rc < 0 || parse_u64(num, TG_DECISIONS_MAX_LIMIT, &limit) != 0 ||
+         limit == 0)) {
+        send_error(q, 400, "bad_request",
+                   "limit must be a whole number from 1 to 500.");
+        goto out;
+    }
+    rc = mg_get_var(qs, qlen, "before", num, sizeof(num));
+    if (rc != -1 && (rc < 0 || parse_u64(num, UINT64_MAX, &before) != 0)) {
+        send_error(q, 400, "bad_request",
+                   "before must be the cursor a previous page returned as "
+                   "next.");
+        goto out;
+    }
+    rc = tg_evidence_list(q->h->ev, ticket, (int)limit, before, &out);
+    if (rc == TG_ENOMEM) {
+        send_internal(q);
+        goto out;
+    }
+    if (rc != 0) {
+        send_store_unavailable(q);
+        goto out;
+    }
+    text = json_dumps(out, JSON_COMPACT);
+    if (!text) {
+        send_internal(q);
+        goto out;
+    }
+    send_json(q, 200, text, strlen(text), NULL);
+out:
+    free(text);
+    json_decref(out);
+    free(jti);
+}
+
+/* Decision ids are "d-<digits>-<hex>"; anything else cannot be one. */
+static int plausible_id(const char *s)
+{
+    size_t n = strlen(s), i;
+
+    if (n == 0 || n > 64)
+        return 0;
+    for (i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '-' || c == '_'))
+            return 0;
+    }
+    return 1;
+}
+
+/* GET /v1/decisions/{decision_id} */
+static void on_get(struct rq *q, const char *id)
+{
+    char *jti = NULL, *json = NULL;
+    int rc;
+
+    if (auth_generic(q, &jti) != 0)
+        goto out;
+    rc = plausible_id(id) ? tg_evidence_get(q->h->ev, id, &json) : TG_ENOTFOUND;
+    if (rc == TG_ENOTFOUND) {
+        send_error(q, 404, "not_found", "No decision has this id.");
+        goto out;
+    }
+    if (rc == TG_ENOMEM) {
+        send_internal(q);
+        goto out;
+    }
+    if (rc != 0) {
+        send_store_unavailable(q);
+        goto out;
+    }
+    send_json(q, 200, json, strlen(json), NULL);
+out:
+    free(json);
+    free(jti);
+}
+
+static void on_healthz(struct rq *q)
+{
+    static const char ok[] = "{\"status\":\"ok\"}";
+    send_json(q, 200, ok, sizeof(ok) - 1, NULL);
+}
+
+static void on_readyz(struct rq *q)
+{
+    static const char ok[] = "{\"status\":\"ready\"}";
+
+    if (q->cfg && tg_evidence_ready(q->h->ev)) {
+        send_json(q, 200, ok, sizeof(ok) - 1, NULL);
+        return;
+    }
+    send_error(q, 503, "store_unavailable",
+               "The evidence store does not take writes; see the server "
+               "log.");
+}
+
+/* Prometheus text exposition format 0.0.4 (server/metrics.c). */
+static void on_metrics(struct rq *q)
+{
+    char *text = NULL;
+    size_t len = 0;
+
+    tg_metrics_set_ready(q->h->metrics, tg_evidence_ready(q->h->ev));
+    if (tg_metrics_render(q->h->metrics, &text, &len) != 0) {
+        send_internal(q);
+        return;
+    }
+    send_body(q, 200, "text/plain; version=0.0.4", text, len, NULL);
+    free(text);
+}
+
+/* POST /v1/admin/reload: what SIGHUP does, for orchestrators that cannot
+ * send signals. Only on the admin listener. */
+static void on_reload(struct rq *q)
+{
+    char why[512], *text = NULL;
+    struct tg_cfgref *now;
+    json_t *doc;
+
+    if (tg_http_reload_file(q->h, q->cfg->path, why, sizeof(why)) != 0) {
+        send_error_x(q, 422, "invalid_config", why,
+                     "The configuration does not load; the previous one "
+                     "stays in force.",
+                     NULL);
+        return;
+    }
+    now = current(q->h);
+    doc = json_pack("{s:s,s:s}", "status", "reloaded", "policy",
+                    tg_cfgref_config(now)->digest);
+    tg_cfgref_put(now);
+    text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    if (text)
+        send_json(q, 200, text, strlen(text), NULL);
+    else
+        send_internal(q);
+    free(text);
+    json_decref(doc);
+}
+
+/* ------------------------------------------------------------- routing */
+
+/* ADMIN_ONLY moves to the admin listener when there is one; ADMIN_REQUIRED
+ * exists only there. */
+enum where { ANY, API_ONLY, ADMIN_ONLY, ADMIN_REQUIRED };
+
+static const struct route {
+    const char *path;
+    const char *label; /* for metrics: the path template of the route */
+    int prefix;        /* path ends with '/' and takes one more segment */
+    const char *method;
+    enum where where;
+    void (*fn)(struct rq *q);
+    void (*fn_arg)(struct rq *q, const char *arg);
+} routes[] = {
+    {"/v1/check", NULL, 0, "POST", API_ONLY, on_check, NULL},
+    {"/v1/webhooks/jira", NULL, 0, "POST", API_ONLY, on_jira, NULL},
+    {"/v1/webhooks/servicenow", NULL, 0, "POST", API_ONLY, on_servicenow, NULL},
+    {"/v1/decisions", NULL, 0, "GET", API_ONLY, on_list, NULL},
+    {"/v1/decisions/", "/v1/decisions/{id}", 1, "GET", API_ONLY, NULL, on_get},
+    {"/healthz", NULL, 0, "GET", ANY, on_healthz, NULL},
+    {"/readyz", NULL, 0, "GET", ANY, on_readyz, NULL},
+    {"/metrics", NULL, 0, "GET", ADMIN_ONLY, on_metrics, NULL},
+    {"/v1/admin/reload", NULL, 0, "POST", ADMIN_REQUIRED, on_reload, NULL},
+};
+
+static int on_admin_port(const struct tg_http *h, int port)
+{
+    size_t i;
+    for (i = 0; i < h->n_admin_ports; i++)
+        if (h->admin_ports[i] == port)
+            return 1;
+    return 0;
+}
+
+static const struct route *find_route(const struct tg_http *h,
+                                      const struct rq *q, const char **arg)
+{
+    int admin = on_admin_port(h, q->ri->server_port);
+    size_t i;
+
+    for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        const struct route *r = &routes[i];
+        size_t n = strlen(r->path);
+        if (r->prefix) {
+            if (strncmp(q->path, r->path, n) != 0 || !q->path[n] ||
+                strchr(q->path + n, '/'))
+                continue;
+            *arg = q->path + n;
+        } else if (strcmp(q->path, r->path) != 0) {
+            continue;
+        }
+        /* Without an admin listener everything is served on the API one. */
+        if (r->where == API_ONLY && admin)
+            continue;
+        if (r->where == ADMIN_ONLY && h->has_admin && !admin)
+            continue;
+        if (r->where == ADMIN_REQUIRED && !admin)
+            continue;
+        return r;
+    }
+    return NULL;
+}
+
+static struct tg_cfgref *current(struct tg_http *h)
+{
+    struct tg_cfgref *r;
+    pthread_mutex_lock(&h->lock);
+    r = tg_cfgref_get(h->cur);
+    pthread_mutex_unlock(&h->lock);
+    return r;
+}
+
+static int64_t now_utc(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec;
+}
+
+static int handle(struct mg_connection *conn, void *cbdata)
+{
+    struct tg_http *h = cbdata;
+    struct rq q;
+    const struct route *r;
+    const char *arg = NULL;
+    char path_log[128], method_log[16];
+    double t0;
+
+    memset(&q, 0, sizeof(q));
+    q.conn = conn;
+    q.ri = mg_get_request_info(conn);
+    q.h = h;
+    q.now = now_utc();
+    q.ref = current(h);
+    q.cfg = tg_cfgref_config(q.ref);
+    /* Routing on the decoded path as sent, not a cleaned-up one: a path
+     * that needs cleaning is no path of ours. */
+    q.path = q.ri->local_uri_raw ? q.ri->local_uri_raw : "";
+    t0 = mono_s();
+
+    r = find_route(h, &q, &arg);
+    if (!r) {
+        send_not_found(&q);
+    } else if (strcmp(q.ri->request_method, r->method) != 0) {
+        const char *const allow[] = {"Allow", r->method, NULL};
+        char msg[96];
+        snprintf(msg, sizeof(msg), "This endpoint only takes %s.", r->method);
+        send_error_x(&q, 405, "method_not_allowed", msg, NULL, allow);
+    } else if (r->fn) {
+        r->fn(&q);
+    } else {
+        r->fn_arg(&q, arg);
+    }
+    tg_metrics_http_request(h->metrics,
+                            !r         ? "other"
+                            : r->label ? r->label
+                                       : r->path,
+                            q.status, mono_s() - t0);
+
+    if (tg_log_enabled(q.status >= 500 ? TG_LOG_WARN : TG_LOG_INFO) &&
+        strcmp(q.path, "/healthz") != 0 && strcmp(q.path, "/readyz") != 0 &&
+        strcmp(q.path, "/metrics") != 0) {
+        tg_log_clean(q.path, strlen(q.path), path_log, sizeof(path_log));
+        tg_log_clean(q.ri->request_method, strlen(q.ri->request_method),
+                     method_log, sizeof(method_log));
+        tg_log_write(q.status >= 500 ? TG_LOG_WARN : TG_LOG_INFO,
+                     "%s %s %s %d%s%s%s%s%s%s", q.ri->remote_addr, method_log,
+                     path_log, q.status, q.verdict ? " decision=" : "",
+                     q.verdict ? q.verdict : "", q.decision_id[0] ? " id=" : "",
+                     q.decision_id, q.note ? " " : "", q.note ? q.note : "");
+    }
+
+    free(q.body);
+    tg_cfgref_put(q.ref);
+    return q.status ? q.status : 500;
+}
+
+static int on_log_message(const struct mg_connection *conn, const char *message)
+{
+    char clean[512];
+    (void)conn;
+    tg_log_write(TG_LOG_WARN, "civetweb: %s",
+                 tg_log_clean(message, strlen(message), clean, sizeof(clean)));
+    return 1;
+}
+
+/* ---------------------------------------------------------- lifecycle */
+
+/* Appends the comma-separated items of list to ports, adding "s" to each
+ * when tls (CivetWeb's marker for a TLS port). Returns the number of items,
+ * or -1 when it does not fit. */
+static int add_ports(char *ports, size_t cap, const char *list, int tls)
+{
+    const char *p = list;
+    int items = 0;
+
+    while (*p) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p), used = strlen(ports);
+        int w;
+        while (n > 0 && (*p == ' ' || *p == '\t')) {
+            p++;
+            n--;
+        }
+        while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+            n--;
+        if (n > 0) {
+            int has_s = p[n - 1] == 's' || p[n - 1] == 'r';
+            w = snprintf(ports + used, cap - used, "%s%.*s%s", used ? "," : "",
+                         (int)n, p, tls && !has_s ? "s" : "");
+            if (w < 0 || (size_t)w >= cap - used)
+                return -1;
+            items++;
+        }
+        if (!e)
+            break;
+        p = e + 1;
+    }
+    return items;
+}
+
+static int any_tls_port(const char *list)
+{
+    const char *p = list;
+    while (p && *p) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+            n--;
+        if (n > 0 && p[n - 1] == 's')
+            return 1;
+        if (!e)
+            break;
+        p = e + 1;
+    }
+    return 0;
+}
+
+int tg_http_start(struct tg_cfgref *cfg, struct tg_evidence *ev,
+                  struct tg_http **out)
+{
+    const struct tg_config *c = tg_cfgref_config(cfg);
+    struct mg_callbacks cb;
+    struct mg_server_port sp[TG_MAX_LISTENERS];
+    struct tg_http *h;
+    const char *opts[32];
+    char ports[1024] = "", threads[16], timeout[16];
+    size_t no = 0;
+    int n_main, n_admin = 0, n_sp, i, rc = TG_ENOMEM;
+    int tls = c->server.tls_certificate != NULL;
+
+    h = calloc(1, sizeof(*h));
+    if (!h)
+        return TG_ENOMEM;
+    if (tg_metrics_new(&h->metrics) != 0)
+        goto fail_alloc;
+    if (pthread_mutex_init(&h->lock, NULL) != 0)
+        goto fail_lock;
+    if (pthread_mutex_init(&h->reload_lock, NULL) != 0)
+        goto fail_reload_lock;
+    tg_metrics_set_policy(h->metrics, c->digest);
+    h->ev = ev;
+    h->cur = tg_cfgref_get(cfg);
+    h->tls = tls;
+    rc = TG_EINVAL;
+
+    if (!c->server.listen) {
+        tg_log_write(TG_LOG_ERROR, "server.listen is not set");
+        goto fail_lib;
+    }
+    if (!tls && any_tls_port(c->server.listen)) {
+        tg_log_write(TG_LOG_ERROR, "server.listen has a TLS port (\"s\") but "
+                                   "server.tls.certificate is not set");
+        goto fail_lib;
+    }
+    n_main = add_ports(ports, sizeof(ports), c->server.listen, tls);
+    if (c->server.admin_listen) {
+        n_admin = add_ports(ports, sizeof(ports), c->server.admin_listen, 0);
+        h->has_admin = 1;
+    }
+    if (n_main <= 0 || n_admin < 0 || n_main + n_admin > TG_MAX_LISTENERS) {
+        tg_log_write(TG_LOG_ERROR,
+                     "server.listen: no usable \"host:port\" "
+                     "(at most %d listeners)",
+                     TG_MAX_LISTENERS);
+        goto fail_lib;
+    }
+
+    /* TLS needs CivetWeb's OpenSSL layer initialised before mg_start. */
+    if ((mg_init_library(tls ? MG_FEATURES_SSL : 0) &
+         (tls ? MG_FEATURES_SSL : 0)) != (tls ? MG_FEATURES_SSL : 0u)) {
+        /* Debian's CivetWeb 1.15 loads libssl at run time and looks for
+         * SSL_get_peer_certificate, which OpenSSL 3 no longer exports
+         * (civetweb issue #1334). */
+        tg_log_write(TG_LOG_ERROR, "server.tls is set but CivetWeb could not "
+                                   "initialise OpenSSL; terminate TLS in a "
+                                   "proxy in front of ticketgate, or use a "
+                                   "CivetWeb built with NO_SSL_DL and "
+                                   "OPENSSL_API_3_0");
+        mg_exit_library();
+        goto fail_lib;
+    }
+
+    snprintf(threads, sizeof(threads), "%d",
+             c->server.threads > 0 ? c->server.threads : 16);
+    snprintf(timeout, sizeof(timeout), "%d",
+             c->server.request_timeout_ms > 0 ? c->server.request_timeout_ms
+                                              : 10000);
+    opts[no++] = "listening_ports";
+    opts[no++] = ports;
+    opts[no++] = "num_threads";
+    opts[no++] = threads;
+    opts[no++] = "request_timeout_ms";
+    opts[no++] = timeout;
+    /* Lets a 413 answered before the body was read reach the client. */
+    opts[no++] = "linger_timeout_ms";
+    opts[no++] = "1000";
+    if (tls) {
+        opts[no++] = "ssl_certificate";
+        opts[no++] = c->server.tls_certificate;
+        opts[no++] = "ssl_protocol_version";
+        opts[no++] = "4"; /* TLS 1.2 and later */
+        if (c->server.tls_client_ca) {
+            opts[no++] = "ssl_ca_file";
+            opts[no++] = c->server.tls_client_ca;
+            opts[no++] = "ssl_verify_peer";
+            opts[no++] = "yes";
+        }
+    }
+    opts[no] = NULL;
+
+    memset(&cb, 0, sizeof(cb));
+    cb.log_message = on_log_message;
+    h->ctx = mg_start(&cb, h, opts);
+    if (!h->ctx) {
+        tg_log_write(TG_LOG_ERROR,
+                     "cannot listen on %s (in use, or not an "
+                     "address of this host?)",
+                     ports);
+        goto fail_start;
+    }
+    mg_set_request_handler(h->ctx, "/", handle, h);
+
+    /* mg_get_server_ports lists the listeners in option order: the first
+     * n_main are the API, the rest the admin listener. */
+    memset(sp, 0, sizeof(sp));
+    n_sp = mg_get_server_ports(h->ctx, TG_MAX_LISTENERS, sp);
+    for (i = n_main; i < n_sp && h->n_admin_ports < TG_MAX_LISTENERS; i++)
+        h->admin_ports[h->n_admin_ports++] = sp[i].port;
+    if (tg_log_enabled(TG_LOG_INFO)) {
+        for (i = 0; i < n_sp; i++)
+            tg_log_write(TG_LOG_INFO, "listening on port %d%s%s", sp[i].port,
+                         sp[i].is_ssl ? " (TLS)" : "",
+                         i >= n_main ? " (admin)" : "");
+    }
+    *out = h;
+    return 0;
+
+fail_start:
+    mg_exit_library();
+fail_lib:
+    tg_cfgref_put(h->cur);
+    pthread_mutex_destroy(&h->reload_lock);
+fail_reload_lock:
+    pthread_mutex_destroy(&h->lock);
+fail_lock:
+    tg_metrics_free(h->metrics);
+fail_alloc:
+    free(h);
+    return rc;
+}
+
+static int differs(const char *a, const char *b)
+{
+    if (!a || !b)
+        return a != b;
+    return strcmp(a, b) != 0;
+}
+
+void tg_http_reload(struct tg_http *h, struct tg_cfgref *cfg)
+{
+    const struct tg_config *o, *n = tg_cfgref_config(cfg);
+    struct tg_cfgref *old;
+
+    pthread_mutex_lock(&h->lock);
+    old = h->cur;
+    h->cur = tg_cfgref_get(cfg);
+    pthread_mutex_unlock(&h->lock);
+
+    o = tg_cfgref_config(old);
+    if (differs(o->server.listen, n->server.listen) ||
+        differs(o->server.admin_listen, n->server.admin_listen) ||
+        o->server.threads != n->server.threads ||
+        differs(o->server.tls_certificate, n->server.tls_certificate) ||
+        o->server.request_timeout_ms != n->server.request_timeout_ms)
+        tg_log_write(TG_LOG_WARN, "server settings changed; they apply on "
+                                  "restart");
+    if (differs(o->store.path, n->store.path))
+        tg_log_write(TG_LOG_WARN, "store.path changed; the store in use is "
+                                  "kept until restart");
+    tg_log_set_level(n->server.log_level);
+    tg_metrics_set_policy(h->metrics, n->digest);
+    tg_metrics_config_reload(h->metrics, 1);
+    tg_log_write(TG_LOG_INFO, "configuration reloaded: policy %s", n->digest);
+    tg_cfgref_put(old);
+}
+
+int tg_http_reload_file(struct tg_http *h, const char *path, char *why,
+                        size_t cap)
+{
+    struct tg_config *c = NULL;
+    struct tg_cfgref *r;
+    struct tg_diag d;
+    size_t i;
+    int rc;
+
+    if (cap)
+        why[0] = '\0';
+    pthread_mutex_lock(&h->reload_lock);
+    tg_diag_init(&d);
+    rc = tg_config_load(path, &c, &d);
+    for (i = 0; i < d.n; i++)
+        tg_log_write(TG_LOG_ERROR, "%s", d.msgs[i]);
+    if (rc != 0) {
+        if (cap)
+            snprintf(why, cap,
+                     "The configuration does not load (%s); the previous "
+                     "one stays in force.",
+                     d.n ? d.msgs[0] : path);
+        tg_log_write(TG_LOG_ERROR,
+                     "%s: reload failed; the previous "
+                     "configuration stays in force",
+                     path);
+        tg_metrics_config_reload(h->metrics, 0);
+        goto out;
+    }
+    r = tg_cfgref_new(c);
+    if (!r) {
+        rc = TG_ENOMEM;
+        if (cap)
+            snprintf(why, cap,
+                     "Out of memory; the previous configuration "
+                     "stays in force.");
+        tg_metrics_config_reload(h->metrics, 0);
+        goto out;
+    }
+    tg_http_reload(h, r);
+    tg_cfgref_put(r);
+out:
+    tg_diag_cleanup(&d);
+    pthread_mutex_unlock(&h->reload_lock);
+    return rc;
+}
+
+void tg_http_stop(struct tg_http *h)
+{
+    if (!h)
+        return;
+    /* mg_stop closes the listeners and joins the workers, so every
+     * request in flight has finished (and released its reference). */
+    mg_stop(h->ctx);
+    mg_exit_library();
+    tg_cfgref_put(h->cur);
+    pthread_mutex_destroy(&h->reload_lock);
+    pthread_mutex_destroy(&h->lock);
+    tg_metrics_free(h->metrics);
+    free(h);
+}

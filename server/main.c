@@ -1,0 +1,116 @@
+/* main.c - the ticketgate command line: dispatch to the sub-commands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *help;
+} commands[] = {
+    {"serve", tg_cmd_serve,
+     "usage: ticketgate serve -c FILE\n"
+     "Runs the server until SIGTERM or SIGINT (requests in flight finish,\n"
+     "evidence is flushed). SIGHUP reloads the configuration and directory;\n"
+     "a configuration that does not load leaves the old one in force.\n"},
+    {"check", tg_cmd_check,
+     "usage: ticketgate check -c FILE [--now RFC3339] [FILE...|-]\n"
+     "Evaluates canonical tickets offline, without a server or evidence\n"
+     "store. Each input holds one JSON object, a JSON array, or JSON Lines.\n"
+     "Prints one decision document per ticket as JSON Lines, in input\n"
+     "order. Exit 1 if any decision is deny.\n"},
+    {"lint", tg_cmd_lint,
+     "usage: ticketgate lint -c FILE\n"
+     "Loads the configuration and directory and reports every problem\n"
+     "(unknown keys, bad globs, a system without owner, a group that loops,\n"
+     "a secret left empty). Exit 2 if there is any.\n"},
+    {"audit", tg_cmd_audit,
+     "usage: ticketgate audit verify -c FILE\n"
+     "       ticketgate audit export -c FILE [--since RFC3339]\n"
+     "verify re-computes the evidence chain: exit 1 and the first broken\n"
+     "record if a record was altered, removed or reordered. export prints\n"
+     "the evidence records as JSON Lines.\n"},
+};
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void usage(FILE *f)
+{
+    fputs("usage: ticketgate COMMAND [ARGS]\n"
+          "\n"
+          "commands:\n"
+          "  serve -c FILE                       run the server\n"
+          "  check -c FILE [--now T] [FILE...|-] evaluate tickets offline\n"
+          "  lint -c FILE                        check a configuration\n"
+          "  audit verify|export -c FILE         verify or export evidence\n"
+          "  help [COMMAND]                      this text, or a command's\n"
+          "  --version                           the version\n"
+          "\n"
+          "Exit codes: 0 success, 1 negative answer (a denial, a broken\n"
+          "chain), 2 usage or configuration error.\n",
+          f);
+}
+
+static const struct command *find(const char *name)
+{
+    size_t i;
+    for (i = 0; i < N_COMMANDS; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+static int help(int argc, char **argv)
+{
+    const struct command *c;
+
+    if (argc < 2) {
+        usage(stdout);
+        return 0;
+    }
+    c = find(argv[1]);
+    if (!c) {
+        if (strcmp(argv[1], "help") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        fprintf(stderr, "ticketgate: no command '%s'; run 'ticketgate help'\n",
+                argv[1]);
+        return 2;
+    }
+    fputs(c->help, stdout);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const struct command *c;
+
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
+        printf("ticketgate %s\n", TG_VERSION);
+        return 0;
+    }
+    if (strcmp(argv[1], "help") == 0)
+        return help(argc - 1, argv + 1);
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    c = find(argv[1]);
+    if (!c) {
+        fprintf(stderr, "ticketgate: no command '%s'; run 'ticketgate help'\n",
+                argv[1]);
+        return 2;
+    }
+    /* `ticketgate COMMAND --help` works for every command alike. */
+    if (argc == 3 &&
+        (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
+        fputs(c->help, stdout);
+        return 0;
+    }
+    return c->run(argc - 1, argv + 1);
+}

@@ -1,0 +1,129 @@
+/* tg_test.h - integration helpers: the real server, HTTP, tokens, MACs. */
+#ifndef TG_TEST_H
+#define TG_TEST_H
+
+/*
+ * Linked into every test. A typical integration test:
+ *
+ *   struct tg_server s;
+ *   struct tg_resp r;
+ *   const char *h[] = { "Content-Type: application/json", auth, NULL };
+ *
+ *   assert_int_equal(tg_test_server_prepare(&s), 0); // copy of example/
+ *   tg_test_config_replace(&s, "mode: enforce", "mode: dryrun"); // maybe
+ *   assert_int_equal(tg_test_server_start(&s), 0);   // waits for /healthz
+ *   tg_test_http(&s, "POST", "/v1/check", h, body, strlen(body), 0, &r);
+ *   assert_int_equal(r.status, 200);
+ *   tg_test_resp_free(&r);
+ *   assert_int_equal(tg_test_server_stop(&s), 0);    // SIGTERM: exit code
+ *   tg_test_server_cleanup(&s);                      // removes the copy
+ *
+ * Every function returns 0 on success and -1 on failure (after printing why
+ * to stderr) unless it says otherwise. Strings returned are malloc'd.
+ *
+ * TG_TEST_WRAPPER (environment), e.g. "valgrind --leak-check=full
+ * --error-exitcode=99", is put in front of the server's command line; the
+ * start and stop timeouts grow to suit it. TG_TEST_KEEP=1 keeps the
+ * temporary directories (config, store, server.log) for a post-mortem.
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* The example configuration's credentials (contract/example). */
+#define TG_TEST_GENERIC_SECRET "generic-client-secret-for-tests-0123456789"
+#define TG_TEST_GENERIC_ISS "ticketgate-client"
+#define TG_TEST_AUD "ticketgate"
+#define TG_TEST_JIRA_SECRET "jira-webhook-secret-for-tests"
+#define TG_TEST_SN_ISS "https://acme.service-now.com"
+
+struct tg_server {
+    pid_t pid; /* 0 when not running */
+    int port;
+    char dir[256];    /* the temporary directory (a copy of example/) */
+    char config[320]; /* dir/ticketgate.yaml */
+    char log[320];    /* dir/server.log: the server's stdout and stderr */
+    char url[64];     /* "http://127.0.0.1:<port>" */
+};
+
+/* Copies TG_SOURCE_DIR/example into a new temporary directory, creates
+ * dir/data for the store and picks a free loopback port; the config's
+ * listen is rewritten at start. */
+int tg_test_server_prepare(struct tg_server *s);
+/* A loopback TCP port that was free a moment ago. */
+int tg_test_free_port(void);
+/* Replaces the first occurrence of old in the copied configuration with
+ * new (before start, or before a SIGHUP). */
+int tg_test_config_replace(struct tg_server *s, const char *old,
+                           const char *new_text);
+/* Writes text as file name (relative to s->dir). */
+int tg_test_write_file(struct tg_server *s, const char *name, const char *text);
+/* Runs `ticketgate serve -c dir/ticketgate.yaml` and waits until GET
+ * /healthz answers 200. Retries on another port if the first is taken. */
+int tg_test_server_start(struct tg_server *s);
+/* Sends SIGTERM and waits. Returns the exit code (0 expected), or -1 when
+ * it did not exit in time (it is then killed) or died from a signal. */
+int tg_test_server_stop(struct tg_server *s);
+/* Sends a signal (SIGHUP for a reload) without waiting. */
+int tg_test_server_signal(struct tg_server *s, int sig);
+/* Prints the server's log to stderr (call it when a test fails). */
+void tg_test_server_dump_log(const struct tg_server *s);
+/* Kills the server if still running and removes the temporary directory. */
+void tg_test_server_cleanup(struct tg_server *s);
+
+/* One HTTP response. headers holds the raw header block of the final
+ * response ("HTTP/1.1 200 OK\r\nName: value\r\n..."). */
+struct tg_resp {
+    long status; /* 0: no response (connection error) */
+    char *headers;
+    size_t headers_len;
+    char *body; /* NUL-terminated */
+    size_t body_len;
+};
+
+enum {
+    TG_HTTP_CHUNKED = 1, /* send the body with Transfer-Encoding: chunked */
+};
+
+/* Sends method path (with query) to s with the given NULL-terminated
+ * "Name: value" header lines and body (may be NULL). Fills *out; returns 0
+ * even for error statuses, -1 only when no HTTP exchange happened. */
+int tg_test_http(const struct tg_server *s, const char *method,
+                 const char *path, const char *const *headers, const char *body,
+                 size_t body_len, int flags, struct tg_resp *out);
+/* Writes raw bytes to the server's port and reads until it closes (at most
+ * timeout_ms); *out is the whole reply, NUL-terminated. */
+int tg_test_raw(const struct tg_server *s, const char *req, size_t len,
+                int timeout_ms, char **out, size_t *out_len);
+/* The value of header name in r (case-insensitive), malloc'd, or NULL. */
+char *tg_test_resp_header(const struct tg_resp *r, const char *name);
+void tg_test_resp_free(struct tg_resp *r);
+
+/* base64url without padding (RFC 7515 section 2). */
+char *tg_test_b64url(const void *data, size_t len);
+/* A signed compact JWT: alg "HS256" (key = secret), "RS256" or "ES256"
+ * (key = private key PEM), claims a JSON object text. */
+char *tg_test_jwt(const char *alg, const void *key, size_t key_len,
+                  const char *claims_json);
+/* A compact JWT with the given header and claims and signature segment
+ * sig_b64 (may be ""): for tokens no library would sign (alg none). */
+char *tg_test_jwt_raw(const char *header_json, const char *claims_json,
+                      const char *sig_b64);
+/* A HS256 token for sources.generic of the example configuration, valid for
+ * an hour from now, with jti when not NULL. */
+char *tg_test_generic_token(const char *jti);
+/* "Authorization: Bearer <token>" (malloc'd). */
+char *tg_test_bearer_header(const char *token);
+
+/* Lower-case hex HMAC-SHA256 of data under key into hex (65 bytes). */
+void tg_test_hmac_sha256_hex(const void *key, size_t key_len, const void *data,
+                             size_t len, char hex[65]);
+/* A fresh key pair as PEM: kind "EC" (P-256) or "RSA" (2048 bits). */
+int tg_test_keypair(const char *kind, char **priv_pem, char **pub_pem);
+/* The whole file at path; *len may be NULL. NULL on failure. */
+char *tg_test_read_file(const char *path, size_t *len);
+/* RFC 3339 UTC of now + offset seconds into buf (cap >= 21). */
+void tg_test_rfc3339(int64_t offset, char *buf, size_t cap);
+
+#endif

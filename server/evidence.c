@@ -51,6 +51,7 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -810,6 +811,29 @@ static int init_sync(struct tg_evidence *e)
     return 0;
 }
 
+/* Creates every missing directory above the store file (mode 0750), as
+ * `mkdir -p` would: the example's ./data/ does not exist in a fresh clone,
+ * and the configuration promises the store is created if absent. */
+static int make_parent_dirs(const char *path)
+{
+    char *dir = strdup(path);
+    int rc = TG_OK;
+    if (!dir)
+        return TG_ENOMEM;
+    for (char *p = dir + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
+            rc = TG_EIO;
+            break;
+        }
+        *p = '/';
+    }
+    free(dir);
+    return rc;
+}
+
 int tg_evidence_open(const struct tg_config *c, struct tg_evidence **out)
 {
     struct tg_evidence *e = NULL;
@@ -834,7 +858,7 @@ int tg_evidence_open(const struct tg_config *c, struct tg_evidence **out)
         memcpy(e->key, c->store.hmac_key, c->store.hmac_key_len);
         e->keylen = c->store.hmac_key_len;
     }
-    if ((rc = init_sync(e)))
+    if ((rc = init_sync(e)) || (rc = make_parent_dirs(e->path)))
         goto out;
     if ((rc = wconn_open(e, &e->w, 1)) || (rc = load_next_id(e))) {
         rc = rc == TG_ENOMEM ? TG_ENOMEM : TG_EIO;

@@ -1,5 +1,6 @@
 /* http.c - the CivetWeb server: routes, request order and answers (API.md). */
 #include "http.h"
+#include "tlsshim.h"
 
 #include <civetweb.h>
 #include <jansson.h>
@@ -1181,17 +1182,19 @@ int tg_http_start(struct tg_cfgref *cfg, struct tg_evidence *ev,
         goto fail_lib;
     }
 
-    /* TLS needs CivetWeb's OpenSSL layer initialised before mg_start. */
+    /* TLS needs CivetWeb's OpenSSL layer initialised before mg_start, and
+     * Debian's CivetWeb 1.15 can only find OpenSSL 3 through our shims. */
+    if (tls) {
+        char why[256];
+        if (tg_tlsshim_load(why, sizeof(why)) != 0) {
+            tg_log_write(TG_LOG_ERROR, "%s", why);
+            goto fail_lib;
+        }
+    }
     if ((mg_init_library(tls ? MG_FEATURES_SSL : 0) &
          (tls ? MG_FEATURES_SSL : 0)) != (tls ? MG_FEATURES_SSL : 0u)) {
-        /* Debian's CivetWeb 1.15 loads libssl at run time and looks for
-         * SSL_get_peer_certificate, which OpenSSL 3 no longer exports
-         * (civetweb issue #1334). */
         tg_log_write(TG_LOG_ERROR, "server.tls is set but CivetWeb could not "
-                                   "initialise OpenSSL; terminate TLS in a "
-                                   "proxy in front of ticketgate, or use a "
-                                   "CivetWeb built with NO_SSL_DL and "
-                                   "OPENSSL_API_3_0");
+                                   "initialise OpenSSL");
         mg_exit_library();
         goto fail_lib;
     }

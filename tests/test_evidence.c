@@ -944,27 +944,38 @@ static void test_busy(void **state)
     assert_int_equal(verify(path, NULL).count, 2);
 }
 
-/* A store that cannot be created fails to open; once its directory exists
- * (or is writable again) it opens. */
+/* A store whose directory is missing is created with it (the example's
+ * ./data/ does not exist in a fresh clone); one that cannot be created
+ * fails to open, and opens once the obstacle is gone. */
 static void test_unwritable_path(void **state)
 {
-    char dir[300], path[320];
-    struct tg_config *c;
+    char dir[300], path[320], blocked[320], file[300];
+    struct tg_config *c, *cb;
     struct tg_evidence *e = NULL;
+    FILE *f;
 
     (void)state;
-    snprintf(dir, sizeof dir, "%s/ro", tmpdir);
+    snprintf(dir, sizeof dir, "%s/new/deeper", tmpdir);
     snprintf(path, sizeof path, "%s/store.db", dir);
     c = conf(path, NULL);
-    assert_int_equal(tg_evidence_open(c, &e), TG_EIO);
-    assert_null(e);
-    assert_int_equal(mkdir(dir, 0500), 0);
-    if (geteuid() != 0) /* root writes through permissions */
-        assert_int_equal(tg_evidence_open(c, &e), TG_EIO);
-    assert_int_equal(chmod(dir, 0700), 0);
     assert_int_equal(tg_evidence_open(c, &e), 0);
     assert_int_equal(tg_evidence_ready(e), 1);
     tg_evidence_close(e);
+    e = NULL;
+
+    /* A regular file where a directory must go: no root bypasses that. */
+    snprintf(file, sizeof file, "%s/plainfile", tmpdir);
+    f = fopen(file, "w");
+    assert_non_null(f);
+    fclose(f);
+    snprintf(blocked, sizeof blocked, "%s/sub/store.db", file);
+    cb = conf(blocked, NULL);
+    assert_int_equal(tg_evidence_open(cb, &e), TG_EIO);
+    assert_null(e);
+    assert_int_equal(unlink(file), 0);
+    assert_int_equal(tg_evidence_open(cb, &e), 0);
+    tg_evidence_close(e);
+    free(cb);
     free(c);
 }
 

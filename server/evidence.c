@@ -69,6 +69,9 @@
 #define LIST_DEFAULT 100
 #define LIST_MAX 1000
 #define DEFAULT_BUSY_MS 2000
+/* Copy-forward counts stop here: the rule needs "at least max_reuse", and a
+ * bound keeps the per-request cost constant. */
+#define COPY_LIMIT 1000
 
 static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS records("
@@ -101,6 +104,22 @@ static const char SCHEMA[] =
     " archive TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY,"
     " value INTEGER NOT NULL);"
+    /* Copy-forward index, derived from records (so not part of the chain):
+     * one row per justification and ticket with its latest use. Counting
+     * other tickets then reads at most COPY_LIMIT + 1 index entries however
+     * often one ticket was re-evaluated, where counting distinct tickets
+     * over records read every record carrying the justification. */
+    "CREATE TABLE IF NOT EXISTS just_use("
+    " just_norm TEXT NOT NULL,"
+    " ticket TEXT NOT NULL,"
+    " last_time INTEGER NOT NULL,"
+    " PRIMARY KEY(just_norm, ticket)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS just_use_time ON just_use(just_norm, last_time);"
+    /* Stores made before just_use existed: fill it once. */
+    "INSERT OR IGNORE INTO just_use(just_norm, ticket, last_time)"
+    " SELECT just_norm, ticket, MAX(time) FROM records"
+    " WHERE just_norm IS NOT NULL"
+    " AND NOT EXISTS (SELECT 1 FROM just_use) GROUP BY just_norm, ticket;"
     "PRAGMA user_version=1;";
 
 #define RECORD_COLUMNS                                                     \
@@ -323,7 +342,7 @@ struct pending {
 /* The writer's connection and its statements (writer thread only). */
 struct wconn {
     sqlite3 *db;
-    sqlite3_stmt *head, *dup, *ins, *meta;
+    sqlite3_stmt *head, *dup, *ins, *meta, *just;
 };
 
 enum { Q_DELIVERY, Q_COPY, Q_GET, Q_LIST, Q_N };
@@ -331,8 +350,9 @@ enum { Q_DELIVERY, Q_COPY, Q_GET, Q_LIST, Q_N };
 static const char *const QUERIES[Q_N] = {
     [Q_DELIVERY] = "SELECT body_sha256, decision FROM records"
                    " WHERE source = ?1 AND delivery_id = ?2",
-    [Q_COPY] = "SELECT COUNT(DISTINCT ticket) FROM records"
-               " WHERE just_norm = ?1 AND time >= ?2 AND ticket <> ?3",
+    [Q_COPY] = "SELECT COUNT(*) FROM (SELECT 1 FROM just_use"
+               " WHERE just_norm = ?1 AND last_time >= ?2 AND ticket <> ?3"
+               " LIMIT ?4)",
     [Q_GET] = "SELECT decision FROM records WHERE decision_id = ?1",
     [Q_LIST] = "SELECT seq, decision FROM records"
                " WHERE ticket = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
@@ -377,6 +397,7 @@ static void wconn_close(struct wconn *w)
     sqlite3_finalize(w->dup);
     sqlite3_finalize(w->ins);
     sqlite3_finalize(w->meta);
+    sqlite3_finalize(w->just);
     close_db(w->db);
     memset(w, 0, sizeof *w);
 }
@@ -452,6 +473,9 @@ static int wconn_open(struct tg_evidence *e, struct wconn *w, int create)
                  " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)");
     PREP(w->meta, "INSERT INTO meta(key, value) VALUES ('id_next', ?1)"
                   " ON CONFLICT(key) DO UPDATE SET value = max(value, ?1)");
+    PREP(w->just, "INSERT INTO just_use(just_norm, ticket, last_time)"
+                  " VALUES (?1, ?2, ?3) ON CONFLICT(just_norm, ticket)"
+                  " DO UPDATE SET last_time = max(last_time, ?3)");
 #undef PREP
     rc = 0;
 out:
@@ -573,6 +597,15 @@ static int insert_one(struct tg_evidence *e, int64_t *seq, char hash[65],
     rc = sqlite3_step(w->ins);
     sqlite3_reset(w->ins);
     sqlite3_clear_bindings(w->ins);
+    if (rc == SQLITE_DONE && r->justification_norm) {
+        sqlite3_bind_text(w->just, 1, r->justification_norm, -1,
+                          SQLITE_STATIC);
+        sqlite3_bind_text(w->just, 2, r->ticket, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(w->just, 3, r->time);
+        rc = sqlite3_step(w->just);
+        sqlite3_reset(w->just);
+        sqlite3_clear_bindings(w->just);
+    }
     if (rc == SQLITE_DONE) {
         *seq = next;
         memcpy(hash, newhash, 65);
@@ -1104,6 +1137,7 @@ int tg_evidence_copy_forward_count(struct tg_evidence *e,
     sqlite3_bind_text(st, 1, justification_norm, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, since);
     sqlite3_bind_text(st, 3, ticket ? ticket : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 4, COPY_LIMIT);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         int64_t n = sqlite3_column_int64(st, 0);

@@ -71,6 +71,11 @@ struct rq {
     const char *verdict;
     char decision_id[32];
     const char *note; /* extra word for the access log */
+    /* For the access log only: identifiers, never credentials. */
+    char ticket[128];
+    char delivery[128];
+    const char *codes[TG_CODE_COUNT];
+    size_t n_codes;
 };
 
 static struct tg_cfgref *current(struct tg_http *h);
@@ -457,8 +462,11 @@ static void send_recorded(struct rq *q, char *json)
     doc = json_loads(json, 0, &err);
     if (doc) {
         const char *id = json_string_value(json_object_get(doc, "decision_id"));
+        const char *tk = json_string_value(json_object_get(doc, "ticket"));
         if (id)
             snprintf(q->decision_id, sizeof(q->decision_id), "%s", id);
+        if (tk)
+            snprintf(q->ticket, sizeof(q->ticket), "%s", tk);
         json_decref(doc);
     }
     q->note = "retry";
@@ -479,6 +487,7 @@ static int answer_known_delivery(struct rq *q, const char *source,
 
     if (!delivery)
         return 0;
+    snprintf(q->delivery, sizeof(q->delivery), "%s", delivery);
     rc = tg_evidence_find_delivery(q->h->ev, source, delivery, q->sha, &json);
     if (rc == TG_ENOTFOUND)
         return 0;
@@ -558,6 +567,10 @@ static void decide(struct rq *q, const char *endpoint, const char *doc_source,
         if (rc != 0)
             tg_ticket_init(&t);
     }
+    if (t.id)
+        snprintf(q->ticket, sizeof(q->ticket), "%s", t.id);
+    if (delivery)
+        snprintf(q->delivery, sizeof(q->delivery), "%s", delivery);
     if (gated && !canonical) {
         send_error(q, 422, "unmappable",
                    "The payload cannot be mapped to a ticket.");
@@ -633,15 +646,19 @@ static void decide(struct rq *q, const char *endpoint, const char *doc_source,
             goto out;
         }
         if (rc != 0) {
-            tg_log_write(TG_LOG_ERROR, "evidence append failed (%d) for %s", rc,
+            tg_log_event(TG_LOG_ERROR, "evidence_error",
+                         "evidence append failed (%d) for %s", rc,
                          q->decision_id);
             send_store_unavailable(q);
             goto out;
         }
     }
     tg_metrics_decision(q->h->metrics, endpoint, res.verdict);
-    for (size_t i = 0; i < res.findings.n; i++)
+    for (size_t i = 0; i < res.findings.n; i++) {
         tg_metrics_finding(q->h->metrics, res.findings.v[i].code);
+        if (q->n_codes < TG_CODE_COUNT)
+            q->codes[q->n_codes++] = tg_code_info(res.findings.v[i].code)->name;
+    }
     send_json(q, 200, text, strlen(text), NULL);
 out:
     free(text);
@@ -1019,8 +1036,7 @@ static int handle(struct mg_connection *conn, void *cbdata)
     struct rq q;
     const struct route *r;
     const char *arg = NULL;
-    char path_log[128], method_log[16];
-    double t0;
+    double t0, elapsed;
 
     memset(&q, 0, sizeof(q));
     q.conn = conn;
@@ -1047,23 +1063,31 @@ static int handle(struct mg_connection *conn, void *cbdata)
     } else {
         r->fn_arg(&q, arg);
     }
+    elapsed = mono_s() - t0;
     tg_metrics_http_request(h->metrics,
                             !r         ? "other"
                             : r->label ? r->label
                                        : r->path,
-                            q.status, mono_s() - t0);
+                            q.status, elapsed);
 
-    if (tg_log_enabled(q.status >= 500 ? TG_LOG_WARN : TG_LOG_INFO) &&
-        strcmp(q.path, "/healthz") != 0 && strcmp(q.path, "/readyz") != 0 &&
+    /* Probes are not logged: they would drown the requests. */
+    if (strcmp(q.path, "/healthz") != 0 && strcmp(q.path, "/readyz") != 0 &&
         strcmp(q.path, "/metrics") != 0) {
-        tg_log_clean(q.path, strlen(q.path), path_log, sizeof(path_log));
-        tg_log_clean(q.ri->request_method, strlen(q.ri->request_method),
-                     method_log, sizeof(method_log));
-        tg_log_write(q.status >= 500 ? TG_LOG_WARN : TG_LOG_INFO,
-                     "%s %s %s %d%s%s%s%s%s%s", q.ri->remote_addr, method_log,
-                     path_log, q.status, q.verdict ? " decision=" : "",
-                     q.verdict ? q.verdict : "", q.decision_id[0] ? " id=" : "",
-                     q.decision_id, q.note ? " " : "", q.note ? q.note : "");
+        struct tg_log_request lr = {
+            .remote = q.ri->remote_addr,
+            .method = q.ri->request_method,
+            .path = q.path,
+            .status = q.status,
+            .ticket = q.ticket[0] ? q.ticket : NULL,
+            .decision = q.verdict,
+            .codes = q.codes,
+            .n_codes = q.n_codes,
+            .decision_id = q.decision_id[0] ? q.decision_id : NULL,
+            .delivery_id = q.delivery[0] ? q.delivery : NULL,
+            .note = q.note,
+            .duration_ms = elapsed * 1000.0,
+        };
+        tg_log_request(q.status >= 500 ? TG_LOG_WARN : TG_LOG_INFO, &lr);
     }
 
     free(q.body);
@@ -1075,7 +1099,7 @@ static int on_log_message(const struct mg_connection *conn, const char *message)
 {
     char clean[512];
     (void)conn;
-    tg_log_write(TG_LOG_WARN, "civetweb: %s",
+    tg_log_event(TG_LOG_WARN, "civetweb", "%s",
                  tg_log_clean(message, strlen(message), clean, sizeof(clean)));
     return 1;
 }
@@ -1161,12 +1185,13 @@ int tg_http_start(struct tg_cfgref *cfg, struct tg_evidence *ev,
     rc = TG_EINVAL;
 
     if (!c->server.listen) {
-        tg_log_write(TG_LOG_ERROR, "server.listen is not set");
+        tg_log_event(TG_LOG_ERROR, "startup_error", "server.listen is not set");
         goto fail_lib;
     }
     if (!tls && any_tls_port(c->server.listen)) {
-        tg_log_write(TG_LOG_ERROR, "server.listen has a TLS port (\"s\") but "
-                                   "server.tls.certificate is not set");
+        tg_log_event(TG_LOG_ERROR, "startup_error",
+                     "server.listen has a TLS port (\"s\") but "
+                     "server.tls.certificate is not set");
         goto fail_lib;
     }
     n_main = add_ports(ports, sizeof(ports), c->server.listen, tls);
@@ -1175,7 +1200,7 @@ int tg_http_start(struct tg_cfgref *cfg, struct tg_evidence *ev,
         h->has_admin = 1;
     }
     if (n_main <= 0 || n_admin < 0 || n_main + n_admin > TG_MAX_LISTENERS) {
-        tg_log_write(TG_LOG_ERROR,
+        tg_log_event(TG_LOG_ERROR, "startup_error",
                      "server.listen: no usable \"host:port\" "
                      "(at most %d listeners)",
                      TG_MAX_LISTENERS);
@@ -1187,14 +1212,15 @@ int tg_http_start(struct tg_cfgref *cfg, struct tg_evidence *ev,
     if (tls) {
         char why[256];
         if (tg_tlsshim_load(why, sizeof(why)) != 0) {
-            tg_log_write(TG_LOG_ERROR, "%s", why);
+            tg_log_event(TG_LOG_ERROR, "startup_error", "%s", why);
             goto fail_lib;
         }
     }
     if ((mg_init_library(tls ? MG_FEATURES_SSL : 0) &
          (tls ? MG_FEATURES_SSL : 0)) != (tls ? MG_FEATURES_SSL : 0u)) {
-        tg_log_write(TG_LOG_ERROR, "server.tls is set but CivetWeb could not "
-                                   "initialise OpenSSL");
+        tg_log_event(TG_LOG_ERROR, "startup_error",
+                     "server.tls is set but CivetWeb could not "
+                     "initialise OpenSSL");
         mg_exit_library();
         goto fail_lib;
     }
@@ -1231,9 +1257,10 @@ int tg_http_start(struct tg_cfgref *cfg, struct tg_evidence *ev,
     cb.log_message = on_log_message;
     h->ctx = mg_start(&cb, h, opts);
     if (!h->ctx) {
-        tg_log_write(TG_LOG_ERROR,
-                     "cannot listen on %s (in use, or not an "
-                     "address of this host?)",
+        tg_log_event(TG_LOG_ERROR, "startup_error",
+                     "cannot listen on %s (in use, not an address of this "
+                     "host, or with TLS a certificate or CA file that does "
+                     "not load: see the civetweb records before this one)",
                      ports);
         goto fail_start;
     }
@@ -1247,8 +1274,8 @@ int tg_http_start(struct tg_cfgref *cfg, struct tg_evidence *ev,
         h->admin_ports[h->n_admin_ports++] = sp[i].port;
     if (tg_log_enabled(TG_LOG_INFO)) {
         for (i = 0; i < n_sp; i++)
-            tg_log_write(TG_LOG_INFO, "listening on port %d%s%s", sp[i].port,
-                         sp[i].is_ssl ? " (TLS)" : "",
+            tg_log_event(TG_LOG_INFO, "listen", "listening on port %d%s%s",
+                         sp[i].port, sp[i].is_ssl ? " (TLS)" : "",
                          i >= n_main ? " (admin)" : "");
     }
     *out = h;
@@ -1291,15 +1318,18 @@ void tg_http_reload(struct tg_http *h, struct tg_cfgref *cfg)
         o->server.threads != n->server.threads ||
         differs(o->server.tls_certificate, n->server.tls_certificate) ||
         o->server.request_timeout_ms != n->server.request_timeout_ms)
-        tg_log_write(TG_LOG_WARN, "server settings changed; they apply on "
-                                  "restart");
+        tg_log_event(TG_LOG_WARN, "reload",
+                     "server settings changed; they apply on "
+                     "restart");
     if (differs(o->store.path, n->store.path))
-        tg_log_write(TG_LOG_WARN, "store.path changed; the store in use is "
-                                  "kept until restart");
+        tg_log_event(TG_LOG_WARN, "reload",
+                     "store.path changed; the store in use is "
+                     "kept until restart");
     tg_log_set_level(n->server.log_level);
     tg_metrics_set_policy(h->metrics, n->digest);
     tg_metrics_config_reload(h->metrics, 1);
-    tg_log_write(TG_LOG_INFO, "configuration reloaded: policy %s", n->digest);
+    tg_log_event(TG_LOG_INFO, "reload", "configuration reloaded: policy %s",
+                 n->digest);
     tg_cfgref_put(old);
 }
 
@@ -1318,14 +1348,14 @@ int tg_http_reload_file(struct tg_http *h, const char *path, char *why,
     tg_diag_init(&d);
     rc = tg_config_load(path, &c, &d);
     for (i = 0; i < d.n; i++)
-        tg_log_write(TG_LOG_ERROR, "%s", d.msgs[i]);
+        tg_log_event(TG_LOG_ERROR, "config_problem", "%s", d.msgs[i]);
     if (rc != 0) {
         if (cap)
             snprintf(why, cap,
                      "The configuration does not load (%s); the previous "
                      "one stays in force.",
                      d.n ? d.msgs[0] : path);
-        tg_log_write(TG_LOG_ERROR,
+        tg_log_event(TG_LOG_ERROR, "reload_failed",
                      "%s: reload failed; the previous "
                      "configuration stays in force",
                      path);

@@ -23,7 +23,7 @@ static void print_diag(const struct tg_diag *d, enum tg_log_level level)
 {
     size_t i;
     for (i = 0; i < d->n; i++)
-        tg_log_write(level, "%s", d->msgs[i]);
+        tg_log_event(level, "config_problem", "%s", d->msgs[i]);
 }
 
 /* Every signal we act on is blocked in every thread and taken here, in the
@@ -38,12 +38,12 @@ static int wait_for_stop(struct tg_http *h, const sigset_t *set,
             return -1;
         if (sig == SIGHUP) {
             char why[512];
-            tg_log_write(TG_LOG_INFO, "SIGHUP: reloading %s", path);
+            tg_log_event(TG_LOG_INFO, "signal", "SIGHUP: reloading %s", path);
             /* A failure is logged and counted; the old one stays. */
             (void)tg_http_reload_file(h, path, why, sizeof(why));
             continue;
         }
-        tg_log_write(TG_LOG_INFO,
+        tg_log_event(TG_LOG_INFO, "signal",
                      "%s: finishing requests in flight and "
                      "stopping",
                      sig == SIGINT ? "SIGINT" : "SIGTERM");
@@ -101,7 +101,7 @@ int tg_cmd_serve(int argc, char **argv)
     /* The diagnostics name file, line and remedy; say more only when
      * there were none. */
     if (rc != 0 && d.n == 0)
-        tg_log_write(TG_LOG_ERROR,
+        tg_log_event(TG_LOG_ERROR, "startup_error",
                      "%s: the configuration does not load; "
                      "run 'ticketgate lint -c %s'",
                      path, path);
@@ -111,13 +111,13 @@ int tg_cmd_serve(int argc, char **argv)
     tg_log_set_level(cfg->server.log_level);
     ref = tg_cfgref_new(cfg);
     if (!ref) {
-        tg_log_write(TG_LOG_ERROR, "out of memory");
+        tg_log_event(TG_LOG_ERROR, "startup_error", "out of memory");
         goto out;
     }
 
     rc = tg_evidence_open(cfg, &ev);
     if (rc != 0) {
-        tg_log_write(TG_LOG_ERROR,
+        tg_log_event(TG_LOG_ERROR, "startup_error",
                      "%s: cannot open the evidence store (%d); "
                      "check that its directory exists and is "
                      "writable",
@@ -127,8 +127,8 @@ int tg_cmd_serve(int argc, char **argv)
     rc = tg_http_start(ref, ev, &h);
     if (rc != 0)
         goto out;
-    tg_log_write(TG_LOG_INFO, "ticketgate %s serving; policy %s", TG_VERSION,
-                 cfg->digest);
+    tg_log_event(TG_LOG_INFO, "start", "ticketgate %s serving; policy %s",
+                 TG_VERSION, cfg->digest);
 
     if (wait_for_stop(h, &set, path) != 0)
         goto out;
@@ -140,6 +140,6 @@ out:
     tg_evidence_close(ev);
     tg_cfgref_put(ref);
     if (code == 0)
-        tg_log_write(TG_LOG_INFO, "stopped");
+        tg_log_event(TG_LOG_INFO, "stop", "stopped");
     return code;
 }

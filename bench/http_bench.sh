@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# Measures the HTTP server against a bare CivetWeb handler with wrk:
+# requests/s, the ratio to bare, p50/p99 latency and peak RSS, then a soak
+# run at 64 connections that must show no errors and a flat RSS.
+#
+#   bench/http_bench.sh [DURATION] [SOAK]
+#
+# Runs, 32 connections each: the bare handler (bench/bare.c); POST /v1/check
+# with a new ticket every request (bench/check_distinct.lua: the targets'
+# run); the one example ticket again and again (bench/check.lua); the Jira
+# webhook (bench/jira.lua). Every decision is recorded in the evidence store.
+# DURATION (default 10) seconds per 32-connection run; SOAK (default 60)
+# seconds of the 64-connection run, 0 to skip it. Builds build-bench/
+# (Release) unless TG_BIN names a binary. The evidence store lives in a
+# temporary directory; set TG_BENCH_DIR to put it on the disk you deploy on
+# (a tmpfs makes every write cheaper than in production). The server logs at
+# warn unless TG_BENCH_LOG_LEVEL says otherwise.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+dur=${1:-10}
+soak=${2:-60}
+conns=32
+soak_conns=64
+threads=2
+
+for tool in wrk cc curl openssl python3; do
+    command -v "$tool" >/dev/null || { echo "http_bench: $tool is needed (scripts/install-deps.sh)" >&2; exit 2; }
+done
+
+bin=${TG_BIN:-}
+if [ -z "$bin" ]; then
+    cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release >/dev/null
+    cmake --build build-bench -j"$(nproc 2>/dev/null || echo 2)" --target ticketgate >/dev/null
+    bin=$root/build-bench/ticketgate
+fi
+
+tmp=$(mktemp -d "${TG_BENCH_DIR:-/tmp}/tgbench-XXXXXX")
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+cc -O2 -o "$tmp/bare" bench/bare.c -lcivetweb
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+wait_up() { # URL PID
+    local _
+    for _ in $(seq 1 200); do
+        curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+        kill -0 "$2" 2>/dev/null || { echo "http_bench: server exited" >&2; return 1; }
+        sleep 0.05
+    done
+    echo "http_bench: $1 did not answer" >&2
+    return 1
+}
+
+# A copy of example/ with a free port, and the example ticket's expiry moved
+# to now + 2 days so that a live clock still finds it allowed.
+mkdir -p "$tmp/cfg"
+cp -R example/. "$tmp/cfg/"
+chmod -R u+w "$tmp/cfg"    # example/ may be read-only
+mkdir -p "$tmp/cfg/data"
+port=$(free_port)
+python3 - "$tmp/cfg" "$port" "${TG_BENCH_LOG_LEVEL:-warn}" <<'PY'
+import datetime, json, re, sys
+d, port, level = sys.argv[1], sys.argv[2], sys.argv[3]
+now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+exp = now + datetime.timedelta(days=2)
+cfg = open(d + "/ticketgate.yaml").read()
+cfg = re.sub(r'(?m)^  listen: .*$', '  listen: "127.0.0.1:%s"' % port, cfg, count=1)
+cfg = re.sub(r'(?m)^  log_level: .*\n', '', cfg)
+# warn by default: at info every request writes its JSON record to
+# stderr (here a file); TG_BENCH_LOG_LEVEL=info measures that too.
+cfg = cfg.replace("\nserver:\n", "\nserver:\n  log_level: %s\n" % level, 1)
+open(d + "/ticketgate.yaml", "w").write(cfg)
+p = d + "/payloads/canonical-ticket.json"
+t = json.load(open(p))
+t["expires_at"] = exp.strftime("%Y-%m-%dT%H:%M:%SZ")
+t["created_at"] = (now - datetime.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+json.dump(t, open(p, "w"), indent=2)
+p = d + "/payloads/jira-cloud-webhook.json"
+j = open(p).read()
+j = j.replace('"2026-12-04T00:00:00.000+0000"', '"%s.000+0000"' % exp.strftime("%Y-%m-%dT%H:%M:%S"))
+open(p, "w").write(j)
+PY
+
+b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
+# The example's sources.generic: HS256, issuer ticketgate-client.
+secret="generic-client-secret-for-tests-0123456789"
+now=$(date +%s)
+hdr=$(printf '{"alg":"HS256","typ":"JWT"}' | b64url)
+claims=$(printf '{"iss":"ticketgate-client","aud":"ticketgate","iat":%d,"exp":%d}' "$now" $((now + 3600)) | b64url)
+sig=$(printf '%s.%s' "$hdr" "$claims" | openssl dgst -sha256 -hmac "$secret" -binary | b64url)
+export TG_BENCH_TOKEN="$hdr.$claims.$sig"
+jira_body=$tmp/cfg/payloads/jira-cloud-webhook.json
+check_body=$tmp/cfg/payloads/canonical-ticket.json
+jira_mac=$(openssl dgst -sha256 -hmac "jira-webhook-secret-for-tests" -r "$jira_body" | cut -d' ' -f1)
+export TG_BENCH_SIG="sha256=$jira_mac"
+
+# wrk's figures: requests/s, p50 and p99 in ms, errors (non-2xx + socket).
+run_wrk() { # NAME URL LUA BODY CONNS SECONDS
+    local out
+    out=$(TG_BENCH_BODY="$4" wrk -t"$threads" -c"$5" -d"$6"s --latency -s "$3" "$2")
+    echo "$out" > "$tmp/wrk-$1.txt"
+    python3 - "$1" <<PY
+import re, sys
+out = open("$tmp/wrk-$1.txt").read()
+def ms(v):
+    m = re.match(r'([\d.]+)(us|ms|s|m)$', v)
+    n, u = float(m.group(1)), m.group(2)
+    return n * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[u]
+rps = float(re.search(r'Requests/sec:\s+([\d.]+)', out).group(1))
+p50 = ms(re.search(r'^\s+50%\s+(\S+)', out, re.M).group(1))
+p99 = ms(re.search(r'^\s+99%\s+(\S+)', out, re.M).group(1))
+reqs = int(re.search(r'(\d+) requests in', out).group(1))
+non2 = re.search(r'Non-2xx or 3xx responses: (\d+)', out)
+sock = re.search(r'Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)', out)
+errs = (int(non2.group(1)) if non2 else 0) + (sum(map(int, sock.groups())) if sock else 0)
+print("%s %.1f %.3f %.3f %d %d" % (sys.argv[1], rps, p50, p99, reqs, errs))
+PY
+}
+
+kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
+
+# --- the bare handler ---------------------------------------------------
+bport=$(free_port)
+"$tmp/bare" "$bport" 16 & bpid=$!; pids+=("$bpid")
+wait_up "http://127.0.0.1:$bport/" "$bpid"
+TG_BENCH_BODY="$check_body" wrk -t"$threads" -c"$conns" -d2s -s bench/check.lua "http://127.0.0.1:$bport" >/dev/null
+bare=$(run_wrk bare "http://127.0.0.1:$bport" bench/check.lua "$check_body" "$conns" "$dur")
+kill "$bpid"; wait "$bpid" 2>/dev/null || true
+
+# --- ticketgate ---------------------------------------------------------
+"$bin" serve -c "$tmp/cfg/ticketgate.yaml" 2> "$tmp/server.log" & spid=$!; pids+=("$spid")
+wait_up "http://127.0.0.1:$port/healthz" "$spid"
+one=$(curl -s -H "Authorization: Bearer $TG_BENCH_TOKEN" -H 'Content-Type: application/json' \
+      --data-binary @"$check_body" "http://127.0.0.1:$port/v1/check")
+jone=$(curl -s -H "X-Hub-Signature: $TG_BENCH_SIG" -H 'Content-Type: application/json' \
+      --data-binary @"$jira_body" "http://127.0.0.1:$port/v1/webhooks/jira")
+dec() { python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(d.get("decision") or d.get("error"), " ".join(f["code"] for f in d.get("findings", [])))' "$1"; }
+echo "probe: /v1/check -> $(dec "$one"); /v1/webhooks/jira -> $(dec "$jone")"
+TG_BENCH_BODY="$check_body" wrk -t"$threads" -c"$conns" -d2s -s bench/check_distinct.lua "http://127.0.0.1:$port" >/dev/null
+check=$(run_wrk check "http://127.0.0.1:$port" bench/check_distinct.lua "$check_body" "$conns" "$dur")
+hwm0=$(kb "$spid" VmHWM)
+same=$(run_wrk same "http://127.0.0.1:$port" bench/check.lua "$check_body" "$conns" "$dur")
+jira=$(run_wrk jira "http://127.0.0.1:$port" bench/jira.lua "$jira_body" "$conns" "$dur")
+hwm1=$(kb "$spid" VmHWM)
+
+soakline=""
+: > "$tmp/rss.txt"
+if [ "$soak" -gt 0 ]; then
+    # VmRSS every 5 s: flat means the last samples do not keep climbing.
+    ( while kill -0 "$spid" 2>/dev/null; do kb "$spid" VmRSS; sleep 5; done ) > "$tmp/rss.txt" & rpid=$!; pids+=("$rpid")
+    soakline=$(run_wrk soak "http://127.0.0.1:$port" bench/check_distinct.lua "$check_body" "$soak_conns" "$soak")
+    kill "$rpid" 2>/dev/null || true
+fi
+hwm2=$(kb "$spid" VmHWM)
+kill -TERM "$spid"; wait "$spid" 2>/dev/null || true
+errors_logged=$(grep -c '"level":"error"' "$tmp/server.log" || true)
+
+python3 - "$hwm0" "$bare" "$check" "$same" "$jira" "$hwm1" "$hwm2" "$conns" "$soak_conns" "$errors_logged" "$soakline" "$(tr '\n' ' ' < "$tmp/rss.txt" 2>/dev/null || true)" <<'PY'
+import sys
+hwm0 = int(sys.argv.pop(1))
+bare, check, same, jira = (s.split() for s in sys.argv[1:5])
+hwm1, hwm2, c, sc, errlog = int(sys.argv[5]), int(sys.argv[6]), sys.argv[7], sys.argv[8], int(sys.argv[9])
+soak = sys.argv[10].split()
+rss = [int(x) for x in sys.argv[11].split()]
+b = float(bare[1])
+print()
+print("%-30s %10s %7s %8s %8s %9s %7s" % ("run (%s connections)" % c, "req/s", "x bare", "p50 ms", "p99 ms", "requests", "errors"))
+for name, r in (("bare CivetWeb handler", bare), ("/v1/check, distinct tickets", check),
+                ("/v1/check, one ticket again", same), ("/v1/webhooks/jira, one issue", jira)):
+    print("%-30s %10.0f %7.2f %8.3f %8.3f %9s %7s" % (name, float(r[1]), float(r[1]) / b, float(r[2]), float(r[3]), r[4], r[5]))
+print("peak RSS (VmHWM): %.1f MB after the distinct-ticket run, %.1f MB after all %s-connection runs" % (hwm0 / 1024, hwm1 / 1024, c))
+# The targets apply to /v1/check with evidence on distinct tickets.
+ok = float(check[1]) / b >= 0.5 and float(check[3]) < 5 and hwm1 < 64 * 1024 and int(check[5]) == 0
+if soak:
+    print("soak %s connections: %.0f req/s, p50 %.3f ms, p99 %.3f ms, %s requests, %s errors" % (sc, float(soak[1]), float(soak[2]), float(soak[3]), soak[4], soak[5]))
+    print("  VmRSS every 5 s (MB): %s" % " ".join("%.1f" % (x / 1024) for x in rss))
+    print("  peak RSS (VmHWM) at the end: %.1f MB" % (hwm2 / 1024))
+    half = rss[len(rss) // 2:] if len(rss) >= 4 else rss
+    flat = bool(half) and max(half) - min(half) <= max(2048, 0.05 * max(half))
+    print("  RSS flat over the second half: %s" % ("yes" if flat else "NO"))
+    ok = ok and int(soak[5]) == 0 and flat and hwm2 < 64 * 1024
+print("server log lines at error level: %d" % errlog)
+print("targets (>= 0.5x bare, p99 < 5 ms, RSS < 64 MB, no errors%s): %s" % (", flat soak RSS" if soak else "", "met" if ok else "NOT met"))
+PY

@@ -1,0 +1,345 @@
+/* test_audit.c - the `ticketgate audit` commands, as an auditor runs them. */
+/* deps: evidence audit config */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <sqlite3.h>
+
+#include "cli.h"
+#include "config.h"
+#include "errors.h"
+#include "evidence.h"
+#include "support/tg_test.h"
+
+#define KEY "audit-link-key-0123456789"
+
+/* What one run of the command printed. */
+struct run {
+    int rc;
+    char *out, *err;
+};
+
+static char *slurp(FILE *f)
+{
+    long n;
+    char *s;
+
+    fflush(f);
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    s = calloc(1, (size_t)n + 1);
+    if (s && n > 0 && fread(s, 1, (size_t)n, f) != (size_t)n)
+        s[0] = '\0';
+    fclose(f);
+    return s;
+}
+
+/* Runs tg_cmd_audit("audit", args...) with stdout and stderr captured. */
+static struct run audit(const char *const *args)
+{
+    char *argv[16];
+    int argc = 0, so, se;
+    FILE *fo = tmpfile(), *fe = tmpfile();
+    struct run r;
+
+    assert_non_null(fo);
+    assert_non_null(fe);
+    argv[argc++] = (char *)"audit";
+    for (; args[argc - 1] && argc < 15; argc++)
+        argv[argc] = (char *)args[argc - 1];
+    argv[argc] = NULL;
+    fflush(stdout);
+    fflush(stderr);
+    so = dup(1);
+    se = dup(2);
+    dup2(fileno(fo), 1);
+    dup2(fileno(fe), 2);
+    r.rc = tg_cmd_audit(argc, argv);
+    fflush(stdout);
+    fflush(stderr);
+    dup2(so, 1);
+    dup2(se, 2);
+    close(so);
+    close(se);
+    r.out = slurp(fo);
+    r.err = slurp(fe);
+    return r;
+}
+
+static void run_free(struct run *r)
+{
+    free(r->out);
+    free(r->err);
+}
+
+static int lines(const char *s)
+{
+    int n = 0;
+
+    for (; (s = strchr(s, '\n')); s++)
+        n++;
+    return n;
+}
+
+/* The example configuration in a temporary directory, with a store of n
+ * records (d-1..d-n, time 1000+i) written through the loaded config. */
+static struct tg_config *prepare(struct tg_server *s, int n, int with_key)
+{
+    struct tg_config *c = NULL;
+    struct tg_evidence *e = NULL;
+    struct tg_diag d;
+
+    assert_int_equal(tg_test_server_prepare(s), 0);
+    if (with_key)
+        assert_int_equal(tg_test_config_replace(
+                             s, "path: ./data/ticketgate.db",
+                             "path: ./data/ticketgate.db\n  hmac_key: \""
+                             KEY "\""), 0);
+    tg_diag_init(&d);
+    if (tg_config_load(s->config, &c, &d) != 0)
+        fail_msg("%s", d.n ? d.msgs[0] : "config did not load");
+    tg_diag_cleanup(&d);
+    assert_int_equal((int)c->store.hmac_key_len,
+                     with_key ? (int)strlen(KEY) : 0);
+    if (n == 0)
+        return c;
+    assert_int_equal(tg_evidence_open(c, &e), 0);
+    for (int i = 1; i <= n; i++) {
+        struct tg_evidence_record r;
+        char id[32], doc[256];
+        unsigned int len = 0;
+
+        memset(&r, 0, sizeof r);
+        snprintf(id, sizeof id, "d-%d", i);
+        snprintf(doc, sizeof doc, "{\"decision\":\"allow\","
+                 "\"decision_id\":\"%s\",\"ticket\":\"ACC-%d\"}", id, i);
+        r.decision_id = id;
+        r.ticket = "ACC-1";
+        r.source = "generic";
+        EVP_Digest(id, strlen(id), r.body_sha256, &len, EVP_sha256(), NULL);
+        r.policy_digest = c->digest;
+        r.time = 1000 + i;
+        r.decision_json = doc;
+        r.decision_len = strlen(doc);
+        assert_int_equal(tg_evidence_append(e, &r), 0);
+    }
+    tg_evidence_close(e);
+    return c;
+}
+
+static void store_sql(const struct tg_config *c, const char *sql)
+{
+    sqlite3 *db = NULL;
+
+    assert_int_equal(sqlite3_open(c->store.path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+static void test_verify_intact_and_broken(void **state)
+{
+    struct tg_server s;
+    struct tg_config *c;
+    struct tg_evidence_verdict v;
+    struct run r;
+
+    (void)state;
+    c = prepare(&s, 5, 0);
+    assert_int_equal(tg_evidence_verify_file(c->store.path, NULL, 0, &v), 0);
+    r = audit((const char *[]){"verify", "-c", s.config, NULL});
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, "ok: 5 records"));
+    assert_non_null(strstr(r.out, v.head_hash));
+    assert_string_equal(r.err, "");
+    run_free(&r);
+
+    store_sql(c, "UPDATE records SET decision = replace(decision, 'allow',"
+                 " 'deny') WHERE seq = 3");
+    r = audit((const char *[]){"verify", "--config", s.config, NULL});
+    assert_int_equal(r.rc, 1);
+    assert_non_null(strstr(r.err, "seq 3 (decision d-3)"));
+    assert_int_equal(lines(r.err), 1);
+    assert_string_equal(r.out, "");
+    run_free(&r);
+
+    store_sql(c, "DELETE FROM records WHERE seq = 3");
+    r = audit((const char *[]){"verify", "-c", s.config, NULL});
+    assert_int_equal(r.rc, 1);
+    assert_non_null(strstr(r.err, "seq 4 (decision d-4)"));
+    run_free(&r);
+    tg_config_free(c);
+    tg_test_server_cleanup(&s);
+}
+
+static void test_verify_with_key(void **state)
+{
+    struct tg_server s;
+    struct tg_config *c;
+    struct run r;
+
+    (void)state;
+    c = prepare(&s, 4, 1);
+    r = audit((const char *[]){"verify", "-c", s.config, NULL});
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, "MACs verified"));
+    run_free(&r);
+    /* a link rewritten without the key: its MAC no longer fits */
+    store_sql(c, "UPDATE records SET mac = NULL WHERE seq = 2");
+    r = audit((const char *[]){"verify", "-c", s.config, NULL});
+    assert_int_equal(r.rc, 1);
+    assert_non_null(strstr(r.err, "seq 2"));
+    assert_non_null(strstr(r.err, "MAC"));
+    run_free(&r);
+    tg_config_free(c);
+    tg_test_server_cleanup(&s);
+}
+
+static void test_export(void **state)
+{
+    struct tg_server s;
+    struct tg_config *c;
+    struct run r;
+    char *line, *nl;
+    int n = 0;
+
+    (void)state;
+    c = prepare(&s, 3, 0);
+    r = audit((const char *[]){"export", "-c", s.config, NULL});
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(lines(r.out), 3);
+    for (line = r.out; (nl = strchr(line, '\n')); line = nl + 1) {
+        json_t *o;
+
+        *nl = '\0';
+        o = json_loads(line, 0, NULL);
+        assert_non_null(o);
+        n++;
+        assert_int_equal(json_integer_value(json_object_get(o, "seq")), n);
+        assert_true(json_is_object(json_object_get(o, "decision")));
+        assert_string_equal(json_string_value(json_object_get(
+                                json_object_get(o, "decision"), "decision")),
+                            "allow");
+        assert_int_equal(json_integer_value(json_object_get(o, "time")),
+                         1000 + n);
+        json_decref(o);
+    }
+    run_free(&r);
+
+    /* 1970-01-01T00:16:42Z is time 1002 */
+    r = audit((const char *[]){"export", "-c", s.config, "--since",
+                               "1970-01-01T00:16:42Z", NULL});
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(lines(r.out), 2);
+    run_free(&r);
+    r = audit((const char *[]){"export", "-c", s.config,
+                               "--since=2030-01-01", NULL});
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(r.out, "");
+    run_free(&r);
+    r = audit((const char *[]){"export", "-c", s.config, "--since",
+                               "last week", NULL});
+    assert_int_equal(r.rc, 2);
+    assert_int_equal(lines(r.err), 1);
+    assert_non_null(strstr(r.err, "RFC 3339"));
+    run_free(&r);
+    tg_config_free(c);
+    tg_test_server_cleanup(&s);
+}
+
+static void test_archive(void **state)
+{
+    struct tg_server s;
+    struct tg_config *c;
+    struct run r;
+    char to[400];
+
+    (void)state;
+    c = prepare(&s, 6, 1);
+    snprintf(to, sizeof to, "%s/archive-1.db", s.dir);
+    r = audit((const char *[]){"archive", "-c", s.config, "--before", "4",
+                               "--to", to, NULL});
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, "archived 3 records"));
+    run_free(&r);
+    r = audit((const char *[]){"verify", "-c", s.config, NULL});
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, "ok: 3 records intact after checkpoint "
+                                  "seq 3, head seq 6"));
+    run_free(&r);
+    r = audit((const char *[]){"archive", "-c", s.config, "--before", "6",
+                               "--to", to, NULL});
+    assert_int_equal(r.rc, 2);
+    assert_non_null(strstr(r.err, "already exists"));
+    run_free(&r);
+    r = audit((const char *[]){"archive", "-c", s.config, "--before", "-1",
+                               "--to", to, NULL});
+    assert_int_equal(r.rc, 2);
+    run_free(&r);
+    tg_config_free(c);
+    tg_test_server_cleanup(&s);
+}
+
+static void test_errors(void **state)
+{
+    static const struct {
+        const char *args[8];
+        const char *needle;
+    } cases[] = {
+        {{NULL}, "missing the action"},
+        {{"frobnicate", "-c", "x.yaml", NULL}, "unknown action"},
+        {{"verify", NULL}, "-c FILE is required"},
+        {{"verify", "-c", NULL}, "a value is missing"},
+        {{"verify", "-c", "x.yaml", "--bogus", NULL}, "unknown argument"},
+        {{"verify", "-c", "x.yaml", "--since", "2026-01-01", NULL},
+         "export only"},
+        {{"archive", "-c", "x.yaml", "--before", "3", NULL}, "--to PATH"},
+        {{"verify", "-c", "/nonexistent/ticketgate.yaml", NULL},
+         "/nonexistent/ticketgate.yaml"},
+    };
+    struct tg_server s;
+    struct tg_config *c;
+    struct run r;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        r = audit(cases[i].args);
+        if (r.rc != 2 || !strstr(r.err, cases[i].needle) ||
+            lines(r.err) != 1)
+            fail_msg("case %zu: rc %d, stderr: %s", i, r.rc, r.err);
+        run_free(&r);
+    }
+    /* a store that was never written */
+    c = prepare(&s, 0, 0);
+    r = audit((const char *[]){"verify", "-c", s.config, NULL});
+    assert_int_equal(r.rc, 2);
+    assert_non_null(strstr(r.err, c->store.path));
+    assert_int_equal(lines(r.err), 1);
+    run_free(&r);
+    r = audit((const char *[]){"export", "-c", s.config, NULL});
+    assert_int_equal(r.rc, 2);
+    run_free(&r);
+    tg_config_free(c);
+    tg_test_server_cleanup(&s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_verify_intact_and_broken),
+        cmocka_unit_test(test_verify_with_key),
+        cmocka_unit_test(test_export),
+        cmocka_unit_test(test_archive),
+        cmocka_unit_test(test_errors),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -9,6 +9,8 @@
 
 #include "../validators/errors.h"
 #include "webhook_auth.h"
+#include "strbuf.h"
+#include "userid.h"
 
 /* The path the Connect qsh is computed over (ADAPTERS.md): fixed, so that a
  * proxy's prefix or a trailing slash cannot change what is signed. */
@@ -75,47 +77,9 @@ int tg_jira_authenticate(const struct tg_config *c, const struct tg_http_req *r,
 
 /* ---- text building ---- */
 
-struct sbuf {
-    char *p;
-    size_t n, cap;
-};
-
-static int sb_putn(struct sbuf *b, const char *s, size_t n)
-{
-    if (n > TEXT_MAX - b->n)
-        return TG_ETOOBIG;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        char *np;
-        while (cap < b->n + n + 1)
-            cap *= 2;
-        np = realloc(b->p, cap);
-        if (!np)
-            return TG_ENOMEM;
-        b->p = np;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-    return 0;
-}
-
-static int sb_puts(struct sbuf *b, const char *s)
-{
-    return sb_putn(b, s, strlen(s));
-}
-
 static const char *str_at(const json_t *o, const char *k)
 {
     return json_string_value(json_object_get(o, k));
-}
-
-/* A non-empty string member, or NULL. */
-static const char *nonempty_at(const json_t *o, const char *k)
-{
-    const char *s = str_at(o, k);
-    return s && *s ? s : NULL;
 }
 
 /* The identity of a Jira user value (ADAPTERS.md "Identities"): a string is
@@ -124,25 +88,10 @@ static const char *nonempty_at(const json_t *o, const char *k)
  * the first present; an option gives its value. Borrowed from v, or NULL. */
 static const char *user_identity(const struct tg_directory *d, const json_t *v)
 {
+    /* Cloud first, then Data Center; an option's value last. */
     static const char *const keys[] = {"accountId", "key", "name",
-                                       "emailAddress"};
-    const char *first = NULL;
-    size_t i;
-
-    if (json_is_string(v))
-        return json_string_value(v);
-    if (!json_is_object(v))
-        return NULL;
-    for (i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-        const char *s = nonempty_at(v, keys[i]);
-        if (!s)
-            continue;
-        if (!first)
-            first = s;
-        if (d && tg_directory_resolve(d, s, strlen(s)).kind != TG_ENT_NONE)
-            return s;
-    }
-    return first ? first : str_at(v, "value");
+                                       "emailAddress", "value"};
+    return tg_userid_pick(d, v, keys, sizeof keys / sizeof keys[0]);
 }
 
 static int is_user_object(const json_t *v)
@@ -169,7 +118,7 @@ static int is_inline_adf(const char *type)
 /* Appends the text of an Atlassian Document Format node: text nodes as they
  * are, block nodes (paragraphs, headings, list items, ...) on lines of their
  * own, so the words of two paragraphs never run together. */
-static int adf_text(const json_t *node, struct sbuf *b, int depth)
+static int adf_text(const json_t *node, struct tg_strbuf *b, int depth)
 {
     const char *type = str_at(node, "type");
     const json_t *attrs = json_object_get(node, "attrs");
@@ -180,23 +129,23 @@ static int adf_text(const json_t *node, struct sbuf *b, int depth)
     if (depth > ADF_MAX_DEPTH || !json_is_object(node))
         return 0;
     if (type && strcmp(type, "text") == 0 && str_at(node, "text"))
-        rc = sb_puts(b, str_at(node, "text"));
+        rc = tg_strbuf_puts(b, str_at(node, "text"));
     else if (type && strcmp(type, "hardBreak") == 0)
-        rc = sb_puts(b, "\n");
+        rc = tg_strbuf_puts(b, "\n");
     else if (type &&
              (strcmp(type, "mention") == 0 || strcmp(type, "emoji") == 0 ||
               strcmp(type, "status") == 0) &&
              str_at(attrs, "text"))
-        rc = sb_puts(b, str_at(attrs, "text"));
+        rc = tg_strbuf_puts(b, str_at(attrs, "text"));
     else if (type && strcmp(type, "inlineCard") == 0 && str_at(attrs, "url"))
-        rc = sb_puts(b, str_at(attrs, "url"));
+        rc = tg_strbuf_puts(b, str_at(attrs, "url"));
     if (rc)
         return rc;
     content = json_object_get(node, "content");
     json_array_foreach(content, i, child)
     {
         if (!is_inline_adf(str_at(child, "type")) && b->n &&
-            b->p[b->n - 1] != '\n' && (rc = sb_puts(b, "\n")))
+            b->p[b->n - 1] != '\n' && (rc = tg_strbuf_puts(b, "\n")))
             return rc;
         if ((rc = adf_text(child, b, depth + 1)))
             return rc;
@@ -219,7 +168,7 @@ static int is_adf(const json_t *v)
  * anything (even "") was given.
  */
 static int value_text(const struct tg_directory *d, const json_t *v,
-                      struct sbuf *b, int *present)
+                      struct tg_strbuf *b, int *present)
 {
     char num[64];
     const json_t *e;
@@ -231,31 +180,31 @@ static int value_text(const struct tg_directory *d, const json_t *v,
     switch (json_typeof(v)) {
     case JSON_STRING:
         *present = 1;
-        return sb_putn(b, json_string_value(v), json_string_length(v));
+        return tg_strbuf_putn(b, json_string_value(v), json_string_length(v));
     case JSON_INTEGER:
         n = snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT,
                      json_integer_value(v));
         if (n < 0 || (size_t)n >= sizeof num)
             return TG_EINVAL;
         *present = 1;
-        return sb_puts(b, num);
+        return tg_strbuf_puts(b, num);
     case JSON_REAL:
         n = snprintf(num, sizeof num, "%.15g", json_real_value(v));
         if (n < 0 || (size_t)n >= sizeof num)
             return TG_EINVAL;
         *present = 1;
-        return sb_puts(b, num);
+        return tg_strbuf_puts(b, num);
     case JSON_ARRAY:
         json_array_foreach(v, i, e)
         {
-            struct sbuf one = {NULL, 0, 0};
+            struct tg_strbuf one = TG_STRBUF_INIT(TEXT_MAX);
             int p = 0;
             rc = value_text(d, e, &one, &p);
             if (!rc && p && one.n) {
                 if (*present)
-                    rc = sb_puts(b, ", ");
+                    rc = tg_strbuf_puts(b, ", ");
                 if (!rc)
-                    rc = sb_putn(b, one.p, one.n);
+                    rc = tg_strbuf_putn(b, one.p, one.n);
                 *present = 1;
             }
             free(one.p);
@@ -281,7 +230,7 @@ static int value_text(const struct tg_directory *d, const json_t *v,
             if (!s)
                 return 0;
             *present = 1;
-            return sb_puts(b, s);
+            return tg_strbuf_puts(b, s);
         }
         return 0;
     default:
@@ -292,11 +241,11 @@ static int value_text(const struct tg_directory *d, const json_t *v,
 /* The text of v as a new string (caller frees), or NULL when absent. */
 static int text_of(const struct tg_directory *d, const json_t *v, char **out)
 {
-    struct sbuf b = {NULL, 0, 0};
+    struct tg_strbuf b = TG_STRBUF_INIT(TEXT_MAX);
     int present = 0, rc = value_text(d, v, &b, &present);
 
     if (!rc && present && !b.p)
-        rc = sb_putn(&b, "", 0);
+        rc = tg_strbuf_putn(&b, "", 0);
     if (rc || !present) {
         free(b.p);
         *out = NULL;

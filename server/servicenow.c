@@ -10,6 +10,8 @@
 #include "../validators/errors.h"
 #include "jwtauth.h"
 #include "webhook_auth.h"
+#include "strbuf.h"
+#include "userid.h"
 
 /* Upper bound of one joined text value (a list variable). */
 #define TEXT_MAX (4u << 20)
@@ -56,32 +58,6 @@ int tg_servicenow_authenticate(const struct tg_config *c,
 
 /* ---- mapping ---- */
 
-struct sbuf {
-    char *p;
-    size_t n, cap;
-};
-
-static int sb_putn(struct sbuf *b, const char *s, size_t n)
-{
-    if (n > TEXT_MAX - b->n)
-        return TG_ETOOBIG;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        char *np;
-        while (cap < b->n + n + 1)
-            cap *= 2;
-        np = realloc(b->p, cap);
-        if (!np)
-            return TG_ENOMEM;
-        b->p = np;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-    return 0;
-}
-
 static const char *str_at(const json_t *o, const char *k)
 {
     return json_string_value(json_object_get(o, k));
@@ -98,31 +74,16 @@ static const char *nonempty(const char *s)
  * winning, else the first present. Borrowed from v, or NULL. */
 static const char *sn_identity(const struct tg_directory *d, const json_t *v)
 {
+    /* User objects, then reference variables. */
     static const char *const keys[] = {"sys_id", "user_name", "email", "value",
                                        "display_value"};
-    const char *first = NULL;
-    size_t i;
-
-    if (json_is_string(v))
-        return json_string_value(v);
-    if (!json_is_object(v))
-        return NULL;
-    for (i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-        const char *s = nonempty(str_at(v, keys[i]));
-        if (!s)
-            continue;
-        if (!first)
-            first = s;
-        if (d && tg_directory_resolve(d, s, strlen(s)).kind != TG_ENT_NONE)
-            return s;
-    }
-    return first;
+    return tg_userid_pick(d, v, keys, sizeof keys / sizeof keys[0]);
 }
 
 /* Appends the text of a variable value: a string as it is; a reference its
  * display_value, else its value; a number its decimal form; a list the
  * texts joined with ", ". null and booleans give nothing. */
-static int value_text(const json_t *v, struct sbuf *b, int *present)
+static int value_text(const json_t *v, struct tg_strbuf *b, int *present)
 {
     char num[64];
     const json_t *e;
@@ -135,31 +96,31 @@ static int value_text(const json_t *v, struct sbuf *b, int *present)
     switch (json_typeof(v)) {
     case JSON_STRING:
         *present = 1;
-        return sb_putn(b, json_string_value(v), json_string_length(v));
+        return tg_strbuf_putn(b, json_string_value(v), json_string_length(v));
     case JSON_INTEGER:
         n = snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT,
                      json_integer_value(v));
         if (n < 0 || (size_t)n >= sizeof num)
             return TG_EINVAL;
         *present = 1;
-        return sb_putn(b, num, (size_t)n);
+        return tg_strbuf_putn(b, num, (size_t)n);
     case JSON_REAL:
         n = snprintf(num, sizeof num, "%.15g", json_real_value(v));
         if (n < 0 || (size_t)n >= sizeof num)
             return TG_EINVAL;
         *present = 1;
-        return sb_putn(b, num, (size_t)n);
+        return tg_strbuf_putn(b, num, (size_t)n);
     case JSON_ARRAY:
         json_array_foreach(v, i, e)
         {
-            struct sbuf one = {NULL, 0, 0};
+            struct tg_strbuf one = TG_STRBUF_INIT(TEXT_MAX);
             int p = 0;
             rc = value_text(e, &one, &p);
             if (!rc && p && one.n) {
                 if (*present)
-                    rc = sb_putn(b, ", ", 2);
+                    rc = tg_strbuf_putn(b, ", ", 2);
                 if (!rc)
-                    rc = sb_putn(b, one.p, one.n);
+                    rc = tg_strbuf_putn(b, one.p, one.n);
                 *present = 1;
             }
             free(one.p);
@@ -174,7 +135,7 @@ static int value_text(const json_t *v, struct sbuf *b, int *present)
         if (!s)
             return 0;
         *present = 1;
-        return sb_putn(b, s, strlen(s));
+        return tg_strbuf_putn(b, s, strlen(s));
     default:
         return 0;
     }
@@ -189,7 +150,7 @@ static int set_str(json_t *o, const char *k, const char *v)
 
 static int set_text(json_t *o, const char *k, const json_t *v)
 {
-    struct sbuf b = {NULL, 0, 0};
+    struct tg_strbuf b = TG_STRBUF_INIT(TEXT_MAX);
     int present = 0, rc = value_text(v, &b, &present);
 
     if (!rc && present)
@@ -343,7 +304,7 @@ int tg_servicenow_map(const struct tg_config *c, const json_t *body,
     const char *number, *state, *project, *approver, *s;
     json_t *o = NULL, *t = NULL, *scope = NULL;
     char *eid = NULL;
-    struct sbuf bt = {NULL, 0, 0};
+    struct tg_strbuf bt = TG_STRBUF_INIT(TEXT_MAX);
     int g, present = 0, rc = TG_ENOMEM;
 
     if (!json_is_object(body)) {

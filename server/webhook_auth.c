@@ -12,6 +12,7 @@
 #include <openssl/evp.h>
 
 #include "../validators/errors.h"
+#include "strbuf.h"
 
 /* Longest Connect JWT or query string looked at: Atlassian's tokens are a few
  * hundred bytes; anything far larger is refused before any work. */
@@ -237,36 +238,10 @@ out:
 /* ---- Atlassian Connect qsh ---- */
 
 /* A growable string with a hard maximum. */
-struct sbuf {
-    char *p;
-    size_t n, cap, max;
-};
-
-static int sb_putn(struct sbuf *b, const char *s, size_t n)
-{
-    if (n > b->max - b->n)
-        return TG_EINVAL;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        char *np;
-        while (cap < b->n + n + 1)
-            cap *= 2;
-        np = realloc(b->p, cap);
-        if (!np)
-            return TG_ENOMEM;
-        b->p = np;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-    return 0;
-}
-
 /* Appends s (n bytes) encoded as RFC 3986 (unreserved characters as they are,
  * everything else %XX upper case), which is what Atlassian's canonical
  * request uses: space is %20, '*' is %2A, '~' stays. */
-static int sb_put_encoded(struct sbuf *b, const char *s, size_t n)
+static int sb_put_encoded(struct tg_strbuf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF";
     size_t i;
@@ -277,10 +252,10 @@ static int sb_put_encoded(struct sbuf *b, const char *s, size_t n)
         if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
             (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
             c == '~') {
-            rc = sb_putn(b, (const char *)&c, 1);
+            rc = tg_strbuf_putn(b, (const char *)&c, 1);
         } else {
             char e[3] = {'%', hex[c >> 4], hex[c & 15]};
-            rc = sb_putn(b, e, 3);
+            rc = tg_strbuf_putn(b, e, 3);
         }
         if (rc)
             return rc;
@@ -328,8 +303,8 @@ static int qparam_cmp(const void *a, const void *b)
 /* Encodes n bytes at s into a new string; returns 0, TG_EINVAL, TG_ENOMEM. */
 static int encode_dup(const char *s, size_t n, char **out)
 {
-    struct sbuf b = {NULL, 0, 0, 3 * MAX_QUERY};
-    int rc = sb_putn(&b, "", 0);
+    struct tg_strbuf b = TG_STRBUF_INIT(3 * MAX_QUERY);
+    int rc = tg_strbuf_putn(&b, "", 0);
 
     if (!rc)
         rc = sb_put_encoded(&b, s, n);
@@ -346,7 +321,7 @@ int tg_webhook_auth_qsh(const char *method, const char *path, const char *query,
 {
     struct qparam *ps = NULL;
     size_t np = 0, i, qlen = query ? strlen(query) : 0;
-    struct sbuf req = {NULL, 0, 0, 8 * MAX_QUERY};
+    struct tg_strbuf req = TG_STRBUF_INIT(8 * MAX_QUERY);
     char *dec = NULL;
     unsigned char md[32];
     unsigned int mdlen = 0;
@@ -401,10 +376,10 @@ int tg_webhook_auth_qsh(const char *method, const char *path, const char *query,
         char c = method[i];
         if (c >= 'a' && c <= 'z')
             c = (char)(c - 'a' + 'A');
-        if ((rc = sb_putn(&req, &c, 1)))
+        if ((rc = tg_strbuf_putn(&req, &c, 1)))
             goto out;
     }
-    if ((rc = sb_putn(&req, "&", 1)))
+    if ((rc = tg_strbuf_putn(&req, "&", 1)))
         goto out;
     {
         /* Canonical URI: starts with '/', no trailing '/' unless alone, '&'
@@ -413,28 +388,28 @@ int tg_webhook_auth_qsh(const char *method, const char *path, const char *query,
         while (pl > 1 && path[pl - 1] == '/')
             pl--;
         if (pl == 0 || path[0] != '/')
-            rc = sb_putn(&req, "/", 1);
+            rc = tg_strbuf_putn(&req, "/", 1);
         for (i = 0; !rc && i < pl; i++)
-            rc = path[i] == '&' ? sb_putn(&req, "%26", 3)
-                                : sb_putn(&req, path + i, 1);
+            rc = path[i] == '&' ? tg_strbuf_putn(&req, "%26", 3)
+                                : tg_strbuf_putn(&req, path + i, 1);
         if (rc)
             goto out;
     }
-    if ((rc = sb_putn(&req, "&", 1)))
+    if ((rc = tg_strbuf_putn(&req, "&", 1)))
         goto out;
     for (i = 0; i < np; i++) {
         int same = i > 0 && strcmp(ps[i].name, ps[i - 1].name) == 0;
         if (same) {
-            rc = sb_putn(&req, ",", 1);
+            rc = tg_strbuf_putn(&req, ",", 1);
         } else {
-            if (i > 0 && (rc = sb_putn(&req, "&", 1)))
+            if (i > 0 && (rc = tg_strbuf_putn(&req, "&", 1)))
                 goto out;
-            if ((rc = sb_putn(&req, ps[i].name, strlen(ps[i].name))))
+            if ((rc = tg_strbuf_putn(&req, ps[i].name, strlen(ps[i].name))))
                 goto out;
-            rc = sb_putn(&req, "=", 1);
+            rc = tg_strbuf_putn(&req, "=", 1);
         }
         if (!rc)
-            rc = sb_putn(&req, ps[i].value, strlen(ps[i].value));
+            rc = tg_strbuf_putn(&req, ps[i].value, strlen(ps[i].value));
         if (rc)
             goto out;
     }

@@ -1,0 +1,25 @@
+/* strbuf.h - a growable string with a maximum, for text built from input. */
+#ifndef TG_STRBUF_H
+#define TG_STRBUF_H
+
+#include <stddef.h>
+
+/* p is NUL-terminated once anything was put (NULL before); the caller frees
+ * it with free() or tg_strbuf_cleanup(). */
+struct tg_strbuf {
+    char *p;
+    size_t n, cap;
+    size_t max; /* the longest text it may hold, in bytes */
+};
+
+#define TG_STRBUF_INIT(maxbytes) {NULL, 0, 0, (maxbytes)}
+
+/* Appends n bytes of s. Returns 0, TG_ETOOBIG past max (b unchanged), or
+ * TG_ENOMEM. */
+int tg_strbuf_putn(struct tg_strbuf *b, const char *s, size_t n);
+/* Appends the string s. Same returns. */
+int tg_strbuf_puts(struct tg_strbuf *b, const char *s);
+/* Frees the text and empties b (max stays). */
+void tg_strbuf_cleanup(struct tg_strbuf *b);
+
+#endif

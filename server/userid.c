@@ -1,0 +1,25 @@
+/* userid.c - the identity of an ITSM user value (ADAPTERS.md "Identities"). */
+#include "userid.h"
+
+#include <string.h>
+
+const char *tg_userid_pick(const struct tg_directory *d, const json_t *v,
+                           const char *const *keys, size_t n)
+{
+    const char *first = NULL;
+
+    if (json_is_string(v))
+        return json_string_value(v);
+    if (!json_is_object(v))
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        const char *s = json_string_value(json_object_get(v, keys[i]));
+        if (!s || !*s)
+            continue;
+        if (!first)
+            first = s;
+        if (d && tg_directory_resolve(d, s, strlen(s)).kind != TG_ENT_NONE)
+            return s;
+    }
+    return first;
+}

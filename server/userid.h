@@ -1,0 +1,20 @@
+/* userid.h - the identity of an ITSM user value (ADAPTERS.md "Identities"). */
+#ifndef TG_USERID_H
+#define TG_USERID_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "../validators/directory.h"
+
+/*
+ * A string value is an identity as it is. An object is matched against the
+ * directory by each of its members keys[0..n) in turn: the first non-empty
+ * one that resolves wins, else the first non-empty one present (so an
+ * unknown user is reported as unknown, never dropped). Anything else, or an
+ * object with none of the keys, is NULL. The result is borrowed from v.
+ */
+const char *tg_userid_pick(const struct tg_directory *d, const json_t *v,
+                           const char *const *keys, size_t n);
+
+#endif

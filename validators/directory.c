@@ -6,27 +6,11 @@
 #include <string.h>
 
 #include "errors.h"
-
-static int is_space(char c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' ||
-           c == '\v';
-}
+#include "words.h"
 
 static char lower(char c)
 {
     return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
-}
-
-/* The trimmed view of s: identities ignore surrounding white space. */
-static void trim(const char **s, size_t *len)
-{
-    while (*len > 0 && is_space(**s)) {
-        (*s)++;
-        (*len)--;
-    }
-    while (*len > 0 && is_space((*s)[*len - 1]))
-        (*len)--;
 }
 
 /* FNV-1a over the lower-cased bytes, so lookups hash without copying. */
@@ -52,7 +36,7 @@ static int eq_lower(const char *key, size_t keylen, const char *s, size_t len)
 
 long tg_ident_normalise(const char *s, size_t len, char *out, size_t cap)
 {
-    trim(&s, &len);
+    tg_words_trim(&s, &len);
     if (len >= cap)
         return -1;
     for (size_t i = 0; i < len; i++)
@@ -139,7 +123,7 @@ static int index_add(struct tg_directory *d, struct tg_index *ix,
     if (!name)
         return TG_OK;
     len = strlen(name);
-    trim(&s, &len);
+    tg_words_trim(&s, &len);
     if (len == 0)
         return TG_OK;
     if (index_find(ix, s, len)) {
@@ -221,7 +205,7 @@ struct tg_entity tg_directory_resolve(const struct tg_directory *d,
     const struct tg_index_slot *slot;
     if (!s)
         return none;
-    trim(&s, &len);
+    tg_words_trim(&s, &len);
     if (len == 0)
         return none;
     slot = index_find(&d->names, s, len);
@@ -234,7 +218,7 @@ long tg_directory_system(const struct tg_directory *d, const char *s,
     const struct tg_index_slot *slot;
     if (!s)
         return -1;
-    trim(&s, &len);
+    tg_words_trim(&s, &len);
     if (len == 0)
         return -1;
     slot = index_find(&d->sysindex, s, len);
@@ -248,7 +232,7 @@ int tg_directory_is_generic(const struct tg_directory *d, const char *s,
     int hit = 0;
     if (!s || d->n_generic == 0)
         return 0;
-    trim(&s, &len);
+    tg_words_trim(&s, &len);
     name = malloc(len + 1);
     if (!name)
         return 0;

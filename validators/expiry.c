@@ -7,18 +7,14 @@
 #include "evaluate.h"
 #include "identity.h"
 #include "timeparse.h"
+#include "words.h"
 
 /* TICKET.md: these words, in any case, mean "no end". */
 static int is_no_end(const char *s)
 {
     static const char *const words[] = {"never", "permanent", "none", "n/a"};
-    size_t len;
-    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
-        s++;
-    len = strlen(s);
-    while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t' ||
-                       s[len - 1] == '\n' || s[len - 1] == '\r'))
-        len--;
+    size_t len = strlen(s);
+    tg_words_trim(&s, &len);
     for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
         if (strlen(words[i]) == len && strncasecmp(words[i], s, len) == 0)
             return 1;

@@ -1,6 +1,8 @@
 /* identity.c - classification and comparison of identities. */
 #include "identity.h"
 
+#include "words.h"
+
 #include <string.h>
 #include <strings.h>
 
@@ -34,20 +36,6 @@ struct tg_ident tg_ident_classify(const struct tg_directory *d, const char *s)
     return id;
 }
 
-static void trimmed(const char *s, const char **b, size_t *n)
-{
-    size_t len = strlen(s);
-    while (len > 0 && (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')) {
-        s++;
-        len--;
-    }
-    while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t' ||
-                       s[len - 1] == '\n' || s[len - 1] == '\r'))
-        len--;
-    *b = s;
-    *n = len;
-}
-
 int tg_ident_same(const struct tg_directory *d, const char *a, const char *b)
 {
     struct tg_entity ea, eb;
@@ -59,7 +47,11 @@ int tg_ident_same(const struct tg_directory *d, const char *a, const char *b)
     eb = tg_directory_resolve(d, b, strlen(b));
     if (ea.kind != TG_ENT_NONE || eb.kind != TG_ENT_NONE)
         return ea.kind == eb.kind && ea.idx == eb.idx;
-    trimmed(a, &ta, &na);
-    trimmed(b, &tb, &nb);
+    ta = a;
+    na = strlen(a);
+    tb = b;
+    nb = strlen(b);
+    tg_words_trim(&ta, &na);
+    tg_words_trim(&tb, &nb);
     return na == nb && strncasecmp(ta, tb, na) == 0;
 }

@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "errors.h"
+#include "words.h"
 
 static const char *const default_wildcards[] = {
     "all", "any", "every", "everything", "full", "unrestricted",
@@ -168,12 +169,8 @@ enum tg_privilege tg_privilege_of(const char *s)
     if (!s)
         return TG_PRIV_ADMIN;
     /* Tolerate surrounding white space: " Read " is still read. */
-    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
-        s++;
     len = strlen(s);
-    while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t' ||
-                       s[len - 1] == '\n' || s[len - 1] == '\r'))
-        len--;
+    tg_words_trim(&s, &len);
     if (len >= sizeof(buf))
         return TG_PRIV_ADMIN;
     memcpy(buf, s, len);

@@ -6,6 +6,7 @@
 #include "errors.h"
 #include "evaluate.h"
 #include "identity.h"
+#include "words.h"
 
 /* Equal ignoring case and surrounding white space; absent matches nothing. */
 static int same_value(const char *rule, const char *v)
@@ -13,12 +14,8 @@ static int same_value(const char *rule, const char *v)
     size_t len;
     if (!tg_ident_present(v))
         return 0;
-    while (*v == ' ' || *v == '\t' || *v == '\n' || *v == '\r')
-        v++;
     len = strlen(v);
-    while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t' ||
-                       v[len - 1] == '\n' || v[len - 1] == '\r'))
-        len--;
+    tg_words_trim(&v, &len);
     return strlen(rule) == len && strncasecmp(rule, v, len) == 0;
 }
 

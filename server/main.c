@@ -28,9 +28,12 @@ static const struct command {
     {"audit", tg_cmd_audit,
      "usage: ticketgate audit verify -c FILE\n"
      "       ticketgate audit export -c FILE [--since RFC3339]\n"
+     "       ticketgate audit archive -c FILE --before SEQ --to PATH\n"
      "verify re-computes the evidence chain: exit 1 and the first broken\n"
      "record if a record was altered, removed or reordered. export prints\n"
-     "the evidence records as JSON Lines.\n"},
+     "the evidence records as JSON Lines. archive moves the records before\n"
+     "SEQ to a new store at PATH and keeps the chain verifiable from an\n"
+     "anchor (docs/EVIDENCE.md).\n"},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -42,7 +45,7 @@ static void usage(FILE *f)
           "  serve -c FILE                       run the server\n"
           "  check -c FILE [--now T] [FILE...|-] evaluate tickets offline\n"
           "  lint -c FILE                        check a configuration\n"
-          "  audit verify|export -c FILE         verify or export evidence\n"
+          "  audit verify|export|archive -c FILE verify, export or archive evidence\n"
           "  help [COMMAND]                      this text, or a command's\n"
           "  --version                           the version\n"
           "\n"

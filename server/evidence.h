@@ -34,7 +34,9 @@ int tg_evidence_open(const struct tg_config *c, struct tg_evidence **out);
 /* Flushes pending writes and closes. NULL is a no-op. */
 void tg_evidence_close(struct tg_evidence *e);
 
-/* The next sequence number for a decision id (thread-safe, never reused). */
+/* The next sequence number for a decision id (thread-safe, lock-free, never
+ * handed out again after a restart: numbers are reserved in the store ahead
+ * of use). */
 uint64_t tg_evidence_next_seq(struct tg_evidence *e);
 
 /*
@@ -56,8 +58,10 @@ int tg_evidence_find_delivery(struct tg_evidence *e, const char *source,
                               const unsigned char body_sha256[32],
                               char **decision_json);
 
-/* How many records of tickets other than ticket carry justification_norm at
- * or after since. Returns 0 and *out, or TG_EIO. */
+/* How many tickets other than ticket have a record carrying
+ * justification_norm at or after since, at most 1000. Answered from an index
+ * in memory when it can be (no read; docs/EVIDENCE.md says when), else by
+ * SQLite. Returns 0 and *out, or TG_EIO. */
 int tg_evidence_copy_forward_count(struct tg_evidence *e,
                                    const char *justification_norm,
                                    const char *ticket, int64_t since,
@@ -78,7 +82,7 @@ int tg_evidence_list(struct tg_evidence *e, const char *ticket, int limit,
                      uint64_t before, json_t **out);
 
 /* 1 when the store currently takes writes (for /readyz). After a failed
- * write it stays 0 until a later append or the writer's periodic probe (every
+ * write it stays 0 until a later append or the periodic probe (every
  * TG_EVIDENCE_PROBE_MS) commits again. */
 int tg_evidence_ready(struct tg_evidence *e);
 

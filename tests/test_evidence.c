@@ -747,8 +747,10 @@ static void test_concurrent_appends(void **state)
     }
 }
 
-/* The child appends from 4 threads and reports each acknowledged id; it is
- * killed mid-burst. Every acknowledged id must be there afterwards. */
+/* The child appends from 4 threads and reports each acknowledged id, with
+ * the decision-id number it drew for it; it is killed mid-burst. Every
+ * acknowledged id must be there afterwards, and no number drawn handed out
+ * again. */
 static int crash_pipe;
 
 static void *crash_thread(void *p)
@@ -757,13 +759,19 @@ static void *crash_thread(void *p)
     static atomic_int counter;
 
     for (;;) {
-        char id[48], line[64];
+        char id[48], line[96];
         int i = atomic_fetch_add(&counter, 1), n;
+        uint64_t num;
+
+        /* two numbers skipped (decisions not recorded), one recorded */
+        tg_evidence_next_seq(e);
+        tg_evidence_next_seq(e);
+        num = tg_evidence_next_seq(e);
 
         snprintf(id, sizeof id, "crash-%d", i);
         if (append(e, id, "T-crash", NULL, NULL, NULL, i) != 0)
             _exit(3);
-        n = snprintf(line, sizeof line, "%s\n", id);
+        n = snprintf(line, sizeof line, "%s %" PRIu64 "\n", id, num);
         /* one write of < PIPE_BUF bytes: lines never interleave */
         if (write(crash_pipe, line, (size_t)n) != n)
             _exit(4);
@@ -778,6 +786,7 @@ static void test_crash_safety(void **state)
     pid_t pid;
     size_t len = 0;
     int status, acked = 0;
+    uint64_t max_num = 0;
 
     (void)state;
     new_path(path, sizeof path);
@@ -833,14 +842,22 @@ static void test_crash_safety(void **state)
         char *line = buf;
 
         for (char *nl; (nl = strchr(line, '\n')); line = nl + 1) {
-            char *doc = NULL;
+            char *doc = NULL, *sp = strchr(line, ' ');
+            uint64_t num;
 
             *nl = '\0';
+            assert_non_null(sp);
+            *sp = '\0';
+            num = strtoull(sp + 1, NULL, 10);
+            if (num > max_num)
+                max_num = num;
             if (tg_evidence_get(e, line, &doc) != 0)
                 fail_msg("acknowledged %s is missing after the crash", line);
             free(doc);
             acked++;
         }
+        /* numbers are reserved ahead of use: none drawn comes again */
+        assert_true(tg_evidence_next_seq(e) > max_num);
         /* the store still takes writes, linked to the last record */
         assert_int_equal(append(e, "after-crash", "T-crash", NULL, NULL,
                                 NULL, 1), 0);
@@ -1047,6 +1064,267 @@ static void test_copy_forward(void **state)
     sqlite3_finalize(st);
     sqlite3_close(db);
     assert_true(covered);
+}
+
+/* What SQLite says the copy-forward count is: the reference the index in
+ * memory must equal. */
+static long sql_copy_count(const char *path, const char *just,
+                           const char *ticket, int64_t since)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    long n = -1;
+
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+        "SELECT COUNT(*) FROM (SELECT 1 FROM just_use WHERE just_norm = ?1"
+        " AND last_time >= ?2 AND ticket <> ?3 LIMIT 1000)", -1, &st, NULL),
+        SQLITE_OK);
+    sqlite3_bind_text(st, 1, just, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, since);
+    sqlite3_bind_text(st, 3, ticket, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    n = (long)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+static const char *const JUSTS[] = {"alpha reason", "beta reason",
+                                    "gamma reason", "delta reason", ""};
+static const char *const TICKETS[] = {"T-1", "T-2", "T-3", "T-4",
+                                      "T-5", "T-6", "T-7", ""};
+static const int64_t SINCES[] = {INT64_MIN, 0, 250, 500, 999, 1000, 5000};
+
+/* Every justification, ticket and window against SQLite. */
+static void compare_all(struct tg_evidence *e, const char *path,
+                        const char *extra_just)
+{
+    size_t nj = sizeof JUSTS / sizeof JUSTS[0];
+
+    for (size_t j = 0; j <= nj; j++) {
+        const char *just = j < nj ? JUSTS[j] : extra_just;
+
+        if (!just)
+            continue;
+        for (size_t t = 0; t < sizeof TICKETS / sizeof TICKETS[0]; t++) {
+            for (size_t s = 0; s < sizeof SINCES / sizeof SINCES[0]; s++) {
+                long have = -1, want;
+
+                assert_int_equal(tg_evidence_copy_forward_count(
+                                     e, just, TICKETS[t], SINCES[s], &have),
+                                 0);
+                want = sql_copy_count(path, just, TICKETS[t], SINCES[s]);
+                if (have != want)
+                    fail_msg("'%s' / %s since %" PRId64 ": %ld, SQLite %ld",
+                             just, TICKETS[t], SINCES[s], have, want);
+            }
+        }
+    }
+}
+
+/* The index in memory answers exactly as just_use does: after each commit,
+ * out-of-order times, re-used tickets, the empty justification and ticket;
+ * and another process's records, late by at most its freshness bound, then
+ * from its own next commit on. */
+static void test_copy_forward_index(void **state)
+{
+    char path[300];
+    struct tg_evidence *a, *b;
+    unsigned seed = 12345;
+    int id = 0;
+
+    (void)state;
+    new_path(path, sizeof path);
+    a = open_store(path, NULL);
+    for (int round = 0; round < 6; round++) {
+        for (int i = 0; i < 40; i++) {
+            char did[32];
+
+            seed = seed * 1103515245u + 12345u;
+            snprintf(did, sizeof did, "d-%d", ++id);
+            assert_int_equal(
+                append(a, did, TICKETS[(seed >> 8) % 8], NULL, NULL,
+                       JUSTS[(seed >> 16) % 5], (int64_t)((seed >> 4) % 1200)),
+                0);
+        }
+        compare_all(a, path, NULL);
+    }
+
+    /* A second store on the same file: another process, to this one. */
+    b = open_store(path, NULL);
+    assert_int_equal(append(b, "b-1", "T-other", NULL, NULL, "alpha reason",
+                            900), 0);
+    assert_int_equal(append(b, "b-2", "T-other2", NULL, NULL,
+                            "only the other wrote this", 10), 0);
+    usleep(200 * 1000); /* a's index is stale: SQLite answers */
+    compare_all(a, path, "only the other wrote this");
+    /* a's next commit reads b's records into its index */
+    assert_int_equal(append(a, "d-last", "T-1", NULL, NULL, "beta reason",
+                            1), 0);
+    compare_all(a, path, "only the other wrote this");
+    tg_evidence_close(b);
+    tg_evidence_close(a);
+    /* and a reopened store loads the same from just_use */
+    a = open_store(path, NULL);
+    assert_int_equal(append(a, "d-after", "T-2", NULL, NULL, NULL, 1), 0);
+    compare_all(a, path, "only the other wrote this");
+    tg_evidence_close(a);
+}
+
+/* More justifications than the index holds, and a justification on more
+ * tickets than a count reads: what the index dropped is counted by SQLite,
+ * what it kept by itself, and both agree with SQLite. */
+static void test_copy_forward_bounded(void **state)
+{
+    char path[300], just[64];
+    struct tg_evidence *e;
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    long have = -1;
+
+    (void)state;
+    new_path(path, sizeof path);
+    tg_evidence_close(open_store(path, NULL));
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "INSERT INTO just_use VALUES"
+                                        " (?1, ?2, ?3)", -1, &st, NULL),
+                     SQLITE_OK);
+    /* 80 000 justifications of two tickets each: beyond the 65 536 kept */
+    for (int i = 0; i < 80000; i++) {
+        snprintf(just, sizeof just, "reason number %d", i);
+        for (int t = 0; t < 2; t++) {
+            sqlite3_bind_text(st, 1, just, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_text(st, 2, t ? "T-B" : "T-A", -1, SQLITE_STATIC);
+            sqlite3_bind_int64(st, 3, i + t);
+            assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+            sqlite3_reset(st);
+        }
+    }
+    /* one justification on 1 500 tickets: counts stop at 1 000 */
+    for (int t = 0; t < 1500; t++) {
+        char ticket[32];
+
+        snprintf(ticket, sizeof ticket, "W-%d", t);
+        sqlite3_bind_text(st, 1, "widely shared", -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, ticket, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 3, t);
+        assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    e = open_store(path, NULL);
+    /* a commit makes the index fresh */
+    assert_int_equal(append(e, "d-1", "W-0", NULL, NULL, "widely shared",
+                            2000), 0);
+    for (int i = 0; i < 80000; i += 997) {
+        for (int64_t since = i - 1; since <= i + 2; since++) {
+            snprintf(just, sizeof just, "reason number %d", i);
+            assert_int_equal(tg_evidence_copy_forward_count(e, just, "T-A",
+                                                            since, &have), 0);
+            assert_int_equal(have, sql_copy_count(path, just, "T-A", since));
+        }
+    }
+    for (int64_t since = 0; since <= 1600; since += 100) {
+        assert_int_equal(tg_evidence_copy_forward_count(
+                             e, "widely shared", "W-7", since, &have), 0);
+        assert_int_equal(have, sql_copy_count(path, "widely shared", "W-7",
+                                              since));
+    }
+    assert_int_equal(tg_evidence_copy_forward_count(e, "never recorded",
+                                                    "T-A", 0, &have), 0);
+    assert_int_equal(have, 0);
+    /* Justifications used again, dropped or not: the first count after a
+     * commit, and the next (from uses read back into the index), agree
+     * with SQLite. */
+    for (int i = 0; i < 80000; i += 4999) {
+        char id[32];
+        long again = -1;
+
+        snprintf(just, sizeof just, "reason number %d", i);
+        snprintf(id, sizeof id, "d-again-%d", i);
+        assert_int_equal(append(e, id, "T-C", NULL, NULL, just, i + 5), 0);
+        assert_int_equal(tg_evidence_copy_forward_count(e, just, "T-A", i,
+                                                        &have), 0);
+        assert_int_equal(tg_evidence_copy_forward_count(e, just, "T-B", i,
+                                                        &again), 0);
+        assert_int_equal(have, sql_copy_count(path, just, "T-A", i));
+        assert_int_equal(again, sql_copy_count(path, just, "T-B", i));
+    }
+    tg_evidence_close(e);
+}
+
+struct burst_arg {
+    struct tg_evidence *e;
+    int t, n;
+    int failures;
+};
+
+static void *burst_thread(void *p)
+{
+    struct burst_arg *a = p;
+
+    for (int i = 0; i < a->n; i++) {
+        char id[48], ticket[32], just[64];
+
+        snprintf(id, sizeof id, "w-%d-%d", a->t, i);
+        snprintf(ticket, sizeof ticket, "T-%d-%d", a->t, i);
+        snprintf(just, sizeof just, "reason %d of thread %d", i, a->t);
+        if (append(a->e, id, ticket, NULL, NULL, just, i))
+            a->failures++;
+    }
+    return NULL;
+}
+
+static off_t file_size(const char *path)
+{
+    struct stat st;
+
+    return stat(path, &st) == 0 ? st.st_size : 0;
+}
+
+/* Under steady appends the WAL is checkpointed into the database and starts
+ * over: it stays small while the database grows. (A checkpoint connection
+ * that never learnt the file was in WAL mode once left every record in an
+ * ever-growing WAL.) */
+static void test_wal_bounded(void **state)
+{
+    char path[300], wal[320];
+    struct tg_evidence *e;
+    pthread_t th[8];
+    struct burst_arg args[8];
+    off_t db_size = 0;
+
+    (void)state;
+    new_path(path, sizeof path);
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    e = open_store(path, NULL);
+    for (int t = 0; t < 8; t++) {
+        args[t] = (struct burst_arg){e, t, 3000, 0};
+        assert_int_equal(pthread_create(&th[t], NULL, burst_thread,
+                                        &args[t]), 0);
+    }
+    for (int t = 0; t < 8; t++) {
+        pthread_join(th[t], NULL);
+        assert_int_equal(args[t].failures, 0);
+    }
+    /* 24 000 records of ~1 KB: far more than one WAL's worth */
+    for (int waited = 0; waited < 5000; waited += 100) {
+        db_size = file_size(path);
+        if (db_size > 8 * 1024 * 1024)
+            break;
+        usleep(100 * 1000);
+    }
+    print_message("wal: database %lld bytes, WAL %lld bytes\n",
+                  (long long)db_size, (long long)file_size(wal));
+    assert_true(db_size > 8 * 1024 * 1024);
+    assert_true(file_size(wal) < 40 * 1024 * 1024);
+    tg_evidence_close(e);
+    assert_int_equal(verify(path, NULL).count, 24000);
 }
 
 static void test_next_seq(void **state)
@@ -1349,6 +1627,9 @@ int main(void)
         cmocka_unit_test(test_busy),
         cmocka_unit_test(test_unwritable_path),
         cmocka_unit_test(test_copy_forward),
+        cmocka_unit_test(test_copy_forward_index),
+        cmocka_unit_test(test_copy_forward_bounded),
+        cmocka_unit_test(test_wal_bounded),
         cmocka_unit_test(test_next_seq),
         cmocka_unit_test(test_verify_errors),
         cmocka_unit_test(test_export),

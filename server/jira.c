@@ -1,7 +1,6 @@
 /* jira.c - Jira webhooks and validator calls to the canonical ticket. */
 #include "adapter.h"
 
-#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +8,7 @@
 
 #include "../validators/errors.h"
 #include "webhook_auth.h"
+#include "glob.h"
 #include "strbuf.h"
 #include "userid.h"
 
@@ -414,28 +414,6 @@ static int in_list(char *const *v, size_t n, const char *s)
     return 0;
 }
 
-/* fnmatch without the GNU-only FNM_CASEFOLD: both sides lower-cased, as the
- * directory's generic_identities globs are. Returns 1 on a match, 0 when
- * not, TG_ENOMEM (so that a lack of memory is never a skip). */
-static int glob_ci(const char *pat, const char *s)
-{
-    char *lp = strdup(pat), *ls = strdup(s), *q;
-    int m = TG_ENOMEM;
-
-    if (lp && ls) {
-        for (q = lp; *q; q++)
-            if (*q >= 'A' && *q <= 'Z')
-                *q = (char)(*q - 'A' + 'a');
-        for (q = ls; *q; q++)
-            if (*q >= 'A' && *q <= 'Z')
-                *q = (char)(*q - 'A' + 'a');
-        m = fnmatch(lp, ls, 0) == 0;
-    }
-    free(lp);
-    free(ls);
-    return m;
-}
-
 /* A gate selects the delivery when its source is jira, one of its project
  * globs matches (case-insensitive), the target status is one of its `to`
  * (case-insensitive, as Jira status names are unique regardless of case),
@@ -454,7 +432,7 @@ static int jira_gated(const struct tg_config *c, const char *project,
         if (!gt->source || strcasecmp(gt->source, "jira") != 0)
             continue;
         for (i = 0; !pm && i < gt->n_projects; i++) {
-            pm = project ? glob_ci(gt->projects[i], project) : 0;
+            pm = project ? tg_glob_ci(gt->projects[i], project) : 0;
             if (pm < 0)
                 return pm;
         }

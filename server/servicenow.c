@@ -1,7 +1,6 @@
 /* servicenow.c - ServiceNow approval events to the canonical ticket. */
 #include "adapter.h"
 
-#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +9,7 @@
 #include "../validators/errors.h"
 #include "jwtauth.h"
 #include "webhook_auth.h"
+#include "glob.h"
 #include "strbuf.h"
 #include "userid.h"
 
@@ -207,27 +207,6 @@ static const char *beneficiary_type(const char *s)
     return s;
 }
 
-/* fnmatch without the GNU-only FNM_CASEFOLD: both sides lower-cased.
- * Returns 1, 0 or TG_ENOMEM (never a skip for lack of memory). */
-static int glob_ci(const char *pat, const char *s)
-{
-    char *lp = strdup(pat), *ls = strdup(s), *q;
-    int m = TG_ENOMEM;
-
-    if (lp && ls) {
-        for (q = lp; *q; q++)
-            if (*q >= 'A' && *q <= 'Z')
-                *q = (char)(*q - 'A' + 'a');
-        for (q = ls; *q; q++)
-            if (*q >= 'A' && *q <= 'Z')
-                *q = (char)(*q - 'A' + 'a');
-        m = fnmatch(lp, ls, 0) == 0;
-    }
-    free(lp);
-    free(ls);
-    return m;
-}
-
 /* A gate of source servicenow selects the approval when one of its project
  * globs matches the catalog item's name and the new state is in its `to`
  * (both case-insensitive). issue_types do not apply to ServiceNow. */
@@ -243,7 +222,7 @@ static int sn_gated(const struct tg_config *c, const char *project,
         if (!gt->source || strcasecmp(gt->source, "servicenow") != 0)
             continue;
         for (i = 0; !pm && i < gt->n_projects; i++) {
-            pm = project ? glob_ci(gt->projects[i], project) : 0;
+            pm = project ? tg_glob_ci(gt->projects[i], project) : 0;
             if (pm < 0)
                 return pm;
         }

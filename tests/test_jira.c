@@ -1,5 +1,5 @@
 /* test_jira.c - the Jira adapter: mapping (ADAPTERS.md) and authentication. */
-/* deps: jira webhook_auth strbuf userid */
+/* deps: jira webhook_auth strbuf userid glob */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

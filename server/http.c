@@ -149,25 +149,52 @@ static double mono_s(void)
 
 /* ------------------------------------------------------------ answers */
 
+/* Sends the whole answer with as few writes as it can: the status line and
+ * headers are formatted here and go out with the body in one mg_write when
+ * they fit the stack buffer. CivetWeb's mg_response_header_* API writes
+ * every header with its own send(), which was about 15% of the server's
+ * time under load. Keep-alive is off (CivetWeb's default), so every answer
+ * says Connection: close, as CivetWeb's own would. */
 static void send_body(struct rq *q, int status, const char *ctype,
                       const char *body, size_t len, const char *const *extra)
 {
-    char clen[24];
-    size_t i;
+    char buf[8192];
+    size_t n = 0, i;
+    int w, head = strcmp(q->ri->request_method, "HEAD") == 0;
 
     q->status = status;
-    if (mg_response_header_start(q->conn, status) != 0)
+    w = snprintf(buf, sizeof(buf),
+                 "HTTP/1.1 %d %s\r\n"
+                 "Content-Type: %s\r\n"
+                 "Content-Length: %zu\r\n"
+                 "Cache-Control: no-store\r\n"
+                 "X-Content-Type-Options: nosniff\r\n"
+                 "Connection: close\r\n",
+                 status, mg_get_response_code_text(q->conn, status), ctype,
+                 len);
+    if (w < 0 || (size_t)w >= sizeof(buf))
         return;
-    mg_response_header_add(q->conn, "Content-Type", ctype, -1);
-    snprintf(clen, sizeof(clen), "%zu", len);
-    mg_response_header_add(q->conn, "Content-Length", clen, -1);
-    mg_response_header_add(q->conn, "Cache-Control", "no-store", -1);
-    mg_response_header_add(q->conn, "X-Content-Type-Options", "nosniff", -1);
-    for (i = 0; extra && extra[i]; i += 2)
-        mg_response_header_add(q->conn, extra[i], extra[i + 1], -1);
-    mg_response_header_send(q->conn);
-    if (len > 0 && strcmp(q->ri->request_method, "HEAD") != 0)
+    n = (size_t)w;
+    for (i = 0; extra && extra[i]; i += 2) {
+        w = snprintf(buf + n, sizeof(buf) - n, "%s: %s\r\n", extra[i],
+                     extra[i + 1]);
+        if (w < 0 || (size_t)w >= sizeof(buf) - n)
+            return;
+        n += (size_t)w;
+    }
+    if (n + 2 > sizeof(buf))
+        return;
+    memcpy(buf + n, "\r\n", 2);
+    n += 2;
+    if (head || len == 0) {
+        mg_write(q->conn, buf, n);
+    } else if (len <= sizeof(buf) - n) {
+        memcpy(buf + n, body, len);
+        mg_write(q->conn, buf, n + len);
+    } else {
+        mg_write(q->conn, buf, n);
         mg_write(q->conn, body, len);
+    }
 }
 
 static void send_json(struct rq *q, int status, const char *body, size_t len,

@@ -308,25 +308,6 @@ static int emergency_of(const json_t *v)
 
 /* Maps a configured beneficiary type (often an option such as "Service
  * account") to TICKET.md's human/service; other words pass through. */
-static const char *beneficiary_type(const char *s)
-{
-    static const char *const service[] = {"service",          "service account",
-                                          "service identity", "non-human",
-                                          "nonhuman",         "machine",
-                                          "api key",          "token",
-                                          "workload",         "bot"};
-    static const char *const human[] = {"human", "person", "user", "employee"};
-    size_t i;
-
-    for (i = 0; i < sizeof service / sizeof service[0]; i++)
-        if (word_is(s, service[i]))
-            return "service";
-    for (i = 0; i < sizeof human / sizeof human[0]; i++)
-        if (word_is(s, human[i]))
-            return "human";
-    return s;
-}
-
 /* Appends the identity of user value u to array a unless already there. */
 static int add_identity(json_t *a, const char *s)
 {
@@ -588,7 +569,7 @@ int tg_jira_map(const struct tg_config *c, const json_t *body,
         rc = TG_ENOMEM;
         if (json_object_set_new(o, "beneficiary",
                                 json_pack("{s:s,s:s}", "id", s, "type",
-                                          beneficiary_type(btype))))
+                                          tg_userid_type_word(btype))))
             goto out;
     } else if ((rc = set_str(o, "beneficiary", s))) {
         goto out;

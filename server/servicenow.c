@@ -188,25 +188,6 @@ static int emergency_of(const json_t *v)
     return word_is(s, "true") || word_is(s, "yes") || word_is(s, "1");
 }
 
-static const char *beneficiary_type(const char *s)
-{
-    static const char *const service[] = {"service",          "service account",
-                                          "service identity", "non-human",
-                                          "nonhuman",         "machine",
-                                          "api key",          "token",
-                                          "workload",         "bot"};
-    static const char *const human[] = {"human", "person", "user", "employee"};
-    size_t i;
-
-    for (i = 0; i < sizeof service / sizeof service[0]; i++)
-        if (word_is(s, service[i]))
-            return "service";
-    for (i = 0; i < sizeof human / sizeof human[0]; i++)
-        if (word_is(s, human[i]))
-            return "human";
-    return s;
-}
-
 /* A gate of source servicenow selects the approval when one of its project
  * globs matches the catalog item's name and the new state is in its `to`
  * (both case-insensitive). issue_types do not apply to ServiceNow. */
@@ -343,7 +324,7 @@ int tg_servicenow_map(const struct tg_config *c, const json_t *body,
         rc = TG_ENOMEM;
         if (json_object_set_new(o, "beneficiary",
                                 json_pack("{s:s,s:s}", "id", s, "type",
-                                          beneficiary_type(bt.p))))
+                                          tg_userid_type_word(bt.p))))
             goto out;
     } else if ((rc = set_str(o, "beneficiary", s))) {
         goto out;

@@ -65,8 +65,8 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 
+#include "digest.h"
 #include "errors.h"
 
 #define ZERO_HASH \
@@ -209,23 +209,6 @@ static size_t int_text(int64_t v, char *buf, size_t cap)
     return (n < 0 || (size_t)n >= cap) ? 0 : (size_t)n;
 }
 
-static EVP_MD *sha256_fetched;
-static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
-
-static void sha256_fetch(void)
-{
-    sha256_fetched = EVP_MD_fetch(NULL, "SHA2-256", NULL);
-}
-
-/* SHA-256, fetched from the provider once: OpenSSL 3 looks EVP_sha256() up
- * again on every use (a lock and a hash-table probe per digest). Kept for
- * the life of the process. */
-static const EVP_MD *sha256_md(void)
-{
-    pthread_once(&sha256_once, sha256_fetch);
-    return sha256_fetched ? sha256_fetched : EVP_sha256();
-}
-
 /* hash = SHA-256 of the preimage of f (see the top of this file). */
 static int chain_hash(const struct field f[F_N], unsigned char out[32])
 {
@@ -235,7 +218,7 @@ static int chain_hash(const struct field f[F_N], unsigned char out[32])
 
     if (!ctx)
         return TG_ENOMEM;
-    if (EVP_DigestInit_ex(ctx, sha256_md(), NULL) != 1 ||
+    if (EVP_DigestInit_ex(ctx, tg_digest_sha256(), NULL) != 1 ||
         EVP_DigestUpdate(ctx, PREIMAGE_TAG, sizeof PREIMAGE_TAG - 1) != 1)
         goto out;
     for (int i = 0; i < F_N; i++) {
@@ -266,14 +249,10 @@ out:
 static int link_mac(const unsigned char *key, size_t keylen,
                     const unsigned char hash[32], unsigned char out[32])
 {
-    unsigned int len = 0;
+    const void *parts[1] = {hash};
+    const size_t lens[1] = {32};
 
-    if (keylen > INT32_MAX)
-        return TG_EINVAL;
-    if (!HMAC(EVP_sha256(), key, (int)keylen, hash, 32, out, &len) ||
-        len != 32)
-        return TG_EIO;
-    return 0;
+    return tg_digest_hmac_sha256(key, keylen, parts, lens, 1, out);
 }
 
 /* --------------------------------------------------------------- sqlite */
@@ -836,7 +815,7 @@ static int cf_digest(const char *s, unsigned char out[CF_DIGEST])
     unsigned char full[32];
     unsigned int len = 0;
 
-    if (EVP_Digest(s, strlen(s), full, &len, sha256_md(), NULL) != 1 ||
+    if (EVP_Digest(s, strlen(s), full, &len, tg_digest_sha256(), NULL) != 1 ||
         len != 32)
         return TG_EIO;
     memcpy(out, full, CF_DIGEST);

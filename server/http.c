@@ -24,6 +24,7 @@
 #include "canonical.h"
 #include "config.h"
 #include "decision.h"
+#include "digest.h"
 #include "justnorm.h"
 #include "jwtauth.h"
 #include "log.h"
@@ -97,30 +98,6 @@ static struct tg_cfgref *current(struct tg_http *h, uint64_t *gen);
 /* Numbers the configurations put in force, across every server of the
  * process; 0 is none. */
 static _Atomic uint64_t cfg_gen;
-
-static EVP_MD *sha256_fetched;
-static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
-
-static void sha256_fetch(void)
-{
-    sha256_fetched = EVP_MD_fetch(NULL, "SHA2-256", NULL);
-}
-
-/* SHA-256 of the n bytes at p into out. Fetched from the provider once:
- * OpenSSL 3's SHA256() looks the algorithm up again on every call. Returns
- * 0 or -1. */
-static int sha256_of(const char *p, size_t n, unsigned char out[32])
-{
-    unsigned int len = 0;
-
-    pthread_once(&sha256_once, sha256_fetch);
-    if (EVP_Digest(p, n, out, &len,
-                   sha256_fetched ? sha256_fetched : EVP_sha256(),
-                   NULL) != 1 ||
-        len != 32)
-        return -1;
-    return 0;
-}
 
 /* Three random bytes for a decision id. A RAND_bytes call per request cost
  * about 2% of the server's time (a DRBG lookup and lock each); the thread's
@@ -470,7 +447,7 @@ static int post_prelude(struct rq *q)
                    "The request body could not be read completely.");
         return -1;
     }
-    if (sha256_of(q->body, q->body_len, q->sha) != 0) {
+    if (tg_digest_sha256_of(q->body, q->body_len, q->sha) != 0) {
         send_internal(q);
         return -1;
     }
@@ -589,7 +566,7 @@ static int auth_generic(struct rq *q, char **jti)
         send_unauthenticated(q, 1);
         return -1;
     }
-    memo = sha256_of(tok, len, digest) == 0;
+    memo = tg_digest_sha256_of(tok, len, digest) == 0;
     if (memo && m->gen == q->gen && m->now == q->now &&
         CRYPTO_memcmp(m->digest, digest, sizeof(digest)) == 0) {
         if (m->has_jti && !(*jti = strdup(m->jti))) {

@@ -7,54 +7,17 @@
 #include <strings.h>
 
 #include <jansson.h>
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 
 #include "../validators/errors.h"
+#include "digest.h"
 #include "strbuf.h"
 
 /* Longest Connect JWT or query string looked at: Atlassian's tokens are a few
  * hundred bytes; anything far larger is refused before any work. */
 #define MAX_TOKEN 8192
 #define MAX_QUERY 8192
-#define MAC_LEN 32
-
-/* HMAC-SHA256 over the concatenation of n parts, so that Standard Webhooks'
- * "id.ts.body" never has to be copied. Returns 0 or TG_ENOMEM. */
-static int hmac_parts(const void *key, size_t key_len, const void *const *p,
-                      const size_t *len, size_t n, unsigned char out[MAC_LEN])
-{
-    EVP_MAC *mac = NULL;
-    EVP_MAC_CTX *ctx = NULL;
-    OSSL_PARAM params[2];
-    size_t outl = 0, i;
-    int rc = TG_ENOMEM;
-    /* EVP_MAC_init refuses a NULL key; an empty secret is still a key. */
-    static const unsigned char empty[1] = {0};
-
-    mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    if (!mac)
-        goto out;
-    ctx = EVP_MAC_CTX_new(mac);
-    if (!ctx)
-        goto out;
-    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
-                                                 (char *)"SHA256", 0);
-    params[1] = OSSL_PARAM_construct_end();
-    if (!EVP_MAC_init(ctx, key_len ? key : empty, key_len, params))
-        goto out;
-    for (i = 0; i < n; i++)
-        if (len[i] && !EVP_MAC_update(ctx, p[i], len[i]))
-            goto out;
-    if (!EVP_MAC_final(ctx, out, &outl, MAC_LEN) || outl != MAC_LEN)
-        goto out;
-    rc = 0;
-out:
-    EVP_MAC_CTX_free(ctx);
-    EVP_MAC_free(mac);
-    return rc;
-}
+#define MAC_LEN TG_DIGEST_LEN
 
 static int hexval(char c)
 {
@@ -141,7 +104,7 @@ int tg_webhook_auth_hub_signature(const void *key, size_t key_len,
             goto out;
         got[i] = (unsigned char)(hi << 4 | lo);
     }
-    rc = hmac_parts(key, key_len, parts, lens, 1, want);
+    rc = tg_digest_hmac_sha256(key, key_len, parts, lens, 1, want);
     if (rc)
         goto out;
     rc = CRYPTO_memcmp(want, got, MAC_LEN) == 0 ? 0 : TG_EAUTH;
@@ -198,7 +161,7 @@ int tg_webhook_auth_standard(const char *secret, const char *id, const char *ts,
     {
         const void *parts[5] = {id, ".", ts, ".", body};
         size_t lens[5] = {strlen(id), 1, strlen(ts), 1, body_len};
-        rc = hmac_parts(key, key_len, parts, lens, 5, want);
+        rc = tg_digest_hmac_sha256(key, key_len, parts, lens, 5, want);
         if (rc)
             goto out;
     }
@@ -323,8 +286,7 @@ int tg_webhook_auth_qsh(const char *method, const char *path, const char *query,
     size_t np = 0, i, qlen = query ? strlen(query) : 0;
     struct tg_strbuf req = TG_STRBUF_INIT(8 * MAX_QUERY);
     char *dec = NULL;
-    unsigned char md[32];
-    unsigned int mdlen = 0;
+    unsigned char md[TG_DIGEST_LEN];
     int rc;
 
     if (qlen > MAX_QUERY || strlen(method) > 16 || strlen(path) > MAX_QUERY)
@@ -415,8 +377,7 @@ int tg_webhook_auth_qsh(const char *method, const char *path, const char *query,
     }
 
     rc = TG_ENOMEM;
-    if (!EVP_Digest(req.p, req.n, md, &mdlen, EVP_sha256(), NULL) ||
-        mdlen != 32)
+    if (tg_digest_sha256_of(req.p, req.n, md) != 0)
         goto out;
     for (i = 0; i < 32; i++) {
         static const char hex[] = "0123456789abcdef";
@@ -521,7 +482,7 @@ int tg_webhook_auth_connect(const char *secret, const char *token,
     {
         const void *parts[1] = {token};
         size_t lens[1] = {(size_t)(d2 - token)};
-        rc = hmac_parts(secret, strlen(secret), parts, lens, 1, want);
+        rc = tg_digest_hmac_sha256(secret, strlen(secret), parts, lens, 1, want);
         if (rc)
             goto out;
     }

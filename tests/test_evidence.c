@@ -1,5 +1,5 @@
 /* test_evidence.c - the evidence store: chain, tampering, crash, failures. */
-/* deps: evidence */
+/* deps: evidence digest */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>

@@ -1,5 +1,5 @@
 /* test_jira.c - the Jira adapter: mapping (ADAPTERS.md) and authentication. */
-/* deps: jira webhook_auth strbuf userid glob */
+/* deps: jira webhook_auth strbuf userid glob digest */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

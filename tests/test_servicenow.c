@@ -1,5 +1,5 @@
 /* test_servicenow.c - the ServiceNow adapter: mapping and authentication. */
-/* deps: servicenow webhook_auth jwtauth strbuf userid glob */
+/* deps: servicenow webhook_auth jwtauth strbuf userid glob digest */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

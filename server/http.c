@@ -252,27 +252,49 @@ static void send_not_found(struct rq *q)
 
 /* ------------------------------------------------------- input checks */
 
+/* The quote that ends the string whose text starts at p (after its opening
+ * quote), or NULL. memchr finds each candidate quote; it is escaped when an
+ * odd run of backslashes stands before it. Most of a body is string text,
+ * and this is where the scan spends its time. */
+static const char *string_end(const char *p, const char *end)
+{
+    const char *q = p;
+
+    while ((q = memchr(q, '"', (size_t)(end - q))) != NULL) {
+        const char *b = q;
+        while (b > p && b[-1] == '\\')
+            b--;
+        if ((q - b) % 2 == 0)
+            return q;
+        q++;
+    }
+    return NULL;
+}
+
 int tg_http_too_deep(const char *p, size_t len, int max)
 {
-    int depth = 0, in_str = 0, esc = 0;
-    size_t i;
+    const char *end = p + len;
+    int depth = 0;
 
-    for (i = 0; i < len; i++) {
-        char c = p[i];
-        if (in_str) {
-            if (esc)
-                esc = 0;
-            else if (c == '\\')
-                esc = 1;
-            else if (c == '"')
-                in_str = 0;
-        } else if (c == '"') {
-            in_str = 1;
-        } else if (c == '[' || c == '{') {
+    for (; p < end; p++) {
+        switch (*p) {
+        case '"':
+            p = string_end(p + 1, end);
+            if (!p)
+                return 0; /* unterminated: the parser says so */
+            break;
+        case '[':
+        case '{':
             if (++depth > max)
                 return 1;
-        } else if ((c == ']' || c == '}') && depth > 0) {
-            depth--;
+            break;
+        case ']':
+        case '}':
+            if (depth > 0)
+                depth--;
+            break;
+        default:
+            break;
         }
     }
     return 0;

@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "config.h"
 #include "decision.h"
+#include "jarena.h"
 
 /* One check run: the configuration in force and where output goes. */
 struct run {
@@ -23,7 +24,13 @@ struct run {
     FILE *out;
     char *buf; /* serialisation buffer, reused across tickets */
     size_t cap;
+    struct tg_jarena arena; /* the JSON values of the input being read */
+    char *arena_buf;
 };
+
+/* The parsed input and one ticket's decision at a time: a ticket and its
+ * decision take a few KB; a large array spills over to malloc. */
+#define CHECK_ARENA (1024 * 1024)
 
 static void usage(void)
 {
@@ -156,7 +163,7 @@ static int check_input(struct run *r, const char *file, const char *buf,
     while (off < len) {
         json_error_t jerr;
         json_t *v;
-        size_t i;
+        size_t i, mark;
         json_t *el;
         int rc = TG_OK;
         while (off < len && (buf[off] == ' ' || buf[off] == '\n' ||
@@ -164,22 +171,30 @@ static int check_input(struct run *r, const char *file, const char *buf,
             off++;
         if (off >= len)
             break;
+        tg_jarena_begin(&r->arena, r->arena_buf, CHECK_ARENA);
         v = json_loadb(buf + off, len - off, JSON_DISABLE_EOF_CHECK, &jerr);
         if (!v) {
+            tg_jarena_end(&r->arena);
             fprintf(stderr, "%s: invalid JSON near byte %zu: %s\n", file,
                     off + (size_t)jerr.position, jerr.text);
             return TG_EINVAL;
         }
         off += (size_t)jerr.position;
+        /* Each ticket's decision is released before the next one, so its
+         * space is reused. */
+        mark = tg_jarena_mark(&r->arena);
         if (json_is_array(v)) {
             json_array_foreach(v, i, el) {
-                if ((rc = check_one(r, file, el)) != TG_OK)
+                rc = check_one(r, file, el);
+                tg_jarena_rewind(&r->arena, mark);
+                if (rc != TG_OK)
                     break;
             }
         } else {
             rc = check_one(r, file, v);
         }
         json_decref(v);
+        tg_jarena_end(&r->arena);
         if (rc != TG_OK)
             return rc;
     }
@@ -241,6 +256,8 @@ int tg_cmd_check(int argc, char **argv)
         goto out;
     }
     r.out = stdout;
+    if (!(r.arena_buf = malloc(CHECK_ARENA)))
+        goto out;
     if (now_s) {
         if (tg_time_parse(now_s, strlen(now_s), &r.now) != TG_OK) {
             fprintf(stderr, "check: --now %s is not an RFC 3339 time; write "
@@ -273,6 +290,7 @@ int tg_cmd_check(int argc, char **argv)
     code = r.any_error ? 2 : r.any_deny ? 1 : 0;
 out:
     free(r.buf);
+    free(r.arena_buf);
     tg_config_free(cfg);
     tg_diag_cleanup(&diag);
     free(inputs);

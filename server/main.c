@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "jarena.h"
 
 static const struct command {
     const char *name;
@@ -67,6 +68,8 @@ static int help(int argc, char **argv)
 {
     const struct command *c;
 
+    /* Before any JSON value exists and before threads start. */
+    tg_jarena_install();
     if (argc < 2) {
         usage(stdout);
         return 0;
@@ -89,6 +92,8 @@ int main(int argc, char **argv)
 {
     const struct command *c;
 
+    /* Before any JSON value exists and before threads start. */
+    tg_jarena_install();
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -47,6 +47,35 @@ static void test_too_deep(void **state)
     }
 }
 
+/* Bodies with more opening brackets than the limit, so that the count of
+ * brackets alone cannot settle them: the scan must follow the nesting. */
+static void test_too_deep_many_brackets(void **state)
+{
+    char body[512];
+    size_t n = 0;
+
+    (void)state;
+    /* 40 siblings of depth 2: 81 openings, depth 2. */
+    body[n++] = '[';
+    for (int i = 0; i < 40; i++) {
+        memcpy(body + n, i ? ",[1]" : "[1]", i ? 4 : 3);
+        n += i ? 4 : 3;
+    }
+    body[n++] = ']';
+    assert_int_equal(tg_http_too_deep(body, n, 2), 0);
+    assert_int_equal(tg_http_too_deep(body, n, 1), 1);
+    /* 70 opening brackets inside a string, one object: depth 1. */
+    n = 0;
+    memcpy(body + n, "{\"a\":\"", 6);
+    n += 6;
+    memset(body + n, '[', 70);
+    n += 70;
+    memcpy(body + n, "\"}", 2);
+    n += 2;
+    assert_int_equal(tg_http_too_deep(body, n, 1), 0);
+    assert_int_equal(tg_http_too_deep(body, n, 0), 1);
+}
+
 /* The length bounds the scan: bytes past it are not read. */
 static void test_too_deep_length(void **state)
 {
@@ -83,6 +112,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_too_deep),
+        cmocka_unit_test(test_too_deep_many_brackets),
         cmocka_unit_test(test_too_deep_length),
         cmocka_unit_test(test_json_type),
     };

@@ -534,8 +534,9 @@ too_large:
 /* ------------------------------------------------------- JSON bodies */
 
 /* Past authentication, the JSON values of a POST live and die in one
- * arena (jarena.h): one allocation instead of hundreds. The handler calls
- * arena_end on its way out, after releasing them all. */
+ * arena (jarena.h): one allocation instead of hundreds. handle() ends it
+ * once the handler has returned, every value released, whatever path the
+ * handler took. */
 static void arena_begin(struct rq *q)
 {
     if ((q->arena_buf = malloc(TG_ARENA_BYTES)))
@@ -922,7 +923,6 @@ static void on_check(struct rq *q)
     decide(q, "generic", NULL, jti, body, 1);
 out:
     json_decref(body);
-    arena_end(q);
     free(jti);
 }
 
@@ -985,7 +985,6 @@ static void on_jira(struct rq *q)
 out:
     json_decref(canon);
     json_decref(body);
-    arena_end(q);
     free(delivery);
 }
 
@@ -1029,7 +1028,6 @@ static void on_servicenow(struct rq *q)
 out:
     json_decref(canon);
     json_decref(body);
-    arena_end(q);
     free(event_id);
     free(delivery);
 }
@@ -1307,6 +1305,7 @@ static int handle(struct mg_connection *conn, void *cbdata)
     } else {
         r->fn_arg(&q, arg);
     }
+    arena_end(&q);
     elapsed = mono_s() - t0;
     tg_metrics_http_request(h->metrics,
                             !r         ? "other"

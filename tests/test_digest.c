@@ -34,6 +34,19 @@ static void test_sha256(void **state)
                            "27ae41e4649b934ca495991b7852b855");
 }
 
+static void assert_hmac(const char *key, size_t key_len,
+                        const void *const *parts, const size_t *lens,
+                        size_t n, const char *want)
+{
+    unsigned char d[TG_DIGEST_LEN];
+    char h[2 * TG_DIGEST_LEN + 1];
+
+    assert_int_equal(tg_digest_hmac_sha256(key, key_len, parts, lens, n, d),
+                     0);
+    hex(d, h);
+    assert_string_equal(h, want);
+}
+
 /* RFC 4231 test cases 2 and 6 (a key longer than the block), the message
  * given whole and in parts; and the empty key, which is still a key. */
 static void test_hmac(void **state)
@@ -62,8 +75,6 @@ static void test_hmac(void **state)
         {"", 0, "abc",
          "fd7adb152c05ef80dccf50a1fa4c05d5a3ec6da95575fc312ae7c5d091836351"},
     };
-    unsigned char d[TG_DIGEST_LEN];
-    char h[2 * TG_DIGEST_LEN + 1];
 
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -73,18 +84,10 @@ static void test_hmac(void **state)
         const void *parts[3] = {cases[i].msg, "", cases[i].msg + cut};
         const size_t part_len[3] = {cut, 0, n - cut};
 
-        assert_int_equal(tg_digest_hmac_sha256(cases[i].key,
-                                               cases[i].key_len, whole,
-                                               whole_len, 1, d),
-                         0);
-        hex(d, h);
-        assert_string_equal(h, cases[i].want);
-        assert_int_equal(tg_digest_hmac_sha256(cases[i].key,
-                                               cases[i].key_len, parts,
-                                               part_len, 3, d),
-                         0);
-        hex(d, h);
-        assert_string_equal(h, cases[i].want);
+        assert_hmac(cases[i].key, cases[i].key_len, whole, whole_len, 1,
+                    cases[i].want);
+        assert_hmac(cases[i].key, cases[i].key_len, parts, part_len, 3,
+                    cases[i].want);
     }
 }
 

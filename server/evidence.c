@@ -812,11 +812,9 @@ static int64_t mono_ms(void)
 /* The digest of s that the index keys on (see struct cf_index). */
 static int cf_digest(const char *s, unsigned char out[CF_DIGEST])
 {
-    unsigned char full[32];
-    unsigned int len = 0;
+    unsigned char full[TG_DIGEST_LEN];
 
-    if (EVP_Digest(s, strlen(s), full, &len, tg_digest_sha256(), NULL) != 1 ||
-        len != 32)
+    if (tg_digest_sha256_of(s, strlen(s), full) != 0)
         return TG_EIO;
     memcpy(out, full, CF_DIGEST);
     return 0;

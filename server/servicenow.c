@@ -179,9 +179,10 @@ static int emergency_of(const json_t *v)
     if (json_is_integer(v))
         return json_integer_value(v) == 1;
     if (json_is_object(v)) {
-        s = nonempty(str_at(v, "value"));
+        /* Not an identity: display_value, else value (ADAPTERS.md). */
+        s = nonempty(str_at(v, "display_value"));
         if (!s)
-            s = str_at(v, "display_value");
+            s = str_at(v, "value");
     } else {
         s = json_string_value(v);
     }
@@ -284,6 +285,11 @@ int tg_servicenow_map(const struct tg_config *c, const json_t *body,
         return TG_EINVAL;
     project = cat_item_name(json_object_get(ritm, "cat_item"));
     vars = json_object_get(ritm, "variables");
+    if (vars && !json_is_null(vars) && !json_is_object(vars)) {
+        if (err && cap)
+            snprintf(err, cap, "ritm.variables must be an object");
+        return TG_EINVAL;
+    }
 
     o = json_object();
     t = json_object();
@@ -358,6 +364,10 @@ int tg_servicenow_map(const struct tg_config *c, const json_t *body,
 
     if ((rc = sn_gated(c, project, state, &g)))
         goto out;
+    /* ADAPTERS.md: no status change is answered skip. */
+    s = nonempty(str_at(approval, "previous_state"));
+    if (s && strcasecmp(s, state) == 0)
+        g = 0;
     s = nonempty(str_at(body, "event_id"));
     if (s && !(eid = strdup(s))) {
         rc = TG_ENOMEM;

@@ -306,7 +306,23 @@ static void test_map_variants(void **state)
         {"emergency reference", "ritm.variables.emergency_access",
          "{\"value\":\"true\",\"display_value\":\"Yes\"}", 0, 1, "emergency",
          "true"},
+        /* Not an identity: display_value, else value (ADAPTERS.md). */
+        {"emergency reference: display_value first",
+         "ritm.variables.emergency_access",
+         "{\"value\":\"no\",\"display_value\":\"Yes\"}", 0, 1, "emergency",
+         "true"},
+        {"emergency reference: value when no display_value",
+         "ritm.variables.emergency_access",
+         "{\"value\":\"1\",\"display_value\":\"\"}", 0, 1, "emergency",
+         "true"},
         {"other state", "approval.state", "\"requested\"", 0, 0, NULL, NULL},
+        /* No status change is skip (ADAPTERS.md). */
+        {"no status change", "approval.previous_state", "\"approved\"", 0, 0,
+         NULL, NULL},
+        {"no status change, any case", "approval.previous_state",
+         "\"Approved\"", 0, 0, NULL, NULL},
+        {"no previous state", "approval.previous_state", "\"\"", 0, 1, NULL,
+         NULL},
         {"state any case", "approval.state", "\"Approved\"", 0, 1, NULL, NULL},
         {"no state", "approval.state", NULL, TG_EINVAL, 0, NULL,
          "approval.state"},
@@ -318,6 +334,11 @@ static void test_map_variants(void **state)
          "project", "\"Vault access\""},
         {"no cat_item", "ritm.cat_item", NULL, 0, 1, "project", NULL},
         {"no variables", "ritm.variables", NULL, 0, 1, "scope", "{}"},
+        {"variables null", "ritm.variables", "null", 0, 1, "scope", "{}"},
+        {"variables not an object", "ritm.variables", "[]", TG_EINVAL, 0, NULL,
+         "ritm.variables must be an object"},
+        {"variables a string", "ritm.variables", "\"x\"", TG_EINVAL, 0, NULL,
+         "ritm.variables must be an object"},
     };
     struct tg_config *c = cfg_new();
     (void)state;

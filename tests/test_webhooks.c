@@ -522,19 +522,22 @@ static void test_jira_connect_jwt(void **state)
 /* ---- ServiceNow: the business rule's request ---- */
 
 /* The document integrations/servicenow/ticketgate_approval_gate.js posts:
- * event_id "<approval sys_id>:<mod count>", the approval with its approver
- * user, the requested item with users and every catalog variable
- * (references as {value, display_value}, dates "yyyy-MM-dd HH:mm:ss"). */
+ * the approval with its approver user, the requested item with users and
+ * every catalog variable (references as {value, display_value}, dates
+ * "yyyy-MM-dd HH:mm:ss"), and event_id "<approval sys_id>:<mod count>:<16
+ * hex of the SHA-256 of the rest>". */
 static json_t *sn_document(const char *approver_user_name, int mod_count)
 {
     json_t *d = load(EXAMPLE "payloads/servicenow-approval.json");
     json_t *ap = json_object_get(d, "approval");
     json_t *ritm = json_object_get(d, "ritm");
     json_t *vars = json_object_get(ritm, "variables");
-    char eid[80];
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    char eid[100], *text;
+    int n;
 
-    snprintf(eid, sizeof eid, "cd502d42af1ffe0de8d79f49af6d114c:%d", mod_count);
-    json_object_set_new(d, "event_id", json_string(eid));
+    json_object_del(d, "event_id");
     json_object_set_new(ap, "approver",
                         json_pack("{s:s,s:s,s:s,s:s}", "sys_id",
                                   "0f1e2d3c4b5a69788796a5b4c3d2e1f0",
@@ -548,6 +551,16 @@ static json_t *sn_document(const char *approver_user_name, int mod_count)
                         json_pack("{s:s,s:s}", "value",
                                   "9f0e1d2c3b4a59687766554433221100",
                                   "display_value", "payments-db"));
+    text = json_dumps(d, JSON_COMPACT);
+    assert_non_null(text);
+    assert_int_equal(EVP_Digest(text, strlen(text), md, &mdlen, EVP_sha256(),
+                                NULL), 1);
+    free(text);
+    n = snprintf(eid, sizeof eid, "cd502d42af1ffe0de8d79f49af6d114c:%d:",
+                 mod_count);
+    for (int i = 0; i < 8; i++)
+        n += snprintf(eid + n, sizeof eid - (size_t)n, "%02x", md[i]);
+    json_object_set_new(d, "event_id", json_string(eid));
     return d;
 }
 
@@ -615,6 +628,23 @@ static void test_servicenow_business_rule(void **state)
         tg_test_resp_free(&r);
     }
     free(a);
+    /* The deny aborted the update, so sys_mod_count is still 5; corrected
+     * (another approver), the next approval sends other content: a new
+     * delivery, evaluated anew, not 409 replay. */
+    {
+        json_t *fixed = sn_document("erin.yu", 5);
+        char *fbody = dump(fixed);
+
+        assert_string_not_equal(str(fixed, "event_id"), str(d, "event_id"));
+        a = sn_bearer(120, TG_TEST_AUD, priv);
+        const char *h[] = {ctype, "Accept: application/json", a, NULL};
+        post("/v1/webhooks/servicenow", h, fbody, &r);
+        expect_decision(&r, "allow", "RITM0012345", NULL);
+        tg_test_resp_free(&r);
+        free(a);
+        free(fbody);
+        json_decref(fixed);
+    }
 
     /* every authentication failure is 401 */
     {

@@ -24,7 +24,10 @@
     var FAIL_MODE = String(gs.getProperty('x_ticketgate.fail_mode', 'closed')).toLowerCase();
     var ENDPOINT = gs.getProperty('x_ticketgate.endpoint', '');
     var PROVIDER = gs.getProperty('x_ticketgate.jwt_provider', '');
-    var ISSUER = gs.getProperty('x_ticketgate.issuer', gs.getProperty('glide.servlet.uri', ''));
+    // glide.servlet.uri ends in "/", which an issuer configured as
+    // https://acme.service-now.com would not match.
+    var ISSUER = String(gs.getProperty('x_ticketgate.issuer',
+        gs.getProperty('glide.servlet.uri', ''))).replace(/\/+$/, '');
     var AUDIENCE = gs.getProperty('x_ticketgate.audience', 'ticketgate');
     var TIMEOUT_MS = parseInt(gs.getProperty('x_ticketgate.timeout_ms', '8000'), 10) || 8000;
     var QUESTION_REFERENCE = '8';
@@ -86,11 +89,7 @@
         return;
     }
 
-    // sys_id:mod_count names this update, so a retried post of the same
-    // decision is recognised by ticketgate as the same delivery.
-    var eventId = current.getUniqueValue() + ':' + current.getValue('sys_mod_count');
     var doc = {
-        event_id: eventId,
         approval: {
             sys_id: current.getUniqueValue(),
             state: String(current.state),
@@ -107,6 +106,14 @@
             variables: variables()
         }
     };
+    // The delivery id: the approval, its update count and a digest of what
+    // is sent. A retried post of the same content is the same delivery,
+    // answered from ticketgate's record. After a deny the update is
+    // aborted, so sys_mod_count stays; once the request is corrected, the
+    // next approval sends other content and so a new id, where the update
+    // count alone would repeat the id with another body (409 replay).
+    doc.event_id = current.getUniqueValue() + ':' + current.getValue('sys_mod_count') +
+        ':' + new GlideDigest().getSHA256Hex(JSON.stringify(doc)).substring(0, 16).toLowerCase();
 
     var token;
     try {

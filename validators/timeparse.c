@@ -71,6 +71,7 @@ static int parse(const char *s, size_t len, int day_end, int64_t *out)
     const char *p = s, *end = s + len;
     unsigned y, mo, d, h = 0, mi = 0, sec = 0;
     int64_t offset = 0, t;
+    int zone_needed;
 
     while (p < end && is_space(*p))
         p++;
@@ -87,30 +88,32 @@ static int parse(const char *s, size_t len, int day_end, int64_t *out)
         *out = day_end ? t + 86399 : t;
         return TG_OK;
     }
-    /* RFC 3339 separates with T (or t); ServiceNow and RFC 3339 section 5.6's
-     * note allow a space. */
+    /* RFC 3339 separates with T (or t) and always gives seconds and an
+     * offset: a time without a zone could be any of 26 hours, and
+     * TICKET.md's formats do not include one. ServiceNow's yyyy-MM-dd
+     * HH:mm:ss, separated by a space (as RFC 3339 section 5.6's note
+     * allows), is UTC when it has no offset. */
     if (*p != 'T' && *p != 't' && *p != ' ')
         return TG_EINVAL;
+    zone_needed = *p != ' ';
     p++;
     if (digits(&p, end, 2, &h) || p >= end || *p++ != ':' ||
-        digits(&p, end, 2, &mi))
+        digits(&p, end, 2, &mi) || p >= end || *p++ != ':' ||
+        digits(&p, end, 2, &sec))
         return TG_EINVAL;
-    if (p < end && *p == ':') {
+    if (p < end && (*p == '.' || *p == ',')) {
         p++;
-        if (digits(&p, end, 2, &sec))
+        if (p >= end || *p < '0' || *p > '9')
             return TG_EINVAL;
-        if (p < end && (*p == '.' || *p == ',')) {
+        while (p < end && *p >= '0' && *p <= '9')
             p++;
-            if (p >= end || *p < '0' || *p > '9')
-                return TG_EINVAL;
-            while (p < end && *p >= '0' && *p <= '9')
-                p++;
-        }
     }
     if (h > 23 || mi > 59 || sec > 60)
         return TG_EINVAL;
     if (sec == 60)
         sec = 59; /* a leap second ends with the minute it belongs to */
+    if (p == end && zone_needed)
+        return TG_EINVAL;
     if (p < end) {
         if (*p == 'Z' || *p == 'z') {
             p++;

@@ -2,7 +2,8 @@
 #include "userid.h"
 
 #include <string.h>
-#include <strings.h>
+
+#include "../validators/identity.h"
 
 const char *tg_userid_pick(const struct tg_directory *d, const json_t *v,
                            const char *const *keys, size_t n)
@@ -27,20 +28,7 @@ const char *tg_userid_pick(const struct tg_directory *d, const json_t *v,
 
 const char *tg_userid_type_word(const char *s)
 {
-    static const char *const service[] = {
-        "service", "service account", "service identity", "non-human",
-        "nonhuman", "machine", "api key", "token", "workload", "bot"};
-    static const char *const human[] = {"human", "person", "user",
-                                        "employee"};
-    size_t i;
+    const char *w = tg_ident_type_word(s);
 
-    if (!s)
-        return NULL;
-    for (i = 0; i < sizeof service / sizeof service[0]; i++)
-        if (strcasecmp(s, service[i]) == 0)
-            return "service";
-    for (i = 0; i < sizeof human / sizeof human[0]; i++)
-        if (strcasecmp(s, human[i]) == 0)
-            return "human";
-    return s;
+    return w ? w : s;
 }

@@ -18,8 +18,9 @@ const char *tg_userid_pick(const struct tg_directory *d, const json_t *v,
                            const char *const *keys, size_t n);
 
 /* Maps a beneficiary type as ITSM forms spell it ("Service account",
- * "workload", "Person", ...) to TICKET.md's "service" or "human"; any other
- * word is returned as it is. NULL stays NULL. */
+ * "workload", "Person", ...) to "service", "shared" or "human"
+ * (tg_ident_type_word); any other word is returned as it is. NULL stays
+ * NULL. */
 const char *tg_userid_type_word(const char *s);
 
 #endif

@@ -85,6 +85,27 @@ static void test_expiry_table(void **state)
          "{\"beneficiary\":\"svc-payments-etl\","
          "\"expires_at\":\"2027-03-01T00:00:01Z\"}",
          "EXPIRY_TOO_LONG"},
+        {"service account is service",
+         "{\"beneficiary\":{\"id\":\"x\",\"type\":\" Service Account \"},"
+         "\"expires_at\":\"2027-03-01T00:00:01Z\"}",
+         "EXPIRY_TOO_LONG"},
+        {"workload is service",
+         "{\"beneficiary\":{\"id\":\"x\",\"type\":\"workload\"},"
+         "\"expires_at\":\"2027-03-01T00:00:01Z\"}",
+         "EXPIRY_TOO_LONG"},
+        /* A word that names no type leaves it to the directory. */
+        {"unknown type word: the directory's service",
+         "{\"beneficiary\":{\"id\":\"svc-payments-etl\","
+         "\"type\":\"automation\"},\"expires_at\":\"2027-03-01T00:00:01Z\"}",
+         "EXPIRY_TOO_LONG"},
+        {"unknown type word, unknown id: human",
+         "{\"beneficiary\":{\"id\":\"x\",\"type\":\"automation\"},"
+         "\"expires_at\":\"2027-03-01T00:00:01Z\"}",
+         ""},
+        {"person is human",
+         "{\"beneficiary\":{\"id\":\"svc-payments-etl\",\"type\":\"Person\"},"
+         "\"expires_at\":\"2027-03-01T00:00:01Z\"}",
+         ""},
         {"service at 90 exactly",
          "{\"beneficiary\":{\"id\":\"x\",\"type\":\"Service\"},"
          "\"expires_at\":\"2027-03-01T00:00:00Z\"}",

@@ -55,3 +55,30 @@ int tg_ident_same(const struct tg_directory *d, const char *a, const char *b)
     tg_words_trim(&tb, &nb);
     return na == nb && strncasecmp(ta, tb, na) == 0;
 }
+
+const char *tg_ident_type_word(const char *s)
+{
+    static const struct {
+        const char *word, *type;
+    } words[] = {
+        {"service", "service"},   {"service account", "service"},
+        {"service identity", "service"}, {"non-human", "service"},
+        {"nonhuman", "service"},  {"machine", "service"},
+        {"api key", "service"},   {"token", "service"},
+        {"workload", "service"},  {"bot", "service"},
+        {"shared", "shared"},     {"shared account", "shared"},
+        {"human", "human"},       {"person", "human"},
+        {"user", "human"},        {"employee", "human"},
+    };
+    size_t len, i;
+
+    if (!tg_ident_present(s))
+        return NULL;
+    len = strlen(s);
+    tg_words_trim(&s, &len);
+    for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+        if (strlen(words[i].word) == len &&
+            strncasecmp(words[i].word, s, len) == 0)
+            return words[i].type;
+    return NULL;
+}

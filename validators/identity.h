@@ -24,5 +24,10 @@ int tg_ident_present(const char *s);
 /* 1 when a and b are the same identity after alias resolution; two names in
  * no entry are the same when equal ignoring case and surrounding space. */
 int tg_ident_same(const struct tg_directory *d, const char *a, const char *b);
+/* The beneficiary type a word names, ignoring case and surrounding space:
+ * "service" for the non-human identities of TICKET.md (service, service
+ * account, API key, token, workload, machine, bot, ...), "shared", "human"
+ * (human, person, user, employee), or NULL for any other word. */
+const char *tg_ident_type_word(const char *s);
 
 #endif

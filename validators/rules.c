@@ -22,15 +22,14 @@ static int same_value(const char *rule, const char *v)
 const char *tg_beneficiary_type(const struct tg_ticket *t,
                                 const struct tg_directory *d)
 {
-    const char *who;
+    const char *who, *given = tg_ident_type_word(t->beneficiary_type);
     struct tg_entity e;
-    if (tg_ident_present(t->beneficiary_type)) {
-        if (same_value("service", t->beneficiary_type))
-            return "service";
-        if (same_value("shared", t->beneficiary_type))
-            return "shared";
-        return "human";
-    }
+
+    /* A type word we do not know ("automation") is no type: the directory
+     * decides, as when none is given, rather than a silent human that
+     * would skip the service limits. */
+    if (given)
+        return given;
     who = tg_ident_present(t->beneficiary) ? t->beneficiary : t->requester;
     if (!who)
         return "human";

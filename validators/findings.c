@@ -79,30 +79,46 @@ static char *render(const char *tpl, const char *const *args, size_t nargs)
     return msg;
 }
 
+/* Appends a finding that takes msg (the caller's allocation), or frees it
+ * on ENOMEM. */
+static int append(struct tg_findings *f, enum tg_code code,
+                  enum tg_action action, const char *field, char *msg)
+{
+    if (!msg)
+        return TG_ENOMEM;
+    if (f->n == f->cap) {
+        size_t cap = f->cap ? f->cap * 2 : 8;
+        struct tg_finding *v = realloc(f->v, cap * sizeof(*v));
+        if (!v) {
+            free(msg);
+            return TG_ENOMEM;
+        }
+        f->v = v;
+        f->cap = cap;
+    }
+    f->v[f->n].code = code;
+    f->v[f->n].action = action;
+    f->v[f->n].field = field ? field : tg_code_info(code)->field;
+    f->v[f->n].message = msg;
+    f->n++;
+    return TG_OK;
+}
+
 int tg_findings_add(struct tg_findings *f, enum tg_code code,
                     enum tg_action action, const char *field,
                     const char *const *args, size_t nargs)
 {
-    const struct tg_code_info *info = tg_code_info(code);
-    char *msg;
-
     if (action == TG_ACTION_OFF)
         return TG_OK;
-    if (f->n == f->cap) {
-        size_t cap = f->cap ? f->cap * 2 : 8;
-        struct tg_finding *v = realloc(f->v, cap * sizeof(*v));
-        if (!v)
-            return TG_ENOMEM;
-        f->v = v;
-        f->cap = cap;
-    }
-    msg = render(info->message, args, nargs);
-    if (!msg)
-        return TG_ENOMEM;
-    f->v[f->n].code = code;
-    f->v[f->n].action = action;
-    f->v[f->n].field = field ? field : info->field;
-    f->v[f->n].message = msg;
-    f->n++;
-    return TG_OK;
+    return append(f, code, action, field,
+                  render(tg_code_info(code)->message, args, nargs));
+}
+
+int tg_findings_add_text(struct tg_findings *f, enum tg_code code,
+                         enum tg_action action, const char *field,
+                         const char *text)
+{
+    if (action == TG_ACTION_OFF)
+        return TG_OK;
+    return append(f, code, action, field, strdup(text));
 }

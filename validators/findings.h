@@ -31,5 +31,14 @@ void tg_findings_cleanup(struct tg_findings *f);
 int tg_findings_add(struct tg_findings *f, enum tg_code code,
                     enum tg_action action, const char *field,
                     const char *const *args, size_t nargs);
+/*
+ * Appends a finding whose message is text as it is, not cut: a sentence of
+ * the configuration (a forbidden rule's reason), which its author wrote to
+ * be read whole and whose length the configuration bounds. Otherwise as
+ * tg_findings_add.
+ */
+int tg_findings_add_text(struct tg_findings *f, enum tg_code code,
+                         enum tg_action action, const char *field,
+                         const char *text);
 
 #endif

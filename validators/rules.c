@@ -83,21 +83,33 @@ int tg_rules_is_forbidden(const struct tg_ticket *t, const struct tg_policy *p,
     return 0;
 }
 
+static const char *forbidden_reason(const struct tg_rule *r)
+{
+    return r->reason && *r->reason ? r->reason
+                                   : "This access is forbidden by policy.";
+}
+
 int tg_rules_check(const struct tg_ticket *t, const struct tg_policy *p,
                    const struct tg_directory *d, struct tg_findings *out)
 {
     int rc = TG_OK;
     char hours[24];
+    /* Every rule that forbids the ticket gives its reason, whole (it is
+     * the configuration's sentence, not ticket text to be cut); a reason
+     * already given is not repeated. */
     for (size_t i = 0; i < p->n_forbidden && rc == TG_OK; i++) {
-        const struct tg_rule *r = &p->forbidden[i];
-        const char *args[] = {r->reason && *r->reason
-                                  ? r->reason
-                                  : "This access is forbidden by policy."};
-        if (!rule_matches(r, t, d))
+        const char *why = forbidden_reason(&p->forbidden[i]);
+        int said = 0;
+
+        if (!rule_matches(&p->forbidden[i], t, d))
             continue;
-        rc = tg_findings_add(out, TG_POLICY_FORBIDDEN,
-                             p->action[TG_POLICY_FORBIDDEN], NULL, args, 1);
-        break; /* one forbidden finding says it; more would repeat it */
+        for (size_t j = 0; j < i && !said; j++)
+            said = rule_matches(&p->forbidden[j], t, d) &&
+                   strcmp(forbidden_reason(&p->forbidden[j]), why) == 0;
+        if (!said)
+            rc = tg_findings_add_text(out, TG_POLICY_FORBIDDEN,
+                                      p->action[TG_POLICY_FORBIDDEN], NULL,
+                                      why);
     }
     if (rc == TG_OK && t->emergency) {
         const char *args[] = {hours};

@@ -50,6 +50,10 @@ static void test_authority_table(void **state)
         {"every approver",
          "{\"approver\":null,\"approvers\":[\"dave\",\"mallory\"]}",
          "AUTHORITY_NONE"},
+        /* One person under two names is judged once. */
+        {"one person named twice",
+         "{\"approver\":\"mallory\",\"approvers\":[\"mallory\"]}",
+         "AUTHORITY_NONE"},
     };
     (void)state;
     vf_run(cases, sizeof(cases) / sizeof(cases[0]), run_auth, NULL);

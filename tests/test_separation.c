@@ -48,6 +48,13 @@ static void test_separation_table(void **state)
          "{\"approver\":null,\"approvers\":[\"dave\",\"bob\",\"platform-"
          "team\"]}",
          "APPROVER_NOT_INDIVIDUAL,SOD_SELF_APPROVAL"},
+        /* One person under two names is one approver: one finding. */
+        {"requester named twice among approvers",
+         "{\"approver\":null,\"approvers\":[\"bob\",\"bob@example.com\"]}",
+         "SOD_SELF_APPROVAL"},
+        {"approver and approvers name one person",
+         "{\"approver\":\"bob\",\"approvers\":[\"BOB@example.com \"]}",
+         "SOD_SELF_APPROVAL"},
         {"owner may approve", "{\"approver\":\"carol\"}", ""},
         {"requester may be the owner",
          "{\"owner\":\"bob@example.com\"}", ""},

@@ -68,8 +68,10 @@ int tg_authority_check(const struct tg_ticket *t, const struct tg_policy *p,
         const char *a = t->approvers[i];
         struct tg_ident id = tg_ident_classify(d, a);
         struct grant g;
-        /* Missing and not-individual approvers are separation's findings. */
-        if (id.cls == TG_ID_ABSENT || id.cls == TG_ID_NOT_INDIVIDUAL)
+        /* Missing and not-individual approvers are separation's findings;
+         * a person named twice is judged once. */
+        if (id.cls == TG_ID_ABSENT || id.cls == TG_ID_NOT_INDIVIDUAL ||
+            tg_ident_repeats(d, t->approvers, i))
             continue;
         if (id.cls == TG_ID_UNKNOWN || d->people[id.ent.idx].inactive) {
             const char *args[] = {a, sys->id};

@@ -56,6 +56,16 @@ int tg_ident_same(const struct tg_directory *d, const char *a, const char *b)
     return na == nb && strncasecmp(ta, tb, na) == 0;
 }
 
+int tg_ident_repeats(const struct tg_directory *d, char *const *v, size_t i)
+{
+    if (!tg_ident_present(v[i]))
+        return 0;
+    for (size_t j = 0; j < i; j++)
+        if (tg_ident_present(v[j]) && tg_ident_same(d, v[j], v[i]))
+            return 1;
+    return 0;
+}
+
 const char *tg_ident_type_word(const char *s)
 {
     static const struct {

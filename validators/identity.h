@@ -24,6 +24,10 @@ int tg_ident_present(const char *s);
 /* 1 when a and b are the same identity after alias resolution; two names in
  * no entry are the same when equal ignoring case and surrounding space. */
 int tg_ident_same(const struct tg_directory *d, const char *a, const char *b);
+/* 1 when v[i] names the same identity as an earlier entry of v (TICKET.md:
+ * one human under two names is still one human), so that a list of
+ * approvers gives each person's findings once. */
+int tg_ident_repeats(const struct tg_directory *d, char *const *v, size_t i);
 /* The beneficiary type a word names, ignoring case and surrounding space:
  * "service" for the non-human identities of TICKET.md (service, service
  * account, API key, token, workload, machine, bot, ...), "shared", "human"

@@ -22,7 +22,7 @@ int tg_separation_check(const struct tg_ticket *t, const struct tg_policy *p,
         const char *args[] = {a};
         struct tg_ident id = tg_ident_classify(d, a);
         enum tg_code code;
-        if (id.cls == TG_ID_ABSENT)
+        if (id.cls == TG_ID_ABSENT || tg_ident_repeats(d, t->approvers, i))
             continue;
         present++;
         if (id.cls == TG_ID_NOT_INDIVIDUAL)

@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "../validators/errors.h"
+#include "../validators/identity.h"
 #include "webhook_auth.h"
 #include "glob.h"
 #include "strbuf.h"
@@ -286,8 +287,10 @@ static int word_is(const char *s, const char *w)
     return s && strcasecmp(s, w) == 0;
 }
 
-/* ADAPTERS.md: a checkbox list with anything ticked, an option other than
- * no/false, boolean true, or the strings yes/true/1 mean an emergency. */
+/* ADAPTERS.md: a checkbox list with anything ticked, or an option other
+ * than no/false, means an emergency. Beyond it, for Automation bodies and
+ * boolean custom fields: true, a non-zero number, or the strings
+ * yes/true/1. */
 static int emergency_of(const json_t *v)
 {
     const char *s;
@@ -366,6 +369,11 @@ static int identity_text(const struct tg_directory *d, const json_t *v,
 {
     const char *s;
 
+    /* An empty string (an Automation smart value that was empty) names no
+     * one, so that the mapping's fallback applies. */
+    *out = NULL;
+    if (json_is_string(v) && !tg_ident_present(json_string_value(v)))
+        return 0;
     if (!json_is_array(v)) {
         s = user_identity(d, v);
         if (!s)
@@ -431,7 +439,9 @@ static int jira_gated(const struct tg_config *c, const char *project,
 }
 
 /* Finds the status item of a webhook's changelog: fieldId "status" (Cloud),
- * or field "status" where fieldId is absent (Data Center). */
+ * or, where fieldId is absent or null (Data Center), field "status" of
+ * fieldtype "jira" when a type is given: a custom field that its admins
+ * named "Status" (fieldtype "custom") is no status change. */
 static const json_t *status_item(const json_t *body)
 {
     const json_t *items =
@@ -442,10 +452,18 @@ static const json_t *status_item(const json_t *body)
     json_array_foreach(items, i, it)
     {
         const json_t *fid = json_object_get(it, "fieldId");
-        if (fid ? (json_is_string(fid) &&
-                   strcmp(json_string_value(fid), "status") == 0)
-                : word_is(str_at(it, "field"), "status"))
+        const char *field = str_at(it, "field");
+        const json_t *ftype = json_object_get(it, "fieldtype");
+
+        if (fid && !json_is_null(fid)) {
+            if (json_is_string(fid) &&
+                strcmp(json_string_value(fid), "status") == 0)
+                return it;
+        } else if (field && strcmp(field, "status") == 0 &&
+                   (!ftype || json_is_null(ftype) ||
+                    word_is(json_string_value(ftype), "jira"))) {
             return it;
+        }
     }
     return NULL;
 }
@@ -454,6 +472,19 @@ static int missing(char *err, size_t cap, const char *path)
 {
     if (err && cap)
         snprintf(err, cap, "%s is missing", path);
+    return TG_EINVAL;
+}
+
+/* 422 for v at path: "missing" when absent, null or empty, else "must be"
+ * what. */
+static int wrong(char *err, size_t cap, const json_t *v, const char *path,
+                 const char *what)
+{
+    if (!v || json_is_null(v) ||
+        (json_is_string(v) && json_string_length(v) == 0))
+        return missing(err, cap, path);
+    if (err && cap)
+        snprintf(err, cap, "%s must be %s", path, what);
     return TG_EINVAL;
 }
 
@@ -508,11 +539,15 @@ int tg_jira_map(const struct tg_config *c, const json_t *body,
     } else {
         tr = json_object_get(body, "transition");
         if (!json_is_object(tr))
-            return missing(err, cap, "transition");
+            return wrong(err, cap, tr, "transition", "an object");
         from = status_name(json_object_get(tr, "from"));
-        to = status_name(json_object_get(tr, "to"));
-        if (!to)
-            return missing(err, cap, "transition.to");
+        v = json_object_get(tr, "to");
+        to = status_name(v);
+        if (!to || !*to)
+            return json_is_object(v)
+                       ? missing(err, cap, "transition.to.name")
+                       : wrong(err, cap, v, "transition.to",
+                               "a status name or an object with a name");
     }
     issue = json_object_get(body, "issue");
     if (!json_is_object(issue))

@@ -10,8 +10,11 @@ const char *tg_userid_pick(const struct tg_directory *d, const json_t *v,
 {
     const char *first = NULL;
 
+    /* An empty string (an Automation smart value that was empty) names no
+     * one, so that the mapping's fallback applies. */
     if (json_is_string(v))
-        return json_string_value(v);
+        return tg_ident_present(json_string_value(v)) ? json_string_value(v)
+                                                      : NULL;
     if (!json_is_object(v))
         return NULL;
     for (size_t i = 0; i < n; i++) {

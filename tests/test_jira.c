@@ -281,6 +281,17 @@ static void test_map_variants(void **state)
          "\"other\""},
         {"no transition", "validator-call.json", "transition", NULL, NULL, NULL,
          TG_EINVAL, 0, NULL, "transition"},
+        /* The 422 names the path that is wrong, and how. */
+        {"to object without a name", "validator-call.json", "transition.to",
+         "{\"id\":\"10045\"}", NULL, NULL, TG_EINVAL, 0, NULL,
+         "transition.to.name is missing"},
+        {"to empty", "validator-call.json", "transition.to", "\"\"", NULL,
+         NULL, TG_EINVAL, 0, NULL, "transition.to is missing"},
+        {"to a number", "validator-call.json", "transition.to", "10045", NULL,
+         NULL, TG_EINVAL, 0, NULL, "transition.to must be"},
+        {"transition a string", "validator-call.json", "transition",
+         "\"Approved\"", NULL, NULL, TG_EINVAL, 0, NULL,
+         "transition must be an object"},
         {"no transition.to", "validator-call.json", "transition.to", NULL, NULL,
          NULL, TG_EINVAL, 0, NULL, "transition.to"},
         {"no project key", "validator-call.json", "issue.fields.project", NULL,
@@ -338,6 +349,18 @@ static void test_map_variants(void **state)
          "issue.fields.customfield_10057", "\"svc-payments-etl\"",
          "issue.fields.customfield_10058", "{\"value\":\"Service\"}", 0, 1,
          "beneficiary", "{\"id\":\"svc-payments-etl\",\"type\":\"service\"}"},
+        /* An empty string names no one: the reporter, as when absent. */
+        {"beneficiary empty string", "validator-call.json",
+         "issue.fields.customfield_10057", "\"\"", NULL, NULL, 0, 1,
+         "beneficiary", "\"5b10ac8d82e05b22cc7d4ef5\""},
+        {"owner empty string", "validator-call.json",
+         "issue.fields.customfield_10051", "\"\"", NULL, NULL, 0, 1, "owner",
+         NULL},
+        {"beneficiary empty string, typed: the reporter", "validator-call.json",
+         "issue.fields.customfield_10057", "\" \"",
+         "issue.fields.customfield_10058", "{\"value\":\"workload\"}", 0, 1,
+         "beneficiary",
+         "{\"id\":\"5b10ac8d82e05b22cc7d4ef5\",\"type\":\"service\"}"},
         {"reporter typed", "validator-call.json",
          "issue.fields.customfield_10058", "{\"value\":\"workload\"}", NULL,
          NULL, 0, 1, "beneficiary",
@@ -400,6 +423,28 @@ static void test_map_variants(void **state)
          NULL, TG_EINVAL, 0, NULL, "issue.key"},
         {"webhook other status", "dc-webhook.json", "changelog.items",
          "[{\"field\":\"status\",\"fromString\":\"Open\","
+         "\"toString\":\"In Progress\"}]",
+         NULL, NULL, 0, 0, "transition",
+         "{\"from\":\"Open\",\"to\":\"In Progress\",\"actor\":"
+         "\"dave.okafor\"}"},
+        /* A custom field named "Status" is no status change; the real
+         * status item after it is the transition. */
+        {"webhook custom field named Status", "dc-webhook.json",
+         "changelog.items",
+         "[{\"field\":\"Status\",\"fieldtype\":\"custom\","
+         "\"fromString\":\"Open\",\"toString\":\"Closed\"},"
+         "{\"field\":\"status\",\"fieldtype\":\"jira\","
+         "\"fromString\":\"Open\",\"toString\":\"In Progress\"}]",
+         NULL, NULL, 0, 0, "transition",
+         "{\"from\":\"Open\",\"to\":\"In Progress\",\"actor\":"
+         "\"dave.okafor\"}"},
+        {"webhook only a custom status field", "dc-webhook.json",
+         "changelog.items",
+         "[{\"field\":\"status\",\"fieldtype\":\"custom\","
+         "\"fromString\":\"Open\",\"toString\":\"Approved\"}]",
+         NULL, NULL, 0, 0, NULL, NULL},
+        {"webhook fieldId null: field", "dc-webhook.json", "changelog.items",
+         "[{\"fieldId\":null,\"field\":\"status\",\"fromString\":\"Open\","
          "\"toString\":\"In Progress\"}]",
          NULL, NULL, 0, 0, "transition",
          "{\"from\":\"Open\",\"to\":\"In Progress\",\"actor\":"

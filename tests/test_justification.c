@@ -114,12 +114,36 @@ static void test_justification_huge_is_bounded(void **state)
     tg_policy_cleanup(&p);
 }
 
+/* The message names the text and counts the words, in a sentence that
+ * reads right for one word too. */
+static void test_justification_too_short_message(void **state)
+{
+    struct tg_policy p;
+    struct tg_ticket t;
+    struct tg_findings f;
+    (void)state;
+    vf_policy(&p);
+    tg_ticket_init(&t);
+    t.justification = strdup("fix");
+    tg_findings_init(&f);
+    assert_int_equal(tg_justification_check(&t, &p, -1, &f), 0);
+    assert_int_equal(f.n, 1);
+    assert_int_equal(f.v[0].code, TG_JUSTIFICATION_TOO_SHORT);
+    assert_string_equal(f.v[0].message,
+                        "The justification (\"fix\") has only 1 of the 6 "
+                        "words needed; explain why this access is needed.");
+    tg_findings_cleanup(&f);
+    tg_ticket_cleanup(&t);
+    tg_policy_cleanup(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_justification_table),
         cmocka_unit_test(test_justification_copy_forward),
         cmocka_unit_test(test_justification_huge_is_bounded),
+        cmocka_unit_test(test_justification_too_short_message),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

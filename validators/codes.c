@@ -25,8 +25,8 @@ static const struct tg_code_info codes[TG_CODE_COUNT] = {
      "access."},
     {TG_JUSTIFICATION_TOO_SHORT, "JUSTIFICATION_TOO_SHORT",
      TG_V_JUSTIFICATION, TG_ACTION_DENY, "justification",
-     "The justification (\"{1}\") has {2} words; explain in at least {3} "
-     "words why this access is needed."},
+     "The justification (\"{1}\") has only {2} of the {3} words needed; "
+     "explain why this access is needed."},
     {TG_JUSTIFICATION_GENERIC, "JUSTIFICATION_GENERIC", TG_V_JUSTIFICATION,
      TG_ACTION_DENY, "justification",
      "The justification (\"{1}\") is too generic; say which task, change or "

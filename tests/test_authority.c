@@ -59,6 +59,25 @@ static void test_authority_table(void **state)
     vf_run(cases, sizeof(cases) / sizeof(cases[0]), run_auth, NULL);
 }
 
+/* With APPROVER_NOT_INDIVIDUAL off nobody reports a group approver, so
+ * authority does: a group holds no authority of its own. */
+static void test_authority_not_individual_off(void **state)
+{
+    static const struct vf_case cases[] = {
+        {"group approver", "{\"approver\":\"security-leads\"}",
+         "AUTHORITY_NONE"},
+        {"generic approver", "{\"approver\":\"helpdesk\"}",
+         "AUTHORITY_NONE"},
+        {"a person still judged as one", "{\"approver\":\"carol\"}", ""},
+    };
+    struct tg_policy p;
+    (void)state;
+    vf_policy(&p);
+    p.action[TG_APPROVER_NOT_INDIVIDUAL] = TG_ACTION_OFF;
+    vf_run(cases, sizeof(cases) / sizeof(cases[0]), run_auth, &p);
+    tg_policy_cleanup(&p);
+}
+
 static void test_authority_delegation_window(void **state)
 {
     /* grace -> mallory, from 2026-11-01 until 2026-12-01 (whole days). */
@@ -99,6 +118,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_authority_table),
+        cmocka_unit_test(test_authority_not_individual_off),
         cmocka_unit_test(test_authority_delegation_window),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

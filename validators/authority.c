@@ -68,12 +68,15 @@ int tg_authority_check(const struct tg_ticket *t, const struct tg_policy *p,
         const char *a = t->approvers[i];
         struct tg_ident id = tg_ident_classify(d, a);
         struct grant g;
-        /* Missing and not-individual approvers are separation's findings;
-         * a person named twice is judged once. */
-        if (id.cls == TG_ID_ABSENT || id.cls == TG_ID_NOT_INDIVIDUAL ||
-            tg_ident_repeats(d, t->approvers, i))
+        /* Missing and not-individual approvers are separation's findings
+         * (REASONS.md skips them here only once reported: with
+         * APPROVER_NOT_INDIVIDUAL off, a group approver holds no authority
+         * of its own); a person named twice is judged once. */
+        if (id.cls == TG_ID_ABSENT || tg_ident_repeats(d, t->approvers, i) ||
+            (id.cls == TG_ID_NOT_INDIVIDUAL &&
+             p->action[TG_APPROVER_NOT_INDIVIDUAL] != TG_ACTION_OFF))
             continue;
-        if (id.cls == TG_ID_UNKNOWN || d->people[id.ent.idx].inactive) {
+        if (id.cls != TG_ID_PERSON || d->people[id.ent.idx].inactive) {
             const char *args[] = {a, sys->id};
             rc = tg_findings_add(out, TG_AUTHORITY_NONE,
                                  p->action[TG_AUTHORITY_NONE], NULL, args, 2);

@@ -8,10 +8,11 @@
 
 #include "../validators/errors.h"
 #include "../validators/identity.h"
-#include "webhook_auth.h"
 #include "glob.h"
+#include "jsonfield.h"
 #include "strbuf.h"
 #include "userid.h"
+#include "webhook_auth.h"
 
 /* The path the Connect qsh is computed over (ADAPTERS.md): fixed, so that a
  * proxy's prefix or a trailing slash cannot change what is signed. */
@@ -78,11 +79,6 @@ int tg_jira_authenticate(const struct tg_config *c, const struct tg_http_req *r,
 
 /* ---- text building ---- */
 
-static const char *str_at(const json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
-
 /* The identity of a Jira user value (ADAPTERS.md "Identities"): a string is
  * one; a user object is matched by accountId (Cloud), key, name,
  * emailAddress (Data Center) in turn, the first that resolves winning, else
@@ -121,7 +117,7 @@ static int is_inline_adf(const char *type)
  * own, so the words of two paragraphs never run together. */
 static int adf_text(const json_t *node, struct tg_strbuf *b, int depth)
 {
-    const char *type = str_at(node, "type");
+    const char *type = tg_jsonfield_str(node, "type");
     const json_t *attrs = json_object_get(node, "attrs");
     const json_t *content, *child;
     size_t i;
@@ -129,23 +125,24 @@ static int adf_text(const json_t *node, struct tg_strbuf *b, int depth)
 
     if (depth > ADF_MAX_DEPTH || !json_is_object(node))
         return 0;
-    if (type && strcmp(type, "text") == 0 && str_at(node, "text"))
-        rc = tg_strbuf_puts(b, str_at(node, "text"));
+    if (type && strcmp(type, "text") == 0 && tg_jsonfield_str(node, "text"))
+        rc = tg_strbuf_puts(b, tg_jsonfield_str(node, "text"));
     else if (type && strcmp(type, "hardBreak") == 0)
         rc = tg_strbuf_puts(b, "\n");
     else if (type &&
              (strcmp(type, "mention") == 0 || strcmp(type, "emoji") == 0 ||
               strcmp(type, "status") == 0) &&
-             str_at(attrs, "text"))
-        rc = tg_strbuf_puts(b, str_at(attrs, "text"));
-    else if (type && strcmp(type, "inlineCard") == 0 && str_at(attrs, "url"))
-        rc = tg_strbuf_puts(b, str_at(attrs, "url"));
+             tg_jsonfield_str(attrs, "text"))
+        rc = tg_strbuf_puts(b, tg_jsonfield_str(attrs, "text"));
+    else if (type && strcmp(type, "inlineCard") == 0 &&
+             tg_jsonfield_str(attrs, "url"))
+        rc = tg_strbuf_puts(b, tg_jsonfield_str(attrs, "url"));
     if (rc)
         return rc;
     content = json_object_get(node, "content");
     json_array_foreach(content, i, child)
     {
-        if (!is_inline_adf(str_at(child, "type")) && b->n &&
+        if (!is_inline_adf(tg_jsonfield_str(child, "type")) && b->n &&
             b->p[b->n - 1] != '\n' && (rc = tg_strbuf_puts(b, "\n")))
             return rc;
         if ((rc = adf_text(child, b, depth + 1)))
@@ -156,7 +153,7 @@ static int adf_text(const json_t *node, struct tg_strbuf *b, int depth)
 
 static int is_adf(const json_t *v)
 {
-    const char *t = str_at(v, "type");
+    const char *t = tg_jsonfield_str(v, "type");
     return t && strcmp(t, "doc") == 0 &&
            json_is_array(json_object_get(v, "content"));
 }
@@ -256,13 +253,6 @@ static int text_of(const struct tg_directory *d, const json_t *v, char **out)
     return 0;
 }
 
-static int set_str(json_t *o, const char *k, const char *v)
-{
-    if (!v)
-        return 0;
-    return json_object_set_new(o, k, json_string(v)) ? TG_ENOMEM : 0;
-}
-
 /* Sets key k of o to the text of field value v, when there is one. */
 static int set_text(const struct tg_directory *d, json_t *o, const char *k,
                     const json_t *v)
@@ -271,7 +261,7 @@ static int set_text(const struct tg_directory *d, json_t *o, const char *k,
     int rc = text_of(d, v, &s);
 
     if (!rc)
-        rc = set_str(o, k, s);
+        rc = tg_jsonfield_set_str(o, k, s);
     free(s);
     return rc;
 }
@@ -302,7 +292,7 @@ static int emergency_of(const json_t *v)
     if (json_is_integer(v))
         return json_integer_value(v) != 0;
     if (json_is_object(v)) {
-        s = str_at(v, "value");
+        s = tg_jsonfield_str(v, "value");
         return s && *s && !word_is(s, "no") && !word_is(s, "false");
     }
     s = json_string_value(v);
@@ -339,7 +329,7 @@ static int collect_approvers(const struct tg_config *c, const json_t *fields,
     {
         json_array_foreach(json_object_get(ap, "approvers"), k, e)
         {
-            if (!word_is(str_at(e, "approverDecision"), "approved"))
+            if (!word_is(tg_jsonfield_str(e, "approverDecision"), "approved"))
                 continue;
             rc = add_identity(a,
                               user_identity(d, json_object_get(e, "approver")));
@@ -390,7 +380,7 @@ static const char *status_name(const json_t *v)
 {
     if (json_is_string(v))
         return json_string_value(v);
-    return str_at(v, "name");
+    return tg_jsonfield_str(v, "name");
 }
 
 static int in_list(char *const *v, size_t n, const char *s)
@@ -452,7 +442,7 @@ static const json_t *status_item(const json_t *body)
     json_array_foreach(items, i, it)
     {
         const json_t *fid = json_object_get(it, "fieldId");
-        const char *field = str_at(it, "field");
+        const char *field = tg_jsonfield_str(it, "field");
         const json_t *ftype = json_object_get(it, "fieldtype");
 
         if (fid && !json_is_null(fid)) {
@@ -464,44 +454,6 @@ static const json_t *status_item(const json_t *body)
                     word_is(json_string_value(ftype), "jira"))) {
             return it;
         }
-    }
-    return NULL;
-}
-
-static int missing(char *err, size_t cap, const char *path)
-{
-    if (err && cap)
-        snprintf(err, cap, "%s is missing", path);
-    return TG_EINVAL;
-}
-
-/* 422 for v at path: "missing" when absent, null or empty, else "must be"
- * what. */
-static int wrong(char *err, size_t cap, const json_t *v, const char *path,
-                 const char *what)
-{
-    if (!v || json_is_null(v) ||
-        (json_is_string(v) && json_string_length(v) == 0))
-        return missing(err, cap, path);
-    if (err && cap)
-        snprintf(err, cap, "%s must be %s", path, what);
-    return TG_EINVAL;
-}
-
-/* The non-empty string at member k of o, or NULL with err naming path as
- * missing (absent, null or empty) or of the wrong type. */
-static const char *need_str(const json_t *o, const char *k, const char *path,
-                            char *err, size_t cap)
-{
-    const json_t *v = json_object_get(o, k);
-
-    if (json_is_string(v) && json_string_length(v) > 0)
-        return json_string_value(v);
-    if (v && !json_is_null(v) && !json_is_string(v)) {
-        if (err && cap)
-            snprintf(err, cap, "%s must be a string", path);
-    } else {
-        missing(err, cap, path);
     }
     return NULL;
 }
@@ -526,42 +478,47 @@ int tg_jira_map(const struct tg_config *c, const json_t *body,
     if (json_object_get(body, "webhookEvent")) {
         /* Only a status change of an issue is a transition to gate; every
          * other delivery is answered skip, and needs no mapping. */
-        if (!word_is(str_at(body, "webhookEvent"), "jira:issue_updated") ||
+        if (!word_is(tg_jsonfield_str(body, "webhookEvent"),
+                     "jira:issue_updated") ||
             !(item = status_item(body))) {
             *canonical = NULL;
             *gated = 0;
             return 0;
         }
-        from = str_at(item, "fromString");
-        to = str_at(item, "toString");
+        from = tg_jsonfield_str(item, "fromString");
+        to = tg_jsonfield_str(item, "toString");
         if (!to)
-            return missing(err, cap, "changelog.items[status].toString");
+            return tg_jsonfield_missing(err, cap,
+                                        "changelog.items[status].toString");
     } else {
         tr = json_object_get(body, "transition");
         if (!json_is_object(tr))
-            return wrong(err, cap, tr, "transition", "an object");
+            return tg_jsonfield_wrong(err, cap, tr, "transition", "an object");
         from = status_name(json_object_get(tr, "from"));
         v = json_object_get(tr, "to");
         to = status_name(v);
         if (!to || !*to)
             return json_is_object(v)
-                       ? missing(err, cap, "transition.to.name")
-                       : wrong(err, cap, v, "transition.to",
-                               "a status name or an object with a name");
+                       ? tg_jsonfield_missing(err, cap, "transition.to.name")
+                       : tg_jsonfield_wrong(
+                             err, cap, v, "transition.to",
+                             "a status name or an object with a name");
     }
     issue = json_object_get(body, "issue");
     if (!json_is_object(issue))
-        return missing(err, cap, "issue");
-    if (!(key = need_str(issue, "key", "issue.key", err, cap)))
+        return tg_jsonfield_missing(err, cap, "issue");
+    if (!(key = tg_jsonfield_need_str(issue, "key", "issue.key", err, cap)))
         return TG_EINVAL;
     fields = json_object_get(issue, "fields");
     if (!json_is_object(fields))
-        return missing(err, cap, "issue.fields");
-    if (!(project = need_str(json_object_get(fields, "project"), "key",
-                             "issue.fields.project.key", err, cap)))
+        return tg_jsonfield_missing(err, cap, "issue.fields");
+    if (!(project =
+              tg_jsonfield_need_str(json_object_get(fields, "project"), "key",
+                                    "issue.fields.project.key", err, cap)))
         return TG_EINVAL;
-    if (!(itype = need_str(json_object_get(fields, "issuetype"), "name",
-                           "issue.fields.issuetype.name", err, cap)))
+    if (!(itype = tg_jsonfield_need_str(json_object_get(fields, "issuetype"),
+                                        "name", "issue.fields.issuetype.name",
+                                        err, cap)))
         return TG_EINVAL;
     access = in_list(c->jira.access_issue_types, c->jira.n_access_issue_types,
                      itype);
@@ -572,20 +529,24 @@ int tg_jira_map(const struct tg_config *c, const json_t *body,
     apv = json_array();
     if (!o || !t || !scope || !apv)
         goto out;
-    if ((rc = set_str(o, "id", key)) || (rc = set_str(o, "source", "jira")) ||
-        (rc = set_str(o, "kind", access ? "access_request" : "other")) ||
-        (rc = set_str(o, "project", project)))
+    if ((rc = tg_jsonfield_set_str(o, "id", key)) ||
+        (rc = tg_jsonfield_set_str(o, "source", "jira")) ||
+        (rc = tg_jsonfield_set_str(o, "kind",
+                                   access ? "access_request" : "other")) ||
+        (rc = tg_jsonfield_set_str(o, "project", project)))
         goto out;
 
-    if ((rc = set_str(t, "from", from)) || (rc = set_str(t, "to", to)) ||
-        (rc = set_str(t, "actor", user_identity(d, user))))
+    if ((rc = tg_jsonfield_set_str(t, "from", from)) ||
+        (rc = tg_jsonfield_set_str(t, "to", to)) ||
+        (rc = tg_jsonfield_set_str(t, "actor", user_identity(d, user))))
         goto out;
     rc = TG_ENOMEM;
     if (json_object_set(o, "transition", t))
         goto out;
 
-    if ((rc = set_str(o, "requester",
-                      user_identity(d, json_object_get(fields, "reporter")))))
+    if ((rc = tg_jsonfield_set_str(
+             o, "requester",
+             user_identity(d, json_object_get(fields, "reporter")))))
         goto out;
 
     /* beneficiary: the field, else the reporter; typed when a type is set. */
@@ -606,14 +567,14 @@ int tg_jira_map(const struct tg_config *c, const json_t *body,
                                 json_pack("{s:s,s:s}", "id", s, "type",
                                           tg_userid_type_word(btype))))
             goto out;
-    } else if ((rc = set_str(o, "beneficiary", s))) {
+    } else if ((rc = tg_jsonfield_set_str(o, "beneficiary", s))) {
         goto out;
     }
     free(s);
     s = NULL;
 
     if ((rc = identity_text(d, field(fields, F->owner), &s)) ||
-        (rc = set_str(o, "owner", s)))
+        (rc = tg_jsonfield_set_str(o, "owner", s)))
         goto out;
     free(s);
     s = NULL;
@@ -646,7 +607,8 @@ int tg_jira_map(const struct tg_config *c, const json_t *body,
     v = field(fields, F->emergency);
     if (json_object_set_new(o, "emergency", json_boolean(emergency_of(v))))
         goto out;
-    if ((rc = set_str(o, "created_at", str_at(fields, "created"))))
+    if ((rc = tg_jsonfield_set_str(o, "created_at",
+                                   tg_jsonfield_str(fields, "created"))))
         goto out;
 
     if ((rc = jira_gated(c, project, to, itype, access, &g)))

@@ -7,11 +7,12 @@
 #include <strings.h>
 
 #include "../validators/errors.h"
-#include "jwtauth.h"
-#include "webhook_auth.h"
 #include "glob.h"
+#include "jsonfield.h"
+#include "jwtauth.h"
 #include "strbuf.h"
 #include "userid.h"
+#include "webhook_auth.h"
 
 /* Upper bound of one joined text value (a list variable). */
 #define TEXT_MAX (4u << 20)
@@ -57,11 +58,6 @@ int tg_servicenow_authenticate(const struct tg_config *c,
 }
 
 /* ---- mapping ---- */
-
-static const char *str_at(const json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
 
 static const char *nonempty(const char *s)
 {
@@ -129,9 +125,9 @@ static int value_text(const json_t *v, struct tg_strbuf *b, int *present)
         }
         return 0;
     case JSON_OBJECT:
-        s = nonempty(str_at(v, "display_value"));
+        s = nonempty(tg_jsonfield_str(v, "display_value"));
         if (!s)
-            s = str_at(v, "value");
+            s = tg_jsonfield_str(v, "value");
         if (!s)
             return 0;
         *present = 1;
@@ -141,20 +137,13 @@ static int value_text(const json_t *v, struct tg_strbuf *b, int *present)
     }
 }
 
-static int set_str(json_t *o, const char *k, const char *v)
-{
-    if (!v)
-        return 0;
-    return json_object_set_new(o, k, json_string(v)) ? TG_ENOMEM : 0;
-}
-
 static int set_text(json_t *o, const char *k, const json_t *v)
 {
     struct tg_strbuf b = TG_STRBUF_INIT(TEXT_MAX);
     int present = 0, rc = value_text(v, &b, &present);
 
     if (!rc && present)
-        rc = set_str(o, k, b.p ? b.p : "");
+        rc = tg_jsonfield_set_str(o, k, b.p ? b.p : "");
     free(b.p);
     return rc;
 }
@@ -180,9 +169,9 @@ static int emergency_of(const json_t *v)
         return json_integer_value(v) == 1;
     if (json_is_object(v)) {
         /* Not an identity: display_value, else value (ADAPTERS.md). */
-        s = nonempty(str_at(v, "display_value"));
+        s = nonempty(tg_jsonfield_str(v, "display_value"));
         if (!s)
-            s = str_at(v, "value");
+            s = tg_jsonfield_str(v, "value");
     } else {
         s = json_string_value(v);
     }
@@ -218,31 +207,6 @@ static int sn_gated(const struct tg_config *c, const char *project,
     return 0;
 }
 
-static int missing(char *err, size_t cap, const char *path)
-{
-    if (err && cap)
-        snprintf(err, cap, "%s is missing", path);
-    return TG_EINVAL;
-}
-
-/* The non-empty string at member k of o, or NULL with err naming path as
- * missing (absent, null or empty) or of the wrong type. */
-static const char *need_str(const json_t *o, const char *k, const char *path,
-                            char *err, size_t cap)
-{
-    const json_t *v = json_object_get(o, k);
-
-    if (json_is_string(v) && json_string_length(v) > 0)
-        return json_string_value(v);
-    if (v && !json_is_null(v) && !json_is_string(v)) {
-        if (err && cap)
-            snprintf(err, cap, "%s must be a string", path);
-    } else {
-        missing(err, cap, path);
-    }
-    return NULL;
-}
-
 /* The catalog item's name: {"name"}, a reference's display_value, or a
  * string. */
 static const char *cat_item_name(const json_t *ci)
@@ -251,8 +215,8 @@ static const char *cat_item_name(const json_t *ci)
 
     if (json_is_string(ci))
         return json_string_value(ci);
-    s = nonempty(str_at(ci, "name"));
-    return s ? s : nonempty(str_at(ci, "display_value"));
+    s = nonempty(tg_jsonfield_str(ci, "name"));
+    return s ? s : nonempty(tg_jsonfield_str(ci, "display_value"));
 }
 
 int tg_servicenow_map(const struct tg_config *c, const json_t *body,
@@ -275,13 +239,15 @@ int tg_servicenow_map(const struct tg_config *c, const json_t *body,
     }
     ritm = json_object_get(body, "ritm");
     if (!json_is_object(ritm))
-        return missing(err, cap, "ritm");
-    if (!(number = need_str(ritm, "number", "ritm.number", err, cap)))
+        return tg_jsonfield_missing(err, cap, "ritm");
+    if (!(number =
+              tg_jsonfield_need_str(ritm, "number", "ritm.number", err, cap)))
         return TG_EINVAL;
     approval = json_object_get(body, "approval");
     if (!json_is_object(approval))
-        return missing(err, cap, "approval");
-    if (!(state = need_str(approval, "state", "approval.state", err, cap)))
+        return tg_jsonfield_missing(err, cap, "approval");
+    if (!(state = tg_jsonfield_need_str(approval, "state", "approval.state",
+                                        err, cap)))
         return TG_EINVAL;
     project = cat_item_name(json_object_get(ritm, "cat_item"));
     vars = json_object_get(ritm, "variables");
@@ -298,25 +264,28 @@ int tg_servicenow_map(const struct tg_config *c, const json_t *body,
         goto out;
     /* A requested item reaching an approval is an access request: which
      * catalog items are gated is the gates' projects. */
-    if ((rc = set_str(o, "id", number)) ||
-        (rc = set_str(o, "source", "servicenow")) ||
-        (rc = set_str(o, "kind", "access_request")) ||
-        (rc = set_str(o, "project", project)))
+    if ((rc = tg_jsonfield_set_str(o, "id", number)) ||
+        (rc = tg_jsonfield_set_str(o, "source", "servicenow")) ||
+        (rc = tg_jsonfield_set_str(o, "kind", "access_request")) ||
+        (rc = tg_jsonfield_set_str(o, "project", project)))
         goto out;
 
     approver = sn_identity(d, json_object_get(approval, "approver"));
     if (!approver)
         approver = sn_identity(d, var(vars, V->approver));
-    if ((rc = set_str(t, "from", str_at(approval, "previous_state"))) ||
-        (rc = set_str(t, "to", state)) || (rc = set_str(t, "actor", approver)))
+    if ((rc = tg_jsonfield_set_str(
+             t, "from", tg_jsonfield_str(approval, "previous_state"))) ||
+        (rc = tg_jsonfield_set_str(t, "to", state)) ||
+        (rc = tg_jsonfield_set_str(t, "actor", approver)))
         goto out;
     rc = TG_ENOMEM;
     if (json_object_set(o, "transition", t))
         goto out;
 
-    if ((rc = set_str(o, "requester",
-                      sn_identity(d, json_object_get(ritm, "opened_by")))) ||
-        (rc = set_str(o, "approver", approver)))
+    if ((rc = tg_jsonfield_set_str(
+             o, "requester",
+             sn_identity(d, json_object_get(ritm, "opened_by")))) ||
+        (rc = tg_jsonfield_set_str(o, "approver", approver)))
         goto out;
 
     /* beneficiary: a beneficiary variable when mapped (a service account
@@ -332,13 +301,13 @@ int tg_servicenow_map(const struct tg_config *c, const json_t *body,
                                 json_pack("{s:s,s:s}", "id", s, "type",
                                           tg_userid_type_word(bt.p))))
             goto out;
-    } else if ((rc = set_str(o, "beneficiary", s))) {
+    } else if ((rc = tg_jsonfield_set_str(o, "beneficiary", s))) {
         goto out;
     }
 
     bv = var(vars, V->owner);
     if (json_is_object(bv) || json_is_string(bv))
-        rc = set_str(o, "owner", sn_identity(d, bv));
+        rc = tg_jsonfield_set_str(o, "owner", sn_identity(d, bv));
     else
         rc = set_text(o, "owner", bv);
     if (rc)
@@ -357,18 +326,19 @@ int tg_servicenow_map(const struct tg_config *c, const json_t *body,
             o, "emergency",
             json_boolean(emergency_of(var(vars, V->emergency)))))
         goto out;
-    s = nonempty(str_at(ritm, "opened_at"));
-    if ((rc = set_str(o, "created_at",
-                      s ? s : nonempty(str_at(ritm, "sys_created_on")))))
+    s = nonempty(tg_jsonfield_str(ritm, "opened_at"));
+    if ((rc = tg_jsonfield_set_str(
+             o, "created_at",
+             s ? s : nonempty(tg_jsonfield_str(ritm, "sys_created_on")))))
         goto out;
 
     if ((rc = sn_gated(c, project, state, &g)))
         goto out;
     /* ADAPTERS.md: no status change is answered skip. */
-    s = nonempty(str_at(approval, "previous_state"));
+    s = nonempty(tg_jsonfield_str(approval, "previous_state"));
     if (s && strcasecmp(s, state) == 0)
         g = 0;
-    s = nonempty(str_at(body, "event_id"));
+    s = nonempty(tg_jsonfield_str(body, "event_id"));
     if (s && !(eid = strdup(s))) {
         rc = TG_ENOMEM;
         goto out;

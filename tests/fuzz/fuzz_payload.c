@@ -14,7 +14,8 @@
  *     tests/fuzz/fuzz_payload.c server/jira.c server/servicenow.c \
  *     server/webhook_auth.c server/jwtauth.c server/userid.c server/glob.c \
  *     server/canonical.c server/config.c server/strbuf.c server/cfgref.c \
- *     server/decision.c server/jarena.c server/digest.c validators/[a-z]*.c \
+ *     server/decision.c server/jarena.c server/digest.c server/jsonfield.c \
+ *     validators/[a-z]*.c \
  *     $(pkg-config --cflags --libs jansson yaml-0.1 libjwt) -lcrypto \
  *     -lpthread -o fuzz_payload
  *   mkdir -p fuzz-corpus && cp tests/fixtures/jira/[a-z]*.json \

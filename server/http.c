@@ -949,46 +949,35 @@ static void map_failed(struct rq *q, int rc, const char *err)
                  "The payload cannot be mapped to a ticket.", NULL);
 }
 
-static void on_jira(struct rq *q)
-{
-    struct tg_http_req r;
-    char *delivery = NULL, err[512];
-    json_t *body = NULL, *canon = NULL;
-    int gated = 0, rc;
+/* A webhook endpoint of ADAPTERS.md: its source (the endpoint's name and
+ * the namespace of its delivery ids), how it authenticates and maps, and
+ * whether its 401 names the Bearer scheme. map sets *event_id to a
+ * delivery id found in the body, or leaves it NULL. */
+struct webhook {
+    const char *source;
+    int (*authenticate)(const struct tg_config *c,
+                        const struct tg_http_req *r, char **delivery_id);
+    int (*map)(const struct tg_config *c, const json_t *body,
+               json_t **canonical, int *gated, char **event_id, char *err,
+               size_t cap);
+    int bearer;
+};
 
-    if (post_prelude(q) != 0)
-        goto out;
-    fill_req(q, &r);
-    rc = tg_jira_authenticate(q->cfg, &r, &delivery);
-    if (rc == TG_ENOMEM) {
-        send_internal(q);
-        goto out;
-    }
-    if (rc != 0) {
-        send_unauthenticated(q, 0);
-        goto out;
-    }
-    arena_begin(q);
-    body = parse_object(q);
-    if (!body)
-        goto out;
-    err[0] = '\0';
-    rc = tg_jira_map(q->cfg, body, &canon, &gated, err, sizeof(err));
-    err[sizeof(err) - 1] = '\0';
-    if (rc != 0) {
-        map_failed(q, rc, err);
-        goto out;
-    }
-    if (answer_known_delivery(q, "jira", delivery))
-        goto out;
-    decide(q, "jira", "jira", delivery, canon, gated);
-out:
-    json_decref(canon);
-    json_decref(body);
-    free(delivery);
+/* Jira bodies carry no delivery id (it is a header or the JWT's jti). */
+static int jira_map(const struct tg_config *c, const json_t *body,
+                    json_t **canonical, int *gated, char **event_id,
+                    char *err, size_t cap)
+{
+    *event_id = NULL;
+    return tg_jira_map(c, body, canonical, gated, err, cap);
 }
 
-static void on_servicenow(struct rq *q)
+static const struct webhook jira_hook = {"jira", tg_jira_authenticate,
+                                         jira_map, 0};
+static const struct webhook servicenow_hook = {
+    "servicenow", tg_servicenow_authenticate, tg_servicenow_map, 1};
+
+static void on_webhook(struct rq *q, const struct webhook *w)
 {
     struct tg_http_req r;
     char *delivery = NULL, *event_id = NULL, err[512];
@@ -999,13 +988,13 @@ static void on_servicenow(struct rq *q)
     if (post_prelude(q) != 0)
         goto out;
     fill_req(q, &r);
-    rc = tg_servicenow_authenticate(q->cfg, &r, &delivery);
+    rc = w->authenticate(q->cfg, &r, &delivery);
     if (rc == TG_ENOMEM) {
         send_internal(q);
         goto out;
     }
     if (rc != 0) {
-        send_unauthenticated(q, 1);
+        send_unauthenticated(q, w->bearer);
         goto out;
     }
     arena_begin(q);
@@ -1013,23 +1002,33 @@ static void on_servicenow(struct rq *q)
     if (!body)
         goto out;
     err[0] = '\0';
-    rc = tg_servicenow_map(q->cfg, body, &canon, &gated, &event_id, err,
-                           sizeof(err));
+    rc = w->map(q->cfg, body, &canon, &gated, &event_id, err, sizeof(err));
     err[sizeof(err) - 1] = '\0';
     if (rc != 0) {
         map_failed(q, rc, err);
         goto out;
     }
-    /* ADAPTERS.md: event_id, else the JWT jti, else webhook-id. */
+    /* ADAPTERS.md: ServiceNow's event_id before the JWT jti or webhook-id;
+     * Jira's header or jti. */
     id = event_id ? event_id : delivery;
-    if (answer_known_delivery(q, "servicenow", id))
+    if (answer_known_delivery(q, w->source, id))
         goto out;
-    decide(q, "servicenow", "servicenow", id, canon, gated);
+    decide(q, w->source, w->source, id, canon, gated);
 out:
     json_decref(canon);
     json_decref(body);
     free(event_id);
     free(delivery);
+}
+
+static void on_jira(struct rq *q)
+{
+    on_webhook(q, &jira_hook);
+}
+
+static void on_servicenow(struct rq *q)
+{
+    on_webhook(q, &servicenow_hook);
 }
 
 /* GET /v1/decisions?ticket=KEY[&limit=N][&before=CURSOR] */

@@ -71,7 +71,7 @@ static int parse(const char *s, size_t len, int day_end, int64_t *out)
     const char *p = s, *end = s + len;
     unsigned y, mo, d, h = 0, mi = 0, sec = 0;
     int64_t offset = 0, t;
-    int zone_needed;
+    int zone_needed, round_up = 0;
 
     while (p < end && is_space(*p))
         p++;
@@ -101,12 +101,15 @@ static int parse(const char *s, size_t len, int day_end, int64_t *out)
         digits(&p, end, 2, &mi) || p >= end || *p++ != ':' ||
         digits(&p, end, 2, &sec))
         return TG_EINVAL;
+    /* A fraction rounds up: with whole seconds on the other side of every
+     * comparison ("at or before now", "over the limit"), the next whole
+     * second compares exactly as the instant itself. */
     if (p < end && (*p == '.' || *p == ',')) {
         p++;
         if (p >= end || *p < '0' || *p > '9')
             return TG_EINVAL;
         while (p < end && *p >= '0' && *p <= '9')
-            p++;
+            round_up |= *p++ != '0';
     }
     if (h > 23 || mi > 59 || sec > 60)
         return TG_EINVAL;
@@ -137,7 +140,8 @@ static int parse(const char *s, size_t len, int day_end, int64_t *out)
     }
     if (p != end)
         return TG_EINVAL;
-    t = tg_time_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
+    t = tg_time_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec +
+        round_up;
     *out = t - offset;
     return TG_OK;
 }

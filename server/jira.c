@@ -266,17 +266,6 @@ static int set_text(const struct tg_directory *d, json_t *o, const char *k,
     return rc;
 }
 
-/* The value of custom field id in fields, or NULL when it is not mapped. */
-static const json_t *field(const json_t *fields, const char *id)
-{
-    return id ? json_object_get(fields, id) : NULL;
-}
-
-static int word_is(const char *s, const char *w)
-{
-    return s && strcasecmp(s, w) == 0;
-}
-
 /* ADAPTERS.md: a checkbox list with anything ticked, or an option other
  * than no/false, means an emergency. Beyond it, for Automation bodies and
  * boolean custom fields: true, a non-zero number, or the strings
@@ -293,10 +282,11 @@ static int emergency_of(const json_t *v)
         return json_integer_value(v) != 0;
     if (json_is_object(v)) {
         s = tg_jsonfield_str(v, "value");
-        return s && *s && !word_is(s, "no") && !word_is(s, "false");
+        return s && *s && !tg_jsonfield_is_word(s, "no") &&
+               !tg_jsonfield_is_word(s, "false");
     }
     s = json_string_value(v);
-    return word_is(s, "yes") || word_is(s, "true") || word_is(s, "1");
+    return tg_jsonfield_says_yes(s);
 }
 
 /* Maps a configured beneficiary type (often an option such as "Service
@@ -320,7 +310,8 @@ static int collect_approvers(const struct tg_config *c, const json_t *fields,
                              const json_t *user, json_t *a)
 {
     const struct tg_directory *d = &c->directory;
-    const json_t *approvals = field(fields, c->jira.fields.approvals);
+    const json_t *approvals =
+        tg_jsonfield_mapped(fields, c->jira.fields.approvals);
     const json_t *ap, *v, *e;
     size_t i, k;
     int rc;
@@ -329,7 +320,8 @@ static int collect_approvers(const struct tg_config *c, const json_t *fields,
     {
         json_array_foreach(json_object_get(ap, "approvers"), k, e)
         {
-            if (!word_is(tg_jsonfield_str(e, "approverDecision"), "approved"))
+            if (!tg_jsonfield_is_word(tg_jsonfield_str(e, "approverDecision"),
+                                      "approved"))
                 continue;
             rc = add_identity(a,
                               user_identity(d, json_object_get(e, "approver")));
@@ -339,7 +331,7 @@ static int collect_approvers(const struct tg_config *c, const json_t *fields,
     }
     if (json_array_size(a))
         return 0;
-    v = field(fields, c->jira.fields.approver);
+    v = tg_jsonfield_mapped(fields, c->jira.fields.approver);
     if (json_is_array(v)) {
         json_array_foreach(
             v, i, e) if ((rc = add_identity(a, user_identity(d, e)))) return rc;
@@ -451,7 +443,7 @@ static const json_t *status_item(const json_t *body)
                 return it;
         } else if (field && strcmp(field, "status") == 0 &&
                    (!ftype || json_is_null(ftype) ||
-                    word_is(json_string_value(ftype), "jira"))) {
+                    tg_jsonfield_is_word(json_string_value(ftype), "jira"))) {
             return it;
         }
     }
@@ -478,8 +470,8 @@ int tg_jira_map(const struct tg_config *c, const json_t *body,
     if (json_object_get(body, "webhookEvent")) {
         /* Only a status change of an issue is a transition to gate; every
          * other delivery is answered skip, and needs no mapping. */
-        if (!word_is(tg_jsonfield_str(body, "webhookEvent"),
-                     "jira:issue_updated") ||
+        if (!tg_jsonfield_is_word(tg_jsonfield_str(body, "webhookEvent"),
+                                  "jira:issue_updated") ||
             !(item = status_item(body))) {
             *canonical = NULL;
             *gated = 0;
@@ -550,9 +542,11 @@ int tg_jira_map(const struct tg_config *c, const json_t *body,
         goto out;
 
     /* beneficiary: the field, else the reporter; typed when a type is set. */
-    if ((rc = text_of(d, field(fields, F->beneficiary_type), &btype)))
+    if ((rc = text_of(d, tg_jsonfield_mapped(fields, F->beneficiary_type),
+                      &btype)))
         goto out;
-    if ((rc = identity_text(d, field(fields, F->beneficiary), &s)))
+    if ((rc =
+             identity_text(d, tg_jsonfield_mapped(fields, F->beneficiary), &s)))
         goto out;
     if (!s) {
         const char *rep = user_identity(d, json_object_get(fields, "reporter"));
@@ -573,7 +567,7 @@ int tg_jira_map(const struct tg_config *c, const json_t *body,
     free(s);
     s = NULL;
 
-    if ((rc = identity_text(d, field(fields, F->owner), &s)) ||
+    if ((rc = identity_text(d, tg_jsonfield_mapped(fields, F->owner), &s)) ||
         (rc = tg_jsonfield_set_str(o, "owner", s)))
         goto out;
     free(s);
@@ -591,20 +585,23 @@ int tg_jira_map(const struct tg_config *c, const json_t *body,
     }
 
     if ((rc = set_text(d, o, "justification",
-                       field(fields, F->justification))) ||
-        (rc = set_text(d, scope, "system", field(fields, F->system))) ||
+                       tg_jsonfield_mapped(fields, F->justification))) ||
+        (rc = set_text(d, scope, "system",
+                       tg_jsonfield_mapped(fields, F->system))) ||
         (rc = set_text(d, scope, "environment",
-                       field(fields, F->environment))) ||
+                       tg_jsonfield_mapped(fields, F->environment))) ||
         (rc = set_text(d, scope, "entitlement",
-                       field(fields, F->entitlement))) ||
-        (rc = set_text(d, scope, "privilege", field(fields, F->privilege))) ||
-        (rc = set_text(d, o, "expires_at", field(fields, F->expires_at))))
+                       tg_jsonfield_mapped(fields, F->entitlement))) ||
+        (rc = set_text(d, scope, "privilege",
+                       tg_jsonfield_mapped(fields, F->privilege))) ||
+        (rc = set_text(d, o, "expires_at",
+                       tg_jsonfield_mapped(fields, F->expires_at))))
         goto out;
     rc = TG_ENOMEM;
     if (json_object_set(o, "scope", scope))
         goto out;
 
-    v = field(fields, F->emergency);
+    v = tg_jsonfield_mapped(fields, F->emergency);
     if (json_object_set_new(o, "emergency", json_boolean(emergency_of(v))))
         goto out;
     if ((rc = tg_jsonfield_set_str(o, "created_at",

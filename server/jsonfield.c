@@ -3,12 +3,29 @@
 #include "jsonfield.h"
 
 #include <stdio.h>
+#include <strings.h>
 
 #include "../validators/errors.h"
 
 const char *tg_jsonfield_str(const json_t *o, const char *k)
 {
     return json_string_value(json_object_get(o, k));
+}
+
+const json_t *tg_jsonfield_mapped(const json_t *o, const char *name)
+{
+    return name ? json_object_get(o, name) : NULL;
+}
+
+int tg_jsonfield_is_word(const char *s, const char *w)
+{
+    return s && strcasecmp(s, w) == 0;
+}
+
+int tg_jsonfield_says_yes(const char *s)
+{
+    return tg_jsonfield_is_word(s, "true") || tg_jsonfield_is_word(s, "yes") ||
+           tg_jsonfield_is_word(s, "1");
 }
 
 int tg_jsonfield_set_str(json_t *o, const char *k, const char *v)

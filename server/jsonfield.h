@@ -9,6 +9,16 @@
 /* The string at member k of o, or NULL (absent, or not a string). */
 const char *tg_jsonfield_str(const json_t *o, const char *k);
 
+/* The member of o that configuration names (a Jira custom field id, a
+ * ServiceNow variable), or NULL when name is NULL: the field is not mapped. */
+const json_t *tg_jsonfield_mapped(const json_t *o, const char *name);
+
+/* s is the word w, in any case; NULL is no word. */
+int tg_jsonfield_is_word(const char *s, const char *w);
+
+/* s says yes: true, yes or 1, in any case (ADAPTERS.md's emergency). */
+int tg_jsonfield_says_yes(const char *s);
+
 /* Sets member k of o to the string v; v NULL sets nothing. Returns 0 or
  * TG_ENOMEM (also when v is not valid UTF-8). */
 int tg_jsonfield_set_str(json_t *o, const char *k, const char *v);

@@ -148,16 +148,6 @@ static int set_text(json_t *o, const char *k, const json_t *v)
     return rc;
 }
 
-static const json_t *var(const json_t *vars, const char *name)
-{
-    return name ? json_object_get(vars, name) : NULL;
-}
-
-static int word_is(const char *s, const char *w)
-{
-    return s && strcasecmp(s, w) == 0;
-}
-
 /* ADAPTERS.md: true, yes, 1 (any case) mean an emergency. */
 static int emergency_of(const json_t *v)
 {
@@ -175,7 +165,7 @@ static int emergency_of(const json_t *v)
     } else {
         s = json_string_value(v);
     }
-    return word_is(s, "true") || word_is(s, "yes") || word_is(s, "1");
+    return tg_jsonfield_says_yes(s);
 }
 
 /* A gate of source servicenow selects the approval when one of its project
@@ -272,7 +262,7 @@ int tg_servicenow_map(const struct tg_config *c, const json_t *body,
 
     approver = sn_identity(d, json_object_get(approval, "approver"));
     if (!approver)
-        approver = sn_identity(d, var(vars, V->approver));
+        approver = sn_identity(d, tg_jsonfield_mapped(vars, V->approver));
     if ((rc = tg_jsonfield_set_str(
              t, "from", tg_jsonfield_str(approval, "previous_state"))) ||
         (rc = tg_jsonfield_set_str(t, "to", state)) ||
@@ -290,10 +280,11 @@ int tg_servicenow_map(const struct tg_config *c, const json_t *body,
 
     /* beneficiary: a beneficiary variable when mapped (a service account
      * picked in the form), else requested_for; typed when a type is set. */
-    s = sn_identity(d, var(vars, V->beneficiary));
+    s = sn_identity(d, tg_jsonfield_mapped(vars, V->beneficiary));
     if (!s || !*s)
         s = sn_identity(d, json_object_get(ritm, "requested_for"));
-    if ((rc = value_text(var(vars, V->beneficiary_type), &bt, &present)))
+    if ((rc = value_text(tg_jsonfield_mapped(vars, V->beneficiary_type), &bt,
+                         &present)))
         goto out;
     if (s && present && bt.p && *bt.p) {
         rc = TG_ENOMEM;
@@ -305,7 +296,7 @@ int tg_servicenow_map(const struct tg_config *c, const json_t *body,
         goto out;
     }
 
-    bv = var(vars, V->owner);
+    bv = tg_jsonfield_mapped(vars, V->owner);
     if (json_is_object(bv) || json_is_string(bv))
         rc = tg_jsonfield_set_str(o, "owner", sn_identity(d, bv));
     else
@@ -313,18 +304,24 @@ int tg_servicenow_map(const struct tg_config *c, const json_t *body,
     if (rc)
         goto out;
 
-    if ((rc = set_text(o, "justification", var(vars, V->justification))) ||
-        (rc = set_text(scope, "system", var(vars, V->system))) ||
-        (rc = set_text(scope, "environment", var(vars, V->environment))) ||
-        (rc = set_text(scope, "entitlement", var(vars, V->entitlement))) ||
-        (rc = set_text(scope, "privilege", var(vars, V->privilege))) ||
-        (rc = set_text(o, "expires_at", var(vars, V->expires_at))))
+    if ((rc = set_text(o, "justification",
+                       tg_jsonfield_mapped(vars, V->justification))) ||
+        (rc =
+             set_text(scope, "system", tg_jsonfield_mapped(vars, V->system))) ||
+        (rc = set_text(scope, "environment",
+                       tg_jsonfield_mapped(vars, V->environment))) ||
+        (rc = set_text(scope, "entitlement",
+                       tg_jsonfield_mapped(vars, V->entitlement))) ||
+        (rc = set_text(scope, "privilege",
+                       tg_jsonfield_mapped(vars, V->privilege))) ||
+        (rc = set_text(o, "expires_at",
+                       tg_jsonfield_mapped(vars, V->expires_at))))
         goto out;
     rc = TG_ENOMEM;
     if (json_object_set(o, "scope", scope) ||
-        json_object_set_new(
-            o, "emergency",
-            json_boolean(emergency_of(var(vars, V->emergency)))))
+        json_object_set_new(o, "emergency",
+                            json_boolean(emergency_of(
+                                tg_jsonfield_mapped(vars, V->emergency)))))
         goto out;
     s = nonempty(tg_jsonfield_str(ritm, "opened_at"));
     if ((rc = tg_jsonfield_set_str(

@@ -283,6 +283,16 @@ static void send_store_unavailable(struct rq *q)
                  NULL, retry);
 }
 
+/* A store call failed with rc: out of memory is ours (500), anything else
+ * the store's (503, retry later). */
+static void send_store_failure(struct rq *q, int rc)
+{
+    if (rc == TG_ENOMEM)
+        send_internal(q);
+    else
+        send_store_unavailable(q);
+}
+
 static void send_not_found(struct rq *q)
 {
     send_error(q, 404, "not_found",
@@ -825,12 +835,8 @@ static void decide(struct rq *q, const char *endpoint, const char *doc_source,
         res.verdict = TG_SKIP;
     } else {
         rc = copy_forward(q, &t, &norm, &ctx.copy_forward_uses);
-        if (rc == TG_ENOMEM) {
-            send_internal(q);
-            goto out;
-        }
         if (rc != 0) {
-            send_store_unavailable(q);
+            send_store_failure(q, rc);
             goto out;
         }
         ctx.now = q->now;
@@ -1064,12 +1070,8 @@ static void on_list(struct rq *q)
         goto out;
     }
     rc = tg_evidence_list(q->h->ev, ticket, (int)limit, before, &out);
-    if (rc == TG_ENOMEM) {
-        send_internal(q);
-        goto out;
-    }
     if (rc != 0) {
-        send_store_unavailable(q);
+        send_store_failure(q, rc);
         goto out;
     }
     text = json_dumps(out, JSON_COMPACT);
@@ -1113,12 +1115,8 @@ static void on_get(struct rq *q, const char *id)
         send_error(q, 404, "not_found", "No decision has this id.");
         goto out;
     }
-    if (rc == TG_ENOMEM) {
-        send_internal(q);
-        goto out;
-    }
     if (rc != 0) {
-        send_store_unavailable(q);
+        send_store_failure(q, rc);
         goto out;
     }
     send_json(q, 200, json, strlen(json), NULL);

@@ -26,34 +26,6 @@
 
 /* ---- a configuration as contract/example/ticketgate.yaml, by hand ---- */
 
-static char **strv(const char *const *v, size_t n)
-{
-    char **out = calloc(n ? n : 1, sizeof *out);
-    for (size_t i = 0; i < n; i++)
-        out[i] = strdup(v[i]);
-    return out;
-}
-
-static void freev(char **v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
-
-static void person(struct tg_directory *d, const char *id, const char *name,
-                   const char *const *aliases, size_t n)
-{
-    struct tg_person *p;
-    d->people = realloc(d->people, (d->n_people + 1) * sizeof *d->people);
-    p = &d->people[d->n_people++];
-    memset(p, 0, sizeof *p);
-    p->id = strdup(id);
-    p->name = strdup(name);
-    p->aliases = strv(aliases, n);
-    p->n_aliases = n;
-}
-
 /* The people of contract/example/directory.yaml these tests name. */
 static void example_directory(struct tg_directory *d)
 {
@@ -73,14 +45,14 @@ static void example_directory(struct tg_directory *d)
     static const char *const none[] = {NULL};
 
     tg_directory_init(d);
-    person(d, "bob@example.com", "Bob Smith", bob, 4);
-    person(d, "carol@example.com", "Carol Diaz", carol, 3);
-    person(d, "dave@example.com", "Dave Okafor", dave, 3);
-    person(d, "erin@example.com", "Erin Yu", erin, 3);
-    person(d, "grace@example.com", "Grace Hopkins", grace, 3);
-    person(d, "heidi@example.com", "Heidi Lang", heidi, 2);
-    person(d, "judy@example.com", "Judy Chen", judy, 2);
-    person(d, "svc-payments-etl", "Payments settlement ETL", none, 0);
+    tg_test_person(d, "bob@example.com", "Bob Smith", bob, 4);
+    tg_test_person(d, "carol@example.com", "Carol Diaz", carol, 3);
+    tg_test_person(d, "dave@example.com", "Dave Okafor", dave, 3);
+    tg_test_person(d, "erin@example.com", "Erin Yu", erin, 3);
+    tg_test_person(d, "grace@example.com", "Grace Hopkins", grace, 3);
+    tg_test_person(d, "heidi@example.com", "Heidi Lang", heidi, 2);
+    tg_test_person(d, "judy@example.com", "Judy Chen", judy, 2);
+    tg_test_person(d, "svc-payments-etl", "Payments settlement ETL", none, 0);
     d->people[d->n_people - 1].type = TG_TYPE_SERVICE;
     d->strict = 1;
     assert_int_equal(tg_directory_index(d, NULL), 0);
@@ -97,7 +69,7 @@ static struct tg_config *cfg_new(void)
 
     c->jira.set = 1;
     c->jira.hmac_secret = strdup(SECRET);
-    c->jira.access_issue_types = strv(types, 1);
+    c->jira.access_issue_types = tg_test_strv(types, 1);
     c->jira.n_access_issue_types = 1;
     F->justification = strdup("customfield_10050");
     F->owner = strdup("customfield_10051");
@@ -114,12 +86,12 @@ static struct tg_config *cfg_new(void)
     c->gates = calloc(2, sizeof *c->gates);
     c->n_gates = 2;
     c->gates[0].source = strdup("jira");
-    c->gates[0].projects = strv(projects, 2);
+    c->gates[0].projects = tg_test_strv(projects, 2);
     c->gates[0].n_projects = 2;
-    c->gates[0].to = strv(to, 2);
+    c->gates[0].to = tg_test_strv(to, 2);
     c->gates[0].n_to = 2;
     c->gates[1].source = strdup("servicenow");
-    c->gates[1].to = strv(sn_to, 1);
+    c->gates[1].to = tg_test_strv(sn_to, 1);
     c->gates[1].n_to = 1;
     example_directory(&c->directory);
     return c;
@@ -137,12 +109,12 @@ static void cfg_free(struct tg_config *c)
         free(*fm[i]);
     free(c->jira.hmac_secret);
     free(c->jira.connect_shared_secret);
-    freev(c->jira.access_issue_types, c->jira.n_access_issue_types);
+    tg_test_freev(c->jira.access_issue_types, c->jira.n_access_issue_types);
     for (size_t g = 0; g < c->n_gates; g++) {
         free(c->gates[g].source);
-        freev(c->gates[g].projects, c->gates[g].n_projects);
-        freev(c->gates[g].to, c->gates[g].n_to);
-        freev(c->gates[g].issue_types, c->gates[g].n_issue_types);
+        tg_test_freev(c->gates[g].projects, c->gates[g].n_projects);
+        tg_test_freev(c->gates[g].to, c->gates[g].n_to);
+        tg_test_freev(c->gates[g].issue_types, c->gates[g].n_issue_types);
     }
     free(c->gates);
     tg_directory_cleanup(&c->directory);
@@ -285,8 +257,8 @@ static void test_map_variants(void **state)
         {"to object without a name", "validator-call.json", "transition.to",
          "{\"id\":\"10045\"}", NULL, NULL, TG_EINVAL, 0, NULL,
          "transition.to.name is missing"},
-        {"to empty", "validator-call.json", "transition.to", "\"\"", NULL,
-         NULL, TG_EINVAL, 0, NULL, "transition.to is missing"},
+        {"to empty", "validator-call.json", "transition.to", "\"\"", NULL, NULL,
+         TG_EINVAL, 0, NULL, "transition.to is missing"},
         {"to a number", "validator-call.json", "transition.to", "10045", NULL,
          NULL, TG_EINVAL, 0, NULL, "transition.to must be"},
         {"transition a string", "validator-call.json", "transition",
@@ -508,13 +480,13 @@ static void test_gate_issue_types(void **state)
     (void)state;
 
     body = load(FIX "validator-call.json");
-    c->gates[0].issue_types = strv(other, 1);
+    c->gates[0].issue_types = tg_test_strv(other, 1);
     c->gates[0].n_issue_types = 1;
     assert_int_equal(tg_jira_map(c, body, &out, &gated, err, sizeof err), 0);
     assert_int_equal(gated, 0);
     json_decref(out);
-    freev(c->gates[0].issue_types, 1);
-    c->gates[0].issue_types = strv(types, 1);
+    tg_test_freev(c->gates[0].issue_types, 1);
+    c->gates[0].issue_types = tg_test_strv(types, 1);
     assert_int_equal(tg_jira_map(c, body, &out, &gated, err, sizeof err), 0);
     assert_int_equal(gated, 1);
     json_decref(out);

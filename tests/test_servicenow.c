@@ -26,34 +26,6 @@
 /* Standard Webhooks secret: "whsec_" + base64 of SW_KEY. */
 #define SW_KEY "ticketgate-standard-webhooks-key-0123"
 
-static char **strv(const char *const *v, size_t n)
-{
-    char **out = calloc(n ? n : 1, sizeof *out);
-    for (size_t i = 0; i < n; i++)
-        out[i] = strdup(v[i]);
-    return out;
-}
-
-static void freev(char **v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
-
-static void person(struct tg_directory *d, const char *id, const char *name,
-                   const char *const *aliases, size_t n)
-{
-    struct tg_person *p;
-    d->people = realloc(d->people, (d->n_people + 1) * sizeof *d->people);
-    p = &d->people[d->n_people++];
-    memset(p, 0, sizeof *p);
-    p->id = strdup(id);
-    p->name = strdup(name);
-    p->aliases = strv(aliases, n);
-    p->n_aliases = n;
-}
-
 static char *b64(const void *p, size_t n)
 {
     char *out = malloc(4 * ((n + 2) / 3) + 1);
@@ -105,17 +77,17 @@ static struct tg_config *cfg_new(void)
     c->gates = calloc(2, sizeof *c->gates);
     c->n_gates = 2;
     c->gates[0].source = strdup("jira");
-    c->gates[0].to = strv(jira_to, 1);
+    c->gates[0].to = tg_test_strv(jira_to, 1);
     c->gates[0].n_to = 1;
     c->gates[1].source = strdup("servicenow");
-    c->gates[1].to = strv(sn_to, 1);
+    c->gates[1].to = tg_test_strv(sn_to, 1);
     c->gates[1].n_to = 1;
     tg_directory_init(&c->directory);
-    person(&c->directory, "bob@example.com", "Bob Smith", bob, 4);
-    person(&c->directory, "carol@example.com", "Carol Diaz", carol, 2);
-    person(&c->directory, "dave@example.com", "Dave Okafor", dave, 2);
-    person(&c->directory, "erin@example.com", "Erin Yu", erin, 3);
-    person(&c->directory, "judy@example.com", "Judy Chen", judy, 3);
+    tg_test_person(&c->directory, "bob@example.com", "Bob Smith", bob, 4);
+    tg_test_person(&c->directory, "carol@example.com", "Carol Diaz", carol, 2);
+    tg_test_person(&c->directory, "dave@example.com", "Dave Okafor", dave, 2);
+    tg_test_person(&c->directory, "erin@example.com", "Erin Yu", erin, 3);
+    tg_test_person(&c->directory, "judy@example.com", "Judy Chen", judy, 3);
     assert_int_equal(tg_directory_index(&c->directory, NULL), 0);
     return c;
 }
@@ -136,8 +108,8 @@ static void cfg_free(struct tg_config *c)
     free(c->servicenow.standard_webhooks_secret);
     for (size_t g = 0; g < c->n_gates; g++) {
         free(c->gates[g].source);
-        freev(c->gates[g].projects, c->gates[g].n_projects);
-        freev(c->gates[g].to, c->gates[g].n_to);
+        tg_test_freev(c->gates[g].projects, c->gates[g].n_projects);
+        tg_test_freev(c->gates[g].to, c->gates[g].n_to);
     }
     free(c->gates);
     tg_directory_cleanup(&c->directory);
@@ -313,8 +285,7 @@ static void test_map_variants(void **state)
          "true"},
         {"emergency reference: value when no display_value",
          "ritm.variables.emergency_access",
-         "{\"value\":\"1\",\"display_value\":\"\"}", 0, 1, "emergency",
-         "true"},
+         "{\"value\":\"1\",\"display_value\":\"\"}", 0, 1, "emergency", "true"},
         {"other state", "approval.state", "\"requested\"", 0, 0, NULL, NULL},
         /* No status change is skip (ADAPTERS.md). */
         {"no status change", "approval.previous_state", "\"approved\"", 0, 0,
@@ -386,7 +357,7 @@ static void test_gate_projects(void **state)
     int gated = -1;
     (void)state;
 
-    c->gates[1].projects = strv(globs, 2);
+    c->gates[1].projects = tg_test_strv(globs, 2);
     c->gates[1].n_projects = 2;
     assert_int_equal(
         tg_servicenow_map(c, body, &out, &gated, &eid, err, sizeof err), 0);

@@ -62,24 +62,6 @@ struct tls_server {
     int mtls;
 };
 
-static int free_port(void)
-{
-    struct sockaddr_in a;
-    socklen_t alen = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-
-    if (fd < 0)
-        return -1;
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &alen) == 0)
-        port = ntohs(a.sin_port);
-    close(fd);
-    return port;
-}
-
 static void sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -209,8 +191,8 @@ static int start_tls(struct tls_server *t, int mtls)
     t->mtls = mtls;
     if (tg_test_server_prepare(&t->s) != 0 || make_pki(t->s.dir) != 0)
         return -1;
-    t->s.port = free_port();
-    t->admin_port = free_port();
+    t->s.port = tg_test_free_port();
+    t->admin_port = tg_test_free_port();
     snprintf(repl, sizeof(repl),
              "listen: \"127.0.0.1:%ds\"\n"
              "  admin_listen: \"127.0.0.1:%d\"\n"

@@ -809,3 +809,33 @@ out:
     BIO_free(b);
     return rc;
 }
+
+/* -------------------------------------------------- directories by hand */
+
+char **tg_test_strv(const char *const *v, size_t n)
+{
+    char **out = calloc(n ? n : 1, sizeof *out);
+    for (size_t i = 0; out && i < n; i++)
+        out[i] = strdup(v[i]);
+    return out;
+}
+
+void tg_test_freev(char **v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+void tg_test_person(struct tg_directory *d, const char *id, const char *name,
+                    const char *const *aliases, size_t n)
+{
+    struct tg_person *p;
+    d->people = realloc(d->people, (d->n_people + 1) * sizeof *d->people);
+    p = &d->people[d->n_people++];
+    memset(p, 0, sizeof *p);
+    p->id = strdup(id);
+    p->name = strdup(name);
+    p->aliases = tg_test_strv(aliases, n);
+    p->n_aliases = n;
+}

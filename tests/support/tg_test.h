@@ -31,6 +31,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "directory.h"
+
 /* The example configuration's credentials (contract/example). */
 #define TG_TEST_GENERIC_SECRET "generic-client-secret-for-tests-0123456789"
 #define TG_TEST_GENERIC_ISS "ticketgate-client"
@@ -125,5 +127,14 @@ int tg_test_keypair(const char *kind, char **priv_pem, char **pub_pem);
 char *tg_test_read_file(const char *path, size_t *len);
 /* RFC 3339 UTC of now + offset seconds into buf (cap >= 21). */
 void tg_test_rfc3339(int64_t offset, char *buf, size_t cap);
+
+/* ---- directories built by hand (the adapters' unit tests) ---- */
+
+/* A heap copy of the n strings of v (freed with tg_test_freev). */
+char **tg_test_strv(const char *const *v, size_t n);
+void tg_test_freev(char **v, size_t n);
+/* Appends a person with id, display name and n aliases to d. */
+void tg_test_person(struct tg_directory *d, const char *id, const char *name,
+                    const char *const *aliases, size_t n);
 
 #endif

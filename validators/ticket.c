@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "errors.h"
 
@@ -17,12 +18,18 @@ void tg_ticket_cleanup(struct tg_ticket *t)
                      &t->to, &t->actor, &t->requester, &t->beneficiary,
                      &t->beneficiary_type, &t->owner, &t->justification,
                      &t->system, &t->environment, &t->entitlement,
-                     &t->privilege, &t->expires_at, &t->created_at};
+                     &t->privilege, &t->expires_at, &t->created_at,
+                     &t->assigned_approver};
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
         free(*strs[i]);
     for (size_t i = 0; i < t->n_approvers; i++)
         free(t->approvers[i]);
     free(t->approvers);
+    for (size_t i = 0; i < t->n_names; i++) {
+        free(t->names[i].id);
+        free(t->names[i].name);
+    }
+    free(t->names);
     tg_ticket_init(t);
 }
 
@@ -45,4 +52,57 @@ int tg_ticket_add_approver(struct tg_ticket *t, const char *s)
 int tg_ticket_is_access_request(const struct tg_ticket *t)
 {
     return t->kind == NULL || strcmp(t->kind, "access_request") == 0;
+}
+
+/* The span of s without surrounding ASCII white space. */
+static void trim(const char *s, const char **p, size_t *n)
+{
+    size_t len = strlen(s);
+    while (len && (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')) {
+        s++;
+        len--;
+    }
+    while (len && (s[len - 1] == ' ' || s[len - 1] == '\t' ||
+                   s[len - 1] == '\n' || s[len - 1] == '\r'))
+        len--;
+    *p = s;
+    *n = len;
+}
+
+const char *tg_ticket_name_of(const struct tg_ticket *t, const char *id)
+{
+    const char *p, *q;
+    size_t n, m;
+    if (!id)
+        return NULL;
+    trim(id, &p, &n);
+    for (size_t i = 0; i < t->n_names; i++) {
+        trim(t->names[i].id, &q, &m);
+        if (m == n && strncasecmp(p, q, n) == 0)
+            return t->names[i].name;
+    }
+    return NULL;
+}
+
+int tg_ticket_add_name(struct tg_ticket *t, const char *id, const char *name)
+{
+    struct tg_ticket_name *v;
+    char *a, *b;
+    if (!id || !name || !*id || !*name || tg_ticket_name_of(t, id))
+        return TG_OK;
+    v = realloc(t->names, (t->n_names + 1) * sizeof(*v));
+    if (!v)
+        return TG_ENOMEM;
+    t->names = v;
+    a = strdup(id);
+    b = strdup(name);
+    if (!a || !b) {
+        free(a);
+        free(b);
+        return TG_ENOMEM;
+    }
+    v[t->n_names].id = a;
+    v[t->n_names].name = b;
+    t->n_names++;
+    return TG_OK;
 }

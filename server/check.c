@@ -1,9 +1,12 @@
 /* check.c - `ticketgate check`: evaluates canonical tickets offline. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../validators/errors.h"
 #include "../validators/evaluate.h"
@@ -13,6 +16,20 @@
 #include "config.h"
 #include "decision.h"
 #include "jarena.h"
+
+/*
+ * Two ways through the same steps. With one thread (TG_CHECK_THREADS=1, or
+ * one CPU) the inputs are read value after value and each decision is
+ * printed at once: the reference. Otherwise every input is cut into chunks
+ * at line ends, N worker threads parse, map, evaluate and print whole
+ * chunks into their own buffers (each with its own JSON arena), and the
+ * main thread retires the chunks in input order: it numbers the tickets,
+ * writes each decision id into its place, prints the stderr lines and
+ * writes the chunk out. A chunk whose text does not parse on its own (a
+ * document over several lines cut at a line end, or invalid JSON) hands the
+ * rest of its input, from that value on, to the reference path, so the
+ * output and the error lines are byte for byte the one-thread run's.
+ */
 
 /* One check run: the configuration in force and where output goes. */
 struct run {
@@ -32,24 +49,43 @@ struct run {
  * decision take a few KB; a large array spills over to malloc. */
 #define CHECK_ARENA (1024 * 1024)
 
+/* Bytes of input a chunk holds, cut at the next line end: some 400
+ * tickets, a few ms of work, so the workers stay busy and the chunks in
+ * flight (4 per worker) take a few MB. */
+#define CHUNK_BYTES (256 * 1024)
+
+/* Past this a read or an output buffer is refused: 16 GiB is past any sane
+ * ticket folder. */
+#define MAX_BUFFER ((size_t)1 << 34)
+
+#define MAX_THREADS 256
+
+/* The decision id of a ticket a worker prints: the main thread writes the
+ * real one, of the same length, in its place. */
+#define ID_PLACEHOLDER "d-000000000000-000000"
+#define ID_LEN (sizeof(ID_PLACEHOLDER) - 1)
+
 static void usage(void)
 {
     fputs("usage: ticketgate check -c FILE [--now RFC3339] [FILE...|-]\n",
           stderr);
 }
 
-/* Reads all of f; *len excludes the NUL added for convenience. */
-static char *slurp(FILE *f, size_t *len)
+/* Reads all of f, starting with room for hint bytes; *len excludes the NUL
+ * added for convenience. */
+static char *slurp(FILE *f, size_t hint, size_t *len)
 {
-    size_t cap = 65536, n = 0, r;
-    char *buf = malloc(cap), *nb;
-    if (!buf)
+    size_t cap = hint + 1 > 65536 ? hint + 1 : 65536, n = 0, r;
+    char *buf, *nb;
+    if (cap > MAX_BUFFER)
+        return NULL;
+    if (!(buf = malloc(cap)))
         return NULL;
     while ((r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
         n += r;
         if (cap - n - 1 == 0) {
-            if (cap > ((size_t)1 << 34) / 2)
-                goto fail; /* 16 GiB is past any sane ticket folder */
+            if (cap > MAX_BUFFER / 2)
+                goto fail;
             nb = realloc(buf, cap * 2);
             if (!nb)
                 goto fail;
@@ -67,13 +103,60 @@ fail:
     return NULL;
 }
 
+/* One input file (or stdin) read whole, or why it could not be. */
+struct input {
+    const char *path; /* as given: "-" is stdin */
+    const char *name; /* as error lines name it */
+    char *buf;
+    size_t len;
+    int open_errno; /* fopen's errno when it could not be opened */
+    int rc;         /* TG_OK, or TG_EIO when it could not be read */
+    int stopped;    /* a failure ended it: its later chunks print nothing */
+};
+
+/* Reads path into in; on failure in->rc says so and report_load tells. */
+static void load_input(const char *path, struct input *in)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    struct stat st;
+    size_t hint = 0;
+
+    memset(in, 0, sizeof(*in));
+    in->path = path;
+    in->name = f == stdin ? "<stdin>" : path;
+    if (!f) {
+        in->open_errno = errno;
+        in->rc = TG_EIO;
+        return;
+    }
+    /* A regular file's size spares the doubling copies of a large one. */
+    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+        (unsigned long long)st.st_size < MAX_BUFFER / 2)
+        hint = (size_t)st.st_size;
+    in->buf = slurp(f, hint, &in->len);
+    if (f != stdin)
+        fclose(f);
+    if (!in->buf)
+        in->rc = TG_EIO;
+}
+
+/* The stderr line of a failed load, as check has always printed it. */
+static void report_load(const struct input *in)
+{
+    if (in->open_errno)
+        fprintf(stderr, "%s: cannot open: %s\n", in->path,
+                strerror(in->open_errno));
+    else
+        fprintf(stderr, "%s: cannot read\n", in->name);
+}
+
 /* The 3 id bytes of a decision: FNV-1a of the ticket id and its position,
  * so a re-run of the same folder gives the same ids (check has no store to
  * number them) at no cost beside the evaluation. */
 static void id_bytes(const char *id, uint64_t seq, unsigned char out[3])
 {
     uint64_t h = 1469598103934665603ULL ^ seq;
-    for (const char *p = id; *p; p++) {
+    for (const char *p = id; p && *p; p++) {
         h ^= (unsigned char)*p;
         h *= 1099511628211ULL;
     }
@@ -81,6 +164,32 @@ static void id_bytes(const char *id, uint64_t seq, unsigned char out[3])
     out[1] = (unsigned char)(h >> 8);
     out[2] = (unsigned char)h;
 }
+
+/* Maps and evaluates ticket value v and builds its decision in *doc, with
+ * the id of position seq (seq 0: ID_PLACEHOLDER). TG_EINVAL with err set:
+ * v cannot be mapped. The caller inits and cleans up t and res. */
+static int decide(const struct tg_config *cfg, int64_t now, const json_t *v,
+                  uint64_t seq, struct tg_ticket *t, struct tg_result *res,
+                  char *err, size_t errcap, json_t **doc)
+{
+    struct tg_context ctx = {now, -1};
+    unsigned char rnd[3] = {0, 0, 0};
+    char id[32];
+    int rc;
+
+    if ((rc = tg_canonical_from_json(v, t, err, errcap)) != TG_OK)
+        return rc;
+    if ((rc = tg_evaluate(t, &cfg->policy, &cfg->directory, &ctx, res)) !=
+        TG_OK)
+        return rc;
+    if (seq)
+        id_bytes(t->id, seq, rnd);
+    tg_decision_id_format(id, sizeof(id), seq, rnd);
+    *doc = tg_decision_build(t, NULL, res, id, now, cfg->digest);
+    return *doc ? TG_OK : TG_ENOMEM;
+}
+
+/* ---- the reference path: one value after another ---------------------- */
 
 /* Appends doc and a newline to out through r->buf, one fwrite per line
  * (jansson's json_dumpf writes token by token). */
@@ -116,16 +225,14 @@ static int check_one(struct run *r, const char *file, const json_t *v)
 {
     struct tg_ticket t;
     struct tg_result res;
-    struct tg_context ctx = {r->now, -1};
-    char err[256], id[32];
-    unsigned char rnd[3];
+    char err[256];
     json_t *doc = NULL;
     int rc;
 
     tg_ticket_init(&t);
     tg_result_init(&res);
     r->seq++;
-    rc = tg_canonical_from_json(v, &t, err, sizeof(err));
+    rc = decide(r->cfg, r->now, v, r->seq, &t, &res, err, sizeof(err), &doc);
     if (rc == TG_EINVAL) {
         fprintf(stderr, "%s: ticket %llu: %s\n", file,
                 (unsigned long long)r->seq, err);
@@ -135,16 +242,6 @@ static int check_one(struct run *r, const char *file, const json_t *v)
     }
     if (rc != TG_OK)
         goto out;
-    if ((rc = tg_evaluate(&t, &r->cfg->policy, &r->cfg->directory, &ctx,
-                          &res)) != TG_OK)
-        goto out;
-    id_bytes(t.id, r->seq, rnd);
-    tg_decision_id_format(id, sizeof(id), r->seq, rnd);
-    doc = tg_decision_build(&t, NULL, &res, id, r->now, r->cfg->digest);
-    if (!doc) {
-        rc = TG_ENOMEM;
-        goto out;
-    }
     rc = emit(r, doc);
     r->any_deny |= res.verdict == TG_DENY;
 out:
@@ -154,20 +251,24 @@ out:
     return rc;
 }
 
-/* An input holds one object, an array of them, or JSON Lines (any run of
- * whitespace-separated values): values are read one after another. */
-static int check_input(struct run *r, const char *file, const char *buf,
-                       size_t len)
+static int is_space(char c)
 {
-    size_t off = 0;
+    return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+}
+
+/* An input holds one object, an array of them, or JSON Lines (any run of
+ * whitespace-separated values): values are read one after another from
+ * byte off of buf on. */
+static int check_input(struct run *r, const char *file, const char *buf,
+                       size_t len, size_t off)
+{
     while (off < len) {
         json_error_t jerr;
         json_t *v;
         size_t i, mark;
         json_t *el;
         int rc = TG_OK;
-        while (off < len && (buf[off] == ' ' || buf[off] == '\n' ||
-                             buf[off] == '\r' || buf[off] == '\t'))
+        while (off < len && is_space(buf[off]))
             off++;
         if (off >= len)
             break;
@@ -203,25 +304,488 @@ static int check_input(struct run *r, const char *file, const char *buf,
 
 static int check_file(struct run *r, const char *path)
 {
-    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-    const char *name = f == stdin ? "<stdin>" : path;
-    char *buf;
-    size_t len;
+    struct input in;
     int rc;
-    if (!f) {
-        fprintf(stderr, "%s: cannot open: %s\n", path, strerror(errno));
-        return TG_EIO;
+
+    load_input(path, &in);
+    if (in.rc != TG_OK) {
+        report_load(&in);
+        return in.rc;
     }
-    buf = slurp(f, &len);
-    if (f != stdin)
-        fclose(f);
-    if (!buf) {
-        fprintf(stderr, "%s: cannot read\n", name);
-        return TG_EIO;
-    }
-    rc = check_input(r, name, buf, len);
-    free(buf);
+    rc = check_input(r, in.name, in.buf, in.len, 0);
+    free(in.buf);
     return rc;
+}
+
+/* ---- the parallel path ------------------------------------------------- */
+
+/* What a worker made of one ticket, for the main thread to finish. */
+struct event {
+    int unmappable; /* else a decision */
+    int deny;
+    size_t pos; /* where its id (a decision) or its line (unmappable)
+                   starts in the chunk's out */
+    size_t aux;    /* the ticket id (decision) or the message (unmappable),
+                      NUL-terminated in the chunk's aux */
+};
+
+/* Bytes [start, end) of an input, whole lines, and what a worker made of
+ * them: the decision lines in out, one event per ticket. */
+struct chunk {
+    struct input *in;
+    size_t start, end;
+    int last; /* the input's last chunk: retiring it frees the input */
+    int done; /* under the pool's lock */
+    char *out;
+    size_t out_len, out_cap;
+    char *aux;
+    size_t aux_len, aux_cap;
+    struct event *ev;
+    size_t n_ev, ev_cap;
+    int rc;        /* a ticket failed (TG_ENOMEM): the input stops after it */
+    int bad;       /* a value did not parse on its own at bad_off */
+    size_t bad_off;
+};
+
+/* The chunks in flight, a ring: [head, tail) not yet retired, [queued,
+ * tail) not yet taken by a worker. Counters only grow; slot = n % n_slots. */
+struct pool {
+    pthread_mutex_t mu;
+    pthread_cond_t work; /* a chunk was queued, or stop */
+    pthread_cond_t done; /* a chunk was finished */
+    struct chunk *slots;
+    size_t n_slots;
+    size_t head, queued, tail;
+    int stop;
+    const struct tg_config *cfg;
+    int64_t now;
+};
+
+/* Grows *buf (capacity *cap) to hold need bytes. */
+static int reserve(char **buf, size_t *cap, size_t need)
+{
+    size_t c = *cap ? *cap : 4096;
+    char *nb;
+    if (need <= *cap)
+        return TG_OK;
+    while (c < need) {
+        if (c > MAX_BUFFER / 2)
+            return TG_ENOMEM;
+        c *= 2;
+    }
+    if (!(nb = realloc(*buf, c)))
+        return TG_ENOMEM;
+    *buf = nb;
+    *cap = c;
+    return TG_OK;
+}
+
+/* Appends doc and a newline to c->out. */
+static int put_line(struct chunk *c, const json_t *doc)
+{
+    size_t n = json_dumpb(doc, c->out + c->out_len, c->out_cap - c->out_len,
+                          JSON_COMPACT);
+    if (n == 0)
+        return TG_ENOMEM;
+    if (n + 1 > c->out_cap - c->out_len) {
+        if (c->out_len + n + 1 < n ||
+            reserve(&c->out, &c->out_cap, c->out_len + n + 1) != TG_OK)
+            return TG_ENOMEM;
+        n = json_dumpb(doc, c->out + c->out_len, c->out_cap - c->out_len,
+                       JSON_COMPACT);
+    }
+    c->out[c->out_len + n] = '\n';
+    c->out_len += n + 1;
+    return TG_OK;
+}
+
+/* Appends an event with text s (copied into c->aux). */
+static int put_event(struct chunk *c, int unmappable, int deny, size_t pos,
+                     const char *s)
+{
+    size_t n = strlen(s ? s : "") + 1;
+    if (c->n_ev == c->ev_cap) {
+        size_t cap = c->ev_cap ? c->ev_cap * 2 : 512;
+        struct event *nv = realloc(c->ev, cap * sizeof(*nv));
+        if (!nv)
+            return TG_ENOMEM;
+        c->ev = nv;
+        c->ev_cap = cap;
+    }
+    if (c->aux_len + n < n ||
+        reserve(&c->aux, &c->aux_cap, c->aux_len + n) != TG_OK)
+        return TG_ENOMEM;
+    memcpy(c->aux + c->aux_len, s ? s : "", n);
+    c->ev[c->n_ev++] = (struct event){unmappable, deny, pos, c->aux_len};
+    c->aux_len += n;
+    return TG_OK;
+}
+
+/* Where the decision id starts in line p (n bytes) that tg_decision_build
+ * made: {"decision":"<verdict>","decision_id":"d-... (the verdict is one of
+ * our words, so the first such key is the document's own). */
+static int find_id(const char *p, size_t n, size_t *pos)
+{
+    static const char lead[] = "{\"decision\":\"";
+    static const char key[] = "\",\"decision_id\":\"";
+    size_t i = sizeof(lead) - 1;
+
+    if (n < i || memcmp(p, lead, i) != 0)
+        return TG_EINVAL;
+    while (i < n && p[i] != '"')
+        i++;
+    if (n - i < sizeof(key) - 1 + ID_LEN ||
+        memcmp(p + i, key, sizeof(key) - 1) != 0 ||
+        memcmp(p + i + sizeof(key) - 1, ID_PLACEHOLDER, ID_LEN) != 0)
+        return TG_EINVAL;
+    *pos = i + sizeof(key) - 1;
+    return TG_OK;
+}
+
+/* check_one for a worker: the decision line goes to c->out with the
+ * placeholder id, and an event tells the main thread the rest. */
+static int chunk_one(const struct pool *p, struct chunk *c, const json_t *v)
+{
+    struct tg_ticket t;
+    struct tg_result res;
+    char err[256];
+    json_t *doc = NULL;
+    size_t line = c->out_len, pos = 0;
+    int rc;
+
+    tg_ticket_init(&t);
+    tg_result_init(&res);
+    rc = decide(p->cfg, p->now, v, 0, &t, &res, err, sizeof(err), &doc);
+    if (rc == TG_EINVAL) {
+        json_t *e = json_pack("{s:s,s:s}", "error", "unmappable", "message",
+                              err);
+        if (e) {
+            if (put_line(c, e) != TG_OK)
+                c->out_len = line;
+            json_decref(e);
+        }
+        rc = put_event(c, 1, 0, line, err);
+        goto out;
+    }
+    if (rc != TG_OK)
+        goto out;
+    if ((rc = put_line(c, doc)) != TG_OK)
+        goto out;
+    /* Our own document without its id is a bug, not an input problem. */
+    if ((rc = find_id(c->out + line, c->out_len - line, &pos)) != TG_OK) {
+        rc = TG_ENOMEM;
+        goto out;
+    }
+    rc = put_event(c, 0, res.verdict == TG_DENY, line + pos, t.id);
+out:
+    if (rc != TG_OK)
+        c->out_len = line;
+    json_decref(doc);
+    tg_result_cleanup(&res);
+    tg_ticket_cleanup(&t);
+    return rc;
+}
+
+/* A worker's whole chunk: check_input's loop over [start, end). A value
+ * that does not parse within the chunk stops it at bad_off. */
+static void run_chunk(const struct pool *p, struct tg_jarena *arena,
+                      char *abuf, struct chunk *c)
+{
+    const char *buf = c->in->buf;
+    size_t off = c->start, end = c->end;
+
+    c->out_len = c->aux_len = c->n_ev = 0;
+    c->rc = TG_OK;
+    c->bad = 0;
+    if (c->in->rc != TG_OK)
+        return;
+    while (off < end) {
+        json_error_t jerr;
+        json_t *v, *el;
+        size_t i, mark;
+        int rc = TG_OK;
+        while (off < end && is_space(buf[off]))
+            off++;
+        if (off >= end)
+            break;
+        if (abuf)
+            tg_jarena_begin(arena, abuf, CHECK_ARENA);
+        v = json_loadb(buf + off, end - off, JSON_DISABLE_EOF_CHECK, &jerr);
+        if (!v) {
+            if (abuf)
+                tg_jarena_end(arena);
+            c->bad = 1;
+            c->bad_off = off;
+            return;
+        }
+        off += (size_t)jerr.position;
+        mark = abuf ? tg_jarena_mark(arena) : 0;
+        if (json_is_array(v)) {
+            json_array_foreach(v, i, el) {
+                rc = chunk_one(p, c, el);
+                if (abuf)
+                    tg_jarena_rewind(arena, mark);
+                if (rc != TG_OK)
+                    break;
+            }
+        } else {
+            rc = chunk_one(p, c, v);
+        }
+        json_decref(v);
+        if (abuf)
+            tg_jarena_end(arena);
+        if (rc != TG_OK) {
+            c->rc = rc;
+            return;
+        }
+    }
+}
+
+static void *worker(void *arg)
+{
+    struct pool *p = arg;
+    struct tg_jarena arena;
+    char *abuf = malloc(CHECK_ARENA);
+
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        struct chunk *c;
+        while (p->queued == p->tail && !p->stop)
+            pthread_cond_wait(&p->work, &p->mu);
+        if (p->queued == p->tail)
+            break;
+        c = &p->slots[p->queued++ % p->n_slots];
+        pthread_mutex_unlock(&p->mu);
+        /* Without its arena (abuf NULL) a worker still works, through
+         * malloc. */
+        run_chunk(p, &arena, abuf, c);
+        pthread_mutex_lock(&p->mu);
+        c->done = 1;
+        pthread_cond_signal(&p->done);
+    }
+    pthread_mutex_unlock(&p->mu);
+    free(abuf);
+    return NULL;
+}
+
+/* The main thread's part of chunk c, in input order: number its tickets,
+ * write their ids, print their stderr lines and the chunk; a value that
+ * did not parse on its own goes to the reference path with the rest of
+ * the input. Returns what check_file would for this part of the input. */
+static int finish_chunk(struct run *r, struct chunk *c)
+{
+    struct input *in = c->in;
+    char id[32];
+    size_t done = 0;
+    int rc = c->rc;
+
+    for (size_t i = 0; i < c->n_ev; i++) {
+        const struct event *e = &c->ev[i];
+        const char *s = c->aux + e->aux;
+        r->seq++;
+        if (e->unmappable) {
+            /* The lines before it go first, as the reference path's do
+             * (on a terminal stdout and stderr interleave line by line). */
+            if (e->pos > done &&
+                fwrite(c->out + done, 1, e->pos - done, r->out) !=
+                    e->pos - done)
+                return TG_EIO;
+            done = e->pos;
+            fprintf(stderr, "%s: ticket %llu: %s\n", in->name,
+                    (unsigned long long)r->seq, s);
+            r->any_error = 1;
+        } else {
+            unsigned char rnd[3];
+            id_bytes(s, r->seq, rnd);
+            tg_decision_id_format(id, sizeof(id), r->seq, rnd);
+            memcpy(c->out + e->pos, id, ID_LEN);
+            r->any_deny |= e->deny;
+        }
+    }
+    if (rc != TG_OK)
+        r->seq++; /* the ticket that failed had its number */
+    if (c->out_len > done &&
+        fwrite(c->out + done, 1, c->out_len - done, r->out) !=
+            c->out_len - done)
+        return TG_EIO;
+    if (rc == TG_OK && c->bad)
+        rc = check_input(r, in->name, in->buf, in->len, c->bad_off);
+    return rc;
+}
+
+/* Retires the oldest chunk in flight; returns its input's outcome so far
+ * (TG_ENOMEM stops the run, as in the reference path). */
+static int retire(struct run *r, struct pool *p)
+{
+    struct chunk *c = &p->slots[p->head % p->n_slots];
+    struct input *in = c->in;
+    int rc = TG_OK;
+
+    pthread_mutex_lock(&p->mu);
+    while (!c->done)
+        pthread_cond_wait(&p->done, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+    if (!in->stopped) {
+        if (in->rc != TG_OK) {
+            report_load(in);
+            rc = in->rc;
+        } else {
+            rc = finish_chunk(r, c);
+            /* The reference path read the rest of the input. */
+            if (c->bad)
+                in->stopped = 1;
+        }
+        if (rc != TG_OK) {
+            in->stopped = 1;
+            r->any_error = 1;
+        }
+    }
+    if (c->last) {
+        free(in->buf);
+        free(in);
+    }
+    c->in = NULL;
+    p->head++;
+    return rc;
+}
+
+/* Queues [start, end) of in, retiring the oldest chunk first when every
+ * slot is in flight. */
+static int push(struct run *r, struct pool *p, struct input *in,
+                size_t start, size_t end, int last)
+{
+    struct chunk *c;
+    int rc = TG_OK;
+
+    if (p->tail - p->head == p->n_slots)
+        rc = retire(r, p);
+    c = &p->slots[p->tail % p->n_slots];
+    c->in = in;
+    c->start = start;
+    c->end = end;
+    c->last = last;
+    c->done = 0;
+    pthread_mutex_lock(&p->mu);
+    p->tail++;
+    pthread_cond_signal(&p->work);
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+/* Cuts in into chunks of about CHUNK_BYTES at line ends and queues them;
+ * takes in. Returns TG_ENOMEM if the run must stop. */
+static int push_input(struct run *r, struct pool *p, struct input *in)
+{
+    size_t start = 0;
+    int rc;
+
+    if (in->rc != TG_OK || in->len == 0)
+        return push(r, p, in, 0, 0, 1);
+    while (start < in->len) {
+        size_t end = in->len;
+        if (in->len - start > CHUNK_BYTES) {
+            const char *nl = memchr(in->buf + start + CHUNK_BYTES, '\n',
+                                    in->len - start - CHUNK_BYTES);
+            if (nl)
+                end = (size_t)(nl - in->buf) + 1;
+        }
+        if ((rc = push(r, p, in, start, end, end == in->len)) == TG_ENOMEM)
+            return rc;
+        start = end;
+    }
+    return TG_OK;
+}
+
+/* Runs the inputs through n_threads workers. */
+static int check_parallel(struct run *r, const char **inputs, size_t n_inputs,
+                          int n_threads)
+{
+    struct pool p;
+    pthread_t *tids = NULL;
+    int started = 0, rc = TG_OK;
+
+    memset(&p, 0, sizeof(p));
+    p.cfg = r->cfg;
+    p.now = r->now;
+    p.n_slots = (size_t)n_threads * 4;
+    pthread_mutex_init(&p.mu, NULL);
+    pthread_cond_init(&p.work, NULL);
+    pthread_cond_init(&p.done, NULL);
+    if (!(p.slots = calloc(p.n_slots, sizeof(*p.slots))) ||
+        !(tids = calloc((size_t)n_threads, sizeof(*tids)))) {
+        rc = TG_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < p.n_slots; i++) {
+        p.slots[i].done = 1;
+        if (reserve(&p.slots[i].out, &p.slots[i].out_cap,
+                    CHUNK_BYTES * 2) != TG_OK) {
+            rc = TG_ENOMEM;
+            goto out;
+        }
+    }
+    for (; started < n_threads; started++)
+        if (pthread_create(&tids[started], NULL, worker, &p) != 0)
+            break;
+    if (started == 0) {
+        rc = TG_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < n_inputs && rc != TG_ENOMEM; i++) {
+        struct input *in = malloc(sizeof(*in));
+        if (!in) {
+            rc = TG_ENOMEM;
+            break;
+        }
+        load_input(inputs[i], in);
+        rc = push_input(r, &p, in);
+    }
+    while (p.head != p.tail) {
+        /* After a TG_ENOMEM nothing more is printed. */
+        if (rc == TG_ENOMEM)
+            p.slots[p.head % p.n_slots].in->stopped = 1;
+        if (retire(r, &p) == TG_ENOMEM)
+            rc = TG_ENOMEM;
+    }
+out:
+    pthread_mutex_lock(&p.mu);
+    p.stop = 1;
+    pthread_cond_broadcast(&p.work);
+    pthread_mutex_unlock(&p.mu);
+    for (int i = 0; i < started; i++)
+        pthread_join(tids[i], NULL);
+    for (size_t i = 0; p.slots && i < p.n_slots; i++) {
+        free(p.slots[i].out);
+        free(p.slots[i].aux);
+        free(p.slots[i].ev);
+    }
+    free(p.slots);
+    free(tids);
+    pthread_cond_destroy(&p.done);
+    pthread_cond_destroy(&p.work);
+    pthread_mutex_destroy(&p.mu);
+    if (rc == TG_ENOMEM)
+        r->any_error = 1;
+    return rc;
+}
+
+/* Worker threads: TG_CHECK_THREADS if set (1 = the reference path), else
+ * one per online CPU. -1 if the variable is not a number from 1 to 256. */
+static int thread_count(void)
+{
+    const char *s = getenv("TG_CHECK_THREADS");
+    long n = 0;
+
+    if (s && *s) {
+        for (const char *q = s; *q; q++) {
+            if (*q < '0' || *q > '9' || n > MAX_THREADS)
+                return -1;
+            n = n * 10 + (*q - '0');
+        }
+        return n >= 1 && n <= MAX_THREADS ? (int)n : -1;
+    }
+    n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (int)n;
 }
 
 int tg_cmd_check(int argc, char **argv)
@@ -232,7 +796,7 @@ int tg_cmd_check(int argc, char **argv)
     struct tg_config *cfg = NULL;
     struct tg_diag diag;
     struct run r;
-    int rc, code = 2;
+    int rc, code = 2, threads;
 
     memset(&r, 0, sizeof(r));
     tg_diag_init(&diag);
@@ -253,6 +817,11 @@ int tg_cmd_check(int argc, char **argv)
     }
     if (!cfgpath) {
         usage();
+        goto out;
+    }
+    if ((threads = thread_count()) < 0) {
+        fprintf(stderr, "check: TG_CHECK_THREADS must be a number of "
+                        "threads from 1 to %d\n", MAX_THREADS);
         goto out;
     }
     r.out = stdout;
@@ -278,11 +847,15 @@ int tg_cmd_check(int argc, char **argv)
     r.cfg = cfg;
     if (n_inputs == 0)
         inputs[n_inputs++] = "-";
-    for (size_t i = 0; i < n_inputs; i++) {
-        if ((rc = check_file(&r, inputs[i])) != TG_OK) {
-            r.any_error = 1;
-            if (rc == TG_ENOMEM)
-                break;
+    if (threads > 1) {
+        check_parallel(&r, inputs, n_inputs, threads);
+    } else {
+        for (size_t i = 0; i < n_inputs; i++) {
+            if ((rc = check_file(&r, inputs[i])) != TG_OK) {
+                r.any_error = 1;
+                if (rc == TG_ENOMEM)
+                    break;
+            }
         }
     }
     if (fflush(stdout) != 0)

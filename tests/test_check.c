@@ -225,6 +225,177 @@ static void test_check_usage(void **state)
     free(out);
 }
 
+/* Reads a whole file written by a test command (malloc'd). */
+static char *slurp_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    size_t cap = 1 << 16, n = 0, r;
+    char *buf = malloc(cap);
+    assert_non_null(f);
+    while ((r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+        n += r;
+        if (n + 1 >= cap)
+            buf = realloc(buf, cap *= 2);
+    }
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+/* The good ticket with id ACC-<n>. */
+static void good_with_id(char *buf, size_t cap, int n)
+{
+    char id[32];
+    const char *rest = strchr(good, ',');
+    snprintf(id, sizeof(id), "ACC-%d", n);
+    snprintf(buf, cap, "{\"id\":\"%s\"%s", id, rest);
+}
+
+/*
+ * Inputs that make the parallel path cut and hand back: several files of
+ * JSON Lines larger than a chunk (256 KB), with unmappable tickets, arrays
+ * on a line, blank lines, a pretty-printed array over several chunks in
+ * the middle of a file (a chunk ends inside it), invalid JSON in a later
+ * chunk of a file, a file that does not exist and small documents.
+ * Returns the argument list for check.
+ */
+static void write_mixed(char *args, size_t cap)
+{
+    char path[128], t[1024];
+    FILE *f;
+    int n = 0;
+
+    snprintf(path, sizeof(path), "%s/m1.jsonl", tmpdir);
+    assert_non_null(f = fopen(path, "w"));
+    for (int i = 0; i < 2000; i++) {
+        good_with_id(t, sizeof(t), n++);
+        if (i % 97 == 5)
+            fprintf(f, "{\"id\":%d}\n", i);         /* unmappable */
+        else if (i % 101 == 7)
+            fprintf(f, "[%s, {\"id\":\"K-%d\",\"kind\":\"x\"}]\n", t, i);
+        else if (i % 89 == 3)
+            fprintf(f, "\n  %s  \n\n", t);
+        else
+            fprintf(f, "%s\n", t);
+    }
+    /* A pretty-printed array of 800 tickets: longer than a chunk. */
+    fputs("[\n", f);
+    for (int i = 0; i < 800; i++) {
+        good_with_id(t, sizeof(t), n++);
+        for (char *q = t; *q; q++) {
+            fputc(*q, f);
+            if (*q == ',' && q[-1] == '"')
+                fputs("\n    ", f);
+        }
+        fputs(i < 799 ? ",\n" : "\n]\n", f);
+    }
+    for (int i = 0; i < 300; i++) {
+        good_with_id(t, sizeof(t), n++);
+        fprintf(f, "%s\n", i % 50 == 1 ? "{\"owner\":\"x\"}" : t);
+    }
+    fclose(f);
+
+    snprintf(path, sizeof(path), "%s/m2.jsonl", tmpdir);
+    assert_non_null(f = fopen(path, "w"));
+    for (int i = 0; i < 1800; i++) {
+        good_with_id(t, sizeof(t), n++);
+        fprintf(f, "%s\n", t);
+    }
+    fputs("{\"id\": \"BROKEN\",\n", f); /* invalid JSON, chunk 3 or so */
+    for (int i = 0; i < 100; i++) {
+        good_with_id(t, sizeof(t), n++);
+        fprintf(f, "%s\n", t);
+    }
+    fclose(f);
+    put("m3.json", good);
+    put("m4.json", "[{\"id\":\"ACC-X\",\"kind\":\"incident\"}, {\"id\":7}]");
+    snprintf(args, cap, "%s/m1.jsonl %s/m3.json %s/missing.json %s/m2.jsonl "
+             "%s/m4.json %s/m1.jsonl",
+             tmpdir, tmpdir, tmpdir, tmpdir, tmpdir, tmpdir);
+}
+
+/* Each worker count gives the one-thread run's stdout, stderr and exit
+ * code byte for byte, and decisions come in input order. */
+static void test_check_parallel_same_as_one_thread(void **state)
+{
+    static const char *const counts[] = {"2", "3", "8"};
+    char args[1024], cmd[2048], errpath[128], *o1, *e1;
+    int c1, decisions = 0;
+    (void)state;
+    write_mixed(args, sizeof(args));
+    snprintf(errpath, sizeof(errpath), "%s/err1.txt", tmpdir);
+    snprintf(cmd, sizeof(cmd),
+             "TG_CHECK_THREADS=1 " TG_BINARY " check -c " CFG " " NOW
+             " %s 2>%s", args, errpath);
+    c1 = run(cmd, &o1);
+    e1 = slurp_file(errpath);
+    assert_int_equal(c1, 2);
+    /* The reference itself: unmappable lines, the missing file, the
+     * invalid JSON of m2 and decisions numbered in input order. */
+    assert_non_null(strstr(e1, "missing.json: cannot open"));
+    assert_non_null(strstr(e1, "m2.jsonl: invalid JSON near byte"));
+    assert_non_null(strstr(e1, "m1.jsonl: ticket 6: "));
+    assert_true(count_lines(o1) > 8000);
+    for (const char *p = o1; *p; p = strchr(p, '\n') + 1) {
+        json_t *v = json_loadb(p, (size_t)(strchr(p, '\n') - p), 0, NULL);
+        const char *id = json_string_value(json_object_get(v, "decision_id"));
+        assert_non_null(v);
+        if (id) {
+            char want[32];
+            snprintf(want, sizeof(want), "d-%012d-", decisions + 1);
+            assert_memory_equal(id, want, 15);
+        }
+        decisions++;
+        json_decref(v);
+    }
+    for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+        char *o, *e;
+        snprintf(cmd, sizeof(cmd),
+                 "TG_CHECK_THREADS=%s " TG_BINARY " check -c " CFG " " NOW
+                 " %s 2>%s", counts[i], args, errpath);
+        assert_int_equal(run(cmd, &o), c1);
+        e = slurp_file(errpath);
+        if (strcmp(o, o1) != 0 || strcmp(e, e1) != 0)
+            fail_msg("%s threads: output differs from one thread's",
+                     counts[i]);
+        free(o);
+        free(e);
+    }
+    /* Without the variable: one worker per CPU, the same again. */
+    snprintf(cmd, sizeof(cmd),
+             TG_BINARY " check -c " CFG " " NOW " %s 2>/dev/null", args);
+    {
+        char *o;
+        assert_int_equal(run(cmd, &o), c1);
+        assert_string_equal(o, o1);
+        free(o);
+    }
+    free(o1);
+    free(e1);
+}
+
+static void test_check_threads_variable(void **state)
+{
+    static const char *const bad[] = {"0", "x", "257", "-1", "99999999999"};
+    char cmd[512], *out;
+    (void)state;
+    put("one.json", good);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(cmd, sizeof(cmd),
+                 "TG_CHECK_THREADS=%s " TG_BINARY " check -c " CFG " " NOW
+                 " %s/one.json 2>/dev/null", bad[i], tmpdir);
+        if (run(cmd, &out) != 2 || out[0] != '\0')
+            fail_msg("TG_CHECK_THREADS=%s was taken", bad[i]);
+        free(out);
+    }
+    snprintf(cmd, sizeof(cmd),
+             "TG_CHECK_THREADS=2 " TG_BINARY " check -c " CFG " " NOW
+             " %s/one.json", tmpdir);
+    assert_int_equal(run(cmd, &out), 0);
+    assert_int_equal(count_lines(out), 1);
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -234,6 +405,8 @@ int main(void)
         cmocka_unit_test(test_check_deterministic),
         cmocka_unit_test(test_check_errors),
         cmocka_unit_test(test_check_usage),
+        cmocka_unit_test(test_check_parallel_same_as_one_thread),
+        cmocka_unit_test(test_check_threads_variable),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

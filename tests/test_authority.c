@@ -114,10 +114,42 @@ static void test_authority_delegation_window(void **state)
     tg_directory_cleanup(&d);
 }
 
+/* People are named as a desk agent knows them (issue 9). */
+static void test_authority_messages(void **state)
+{
+    static const struct vf_msg_case cases[] = {
+        {"tier, the directory's name", "{\"scope\":{\"privilege\":\"admin\"}}",
+         NULL, 0, "AUTHORITY_TIER",
+         "The approver Dave Okafor (dave@example.com) may approve write "
+         "access to payments-db at most, and this request is for admin; ask "
+         "the system's owner or a higher approver."},
+        {"none, no name known", "{\"approver\":\"mallory\"}", NULL, 0,
+         "AUTHORITY_NONE",
+         "The approver mallory has no authority over payments-db; ask its "
+         "owner or one of its listed approvers to approve."},
+        {"none, the payload's name", "{\"approver\":\"mallory\"}",
+         "{\"mallory\":\"Mallory Jones\"}", 0, "AUTHORITY_NONE",
+         "The approver Mallory Jones (mallory) has no authority over "
+         "payments-db; ask its owner or one of its listed approvers to "
+         "approve."},
+        {"none, unknown but named",
+         "{\"approver\":\"712020:0e1f2a3b-4c5d-6e7f-8091-a2b3c4d5e6f7\"}",
+         "{\"712020:0e1f2a3b-4c5d-6e7f-8091-a2b3c4d5e6f7\":\"Zoe Park\"}", 0,
+         "AUTHORITY_NONE",
+         "The approver Zoe Park (712020:0e1f2a\xe2\x80\xa6) has no authority "
+         "over payments-db; ask its owner or one of its listed approvers to "
+         "approve."},
+    };
+    (void)state;
+    vf_run_messages(cases, sizeof(cases) / sizeof(cases[0]), run_auth,
+                    NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_authority_table),
+        cmocka_unit_test(test_authority_messages),
         cmocka_unit_test(test_authority_not_individual_off),
         cmocka_unit_test(test_authority_delegation_window),
     };

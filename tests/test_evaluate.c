@@ -134,10 +134,11 @@ static void test_decision_document(void **state)
                         "separation");
     assert_string_equal(
         json_string_value(json_object_get(f0, "message")),
-        "The approver (bob) is also the requester; a second person must "
-        "approve.");
-    assert_non_null(strstr(json_string_value(json_object_get(doc, "message")),
-                           "\n- The approver (bob) is also the requester"));
+        "The approver Bob Smith (bob) is also the requester; a second "
+        "person must approve.");
+    assert_non_null(
+        strstr(json_string_value(json_object_get(doc, "message")),
+               "\n- The approver Bob Smith (bob) is also the requester"));
     json_decref(doc);
     tg_result_cleanup(&r);
     tg_ticket_cleanup(&t);

@@ -127,6 +127,226 @@ static void test_expiry_table(void **state)
     vf_run(cases, sizeof(cases) / sizeof(cases[0]), run_expiry, NULL);
 }
 
+/* Clocks for the message tests, relative to VF_NOW (2026-12-01 00:00Z). */
+#define AT_2359_59 (VF_NOW + 86399)
+#define AT_2359_58 (VF_NOW + 86398)
+#define AT_1000 (VF_NOW + 36000)
+#define AT_1959_59 (VF_NOW + 71999)
+#define AT_1959_58 (VF_NOW + 71998)
+
+/* An expiry message never asks for a time a date picker cannot hold: it
+ * names the last allowed day, the latest D with D 23:59:59 UTC within the
+ * limit (issue 9). */
+static void test_expiry_messages(void **state)
+{
+    static const struct vf_msg_case cases[] = {
+        {"too long: the last allowed day",
+         "{\"expires_at\":\"2028-01-01\"}", NULL, 0, "EXPIRY_TOO_LONG",
+         "The end date (2028-01-01) is too far away; read access may be "
+         "granted for at most 180 days: set it to 2027-05-29 or an earlier "
+         "day."},
+        {"limit exactly at 23:59:59: that day",
+         "{\"expires_at\":\"2028-01-01\"}", NULL, AT_2359_59,
+         "EXPIRY_TOO_LONG",
+         "The end date (2028-01-01) is too far away; read access may be "
+         "granted for at most 180 days: set it to 2027-05-30 or an earlier "
+         "day."},
+        {"limit one second before 23:59:59: the day before",
+         "{\"expires_at\":\"2028-01-01\"}", NULL, AT_2359_58,
+         "EXPIRY_TOO_LONG",
+         "The end date (2028-01-01) is too far away; read access may be "
+         "granted for at most 180 days: set it to 2027-05-29 or an earlier "
+         "day."},
+        {"the day named at 23:59:59 is allowed",
+         "{\"expires_at\":\"2027-05-30\"}", NULL, AT_2359_59, NULL, NULL},
+        {"the day named one second earlier is allowed",
+         "{\"expires_at\":\"2027-05-29\"}", NULL, AT_2359_58, NULL, NULL},
+        {"the day after it is not",
+         "{\"expires_at\":\"2027-05-30\"}", NULL, AT_2359_58,
+         "EXPIRY_TOO_LONG",
+         "The end date (2027-05-30) is too far away; read access may be "
+         "granted for at most 180 days: set it to 2027-05-29 or an earlier "
+         "day."},
+        {"service limit",
+         "{\"beneficiary\":\"svc-payments-etl\","
+         "\"expires_at\":\"2027-03-01T00:00:01Z\"}",
+         NULL, 0, "EXPIRY_TOO_LONG",
+         "The end date (2027-03-01T00:00:01Z) is too far away; read access "
+         "for a service identity may be granted for at most 90 days: set it "
+         "to 2027-02-28 or an earlier day."},
+        {"emergency: today",
+         "{\"emergency\":true,\"expires_at\":\"2026-12-02\"}", NULL,
+         AT_1000, "EXPIRY_TOO_LONG",
+         "The end date (2026-12-02) is too far away; emergency access may be "
+         "granted for at most 24 hours: set it to 2026-12-01 or an earlier "
+         "day."},
+        {"past: a span of days from today",
+         "{\"expires_at\":\"2026-11-30\"}", NULL, 0, "EXPIRY_PAST",
+         "The end date (2026-11-30) is already past; set an end date from "
+         "2026-12-01 to 2027-05-29."},
+        {"past at 23:59:59: today is over, the span starts tomorrow",
+         "{\"expires_at\":\"2026-12-01\"}", NULL, AT_2359_59,
+         "EXPIRY_PAST",
+         "The end date (2026-12-01) is already past; set an end date from "
+         "2026-12-02 to 2027-05-30."},
+        {"past, emergency: one day only",
+         "{\"emergency\":true,\"expires_at\":\"2026-11-30\"}", NULL, 0,
+         "EXPIRY_PAST",
+         "The end date (2026-11-30) is already past; set the end date to "
+         "2026-12-01."},
+        {"missing", "{\"expires_at\":null}", NULL, 0, "EXPIRY_MISSING",
+         "No end date is set; access must end: set an end date from "
+         "2026-12-01 to 2027-05-29."},
+        {"a no-end word", "{\"expires_at\":\"Never\"}", NULL, 0,
+         "EXPIRY_MISSING",
+         "No end date is set (\"Never\"); access must end: set an end date "
+         "from 2026-12-01 to 2027-05-29."},
+    };
+    (void)state;
+    vf_run_messages(cases, sizeof(cases) / sizeof(cases[0]), run_expiry,
+                    NULL);
+}
+
+/* With a 4-hour emergency limit, from 20:00 no date is short enough: only
+ * then does the message give an end time. */
+static void test_expiry_messages_short_emergency(void **state)
+{
+    static const struct vf_msg_case cases[] = {
+        {"no date fits: an end time",
+         "{\"emergency\":true,\"expires_at\":\"2026-12-01\"}", NULL,
+         AT_1000, "EXPIRY_TOO_LONG",
+         "The end date (2026-12-01) is too far away; emergency access may be "
+         "granted for at most 4 hours: no date is that close, so give an end "
+         "time no later than 2026-12-01 14:00 UTC."},
+        {"limit at 23:59:59: today fits",
+         "{\"emergency\":true,\"expires_at\":\"2026-12-02\"}", NULL,
+         AT_1959_59, "EXPIRY_TOO_LONG",
+         "The end date (2026-12-02) is too far away; emergency access may be "
+         "granted for at most 4 hours: set it to 2026-12-01 or an earlier "
+         "day."},
+        {"and today's date is then allowed",
+         "{\"emergency\":true,\"expires_at\":\"2026-12-01\"}", NULL,
+         AT_1959_59, NULL, NULL},
+        {"one second earlier it is not, and the time is cut to the minute",
+         "{\"emergency\":true,\"expires_at\":\"2026-12-01\"}", NULL,
+         AT_1959_58, "EXPIRY_TOO_LONG",
+         "The end date (2026-12-01) is too far away; emergency access may be "
+         "granted for at most 4 hours: no date is that close, so give an end "
+         "time no later than 2026-12-01 23:59 UTC."},
+        {"missing, no date fits",
+         "{\"emergency\":true,\"expires_at\":null}", NULL, AT_1000,
+         "EXPIRY_MISSING",
+         "No end date is set; access must end: no date is that close, so "
+         "give an end time after now and no later than 2026-12-01 14:00 "
+         "UTC."},
+        {"past, no date fits",
+         "{\"emergency\":true,\"expires_at\":\"2026-11-30\"}", NULL,
+         AT_1000, "EXPIRY_PAST",
+         "The end date (2026-11-30) is already past; no date is that close, "
+         "so give an end time after now and no later than 2026-12-01 14:00 "
+         "UTC."},
+    };
+    struct tg_policy p;
+    (void)state;
+    vf_policy(&p);
+    p.emergency_max_hours = 4;
+    vf_run_messages(cases, sizeof(cases) / sizeof(cases[0]), run_expiry, &p);
+    tg_policy_cleanup(&p);
+}
+
+/* The day a TOO_LONG message names, at any clock and for every limit, is
+ * allowed, and the day after it is not. */
+static void test_expiry_named_day_is_the_last(void **state)
+{
+    static const char *const patches[] = {
+        "{\"scope\":{\"privilege\":\"read\"}}",
+        "{\"scope\":{\"privilege\":\"admin\"}}",
+        "{\"beneficiary\":{\"id\":\"x\",\"type\":\"service\"}}",
+        "{\"emergency\":true}",
+    };
+    static const unsigned hours[] = {24, 4, 36};
+    struct tg_directory d;
+    struct tg_policy p;
+    (void)state;
+    vf_directory(&d);
+    vf_policy(&p);
+    for (size_t h = 0; h < sizeof(hours) / sizeof(hours[0]); h++) {
+        p.emergency_max_hours = hours[h];
+        for (size_t k = 0; k < sizeof(patches) / sizeof(patches[0]); k++) {
+            for (int64_t now = VF_NOW - 2; now < VF_NOW + 2 * 86400;
+                 now += 1799) {
+                struct tg_ticket t;
+                struct tg_findings f;
+                const char *m;
+                char day[11], next[11], full[32];
+                int64_t at;
+                tg_findings_init(&f);
+                assert_int_equal(vf_ticket(&t, patches[k]), 0);
+                free(t.expires_at);
+                t.expires_at = strdup("2099-01-01");
+                assert_int_equal(tg_expiry_check(&t, &p, &d, now, &f), 0);
+                assert_int_equal(f.n, 1);
+                m = strstr(f.v[0].message, "set it to ");
+                if (!m) { /* no date fits: only an end time */
+                    assert_non_null(strstr(f.v[0].message, "no date is"));
+                    tg_findings_cleanup(&f);
+                    /* then even today's date is too late */
+                    assert_int_equal(tg_time_format(now, full, sizeof(full)),
+                                     0);
+                    snprintf(t.expires_at, 11, "%.10s", full);
+                    assert_int_equal(tg_expiry_check(&t, &p, &d, now, &f), 0);
+                    assert_int_equal(f.n, 1);
+                    tg_findings_cleanup(&f);
+                    tg_ticket_cleanup(&t);
+                    continue;
+                }
+                snprintf(day, sizeof(day), "%.10s", m + strlen("set it to "));
+                tg_findings_cleanup(&f);
+                snprintf(t.expires_at, 11, "%s", day);
+                assert_int_equal(tg_expiry_check(&t, &p, &d, now, &f), 0);
+                if (f.n)
+                    fail_msg("%s at %lld: the named day %s is refused: %s",
+                             patches[k], (long long)now, day,
+                             f.v[0].message);
+                assert_int_equal(tg_time_parse(day, 10, &at), 0);
+                assert_int_equal(tg_time_format(at + 1, full, sizeof(full)),
+                                 0);
+                snprintf(next, sizeof(next), "%.10s", full);
+                snprintf(t.expires_at, 11, "%s", next);
+                assert_int_equal(tg_expiry_check(&t, &p, &d, now, &f), 0);
+                if (f.n != 1 || f.v[0].code != TG_EXPIRY_TOO_LONG)
+                    fail_msg("%s at %lld: the day after %s is allowed",
+                             patches[k], (long long)now, day);
+                tg_findings_cleanup(&f);
+                tg_ticket_cleanup(&t);
+            }
+        }
+    }
+    tg_policy_cleanup(&p);
+    tg_directory_cleanup(&d);
+}
+
+static void test_expiry_days(void **state)
+{
+    struct tg_expiry_days days;
+    (void)state;
+    assert_int_equal(tg_expiry_days(VF_NOW, 86400, &days), 0);
+    assert_string_equal(days.first, "2026-12-01");
+    assert_string_equal(days.last, "2026-12-01");
+    assert_string_equal(days.exact, "2026-12-02 00:00 UTC");
+    assert_int_equal(days.fits, 1);
+    assert_int_equal(tg_expiry_days(VF_NOW, 86398, &days), 0);
+    assert_int_equal(days.fits, 0);
+    assert_string_equal(days.last, days.first);
+    assert_int_equal(tg_expiry_days(VF_NOW, 86399, &days), 0);
+    assert_int_equal(days.fits, 1);
+    /* out of range: no dates at all */
+    assert_int_equal(tg_expiry_days(VF_NOW, -1, &days), TG_EINVAL);
+    assert_int_equal(tg_expiry_days(INT64_MAX - 5, 10, &days), TG_EINVAL);
+    assert_int_equal(tg_expiry_days(253402300000LL, 86400 * 30, &days),
+                     TG_EINVAL);
+}
+
 static void test_time_parse(void **state)
 {
     static const struct {
@@ -179,6 +399,10 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_expiry_table),
+        cmocka_unit_test(test_expiry_messages),
+        cmocka_unit_test(test_expiry_messages_short_emergency),
+        cmocka_unit_test(test_expiry_named_day_is_the_last),
+        cmocka_unit_test(test_expiry_days),
         cmocka_unit_test(test_time_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

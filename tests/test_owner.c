@@ -86,12 +86,66 @@ static void test_owner_message_names_value(void **state)
     tg_directory_cleanup(&d);
 }
 
+/* A desk agent reads people by name, with the id in brackets (issue 9). */
+static void test_owner_messages(void **state)
+{
+    static const struct vf_msg_case cases[] = {
+        {"name from the directory", "{\"owner\":\"frank\"}", NULL, 0,
+         "OWNER_INACTIVE",
+         "The owner Frank Muller (frank) is no longer active; name a current "
+         "owner."},
+        {"the payload's name comes first", "{\"owner\":\" frank \"}",
+         "{\"FRANK\":\"Franz M\u00fcller\"}", 0, "OWNER_INACTIVE",
+         "The owner Franz M\xc3\xbcller (frank) is no longer active; name a "
+         "current owner."},
+        {"the directory's name is the string itself",
+         "{\"owner\":\"frank muller\"}", NULL, 0, "OWNER_INACTIVE",
+         "The owner frank muller is no longer active; name a current owner."},
+        {"unknown, no name known", "{\"owner\":\"zoe@example.com\"}", NULL,
+         0, "OWNER_UNKNOWN",
+         "The owner zoe@example.com is not in the directory; name a person "
+         "the directory knows."},
+        {"unknown, named by the payload", "{\"owner\":\"zoe@example.com\"}",
+         "{\"zoe@example.com\":\"Zoe Park\"}", 0, "OWNER_UNKNOWN",
+         "The owner Zoe Park (zoe@example.com) is not in the directory; name "
+         "a person the directory knows."},
+        {"an accountId is shortened",
+         "{\"owner\":\"5c5f8812a4b9e3001a2b3c4d\"}",
+         "{\"5c5f8812a4b9e3001a2b3c4d\":\"Dave Okafor\"}", 0,
+         "OWNER_UNKNOWN",
+         "The owner Dave Okafor (5c5f88\xe2\x80\xa6) is not in the directory; "
+         "name a person the directory knows."},
+        {"a group the payload named",
+         "{\"owner\":\"payments-approvers\"}",
+         "{\"payments-approvers\":\"Payments approvers\"}", 0,
+         "OWNER_NOT_INDIVIDUAL",
+         "The owner Payments approvers (payments-approvers) is not an "
+         "individual; name one accountable person, not a team, group, shared "
+         "or service account."},
+        {"a name equal to the id adds nothing", "{\"owner\":\"Admin\"}",
+         "{\"admin\":\"ADMIN\"}", 0, "OWNER_NOT_INDIVIDUAL",
+         "The owner Admin is not an individual; name one accountable person, "
+         "not a team, group, shared or service account."},
+        {"a person without a name in the directory",
+         "{\"owner\":\"ops-shared@example.com\"}", NULL, 0,
+         "OWNER_NOT_INDIVIDUAL",
+         "The owner ops-shared@example.com is not an individual; name one "
+         "accountable person, not a team, group, shared or service account."},
+        {"a valid owner, named or not", NULL,
+         "{\"carol@example.com\":\"Carol Diaz\"}", 0, NULL, NULL},
+    };
+    (void)state;
+    vf_run_messages(cases, sizeof(cases) / sizeof(cases[0]), run_owner,
+                    NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_owner_table),
         cmocka_unit_test(test_owner_not_strict),
         cmocka_unit_test(test_owner_message_names_value),
+        cmocka_unit_test(test_owner_messages),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

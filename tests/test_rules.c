@@ -6,8 +6,7 @@ static int run_rules(const struct tg_ticket *t, const struct tg_policy *p,
                      const struct tg_directory *d, int64_t now,
                      struct tg_findings *out)
 {
-    (void)now;
-    return tg_rules_check(t, p, d, out);
+    return tg_rules_check(t, p, d, now, out);
 }
 
 static void test_rules_table(void **state)
@@ -78,7 +77,7 @@ static void test_rules_forbidden_reasons(void **state)
                                    "\"scope\":{\"privilege\":\"admin\"}}"),
                      0);
     tg_findings_init(&f);
-    assert_int_equal(tg_rules_check(&t, &p, &d, &f), 0);
+    assert_int_equal(tg_rules_check(&t, &p, &d, VF_NOW, &f), 0);
     assert_int_equal(f.n, 2);
     assert_int_equal(f.v[0].code, TG_POLICY_FORBIDDEN);
     assert_string_equal(f.v[0].message, long_reason);
@@ -119,10 +118,46 @@ static void test_rules_routine(void **state)
     tg_directory_cleanup(&d);
 }
 
+/* The break-glass note says how late the access may end in a form the
+ * ticket's end field can hold: a date when one fits (issue 9). */
+static void test_rules_breakglass_message(void **state)
+{
+    static const struct vf_msg_case day[] = {
+        {"24 hours: today's date", "{\"emergency\":true,"
+                                   "\"expires_at\":\"2026-12-01\"}",
+         NULL, VF_NOW + 36000, "BREAKGLASS_REVIEW_REQUIRED",
+         "This is an emergency (break-glass) request: it must be reviewed "
+         "after the event, and it may last at most 24 hours: an end date of "
+         "2026-12-01 at the latest."},
+        {"24 hours at 23:59:59: tomorrow's date",
+         "{\"emergency\":true,\"expires_at\":\"2026-12-02\"}", NULL,
+         VF_NOW + 86399, "BREAKGLASS_REVIEW_REQUIRED",
+         "This is an emergency (break-glass) request: it must be reviewed "
+         "after the event, and it may last at most 24 hours: an end date of "
+         "2026-12-02 at the latest."},
+    };
+    static const struct vf_msg_case time[] = {
+        {"4 hours at 10:00: no date fits",
+         "{\"emergency\":true,\"expires_at\":\"2026-12-01T13:00:00Z\"}",
+         NULL, VF_NOW + 36000, "BREAKGLASS_REVIEW_REQUIRED",
+         "This is an emergency (break-glass) request: it must be reviewed "
+         "after the event, and it may last at most 4 hours: an end time no "
+         "later than 2026-12-01 14:00 UTC (any end date is too late)."},
+    };
+    struct tg_policy p;
+    (void)state;
+    vf_run_messages(day, sizeof(day) / sizeof(day[0]), run_rules, NULL);
+    vf_policy(&p);
+    p.emergency_max_hours = 4;
+    vf_run_messages(time, sizeof(time) / sizeof(time[0]), run_rules, &p);
+    tg_policy_cleanup(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rules_table),
+        cmocka_unit_test(test_rules_breakglass_message),
         cmocka_unit_test(test_rules_forbidden_reasons),
         cmocka_unit_test(test_rules_routine),
     };

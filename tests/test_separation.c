@@ -63,10 +63,46 @@ static void test_separation_table(void **state)
     vf_run(cases, sizeof(cases) / sizeof(cases[0]), run_sep, NULL);
 }
 
+/* People are named as a desk agent knows them (issue 9). */
+static void test_separation_messages(void **state)
+{
+    static const struct vf_msg_case cases[] = {
+        {"self, the payload names the accountId",
+         "{\"approver\":\"5b10a2844c20165700ede21g\"}",
+         "{\"5b10a2844c20165700ede21g\":\"Bob Smith\"}", 0,
+         "SOD_SELF_APPROVAL",
+         "The approver Bob Smith (5b10a2\xe2\x80\xa6) is also the requester; "
+         "a second person must approve."},
+        {"self, the directory names the e-mail",
+         "{\"approver\":\"bob@example.com\"}", NULL, 0, "SOD_SELF_APPROVAL",
+         "The approver Bob Smith (bob@example.com) is also the requester; a "
+         "second person must approve."},
+        {"self, no name known",
+         "{\"requester\":\"Zed\",\"approver\":\"zed\"}", NULL, 0,
+         "SOD_SELF_APPROVAL",
+         "The approver zed is also the requester; a second person must "
+         "approve."},
+        {"beneficiary", "{\"beneficiary\":\"dave@example.com\","
+                        "\"approver\":\"dave\"}",
+         NULL, 0, "SOD_BENEFICIARY_APPROVAL",
+         "The approver Dave Okafor (dave) is the person who receives the "
+         "access; someone else must approve."},
+        {"a group the payload named", "{\"approver\":\"security-leads\"}",
+         "{\"security-leads\":\"Security leads\"}", 0,
+         "APPROVER_NOT_INDIVIDUAL",
+         "The approver Security leads (security-leads) is not an individual; "
+         "a named person must approve, not a team, group or shared account."},
+    };
+    (void)state;
+    vf_run_messages(cases, sizeof(cases) / sizeof(cases[0]), run_sep,
+                    NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_separation_table),
+        cmocka_unit_test(test_separation_messages),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

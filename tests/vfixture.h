@@ -270,4 +270,65 @@ static inline void vf_run(const struct vf_case *cases, size_t n, vf_check_fn fn,
     tg_policy_cleanup(&p);
     tg_directory_cleanup(&d);
 }
+
+/* One table row for message text: a patch on the valid ticket, the display
+ * names its payload gave (a JSON object, id -> name, or NULL), the clock
+ * (0: VF_NOW), and the first finding's code and whole message (code NULL:
+ * no finding at all). custom replaces the default policy when not NULL. */
+struct vf_msg_case {
+    const char *name;
+    const char *patch;
+    const char *names;
+    int64_t now;
+    const char *code;
+    const char *want;
+};
+
+static inline void vf_run_messages(const struct vf_msg_case *cases, size_t n,
+                                   vf_check_fn fn,
+                                   const struct tg_policy *custom)
+{
+    struct tg_directory d;
+    struct tg_policy p;
+    vf_directory(&d);
+    vf_policy(&p);
+    for (size_t i = 0; i < n; i++) {
+        const struct vf_msg_case *c = &cases[i];
+        struct tg_ticket t;
+        struct tg_findings f;
+        tg_findings_init(&f);
+        if (vf_ticket(&t, c->patch) != TG_OK)
+            fail_msg("case %s: the patch does not make a ticket", c->name);
+        if (c->names) {
+            json_t *o = json_loads(c->names, 0, NULL);
+            const char *k;
+            json_t *v;
+            if (!json_is_object(o))
+                fail_msg("case %s: names is not a JSON object", c->name);
+            json_object_foreach(o, k, v)
+                assert_int_equal(
+                    tg_ticket_add_name(&t, k, json_string_value(v)), TG_OK);
+            json_decref(o);
+        }
+        assert_int_equal(fn(&t, custom ? custom : &p, &d,
+                            c->now ? c->now : VF_NOW, &f),
+                         TG_OK);
+        if (!c->code) {
+            if (f.n)
+                fail_msg("case %s: want no finding, got %s: %s", c->name,
+                         tg_code_info(f.v[0].code)->name, f.v[0].message);
+        } else if (f.n == 0) {
+            fail_msg("case %s: want %s, got no finding", c->name, c->code);
+        } else if (strcmp(tg_code_info(f.v[0].code)->name, c->code) != 0 ||
+                   strcmp(f.v[0].message, c->want) != 0) {
+            fail_msg("case %s:\n want %s: %s\n got  %s: %s", c->name,
+                     c->code, c->want, tg_code_info(f.v[0].code)->name,
+                     f.v[0].message);
+        }
+        tg_findings_cleanup(&f);
+        tg_ticket_cleanup(&t);
+    }
+    tg_policy_cleanup(&p);
+    tg_directory_cleanup(&d);
+}
 #endif

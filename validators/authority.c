@@ -67,6 +67,8 @@ int tg_authority_check(const struct tg_ticket *t, const struct tg_policy *p,
     for (size_t i = 0; i < t->n_approvers && rc == TG_OK; i++) {
         const char *a = t->approvers[i];
         struct tg_ident id = tg_ident_classify(d, a);
+        char label[TG_IDENT_LABEL_MAX];
+        const char *who = tg_ident_label(t, d, a, label, sizeof(label));
         struct grant g;
         /* Missing and not-individual approvers are separation's findings
          * (REASONS.md skips them here only once reported: with
@@ -77,7 +79,7 @@ int tg_authority_check(const struct tg_ticket *t, const struct tg_policy *p,
              p->action[TG_APPROVER_NOT_INDIVIDUAL] != TG_ACTION_OFF))
             continue;
         if (id.cls != TG_ID_PERSON || d->people[id.ent.idx].inactive) {
-            const char *args[] = {a, sys->id};
+            const char *args[] = {who, sys->id};
             rc = tg_findings_add(out, TG_AUTHORITY_NONE,
                                  p->action[TG_AUTHORITY_NONE], NULL, args, 2);
             continue;
@@ -86,12 +88,12 @@ int tg_authority_check(const struct tg_ticket *t, const struct tg_policy *p,
         if (g.owner || (g.has_tier && g.tier >= priv))
             continue;
         if (g.has_tier) {
-            const char *args[] = {a, tg_privilege_name(g.tier), sys->id,
+            const char *args[] = {who, tg_privilege_name(g.tier), sys->id,
                                   tg_privilege_name(priv)};
             rc = tg_findings_add(out, TG_AUTHORITY_TIER,
                                  p->action[TG_AUTHORITY_TIER], NULL, args, 4);
         } else {
-            const char *args[] = {a, sys->id};
+            const char *args[] = {who, sys->id};
             rc = tg_findings_add(out, TG_AUTHORITY_NONE,
                                  p->action[TG_AUTHORITY_NONE], NULL, args, 2);
         }

@@ -12,13 +12,13 @@ static const struct tg_code_info codes[TG_CODE_COUNT] = {
      "No owner is named; name the person accountable for this access."},
     {TG_OWNER_NOT_INDIVIDUAL, "OWNER_NOT_INDIVIDUAL", TG_V_OWNER,
      TG_ACTION_DENY, "owner",
-     "The owner ({1}) is not an individual; name one accountable person, not "
+     "The owner {1} is not an individual; name one accountable person, not "
      "a team, group, shared or service account."},
     {TG_OWNER_UNKNOWN, "OWNER_UNKNOWN", TG_V_OWNER, TG_ACTION_DENY, "owner",
-     "The owner ({1}) is not in the directory; name a person the directory "
+     "The owner {1} is not in the directory; name a person the directory "
      "knows."},
     {TG_OWNER_INACTIVE, "OWNER_INACTIVE", TG_V_OWNER, TG_ACTION_DENY, "owner",
-     "The owner ({1}) is no longer active; name a current owner."},
+     "The owner {1} is no longer active; name a current owner."},
     {TG_JUSTIFICATION_MISSING, "JUSTIFICATION_MISSING", TG_V_JUSTIFICATION,
      TG_ACTION_DENY, "justification",
      "No justification is given; explain the business reason for this "
@@ -51,47 +51,47 @@ static const struct tg_code_info codes[TG_CODE_COUNT] = {
      "The system ({1}) is not in the directory; choose a registered system."},
     {TG_EXPIRY_MISSING, "EXPIRY_MISSING", TG_V_EXPIRY, TG_ACTION_DENY,
      "expires_at",
-     "No end date is set{1}; access must end: set the date it expires."},
+     "No end date is set{1}; access must end: {2}."},
     {TG_EXPIRY_INVALID, "EXPIRY_INVALID", TG_V_EXPIRY, TG_ACTION_DENY,
      "expires_at",
      "The end date (\"{1}\") is not a date; use YYYY-MM-DD or an ISO 8601 "
      "date-time."},
     {TG_EXPIRY_PAST, "EXPIRY_PAST", TG_V_EXPIRY, TG_ACTION_DENY, "expires_at",
-     "The end date ({1}) is already past; set a date in the future."},
+     "The end date ({1}) is already past; {2}."},
     {TG_EXPIRY_TOO_LONG, "EXPIRY_TOO_LONG", TG_V_EXPIRY, TG_ACTION_DENY,
      "expires_at",
      "The end date ({1}) is too far away; {2} may be granted for at most "
-     "{3}: end it by {4}."},
+     "{3}: {4}."},
     {TG_APPROVER_MISSING, "APPROVER_MISSING", TG_V_SEPARATION,
      TG_ACTION_DENY, "approver",
      "No approver is recorded; a named person other than the requester must "
      "approve."},
     {TG_APPROVER_NOT_INDIVIDUAL, "APPROVER_NOT_INDIVIDUAL", TG_V_SEPARATION,
      TG_ACTION_DENY, "approver",
-     "The approver ({1}) is not an individual; a named person must approve, "
+     "The approver {1} is not an individual; a named person must approve, "
      "not a team, group or shared account."},
     {TG_SOD_SELF_APPROVAL, "SOD_SELF_APPROVAL", TG_V_SEPARATION,
      TG_ACTION_DENY, "approver",
-     "The approver ({1}) is also the requester; a second person must "
+     "The approver {1} is also the requester; a second person must "
      "approve."},
     {TG_SOD_BENEFICIARY_APPROVAL, "SOD_BENEFICIARY_APPROVAL",
      TG_V_SEPARATION, TG_ACTION_DENY, "approver",
-     "The approver ({1}) is the person who receives the access; someone else "
+     "The approver {1} is the person who receives the access; someone else "
      "must approve."},
     {TG_AUTHORITY_NONE, "AUTHORITY_NONE", TG_V_AUTHORITY, TG_ACTION_DENY,
      "approver",
-     "The approver ({1}) has no authority over {2}; ask its owner or one of "
+     "The approver {1} has no authority over {2}; ask its owner or one of "
      "its listed approvers to approve."},
     {TG_AUTHORITY_TIER, "AUTHORITY_TIER", TG_V_AUTHORITY, TG_ACTION_DENY,
      "approver",
-     "The approver ({1}) may approve {2} access to {3} at most, and this "
+     "The approver {1} may approve {2} access to {3} at most, and this "
      "request is for {4}; ask the system's owner or a higher approver."},
     {TG_POLICY_FORBIDDEN, "POLICY_FORBIDDEN", TG_V_POLICY, TG_ACTION_DENY,
      "scope", "{1}"},
     {TG_BREAKGLASS_REVIEW_REQUIRED, "BREAKGLASS_REVIEW_REQUIRED", TG_V_POLICY,
      TG_ACTION_WARN, "emergency",
      "This is an emergency (break-glass) request: it must be reviewed after "
-     "the event, and it ends within {1} hours."},
+     "the event, and it may last at most {1} hours{2}."},
 };
 
 static const char *const validator_names[TG_V_COUNT] = {

@@ -55,7 +55,7 @@ int tg_evaluate(const struct tg_ticket *t, const struct tg_policy *p,
     if (!exempt && ((rc = tg_separation_check(t, p, d, f)) ||
                     (rc = tg_authority_check(t, p, d, ctx->now, f))))
         return rc;
-    if ((rc = tg_rules_check(t, p, d, f)))
+    if ((rc = tg_rules_check(t, p, d, ctx->now, f)))
         return rc;
     for (size_t i = 0; i < f->n; i++)
         deny |= f->v[i].action == TG_ACTION_DENY;

@@ -59,7 +59,33 @@ int tg_authority_check(const struct tg_ticket *t, const struct tg_policy *p,
                        const struct tg_directory *d, int64_t now,
                        struct tg_findings *out);
 int tg_rules_check(const struct tg_ticket *t, const struct tg_policy *p,
-                   const struct tg_directory *d, struct tg_findings *out);
+                   const struct tg_directory *d, int64_t now,
+                   struct tg_findings *out);
+
+/* Which limit of REASONS.md "expiry" bounds a ticket. */
+enum tg_expiry_limit {
+    TG_LIMIT_PRIVILEGE,
+    TG_LIMIT_SERVICE,
+    TG_LIMIT_EMERGENCY
+};
+/* The longest t may last from now, in seconds: the tightest of its
+ * privilege's max_days, service_max_days for a service beneficiary and
+ * emergency_max_hours for an emergency; *by (if not NULL) says which. */
+int64_t tg_expiry_allowed(const struct tg_ticket *t, const struct tg_policy *p,
+                          const struct tg_directory *d,
+                          enum tg_expiry_limit *by);
+/* The end dates a date picker can hold for access granted at now that may
+ * last allowed seconds. A plain date D means D 23:59:59 UTC (TICKET.md). */
+struct tg_expiry_days {
+    char first[11]; /* "YYYY-MM-DD": the first day ending after now */
+    char last[11];  /* the last day ending at or before now + allowed */
+    char exact[24]; /* now + allowed, down to the minute: "... HH:MM UTC" */
+    int fits;       /* 1 when last is not before first; else only an end
+                     * time can be short enough (last then equals first) */
+};
+/* Fills *out. Returns 0, or TG_EINVAL when a date is out of 0000..9999 or
+ * allowed is negative (out is then unusable). */
+int tg_expiry_days(int64_t now, int64_t allowed, struct tg_expiry_days *out);
 
 /* Rule matching shared by the validators (REASONS.md "policy"). */
 int tg_rules_is_routine(const struct tg_ticket *t, const struct tg_policy *p,

@@ -1,10 +1,25 @@
 /* identity.c - classification and comparison of identities. */
 #include "identity.h"
 
+#include "ticket.h"
 #include "words.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
+
+/* A label fits one message argument (findings.c cuts arguments at 120
+ * bytes; a label cut there would lose its closing bracket). */
+#define LABEL_BYTES 120
+/* An id that is not opaque (an e-mail, a user name) is kept up to this. */
+#define ID_KEEP 60
+/* Opaque ids: at least this long; shown as this many characters. */
+#define OPAQUE_MIN 20
+#define OPAQUE_SHOW 6
+/* A "557058:" or "qm:" prefix is kept before the shown characters when it
+ * is at most this long: alone it tells no two people apart. */
+#define PREFIX_MAX 12
+#define ELLIPSIS "\xe2\x80\xa6"
 
 int tg_ident_present(const char *s)
 {
@@ -91,4 +106,140 @@ const char *tg_ident_type_word(const char *s)
             strncasecmp(words[i].word, s, len) == 0)
             return words[i].type;
     return NULL;
+}
+
+/* The bytes of s[0..len) that fit in max, backed off to a UTF-8 character
+ * boundary (s[max] is readable when len > max). */
+static size_t utf8_fit(const char *s, size_t len, size_t max)
+{
+    if (len <= max)
+        return len;
+    while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
+        max--;
+    return max;
+}
+
+/* A Jira accountId ("5b10a2844c20165700ede21g", "557058:f58131cb-b67d-...")
+ * or a ServiceNow sys_id: long, one token, digit-rich. A user name or an
+ * e-mail is not: it has a '.', an '@' or few digits, and is shown whole. */
+static int is_opaque(const char *s, size_t len)
+{
+    size_t digits = 0;
+    if (len < OPAQUE_MIN)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (c >= '0' && c <= '9')
+            digits++;
+        else if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                   c == ':' || c == '-' || c == '_'))
+            return 0;
+    }
+    return digits * 4 >= len;
+}
+
+/* Copies src[0..len) to dst (cap bytes, no NUL) as one line: each run of
+ * white space and control characters becomes one space, none at either
+ * end. Returns the bytes written; *more is set when src had more. */
+static size_t one_line(const char *src, size_t len, char *dst, size_t cap,
+                       int *more)
+{
+    size_t n = 0;
+    int space = 0;
+    *more = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)src[i];
+        if (c <= 0x20 || c == 0x7f) {
+            space = n > 0;
+            continue;
+        }
+        if (n + (size_t)space >= cap) {
+            *more = 1;
+            break;
+        }
+        if (space)
+            dst[n++] = ' ';
+        space = 0;
+        dst[n++] = (char)c;
+    }
+    return n;
+}
+
+/* The id as a label shows it, into out (at least ID_KEEP + 4 bytes):
+ * returns its length. */
+static size_t id_part(const char *s, size_t len, char *out)
+{
+    size_t n, show;
+    int more;
+    if (is_opaque(s, len)) {
+        const char *colon = NULL;
+        for (size_t i = 0; i < len && i <= PREFIX_MAX; i++)
+            if (s[i] == ':')
+                colon = s + i;
+        show = (colon ? (size_t)(colon - s) + 1 : 0) + OPAQUE_SHOW;
+        if (show < len) {
+            memcpy(out, s, show);
+            memcpy(out + show, ELLIPSIS, sizeof(ELLIPSIS) - 1);
+            return show + sizeof(ELLIPSIS) - 1;
+        }
+    }
+    n = one_line(s, len, out, ID_KEEP + 1, &more);
+    if (n > ID_KEEP || more) {
+        n = utf8_fit(out, n, ID_KEEP);
+        memcpy(out + n, "...", 3);
+        n += 3;
+    }
+    return n;
+}
+
+/* The name to show for s (trimmed to len), cleaned into out (LABEL_BYTES +
+ * 1 bytes): its length, or 0 when name is absent, blank or s itself. *more
+ * is set when the name was longer than out. */
+static size_t name_part(const char *name, const char *s, size_t len,
+                        char *out, int *more)
+{
+    size_t n;
+    if (!name)
+        return 0;
+    n = one_line(name, strlen(name), out, LABEL_BYTES + 1, more);
+    if (!*more && n == len && strncasecmp(out, s, len) == 0)
+        return 0;
+    return n;
+}
+
+const char *tg_ident_label(const struct tg_ticket *t,
+                           const struct tg_directory *d, const char *s,
+                           char *buf, size_t cap)
+{
+    char name[LABEL_BYTES + 1], id[ID_KEEP + 4];
+    const char *p = s;
+    size_t len, nlen = 0, ilen, room;
+    int more = 0, w;
+
+    if (!tg_ident_present(s) || !buf || cap < TG_IDENT_LABEL_MAX)
+        return s;
+    len = strlen(s);
+    tg_words_trim(&p, &len);
+    if (t)
+        nlen = name_part(tg_ticket_name_of(t, s), p, len, name, &more);
+    if (nlen == 0 && d) {
+        struct tg_entity e = tg_directory_resolve(d, s, strlen(s));
+        if (e.kind == TG_ENT_PERSON)
+            nlen = name_part(d->people[e.idx].name, p, len, name, &more);
+    }
+    if (nlen == 0)
+        return s;
+    ilen = id_part(p, len, id);
+    room = LABEL_BYTES - ilen - 3; /* " (" and ")" */
+    if (nlen > room || more) {
+        nlen = utf8_fit(name, nlen, room - 3);
+        while (nlen > 0 && name[nlen - 1] == ' ')
+            nlen--;
+        memcpy(name + nlen, "...", 3);
+        nlen += 3;
+    }
+    w = snprintf(buf, cap, "%.*s (%.*s)", (int)nlen, name, (int)ilen, id);
+    if (w < 0 || (size_t)w >= cap)
+        return s;
+    return buf;
 }

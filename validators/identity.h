@@ -2,7 +2,11 @@
 #ifndef TG_IDENTITY_H
 #define TG_IDENTITY_H
 
+#include <stddef.h>
+
 #include "directory.h"
+
+struct tg_ticket;
 
 enum tg_ident_class {
     TG_ID_ABSENT,         /* NULL, empty or blank */
@@ -33,5 +37,25 @@ int tg_ident_repeats(const struct tg_directory *d, char *const *v, size_t i);
  * account, API key, token, workload, machine, bot, ...), "shared", "human"
  * (human, person, user, employee), or NULL for any other word. */
 const char *tg_ident_type_word(const char *s);
+
+/* Room for any label tg_ident_label writes, NUL included: a message
+ * argument keeps 120 bytes, so a label never needs the generic cut. */
+#define TG_IDENT_LABEL_MAX 121
+/*
+ * How a message names identity s, so that a desk agent knows who is meant:
+ * "Dave Okafor (5b109f…)" when the payload gave t a display name for s, or
+ * else the directory resolves s to a person whose name differs from s;
+ * otherwise s itself, unchanged (NULL stays NULL). The label is written to
+ * buf (cap bytes; TG_IDENT_LABEL_MAX always suffices, a smaller cap gives
+ * s) and is at most 120 bytes of valid UTF-8 when the inputs are: an opaque
+ * id (a Jira accountId, a ServiceNow sys_id: 20 or more letters, digits,
+ * ':' '-' '_', a quarter of them digits) is shortened to six characters and
+ * "…" after any "557058:"-style prefix; any other id is kept up to 60 bytes;
+ * the name takes the rest. Control characters and runs of white space in
+ * the name become one space. Returns buf or s; t may be NULL.
+ */
+const char *tg_ident_label(const struct tg_ticket *t,
+                           const struct tg_directory *d, const char *s,
+                           char *buf, size_t cap);
 
 #endif

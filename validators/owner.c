@@ -7,7 +7,8 @@ int tg_owner_check(const struct tg_ticket *t, const struct tg_policy *p,
                    const struct tg_directory *d, struct tg_findings *out)
 {
     struct tg_ident o = tg_ident_classify(d, t->owner);
-    const char *args[] = {t->owner};
+    char label[TG_IDENT_LABEL_MAX];
+    const char *args[1];
     enum tg_code code;
 
     switch (o.cls) {
@@ -28,5 +29,6 @@ int tg_owner_check(const struct tg_ticket *t, const struct tg_policy *p,
         code = TG_OWNER_INACTIVE;
         break;
     }
+    args[0] = tg_ident_label(t, d, t->owner, label, sizeof(label));
     return tg_findings_add(out, code, p->action[code], NULL, args, 1);
 }

@@ -89,11 +89,31 @@ static const char *forbidden_reason(const struct tg_rule *r)
                                    : "This access is forbidden by policy.";
 }
 
+/* The break-glass message's end: in days a date picker can hold, or the
+ * end time when even today's date ends too late. */
+static void breakglass_end(const struct tg_ticket *t,
+                           const struct tg_policy *p,
+                           const struct tg_directory *d, int64_t now,
+                           char *buf, size_t cap)
+{
+    struct tg_expiry_days days;
+    buf[0] = '\0';
+    if (tg_expiry_days(now, tg_expiry_allowed(t, p, d, NULL), &days) != TG_OK)
+        return;
+    if (days.fits)
+        snprintf(buf, cap, ": an end date of %s at the latest", days.last);
+    else
+        snprintf(buf, cap,
+                 ": an end time no later than %s (any end date is too late)",
+                 days.exact);
+}
+
 int tg_rules_check(const struct tg_ticket *t, const struct tg_policy *p,
-                   const struct tg_directory *d, struct tg_findings *out)
+                   const struct tg_directory *d, int64_t now,
+                   struct tg_findings *out)
 {
     int rc = TG_OK;
-    char hours[24];
+    char hours[24], end[96];
     /* Every rule that forbids the ticket gives its reason, whole (it is
      * the configuration's sentence, not ticket text to be cut); a reason
      * already given is not repeated. */
@@ -112,11 +132,12 @@ int tg_rules_check(const struct tg_ticket *t, const struct tg_policy *p,
                                       why);
     }
     if (rc == TG_OK && t->emergency) {
-        const char *args[] = {hours};
+        const char *args[] = {hours, end};
         snprintf(hours, sizeof(hours), "%u", p->emergency_max_hours);
+        breakglass_end(t, p, d, now, end, sizeof(end));
         rc = tg_findings_add(out, TG_BREAKGLASS_REVIEW_REQUIRED,
                              p->action[TG_BREAKGLASS_REVIEW_REQUIRED], NULL,
-                             args, 1);
+                             args, 2);
     }
     return rc;
 }

@@ -19,7 +19,8 @@ int tg_separation_check(const struct tg_ticket *t, const struct tg_policy *p,
 
     for (size_t i = 0; i < t->n_approvers && rc == TG_OK; i++) {
         const char *a = t->approvers[i];
-        const char *args[] = {a};
+        char label[TG_IDENT_LABEL_MAX];
+        const char *args[1];
         struct tg_ident id = tg_ident_classify(d, a);
         enum tg_code code;
         if (id.cls == TG_ID_ABSENT || tg_ident_repeats(d, t->approvers, i))
@@ -34,6 +35,7 @@ int tg_separation_check(const struct tg_ticket *t, const struct tg_policy *p,
             code = TG_SOD_BENEFICIARY_APPROVAL;
         else
             continue;
+        args[0] = tg_ident_label(t, d, a, label, sizeof(label));
         rc = tg_findings_add(out, code, p->action[code], NULL, args, 1);
     }
     if (rc == TG_OK && present == 0)

@@ -16,6 +16,13 @@
  */
 int tg_jira_authenticate(const struct tg_config *c,
                          const struct tg_http_req *r, char **delivery_id);
+/* The same, keeping the two apart (API.md: a jti is single-use whatever
+ * delivery id a request names): *delivery_id is
+ * X-Atlassian-Webhook-Identifier or NULL, *jti the Connect JWT's jti or NULL
+ * (both caller frees). */
+int tg_jira_authenticate_ids(const struct tg_config *c,
+                             const struct tg_http_req *r, char **delivery_id,
+                             char **jti);
 
 /*
  * Maps a Jira webhook or validator-call body to the canonical ticket JSON
@@ -33,6 +40,11 @@ int tg_jira_map(const struct tg_config *c, const json_t *body,
 int tg_servicenow_authenticate(const struct tg_config *c,
                                const struct tg_http_req *r,
                                char **delivery_id);
+/* The same, keeping the two apart: *delivery_id is webhook-id or NULL, *jti
+ * the Bearer JWT's jti or NULL (both caller frees). */
+int tg_servicenow_authenticate_ids(const struct tg_config *c,
+                                   const struct tg_http_req *r,
+                                   char **delivery_id, char **jti);
 int tg_servicenow_map(const struct tg_config *c, const json_t *body,
                       json_t **canonical, int *gated, char **event_id,
                       char *err, size_t cap);

@@ -1249,9 +1249,11 @@ static int parse_server(struct ld *L, const yaml_node_t *n,
 {
     static const char *const keys[] = {
         "listen", "threads", "max_body_bytes", "request_timeout_ms", "tls",
-        "admin_listen", "log_level",
+        "admin_listen", "log_level", "max_token_lifetime_s",
+        "keep_alive_timeout_ms", "connections",
     };
-    enum { LISTEN, THREADS, MAXBODY, TIMEOUT, TLS, ADMIN, LOGLEVEL };
+    enum { LISTEN, THREADS, MAXBODY, TIMEOUT, TLS, ADMIN, LOGLEVEL, LIFETIME,
+           KEEPALIVE, CONNS };
     static const char *const levels[] = {"debug", "info", "warn", "error"};
     yaml_node_t *v[COUNT(keys)];
     long long body;
@@ -1266,6 +1268,24 @@ static int parse_server(struct ld *L, const yaml_node_t *n,
         c->server.max_body_bytes = (size_t)body;
     get_intv(L, v[TIMEOUT], "server.request_timeout_ms", 1, 3600000,
              &c->server.request_timeout_ms);
+    /* 0 turns keep-alive off: every answer closes its connection. */
+    get_intv(L, v[KEEPALIVE], "server.keep_alive_timeout_ms", 0, 3600000,
+             &c->server.keep_alive_timeout_ms);
+    /* Each open connection holds one CivetWeb thread (100 KB of stack), so
+     * this bounds the slow or idle clients served at once. */
+    if (get_intv(L, v[CONNS], "server.connections", 1, 8192,
+                 &c->server.connections) == TG_OK &&
+        c->server.connections < c->server.threads)
+        problem(L, v[CONNS], "server.connections (%d) is less than "
+                             "server.threads (%d); raise it or remove the "
+                             "key (default: 16 per thread)",
+                c->server.connections, c->server.threads);
+    if (!v[CONNS])
+        c->server.connections =
+            c->server.threads > 512 ? 8192 : 16 * c->server.threads;
+    /* A minute at least (clock skew alone takes that); a year at most. */
+    get_intv(L, v[LIFETIME], "server.max_token_lifetime_s", 60, 31536000,
+             &c->server.max_token_lifetime_s);
     if (v[TLS])
         parse_tls(L, v[TLS], c);
     get_str(L, v[ADMIN], "server.admin_listen", F_REQ,
@@ -1373,6 +1393,19 @@ out:
     free_text(pem, len);
 }
 
+/* An HS256 key shorter than the hash's output is refused (RFC 7518
+ * section 3.2): a short shared secret can be found by brute force from one
+ * captured token. */
+static void short_secret(struct ld *L, const yaml_node_t *n, const char *name,
+                         size_t len)
+{
+    if (len < TG_CONFIG_HS256_MIN_SECRET)
+        problem(L, n, "%s is %zu bytes; HS256 needs at least %d (RFC 7518 "
+                      "section 3.2): use a random secret such as the output "
+                      "of `openssl rand -base64 48`",
+                name, len, TG_CONFIG_HS256_MIN_SECRET);
+}
+
 static int parse_jwt(struct ld *L, const yaml_node_t *n, const char *where,
                      struct tg_jwt_conf *j)
 {
@@ -1412,6 +1445,7 @@ static int parse_jwt(struct ld *L, const yaml_node_t *n, const char *where,
                          F_SECRET, &secret) == TG_OK) {
             j->key = (unsigned char *)secret;
             j->key_len = strlen(secret);
+            short_secret(L, v[SECRET], nm, j->key_len);
         }
     } else if (j->alg == TG_JWT_RS256 || j->alg == TG_JWT_ES256) {
         char *path = NULL;
@@ -1485,8 +1519,10 @@ static int parse_jira(struct ld *L, const yaml_node_t *n, struct tg_config *c)
     if (MAP_KEYS(L, n, "sources.jira", keys, v) != TG_OK)
         return status(L);
     get_str(L, v[HMAC], "sources.jira.hmac_secret", F_SECRET, &j->hmac_secret);
-    get_str(L, v[CONNECT], "sources.jira.connect_shared_secret", F_SECRET,
-            &j->connect_shared_secret);
+    if (get_str(L, v[CONNECT], "sources.jira.connect_shared_secret",
+                F_SECRET, &j->connect_shared_secret) == TG_OK)
+        short_secret(L, v[CONNECT], "sources.jira.connect_shared_secret",
+                     strlen(j->connect_shared_secret));
     if (!v[HMAC] && !v[CONNECT])
         problem(L, n, "sources.jira has no credential; set hmac_secret "
                       "(webhooks) or connect_shared_secret (Connect JWT)");
@@ -2785,6 +2821,9 @@ static int set_defaults(struct tg_config *c, struct ld *L)
     c->server.threads = 16;
     c->server.max_body_bytes = 1048576;
     c->server.request_timeout_ms = 10000;
+    c->server.keep_alive_timeout_ms = 5000;
+    c->server.connections = 16 * 16; /* 16 per thread unless set */
+    c->server.max_token_lifetime_s = 86400;
     c->store.sync = TG_SYNC_NORMAL;
     c->store.busy_timeout_ms = 2000;
     if (!c->server.listen || !c->server.log_level)
@@ -2815,6 +2854,9 @@ static int parse_root(struct ld *L, const yaml_node_t *root,
         parse_policy(L, v[POLICY], c);
     if (v[DIRECTORY] && !L->oom)
         parse_directory_section(L, v[DIRECTORY], c, dirfile);
+    /* The verifiers see only their jwt section. */
+    c->generic.jwt.max_lifetime_s = c->server.max_token_lifetime_s;
+    c->servicenow.jwt.max_lifetime_s = c->server.max_token_lifetime_s;
     return status(L);
 }
 

@@ -20,6 +20,10 @@ void tg_diag_add(struct tg_diag *d, const char *file, int line,
                  const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* The shortest HS256 key accepted, bytes: the hash's output size (RFC 7518
+ * section 3.2). Also for sources.jira.connect_shared_secret. */
+#define TG_CONFIG_HS256_MIN_SECRET 32
+
 enum tg_jwt_alg { TG_JWT_NONE_SET = 0, TG_JWT_HS256, TG_JWT_RS256,
                   TG_JWT_ES256 };
 
@@ -32,6 +36,9 @@ struct tg_jwt_conf {
     char *issuer;
     char *audience;
     int leeway_s;           /* default 60 */
+    /* server.max_token_lifetime_s, copied here at load: exp may be at most
+     * this far ahead of now. */
+    int max_lifetime_s;
 };
 
 /* sources.jira.fields / sources.servicenow.variables: NULL = not mapped. */
@@ -84,6 +91,9 @@ struct tg_config {
         int threads;           /* default 16 */
         size_t max_body_bytes; /* default 1 MiB */
         int request_timeout_ms; /* default 10000 */
+        int keep_alive_timeout_ms; /* default 5000; 0: no keep-alive */
+        int connections;       /* default 16 * threads */
+        int max_token_lifetime_s; /* default 86400: JWT exp ahead of now */
         char *tls_certificate; /* resolved path, or NULL */
         char *tls_client_ca;   /* resolved path, or NULL */
         char *admin_listen;    /* metrics/health/admin listener, or NULL */

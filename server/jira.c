@@ -26,6 +26,21 @@
 int tg_jira_authenticate(const struct tg_config *c, const struct tg_http_req *r,
                          char **delivery_id)
 {
+    char *jti = NULL;
+    int rc = tg_jira_authenticate_ids(c, r, delivery_id, &jti);
+
+    if (rc == 0 && !*delivery_id) {
+        *delivery_id = jti;
+        jti = NULL;
+    }
+    free(jti);
+    return rc;
+}
+
+int tg_jira_authenticate_ids(const struct tg_config *c,
+                             const struct tg_http_req *r, char **delivery_id,
+                             char **jti_out)
+{
     const struct tg_jira_conf *j = &c->jira;
     const char *auth, *hook_id;
     char *jti = NULL, *id = NULL;
@@ -43,9 +58,9 @@ int tg_jira_authenticate(const struct tg_config *c, const struct tg_http_req *r,
         len = strlen(tok);
         while (len && tok[len - 1] == ' ')
             len--;
-        rc = tg_webhook_auth_connect(j->connect_shared_secret, tok, len,
-                                     r->method ? r->method : "POST", JIRA_PATH,
-                                     r->query, r->now, &jti);
+        rc = tg_webhook_auth_connect(
+            j->connect_shared_secret, tok, len, r->method ? r->method : "POST",
+            JIRA_PATH, r->query, r->now, c->server.max_token_lifetime_s, &jti);
         if (rc == TG_ENOMEM)
             return rc;
         ok = rc == 0;
@@ -69,11 +84,9 @@ int tg_jira_authenticate(const struct tg_config *c, const struct tg_http_req *r,
             free(jti);
             return TG_ENOMEM;
         }
-        free(jti);
-    } else {
-        id = jti;
     }
     *delivery_id = id;
+    *jti_out = jti;
     return 0;
 }
 
@@ -89,6 +102,18 @@ static const char *user_identity(const struct tg_directory *d, const json_t *v)
     static const char *const keys[] = {"accountId", "key", "name",
                                        "emailAddress", "value"};
     return tg_userid_pick(d, v, keys, sizeof keys / sizeof keys[0]);
+}
+
+/* user_identity of v into *id, recording in names the displayName a Jira
+ * user object carries (Cloud and Data Center alike). Returns 0 or
+ * TG_ENOMEM. */
+static int user_named(const struct tg_directory *d, const json_t *v,
+                      json_t *names, const char **id)
+{
+    static const char *const keys[] = {"displayName"};
+
+    *id = user_identity(d, v);
+    return tg_userid_note(names, *id, tg_userid_display(v, keys, 1));
 }
 
 static int is_user_object(const json_t *v)
@@ -289,9 +314,7 @@ static int emergency_of(const json_t *v)
     return tg_jsonfield_says_yes(s);
 }
 
-/* Maps a configured beneficiary type (often an option such as "Service
- * account") to TICKET.md's human/service; other words pass through. */
-/* Appends the identity of user value u to array a unless already there. */
+/* Appends identity s to array a unless already there. */
 static int add_identity(json_t *a, const char *s)
 {
     const json_t *e;
@@ -304,10 +327,21 @@ static int add_identity(json_t *a, const char *s)
     return json_array_append_new(a, json_string(s)) ? TG_ENOMEM : 0;
 }
 
+/* Appends the identity of user value v to a (add_identity), recording its
+ * display name in names. */
+static int add_user(const struct tg_directory *d, json_t *a, json_t *names,
+                    const json_t *v)
+{
+    const char *id;
+    int rc = user_named(d, v, names, &id);
+
+    return rc ? rc : add_identity(a, id);
+}
+
 /* ADAPTERS.md approver(s): JSM approvers who approved; else the approver
  * field (one user or several); else the user who made the transition. */
 static int collect_approvers(const struct tg_config *c, const json_t *fields,
-                             const json_t *user, json_t *a)
+                             const json_t *user, json_t *a, json_t *names)
 {
     const struct tg_directory *d = &c->directory;
     const json_t *approvals =
@@ -323,9 +357,7 @@ static int collect_approvers(const struct tg_config *c, const json_t *fields,
             if (!tg_jsonfield_is_word(tg_jsonfield_str(e, "approverDecision"),
                                       "approved"))
                 continue;
-            rc = add_identity(a,
-                              user_identity(d, json_object_get(e, "approver")));
-            if (rc)
+            if ((rc = add_user(d, a, names, json_object_get(e, "approver"))))
                 return rc;
         }
     }
@@ -333,23 +365,24 @@ static int collect_approvers(const struct tg_config *c, const json_t *fields,
         return 0;
     v = tg_jsonfield_mapped(fields, c->jira.fields.approver);
     if (json_is_array(v)) {
-        json_array_foreach(
-            v, i, e) if ((rc = add_identity(a, user_identity(d, e)))) return rc;
-    } else if ((rc = add_identity(a, user_identity(d, v)))) {
+        json_array_foreach(v, i,
+                           e) if ((rc = add_user(d, a, names, e))) return rc;
+    } else if ((rc = add_user(d, a, names, v))) {
         return rc;
     }
     if (json_array_size(a))
         return 0;
-    return add_identity(a, user_identity(d, user));
+    return add_user(d, a, names, user);
 }
 
 /* An identity-valued field (owner, beneficiary): a user, a string, an
  * option; a list of users gives their identities joined with ", ", which
  * resolves to nobody and so is reported, not silently narrowed to one. */
 static int identity_text(const struct tg_directory *d, const json_t *v,
-                         char **out)
+                         json_t *names, char **out)
 {
     const char *s;
+    int rc;
 
     /* An empty string (an Automation smart value that was empty) names no
      * one, so that the mapping's fallback applies. */
@@ -357,7 +390,8 @@ static int identity_text(const struct tg_directory *d, const json_t *v,
     if (json_is_string(v) && !tg_ident_present(json_string_value(v)))
         return 0;
     if (!json_is_array(v)) {
-        s = user_identity(d, v);
+        if ((rc = user_named(d, v, names, &s)))
+            return rc;
         if (!s)
             return text_of(d, v, out);
         *out = strdup(s);
@@ -457,7 +491,8 @@ int tg_jira_map(const struct tg_config *c, const json_t *body,
     const struct tg_field_map *F = &c->jira.fields;
     const json_t *issue, *fields, *user, *item, *tr, *v;
     const char *key, *project, *itype, *from = NULL, *to = NULL;
-    json_t *o = NULL, *t = NULL, *scope = NULL, *apv = NULL;
+    json_t *o = NULL, *t = NULL, *scope = NULL, *apv = NULL, *names = NULL;
+    const char *id;
     char *s = NULL, *btype = NULL;
     int access, g, rc = TG_ENOMEM;
 
@@ -519,7 +554,8 @@ int tg_jira_map(const struct tg_config *c, const json_t *body,
     t = json_object();
     scope = json_object();
     apv = json_array();
-    if (!o || !t || !scope || !apv)
+    names = json_object();
+    if (!o || !t || !scope || !apv || !names)
         goto out;
     if ((rc = tg_jsonfield_set_str(o, "id", key)) ||
         (rc = tg_jsonfield_set_str(o, "source", "jira")) ||
@@ -528,25 +564,25 @@ int tg_jira_map(const struct tg_config *c, const json_t *body,
         (rc = tg_jsonfield_set_str(o, "project", project)))
         goto out;
 
-    if ((rc = tg_jsonfield_set_str(t, "from", from)) ||
+    if ((rc = user_named(d, user, names, &id)) ||
+        (rc = tg_jsonfield_set_str(t, "from", from)) ||
         (rc = tg_jsonfield_set_str(t, "to", to)) ||
-        (rc = tg_jsonfield_set_str(t, "actor", user_identity(d, user))))
+        (rc = tg_jsonfield_set_str(t, "actor", id)))
         goto out;
     rc = TG_ENOMEM;
     if (json_object_set(o, "transition", t))
         goto out;
 
-    if ((rc = tg_jsonfield_set_str(
-             o, "requester",
-             user_identity(d, json_object_get(fields, "reporter")))))
+    if ((rc = user_named(d, json_object_get(fields, "reporter"), names, &id)) ||
+        (rc = tg_jsonfield_set_str(o, "requester", id)))
         goto out;
 
     /* beneficiary: the field, else the reporter; typed when a type is set. */
     if ((rc = text_of(d, tg_jsonfield_mapped(fields, F->beneficiary_type),
                       &btype)))
         goto out;
-    if ((rc =
-             identity_text(d, tg_jsonfield_mapped(fields, F->beneficiary), &s)))
+    if ((rc = identity_text(d, tg_jsonfield_mapped(fields, F->beneficiary),
+                            names, &s)))
         goto out;
     if (!s) {
         const char *rep = user_identity(d, json_object_get(fields, "reporter"));
@@ -567,13 +603,14 @@ int tg_jira_map(const struct tg_config *c, const json_t *body,
     free(s);
     s = NULL;
 
-    if ((rc = identity_text(d, tg_jsonfield_mapped(fields, F->owner), &s)) ||
+    if ((rc = identity_text(d, tg_jsonfield_mapped(fields, F->owner), names,
+                            &s)) ||
         (rc = tg_jsonfield_set_str(o, "owner", s)))
         goto out;
     free(s);
     s = NULL;
 
-    if ((rc = collect_approvers(c, fields, user, apv)))
+    if ((rc = collect_approvers(c, fields, user, apv, names)))
         goto out;
     rc = TG_ENOMEM;
     if (json_array_size(apv) == 1) {
@@ -607,6 +644,9 @@ int tg_jira_map(const struct tg_config *c, const json_t *body,
     if ((rc = tg_jsonfield_set_str(o, "created_at",
                                    tg_jsonfield_str(fields, "created"))))
         goto out;
+    rc = TG_ENOMEM;
+    if (json_object_size(names) && json_object_set(o, "names", names))
+        goto out;
 
     if ((rc = jira_gated(c, project, to, itype, access, &g)))
         goto out;
@@ -624,6 +664,7 @@ out:
     json_decref(t);
     json_decref(scope);
     json_decref(apv);
+    json_decref(names);
     free(s);
     free(btype);
     return rc;

@@ -11,10 +11,12 @@
  * Verifies the compact JWT (len bytes at token, untrusted) against jc: the
  * header's alg must be exactly jc->alg (so "none" and algorithm confusion,
  * such as HS256 signed with an RS256 public key, are refused), the
- * signature must verify, iss and aud must equal jc->issuer / jc->audience
+ * signature must verify, header and claims must each be a JSON object with
+ * no member named twice, iss and aud must equal jc->issuer / jc->audience
  * (aud may be an array containing it), exp must be present and in the future
- * (RFC 7519 4.1.4, with jc->leeway_s), and iat, when present, not later than
- * now + leeway. On success returns 0 and, when jti_out is not NULL, *jti_out
+ * (RFC 7519 4.1.4, with jc->leeway_s) but not further ahead than
+ * jc->max_lifetime_s + leeway (when that is > 0), and iat and nbf, when
+ * present, not later than now + leeway. On success returns 0 and, when jti_out is not NULL, *jti_out
  * is the token's jti (caller frees) or NULL. Returns TG_EAUTH or TG_ENOMEM.
  */
 int tg_jwtauth_verify(const struct tg_jwt_conf *jc, const char *token,

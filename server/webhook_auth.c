@@ -441,7 +441,7 @@ static int numeric_claim(const json_t *claims, const char *name, int64_t *out)
 int tg_webhook_auth_connect(const char *secret, const char *token,
                             size_t tok_len, const char *method,
                             const char *path, const char *query, int64_t now,
-                            char **jti_out)
+                            int64_t max_lifetime_s, char **jti_out)
 {
     const char *d1, *d2;
     json_t *hdr = NULL, *claims = NULL;
@@ -450,7 +450,8 @@ int tg_webhook_auth_connect(const char *secret, const char *token,
     unsigned char want[MAC_LEN];
     char qsh[65];
     const char *alg, *iss, *got_qsh, *jti;
-    int64_t exp, iat;
+    const json_t *jv;
+    int64_t exp, iat, nbf;
     char *jti_copy = NULL;
     int rc = TG_EAUTH;
 
@@ -499,9 +500,18 @@ int tg_webhook_auth_connect(const char *secret, const char *token,
     if (!numeric_claim(claims, "exp", &exp) ||
         now > exp + TG_WEBHOOK_CONNECT_LEEWAY_S)
         goto out;
+    /* exp is below 9e15 (numeric_claim): the sums cannot overflow. */
+    if (max_lifetime_s > 0 &&
+        exp > now + max_lifetime_s + TG_WEBHOOK_CONNECT_LEEWAY_S)
+        goto out;
     if (json_object_get(claims, "iat") &&
         (!numeric_claim(claims, "iat", &iat) ||
          iat > now + TG_WEBHOOK_CONNECT_LEEWAY_S))
+        goto out;
+    /* RFC 7519 section 4.1.5: not to be accepted before nbf. */
+    if (json_object_get(claims, "nbf") &&
+        (!numeric_claim(claims, "nbf", &nbf) ||
+         nbf > now + TG_WEBHOOK_CONNECT_LEEWAY_S))
         goto out;
     got_qsh = json_string_value(json_object_get(claims, "qsh"));
     if (!got_qsh)
@@ -512,7 +522,14 @@ int tg_webhook_auth_connect(const char *secret, const char *token,
     rc = TG_EAUTH;
     if (strcmp(got_qsh, qsh) != 0)
         goto out;
-    jti = json_string_value(json_object_get(claims, "jti"));
+    /* The jti is kept in the evidence store as a single-use key: a bounded
+     * string without NUL, or the token is refused. */
+    jv = json_object_get(claims, "jti");
+    if (jv && (!json_is_string(jv) || json_string_length(jv) == 0 ||
+               json_string_length(jv) > TG_WEBHOOK_MAX_JTI ||
+               strlen(json_string_value(jv)) != json_string_length(jv)))
+        goto out;
+    jti = json_string_value(jv);
     if (jti_out && jti) {
         jti_copy = strdup(jti);
         if (!jti_copy) {

@@ -8,8 +8,10 @@
 
 /* Standard Webhooks: how far webhook-timestamp may be from now, seconds. */
 #define TG_WEBHOOK_SW_TOLERANCE_S 300
-/* Connect JWT: clock skew allowed on exp and iat, seconds. */
+/* Connect JWT: clock skew allowed on exp, iat and nbf, seconds. */
 #define TG_WEBHOOK_CONNECT_LEEWAY_S 60
+/* Connect JWT: longest jti accepted (it is a key of the evidence store). */
+#define TG_WEBHOOK_MAX_JTI 256
 
 /*
  * Checks an X-Hub-Signature header value "sha256=<64 hex digits>" (prefix and
@@ -46,16 +48,19 @@ int tg_webhook_auth_qsh(const char *method, const char *path, const char *query,
 
 /*
  * Verifies an Atlassian Connect JWT (tok_len bytes at token, untrusted):
- * header alg exactly HS256, HMAC-SHA256 with secret compared in constant
- * time, iss a non-empty string, exp present and not past (with
- * TG_WEBHOOK_CONNECT_LEEWAY_S), iat when present not in the future, and qsh
- * equal to tg_webhook_auth_qsh(method, path, query). On success *jti_out
- * (when not NULL) is the token's jti (caller frees) or NULL. Returns 0,
- * TG_EAUTH or TG_ENOMEM.
+ * header alg exactly HS256, header and claims JSON objects with no member
+ * named twice, HMAC-SHA256 with secret compared in constant time, iss a
+ * non-empty string, exp present and not past and, when max_lifetime_s > 0,
+ * not further ahead than max_lifetime_s (all with
+ * TG_WEBHOOK_CONNECT_LEEWAY_S), iat and nbf when present not in the future,
+ * jti when present a string of 1 to TG_WEBHOOK_MAX_JTI bytes, and qsh equal
+ * to tg_webhook_auth_qsh(method, path, query). On success *jti_out (when not
+ * NULL) is the token's jti (caller frees) or NULL. Returns 0, TG_EAUTH or
+ * TG_ENOMEM.
  */
 int tg_webhook_auth_connect(const char *secret, const char *token,
                             size_t tok_len, const char *method,
                             const char *path, const char *query, int64_t now,
-                            char **jti_out);
+                            int64_t max_lifetime_s, char **jti_out);
 
 #endif

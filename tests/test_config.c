@@ -191,6 +191,10 @@ static void test_example_loads(void **state)
                         "https://acme.service-now.com");
     assert_string_equal(c->servicenow.jwt.audience, "ticketgate");
     assert_int_equal(c->servicenow.jwt.leeway_s, 60);
+    /* server.max_token_lifetime_s (default a day) reaches every verifier */
+    assert_int_equal(c->server.max_token_lifetime_s, 86400);
+    assert_int_equal(c->servicenow.jwt.max_lifetime_s, 86400);
+    assert_int_equal(c->generic.jwt.max_lifetime_s, 86400);
     assert_null(c->servicenow.standard_webhooks_secret);
     assert_string_equal(c->servicenow.variables.privilege, "access_level");
     assert_string_equal(c->servicenow.variables.emergency,
@@ -216,7 +220,11 @@ static void test_example_loads(void **state)
     assert_string_equal(c->gates[0].to[1], "Ready for fulfilment");
     assert_int_equal(c->gates[0].n_issue_types, 0);
     assert_string_equal(c->gates[1].source, "servicenow");
-    assert_int_equal(c->gates[1].n_projects, 0);
+    /* only the access catalog items: a laptop request is never gated */
+    assert_int_equal(c->gates[1].n_projects, 3);
+    assert_string_equal(c->gates[1].projects[0], "Access");
+    assert_string_equal(c->gates[1].projects[1], "Database access");
+    assert_string_equal(c->gates[1].projects[2], "Vault access");
     assert_int_equal(c->gates[1].n_to, 1);
     assert_string_equal(c->gates[1].to[0], "approved");
 
@@ -364,6 +372,7 @@ static void test_defaults(void **state)
     assert_int_equal(c->server.threads, 16);
     assert_int_equal(c->server.max_body_bytes, 1048576);
     assert_int_equal(c->server.request_timeout_ms, 10000);
+    assert_int_equal(c->server.max_token_lifetime_s, 86400);
     assert_string_equal(c->server.log_level, "info");
     assert_int_equal(c->store.sync, TG_SYNC_NORMAL);
     assert_int_equal(c->store.busy_timeout_ms, 2000);
@@ -399,12 +408,14 @@ static void test_values_set(void **state)
              "  threads: 4\n"
              "  max_body_bytes: 2048\n"
              "  request_timeout_ms: 500\n"
+             "  max_token_lifetime_s: 600\n"
              "  admin_listen: \"127.0.0.1:9090\"\n"
              "  log_level: DEBUG\n"
              "  tls: { certificate: clients.pem, client_ca: ./clients.pem }\n"
              "store: { sync: full, hmac_key: \"k\", busy_timeout_ms: 0 }\n"
              "sources:\n"
-             "  jira: { connect_shared_secret: s, access_issue_types: [] }\n"
+             "  jira: { connect_shared_secret: connect-shared-secret-32-bytes-x,"
+             " access_issue_types: [] }\n"
              "  servicenow:\n"
              "    standard_webhooks_secret: "
              "\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n"
@@ -433,6 +444,7 @@ static void test_values_set(void **state)
     assert_int_equal(c->server.threads, 4);
     assert_int_equal(c->server.max_body_bytes, 2048);
     assert_int_equal(c->server.request_timeout_ms, 500);
+    assert_int_equal(c->server.max_token_lifetime_s, 600);
     assert_string_equal(c->server.admin_listen, "127.0.0.1:9090");
     assert_string_equal(c->server.log_level, "debug");
     assert_string_equal(c->server.tls_certificate, tpath("clients.pem"));
@@ -440,7 +452,9 @@ static void test_values_set(void **state)
     assert_int_equal(c->store.sync, TG_SYNC_FULL);
     assert_int_equal(c->store.hmac_key_len, 1);
     assert_int_equal(c->store.busy_timeout_ms, 0);
-    assert_string_equal(c->jira.connect_shared_secret, "s");
+    /* exactly 32 bytes: the shortest HS256 key RFC 7518 allows */
+    assert_string_equal(c->jira.connect_shared_secret,
+                        "connect-shared-secret-32-bytes-x");
     assert_null(c->jira.hmac_secret);
     assert_int_equal(c->jira.n_access_issue_types, 0);
     assert_false(c->servicenow.jwt.set);
@@ -609,6 +623,29 @@ static void test_errors(void **state)
          "sources:\n  generic:\n    jwt:\n      algorithm: HS256\n"
          "      secret: \"\"\n      issuer: i\n      audience: a\n",
          NULL, 'c', 5, "sources.generic.jwt.secret is empty"},
+        {"HS256 secret of 31 bytes",
+         "sources:\n  generic:\n    jwt:\n      algorithm: HS256\n"
+         "      secret: \"0123456789012345678901234567890\"\n"
+         "      issuer: i\n      audience: a\n",
+         NULL, 'c', 5,
+         "sources.generic.jwt.secret is 31 bytes; HS256 needs at least 32 "
+         "(RFC 7518 section 3.2)"},
+        {"ServiceNow HS256 secret of 1 byte",
+         "sources:\n  servicenow:\n    jwt:\n      algorithm: HS256\n"
+         "      secret: s\n      issuer: i\n      audience: a\n",
+         NULL, 'c', 5, "sources.servicenow.jwt.secret is 1 bytes"},
+        {"Connect secret of 31 bytes",
+         "sources:\n  jira:\n"
+         "    connect_shared_secret: \"0123456789012345678901234567890\"\n",
+         NULL, 'c', 3,
+         "sources.jira.connect_shared_secret is 31 bytes; HS256 needs at "
+         "least 32"},
+        {"token lifetime below a minute",
+         "server:\n  max_token_lifetime_s: 59\n", NULL, 'c', 2,
+         "max_token_lifetime_s is 59; write a number of at least 60"},
+        {"token lifetime above a year",
+         "server:\n  max_token_lifetime_s: 31536001\n", NULL, 'c', 2,
+         "too large"},
         {"empty hmac_key", "store:\n  hmac_key: ''\n", NULL, 'c', 2,
          "store.hmac_key is empty"},
         {"empty whsec",
@@ -948,7 +985,7 @@ static void test_env(void **state)
                       "  listen: \"${not a name} $${x\"\n";
     (void)state;
 
-    setenv("TG_CFGTEST_SECRET", "s3cret", 1);
+    setenv("TG_CFGTEST_SECRET", "s3cret-s3cret-s3cret-s3cret-s3cret", 1);
     setenv("TG_CFGTEST_HOST", "idp.example", 1);
     setenv("TG_CFGTEST_THREADS", "3", 1);
     unsetenv("TG_CFGTEST_AUD");
@@ -960,8 +997,9 @@ static void test_env(void **state)
 
     setenv("TG_CFGTEST_AUD", "ticketgate", 1);
     assert_int_equal(load(cfg, NULL, &c, &d), 0);
-    assert_int_equal(c->generic.jwt.key_len, 6);
-    assert_memory_equal(c->generic.jwt.key, "s3cret", 6);
+    assert_int_equal(c->generic.jwt.key_len, 34);
+    assert_memory_equal(c->generic.jwt.key,
+                        "s3cret-s3cret-s3cret-s3cret-s3cret", 34);
     assert_string_equal(c->generic.jwt.issuer, "https://idp.example/oauth");
     assert_string_equal(c->generic.jwt.audience, "ticketgate");
     assert_int_equal(c->server.threads, 3);

@@ -1,5 +1,5 @@
 /* test_jwtauth.c - Bearer JWT verification: algorithms, signatures, claims. */
-/* deps: jwtauth */
+/* deps: jwtauth webhook_auth digest strbuf */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +14,7 @@
 #include "errors.h"
 #include "jwtauth.h"
 #include "support/tg_test.h"
+#include "webhook_auth.h"
 
 #define HS_SECRET "unit-test-shared-secret-0123456789abcdef"
 #define ISS "https://issuer.example"
@@ -450,6 +451,249 @@ static void test_bearer(void **state)
     }
 }
 
+/* A HS256 token with exactly this header and these claims, signed by hand
+ * (tg_test_jwt writes its own header). */
+static char *hs256_raw(const char *secret, const char *header,
+                       const char *claims)
+{
+    char *h = tg_test_b64url(header, strlen(header));
+    char *c = tg_test_b64url(claims, strlen(claims));
+    char *input, hex[65], *sig, *tok;
+    unsigned char mac[32];
+    size_t n;
+
+    assert_non_null(h);
+    assert_non_null(c);
+    n = strlen(h) + strlen(c) + 2;
+    input = malloc(n);
+    assert_non_null(input);
+    snprintf(input, n, "%s.%s", h, c);
+    tg_test_hmac_sha256_hex(secret, strlen(secret), input, strlen(input), hex);
+    for (size_t i = 0; i < 32; i++) {
+        unsigned v = 0;
+        for (int k = 0; k < 2; k++) {
+            char d = hex[2 * i + (size_t)k];
+            v = v * 16 + (unsigned)(d <= '9' ? d - '0' : d - 'a' + 10);
+        }
+        mac[i] = (unsigned char)v;
+    }
+    sig = tg_test_b64url(mac, sizeof mac);
+    assert_non_null(sig);
+    n += strlen(sig) + 1;
+    tok = malloc(n);
+    assert_non_null(tok);
+    snprintf(tok, n, "%s.%s", input, sig);
+    free(h);
+    free(c);
+    free(input);
+    free(sig);
+    return tok;
+}
+
+/* Copies tmpl into out with $Q replaced by qsh, $T by t and $E by e (the
+ * tables below hold templates, not printf formats). */
+static void fill(const char *tmpl, char *out, size_t cap, const char *qsh,
+                 long long t, long long e)
+{
+    size_t n = 0;
+
+    for (const char *p = tmpl; *p; p++) {
+        char num[32];
+        const char *put = NULL;
+        int w;
+
+        if (p[0] == '$' && p[1] == 'Q')
+            put = qsh;
+        if (p[0] == '$' && (p[1] == 'T' || p[1] == 'E')) {
+            w = snprintf(num, sizeof num, "%lld", p[1] == 'T' ? t : e);
+            assert_true(w > 0 && (size_t)w < sizeof num);
+            put = num;
+        }
+        if (put) {
+            size_t l = strlen(put);
+            assert_true(n + l < cap);
+            memcpy(out + n, put, l);
+            n += l;
+            p++;
+        } else {
+            assert_true(n + 1 < cap);
+            out[n++] = *p;
+        }
+    }
+    out[n] = '\0';
+}
+
+/* A member named twice in the claims or the header is refused, whichever
+ * copy would be read (issue 10 item 5): jansson keeps one silently. The
+ * same tokens without the duplicate verify, so the refusal is the
+ * duplicate's. */
+static void test_duplicate_members(void **state)
+{
+    static const struct {
+        const char *name;
+        const char *header;
+        const char *claims; /* $E: exp */
+        int want;
+    } dc[] = {
+        {"control", "{\"alg\":\"HS256\",\"typ\":\"JWT\"}",
+         "{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"exp\":$E}", 0},
+        {"aud twice, ours last", "{\"alg\":\"HS256\"}",
+         "{\"iss\":\"" ISS "\",\"aud\":\"other\",\"aud\":\"" AUD
+         "\",\"exp\":$E}",
+         TG_EAUTH},
+        {"aud twice, ours first", "{\"alg\":\"HS256\"}",
+         "{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"aud\":\"other\","
+         "\"exp\":$E}",
+         TG_EAUTH},
+        {"exp twice", "{\"alg\":\"HS256\"}",
+         "{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"exp\":$E,"
+         "\"exp\":1}",
+         TG_EAUTH},
+        {"jti twice", "{\"alg\":\"HS256\"}",
+         "{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"exp\":$E,"
+         "\"jti\":\"a\",\"jti\":\"b\"}",
+         TG_EAUTH},
+        {"alg twice in the header", "{\"alg\":\"HS256\",\"alg\":\"HS256\"}",
+         "{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"exp\":$E}",
+         TG_EAUTH},
+        {"claims not an object", "{\"alg\":\"HS256\"}", "[$E]", TG_EAUTH},
+    };
+    int64_t now = (int64_t)time(NULL);
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(dc) / sizeof(dc[0]); i++) {
+        char claims[512], *tok;
+        int rc;
+
+        fill(dc[i].claims, claims, sizeof(claims), "", 0,
+             (long long)now + 600);
+        tok = hs256_raw(HS_SECRET, dc[i].header, claims);
+        rc = tg_jwtauth_verify(&g.conf[C_HS], tok, strlen(tok), now, NULL);
+        if (rc != dc[i].want)
+            fail_msg("%s: rc %d, want %d", dc[i].name, rc, dc[i].want);
+        free(tok);
+    }
+}
+
+/* exp at most server.max_token_lifetime_s (+ leeway) ahead (issue 10 item
+ * 5); 0 means no bound. */
+static void test_max_lifetime(void **state)
+{
+    static const struct {
+        int max;
+        long exp; /* seconds from now */
+        int want;
+    } lc[] = {
+        {86400, 600, 0},
+        {86400, 86400, 0},
+        {86400, 86400 + LEEWAY, 0},
+        {86400, 86400 + LEEWAY + 1, TG_EAUTH},
+        {86400, 365L * 86400, TG_EAUTH},
+        {600, 601 + LEEWAY, TG_EAUTH},
+        {0, 365L * 86400, 0},
+    };
+    int64_t now = (int64_t)time(NULL);
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(lc) / sizeof(lc[0]); i++) {
+        struct tg_jwt_conf c = g.conf[C_HS];
+        char claims[256], *tok;
+        int rc;
+
+        c.max_lifetime_s = lc[i].max;
+        snprintf(claims, sizeof(claims),
+                 "{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"exp\":%lld}",
+                 (long long)(now + lc[i].exp));
+        tok = tg_test_jwt("HS256", HS_SECRET, strlen(HS_SECRET), claims);
+        assert_non_null(tok);
+        rc = tg_jwtauth_verify(&c, tok, strlen(tok), now, NULL);
+        if (rc != lc[i].want)
+            fail_msg("case %zu (max %d, exp +%ld): rc %d, want %d", i,
+                     lc[i].max, lc[i].exp, rc, lc[i].want);
+        free(tok);
+    }
+}
+
+/* Atlassian Connect JWTs (server/webhook_auth.c does its own HS256): nbf,
+ * the lifetime bound, duplicate members and the jti's shape (issues 9 item
+ * 7 and 10 item 5). */
+static void test_connect_claims(void **state)
+{
+#define CS "connect-shared-secret-0123456789abcdef"
+    static const struct {
+        const char *name;
+        const char *header;
+        const char *claims; /* $Q qsh, $T now (or later), $E exp */
+        long max;
+        int want;
+    } cc[] = {
+        {"valid", "{\"alg\":\"HS256\"}",
+         "{\"iss\":\"jira:1\",\"qsh\":\"$Q\",\"iat\":$T,\"exp\":$E,"
+         "\"jti\":\"c-1\"}",
+         86400, 0},
+        {"nbf now", "{\"alg\":\"HS256\"}",
+         "{\"iss\":\"jira:1\",\"qsh\":\"$Q\",\"nbf\":$T,\"exp\":$E}",
+         86400, 0},
+        {"nbf in the future beyond leeway", "{\"alg\":\"HS256\"}",
+         "{\"iss\":\"jira:1\",\"qsh\":\"$Q\",\"nbf\":$T,\"exp\":$E}",
+         86400, TG_EAUTH},
+        {"nbf not a number", "{\"alg\":\"HS256\"}",
+         "{\"iss\":\"jira:1\",\"qsh\":\"$Q\",\"nbf\":\"$T\","
+         "\"exp\":$E}",
+         86400, TG_EAUTH},
+        {"exp beyond the lifetime", "{\"alg\":\"HS256\"}",
+         "{\"iss\":\"jira:1\",\"qsh\":\"$Q\",\"iat\":$T,"
+         "\"exp\":$E}",
+         100, TG_EAUTH},
+        {"qsh twice", "{\"alg\":\"HS256\"}",
+         "{\"iss\":\"jira:1\",\"qsh\":\"$Q\",\"qsh\":\"x\",\"iat\":$T,"
+         "\"exp\":$E}",
+         86400, TG_EAUTH},
+        {"alg twice", "{\"alg\":\"none\",\"alg\":\"HS256\"}",
+         "{\"iss\":\"jira:1\",\"qsh\":\"$Q\",\"iat\":$T,\"exp\":$E}",
+         86400, TG_EAUTH},
+        {"jti a number", "{\"alg\":\"HS256\"}",
+         "{\"iss\":\"jira:1\",\"qsh\":\"$Q\",\"iat\":$T,\"exp\":$E,"
+         "\"jti\":7}",
+         86400, TG_EAUTH},
+        {"jti empty", "{\"alg\":\"HS256\"}",
+         "{\"iss\":\"jira:1\",\"qsh\":\"$Q\",\"iat\":$T,\"exp\":$E,"
+         "\"jti\":\"\"}",
+         86400, TG_EAUTH},
+    };
+    int64_t now = (int64_t)time(NULL);
+    char qsh[65];
+    (void)state;
+
+    assert_int_equal(
+        tg_webhook_auth_qsh("POST", "/v1/webhooks/jira", NULL, qsh), 0);
+    for (size_t i = 0; i < sizeof(cc) / sizeof(cc[0]); i++) {
+        char claims[512], *tok, *jti = NULL;
+        /* the second number: now, or for the future nbf 10 minutes on */
+        long long t2 = (long long)now;
+        long long exp = (long long)now + 180;
+        int rc;
+
+        if (strstr(cc[i].name, "future"))
+            t2 = (long long)now + 600;
+        if (strstr(cc[i].name, "lifetime"))
+            exp = (long long)now + 3600;
+        fill(cc[i].claims, claims, sizeof(claims), qsh, t2, exp);
+        tok = hs256_raw(CS, cc[i].header, claims);
+        rc = tg_webhook_auth_connect(CS, tok, strlen(tok), "POST",
+                                     "/v1/webhooks/jira", NULL, now,
+                                     cc[i].max, &jti);
+        if (rc != cc[i].want)
+            fail_msg("connect %s: rc %d, want %d", cc[i].name, rc,
+                     cc[i].want);
+        if (rc == 0 && strstr(claims, "\"jti\""))
+            assert_string_equal(jti, "c-1");
+        free(jti);
+        free(tok);
+    }
+#undef CS
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -458,6 +702,9 @@ int main(void)
         cmocka_unit_test(test_verify_misconfigured),
         cmocka_unit_test(test_verify_example_servicenow_key),
         cmocka_unit_test(test_bearer),
+        cmocka_unit_test(test_duplicate_members),
+        cmocka_unit_test(test_max_lifetime),
+        cmocka_unit_test(test_connect_claims),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -214,6 +214,46 @@ static void test_missing_file(void **state)
     free(r);
 }
 
+/* HS256 keys under 32 bytes (RFC 7518 section 3.2) and a token lifetime
+ * below a minute are each reported at their line (issue 10 item 5). */
+static void test_weak_secrets(void **state)
+{
+    static const struct {
+        int line;
+        const char *what;
+    } want[] = {
+        {4, "server.max_token_lifetime_s is 10; write a number of at least 60"},
+        {7, "sources.jira.connect_shared_secret is 31 bytes; HS256 needs at "
+            "least 32 (RFC 7518 section 3.2)"},
+        {11, "sources.generic.jwt.secret is 12 bytes; HS256 needs at least 32"},
+    };
+    const char *argv[] = {"lint", "-c", FIX "/weak-secrets.yaml", NULL};
+    struct run *r = calloc(1, sizeof(*r));
+    size_t lines = 0;
+    (void)state;
+
+    assert_non_null(r);
+    run_lint(argv, r);
+    assert_int_equal(r->code, 2);
+    assert_string_equal(r->out, "");
+    assert_lines_well_formed(r->err);
+    for (const char *p = r->err; (p = strchr(p, '\n')) != NULL; p++)
+        lines++;
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        char line[512];
+        snprintf(line, sizeof(line), "%s/weak-secrets.yaml:%d: %s", FIX,
+                 want[i].line, want[i].what);
+        if (!strstr(r->err, line)) {
+            print_message("%s", r->err);
+            fail_msg("no \"%s\"", line);
+        }
+    }
+    /* The secret itself is never printed. */
+    assert_null(strstr(r->err, "short-secret"));
+    assert_int_equal(lines, sizeof(want) / sizeof(want[0]));
+    free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -221,6 +261,7 @@ int main(void)
         cmocka_unit_test(test_ok),
         cmocka_unit_test(test_problems),
         cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_weak_secrets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -222,3 +222,12 @@ test('ticketgate down, fail_mode closed: held; open: let through with a note', a
         assert.strictEqual(w.journal.length, mode === 'open' ? 1 : 0);
     }
 });
+
+test('the server stops cleanly and reported no sanitizer error', async () => {
+    const exited = new Promise((resolve) => server.once('exit', (code, sig) => resolve([code, sig])));
+    server.kill('SIGTERM');
+    const [code] = await exited;
+    const log = fs.readFileSync(logPath, 'utf8');
+    assert.ok(!/AddressSanitizer|LeakSanitizer|runtime error:/.test(log), log.slice(-2000));
+    assert.strictEqual(code, 0, log.slice(-2000));
+});

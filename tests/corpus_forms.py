@@ -117,7 +117,9 @@ def sn_doc(t):
     return {"event_id": "ev-" + t["id"] + "-" + str(time.time_ns()),
             "approval": {"sys_id": "x", "state": "approved", "previous_state": "requested",
                          "approver": sn_user(apps[0]) if apps else None},
-            "ritm": {"sys_id": "y", "number": t["id"], "cat_item": {"name": t.get("project") or "Access"},
+            # A catalog item the example's servicenow gate names (its
+            # projects are catalog items, not the corpus's Jira keys).
+            "ritm": {"sys_id": "y", "number": t["id"], "cat_item": {"name": "Database access"},
                      "opened_by": sn_user(t.get("requester")),
                      "requested_for": sn_user(b if b is not None else t.get("requester")),
                      "variables": {k: x for k, x in v.items() if x is not None}}}

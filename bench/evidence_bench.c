@@ -4,7 +4,7 @@
  * Build (from the repository root):
  *   cc -std=c11 -O2 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
  *      -Iserver -Ivalidators bench/evidence_bench.c server/evidence.c \
- *      server/digest.c \
+ *      server/digest.c server/log.c \
  *      $(pkg-config --cflags --libs jansson sqlite3) -lcrypto -lpthread \
  *      -o evidence_bench
  * Run: ./evidence_bench DIR [RECORDS] [THREADS] [normal|full]

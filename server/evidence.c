@@ -68,6 +68,7 @@
 
 #include "digest.h"
 #include "errors.h"
+#include "log.h"
 
 #define ZERO_HASH \
     "0000000000000000000000000000000000000000000000000000000000000000"
@@ -103,7 +104,21 @@
 #define CF_GONE_K 4
 #define CF_FRESH_MS 50
 
+/* Single-use JWT ids (API.md): one row per (source, jti) with the body it
+ * was first used with and the record it made (NULL: a skip, which records
+ * nothing). Not part of the chain: it says which requests may still be
+ * answered, not what was decided. Stores made before it get it at open. */
+#define JTI_SCHEMA                                                         \
+    "CREATE TABLE IF NOT EXISTS jti_use("                                   \
+    " source TEXT NOT NULL,"                                                \
+    " jti TEXT NOT NULL,"                                                   \
+    " body_sha256 TEXT NOT NULL,"                                           \
+    " decision_id TEXT,"                                                    \
+    " time INTEGER NOT NULL,"                                               \
+    " PRIMARY KEY(source, jti)) WITHOUT ROWID;"
+
 static const char SCHEMA[] =
+    JTI_SCHEMA
     "CREATE TABLE IF NOT EXISTS records("
     " seq INTEGER PRIMARY KEY,"
     " decision_id TEXT NOT NULL UNIQUE,"
@@ -272,6 +287,119 @@ static int map_sqlite(int rc)
     }
 }
 
+const char *tg_evidence_cause(int code, int sys)
+{
+    int primary = code & 0xff;
+
+    /* SQLite records errno only for these (sqlite3SystemError); for any
+     * other code it may be stale. */
+    if (primary == SQLITE_IOERR || primary == SQLITE_CANTOPEN) {
+        switch (sys) {
+        case ENOSPC:
+            return "disk full";
+        case EDQUOT:
+            return "disk quota exceeded";
+        case EFBIG:
+            return "file size limit reached";
+        case EROFS:
+            return "read-only file system";
+        case EACCES:
+        case EPERM:
+            return "permission denied";
+        case ENOENT:
+            return "file or directory not found";
+        case ENOTDIR:
+            return "a part of the path is not a directory";
+        case EIO:
+            return "I/O error (the device reported a failure)";
+        default:
+            break;
+        }
+    }
+    switch (code) {
+    case SQLITE_READONLY_DBMOVED:
+        return "the database file was deleted or replaced";
+    case SQLITE_IOERR_WRITE:
+        return "I/O error while writing";
+    case SQLITE_IOERR_FSYNC:
+    case SQLITE_IOERR_DIR_FSYNC:
+        return "I/O error while syncing to disk";
+    case SQLITE_IOERR_READ:
+    case SQLITE_IOERR_SHORT_READ:
+        return "I/O error while reading";
+    case SQLITE_IOERR_TRUNCATE:
+        return "I/O error while truncating";
+    case SQLITE_IOERR_NOMEM:
+        return "out of memory";
+    case SQLITE_IOERR_LOCK:
+    case SQLITE_IOERR_RDLOCK:
+    case SQLITE_IOERR_UNLOCK:
+    case SQLITE_IOERR_CHECKRESERVEDLOCK:
+        return "I/O error while locking";
+    case SQLITE_IOERR_SHMOPEN:
+    case SQLITE_IOERR_SHMSIZE:
+    case SQLITE_IOERR_SHMLOCK:
+    case SQLITE_IOERR_SHMMAP:
+        return "I/O error on the shared-memory (-shm) file";
+    default:
+        break;
+    }
+    switch (primary) {
+    case SQLITE_FULL:
+        return "disk full";
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return "locked by another connection past store.busy_timeout_ms";
+    case SQLITE_READONLY:
+        return "read-only (the file or its directory cannot be written)";
+    case SQLITE_PERM:
+        return "permission denied";
+    case SQLITE_IOERR:
+        return "I/O error";
+    case SQLITE_NOMEM:
+        return "out of memory";
+    case SQLITE_CORRUPT:
+        return "the database file is corrupt";
+    case SQLITE_NOTADB:
+        return "not a database file";
+    case SQLITE_CANTOPEN:
+        return "the file cannot be opened";
+    case SQLITE_PROTOCOL:
+        return "file locking protocol error";
+    case SQLITE_OK:
+        return "no error";
+    default:
+        return "unexpected SQLite error";
+    }
+}
+
+/* Why a write failed: an SQLite code with its errno, or our own words. */
+struct fail {
+    int code;
+    int sys;
+    const char *what; /* static; when set, instead of code */
+};
+
+static const char *fail_words(const struct fail *f)
+{
+    if (f->what)
+        return f->what;
+    /* no SQLite error behind the failure: one of ours */
+    if (f->code == SQLITE_OK)
+        return "an internal error (out of memory or a hashing failure)";
+    return tg_evidence_cause(f->code, f->sys);
+}
+
+/* Notes the last error of db in f (when both are there). */
+static void fail_note(struct fail *f, sqlite3 *db)
+{
+    if (!f || !db)
+        return;
+    f->code = sqlite3_extended_errcode(db);
+    f->sys = sqlite3_system_errno(db);
+    f->what = NULL;
+}
+
 static int exec_sql(sqlite3 *db, const char *sql)
 {
     int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
@@ -288,14 +416,15 @@ static void close_db(sqlite3 *db)
 }
 
 /* Opens path with flags, extended codes and busy timeout, through vfs
- * (NULL: the default). */
+ * (NULL: the default). why (may be NULL) gets the cause of a failure. */
 static int open_db_vfs(const char *path, int flags, int busy_ms,
-                       const char *vfs, sqlite3 **out)
+                       const char *vfs, sqlite3 **out, struct fail *why)
 {
     sqlite3 *db = NULL;
     int rc = sqlite3_open_v2(path, &db, flags, vfs);
 
     if (rc != SQLITE_OK) {
+        fail_note(why, db);
         close_db(db);
         return map_sqlite(rc) == TG_ENOMEM ? TG_ENOMEM : TG_EIO;
     }
@@ -307,7 +436,7 @@ static int open_db_vfs(const char *path, int flags, int busy_ms,
 
 static int open_db(const char *path, int flags, int busy_ms, sqlite3 **out)
 {
-    return open_db_vfs(path, flags, busy_ms, NULL, out);
+    return open_db_vfs(path, flags, busy_ms, NULL, out, NULL);
 }
 
 static int user_version(sqlite3 *db, int *out)
@@ -637,6 +766,7 @@ struct pending {
      * justification. */
     unsigned char jd[CF_DIGEST], td[CF_DIGEST];
     int has_cf;
+    int jti_only; /* tg_evidence_bind_jti: no record, only r's jti */
     int rc;
     struct pending *next;
     /* Posted once rc is set. A semaphore of its own rather than a condition
@@ -650,11 +780,16 @@ struct pending {
 struct wconn {
     sqlite3 *db;
     sqlite3_stmt *head, *dup, *ins, *meta, *just, *since;
+    sqlite3_stmt *jti_get, *jti_put; /* jti_use */
     /* prepared once: sqlite3_exec would parse them at every commit */
     sqlite3_stmt *begin, *commit, *rollback;
+    /* The -wal and -shm files this connection opened (stat at open): one
+     * found at their paths later is another file. */
+    dev_t wal_dev, shm_dev;
+    ino_t wal_ino, shm_ino;
 };
 
-enum { Q_DELIVERY, Q_COPY, Q_USES, Q_GET, Q_LIST, Q_N };
+enum { Q_DELIVERY, Q_COPY, Q_USES, Q_GET, Q_LIST, Q_JTI, Q_N };
 
 static const char *const QUERIES[Q_N] = {
     [Q_DELIVERY] = "SELECT body_sha256, decision FROM records"
@@ -667,6 +802,10 @@ static const char *const QUERIES[Q_N] = {
     [Q_GET] = "SELECT decision FROM records WHERE decision_id = ?1",
     [Q_LIST] = "SELECT seq, decision FROM records"
                " WHERE ticket = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
+    [Q_JTI] = "SELECT j.body_sha256, j.decision_id, r.decision"
+              " FROM jti_use j LEFT JOIN records r"
+              " ON r.decision_id = j.decision_id"
+              " WHERE j.source = ?1 AND j.jti = ?2",
 };
 
 /* One pooled read connection with its statements, prepared on first use. */
@@ -736,9 +875,22 @@ struct cf_index {
     uint64_t rng;          /* eviction sampling */
 };
 
+/* Which file of the store vanished under the server (struct tg_evidence
+ * gone). */
+enum { GONE_NONE, GONE_DB, GONE_AUX };
+
 struct tg_evidence {
     char *path;
+    char *wal_path, *shm_path; /* path + "-wal", "-shm" */
     enum tg_sync sync;
+    /* The store file, pinned at open: every later open and every commit
+     * checks that path still names it (docs/EVIDENCE.md, "failure"). Set
+     * before the threads start, read-only after. */
+    dev_t dev;
+    ino_t ino;
+    /* The decision-id high-water file, path + ".ids" (-1: not open). */
+    char *ids_path;
+    int ids_fd;
     unsigned char *key;
     size_t keylen;
     int busy_ms;
@@ -766,6 +918,12 @@ struct tg_evidence {
     struct wconn w;
     uint64_t id_reserved;   /* meta id_next as committed */
     int ck_frames;          /* WAL size when the checkpoint was last asked */
+    int gone;               /* GONE_*: a file was deleted or replaced */
+    struct fail err;        /* why the last write failed */
+    const char *logged;     /* the failure last logged; NULL: none */
+    int ids_warned;         /* a failed write of ids_path was logged */
+    uint64_t ids_mark;      /* the number ids_path holds (never lowered) */
+    _Atomic(const char *) failure; /* words of err while failing, or NULL */
 
     /*
      * The maintenance thread: checkpoints on its own connection, restarts
@@ -1211,6 +1369,59 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
     return SQLITE_OK;
 }
 
+static const char WHY_DELETED[] =
+    "the database file was deleted under the running server";
+static const char WHY_REPLACED[] =
+    "the database file was replaced by another file under the running server";
+static const char WHY_WAL[] =
+    "its -wal file was deleted or replaced under the running server";
+static const char WHY_SHM[] =
+    "its -shm file was deleted or replaced under the running server";
+
+/* 0 when path names the file (dev, ino); 1 when nothing is there; 2 when
+ * another file is; -1 when stat fails otherwise (cannot tell: the write
+ * itself will say). One stat(2): cheap enough for every group commit. */
+static int file_moved(const char *path, dev_t dev, ino_t ino)
+{
+    struct stat st;
+
+    if (stat(path, &st) != 0)
+        return errno == ENOENT || errno == ENOTDIR ? 1 : -1;
+    return st.st_dev == dev && st.st_ino == ino ? 0 : 2;
+}
+
+/* NULL while path still names the store file pinned at open, else why
+ * not. Reads only what is set before the threads start. */
+static const char *db_moved(const struct tg_evidence *e)
+{
+    switch (file_moved(e->path, e->dev, e->ino)) {
+    case 1:
+        return WHY_DELETED;
+    case 2:
+        return WHY_REPLACED;
+    default:
+        return NULL;
+    }
+}
+
+/* NULL while the store file and the -wal and -shm files that w opened are
+ * all still at their paths, else why not (token holder). SQLite itself
+ * would go on writing into a file that no path names any more, and
+ * acknowledge decisions that a restart cannot find. */
+static const char *files_moved(const struct tg_evidence *e,
+                               const struct wconn *w)
+{
+    const char *why = db_moved(e);
+
+    if (why)
+        return why;
+    if (file_moved(e->wal_path, w->wal_dev, w->wal_ino) > 0)
+        return WHY_WAL;
+    if (file_moved(e->shm_path, w->shm_dev, w->shm_ino) > 0)
+        return WHY_SHM;
+    return NULL;
+}
+
 static void wconn_close(struct wconn *w)
 {
     sqlite3_finalize(w->head);
@@ -1219,6 +1430,8 @@ static void wconn_close(struct wconn *w)
     sqlite3_finalize(w->meta);
     sqlite3_finalize(w->just);
     sqlite3_finalize(w->since);
+    sqlite3_finalize(w->jti_get);
+    sqlite3_finalize(w->jti_put);
     sqlite3_finalize(w->begin);
     sqlite3_finalize(w->commit);
     sqlite3_finalize(w->rollback);
@@ -1227,9 +1440,61 @@ static void wconn_close(struct wconn *w)
 }
 
 /*
+ * Identifies the files w writes: pins the store file (create: the first
+ * open) or checks that it is still the one pinned, and notes the -wal and
+ * -shm files it opened. Returns 0, or TG_EIO with e->err (and e->gone).
+ */
+static int wconn_pin(struct tg_evidence *e, struct wconn *w, int create)
+{
+    struct stat st;
+    const char *why = NULL;
+    int moved = 0;
+
+    if (create) {
+        if (stat(e->path, &st) != 0) {
+            why = WHY_DELETED;
+            goto out;
+        }
+        e->dev = st.st_dev;
+        e->ino = st.st_ino;
+    } else if ((why = db_moved(e))) {
+        goto out;
+    }
+    /* SQLite compares the inode of its open file with the path's: the file
+     * it opened is the one just pinned or checked, not one moved into its
+     * place in between. */
+    if (sqlite3_file_control(w->db, "main", SQLITE_FCNTL_HAS_MOVED,
+                             &moved) == SQLITE_OK && moved) {
+        why = WHY_REPLACED;
+        goto out;
+    }
+    /* In WAL mode both are open once the schema was read. */
+    if (stat(e->wal_path, &st) != 0) {
+        why = WHY_WAL;
+        goto out;
+    }
+    w->wal_dev = st.st_dev;
+    w->wal_ino = st.st_ino;
+    if (stat(e->shm_path, &st) != 0) {
+        why = WHY_SHM;
+        goto out;
+    }
+    w->shm_dev = st.st_dev;
+    w->shm_ino = st.st_ino;
+out:
+    if (!why)
+        return 0;
+    e->err = (struct fail){0, 0, why};
+    e->gone = why == WHY_DELETED || why == WHY_REPLACED ? GONE_DB : GONE_AUX;
+    return TG_EIO;
+}
+
+/*
  * Opens the write connection. create: the first open, which may create the
  * file and the schema. A reopen after a failure never creates: a store file
- * that vanished must not silently restart the chain at genesis.
+ * that vanished must not silently restart the chain at genesis; nor does
+ * it open another file found at the path (wconn_pin). On failure e->err
+ * says why.
  */
 static int wconn_open(struct tg_evidence *e, struct wconn *w, int create)
 {
@@ -1238,11 +1503,20 @@ static int wconn_open(struct tg_evidence *e, struct wconn *w, int create)
     const char *sync = e->sync == TG_SYNC_FULL ? "PRAGMA synchronous=FULL"
                                                : "PRAGMA synchronous=NORMAL";
     sqlite3_stmt *st = NULL;
+    const char *why = NULL;
     int version = 0;
     int rc;
 
     memset(w, 0, sizeof *w);
-    rc = open_db_vfs(e->path, flags, e->busy_ms, wc_vfs_name(), &w->db);
+    /* Never open another file found at the path: it would share this
+     * process's -shm with ours. */
+    if (!create && (why = db_moved(e))) {
+        e->err = (struct fail){0, 0, why};
+        e->gone = GONE_DB;
+        return TG_EIO;
+    }
+    rc = open_db_vfs(e->path, flags, e->busy_ms, wc_vfs_name(), &w->db,
+                     &e->err);
     if (rc)
         return rc;
     /* Replaces SQLite's automatic checkpoint (see struct tg_evidence). */
@@ -1250,6 +1524,7 @@ static int wconn_open(struct tg_evidence *e, struct wconn *w, int create)
     /* SQLite falls back to read-only on a file it may not write: for the
      * writer that is a failure, found now rather than at the first commit */
     if (sqlite3_db_readonly(w->db, "main") != 0) {
+        why = "read-only (the file or its directory cannot be written)";
         rc = TG_EIO;
         goto out;
     }
@@ -1260,6 +1535,8 @@ static int wconn_open(struct tg_evidence *e, struct wconn *w, int create)
     if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW ||
         sqlite3_stricmp((const char *)sqlite3_column_text(st, 0), "wal")) {
         /* a read-only file answers "delete": it cannot take our writes */
+        if (rc == SQLITE_OK)
+            why = "read-only (the file or its directory cannot be written)";
         rc = TG_EIO;
         goto out;
     }
@@ -1270,6 +1547,7 @@ static int wconn_open(struct tg_evidence *e, struct wconn *w, int create)
         (rc = user_version(w->db, &version)))
         goto out;
     if (version > SCHEMA_VERSION || (!create && version != SCHEMA_VERSION)) {
+        why = "not a ticketgate store of this version (schema version)";
         rc = TG_EIO;
         goto out;
     }
@@ -1287,6 +1565,10 @@ static int wconn_open(struct tg_evidence *e, struct wconn *w, int create)
          * now. Best effort: another writer may hold the lock. */
         exec_sql(w->db, "DROP INDEX IF EXISTS just_use_time");
     }
+    /* Stores made before single-use jti: not best effort, the statements
+     * below need the table. A no-op once it exists. */
+    if ((rc = exec_sql(w->db, JTI_SCHEMA)))
+        goto out;
 #define PREP(stmt, sql)                                                    \
     do {                                                                   \
         int prc_ = sqlite3_prepare_v3(w->db, sql, -1,                      \
@@ -1309,15 +1591,31 @@ static int wconn_open(struct tg_evidence *e, struct wconn *w, int create)
                   " DO UPDATE SET last_time = max(last_time, ?3)");
     PREP(w->since, "SELECT just_norm, ticket, time FROM records"
                    " WHERE seq > ?1 AND seq <= ?2 AND just_norm IS NOT NULL");
+    PREP(w->jti_get, "SELECT body_sha256, decision_id FROM jti_use"
+                     " WHERE source = ?1 AND jti = ?2");
+    /* A jti bound by a skip (decision_id NULL) takes the record the same
+     * body makes later (a gate added by a reload); nothing else changes. */
+    PREP(w->jti_put, "INSERT INTO jti_use(source, jti, body_sha256,"
+                     " decision_id, time) VALUES (?1, ?2, ?3, ?4, ?5)"
+                     " ON CONFLICT(source, jti) DO UPDATE SET"
+                     " decision_id = excluded.decision_id"
+                     " WHERE decision_id IS NULL");
     PREP(w->begin, "BEGIN IMMEDIATE");
     PREP(w->commit, "COMMIT");
     PREP(w->rollback, "ROLLBACK");
 #undef PREP
-    rc = 0;
+    rc = wconn_pin(e, w, create);
+    if (rc)
+        why = e->err.what;
 out:
     sqlite3_finalize(st);
-    if (rc)
+    if (rc) {
+        if (why)
+            e->err = (struct fail){0, 0, why};
+        else
+            fail_note(&e->err, w->db);
         wconn_close(w);
+    }
     return rc;
 }
 
@@ -1352,6 +1650,65 @@ static int read_head(struct wconn *w, int64_t *seq, char hash[65])
     return read_anchor(w->db, seq, hash, mac);
 }
 
+/*
+ * Whether r's jti may be bound to r inside the open transaction: 0 when it
+ * is unused, or was bound to the same body by a decision that made no record
+ * (jti_only: by any decision); TG_ECONFLICT when it was used otherwise; a
+ * fatal TG_EIO / TG_EBUSY.
+ */
+static int jti_free(struct wconn *w, const struct tg_evidence_record *r,
+                    int jti_only)
+{
+    char body[65];
+    int rc;
+
+    sqlite3_bind_text(w->jti_get, 1, r->source, -1, SQLITE_STATIC);
+    sqlite3_bind_text(w->jti_get, 2, r->jti, -1, SQLITE_STATIC);
+    rc = sqlite3_step(w->jti_get);
+    if (rc == SQLITE_ROW) {
+        const char *have = (const char *)sqlite3_column_text(w->jti_get, 0);
+        int recorded = sqlite3_column_type(w->jti_get, 1) != SQLITE_NULL;
+
+        hex_encode(r->body_sha256, 32, body);
+        rc = have && strcmp(have, body) == 0 && (jti_only || !recorded)
+                 ? 0
+                 : TG_ECONFLICT;
+    } else if (rc == SQLITE_DONE) {
+        rc = 0;
+    } else {
+        rc = map_sqlite(rc) == TG_EBUSY ? TG_EBUSY : TG_EIO;
+    }
+    sqlite3_reset(w->jti_get);
+    sqlite3_clear_bindings(w->jti_get);
+    return rc;
+}
+
+/* Binds r's jti to r's body and decision (decision_id NULL: none) inside
+ * the open transaction, jti_free having said yes. Returns 0, TG_EIO or
+ * TG_EBUSY. */
+static int jti_bind(struct wconn *w, const struct tg_evidence_record *r,
+                    const char *decision_id)
+{
+    char body[65];
+    int rc;
+
+    hex_encode(r->body_sha256, 32, body);
+    sqlite3_bind_text(w->jti_put, 1, r->source, -1, SQLITE_STATIC);
+    sqlite3_bind_text(w->jti_put, 2, r->jti, -1, SQLITE_STATIC);
+    sqlite3_bind_text(w->jti_put, 3, body, 64, SQLITE_STATIC);
+    if (decision_id)
+        sqlite3_bind_text(w->jti_put, 4, decision_id, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(w->jti_put, 4);
+    sqlite3_bind_int64(w->jti_put, 5, r->time);
+    rc = sqlite3_step(w->jti_put);
+    sqlite3_reset(w->jti_put);
+    sqlite3_clear_bindings(w->jti_put);
+    if (rc == SQLITE_DONE)
+        return 0;
+    return map_sqlite(rc) == TG_EBUSY ? TG_EBUSY : TG_EIO;
+}
+
 static int record_valid(const struct tg_evidence_record *r)
 {
     return r->decision_id && r->ticket && r->source && r->policy_digest &&
@@ -1360,9 +1717,10 @@ static int record_valid(const struct tg_evidence_record *r)
 
 /*
  * Writes r as the link after (*seq, hash) inside the open transaction and
- * advances them. Returns 0, TG_ECONFLICT (delivery id of the source already
- * recorded), TG_EINVAL (decision id already recorded), or a fatal TG_EIO /
- * TG_EBUSY after which the transaction must be rolled back.
+ * advances them, binding r's jti to it. Returns 0, TG_ECONFLICT (delivery id
+ * of the source already recorded, or its jti already used), TG_EINVAL
+ * (decision id already recorded), or a fatal TG_EIO / TG_EBUSY after which
+ * the transaction must be rolled back.
  */
 static int insert_one(struct tg_evidence *e, int64_t *seq, char hash[65],
                       const struct tg_evidence_record *r)
@@ -1385,6 +1743,10 @@ static int insert_one(struct tg_evidence *e, int64_t *seq, char hash[65],
         if (rc != SQLITE_DONE)
             return map_sqlite(rc) == TG_EBUSY ? TG_EBUSY : TG_EIO;
     }
+    /* Checked before anything is written: the jti row comes after the
+     * record, and a conflict then would leave the record in the batch. */
+    if (r->jti && (rc = jti_free(w, r, 0)))
+        return rc;
     if (*seq == INT64_MAX)
         return TG_EIO;
     next = *seq + 1;
@@ -1450,6 +1812,12 @@ static int insert_one(struct tg_evidence *e, int64_t *seq, char hash[65],
         rc = sqlite3_step(w->just);
         sqlite3_reset(w->just);
         sqlite3_clear_bindings(w->just);
+    }
+    if (rc == SQLITE_DONE && r->jti) {
+        /* A failure here is fatal (the record is in): rolled back whole. */
+        int jrc = jti_bind(w, r, r->decision_id);
+        if (jrc)
+            return jrc;
     }
     if (rc == SQLITE_DONE) {
         *seq = next;
@@ -1530,6 +1898,125 @@ static int read_foreign(struct wconn *w, int64_t from, int64_t to,
 }
 
 /*
+ * The decision-id high-water file (path + ".ids"): one line, the number
+ * above every decision id handed out (reserved ahead, as meta id_next).
+ * It outlives a store file deleted or replaced, so that the store created
+ * next does not hand out those numbers again (docs/EVIDENCE.md). 0600.
+ */
+static void ids_load(struct tg_evidence *e)
+{
+    char buf[32];
+    uint64_t mark = 0, have = atomic_load(&e->next_id);
+    ssize_t n;
+    ssize_t i;
+
+    e->ids_fd = open(e->ids_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC |
+                                      O_NOFOLLOW, 0600);
+    if (e->ids_fd >= 0) {
+        (void)fchmod(e->ids_fd, 0600); /* whatever the umask */
+        return;
+    }
+    if (errno == EEXIST)
+        e->ids_fd = open(e->ids_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    if (e->ids_fd < 0) {
+        tg_log_event(TG_LOG_WARN, "evidence_ids",
+                     "%s: cannot be opened (%s); decision ids rest on the "
+                     "store alone",
+                     e->ids_path, tg_evidence_cause(SQLITE_CANTOPEN, errno));
+        e->ids_warned = 1;
+        return;
+    }
+    n = pread(e->ids_fd, buf, sizeof buf - 1, 0);
+    for (i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; i++) {
+        unsigned d = (unsigned)(buf[i] - '0');
+
+        if (mark > (UINT64_MAX - d) / 10)
+            break;
+        mark = mark * 10 + d;
+    }
+    if (n <= 0 || i == 0 || i >= n || buf[i] != '\n') {
+        tg_log_event(TG_LOG_WARN, "evidence_ids",
+                     "%s holds no decision-id number; it is rewritten",
+                     e->ids_path);
+        return;
+    }
+    e->ids_mark = mark;
+    if (mark > have) {
+        tg_log_event(TG_LOG_WARN, "evidence_ids",
+                     "evidence store %s knows decision ids up to %" PRIu64
+                     " but %s says ids up to %" PRIu64 " were handed out: "
+                     "the store was deleted, replaced or recreated since; "
+                     "ids continue above %" PRIu64,
+                     e->path, have ? have - 1 : 0, e->ids_path, mark - 1,
+                     mark - 1);
+        atomic_store(&e->next_id, mark);
+        e->id_reserved = mark;
+    }
+}
+
+/* Records v (token holder, or close) as the high-water mark when it is
+ * above the one recorded. */
+static void ids_store(struct tg_evidence *e, uint64_t v)
+{
+    char buf[32];
+    int n = snprintf(buf, sizeof buf, "%020" PRIu64 "\n", v);
+
+    if (e->ids_fd < 0 || v <= e->ids_mark || n <= 0 ||
+        (size_t)n >= sizeof buf)
+        return;
+    /* One write of 21 bytes at offset 0: a reader never sees half. */
+    if (pwrite(e->ids_fd, buf, (size_t)n, 0) == n &&
+        (e->sync != TG_SYNC_FULL || fdatasync(e->ids_fd) == 0)) {
+        e->ids_mark = v;
+        return;
+    }
+    if (!e->ids_warned)
+        tg_log_event(TG_LOG_WARN, "evidence_ids",
+                     "%s: cannot be written (%s); decision ids rest on the "
+                     "store alone",
+                     e->ids_path, tg_evidence_cause(SQLITE_IOERR, errno));
+    e->ids_warned = 1;
+}
+
+/* Logs a failed write (token holder): once per cause, not once per batch
+ * or probe, so that a failing store under load does not flood the log. */
+static void report_failure(struct tg_evidence *e)
+{
+    const char *words = fail_words(&e->err);
+
+    atomic_store(&e->failure, words);
+    if (words == e->logged)
+        return;
+    e->logged = words;
+    if (e->gone)
+        tg_log_event(TG_LOG_ERROR, "evidence_error",
+                     "evidence store %s: %s; no decision is given (503) "
+                     "until %s",
+                     e->path, words,
+                     e->gone == GONE_DB
+                         ? "that file is back at its path, or ticketgate "
+                           "restarts"
+                         : "ticketgate restarts");
+    else
+        tg_log_event(TG_LOG_ERROR, "evidence_error",
+                     "evidence store %s: a write failed: %s; no decision is "
+                     "given (503) until a write succeeds (retried every "
+                     "second)",
+                     e->path, words);
+}
+
+/* After a commit (token holder): says so when writes failed before. */
+static void report_success(struct tg_evidence *e)
+{
+    if (!e->logged)
+        return;
+    e->logged = NULL;
+    atomic_store(&e->failure, NULL);
+    tg_log_event(TG_LOG_INFO, "evidence_recovered",
+                 "evidence store %s: writes succeed again", e->path);
+}
+
+/*
  * Writes batch (may be NULL: a probe, or the last write of close) in one
  * transaction and sets each item's rc; the caller holds the token.
  * Decision-id numbers are reserved ahead in meta.id_next, ID_BLOCK at a
@@ -1545,15 +2032,39 @@ static int commit_batch(struct tg_evidence *e, struct pending *batch,
     struct cf_row *foreign = NULL;
     size_t n_foreign = 0;
     uint64_t ids = atomic_load(&e->next_id), reserve = 0;
+    const char *why;
     char hash[65];
     int64_t seq;
     int missed = 0;
     int rc;
 
+    /* A store file that went away comes back only as itself (moved back to
+     * its path); a -wal or -shm that went away, only with a restart. */
+    if (e->gone && (e->gone != GONE_DB || db_moved(e))) {
+        rc = TG_EIO;
+        goto fail;
+    }
+    e->gone = GONE_NONE;
     if (!w->db && (rc = wconn_open(e, w, 0)))
         goto fail;
-    if ((rc = step_stmt(w->begin)))
+    if ((why = files_moved(e, w))) {
+        e->err = (struct fail){0, 0, why};
+        e->gone = why == WHY_WAL || why == WHY_SHM ? GONE_AUX : GONE_DB;
+        /* Copies what the WAL holds into the database file through the
+         * files this connection still has open, and empties the WAL: a
+         * -wal left at the path must not be replayed onto whatever store
+         * the path names at the next start, and a WAL that went away
+         * keeps no acknowledged record out of the database. Best effort:
+         * a reader can make it wait, then fail. */
+        sqlite3_wal_checkpoint_v2(w->db, NULL, SQLITE_CHECKPOINT_TRUNCATE,
+                                  NULL, NULL);
+        rc = TG_EIO;
         goto fail;
+    }
+    if ((rc = step_stmt(w->begin))) {
+        fail_note(&e->err, w->db);
+        goto fail;
+    }
     if ((rc = read_head(w, &seq, hash)))
         goto rollback;
     /* Records another process appended since our last commit; without
@@ -1562,7 +2073,13 @@ static int commit_batch(struct tg_evidence *e, struct pending *batch,
         read_foreign(w, e->cf.seq, seq, &foreign, &n_foreign))
         missed = 1;
     for (struct pending *p = batch; p; p = p->next) {
-        p->rc = insert_one(e, &seq, hash, p->r);
+        if (p->jti_only) {
+            p->rc = jti_free(w, p->r, 1);
+            if (!p->rc)
+                p->rc = jti_bind(w, p->r, NULL);
+        } else {
+            p->rc = insert_one(e, &seq, hash, p->r);
+        }
         if (p->rc == TG_EIO || p->rc == TG_EBUSY) {
             rc = p->rc;
             goto rollback;
@@ -1577,8 +2094,11 @@ static int commit_batch(struct tg_evidence *e, struct pending *batch,
         goto rollback;
     if ((rc = step_stmt(w->commit)))
         goto rollback;
-    if (reserve)
+    if (reserve) {
         e->id_reserved = reserve;
+        ids_store(e, reserve);
+    }
+    report_success(e);
 
     pthread_mutex_lock(&e->cf.mu);
     for (size_t i = 0; i < n_foreign; i++)
@@ -1597,6 +2117,7 @@ static int commit_batch(struct tg_evidence *e, struct pending *batch,
     free(foreign);
     return 0;
 rollback:
+    fail_note(&e->err, w->db); /* before the rollback's own result */
     /* Nothing of the batch is durable: the head is re-read from the file by
      * the next transaction, so the chain has no hole. */
     step_stmt(w->rollback);
@@ -1606,9 +2127,10 @@ fail:
         rc = TG_EIO;
     for (struct pending *p = batch; p; p = p->next)
         p->rc = rc;
-    /* Reconnect next time: a file that was replaced, remounted or made
-     * writable again is seen afresh. */
+    /* Reconnect next time: a file that was remounted or made writable
+     * again is seen afresh. */
     wconn_close(w);
+    report_failure(e);
     return rc;
 }
 
@@ -1741,6 +2263,16 @@ static void *maintenance_main(void *arg)
             rc = commit_batch(e, NULL, 1);
             token_give_back(e, 1, rc);
             probed = mono_ms();
+        } else if (ready && db_moved(e)) {
+            /* An idle server finds a store file that went away too (one
+             * stat a second), so /readyz says so before a request fails:
+             * the commit checks again, fails and logs. */
+            int rc;
+
+            token_take(e);
+            rc = commit_batch(e, NULL, 1);
+            token_give_back(e, 1, rc);
+            probed = mono_ms();
         }
 
         /* Never creates the file: a store that vanished is the writer's
@@ -1827,6 +2359,8 @@ static void pool_drain(struct tg_evidence *e)
 static void evidence_free(struct tg_evidence *e)
 {
     wconn_close(&e->w);
+    if (e->ids_fd >= 0)
+        close(e->ids_fd);
     if (e->pool_inited) {
         pool_drain(e);
         pthread_mutex_destroy(&e->pool_mu);
@@ -1844,6 +2378,9 @@ static void evidence_free(struct tg_evidence *e)
         free(e->key);
     }
     free(e->path);
+    free(e->wal_path);
+    free(e->shm_path);
+    free(e->ids_path);
     free(e);
 }
 
@@ -1904,10 +2441,12 @@ out:
     }
 }
 
-/* Creates every missing directory above the store file (mode 0750), as
- * `mkdir -p` would: the example's ./data/ does not exist in a fresh clone,
- * and the configuration promises the store is created if absent. */
-static int make_parent_dirs(const char *path)
+/* Creates every missing directory above the store file, as `mkdir -p`
+ * would: the example's ./data/ does not exist in a fresh clone, and the
+ * configuration promises the store is created if absent. Mode 0700
+ * whatever the umask: the decisions are nobody else's to read. Returns 0,
+ * TG_ENOMEM, or TG_EIO with *sys the errno. */
+static int make_parent_dirs(const char *path, int *sys)
 {
     char *dir = strdup(path);
     int rc = TG_OK;
@@ -1917,7 +2456,10 @@ static int make_parent_dirs(const char *path)
         if (*p != '/')
             continue;
         *p = '\0';
-        if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
+        if (mkdir(dir, 0700) == 0) {
+            (void)chmod(dir, 0700);
+        } else if (errno != EEXIST) {
+            *sys = errno;
             rc = TG_EIO;
             break;
         }
@@ -1925,6 +2467,42 @@ static int make_parent_dirs(const char *path)
     }
     free(dir);
     return rc;
+}
+
+/* Creates the store file, when absent, with mode 0600 whatever the umask;
+ * SQLite gives its -wal and -shm the mode of the database file. An
+ * existing file keeps its mode (a warning says when others may read it).
+ * Failures are left to SQLite's open, which says why. */
+static void create_store_file(const char *path)
+{
+    struct stat st;
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+                  0600);
+
+    if (fd >= 0) {
+        (void)fchmod(fd, 0600);
+        close(fd);
+        return;
+    }
+    if (errno == EEXIST && stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+        (st.st_mode & 077))
+        tg_log_event(TG_LOG_WARN, "evidence_permissions",
+                     "evidence store %s has mode %03o: other users may read "
+                     "the decisions; chmod 600 it (and its -wal and -shm)",
+                     path, (unsigned)(st.st_mode & 0777));
+}
+
+/* path with suffix appended, or NULL (out of memory). */
+static char *path_with(const char *path, const char *suffix)
+{
+    size_t a = strlen(path), b = strlen(suffix);
+    char *s = malloc(a + b + 1);
+
+    if (s) {
+        memcpy(s, path, a);
+        memcpy(s + a, suffix, b + 1);
+    }
+    return s;
 }
 
 /* Stops the maintenance thread, then the writer once every queued append
@@ -1966,10 +2544,14 @@ int tg_evidence_open(const struct tg_config *c, struct tg_evidence **out)
     if (!e)
         return TG_ENOMEM;
     e->sync = c->store.sync;
+    e->ids_fd = -1;
     e->busy_ms = c->store.busy_timeout_ms > 0 ? c->store.busy_timeout_ms
                                               : DEFAULT_BUSY_MS;
     rc = TG_ENOMEM;
-    if (!(e->path = strdup(c->store.path)))
+    if (!(e->path = strdup(c->store.path)) ||
+        !(e->wal_path = path_with(c->store.path, "-wal")) ||
+        !(e->shm_path = path_with(c->store.path, "-shm")) ||
+        !(e->ids_path = path_with(c->store.path, ".ids")))
         goto out;
     if (c->store.hmac_key && c->store.hmac_key_len) {
         if (!(e->key = malloc(c->store.hmac_key_len)))
@@ -1977,13 +2559,27 @@ int tg_evidence_open(const struct tg_config *c, struct tg_evidence **out)
         memcpy(e->key, c->store.hmac_key, c->store.hmac_key_len);
         e->keylen = c->store.hmac_key_len;
     }
-    if ((rc = init_sync(e)) || (rc = make_parent_dirs(e->path)))
+    if ((rc = init_sync(e)))
         goto out;
+    if ((rc = make_parent_dirs(e->path, &e->err.sys))) {
+        if (rc == TG_EIO)
+            tg_log_event(TG_LOG_ERROR, "evidence_error",
+                         "evidence store %s: cannot create its directory: "
+                         "%s",
+                         e->path,
+                         tg_evidence_cause(SQLITE_CANTOPEN, e->err.sys));
+        goto out;
+    }
+    create_store_file(e->path);
     if ((rc = wconn_open(e, &e->w, 1)) || (rc = load_next_id(e)) ||
         (rc = cf_load(e, e->w.db))) {
+        tg_log_event(TG_LOG_ERROR, "evidence_error",
+                     "evidence store %s: cannot open: %s", e->path,
+                     fail_words(&e->err));
         rc = rc == TG_ENOMEM ? TG_ENOMEM : TG_EIO;
         goto out;
     }
+    ids_load(e);
     e->ready = 1;
     rc = TG_ENOMEM;
     if (pthread_create(&e->writer, NULL, writer_main, e))
@@ -2006,9 +2602,10 @@ void tg_evidence_close(struct tg_evidence *e)
         return;
     stop_threads(e);
     /* Remember the id counter for the next start (both threads are gone:
-     * the write connection is ours). */
-    if (e->w.db)
+     * the write connection is ours), in the store and beside it. */
+    if (e->w.db || e->gone)
         commit_batch(e, NULL, 1);
+    ids_store(e, atomic_load(&e->next_id));
     evidence_free(e);
 }
 
@@ -2017,6 +2614,11 @@ uint64_t tg_evidence_next_seq(struct tg_evidence *e)
     if (!e)
         return 0;
     return atomic_fetch_add(&e->next_id, 1);
+}
+
+const char *tg_evidence_failure(struct tg_evidence *e)
+{
+    return e ? atomic_load(&e->failure) : NULL;
 }
 
 int tg_evidence_ready(struct tg_evidence *e)
@@ -2044,6 +2646,8 @@ static int looks_like_object(const char *p, size_t n)
     return n >= 2 && p[0] == '{' && p[n - 1] == '}';
 }
 
+static int enqueue_wait(struct tg_evidence *e, struct pending *p);
+
 int tg_evidence_append(struct tg_evidence *e,
                        const struct tg_evidence_record *r)
 {
@@ -2064,28 +2668,55 @@ int tg_evidence_append(struct tg_evidence *e,
             return TG_EIO;
         p.has_cf = 1;
     }
-    if (sem_init(&p.done, 0, 0))
+    return enqueue_wait(e, &p);
+}
+
+int tg_evidence_bind_jti(struct tg_evidence *e, const char *source,
+                         const char *jti, const unsigned char body_sha256[32],
+                         int64_t time)
+{
+    struct tg_evidence_record r;
+    struct pending p;
+
+    if (!e || !source || !jti || !body_sha256)
+        return TG_EINVAL;
+    memset(&r, 0, sizeof r);
+    r.source = source;
+    r.jti = jti;
+    memcpy(r.body_sha256, body_sha256, 32);
+    r.time = time;
+    memset(&p, 0, sizeof p);
+    p.r = &r;
+    p.jti_only = 1;
+    return enqueue_wait(e, &p);
+}
+
+/* Queues p for the writer and sleeps until its batch is committed (or
+ * failed). Returns p's result. */
+static int enqueue_wait(struct tg_evidence *e, struct pending *p)
+{
+    if (sem_init(&p->done, 0, 0))
         return TG_ENOMEM;
 
     pthread_mutex_lock(&e->mu);
     if (e->stop) {
         pthread_mutex_unlock(&e->mu);
-        sem_destroy(&p.done);
+        sem_destroy(&p->done);
         return TG_EIO;
     }
     if (e->qtail)
-        e->qtail->next = &p;
+        e->qtail->next = p;
     else
-        e->qhead = &p;
-    e->qtail = &p;
+        e->qhead = p;
+    e->qtail = p;
     pthread_mutex_unlock(&e->mu);
     /* After the unlock, so that the writer does not wake into our mutex;
      * it checks the queue under the mutex, so the signal is not lost. */
     pthread_cond_signal(&e->work);
-    while (sem_wait(&p.done) != 0)
+    while (sem_wait(&p->done) != 0)
         ; /* EINTR */
-    sem_destroy(&p.done);
-    return p.rc;
+    sem_destroy(&p->done);
+    return p->rc;
 }
 
 /* ----------------------------------------------------------------- reads */
@@ -2212,6 +2843,53 @@ int tg_evidence_find_delivery(struct tg_evidence *e, const char *source,
             rc = TG_ENOMEM;
         } else {
             *decision_json = doc;
+            rc = 0;
+        }
+    }
+    stmt_done(st);
+out:
+    rconn_put(e, c, rc != TG_EIO);
+    return rc;
+}
+
+int tg_evidence_find_jti(struct tg_evidence *e, const char *source,
+                         const char *jti, const unsigned char body_sha256[32],
+                         char **decision_json)
+{
+    struct rconn *c = NULL;
+    sqlite3_stmt *st;
+    char want[65];
+    int rc;
+
+    if (!e || !source || !jti || !decision_json)
+        return TG_EINVAL;
+    if ((rc = rconn_get(e, &c)))
+        return rc == TG_ENOMEM ? rc : TG_EIO;
+    if ((rc = rconn_stmt(c, Q_JTI, &st)))
+        goto out;
+    sqlite3_bind_text(st, 1, source, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, jti, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        rc = TG_ENOTFOUND;
+    } else if (rc != SQLITE_ROW) {
+        rc = TG_EIO;
+    } else {
+        const char *have = (const char *)sqlite3_column_text(st, 0);
+        int recorded = sqlite3_column_type(st, 1) != SQLITE_NULL;
+        int kept = sqlite3_column_type(st, 2) != SQLITE_NULL;
+
+        hex_encode(body_sha256, 32, want);
+        /* A record moved out by `audit archive` cannot be answered again:
+         * the jti counts as used. */
+        if (!have || strcmp(have, want) != 0 || (recorded && !kept)) {
+            rc = TG_ECONFLICT;
+        } else if (!recorded) {
+            *decision_json = NULL;
+            rc = 0;
+        } else if (!(*decision_json = dup_column(st, 2))) {
+            rc = TG_ENOMEM;
+        } else {
             rc = 0;
         }
     }
@@ -2782,6 +3460,7 @@ static int archive_create(const char *archive_path, int busy_ms)
 
     if (fd < 0)
         return errno == EEXIST ? TG_EINVAL : TG_EIO;
+    (void)fchmod(fd, 0600); /* whatever the umask; its journal gets it too */
     close(fd);
     rc = open_db(archive_path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
                  busy_ms, &db);

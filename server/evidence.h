@@ -24,6 +24,9 @@ struct tg_evidence_record {
     size_t decision_len;
     /* Normalised justification (REASONS.md copy-forward), or NULL. */
     const char *justification_norm;
+    /* The request's JWT jti, or NULL: bound to this record in the same
+     * transaction (API.md: a jti is single-use). Not part of the chain. */
+    const char *jti;
 };
 
 /*
@@ -36,14 +39,17 @@ void tg_evidence_close(struct tg_evidence *e);
 
 /* The next sequence number for a decision id (thread-safe, lock-free, never
  * handed out again after a restart: numbers are reserved in the store ahead
- * of use). */
+ * of use, and in the high-water file beside it, store.path + ".ids", which
+ * outlives a store deleted or replaced; docs/EVIDENCE.md). */
 uint64_t tg_evidence_next_seq(struct tg_evidence *e);
 
 /*
  * Appends r and returns only once it is durable (store.sync). Returns 0;
- * TG_ECONFLICT when r->delivery_id is already recorded for that source (the
- * caller looks it up again); TG_EBUSY or TG_EIO when it could not be made
- * durable (the caller answers 503).
+ * TG_ECONFLICT when r->delivery_id is already recorded for that source, or
+ * r->jti was already used by that source (with another body, or with this
+ * one by a record: the caller looks both up again); TG_EBUSY or TG_EIO when
+ * it could not be made durable (the caller answers 503). The jti is written
+ * in the record's transaction: of two appends with one jti, one fails.
  */
 int tg_evidence_append(struct tg_evidence *e,
                        const struct tg_evidence_record *r);
@@ -57,6 +63,27 @@ int tg_evidence_find_delivery(struct tg_evidence *e, const char *source,
                               const char *delivery_id,
                               const unsigned char body_sha256[32],
                               char **decision_json);
+
+/*
+ * Looks up the jti of source (single-use, API.md). Returns 0 when it was
+ * used with the same body digest, with *decision_json the decision recorded
+ * under it (caller frees), or NULL when the decision made no record (skip);
+ * TG_ECONFLICT when used with another body (or its record was archived);
+ * TG_ENOTFOUND; TG_EIO; TG_ENOMEM.
+ */
+int tg_evidence_find_jti(struct tg_evidence *e, const char *source,
+                         const char *jti, const unsigned char body_sha256[32],
+                         char **decision_json);
+
+/*
+ * Marks the jti of source used by body_sha256 without a record (a skip
+ * answer), durably, at time (UTC seconds). Returns 0 (bound now, or already
+ * bound to this body), TG_ECONFLICT (bound to another body), TG_EBUSY or
+ * TG_EIO.
+ */
+int tg_evidence_bind_jti(struct tg_evidence *e, const char *source,
+                         const char *jti, const unsigned char body_sha256[32],
+                         int64_t time);
 
 /* How many tickets other than ticket have a record carrying
  * justification_norm at or after since, at most 1000. Answered from an index
@@ -87,6 +114,16 @@ int tg_evidence_list(struct tg_evidence *e, const char *ticket, int limit,
 int tg_evidence_ready(struct tg_evidence *e);
 
 #define TG_EVIDENCE_PROBE_MS 1000
+
+/* Words for why the store failed, for the log: NULL while it takes writes,
+ * else a static sentence ("disk full", "the database file was deleted
+ * under the running server", ...). Thread-safe. */
+const char *tg_evidence_failure(struct tg_evidence *e);
+
+/* Words for an SQLite (extended) result code and the errno of the system
+ * call that failed (0: none; used only with SQLITE_IOERR_* and
+ * SQLITE_CANTOPEN, for which SQLite records it). A static string. */
+const char *tg_evidence_cause(int sqlite_code, int sys_errno);
 
 /*
  * --- Offline operations on a store file (the `audit` commands). ---

@@ -5,6 +5,8 @@
 #include <civetweb.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -37,8 +39,9 @@
 /* First allocation for a body of unknown length (chunked). */
 #define TG_BODY_CHUNK 16384
 #define TG_MAX_LISTENERS 16
-#define TG_DECISIONS_DEFAULT_LIMIT 50
-#define TG_DECISIONS_MAX_LIMIT 500
+/* GET /v1/decisions page sizes (README: default 100, at most 1000). */
+#define TG_DECISIONS_DEFAULT_LIMIT 100
+#define TG_DECISIONS_MAX_LIMIT 1000
 #define TG_RETRY_AFTER "5"
 /* Random bytes for decision ids drawn from OpenSSL per worker thread at a
  * time (a multiple of the 3 an id takes). */
@@ -55,9 +58,32 @@
 /* A body up to this size is read into its worker thread's buffer, kept
  * from one request to the next; a larger one gets its own allocation. */
 #define TG_BODY_KEEP 65536
+/* The TLS 1.2 suites offered (OpenSSL names; see tg_http_start). */
+#define TG_TLS12_CIPHERS                                                  \
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"          \
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"          \
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+/* CivetWeb threads of the admin listener's own server: probes and metrics
+ * stay answered when the API's connections are all taken. */
+#define TG_ADMIN_THREADS 4
+/* How often the watchdog looks for bodies past their deadline, ms. */
+#define TG_WATCHDOG_TICK_MS 100
+/* Wakes a worker out of a read that is past its deadline (see watchdog). */
+#define TG_WAKE_SIGNAL SIGURG
+#define TG_STR_(x) #x
+#define TG_STR(x) TG_STR_(x)
+
+/* A worker thread while it reads a body: the watchdog interrupts its read
+ * once deadline_ms (monotonic) has passed; 0 when it reads nothing. */
+struct reader {
+    pthread_mutex_t lock; /* held while signalling and while disarming */
+    pthread_t thread;
+    _Atomic int64_t deadline_ms;
+};
 
 struct tg_http {
     struct mg_context *ctx;
+    struct mg_context *admin_ctx; /* server.admin_listen's own, or NULL */
     struct tg_evidence *ev;
     int tls;
 
@@ -72,6 +98,25 @@ struct tg_http {
 
     struct tg_metrics *metrics;
     pthread_mutex_t reload_lock; /* one reload at a time */
+
+    /* server.threads: requests processed at once (authentication,
+     * evaluation, evidence). A connection takes one only once its body is
+     * in, so slow clients never hold one. */
+    sem_t work;
+    int work_init;
+
+    /* Body deadlines: one reader per CivetWeb thread, checked by the
+     * watchdog thread every TG_WATCHDOG_TICK_MS. */
+    struct reader *readers;
+    size_t n_readers;
+    _Atomic size_t next_reader;
+    int64_t body_timeout_ms;
+    int keep_alive; /* server.keep_alive_timeout_ms > 0 */
+    pthread_t watchdog;
+    int watchdog_on;
+    pthread_mutex_t wd_lock;
+    pthread_cond_t wd_cond;
+    int wd_stop;
 };
 
 /* One request in flight. */
@@ -92,6 +137,12 @@ struct rq {
     const char *verdict;
     char decision_id[32];
     const char *note; /* extra word for the access log */
+    int has_body;     /* Content-Length > 0 or Transfer-Encoding */
+    int body_done;    /* the whole body was read */
+    int close;        /* the connection must close after this answer */
+    int timed_out;    /* the body missed its deadline */
+    int working;      /* holds one of h->work */
+    int64_t deadline_ms; /* monotonic: the body must be in by then */
     /* For the access log only: identifiers, never credentials. */
     char ticket[128];
     char delivery[128];
@@ -132,31 +183,220 @@ static double mono_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ------------------------------------------------- work and deadlines */
+
+/* Takes one of the server.threads request slots (once per request). */
+static void work_begin(struct rq *q)
+{
+    if (q->working || !q->h->work_init)
+        return;
+    /* EINTR: a wake-up signal meant for an earlier read. */
+    while (sem_wait(&q->h->work) != 0)
+        ;
+    q->working = 1;
+}
+
+static void work_end(struct rq *q)
+{
+    if (!q->working)
+        return;
+    sem_post(&q->h->work);
+    q->working = 0;
+}
+
+/* The reader of this worker thread, given out on first use. */
+static _Thread_local struct reader *thread_reader;
+
+static struct reader *reader_of(struct tg_http *h)
+{
+    if (!thread_reader && h->readers) {
+        size_t i = atomic_fetch_add(&h->next_reader, 1);
+        if (i < h->n_readers) {
+            thread_reader = &h->readers[i];
+            thread_reader->thread = pthread_self();
+        }
+    }
+    return thread_reader;
+}
+
+static void reader_arm(struct tg_http *h, int64_t deadline_ms)
+{
+    struct reader *r = reader_of(h);
+    if (!r)
+        return;
+    pthread_mutex_lock(&r->lock);
+    atomic_store(&r->deadline_ms, deadline_ms);
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* After this returns no wake-up signal is sent for this read (one sent
+ * just before may still arrive; its handler does nothing). */
+static void reader_disarm(struct tg_http *h)
+{
+    struct reader *r = reader_of(h);
+    if (!r)
+        return;
+    pthread_mutex_lock(&r->lock);
+    atomic_store(&r->deadline_ms, 0);
+    pthread_mutex_unlock(&r->lock);
+}
+
+static void on_wake(int sig)
+{
+    (void)sig;
+}
+
+/*
+ * CivetWeb 1.15 gives a whole deadline to the request headers
+ * (request_timeout_ms counts from when the worker starts waiting), but a
+ * body read (mg_read) only times out after request_timeout_ms of silence:
+ * one byte every few seconds holds the thread for hours. This thread sends
+ * TG_WAKE_SIGNAL to every worker whose body is past its deadline, again
+ * each tick until it stops reading: the signal interrupts the poll() inside
+ * mg_read (poll is never restarted), mg_read returns what it has, and
+ * read_body sees the deadline passed.
+ */
+static void *watchdog_run(void *arg)
+{
+    struct tg_http *h = arg;
+
+    pthread_mutex_lock(&h->wd_lock);
+    while (!h->wd_stop) {
+        struct timespec ts;
+        int64_t now = mono_ms();
+        size_t i, n = atomic_load(&h->next_reader);
+
+        if (n > h->n_readers)
+            n = h->n_readers;
+        for (i = 0; i < n; i++) {
+            struct reader *r = &h->readers[i];
+            int64_t d = atomic_load(&r->deadline_ms);
+            if (d == 0 || now < d)
+                continue;
+            pthread_mutex_lock(&r->lock);
+            d = atomic_load(&r->deadline_ms);
+            if (d != 0 && now >= d)
+                pthread_kill(r->thread, TG_WAKE_SIGNAL);
+            pthread_mutex_unlock(&r->lock);
+        }
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += TG_WATCHDOG_TICK_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&h->wd_cond, &h->wd_lock, &ts);
+    }
+    pthread_mutex_unlock(&h->wd_lock);
+    return NULL;
+}
+
 /* ------------------------------------------------------------ answers */
+
+/* Set while force_close() calls into CivetWeb: on_http_error then leaves
+ * the answer already sent alone. */
+static _Thread_local int closing;
+
+/*
+ * Makes CivetWeb close the connection after the answer already sent,
+ * instead of reading and discarding the rest of the body and waiting for
+ * the next request. CivetWeb 1.15 has no call for this; its error path
+ * sets the flag it checks (must_close), and writes nothing once an answer
+ * went out by mg_write (its header calls refuse, and a 304 has no body).
+ */
+static void force_close(struct mg_connection *conn)
+{
+    closing = 1;
+    mg_send_http_error(conn, 304, "%s", "");
+    closing = 0;
+}
+
+/* s (a Connection header) lists token, case-insensitive. */
+static int has_token(const char *s, const char *token)
+{
+    size_t tl = strlen(token);
+
+    while (*s) {
+        const char *e;
+        while (*s == ' ' || *s == '\t' || *s == ',')
+            s++;
+        e = s;
+        while (*e && *e != ',')
+            e++;
+        {
+            const char *t = e;
+            while (t > s && (t[-1] == ' ' || t[-1] == '\t'))
+                t--;
+            if ((size_t)(t - s) == tl && strncasecmp(s, token, tl) == 0)
+                return 1;
+        }
+        s = e;
+    }
+    return 0;
+}
+
+/* Whether the connection stays open after this answer, as CivetWeb decides
+ * it (should_keep_alive): never after an answer given before the body was
+ * read or one that asked to close; else the client's Connection header,
+ * else HTTP/1.1 keeps it. */
+static int keeps_alive(const struct rq *q)
+{
+    const char *c;
+
+    if (q->close || (q->has_body && !q->body_done) || !q->h ||
+        !q->h->keep_alive)
+        return 0;
+    c = mg_get_header(q->conn, "Connection");
+    if (c)
+        return has_token(c, "keep-alive");
+    return q->ri->http_version && strcmp(q->ri->http_version, "1.1") == 0;
+}
+
+static void work_end(struct rq *q);
 
 /* Sends the whole answer with as few writes as it can: the status line and
  * headers are formatted here and go out with the body in one mg_write when
  * they fit the stack buffer. CivetWeb's mg_response_header_* API writes
  * every header with its own send(), which was about 15% of the server's
- * time under load. Keep-alive is off (CivetWeb's default), so every answer
- * says Connection: close, as CivetWeb's own would. */
+ * time under load. The Connection header says what CivetWeb will do
+ * (keeps_alive); an answer that must close makes it close (force_close),
+ * so that a body never read is never read after the answer either. */
 static void send_body(struct rq *q, int status, const char *ctype,
                       const char *body, size_t len, const char *const *extra)
 {
     char buf[8192];
     size_t n = 0, i;
-    int w, head = strcmp(q->ri->request_method, "HEAD") == 0;
+    int w, keep, head = q->ri->request_method &&
+                        strcmp(q->ri->request_method, "HEAD") == 0;
 
+    /* Writing may wait on the client: the work is done. */
+    work_end(q);
     q->status = status;
+    /* Only a 200 carries a decision; any other answer names none (a
+     * decision id formatted before a failed append is in no store). */
+    if (status != 200) {
+        q->decision_id[0] = '\0';
+        q->verdict = NULL;
+    }
+    keep = keeps_alive(q);
+    if (!keep)
+        q->close = 1;
     w = snprintf(buf, sizeof(buf),
                  "HTTP/1.1 %d %s\r\n"
                  "Content-Type: %s\r\n"
                  "Content-Length: %zu\r\n"
                  "Cache-Control: no-store\r\n"
                  "X-Content-Type-Options: nosniff\r\n"
-                 "Connection: close\r\n",
+                 "Connection: %s\r\n",
                  status, mg_get_response_code_text(q->conn, status), ctype,
-                 len);
+                 len, keep ? "keep-alive" : "close");
     if (w < 0 || (size_t)w >= sizeof(buf))
         return;
     n = (size_t)w;
@@ -180,6 +420,8 @@ static void send_body(struct rq *q, int status, const char *ctype,
         mg_write(q->conn, buf, n);
         mg_write(q->conn, body, len);
     }
+    if (!keep)
+        force_close(q->conn);
 }
 
 static void send_json(struct rq *q, int status, const char *body, size_t len,
@@ -428,7 +670,7 @@ static char *body_buffer(size_t cap, int *heap)
  * byte more means 413 whatever the framing (Content-Length was already
  * checked; a chunked body is only known by reading it).
  */
-static int read_body(struct rq *q, size_t max)
+static int read_body_raw(struct rq *q, size_t max)
 {
     long long cl = q->ri->content_length;
     size_t cap, len = 0;
@@ -469,6 +711,12 @@ static int read_body(struct rq *q, size_t max)
         if (want > INT32_MAX)
             want = INT32_MAX;
         n = mg_read(q->conn, buf + len, want);
+        if (q->deadline_ms && mono_ms() >= q->deadline_ms) {
+            if (heap)
+                free(buf);
+            q->timed_out = 1;
+            return TG_EIO;
+        }
         if (n < 0) {
             if (heap)
                 free(buf);
@@ -492,7 +740,20 @@ static int read_body(struct rq *q, size_t max)
     q->body = buf;
     q->body_len = len;
     q->body_heap = heap;
+    q->body_done = 1;
     return 0;
+}
+
+/* read_body_raw under the body's deadline (watchdog_run). */
+static int read_body(struct rq *q, size_t max)
+{
+    int rc;
+
+    q->deadline_ms = mono_ms() + q->h->body_timeout_ms;
+    reader_arm(q->h, q->deadline_ms);
+    rc = read_body_raw(q, max);
+    reader_disarm(q->h);
+    return rc;
 }
 
 /*
@@ -522,11 +783,22 @@ static int post_prelude(struct rq *q)
         send_internal(q);
         return -1;
     }
+    if (rc != 0 && q->timed_out) {
+        snprintf(msg, sizeof(msg),
+                 "The request body did not arrive within %lld ms "
+                 "(server.request_timeout_ms); send it at once.",
+                 (long long)q->h->body_timeout_ms);
+        q->note = "body_timeout";
+        send_error(q, 408, "bad_request", msg);
+        return -1;
+    }
     if (rc != 0) {
         send_error(q, 400, "bad_request",
                    "The request body could not be read completely.");
         return -1;
     }
+    /* The body is in: from here the request holds a worker slot. */
+    work_begin(q);
     if (tg_digest_sha256_of(q->body, q->body_len, q->sha) != 0) {
         send_internal(q);
         return -1;
@@ -635,7 +907,10 @@ static void fill_req(struct rq *q, struct tg_http_req *r)
  * reused. That saves the signature check and three JSON parses, 10% of the
  * server's time for /v1/check. Only successes are kept; the token itself is
  * not (its digest is), nor anything on the heap (thread-local storage is not
- * freed when CivetWeb ends its threads).
+ * freed when CivetWeb ends its threads). The memo hands back the token's jti
+ * like a verification would (a token whose jti it cannot hold is not
+ * memoised), so a reused token still meets the single-use check of the
+ * store (answer_known_jti).
  */
 struct bearer_memo {
     uint64_t gen;               /* 0: empty */
@@ -718,13 +993,49 @@ static void send_recorded(struct rq *q, char *json)
     send_json(q, 200, json, strlen(json), NULL);
 }
 
+static void send_jti_replay(struct rq *q)
+{
+    send_error(q, 409, "replay",
+               "This token (its jti) was already used with a different "
+               "body; sign a new token for each request.");
+}
+
+/*
+ * A JWT jti seen before (API.md: single-use whatever delivery id the body or
+ * an unsigned header names): the same body gets the decision recorded under
+ * it, another body is a replay. Checked before the delivery id, which the
+ * token does not sign. Returns 1 when answered, 0 to go on (jti unused, or
+ * used with this same body by a skip, which recorded nothing: the request
+ * is decided again, and skips again unless a reload gated it since).
+ */
+static int answer_known_jti(struct rq *q, const char *source, const char *jti)
+{
+    char *json = NULL;
+    int rc;
+
+    if (!jti)
+        return 0;
+    rc = tg_evidence_find_jti(q->h->ev, source, jti, q->sha, &json);
+    if (rc == TG_ENOTFOUND || (rc == 0 && !json))
+        return 0;
+    if (rc == 0)
+        send_recorded(q, json);
+    else if (rc == TG_ECONFLICT)
+        send_jti_replay(q);
+    else
+        send_store_failure(q, rc);
+    free(json);
+    return 1;
+}
+
 /*
  * A delivery id seen before: the same body gets the recorded decision (ITSMs
- * retry), another body is a replay (API.md). Returns 1 when answered, 0 to
- * go on and decide.
+ * retry), another body is a replay (API.md). A retry may come with a new
+ * token (jti not NULL): that jti is used up by it too, so that it cannot
+ * carry another body later. Returns 1 when answered, 0 to go on and decide.
  */
 static int answer_known_delivery(struct rq *q, const char *source,
-                                 const char *delivery)
+                                 const char *delivery, const char *jti)
 {
     char *json = NULL;
     int rc;
@@ -735,8 +1046,12 @@ static int answer_known_delivery(struct rq *q, const char *source,
     rc = tg_evidence_find_delivery(q->h->ev, source, delivery, q->sha, &json);
     if (rc == TG_ENOTFOUND)
         return 0;
+    if (rc == 0 && jti && strcmp(jti, delivery) != 0)
+        rc = tg_evidence_bind_jti(q->h->ev, source, jti, q->sha, q->now);
     if (rc == 0) {
         send_recorded(q, json);
+    } else if (rc == TG_ECONFLICT && json) {
+        send_jti_replay(q);
     } else if (rc == TG_ECONFLICT) {
         send_error(q, 409, "replay",
                    "This delivery id was already used with a different "
@@ -775,12 +1090,14 @@ static int copy_forward(struct rq *q, const struct tg_ticket *t, char **norm,
 
 /*
  * Evaluates the canonical ticket, records the decision (unless skip) and
- * answers. endpoint names the source whose delivery ids these are;
+ * answers. endpoint names the source whose delivery ids and jtis these are;
  * doc_source overrides the ticket's source in the document (NULL: the
- * ticket's own, else "generic"). gated 0 answers skip.
+ * ticket's own, else "generic"). gated 0 answers skip. jti (may be NULL) is
+ * used up with the record, or on its own by a skip.
  */
 static void decide(struct rq *q, const char *endpoint, const char *doc_source,
-                   const char *delivery, const json_t *canonical, int gated)
+                   const char *delivery, const char *jti,
+                   const json_t *canonical, int gated)
 {
     struct tg_ticket t;
     struct tg_result res;
@@ -863,6 +1180,23 @@ static void decide(struct rq *q, const char *endpoint, const char *doc_source,
     }
     q->verdict = tg_verdict_name(res.verdict);
 
+    /* A skip records nothing, but its token is used up all the same: else
+     * a token seen on an event outside the gates could carry a gated
+     * ticket later. */
+    if (res.verdict == TG_SKIP && jti) {
+        rc = tg_evidence_bind_jti(q->h->ev, endpoint, jti, q->sha, q->now);
+        if (rc == TG_ECONFLICT) {
+            q->verdict = NULL;
+            if (!answer_known_jti(q, endpoint, jti))
+                send_jti_replay(q);
+            goto out;
+        }
+        if (rc != 0) {
+            q->verdict = NULL;
+            send_store_failure(q, rc);
+            goto out;
+        }
+    }
     if (res.verdict != TG_SKIP) {
         memset(&rec, 0, sizeof(rec));
         rec.decision_id = q->decision_id;
@@ -875,23 +1209,34 @@ static void decide(struct rq *q, const char *endpoint, const char *doc_source,
         rec.decision_json = text;
         rec.decision_len = text_len;
         rec.justification_norm = norm;
+        rec.jti = jti;
         t0 = mono_s();
         rc = tg_evidence_append(q->h->ev, &rec);
         /* A lost race is no store failure. */
         tg_metrics_evidence_write(q->h->metrics, mono_s() - t0,
                                   rc == 0 || rc == TG_ECONFLICT);
-        if (rc == TG_ECONFLICT && delivery) {
-            /* Another worker recorded this delivery between our lookup and
-             * our append: its record is the answer. */
+        if (rc == TG_ECONFLICT && (delivery || jti)) {
+            /* Another worker recorded this delivery or used this jti
+             * between our lookup and our append: its record is the answer,
+             * or a replay. */
             q->verdict = NULL;
-            if (!answer_known_delivery(q, endpoint, delivery))
+            if (!answer_known_jti(q, endpoint, jti) &&
+                !answer_known_delivery(q, endpoint, delivery, NULL))
                 send_store_unavailable(q);
             goto out;
         }
         if (rc != 0) {
+            const char *why = tg_evidence_failure(q->h->ev);
+
+            /* The ticket, not the decision id: that decision exists
+             * nowhere. The cause in words (the store logged it with its
+             * path when it first failed). */
             tg_log_event(TG_LOG_ERROR, "evidence_error",
-                         "evidence append failed (%d) for %s", rc,
-                         q->decision_id);
+                         "evidence append failed for ticket %s: %s",
+                         t.id ? t.id : "",
+                         why ? why
+                             : rc == TG_EBUSY ? "the store stayed locked"
+                                              : "the store failed the write");
             send_store_unavailable(q);
             goto out;
         }
@@ -924,9 +1269,10 @@ static void on_check(struct rq *q)
     body = parse_object(q);
     if (!body)
         goto out;
-    if (answer_known_delivery(q, "generic", jti))
+    /* The token's jti is also the delivery id here. */
+    if (answer_known_jti(q, "generic", jti))
         goto out;
-    decide(q, "generic", NULL, jti, body, 1);
+    decide(q, "generic", NULL, jti, jti, body, 1);
 out:
     json_decref(body);
     free(jti);
@@ -962,7 +1308,8 @@ static void map_failed(struct rq *q, int rc, const char *err)
 struct webhook {
     const char *source;
     int (*authenticate)(const struct tg_config *c,
-                        const struct tg_http_req *r, char **delivery_id);
+                        const struct tg_http_req *r, char **delivery_id,
+                        char **jti);
     int (*map)(const struct tg_config *c, const json_t *body,
                json_t **canonical, int *gated, char **event_id, char *err,
                size_t cap);
@@ -978,15 +1325,15 @@ static int jira_map(const struct tg_config *c, const json_t *body,
     return tg_jira_map(c, body, canonical, gated, err, cap);
 }
 
-static const struct webhook jira_hook = {"jira", tg_jira_authenticate,
+static const struct webhook jira_hook = {"jira", tg_jira_authenticate_ids,
                                          jira_map, 0};
 static const struct webhook servicenow_hook = {
-    "servicenow", tg_servicenow_authenticate, tg_servicenow_map, 1};
+    "servicenow", tg_servicenow_authenticate_ids, tg_servicenow_map, 1};
 
 static void on_webhook(struct rq *q, const struct webhook *w)
 {
     struct tg_http_req r;
-    char *delivery = NULL, *event_id = NULL, err[512];
+    char *delivery = NULL, *jti = NULL, *event_id = NULL, err[512];
     const char *id;
     json_t *body = NULL, *canon = NULL;
     int gated = 0, rc;
@@ -994,7 +1341,7 @@ static void on_webhook(struct rq *q, const struct webhook *w)
     if (post_prelude(q) != 0)
         goto out;
     fill_req(q, &r);
-    rc = w->authenticate(q->cfg, &r, &delivery);
+    rc = w->authenticate(q->cfg, &r, &delivery, &jti);
     if (rc == TG_ENOMEM) {
         send_internal(q);
         goto out;
@@ -1015,15 +1362,19 @@ static void on_webhook(struct rq *q, const struct webhook *w)
         goto out;
     }
     /* ADAPTERS.md: ServiceNow's event_id before the JWT jti or webhook-id;
-     * Jira's header or jti. */
-    id = event_id ? event_id : delivery;
-    if (answer_known_delivery(q, w->source, id))
+     * Jira's header or jti. Neither the body's id nor a header is signed
+     * by a Bearer or Connect token, so the jti is checked first, whatever
+     * id they name (API.md). */
+    id = event_id ? event_id : delivery ? delivery : jti;
+    if (answer_known_jti(q, w->source, jti) ||
+        answer_known_delivery(q, w->source, id, jti))
         goto out;
-    decide(q, w->source, w->source, id, canon, gated);
+    decide(q, w->source, w->source, id, jti, canon, gated);
 out:
     json_decref(canon);
     json_decref(body);
     free(event_id);
+    free(jti);
     free(delivery);
 }
 
@@ -1037,6 +1388,19 @@ static void on_servicenow(struct rq *q)
     on_webhook(q, &servicenow_hook);
 }
 
+/* mg_get_var (the decoded length, -1 absent, -2 too long), or -3 when the
+ * decoded value holds a NUL byte (%00), which C strings would cut short:
+ * "A%00B" must not read as "A". */
+static int query_var(const char *qs, size_t qlen, const char *name, char *dst,
+                     size_t cap)
+{
+    int rc = mg_get_var(qs, qlen, name, dst, cap);
+
+    if (rc > 0 && strlen(dst) != (size_t)rc)
+        return -3;
+    return rc;
+}
+
 /* GET /v1/decisions?ticket=KEY[&limit=N][&before=CURSOR] */
 static void on_list(struct rq *q)
 {
@@ -1047,22 +1411,33 @@ static void on_list(struct rq *q)
     size_t qlen = qs ? strlen(qs) : 0;
     int rc;
 
+    work_begin(q);
     if (auth_generic(q, &jti) != 0)
         goto out;
-    if (!qs || mg_get_var(qs, qlen, "ticket", ticket, sizeof(ticket)) <= 0) {
+    rc = qs ? query_var(qs, qlen, "ticket", ticket, sizeof(ticket)) : -1;
+    if (rc == -3) {
+        send_error(q, 400, "bad_request",
+                   "The ticket id holds a NUL byte (%00); no ticket id "
+                   "does.");
+        goto out;
+    }
+    if (rc <= 0) {
         send_error(q, 400, "bad_request",
                    "Name the ticket: GET /v1/decisions?ticket=KEY.");
         goto out;
     }
-    rc = mg_get_var(qs, qlen, "limit", num, sizeof(num));
+    rc = query_var(qs, qlen, "limit", num, sizeof(num));
     if (rc != -1 &&
         (rc < 0 || parse_u64(num, TG_DECISIONS_MAX_LIMIT, &limit) != 0 ||
          limit == 0)) {
-        send_error(q, 400, "bad_request",
-                   "limit must be a whole number from 1 to 500.");
+        char msg[96];
+        snprintf(msg, sizeof(msg),
+                 "limit must be a whole number from 1 to %d.",
+                 TG_DECISIONS_MAX_LIMIT);
+        send_error(q, 400, "bad_request", msg);
         goto out;
     }
-    rc = mg_get_var(qs, qlen, "before", num, sizeof(num));
+    rc = query_var(qs, qlen, "before", num, sizeof(num));
     if (rc != -1 && (rc < 0 || parse_u64(num, UINT64_MAX, &before) != 0)) {
         send_error(q, 400, "bad_request",
                    "before must be the cursor a previous page returned as "
@@ -1108,6 +1483,7 @@ static void on_get(struct rq *q, const char *id)
     char *jti = NULL, *json = NULL;
     int rc;
 
+    work_begin(q);
     if (auth_generic(q, &jti) != 0)
         goto out;
     rc = plausible_id(id) ? tg_evidence_get(q->h->ev, id, &json) : TG_ENOTFOUND;
@@ -1214,19 +1590,11 @@ static const struct route {
     {"/v1/admin/reload", NULL, 0, "POST", ADMIN_REQUIRED, on_reload, NULL},
 };
 
-static int on_admin_port(const struct tg_http *h, int port)
-{
-    size_t i;
-    for (i = 0; i < h->n_admin_ports; i++)
-        if (h->admin_ports[i] == port)
-            return 1;
-    return 0;
-}
-
 static const struct route *find_route(const struct tg_http *h,
                                       const struct rq *q, const char **arg)
 {
-    int admin = on_admin_port(h, q->ri->server_port);
+    /* The admin listener is its own server (tg_http_start). */
+    int admin = h->admin_ctx && mg_get_context(q->conn) == h->admin_ctx;
     size_t i;
 
     for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
@@ -1269,12 +1637,76 @@ static int64_t now_utc(void)
     return (int64_t)ts.tv_sec;
 }
 
+/* v (a header value, trailing blanks allowed) is 1*DIGIT; *len gets the
+ * digits' length without leading zeros, *start where they begin. */
+static int plain_digits(const char *v, const char **start, size_t *len)
+{
+    size_t n = strlen(v), i;
+
+    while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+        n--;
+    if (n == 0)
+        return 0;
+    for (i = 0; i < n; i++)
+        if (v[i] < '0' || v[i] > '9')
+            return 0;
+    while (n > 1 && *v == '0') {
+        v++;
+        n--;
+    }
+    *start = v;
+    *len = n;
+    return 1;
+}
+
+/*
+ * The reason a request's length could be read two ways, or NULL (RFC 9112
+ * section 6.3): then a proxy in front and this server could disagree on
+ * where the next request starts (request smuggling). CivetWeb 1.15 reads
+ * the first Content-Length with strtoll ("5abc" and "+5" are 5) and lets
+ * chunked win over a Content-Length, so the header lines are checked here,
+ * every one of them (a repeated header is a line of its own in
+ * http_headers).
+ */
+static const char *framing_problem(const struct mg_request_info *ri)
+{
+    const char *cl = NULL, *te = NULL;
+    size_t cl_len = 0;
+    int n_te = 0, i;
+
+    for (i = 0; i < ri->num_headers && i < MG_MAX_HEADERS; i++) {
+        const char *name = ri->http_headers[i].name;
+        const char *v = ri->http_headers[i].value;
+        const char *d;
+        size_t dl;
+
+        if (!name || !v)
+            continue;
+        if (strcasecmp(name, "Content-Length") == 0) {
+            if (!plain_digits(v, &d, &dl))
+                return "Content-Length must be digits only";
+            if (cl && (dl != cl_len || memcmp(cl, d, dl) != 0))
+                return "the request has two different Content-Lengths";
+            cl = d;
+            cl_len = dl;
+        } else if (strcasecmp(name, "Transfer-Encoding") == 0) {
+            te = v;
+            n_te++;
+        }
+    }
+    if (te && (n_te > 1 || strcasecmp(te, "chunked") != 0))
+        return "Transfer-Encoding may only be chunked, once";
+    if (te && cl)
+        return "the request has both Content-Length and Transfer-Encoding";
+    return NULL;
+}
+
 static int handle(struct mg_connection *conn, void *cbdata)
 {
     struct tg_http *h = cbdata;
     struct rq q;
     const struct route *r;
-    const char *arg = NULL;
+    const char *arg = NULL, *bad_framing;
     double t0, elapsed;
 
     memset(&q, 0, sizeof(q));
@@ -1287,10 +1719,23 @@ static int handle(struct mg_connection *conn, void *cbdata)
     /* Routing on the decoded path as sent, not a cleaned-up one: a path
      * that needs cleaning is no path of ours. */
     q.path = q.ri->local_uri_raw ? q.ri->local_uri_raw : "";
+    q.has_body = q.ri->content_length > 0 ||
+                 mg_get_header(conn, "Transfer-Encoding") != NULL;
     t0 = mono_s();
 
     r = find_route(h, &q, &arg);
-    if (!r) {
+    bad_framing = framing_problem(q.ri);
+    if (bad_framing) {
+        char msg[200];
+        snprintf(msg, sizeof(msg),
+                 "The request's length is ambiguous (%s); send one "
+                 "Content-Length of digits, or Transfer-Encoding: chunked "
+                 "alone.",
+                 bad_framing);
+        q.close = 1;
+        q.note = "framing";
+        send_error(&q, 400, "bad_request", msg);
+    } else if (!r) {
         send_not_found(&q);
     } else if (strcmp(q.ri->request_method, r->method) != 0) {
         const char *const allow[] = {"Allow", r->method, NULL};
@@ -1330,10 +1775,66 @@ static int handle(struct mg_connection *conn, void *cbdata)
         tg_log_request(q.status >= 500 ? TG_LOG_WARN : TG_LOG_INFO, &lr);
     }
 
+    work_end(&q);
     if (q.body_heap)
         free(q.body);
     tg_cfgref_put(q.ref);
     return q.status ? q.status : 500;
+}
+
+/*
+ * CivetWeb's own answers: a request it could not parse (bad method or
+ * request line, headers over its buffer, a negative Content-Length, a
+ * header phase past request_timeout_ms) never reaches handle(). It is
+ * answered here in the contract's JSON error form and logged like any
+ * request; CivetWeb closes the connection after it. Returns 0 (answered),
+ * or 1 inside force_close(), where nothing more may be written.
+ */
+static int on_http_error(struct mg_connection *conn, int status,
+                         const char *msg)
+{
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    struct rq q;
+    char text[256], note[128];
+    int code = status;
+
+    if (closing)
+        return 1;
+    memset(&q, 0, sizeof(q));
+    q.conn = conn;
+    q.ri = ri;
+    q.close = 1;
+    /* 411 is CivetWeb's answer to a Content-Length it cannot read. */
+    if (code == 411 || code < 400 || code > 599)
+        code = 400;
+    if (code == 413)
+        snprintf(text, sizeof(text),
+                 "The request line and headers are larger than this server "
+                 "accepts; send shorter headers.");
+    else if (code == 500)
+        snprintf(text, sizeof(text),
+                 "The server could not read the request (%s); retry later.",
+                 tg_log_clean(msg, strlen(msg), note, sizeof(note)));
+    else
+        snprintf(text, sizeof(text),
+                 "The request could not be parsed as HTTP/1.1 (%s); check "
+                 "the method, request line and headers.",
+                 tg_log_clean(msg, strlen(msg), note, sizeof(note)));
+    send_error(&q, code, code == 413   ? "too_large"
+                         : code == 500 ? "internal"
+                                       : "bad_request",
+               text);
+    {
+        struct tg_log_request lr = {
+            .remote = ri ? ri->remote_addr : NULL,
+            .method = ri ? ri->request_method : NULL,
+            .path = ri && ri->local_uri_raw ? ri->local_uri_raw : NULL,
+            .status = code,
+            .note = tg_log_clean(msg, strlen(msg), note, sizeof(note)),
+        };
+        tg_log_request(TG_LOG_WARN, &lr);
+    }
+    return 0;
 }
 
 static int on_log_message(const struct mg_connection *conn, const char *message)
@@ -1397,6 +1898,84 @@ static int any_tls_port(const char *list)
     return 0;
 }
 
+/* Stops the watchdog and frees what deadlines_start made; safe on a
+ * partial start. Called once no worker runs. */
+static void deadlines_stop(struct tg_http *h)
+{
+    size_t i;
+
+    if (h->watchdog_on) {
+        pthread_mutex_lock(&h->wd_lock);
+        h->wd_stop = 1;
+        pthread_cond_signal(&h->wd_cond);
+        pthread_mutex_unlock(&h->wd_lock);
+        pthread_join(h->watchdog, NULL);
+        pthread_cond_destroy(&h->wd_cond);
+        pthread_mutex_destroy(&h->wd_lock);
+        h->watchdog_on = 0;
+    }
+    for (i = 0; h->readers && i < h->n_readers; i++)
+        pthread_mutex_destroy(&h->readers[i].lock);
+    free(h->readers);
+    h->readers = NULL;
+    if (h->work_init)
+        sem_destroy(&h->work);
+    h->work_init = 0;
+}
+
+/* The worker slots, one reader per CivetWeb thread of both servers, the
+ * wake-up signal's handler and the watchdog thread. 0 or TG_ENOMEM. */
+static int deadlines_start(struct tg_http *h, const struct tg_config *c)
+{
+    struct sigaction sa;
+    size_t i;
+
+    h->body_timeout_ms = c->server.request_timeout_ms > 0
+                             ? c->server.request_timeout_ms
+                             : 10000;
+    h->keep_alive = c->server.keep_alive_timeout_ms > 0;
+    if (sem_init(&h->work, 0,
+                 (unsigned)(c->server.threads > 0 ? c->server.threads
+                                                  : 16)) != 0)
+        return TG_ENOMEM;
+    h->work_init = 1;
+    h->n_readers = (size_t)(c->server.connections > 0 ? c->server.connections
+                                                      : 256) +
+                   TG_ADMIN_THREADS;
+    h->readers = calloc(h->n_readers, sizeof(*h->readers));
+    if (!h->readers)
+        goto fail;
+    for (i = 0; i < h->n_readers; i++) {
+        if (pthread_mutex_init(&h->readers[i].lock, NULL) != 0) {
+            h->n_readers = i;
+            goto fail;
+        }
+    }
+    /* No SA_RESTART: the point is to cut the read short. poll() is never
+     * restarted anyway; a blocking TLS read() is then too. */
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_wake;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(TG_WAKE_SIGNAL, &sa, NULL) != 0)
+        goto fail;
+    if (pthread_mutex_init(&h->wd_lock, NULL) != 0)
+        goto fail;
+    if (pthread_cond_init(&h->wd_cond, NULL) != 0) {
+        pthread_mutex_destroy(&h->wd_lock);
+        goto fail;
+    }
+    if (pthread_create(&h->watchdog, NULL, watchdog_run, h) != 0) {
+        pthread_cond_destroy(&h->wd_cond);
+        pthread_mutex_destroy(&h->wd_lock);
+        goto fail;
+    }
+    h->watchdog_on = 1;
+    return 0;
+fail:
+    deadlines_stop(h);
+    return TG_ENOMEM;
+}
+
 int tg_http_start(struct tg_cfgref *cfg, struct tg_evidence *ev,
                   struct tg_http **out)
 {
@@ -1405,7 +1984,8 @@ int tg_http_start(struct tg_cfgref *cfg, struct tg_evidence *ev,
     struct mg_server_port sp[TG_MAX_LISTENERS];
     struct tg_http *h;
     const char *opts[32];
-    char ports[1024] = "", threads[16], timeout[16];
+    char ports[1024] = "", admin_ports[1024] = "", threads[16], timeout[16];
+    char keepalive[16];
     size_t no = 0;
     int n_main, n_admin = 0, n_sp, i, rc = TG_ENOMEM;
     int tls = c->server.tls_certificate != NULL;
@@ -1424,6 +2004,8 @@ int tg_http_start(struct tg_cfgref *cfg, struct tg_evidence *ev,
     h->cur = tg_cfgref_get(cfg);
     h->gen = atomic_fetch_add(&cfg_gen, 1) + 1;
     h->tls = tls;
+    if (deadlines_start(h, c) != 0)
+        goto fail_lib;
     rc = TG_EINVAL;
 
     if (!c->server.listen) {
@@ -1438,7 +2020,8 @@ int tg_http_start(struct tg_cfgref *cfg, struct tg_evidence *ev,
     }
     n_main = add_ports(ports, sizeof(ports), c->server.listen, tls);
     if (c->server.admin_listen) {
-        n_admin = add_ports(ports, sizeof(ports), c->server.admin_listen, 0);
+        n_admin = add_ports(admin_ports, sizeof(admin_ports),
+                            c->server.admin_listen, 0);
         h->has_admin = 1;
     }
     if (n_main <= 0 || n_admin < 0 || n_main + n_admin > TG_MAX_LISTENERS) {
@@ -1467,8 +2050,13 @@ int tg_http_start(struct tg_cfgref *cfg, struct tg_evidence *ev,
         goto fail_lib;
     }
 
+    /* One CivetWeb thread per open connection (CivetWeb 1.15 serves a
+     * connection on one thread from accept to close); server.threads
+     * bounds the requests processed at once (h->work). */
     snprintf(threads, sizeof(threads), "%d",
-             c->server.threads > 0 ? c->server.threads : 16);
+             c->server.connections > 0 ? c->server.connections : 256);
+    snprintf(keepalive, sizeof(keepalive), "%d",
+             c->server.keep_alive_timeout_ms);
     snprintf(timeout, sizeof(timeout), "%d",
              c->server.request_timeout_ms > 0 ? c->server.request_timeout_ms
                                               : 10000);
@@ -1481,11 +2069,26 @@ int tg_http_start(struct tg_cfgref *cfg, struct tg_evidence *ev,
     /* Lets a 413 answered before the body was read reach the client. */
     opts[no++] = "linger_timeout_ms";
     opts[no++] = "1000";
+    opts[no++] = "enable_keep_alive";
+    opts[no++] = c->server.keep_alive_timeout_ms > 0 ? "yes" : "no";
+    /* How long an open connection may wait for its next request. */
+    opts[no++] = "keep_alive_timeout_ms";
+    opts[no++] = keepalive;
+    /* An answer over the stack buffer goes out in two writes; without
+     * this, Nagle holds the second until the client's delayed ACK. */
+    opts[no++] = "tcp_nodelay";
+    opts[no++] = "1";
     if (tls) {
         opts[no++] = "ssl_certificate";
         opts[no++] = c->server.tls_certificate;
         opts[no++] = "ssl_protocol_version";
         opts[no++] = "4"; /* TLS 1.2 and later */
+        /* TLS 1.2: forward-secret AEAD suites only (ECDHE with AES-GCM or
+         * ChaCha20-Poly1305), as Mozilla's "intermediate" profile without
+         * DHE: no static RSA key exchange, no CBC. TLS 1.3's suites (set
+         * apart by OpenSSL) are all of that kind already. */
+        opts[no++] = "ssl_cipher_list";
+        opts[no++] = TG_TLS12_CIPHERS;
         if (c->server.tls_client_ca) {
             opts[no++] = "ssl_ca_file";
             opts[no++] = c->server.tls_client_ca;
@@ -1498,6 +2101,7 @@ int tg_http_start(struct tg_cfgref *cfg, struct tg_evidence *ev,
     memset(&cb, 0, sizeof(cb));
     cb.log_message = on_log_message;
     cb.exit_thread = thread_exit;
+    cb.http_error = on_http_error;
     h->ctx = mg_start(&cb, h, opts);
     if (!h->ctx) {
         tg_log_event(TG_LOG_ERROR, "startup_error",
@@ -1509,17 +2113,40 @@ int tg_http_start(struct tg_cfgref *cfg, struct tg_evidence *ev,
     }
     mg_set_request_handler(h->ctx, "/", handle, h);
 
-    /* mg_get_server_ports lists the listeners in option order: the first
-     * n_main are the API, the rest the admin listener. */
-    memset(sp, 0, sizeof(sp));
-    n_sp = mg_get_server_ports(h->ctx, TG_MAX_LISTENERS, sp);
-    for (i = n_main; i < n_sp && h->n_admin_ports < TG_MAX_LISTENERS; i++)
-        h->admin_ports[h->n_admin_ports++] = sp[i].port;
+    /* The admin listener is a server of its own, with its own few
+     * threads: probes and metrics are answered however many connections
+     * the API listener holds. */
+    if (n_admin > 0) {
+        const char *aopts[] = {
+            "listening_ports", admin_ports, "num_threads", TG_STR(TG_ADMIN_THREADS),
+            "request_timeout_ms", timeout, "linger_timeout_ms", "1000",
+            "enable_keep_alive", c->server.keep_alive_timeout_ms > 0 ? "yes"
+                                                                    : "no",
+            "keep_alive_timeout_ms", keepalive, "tcp_nodelay", "1", NULL};
+        h->admin_ctx = mg_start(&cb, h, aopts);
+        if (!h->admin_ctx) {
+            tg_log_event(TG_LOG_ERROR, "startup_error",
+                         "cannot listen on %s (server.admin_listen: in use, "
+                         "or not an address of this host)",
+                         admin_ports);
+            mg_stop(h->ctx);
+            goto fail_start;
+        }
+        mg_set_request_handler(h->admin_ctx, "/", handle, h);
+        memset(sp, 0, sizeof(sp));
+        n_sp = mg_get_server_ports(h->admin_ctx, TG_MAX_LISTENERS, sp);
+        for (i = 0; i < n_sp && h->n_admin_ports < TG_MAX_LISTENERS; i++)
+            h->admin_ports[h->n_admin_ports++] = sp[i].port;
+    }
     if (tg_log_enabled(TG_LOG_INFO)) {
+        memset(sp, 0, sizeof(sp));
+        n_sp = mg_get_server_ports(h->ctx, TG_MAX_LISTENERS, sp);
         for (i = 0; i < n_sp; i++)
-            tg_log_event(TG_LOG_INFO, "listen", "listening on port %d%s%s",
-                         sp[i].port, sp[i].is_ssl ? " (TLS)" : "",
-                         i >= n_main ? " (admin)" : "");
+            tg_log_event(TG_LOG_INFO, "listen", "listening on port %d%s",
+                         sp[i].port, sp[i].is_ssl ? " (TLS)" : "");
+        for (i = 0; (size_t)i < h->n_admin_ports; i++)
+            tg_log_event(TG_LOG_INFO, "listen",
+                         "listening on port %d (admin)", h->admin_ports[i]);
     }
     *out = h;
     return 0;
@@ -1527,6 +2154,7 @@ int tg_http_start(struct tg_cfgref *cfg, struct tg_evidence *ev,
 fail_start:
     mg_exit_library();
 fail_lib:
+    deadlines_stop(h);
     tg_cfgref_put(h->cur);
     pthread_mutex_destroy(&h->reload_lock);
 fail_reload_lock:
@@ -1560,6 +2188,8 @@ void tg_http_reload(struct tg_http *h, struct tg_cfgref *cfg)
     if (differs(o->server.listen, n->server.listen) ||
         differs(o->server.admin_listen, n->server.admin_listen) ||
         o->server.threads != n->server.threads ||
+        o->server.connections != n->server.connections ||
+        o->server.keep_alive_timeout_ms != n->server.keep_alive_timeout_ms ||
         differs(o->server.tls_certificate, n->server.tls_certificate) ||
         o->server.request_timeout_ms != n->server.request_timeout_ms)
         tg_log_event(TG_LOG_WARN, "reload",
@@ -1630,8 +2260,11 @@ void tg_http_stop(struct tg_http *h)
         return;
     /* mg_stop closes the listeners and joins the workers, so every
      * request in flight has finished (and released its reference). */
+    if (h->admin_ctx)
+        mg_stop(h->admin_ctx);
     mg_stop(h->ctx);
     mg_exit_library();
+    deadlines_stop(h);
     tg_cfgref_put(h->cur);
     pthread_mutex_destroy(&h->reload_lock);
     pthread_mutex_destroy(&h->lock);

@@ -1,5 +1,5 @@
 /* test_evidence.c - the evidence store: chain, tampering, crash, failures. */
-/* deps: evidence digest */
+/* deps: evidence digest log */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -1592,6 +1592,328 @@ static void test_python_verifier(void **state)
     assert_int_equal(WEXITSTATUS(system(cmd)), 1);
 }
 
+/* ------------------------------------- store files deleted or replaced */
+
+static void path_suffix(char *buf, size_t cap, const char *path,
+                        const char *suffix)
+{
+    int n = snprintf(buf, cap, "%s%s", path, suffix);
+
+    assert_true(n > 0 && (size_t)n < cap);
+}
+
+static void expect_failure(struct tg_evidence *e, const char *words)
+{
+    const char *why = tg_evidence_failure(e);
+
+    if (!why || !strstr(why, words))
+        fail_msg("failure '%s', want '%s'", why ? why : "(none)", words);
+}
+
+/* The store file is deleted under a running store: the next append fails
+ * (SQLite alone would write on into the unlinked file and succeed), and so
+ * does every one after, probe or not; a restart creates a new store whose
+ * decision ids continue above every one handed out. */
+static void test_store_deleted(void **state)
+{
+    char path[300], wal[320];
+    struct tg_evidence *e;
+    uint64_t last = 0;
+
+    (void)state;
+    new_path(path, sizeof path);
+    path_suffix(wal, sizeof wal, path, "-wal");
+    e = open_store(path, NULL);
+    for (int i = 0; i < 5; i++)
+        last = tg_evidence_next_seq(e);
+    assert_int_equal(append(e, "d-1", "ACC-1", NULL, NULL, NULL, 1), 0);
+    assert_null(tg_evidence_failure(e));
+
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(append(e, "d-2", "ACC-1", NULL, NULL, NULL, 2), TG_EIO);
+    assert_int_equal(tg_evidence_ready(e), 0);
+    expect_failure(e, "deleted");
+    /* the WAL left at the path was emptied: a new store at the path does
+     * not replay the old one's pages */
+    assert_true(file_size(wal) == 0);
+    usleep((TG_EVIDENCE_PROBE_MS + 300) * 1000);
+    assert_int_equal(tg_evidence_ready(e), 0);
+    assert_int_equal(append(e, "d-3", "ACC-1", NULL, NULL, NULL, 3), TG_EIO);
+    last = tg_evidence_next_seq(e);
+    tg_evidence_close(e);
+
+    /* the restart: a new, empty store */
+    e = open_store(path, NULL);
+    assert_true(tg_evidence_next_seq(e) > last);
+    assert_int_equal(append(e, "d-4", "ACC-1", NULL, NULL, NULL, 4), 0);
+    tg_evidence_close(e);
+    {
+        struct tg_evidence_verdict v = verify(path, NULL);
+
+        assert_int_equal(v.intact, 1);
+        assert_int_equal(v.count, 1); /* d-4 alone: a new chain */
+    }
+}
+
+/* Moved away and back: the same file, so the probe takes it again. */
+static void test_store_moved_back(void **state)
+{
+    char path[300], away[320];
+    struct tg_evidence *e;
+
+    (void)state;
+    new_path(path, sizeof path);
+    path_suffix(away, sizeof away, path, ".away");
+    e = open_store(path, NULL);
+    assert_int_equal(append(e, "d-1", "ACC-1", NULL, NULL, NULL, 1), 0);
+    assert_int_equal(rename(path, away), 0);
+    assert_int_equal(append(e, "d-2", "ACC-1", NULL, NULL, NULL, 2), TG_EIO);
+    expect_failure(e, "deleted");
+    assert_int_equal(rename(away, path), 0);
+    assert_true(wait_ready(e, 1, 3 * TG_EVIDENCE_PROBE_MS + 2000));
+    assert_null(tg_evidence_failure(e));
+    assert_int_equal(append(e, "d-3", "ACC-1", NULL, NULL, NULL, 3), 0);
+    tg_evidence_close(e);
+    {
+        struct tg_evidence_verdict v = verify(path, NULL);
+
+        assert_int_equal(v.intact, 1);
+        assert_int_equal(v.count, 2); /* d-1, d-3 */
+    }
+}
+
+/* Another file moved into the store's place: an empty one, and another
+ * store with a chain of its own. Neither takes a write, an idle server
+ * notices by itself, and ids after the restart stay above ours. */
+static void test_store_replaced(void **state)
+{
+    char path[300], other[300], empty[320];
+    struct tg_evidence *e, *o;
+    uint64_t last = 0;
+    int fd;
+
+    (void)state;
+    new_path(path, sizeof path);
+    path_suffix(empty, sizeof empty, path, ".empty");
+    e = open_store(path, NULL);
+    assert_int_equal(append(e, "d-1", "ACC-1", NULL, NULL, NULL, 1), 0);
+    fd = open(empty, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(rename(empty, path), 0);
+    /* no append: the maintenance thread's check finds it */
+    assert_true(wait_ready(e, 0, 3 * TG_EVIDENCE_PROBE_MS + 2000));
+    expect_failure(e, "replaced");
+    assert_int_equal(append(e, "d-2", "ACC-1", NULL, NULL, NULL, 2), TG_EIO);
+    for (int i = 0; i < 2000; i++) /* past the block reserved at open */
+        last = tg_evidence_next_seq(e);
+    tg_evidence_close(e);
+    e = open_store(path, NULL); /* the empty file becomes a new store */
+    assert_true(tg_evidence_next_seq(e) > last);
+    tg_evidence_close(e);
+
+    /* a store of its own, with more records than ours */
+    new_path(path, sizeof path);
+    new_path(other, sizeof other);
+    e = open_store(path, NULL);
+    o = open_store(other, NULL);
+    assert_int_equal(append(e, "d-1", "ACC-1", NULL, NULL, NULL, 1), 0);
+    assert_int_equal(append(o, "o-1", "ACC-9", NULL, NULL, NULL, 1), 0);
+    assert_int_equal(append(o, "o-2", "ACC-9", NULL, NULL, NULL, 1), 0);
+    tg_evidence_close(o);
+    for (int i = 0; i < 3000; i++)
+        last = tg_evidence_next_seq(e);
+    assert_int_equal(rename(other, path), 0);
+    assert_int_equal(append(e, "d-2", "ACC-1", NULL, NULL, NULL, 2), TG_EIO);
+    expect_failure(e, "replaced");
+    /* a probe does not adopt it either */
+    usleep((TG_EVIDENCE_PROBE_MS + 300) * 1000);
+    assert_int_equal(tg_evidence_ready(e), 0);
+    tg_evidence_close(e);
+    {
+        struct tg_evidence_verdict v = verify(path, NULL);
+
+        assert_int_equal(v.intact, 1);
+        assert_int_equal(v.count, 2); /* o-1, o-2: nothing of ours */
+    }
+    e = open_store(path, NULL);
+    assert_true(tg_evidence_next_seq(e) > last);
+    assert_int_equal(append(e, "d-3", "ACC-1", NULL, NULL, NULL, 3), 0);
+    tg_evidence_close(e);
+    assert_int_equal(verify(path, NULL).count, 3);
+}
+
+/* The -wal or the -shm deleted: no write until a restart, and what was
+ * acknowledged is still there after it. */
+static void test_wal_shm_deleted(void **state)
+{
+    static const char *const which[] = {"-wal", "-shm"};
+
+    (void)state;
+    for (size_t k = 0; k < 2; k++) {
+        char path[300], aux[320], *doc = NULL;
+        struct tg_evidence *e;
+
+        new_path(path, sizeof path);
+        path_suffix(aux, sizeof aux, path, which[k]);
+        e = open_store(path, NULL);
+        assert_int_equal(append(e, "d-1", "ACC-1", NULL, NULL, NULL, 1), 0);
+        assert_int_equal(unlink(aux), 0);
+        assert_int_equal(append(e, "d-2", "ACC-1", NULL, NULL, NULL, 2),
+                         TG_EIO);
+        expect_failure(e, which[k]);
+        usleep((TG_EVIDENCE_PROBE_MS + 300) * 1000);
+        assert_int_equal(tg_evidence_ready(e), 0);
+        tg_evidence_close(e);
+        e = open_store(path, NULL);
+        assert_int_equal(tg_evidence_get(e, "d-1", &doc), 0);
+        free(doc);
+        assert_int_equal(tg_evidence_get(e, "d-2", &doc), TG_ENOTFOUND);
+        assert_int_equal(append(e, "d-3", "ACC-1", NULL, NULL, NULL, 3), 0);
+        tg_evidence_close(e);
+        assert_int_equal(verify(path, NULL).count, 2);
+    }
+}
+
+/* Every record archived, then the store deleted: the new store's ids stay
+ * above the archive's (the high-water file beside the store). */
+static void test_ids_after_archive(void **state)
+{
+    char path[300], archive[320], aux[320];
+    struct tg_evidence *e;
+    uint64_t last = 0, moved = 0;
+
+    (void)state;
+    new_path(path, sizeof path);
+    path_suffix(archive, sizeof archive, path, ".archive");
+    e = open_store(path, NULL);
+    for (int i = 0; i < 1500; i++)
+        last = tg_evidence_next_seq(e);
+    assert_int_equal(append(e, "d-1", "ACC-1", NULL, NULL, NULL, 1), 0);
+    tg_evidence_close(e);
+    assert_int_equal(tg_evidence_archive_file(path, 2, archive, NULL, 0,
+                                              2000, &moved), 0);
+    assert_int_equal(moved, 1);
+    assert_int_equal(unlink(path), 0);
+    path_suffix(aux, sizeof aux, path, "-wal");
+    unlink(aux);
+    path_suffix(aux, sizeof aux, path, "-shm");
+    unlink(aux);
+    e = open_store(path, NULL);
+    assert_true(tg_evidence_next_seq(e) > last);
+    tg_evidence_close(e);
+}
+
+/* The cause of a failed write is words, never a number. */
+static void test_cause_words(void **state)
+{
+    static const struct {
+        int code, sys;
+        const char *want;
+    } cases[] = {
+        {SQLITE_FULL, 0, "disk full"},
+        {SQLITE_IOERR_WRITE, ENOSPC, "disk full"},
+        {SQLITE_IOERR_WRITE, EDQUOT, "disk quota exceeded"},
+        {SQLITE_IOERR_WRITE, EFBIG, "file size limit reached"},
+        {SQLITE_IOERR_WRITE, EIO, "I/O error"},
+        {SQLITE_IOERR_WRITE, 0, "I/O error while writing"},
+        {SQLITE_IOERR_FSYNC, 0, "I/O error while syncing"},
+        {SQLITE_IOERR_SHORT_READ, 0, "I/O error while reading"},
+        {SQLITE_IOERR_SHMMAP, 0, "-shm"},
+        {SQLITE_IOERR, 0, "I/O error"},
+        {SQLITE_BUSY, 0, "locked"},
+        {SQLITE_BUSY_SNAPSHOT, 0, "locked"},
+        {SQLITE_LOCKED, 0, "locked"},
+        {SQLITE_BUSY, ENOSPC, "locked"}, /* a stale errno is not read */
+        {SQLITE_READONLY, 0, "read-only"},
+        {SQLITE_READONLY_CANTLOCK, 0, "read-only"},
+        {SQLITE_READONLY_DBMOVED, 0, "deleted or replaced"},
+        {SQLITE_CANTOPEN, EACCES, "permission denied"},
+        {SQLITE_CANTOPEN, EROFS, "read-only file system"},
+        {SQLITE_CANTOPEN, ENOENT, "not found"},
+        {SQLITE_CANTOPEN, 0, "cannot be opened"},
+        {SQLITE_CORRUPT, 0, "corrupt"},
+        {SQLITE_NOTADB, 0, "not a database"},
+        {SQLITE_NOMEM, 0, "out of memory"},
+        {SQLITE_IOERR_NOMEM, 0, "out of memory"},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *w = tg_evidence_cause(cases[i].code, cases[i].sys);
+
+        if (!w || !strstr(w, cases[i].want))
+            fail_msg("case %zu (%d, %d): '%s', want '%s'", i, cases[i].code,
+                     cases[i].sys, w ? w : "(null)", cases[i].want);
+        if (strpbrk(w, "0123456789"))
+            fail_msg("case %zu: '%s' holds a number", i, w);
+    }
+}
+
+/* A write that fails says why in words until a write succeeds again. */
+static void test_failure_words(void **state)
+{
+    char path[300];
+    struct tg_evidence *e;
+
+    (void)state;
+    new_path(path, sizeof path);
+    e = open_store(path, NULL);
+    assert_null(tg_evidence_failure(e));
+    atomic_store(&fault_on, 1); /* every write: SQLITE_FULL */
+    assert_int_equal(append(e, "d-1", "ACC-1", NULL, NULL, NULL, 1), TG_EIO);
+    expect_failure(e, "disk full");
+    atomic_store(&fault_on, 0);
+    assert_int_equal(append(e, "d-2", "ACC-1", NULL, NULL, NULL, 2), 0);
+    assert_null(tg_evidence_failure(e));
+    tg_evidence_close(e);
+}
+
+static void expect_mode(const char *path, unsigned want)
+{
+    struct stat st;
+
+    if (stat(path, &st) != 0)
+        fail_msg("%s: %s", path, strerror(errno));
+    if ((st.st_mode & 0777) != want)
+        fail_msg("%s: mode %03o, want %03o", path,
+                 (unsigned)(st.st_mode & 0777), want);
+}
+
+/* Whatever the umask, the store, its -wal and -shm, the ids file and an
+ * archive are 0600, the directories made for the store 0700. */
+static void test_permissions(void **state)
+{
+    static const char *const files[] = {"", "-wal", "-shm", ".ids"};
+    char top[300], mid[310], dir[320], path[340], f[360], archive[320];
+    struct tg_evidence *e;
+    uint64_t moved = 0;
+    mode_t old = umask(0);
+
+    (void)state;
+    snprintf(top, sizeof top, "%s/perm", tmpdir);
+    snprintf(mid, sizeof mid, "%s/a", top);
+    snprintf(dir, sizeof dir, "%s/b", mid);
+    snprintf(path, sizeof path, "%s/store.db", dir);
+    snprintf(archive, sizeof archive, "%s/archive.db", top);
+    e = open_store(path, NULL);
+    assert_int_equal(append(e, "d-1", "ACC-1", NULL, NULL, NULL, 1), 0);
+    assert_int_equal(append(e, "d-2", "ACC-1", NULL, NULL, NULL, 2), 0);
+    expect_mode(top, 0700);
+    expect_mode(mid, 0700);
+    expect_mode(dir, 0700);
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        path_suffix(f, sizeof f, path, files[i]);
+        expect_mode(f, 0600);
+    }
+    assert_int_equal(tg_evidence_archive_file(path, 2, archive, NULL, 0,
+                                              2000, &moved), 0);
+    assert_int_equal(moved, 1);
+    expect_mode(archive, 0600);
+    tg_evidence_close(e);
+    umask(old);
+}
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -1610,6 +1932,191 @@ static int group_teardown(void **state)
     sqlite3_vfs_unregister(&fault_vfs);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     return system(cmd) == 0 ? 0 : -1;
+}
+
+/* ------------------------------------------------ single-use jti (API.md) */
+
+/* A jti is bound with its record: another body under it is a conflict
+ * whatever delivery id it names, the same body finds the record; a skip
+ * binds it without a record; binding is per source and survives a
+ * reopen. */
+static void test_jti_single_use(void **state)
+{
+    char path[300], *doc = NULL;
+    struct tg_evidence *e;
+    struct rec x, y;
+    unsigned char b1[32], b2[32], b3[32];
+
+    (void)state;
+    new_path(path, sizeof path);
+    e = open_store(path, NULL);
+    body_digest("body-1", b1);
+    body_digest("body-2", b2);
+    body_digest("body-3", b3);
+
+    assert_int_equal(tg_evidence_find_jti(e, "servicenow", "j-1", b1, &doc),
+                     TG_ENOTFOUND);
+    make_rec(&x, "d-1", "ACC-1", "evt-1", "body-1", NULL, 10);
+    x.r.source = "servicenow";
+    x.r.jti = "j-1";
+    assert_int_equal(tg_evidence_append(e, &x.r), 0);
+
+    /* same body: the record */
+    assert_int_equal(tg_evidence_find_jti(e, "servicenow", "j-1", b1, &doc),
+                     0);
+    assert_non_null(doc);
+    assert_string_equal(doc, x.json);
+    free(doc);
+    doc = NULL;
+    /* another body: used */
+    assert_int_equal(tg_evidence_find_jti(e, "servicenow", "j-1", b2, &doc),
+                     TG_ECONFLICT);
+    assert_null(doc);
+    /* per source */
+    assert_int_equal(tg_evidence_find_jti(e, "generic", "j-1", b2, &doc),
+                     TG_ENOTFOUND);
+
+    /* a new delivery id and another body under the same jti: refused, and
+     * nothing of it is written */
+    make_rec(&y, "d-2", "ACC-2", "evt-2", "body-2", NULL, 11);
+    y.r.source = "servicenow";
+    y.r.jti = "j-1";
+    assert_int_equal(tg_evidence_append(e, &y.r), TG_ECONFLICT);
+    assert_int_equal(tg_evidence_get(e, "d-2", &doc), TG_ENOTFOUND);
+    assert_int_equal(tg_evidence_find_delivery(e, "servicenow", "evt-2", b2,
+                                               &doc),
+                     TG_ENOTFOUND);
+    /* the same body again makes no second record either */
+    make_rec(&y, "d-3", "ACC-1", "evt-3", "body-1", NULL, 12);
+    y.r.source = "servicenow";
+    y.r.jti = "j-1";
+    assert_int_equal(tg_evidence_append(e, &y.r), TG_ECONFLICT);
+    assert_int_equal(tg_evidence_get(e, "d-3", &doc), TG_ENOTFOUND);
+
+    /* a skip: bound without a record; the same body may bind it again, and
+     * then record under it (a reload gated it); another body may not */
+    assert_int_equal(tg_evidence_bind_jti(e, "servicenow", "j-2", b3, 13), 0);
+    assert_int_equal(tg_evidence_find_jti(e, "servicenow", "j-2", b3, &doc),
+                     0);
+    assert_null(doc);
+    assert_int_equal(tg_evidence_find_jti(e, "servicenow", "j-2", b2, &doc),
+                     TG_ECONFLICT);
+    assert_int_equal(tg_evidence_bind_jti(e, "servicenow", "j-2", b3, 14), 0);
+    assert_int_equal(tg_evidence_bind_jti(e, "servicenow", "j-2", b2, 14),
+                     TG_ECONFLICT);
+    make_rec(&y, "d-4", "ACC-4", NULL, "body-2", NULL, 15);
+    y.r.source = "servicenow";
+    y.r.jti = "j-2";
+    assert_int_equal(tg_evidence_append(e, &y.r), TG_ECONFLICT);
+    make_rec(&y, "d-5", "ACC-3", NULL, "body-3", NULL, 15);
+    y.r.source = "servicenow";
+    y.r.jti = "j-2";
+    assert_int_equal(tg_evidence_append(e, &y.r), 0);
+    assert_int_equal(tg_evidence_find_jti(e, "servicenow", "j-2", b3, &doc),
+                     0);
+    assert_non_null(doc);
+    assert_string_equal(doc, y.json);
+    free(doc);
+    doc = NULL;
+    /* a jti already bound by a record: a bind with its body is a no-op */
+    assert_int_equal(tg_evidence_bind_jti(e, "servicenow", "j-1", b1, 16), 0);
+    assert_int_equal(tg_evidence_bind_jti(e, "servicenow", "j-1", b2, 16),
+                     TG_ECONFLICT);
+    tg_evidence_close(e);
+
+    /* durable, and the chain holds d-1 and d-5 only */
+    e = open_store(path, NULL);
+    assert_int_equal(tg_evidence_find_jti(e, "servicenow", "j-1", b2, &doc),
+                     TG_ECONFLICT);
+    assert_int_equal(tg_evidence_find_jti(e, "servicenow", "j-2", b3, &doc),
+                     0);
+    free(doc);
+    tg_evidence_close(e);
+    {
+        struct tg_evidence_verdict v = verify(path, NULL);
+
+        assert_int_equal(v.intact, 1);
+        assert_int_equal(v.count, 2);
+    }
+}
+
+/* Of many appends racing with one jti and different bodies (and delivery
+ * ids), exactly one is recorded. */
+struct jti_racer {
+    struct tg_evidence *e;
+    int n;
+    int rc;
+    pthread_barrier_t *go;
+};
+
+static void *jti_race_thread(void *p)
+{
+    struct jti_racer *a = p;
+    struct rec x;
+    char id[32], body[32], dlv[32];
+
+    snprintf(id, sizeof id, "race-%d", a->n);
+    snprintf(body, sizeof body, "race-body-%d", a->n);
+    snprintf(dlv, sizeof dlv, "race-evt-%d", a->n);
+    make_rec(&x, id, "ACC-9", dlv, body, NULL, 20);
+    x.r.jti = "race-jti";
+    pthread_barrier_wait(a->go);
+    a->rc = tg_evidence_append(a->e, &x.r);
+    return NULL;
+}
+
+static void test_jti_race(void **state)
+{
+    enum { N = 8 };
+    char path[300];
+    struct tg_evidence *e;
+    pthread_t th[N];
+    struct jti_racer a[N];
+    pthread_barrier_t go;
+    int ok = 0, conflict = 0;
+
+    (void)state;
+    new_path(path, sizeof path);
+    e = open_store(path, NULL);
+    assert_int_equal(pthread_barrier_init(&go, NULL, N), 0);
+    for (int i = 0; i < N; i++) {
+        a[i] = (struct jti_racer){e, i, 1, &go};
+        assert_int_equal(pthread_create(&th[i], NULL, jti_race_thread, &a[i]),
+                         0);
+    }
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        ok += a[i].rc == 0;
+        conflict += a[i].rc == TG_ECONFLICT;
+    }
+    pthread_barrier_destroy(&go);
+    assert_int_equal(ok, 1);
+    assert_int_equal(conflict, N - 1);
+    tg_evidence_close(e);
+    assert_int_equal(verify(path, NULL).count, 1);
+}
+
+/* A store made before jti_use existed gets the table at open. */
+static void test_jti_old_store(void **state)
+{
+    char path[300], *doc = NULL;
+    struct tg_evidence *e;
+    struct rec x;
+    unsigned char b[32];
+
+    (void)state;
+    new_path(path, sizeof path);
+    build_chain(path, NULL, 2);
+    sql(path, "DROP TABLE jti_use");
+    e = open_store(path, NULL);
+    make_rec(&x, "d-3", "ACC-1", NULL, "body-1", NULL, 10);
+    x.r.jti = "old-1";
+    assert_int_equal(tg_evidence_append(e, &x.r), 0);
+    body_digest("body-2", b);
+    assert_int_equal(tg_evidence_find_jti(e, "jira", "old-1", b, &doc),
+                     TG_ECONFLICT);
+    tg_evidence_close(e);
+    assert_int_equal(verify(path, NULL).count, 3);
 }
 
 int main(void)
@@ -1635,6 +2142,17 @@ int main(void)
         cmocka_unit_test(test_export),
         cmocka_unit_test(test_archive),
         cmocka_unit_test(test_python_verifier),
+        cmocka_unit_test(test_store_deleted),
+        cmocka_unit_test(test_store_moved_back),
+        cmocka_unit_test(test_store_replaced),
+        cmocka_unit_test(test_wal_shm_deleted),
+        cmocka_unit_test(test_ids_after_archive),
+        cmocka_unit_test(test_cause_words),
+        cmocka_unit_test(test_failure_words),
+        cmocka_unit_test(test_permissions),
+        cmocka_unit_test(test_jti_single_use),
+        cmocka_unit_test(test_jti_race),
+        cmocka_unit_test(test_jti_old_store),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

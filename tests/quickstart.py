@@ -81,7 +81,12 @@ def post(body):
 def offline(body):
     r = subprocess.run([binary, "check", "-c", cfg, "-"], input=body,
                        capture_output=True, cwd=ex)
-    return json.loads(r.stdout.decode().splitlines()[0])
+    lines = r.stdout.decode().splitlines()
+    if not lines:
+        print("ticketgate check printed nothing (exit %d): %s"
+              % (r.returncode, r.stderr.decode()[-2000:]))
+        return {}
+    return json.loads(lines[0])
 
 
 def codes(d):

@@ -137,10 +137,25 @@ static void test_justification_too_short_message(void **state)
     tg_policy_cleanup(&p);
 }
 
+/* A message is one line: a newline or tab quoted from the ticket becomes a
+ * space (schemas/decision.schema.json; ITSMs render the list of them). */
+static void test_justification_message_one_line(void **state)
+{
+    static const struct vf_msg_case cases[] = {
+        {"newline and tab", "{\"justification\":\"fix\\nit\\tnow\\r\"}",
+         NULL, 0, "JUSTIFICATION_TOO_SHORT",
+         "The justification (\"fix it now \") has only 3 of the 6 words "
+         "needed; explain why this access is needed."},
+    };
+    (void)state;
+    vf_run_messages(cases, sizeof(cases) / sizeof(cases[0]), run_just, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_justification_table),
+        cmocka_unit_test(test_justification_message_one_line),
         cmocka_unit_test(test_justification_copy_forward),
         cmocka_unit_test(test_justification_huge_is_bounded),
         cmocka_unit_test(test_justification_too_short_message),

@@ -131,6 +131,10 @@ static void test_owner_messages(void **state)
          "OWNER_NOT_INDIVIDUAL",
          "The owner ops-shared@example.com is not an individual; name one "
          "accountable person, not a team, group, shared or service account."},
+        {"a control character in a bare id is a space",
+         "{\"owner\":\"zed\\nx\"}", NULL, 0, "OWNER_UNKNOWN",
+         "The owner zed x is not in the directory; name a person the "
+         "directory knows."},
         {"a valid owner, named or not", NULL,
          "{\"carol@example.com\":\"Carol Diaz\"}", 0, NULL, NULL},
     };

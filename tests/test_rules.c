@@ -119,7 +119,8 @@ static void test_rules_routine(void **state)
 }
 
 /* The break-glass note says how late the access may end in a form the
- * ticket's end field can hold: a date when one fits (issue 9). */
+ * ticket's end field can hold: a date when one fits (issue 9). And the
+ * policy's messages are one line each, a forbidden reason's too. */
 static void test_rules_breakglass_message(void **state)
 {
     static const struct vf_msg_case day[] = {
@@ -144,9 +145,22 @@ static void test_rules_breakglass_message(void **state)
          "after the event, and it may last at most 4 hours: an end time no "
          "later than 2026-12-01 14:00 UTC (any end date is too late)."},
     };
+    static const struct vf_msg_case reason[] = {
+        {"a forbidden reason's newlines become spaces",
+         "{\"scope\":{\"privilege\":\"admin\"}}", NULL, 0,
+         "POLICY_FORBIDDEN", "Admin on payments-db is never granted. Use PAM. "},
+    };
     struct tg_policy p;
     (void)state;
     vf_run_messages(day, sizeof(day) / sizeof(day[0]), run_rules, NULL);
+    vf_policy(&p);
+    free(p.forbidden[0].reason);
+    free(p.forbidden[0].beneficiary_type);
+    p.forbidden[0].beneficiary_type = NULL;
+    p.forbidden[0].reason = strdup("Admin on payments-db is never granted.\n"
+                                   "Use PAM.\n");
+    vf_run_messages(reason, 1, run_rules, &p);
+    tg_policy_cleanup(&p);
     vf_policy(&p);
     p.emergency_max_hours = 4;
     vf_run_messages(time, sizeof(time) / sizeof(time[0]), run_rules, &p);

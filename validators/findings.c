@@ -39,6 +39,18 @@ static size_t arg_len(const char *a, int *cut)
     return n;
 }
 
+/* Copies n bytes of src to dst with every control character (a newline
+ * in a justification, a tab in an id) as a space: a finding's message is
+ * one line (schemas/decision.schema.json), the top-level message lists the
+ * findings one per line, and ITSMs render that list. */
+static void one_line(char *dst, const char *src, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)src[i];
+        dst[i] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
+    }
+}
+
 static char *render(const char *tpl, const char *const *args, size_t nargs)
 {
     size_t need = 1;
@@ -64,7 +76,7 @@ static char *render(const char *tpl, const char *const *args, size_t nargs)
             const char *a = (k < nargs && args[k]) ? args[k] : "(none)";
             int cut;
             size_t n = arg_len(a, &cut);
-            memcpy(w, a, n);
+            one_line(w, a, n);
             w += n;
             if (cut) {
                 memcpy(w, "...", 3);
@@ -118,7 +130,11 @@ int tg_findings_add_text(struct tg_findings *f, enum tg_code code,
                          enum tg_action action, const char *field,
                          const char *text)
 {
+    char *msg;
     if (action == TG_ACTION_OFF)
         return TG_OK;
-    return append(f, code, action, field, strdup(text));
+    msg = strdup(text);
+    if (msg)
+        one_line(msg, text, strlen(text));
+    return append(f, code, action, field, msg);
 }

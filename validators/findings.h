@@ -25,7 +25,8 @@ void tg_findings_cleanup(struct tg_findings *f);
  * Appends a finding for code with the given action, its message made from the
  * code's template with {1}..{nargs} replaced by args (NULL args print as
  * "(none)"; each is cut at 120 bytes so a huge field cannot make a huge
- * message). field NULL means the code's default field. An action of
+ * message, and its control characters become spaces so that a message is
+ * one line). field NULL means the code's default field. An action of
  * TG_ACTION_OFF appends nothing. Returns 0 or TG_ENOMEM.
  */
 int tg_findings_add(struct tg_findings *f, enum tg_code code,
@@ -34,7 +35,8 @@ int tg_findings_add(struct tg_findings *f, enum tg_code code,
 /*
  * Appends a finding whose message is text as it is, not cut: a sentence of
  * the configuration (a forbidden rule's reason), which its author wrote to
- * be read whole and whose length the configuration bounds. Otherwise as
+ * be read whole and whose length the configuration bounds; control
+ * characters (a YAML block's newlines) become spaces. Otherwise as
  * tg_findings_add.
  */
 int tg_findings_add_text(struct tg_findings *f, enum tg_code code,

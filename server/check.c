@@ -257,11 +257,13 @@ static int is_space(char c)
 }
 
 /* An input holds one object, an array of them, or JSON Lines (any run of
- * whitespace-separated values): values are read one after another from
- * byte off of buf on. */
+ * whitespace-separated values): values are read one after another. buf
+ * holds the input from its byte base on (error lines count from the
+ * input's start). */
 static int check_input(struct run *r, const char *file, const char *buf,
-                       size_t len, size_t off)
+                       size_t len, size_t base)
 {
+    size_t off = 0;
     while (off < len) {
         json_error_t jerr;
         json_t *v;
@@ -277,7 +279,7 @@ static int check_input(struct run *r, const char *file, const char *buf,
         if (!v) {
             tg_jarena_end(&r->arena);
             fprintf(stderr, "%s: invalid JSON near byte %zu: %s\n", file,
-                    off + (size_t)jerr.position, jerr.text);
+                    base + off + (size_t)jerr.position, jerr.text);
             return TG_EINVAL;
         }
         off += (size_t)jerr.position;
@@ -325,30 +327,46 @@ struct event {
     int deny;
     size_t pos; /* where its id (a decision) or its line (unmappable)
                    starts in the chunk's out */
-    size_t aux;    /* the ticket id (decision) or the message (unmappable),
-                      NUL-terminated in the chunk's aux */
+    size_t aux; /* the ticket id (decision) or the message (unmappable),
+                   NUL-terminated in the chunk's aux */
 };
 
-/* Bytes [start, end) of an input, whole lines, and what a worker made of
+/* An input being read by the main thread in chunks. */
+struct stream {
+    struct input in; /* name and outcome; buf and len unused */
+    FILE *f;         /* NULL once read to its end */
+    int eof;
+    uint64_t off;    /* input offset of the next chunk */
+    char *carry;     /* a line begun at the end of the last read */
+    size_t carry_len, carry_cap;
+    int refs;        /* the reader's and each chunk's in flight */
+};
+
+/* Whole lines of an input (text, len bytes from input offset off), or a
+ * report of why the input could not be read; and what a worker made of
  * them: the decision lines in out, one event per ticket. */
 struct chunk {
-    struct input *in;
-    size_t start, end;
-    int last; /* the input's last chunk: retiring it frees the input */
-    int done; /* under the pool's lock */
+    struct stream *s;
+    int report; /* no text: report_load when retired */
+    int done;   /* under the pool's lock */
+    char *text;
+    size_t len, text_cap;
+    uint64_t off;
     char *out;
     size_t out_len, out_cap;
     char *aux;
     size_t aux_len, aux_cap;
     struct event *ev;
     size_t n_ev, ev_cap;
-    int rc;        /* a ticket failed (TG_ENOMEM): the input stops after it */
-    int bad;       /* a value did not parse on its own at bad_off */
+    int rc;         /* a ticket failed (TG_ENOMEM): the input stops there */
+    int bad;        /* a value did not parse on its own at bad_off */
     size_t bad_off;
 };
 
 /* The chunks in flight, a ring: [head, tail) not yet retired, [queued,
- * tail) not yet taken by a worker. Counters only grow; slot = n % n_slots. */
+ * tail) not yet taken by a worker. Counters only grow; slot = n % n_slots.
+ * Workers touch only the chunk they took; everything else is the main
+ * thread's. */
 struct pool {
     pthread_mutex_t mu;
     pthread_cond_t work; /* a chunk was queued, or stop */
@@ -486,23 +504,24 @@ out:
     return rc;
 }
 
-/* A worker's whole chunk: check_input's loop over [start, end). A value
- * that does not parse within the chunk stops it at bad_off. */
+/* A worker's whole chunk: check_input's loop over its text. A value that
+ * does not parse within the chunk stops it at bad_off. abuf NULL: no arena,
+ * jansson allocates with malloc. */
 static void run_chunk(const struct pool *p, struct tg_jarena *arena,
                       char *abuf, struct chunk *c)
 {
-    const char *buf = c->in->buf;
-    size_t off = c->start, end = c->end;
+    const char *buf = c->text;
+    size_t off = 0, end = c->len;
 
     c->out_len = c->aux_len = c->n_ev = 0;
     c->rc = TG_OK;
     c->bad = 0;
-    if (c->in->rc != TG_OK)
+    if (c->report)
         return;
     while (off < end) {
         json_error_t jerr;
         json_t *v, *el;
-        size_t i, mark;
+        size_t i, mark = 0;
         int rc = TG_OK;
         while (off < end && is_space(buf[off]))
             off++;
@@ -519,7 +538,8 @@ static void run_chunk(const struct pool *p, struct tg_jarena *arena,
             return;
         }
         off += (size_t)jerr.position;
-        mark = abuf ? tg_jarena_mark(arena) : 0;
+        if (abuf)
+            mark = tg_jarena_mark(arena);
         if (json_is_array(v)) {
             json_array_foreach(v, i, el) {
                 rc = chunk_one(p, c, el);
@@ -556,8 +576,6 @@ static void *worker(void *arg)
             break;
         c = &p->slots[p->queued++ % p->n_slots];
         pthread_mutex_unlock(&p->mu);
-        /* Without its arena (abuf NULL) a worker still works, through
-         * malloc. */
         run_chunk(p, &arena, abuf, c);
         pthread_mutex_lock(&p->mu);
         c->done = 1;
@@ -568,20 +586,79 @@ static void *worker(void *arg)
     return NULL;
 }
 
-/* The main thread's part of chunk c, in input order: number its tickets,
- * write their ids, print their stderr lines and the chunk; a value that
- * did not parse on its own goes to the reference path with the rest of
- * the input. Returns what check_file would for this part of the input. */
-static int finish_chunk(struct run *r, struct chunk *c)
+static void stream_release(struct stream *s)
 {
-    struct input *in = c->in;
-    char id[32];
-    size_t done = 0;
+    if (--s->refs > 0)
+        return;
+    if (s->f && s->f != stdin)
+        fclose(s->f);
+    free(s->carry);
+    free(s);
+}
+
+/* The rest of s from byte bad_off of chunk c (the oldest in flight) on:
+ * that chunk's text, the later chunks of s in flight, the carry and what
+ * is still unread. Leaves s read to its end. */
+static char *rest_of(struct pool *p, struct chunk *c, struct stream *s,
+                     size_t *len)
+{
+    size_t n = 0, cap = 0;
+    char *buf = NULL;
+    int rc;
+
+#define TAKE(src, cnt)                                                       \
+    do {                                                                     \
+        size_t k_ = (cnt);                                                   \
+        if (n + k_ < n || (rc = reserve(&buf, &cap, n + k_ + 1)) != TG_OK)   \
+            goto fail;                                                       \
+        if (k_)                                                              \
+            memcpy(buf + n, (src), k_);                                      \
+        n += k_;                                                             \
+    } while (0)
+    TAKE(c->text + c->bad_off, c->len - c->bad_off);
+    for (size_t i = p->head + 1; i != p->tail; i++) {
+        const struct chunk *d = &p->slots[i % p->n_slots];
+        if (d->s == s && !d->report)
+            TAKE(d->text, d->len);
+    }
+    TAKE(s->carry, s->carry_len);
+#undef TAKE
+    s->carry_len = 0;
+    while (s->f && !s->eof) {
+        size_t r;
+        if ((rc = reserve(&buf, &cap, n + 65536 + 1)) != TG_OK)
+            goto fail;
+        r = fread(buf + n, 1, cap - n - 1, s->f);
+        n += r;
+        if (r == 0) {
+            s->eof = 1;
+            if (ferror(s->f))
+                goto fail;
+        }
+    }
+    s->eof = 1;
+    *len = n;
+    return buf;
+fail:
+    s->eof = 1;
+    free(buf);
+    return NULL;
+}
+
+/* The main thread's part of chunk c, the oldest in flight: number its
+ * tickets, write their ids, print their stderr lines and the chunk; a
+ * value that did not parse on its own goes to the reference path with the
+ * rest of the input. Returns what check_file would for this part. */
+static int finish_chunk(struct run *r, struct pool *p, struct chunk *c)
+{
+    struct stream *s = c->s;
+    char id[32], *rest;
+    size_t done = 0, n;
     int rc = c->rc;
 
     for (size_t i = 0; i < c->n_ev; i++) {
         const struct event *e = &c->ev[i];
-        const char *s = c->aux + e->aux;
+        const char *txt = c->aux + e->aux;
         r->seq++;
         if (e->unmappable) {
             /* The lines before it go first, as the reference path's do
@@ -591,12 +668,12 @@ static int finish_chunk(struct run *r, struct chunk *c)
                     e->pos - done)
                 return TG_EIO;
             done = e->pos;
-            fprintf(stderr, "%s: ticket %llu: %s\n", in->name,
-                    (unsigned long long)r->seq, s);
+            fprintf(stderr, "%s: ticket %llu: %s\n", s->in.name,
+                    (unsigned long long)r->seq, txt);
             r->any_error = 1;
         } else {
             unsigned char rnd[3];
-            id_bytes(s, r->seq, rnd);
+            id_bytes(txt, r->seq, rnd);
             tg_decision_id_format(id, sizeof(id), r->seq, rnd);
             memcpy(c->out + e->pos, id, ID_LEN);
             r->any_deny |= e->deny;
@@ -608,8 +685,14 @@ static int finish_chunk(struct run *r, struct chunk *c)
         fwrite(c->out + done, 1, c->out_len - done, r->out) !=
             c->out_len - done)
         return TG_EIO;
-    if (rc == TG_OK && c->bad)
-        rc = check_input(r, in->name, in->buf, in->len, c->bad_off);
+    if (rc != TG_OK || !c->bad)
+        return rc;
+    if (!(rest = rest_of(p, c, s, &n))) {
+        report_load(&s->in);
+        return TG_EIO;
+    }
+    rc = check_input(r, s->in.name, rest, n, (size_t)(c->off + c->bad_off));
+    free(rest);
     return rc;
 }
 
@@ -618,82 +701,136 @@ static int finish_chunk(struct run *r, struct chunk *c)
 static int retire(struct run *r, struct pool *p)
 {
     struct chunk *c = &p->slots[p->head % p->n_slots];
-    struct input *in = c->in;
+    struct stream *s = c->s;
     int rc = TG_OK;
 
     pthread_mutex_lock(&p->mu);
     while (!c->done)
         pthread_cond_wait(&p->done, &p->mu);
     pthread_mutex_unlock(&p->mu);
-    if (!in->stopped) {
-        if (in->rc != TG_OK) {
-            report_load(in);
-            rc = in->rc;
+    if (!s->in.stopped) {
+        if (c->report) {
+            report_load(&s->in);
+            rc = s->in.rc;
         } else {
-            rc = finish_chunk(r, c);
+            rc = finish_chunk(r, p, c);
             /* The reference path read the rest of the input. */
             if (c->bad)
-                in->stopped = 1;
+                s->in.stopped = 1;
         }
         if (rc != TG_OK) {
-            in->stopped = 1;
+            s->in.stopped = 1;
             r->any_error = 1;
         }
     }
-    if (c->last) {
-        free(in->buf);
-        free(in);
-    }
-    c->in = NULL;
+    c->s = NULL;
     p->head++;
+    stream_release(s);
     return rc;
 }
 
-/* Queues [start, end) of in, retiring the oldest chunk first when every
- * slot is in flight. */
-static int push(struct run *r, struct pool *p, struct input *in,
-                size_t start, size_t end, int last)
+/* Hands slot c, filled for s, to the workers. */
+static void queue(struct pool *p, struct chunk *c, struct stream *s)
 {
-    struct chunk *c;
-    int rc = TG_OK;
-
-    if (p->tail - p->head == p->n_slots)
-        rc = retire(r, p);
-    c = &p->slots[p->tail % p->n_slots];
-    c->in = in;
-    c->start = start;
-    c->end = end;
-    c->last = last;
+    c->s = s;
     c->done = 0;
+    s->refs++;
     pthread_mutex_lock(&p->mu);
     p->tail++;
     pthread_cond_signal(&p->work);
     pthread_mutex_unlock(&p->mu);
-    return rc;
 }
 
-/* Cuts in into chunks of about CHUNK_BYTES at line ends and queues them;
- * takes in. Returns TG_ENOMEM if the run must stop. */
-static int push_input(struct run *r, struct pool *p, struct input *in)
+/* Reads the next chunk of s into c: the carry, then whole lines to about
+ * CHUNK_BYTES; a line still open at the end of the read goes back to the
+ * carry. c->len 0 at the end of s. */
+static int fill_chunk(struct stream *s, struct chunk *c)
 {
-    size_t start = 0;
+    size_t n = s->carry_len, cut;
     int rc;
 
-    if (in->rc != TG_OK || in->len == 0)
-        return push(r, p, in, 0, 0, 1);
-    while (start < in->len) {
-        size_t end = in->len;
-        if (in->len - start > CHUNK_BYTES) {
-            const char *nl = memchr(in->buf + start + CHUNK_BYTES, '\n',
-                                    in->len - start - CHUNK_BYTES);
-            if (nl)
-                end = (size_t)(nl - in->buf) + 1;
+    if ((rc = reserve(&c->text, &c->text_cap,
+                      n > CHUNK_BYTES ? n : CHUNK_BYTES)) != TG_OK)
+        return rc;
+    if (n)
+        memcpy(c->text, s->carry, n);
+    s->carry_len = 0;
+    c->off = s->off;
+    c->report = 0;
+    for (;;) {
+        if (!s->eof && n < c->text_cap) {
+            n += fread(c->text + n, 1, c->text_cap - n, s->f);
+            if (n < c->text_cap) {
+                s->eof = 1;
+                if (ferror(s->f))
+                    return TG_EIO;
+            }
         }
-        if ((rc = push(r, p, in, start, end, end == in->len)) == TG_ENOMEM)
-            return rc;
-        start = end;
+        if (s->eof) {
+            cut = n;
+            break;
+        }
+        for (cut = n; cut > 0 && c->text[cut - 1] != '\n'; cut--)
+            ;
+        if (cut > 0)
+            break;
+        /* One line longer than the buffer. */
+        if (c->text_cap > MAX_BUFFER / 2 ||
+            (rc = reserve(&c->text, &c->text_cap, c->text_cap * 2)) != TG_OK)
+            return TG_ENOMEM;
     }
+    if ((rc = reserve(&s->carry, &s->carry_cap, n - cut)) != TG_OK)
+        return rc;
+    if (n > cut)
+        memcpy(s->carry, c->text + cut, n - cut);
+    s->carry_len = n - cut;
+    c->len = cut;
+    s->off += cut;
     return TG_OK;
+}
+
+/* Reads path chunk by chunk into the ring, retiring the oldest chunk when
+ * every slot is in flight. Returns TG_ENOMEM if the run must stop. */
+static int push_input(struct run *r, struct pool *p, const char *path)
+{
+    struct stream *s = calloc(1, sizeof(*s));
+    int rc = TG_OK, read_rc = TG_OK;
+
+    if (!s)
+        return TG_ENOMEM;
+    s->refs = 1;
+    s->in.path = path;
+    s->in.name = strcmp(path, "-") == 0 ? "<stdin>" : path;
+    s->f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (!s->f) {
+        s->in.open_errno = errno;
+        read_rc = TG_EIO;
+    }
+    for (;;) {
+        struct chunk *c;
+        if (p->tail - p->head == p->n_slots &&
+            (rc = retire(r, p)) == TG_ENOMEM)
+            break;
+        c = &p->slots[p->tail % p->n_slots];
+        if (read_rc != TG_OK) {
+            /* Reported in its place among the other inputs' lines. */
+            s->in.rc = TG_EIO; /* the reference path's "cannot read" */
+            c->report = 1;
+            c->len = 0;
+            queue(p, c, s);
+            break;
+        }
+        if (s->in.stopped || (s->eof && s->carry_len == 0))
+            break;
+        if ((read_rc = fill_chunk(s, c)) != TG_OK) {
+            s->eof = 1;
+            continue;
+        }
+        if (c->len > 0)
+            queue(p, c, s);
+    }
+    stream_release(s);
+    return rc;
 }
 
 /* Runs the inputs through n_threads workers. */
@@ -718,8 +855,8 @@ static int check_parallel(struct run *r, const char **inputs, size_t n_inputs,
     }
     for (size_t i = 0; i < p.n_slots; i++) {
         p.slots[i].done = 1;
-        if (reserve(&p.slots[i].out, &p.slots[i].out_cap,
-                    CHUNK_BYTES * 2) != TG_OK) {
+        if (reserve(&p.slots[i].out, &p.slots[i].out_cap, CHUNK_BYTES) !=
+            TG_OK) {
             rc = TG_ENOMEM;
             goto out;
         }
@@ -731,19 +868,12 @@ static int check_parallel(struct run *r, const char **inputs, size_t n_inputs,
         rc = TG_ENOMEM;
         goto out;
     }
-    for (size_t i = 0; i < n_inputs && rc != TG_ENOMEM; i++) {
-        struct input *in = malloc(sizeof(*in));
-        if (!in) {
-            rc = TG_ENOMEM;
-            break;
-        }
-        load_input(inputs[i], in);
-        rc = push_input(r, &p, in);
-    }
+    for (size_t i = 0; i < n_inputs && rc != TG_ENOMEM; i++)
+        rc = push_input(r, &p, inputs[i]);
     while (p.head != p.tail) {
         /* After a TG_ENOMEM nothing more is printed. */
         if (rc == TG_ENOMEM)
-            p.slots[p.head % p.n_slots].in->stopped = 1;
+            p.slots[p.head % p.n_slots].s->in.stopped = 1;
         if (retire(r, &p) == TG_ENOMEM)
             rc = TG_ENOMEM;
     }
@@ -755,6 +885,7 @@ out:
     for (int i = 0; i < started; i++)
         pthread_join(tids[i], NULL);
     for (size_t i = 0; p.slots && i < p.n_slots; i++) {
+        free(p.slots[i].text);
         free(p.slots[i].out);
         free(p.slots[i].aux);
         free(p.slots[i].ev);

@@ -256,7 +256,8 @@ static void good_with_id(char *buf, size_t cap, int n)
  * JSON Lines larger than a chunk (256 KB), with unmappable tickets, arrays
  * on a line, blank lines, a pretty-printed array over several chunks in
  * the middle of a file (a chunk ends inside it), invalid JSON in a later
- * chunk of a file, a file that does not exist and small documents.
+ * chunk of a file, a file that does not exist, an empty one, one line
+ * longer than a chunk and small documents.
  * Returns the argument list for check.
  */
 static void write_mixed(char *args, size_t cap)
@@ -307,11 +308,22 @@ static void write_mixed(char *args, size_t cap)
         fprintf(f, "%s\n", t);
     }
     fclose(f);
+    /* One line longer than a chunk, without a line end at the end. */
+    snprintf(path, sizeof(path), "%s/m5.json", tmpdir);
+    assert_non_null(f = fopen(path, "w"));
+    fputc('[', f);
+    for (int i = 0; i < 1000; i++) {
+        good_with_id(t, sizeof(t), n++);
+        fprintf(f, "%s%s", i ? "," : "", i == 500 ? "{\"id\":true}" : t);
+    }
+    fputc(']', f);
+    fclose(f);
     put("m3.json", good);
     put("m4.json", "[{\"id\":\"ACC-X\",\"kind\":\"incident\"}, {\"id\":7}]");
+    put("empty.json", "");
     snprintf(args, cap, "%s/m1.jsonl %s/m3.json %s/missing.json %s/m2.jsonl "
-             "%s/m4.json %s/m1.jsonl",
-             tmpdir, tmpdir, tmpdir, tmpdir, tmpdir, tmpdir);
+             "%s/empty.json %s/m5.json %s/m4.json %s/m1.jsonl",
+             tmpdir, tmpdir, tmpdir, tmpdir, tmpdir, tmpdir, tmpdir, tmpdir);
 }
 
 /* Each worker count gives the one-thread run's stdout, stderr and exit
@@ -335,7 +347,8 @@ static void test_check_parallel_same_as_one_thread(void **state)
     assert_non_null(strstr(e1, "missing.json: cannot open"));
     assert_non_null(strstr(e1, "m2.jsonl: invalid JSON near byte"));
     assert_non_null(strstr(e1, "m1.jsonl: ticket 6: "));
-    assert_true(count_lines(o1) > 8000);
+    assert_non_null(strstr(e1, "m5.json: ticket "));
+    assert_true(count_lines(o1) > 9000);
     for (const char *p = o1; *p; p = strchr(p, '\n') + 1) {
         json_t *v = json_loadb(p, (size_t)(strchr(p, '\n') - p), 0, NULL);
         const char *id = json_string_value(json_object_get(v, "decision_id"));

@@ -1943,12 +1943,12 @@ static void ids_load(struct tg_evidence *e)
     e->ids_mark = mark;
     if (mark > have) {
         tg_log_event(TG_LOG_WARN, "evidence_ids",
-                     "evidence store %s knows decision ids up to %" PRIu64
-                     " but %s says ids up to %" PRIu64 " were handed out: "
-                     "the store was deleted, replaced or recreated since; "
-                     "ids continue above %" PRIu64,
-                     e->path, have ? have - 1 : 0, e->ids_path, mark - 1,
-                     mark - 1);
+                     "evidence store %s would number decision ids from %"
+                     PRIu64 ", but %s says numbers below %" PRIu64
+                     " were reserved for ids before: the store was "
+                     "deleted, replaced or recreated since; ids go on from %"
+                     PRIu64,
+                     e->path, have, e->ids_path, mark, mark);
         atomic_store(&e->next_id, mark);
         e->id_reserved = mark;
     }

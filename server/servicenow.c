@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "../validators/errors.h"
+#include "../validators/identity.h"
 #include "glob.h"
 #include "jsonfield.h"
 #include "jwtauth.h"
@@ -20,6 +21,21 @@
 int tg_servicenow_authenticate(const struct tg_config *c,
                                const struct tg_http_req *r, char **delivery_id)
 {
+    char *jti = NULL;
+    int rc = tg_servicenow_authenticate_ids(c, r, delivery_id, &jti);
+
+    if (rc == 0 && !*delivery_id) {
+        *delivery_id = jti;
+        jti = NULL;
+    }
+    free(jti);
+    return rc;
+}
+
+int tg_servicenow_authenticate_ids(const struct tg_config *c,
+                                   const struct tg_http_req *r,
+                                   char **delivery_id, char **jti)
+{
     const struct tg_servicenow_conf *sn = &c->servicenow;
     const char *auth = tg_req_header(r, "Authorization");
     const char *tok, *hook_id;
@@ -32,7 +48,10 @@ int tg_servicenow_authenticate(const struct tg_config *c,
     if (sn->jwt.set && auth && tg_jwtauth_bearer(auth, &tok, &len) == 0) {
         rc = tg_jwtauth_verify(&sn->jwt, tok, len, r->now, &id);
         if (rc == 0) {
-            *delivery_id = id;
+            /* A signed jti, not a delivery id: the body's event_id names
+             * the delivery (http.c). */
+            *delivery_id = NULL;
+            *jti = id;
             return 0;
         }
         if (rc == TG_ENOMEM)
@@ -51,6 +70,7 @@ int tg_servicenow_authenticate(const struct tg_config *c,
             if (!id)
                 return TG_ENOMEM;
             *delivery_id = id;
+            *jti = NULL;
             return 0;
         }
     }
@@ -76,9 +96,39 @@ static const char *sn_identity(const struct tg_directory *d, const json_t *v)
     return tg_userid_pick(d, v, keys, sizeof keys / sizeof keys[0]);
 }
 
-/* Appends the text of a variable value: a string as it is; a reference its
- * display_value, else its value; a number its decimal form; a list the
- * texts joined with ", ". null and booleans give nothing. */
+/* sn_identity of v into *id, recording in names the display name v carries:
+ * a user object's name, a reference's display_value. Returns 0 or
+ * TG_ENOMEM. */
+static int sn_person(const struct tg_directory *d, const json_t *v,
+                     json_t *names, const char **id)
+{
+    static const char *const keys[] = {"name", "display_value"};
+
+    *id = sn_identity(d, v);
+    return tg_userid_note(
+        names, *id, tg_userid_display(v, keys, sizeof keys / sizeof keys[0]));
+}
+
+/* The string a ServiceNow field value holds: a string as it is; an object
+ * ({value, display_value}, {link, value}) its value when non-empty, else
+ * its display_value, else its (empty) value. ADAPTERS.md: a display value
+ * is the viewer's local time for a date and the label for a choice, so it
+ * decides only when no value is given. Borrowed from v, or NULL. */
+static const char *sn_value(const json_t *v)
+{
+    const char *s;
+
+    if (json_is_string(v))
+        return json_string_value(v);
+    s = nonempty(tg_jsonfield_str(v, "value"));
+    if (!s)
+        s = tg_jsonfield_str(v, "display_value");
+    return s ? s : tg_jsonfield_str(v, "value");
+}
+
+/* Appends the text of a variable value: a string as it is; an object its
+ * value, else its display_value (sn_value); a number its decimal form; a
+ * list the texts joined with ", ". null and booleans give nothing. */
 static int value_text(const json_t *v, struct tg_strbuf *b, int *present)
 {
     char num[64];
@@ -125,10 +175,7 @@ static int value_text(const json_t *v, struct tg_strbuf *b, int *present)
         }
         return 0;
     case JSON_OBJECT:
-        s = nonempty(tg_jsonfield_str(v, "display_value"));
-        if (!s)
-            s = tg_jsonfield_str(v, "value");
-        if (!s)
+        if (!(s = sn_value(v)))
             return 0;
         *present = 1;
         return tg_strbuf_putn(b, s, strlen(s));
@@ -157,14 +204,8 @@ static int emergency_of(const json_t *v)
         return 1;
     if (json_is_integer(v))
         return json_integer_value(v) == 1;
-    if (json_is_object(v)) {
-        /* Not an identity: display_value, else value (ADAPTERS.md). */
-        s = nonempty(tg_jsonfield_str(v, "display_value"));
-        if (!s)
-            s = tg_jsonfield_str(v, "value");
-    } else {
-        s = json_string_value(v);
-    }
+    /* Not an identity: value, else display_value (ADAPTERS.md). */
+    s = sn_value(v);
     return tg_jsonfield_says_yes(s);
 }
 
@@ -197,8 +238,10 @@ static int sn_gated(const struct tg_config *c, const char *project,
     return 0;
 }
 
-/* The catalog item's name: {"name"}, a reference's display_value, or a
- * string. */
+/* The catalog item's name: {"name"}, a reference's display_value (the
+ * item's name: a reference displays its record's display field), or a
+ * string; a bare {link, value} reference gives its sys_id, so that a gate
+ * can still name it. */
 static const char *cat_item_name(const json_t *ci)
 {
     const char *s;
@@ -206,7 +249,36 @@ static const char *cat_item_name(const json_t *ci)
     if (json_is_string(ci))
         return json_string_value(ci);
     s = nonempty(tg_jsonfield_str(ci, "name"));
-    return s ? s : nonempty(tg_jsonfield_str(ci, "display_value"));
+    if (!s)
+        s = nonempty(tg_jsonfield_str(ci, "display_value"));
+    return s ? s : nonempty(tg_jsonfield_str(ci, "value"));
+}
+
+/* The non-empty string of member k of o, a plain string or a Table API
+ * field ({value, display_value}: sn_value), or NULL. */
+static const char *sn_str(const json_t *o, const char *k)
+{
+    const json_t *v = json_object_get(o, k);
+
+    return json_is_string(v) || json_is_object(v) ? nonempty(sn_value(v))
+                                                  : NULL;
+}
+
+/* sn_str, or NULL with err naming path (tg_jsonfield_wrong). */
+static const char *sn_need_str(const json_t *o, const char *k, const char *path,
+                               char *err, size_t cap)
+{
+    const json_t *v = json_object_get(o, k);
+    const char *s = sn_str(o, k);
+
+    if (s)
+        return s;
+    /* A Table API field with an empty value is as absent as "". */
+    if (json_is_object(v))
+        tg_jsonfield_missing(err, cap, path);
+    else
+        tg_jsonfield_wrong(err, cap, v, path, "a string");
+    return NULL;
 }
 
 int tg_servicenow_map(const struct tg_config *c, const json_t *body,
@@ -216,8 +288,8 @@ int tg_servicenow_map(const struct tg_config *c, const json_t *body,
     const struct tg_directory *d = &c->directory;
     const struct tg_field_map *V = &c->servicenow.variables;
     const json_t *approval, *ritm, *vars, *bv;
-    const char *number, *state, *project, *approver, *s;
-    json_t *o = NULL, *t = NULL, *scope = NULL;
+    const char *number, *state, *project, *approver, *assigned, *s;
+    json_t *o = NULL, *t = NULL, *scope = NULL, *names = NULL;
     char *eid = NULL;
     struct tg_strbuf bt = TG_STRBUF_INIT(TEXT_MAX);
     int g, present = 0, rc = TG_ENOMEM;
@@ -230,14 +302,12 @@ int tg_servicenow_map(const struct tg_config *c, const json_t *body,
     ritm = json_object_get(body, "ritm");
     if (!json_is_object(ritm))
         return tg_jsonfield_missing(err, cap, "ritm");
-    if (!(number =
-              tg_jsonfield_need_str(ritm, "number", "ritm.number", err, cap)))
+    if (!(number = sn_need_str(ritm, "number", "ritm.number", err, cap)))
         return TG_EINVAL;
     approval = json_object_get(body, "approval");
     if (!json_is_object(approval))
         return tg_jsonfield_missing(err, cap, "approval");
-    if (!(state = tg_jsonfield_need_str(approval, "state", "approval.state",
-                                        err, cap)))
+    if (!(state = sn_need_str(approval, "state", "approval.state", err, cap)))
         return TG_EINVAL;
     project = cat_item_name(json_object_get(ritm, "cat_item"));
     vars = json_object_get(ritm, "variables");
@@ -250,7 +320,8 @@ int tg_servicenow_map(const struct tg_config *c, const json_t *body,
     o = json_object();
     t = json_object();
     scope = json_object();
-    if (!o || !t || !scope)
+    names = json_object();
+    if (!o || !t || !scope || !names)
         goto out;
     /* A requested item reaching an approval is an access request: which
      * catalog items are gated is the gates' projects. */
@@ -260,11 +331,26 @@ int tg_servicenow_map(const struct tg_config *c, const json_t *body,
         (rc = tg_jsonfield_set_str(o, "project", project)))
         goto out;
 
-    approver = sn_identity(d, json_object_get(approval, "approver"));
-    if (!approver)
-        approver = sn_identity(d, tg_jsonfield_mapped(vars, V->approver));
-    if ((rc = tg_jsonfield_set_str(
-             t, "from", tg_jsonfield_str(approval, "previous_state"))) ||
+    /* ADAPTERS.md: the person judged is who acted (a delegate may approve
+     * for the assigned approver); the assigned approver is kept beside them
+     * when that is someone else. */
+    if ((rc = sn_person(d, json_object_get(approval, "approver"), names,
+                        &assigned)) ||
+        (rc = sn_person(d, json_object_get(approval, "acted_by"), names,
+                        &approver)))
+        goto out;
+    if (!approver) {
+        approver = assigned;
+        assigned = NULL;
+    } else if (assigned && tg_ident_same(d, approver, assigned)) {
+        assigned = NULL;
+    }
+    if (!approver && (rc = sn_person(d, tg_jsonfield_mapped(vars, V->approver),
+                                     names, &approver)))
+        goto out;
+    if ((rc = tg_jsonfield_set_str(o, "assigned_approver", assigned)) ||
+        (rc = tg_jsonfield_set_str(t, "from",
+                                   sn_str(approval, "previous_state"))) ||
         (rc = tg_jsonfield_set_str(t, "to", state)) ||
         (rc = tg_jsonfield_set_str(t, "actor", approver)))
         goto out;
@@ -272,17 +358,19 @@ int tg_servicenow_map(const struct tg_config *c, const json_t *body,
     if (json_object_set(o, "transition", t))
         goto out;
 
-    if ((rc = tg_jsonfield_set_str(
-             o, "requester",
-             sn_identity(d, json_object_get(ritm, "opened_by")))) ||
+    if ((rc = sn_person(d, json_object_get(ritm, "opened_by"), names, &s)) ||
+        (rc = tg_jsonfield_set_str(o, "requester", s)) ||
         (rc = tg_jsonfield_set_str(o, "approver", approver)))
         goto out;
 
     /* beneficiary: a beneficiary variable when mapped (a service account
      * picked in the form), else requested_for; typed when a type is set. */
-    s = sn_identity(d, tg_jsonfield_mapped(vars, V->beneficiary));
-    if (!s || !*s)
-        s = sn_identity(d, json_object_get(ritm, "requested_for"));
+    if ((rc = sn_person(d, tg_jsonfield_mapped(vars, V->beneficiary), names,
+                        &s)))
+        goto out;
+    if ((!s || !*s) &&
+        (rc = sn_person(d, json_object_get(ritm, "requested_for"), names, &s)))
+        goto out;
     if ((rc = value_text(tg_jsonfield_mapped(vars, V->beneficiary_type), &bt,
                          &present)))
         goto out;
@@ -297,9 +385,10 @@ int tg_servicenow_map(const struct tg_config *c, const json_t *body,
     }
 
     bv = tg_jsonfield_mapped(vars, V->owner);
-    if (json_is_object(bv) || json_is_string(bv))
-        rc = tg_jsonfield_set_str(o, "owner", sn_identity(d, bv));
-    else
+    if (json_is_object(bv) || json_is_string(bv)) {
+        if (!(rc = sn_person(d, bv, names, &s)))
+            rc = tg_jsonfield_set_str(o, "owner", s);
+    } else
         rc = set_text(o, "owner", bv);
     if (rc)
         goto out;
@@ -323,16 +412,18 @@ int tg_servicenow_map(const struct tg_config *c, const json_t *body,
                             json_boolean(emergency_of(
                                 tg_jsonfield_mapped(vars, V->emergency)))))
         goto out;
-    s = nonempty(tg_jsonfield_str(ritm, "opened_at"));
-    if ((rc = tg_jsonfield_set_str(
-             o, "created_at",
-             s ? s : nonempty(tg_jsonfield_str(ritm, "sys_created_on")))))
+    s = sn_str(ritm, "opened_at");
+    if ((rc = tg_jsonfield_set_str(o, "created_at",
+                                   s ? s : sn_str(ritm, "sys_created_on"))))
+        goto out;
+    rc = TG_ENOMEM;
+    if (json_object_size(names) && json_object_set(o, "names", names))
         goto out;
 
     if ((rc = sn_gated(c, project, state, &g)))
         goto out;
     /* ADAPTERS.md: no status change is answered skip. */
-    s = nonempty(tg_jsonfield_str(approval, "previous_state"));
+    s = sn_str(approval, "previous_state");
     if (s && strcasecmp(s, state) == 0)
         g = 0;
     s = nonempty(tg_jsonfield_str(body, "event_id"));
@@ -354,6 +445,7 @@ out:
     json_decref(o);
     json_decref(t);
     json_decref(scope);
+    json_decref(names);
     free(bt.p);
     return rc;
 }

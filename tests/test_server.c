@@ -1127,6 +1127,251 @@ static void test_sigterm_exits_0(void **state)
     assert_int_equal(tg_test_server_stop(&S), 0);
 }
 
+/* ------------------------------------------ single-use jti (API.md) */
+
+/* "Authorization: Bearer <RS256 token>" for sources.servicenow with jti and
+ * exp now + exp_off. */
+static char *sn_bearer(const char *jti, long exp_off)
+{
+    char *key = tg_test_read_file(
+        TG_SOURCE_DIR "/example/keys/servicenow-private-TEST-ONLY.pem", NULL);
+    char claims[256], *tok, *hdr;
+    long now = (long)time(NULL);
+
+    assert_non_null(key);
+    snprintf(claims, sizeof(claims),
+             "{\"iss\":\"%s\",\"aud\":\"%s\",\"iat\":%ld,\"exp\":%ld,"
+             "\"jti\":\"%s\"}",
+             TG_TEST_SN_ISS, TG_TEST_AUD, now, now + exp_off, jti);
+    tok = tg_test_jwt("RS256", key, strlen(key), claims);
+    assert_non_null(tok);
+    hdr = tg_test_bearer_header(tok);
+    assert_non_null(hdr);
+    free(tok);
+    free(key);
+    return hdr;
+}
+
+/* The example ServiceNow approval with event_id and the RITM number set. */
+static char *sn_body(const char *event_id, const char *number)
+{
+    json_error_t err;
+    json_t *b = json_load_file(
+        TG_SOURCE_DIR "/example/payloads/servicenow-approval.json", 0, &err);
+    char *text;
+
+    assert_non_null(b);
+    json_object_set_new(b, "event_id", json_string(event_id));
+    json_object_set_new(json_object_get(b, "ritm"), "number",
+                        json_string(number));
+    text = json_dumps(b, JSON_COMPACT);
+    json_decref(b);
+    assert_non_null(text);
+    return text;
+}
+
+/* Issue 9 item 7: a Bearer token's jti is single-use whatever event_id the
+ * body names; the same token with the same body is a retry. */
+static void test_jti_single_use_servicenow(void **state)
+{
+    struct tg_resp r1, r2, r3, r4;
+    char *hdr = sn_bearer("jti-sn-once", 300);
+    char *a = sn_body("evt-jti-1", "RITM0070001");
+    char *b = sn_body("evt-jti-2", "RITM0070002");
+    char *a2 = sn_body("evt-jti-3", "RITM0070001");
+    json_t *d1, *d2;
+    (void)state;
+
+    post("/v1/webhooks/servicenow", hdr, ctype, a, strlen(a), 0, &r1);
+    d1 = decision_of(&r1);
+    /* a new event_id and another ticket under the same token */
+    post("/v1/webhooks/servicenow", hdr, ctype, b, strlen(b), 0, &r2);
+    expect_error(&r2, 409, "replay");
+    assert_non_null(strstr(r2.body, "jti"));
+    /* only a new event_id: still another body */
+    post("/v1/webhooks/servicenow", hdr, ctype, a2, strlen(a2), 0, &r3);
+    expect_error(&r3, 409, "replay");
+    /* the same body: the recorded decision, byte for byte */
+    post("/v1/webhooks/servicenow", hdr, ctype, a, strlen(a), 0, &r4);
+    d2 = decision_of(&r4);
+    assert_string_equal(str(d1, "decision_id"), str(d2, "decision_id"));
+    assert_int_equal(r1.body_len, r4.body_len);
+    assert_memory_equal(r1.body, r4.body, r1.body_len);
+
+    json_decref(d1);
+    json_decref(d2);
+    tg_test_resp_free(&r1);
+    tg_test_resp_free(&r2);
+    tg_test_resp_free(&r3);
+    tg_test_resp_free(&r4);
+    free(hdr);
+    free(a);
+    free(b);
+    free(a2);
+}
+
+/* The same for /v1/check, where the worker's Bearer memo answers the
+ * second verification of one token within a second: it must still meet
+ * the jti check. A skip uses the jti up too. */
+static void test_jti_single_use_check(void **state)
+{
+    struct tg_resp r[5];
+    char *tok = tg_test_generic_token("jti-check-once"), *hdr;
+    char *tok2 = tg_test_generic_token("jti-check-skip"), *hdr2;
+    char *a = ticket_with("id", json_string("JTI-1"), NULL);
+    char *b = ticket_with("id", json_string("JTI-2"), NULL);
+    char *skip = ticket_with("id", json_string("JTI-3"), "kind",
+                             json_string("incident"), NULL);
+    json_t *d;
+    (void)state;
+
+    hdr = tg_test_bearer_header(tok);
+    hdr2 = tg_test_bearer_header(tok2);
+    post("/v1/check", hdr, ctype, a, strlen(a), 0, &r[0]);
+    d = decision_of(&r[0]);
+    json_decref(d);
+    post("/v1/check", hdr, ctype, b, strlen(b), 0, &r[1]);
+    expect_error(&r[1], 409, "replay");
+
+    post("/v1/check", hdr2, ctype, skip, strlen(skip), 0, &r[2]);
+    d = decision_of(&r[2]);
+    assert_string_equal(str(d, "decision"), "skip");
+    json_decref(d);
+    /* the same skip again: skip again */
+    post("/v1/check", hdr2, ctype, skip, strlen(skip), 0, &r[3]);
+    d = decision_of(&r[3]);
+    assert_string_equal(str(d, "decision"), "skip");
+    json_decref(d);
+    /* a gated ticket under the token a skip used: refused */
+    post("/v1/check", hdr2, ctype, b, strlen(b), 0, &r[4]);
+    expect_error(&r[4], 409, "replay");
+    for (int i = 0; i < 5; i++)
+        tg_test_resp_free(&r[i]);
+    free(tok);
+    free(tok2);
+    free(hdr);
+    free(hdr2);
+    free(a);
+    free(b);
+    free(skip);
+}
+
+/* One token, racing bodies with their own event_ids: one decision, every
+ * other request a replay. */
+struct jti_racer {
+    const char *hdr;
+    char *body;
+    struct tg_resp r;
+    int rc;
+    pthread_barrier_t *go;
+};
+
+static void *jti_race(void *p)
+{
+    struct jti_racer *x = p;
+    const char *h[] = {ctype, x->hdr, NULL};
+
+    pthread_barrier_wait(x->go);
+    x->rc = tg_test_http(&S, "POST", "/v1/webhooks/servicenow", h, x->body,
+                         strlen(x->body), 0, &x->r);
+    return NULL;
+}
+
+static void test_jti_concurrent_bodies(void **state)
+{
+    enum { N = 6 };
+    struct jti_racer x[N];
+    pthread_t th[N];
+    pthread_barrier_t go;
+    char *hdr = sn_bearer("jti-sn-race", 300);
+    int ok = 0, replay = 0;
+    (void)state;
+
+    assert_int_equal(pthread_barrier_init(&go, NULL, N), 0);
+    for (int i = 0; i < N; i++) {
+        char evt[32], num[32];
+
+        snprintf(evt, sizeof evt, "evt-race-%d", i);
+        snprintf(num, sizeof num, "RITM00800%02d", i);
+        memset(&x[i], 0, sizeof(x[i]));
+        x[i].hdr = hdr;
+        x[i].body = sn_body(evt, num);
+        x[i].go = &go;
+        assert_int_equal(pthread_create(&th[i], NULL, jti_race, &x[i]), 0);
+    }
+    for (int i = 0; i < N; i++)
+        pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&go);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(x[i].rc, 0);
+        if (x[i].r.status == 200) {
+            json_decref(decision_of(&x[i].r));
+            ok++;
+        } else {
+            expect_error(&x[i].r, 409, "replay");
+            replay++;
+        }
+        tg_test_resp_free(&x[i].r);
+        free(x[i].body);
+    }
+    assert_int_equal(ok, 1);
+    assert_int_equal(replay, N - 1);
+    free(hdr);
+}
+
+/* Issue 10 item 5 over HTTP: a token valid for longer than
+ * server.max_token_lifetime_s, or whose claims name a member twice, is 401;
+ * the key's value is read from the configuration. */
+static void test_token_lifetime_and_duplicates(void **state)
+{
+    struct tg_resp r;
+    char *body = ticket_with("id", json_string("LIFE-1"), NULL);
+    char claims[512], *tok, *hdr;
+    long now = (long)time(NULL);
+    (void)state;
+
+    /* two days: over the default day */
+    snprintf(claims, sizeof(claims),
+             "{\"iss\":\"%s\",\"aud\":\"%s\",\"iat\":%ld,\"exp\":%ld}",
+             TG_TEST_GENERIC_ISS, TG_TEST_AUD, now, now + 2 * 86400);
+    tok = tg_test_jwt("HS256", TG_TEST_GENERIC_SECRET,
+                      strlen(TG_TEST_GENERIC_SECRET), claims);
+    hdr = tg_test_bearer_header(tok);
+    post("/v1/check", hdr, ctype, body, strlen(body), 0, &r);
+    expect_error(&r, 401, "unauthenticated");
+    tg_test_resp_free(&r);
+    free(tok);
+    free(hdr);
+
+    /* 23 hours: inside it */
+    snprintf(claims, sizeof(claims),
+             "{\"iss\":\"%s\",\"aud\":\"%s\",\"iat\":%ld,\"exp\":%ld}",
+             TG_TEST_GENERIC_ISS, TG_TEST_AUD, now, now + 23 * 3600);
+    tok = tg_test_jwt("HS256", TG_TEST_GENERIC_SECRET,
+                      strlen(TG_TEST_GENERIC_SECRET), claims);
+    hdr = tg_test_bearer_header(tok);
+    post("/v1/check", hdr, ctype, body, strlen(body), 0, &r);
+    json_decref(decision_of(&r));
+    tg_test_resp_free(&r);
+    free(tok);
+    free(hdr);
+
+    /* aud twice (a signed token, the duplicate inside the claims) */
+    snprintf(claims, sizeof(claims),
+             "{\"iss\":\"%s\",\"aud\":\"elsewhere\",\"aud\":\"%s\","
+             "\"exp\":%ld}",
+             TG_TEST_GENERIC_ISS, TG_TEST_AUD, now + 600);
+    tok = tg_test_jwt("HS256", TG_TEST_GENERIC_SECRET,
+                      strlen(TG_TEST_GENERIC_SECRET), claims);
+    hdr = tg_test_bearer_header(tok);
+    post("/v1/check", hdr, ctype, body, strlen(body), 0, &r);
+    expect_error(&r, 401, "unauthenticated");
+    tg_test_resp_free(&r);
+    free(tok);
+    free(hdr);
+    free(body);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1153,6 +1398,10 @@ int main(void)
         cmocka_unit_test(test_admin_listener),
         cmocka_unit_test(test_store_unavailable),
         cmocka_unit_test(test_sighup_reload),
+        cmocka_unit_test(test_jti_single_use_servicenow),
+        cmocka_unit_test(test_jti_single_use_check),
+        cmocka_unit_test(test_jti_concurrent_bodies),
+        cmocka_unit_test(test_token_lifetime_and_duplicates),
         cmocka_unit_test(test_schemas),
         cmocka_unit_test(test_sigterm_exits_0),
     };

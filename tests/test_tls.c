@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 #include <curl/curl.h>
+#include <openssl/ssl.h>
 
 #include "support/tg_test.h"
 
@@ -54,7 +55,15 @@ static const char pki_script[] =
     "2>/dev/null\n"
     "openssl x509 -req -in rogue.csr -CA rogue-ca.pem -CAkey rogue-ca.key "
     "-CAcreateserial -out rogue.crt -days 2 -extfile client.ext "
-    "2>/dev/null\n";
+    "2>/dev/null\n"
+    /* An RSA server certificate: the only kind that static RSA key
+     * exchange (no forward secrecy) could be negotiated with. */
+    "openssl req -newkey rsa:2048 -nodes -keyout rsa-server.key "
+    "-out rsa-server.csr -subj /CN=localhost 2>/dev/null\n"
+    "openssl x509 -req -in rsa-server.csr -CA ca.pem -CAkey ca.key "
+    "-CAcreateserial -out rsa-server.crt -days 2 -extfile server.ext "
+    "2>/dev/null\n"
+    "cat rsa-server.crt rsa-server.key > rsa-server.pem\n";
 
 struct tls_server {
     struct tg_server s;
@@ -179,9 +188,17 @@ static long tls_request(const struct tls_server *t, int port,
     return status;
 }
 
+static int start_tls_cert(struct tls_server *t, int mtls, const char *cert);
+
 /* Starts ticketgate on a TLS port (and a plain admin port) itself: the
  * helper of tg_test.h waits for plain HTTP. */
 static int start_tls(struct tls_server *t, int mtls)
+{
+    return start_tls_cert(t, mtls, "server.pem");
+}
+
+/* The same with server.tls.certificate set to cert (a file of the PKI). */
+static int start_tls_cert(struct tls_server *t, int mtls, const char *cert)
 {
     char repl[512], *argv[5];
     struct tls_opts o = {mtls ? OUR_CERT : NO_CERT, 0, 0, 0, 0};
@@ -197,9 +214,10 @@ static int start_tls(struct tls_server *t, int mtls)
              "listen: \"127.0.0.1:%ds\"\n"
              "  admin_listen: \"127.0.0.1:%d\"\n"
              "  tls:\n"
-             "    certificate: server.pem\n"
+             "    certificate: %s\n"
              "%s",
-             t->s.port, t->admin_port, mtls ? "    client_ca: ca.pem\n" : "");
+             t->s.port, t->admin_port, cert,
+             mtls ? "    client_ca: ca.pem\n" : "");
     if (tg_test_config_replace(&t->s, "listen: \"127.0.0.1:8080\"", repl) != 0)
         return -1;
 
@@ -402,12 +420,150 @@ static void test_bad_certificate(void **state)
     tg_test_server_cleanup(&s);
 }
 
+/* What handshake_with saw: the suite, read while the connection is open
+ * (ticketgate may close it after the answer, and libcurl's TLS state with
+ * it). */
+struct hs_seen {
+    CURL *c;
+    char suite[64];
+};
+
+static size_t hs_sink(char *p, size_t sz, size_t n, void *ud)
+{
+    struct hs_seen *h = ud;
+    struct curl_tlssessioninfo *ti = NULL;
+
+    (void)p;
+    if (!h->suite[0] &&
+        curl_easy_getinfo(h->c, CURLINFO_TLS_SSL_PTR, &ti) == CURLE_OK && ti &&
+        ti->backend == CURLSSLBACKEND_OPENSSL && ti->internals) {
+        const char *got = SSL_get_cipher_name((const SSL *)ti->internals);
+        snprintf(h->suite, sizeof(h->suite), "%s", got ? got : "?");
+    }
+    return sz * n;
+}
+
+/*
+ * One handshake and GET /healthz with the client offering only the TLS 1.2
+ * suite `suite` (OpenSSL name), or with tls13 set only TLS 1.3 and its
+ * suite `suite`. Returns 1 when answered 200 with exactly that suite
+ * negotiated, 0 when the handshake was refused.
+ */
+static int handshake_with(const struct tls_server *t, const char *suite,
+                          int tls13)
+{
+    char url[128], ca[320], list[256];
+    struct hs_seen seen = {NULL, ""};
+    long status = 0;
+    CURLcode rc;
+    int ok = 0;
+    CURL *c = curl_easy_init();
+
+    assert_non_null(c);
+    seen.c = c;
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d/healthz", t->s.port);
+    snprintf(ca, sizeof(ca), "%s/ca.pem", t->s.dir);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CAINFO, ca);
+    curl_easy_setopt(c, CURLOPT_CAPATH, NULL);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, hs_sink);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &seen);
+    if (tls13) {
+        curl_easy_setopt(c, CURLOPT_SSLVERSION,
+                         CURL_SSLVERSION_TLSv1_3 | CURL_SSLVERSION_MAX_TLSv1_3);
+        curl_easy_setopt(c, CURLOPT_TLS13_CIPHERS, suite);
+    } else {
+        curl_easy_setopt(c, CURLOPT_SSLVERSION,
+                         CURL_SSLVERSION_TLSv1_2 | CURL_SSLVERSION_MAX_TLSv1_2);
+        /* SECLEVEL=0: the client must really offer what the server is to
+         * refuse, whatever the system's OpenSSL policy. */
+        snprintf(list, sizeof(list), "%s:@SECLEVEL=0", suite);
+        curl_easy_setopt(c, CURLOPT_SSL_CIPHER_LIST, list);
+    }
+    rc = curl_easy_perform(c);
+    if (rc == CURLE_OK) {
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        ok = status == 200 && strcmp(seen.suite, suite) == 0;
+        if (!ok)
+            fprintf(stderr, "%s: status %ld, suite %s\n", suite, status,
+                    seen.suite);
+    } else if (getenv("TG_TEST_VERBOSE")) {
+        fprintf(stderr, "%s: curl %d %s\n", suite, rc,
+                curl_easy_strerror(rc));
+    }
+    curl_easy_cleanup(c);
+    return ok;
+}
+
+static const struct {
+    const char *cert; /* server.pem (P-256) or rsa-server.pem */
+    const char *suite;
+    int tls13;
+    int ok;
+} suites[] = {
+    {"server.pem", "ECDHE-ECDSA-AES128-GCM-SHA256", 0, 1},
+    {"server.pem", "ECDHE-ECDSA-AES256-GCM-SHA384", 0, 1},
+    {"server.pem", "ECDHE-ECDSA-CHACHA20-POLY1305", 0, 1},
+    {"server.pem", "TLS_AES_128_GCM_SHA256", 1, 1},
+    {"server.pem", "TLS_AES_256_GCM_SHA384", 1, 1},
+    {"server.pem", "TLS_CHACHA20_POLY1305_SHA256", 1, 1},
+    /* forward secret but CBC */
+    {"server.pem", "ECDHE-ECDSA-AES128-SHA256", 0, 0},
+    {"server.pem", "ECDHE-ECDSA-AES256-SHA384", 0, 0},
+    {"server.pem", "ECDHE-ECDSA-AES128-SHA", 0, 0},
+    {"rsa-server.pem", "ECDHE-RSA-AES128-GCM-SHA256", 0, 1},
+    {"rsa-server.pem", "ECDHE-RSA-AES256-GCM-SHA384", 0, 1},
+    {"rsa-server.pem", "ECDHE-RSA-CHACHA20-POLY1305", 0, 1},
+    {"rsa-server.pem", "TLS_AES_128_GCM_SHA256", 1, 1},
+    /* static RSA key exchange: no forward secrecy, AEAD or not */
+    {"rsa-server.pem", "AES128-GCM-SHA256", 0, 0},
+    {"rsa-server.pem", "AES256-GCM-SHA384", 0, 0},
+    {"rsa-server.pem", "AES128-SHA256", 0, 0},
+    /* CBC */
+    {"rsa-server.pem", "ECDHE-RSA-AES128-SHA256", 0, 0},
+    {"rsa-server.pem", "ECDHE-RSA-AES256-SHA", 0, 0},
+    /* finite-field DHE: not in the offer either */
+    {"rsa-server.pem", "DHE-RSA-AES128-GCM-SHA256", 0, 0},
+};
+
+/* Issue 10 item 5: TLS 1.2 offers only ECDHE with AES-GCM or
+ * ChaCha20-Poly1305, and TLS 1.3 works; real handshakes with each suite
+ * offered alone, against a P-256 and an RSA certificate. */
+static void test_cipher_suites(void **state)
+{
+    static const char *const certs[] = {"server.pem", "rsa-server.pem"};
+    (void)state;
+
+    for (size_t k = 0; k < sizeof(certs) / sizeof(certs[0]); k++) {
+        struct tls_server t;
+
+        assert_int_equal(start_tls_cert(&t, 0, certs[k]), 0);
+        for (size_t i = 0; i < sizeof(suites) / sizeof(suites[0]); i++) {
+            int got;
+
+            if (strcmp(suites[i].cert, certs[k]) != 0)
+                continue;
+            got = handshake_with(&t, suites[i].suite, suites[i].tls13);
+            if (got != suites[i].ok) {
+                tg_test_server_dump_log(&t.s);
+                fail_msg("%s with %s: %s, want %s", suites[i].suite,
+                         certs[k], got ? "accepted" : "refused",
+                         suites[i].ok ? "accepted" : "refused");
+            }
+        }
+        stop_tls(&t);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tls),
         cmocka_unit_test(test_mtls),
         cmocka_unit_test(test_bad_certificate),
+        cmocka_unit_test(test_cipher_suites),
     };
     int rc;
 

@@ -3,10 +3,14 @@
 /*
  * A handler that only reads the body and answers a fixed JSON document, so
  * that http_bench.sh can tell the cost of ticketgate's work from the cost of
- * CivetWeb itself (same library, same thread count, same request).
+ * CivetWeb itself (same library, same request, and the connection options
+ * ticketgate's server/http.c gives CivetWeb: one thread per open connection,
+ * keep-alive with a 5 s idle timeout, TCP_NODELAY).
  *
  * Built by bench/http_bench.sh: cc -O2 bench/bare.c -lcivetweb
- * Usage: bare PORT THREADS   (runs until SIGTERM or SIGINT)
+ * Usage: bare PORT [THREADS [KEEPALIVE_MS]]   (runs until SIGTERM or SIGINT)
+ *   THREADS: CivetWeb threads (default 256, ticketgate's server.connections)
+ *   KEEPALIVE_MS: idle timeout; 0 turns keep-alive off (default 5000)
  */
 #include <civetweb.h>
 #include <signal.h>
@@ -45,12 +49,17 @@ static int handle(struct mg_connection *conn, void *cbdata)
 int main(int argc, char **argv)
 {
     char ports[64];
-    const char *opts[] = {"listening_ports", ports, "num_threads",
-                          argc > 2 ? argv[2] : "16", NULL};
+    const char *ka = argc > 3 ? argv[3] : "5000";
+    const char *opts[] = {"listening_ports", ports,
+                          "num_threads", argc > 2 ? argv[2] : "256",
+                          "enable_keep_alive", strcmp(ka, "0") ? "yes" : "no",
+                          "keep_alive_timeout_ms", ka,
+                          "tcp_nodelay", "1",
+                          NULL};
     struct mg_context *ctx;
 
     if (argc < 2) {
-        fprintf(stderr, "usage: bare PORT [THREADS]\n");
+        fprintf(stderr, "usage: bare PORT [THREADS [KEEPALIVE_MS]]\n");
         return 2;
     }
     if (snprintf(ports, sizeof(ports), "127.0.0.1:%s", argv[1]) >=

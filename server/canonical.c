@@ -96,6 +96,37 @@ static int take_approvers(const json_t *obj, struct tg_ticket *t, char *err,
     return TG_OK;
 }
 
+/* names: {"<identity>": "<display name>", ...}, the display names an
+ * adapter found in the payload (informational: messages name people by
+ * them; nothing is resolved by them). A null name is skipped. */
+static int take_names(const json_t *obj, struct tg_ticket *t, char *err,
+                      size_t cap)
+{
+    const json_t *names = json_object_get(obj, "names"), *v;
+    const char *id;
+    int rc;
+
+    if (!names || json_is_null(names))
+        return TG_OK;
+    if (!json_is_object(names)) {
+        snprintf(err, cap, "names must be an object of display names");
+        return TG_EINVAL;
+    }
+    json_object_foreach((json_t *)names, id, v) {
+        if (json_is_null(v))
+            continue;
+        if (!json_is_string(v)) {
+            snprintf(err, cap,
+                     "names must map each identity to a display name (a "
+                     "string)");
+            return TG_EINVAL;
+        }
+        if ((rc = tg_ticket_add_name(t, id, json_string_value(v))))
+            return rc;
+    }
+    return TG_OK;
+}
+
 int tg_canonical_from_json(const json_t *obj, struct tg_ticket *t, char *err,
                            size_t cap)
 {
@@ -125,6 +156,9 @@ int tg_canonical_from_json(const json_t *obj, struct tg_ticket *t, char *err,
         (rc = take_beneficiary(obj, t, err, cap)) ||
         (rc = take_str(obj, "owner", "owner", &t->owner, err, cap)) ||
         (rc = take_approvers(obj, t, err, cap)) ||
+        (rc = take_str(obj, "assigned_approver", "assigned_approver",
+                       &t->assigned_approver, err, cap)) ||
+        (rc = take_names(obj, t, err, cap)) ||
         (rc = take_str(obj, "justification", "justification",
                        &t->justification, err, cap)) ||
         (rc = take_str(obj, "expires_at", "expires_at", &t->expires_at, err,
@@ -206,6 +240,14 @@ json_t *tg_canonical_to_json(const struct tg_ticket *t)
     bad |= set_str(o, "expires_at", t->expires_at);
     bad |= json_object_set_new(o, "emergency", json_boolean(t->emergency));
     bad |= set_str(o, "created_at", t->created_at);
+    bad |= set_str(o, "assigned_approver", t->assigned_approver);
+    if (t->n_names) {
+        json_t *nm = json_object();
+        for (size_t i = 0; nm && i < t->n_names; i++)
+            bad |= json_object_set_new(nm, t->names[i].id,
+                                       json_string(t->names[i].name));
+        bad |= !nm || json_object_set_new(o, "names", nm);
+    }
     if (bad)
         goto fail;
     json_decref(tr);

@@ -105,6 +105,10 @@ json_t *tg_decision_build(const struct tg_ticket *t, const char *source,
           put(doc, "dry_run", json_boolean(r->dry_run)) ||
           put(doc, "findings", json_incref(findings)) ||
           put(doc, "message", json_string_nocheck(msg));
+    /* ServiceNow: a delegate approved for the assigned approver. The
+     * evidence stores this document as sent, so it keeps both people. */
+    if (!bad && t->assigned_approver)
+        bad = put(doc, "assigned_approver", json_string(t->assigned_approver));
     json_decref(findings);
     json_decref(tr);
     free(msg);

@@ -10,8 +10,10 @@
 /*
  * Builds the decision document for ticket t and result r: decision,
  * decision_id, ticket, source, transition, evaluated_at, policy, dry_run,
- * findings[] and message. source overrides t->source when not NULL (the
- * endpoint that received it). Returns a new reference or NULL on ENOMEM.
+ * findings[] and message, and assigned_approver when t has one (the
+ * approver a delegate acted for; the findings judge who acted). source
+ * overrides t->source when not NULL (the endpoint that received it).
+ * Returns a new reference or NULL on ENOMEM.
  */
 json_t *tg_decision_build(const struct tg_ticket *t, const char *source,
                           const struct tg_result *r, const char *decision_id,

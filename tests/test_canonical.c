@@ -32,6 +32,12 @@ static void test_canonical_errors(void **state)
          "beneficiary.type"},
         {"{\"id\":\"A\",\"emergency\":\"yes\"}", "emergency must be"},
         {"{\"id\":\"A\",\"unknown\":{\"deep\":[1,2]},\"owner\":null}", NULL},
+        {"{\"id\":\"A\",\"assigned_approver\":3}",
+         "assigned_approver must be a string"},
+        {"{\"id\":\"A\",\"names\":[\"x\"]}", "names must be an object"},
+        {"{\"id\":\"A\",\"names\":{\"x\":1}}", "names must map"},
+        {"{\"id\":\"A\",\"names\":null,\"assigned_approver\":null}", NULL},
+        {"{\"id\":\"A\",\"names\":{\"x\":null}}", NULL},
     };
     (void)state;
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
@@ -93,11 +99,57 @@ static void test_canonical_fields(void **state)
     json_decref(v);
 }
 
+/* The adapters' extensions: who a delegate acted for, display names. */
+static void test_canonical_names(void **state)
+{
+    const char *json =
+        "{\"id\":\"RITM1\",\"approver\":\"erin.yu\","
+        "\"assigned_approver\":\"dave.okafor\",\"names\":{"
+        "\"erin.yu\":\"Erin Yu\",\"dave.okafor\":\"Dave Okafor\","
+        "\"x\":null}}";
+    struct tg_ticket t;
+    char err[100];
+    json_t *v = json_loads(json, 0, NULL), *back, *want;
+    (void)state;
+    tg_ticket_init(&t);
+    assert_int_equal(tg_canonical_from_json(v, &t, err, sizeof(err)), 0);
+    assert_string_equal(t.assigned_approver, "dave.okafor");
+    assert_int_equal(t.n_names, 2);
+    assert_string_equal(tg_ticket_name_of(&t, "Erin.Yu"), "Erin Yu");
+    assert_string_equal(tg_ticket_name_of(&t, "dave.okafor"), "Dave Okafor");
+    assert_null(tg_ticket_name_of(&t, "x"));
+    back = tg_canonical_to_json(&t);
+    assert_non_null(back);
+    assert_string_equal(
+        json_string_value(json_object_get(back, "assigned_approver")),
+        "dave.okafor");
+    want = json_loads("{\"erin.yu\":\"Erin Yu\",\"dave.okafor\":\"Dave "
+                      "Okafor\"}",
+                      0, NULL);
+    assert_true(json_equal(json_object_get(back, "names"), want));
+    json_decref(want);
+    json_decref(back);
+    tg_ticket_cleanup(&t);
+    json_decref(v);
+
+    /* Neither: no member. */
+    v = json_loads("{\"id\":\"A\"}", 0, NULL);
+    tg_ticket_init(&t);
+    assert_int_equal(tg_canonical_from_json(v, &t, err, sizeof(err)), 0);
+    back = tg_canonical_to_json(&t);
+    assert_null(json_object_get(back, "assigned_approver"));
+    assert_null(json_object_get(back, "names"));
+    json_decref(back);
+    tg_ticket_cleanup(&t);
+    json_decref(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_canonical_errors),
         cmocka_unit_test(test_canonical_fields),
+        cmocka_unit_test(test_canonical_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -469,6 +469,50 @@ static void test_map_variants(void **state)
 }
 
 /* Gate issue_types narrow the access types; they never widen them. */
+/* Display names: every user the mapping takes an identity from gives its
+ * displayName (issue 9); users it does not use, and names that are the
+ * identity itself, give none. */
+static void test_names(void **state)
+{
+    struct tg_config *c = cfg_new();
+    json_t *body = load(FIX "validator-call.json"), *out = NULL, *want;
+    char err[128] = "";
+    int gated = -1;
+    (void)state;
+
+    /* An approver field of two users (one without a name), a Data Center
+     * owner, a user whose displayName is its own identity. */
+    patch(body, "issue.fields.customfield_10027", NULL);
+    patch(body, "issue.fields.customfield_10059",
+          "[{\"accountId\":\"5b109f2e9729b51b54dc274d\","
+          "\"displayName\":\"Dave Okafor\"},"
+          "{\"accountId\":\"5c2f8a1b3d4e5f6a7b8c9d0e\"}]");
+    patch(body, "issue.fields.customfield_10051",
+          "{\"name\":\"carol.diaz\",\"key\":\"JIRAUSER10102\","
+          "\"emailAddress\":\"carol@example.com\","
+          "\"displayName\":\"Carol Diaz\"}");
+    patch(body, "user",
+          "{\"accountId\":\"heidi\",\"displayName\":\"HEIDI\"}");
+    assert_int_equal(tg_jira_map(c, body, &out, &gated, err, sizeof err), 0);
+    want = json_loads("{\"5b109f2e9729b51b54dc274d\":\"Dave Okafor\","
+                      "\"5b10ac8d82e05b22cc7d4ef5\":\"Erin Yu\","
+                      "\"carol.diaz\":\"Carol Diaz\"}",
+                      0, NULL);
+    assert_json_equal(json_object_get(out, "names"), want);
+    json_decref(want);
+    json_decref(out);
+
+    /* No user carries a name: no names member. */
+    patch(body, "issue.fields.reporter", "\"erin@example.com\"");
+    patch(body, "issue.fields.customfield_10059", NULL);
+    patch(body, "issue.fields.customfield_10051", "\"grace@example.com\"");
+    assert_int_equal(tg_jira_map(c, body, &out, &gated, err, sizeof err), 0);
+    assert_null(json_object_get(out, "names"));
+    json_decref(out);
+    json_decref(body);
+    cfg_free(c);
+}
+
 static void test_gate_issue_types(void **state)
 {
     static const char *const types[] = {"Access Request"};
@@ -542,7 +586,9 @@ static void test_fields_not_configured(void **state)
         "\"requester\":\"5b10a2844c20165700ede21g\","
         "\"beneficiary\":\"5b10a2844c20165700ede21g\","
         "\"approver\":\"5b109f2e9729b51b54dc274d\",\"scope\":{},"
-        "\"emergency\":false,\"created_at\":\"2026-11-29T09:14:03.120+0100\"}",
+        "\"emergency\":false,\"created_at\":\"2026-11-29T09:14:03.120+0100\","
+        "\"names\":{\"5b109f2e9729b51b54dc274d\":\"Dave Okafor\","
+        "\"5b10a2844c20165700ede21g\":\"Bob Smith\"}}",
         0, NULL);
     assert_non_null(want);
     assert_json_equal(out, want);
@@ -924,6 +970,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_map_fixtures),
         cmocka_unit_test(test_map_variants),
+        cmocka_unit_test(test_names),
         cmocka_unit_test(test_gate_issue_types),
         cmocka_unit_test(test_not_an_object),
         cmocka_unit_test(test_fields_not_configured),

@@ -237,6 +237,23 @@ static void test_map_variants(void **state)
          "\"nobody\""},
         {"approver string", "approval.approver", "\"erin.yu\"", 0, 1,
          "approver", "\"erin.yu\""},
+        /* The Table API's reference shapes (sysparm_display_value=false,
+         * =all): the value is the identity. */
+        {"approver {link, value}", "approval.approver",
+         "{\"link\":\"https://acme.service-now.com/api/now/table/sys_user/"
+         "a1b2c3d4e5f60718293a4b5c6d7e8f90\","
+         "\"value\":\"a1b2c3d4e5f60718293a4b5c6d7e8f90\"}",
+         0, 1, "approver", "\"a1b2c3d4e5f60718293a4b5c6d7e8f90\""},
+        {"approver {display_value, link, value}", "approval.approver",
+         "{\"display_value\":\"Judy Chen\",\"link\":\"https://"
+         "acme.service-now.com/api/now/table/sys_user/"
+         "a1b2c3d4e5f60718293a4b5c6d7e8f90\","
+         "\"value\":\"a1b2c3d4e5f60718293a4b5c6d7e8f90\"}",
+         0, 1, "approver", "\"a1b2c3d4e5f60718293a4b5c6d7e8f90\""},
+        {"requester {link, value}", "ritm.opened_by",
+         "{\"link\":\"https://acme.service-now.com/api/now/table/sys_user/"
+         "6816\",\"value\":\"6816\"}",
+         0, 1, "requester", "\"6816\""},
         {"approver reference", "approval.approver",
          "{\"value\":\"ffff\",\"display_value\":\"Erin Yu\"}", 0, 1, "approver",
          "\"Erin Yu\""},
@@ -252,12 +269,34 @@ static void test_map_variants(void **state)
          "\"0011\""},
         {"owner empty reference", "ritm.variables.resource_owner",
          "{\"value\":\"\",\"display_value\":\"\"}", 0, 1, "owner", NULL},
+        /* A date's display_value is the viewer's local time: the value
+         * (UTC) decides (issue 9). */
+        {"date: value, not local display", "ritm.variables.access_expiry",
+         "{\"value\":\"2027-01-31 09:00:00\","
+         "\"display_value\":\"2027-01-31 01:00:00\"}",
+         0, 1, "expires_at", "\"2027-01-31 09:00:00\""},
+        /* A choice's display_value is its label: the value matches rules. */
+        {"choice: value, not label", "ritm.variables.access_level",
+         "{\"value\":\"admin\",\"display_value\":\"Admin (full)\"}", 0, 1,
+         "scope",
+         "{\"system\":\"payments-db\",\"environment\":\"prod\","
+         "\"entitlement\":\"role:ledger_reader\",\"privilege\":\"admin\"}"},
+        {"no value: display_value", "ritm.variables.access_level",
+         "{\"display_value\":\"write\"}", 0, 1, "scope",
+         "{\"system\":\"payments-db\",\"environment\":\"prod\","
+         "\"entitlement\":\"role:ledger_reader\",\"privilege\":\"write\"}"},
+        {"Table API reference {link, value}", "ritm.variables.target_system",
+         "{\"link\":\"https://acme.service-now.com/api/now/table/cmdb_ci/"
+         "9f0e\",\"value\":\"9f0e\"}",
+         0, 1, "scope",
+         "{\"system\":\"9f0e\",\"environment\":\"prod\","
+         "\"entitlement\":\"role:ledger_reader\",\"privilege\":\"read\"}"},
         {"display_value empty: value", "ritm.variables.environment",
          "{\"value\":\"prod\",\"display_value\":\"\"}", 0, 1, "scope",
          "{\"system\":\"payments-db\",\"environment\":\"prod\","
          "\"entitlement\":\"role:ledger_reader\",\"privilege\":\"read\"}"},
         {"list variable", "ritm.variables.entitlement",
-         "[\"role:a\",{\"value\":\"x\",\"display_value\":\"role:b\"}]", 0, 1,
+         "[\"role:a\",{\"value\":\"role:b\",\"display_value\":\"B\"}]", 0, 1,
          "scope",
          "{\"system\":\"payments-db\",\"environment\":\"prod\","
          "\"entitlement\":\"role:a, role:b\",\"privilege\":\"read\"}"},
@@ -278,10 +317,13 @@ static void test_map_variants(void **state)
         {"emergency reference", "ritm.variables.emergency_access",
          "{\"value\":\"true\",\"display_value\":\"Yes\"}", 0, 1, "emergency",
          "true"},
-        /* Not an identity: display_value, else value (ADAPTERS.md). */
-        {"emergency reference: display_value first",
-         "ritm.variables.emergency_access",
+        /* Not an identity: value, else display_value (ADAPTERS.md). */
+        {"emergency reference: value first", "ritm.variables.emergency_access",
          "{\"value\":\"no\",\"display_value\":\"Yes\"}", 0, 1, "emergency",
+         "false"},
+        {"emergency reference: display_value when no value",
+         "ritm.variables.emergency_access",
+         "{\"value\":\"\",\"display_value\":\"Yes\"}", 0, 1, "emergency",
          "true"},
         {"emergency reference: value when no display_value",
          "ritm.variables.emergency_access",
@@ -303,6 +345,32 @@ static void test_map_variants(void **state)
          "ritm.number"},
         {"cat_item as string", "ritm.cat_item", "\"Vault access\"", 0, 1,
          "project", "\"Vault access\""},
+        {"cat_item {display_value, link, value}", "ritm.cat_item",
+         "{\"display_value\":\"Vault access\",\"link\":\"x\","
+         "\"value\":\"04b7\"}",
+         0, 1, "project", "\"Vault access\""},
+        {"cat_item {link, value}", "ritm.cat_item",
+         "{\"link\":\"x\",\"value\":\"04b7\"}", 0, 1, "project", "\"04b7\""},
+        /* A record read with sysparm_display_value=all: every field an
+         * object, its value deciding. */
+        {"number {display_value, value}", "ritm.number",
+         "{\"display_value\":\"RITM0020417\",\"value\":\"RITM0020417\"}", 0, 1,
+         "id", "\"RITM0020417\""},
+        {"number with an empty value", "ritm.number",
+         "{\"display_value\":\"\",\"value\":\"\"}", TG_EINVAL, 0, NULL,
+         "ritm.number is missing"},
+        {"state {display_value, value}", "approval.state",
+         "{\"display_value\":\"Approved\",\"value\":\"approved\"}", 0, 1,
+         "transition",
+         "{\"from\":\"requested\",\"to\":\"approved\","
+         "\"actor\":\"dave.okafor\"}"},
+        {"previous_state {display_value, value}", "approval.previous_state",
+         "{\"display_value\":\"Approved\",\"value\":\"approved\"}", 0, 0, NULL,
+         NULL},
+        {"opened_at {display_value, value}", "ritm.opened_at",
+         "{\"display_value\":\"2026-11-28 06:03:22\","
+         "\"value\":\"2026-11-28 14:03:22\"}",
+         0, 1, "created_at", "\"2026-11-28 14:03:22\""},
         {"no cat_item", "ritm.cat_item", NULL, 0, 1, "project", NULL},
         {"no variables", "ritm.variables", NULL, 0, 1, "scope", "{}"},
         {"variables null", "ritm.variables", "null", 0, 1, "scope", "{}"},
@@ -393,14 +461,149 @@ static void test_beneficiary_variable(void **state)
     c->servicenow.variables.beneficiary_type = strdup("identity_type");
     patch(body, "ritm.variables.service_account",
           "{\"value\":\"svc-payments-etl\",\"display_value\":\"ETL\"}");
+    /* A choice's value as ServiceNow stores it. */
     patch(body, "ritm.variables.identity_type",
-          "{\"value\":\"svc\",\"display_value\":\"Service account\"}");
+          "{\"value\":\"service_account\","
+          "\"display_value\":\"Service account\"}");
     assert_int_equal(
         tg_servicenow_map(c, body, &out, &gated, &eid, err, sizeof err), 0);
     want = json_loads("{\"id\":\"svc-payments-etl\",\"type\":\"service\"}", 0,
                       NULL);
     assert_json_equal(json_object_get(out, "beneficiary"), want);
     json_decref(want);
+    json_decref(out);
+    free(eid);
+
+    /* The value decides, not the label (ADAPTERS.md). */
+    patch(body, "ritm.variables.identity_type",
+          "{\"value\":\"human\",\"display_value\":\"Service account\"}");
+    assert_int_equal(
+        tg_servicenow_map(c, body, &out, &gated, &eid, err, sizeof err), 0);
+    want =
+        json_loads("{\"id\":\"svc-payments-etl\",\"type\":\"human\"}", 0, NULL);
+    assert_json_equal(json_object_get(out, "beneficiary"), want);
+    json_decref(want);
+    json_decref(out);
+    free(eid);
+    json_decref(body);
+    cfg_free(c);
+}
+
+/* approval.acted_by (ADAPTERS.md): the person who acted is judged; the
+ * assigned approver is kept beside them when that is someone else. */
+static void test_acted_by(void **state)
+{
+    static const struct {
+        const char *name, *approver, *acted_by;
+        const char *want_approver, *want_assigned; /* NULL: absent */
+    } cases[] = {
+        {"a delegate acted",
+         "{\"sys_id\":\"62826b\",\"user_name\":"
+         "\"dave.okafor\",\"name\":\"Dave Okafor\"}",
+         "{\"sys_id\":\"a1b2c3d4e5f60718293a4b5c6d7e8f90\",\"user_name\":"
+         "\"judy.chen\",\"name\":\"Judy Chen\"}",
+         "a1b2c3d4e5f60718293a4b5c6d7e8f90", "dave.okafor"},
+        {"the assigned approver acted", "{\"user_name\":\"dave.okafor\"}",
+         "{\"user_name\":\"dave.okafor\"}", "dave.okafor", NULL},
+        /* One person under two of their names is no one else. */
+        {"same person, other alias", "{\"user_name\":\"dave.okafor\"}",
+         "{\"email\":\"dave@example.com\"}", "dave@example.com", NULL},
+        {"two unknown users", "{\"sys_id\":\"aaaa\"}", "{\"sys_id\":\"bbbb\"}",
+         "bbbb", "aaaa"},
+        {"same unknown user, other case", "{\"sys_id\":\"aaaa\"}",
+         "{\"sys_id\":\"AAAA\"}", "AAAA", NULL},
+        {"acted_by null", "{\"user_name\":\"dave.okafor\"}", "null",
+         "dave.okafor", NULL},
+        {"acted_by empty", "{\"user_name\":\"dave.okafor\"}", "{}",
+         "dave.okafor", NULL},
+        {"acted_by absent", "{\"user_name\":\"dave.okafor\"}", NULL,
+         "dave.okafor", NULL},
+        {"no assigned approver", "null", "{\"user_name\":\"erin.yu\"}",
+         "erin.yu", NULL},
+        {"acted_by a {link, value} reference",
+         "{\"link\":\"x\",\"value\":\"dave.okafor\"}",
+         "{\"link\":\"y\",\"value\":\"erin.yu\"}", "erin.yu", "dave.okafor"},
+    };
+    struct tg_config *c = cfg_new();
+    (void)state;
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_t *body = load(FIX "approval-references.json"), *out = NULL;
+        const json_t *tr;
+        char err[128] = "", *eid = NULL;
+        int gated = -1;
+
+        print_message("%s\n", cases[i].name);
+        patch(body, "approval.approver", cases[i].approver);
+        patch(body, "approval.acted_by", cases[i].acted_by);
+        assert_int_equal(
+            tg_servicenow_map(c, body, &out, &gated, &eid, err, sizeof err), 0);
+        assert_int_equal(gated, 1);
+        assert_string_equal(json_string_value(json_object_get(out, "approver")),
+                            cases[i].want_approver);
+        /* The session user moved the approval. */
+        tr = json_object_get(out, "transition");
+        assert_string_equal(json_string_value(json_object_get(tr, "actor")),
+                            cases[i].want_approver);
+        if (cases[i].want_assigned)
+            assert_string_equal(
+                json_string_value(json_object_get(out, "assigned_approver")),
+                cases[i].want_assigned);
+        else
+            assert_null(json_object_get(out, "assigned_approver"));
+        free(eid);
+        json_decref(out);
+        json_decref(body);
+    }
+    cfg_free(c);
+}
+
+/* Display names the payload carries are recorded beside the identities:
+ * a user object's name, a reference's display_value. */
+static void test_names(void **state)
+{
+    struct tg_config *c = cfg_new();
+    json_t *body = load(FIX "approval-references.json"), *out = NULL, *want;
+    char err[128] = "", *eid = NULL;
+    int gated = -1;
+    (void)state;
+
+    patch(body, "approval.acted_by",
+          "{\"sys_id\":\"a1b2c3d4e5f60718293a4b5c6d7e8f90\","
+          "\"name\":\"Judy Chen\"}");
+    /* A reference whose value resolves: its display_value names it. */
+    patch(body, "ritm.variables.resource_owner",
+          "{\"value\":\"carol.diaz\",\"display_value\":\"Carol Diaz\"}");
+    /* A user object without a name but with a display_value. */
+    patch(body, "ritm.opened_by",
+          "{\"sys_id\":\"6816f79cc0a8016401c5a33be04be441\","
+          "\"display_value\":\"Bob S.\"}");
+    /* No name: nothing recorded for requested_for. */
+    patch(body, "ritm.requested_for", "{\"user_name\":\"bob.smith\"}");
+    assert_int_equal(
+        tg_servicenow_map(c, body, &out, &gated, &eid, err, sizeof err), 0);
+    want = json_loads("{\"a1b2c3d4e5f60718293a4b5c6d7e8f90\":\"Judy Chen\","
+                      "\"dave.okafor\":\"Dave Okafor\","
+                      "\"carol.diaz\":\"Carol Diaz\","
+                      "\"6816f79cc0a8016401c5a33be04be441\":\"Bob S.\"}",
+                      0, NULL);
+    assert_json_equal(json_object_get(out, "names"), want);
+    json_decref(want);
+    json_decref(out);
+    free(eid);
+
+    /* Nobody named: no names member. A display_value that is the identity
+     * itself (it resolved) adds nothing. */
+    patch(body, "approval.acted_by", NULL);
+    patch(body, "approval.approver", "\"dave.okafor\"");
+    patch(body, "ritm.opened_by", "{\"user_name\":\"bob.smith\"}");
+    patch(body, "ritm.variables.resource_owner",
+          "{\"value\":\"0000\",\"display_value\":\"Carol Diaz\"}");
+    assert_int_equal(
+        tg_servicenow_map(c, body, &out, &gated, &eid, err, sizeof err), 0);
+    assert_string_equal(json_string_value(json_object_get(out, "owner")),
+                        "Carol Diaz");
+    assert_null(json_object_get(out, "names"));
     json_decref(out);
     free(eid);
     json_decref(body);
@@ -660,6 +863,8 @@ int main(void)
         cmocka_unit_test(test_map_variants),
         cmocka_unit_test(test_gate_projects),
         cmocka_unit_test(test_beneficiary_variable),
+        cmocka_unit_test(test_acted_by),
+        cmocka_unit_test(test_names),
         cmocka_unit_test(test_example_payload),
         cmocka_unit_test(test_authenticate),
         cmocka_unit_test(test_standard_webhooks_vector),

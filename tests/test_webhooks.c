@@ -519,6 +519,98 @@ static void test_jira_connect_jwt(void **state)
     json_decref(b);
 }
 
+/* "Authorization: JWT <Connect token>" for POST /v1/webhooks/jira without
+ * a query, with the given jti, nbf and exp offsets from now (nbf_off 0:
+ * no nbf). */
+static char *connect_jti_header(const char *jti, long nbf_off, long exp_off)
+{
+    char qsh[65], claims[512], nbf[40] = "", *tok, *h;
+    const char canon[] = "POST&/v1/webhooks/jira&";
+    unsigned char md[32];
+    unsigned int mdlen;
+    long now = (long)time(NULL);
+
+    EVP_Digest(canon, strlen(canon), md, &mdlen, EVP_sha256(), NULL);
+    for (int i = 0; i < 32; i++)
+        snprintf(qsh + 2 * i, 3, "%02x", md[i]);
+    if (nbf_off)
+        snprintf(nbf, sizeof nbf, ",\"nbf\":%ld", now + nbf_off);
+    snprintf(claims, sizeof claims,
+             "{\"iss\":\"jira:4b1c7d0e-1111-4222-8333-444455556666\","
+             "\"iat\":%ld,\"exp\":%ld,\"qsh\":\"%s\",\"jti\":\"%s\"%s}",
+             now - 2, now + exp_off, qsh, jti, nbf);
+    tok = tg_test_jwt("HS256", CONNECT_SECRET, strlen(CONNECT_SECRET), claims);
+    assert_non_null(tok);
+    h = malloc(strlen(tok) + 32);
+    assert_non_null(h);
+    snprintf(h, strlen(tok) + 32, "Authorization: JWT %s", tok);
+    free(tok);
+    return h;
+}
+
+/* Issue 9 item 7: a Connect token's jti is single-use whatever
+ * X-Atlassian-Webhook-Identifier (unsigned) names; the same token and body
+ * under a new identifier is a retry. A future nbf, or an exp beyond
+ * server.max_token_lifetime_s, is 401. */
+static void test_jira_connect_jti_single_use(void **state)
+{
+    json_t *b = cloud_example(), *other = cloud_example(), *d1, *d2;
+    char *body, *body2, *a = connect_jti_header("cj-once-1", 0, 120), *late,
+                        *long_lived;
+    struct tg_resp r1, r2, r3, r4;
+    (void)state;
+
+    json_object_set_new(json_object_get(other, "issue"), "key",
+                        json_string("ACC-4499"));
+    body = dump(b);
+    body2 = dump(other);
+    {
+        const char *h[] = {ctype, a, "X-Atlassian-Webhook-Identifier: cj-w-1",
+                           NULL};
+        post("/v1/webhooks/jira", h, body, &r1);
+        d1 = answer(&r1, 200);
+    }
+    {
+        const char *h[] = {ctype, a, "X-Atlassian-Webhook-Identifier: cj-w-2",
+                           NULL};
+        post("/v1/webhooks/jira", h, body2, &r2);
+        expect_error(&r2, 409, "replay", "jti");
+    }
+    {
+        const char *h[] = {ctype, a, "X-Atlassian-Webhook-Identifier: cj-w-3",
+                           NULL};
+        post("/v1/webhooks/jira", h, body, &r3);
+        d2 = answer(&r3, 200);
+        assert_string_equal(str(d1, "decision_id"), str(d2, "decision_id"));
+        assert_string_equal(r1.body, r3.body);
+    }
+    /* a token not valid for ten minutes yet; one valid for two days */
+    late = connect_jti_header("cj-late-1", 600, 1200);
+    long_lived = connect_jti_header("cj-long-1", 0, 2 * 86400);
+    {
+        const char *h1[] = {ctype, late, NULL};
+        const char *h2[] = {ctype, long_lived, NULL};
+        post("/v1/webhooks/jira", h1, body2, &r4);
+        expect_error(&r4, 401, "unauthenticated", NULL);
+        tg_test_resp_free(&r4);
+        post("/v1/webhooks/jira", h2, body2, &r4);
+        expect_error(&r4, 401, "unauthenticated", NULL);
+        tg_test_resp_free(&r4);
+    }
+    json_decref(d1);
+    json_decref(d2);
+    tg_test_resp_free(&r1);
+    tg_test_resp_free(&r2);
+    tg_test_resp_free(&r3);
+    free(a);
+    free(late);
+    free(long_lived);
+    free(body);
+    free(body2);
+    json_decref(b);
+    json_decref(other);
+}
+
 /* ---- ServiceNow: the business rule's request ---- */
 
 /* The document integrations/servicenow/ticketgate_approval_gate.js posts:
@@ -547,10 +639,11 @@ static json_t *sn_document(const char *approver_user_name, int mod_count)
     json_object_set_new(json_object_get(ritm, "cat_item"), "sys_id",
                         json_string("04b7e94b4f7b4200086eeed18110c7fd"));
     json_object_set_new(vars, "access_expiry", when(3 * 86400, SN_TIME));
+    /* The value decides, not the label (ADAPTERS.md). */
     json_object_set_new(vars, "target_system",
-                        json_pack("{s:s,s:s}", "value",
-                                  "9f0e1d2c3b4a59687766554433221100",
-                                  "display_value", "payments-db"));
+                        json_pack("{s:s,s:s}", "value", "payments-db",
+                                  "display_value",
+                                  "Payments ledger (PostgreSQL)"));
     text = json_dumps(d, JSON_COMPACT);
     assert_non_null(text);
     assert_int_equal(EVP_Digest(text, strlen(text), md, &mdlen, EVP_sha256(),
@@ -567,13 +660,17 @@ static json_t *sn_document(const char *approver_user_name, int mod_count)
 /* The RS256 Bearer token the rule has sn_auth.GlideJWTAPI sign. */
 static char *sn_bearer(long exp_off, const char *aud, const char *pem_path)
 {
+    /* A new jti each token, as the business rule's GUID: a jti is
+     * single-use (API.md), so two tokens minted in one second must not
+     * share one. */
+    static int minted;
     char claims[400], *pem, *tok, *h;
     long now = (long)time(NULL);
 
     snprintf(claims, sizeof claims,
              "{\"iss\":\"%s\",\"aud\":\"%s\",\"iat\":%ld,\"exp\":%ld,"
-             "\"jti\":\"guid-%ld-%ld\"}",
-             TG_TEST_SN_ISS, aud, now, now + exp_off, now, exp_off);
+             "\"jti\":\"guid-%ld-%ld-%d\"}",
+             TG_TEST_SN_ISS, aud, now, now + exp_off, now, exp_off, ++minted);
     pem = tg_test_read_file(pem_path, NULL);
     assert_non_null(pem);
     tok = tg_test_jwt("RS256", pem, strlen(pem), claims);
@@ -768,6 +865,7 @@ int main(void)
         cmocka_unit_test(test_jira_skip_and_unmappable),
         cmocka_unit_test(test_forge_validator),
         cmocka_unit_test(test_jira_connect_jwt),
+        cmocka_unit_test(test_jira_connect_jti_single_use),
         cmocka_unit_test(test_servicenow_business_rule),
         cmocka_unit_test(test_servicenow_standard_webhooks),
     };

@@ -47,7 +47,11 @@ corpus = os.path.join(src, "..", "shared", "corpus", "canonical.jsonl")
 if os.path.exists(corpus):
     tickets += [json.loads(l)["ticket"] for l in open(corpus, encoding="utf-8") if l.strip()]
 tickets += [{"id": "X-1"}, {"id": "X-2", "kind": "incident"},
-            {"id": "X-3", "emergency": True, "justification": "\u00e9" * 300}]
+            {"id": "X-3", "emergency": True, "justification": "\u00e9" * 300},
+            # a delegate acted (ServiceNow approval.acted_by): the decision
+            # carries the assigned approver; display names the payload gave
+            {"id": "X-4", "approver": "erin.yu", "assigned_approver": "dave.okafor",
+             "names": {"erin.yu": "Erin Yu", "dave.okafor": "Dave Okafor"}}]
 for t in tickets:
     check("ticket.schema.json", t, "ticket " + t["id"])
 with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:

@@ -42,7 +42,8 @@
 #define EXAMPLE TG_SOURCE_DIR "/example/ticketgate.yaml"
 #define SUFFIX ".expected.json"
 /* The policy digest is no part of what a fixture decides. */
-#define POLICY "sha256:0000000000000000000000000000000000000000000000000000000000000000"
+#define POLICY                                                                 \
+    "sha256:0000000000000000000000000000000000000000000000000000000000000000"
 
 static json_t *load(const char *path)
 {
@@ -57,10 +58,10 @@ static void assert_json_equal(const char *what, const json_t *got,
                               const json_t *want)
 {
     if (!json_equal(got, want)) {
-        char *g = json_dumps(got, JSON_SORT_KEYS | JSON_INDENT(1) |
-                                      JSON_ENCODE_ANY);
-        char *w = json_dumps(want, JSON_SORT_KEYS | JSON_INDENT(1) |
-                                       JSON_ENCODE_ANY);
+        char *g =
+            json_dumps(got, JSON_SORT_KEYS | JSON_INDENT(1) | JSON_ENCODE_ANY);
+        char *w =
+            json_dumps(want, JSON_SORT_KEYS | JSON_INDENT(1) | JSON_ENCODE_ANY);
         print_error("%s: got:\n%s\nwant:\n%s\n", what, g ? g : "(none)",
                     w ? w : "(none)");
         free(g);
@@ -134,8 +135,7 @@ static int run_fixture(const struct tg_config *c, const char *dir,
     if (strcmp(dir, "jira") == 0)
         rc = tg_jira_map(c, body, &canon, &gated, err, sizeof err);
     else
-        rc = tg_servicenow_map(c, body, &canon, &gated, &eid, err,
-                               sizeof err);
+        rc = tg_servicenow_map(c, body, &canon, &gated, &eid, err, sizeof err);
     if (rc != 0)
         fail_msg("%s: mapping failed (%d): %s", name, rc, err);
     assert_int_equal(gated, json_is_true(json_object_get(want, "gated")));

@@ -491,8 +491,7 @@ static void test_names(void **state)
           "{\"name\":\"carol.diaz\",\"key\":\"JIRAUSER10102\","
           "\"emailAddress\":\"carol@example.com\","
           "\"displayName\":\"Carol Diaz\"}");
-    patch(body, "user",
-          "{\"accountId\":\"heidi\",\"displayName\":\"HEIDI\"}");
+    patch(body, "user", "{\"accountId\":\"heidi\",\"displayName\":\"HEIDI\"}");
     assert_int_equal(tg_jira_map(c, body, &out, &gated, err, sizeof err), 0);
     want = json_loads("{\"5b109f2e9729b51b54dc274d\":\"Dave Okafor\","
                       "\"5b10ac8d82e05b22cc7d4ef5\":\"Erin Yu\","

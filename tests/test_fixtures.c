@@ -1,5 +1,6 @@
 /* test_fixtures.c - real payload shapes, mapped and judged by the example. */
 /* deps: config jira servicenow canonical decision webhook_auth jwtauth strbuf userid glob digest jsonfield */
+/* needs: ticketgate */
 /*
  * Every tests/fixtures/{jira,servicenow}/<name>.expected.json that holds a
  * "decision" describes what <name>.json, a payload in a shape the vendor
@@ -25,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 #include <jansson.h>
@@ -36,6 +38,7 @@
 #include "decision.h"
 #include "errors.h"
 #include "evaluate.h"
+#include "support/tg_test.h"
 #include "timeparse.h"
 
 #define FIX TG_SOURCE_DIR "/tests/fixtures/"
@@ -240,10 +243,90 @@ static void test_fixtures(void **state)
     tg_config_free(c);
 }
 
+/* ADAPTERS.md: "the assigned approver is kept in the evidence beside
+ * them". The delegate fixture through the real server: the answer and the
+ * record read back carry assigned_approver; the findings judge who acted. */
+static void test_evidence_keeps_assigned_approver(void **state)
+{
+    struct tg_server s;
+    struct tg_resp r, g;
+    char claims[256], path[128], *pem, *tok, *auth, *gauth, *body;
+    const char *id;
+    json_t *doc, *rec, *f;
+    size_t i;
+    int sod = 0;
+    long now = (long)time(NULL);
+    (void)state;
+
+    body = tg_test_read_file(FIX "servicenow/link-value-delegate.json", NULL);
+    pem = tg_test_read_file(
+        TG_SOURCE_DIR "/example/keys/servicenow-private-TEST-ONLY.pem", NULL);
+    assert_non_null(body);
+    assert_non_null(pem);
+    snprintf(claims, sizeof claims,
+             "{\"iss\":\"%s\",\"aud\":\"%s\",\"iat\":%ld,\"exp\":%ld,"
+             "\"jti\":\"fixture-delegate-%ld\"}",
+             TG_TEST_SN_ISS, TG_TEST_AUD, now, now + 120, now);
+    tok = tg_test_jwt("RS256", pem, strlen(pem), claims);
+    assert_non_null(tok);
+    auth = tg_test_bearer_header(tok);
+    free(tok);
+    tok = tg_test_generic_token(NULL);
+    gauth = tg_test_bearer_header(tok);
+    free(tok);
+
+    assert_int_equal(tg_test_server_prepare(&s), 0);
+    assert_int_equal(tg_test_server_start(&s), 0);
+    {
+        const char *h[] = {"Content-Type: application/json", auth, NULL};
+        assert_int_equal(tg_test_http(&s, "POST", "/v1/webhooks/servicenow", h,
+                                      body, strlen(body), 0, &r),
+                         0);
+    }
+    if (r.status != 200)
+        tg_test_server_dump_log(&s);
+    assert_int_equal(r.status, 200);
+    doc = json_loads(r.body, 0, NULL);
+    assert_non_null(doc);
+    assert_string_equal(json_string_value(json_object_get(doc, "decision")),
+                        "deny");
+    assert_string_equal(
+        json_string_value(json_object_get(doc, "assigned_approver")),
+        "a1b2c3d4e5f60718293a4b5c6d7e8f90");
+    json_array_foreach(json_object_get(doc, "findings"), i, f) sod |=
+        strcmp(json_string_value(json_object_get(f, "code")),
+               "SOD_SELF_APPROVAL") == 0;
+    assert_true(sod); /* the delegate (the requester) was judged */
+
+    id = json_string_value(json_object_get(doc, "decision_id"));
+    assert_non_null(id);
+    snprintf(path, sizeof path, "/v1/decisions/%s", id);
+    {
+        const char *h[] = {gauth, NULL};
+        assert_int_equal(tg_test_http(&s, "GET", path, h, NULL, 0, 0, &g), 0);
+    }
+    assert_int_equal(g.status, 200);
+    rec = json_loads(g.body, 0, NULL);
+    assert_non_null(rec);
+    assert_true(json_equal(rec, doc));
+
+    json_decref(rec);
+    json_decref(doc);
+    tg_test_resp_free(&g);
+    tg_test_resp_free(&r);
+    assert_int_equal(tg_test_server_stop(&s), 0);
+    tg_test_server_cleanup(&s);
+    free(auth);
+    free(gauth);
+    free(pem);
+    free(body);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fixtures),
+        cmocka_unit_test(test_evidence_keeps_assigned_approver),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

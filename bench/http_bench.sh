@@ -22,7 +22,11 @@
 # (Release) unless TG_BIN names a binary. The evidence store lives in a
 # temporary directory; set TG_BENCH_DIR to put it on the disk you deploy on
 # (a tmpfs makes every write cheaper than in production). The server logs at
-# warn unless TG_BENCH_LOG_LEVEL says otherwise.
+# warn unless TG_BENCH_LOG_LEVEL says otherwise. TG_BENCH_PERF=FILE records
+# the server with `perf record -g` during the distinct-ticket run (read it
+# with perf report -i FILE; TG_BENCH_PERF_ARGS replaces -g, e.g.
+# "--call-graph dwarf -F 999" to see through libc and jansson);
+# TG_BENCH_ONLY=check stops after that run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -112,12 +116,21 @@ check_body=$tmp/cfg/payloads/canonical-ticket.json
 jira_mac=$(openssl dgst -sha256 -hmac "jira-webhook-secret-for-tests" -r "$jira_body" | cut -d' ' -f1)
 export TG_BENCH_SIG="sha256=$jira_mac"
 
-# wrk's figures: requests/s, p50 and p99 in ms, errors (non-2xx + socket).
-run_wrk() { # NAME URL LUA BODY CONNS SECONDS
-    local out
+# CPU time (user + system) of process PID so far, in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+
+# wrk's figures: requests/s, p50 and p99 in ms, errors (non-2xx + socket),
+# and the server's CPU time a request in us. The last is what a shared,
+# busy machine changes least: the ratio of two servers' CPU a request is
+# the ratio their requests/s would reach on the same free cores.
+run_wrk() { # NAME URL LUA BODY CONNS SECONDS PID
+    local out c0 c1
+    c0=$(cpu_ticks "$7")
     out=$(TG_BENCH_BODY="$4" wrk -t"$threads" -c"$5" -d"$6"s --latency -s "$3" "$2")
+    c1=$(cpu_ticks "$7")
     echo "$out" > "$tmp/wrk-$1.txt"
-    python3 - "$1" <<PY
+    python3 - "$1" "$((c1 - c0))" "$hz" <<PY
 import re, sys
 out = open("$tmp/wrk-$1.txt").read()
 def ms(v):
@@ -131,7 +144,8 @@ reqs = int(re.search(r'(\d+) requests in', out).group(1))
 non2 = re.search(r'Non-2xx or 3xx responses: (\d+)', out)
 sock = re.search(r'Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)', out)
 errs = (int(non2.group(1)) if non2 else 0) + (sum(map(int, sock.groups())) if sock else 0)
-print("%s %.1f %.3f %.3f %d %d" % (sys.argv[1], rps, p50, p99, reqs, errs))
+cpu = int(sys.argv[2]) / int(sys.argv[3]) / max(reqs, 1) * 1e6
+print("%s %.1f %.3f %.3f %d %d %.1f" % (sys.argv[1], rps, p50, p99, reqs, errs, cpu))
 PY
 }
 
@@ -151,10 +165,10 @@ bport=$(free_port)
 wait_up "http://127.0.0.1:$bport/" "$bpid"
 ka_bare=$(keepalive "http://127.0.0.1:$bport/v1/check" --data-binary @"$check_body")
 TG_BENCH_BODY="$check_body" wrk -t"$threads" -c"$conns" -d2s -s bench/check.lua "http://127.0.0.1:$bport" >/dev/null
-bare=$(run_wrk bare "http://127.0.0.1:$bport" bench/check.lua "$check_body" "$conns" "$dur")
+bare=$(run_wrk bare "http://127.0.0.1:$bport" bench/check.lua "$check_body" "$conns" "$dur" "$bpid")
 # The same request as the Jira run (3 KB body and its header): the Jira
 # path's ratio is to this, so that both sides read the same bytes.
-bare_jira=$(run_wrk bare_jira "http://127.0.0.1:$bport" bench/jira.lua "$jira_body" "$conns" "$dur")
+bare_jira=$(run_wrk bare_jira "http://127.0.0.1:$bport" bench/jira.lua "$jira_body" "$conns" "$dur" "$bpid")
 kill "$bpid"; wait "$bpid" 2>/dev/null || true
 
 # --- ticketgate ---------------------------------------------------------
@@ -172,10 +186,21 @@ ka_jira=$(keepalive "http://127.0.0.1:$port/v1/webhooks/jira" -H "X-Hub-Signatur
           -H 'Content-Type: application/json' --data-binary @"$jira_body")
 echo "keep-alive: bare handler $ka_bare, /v1/check $ka_check, /v1/webhooks/jira $ka_jira"
 TG_BENCH_BODY="$check_body" wrk -t"$threads" -c"$conns" -d2s -s bench/check_distinct.lua "http://127.0.0.1:$port" >/dev/null
-check=$(run_wrk check "http://127.0.0.1:$port" bench/check_distinct.lua "$check_body" "$conns" "$dur")
+if [ -n "${TG_BENCH_PERF:-}" ]; then
+    # shellcheck disable=SC2086 # TG_BENCH_PERF_ARGS is a list of options
+    perf record -q ${TG_BENCH_PERF_ARGS:--g} -p "$spid" -o "$TG_BENCH_PERF" -- sleep "$dur" 2>/dev/null & ppid=$!
+fi
+check=$(run_wrk check "http://127.0.0.1:$port" bench/check_distinct.lua "$check_body" "$conns" "$dur" "$spid")
+[ -n "${TG_BENCH_PERF:-}" ] && wait "$ppid"
 hwm0=$(kb "$spid" VmHWM)
-same=$(run_wrk same "http://127.0.0.1:$port" bench/check.lua "$check_body" "$conns" "$dur")
-jira=$(run_wrk jira "http://127.0.0.1:$port" bench/jira.lua "$jira_body" "$conns" "$dur")
+if [ "${TG_BENCH_ONLY:-}" = check ]; then
+    echo "(name req/s p50_ms p99_ms requests errors cpu_us_a_request)"
+    echo "$bare"; echo "$check"
+    python3 -c "import sys; b, c = sys.argv[1].split(), sys.argv[2].split(); print('x bare %.2f; CPU a request %.2fx the bare handler\'s' % (float(c[1]) / float(b[1]), float(c[6]) / float(b[6])))" "$bare" "$check"
+    exit 0
+fi
+same=$(run_wrk same "http://127.0.0.1:$port" bench/check.lua "$check_body" "$conns" "$dur" "$spid")
+jira=$(run_wrk jira "http://127.0.0.1:$port" bench/jira.lua "$jira_body" "$conns" "$dur" "$spid")
 hwm1=$(kb "$spid" VmHWM)
 
 soakline=""
@@ -183,7 +208,7 @@ soakline=""
 if [ "$soak" -gt 0 ]; then
     # VmRSS every 5 s: flat means the last samples do not keep climbing.
     ( while kill -0 "$spid" 2>/dev/null; do kb "$spid" VmRSS; sleep 5; done ) > "$tmp/rss.txt" & rpid=$!; pids+=("$rpid")
-    soakline=$(run_wrk soak "http://127.0.0.1:$port" bench/check_distinct.lua "$check_body" "$soak_conns" "$soak")
+    soakline=$(run_wrk soak "http://127.0.0.1:$port" bench/check_distinct.lua "$check_body" "$soak_conns" "$soak" "$spid")
     kill "$rpid" 2>/dev/null || true
 fi
 hwm2=$(kb "$spid" VmHWM)
@@ -201,12 +226,15 @@ rss = [int(x) for x in sys.argv[12].split()]
 b = float(bare[1])
 bj = float(bare_jira[1])
 print()
-print("%-34s %10s %7s %8s %8s %9s %7s" % ("run (%s connections)" % c, "req/s", "x bare", "p50 ms", "p99 ms", "requests", "errors"))
-# Each path against the bare handler given the same request.
+print("%-34s %10s %7s %8s %8s %9s %7s %8s %9s" % ("run (%s connections)" % c, "req/s", "x bare", "p50 ms", "p99 ms", "requests", "errors", "CPU us", "CPU bare/"))
+# Each path against the bare handler given the same request. "CPU us" is
+# the server's CPU time a request; "CPU bare/" the bare handler's over it,
+# the ratio the req/s would show with the two cores to itself.
 for name, r, base in (("bare handler, canonical ticket", bare, b), ("/v1/check, distinct tickets", check, b),
                       ("/v1/check, one ticket again", same, b),
                       ("bare handler, Jira webhook body", bare_jira, bj), ("/v1/webhooks/jira, one issue", jira, bj)):
-    print("%-34s %10.0f %7.2f %8.3f %8.3f %9s %7s" % (name, float(r[1]), float(r[1]) / base, float(r[2]), float(r[3]), r[4], r[5]))
+    cb = float(bare[6]) if base == b else float(bare_jira[6])
+    print("%-34s %10.0f %7.2f %8.3f %8.3f %9s %7s %8.1f %9.2f" % (name, float(r[1]), float(r[1]) / base, float(r[2]), float(r[3]), r[4], r[5], float(r[6]), cb / float(r[6])))
 print("peak RSS (VmHWM): %.1f MB after the distinct-ticket run, %.1f MB after all %s-connection runs" % (hwm0 / 1024, hwm1 / 1024, c))
 # Issue 10's targets: /v1/check with evidence on distinct tickets at least
 # 0.6x the bare handler with p99 under 2 ms, the Jira webhook at least 0.5x,

@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -592,6 +593,163 @@ out:
         free(b.p);
     }
     return rc;
+}
+
+/* ----------------------------------------------------- raw connections */
+
+int tg_test_conn_open(int port, struct tg_conn *c)
+{
+    struct sockaddr_in a;
+    struct timeval tv = {5, 0};
+
+    memset(c, 0, sizeof(*c));
+    c->fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (c->fd < 0)
+        return -1;
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons((uint16_t)port);
+    setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    if (connect(c->fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+        fprintf(stderr, "tg_test: connect to %d: %s\n", port, strerror(errno));
+        close(c->fd);
+        c->fd = -1;
+        return -1;
+    }
+    return 0;
+}
+
+int tg_test_conn_send(struct tg_conn *c, const void *p, size_t len)
+{
+    const char *q = p;
+
+    while (c->fd >= 0 && len > 0) {
+        ssize_t w = send(c->fd, q, len, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        q += w;
+        len -= (size_t)w;
+    }
+    return c->fd >= 0 ? 0 : -1;
+}
+
+/* Reads what arrives within the time left until deadline (ms, monotonic)
+ * into c->buf. 1 read, 0 end of stream, -1 timeout or error. */
+static int conn_fill(struct tg_conn *c, int64_t deadline)
+{
+    struct pollfd p = {c->fd, POLLIN, 0};
+    int64_t left = deadline - mono_ms();
+    ssize_t r;
+    int pr;
+
+    if (left <= 0)
+        return -1;
+    pr = poll(&p, 1, (int)left);
+    if (pr < 0 && errno == EINTR)
+        return 1; /* nothing read; the caller looks again */
+    if (pr <= 0)
+        return -1;
+    if (c->cap - c->n < 4096 + 1) {
+        size_t ncap = c->cap * 2 + 8192;
+        char *nb = realloc(c->buf, ncap);
+        if (!nb)
+            return -1;
+        c->buf = nb;
+        c->cap = ncap;
+    }
+    r = recv(c->fd, c->buf + c->n, c->cap - c->n - 1, 0);
+    if (r < 0 && errno == EINTR)
+        return 1;
+    if (r < 0 && errno == ECONNRESET)
+        return 0;
+    if (r < 0)
+        return -1;
+    if (r == 0)
+        return 0;
+    c->n += (size_t)r;
+    c->buf[c->n] = '\0';
+    return 1;
+}
+
+static const char *find_bytes(const char *h, size_t hl, const char *n,
+                              size_t nl)
+{
+    size_t i;
+    for (i = 0; i + nl <= hl; i++)
+        if (memcmp(h + i, n, nl) == 0)
+            return h + i;
+    return NULL;
+}
+
+int tg_test_conn_response(struct tg_conn *c, int timeout_ms,
+                          struct tg_resp *out)
+{
+    int64_t deadline = mono_ms() + timeout_ms;
+    const char *end;
+    size_t head, total;
+    char *cl;
+    long long blen;
+
+    memset(out, 0, sizeof(*out));
+    if (c->fd < 0)
+        return -1;
+    while (!(end = c->buf ? find_bytes(c->buf, c->n, "\r\n\r\n", 4) : NULL))
+        if (conn_fill(c, deadline) <= 0)
+            return -1;
+    head = (size_t)(end - c->buf) + 4;
+    out->headers = strndup(c->buf, head);
+    out->headers_len = head;
+    if (!out->headers || head < 12 || memcmp(c->buf, "HTTP/1.", 7) != 0)
+        goto bad;
+    out->status = strtol(c->buf + 9, NULL, 10);
+    cl = tg_test_resp_header(out, "Content-Length");
+    blen = cl ? strtoll(cl, NULL, 10) : 0;
+    free(cl);
+    if (blen < 0)
+        goto bad;
+    total = head + (size_t)blen;
+    while (c->n < total)
+        if (conn_fill(c, deadline) <= 0)
+            goto bad;
+    out->body = strndup(c->buf + head, (size_t)blen);
+    if (!out->body)
+        goto bad;
+    out->body_len = (size_t)blen;
+    memmove(c->buf, c->buf + total, c->n - total);
+    c->n -= total;
+    return 0;
+bad:
+    tg_test_resp_free(out);
+    return -1;
+}
+
+int tg_test_conn_closed(struct tg_conn *c, int timeout_ms)
+{
+    int64_t deadline = mono_ms() + timeout_ms;
+
+    if (c->fd < 0)
+        return 1;
+    for (;;) {
+        int r = conn_fill(c, deadline);
+        if (r == 0)
+            return 1;
+        if (r < 0)
+            return mono_ms() >= deadline ? 0 : -1;
+        c->n = 0; /* dropped */
+    }
+}
+
+void tg_test_conn_close(struct tg_conn *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    free(c->buf);
+    c->buf = NULL;
+    c->n = c->cap = 0;
 }
 
 /* -------------------------------------------------------------- tokens */

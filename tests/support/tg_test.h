@@ -102,6 +102,32 @@ int tg_test_raw(const struct tg_server *s, const char *req, size_t len,
 char *tg_test_resp_header(const struct tg_resp *r, const char *name);
 void tg_test_resp_free(struct tg_resp *r);
 
+/* ---- raw connections: keep-alive, pipelining, slow clients ---- */
+
+/* One TCP connection to a server, with the bytes read but not yet parsed
+ * (the start of a pipelined answer). */
+struct tg_conn {
+    int fd; /* -1 when closed */
+    char *buf;
+    size_t n, cap;
+};
+
+/* Connects to 127.0.0.1:port (blocking; writes give up after 5 s). */
+int tg_test_conn_open(int port, struct tg_conn *c);
+/* Writes all len bytes. */
+int tg_test_conn_send(struct tg_conn *c, const void *p, size_t len);
+/* Reads one answer (status line, headers, a Content-Length body) within
+ * timeout_ms into *out (headers as in tg_resp; body NUL-terminated). Bytes
+ * after it stay for the next call. -1 on timeout, close or junk. */
+int tg_test_conn_response(struct tg_conn *c, int timeout_ms,
+                          struct tg_resp *out);
+/* 1 when the server closes the connection (EOF or reset) within
+ * timeout_ms, reading and dropping whatever comes first; 0 when it is
+ * still open then; -1 on another error. */
+int tg_test_conn_closed(struct tg_conn *c, int timeout_ms);
+/* Closes the socket (if open) and frees the buffer. */
+void tg_test_conn_close(struct tg_conn *c);
+
 /* base64url without padding (RFC 7515 section 2). */
 char *tg_test_b64url(const void *data, size_t len);
 /* A signed compact JWT: alg "HS256" (key = secret), "RS256" or "ES256"

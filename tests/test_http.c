@@ -4,10 +4,14 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
+#include "config.h"
 #include "http.h"
 
 static void test_too_deep(void **state)
@@ -108,6 +112,70 @@ static void test_json_type(void **state)
             fail_msg("case %zu (%s)", i, cases[i].v);
 }
 
+/* The connection settings of server: (issue 10): keep-alive on by default
+ * with a 5 s idle timeout, 16 connections per request worker unless set,
+ * and never fewer connections than workers. */
+static void test_connection_settings(void **state)
+{
+    static const struct {
+        const char *server; /* lines of the server: section */
+        int ok;
+        int keep_alive_ms, threads, connections;
+        const char *diag; /* a word the diagnostic holds when !ok */
+    } cases[] = {
+        {"", 1, 5000, 16, 256, NULL},
+        {"  threads: 4\n", 1, 5000, 4, 64, NULL},
+        {"  keep_alive_timeout_ms: 0\n", 1, 0, 16, 256, NULL},
+        {"  threads: 4\n  connections: 100\n", 1, 5000, 4, 100, NULL},
+        {"  threads: 4\n  connections: 4\n", 1, 5000, 4, 4, NULL},
+        {"  connections: 8\n", 0, 0, 0, 0, "server.connections"},
+        {"  keep_alive_timeout_ms: -1\n", 0, 0, 0, 0,
+         "server.keep_alive_timeout_ms"},
+        {"  connections: lots\n", 0, 0, 0, 0, "server.connections"},
+    };
+    char dir[] = "/tmp/tghttp-XXXXXX", path[64];
+    (void)state;
+
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/t.yaml", dir);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct tg_config *c = NULL;
+        struct tg_diag d;
+        FILE *f = fopen(path, "w");
+        int rc;
+
+        assert_non_null(f);
+        fprintf(f,
+                "server:\n  listen: \"127.0.0.1:1\"\n%s"
+                "store:\n  path: %s/s.db\n"
+                "sources:\n  generic:\n    jwt:\n      algorithm: HS256\n"
+                "      secret: \"fixture-secret-0123456789-abcdefghijkl\"\n"
+                "      issuer: \"i\"\n      audience: \"a\"\n",
+                cases[i].server, dir);
+        fclose(f);
+        tg_diag_init(&d);
+        rc = tg_config_load(path, &c, &d);
+        if (cases[i].ok) {
+            if (rc != 0)
+                fail_msg("case %zu: %s", i, d.n ? d.msgs[0] : "no message");
+            assert_int_equal(c->server.keep_alive_timeout_ms,
+                             cases[i].keep_alive_ms);
+            assert_int_equal(c->server.threads, cases[i].threads);
+            assert_int_equal(c->server.connections, cases[i].connections);
+        } else {
+            if (rc == 0)
+                fail_msg("case %zu loaded", i);
+            assert_true(d.n > 0);
+            if (!strstr(d.msgs[0], cases[i].diag))
+                fail_msg("case %zu: %s", i, d.msgs[0]);
+        }
+        tg_config_free(c);
+        tg_diag_cleanup(&d);
+    }
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -115,6 +183,7 @@ int main(void)
         cmocka_unit_test(test_too_deep_many_brackets),
         cmocka_unit_test(test_too_deep_length),
         cmocka_unit_test(test_json_type),
+        cmocka_unit_test(test_connection_settings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -596,6 +596,20 @@ static void stream_release(struct stream *s)
     free(s);
 }
 
+/* Appends k bytes at src to *buf (n bytes used, capacity *cap), keeping
+ * room for a NUL. */
+static int append(char **buf, size_t *n, size_t *cap, const char *src,
+                  size_t k)
+{
+    int rc;
+    if (*n + k + 1 <= k || (rc = reserve(buf, cap, *n + k + 1)) != TG_OK)
+        return TG_ENOMEM;
+    if (k)
+        memcpy(*buf + *n, src, k);
+    *n += k;
+    return TG_OK;
+}
+
 /* The rest of s from byte bad_off of chunk c (the oldest in flight) on:
  * that chunk's text, the later chunks of s in flight, the carry and what
  * is still unread. Leaves s read to its end. */
@@ -604,29 +618,22 @@ static char *rest_of(struct pool *p, struct chunk *c, struct stream *s,
 {
     size_t n = 0, cap = 0;
     char *buf = NULL;
-    int rc;
 
-#define TAKE(src, cnt)                                                       \
-    do {                                                                     \
-        size_t k_ = (cnt);                                                   \
-        if (n + k_ < n || (rc = reserve(&buf, &cap, n + k_ + 1)) != TG_OK)   \
-            goto fail;                                                       \
-        if (k_)                                                              \
-            memcpy(buf + n, (src), k_);                                      \
-        n += k_;                                                             \
-    } while (0)
-    TAKE(c->text + c->bad_off, c->len - c->bad_off);
+    if (append(&buf, &n, &cap, c->text + c->bad_off, c->len - c->bad_off) !=
+        TG_OK)
+        goto fail;
     for (size_t i = p->head + 1; i != p->tail; i++) {
         const struct chunk *d = &p->slots[i % p->n_slots];
-        if (d->s == s && !d->report)
-            TAKE(d->text, d->len);
+        if (d->s == s && !d->report &&
+            append(&buf, &n, &cap, d->text, d->len) != TG_OK)
+            goto fail;
     }
-    TAKE(s->carry, s->carry_len);
-#undef TAKE
+    if (append(&buf, &n, &cap, s->carry, s->carry_len) != TG_OK)
+        goto fail;
     s->carry_len = 0;
     while (s->f && !s->eof) {
         size_t r;
-        if ((rc = reserve(&buf, &cap, n + 65536 + 1)) != TG_OK)
+        if (reserve(&buf, &cap, n + 65536 + 1) != TG_OK)
             goto fail;
         r = fread(buf + n, 1, cap - n - 1, s->f);
         n += r;

@@ -6,8 +6,10 @@
  * the canonical mapping, the validators, building the decision document,
  * jansson's printing of it, and releasing it all. It prints microseconds
  * per ticket for each, the rate they add up to, and the rate of jansson's
- * two steps alone: the ceiling for any check that reads and writes JSON
- * with jansson on this machine.
+ * two steps alone: the ceiling, per core, for any check that reads and
+ * writes JSON with jansson on this machine. check runs this loop on every
+ * core (one worker thread per CPU, see server/check.c), so its end-to-end
+ * rate is about the "all" rate here times the cores.
  *
  * Build and run from the repository root, after building build-rel/:
  *   cc -std=c11 -O2 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Iserver \

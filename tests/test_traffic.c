@@ -276,13 +276,18 @@ static void test_pipelining(void **state)
     struct tg_resp r;
     char *a = check_request("NET-PIPE-A", NULL);
     char *b = check_request("NET-PIPE-B", NULL);
+    char *cbody = ticket("NET-PIPE-C");
     char *all, *id;
     size_t cap;
-    static const long want[] = {200, 200, 404, 200, 405, 200};
+    /* healthz, A, 404, B, 405, C (chunked), readyz */
+    static const long want[] = {200, 200, 404, 200, 405, 200, 200};
+    static const char *const tickets[] = {NULL, "NET-PIPE-A", NULL,
+                                          "NET-PIPE-B", NULL, "NET-PIPE-C",
+                                          NULL};
     size_t i;
     (void)state;
 
-    cap = strlen(a) + strlen(b) + 1024;
+    cap = strlen(a) + strlen(b) + strlen(cbody) + strlen(auth) + 1024;
     all = malloc(cap);
     assert_non_null(all);
     snprintf(all, cap,
@@ -291,8 +296,10 @@ static void test_pipelining(void **state)
              "GET /nowhere HTTP/1.1\r\nHost: t\r\n\r\n"
              "%s"
              "GET /v1/check HTTP/1.1\r\nHost: t\r\n\r\n"
+             "POST /v1/check HTTP/1.1\r\nHost: t\r\n%s\r\n%s\r\n"
+             "Transfer-Encoding: chunked\r\n\r\n%zx\r\n%s\r\n0\r\n\r\n"
              "GET /readyz HTTP/1.1\r\nHost: t\r\n\r\n",
-             a, b);
+             a, b, auth, ctype, strlen(cbody), cbody);
     assert_int_equal(tg_test_conn_open(S.port, &c), 0);
     assert_int_equal(tg_test_conn_send(&c, all, strlen(all)), 0);
     for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
@@ -300,13 +307,14 @@ static void test_pipelining(void **state)
         if (r.status != want[i])
             fail_msg("answer %zu: %ld, want %ld: %s", i, r.status, want[i],
                      r.body);
-        if (i == 1 || i == 3) {
+        if (tickets[i]) {
             id = body_member(&r, "ticket");
             assert_non_null(id);
-            assert_string_equal(id, i == 1 ? "NET-PIPE-A" : "NET-PIPE-B");
+            assert_string_equal(id, tickets[i]);
             free(id);
         }
-        if (i == 5) {
+        expect_connection(&r, "keep-alive");
+        if (i == 6) {
             id = body_member(&r, "status");
             assert_string_equal(id, "ready");
             free(id);
@@ -319,6 +327,7 @@ static void test_pipelining(void **state)
     free(all);
     free(a);
     free(b);
+    free(cbody);
 }
 
 /* An idle kept-alive connection is closed after keep_alive_timeout_ms, not
@@ -959,6 +968,21 @@ static void test_admin_listener_own_threads(void **state)
     tg_test_server_cleanup(&a);
 }
 
+/* After all of the above the server still stops on SIGTERM with exit 0,
+ * and its log holds no sanitizer report (under ASan/UBSan builds). */
+static void test_stops_cleanly(void **state)
+{
+    char *log;
+    (void)state;
+
+    assert_int_equal(tg_test_server_stop(&S), 0);
+    log = tg_test_read_file(S.log, NULL);
+    assert_non_null(log);
+    if (strstr(log, "Sanitizer") || strstr(log, "runtime error"))
+        fail_msg("sanitizer report in the server log:\n%s", log);
+    free(log);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -977,6 +1001,7 @@ int main(void)
         cmocka_unit_test(test_slow_headers),
         cmocka_unit_test(test_slow_idle_sockets),
         cmocka_unit_test(test_admin_listener_own_threads),
+        cmocka_unit_test(test_stops_cleanly),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

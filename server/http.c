@@ -3,6 +3,7 @@
 #include "tlsshim.h"
 
 #include <civetweb.h>
+#include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <semaphore.h>
@@ -195,12 +196,14 @@ static int64_t mono_ms(void)
 /* Takes one of the server.threads request slots (once per request). */
 static void work_begin(struct rq *q)
 {
+    int rc;
+
     if (q->working || !q->h->work_init)
         return;
     /* EINTR: a wake-up signal meant for an earlier read. */
-    while (sem_wait(&q->h->work) != 0)
+    while ((rc = sem_wait(&q->h->work)) != 0 && errno == EINTR)
         ;
-    q->working = 1;
+    q->working = rc == 0;
 }
 
 static void work_end(struct rq *q)

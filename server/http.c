@@ -7,7 +7,6 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <semaphore.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -15,6 +14,11 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -69,17 +73,19 @@
 #define TG_ADMIN_THREADS 4
 /* How often the watchdog looks for bodies past their deadline, ms. */
 #define TG_WATCHDOG_TICK_MS 100
-/* Wakes a worker out of a read that is past its deadline (see watchdog). */
-#define TG_WAKE_SIGNAL SIGURG
 #define TG_STR_(x) #x
 #define TG_STR(x) TG_STR_(x)
 
-/* A worker thread while it reads a body: the watchdog interrupts its read
- * once deadline_ms (monotonic) has passed; 0 when it reads nothing. */
+/* A worker thread while it reads a body: the watchdog ends its read once
+ * deadline_ms (monotonic) has passed; 0 when it reads nothing. The
+ * connection is known by its peer and local port (CivetWeb 1.15 does not
+ * give out its socket). */
 struct reader {
-    pthread_mutex_t lock; /* held while signalling and while disarming */
-    pthread_t thread;
+    pthread_mutex_t lock; /* held while arming, cutting and disarming */
     _Atomic int64_t deadline_ms;
+    char remote[48];      /* mg_request_info.remote_addr */
+    int remote_port, local_port;
+    int cut;              /* its socket was shut down for reading */
 };
 
 struct tg_http {
@@ -92,7 +98,8 @@ struct tg_http {
     struct tg_cfgref *cur;
     uint64_t gen;         /* cur's number, unique in the process */
 
-    /* Ports of server.admin_listen: only health and metrics there. */
+    /* Ports of server.admin_listen (its own CivetWeb server, admin_ctx):
+     * only health, metrics and reload there. */
     int admin_ports[TG_MAX_LISTENERS];
     size_t n_admin_ports;
     int has_admin;
@@ -200,7 +207,6 @@ static void work_begin(struct rq *q)
 
     if (q->working || !q->h->work_init)
         return;
-    /* EINTR: a wake-up signal meant for an earlier read. */
     while ((rc = sem_wait(&q->h->work)) != 0 && errno == EINTR)
         ;
     q->working = rc == 0;
@@ -221,26 +227,28 @@ static struct reader *reader_of(struct tg_http *h)
 {
     if (!thread_reader && h->readers) {
         size_t i = atomic_fetch_add(&h->next_reader, 1);
-        if (i < h->n_readers) {
+        if (i < h->n_readers)
             thread_reader = &h->readers[i];
-            thread_reader->thread = pthread_self();
-        }
     }
     return thread_reader;
 }
 
-static void reader_arm(struct tg_http *h, int64_t deadline_ms)
+static void reader_arm(struct tg_http *h, const struct mg_request_info *ri,
+                       int64_t deadline_ms)
 {
     struct reader *r = reader_of(h);
     if (!r)
         return;
     pthread_mutex_lock(&r->lock);
+    snprintf(r->remote, sizeof(r->remote), "%s", ri->remote_addr);
+    r->remote_port = ri->remote_port;
+    r->local_port = ri->server_port;
+    r->cut = 0;
     atomic_store(&r->deadline_ms, deadline_ms);
     pthread_mutex_unlock(&r->lock);
 }
 
-/* After this returns no wake-up signal is sent for this read (one sent
- * just before may still arrive; its handler does nothing). */
+/* After this returns the watchdog leaves this connection alone. */
 static void reader_disarm(struct tg_http *h)
 {
     struct reader *r = reader_of(h);
@@ -251,20 +259,69 @@ static void reader_disarm(struct tg_http *h)
     pthread_mutex_unlock(&r->lock);
 }
 
-static void on_wake(int sig)
+static int port_of(const struct sockaddr_storage *a)
 {
-    (void)sig;
+    if (a->ss_family == AF_INET)
+        return ntohs(((const struct sockaddr_in *)a)->sin_port);
+    if (a->ss_family == AF_INET6)
+        return ntohs(((const struct sockaddr_in6 *)a)->sin6_port);
+    return -1;
+}
+
+/*
+ * Shuts r's connection down for reading: the worker's poll() inside
+ * mg_read wakes, its recv() sees the end of the stream, mg_read returns
+ * what it has, and read_body sees the deadline passed (the answer, 408,
+ * can still be written). The socket is found among the process's open
+ * files by its peer address and port and its local port: a TCP connection
+ * is unique by these, and it stays open while r is armed (r->lock is held).
+ * Returns 1 when it was found.
+ */
+static int cut_reader(const struct reader *r)
+{
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    int found = 0;
+
+    if (!d)
+        return 0;
+    while (!found && (e = readdir(d)) != NULL) {
+        struct sockaddr_storage peer, local;
+        socklen_t pl = sizeof(peer), ll = sizeof(local);
+        char host[INET6_ADDRSTRLEN];
+        const void *addr;
+        char *end;
+        long fd = strtol(e->d_name, &end, 10);
+
+        if (*end || end == e->d_name || fd < 0 || fd > INT32_MAX ||
+            fd == dirfd(d))
+            continue;
+        if (getpeername((int)fd, (struct sockaddr *)&peer, &pl) != 0 ||
+            port_of(&peer) != r->remote_port ||
+            getsockname((int)fd, (struct sockaddr *)&local, &ll) != 0 ||
+            port_of(&local) != r->local_port)
+            continue;
+        addr = peer.ss_family == AF_INET
+                   ? (const void *)&((struct sockaddr_in *)&peer)->sin_addr
+                   : (const void *)&((struct sockaddr_in6 *)&peer)->sin6_addr;
+        if (!inet_ntop(peer.ss_family, addr, host, sizeof(host)) ||
+            strcmp(host, r->remote) != 0)
+            continue;
+        found = shutdown((int)fd, SHUT_RD) == 0;
+    }
+    closedir(d);
+    return found;
 }
 
 /*
  * CivetWeb 1.15 gives a whole deadline to the request headers
  * (request_timeout_ms counts from when the worker starts waiting), but a
  * body read (mg_read) only times out after request_timeout_ms of silence:
- * one byte every few seconds holds the thread for hours. This thread sends
- * TG_WAKE_SIGNAL to every worker whose body is past its deadline, again
- * each tick until it stops reading: the signal interrupts the poll() inside
- * mg_read (poll is never restarted), mg_read returns what it has, and
- * read_body sees the deadline passed.
+ * one byte every few seconds holds the thread for hours. Every tick this
+ * thread cuts the connections whose body is past its deadline
+ * (cut_reader), so a body is in by its deadline or not at all. (Waking the
+ * worker with a signal instead made CivetWeb read poll()'s revents after
+ * EINTR, uninitialised.)
  */
 static void *watchdog_run(void *arg)
 {
@@ -285,8 +342,8 @@ static void *watchdog_run(void *arg)
                 continue;
             pthread_mutex_lock(&r->lock);
             d = atomic_load(&r->deadline_ms);
-            if (d != 0 && now >= d)
-                pthread_kill(r->thread, TG_WAKE_SIGNAL);
+            if (d != 0 && now >= d && !r->cut)
+                r->cut = cut_reader(r);
             pthread_mutex_unlock(&r->lock);
         }
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -753,7 +810,7 @@ static int read_body(struct rq *q, size_t max)
     int rc;
 
     q->deadline_ms = mono_ms() + q->h->body_timeout_ms;
-    reader_arm(q->h, q->deadline_ms);
+    reader_arm(q->h, q->ri, q->deadline_ms);
     rc = read_body_raw(q, max);
     reader_disarm(q->h);
     return rc;
@@ -1926,11 +1983,10 @@ static void deadlines_stop(struct tg_http *h)
     h->work_init = 0;
 }
 
-/* The worker slots, one reader per CivetWeb thread of both servers, the
- * wake-up signal's handler and the watchdog thread. 0 or TG_ENOMEM. */
+/* The worker slots, one reader per CivetWeb thread of both servers and the
+ * watchdog thread. 0 or TG_ENOMEM. */
 static int deadlines_start(struct tg_http *h, const struct tg_config *c)
 {
-    struct sigaction sa;
     size_t i;
 
     h->body_timeout_ms = c->server.request_timeout_ms > 0
@@ -1954,13 +2010,6 @@ static int deadlines_start(struct tg_http *h, const struct tg_config *c)
             goto fail;
         }
     }
-    /* No SA_RESTART: the point is to cut the read short. poll() is never
-     * restarted anyway; a blocking TLS read() is then too. */
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_wake;
-    sigemptyset(&sa.sa_mask);
-    if (sigaction(TG_WAKE_SIGNAL, &sa, NULL) != 0)
-        goto fail;
     if (pthread_mutex_init(&h->wd_lock, NULL) != 0)
         goto fail;
     if (pthread_cond_init(&h->wd_cond, NULL) != 0) {
@@ -2121,11 +2170,22 @@ int tg_http_start(struct tg_cfgref *cfg, struct tg_evidence *ev,
      * the API listener holds. */
     if (n_admin > 0) {
         const char *aopts[] = {
-            "listening_ports", admin_ports, "num_threads", TG_STR(TG_ADMIN_THREADS),
-            "request_timeout_ms", timeout, "linger_timeout_ms", "1000",
-            "enable_keep_alive", c->server.keep_alive_timeout_ms > 0 ? "yes"
-                                                                    : "no",
-            "keep_alive_timeout_ms", keepalive, "tcp_nodelay", "1", NULL};
+            "listening_ports",
+            admin_ports,
+            "num_threads",
+            TG_STR(TG_ADMIN_THREADS),
+            "request_timeout_ms",
+            timeout,
+            "linger_timeout_ms",
+            "1000",
+            "enable_keep_alive",
+            c->server.keep_alive_timeout_ms > 0 ? "yes" : "no",
+            "keep_alive_timeout_ms",
+            keepalive,
+            "tcp_nodelay",
+            "1",
+            NULL,
+        };
         h->admin_ctx = mg_start(&cb, h, aopts);
         if (!h->admin_ctx) {
             tg_log_event(TG_LOG_ERROR, "startup_error",

@@ -806,7 +806,8 @@ static char *log_line_with(const char *text, ...)
  * buffer) get the contract's JSON error and leave a log line. */
 static void test_civetweb_rejections_logged(void **state)
 {
-    static const char bad_method[] = "FROB /v1/check HTTP/1.1\r\nHost: t\r\n\r\n";
+    static const char bad_method[] =
+        "FROB /v1/check HTTP/1.1\r\nHost: t\r\n\r\n";
     struct tg_conn c;
     struct tg_resp r;
     size_t off = 0, big_len = 40000;
@@ -852,8 +853,9 @@ static void test_civetweb_rejections_logged(void **state)
     if (!line)
         fail_msg("no log line for the unknown method:\n%s", log);
     free(line);
-    line = log_line_with(log, "\"event\":\"request\"", "\"remote\":\"127.0.0.1\"",
-                         "\"note\":", (const char *)NULL);
+    line = log_line_with(log, "\"event\":\"request\"",
+                         "\"remote\":\"127.0.0.1\"", "\"note\":",
+                         (const char *)NULL);
     assert_non_null(line);
     free(line);
     /* Two rejections, two lines. */
@@ -973,9 +975,13 @@ static void test_admin_listener_own_threads(void **state)
 static void test_stops_cleanly(void **state)
 {
     char *log;
+    int rc;
     (void)state;
 
-    assert_int_equal(tg_test_server_stop(&S), 0);
+    rc = tg_test_server_stop(&S);
+    if (rc != 0)
+        tg_test_server_dump_log(&S);
+    assert_int_equal(rc, 0);
     log = tg_test_read_file(S.log, NULL);
     assert_non_null(log);
     if (strstr(log, "Sanitizer") || strstr(log, "runtime error"))

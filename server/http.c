@@ -1244,9 +1244,13 @@ static void decide(struct rq *q, const char *endpoint, const char *doc_source,
      * a token seen on an event outside the gates could carry a gated
      * ticket later. */
     if (res.verdict == TG_SKIP && jti) {
+        /* Waiting for the store is no work: the slot goes to another
+         * request meanwhile (see the append below). */
+        work_end(q);
         rc = tg_evidence_bind_jti(q->h->ev, endpoint, jti, q->sha, q->now);
         if (rc == TG_ECONFLICT) {
             q->verdict = NULL;
+            work_begin(q); /* the store reads below are work again */
             if (!answer_known_jti(q, endpoint, jti))
                 send_jti_replay(q);
             goto out;
@@ -1271,6 +1275,13 @@ static void decide(struct rq *q, const char *endpoint, const char *doc_source,
         rec.justification_norm = norm;
         rec.jti = jti;
         t0 = mono_s();
+        /* The request sleeps until the writer thread committed its batch:
+         * it gives its server.threads slot back first, so that another
+         * request evaluates meanwhile (holding it through the wait made
+         * every request sleep a second time, for a slot, under load). What
+         * is left after the append (metrics, the answer) needs no slot:
+         * send_body gives it back anyway. */
+        work_end(q);
         rc = tg_evidence_append(q->h->ev, &rec);
         /* A lost race is no store failure. */
         tg_metrics_evidence_write(q->h->metrics, mono_s() - t0,
@@ -1280,6 +1291,7 @@ static void decide(struct rq *q, const char *endpoint, const char *doc_source,
              * between our lookup and our append: its record is the answer,
              * or a replay. */
             q->verdict = NULL;
+            work_begin(q); /* the store reads below are work again */
             if (!answer_known_jti(q, endpoint, jti) &&
                 !answer_known_delivery(q, endpoint, delivery, NULL))
                 send_store_unavailable(q);

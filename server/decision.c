@@ -65,6 +65,15 @@ static int put(json_t *o, const char *k, json_t *v)
     return v ? json_object_set_new_nocheck(o, k, v) : -1;
 }
 
+/* The approver who acted and was judged: the first approver (the ServiceNow
+ * adapter's approval.acted_by), else the transition's actor, or NULL. */
+static const char *acted_by(const struct tg_ticket *t)
+{
+    if (t->n_approvers && t->approvers[0] && *t->approvers[0])
+        return t->approvers[0];
+    return t->actor && *t->actor ? t->actor : NULL;
+}
+
 json_t *tg_decision_build(const struct tg_ticket *t, const char *source,
                           const struct tg_result *r, const char *decision_id,
                           int64_t evaluated_at, const char *policy_digest)
@@ -94,6 +103,10 @@ json_t *tg_decision_build(const struct tg_ticket *t, const char *source,
     }
     bad = bad || put(tr, "from", str_or_null(t->from)) ||
           put(tr, "to", str_or_null(t->to)) ||
+          /* A delegate acted for the assigned approver: the record names
+           * both, the one who acted (and was judged) as the actor. */
+          (t->assigned_approver && acted_by(t) &&
+           put(tr, "actor", json_string(acted_by(t)))) ||
           put(doc, "decision",
               json_string_nocheck(tg_verdict_name(r->verdict))) ||
           put(doc, "decision_id", json_string(decision_id)) ||

@@ -210,12 +210,13 @@ static int emergency_of(const json_t *v)
 }
 
 /* A gate of source servicenow selects the approval when one of its project
- * globs matches the catalog item's name and the new state is in its `to`
- * (both case-insensitive). issue_types do not apply to ServiceNow. */
-static int sn_gated(const struct tg_config *c, const char *project,
-                    const char *to, int *gated)
+ * globs matches one of the catalog item's n names (see cat_item_names) and
+ * the new state is in its `to` (both case-insensitive). issue_types do not
+ * apply to ServiceNow. */
+static int sn_gated(const struct tg_config *c, const char *const *item,
+                    size_t n, const char *to, int *gated)
 {
-    size_t g, i;
+    size_t g, i, k;
 
     *gated = 0;
     for (g = 0; g < c->n_gates; g++) {
@@ -224,9 +225,11 @@ static int sn_gated(const struct tg_config *c, const char *project,
         if (!gt->source || strcasecmp(gt->source, "servicenow") != 0)
             continue;
         for (i = 0; !pm && i < gt->n_projects; i++) {
-            pm = project ? tg_glob_ci(gt->projects[i], project) : 0;
-            if (pm < 0)
-                return pm;
+            for (k = 0; !pm && k < n; k++) {
+                pm = tg_glob_ci(gt->projects[i], item[k]);
+                if (pm < 0)
+                    return pm;
+            }
         }
         for (i = 0; !tm && i < gt->n_to; i++)
             tm = strcasecmp(gt->to[i], to) == 0;
@@ -238,10 +241,11 @@ static int sn_gated(const struct tg_config *c, const char *project,
     return 0;
 }
 
-/* The catalog item's name: {"name"}, a reference's display_value (the
- * item's name: a reference displays its record's display field), or a
- * string; a bare {link, value} reference gives its sys_id, so that a gate
- * can still name it. */
+/* The catalog item's project (ADAPTERS.md `ritm.cat_item.name`): a string;
+ * the business rule's {"name", "sys_id"}: its name; a Table API reference
+ * ({display_value, link, value}, {link, value}): its value (the sys_id),
+ * else its display_value, which is the item's name translated into the
+ * reader's language and so decides nothing while a value is there. */
 static const char *cat_item_name(const json_t *ci)
 {
     const char *s;
@@ -250,8 +254,31 @@ static const char *cat_item_name(const json_t *ci)
         return json_string_value(ci);
     s = nonempty(tg_jsonfield_str(ci, "name"));
     if (!s)
-        s = nonempty(tg_jsonfield_str(ci, "display_value"));
-    return s ? s : nonempty(tg_jsonfield_str(ci, "value"));
+        s = nonempty(tg_jsonfield_str(ci, "value"));
+    return s ? s : nonempty(tg_jsonfield_str(ci, "display_value"));
+}
+
+/* Every non-empty name the catalog item goes by, into item[0..3]: the
+ * project first, then its name, sys_id, value and display_value. A gate may
+ * name an item by name or by sys_id (the business rule's CATALOG_ITEMS takes
+ * either and sends both), and a reader's translated display name only adds
+ * a match: a gate never lets an item it names through unjudged because the
+ * payload named it in another form. Returns the count. */
+static size_t cat_item_names(const json_t *ci, const char *item[5])
+{
+    static const char *const keys[] = {"name", "sys_id", "value",
+                                       "display_value"};
+    size_t n = 0, k;
+    const char *s = cat_item_name(ci);
+
+    if (s)
+        item[n++] = s;
+    for (k = 0; json_is_object(ci) && k < sizeof keys / sizeof keys[0]; k++) {
+        s = nonempty(tg_jsonfield_str(ci, keys[k]));
+        if (s && s != item[0])
+            item[n++] = s;
+    }
+    return n;
 }
 
 /* The non-empty string of member k of o, a plain string or a Table API
@@ -289,6 +316,8 @@ int tg_servicenow_map(const struct tg_config *c, const json_t *body,
     const struct tg_field_map *V = &c->servicenow.variables;
     const json_t *approval, *ritm, *vars, *bv;
     const char *number, *state, *project, *approver, *assigned, *s;
+    const char *item[5];
+    size_t n_item;
     json_t *o = NULL, *t = NULL, *scope = NULL, *names = NULL;
     char *eid = NULL;
     struct tg_strbuf bt = TG_STRBUF_INIT(TEXT_MAX);
@@ -310,6 +339,7 @@ int tg_servicenow_map(const struct tg_config *c, const json_t *body,
     if (!(state = sn_need_str(approval, "state", "approval.state", err, cap)))
         return TG_EINVAL;
     project = cat_item_name(json_object_get(ritm, "cat_item"));
+    n_item = cat_item_names(json_object_get(ritm, "cat_item"), item);
     vars = json_object_get(ritm, "variables");
     if (vars && !json_is_null(vars) && !json_is_object(vars)) {
         if (err && cap)
@@ -420,7 +450,7 @@ int tg_servicenow_map(const struct tg_config *c, const json_t *body,
     if (json_object_size(names) && json_object_set(o, "names", names))
         goto out;
 
-    if ((rc = sn_gated(c, project, state, &g)))
+    if ((rc = sn_gated(c, item, n_item, state, &g)))
         goto out;
     /* ADAPTERS.md: no status change is answered skip. */
     s = sn_str(approval, "previous_state");

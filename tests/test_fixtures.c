@@ -175,12 +175,23 @@ static int run_fixture(const struct tg_config *c, const char *dir,
      * assigned approver beside the one who acted. */
     want_assigned =
         json_string_value(json_object_get(want, "assigned_approver"));
-    if (want_assigned)
+    if (want_assigned) {
         assert_string_equal(
             json_string_value(json_object_get(doc, "assigned_approver")),
             want_assigned);
-    else
+        /* ...and names who acted: the record keeps both people. */
+        assert_string_equal(
+            json_string_value(
+                json_object_get(json_object_get(doc, "transition"), "actor")),
+            json_string_value(json_object_get(
+                json_object_get(json_object_get(want, "canonical"),
+                                "transition"),
+                "actor")));
+    } else {
         assert_null(json_object_get(doc, "assigned_approver"));
+        assert_null(
+            json_object_get(json_object_get(doc, "transition"), "actor"));
+    }
 
     json_decref(doc);
     tg_result_cleanup(&r);
@@ -293,6 +304,10 @@ static void test_evidence_keeps_assigned_approver(void **state)
     assert_string_equal(
         json_string_value(json_object_get(doc, "assigned_approver")),
         "a1b2c3d4e5f60718293a4b5c6d7e8f90");
+    /* who acted (the delegate, here the requester), beside the assigned */
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(doc, "transition"), "actor")),
+                        "6816f79cc0a8016401c5a33be04be441");
     json_array_foreach(json_object_get(doc, "findings"), i, f) sod |=
         strcmp(json_string_value(json_object_get(f, "code")),
                "SOD_SELF_APPROVAL") == 0;

@@ -345,10 +345,15 @@ static void test_map_variants(void **state)
          "ritm.number"},
         {"cat_item as string", "ritm.cat_item", "\"Vault access\"", 0, 1,
          "project", "\"Vault access\""},
+        /* A reference's display_value is the item's name in the reader's
+         * language: the value (sys_id) is the project (issue 9). */
         {"cat_item {display_value, link, value}", "ritm.cat_item",
          "{\"display_value\":\"Vault access\",\"link\":\"x\","
          "\"value\":\"04b7\"}",
-         0, 1, "project", "\"Vault access\""},
+         0, 1, "project", "\"04b7\""},
+        {"cat_item {display_value} only", "ritm.cat_item",
+         "{\"display_value\":\"Vault access\",\"value\":\"\"}", 0, 1, "project",
+         "\"Vault access\""},
         {"cat_item {link, value}", "ritm.cat_item",
          "{\"link\":\"x\",\"value\":\"04b7\"}", 0, 1, "project", "\"04b7\""},
         /* A record read with sysparm_display_value=all: every field an
@@ -446,6 +451,66 @@ static void test_gate_projects(void **state)
     free(eid);
     json_decref(body);
     cfg_free(c);
+}
+
+/* A gate names an item by name or by sys_id, and whatever form the payload
+ * gives the item in, the gate that names it selects it: the business rule
+ * sends {sys_id, name} for an item its CATALOG_ITEMS names by sys_id, a
+ * Table API read gives {display_value, link, value} with the name
+ * translated. Before, a gate naming the sys_id answered skip to the rule's
+ * {sys_id, name}, and the rule let the approval through unjudged. */
+static void test_gate_item_forms(void **state)
+{
+    static const struct {
+        const char *glob, *cat_item;
+        int gated;
+        const char *project;
+    } cases[] = {
+        {"04b7e94b4f7b4200086eeed18110c7fd",
+         "{\"sys_id\":\"04b7e94b4f7b4200086eeed18110c7fd\","
+         "\"name\":\"Database access\"}",
+         1, "Database access"},
+        {"Database access",
+         "{\"display_value\":\"Database access\",\"link\":\"x\","
+         "\"value\":\"04b7e94b4f7b4200086eeed18110c7fd\"}",
+         1, "04b7e94b4f7b4200086eeed18110c7fd"},
+        {"04b7e94b4f7b4200086eeed18110c7fd",
+         "{\"display_value\":\"Acc\u00e8s base de donn\u00e9es\","
+         "\"link\":\"x\",\"value\":\"04b7e94b4f7b4200086eeed18110c7fd\"}",
+         1, "04b7e94b4f7b4200086eeed18110c7fd"},
+        {"04b7e94b4f7b4200086eeed18110c7fd",
+         "{\"link\":\"x\",\"value\":\"04b7e94b4f7b4200086eeed18110c7fd\"}", 1,
+         "04b7e94b4f7b4200086eeed18110c7fd"},
+        {"Database access",
+         "{\"sys_id\":\"04b7e94b4f7b4200086eeed18110c7fd\","
+         "\"name\":\"Laptop refresh\"}",
+         0, "Laptop refresh"},
+        {"04b7e94b4f7b4200086eeed18110c7fd",
+         "{\"sys_id\":\"ffff\",\"name\":\"Laptop refresh\"}", 0,
+         "Laptop refresh"},
+    };
+    (void)state;
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct tg_config *c = cfg_new();
+        json_t *body = load(FIX "approval-references.json"), *out = NULL;
+        char err[128] = "", *eid = NULL;
+        int gated = -1;
+
+        c->gates[1].projects = tg_test_strv(&cases[i].glob, 1);
+        c->gates[1].n_projects = 1;
+        patch(body, "ritm.cat_item", cases[i].cat_item);
+        print_message("case %zu: %s\n", i, cases[i].cat_item);
+        assert_int_equal(
+            tg_servicenow_map(c, body, &out, &gated, &eid, err, sizeof err), 0);
+        assert_int_equal(gated, cases[i].gated);
+        assert_string_equal(json_string_value(json_object_get(out, "project")),
+                            cases[i].project);
+        json_decref(out);
+        free(eid);
+        json_decref(body);
+        cfg_free(c);
+    }
 }
 
 /* The beneficiary: a mapped variable (typed), else requested_for. */
@@ -862,6 +927,7 @@ int main(void)
         cmocka_unit_test(test_map_fixtures),
         cmocka_unit_test(test_map_variants),
         cmocka_unit_test(test_gate_projects),
+        cmocka_unit_test(test_gate_item_forms),
         cmocka_unit_test(test_beneficiary_variable),
         cmocka_unit_test(test_acted_by),
         cmocka_unit_test(test_names),

@@ -242,7 +242,8 @@ static int sn_gated(const struct tg_config *c, const char *const *item,
 }
 
 /* The catalog item's project (ADAPTERS.md `ritm.cat_item.name`): a string;
- * the business rule's {"name", "sys_id"}: its name; a Table API reference
+ * the business rule's {"name", "sys_id"}: its name, else (the item record
+ * could not be read) its sys_id; a Table API reference
  * ({display_value, link, value}, {link, value}): its value (the sys_id),
  * else its display_value, which is the item's name translated into the
  * reader's language and so decides nothing while a value is there. */
@@ -253,6 +254,8 @@ static const char *cat_item_name(const json_t *ci)
     if (json_is_string(ci))
         return json_string_value(ci);
     s = nonempty(tg_jsonfield_str(ci, "name"));
+    if (!s)
+        s = nonempty(tg_jsonfield_str(ci, "sys_id"));
     if (!s)
         s = nonempty(tg_jsonfield_str(ci, "value"));
     return s ? s : nonempty(tg_jsonfield_str(ci, "display_value"));

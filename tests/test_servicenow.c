@@ -488,6 +488,10 @@ static void test_gate_item_forms(void **state)
         {"04b7e94b4f7b4200086eeed18110c7fd",
          "{\"sys_id\":\"ffff\",\"name\":\"Laptop refresh\"}", 0,
          "Laptop refresh"},
+        /* the rule could not read the item's name: its sys_id */
+        {"04b7e94b4f7b4200086eeed18110c7fd",
+         "{\"sys_id\":\"04b7e94b4f7b4200086eeed18110c7fd\",\"name\":\"\"}", 1,
+         "04b7e94b4f7b4200086eeed18110c7fd"},
     };
     (void)state;
 

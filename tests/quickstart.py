@@ -64,9 +64,13 @@ for attempt in range(3):
         break
 
 
-def post(body):
-    tok = subprocess.run([sys.executable, MINT], capture_output=True,
-                         check=True, text=True).stdout.strip()
+def mint():
+    return subprocess.run([sys.executable, MINT], capture_output=True,
+                          check=True, text=True).stdout.strip()
+
+
+def post(body, tok=None):
+    tok = tok or mint()
     req = urllib.request.Request(
         base + "/v1/check", data=body, method="POST",
         headers={"Authorization": "Bearer " + tok,
@@ -118,6 +122,17 @@ try:
           % (status, d.get("decision"), codes(d)))
     check(offline(allow).get("decision") == "allow",
           "example-ticket.py | ticketgate check -: allow")
+
+    # mint-jwt.py gives every token a jti, so a token the README's reader
+    # copies carries one body only (API.md: a jti is single-use).
+    tok = mint()
+    first, d1 = post(allow, tok)
+    again, d2 = post(allow, tok)
+    other, _ = post(helper("--days", "2"), tok)
+    check(first == 200 and again == 200 and
+          d1.get("decision_id") == d2.get("decision_id") and other == 409,
+          "one minted token: its body again is the recorded decision, "
+          "another body 409 (got %s %s %s)" % (first, again, other))
 
     deny = helper("--deny")
     status, d = post(deny)

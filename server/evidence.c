@@ -54,12 +54,13 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
-#include <semaphore.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/futex.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -769,11 +770,13 @@ struct pending {
     int jti_only; /* tg_evidence_bind_jti: no record, only r's jti */
     int rc;
     struct pending *next;
-    /* Posted once rc is set. A semaphore of its own rather than a condition
-     * under the store's mutex: a committed batch wakes exactly its
-     * appenders, and a woken appender does not queue for the mutex that
-     * the writer still holds (a second sleep and wake-up per append). */
-    sem_t done;
+    /* Set (after rc) once the batch is committed or failed; p may be gone
+     * right after. The appender sleeps on the store's wake word with its
+     * wake bit (struct tg_evidence), not on a condition under the store's
+     * mutex: a woken appender does not queue for the mutex that the writer
+     * still holds (a second sleep and wake-up per append). */
+    atomic_int done;
+    uint32_t bit;
 };
 
 /* The write connection and its statements (token holder only). */
@@ -911,6 +914,15 @@ struct tg_evidence {
     int ready;
     int inited;             /* the mutexes and conditions set up */
     _Atomic uint64_t next_id;
+    /* Committed batches wake their appenders with one futex call: each
+     * appender sleeps on wake_word (bumped by every batch) with one of 32
+     * wake bits, handed out in turn (wake_bits), and the writer wakes the
+     * bits of the batch at once (FUTEX_WAKE_BITSET). One syscall a batch
+     * instead of one sem_post a record (7% of the server's time); an
+     * appender of a later batch that shares a bit wakes, finds its record
+     * not done and sleeps again. */
+    atomic_uint wake_word;
+    atomic_uint wake_bits;
     pthread_t writer;
     int writer_started;
 
@@ -2168,6 +2180,25 @@ static void token_give_back(struct tg_evidence *e, int set_ready, int rc)
     pthread_mutex_unlock(&e->mu);
 }
 
+/* Tells every appender of batch that its rc is set: marks each done, then
+ * wakes their bits in one call (struct tg_evidence, wake_word). */
+static void batch_wake(struct tg_evidence *e, struct pending *batch)
+{
+    uint32_t mask = 0;
+
+    for (struct pending *p = batch, *nx; p; p = nx) {
+        nx = p->next; /* p is gone once done is set */
+        mask |= p->bit;
+        atomic_store(&p->done, 1);
+    }
+    /* After every done: an appender that read the word before this bump
+     * and found its record not done sleeps only while the word is
+     * unchanged, so it cannot miss this wake. */
+    atomic_fetch_add(&e->wake_word, 1);
+    syscall(SYS_futex, &e->wake_word, FUTEX_WAKE_BITSET_PRIVATE, INT_MAX,
+            NULL, NULL, mask);
+}
+
 /*
  * The writer thread: commits the queued records, up to MAX_BATCH a
  * transaction, and wakes their appenders. A thread of its own rather than
@@ -2210,10 +2241,7 @@ static void *writer_main(void *arg)
         e->ready = rc == 0; /* before any appender hears of the result */
         token_release(e);
         pthread_mutex_unlock(&e->mu);
-        for (struct pending *p = batch, *nx; p; p = nx) {
-            nx = p->next; /* p is gone once posted */
-            sem_post(&p->done);
-        }
+        batch_wake(e, batch);
         pthread_mutex_lock(&e->mu);
     }
     pthread_mutex_unlock(&e->mu);
@@ -2695,13 +2723,12 @@ int tg_evidence_bind_jti(struct tg_evidence *e, const char *source,
  * failed). Returns p's result. */
 static int enqueue_wait(struct tg_evidence *e, struct pending *p)
 {
-    if (sem_init(&p->done, 0, 0))
-        return TG_ENOMEM;
+    atomic_init(&p->done, 0);
+    p->bit = 1u << (atomic_fetch_add(&e->wake_bits, 1) & 31);
 
     pthread_mutex_lock(&e->mu);
     if (e->stop) {
         pthread_mutex_unlock(&e->mu);
-        sem_destroy(&p->done);
         return TG_EIO;
     }
     if (e->qtail)
@@ -2713,9 +2740,17 @@ static int enqueue_wait(struct tg_evidence *e, struct pending *p)
     /* After the unlock, so that the writer does not wake into our mutex;
      * it checks the queue under the mutex, so the signal is not lost. */
     pthread_cond_signal(&e->work);
-    while (sem_wait(&p->done) != 0)
-        ; /* EINTR */
-    sem_destroy(&p->done);
+    for (;;) {
+        unsigned int word = atomic_load(&e->wake_word);
+
+        if (atomic_load(&p->done))
+            break;
+        /* Returns at once when the word moved on since it was read (a
+         * batch was woken in between), on EINTR, or when another batch
+         * shared our bit: the loop looks again. */
+        syscall(SYS_futex, &e->wake_word, FUTEX_WAIT_BITSET_PRIVATE, word,
+                NULL, NULL, p->bit);
+    }
     return p->rc;
 }
 

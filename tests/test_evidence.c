@@ -1327,6 +1327,95 @@ static void test_wal_bounded(void **state)
     assert_int_equal(verify(path, NULL).count, 24000);
 }
 
+/* Many appenders at once, each reading its record back through a
+ * connection of its own the moment its append returns: a committed batch
+ * wakes all of its appenders together (one futex call for the batch, each
+ * appender on one of 32 wake bits), so an appender answered before its
+ * batch committed would find nothing, and one whose wake was lost (a bit
+ * left out of the batch's mask, the word bumped before a record was marked
+ * done) would never return: the join below has a deadline. */
+struct wake_arg {
+    struct tg_evidence *e;
+    const char *path;
+    int t, n;
+    int failures, unseen;
+    atomic_int finished;
+};
+
+static void *wake_thread(void *p)
+{
+    struct wake_arg *a = p;
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+
+    if (sqlite3_open_v2(a->path, &db, SQLITE_OPEN_READONLY, NULL) !=
+            SQLITE_OK ||
+        sqlite3_prepare_v2(db, "SELECT count(*) FROM records"
+                               " WHERE decision_id = ?1",
+                           -1, &st, NULL) != SQLITE_OK) {
+        a->failures = a->n;
+        goto out;
+    }
+    sqlite3_busy_timeout(db, 2000);
+    for (int i = 0; i < a->n; i++) {
+        char id[48], ticket[32];
+
+        snprintf(id, sizeof id, "wake-%d-%d", a->t, i);
+        snprintf(ticket, sizeof ticket, "W-%d-%d", a->t, i);
+        if (append(a->e, id, ticket, NULL, NULL, NULL, i)) {
+            a->failures++;
+            continue;
+        }
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(st) != SQLITE_ROW || sqlite3_column_int(st, 0) != 1)
+            a->unseen++;
+        sqlite3_reset(st);
+    }
+out:
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    atomic_store(&a->finished, 1);
+    return NULL;
+}
+
+static void test_batch_wake_all_durable(void **state)
+{
+    enum { THREADS = 48, EACH = 150 };
+    char path[300];
+    struct tg_evidence *e;
+    pthread_t th[THREADS];
+    static struct wake_arg args[THREADS];
+    time_t deadline;
+    int done = 0;
+
+    (void)state;
+    new_path(path, sizeof path);
+    e = open_store(path, NULL);
+    for (int t = 0; t < THREADS; t++) {
+        args[t] = (struct wake_arg){.e = e, .path = path, .t = t, .n = EACH};
+        atomic_init(&args[t].finished, 0);
+        assert_int_equal(pthread_create(&th[t], NULL, wake_thread, &args[t]),
+                         0);
+    }
+    /* A lost wake-up hangs its appender for good: fail instead. */
+    deadline = time(NULL) + 60;
+    while (done < THREADS && time(NULL) < deadline) {
+        done = 0;
+        for (int t = 0; t < THREADS; t++)
+            done += atomic_load(&args[t].finished);
+        if (done < THREADS)
+            usleep(20 * 1000);
+    }
+    assert_int_equal(done, THREADS);
+    for (int t = 0; t < THREADS; t++) {
+        pthread_join(th[t], NULL);
+        assert_int_equal(args[t].failures, 0);
+        assert_int_equal(args[t].unseen, 0);
+    }
+    tg_evidence_close(e);
+    assert_int_equal(verify(path, NULL).count, THREADS * EACH);
+}
+
 static void test_next_seq(void **state)
 {
     char path[300];
@@ -2137,6 +2226,7 @@ int main(void)
         cmocka_unit_test(test_copy_forward_index),
         cmocka_unit_test(test_copy_forward_bounded),
         cmocka_unit_test(test_wal_bounded),
+        cmocka_unit_test(test_batch_wake_all_durable),
         cmocka_unit_test(test_next_seq),
         cmocka_unit_test(test_verify_errors),
         cmocka_unit_test(test_export),

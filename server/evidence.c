@@ -88,6 +88,13 @@
  * of the restart, longer; p99 latency grew from 5 to 10-28 ms). */
 #define CKPT_FRAMES 1000
 #define CK_RESTART_FRAMES 4096
+/* The WAL's hard bound in frames (32 MB of pages): past it the writer
+ * itself catches the checkpoint up, with the token held, before the next
+ * commit (writer_main). The maintenance thread restarts the WAL at
+ * CK_RESTART_FRAMES, but only as fast as it gets a core: on a loaded
+ * machine the writer went on appending while it waited, and the WAL grew
+ * to 45-64 MB. */
+#define CK_HARD_FRAMES (2 * CK_RESTART_FRAMES)
 #define CK_INTERVAL_MS 1000
 /* Decision-id numbers reserved in meta.id_next per write of it. */
 #define ID_BLOCK 1024
@@ -930,6 +937,7 @@ struct tg_evidence {
     struct wconn w;
     uint64_t id_reserved;   /* meta id_next as committed */
     int ck_frames;          /* WAL size when the checkpoint was last asked */
+    int wal_frames;         /* WAL size after the last commit */
     int gone;               /* GONE_*: a file was deleted or replaced */
     struct fail err;        /* why the last write failed */
     const char *logged;     /* the failure last logged; NULL: none */
@@ -1369,6 +1377,7 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
     struct tg_evidence *e = arg;
     (void)db;
     (void)name;
+    e->wal_frames = frames;
     if (frames < e->ck_frames)
         e->ck_frames = 0; /* the WAL restarted */
     if (frames - e->ck_frames >= CKPT_FRAMES) {
@@ -2180,6 +2189,26 @@ static void token_give_back(struct tg_evidence *e, int set_ready, int rc)
     pthread_mutex_unlock(&e->mu);
 }
 
+/* The WAL reached CK_HARD_FRAMES (the writer, token held): copies it back
+ * into the database on the write connection, so that the next transaction
+ * starts it over. A checkpoint that the maintenance thread runs meanwhile
+ * makes ours SQLITE_BUSY: it is waited for (it never waits for the token)
+ * and ours copies what it left. Best effort: a reader still on an old
+ * snapshot may keep the WAL from restarting; the next commit tries again. */
+static void wal_catch_up(struct tg_evidence *e)
+{
+    for (int waited = 0; e->w.db; waited++) {
+        int rc = sqlite3_wal_checkpoint_v2(e->w.db, NULL,
+                                           SQLITE_CHECKPOINT_PASSIVE, NULL,
+                                           NULL);
+
+        if (rc != SQLITE_BUSY ||
+            waited >= (e->busy_ms > 0 ? e->busy_ms : DEFAULT_BUSY_MS))
+            break;
+        usleep(1000);
+    }
+}
+
 /* Tells every appender of batch that its rc is set: marks each done, then
  * wakes their bits in one call (struct tg_evidence, wake_word). */
 static void batch_wake(struct tg_evidence *e, struct pending *batch)
@@ -2216,7 +2245,7 @@ static void *writer_main(void *arg)
     for (;;) {
         struct pending *batch, *last;
         size_t n = 1;
-        int rc;
+        int rc, full;
 
         while ((!e->qhead || e->token || e->token_wanted) &&
                !(e->stop && !e->qhead))
@@ -2236,12 +2265,22 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&e->mu);
 
         rc = commit_batch(e, batch, 0);
+        full = rc == 0 && e->wal_frames >= CK_HARD_FRAMES;
 
         pthread_mutex_lock(&e->mu);
         e->ready = rc == 0; /* before any appender hears of the result */
-        token_release(e);
+        if (!full)
+            token_release(e);
         pthread_mutex_unlock(&e->mu);
         batch_wake(e, batch);
+        if (full) {
+            /* Still holding the token: no commit until the WAL is copied
+             * back, so that the next one starts it over. */
+            wal_catch_up(e);
+            pthread_mutex_lock(&e->mu);
+            token_release(e);
+            pthread_mutex_unlock(&e->mu);
+        }
         pthread_mutex_lock(&e->mu);
     }
     pthread_mutex_unlock(&e->mu);

@@ -1290,7 +1290,14 @@ static off_t file_size(const char *path)
 /* Under steady appends the WAL is checkpointed into the database and starts
  * over: it stays small while the database grows. (A checkpoint connection
  * that never learnt the file was in WAL mode once left every record in an
- * ever-growing WAL.) */
+ * ever-growing WAL.) The bound is the store's, whatever the load: the
+ * maintenance thread restarts the WAL at 4096 frames when it gets a core,
+ * and the writer itself stops at 8192 (CK_HARD_FRAMES, 8192 x (4096 + 24)
+ * bytes = 33.8 MB) until the checkpoint caught up, plus the last batch's
+ * frames (8 appenders here: a few pages). Without the writer's stop the
+ * WAL reached 45-64 MB when the machine was loaded (ctest -j2 beside
+ * other builds): the maintenance thread waited for a core while the
+ * writer appended. */
 static void test_wal_bounded(void **state)
 {
     char path[300], wal[320];

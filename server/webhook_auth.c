@@ -419,14 +419,19 @@ static int segment_json(const char *s, size_t n, json_t **out)
 }
 
 /* Reads an integer NumericDate claim; real numbers are truncated, as RFC 7519
- * allows non-integer values. Returns 1 when present and numeric. */
+ * allows non-integer values. Returns 1 when present, numeric and within
+ * +-9e15 seconds (no real date lies further; the callers add the leeway and
+ * the lifetime to it, which must not overflow), else 0. */
 static int numeric_claim(const json_t *claims, const char *name, int64_t *out)
 {
     const json_t *v = json_object_get(claims, name);
     double d;
 
     if (json_is_integer(v)) {
-        *out = (int64_t)json_integer_value(v);
+        json_int_t i = json_integer_value(v);
+        if (i <= -9000000000000000LL || i >= 9000000000000000LL)
+            return 0;
+        *out = (int64_t)i;
         return 1;
     }
     if (!json_is_real(v))
@@ -500,7 +505,7 @@ int tg_webhook_auth_connect(const char *secret, const char *token,
     if (!numeric_claim(claims, "exp", &exp) ||
         now > exp + TG_WEBHOOK_CONNECT_LEEWAY_S)
         goto out;
-    /* exp is below 9e15 (numeric_claim): the sums cannot overflow. */
+    /* exp lies within +-9e15 (numeric_claim): no sum here overflows. */
     if (max_lifetime_s > 0 &&
         exp > now + max_lifetime_s + TG_WEBHOOK_CONNECT_LEEWAY_S)
         goto out;

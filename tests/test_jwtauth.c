@@ -660,6 +660,24 @@ static void test_connect_claims(void **state)
          "{\"iss\":\"jira:1\",\"qsh\":\"$Q\",\"iat\":$T,\"exp\":$E,"
          "\"jti\":\"\"}",
          86400, TG_EAUTH},
+        /* Integers at the int64 edges: no sum on them may overflow (the
+         * UBSan build aborts on one), and none is a usable date. */
+        {"exp the largest int64", "{\"alg\":\"HS256\"}",
+         "{\"iss\":\"jira:1\",\"qsh\":\"$Q\",\"iat\":$T,"
+         "\"exp\":9223372036854775807}",
+         86400, TG_EAUTH},
+        {"exp the largest int64, no lifetime bound", "{\"alg\":\"HS256\"}",
+         "{\"iss\":\"jira:1\",\"qsh\":\"$Q\",\"iat\":$T,"
+         "\"exp\":9223372036854775807}",
+         0, TG_EAUTH},
+        {"exp the smallest int64", "{\"alg\":\"HS256\"}",
+         "{\"iss\":\"jira:1\",\"qsh\":\"$Q\",\"iat\":$T,"
+         "\"exp\":-9223372036854775808}",
+         86400, TG_EAUTH},
+        {"iat the smallest int64", "{\"alg\":\"HS256\"}",
+         "{\"iss\":\"jira:1\",\"qsh\":\"$Q\","
+         "\"iat\":-9223372036854775808,\"exp\":$E}",
+         86400, TG_EAUTH},
     };
     int64_t now = (int64_t)time(NULL);
     char qsh[65];

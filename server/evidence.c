@@ -53,12 +53,12 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/futex.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -2198,9 +2198,8 @@ static void token_give_back(struct tg_evidence *e, int set_ready, int rc)
 static void wal_catch_up(struct tg_evidence *e)
 {
     for (int waited = 0; e->w.db; waited++) {
-        int rc = sqlite3_wal_checkpoint_v2(e->w.db, NULL,
-                                           SQLITE_CHECKPOINT_PASSIVE, NULL,
-                                           NULL);
+        int rc = sqlite3_wal_checkpoint_v2(
+            e->w.db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 
         if (rc != SQLITE_BUSY ||
             waited >= (e->busy_ms > 0 ? e->busy_ms : DEFAULT_BUSY_MS))
@@ -2224,8 +2223,8 @@ static void batch_wake(struct tg_evidence *e, struct pending *batch)
      * and found its record not done sleeps only while the word is
      * unchanged, so it cannot miss this wake. */
     atomic_fetch_add(&e->wake_word, 1);
-    syscall(SYS_futex, &e->wake_word, FUTEX_WAKE_BITSET_PRIVATE, INT_MAX,
-            NULL, NULL, mask);
+    syscall(SYS_futex, &e->wake_word, FUTEX_WAKE_BITSET_PRIVATE, INT_MAX, NULL,
+            NULL, mask);
 }
 
 /*
@@ -2787,8 +2786,8 @@ static int enqueue_wait(struct tg_evidence *e, struct pending *p)
         /* Returns at once when the word moved on since it was read (a
          * batch was woken in between), on EINTR, or when another batch
          * shared our bit: the loop looks again. */
-        syscall(SYS_futex, &e->wake_word, FUTEX_WAIT_BITSET_PRIVATE, word,
-                NULL, NULL, p->bit);
+        syscall(SYS_futex, &e->wake_word, FUTEX_WAIT_BITSET_PRIVATE, word, NULL,
+                NULL, p->bit);
     }
     return p->rc;
 }

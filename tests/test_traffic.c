@@ -970,6 +970,69 @@ static void test_admin_listener_own_threads(void **state)
     tg_test_server_cleanup(&a);
 }
 
+/* SIGTERM ends the server within seconds whatever its clients are doing:
+ * an idle socket, a body stalled after its headers, headers half sent, a
+ * kept-alive connection between requests, on the API and the admin
+ * listener, all with 30 s deadlines. Stopping waits for requests in flight,
+ * not for deadlines (a server that did would take 30 s here). */
+static void test_stops_promptly_with_open_connections(void **state)
+{
+    static const char get[] = "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
+    static const char half[] = "GET /healthz HTTP/1.1\r\nX-Slow: a";
+    struct tg_server a;
+    struct tg_conn c[6];
+    struct tg_resp r;
+    char line[160];
+    int admin_port, i, rc;
+    int64_t t0, took;
+    (void)state;
+
+    assert_int_equal(tg_test_server_prepare(&a), 0);
+    admin_port = tg_test_free_port();
+    assert_true(admin_port > 0);
+    snprintf(line, sizeof(line),
+             "  threads: 2\n  keep_alive_timeout_ms: 30000\n"
+             "  admin_listen: \"127.0.0.1:%d\"",
+             admin_port);
+    assert_int_equal(tg_test_config_replace(&a, "  threads: 16", line), 0);
+    assert_int_equal(tg_test_config_replace(&a, "  request_timeout_ms: 10000",
+                                            "  request_timeout_ms: 30000"),
+                     0);
+    assert_int_equal(tg_test_server_start(&a), 0);
+
+    for (i = 0; i < 6; i++)
+        assert_int_equal(
+            tg_test_conn_open(i == 5 ? admin_port : a.port, &c[i]), 0);
+    /* c[0] idle; c[1] a stalled body; c[2] half its headers; c[3], c[5]
+     * kept alive after an answer; c[4] a stalled body too. */
+    assert_int_equal(tg_test_conn_send(&c[1], slow_head, sizeof(slow_head) - 1),
+                     0);
+    assert_int_equal(tg_test_conn_send(&c[4], slow_head, sizeof(slow_head) - 1),
+                     0);
+    assert_int_equal(tg_test_conn_send(&c[2], half, sizeof(half) - 1), 0);
+    for (i = 3; i < 6; i += 2) {
+        assert_int_equal(tg_test_conn_send(&c[i], get, sizeof(get) - 1), 0);
+        assert_int_equal(tg_test_conn_response(&c[i], 5000, &r), 0);
+        assert_int_equal(r.status, 200);
+        expect_connection(&r, "keep-alive");
+        tg_test_resp_free(&r);
+    }
+    sleep_ms(300);
+    t0 = now_ms();
+    rc = tg_test_server_stop(&a);
+    took = now_ms() - t0;
+    if (rc != 0)
+        tg_test_server_dump_log(&a);
+    assert_int_equal(rc, 0);
+    fprintf(stderr, "stopped with 6 open connections in %lld ms\n",
+            (long long)took);
+    if (!wrapped() && took > 8000)
+        fail_msg("SIGTERM took %lld ms with open connections", (long long)took);
+    for (i = 0; i < 6; i++)
+        tg_test_conn_close(&c[i]);
+    tg_test_server_cleanup(&a);
+}
+
 /* After all of the above the server still stops on SIGTERM with exit 0,
  * and its log holds no sanitizer report (under ASan/UBSan builds). */
 static void test_stops_cleanly(void **state)
@@ -1007,6 +1070,7 @@ int main(void)
         cmocka_unit_test(test_slow_headers),
         cmocka_unit_test(test_slow_idle_sockets),
         cmocka_unit_test(test_admin_listener_own_threads),
+        cmocka_unit_test(test_stops_promptly_with_open_connections),
         cmocka_unit_test(test_stops_cleanly),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -4,7 +4,7 @@
  * A handler that only reads the body and answers a fixed JSON document, so
  * that http_bench.sh can tell the cost of ticketgate's work from the cost of
  * CivetWeb itself (same library, same request, and the connection options
- * ticketgate's server/http.c gives CivetWeb: one thread per open connection,
+ * ticketgate's server/http/http.c gives CivetWeb: one thread per open connection,
  * keep-alive with a 5 s idle timeout, TCP_NODELAY).
  *
  * Built by bench/http_bench.sh: cc -O2 bench/bare.c -lcivetweb

@@ -8,16 +8,12 @@
  * per ticket for each, the rate they add up to, and the rate of jansson's
  * two steps alone: the ceiling, per core, for any check that reads and
  * writes JSON with jansson on this machine. check runs this loop on every
- * core (one worker thread per CPU, see server/check.c), so its end-to-end
+ * core (one worker thread per CPU, see server/cli/check.c), so its end-to-end
  * rate is about the "all" rate here times the cores.
  *
- * Build and run from the repository root, after building build-rel/:
- *   cc -std=c11 -O2 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Iserver \
- *      -Ivalidators bench/check_phases.c server/canonical.c \
- *      server/config.c server/strbuf.c server/decision.c server/jarena.c \
- *      build-rel/libtg_validators.a \
- *      $(pkg-config --cflags --libs jansson yaml-0.1) -lcrypto -o check_phases
- *   taskset -c 0 ./check_phases example/ticketgate.yaml \
+ * Build and run from the repository root (a target outside `all`):
+ *   cmake --build build-rel --target check_phases
+ *   taskset -c 0 build-rel/check_phases example/ticketgate.yaml \
  *      ../shared/corpus/canonical.jsonl [ROUNDS]
  */
 #include <jansson.h>
@@ -26,11 +22,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "canonical.h"
-#include "config.h"
-#include "decision.h"
-#include "evaluate.h"
-#include "jarena.h"
+#include "server/core/canonical.h"
+#include "server/config/config.h"
+#include "server/core/decision.h"
+#include "validators/evaluate.h"
+#include "server/util/jarena.h"
 
 enum { PARSE, MAP, EVALUATE, BUILD, PRINT, RELEASE, N_PHASES };
 static const char *const names[N_PHASES] = {"parse", "map", "evaluate",

@@ -2,12 +2,9 @@
  * core, JSON parsing and printing left out (bench/check_bench.sh measures
  * the whole `check` command).
  *
- * Build and run from the repository root, after building build-rel/:
- *   cc -std=c11 -O2 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Iserver \
- *      -Ivalidators bench/eval_bench.c server/canonical.c server/config.c \
- *      server/strbuf.c build-rel/libtg_validators.a \
- *      $(pkg-config --cflags --libs jansson yaml-0.1) -lcrypto -o eval_bench
- *   taskset -c 0 ./eval_bench example/ticketgate.yaml ../shared/corpus/canonical.jsonl
+ * Build and run from the repository root (a target outside `all`):
+ *   cmake --build build-rel --target eval_bench
+ *   taskset -c 0 build-rel/eval_bench example/ticketgate.yaml ../shared/corpus/canonical.jsonl
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -15,9 +12,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "canonical.h"
-#include "config.h"
-#include "evaluate.h"
+#include "server/core/canonical.h"
+#include "server/config/config.h"
+#include "validators/evaluate.h"
 
 int main(int argc, char **argv)
 {

@@ -1,13 +1,9 @@
 /* evidence_bench.c - evidence store throughput and bytes per record. */
 
 /*
- * Build (from the repository root):
- *   cc -std=c11 -O2 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
- *      -Iserver -Ivalidators bench/evidence_bench.c server/evidence.c \
- *      server/digest.c server/log.c \
- *      $(pkg-config --cflags --libs jansson sqlite3) -lcrypto -lpthread \
- *      -o evidence_bench
- * Run: ./evidence_bench DIR [RECORDS] [THREADS] [normal|full]
+ * Build (from the repository root; a target outside `all`):
+ *   cmake --build build-rel --target evidence_bench
+ * Run: build-rel/evidence_bench DIR [RECORDS] [THREADS] [normal|full]
  * Prints records/s, mean latency and bytes per record of the file.
  */
 
@@ -23,9 +19,9 @@
 
 #include <openssl/evp.h>
 
-#include "config.h"
-#include "errors.h"
-#include "evidence.h"
+#include "server/config/config.h"
+#include "validators/errors.h"
+#include "server/store/evidence.h"
 
 /* A deny with four findings: about the 1.2 KB a real decision weighs. */
 static const char DOC_FMT[] =

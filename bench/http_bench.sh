@@ -3,7 +3,7 @@
 # requests/s, the ratio to bare, p50/p99 latency and peak RSS, then a soak
 # run at 64 connections that must show no errors and a flat RSS. Both sides
 # keep connections open (wrk does by default; bench/bare.c turns CivetWeb's
-# keep-alive on with the options server/http.c uses), and a probe before the
+# keep-alive on with the options server/http/http.c uses), and a probe before the
 # runs shows that each really does: a second request on one curl reuses
 # the connection.
 #

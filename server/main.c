@@ -2,8 +2,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli.h"
-#include "jarena.h"
+#include "server/cli/cli.h"
+#include "server/util/jarena.h"
 
 static const struct command {
     const char *name;

@@ -13,11 +13,11 @@
 #include <openssl/evp.h>
 #include <sqlite3.h>
 
-#include "cli.h"
-#include "config.h"
-#include "errors.h"
-#include "evidence.h"
-#include "support/tg_test.h"
+#include "server/cli/cli.h"
+#include "server/config/config.h"
+#include "validators/errors.h"
+#include "server/store/evidence.h"
+#include "tests/support/tg_test.h"
 
 #define KEY "audit-link-key-0123456789"
 

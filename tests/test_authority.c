@@ -1,6 +1,6 @@
 /* test_authority.c - the authority validator, tiers and delegations. */
 /* deps: canonical */
-#include "vfixture.h"
+#include "tests/vfixture.h"
 
 static int run_auth(const struct tg_ticket *t, const struct tg_policy *p,
                     const struct tg_directory *d, int64_t now,

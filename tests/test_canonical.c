@@ -7,8 +7,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "canonical.h"
-#include "errors.h"
+#include "server/core/canonical.h"
+#include "validators/errors.h"
 
 static void test_canonical_errors(void **state)
 {

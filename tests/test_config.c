@@ -17,10 +17,10 @@
 
 #include <openssl/evp.h>
 
-#include "config.h"
-#include "directory.h"
-#include "errors.h"
-#include "support/tg_test.h"
+#include "server/config/config.h"
+#include "validators/directory.h"
+#include "validators/errors.h"
+#include "tests/support/tg_test.h"
 
 #define EXAMPLE TG_SOURCE_DIR "/example"
 

@@ -14,7 +14,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "support/tg_test.h"
+#include "tests/support/tg_test.h"
 
 #define THREADS 8
 #define MAX_IDS 20000

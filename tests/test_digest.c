@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "digest.h"
+#include "server/util/digest.h"
 
 static void hex(const unsigned char *d, char out[2 * TG_DIGEST_LEN + 1])
 {

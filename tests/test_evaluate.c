@@ -1,7 +1,7 @@
 /* test_evaluate.c - decisions from findings: deny, annotate, allow, skip. */
 /* deps: canonical decision */
-#include "decision.h"
-#include "vfixture.h"
+#include "server/core/decision.h"
+#include "tests/vfixture.h"
 
 struct ev_case {
     const char *name;

@@ -24,9 +24,9 @@
 #include <openssl/hmac.h>
 #include <sqlite3.h>
 
-#include "config.h"
-#include "errors.h"
-#include "evidence.h"
+#include "server/config/config.h"
+#include "validators/errors.h"
+#include "server/store/evidence.h"
 
 /* ------------------------------------------------------------ fixtures */
 

@@ -1,6 +1,6 @@
 /* test_expiry.c - the expiry validator, its limits and boundaries. */
 /* deps: canonical */
-#include "vfixture.h"
+#include "tests/vfixture.h"
 
 static int run_expiry(const struct tg_ticket *t, const struct tg_policy *p,
                       const struct tg_directory *d, int64_t now,

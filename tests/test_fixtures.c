@@ -31,15 +31,15 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "adapter.h"
-#include "canonical.h"
-#include "codes.h"
-#include "config.h"
-#include "decision.h"
-#include "errors.h"
-#include "evaluate.h"
-#include "support/tg_test.h"
-#include "timeparse.h"
+#include "server/adapters/adapter.h"
+#include "server/core/canonical.h"
+#include "validators/codes.h"
+#include "server/config/config.h"
+#include "server/core/decision.h"
+#include "validators/errors.h"
+#include "validators/evaluate.h"
+#include "tests/support/tg_test.h"
+#include "validators/timeparse.h"
 
 #define FIX TG_SOURCE_DIR "/tests/fixtures/"
 #define EXAMPLE TG_SOURCE_DIR "/example/ticketgate.yaml"

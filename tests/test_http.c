@@ -11,8 +11,8 @@
 
 #include <cmocka.h>
 
-#include "config.h"
-#include "http.h"
+#include "server/config/config.h"
+#include "server/http/http.h"
 
 static void test_too_deep(void **state)
 {

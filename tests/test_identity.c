@@ -1,7 +1,7 @@
 /* test_identity.c - how messages name people: tg_ident_label (issue 9). */
 /* deps: canonical */
-#include "identity.h"
-#include "vfixture.h"
+#include "validators/identity.h"
+#include "tests/vfixture.h"
 
 /* 1 when s is valid UTF-8 (the label is cut on character boundaries). */
 static int valid_utf8(const char *s)

@@ -10,7 +10,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "jarena.h"
+#include "server/util/jarena.h"
 
 static _Alignas(16) char buf[16384];
 

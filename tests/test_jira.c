@@ -13,11 +13,11 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "adapter.h"
-#include "errors.h"
-#include "support/tg_test.h"
-#include "timeparse.h"
-#include "webhook_auth.h"
+#include "server/adapters/adapter.h"
+#include "validators/errors.h"
+#include "tests/support/tg_test.h"
+#include "validators/timeparse.h"
+#include "server/auth/webhook_auth.h"
 
 #define FIX TG_SOURCE_DIR "/tests/fixtures/jira/"
 #define EXAMPLE TG_SOURCE_DIR "/example/"

@@ -1,6 +1,6 @@
 /* test_justification.c - the justification validator and its word rule. */
 /* deps: canonical */
-#include "vfixture.h"
+#include "tests/vfixture.h"
 
 static int run_just(const struct tg_ticket *t, const struct tg_policy *p,
                     const struct tg_directory *d, int64_t now,

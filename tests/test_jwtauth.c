@@ -11,10 +11,10 @@
 
 #include <cmocka.h>
 
-#include "errors.h"
-#include "jwtauth.h"
-#include "support/tg_test.h"
-#include "webhook_auth.h"
+#include "validators/errors.h"
+#include "server/auth/jwtauth.h"
+#include "tests/support/tg_test.h"
+#include "server/auth/webhook_auth.h"
 
 #define HS_SECRET "unit-test-shared-secret-0123456789abcdef"
 #define ISS "https://issuer.example"
@@ -614,7 +614,7 @@ static void test_max_lifetime(void **state)
     }
 }
 
-/* Atlassian Connect JWTs (server/webhook_auth.c does its own HS256): nbf,
+/* Atlassian Connect JWTs (server/auth/webhook_auth.c does its own HS256): nbf,
  * the lifetime bound, duplicate members and the jti's shape (issues 9 item
  * 7 and 10 item 5). */
 static void test_connect_claims(void **state)

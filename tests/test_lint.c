@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "server/cli/cli.h"
 
 #define FIX TG_SOURCE_DIR "/tests/fixtures/config"
 

@@ -16,8 +16,8 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "log.h"
-#include "support/tg_test.h"
+#include "server/util/log.h"
+#include "tests/support/tg_test.h"
 
 /* ------------------------------------------------ capturing stderr */
 

@@ -12,8 +12,8 @@
 
 #include <cmocka.h>
 
-#include "../validators/errors.h"
-#include "metrics.h"
+#include "validators/errors.h"
+#include "server/util/metrics.h"
 
 /* Prometheus text format 0.0.4: a sample is name, optional labels with
  * escaped values, one space, a float. */

@@ -1,6 +1,6 @@
 /* test_owner.c - the owner validator (REASONS.md "owner"). */
 /* deps: canonical */
-#include "vfixture.h"
+#include "tests/vfixture.h"
 
 static int run_owner(const struct tg_ticket *t, const struct tg_policy *p,
                      const struct tg_directory *d, int64_t now,

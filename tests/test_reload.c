@@ -22,7 +22,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
-#include "support/tg_test.h"
+#include "tests/support/tg_test.h"
 
 /* The server under test and a copy of it that points at its admin port. */
 static struct tg_server S, A;

@@ -1,6 +1,6 @@
 /* test_rules.c - the policy validator: forbidden and break-glass. */
 /* deps: canonical */
-#include "vfixture.h"
+#include "tests/vfixture.h"
 
 static int run_rules(const struct tg_ticket *t, const struct tg_policy *p,
                      const struct tg_directory *d, int64_t now,

@@ -1,6 +1,6 @@
 /* test_scope.c - the scope validator (REASONS.md "scope"). */
 /* deps: canonical */
-#include "vfixture.h"
+#include "tests/vfixture.h"
 
 static int run_scope(const struct tg_ticket *t, const struct tg_policy *p,
                      const struct tg_directory *d, int64_t now,

@@ -1,6 +1,6 @@
 /* test_separation.c - the separation validator (REASONS.md "separation"). */
 /* deps: canonical */
-#include "vfixture.h"
+#include "tests/vfixture.h"
 
 static int run_sep(const struct tg_ticket *t, const struct tg_policy *p,
                    const struct tg_directory *d, int64_t now,

@@ -17,7 +17,7 @@
 #include <pthread.h>
 #include <sqlite3.h>
 
-#include "support/tg_test.h"
+#include "tests/support/tg_test.h"
 
 static struct tg_server S;
 static json_t *tmpl; /* example/payloads/canonical-ticket.json */

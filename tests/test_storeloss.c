@@ -17,7 +17,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "support/tg_test.h"
+#include "tests/support/tg_test.h"
 
 static json_t *tmpl; /* example/payloads/canonical-ticket.json */
 static char mounted[400]; /* a tmpfs to unmount at the end, or "" */

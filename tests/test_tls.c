@@ -21,7 +21,7 @@
 #include <curl/curl.h>
 #include <openssl/ssl.h>
 
-#include "support/tg_test.h"
+#include "tests/support/tg_test.h"
 
 /*
  * A CA, a server certificate for 127.0.0.1, a client certificate of that CA

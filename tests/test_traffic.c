@@ -22,7 +22,7 @@
 #include <jansson.h>
 #include <sqlite3.h>
 
-#include "support/tg_test.h"
+#include "tests/support/tg_test.h"
 
 /*
  * One server for the whole file, configured small so that every bound is

@@ -15,7 +15,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include "support/tg_test.h"
+#include "tests/support/tg_test.h"
 
 #define EXAMPLE TG_SOURCE_DIR "/example/"
 #define FIX TG_SOURCE_DIR "/tests/fixtures/"

@@ -6,12 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "canonical.h"
-#include "directory.h"
-#include "errors.h"
-#include "evaluate.h"
-#include "policy.h"
-#include "timeparse.h"
+#include "server/core/canonical.h"
+#include "validators/directory.h"
+#include "validators/errors.h"
+#include "validators/evaluate.h"
+#include "validators/policy.h"
+#include "validators/timeparse.h"
 
 /* 2026-12-01T00:00:00Z, the corpus's "now". */
 #define VF_NOW ((int64_t)1796083200)

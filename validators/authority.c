@@ -1,9 +1,9 @@
 /* authority.c - the authority validator: the approver may approve this. */
 #include <string.h>
 
-#include "errors.h"
-#include "evaluate.h"
-#include "identity.h"
+#include "validators/errors.h"
+#include "validators/evaluate.h"
+#include "validators/identity.h"
 
 /* The authority a person holds over a system: none, a tier, or all (owner). */
 struct grant {

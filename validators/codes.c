@@ -1,9 +1,9 @@
 /* codes.c - the one table of reason codes (contract/REASONS.md). */
-#include "codes.h"
+#include "validators/codes.h"
 
 #include <string.h>
 
-#include "errors.h"
+#include "validators/errors.h"
 
 /* Messages are worded for a service-desk agent who sees them inline: what is
  * wrong, naming the value at fault, and what to do about it. */

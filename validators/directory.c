@@ -1,12 +1,12 @@
 /* directory.c - identity resolution over the directory, indexed at load. */
-#include "directory.h"
+#include "validators/directory.h"
 
 #include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "errors.h"
-#include "words.h"
+#include "validators/errors.h"
+#include "validators/words.h"
 
 static char lower(char c)
 {

@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "policy.h"
+#include "validators/policy.h"
 
 enum tg_person_type { TG_TYPE_HUMAN, TG_TYPE_SHARED, TG_TYPE_SERVICE };
 

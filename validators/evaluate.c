@@ -1,7 +1,7 @@
 /* evaluate.c - runs the validators on a ticket and reaches the decision. */
-#include "evaluate.h"
+#include "validators/evaluate.h"
 
-#include "errors.h"
+#include "validators/errors.h"
 
 void tg_result_init(struct tg_result *r)
 {

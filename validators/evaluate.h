@@ -4,10 +4,10 @@
 
 #include <stdint.h>
 
-#include "directory.h"
-#include "findings.h"
-#include "policy.h"
-#include "ticket.h"
+#include "validators/directory.h"
+#include "validators/findings.h"
+#include "validators/policy.h"
+#include "validators/ticket.h"
 
 enum tg_verdict { TG_ALLOW, TG_ANNOTATE, TG_DENY, TG_SKIP };
 

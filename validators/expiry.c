@@ -4,11 +4,11 @@
 #include <string.h>
 #include <strings.h>
 
-#include "errors.h"
-#include "evaluate.h"
-#include "identity.h"
-#include "timeparse.h"
-#include "words.h"
+#include "validators/errors.h"
+#include "validators/evaluate.h"
+#include "validators/identity.h"
+#include "validators/timeparse.h"
+#include "validators/words.h"
 
 /* TICKET.md: these words, in any case, mean "no end". */
 static int is_no_end(const char *s)

@@ -1,10 +1,10 @@
 /* findings.c - the list of findings, and message templating. */
-#include "findings.h"
+#include "validators/findings.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "errors.h"
+#include "validators/errors.h"
 
 /* An argument longer than this is cut with "...": a justification of a
  * megabyte must not make a message of a megabyte. */

@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#include "codes.h"
+#include "validators/codes.h"
 
 struct tg_finding {
     enum tg_code code;

@@ -1,8 +1,8 @@
 /* identity.c - classification and comparison of identities. */
-#include "identity.h"
+#include "validators/identity.h"
 
-#include "ticket.h"
-#include "words.h"
+#include "validators/ticket.h"
+#include "validators/words.h"
 
 #include <stdio.h>
 #include <string.h>

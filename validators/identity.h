@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#include "directory.h"
+#include "validators/directory.h"
 
 struct tg_ticket;
 

@@ -4,10 +4,10 @@
 #include <string.h>
 #include <strings.h>
 
-#include "errors.h"
-#include "evaluate.h"
-#include "identity.h"
-#include "words.h"
+#include "validators/errors.h"
+#include "validators/evaluate.h"
+#include "validators/identity.h"
+#include "validators/words.h"
 
 struct word {
     const char *p;

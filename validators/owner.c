@@ -1,7 +1,7 @@
 /* owner.c - the owner validator: someone accountable, by name. */
-#include "errors.h"
-#include "evaluate.h"
-#include "identity.h"
+#include "validators/errors.h"
+#include "validators/evaluate.h"
+#include "validators/identity.h"
 
 int tg_owner_check(const struct tg_ticket *t, const struct tg_policy *p,
                    const struct tg_directory *d, struct tg_findings *out)

@@ -1,12 +1,12 @@
 /* policy.c - policy defaults, word sets and privilege names. */
-#include "policy.h"
+#include "validators/policy.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "errors.h"
-#include "words.h"
+#include "validators/errors.h"
+#include "validators/words.h"
 
 static const char *const default_wildcards[] = {
     "all", "any", "every", "everything", "full", "unrestricted",

@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#include "codes.h"
+#include "validators/codes.h"
 
 enum tg_privilege { TG_PRIV_READ = 0, TG_PRIV_WRITE = 1, TG_PRIV_ADMIN = 2 };
 

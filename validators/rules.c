@@ -3,10 +3,10 @@
 #include <string.h>
 #include <strings.h>
 
-#include "errors.h"
-#include "evaluate.h"
-#include "identity.h"
-#include "words.h"
+#include "validators/errors.h"
+#include "validators/evaluate.h"
+#include "validators/identity.h"
+#include "validators/words.h"
 
 /* Equal ignoring case and surrounding white space; absent matches nothing. */
 static int same_value(const char *rule, const char *v)

@@ -1,10 +1,10 @@
 /* scope.c - the scope validator: exactly what is granted, where. */
 #include <string.h>
 
-#include "errors.h"
-#include "evaluate.h"
-#include "identity.h"
-#include "words.h"
+#include "validators/errors.h"
+#include "validators/evaluate.h"
+#include "validators/identity.h"
+#include "validators/words.h"
 
 /* 1 when v contains '*' or one of its words is a wildcard word. */
 static int is_wildcard(const struct tg_policy *p, const char *v)

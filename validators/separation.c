@@ -2,9 +2,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "errors.h"
-#include "evaluate.h"
-#include "identity.h"
+#include "validators/errors.h"
+#include "validators/evaluate.h"
+#include "validators/identity.h"
 
 int tg_separation_check(const struct tg_ticket *t, const struct tg_policy *p,
                         const struct tg_directory *d, struct tg_findings *out)

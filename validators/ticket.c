@@ -1,11 +1,11 @@
 /* ticket.c - lifetime of the canonical ticket struct. */
-#include "ticket.h"
+#include "validators/ticket.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "errors.h"
+#include "validators/errors.h"
 
 void tg_ticket_init(struct tg_ticket *t)
 {

@@ -1,9 +1,9 @@
 /* timeparse.c - parses the expiry formats of TICKET.md; formats RFC 3339. */
-#include "timeparse.h"
+#include "validators/timeparse.h"
 
 #include <stdio.h>
 
-#include "errors.h"
+#include "validators/errors.h"
 
 /* Howard Hinnant's days_from_civil: exact for the proleptic Gregorian
  * calendar, no libc time zone state involved. */

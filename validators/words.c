@@ -1,5 +1,5 @@
 /* words.c - splitting free text into the words of REASONS.md. */
-#include "words.h"
+#include "validators/words.h"
 
 static int is_word_byte(unsigned char c)
 {

@@ -10,12 +10,9 @@
  * From the repository root:
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 \
- *     -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Iserver -Ivalidators \
- *     tests/fuzz/fuzz_payload.c server/jira.c server/servicenow.c \
- *     server/webhook_auth.c server/jwtauth.c server/userid.c server/glob.c \
- *     server/canonical.c server/config.c server/strbuf.c server/cfgref.c \
- *     server/decision.c server/jarena.c server/digest.c server/jsonfield.c \
- *     validators/[a-z]*.c \
+ *     -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -I. \
+ *     tests/fuzz/fuzz_payload.c server/adapters/[a-z]*.c server/auth/[a-z]*.c \
+ *     server/core/[a-z]*.c server/config/[a-z]*.c server/util/[a-z]*.c validators/[a-z]*.c \
  *     $(pkg-config --cflags --libs jansson yaml-0.1 libjwt) -lcrypto \
  *     -lpthread -o fuzz_payload
  *   mkdir -p fuzz-corpus && cp tests/fixtures/jira/[a-z]*.json \
@@ -29,12 +26,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "adapter.h"
-#include "canonical.h"
-#include "config.h"
-#include "decision.h"
-#include "evaluate.h"
-#include "jarena.h"
+#include "server/adapters/adapter.h"
+#include "server/core/canonical.h"
+#include "server/config/config.h"
+#include "server/core/decision.h"
+#include "validators/evaluate.h"
+#include "server/util/jarena.h"
 
 static struct tg_config *cfg;
 static char arena_buf[64 * 1024];

@@ -1,5 +1,5 @@
 /* tg_test.c - integration helpers: the real server, HTTP, tokens, MACs. */
-#include "tg_test.h"
+#include "tests/support/tg_test.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -31,7 +31,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "directory.h"
+#include "validators/directory.h"
 
 /* The example configuration's credentials (contract/example). */
 #define TG_TEST_GENERIC_SECRET "generic-client-secret-for-tests-0123456789"

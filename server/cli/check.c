@@ -1,0 +1,1009 @@
+/* check.c - `ticketgate check`: evaluates canonical tickets offline. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "validators/errors.h"
+#include "validators/evaluate.h"
+#include "validators/timeparse.h"
+#include "server/core/canonical.h"
+#include "server/cli/cli.h"
+#include "server/config/config.h"
+#include "server/core/decision.h"
+#include "server/util/jarena.h"
+
+/*
+ * Two ways through the same steps. With one thread (TG_CHECK_THREADS=1, or
+ * one CPU) the inputs are read value after value and each decision is
+ * printed at once: the reference. Otherwise every input is cut into chunks
+ * at line ends, N worker threads parse, map, evaluate and print whole
+ * chunks into their own buffers (each with its own JSON arena), and the
+ * main thread retires the chunks in input order: it numbers the tickets,
+ * writes each decision id into its place, prints the stderr lines and
+ * writes the chunk out. A chunk whose text does not parse on its own (a
+ * document over several lines cut at a line end, or invalid JSON) hands the
+ * rest of its input, from that value on, to the reference path, so the
+ * output and the error lines are byte for byte the one-thread run's.
+ */
+
+/* One check run: the configuration in force and where output goes. */
+struct run {
+    const struct tg_config *cfg;
+    int64_t now;
+    uint64_t seq;   /* decision ids count up from 1 in input order */
+    int any_deny;
+    int any_error;
+    FILE *out;
+    char *buf; /* serialisation buffer, reused across tickets */
+    size_t cap;
+    struct tg_jarena arena; /* the JSON values of the input being read */
+    char *arena_buf;
+};
+
+/* The parsed input and one ticket's decision at a time: a ticket and its
+ * decision take a few KB; a large array spills over to malloc. */
+#define CHECK_ARENA (1024 * 1024)
+
+/* Bytes of input a chunk holds, cut at the next line end: some 400
+ * tickets, a few ms of work, so the workers stay busy and the chunks in
+ * flight (4 per worker) take a few MB. */
+#define CHUNK_BYTES (256 * 1024)
+
+/* Past this a read or an output buffer is refused: 16 GiB is past any sane
+ * ticket folder. */
+#define MAX_BUFFER ((size_t)1 << 34)
+
+#define MAX_THREADS 256
+
+/* The decision id of a ticket a worker prints: the main thread writes the
+ * real one, of the same length, in its place. */
+#define ID_PLACEHOLDER "d-000000000000-000000"
+#define ID_LEN (sizeof(ID_PLACEHOLDER) - 1)
+
+static void usage(void)
+{
+    fputs("usage: ticketgate check -c FILE [--now RFC3339] [FILE...|-]\n",
+          stderr);
+}
+
+/* Reads all of f, starting with room for hint bytes; *len excludes the NUL
+ * added for convenience. */
+static char *slurp(FILE *f, size_t hint, size_t *len)
+{
+    size_t cap = hint + 1 > 65536 ? hint + 1 : 65536, n = 0, r;
+    char *buf, *nb;
+    if (cap > MAX_BUFFER)
+        return NULL;
+    if (!(buf = malloc(cap)))
+        return NULL;
+    while ((r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+        n += r;
+        if (cap - n - 1 == 0) {
+            if (cap > MAX_BUFFER / 2)
+                goto fail;
+            nb = realloc(buf, cap * 2);
+            if (!nb)
+                goto fail;
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    if (ferror(f))
+        goto fail;
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+fail:
+    free(buf);
+    return NULL;
+}
+
+/* One input file (or stdin) read whole, or why it could not be. */
+struct input {
+    const char *path; /* as given: "-" is stdin */
+    const char *name; /* as error lines name it */
+    char *buf;
+    size_t len;
+    int open_errno; /* fopen's errno when it could not be opened */
+    int rc;         /* TG_OK, or TG_EIO when it could not be read */
+    int stopped;    /* a failure ended it: its later chunks print nothing */
+};
+
+/* Reads path into in; on failure in->rc says so and report_load tells. */
+static void load_input(const char *path, struct input *in)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    struct stat st;
+    size_t hint = 0;
+
+    memset(in, 0, sizeof(*in));
+    in->path = path;
+    in->name = f == stdin ? "<stdin>" : path;
+    if (!f) {
+        in->open_errno = errno;
+        in->rc = TG_EIO;
+        return;
+    }
+    /* A regular file's size spares the doubling copies of a large one. */
+    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+        (unsigned long long)st.st_size < MAX_BUFFER / 2)
+        hint = (size_t)st.st_size;
+    in->buf = slurp(f, hint, &in->len);
+    if (f != stdin)
+        fclose(f);
+    if (!in->buf)
+        in->rc = TG_EIO;
+}
+
+/* The stderr line of a failed load, as check has always printed it. */
+static void report_load(const struct input *in)
+{
+    if (in->open_errno)
+        fprintf(stderr, "%s: cannot open: %s\n", in->path,
+                strerror(in->open_errno));
+    else
+        fprintf(stderr, "%s: cannot read\n", in->name);
+}
+
+/* The 3 id bytes of a decision: FNV-1a of the ticket id and its position,
+ * so a re-run of the same folder gives the same ids (check has no store to
+ * number them) at no cost beside the evaluation. */
+static void id_bytes(const char *id, uint64_t seq, unsigned char out[3])
+{
+    uint64_t h = 1469598103934665603ULL ^ seq;
+    for (const char *p = id; p && *p; p++) {
+        h ^= (unsigned char)*p;
+        h *= 1099511628211ULL;
+    }
+    out[0] = (unsigned char)(h >> 16);
+    out[1] = (unsigned char)(h >> 8);
+    out[2] = (unsigned char)h;
+}
+
+/* Maps and evaluates ticket value v and builds its decision in *doc, with
+ * the id of position seq (seq 0: ID_PLACEHOLDER). TG_EINVAL with err set:
+ * v cannot be mapped. The caller inits and cleans up t and res. */
+static int decide(const struct tg_config *cfg, int64_t now, const json_t *v,
+                  uint64_t seq, struct tg_ticket *t, struct tg_result *res,
+                  char *err, size_t errcap, json_t **doc)
+{
+    struct tg_context ctx = {now, -1};
+    unsigned char rnd[3] = {0, 0, 0};
+    char id[32];
+    int rc;
+
+    if ((rc = tg_canonical_from_json(v, t, err, errcap)) != TG_OK)
+        return rc;
+    if ((rc = tg_evaluate(t, &cfg->policy, &cfg->directory, &ctx, res)) !=
+        TG_OK)
+        return rc;
+    if (seq)
+        id_bytes(t->id, seq, rnd);
+    tg_decision_id_format(id, sizeof(id), seq, rnd);
+    *doc = tg_decision_build(t, NULL, res, id, now, cfg->digest);
+    return *doc ? TG_OK : TG_ENOMEM;
+}
+
+/* ---- the reference path: one value after another ---------------------- */
+
+/* Appends doc and a newline to out through r->buf, one fwrite per line
+ * (jansson's json_dumpf writes token by token). */
+static int emit(struct run *r, const json_t *doc)
+{
+    size_t n = json_dumpb(doc, r->buf, r->cap, JSON_COMPACT);
+    if (n == 0)
+        return TG_ENOMEM;
+    if (n + 1 > r->cap) {
+        char *nb = realloc(r->buf, n + 1024);
+        if (!nb)
+            return TG_ENOMEM;
+        r->buf = nb;
+        r->cap = n + 1024;
+        n = json_dumpb(doc, r->buf, r->cap, JSON_COMPACT);
+    }
+    r->buf[n] = '\n';
+    return fwrite(r->buf, 1, n + 1, r->out) == n + 1 ? TG_OK : TG_EIO;
+}
+
+static void print_error(struct run *r, const char *code, const char *msg)
+{
+    json_t *e = json_pack("{s:s,s:s}", "error", code, "message", msg);
+    if (e) {
+        emit(r, e);
+        json_decref(e);
+    }
+    r->any_error = 1;
+}
+
+/* Evaluates one ticket value and prints its decision line. */
+static int check_one(struct run *r, const char *file, const json_t *v)
+{
+    struct tg_ticket t;
+    struct tg_result res;
+    char err[256];
+    json_t *doc = NULL;
+    int rc;
+
+    tg_ticket_init(&t);
+    tg_result_init(&res);
+    r->seq++;
+    rc = decide(r->cfg, r->now, v, r->seq, &t, &res, err, sizeof(err), &doc);
+    if (rc == TG_EINVAL) {
+        fprintf(stderr, "%s: ticket %llu: %s\n", file,
+                (unsigned long long)r->seq, err);
+        print_error(r, "unmappable", err);
+        rc = TG_OK;
+        goto out;
+    }
+    if (rc != TG_OK)
+        goto out;
+    rc = emit(r, doc);
+    r->any_deny |= res.verdict == TG_DENY;
+out:
+    json_decref(doc);
+    tg_result_cleanup(&res);
+    tg_ticket_cleanup(&t);
+    return rc;
+}
+
+static int is_space(char c)
+{
+    return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+}
+
+/* An input holds one object, an array of them, or JSON Lines (any run of
+ * whitespace-separated values): values are read one after another. buf
+ * holds the input from its byte base on (error lines count from the
+ * input's start). */
+static int check_input(struct run *r, const char *file, const char *buf,
+                       size_t len, size_t base)
+{
+    size_t off = 0;
+    while (off < len) {
+        json_error_t jerr;
+        json_t *v;
+        size_t i, mark;
+        json_t *el;
+        int rc = TG_OK;
+        while (off < len && is_space(buf[off]))
+            off++;
+        if (off >= len)
+            break;
+        tg_jarena_begin(&r->arena, r->arena_buf, CHECK_ARENA);
+        v = json_loadb(buf + off, len - off, JSON_DISABLE_EOF_CHECK, &jerr);
+        if (!v) {
+            tg_jarena_end(&r->arena);
+            fprintf(stderr, "%s: invalid JSON near byte %zu: %s\n", file,
+                    base + off + (size_t)jerr.position, jerr.text);
+            return TG_EINVAL;
+        }
+        off += (size_t)jerr.position;
+        /* Each ticket's decision is released before the next one, so its
+         * space is reused. */
+        mark = tg_jarena_mark(&r->arena);
+        if (json_is_array(v)) {
+            json_array_foreach(v, i, el) {
+                rc = check_one(r, file, el);
+                tg_jarena_rewind(&r->arena, mark);
+                if (rc != TG_OK)
+                    break;
+            }
+        } else {
+            rc = check_one(r, file, v);
+        }
+        json_decref(v);
+        tg_jarena_end(&r->arena);
+        if (rc != TG_OK)
+            return rc;
+    }
+    return TG_OK;
+}
+
+static int check_file(struct run *r, const char *path)
+{
+    struct input in;
+    int rc;
+
+    load_input(path, &in);
+    if (in.rc != TG_OK) {
+        report_load(&in);
+        return in.rc;
+    }
+    rc = check_input(r, in.name, in.buf, in.len, 0);
+    free(in.buf);
+    return rc;
+}
+
+/* ---- the parallel path ------------------------------------------------- */
+
+/* What a worker made of one ticket, for the main thread to finish. */
+struct event {
+    int unmappable; /* else a decision */
+    int deny;
+    size_t pos; /* where its id (a decision) or its line (unmappable)
+                   starts in the chunk's out */
+    size_t aux; /* the ticket id (decision) or the message (unmappable),
+                   NUL-terminated in the chunk's aux */
+};
+
+/* An input being read by the main thread in chunks. */
+struct stream {
+    struct input in; /* name and outcome; buf and len unused */
+    FILE *f;         /* NULL once read to its end */
+    int eof;
+    uint64_t off;    /* input offset of the next chunk */
+    char *carry;     /* a line begun at the end of the last read */
+    size_t carry_len, carry_cap;
+    int refs;        /* the reader's and each chunk's in flight */
+};
+
+/* Whole lines of an input (text, len bytes from input offset off), or a
+ * report of why the input could not be read; and what a worker made of
+ * them: the decision lines in out, one event per ticket. */
+struct chunk {
+    struct stream *s;
+    int report; /* no text: report_load when retired */
+    int done;   /* under the pool's lock */
+    char *text;
+    size_t len, text_cap;
+    uint64_t off;
+    char *out;
+    size_t out_len, out_cap;
+    char *aux;
+    size_t aux_len, aux_cap;
+    struct event *ev;
+    size_t n_ev, ev_cap;
+    int rc;         /* a ticket failed (TG_ENOMEM): the input stops there */
+    int bad;        /* a value did not parse on its own at bad_off */
+    size_t bad_off;
+};
+
+/* The chunks in flight, a ring: [head, tail) not yet retired, [queued,
+ * tail) not yet taken by a worker. Counters only grow; slot = n % n_slots.
+ * Workers touch only the chunk they took; everything else is the main
+ * thread's. */
+struct pool {
+    pthread_mutex_t mu;
+    pthread_cond_t work; /* a chunk was queued, or stop */
+    pthread_cond_t done; /* a chunk was finished */
+    struct chunk *slots;
+    size_t n_slots;
+    size_t head, queued, tail;
+    int stop;
+    const struct tg_config *cfg;
+    int64_t now;
+};
+
+/* Grows *buf (capacity *cap) to hold need bytes. */
+static int reserve(char **buf, size_t *cap, size_t need)
+{
+    size_t c = *cap ? *cap : 4096;
+    char *nb;
+    if (need <= *cap)
+        return TG_OK;
+    while (c < need) {
+        if (c > MAX_BUFFER / 2)
+            return TG_ENOMEM;
+        c *= 2;
+    }
+    if (!(nb = realloc(*buf, c)))
+        return TG_ENOMEM;
+    *buf = nb;
+    *cap = c;
+    return TG_OK;
+}
+
+/* Appends doc and a newline to c->out. */
+static int put_line(struct chunk *c, const json_t *doc)
+{
+    size_t n = json_dumpb(doc, c->out + c->out_len, c->out_cap - c->out_len,
+                          JSON_COMPACT);
+    if (n == 0)
+        return TG_ENOMEM;
+    if (n + 1 > c->out_cap - c->out_len) {
+        if (c->out_len + n + 1 < n ||
+            reserve(&c->out, &c->out_cap, c->out_len + n + 1) != TG_OK)
+            return TG_ENOMEM;
+        n = json_dumpb(doc, c->out + c->out_len, c->out_cap - c->out_len,
+                       JSON_COMPACT);
+    }
+    c->out[c->out_len + n] = '\n';
+    c->out_len += n + 1;
+    return TG_OK;
+}
+
+/* Appends an event with text s (copied into c->aux). */
+static int put_event(struct chunk *c, int unmappable, int deny, size_t pos,
+                     const char *s)
+{
+    size_t n = strlen(s ? s : "") + 1;
+    if (c->n_ev == c->ev_cap) {
+        size_t cap = c->ev_cap ? c->ev_cap * 2 : 512;
+        struct event *nv = realloc(c->ev, cap * sizeof(*nv));
+        if (!nv)
+            return TG_ENOMEM;
+        c->ev = nv;
+        c->ev_cap = cap;
+    }
+    if (c->aux_len + n < n ||
+        reserve(&c->aux, &c->aux_cap, c->aux_len + n) != TG_OK)
+        return TG_ENOMEM;
+    memcpy(c->aux + c->aux_len, s ? s : "", n);
+    c->ev[c->n_ev++] = (struct event){unmappable, deny, pos, c->aux_len};
+    c->aux_len += n;
+    return TG_OK;
+}
+
+/* Where the decision id starts in line p (n bytes) that tg_decision_build
+ * made: {"decision":"<verdict>","decision_id":"d-... (the verdict is one of
+ * our words, so the first such key is the document's own). */
+static int find_id(const char *p, size_t n, size_t *pos)
+{
+    static const char lead[] = "{\"decision\":\"";
+    static const char key[] = "\",\"decision_id\":\"";
+    size_t i = sizeof(lead) - 1;
+
+    if (n < i || memcmp(p, lead, i) != 0)
+        return TG_EINVAL;
+    while (i < n && p[i] != '"')
+        i++;
+    if (n - i < sizeof(key) - 1 + ID_LEN ||
+        memcmp(p + i, key, sizeof(key) - 1) != 0 ||
+        memcmp(p + i + sizeof(key) - 1, ID_PLACEHOLDER, ID_LEN) != 0)
+        return TG_EINVAL;
+    *pos = i + sizeof(key) - 1;
+    return TG_OK;
+}
+
+/* check_one for a worker: the decision line goes to c->out with the
+ * placeholder id, and an event tells the main thread the rest. */
+static int chunk_one(const struct pool *p, struct chunk *c, const json_t *v)
+{
+    struct tg_ticket t;
+    struct tg_result res;
+    char err[256];
+    json_t *doc = NULL;
+    size_t line = c->out_len, pos = 0;
+    int rc;
+
+    tg_ticket_init(&t);
+    tg_result_init(&res);
+    rc = decide(p->cfg, p->now, v, 0, &t, &res, err, sizeof(err), &doc);
+    if (rc == TG_EINVAL) {
+        json_t *e = json_pack("{s:s,s:s}", "error", "unmappable", "message",
+                              err);
+        if (e) {
+            if (put_line(c, e) != TG_OK)
+                c->out_len = line;
+            json_decref(e);
+        }
+        rc = put_event(c, 1, 0, line, err);
+        goto out;
+    }
+    if (rc != TG_OK)
+        goto out;
+    if ((rc = put_line(c, doc)) != TG_OK)
+        goto out;
+    /* Our own document without its id is a bug, not an input problem. */
+    if ((rc = find_id(c->out + line, c->out_len - line, &pos)) != TG_OK) {
+        rc = TG_ENOMEM;
+        goto out;
+    }
+    rc = put_event(c, 0, res.verdict == TG_DENY, line + pos, t.id);
+out:
+    if (rc != TG_OK)
+        c->out_len = line;
+    json_decref(doc);
+    tg_result_cleanup(&res);
+    tg_ticket_cleanup(&t);
+    return rc;
+}
+
+/* A worker's whole chunk: check_input's loop over its text. A value that
+ * does not parse within the chunk stops it at bad_off. abuf NULL: no arena,
+ * jansson allocates with malloc. */
+static void run_chunk(const struct pool *p, struct tg_jarena *arena,
+                      char *abuf, struct chunk *c)
+{
+    const char *buf = c->text;
+    size_t off = 0, end = c->len;
+
+    c->out_len = c->aux_len = c->n_ev = 0;
+    c->rc = TG_OK;
+    c->bad = 0;
+    if (c->report)
+        return;
+    while (off < end) {
+        json_error_t jerr;
+        json_t *v, *el;
+        size_t i, mark = 0;
+        int rc = TG_OK;
+        while (off < end && is_space(buf[off]))
+            off++;
+        if (off >= end)
+            break;
+        if (abuf)
+            tg_jarena_begin(arena, abuf, CHECK_ARENA);
+        v = json_loadb(buf + off, end - off, JSON_DISABLE_EOF_CHECK, &jerr);
+        if (!v) {
+            if (abuf)
+                tg_jarena_end(arena);
+            c->bad = 1;
+            c->bad_off = off;
+            return;
+        }
+        off += (size_t)jerr.position;
+        if (abuf)
+            mark = tg_jarena_mark(arena);
+        if (json_is_array(v)) {
+            json_array_foreach(v, i, el) {
+                rc = chunk_one(p, c, el);
+                if (abuf)
+                    tg_jarena_rewind(arena, mark);
+                if (rc != TG_OK)
+                    break;
+            }
+        } else {
+            rc = chunk_one(p, c, v);
+        }
+        json_decref(v);
+        if (abuf)
+            tg_jarena_end(arena);
+        if (rc != TG_OK) {
+            c->rc = rc;
+            return;
+        }
+    }
+}
+
+static void *worker(void *arg)
+{
+    struct pool *p = arg;
+    struct tg_jarena arena;
+    char *abuf = malloc(CHECK_ARENA);
+
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        struct chunk *c;
+        while (p->queued == p->tail && !p->stop)
+            pthread_cond_wait(&p->work, &p->mu);
+        if (p->queued == p->tail)
+            break;
+        c = &p->slots[p->queued++ % p->n_slots];
+        pthread_mutex_unlock(&p->mu);
+        run_chunk(p, &arena, abuf, c);
+        pthread_mutex_lock(&p->mu);
+        c->done = 1;
+        pthread_cond_signal(&p->done);
+    }
+    pthread_mutex_unlock(&p->mu);
+    free(abuf);
+    return NULL;
+}
+
+static void stream_release(struct stream *s)
+{
+    if (--s->refs > 0)
+        return;
+    if (s->f && s->f != stdin)
+        fclose(s->f);
+    free(s->carry);
+    free(s);
+}
+
+/* Appends k bytes at src to *buf (n bytes used, capacity *cap), keeping
+ * room for a NUL. */
+static int append(char **buf, size_t *n, size_t *cap, const char *src,
+                  size_t k)
+{
+    int rc;
+    if (*n + k + 1 <= k || (rc = reserve(buf, cap, *n + k + 1)) != TG_OK)
+        return TG_ENOMEM;
+    if (k)
+        memcpy(*buf + *n, src, k);
+    *n += k;
+    return TG_OK;
+}
+
+/* The rest of s from byte bad_off of chunk c (the oldest in flight) on:
+ * that chunk's text, the later chunks of s in flight, the carry and what
+ * is still unread. Leaves s read to its end. */
+static char *rest_of(struct pool *p, struct chunk *c, struct stream *s,
+                     size_t *len)
+{
+    size_t n = 0, cap = 0;
+    char *buf = NULL;
+
+    if (append(&buf, &n, &cap, c->text + c->bad_off, c->len - c->bad_off) !=
+        TG_OK)
+        goto fail;
+    for (size_t i = p->head + 1; i != p->tail; i++) {
+        const struct chunk *d = &p->slots[i % p->n_slots];
+        if (d->s == s && !d->report &&
+            append(&buf, &n, &cap, d->text, d->len) != TG_OK)
+            goto fail;
+    }
+    if (append(&buf, &n, &cap, s->carry, s->carry_len) != TG_OK)
+        goto fail;
+    s->carry_len = 0;
+    while (s->f && !s->eof) {
+        size_t r;
+        if (reserve(&buf, &cap, n + 65536 + 1) != TG_OK)
+            goto fail;
+        r = fread(buf + n, 1, cap - n - 1, s->f);
+        n += r;
+        if (r == 0) {
+            s->eof = 1;
+            if (ferror(s->f))
+                goto fail;
+        }
+    }
+    s->eof = 1;
+    *len = n;
+    return buf;
+fail:
+    s->eof = 1;
+    free(buf);
+    return NULL;
+}
+
+/* The main thread's part of chunk c, the oldest in flight: number its
+ * tickets, write their ids, print their stderr lines and the chunk; a
+ * value that did not parse on its own goes to the reference path with the
+ * rest of the input. Returns what check_file would for this part. */
+static int finish_chunk(struct run *r, struct pool *p, struct chunk *c)
+{
+    struct stream *s = c->s;
+    char id[32], *rest;
+    size_t done = 0, n;
+    int rc = c->rc;
+
+    for (size_t i = 0; i < c->n_ev; i++) {
+        const struct event *e = &c->ev[i];
+        const char *txt = c->aux + e->aux;
+        r->seq++;
+        if (e->unmappable) {
+            /* The lines before it go first, as the reference path's do
+             * (on a terminal stdout and stderr interleave line by line). */
+            if (e->pos > done &&
+                fwrite(c->out + done, 1, e->pos - done, r->out) !=
+                    e->pos - done)
+                return TG_EIO;
+            done = e->pos;
+            fprintf(stderr, "%s: ticket %llu: %s\n", s->in.name,
+                    (unsigned long long)r->seq, txt);
+            r->any_error = 1;
+        } else {
+            unsigned char rnd[3];
+            id_bytes(txt, r->seq, rnd);
+            tg_decision_id_format(id, sizeof(id), r->seq, rnd);
+            memcpy(c->out + e->pos, id, ID_LEN);
+            r->any_deny |= e->deny;
+        }
+    }
+    if (rc != TG_OK)
+        r->seq++; /* the ticket that failed had its number */
+    if (c->out_len > done &&
+        fwrite(c->out + done, 1, c->out_len - done, r->out) !=
+            c->out_len - done)
+        return TG_EIO;
+    if (rc != TG_OK || !c->bad)
+        return rc;
+    if (!(rest = rest_of(p, c, s, &n))) {
+        report_load(&s->in);
+        return TG_EIO;
+    }
+    rc = check_input(r, s->in.name, rest, n, (size_t)(c->off + c->bad_off));
+    free(rest);
+    return rc;
+}
+
+/* Retires the oldest chunk in flight; returns its input's outcome so far
+ * (TG_ENOMEM stops the run, as in the reference path). */
+static int retire(struct run *r, struct pool *p)
+{
+    struct chunk *c = &p->slots[p->head % p->n_slots];
+    struct stream *s = c->s;
+    int rc = TG_OK;
+
+    pthread_mutex_lock(&p->mu);
+    while (!c->done)
+        pthread_cond_wait(&p->done, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+    if (!s->in.stopped) {
+        if (c->report) {
+            report_load(&s->in);
+            rc = s->in.rc;
+        } else {
+            rc = finish_chunk(r, p, c);
+            /* The reference path read the rest of the input. */
+            if (c->bad)
+                s->in.stopped = 1;
+        }
+        if (rc != TG_OK) {
+            s->in.stopped = 1;
+            r->any_error = 1;
+        }
+    }
+    c->s = NULL;
+    p->head++;
+    stream_release(s);
+    return rc;
+}
+
+/* Hands slot c, filled for s, to the workers. */
+static void queue(struct pool *p, struct chunk *c, struct stream *s)
+{
+    c->s = s;
+    c->done = 0;
+    s->refs++;
+    pthread_mutex_lock(&p->mu);
+    p->tail++;
+    pthread_cond_signal(&p->work);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* Reads the next chunk of s into c: the carry, then whole lines to about
+ * CHUNK_BYTES; a line still open at the end of the read goes back to the
+ * carry. c->len 0 at the end of s. */
+static int fill_chunk(struct stream *s, struct chunk *c)
+{
+    size_t n = s->carry_len, cut;
+    int rc;
+
+    if ((rc = reserve(&c->text, &c->text_cap,
+                      n > CHUNK_BYTES ? n : CHUNK_BYTES)) != TG_OK)
+        return rc;
+    if (n)
+        memcpy(c->text, s->carry, n);
+    s->carry_len = 0;
+    c->off = s->off;
+    c->report = 0;
+    for (;;) {
+        if (!s->eof && n < c->text_cap) {
+            n += fread(c->text + n, 1, c->text_cap - n, s->f);
+            if (n < c->text_cap) {
+                s->eof = 1;
+                if (ferror(s->f))
+                    return TG_EIO;
+            }
+        }
+        if (s->eof) {
+            cut = n;
+            break;
+        }
+        for (cut = n; cut > 0 && c->text[cut - 1] != '\n'; cut--)
+            ;
+        if (cut > 0)
+            break;
+        /* One line longer than the buffer. */
+        if (c->text_cap > MAX_BUFFER / 2 ||
+            (rc = reserve(&c->text, &c->text_cap, c->text_cap * 2)) != TG_OK)
+            return TG_ENOMEM;
+    }
+    if ((rc = reserve(&s->carry, &s->carry_cap, n - cut)) != TG_OK)
+        return rc;
+    if (n > cut)
+        memcpy(s->carry, c->text + cut, n - cut);
+    s->carry_len = n - cut;
+    c->len = cut;
+    s->off += cut;
+    return TG_OK;
+}
+
+/* Reads path chunk by chunk into the ring, retiring the oldest chunk when
+ * every slot is in flight. Returns TG_ENOMEM if the run must stop. */
+static int push_input(struct run *r, struct pool *p, const char *path)
+{
+    struct stream *s = calloc(1, sizeof(*s));
+    int rc = TG_OK, read_rc = TG_OK;
+
+    if (!s)
+        return TG_ENOMEM;
+    s->refs = 1;
+    s->in.path = path;
+    s->in.name = strcmp(path, "-") == 0 ? "<stdin>" : path;
+    s->f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (!s->f) {
+        s->in.open_errno = errno;
+        read_rc = TG_EIO;
+    }
+    for (;;) {
+        struct chunk *c;
+        if (p->tail - p->head == p->n_slots &&
+            (rc = retire(r, p)) == TG_ENOMEM)
+            break;
+        c = &p->slots[p->tail % p->n_slots];
+        if (read_rc != TG_OK) {
+            /* Reported in its place among the other inputs' lines. */
+            s->in.rc = TG_EIO; /* the reference path's "cannot read" */
+            c->report = 1;
+            c->len = 0;
+            queue(p, c, s);
+            break;
+        }
+        if (s->in.stopped || (s->eof && s->carry_len == 0))
+            break;
+        if ((read_rc = fill_chunk(s, c)) != TG_OK) {
+            s->eof = 1;
+            continue;
+        }
+        if (c->len > 0)
+            queue(p, c, s);
+    }
+    stream_release(s);
+    return rc;
+}
+
+/* Runs the inputs through n_threads workers. */
+static int check_parallel(struct run *r, const char **inputs, size_t n_inputs,
+                          int n_threads)
+{
+    struct pool p;
+    pthread_t *tids = NULL;
+    int started = 0, rc = TG_OK;
+
+    memset(&p, 0, sizeof(p));
+    p.cfg = r->cfg;
+    p.now = r->now;
+    p.n_slots = (size_t)n_threads * 4;
+    pthread_mutex_init(&p.mu, NULL);
+    pthread_cond_init(&p.work, NULL);
+    pthread_cond_init(&p.done, NULL);
+    if (!(p.slots = calloc(p.n_slots, sizeof(*p.slots))) ||
+        !(tids = calloc((size_t)n_threads, sizeof(*tids)))) {
+        rc = TG_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < p.n_slots; i++) {
+        p.slots[i].done = 1;
+        if (reserve(&p.slots[i].out, &p.slots[i].out_cap, CHUNK_BYTES) !=
+            TG_OK) {
+            rc = TG_ENOMEM;
+            goto out;
+        }
+    }
+    for (; started < n_threads; started++)
+        if (pthread_create(&tids[started], NULL, worker, &p) != 0)
+            break;
+    if (started == 0) {
+        rc = TG_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < n_inputs && rc != TG_ENOMEM; i++)
+        rc = push_input(r, &p, inputs[i]);
+    while (p.head != p.tail) {
+        /* After a TG_ENOMEM nothing more is printed. */
+        if (rc == TG_ENOMEM)
+            p.slots[p.head % p.n_slots].s->in.stopped = 1;
+        if (retire(r, &p) == TG_ENOMEM)
+            rc = TG_ENOMEM;
+    }
+out:
+    pthread_mutex_lock(&p.mu);
+    p.stop = 1;
+    pthread_cond_broadcast(&p.work);
+    pthread_mutex_unlock(&p.mu);
+    for (int i = 0; i < started; i++)
+        pthread_join(tids[i], NULL);
+    for (size_t i = 0; p.slots && i < p.n_slots; i++) {
+        free(p.slots[i].text);
+        free(p.slots[i].out);
+        free(p.slots[i].aux);
+        free(p.slots[i].ev);
+    }
+    free(p.slots);
+    free(tids);
+    pthread_cond_destroy(&p.done);
+    pthread_cond_destroy(&p.work);
+    pthread_mutex_destroy(&p.mu);
+    if (rc == TG_ENOMEM)
+        r->any_error = 1;
+    return rc;
+}
+
+/* Worker threads: TG_CHECK_THREADS if set (1 = the reference path), else
+ * one per online CPU. -1 if the variable is not a number from 1 to 256. */
+static int thread_count(void)
+{
+    const char *s = getenv("TG_CHECK_THREADS");
+    long n = 0;
+
+    if (s && *s) {
+        for (const char *q = s; *q; q++) {
+            if (*q < '0' || *q > '9' || n > MAX_THREADS)
+                return -1;
+            n = n * 10 + (*q - '0');
+        }
+        return n >= 1 && n <= MAX_THREADS ? (int)n : -1;
+    }
+    n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (int)n;
+}
+
+int tg_cmd_check(int argc, char **argv)
+{
+    const char *cfgpath = NULL, *now_s = NULL;
+    const char **inputs = calloc((size_t)argc + 1, sizeof(*inputs));
+    size_t n_inputs = 0;
+    struct tg_config *cfg = NULL;
+    struct tg_diag diag;
+    struct run r;
+    int rc, code = 2, threads;
+
+    memset(&r, 0, sizeof(r));
+    tg_diag_init(&diag);
+    if (!inputs)
+        goto out;
+    for (int i = 1; i < argc; i++) {
+        if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0)
+            && i + 1 < argc)
+            cfgpath = argv[++i];
+        else if (strcmp(argv[i], "--now") == 0 && i + 1 < argc)
+            now_s = argv[++i];
+        else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            fprintf(stderr, "check: unknown option %s\n", argv[i]);
+            usage();
+            goto out;
+        } else
+            inputs[n_inputs++] = argv[i];
+    }
+    if (!cfgpath) {
+        usage();
+        goto out;
+    }
+    if ((threads = thread_count()) < 0) {
+        fprintf(stderr, "check: TG_CHECK_THREADS must be a number of "
+                        "threads from 1 to %d\n", MAX_THREADS);
+        goto out;
+    }
+    r.out = stdout;
+    if (!(r.arena_buf = malloc(CHECK_ARENA)))
+        goto out;
+    if (now_s) {
+        if (tg_time_parse(now_s, strlen(now_s), &r.now) != TG_OK) {
+            fprintf(stderr, "check: --now %s is not an RFC 3339 time; write "
+                            "it as 2026-12-01T00:00:00Z\n", now_s);
+            goto out;
+        }
+    } else {
+        r.now = (int64_t)time(NULL);
+    }
+    rc = tg_config_load(cfgpath, &cfg, &diag);
+    if (rc != TG_OK) {
+        for (size_t i = 0; i < diag.n; i++)
+            fprintf(stderr, "%s\n", diag.msgs[i]);
+        if (diag.n == 0)
+            fprintf(stderr, "%s: cannot load the configuration\n", cfgpath);
+        goto out;
+    }
+    r.cfg = cfg;
+    if (n_inputs == 0)
+        inputs[n_inputs++] = "-";
+    if (threads > 1) {
+        check_parallel(&r, inputs, n_inputs, threads);
+    } else {
+        for (size_t i = 0; i < n_inputs; i++) {
+            if ((rc = check_file(&r, inputs[i])) != TG_OK) {
+                r.any_error = 1;
+                if (rc == TG_ENOMEM)
+                    break;
+            }
+        }
+    }
+    if (fflush(stdout) != 0)
+        r.any_error = 1;
+    code = r.any_error ? 2 : r.any_deny ? 1 : 0;
+out:
+    free(r.buf);
+    free(r.arena_buf);
+    tg_config_free(cfg);
+    tg_diag_cleanup(&diag);
+    free(inputs);
+    return code;
+}

@@ -1,0 +1,135 @@
+/* config.h - the configuration file (contract/example/ticketgate.yaml). */
+#ifndef TG_CONFIG_H
+#define TG_CONFIG_H
+
+#include <stddef.h>
+
+#include "validators/directory.h"
+#include "validators/policy.h"
+
+/* Problems found while loading, each "FILE:LINE: what is wrong; what to do". */
+struct tg_diag {
+    char **msgs;
+    size_t n, cap;
+};
+void tg_diag_init(struct tg_diag *d);
+void tg_diag_cleanup(struct tg_diag *d);
+/* Appends "file:line: <formatted>". Allocation failure is swallowed (the
+ * caller still fails the load because n or its own error says so). */
+void tg_diag_add(struct tg_diag *d, const char *file, int line,
+                 const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* The shortest HS256 key accepted, bytes: the hash's output size (RFC 7518
+ * section 3.2). Also for sources.jira.connect_shared_secret. */
+#define TG_CONFIG_HS256_MIN_SECRET 32
+
+enum tg_jwt_alg { TG_JWT_NONE_SET = 0, TG_JWT_HS256, TG_JWT_RS256,
+                  TG_JWT_ES256 };
+
+/* A source's Bearer JWT settings (API.md). */
+struct tg_jwt_conf {
+    int set;                /* the source has a jwt: section */
+    enum tg_jwt_alg alg;
+    unsigned char *key;     /* HS256: the secret; RS/ES256: public key PEM */
+    size_t key_len;
+    char *issuer;
+    char *audience;
+    int leeway_s;           /* default 60 */
+    /* server.max_token_lifetime_s, copied here at load: exp may be at most
+     * this far ahead of now. */
+    int max_lifetime_s;
+};
+
+/* sources.jira.fields / sources.servicenow.variables: NULL = not mapped. */
+struct tg_field_map {
+    char *justification, *owner, *expires_at, *system, *environment,
+        *entitlement, *privilege, *beneficiary, *beneficiary_type, *emergency,
+        *approvals, *approver;
+};
+
+struct tg_jira_conf {
+    int set;
+    char *hmac_secret;
+    char *connect_shared_secret;
+    char **access_issue_types;
+    size_t n_access_issue_types;
+    struct tg_field_map fields;
+};
+
+struct tg_servicenow_conf {
+    int set;
+    struct tg_jwt_conf jwt;
+    char *standard_webhooks_secret; /* "whsec_<base64>" as configured */
+    struct tg_field_map variables;
+};
+
+struct tg_generic_conf {
+    int set;
+    struct tg_jwt_conf jwt;
+};
+
+struct tg_gate {
+    char *source;   /* "jira", "servicenow", ... */
+    char **projects; /* globs; n_projects 0 = every project */
+    size_t n_projects;
+    char **to;      /* status names; n_to 0 = every status */
+    size_t n_to;
+    char **issue_types; /* optional: n 0 = access_issue_types decide */
+    size_t n_issue_types;
+};
+
+enum tg_sync { TG_SYNC_NORMAL, TG_SYNC_FULL };
+
+struct tg_config {
+    char *path;     /* the configuration file as given */
+    char *basedir;  /* its directory: relative paths are relative to it */
+    char digest[72]; /* "sha256:<hex>" of configuration + directory bytes */
+
+    struct {
+        char *listen;          /* default "127.0.0.1:8080" */
+        int threads;           /* default 16 */
+        size_t max_body_bytes; /* default 1 MiB */
+        int request_timeout_ms; /* default 10000 */
+        int keep_alive_timeout_ms; /* default 5000; 0: no keep-alive */
+        int connections;       /* default 16 * threads */
+        int max_token_lifetime_s; /* default 86400: JWT exp ahead of now */
+        char *tls_certificate; /* resolved path, or NULL */
+        char *tls_client_ca;   /* resolved path, or NULL */
+        char *admin_listen;    /* metrics/health/admin listener, or NULL */
+        char *log_level;       /* "debug" "info" "warn" "error"; default info */
+    } server;
+
+    struct {
+        char *path;            /* resolved path of the SQLite file */
+        enum tg_sync sync;     /* default normal */
+        unsigned char *hmac_key; /* optional link-signing key */
+        size_t hmac_key_len;
+        int busy_timeout_ms;   /* default 2000 */
+    } store;
+
+    struct tg_jira_conf jira;
+    struct tg_servicenow_conf servicenow;
+    struct tg_generic_conf generic;
+
+    struct tg_gate *gates;
+    size_t n_gates;
+
+    struct tg_policy policy;
+    struct tg_directory directory;
+    char *directory_path; /* resolved */
+};
+
+/*
+ * Loads the configuration at path and the directory it names. Every problem
+ * found (unknown keys, wrong types, bad globs, a system without owner, a group
+ * cycle, an empty secret, ...) is appended to diag with file and line; the
+ * load fails (TG_EINVAL) if there is any. ${NAME} values come from the
+ * environment. On success *out is a new configuration the caller frees with
+ * tg_config_free(). Returns 0, TG_EINVAL, TG_EIO or TG_ENOMEM.
+ */
+int tg_config_load(const char *path, struct tg_config **out,
+                   struct tg_diag *diag);
+void tg_config_free(struct tg_config *c);
+
+#endif

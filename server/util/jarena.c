@@ -1,0 +1,75 @@
+/* jarena.c - bump allocation for the JSON values of one request or ticket. */
+#include "server/util/jarena.h"
+
+#include <jansson.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+/* jansson's values hold pointers, doubles and 64-bit integers. */
+#define ALIGN 16
+
+/* The calling thread's innermost arena, NULL outside any. */
+static _Thread_local struct tg_jarena *current;
+
+static void *arena_malloc(size_t n)
+{
+    struct tg_jarena *a = current;
+    size_t need;
+
+    if (a && n <= a->cap) {
+        need = (n + (ALIGN - 1)) & ~(size_t)(ALIGN - 1);
+        if (need <= a->cap - a->used) {
+            void *p = a->base + a->used;
+            a->used += need;
+            return p;
+        }
+    }
+    return malloc(n);
+}
+
+/* A pointer into any arena of this thread is given back by rewind or end;
+ * everything else came from malloc. */
+static void arena_free(void *p)
+{
+    uintptr_t u = (uintptr_t)p;
+
+    for (struct tg_jarena *a = current; a; a = a->prev)
+        if (u >= (uintptr_t)a->base && u < (uintptr_t)a->base + a->cap)
+            return;
+    free(p);
+}
+
+void tg_jarena_install(void)
+{
+    json_set_alloc_funcs(arena_malloc, arena_free);
+}
+
+void tg_jarena_begin(struct tg_jarena *a, void *buf, size_t cap)
+{
+    /* Align the start so that every cut is aligned. */
+    uintptr_t b = (uintptr_t)buf;
+    size_t skip = (size_t)((ALIGN - b % ALIGN) % ALIGN);
+
+    a->base = buf;
+    a->cap = cap;
+    a->used = skip <= cap ? skip : cap;
+    a->prev = current;
+    current = a;
+}
+
+void tg_jarena_end(struct tg_jarena *a)
+{
+    if (current == a)
+        current = a->prev;
+}
+
+size_t tg_jarena_mark(const struct tg_jarena *a)
+{
+    return a->used;
+}
+
+void tg_jarena_rewind(struct tg_jarena *a, size_t mark)
+{
+    if (mark <= a->used)
+        a->used = mark;
+}

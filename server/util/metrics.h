@@ -1,0 +1,73 @@
+/* metrics.h - the server's counters and histograms, rendered for Prometheus. */
+#ifndef TG_METRICS_H
+#define TG_METRICS_H
+
+#include <stddef.h>
+
+#include "validators/codes.h"
+#include "validators/evaluate.h"
+
+/*
+ * One set of metrics per server. Every recording function is thread-safe and
+ * lock-free (C11 atomics); only the policy digest takes a mutex, because a
+ * string cannot be swapped atomically with its readers. Label values come
+ * from fixed tables: a caller's string that is not in a table is counted
+ * under "other", so a client cannot grow the set of series.
+ */
+struct tg_metrics;
+
+/* Route labels of ticketgate_http_requests_total: the path templates of
+ * API.md plus the admin endpoints. Anything else counts as "other". */
+#define TG_METRICS_ROUTES                                                      \
+    "/v1/check", "/v1/webhooks/jira", "/v1/webhooks/servicenow",               \
+        "/v1/decisions", "/v1/decisions/{id}", "/healthz", "/readyz",          \
+        "/metrics", "/v1/admin/reload"
+
+/* Upper bounds (seconds) of the latency histograms' buckets, +Inf implied:
+ * from half a millisecond, where /v1/check lives, to the 10 s request
+ * timeout. */
+#define TG_METRICS_BUCKETS                                                     \
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, \
+        5.0, 10.0
+
+/* A new, zeroed set; the caller frees it with tg_metrics_free(). Returns 0
+ * with *out or TG_ENOMEM. */
+int tg_metrics_new(struct tg_metrics **out);
+/* NULL is a no-op. */
+void tg_metrics_free(struct tg_metrics *m);
+
+/* A decision given: source "jira" | "servicenow" | "generic" (else
+ * "other"); verdict as evaluated. */
+void tg_metrics_decision(struct tg_metrics *m, const char *source,
+                         enum tg_verdict verdict);
+/* One finding of code in a decision given. */
+void tg_metrics_finding(struct tg_metrics *m, enum tg_code code);
+/* A retried delivery answered with the decision already recorded. */
+void tg_metrics_retry(struct tg_metrics *m);
+/* One HTTP exchange: route is one of TG_METRICS_ROUTES (else "other"),
+ * status 100..599 (else "other"), seconds from the start of the handler. */
+void tg_metrics_http_request(struct tg_metrics *m, const char *route,
+                             int status, double seconds);
+/* One evidence append that took seconds; ok 0 counts a failure too. */
+void tg_metrics_evidence_write(struct tg_metrics *m, double seconds, int ok);
+/* A configuration reload that succeeded (ok 1) or failed (ok 0). */
+void tg_metrics_config_reload(struct tg_metrics *m, int ok);
+/* The digest ("sha256:...") of the configuration in force. Returns 0 or
+ * TG_EINVAL when it does not fit (the previous one is kept). */
+int tg_metrics_set_policy(struct tg_metrics *m, const char *digest);
+/* Whether the evidence store takes writes (the ticketgate_ready gauge). */
+void tg_metrics_set_ready(struct tg_metrics *m, int ready);
+
+/*
+ * Renders every metric in the Prometheus text exposition format 0.0.4
+ * (Content-Type "text/plain; version=0.0.4"), label values escaped. Returns
+ * 0 with *out (NUL-terminated, caller frees) and *len, or TG_ENOMEM.
+ */
+int tg_metrics_render(struct tg_metrics *m, char **out, size_t *len);
+
+/* Writes v escaped as a label value (backslash, double quote and newline,
+ * per the exposition format) into out. Returns the length written, or -1 if
+ * it does not fit in cap (including the NUL). */
+int tg_metrics_escape_label(const char *v, char *out, size_t cap);
+
+#endif

@@ -1,5 +1,4 @@
 /* test_audit.c - the `ticketgate audit` commands, as an auditor runs them. */
-/* deps: evidence audit config digest log */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

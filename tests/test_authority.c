@@ -1,5 +1,4 @@
 /* test_authority.c - the authority validator, tiers and delegations. */
-/* deps: canonical */
 #include "tests/vfixture.h"
 
 static int run_auth(const struct tg_ticket *t, const struct tg_policy *p,

@@ -1,5 +1,4 @@
 /* test_canonical.c - canonical ticket JSON to struct, and its 422 errors. */
-/* deps: canonical */
 #include <jansson.h>
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,5 +1,4 @@
 /* test_config.c - the configuration loader: example, errors, paths, actions. */
-/* deps: config */
 /* nftw(3) cleans the scratch directory. */
 #define _XOPEN_SOURCE 700
 #include <stdarg.h>

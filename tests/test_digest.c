@@ -1,5 +1,4 @@
 /* test_digest.c - SHA-256 and HMAC-SHA256 against published vectors. */
-/* deps: digest */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>

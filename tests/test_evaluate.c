@@ -1,5 +1,4 @@
 /* test_evaluate.c - decisions from findings: deny, annotate, allow, skip. */
-/* deps: canonical decision */
 #include "server/core/decision.h"
 #include "tests/vfixture.h"
 

@@ -1,5 +1,4 @@
 /* test_evidence.c - the evidence store: chain, tampering, crash, failures. */
-/* deps: evidence digest log */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>

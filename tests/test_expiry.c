@@ -1,5 +1,4 @@
 /* test_expiry.c - the expiry validator, its limits and boundaries. */
-/* deps: canonical */
 #include "tests/vfixture.h"
 
 static int run_expiry(const struct tg_ticket *t, const struct tg_policy *p,

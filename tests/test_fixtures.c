@@ -1,5 +1,4 @@
 /* test_fixtures.c - real payload shapes, mapped and judged by the example. */
-/* deps: config jira servicenow canonical decision webhook_auth jwtauth strbuf userid glob digest jsonfield */
 /* needs: ticketgate */
 /*
  * Every tests/fixtures/{jira,servicenow}/<name>.expected.json that holds a

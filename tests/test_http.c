@@ -1,5 +1,4 @@
 /* test_http.c - the HTTP layer's checks of a body before it is parsed. */
-/* deps: http jarena jwtauth evidence metrics log canonical decision justnorm jira servicenow webhook_auth strbuf userid glob cfgref config tlsshim lint digest jsonfield */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>

@@ -1,5 +1,4 @@
 /* test_identity.c - how messages name people: tg_ident_label (issue 9). */
-/* deps: canonical */
 #include "validators/identity.h"
 #include "tests/vfixture.h"
 

@@ -1,5 +1,4 @@
 /* test_jarena.c - jansson values cut from a request's arena. */
-/* deps: jarena */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>

@@ -1,5 +1,4 @@
 /* test_jira.c - the Jira adapter: mapping (ADAPTERS.md) and authentication. */
-/* deps: jira webhook_auth strbuf userid glob digest jsonfield */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,5 +1,4 @@
 /* test_justification.c - the justification validator and its word rule. */
-/* deps: canonical */
 #include "tests/vfixture.h"
 
 static int run_just(const struct tg_ticket *t, const struct tg_policy *p,

@@ -1,5 +1,4 @@
 /* test_jwtauth.c - Bearer JWT verification: algorithms, signatures, claims. */
-/* deps: jwtauth webhook_auth digest strbuf */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,5 +1,4 @@
 /* test_lint.c - `ticketgate lint`: exit codes and the FILE:LINE report. */
-/* deps: config lint */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>

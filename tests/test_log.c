@@ -1,5 +1,4 @@
 /* test_log.c - server/log: JSON records, escaping, levels, no secrets. */
-/* deps: log */
 /* needs: ticketgate */
 #include <fcntl.h>
 #include <pthread.h>

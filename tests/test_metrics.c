@@ -1,5 +1,4 @@
 /* test_metrics.c - server/metrics: exposition format, counters, histograms. */
-/* deps: metrics */
 #include <pthread.h>
 #include <regex.h>
 #include <setjmp.h>

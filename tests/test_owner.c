@@ -1,5 +1,4 @@
 /* test_owner.c - the owner validator (REASONS.md "owner"). */
-/* deps: canonical */
 #include "tests/vfixture.h"
 
 static int run_owner(const struct tg_ticket *t, const struct tg_policy *p,

@@ -1,5 +1,4 @@
 /* test_rules.c - the policy validator: forbidden and break-glass. */
-/* deps: canonical */
 #include "tests/vfixture.h"
 
 static int run_rules(const struct tg_ticket *t, const struct tg_policy *p,

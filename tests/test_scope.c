@@ -1,5 +1,4 @@
 /* test_scope.c - the scope validator (REASONS.md "scope"). */
-/* deps: canonical */
 #include "tests/vfixture.h"
 
 static int run_scope(const struct tg_ticket *t, const struct tg_policy *p,

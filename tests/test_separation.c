@@ -1,5 +1,4 @@
 /* test_separation.c - the separation validator (REASONS.md "separation"). */
-/* deps: canonical */
 #include "tests/vfixture.h"
 
 static int run_sep(const struct tg_ticket *t, const struct tg_policy *p,

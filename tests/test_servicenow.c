@@ -1,5 +1,4 @@
 /* test_servicenow.c - the ServiceNow adapter: mapping and authentication. */
-/* deps: servicenow webhook_auth jwtauth strbuf userid glob digest jsonfield */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

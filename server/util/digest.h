@@ -27,4 +27,8 @@ int tg_digest_hmac_sha256(const void *key, size_t key_len,
                           const void *const *p, const size_t *len, size_t n,
                           unsigned char out[TG_DIGEST_LEN]);
 
+/* Writes the n bytes at in as 2n lower-case hex digits and a NUL to out
+ * (2n + 1 bytes). The one hex encoder of the product. */
+void tg_digest_hex(const unsigned char *in, size_t n, char *out);
+
 #endif

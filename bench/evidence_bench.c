@@ -21,7 +21,7 @@
 
 #include "server/config/config.h"
 #include "validators/errors.h"
-#include "server/store/evidence.h"
+#include "server/store/store.h"
 
 /* A deny with four findings: about the 1.2 KB a real decision weighs. */
 static const char DOC_FMT[] =

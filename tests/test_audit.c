@@ -15,7 +15,7 @@
 #include "server/cli/cli.h"
 #include "server/config/config.h"
 #include "validators/errors.h"
-#include "server/store/evidence.h"
+#include "server/store/store.h"
 #include "tests/support/tg_test.h"
 
 #define KEY "audit-link-key-0123456789"

@@ -25,7 +25,7 @@
 
 #include "server/config/config.h"
 #include "validators/errors.h"
-#include "server/store/evidence.h"
+#include "server/store/store.h"
 
 /* ------------------------------------------------------------ fixtures */
 

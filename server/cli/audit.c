@@ -9,7 +9,7 @@
 #include "server/cli/cli.h"
 #include "server/config/config.h"
 #include "validators/errors.h"
-#include "server/store/evidence.h"
+#include "server/store/store.h"
 #include "validators/timeparse.h"
 
 #define AUDIT_USAGE                                                        \

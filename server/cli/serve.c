@@ -9,7 +9,7 @@
 #include "server/config/cfgref.h"
 #include "server/cli/cli.h"
 #include "server/config/config.h"
-#include "server/store/evidence.h"
+#include "server/store/store.h"
 #include "server/http/http.h"
 #include "server/util/log.h"
 

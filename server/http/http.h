@@ -3,7 +3,7 @@
 #define TG_HTTP_H
 
 #include "server/config/cfgref.h"
-#include "server/store/evidence.h"
+#include "server/store/store.h"
 
 struct tg_http; /* opaque; one per process */
 

@@ -47,7 +47,7 @@
  * in memory that the writer keeps up to date (struct cf_index).
  */
 
-#include "server/store/evidence.h"
+#include "server/store/store.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,6 +1,6 @@
-/* evidence.h - the tamper-evident evidence store (SQLite, hash chain). */
-#ifndef TG_EVIDENCE_H
-#define TG_EVIDENCE_H
+/* store.h - the evidence store: the only way into storage (SQLite today). */
+#ifndef TG_STORE_H
+#define TG_STORE_H
 
 #include <jansson.h>
 #include <stddef.h>

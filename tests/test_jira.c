@@ -16,7 +16,7 @@
 #include "validators/errors.h"
 #include "tests/support/tg_test.h"
 #include "validators/timeparse.h"
-#include "server/auth/webhook_auth.h"
+#include "server/auth/connect.h"
 
 #define FIX TG_SOURCE_DIR "/tests/fixtures/jira/"
 #define EXAMPLE TG_SOURCE_DIR "/example/"

@@ -13,7 +13,7 @@
 #include "validators/errors.h"
 #include "server/auth/jwtauth.h"
 #include "tests/support/tg_test.h"
-#include "server/auth/webhook_auth.h"
+#include "server/auth/connect.h"
 
 #define HS_SECRET "unit-test-shared-secret-0123456789abcdef"
 #define ISS "https://issuer.example"
@@ -613,7 +613,7 @@ static void test_max_lifetime(void **state)
     }
 }
 
-/* Atlassian Connect JWTs (server/auth/webhook_auth.c does its own HS256): nbf,
+/* Atlassian Connect JWTs (server/auth/connect.c does its own HS256): nbf,
  * the lifetime bound, duplicate members and the jti's shape (issues 9 item
  * 7 and 10 item 5). */
 static void test_connect_claims(void **state)

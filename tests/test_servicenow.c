@@ -18,7 +18,7 @@
 #include "validators/errors.h"
 #include "tests/support/tg_test.h"
 #include "validators/timeparse.h"
-#include "server/auth/webhook_auth.h"
+#include "server/auth/stdwebhooks.h"
 
 #define FIX TG_SOURCE_DIR "/tests/fixtures/servicenow/"
 #define EXAMPLE TG_SOURCE_DIR "/example/"

@@ -12,7 +12,8 @@
 #include "server/adapters/jsonfield.h"
 #include "server/util/strbuf.h"
 #include "server/adapters/userid.h"
-#include "server/auth/webhook_auth.h"
+#include "server/auth/connect.h"
+#include "server/auth/hubsig.h"
 
 /* The path the Connect qsh is computed over (ADAPTERS.md): fixed, so that a
  * proxy's prefix or a trailing slash cannot change what is signed. */

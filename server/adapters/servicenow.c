@@ -13,7 +13,7 @@
 #include "server/auth/jwtauth.h"
 #include "server/util/strbuf.h"
 #include "server/adapters/userid.h"
-#include "server/auth/webhook_auth.h"
+#include "server/auth/stdwebhooks.h"
 
 /* Upper bound of one joined text value (a list variable). */
 #define TEXT_MAX (4u << 20)

@@ -8,7 +8,8 @@
 
 #include "validators/errors.h"
 #include "validators/identity.h"
-#include "server/adapters/glob.h"
+#include "server/adapters/fieldtext.h"
+#include "server/adapters/gates.h"
 #include "server/adapters/jsonfield.h"
 #include "server/util/strbuf.h"
 #include "server/adapters/userid.h"
@@ -21,8 +22,6 @@
 /* ADF deeper than this is not read further: real documents nest a handful
  * of levels, and the walk is recursive. */
 #define ADF_MAX_DEPTH 48
-/* Upper bound of any one text value built here (joined lists, ADF). */
-#define TEXT_MAX (4u << 20)
 
 int tg_jira_authenticate(const struct tg_config *c, const struct tg_http_req *r,
                          char **delivery_id)
@@ -184,112 +183,52 @@ static int is_adf(const json_t *v)
            json_is_array(json_object_get(v, "content"));
 }
 
-/*
- * Appends the text of a field value (ADAPTERS.md "Field values"): a string as
- * it is; an option its value; a user its identity; an ADF document its text;
- * a number its decimal form; a list its elements' texts joined with ", ".
- * null, booleans and other objects give nothing. *present is set when
- * anything (even "") was given.
- */
-static int value_text(const struct tg_directory *d, const json_t *v,
-                      struct tg_strbuf *b, int *present)
+/* The text of a Jira object value (ADAPTERS.md "Field values", the
+ * tg_fieldtext hook): an ADF document its text; an option its value; a user
+ * its identity. Other objects give nothing. */
+static int object_text(const struct tg_fieldtext *how, const json_t *v,
+                       struct tg_strbuf *b, int *present)
 {
-    char num[64];
-    const json_t *e;
-    size_t i;
-    int rc = 0, n;
+    int rc;
 
-    if (!v)
-        return 0;
-    switch (json_typeof(v)) {
-    case JSON_STRING:
+    if (is_adf(v)) {
+        size_t start = b->n;
         *present = 1;
-        return tg_strbuf_putn(b, json_string_value(v), json_string_length(v));
-    case JSON_INTEGER:
-        n = snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT,
-                     json_integer_value(v));
-        if (n < 0 || (size_t)n >= sizeof num)
-            return TG_EINVAL;
-        *present = 1;
-        return tg_strbuf_puts(b, num);
-    case JSON_REAL:
-        n = snprintf(num, sizeof num, "%.15g", json_real_value(v));
-        if (n < 0 || (size_t)n >= sizeof num)
-            return TG_EINVAL;
-        *present = 1;
-        return tg_strbuf_puts(b, num);
-    case JSON_ARRAY:
-        json_array_foreach(v, i, e)
-        {
-            struct tg_strbuf one = TG_STRBUF_INIT(TEXT_MAX);
-            int p = 0;
-            rc = value_text(d, e, &one, &p);
-            if (!rc && p && one.n) {
-                if (*present)
-                    rc = tg_strbuf_puts(b, ", ");
-                if (!rc)
-                    rc = tg_strbuf_putn(b, one.p, one.n);
-                *present = 1;
-            }
-            free(one.p);
-            if (rc)
-                return rc;
-        }
-        return 0;
-    case JSON_OBJECT:
-        if (is_adf(v)) {
-            size_t start = b->n;
-            *present = 1;
-            rc = adf_text(v, b, 0);
-            /* Trailing line breaks are layout, not content. */
-            while (!rc && b->n > start &&
-                   (b->p[b->n - 1] == '\n' || b->p[b->n - 1] == ' '))
-                b->p[--b->n] = '\0';
-            return rc;
-        }
-        if (json_object_get(v, "value"))
-            return value_text(d, json_object_get(v, "value"), b, present);
-        if (is_user_object(v)) {
-            const char *s = user_identity(d, v);
-            if (!s)
-                return 0;
-            *present = 1;
-            return tg_strbuf_puts(b, s);
-        }
-        return 0;
-    default:
-        return 0;
+        rc = adf_text(v, b, 0);
+        /* Trailing line breaks are layout, not content. */
+        while (!rc && b->n > start &&
+               (b->p[b->n - 1] == '\n' || b->p[b->n - 1] == ' '))
+            b->p[--b->n] = '\0';
+        return rc;
     }
+    if (json_object_get(v, "value"))
+        return tg_fieldtext_append(how, json_object_get(v, "value"), b,
+                                   present);
+    if (is_user_object(v)) {
+        const char *s = user_identity(how->dir, v);
+        if (!s)
+            return 0;
+        *present = 1;
+        return tg_strbuf_puts(b, s);
+    }
+    return 0;
 }
 
 /* The text of v as a new string (caller frees), or NULL when absent. */
 static int text_of(const struct tg_directory *d, const json_t *v, char **out)
 {
-    struct tg_strbuf b = TG_STRBUF_INIT(TEXT_MAX);
-    int present = 0, rc = value_text(d, v, &b, &present);
+    const struct tg_fieldtext how = {.object = object_text, .dir = d};
 
-    if (!rc && present && !b.p)
-        rc = tg_strbuf_putn(&b, "", 0);
-    if (rc || !present) {
-        free(b.p);
-        *out = NULL;
-        return rc;
-    }
-    *out = b.p;
-    return 0;
+    return tg_fieldtext_dup(&how, v, out);
 }
 
 /* Sets key k of o to the text of field value v, when there is one. */
 static int set_text(const struct tg_directory *d, json_t *o, const char *k,
                     const json_t *v)
 {
-    char *s = NULL;
-    int rc = text_of(d, v, &s);
+    const struct tg_fieldtext how = {.object = object_text, .dir = d};
 
-    if (!rc)
-        rc = tg_jsonfield_set_str(o, k, s);
-    free(s);
-    return rc;
+    return tg_fieldtext_set(&how, o, k, v);
 }
 
 /* ADAPTERS.md: a checkbox list with anything ticked, or an option other
@@ -427,32 +366,18 @@ static int in_list(char *const *v, size_t n, const char *s)
 static int jira_gated(const struct tg_config *c, const char *project,
                       const char *to, const char *itype, int access, int *gated)
 {
-    size_t g, i;
+    const struct tg_gate_subject subject = {
+        .source = "jira",
+        .projects = &project,
+        .n_projects = project ? 1 : 0,
+        .to = to,
+        .issue_type = itype,
+    };
 
     *gated = 0;
     if (!access)
         return 0;
-    for (g = 0; g < c->n_gates; g++) {
-        const struct tg_gate *gt = &c->gates[g];
-        int pm = gt->n_projects == 0;
-        if (!gt->source || strcasecmp(gt->source, "jira") != 0)
-            continue;
-        for (i = 0; !pm && i < gt->n_projects; i++) {
-            pm = project ? tg_glob_ci(gt->projects[i], project) : 0;
-            if (pm < 0)
-                return pm;
-        }
-        if (!pm)
-            continue;
-        if (gt->n_to && !in_list(gt->to, gt->n_to, to))
-            continue;
-        if (gt->n_issue_types &&
-            !in_list(gt->issue_types, gt->n_issue_types, itype))
-            continue;
-        *gated = 1;
-        return 0;
-    }
-    return 0;
+    return tg_gates_match(c, &subject, gated);
 }
 
 /* Finds the status item of a webhook's changelog: fieldId "status" (Cloud),

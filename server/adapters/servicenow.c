@@ -8,15 +8,13 @@
 
 #include "validators/errors.h"
 #include "validators/identity.h"
-#include "server/adapters/glob.h"
+#include "server/adapters/fieldtext.h"
+#include "server/adapters/gates.h"
 #include "server/adapters/jsonfield.h"
 #include "server/auth/jwtauth.h"
 #include "server/util/strbuf.h"
 #include "server/adapters/userid.h"
 #include "server/auth/stdwebhooks.h"
-
-/* Upper bound of one joined text value (a list variable). */
-#define TEXT_MAX (4u << 20)
 
 int tg_servicenow_authenticate(const struct tg_config *c,
                                const struct tg_http_req *r, char **delivery_id)
@@ -126,73 +124,28 @@ static const char *sn_value(const json_t *v)
     return s ? s : tg_jsonfield_str(v, "value");
 }
 
-/* Appends the text of a variable value: a string as it is; an object its
- * value, else its display_value (sn_value); a number its decimal form; a
- * list the texts joined with ", ". null and booleans give nothing. */
-static int value_text(const json_t *v, struct tg_strbuf *b, int *present)
+/* The text of a ServiceNow object value (the tg_fieldtext hook): its value,
+ * else its display_value (sn_value). */
+static int object_text(const struct tg_fieldtext *how, const json_t *v,
+                       struct tg_strbuf *b, int *present)
 {
-    char num[64];
-    const json_t *e;
-    const char *s;
-    size_t i;
-    int rc = 0, n;
+    const char *s = sn_value(v);
 
-    if (!v)
+    (void)how;
+    if (!s)
         return 0;
-    switch (json_typeof(v)) {
-    case JSON_STRING:
-        *present = 1;
-        return tg_strbuf_putn(b, json_string_value(v), json_string_length(v));
-    case JSON_INTEGER:
-        n = snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT,
-                     json_integer_value(v));
-        if (n < 0 || (size_t)n >= sizeof num)
-            return TG_EINVAL;
-        *present = 1;
-        return tg_strbuf_putn(b, num, (size_t)n);
-    case JSON_REAL:
-        n = snprintf(num, sizeof num, "%.15g", json_real_value(v));
-        if (n < 0 || (size_t)n >= sizeof num)
-            return TG_EINVAL;
-        *present = 1;
-        return tg_strbuf_putn(b, num, (size_t)n);
-    case JSON_ARRAY:
-        json_array_foreach(v, i, e)
-        {
-            struct tg_strbuf one = TG_STRBUF_INIT(TEXT_MAX);
-            int p = 0;
-            rc = value_text(e, &one, &p);
-            if (!rc && p && one.n) {
-                if (*present)
-                    rc = tg_strbuf_putn(b, ", ", 2);
-                if (!rc)
-                    rc = tg_strbuf_putn(b, one.p, one.n);
-                *present = 1;
-            }
-            free(one.p);
-            if (rc)
-                return rc;
-        }
-        return 0;
-    case JSON_OBJECT:
-        if (!(s = sn_value(v)))
-            return 0;
-        *present = 1;
-        return tg_strbuf_putn(b, s, strlen(s));
-    default:
-        return 0;
-    }
+    *present = 1;
+    return tg_strbuf_putn(b, s, strlen(s));
 }
+
+/* How a variable value reads as text: a string as it is; an object its
+ * value, else its display_value; a number its decimal form; a list the texts
+ * joined with ", ". null and booleans give nothing. */
+static const struct tg_fieldtext sn_text = {.object = object_text};
 
 static int set_text(json_t *o, const char *k, const json_t *v)
 {
-    struct tg_strbuf b = TG_STRBUF_INIT(TEXT_MAX);
-    int present = 0, rc = value_text(v, &b, &present);
-
-    if (!rc && present)
-        rc = tg_jsonfield_set_str(o, k, b.p ? b.p : "");
-    free(b.p);
-    return rc;
+    return tg_fieldtext_set(&sn_text, o, k, v);
 }
 
 /* ADAPTERS.md: true, yes, 1 (any case) mean an emergency. */
@@ -216,29 +169,15 @@ static int emergency_of(const json_t *v)
 static int sn_gated(const struct tg_config *c, const char *const *item,
                     size_t n, const char *to, int *gated)
 {
-    size_t g, i, k;
+    const struct tg_gate_subject subject = {
+        .source = "servicenow",
+        .projects = item,
+        .n_projects = n,
+        .to = to,
+        .issue_type = NULL,
+    };
 
-    *gated = 0;
-    for (g = 0; g < c->n_gates; g++) {
-        const struct tg_gate *gt = &c->gates[g];
-        int pm = gt->n_projects == 0, tm = gt->n_to == 0;
-        if (!gt->source || strcasecmp(gt->source, "servicenow") != 0)
-            continue;
-        for (i = 0; !pm && i < gt->n_projects; i++) {
-            for (k = 0; !pm && k < n; k++) {
-                pm = tg_glob_ci(gt->projects[i], item[k]);
-                if (pm < 0)
-                    return pm;
-            }
-        }
-        for (i = 0; !tm && i < gt->n_to; i++)
-            tm = strcasecmp(gt->to[i], to) == 0;
-        if (pm && tm) {
-            *gated = 1;
-            return 0;
-        }
-    }
-    return 0;
+    return tg_gates_match(c, &subject, gated);
 }
 
 /* The catalog item's project (ADAPTERS.md `ritm.cat_item.name`): a string;
@@ -323,8 +262,8 @@ int tg_servicenow_map(const struct tg_config *c, const json_t *body,
     size_t n_item;
     json_t *o = NULL, *t = NULL, *scope = NULL, *names = NULL;
     char *eid = NULL;
-    struct tg_strbuf bt = TG_STRBUF_INIT(TEXT_MAX);
-    int g, present = 0, rc = TG_ENOMEM;
+    char *btype = NULL;
+    int g, rc = TG_ENOMEM;
 
     if (!json_is_object(body)) {
         if (err && cap)
@@ -404,14 +343,15 @@ int tg_servicenow_map(const struct tg_config *c, const json_t *body,
     if ((!s || !*s) &&
         (rc = sn_person(d, json_object_get(ritm, "requested_for"), names, &s)))
         goto out;
-    if ((rc = value_text(tg_jsonfield_mapped(vars, V->beneficiary_type), &bt,
-                         &present)))
+    if ((rc = tg_fieldtext_dup(&sn_text,
+                               tg_jsonfield_mapped(vars, V->beneficiary_type),
+                               &btype)))
         goto out;
-    if (s && present && bt.p && *bt.p) {
+    if (s && btype && *btype) {
         rc = TG_ENOMEM;
         if (json_object_set_new(o, "beneficiary",
                                 json_pack("{s:s,s:s}", "id", s, "type",
-                                          tg_userid_type_word(bt.p))))
+                                          tg_userid_type_word(btype))))
             goto out;
     } else if ((rc = tg_jsonfield_set_str(o, "beneficiary", s))) {
         goto out;
@@ -479,6 +419,6 @@ out:
     json_decref(t);
     json_decref(scope);
     json_decref(names);
-    free(bt.p);
+    free(btype);
     return rc;
 }

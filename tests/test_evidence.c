@@ -26,6 +26,8 @@
 #include "server/config/config.h"
 #include "validators/errors.h"
 #include "server/store/store.h"
+/* tg_evidence_cause: this file also tests the SQLite backend itself */
+#include "server/store/internal.h"
 
 /* ------------------------------------------------------------ fixtures */
 

@@ -120,11 +120,6 @@ int tg_evidence_ready(struct tg_evidence *e);
  * under the running server", ...). Thread-safe. */
 const char *tg_evidence_failure(struct tg_evidence *e);
 
-/* Words for an SQLite (extended) result code and the errno of the system
- * call that failed (0: none; used only with SQLITE_IOERR_* and
- * SQLITE_CANTOPEN, for which SQLite records it). A static string. */
-const char *tg_evidence_cause(int sqlite_code, int sys_errno);
-
 /*
  * --- Offline operations on a store file (the `audit` commands). ---
  * They open their own connection, so they may run against the file of a
@@ -150,7 +145,7 @@ struct tg_evidence_verdict {
  * latest checkpoint anchor or from genesis, and with key (keylen > 0) every
  * link's MAC as well. Returns 0 with *out filled (intact or not), TG_EIO when
  * the file cannot be read as a ticketgate store (out->reason says why), or
- * TG_ENOMEM. The serialisation is documented at the top of evidence.c and in
+ * TG_ENOMEM. The serialisation is documented in server/store/internal.h and in
  * docs/EVIDENCE.md.
  */
 int tg_evidence_verify_file(const char *path, const unsigned char *key,

@@ -1,0 +1,386 @@
+/* cfindex.c - the copy-forward index: just_use in memory. */
+
+#include "server/store/internal.h"
+
+/* ------------------------------------------------ the copy-forward index */
+
+/* The digest of s that the index keys on (see struct cf_index). */
+int cf_digest(const char *s, unsigned char out[CF_DIGEST])
+{
+    unsigned char full[TG_DIGEST_LEN];
+
+    if (tg_digest_sha256_of(s, strlen(s), full) != 0)
+        return TG_EIO;
+    memcpy(out, full, CF_DIGEST);
+    return 0;
+}
+
+static uint32_t cf_hash(const unsigned char d[CF_DIGEST])
+{
+    uint32_t h;
+
+    memcpy(&h, d, sizeof h); /* a digest is uniform already */
+    return h;
+}
+
+int cf_init(struct cf_index *x)
+{
+    memset(x, 0, sizeof *x);
+    if (pthread_mutex_init(&x->mu, NULL))
+        return TG_ENOMEM;
+    x->bucket = calloc(CF_BUCKETS, sizeof *x->bucket);
+    if (!x->bucket) {
+        pthread_mutex_destroy(&x->mu);
+        return TG_ENOMEM;
+    }
+    x->rng = 0x9e3779b97f4a7c15ULL ^ (uint64_t)mono_ms();
+    return 0;
+}
+
+void cf_cleanup(struct cf_index *x)
+{
+    if (!x->bucket)
+        return;
+    for (uint32_t i = 0; i < x->n; i++)
+        if (x->g[i].cap > 1)
+            free(x->g[i].more);
+    free(x->g);
+    free(x->bucket);
+    free(x->gone);
+    pthread_mutex_destroy(&x->mu);
+    memset(x, 0, sizeof *x);
+}
+
+/* Bit k (< CF_GONE_K) of d in the gone filter: 24 bits of the digest each,
+ * from bytes 4..15 (the bucket hash uses 0..3). */
+static uint32_t cf_gone_bit(const unsigned char d[CF_DIGEST], int k)
+{
+    const unsigned char *b = d + 4 + 3 * k;
+
+    return ((uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16) &
+           (CF_GONE_BITS - 1);
+}
+
+static int cf_is_gone(const struct cf_index *x,
+                      const unsigned char d[CF_DIGEST])
+{
+    if (!x->gone)
+        return 0;
+    for (int k = 0; k < CF_GONE_K; k++) {
+        uint32_t b = cf_gone_bit(d, k);
+
+        if (!(x->gone[b >> 3] & (1u << (b & 7))))
+            return 0;
+    }
+    return 1;
+}
+
+static struct cf_group *cf_find(struct cf_index *x,
+                                const unsigned char jd[CF_DIGEST])
+{
+    uint32_t i = x->bucket[cf_hash(jd) & (CF_BUCKETS - 1)];
+
+    while (i) {
+        struct cf_group *g = &x->g[i - 1];
+
+        if (memcmp(g->jd, jd, CF_DIGEST) == 0)
+            return g;
+        i = g->next;
+    }
+    return NULL;
+}
+
+/* The link (bucket head or a group's next) that points at group index i. */
+static uint32_t *cf_link_to(struct cf_index *x, uint32_t i)
+{
+    uint32_t *l = &x->bucket[cf_hash(x->g[i].jd) & (CF_BUCKETS - 1)];
+
+    while (*l != i + 1)
+        l = &x->g[*l - 1].next;
+    return l;
+}
+
+/* Drops group i and remembers its justification as gone. Returns 0, or
+ * TG_ENOMEM when the filter cannot be allocated (the index is then
+ * invalid). */
+static int cf_drop(struct cf_index *x, uint32_t i)
+{
+    struct cf_group *g = &x->g[i];
+    uint32_t last = x->n - 1;
+
+    if (!x->gone && !(x->gone = calloc(CF_GONE_BITS / 8, 1))) {
+        x->valid = 0;
+        return TG_ENOMEM;
+    }
+    for (int k = 0; k < CF_GONE_K; k++) {
+        uint32_t b = cf_gone_bit(g->jd, k);
+
+        x->gone[b >> 3] |= (unsigned char)(1u << (b & 7));
+    }
+    x->drops++;
+    *cf_link_to(x, i) = g->next;
+    if (g->cap > 1) {
+        free(g->more);
+        x->n_more -= g->cap;
+    }
+    if (i != last) {
+        /* the last group moves into the hole; its link follows it */
+        *cf_link_to(x, last) = i + 1;
+        x->g[i] = x->g[last];
+    }
+    x->n--;
+    return 0;
+}
+
+/* Drops the least recently used of a few sampled groups other than keep
+ * (an approximation of LRU that needs no list to maintain). */
+static int cf_evict(struct cf_index *x, const struct cf_group *keep)
+{
+    uint32_t victim = UINT32_MAX;
+
+    for (int s = 0; s < 5; s++) {
+        uint32_t i;
+
+        x->rng ^= x->rng << 13;
+        x->rng ^= x->rng >> 7;
+        x->rng ^= x->rng << 17;
+        i = (uint32_t)(x->rng % x->n);
+        if (&x->g[i] == keep)
+            continue;
+        if (victim == UINT32_MAX || x->g[i].newest < x->g[victim].newest)
+            victim = i;
+    }
+    if (victim == UINT32_MAX)
+        return 0; /* only keep sampled: nothing dropped this time */
+    return cf_drop(x, victim);
+}
+
+static struct cf_use *cf_uses(struct cf_group *g)
+{
+    return g->cap > 1 ? g->more : &g->one;
+}
+
+/*
+ * Records that ticket td used justification jd at time t, as the upsert
+ * into just_use does (last = max). Returns 0 or TG_ENOMEM (the index is then
+ * invalid: counts go to SQLite).
+ */
+int cf_add(struct cf_index *x, const unsigned char jd[CF_DIGEST],
+           const unsigned char td[CF_DIGEST], int64_t t)
+{
+    struct cf_group *g = cf_find(x, jd);
+    struct cf_use *u;
+
+    if (!x->valid)
+        return 0;
+    if (!g) {
+        while (x->n >= CF_GROUPS_MAX)
+            if (cf_evict(x, NULL))
+                return TG_ENOMEM;
+        if (x->n == x->cap) {
+            uint32_t ncap = x->cap ? x->cap * 2 : 1024;
+            struct cf_group *ng;
+
+            if (ncap > CF_GROUPS_MAX)
+                ncap = CF_GROUPS_MAX;
+            if (!(ng = realloc(x->g, ncap * sizeof *ng))) {
+                x->valid = 0;
+                return TG_ENOMEM;
+            }
+            x->g = ng;
+            x->cap = ncap;
+        }
+        g = &x->g[x->n];
+        memset(g, 0, sizeof *g);
+        memcpy(g->jd, jd, CF_DIGEST);
+        g->newest = t;
+        g->n = g->cap = 1;
+        g->complete = !cf_is_gone(x, jd);
+        memcpy(g->one.td, td, CF_DIGEST);
+        g->one.last = t;
+        g->next = x->bucket[cf_hash(jd) & (CF_BUCKETS - 1)];
+        x->bucket[cf_hash(jd) & (CF_BUCKETS - 1)] = ++x->n;
+        return 0;
+    }
+    if (t > g->newest)
+        g->newest = t;
+    u = cf_uses(g);
+    for (uint32_t i = 0; i < g->n; i++) {
+        if (memcmp(u[i].td, td, CF_DIGEST) == 0) {
+            if (t > u[i].last)
+                u[i].last = t;
+            return 0;
+        }
+    }
+    if (g->n == CF_GROUP_MAX) {
+        /* full: td replaces the oldest use if it is later (see above) */
+        uint32_t min = 0;
+
+        for (uint32_t i = 1; i < g->n; i++)
+            if (u[i].last < u[min].last)
+                min = i;
+        if (t > u[min].last) {
+            memcpy(u[min].td, td, CF_DIGEST);
+            u[min].last = t;
+        }
+        return 0;
+    }
+    if (g->n == g->cap) {
+        uint32_t ncap = g->cap < 4 ? 4 : g->cap * 2;
+        uint32_t gi = (uint32_t)(g - x->g);
+        struct cf_use *nu;
+
+        if (ncap > CF_GROUP_MAX)
+            ncap = CF_GROUP_MAX;
+        while (x->n_more + ncap > CF_USES_MAX && x->n > 1) {
+            /* eviction may move groups: find ours again by index */
+            uint32_t before = x->n;
+
+            if (cf_evict(x, &x->g[gi]))
+                return TG_ENOMEM;
+            if (x->n < before && gi >= x->n)
+                gi = (uint32_t)(cf_find(x, jd) - x->g);
+        }
+        g = &x->g[gi];
+        if (x->n_more + ncap > CF_USES_MAX ||
+            !(nu = malloc(ncap * sizeof *nu))) {
+            /* no room for this one group: forget it rather than lie */
+            return cf_drop(x, gi);
+        }
+        memcpy(nu, cf_uses(g), g->n * sizeof *nu);
+        if (g->cap > 1) {
+            free(g->more);
+            x->n_more -= g->cap;
+        }
+        g->more = nu;
+        g->cap = ncap;
+        x->n_more += ncap;
+        u = nu;
+    }
+    memcpy(u[g->n].td, td, CF_DIGEST);
+    u[g->n].last = t;
+    g->n++;
+    return 0;
+}
+
+/*
+ * The count of tickets other than td that used jd at or after since, at
+ * most COPY_LIMIT, from the index. Returns 1 with *out, or 0 when the index
+ * cannot tell (stale, invalid, or the justification may have been dropped):
+ * the caller asks SQLite, and with *reload set, hands the uses it reads to
+ * cf_reload with *drops.
+ */
+int cf_count(struct cf_index *x, const unsigned char jd[CF_DIGEST],
+             const unsigned char td[CF_DIGEST], int64_t since,
+             long *out, int *reload, uint64_t *drops)
+{
+    struct cf_group *g;
+    int64_t now = mono_ms();
+    long n = 0;
+    int ok = 0;
+
+    *reload = 0;
+    pthread_mutex_lock(&x->mu);
+    *drops = x->drops;
+    if (!x->valid || now - x->synced_ms > CF_FRESH_MS)
+        goto out;
+    g = cf_find(x, jd);
+    if (g ? !g->complete : cf_is_gone(x, jd)) {
+        *reload = 1;
+        goto out;
+    }
+    ok = 1;
+    if (!g)
+        goto out;
+    {
+        const struct cf_use *u = cf_uses(g);
+
+        for (uint32_t i = 0; i < g->n && n < COPY_LIMIT; i++)
+            if (u[i].last >= since && memcmp(u[i].td, td, CF_DIGEST) != 0)
+                n++;
+    }
+out:
+    pthread_mutex_unlock(&x->mu);
+    if (ok)
+        *out = n;
+    return ok;
+}
+
+/*
+ * Merges the latest uses of jd read from just_use (at most CF_GROUP_MAX,
+ * newest first) into its group and marks it complete. Commits after that
+ * read added their uses to the group themselves, and adding a use twice
+ * changes nothing, so the group then holds every use; unless a group was
+ * dropped since cf_count gave drops (it could have been this one, with a
+ * use the read missed), and then it stays as it was: incomplete.
+ */
+void cf_reload(struct cf_index *x, const unsigned char jd[CF_DIGEST],
+               const struct cf_use *u, size_t n, uint64_t drops)
+{
+    struct cf_group *g;
+
+    pthread_mutex_lock(&x->mu);
+    for (size_t i = 0; i < n && x->valid && x->drops == drops; i++)
+        if (cf_add(x, jd, u[i].td, u[i].last))
+            break;
+    if (x->valid && n > 0 && x->drops == drops && (g = cf_find(x, jd)))
+        g->complete = 1;
+    pthread_mutex_unlock(&x->mu);
+}
+
+/* Adds one row (justification, ticket, time) read from the store. */
+static int cf_add_text(struct cf_index *x, const char *just,
+                       const char *ticket, int64_t t)
+{
+    unsigned char jd[CF_DIGEST], td[CF_DIGEST];
+
+    if (!just || !ticket || cf_digest(just, jd) || cf_digest(ticket, td)) {
+        x->valid = 0;
+        return TG_EIO;
+    }
+    return cf_add(x, jd, td, t);
+}
+
+/*
+ * Fills the index from just_use, and sets its seq to the last record, in
+ * one snapshot of db (the write connection, before any thread starts).
+ * Returns 0 or the SQLite failure; an index that does not fit is not one:
+ * it only drops groups.
+ */
+int cf_load(struct tg_evidence *e, sqlite3 *db)
+{
+    struct cf_index *x = &e->cf;
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if ((rc = exec_sql(db, "BEGIN")))
+        return rc;
+    rc = sqlite3_prepare_v2(db, "SELECT coalesce(max(seq), 0) FROM records",
+                            -1, &st, NULL);
+    if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
+        rc = map_sqlite(rc == SQLITE_OK ? sqlite3_errcode(db) : rc);
+        goto out;
+    }
+    x->seq = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    rc = sqlite3_prepare_v2(db, "SELECT just_norm, ticket, last_time"
+                                " FROM just_use", -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        rc = map_sqlite(rc);
+        goto out;
+    }
+    x->valid = 1;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        cf_add_text(x, (const char *)sqlite3_column_text(st, 0),
+                    (const char *)sqlite3_column_text(st, 1),
+                    sqlite3_column_int64(st, 2));
+    rc = rc == SQLITE_DONE ? 0 : map_sqlite(rc);
+    x->synced_ms = mono_ms();
+out:
+    sqlite3_finalize(st);
+    exec_sql(db, "COMMIT");
+    if (rc)
+        x->valid = 0;
+    return rc;
+}
+

@@ -1,0 +1,92 @@
+/* chain.c - the hash chain: serialisation of a link, its SHA-256 and MAC. */
+
+#include "server/store/internal.h"
+
+static const char PREIMAGE_TAG[] = "ticketgate-evidence-v1\n";
+
+void hex_encode(const unsigned char *in, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+int hex_decode32(const char *hex, size_t n, unsigned char out[32])
+{
+    if (n != 64)
+        return TG_EINVAL;
+    for (size_t i = 0; i < 32; i++) {
+        int v = 0;
+        for (int k = 0; k < 2; k++) {
+            char c = hex[2 * i + (size_t)k];
+            v <<= 4;
+            if (c >= '0' && c <= '9')
+                v |= c - '0';
+            else if (c >= 'a' && c <= 'f')
+                v |= c - 'a' + 10;
+            else
+                return TG_EINVAL;
+        }
+        out[i] = (unsigned char)v;
+    }
+    return 0;
+}
+
+/* Decimal ASCII of v into buf (cap >= 21). Returns the length. */
+size_t int_text(int64_t v, char *buf, size_t cap)
+{
+    int n = snprintf(buf, cap, "%" PRId64, v);
+
+    return (n < 0 || (size_t)n >= cap) ? 0 : (size_t)n;
+}
+
+/* hash = SHA-256 of the preimage of f (see the top of this file). */
+int chain_hash(const struct field f[F_N], unsigned char out[32])
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned int len = 0;
+    int rc = TG_EIO;
+
+    if (!ctx)
+        return TG_ENOMEM;
+    if (EVP_DigestInit_ex(ctx, tg_digest_sha256(), NULL) != 1 ||
+        EVP_DigestUpdate(ctx, PREIMAGE_TAG, sizeof PREIMAGE_TAG - 1) != 1)
+        goto out;
+    for (int i = 0; i < F_N; i++) {
+        char pre[24];
+        int n;
+
+        if (!f[i].p) {
+            if (EVP_DigestUpdate(ctx, "-\n", 2) != 1)
+                goto out;
+            continue;
+        }
+        n = snprintf(pre, sizeof pre, "%zu:", f[i].n);
+        if (n < 0 || (size_t)n >= sizeof pre)
+            goto out;
+        if (EVP_DigestUpdate(ctx, pre, (size_t)n) != 1 ||
+            EVP_DigestUpdate(ctx, f[i].p, f[i].n) != 1 ||
+            EVP_DigestUpdate(ctx, "\n", 1) != 1)
+            goto out;
+    }
+    if (EVP_DigestFinal_ex(ctx, out, &len) != 1 || len != 32)
+        goto out;
+    rc = 0;
+out:
+    EVP_MD_CTX_free(ctx);
+    return rc;
+}
+
+int link_mac(const unsigned char *key, size_t keylen,
+             const unsigned char hash[32], unsigned char out[32])
+{
+    const void *parts[1] = {hash};
+    const size_t lens[1] = {32};
+
+    return tg_digest_hmac_sha256(key, keylen, parts, lens, 1, out);
+}
+

@@ -1,0 +1,395 @@
+/* internal.h - what the SQLite store's files share (not for outside use). */
+#ifndef TG_STORE_INTERNAL_H
+#define TG_STORE_INTERNAL_H
+
+/*
+ * The chain (docs/EVIDENCE.md says the same for auditors, with a script).
+ *
+ * Table records(seq INTEGER PRIMARY KEY, decision_id, ticket, source,
+ * delivery_id NULL, body_sha256 hex, policy, time INTEGER, decision TEXT,
+ * just_norm NULL, prev_hash hex, hash hex, mac hex NULL). seq counts 1, 2, 3,
+ * ... without holes; the first record's prev_hash is 64 zeros, every other
+ * record's prev_hash is the hash of the record before it.
+ *
+ *   hash = SHA-256( "ticketgate-evidence-v1\n"
+ *                   F(seq) F(decision_id) F(ticket) F(source) F(delivery_id)
+ *                   F(body_sha256) F(policy) F(time) F(decision)
+ *                   F(just_norm) F(prev_hash) )
+ *
+ *   F(NULL) = "-\n"
+ *   F(v)    = <byte length of v in decimal ASCII> ":" <the bytes of v> "\n"
+ *
+ * v is the column as stored: seq and time in decimal ASCII ('-' first when
+ * negative, no leading zeros or '+'), text columns as their UTF-8 bytes,
+ * digests in lower-case hex. The length prefix makes the encoding injective
+ * (no field value can imitate a separator) and "-" cannot begin a length, so
+ * NULL differs from every string, the empty string ("0:\n") included.
+ *
+ *   mac = HMAC-SHA256(store.hmac_key, the 32 raw bytes of hash), in hex,
+ *         NULL when no key is configured.
+ *
+ * Table checkpoints(seq, hash, mac, ...) holds one row per archive: the last
+ * record moved out. Verification starts from the checkpoint with the highest
+ * seq (or from genesis: seq 0, 64 zeros), so a store whose old records were
+ * archived still verifies; the archive file itself is a store of the same
+ * layout whose checkpoints row is the anchor its first record links to.
+ *
+ * Writes: one writer thread owns the write connection. tg_evidence_append
+ * queues its record and sleeps; the writer takes every record waiting, writes
+ * them in one transaction (one WAL sync), then wakes them all with their
+ * result (group commit). prev_hash and hash are computed inside that
+ * transaction from the head read in it, so a rolled-back batch leaves no hole
+ * and a second process writing the same file cannot fork the chain. The WAL
+ * is written through a VFS that hands each transaction to the kernel in one
+ * write (WAL write combining, walvfs.c); a maintenance thread checkpoints it and
+ * keeps it from growing without bound.
+ *
+ * Reads use a small pool of read-only connections: WAL readers do not block
+ * the writer. Copy-forward counts, one per gated request, come from an index
+ * in memory that the writer keeps up to date (struct cf_index).
+ */
+
+#include "server/store/store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "server/util/digest.h"
+#include "validators/errors.h"
+#include "server/util/log.h"
+
+#define ZERO_HASH \
+    "0000000000000000000000000000000000000000000000000000000000000000"
+#define SCHEMA_VERSION 1
+#define MAX_BATCH 1024       /* records per transaction; bounds latency */
+#define POOL_IDLE_MAX 16     /* idle read connections kept open */
+#define LIST_DEFAULT 100
+#define LIST_MAX 1000
+#define DEFAULT_BUSY_MS 2000
+/* Copy-forward counts stop here: the rule needs "at least max_reuse", and a
+ * bound keeps the per-request cost constant. */
+#define COPY_LIMIT 1000
+/* WAL frames after which the maintenance thread copies them back (SQLite's
+ * own default interval), and at which it restarts the WAL (16 MB: measured
+ * on a 2-core VM, a larger WAL made each checkpoint's sync, and the stall
+ * of the restart, longer; p99 latency grew from 5 to 10-28 ms). */
+#define CKPT_FRAMES 1000
+#define CK_RESTART_FRAMES 4096
+/* The WAL's hard bound in frames (32 MB of pages): past it the writer
+ * itself catches the checkpoint up, with the token held, before the next
+ * commit (writer_main). The maintenance thread restarts the WAL at
+ * CK_RESTART_FRAMES, but only as fast as it gets a core: on a loaded
+ * machine the writer went on appending while it waited, and the WAL grew
+ * to 45-64 MB. */
+#define CK_HARD_FRAMES (2 * CK_RESTART_FRAMES)
+#define CK_INTERVAL_MS 1000
+/* Decision-id numbers reserved in meta.id_next per write of it. */
+#define ID_BLOCK 1024
+/* The copy-forward index (struct cf_index): digest bytes kept; groups
+ * (justifications) held, a power of two; ticket slots beyond each group's
+ * first; tickets per group; the gone filter (2 MiB, 4 probes); how recent
+ * the last commit must be for the index to answer. At most about 5 MB of
+ * groups, 6 MB of slots and the 2 MB filter. */
+#define CF_DIGEST 16
+#define CF_GROUPS_MAX 65536u
+#define CF_BUCKETS CF_GROUPS_MAX
+#define CF_USES_MAX 262144u
+#define CF_GROUP_MAX (COPY_LIMIT + 1)
+#define CF_GONE_BITS (1u << 24)
+#define CF_GONE_K 4
+#define CF_FRESH_MS 50
+
+/* Single-use JWT ids (API.md): one row per (source, jti) with the body it
+ * was first used with and the record it made (NULL: a skip, which records
+ * nothing). Not part of the chain: it says which requests may still be
+ * answered, not what was decided. Stores made before it get it at open. */
+#define JTI_SCHEMA                                                         \
+    "CREATE TABLE IF NOT EXISTS jti_use("                                   \
+    " source TEXT NOT NULL,"                                                \
+    " jti TEXT NOT NULL,"                                                   \
+    " body_sha256 TEXT NOT NULL,"                                           \
+    " decision_id TEXT,"                                                    \
+    " time INTEGER NOT NULL,"                                               \
+    " PRIMARY KEY(source, jti)) WITHOUT ROWID;"
+
+#define RECORD_COLUMNS                                                     \
+    "seq, decision_id, ticket, source, delivery_id, body_sha256, policy, " \
+    "time, decision, just_norm, prev_hash, hash, mac"
+
+/* ---------------------------------------------------------------- hashing */
+
+/* The fields of one link, in preimage order. p == NULL is SQL NULL. */
+enum { F_SEQ, F_ID, F_TICKET, F_SOURCE, F_DELIVERY, F_BODY, F_POLICY, F_TIME,
+       F_DECISION, F_JUST, F_PREV, F_N };
+
+struct field {
+    const char *p;
+    size_t n;
+};
+
+/* Why a write failed: an SQLite code with its errno, or our own words. */
+struct fail {
+    int code;
+    int sys;
+    const char *what; /* static; when set, instead of code */
+};
+
+/* ------------------------------------------------------------- the store */
+
+/* One append waiting for its batch; lives on the appender's stack. */
+struct pending {
+    const struct tg_evidence_record *r;
+    /* Copy-forward digests of r's justification and ticket, computed by
+     * the appender so that the writer does not. has_cf: r carries a
+     * justification. */
+    unsigned char jd[CF_DIGEST], td[CF_DIGEST];
+    int has_cf;
+    int jti_only; /* tg_evidence_bind_jti: no record, only r's jti */
+    int rc;
+    struct pending *next;
+    /* Set (after rc) once the batch is committed or failed; p may be gone
+     * right after. The appender sleeps on the store's wake word with its
+     * wake bit (struct tg_evidence), not on a condition under the store's
+     * mutex: a woken appender does not queue for the mutex that the writer
+     * still holds (a second sleep and wake-up per append). */
+    atomic_int done;
+    uint32_t bit;
+};
+
+/* The write connection and its statements (token holder only). */
+struct wconn {
+    sqlite3 *db;
+    sqlite3_stmt *head, *dup, *ins, *meta, *just, *since;
+    sqlite3_stmt *jti_get, *jti_put; /* jti_use */
+    /* prepared once: sqlite3_exec would parse them at every commit */
+    sqlite3_stmt *begin, *commit, *rollback;
+    /* The -wal and -shm files this connection opened (stat at open): one
+     * found at their paths later is another file. */
+    dev_t wal_dev, shm_dev;
+    ino_t wal_ino, shm_ino;
+};
+
+enum { Q_DELIVERY, Q_COPY, Q_USES, Q_GET, Q_LIST, Q_JTI, Q_N };
+
+
+/* One pooled read connection with its statements, prepared on first use. */
+struct rconn {
+    sqlite3 *db;
+    sqlite3_stmt *st[Q_N];
+    struct rconn *next;
+};
+
+/*
+ * The copy-forward index: just_use in memory, so that counting (once per
+ * gated request) reads no SQLite page. One group per justification (by
+ * digest) holding its tickets (by digest) with their latest use, exactly as
+ * just_use has them, except:
+ *
+ * - A group keeps at most COPY_LIMIT + 1 tickets, the latest ones. That
+ *   changes no answer: counts stop at COPY_LIMIT, and a ticket dropped for
+ *   a later one can only matter when all COPY_LIMIT + 1 kept are in the
+ *   window too (so the count is COPY_LIMIT anyway).
+ * - Memory is bounded: at most CF_GROUPS_MAX groups and CF_USES_MAX ticket
+ *   slots beyond each group's first. Past that, the group least recently
+ *   used of a few sampled is dropped and its digest set in the `gone` Bloom
+ *   filter; a justification that may be gone is counted by SQLite instead
+ *   (so is any justification when the filter says so by mistake, which only
+ *   costs the read), and that count reloads its uses from just_use, so
+ *   that the next ones need no read again. A justification absent from the
+ *   index and not gone was never recorded: its count is 0 without a read.
+ * - It is exact for this process's records at once (updated after each
+ *   commit, before the appenders are answered) and for other processes
+ *   writing the same file from the next commit on (each transaction reads
+ *   the records appended since the last). The index is used only while a
+ *   commit happened within CF_FRESH_MS: an idle server counts by SQLite, so
+ *   another process's records are seen at most CF_FRESH_MS late.
+ *
+ * Digests are the first 16 bytes of SHA-256: a collision is as unlikely as
+ * one in the chain itself.
+ */
+struct cf_use {
+    unsigned char td[CF_DIGEST];
+    int64_t last;
+};
+
+struct cf_group {
+    unsigned char jd[CF_DIGEST];
+    int64_t newest;        /* latest use of any ticket: the eviction order */
+    uint32_t next;         /* bucket chain: index + 1, 0 ends it */
+    uint32_t n, cap;       /* cap 1: the one use is `one`, else `more` */
+    /* Holds every use of the justification. Not when it was created for
+     * one that had been dropped before (its older uses are only in
+     * just_use) until a count reloads them (cf_reload). */
+    int complete;
+    struct cf_use one;
+    struct cf_use *more;
+};
+
+struct cf_index {
+    pthread_mutex_t mu;    /* held for a count or an update, both short */
+    int valid;             /* 0: an allocation failed; SQLite counts */
+    struct cf_group *g;
+    uint32_t n, cap;       /* groups used and allocated */
+    uint32_t *bucket;      /* CF_BUCKETS heads: group index + 1 */
+    size_t n_more;         /* cf_use slots in every group's `more` */
+    unsigned char *gone;   /* CF_GONE_BITS bits, allocated on first drop */
+    uint64_t drops;        /* groups dropped so far */
+    int64_t seq;           /* records up to this seq are in the index */
+    int64_t synced_ms;     /* monotonic ms of the last commit (or load) */
+    uint64_t rng;          /* eviction sampling */
+};
+
+/* Which file of the store vanished under the server (struct tg_evidence
+ * gone). */
+enum { GONE_NONE, GONE_DB, GONE_AUX };
+
+struct tg_evidence {
+    char *path;
+    char *wal_path, *shm_path; /* path + "-wal", "-shm" */
+    enum tg_sync sync;
+    /* The store file, pinned at open: every later open and every commit
+     * checks that path still names it (docs/EVIDENCE.md, "failure"). Set
+     * before the threads start, read-only after. */
+    dev_t dev;
+    ino_t ino;
+    /* The decision-id high-water file, path + ".ids" (-1: not open). */
+    char *ids_path;
+    int ids_fd;
+    unsigned char *key;
+    size_t keylen;
+    int busy_ms;
+
+    /*
+     * Writes: whoever holds the write token owns the write connection:
+     * the writer thread while it commits a batch, the maintenance thread
+     * while it restarts the WAL or probes; close, once both are gone.
+     * Appenders queue their record and sleep until the writer committed it.
+     */
+    pthread_mutex_t mu;     /* guards the queue, the token, stop, ready */
+    pthread_cond_t work;    /* writer: records queued and the token free */
+    pthread_cond_t token_cv; /* maintenance waits here for the token */
+    struct pending *qhead, *qtail;
+    int token;              /* 1 while a thread owns the write connection */
+    int token_wanted;       /* maintenance waits: the writer defers */
+    int stop;
+    int ready;
+    int inited;             /* the mutexes and conditions set up */
+    _Atomic uint64_t next_id;
+    /* Committed batches wake their appenders with one futex call: each
+     * appender sleeps on wake_word (bumped by every batch) with one of 32
+     * wake bits, handed out in turn (wake_bits), and the writer wakes the
+     * bits of the batch at once (FUTEX_WAKE_BITSET). One syscall a batch
+     * instead of one sem_post a record (7% of the server's time); an
+     * appender of a later batch that shares a bit wakes, finds its record
+     * not done and sleeps again. */
+    atomic_uint wake_word;
+    atomic_uint wake_bits;
+    pthread_t writer;
+    int writer_started;
+
+    /* Token holder only. */
+    struct wconn w;
+    uint64_t id_reserved;   /* meta id_next as committed */
+    int ck_frames;          /* WAL size when the checkpoint was last asked */
+    int wal_frames;         /* WAL size after the last commit */
+    int gone;               /* GONE_*: a file was deleted or replaced */
+    struct fail err;        /* why the last write failed */
+    const char *logged;     /* the failure last logged; NULL: none */
+    int ids_warned;         /* a failed write of ids_path was logged */
+    uint64_t ids_mark;      /* the number ids_path holds (never lowered) */
+    _Atomic(const char *) failure; /* words of err while failing, or NULL */
+
+    /*
+     * The maintenance thread: checkpoints on its own connection, restarts
+     * the WAL when it grew large, and probes a failing store. SQLite's
+     * automatic checkpoint would copy the WAL into the database (and sync
+     * it) inside a commit, stalling every appender behind it.
+     */
+    pthread_mutex_t mt_mu;
+    pthread_cond_t mt_cv;
+    int ck_due;             /* the WAL grew by CKPT_FRAMES frames */
+    int mt_stop;
+    int mt_started;
+    pthread_t mt;
+
+    struct cf_index cf;
+
+    pthread_mutex_t pool_mu;
+    int pool_inited;
+    struct rconn *idle;
+    size_t n_idle;
+};
+
+/*
+ * What each file gives the others. The SQLite backend is these files; a
+ * second backend (issue 15) is another file behind store.h, not these.
+ */
+
+/* ---- chain.c (each contract is at its definition) */
+void hex_encode(const unsigned char *in, size_t n, char *out);
+int hex_decode32(const char *hex, size_t n, unsigned char out[32]);
+size_t int_text(int64_t v, char *buf, size_t cap);
+int chain_hash(const struct field f[F_N], unsigned char out[32]);
+int link_mac(const unsigned char *key, size_t keylen,
+             const unsigned char hash[32], unsigned char out[32]);
+
+/* ---- sqlite.c (each contract is at its definition) */
+/* Words for an SQLite (extended) result code and the errno of the system
+ * call that failed (0: none; used only with SQLITE_IOERR_* and
+ * SQLITE_CANTOPEN, for which SQLite records it). A static string. */
+const char *tg_evidence_cause(int sqlite_code, int sys_errno);
+extern const char SCHEMA[];
+int map_sqlite(int rc);
+const char *fail_words(const struct fail *f);
+void fail_note(struct fail *f, sqlite3 *db);
+int exec_sql(sqlite3 *db, const char *sql);
+void close_db(sqlite3 *db);
+int open_db(const char *path, int flags, int busy_ms, sqlite3 **out);
+int read_anchor(sqlite3 *db, int64_t *seq, char hash[65], char mac[65]);
+void wconn_close(struct wconn *w);
+int wconn_open(struct tg_evidence *e, struct wconn *w, int create);
+
+/* ---- walvfs.c (each contract is at its definition) */
+const char *wc_vfs_name(void);
+
+/* ---- cfindex.c (each contract is at its definition) */
+int cf_digest(const char *s, unsigned char out[CF_DIGEST]);
+int cf_init(struct cf_index *x);
+void cf_cleanup(struct cf_index *x);
+int cf_add(struct cf_index *x, const unsigned char jd[CF_DIGEST],
+           const unsigned char td[CF_DIGEST], int64_t t);
+int cf_count(struct cf_index *x, const unsigned char jd[CF_DIGEST],
+             const unsigned char td[CF_DIGEST], int64_t since,
+             long *out, int *reload, uint64_t *drops);
+void cf_reload(struct cf_index *x, const unsigned char jd[CF_DIGEST],
+               const struct cf_use *u, size_t n, uint64_t drops);
+int cf_load(struct tg_evidence *e, sqlite3 *db);
+
+/* ---- writer.c (each contract is at its definition) */
+int64_t mono_ms(void);
+int wal_hook(void *arg, sqlite3 *db, const char *name, int frames);
+const char *db_moved(const struct tg_evidence *e);
+int wconn_pin(struct tg_evidence *e, struct wconn *w, int create);
+void ids_load(struct tg_evidence *e);
+void ids_store(struct tg_evidence *e, uint64_t v);
+int commit_batch(struct tg_evidence *e, struct pending *batch,
+                 int force);
+void *writer_main(void *arg);
+void *maintenance_main(void *arg);
+
+#endif

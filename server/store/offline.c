@@ -1,0 +1,522 @@
+/* offline.c - offline operations on a store file: verify, export, archive. */
+
+#include "server/store/internal.h"
+
+/* --------------------------------------------------------------- verify */
+
+/* Copies s into buf, truncated to cap (the verdict's fixed buffers). */
+static void set_reason(char *buf, size_t cap, const char *s)
+{
+    if (snprintf(buf, cap, "%s", s) < 0)
+        buf[0] = '\0';
+}
+
+static void set_broken(struct tg_evidence_verdict *v, int64_t seq,
+                       const unsigned char *id, const char *why)
+{
+    v->intact = 0;
+    v->broken_seq = seq > 0 ? (uint64_t)seq : 0;
+    /* the id is untrusted data of any length: truncated to the buffer */
+    set_reason(v->broken_id, sizeof v->broken_id,
+               id ? (const char *)id : "");
+    set_reason(v->reason, sizeof v->reason, why);
+}
+
+/* Checks one link against the expectations. Returns 0 and fills *why when it
+ * does not check out (why stays NULL when it does), or an error. */
+static int check_row(sqlite3_stmt *st, int64_t expect_seq,
+                     const char prev[65], const unsigned char *key,
+                     size_t keylen, const char **why, char hash_out[65])
+{
+    struct field f[F_N];
+    char seqtxt[24], timetxt[24], calc[65];
+    unsigned char digest[32], want[32], have[32];
+    int64_t seq = sqlite3_column_int64(st, 0);
+    const char *hash, *mac;
+    int rc;
+
+    *why = NULL;
+    if (seq != expect_seq) {
+        *why = seq > expect_seq
+                   ? "the record(s) before it are missing (seq not contiguous)"
+                   : "seq out of order";
+        return 0;
+    }
+    for (int i = F_ID; i < F_N; i++) {
+        /* columns 1..11 are decision_id..prev_hash, in preimage order */
+        if (i == F_TIME)
+            continue;
+        if (sqlite3_column_type(st, i) == SQLITE_NULL) {
+            f[i].p = NULL;
+            f[i].n = 0;
+        } else {
+            f[i].p = (const char *)sqlite3_column_text(st, i);
+            f[i].n = (size_t)sqlite3_column_bytes(st, i);
+            if (!f[i].p)
+                return TG_ENOMEM;
+        }
+    }
+    f[F_SEQ].p = seqtxt;
+    f[F_SEQ].n = int_text(seq, seqtxt, sizeof seqtxt);
+    f[F_TIME].p = timetxt;
+    f[F_TIME].n = int_text(sqlite3_column_int64(st, F_TIME), timetxt,
+                           sizeof timetxt);
+    if (!f[F_PREV].p || f[F_PREV].n != 64 ||
+        memcmp(f[F_PREV].p, prev, 64) != 0) {
+        *why = "prev_hash is not the hash of the record before it";
+        return 0;
+    }
+    if ((rc = chain_hash(f, digest)))
+        return rc;
+    hex_encode(digest, 32, calc);
+    hash = (const char *)sqlite3_column_text(st, 11);
+    if (!hash || sqlite3_column_bytes(st, 11) != 64 ||
+        memcmp(hash, calc, 64) != 0) {
+        *why = "its content does not match its hash (altered)";
+        return 0;
+    }
+    if (keylen) {
+        mac = (const char *)sqlite3_column_text(st, 12);
+        if (!mac) {
+            *why = "its MAC is missing";
+            return 0;
+        }
+        if ((rc = link_mac(key, keylen, digest, want)))
+            return rc;
+        if (hex_decode32(mac, (size_t)sqlite3_column_bytes(st, 12), have) ||
+            CRYPTO_memcmp(want, have, 32) != 0) {
+            *why = "its MAC does not verify with the configured key";
+            return 0;
+        }
+    }
+    memcpy(hash_out, calc, 65);
+    return 0;
+}
+
+int tg_evidence_verify_file(const char *path, const unsigned char *key,
+                            size_t keylen, struct tg_evidence_verdict *out)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    struct tg_evidence_verdict v;
+    char prev[65], amac[65];
+    int64_t aseq, expect;
+    int began = 0;
+    int rc;
+
+    if (!path || !out)
+        return TG_EINVAL;
+    memset(&v, 0, sizeof v);
+    v.intact = 1;
+    /* read-only: verification must not be able to change what it checks */
+    rc = open_db(path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
+                 DEFAULT_BUSY_MS, &db);
+    if (rc) {
+        set_reason(v.reason, sizeof v.reason, "cannot open the store file");
+        goto out;
+    }
+    /* one snapshot for the anchor and every record */
+    if ((rc = exec_sql(db, "BEGIN"))) {
+        set_reason(v.reason, sizeof v.reason, "cannot read the store file");
+        goto out;
+    }
+    began = 1;
+    rc = read_anchor(db, &aseq, prev, amac);
+    if (rc == TG_EINVAL) {
+        set_broken(&v, aseq, (const unsigned char *)"(checkpoint)",
+                   "the checkpoint anchor's hash is malformed");
+        rc = 0;
+        goto out;
+    }
+    if (rc) {
+        rc = TG_EIO;
+        set_reason(v.reason, sizeof v.reason,
+                   "not a ticketgate evidence store (no checkpoints table)");
+        goto out;
+    }
+    v.anchor_seq = aseq > 0 ? (uint64_t)aseq : 0;
+    v.head_seq = v.anchor_seq;
+    memcpy(v.head_hash, prev, 65);
+    if (aseq > 0 && keylen) {
+        unsigned char hbin[32], want[32], have[32];
+        int good = !hex_decode32(prev, 64, hbin) &&
+                   !link_mac(key, keylen, hbin, want) &&
+                   !hex_decode32(amac, strlen(amac), have) &&
+                   CRYPTO_memcmp(want, have, 32) == 0;
+
+        if (!good) {
+            set_broken(&v, aseq, (const unsigned char *)"(checkpoint)",
+                       "the checkpoint anchor's MAC does not verify");
+            goto out;
+        }
+    }
+    rc = sqlite3_prepare_v2(db, "SELECT " RECORD_COLUMNS
+                            " FROM records ORDER BY seq", -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        rc = TG_EIO;
+        set_reason(v.reason, sizeof v.reason,
+                   "not a ticketgate evidence store (no records table)");
+        goto out;
+    }
+    expect = aseq + 1;
+    for (;;) {
+        const char *why = NULL;
+        int s = sqlite3_step(st);
+
+        if (s == SQLITE_DONE)
+            break;
+        if (s != SQLITE_ROW) {
+            rc = TG_EIO;
+            set_reason(v.reason, sizeof v.reason,
+                       "reading the records failed (file damaged?)");
+            goto out;
+        }
+        if ((rc = check_row(st, expect, prev, key, keylen, &why, prev))) {
+            set_reason(v.reason, sizeof v.reason, "hashing failed");
+            goto out;
+        }
+        if (why) {
+            set_broken(&v, sqlite3_column_int64(st, 0),
+                       sqlite3_column_text(st, 1), why);
+            goto out;
+        }
+        v.count++;
+        v.head_seq = (uint64_t)expect;
+        memcpy(v.head_hash, prev, 65);
+        expect++;
+    }
+    rc = 0;
+out:
+    sqlite3_finalize(st);
+    if (began)
+        exec_sql(db, "COMMIT");
+    close_db(db);
+    if (rc == 0 || rc == TG_EIO || rc == TG_EBUSY) {
+        rc = rc == TG_EBUSY ? TG_EIO : rc;
+        *out = v;
+    }
+    return rc;
+}
+
+/* --------------------------------------------------------------- export */
+
+/* A JSON string of n bytes at p; text that is not UTF-8 (the file was
+ * edited) has its non-ASCII bytes replaced by '?' rather than stop the
+ * export. */
+static json_t *jstr(const char *p, size_t n)
+{
+    json_t *s;
+    char *copy;
+
+    if (!p)
+        return json_null();
+    if ((s = json_stringn(p, n)))
+        return s;
+    if (!(copy = malloc(n + 1)))
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        copy[i] = (unsigned char)p[i] < 0x80 ? p[i] : '?';
+    copy[n] = '\0';
+    s = json_stringn(copy, n);
+    free(copy);
+    return s;
+}
+
+static json_t *export_row(sqlite3_stmt *st)
+{
+    static const char *const names[] = {
+        "seq", "decision_id", "ticket", "source", "delivery_id",
+        "body_sha256", "policy", "time", "decision", "just_norm",
+        "prev_hash", "hash", "mac"};
+    json_t *o = json_object();
+
+    if (!o)
+        return NULL;
+    for (int i = 0; i < 13; i++) {
+        const char *p = (const char *)sqlite3_column_text(st, i);
+        size_t n = (size_t)sqlite3_column_bytes(st, i);
+        json_t *v;
+
+        if (i == 0 || i == 7)
+            v = json_integer(sqlite3_column_int64(st, i));
+        else if (sqlite3_column_type(st, i) == SQLITE_NULL)
+            v = json_null();
+        else if (i == 8 && (v = json_loadb(p, n, 0, NULL)))
+            ; /* the decision document, embedded as an object */
+        else
+            v = jstr(p, n);
+        if (!v || json_object_set_new(o, names[i], v)) {
+            json_decref(o);
+            return NULL;
+        }
+    }
+    return o;
+}
+
+int tg_evidence_export_file(const char *path, int64_t since, FILE *out,
+                            const char **why)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    const char *w = NULL;
+    int began = 0;
+    int rc;
+
+    if (!path || !out)
+        return TG_EINVAL;
+    if ((rc = open_db(path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
+                      DEFAULT_BUSY_MS, &db))) {
+        w = "cannot open the store file";
+        goto out;
+    }
+    if ((rc = exec_sql(db, "BEGIN"))) {
+        w = "cannot read the store file";
+        goto out;
+    }
+    began = 1;
+    rc = sqlite3_prepare_v2(db, "SELECT " RECORD_COLUMNS " FROM records"
+                            " WHERE time >= ?1 ORDER BY seq", -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        rc = TG_EIO;
+        w = "not a ticketgate evidence store (no records table)";
+        goto out;
+    }
+    sqlite3_bind_int64(st, 1, since);
+    for (;;) {
+        json_t *o;
+        int s = sqlite3_step(st), bad;
+
+        if (s == SQLITE_DONE)
+            break;
+        if (s != SQLITE_ROW) {
+            rc = TG_EIO;
+            w = "reading the records failed (file damaged?)";
+            goto out;
+        }
+        if (!(o = export_row(st))) {
+            rc = TG_ENOMEM;
+            goto out;
+        }
+        bad = json_dumpf(o, out, JSON_COMPACT) != 0 || fputc('\n', out) == EOF;
+        json_decref(o);
+        if (bad) {
+            rc = TG_EIO;
+            w = "writing the output failed";
+            goto out;
+        }
+    }
+    if (fflush(out) != 0 || ferror(out)) {
+        rc = TG_EIO;
+        w = "writing the output failed";
+        goto out;
+    }
+    rc = 0;
+out:
+    sqlite3_finalize(st);
+    if (began)
+        exec_sql(db, "COMMIT");
+    close_db(db);
+    if (why)
+        *why = w;
+    return rc == TG_EBUSY ? TG_EIO : rc;
+}
+
+/* -------------------------------------------------------------- archive */
+
+static int step_done(sqlite3 *db, const char *sql, int64_t a, int64_t b)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+
+    if (rc != SQLITE_OK)
+        return map_sqlite(rc);
+    if (sqlite3_bind_parameter_count(st) >= 1)
+        sqlite3_bind_int64(st, 1, a);
+    if (sqlite3_bind_parameter_count(st) >= 2)
+        sqlite3_bind_int64(st, 2, b);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : map_sqlite(rc);
+}
+
+static int query_int(sqlite3 *db, const char *sql, int64_t a, int64_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+
+    if (rc != SQLITE_OK)
+        return map_sqlite(rc);
+    if (sqlite3_bind_parameter_count(st) >= 1)
+        sqlite3_bind_int64(st, 1, a);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *out = sqlite3_column_int64(st, 0);
+        rc = 0;
+    } else {
+        rc = rc == SQLITE_DONE ? TG_ENOTFOUND : map_sqlite(rc);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Creates the archive file (it must not exist) with the store's tables. */
+static int archive_create(const char *archive_path, int busy_ms)
+{
+    sqlite3 *db = NULL;
+    /* O_EXCL: never write into a file that someone else holds; an empty file
+     * is an empty SQLite database. */
+    int fd = open(archive_path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    int rc;
+
+    if (fd < 0)
+        return errno == EEXIST ? TG_EINVAL : TG_EIO;
+    (void)fchmod(fd, 0600); /* whatever the umask; its journal gets it too */
+    close(fd);
+    rc = open_db(archive_path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                 busy_ms, &db);
+    if (rc)
+        goto out;
+    rc = exec_sql(db, "PRAGMA synchronous=FULL;BEGIN IMMEDIATE");
+    if (!rc && (rc = exec_sql(db, SCHEMA)))
+        exec_sql(db, "ROLLBACK");
+    else if (!rc)
+        rc = exec_sql(db, "COMMIT");
+out:
+    close_db(db);
+    if (rc)
+        unlink(archive_path); /* ours: created above with O_EXCL */
+    return rc;
+}
+
+int tg_evidence_archive_file(const char *path, uint64_t before,
+                             const char *archive_path,
+                             const unsigned char *key, size_t keylen,
+                             int busy_ms, uint64_t *moved)
+{
+    struct tg_evidence_verdict v;
+    sqlite3 *db = NULL;
+    char ahash[65], amac[65];
+    int64_t aseq, last = 0, count = 0, first = 0, now = (int64_t)time(NULL);
+    int attached = 0, in_txn = 0, created = 0;
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (!path || !archive_path || !moved || before > INT64_MAX)
+        return TG_EINVAL;
+    *moved = 0;
+    if (access(archive_path, F_OK) == 0)
+        return TG_EINVAL;
+    /* Archiving a broken chain would launder it: anchor the tampering. */
+    if ((rc = tg_evidence_verify_file(path, key, keylen, &v)))
+        return rc;
+    if (!v.intact)
+        return TG_ECONFLICT;
+    if ((rc = open_db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                      busy_ms, &db)))
+        return rc;
+    if (read_anchor(db, &aseq, ahash, amac)) {
+        rc = TG_EIO;
+        goto out;
+    }
+    rc = query_int(db, "SELECT max(seq) FROM records WHERE seq < ?1",
+                   (int64_t)before, &last);
+    if (rc == TG_ENOTFOUND || (!rc && last <= aseq)) {
+        rc = 0; /* nothing older than before: nothing to do */
+        goto out;
+    }
+    if (rc || (rc = query_int(db, "SELECT min(seq) FROM records", 0, &first)))
+        goto out;
+    count = last - first + 1;
+
+    if ((rc = archive_create(archive_path, busy_ms)))
+        goto out;
+    created = 1;
+    {
+        char *sql = sqlite3_mprintf("ATTACH %Q AS arch", archive_path);
+
+        if (!sql) {
+            rc = TG_ENOMEM;
+            goto out;
+        }
+        rc = exec_sql(db, sql);
+        sqlite3_free(sql);
+        if (rc)
+            goto out;
+        attached = 1;
+    }
+    /* Phase 1: fill the archive. The store is only read here; a crash
+     * leaves a complete or empty archive and the store untouched. */
+    if ((rc = exec_sql(db, "PRAGMA arch.synchronous=FULL;BEGIN")))
+        goto out;
+    in_txn = 1;
+    if ((rc = step_done(db, "INSERT INTO arch.records(" RECORD_COLUMNS ")"
+                        " SELECT " RECORD_COLUMNS " FROM main.records"
+                        " WHERE seq <= ?1", last, 0)) ||
+        (rc = step_done(db, "INSERT INTO arch.checkpoints"
+                        " SELECT * FROM main.checkpoints WHERE seq = ?1",
+                        aseq, 0)) ||
+        (rc = exec_sql(db, "COMMIT")))
+        goto out;
+    in_txn = 0;
+    /* The archive must stand on its own before anything leaves the store. */
+    if ((rc = tg_evidence_verify_file(archive_path, key, keylen, &v)))
+        goto out;
+    if (!v.intact || v.count != (uint64_t)count ||
+        v.head_seq != (uint64_t)last) {
+        rc = TG_EIO;
+        goto out;
+    }
+    /* Phase 2: one transaction of the store records the anchor and drops
+     * the archived records, so verification never sees one without the
+     * other. */
+    if ((rc = exec_sql(db, "BEGIN IMMEDIATE")))
+        goto out;
+    in_txn = 1;
+    rc = sqlite3_prepare_v2(
+        db,
+        "INSERT INTO main.checkpoints(seq, hash, mac, first_seq, count,"
+        " archived_at, archive) SELECT seq, hash, mac, ?2, ?3, ?4, ?5"
+        " FROM main.records WHERE seq = ?1 AND hash = ?6",
+        -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        rc = map_sqlite(rc);
+        goto out;
+    }
+    sqlite3_bind_int64(st, 1, last);
+    sqlite3_bind_int64(st, 2, first);
+    sqlite3_bind_int64(st, 3, count);
+    sqlite3_bind_int64(st, 4, now);
+    sqlite3_bind_text(st, 5, archive_path, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, v.head_hash, 64, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE || sqlite3_changes(db) != 1) {
+        /* the record changed between the copy and now */
+        rc = rc == SQLITE_DONE ? TG_EIO : map_sqlite(rc);
+        goto out;
+    }
+    if ((rc = step_done(db, "DELETE FROM main.records WHERE seq <= ?1", last,
+                        0)) ||
+        (rc = exec_sql(db, "COMMIT")))
+        goto out;
+    in_txn = 0;
+    created = 0; /* the archive now holds the only copy: keep it */
+    *moved = (uint64_t)count;
+    /* give the freed pages back to the file system (best effort) */
+    exec_sql(db, "PRAGMA main.incremental_vacuum");
+    rc = 0;
+out:
+    sqlite3_finalize(st);
+    if (in_txn)
+        exec_sql(db, "ROLLBACK");
+    if (attached)
+        exec_sql(db, "DETACH arch");
+    close_db(db);
+    /* The store still holds every record: an incomplete archive would only
+     * block the retry. */
+    if (created)
+        unlink(archive_path);
+    return rc == TG_ENOMEM || rc == TG_EBUSY || rc == TG_EINVAL ||
+                   rc == TG_ECONFLICT || rc == 0
+               ? rc
+               : TG_EIO;
+}

@@ -1,0 +1,393 @@
+/* reads.c - reads: get, list, delivery and jti lookups, copy-forward counts. */
+
+#include "server/store/internal.h"
+
+static const char *const QUERIES[Q_N] = {
+    [Q_DELIVERY] = "SELECT body_sha256, decision FROM records"
+                   " WHERE source = ?1 AND delivery_id = ?2",
+    [Q_COPY] = "SELECT COUNT(*) FROM (SELECT 1 FROM just_use"
+               " WHERE just_norm = ?1 AND last_time >= ?2 AND ticket <> ?3"
+               " LIMIT ?4)",
+    [Q_USES] = "SELECT ticket, last_time FROM just_use WHERE just_norm = ?1"
+               " ORDER BY last_time DESC LIMIT ?2",
+    [Q_GET] = "SELECT decision FROM records WHERE decision_id = ?1",
+    [Q_LIST] = "SELECT seq, decision FROM records"
+               " WHERE ticket = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
+    [Q_JTI] = "SELECT j.body_sha256, j.decision_id, r.decision"
+              " FROM jti_use j LEFT JOIN records r"
+              " ON r.decision_id = j.decision_id"
+              " WHERE j.source = ?1 AND j.jti = ?2",
+};
+/* ----------------------------------------------------------------- reads */
+
+static int rconn_get(struct tg_evidence *e, struct rconn **out)
+{
+    struct rconn *c;
+    int rc;
+
+    pthread_mutex_lock(&e->pool_mu);
+    c = e->idle;
+    if (c) {
+        e->idle = c->next;
+        e->n_idle--;
+    }
+    pthread_mutex_unlock(&e->pool_mu);
+    if (c) {
+        *out = c;
+        return 0;
+    }
+    if (!(c = calloc(1, sizeof *c)))
+        return TG_ENOMEM;
+    rc = open_db(e->path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                 e->busy_ms, &c->db);
+    /* query_only: this connection must never write, whatever it runs */
+    if (!rc && (rc = exec_sql(c->db, "PRAGMA query_only=1")))
+        close_db(c->db);
+    if (rc) {
+        free(c);
+        return rc == TG_ENOMEM ? rc : TG_EIO;
+    }
+    *out = c;
+    return 0;
+}
+
+/* Returns c to the pool; after an error it is closed instead, so that a
+ * broken handle is not reused. */
+static void rconn_put(struct tg_evidence *e, struct rconn *c, int ok)
+{
+    if (ok) {
+        pthread_mutex_lock(&e->pool_mu);
+        if (e->n_idle < POOL_IDLE_MAX) {
+            c->next = e->idle;
+            e->idle = c;
+            e->n_idle++;
+            c = NULL;
+        }
+        pthread_mutex_unlock(&e->pool_mu);
+    }
+    if (c) {
+        for (int i = 0; i < Q_N; i++)
+            sqlite3_finalize(c->st[i]);
+        close_db(c->db);
+        free(c);
+    }
+}
+
+static int rconn_stmt(struct rconn *c, int q, sqlite3_stmt **out)
+{
+    int rc;
+
+    if (!c->st[q]) {
+        rc = sqlite3_prepare_v3(c->db, QUERIES[q], -1,
+                                SQLITE_PREPARE_PERSISTENT, &c->st[q], NULL);
+        if (rc != SQLITE_OK)
+            return map_sqlite(rc) == TG_ENOMEM ? TG_ENOMEM : TG_EIO;
+    }
+    *out = c->st[q];
+    return 0;
+}
+
+static void stmt_done(sqlite3_stmt *st)
+{
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+static char *dup_column(sqlite3_stmt *st, int col)
+{
+    const char *p = (const char *)sqlite3_column_text(st, col);
+    size_t n = (size_t)sqlite3_column_bytes(st, col);
+    char *s;
+
+    if (!p)
+        return NULL;
+    if (!(s = malloc(n + 1)))
+        return NULL;
+    memcpy(s, p, n);
+    s[n] = '\0';
+    return s;
+}
+
+int tg_evidence_find_delivery(struct tg_evidence *e, const char *source,
+                              const char *delivery_id,
+                              const unsigned char body_sha256[32],
+                              char **decision_json)
+{
+    struct rconn *c = NULL;
+    sqlite3_stmt *st;
+    char want[65];
+    int rc;
+
+    if (!e || !source || !delivery_id || !decision_json)
+        return TG_EINVAL;
+    if ((rc = rconn_get(e, &c)))
+        return rc == TG_ENOMEM ? rc : TG_EIO;
+    if ((rc = rconn_stmt(c, Q_DELIVERY, &st)))
+        goto out;
+    sqlite3_bind_text(st, 1, source, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, delivery_id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        rc = TG_ENOTFOUND;
+    } else if (rc != SQLITE_ROW) {
+        rc = TG_EIO;
+    } else {
+        const char *have = (const char *)sqlite3_column_text(st, 0);
+        char *doc;
+
+        hex_encode(body_sha256, 32, want);
+        if (!have || strcmp(have, want) != 0) {
+            rc = TG_ECONFLICT;
+        } else if (!(doc = dup_column(st, 1))) {
+            rc = TG_ENOMEM;
+        } else {
+            *decision_json = doc;
+            rc = 0;
+        }
+    }
+    stmt_done(st);
+out:
+    rconn_put(e, c, rc != TG_EIO);
+    return rc;
+}
+
+int tg_evidence_find_jti(struct tg_evidence *e, const char *source,
+                         const char *jti, const unsigned char body_sha256[32],
+                         char **decision_json)
+{
+    struct rconn *c = NULL;
+    sqlite3_stmt *st;
+    char want[65];
+    int rc;
+
+    if (!e || !source || !jti || !decision_json)
+        return TG_EINVAL;
+    if ((rc = rconn_get(e, &c)))
+        return rc == TG_ENOMEM ? rc : TG_EIO;
+    if ((rc = rconn_stmt(c, Q_JTI, &st)))
+        goto out;
+    sqlite3_bind_text(st, 1, source, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, jti, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        rc = TG_ENOTFOUND;
+    } else if (rc != SQLITE_ROW) {
+        rc = TG_EIO;
+    } else {
+        const char *have = (const char *)sqlite3_column_text(st, 0);
+        int recorded = sqlite3_column_type(st, 1) != SQLITE_NULL;
+        int kept = sqlite3_column_type(st, 2) != SQLITE_NULL;
+
+        hex_encode(body_sha256, 32, want);
+        /* A record moved out by `audit archive` cannot be answered again:
+         * the jti counts as used. */
+        if (!have || strcmp(have, want) != 0 || (recorded && !kept)) {
+            rc = TG_ECONFLICT;
+        } else if (!recorded) {
+            *decision_json = NULL;
+            rc = 0;
+        } else if (!(*decision_json = dup_column(st, 2))) {
+            rc = TG_ENOMEM;
+        } else {
+            rc = 0;
+        }
+    }
+    stmt_done(st);
+out:
+    rconn_put(e, c, rc != TG_EIO);
+    return rc;
+}
+
+/* Reads the latest uses of justification_norm on c for cf_reload (a
+ * failure only leaves the index as it was). */
+static void reload_uses(struct tg_evidence *e, struct rconn *c,
+                        const char *justification_norm,
+                        const unsigned char jd[CF_DIGEST], uint64_t drops)
+{
+    struct cf_use *u = NULL;
+    sqlite3_stmt *st;
+    size_t n = 0;
+    int rc = SQLITE_DONE;
+
+    if (rconn_stmt(c, Q_USES, &st) ||
+        !(u = malloc(CF_GROUP_MAX * sizeof *u)))
+        goto out;
+    sqlite3_bind_text(st, 1, justification_norm, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, CF_GROUP_MAX);
+    while (n < CF_GROUP_MAX && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *t = (const char *)sqlite3_column_text(st, 0);
+
+        if (!t || cf_digest(t, u[n].td))
+            break;
+        u[n++].last = sqlite3_column_int64(st, 1);
+    }
+    if (rc == SQLITE_DONE || n == CF_GROUP_MAX)
+        cf_reload(&e->cf, jd, u, n, drops);
+    stmt_done(st);
+out:
+    free(u);
+}
+
+int tg_evidence_copy_forward_count(struct tg_evidence *e,
+                                   const char *justification_norm,
+                                   const char *ticket, int64_t since,
+                                   long *out)
+{
+    unsigned char jd[CF_DIGEST], td[CF_DIGEST];
+    struct rconn *c = NULL;
+    sqlite3_stmt *st;
+    uint64_t drops = 0;
+    int reload = 0, rc;
+
+    if (!e || !out)
+        return TG_EINVAL;
+    if (!justification_norm) {
+        *out = 0;
+        return 0;
+    }
+    if (!ticket)
+        ticket = "";
+    /* The index answers without a read whenever it can (struct cf_index);
+     * SQLite's answer is the same, only dearer. */
+    if (cf_digest(justification_norm, jd) == 0 &&
+        cf_digest(ticket, td) == 0 &&
+        cf_count(&e->cf, jd, td, since, out, &reload, &drops))
+        return 0;
+    if ((rc = rconn_get(e, &c)))
+        return TG_EIO;
+    if ((rc = rconn_stmt(c, Q_COPY, &st)))
+        goto out;
+    sqlite3_bind_text(st, 1, justification_norm, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, since);
+    sqlite3_bind_text(st, 3, ticket, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 4, COPY_LIMIT);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        int64_t n = sqlite3_column_int64(st, 0);
+
+        *out = n > LONG_MAX ? LONG_MAX : (long)n;
+        rc = 0;
+    } else {
+        rc = TG_EIO;
+    }
+    stmt_done(st);
+    /* A justification used again after the index dropped it: its uses go
+     * back into the index, so that the next counts need no read. */
+    if (rc == 0 && reload)
+        reload_uses(e, c, justification_norm, jd, drops);
+out:
+    rconn_put(e, c, rc == 0);
+    return rc ? TG_EIO : 0;
+}
+
+int tg_evidence_get(struct tg_evidence *e, const char *decision_id,
+                    char **json)
+{
+    struct rconn *c = NULL;
+    sqlite3_stmt *st;
+    int rc;
+
+    if (!e || !decision_id || !json)
+        return TG_EINVAL;
+    if ((rc = rconn_get(e, &c)))
+        return rc == TG_ENOMEM ? rc : TG_EIO;
+    if ((rc = rconn_stmt(c, Q_GET, &st)))
+        goto out;
+    sqlite3_bind_text(st, 1, decision_id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        rc = TG_ENOTFOUND;
+    } else if (rc != SQLITE_ROW) {
+        rc = TG_EIO;
+    } else {
+        char *doc = dup_column(st, 0);
+
+        rc = doc ? 0 : TG_ENOMEM;
+        if (doc)
+            *json = doc;
+    }
+    stmt_done(st);
+out:
+    rconn_put(e, c, rc != TG_EIO);
+    return rc;
+}
+
+int tg_evidence_list(struct tg_evidence *e, const char *ticket, int limit,
+                     uint64_t before, json_t **out)
+{
+    struct rconn *c = NULL;
+    sqlite3_stmt *st = NULL;
+    json_t *res = NULL, *arr = NULL, *next = NULL;
+    int64_t last = 0;
+    int n = 0, bad;
+    int rc;
+
+    if (!e || !ticket || !out)
+        return TG_EINVAL;
+    if (limit <= 0)
+        limit = LIST_DEFAULT;
+    if (limit > LIST_MAX)
+        limit = LIST_MAX;
+    if ((rc = rconn_get(e, &c)))
+        return rc == TG_ENOMEM ? rc : TG_EIO;
+    if ((rc = rconn_stmt(c, Q_LIST, &st)))
+        goto out;
+    rc = TG_ENOMEM;
+    if (!(arr = json_array()))
+        goto out;
+    sqlite3_bind_text(st, 1, ticket, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (before == 0 || before > INT64_MAX)
+                                  ? INT64_MAX : (int64_t)before);
+    /* one more than asked tells whether there is a next page */
+    sqlite3_bind_int(st, 3, limit + 1);
+    for (;;) {
+        json_t *doc;
+        int s = sqlite3_step(st);
+
+        if (s == SQLITE_DONE)
+            break;
+        if (s != SQLITE_ROW) {
+            rc = TG_EIO;
+            goto out;
+        }
+        if (n == limit) {
+            if (!(next = json_integer(last)))
+                goto out;
+            break;
+        }
+        doc = json_loadb((const char *)sqlite3_column_text(st, 1),
+                         (size_t)sqlite3_column_bytes(st, 1), 0, NULL);
+        if (!doc) {
+            rc = TG_EIO; /* append refuses non-JSON: the file was edited */
+            goto out;
+        }
+        if (json_array_append_new(arr, doc))
+            goto out;
+        last = sqlite3_column_int64(st, 0);
+        n++;
+    }
+    if (!next && !(next = json_null()))
+        goto out;
+    if (!(res = json_object()))
+        goto out;
+    /* set_new takes the reference even when it fails */
+    bad = json_object_set_new(res, "decisions", arr);
+    arr = NULL;
+    bad = bad || json_object_set_new(res, "next", next);
+    next = NULL;
+    if (bad)
+        goto out;
+    *out = res;
+    res = NULL;
+    rc = 0;
+out:
+    if (st)
+        stmt_done(st);
+    if (c)
+        rconn_put(e, c, rc != TG_EIO);
+    json_decref(arr);
+    json_decref(next);
+    json_decref(res);
+    return rc;
+}
+

@@ -1,0 +1,744 @@
+/* handlers.c - the endpoints: check, webhooks, reads, probes, reload. */
+#include "server/http/internal.h"
+
+#include <civetweb.h>
+#include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "server/adapters/adapter.h"
+#include "server/auth/jwtauth.h"
+#include "server/core/canonical.h"
+#include "server/core/decision.h"
+#include "server/core/justnorm.h"
+#include "server/core/request.h"
+#include "server/util/digest.h"
+#include "server/util/log.h"
+#include "server/util/metrics.h"
+#include "server/util/number.h"
+#include "validators/errors.h"
+#include "validators/evaluate.h"
+#include "validators/ticket.h"
+
+/* Three random bytes for a decision id. A RAND_bytes call per request cost
+ * about 2% of the server's time (a DRBG lookup and lock each); the thread's
+ * pool amortises that over TG_RND_POOL / 3 ids. Returns 0 or -1. */
+static int id_random(unsigned char out[3])
+{
+    static _Thread_local unsigned char pool[TG_RND_POOL];
+    static _Thread_local size_t left;
+
+    if (left < 3) {
+        if (RAND_bytes(pool, sizeof(pool)) != 1)
+            return -1;
+        left = sizeof(pool);
+    }
+    memcpy(out, pool + sizeof(pool) - left, 3);
+    left -= 3;
+    return 0;
+}
+
+static const char *header_cb(void *ctx, const char *name)
+{
+    return mg_get_header(ctx, name);
+}
+
+static void fill_req(struct rq *q, struct tg_http_req *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->method = q->ri->request_method;
+    r->path = q->path;
+    r->query = q->ri->query_string;
+    r->body = q->body;
+    r->body_len = q->body_len;
+    r->header = header_cb;
+    r->ctx = q->conn;
+    r->now = q->now;
+}
+
+/*
+ * The last Bearer token a worker thread verified. tg_jwtauth_verify is a
+ * function of the configuration, the token and the second `now` alone, and
+ * a client sends one token with many requests: within the same second and
+ * configuration, the same token verifies the same way, so its result is
+ * reused. That saves the signature check and three JSON parses, 10% of the
+ * server's time for /v1/check. Only successes are kept; the token itself is
+ * not (its digest is), nor anything on the heap (thread-local storage is not
+ * freed when CivetWeb ends its threads). The memo hands back the token's jti
+ * like a verification would (a token whose jti it cannot hold is not
+ * memoised), so a reused token still meets the single-use check of the
+ * store (answer_known_jti).
+ */
+struct bearer_memo {
+    uint64_t gen; /* 0: empty */
+    int64_t now;
+    unsigned char digest[32]; /* SHA-256 of the token */
+    int has_jti;
+    char jti[TG_MEMO_JTI + 1];
+};
+
+static _Thread_local struct bearer_memo bearer_memo;
+
+/* The Bearer JWT of sources.generic (/v1/check and the decision reads).
+ * Returns 0 with *jti (may be NULL), or -1 when an answer was sent. */
+static int auth_generic(struct rq *q, char **jti)
+{
+    const struct tg_generic_conf *g = &q->cfg->generic;
+    struct bearer_memo *m = &bearer_memo;
+    unsigned char digest[32];
+    const char *tok;
+    size_t len;
+    int memo, rc;
+
+    *jti = NULL;
+    if (!g->set || !g->jwt.set ||
+        tg_jwtauth_bearer(mg_get_header(q->conn, "Authorization"), &tok,
+                          &len) != 0) {
+        tg_http_send_unauthenticated(q, 1);
+        return -1;
+    }
+    memo = tg_digest_sha256_of(tok, len, digest) == 0;
+    if (memo && m->gen == q->gen && m->now == q->now &&
+        CRYPTO_memcmp(m->digest, digest, sizeof(digest)) == 0) {
+        if (m->has_jti && !(*jti = strdup(m->jti))) {
+            tg_http_send_internal(q);
+            return -1;
+        }
+        return 0;
+    }
+    rc = tg_jwtauth_verify(&g->jwt, tok, len, q->now, jti);
+    if (rc == TG_ENOMEM) {
+        tg_http_send_internal(q);
+        return -1;
+    }
+    if (rc != 0) {
+        tg_http_send_unauthenticated(q, 1);
+        return -1;
+    }
+    m->gen = 0;
+    if (memo && (!*jti || strlen(*jti) <= TG_MEMO_JTI)) {
+        m->has_jti = *jti != NULL;
+        if (*jti)
+            memcpy(m->jti, *jti, strlen(*jti) + 1);
+        memcpy(m->digest, digest, sizeof(digest));
+        m->now = q->now;
+        m->gen = q->gen;
+    }
+    return 0;
+}
+
+/* --------------------------------------------------------- decisions */
+
+static void send_recorded(struct rq *q, char *json)
+{
+    json_t *doc;
+    json_error_t err;
+
+    /* For the access log only; the bytes go out exactly as recorded. */
+    doc = json_loads(json, 0, &err);
+    if (doc) {
+        const char *id = json_string_value(json_object_get(doc, "decision_id"));
+        const char *tk = json_string_value(json_object_get(doc, "ticket"));
+        if (id)
+            snprintf(q->decision_id, sizeof(q->decision_id), "%s", id);
+        if (tk)
+            snprintf(q->ticket, sizeof(q->ticket), "%s", tk);
+        json_decref(doc);
+    }
+    q->note = "retry";
+    tg_metrics_retry(q->h->metrics);
+    tg_http_send_json(q, 200, json, strlen(json), NULL);
+}
+
+static void send_jti_replay(struct rq *q)
+{
+    tg_http_send_error(q, 409, "replay",
+                       "This token (its jti) was already used with a different "
+                       "body; sign a new token for each request.");
+}
+
+/*
+ * A JWT jti seen before (API.md: single-use whatever delivery id the body or
+ * an unsigned header names): the same body gets the decision recorded under
+ * it, another body is a replay. Checked before the delivery id, which the
+ * token does not sign. Returns 1 when answered, 0 to go on (jti unused, or
+ * used with this same body by a skip, which recorded nothing: the request
+ * is decided again, and skips again unless a reload gated it since).
+ */
+static int answer_known_jti(struct rq *q, const char *source, const char *jti)
+{
+    char *json = NULL;
+    int rc;
+
+    if (!jti)
+        return 0;
+    rc = tg_evidence_find_jti(q->h->ev, source, jti, q->sha, &json);
+    if (rc == TG_ENOTFOUND || (rc == 0 && !json))
+        return 0;
+    if (rc == 0)
+        send_recorded(q, json);
+    else if (rc == TG_ECONFLICT)
+        send_jti_replay(q);
+    else
+        tg_http_send_store_failure(q, rc);
+    free(json);
+    return 1;
+}
+
+/*
+ * A delivery id seen before: the same body gets the recorded decision (ITSMs
+ * retry), another body is a replay (API.md). A retry may come with a new
+ * token (jti not NULL): that jti is used up by it too, so that it cannot
+ * carry another body later. Returns 1 when answered, 0 to go on and decide.
+ */
+static int answer_known_delivery(struct rq *q, const char *source,
+                                 const char *delivery, const char *jti)
+{
+    char *json = NULL;
+    int rc;
+
+    if (!delivery)
+        return 0;
+    snprintf(q->delivery, sizeof(q->delivery), "%s", delivery);
+    rc = tg_evidence_find_delivery(q->h->ev, source, delivery, q->sha, &json);
+    if (rc == TG_ENOTFOUND)
+        return 0;
+    if (rc == 0 && jti && strcmp(jti, delivery) != 0)
+        rc = tg_evidence_bind_jti(q->h->ev, source, jti, q->sha, q->now);
+    if (rc == 0) {
+        send_recorded(q, json);
+    } else if (rc == TG_ECONFLICT && json) {
+        send_jti_replay(q);
+    } else if (rc == TG_ECONFLICT) {
+        tg_http_send_error(q, 409, "replay",
+                           "This delivery id was already used with a different "
+                           "body; send a new id for a new request.");
+    } else {
+        tg_http_send_store_unavailable(q);
+    }
+    free(json);
+    return 1;
+}
+
+/* The copy-forward count of REASONS.md, or -1 when the code is off or the
+ * ticket has no justification. Returns 0 or TG_EIO / TG_ENOMEM. */
+static int copy_forward(struct rq *q, const struct tg_ticket *t, char **norm,
+                        long *uses)
+{
+    const struct tg_policy *p = &q->cfg->policy;
+    int64_t since;
+    int rc;
+
+    *uses = -1;
+    *norm = NULL;
+    if (!t->justification || !t->justification[0])
+        return 0;
+    rc = tg_justnorm_make(t->justification, strlen(t->justification), norm);
+    if (rc != 0)
+        return rc;
+    /* The normalised text is recorded even when the check is off, so that
+     * turning it on later finds the history. */
+    if (!(*norm)[0] ||
+        p->action[TG_JUSTIFICATION_COPY_FORWARD] == TG_ACTION_OFF)
+        return 0;
+    since = q->now - (int64_t)p->copy_window_days * 86400;
+    return tg_evidence_copy_forward_count(q->h->ev, *norm, t->id, since, uses);
+}
+
+/*
+ * Evaluates the canonical ticket, records the decision (unless skip) and
+ * answers. endpoint names the source whose delivery ids and jtis these are;
+ * doc_source overrides the ticket's source in the document (NULL: the
+ * ticket's own, else "generic"). gated 0 answers skip. jti (may be NULL) is
+ * used up with the record, or on its own by a skip.
+ */
+static void decide(struct rq *q, const char *endpoint, const char *doc_source,
+                   const char *delivery, const char *jti,
+                   const json_t *canonical, int gated)
+{
+    struct tg_ticket t;
+    struct tg_result res;
+    struct tg_context ctx;
+    struct tg_evidence_record rec;
+    unsigned char rnd[3];
+    char err[512], *norm = NULL, *heap = NULL, sbuf[TG_DOC_STACK];
+    const char *text = NULL;
+    size_t text_len = 0;
+    json_t *doc = NULL;
+    double t0;
+    int rc;
+
+    tg_ticket_init(&t);
+    tg_result_init(&res);
+    if (canonical) {
+        rc = tg_canonical_from_json(canonical, &t, err, sizeof(err));
+        if (rc == TG_ENOMEM) {
+            tg_http_send_internal(q);
+            goto out;
+        }
+        /* An event that is not gated is answered skip even when it does
+         * not make a ticket. */
+        if (rc != 0 && gated) {
+            err[sizeof(err) - 1] = '\0';
+            tg_http_send_error_x(q, 422, "unmappable", err,
+                                 "The payload cannot be mapped to a ticket.",
+                                 NULL);
+            goto out;
+        }
+        if (rc != 0)
+            tg_ticket_init(&t);
+    }
+    if (t.id)
+        snprintf(q->ticket, sizeof(q->ticket), "%s", t.id);
+    if (delivery)
+        snprintf(q->delivery, sizeof(q->delivery), "%s", delivery);
+    if (gated && !canonical) {
+        tg_http_send_error(q, 422, "unmappable",
+                           "The payload cannot be mapped to a ticket.");
+        goto out;
+    }
+    /* A delivery that is not gated may not name a ticket (a comment
+     * event): the skip answer then names none. */
+    if (!t.id && !(t.id = strdup(""))) {
+        tg_http_send_internal(q);
+        goto out;
+    }
+    if (!doc_source)
+        doc_source = t.source ? t.source : "generic";
+
+    if (!gated) {
+        res.verdict = TG_SKIP;
+    } else {
+        rc = copy_forward(q, &t, &norm, &ctx.copy_forward_uses);
+        if (rc != 0) {
+            tg_http_send_store_failure(q, rc);
+            goto out;
+        }
+        ctx.now = q->now;
+        rc = tg_evaluate(&t, &q->cfg->policy, &q->cfg->directory, &ctx, &res);
+        if (rc != 0) {
+            tg_http_send_internal(q);
+            goto out;
+        }
+    }
+
+    if (id_random(rnd) != 0) {
+        tg_http_send_internal(q);
+        goto out;
+    }
+    tg_decision_id_format(q->decision_id, sizeof(q->decision_id),
+                          tg_evidence_next_seq(q->h->ev), rnd);
+    doc = tg_decision_build(&t, doc_source, &res, q->decision_id, q->now,
+                            q->cfg->digest);
+    if (doc)
+        text = tg_http_dump_doc(doc, sbuf, sizeof(sbuf), &heap, &text_len);
+    if (!text) {
+        tg_http_send_internal(q);
+        goto out;
+    }
+    q->verdict = tg_verdict_name(res.verdict);
+
+    /* A skip records nothing, but its token is used up all the same: else
+     * a token seen on an event outside the gates could carry a gated
+     * ticket later. */
+    if (res.verdict == TG_SKIP && jti) {
+        /* Waiting for the store is no work: the slot goes to another
+         * request meanwhile (see the append below). */
+        tg_http_work_end(q);
+        rc = tg_evidence_bind_jti(q->h->ev, endpoint, jti, q->sha, q->now);
+        if (rc == TG_ECONFLICT) {
+            q->verdict = NULL;
+            tg_http_work_begin(q); /* the store reads below are work again */
+            if (!answer_known_jti(q, endpoint, jti))
+                send_jti_replay(q);
+            goto out;
+        }
+        if (rc != 0) {
+            q->verdict = NULL;
+            tg_http_send_store_failure(q, rc);
+            goto out;
+        }
+    }
+    if (res.verdict != TG_SKIP) {
+        memset(&rec, 0, sizeof(rec));
+        rec.decision_id = q->decision_id;
+        rec.ticket = t.id ? t.id : "";
+        rec.source = endpoint;
+        rec.delivery_id = delivery;
+        memcpy(rec.body_sha256, q->sha, sizeof(rec.body_sha256));
+        rec.policy_digest = q->cfg->digest;
+        rec.time = q->now;
+        rec.decision_json = text;
+        rec.decision_len = text_len;
+        rec.justification_norm = norm;
+        rec.jti = jti;
+        t0 = tg_http_mono_s();
+        /* The request sleeps until the writer thread committed its batch:
+         * it gives its server.threads slot back first, so that another
+         * request evaluates meanwhile (holding it through the wait made
+         * every request sleep a second time, for a slot, under load). What
+         * is left after the append (metrics, the answer) needs no slot:
+         * tg_http_send_body gives it back anyway. */
+        tg_http_work_end(q);
+        rc = tg_evidence_append(q->h->ev, &rec);
+        /* A lost race is no store failure. */
+        tg_metrics_evidence_write(q->h->metrics, tg_http_mono_s() - t0,
+                                  rc == 0 || rc == TG_ECONFLICT);
+        if (rc == TG_ECONFLICT && (delivery || jti)) {
+            /* Another worker recorded this delivery or used this jti
+             * between our lookup and our append: its record is the answer,
+             * or a replay. */
+            q->verdict = NULL;
+            tg_http_work_begin(q); /* the store reads below are work again */
+            if (!answer_known_jti(q, endpoint, jti) &&
+                !answer_known_delivery(q, endpoint, delivery, NULL))
+                tg_http_send_store_unavailable(q);
+            goto out;
+        }
+        if (rc != 0) {
+            const char *why = tg_evidence_failure(q->h->ev);
+
+            /* The ticket, not the decision id: that decision exists
+             * nowhere. The cause in words (the store logged it with its
+             * path when it first failed). */
+            tg_log_event(TG_LOG_ERROR, "evidence_error",
+                         "evidence append failed for ticket %s: %s",
+                         t.id ? t.id : "",
+                         why              ? why
+                         : rc == TG_EBUSY ? "the store stayed locked"
+                                          : "the store failed the write");
+            tg_http_send_store_unavailable(q);
+            goto out;
+        }
+    }
+    tg_metrics_decision(q->h->metrics, endpoint, res.verdict);
+    for (size_t i = 0; i < res.findings.n; i++) {
+        tg_metrics_finding(q->h->metrics, res.findings.v[i].code);
+        if (q->n_codes < TG_CODE_COUNT)
+            q->codes[q->n_codes++] = tg_code_info(res.findings.v[i].code)->name;
+    }
+    tg_http_send_json(q, 200, text, text_len, NULL);
+out:
+    free(heap);
+    free(norm);
+    json_decref(doc);
+    tg_result_cleanup(&res);
+    tg_ticket_cleanup(&t);
+}
+
+/* ---------------------------------------------------------- endpoints */
+
+void tg_http_on_check(struct rq *q)
+{
+    char *jti = NULL;
+    json_t *body = NULL;
+
+    if (tg_http_post_prelude(q) != 0 || auth_generic(q, &jti) != 0)
+        goto out;
+    tg_http_arena_begin(q);
+    body = tg_http_parse_object(q);
+    if (!body)
+        goto out;
+    /* The token's jti is also the delivery id here. */
+    if (answer_known_jti(q, "generic", jti))
+        goto out;
+    decide(q, "generic", NULL, jti, jti, body, 1);
+out:
+    json_decref(body);
+    free(jti);
+}
+
+static void map_failed(struct rq *q, int rc, const char *err)
+{
+    char msg[700];
+
+    if (rc == TG_ENOMEM) {
+        tg_http_send_internal(q);
+        return;
+    }
+    /* The adapters name the missing path ("issue.key"); a sentence is
+     * passed on as it is. */
+    if (!err[0])
+        snprintf(msg, sizeof(msg), "The payload cannot be mapped to a ticket.");
+    else if (strchr(err, ' '))
+        snprintf(msg, sizeof(msg), "%s", err);
+    else
+        snprintf(msg, sizeof(msg),
+                 "The payload cannot be mapped to a ticket: %s is missing "
+                 "or has the wrong type.",
+                 err);
+    tg_http_send_error_x(q, 422, "unmappable", msg,
+                         "The payload cannot be mapped to a ticket.", NULL);
+}
+
+/* A webhook endpoint of ADAPTERS.md: its source (the endpoint's name and
+ * the namespace of its delivery ids), how it authenticates and maps, and
+ * whether its 401 names the Bearer scheme. map sets *event_id to a
+ * delivery id found in the body, or leaves it NULL. */
+struct webhook {
+    const char *source;
+    int (*authenticate)(const struct tg_config *c, const struct tg_http_req *r,
+                        char **delivery_id, char **jti);
+    int (*map)(const struct tg_config *c, const json_t *body,
+               json_t **canonical, int *gated, char **event_id, char *err,
+               size_t cap);
+    int bearer;
+};
+
+/* Jira bodies carry no delivery id (it is a header or the JWT's jti). */
+static int jira_map(const struct tg_config *c, const json_t *body,
+                    json_t **canonical, int *gated, char **event_id, char *err,
+                    size_t cap)
+{
+    *event_id = NULL;
+    return tg_jira_map(c, body, canonical, gated, err, cap);
+}
+
+static const struct webhook jira_hook = {"jira", tg_jira_authenticate_ids,
+                                         jira_map, 0};
+static const struct webhook servicenow_hook = {
+    "servicenow", tg_servicenow_authenticate_ids, tg_servicenow_map, 1};
+
+static void on_webhook(struct rq *q, const struct webhook *w)
+{
+    struct tg_http_req r;
+    char *delivery = NULL, *jti = NULL, *event_id = NULL, err[512];
+    const char *id;
+    json_t *body = NULL, *canon = NULL;
+    int gated = 0, rc;
+
+    if (tg_http_post_prelude(q) != 0)
+        goto out;
+    fill_req(q, &r);
+    rc = w->authenticate(q->cfg, &r, &delivery, &jti);
+    if (rc == TG_ENOMEM) {
+        tg_http_send_internal(q);
+        goto out;
+    }
+    if (rc != 0) {
+        tg_http_send_unauthenticated(q, w->bearer);
+        goto out;
+    }
+    tg_http_arena_begin(q);
+    body = tg_http_parse_object(q);
+    if (!body)
+        goto out;
+    err[0] = '\0';
+    rc = w->map(q->cfg, body, &canon, &gated, &event_id, err, sizeof(err));
+    err[sizeof(err) - 1] = '\0';
+    if (rc != 0) {
+        map_failed(q, rc, err);
+        goto out;
+    }
+    /* ADAPTERS.md: ServiceNow's event_id before the JWT jti or webhook-id;
+     * Jira's header or jti. Neither the body's id nor a header is signed
+     * by a Bearer or Connect token, so the jti is checked first, whatever
+     * id they name (API.md). */
+    id = event_id ? event_id : delivery ? delivery : jti;
+    if (answer_known_jti(q, w->source, jti) ||
+        answer_known_delivery(q, w->source, id, jti))
+        goto out;
+    decide(q, w->source, w->source, id, jti, canon, gated);
+out:
+    json_decref(canon);
+    json_decref(body);
+    free(event_id);
+    free(jti);
+    free(delivery);
+}
+
+void tg_http_on_jira(struct rq *q)
+{
+    on_webhook(q, &jira_hook);
+}
+
+void tg_http_on_servicenow(struct rq *q)
+{
+    on_webhook(q, &servicenow_hook);
+}
+
+/* mg_get_var (the decoded length, -1 absent, -2 too long), or -3 when the
+ * decoded value holds a NUL byte (%00), which C strings would cut short:
+ * "A%00B" must not read as "A". */
+static int query_var(const char *qs, size_t qlen, const char *name, char *dst,
+                     size_t cap)
+{
+    int rc = mg_get_var(qs, qlen, name, dst, cap);
+
+    if (rc > 0 && strlen(dst) != (size_t)rc)
+        return -3;
+    return rc;
+}
+
+/* GET /v1/decisions?ticket=KEY[&limit=N][&before=CURSOR] */
+void tg_http_on_list(struct rq *q)
+{
+    const char *qs = q->ri->query_string;
+    char ticket[512], num[32], *jti = NULL, *text = NULL;
+    uint64_t limit = TG_DECISIONS_DEFAULT_LIMIT, before = 0;
+    json_t *out = NULL;
+    size_t qlen = qs ? strlen(qs) : 0;
+    int rc;
+
+    tg_http_work_begin(q);
+    if (auth_generic(q, &jti) != 0)
+        goto out;
+    rc = qs ? query_var(qs, qlen, "ticket", ticket, sizeof(ticket)) : -1;
+    if (rc == -3) {
+        tg_http_send_error(q, 400, "bad_request",
+                           "The ticket id holds a NUL byte (%00); no ticket id "
+                           "does.");
+        goto out;
+    }
+    if (rc <= 0) {
+        tg_http_send_error(q, 400, "bad_request",
+                           "Name the ticket: GET /v1/decisions?ticket=KEY.");
+        goto out;
+    }
+    rc = query_var(qs, qlen, "limit", num, sizeof(num));
+    if (rc != -1 && (rc < 0 ||
+                     tg_number_parse_u64(num, strlen(num),
+                                         TG_DECISIONS_MAX_LIMIT, &limit) != 0 ||
+                     limit == 0)) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "limit must be a whole number from 1 to %d.",
+                 TG_DECISIONS_MAX_LIMIT);
+        tg_http_send_error(q, 400, "bad_request", msg);
+        goto out;
+    }
+    rc = query_var(qs, qlen, "before", num, sizeof(num));
+    if (rc != -1 && (rc < 0 || tg_number_parse_u64(num, strlen(num), UINT64_MAX,
+                                                   &before) != 0)) {
+        tg_http_send_error(
+            q, 400, "bad_request",
+            "before must be the cursor a previous page returned as "
+            "next.");
+        goto out;
+    }
+    rc = tg_evidence_list(q->h->ev, ticket, (int)limit, before, &out);
+    if (rc != 0) {
+        tg_http_send_store_failure(q, rc);
+        goto out;
+    }
+    text = json_dumps(out, JSON_COMPACT);
+    if (!text) {
+        tg_http_send_internal(q);
+        goto out;
+    }
+    tg_http_send_json(q, 200, text, strlen(text), NULL);
+out:
+    free(text);
+    json_decref(out);
+    free(jti);
+}
+
+/* Decision ids are "d-<digits>-<hex>"; anything else cannot be one. */
+static int plausible_id(const char *s)
+{
+    size_t n = strlen(s), i;
+
+    if (n == 0 || n > 64)
+        return 0;
+    for (i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '-' || c == '_'))
+            return 0;
+    }
+    return 1;
+}
+
+/* GET /v1/decisions/{decision_id} */
+void tg_http_on_get(struct rq *q, const char *id)
+{
+    char *jti = NULL, *json = NULL;
+    int rc;
+
+    tg_http_work_begin(q);
+    if (auth_generic(q, &jti) != 0)
+        goto out;
+    rc = plausible_id(id) ? tg_evidence_get(q->h->ev, id, &json) : TG_ENOTFOUND;
+    if (rc == TG_ENOTFOUND) {
+        tg_http_send_error(q, 404, "not_found", "No decision has this id.");
+        goto out;
+    }
+    if (rc != 0) {
+        tg_http_send_store_failure(q, rc);
+        goto out;
+    }
+    tg_http_send_json(q, 200, json, strlen(json), NULL);
+out:
+    free(json);
+    free(jti);
+}
+
+void tg_http_on_healthz(struct rq *q)
+{
+    static const char ok[] = "{\"status\":\"ok\"}";
+    tg_http_send_json(q, 200, ok, sizeof(ok) - 1, NULL);
+}
+
+void tg_http_on_readyz(struct rq *q)
+{
+    static const char ok[] = "{\"status\":\"ready\"}";
+
+    if (q->cfg && tg_evidence_ready(q->h->ev)) {
+        tg_http_send_json(q, 200, ok, sizeof(ok) - 1, NULL);
+        return;
+    }
+    tg_http_send_error(
+        q, 503, "store_unavailable",
+        "The evidence store does not take writes; see the server "
+        "log.");
+}
+
+/* Prometheus text exposition format 0.0.4 (server/metrics.c). */
+void tg_http_on_metrics(struct rq *q)
+{
+    char *text = NULL;
+    size_t len = 0;
+
+    tg_metrics_set_ready(q->h->metrics, tg_evidence_ready(q->h->ev));
+    if (tg_metrics_render(q->h->metrics, &text, &len) != 0) {
+        tg_http_send_internal(q);
+        return;
+    }
+    tg_http_send_body(q, 200, "text/plain; version=0.0.4", text, len, NULL);
+    free(text);
+}
+
+/* POST /v1/admin/reload: what SIGHUP does, for orchestrators that cannot
+ * send signals. Only on the admin listener. */
+void tg_http_on_reload(struct rq *q)
+{
+    char why[512], *text = NULL;
+    struct tg_cfgref *now;
+    uint64_t gen;
+    json_t *doc;
+
+    if (tg_http_reload_file(q->h, q->cfg->path, why, sizeof(why)) != 0) {
+        tg_http_send_error_x(
+            q, 422, "invalid_config", why,
+            "The configuration does not load; the previous one "
+            "stays in force.",
+            NULL);
+        return;
+    }
+    now = tg_http_current(q->h, &gen);
+    doc = json_pack("{s:s,s:s}", "status", "reloaded", "policy",
+                    tg_cfgref_config(now)->digest);
+    tg_cfgref_put(now);
+    text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    if (text)
+        tg_http_send_json(q, 200, text, strlen(text), NULL);
+    else
+        tg_http_send_internal(q);
+    free(text);
+    json_decref(doc);
+}

@@ -1,0 +1,162 @@
+/* router.c - the one route table and each request's way through it. */
+#include "server/http/internal.h"
+
+#include <civetweb.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "server/util/log.h"
+#include "server/util/metrics.h"
+
+/* ------------------------------------------------------------- routing */
+
+/* ADMIN_ONLY moves to the admin listener when there is one; ADMIN_REQUIRED
+ * exists only there. */
+enum where { ANY, API_ONLY, ADMIN_ONLY, ADMIN_REQUIRED };
+
+static const struct route {
+    const char *path;
+    const char *label; /* for metrics: the path template of the route */
+    int prefix;        /* path ends with '/' and takes one more segment */
+    const char *method;
+    enum where where;
+    void (*fn)(struct rq *q);
+    void (*fn_arg)(struct rq *q, const char *arg);
+} routes[] = {
+    {"/v1/check", NULL, 0, "POST", API_ONLY, tg_http_on_check, NULL},
+    {"/v1/webhooks/jira", NULL, 0, "POST", API_ONLY, tg_http_on_jira, NULL},
+    {"/v1/webhooks/servicenow", NULL, 0, "POST", API_ONLY,
+     tg_http_on_servicenow, NULL},
+    {"/v1/decisions", NULL, 0, "GET", API_ONLY, tg_http_on_list, NULL},
+    {"/v1/decisions/", "/v1/decisions/{id}", 1, "GET", API_ONLY, NULL,
+     tg_http_on_get},
+    {"/healthz", NULL, 0, "GET", ANY, tg_http_on_healthz, NULL},
+    {"/readyz", NULL, 0, "GET", ANY, tg_http_on_readyz, NULL},
+    {"/metrics", NULL, 0, "GET", ADMIN_ONLY, tg_http_on_metrics, NULL},
+    {"/v1/admin/reload", NULL, 0, "POST", ADMIN_REQUIRED, tg_http_on_reload,
+     NULL},
+};
+
+static const struct route *find_route(const struct tg_http *h,
+                                      const struct rq *q, const char **arg)
+{
+    /* The admin listener is its own server (tg_http_start). */
+    int admin = h->admin_ctx && mg_get_context(q->conn) == h->admin_ctx;
+    size_t i;
+
+    for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        const struct route *r = &routes[i];
+        size_t n = strlen(r->path);
+        if (r->prefix) {
+            if (strncmp(q->path, r->path, n) != 0 || !q->path[n] ||
+                strchr(q->path + n, '/'))
+                continue;
+            *arg = q->path + n;
+        } else if (strcmp(q->path, r->path) != 0) {
+            continue;
+        }
+        /* Without an admin listener everything is served on the API one. */
+        if (r->where == API_ONLY && admin)
+            continue;
+        if (r->where == ADMIN_ONLY && h->has_admin && !admin)
+            continue;
+        if (r->where == ADMIN_REQUIRED && !admin)
+            continue;
+        return r;
+    }
+    return NULL;
+}
+
+static int64_t now_utc(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec;
+}
+
+int tg_http_handle(struct mg_connection *conn, void *cbdata)
+{
+    struct tg_http *h = cbdata;
+    struct rq q;
+    const struct route *r;
+    const char *arg = NULL, *bad_framing;
+    double t0, elapsed;
+
+    memset(&q, 0, sizeof(q));
+    q.conn = conn;
+    q.ri = mg_get_request_info(conn);
+    q.h = h;
+    q.now = now_utc();
+    q.ref = tg_http_current(h, &q.gen);
+    q.cfg = tg_cfgref_config(q.ref);
+    /* Routing on the decoded path as sent, not a cleaned-up one: a path
+     * that needs cleaning is no path of ours. */
+    q.path = q.ri->local_uri_raw ? q.ri->local_uri_raw : "";
+    q.has_body = q.ri->content_length > 0 ||
+                 mg_get_header(conn, "Transfer-Encoding") != NULL;
+    t0 = tg_http_mono_s();
+
+    r = find_route(h, &q, &arg);
+    bad_framing = tg_http_framing_problem(q.ri);
+    if (bad_framing) {
+        char msg[200];
+        snprintf(msg, sizeof(msg),
+                 "The request's length is ambiguous (%s); send one "
+                 "Content-Length of digits, or Transfer-Encoding: chunked "
+                 "alone.",
+                 bad_framing);
+        q.close = 1;
+        q.note = "framing";
+        tg_http_send_error(&q, 400, "bad_request", msg);
+    } else if (!r) {
+        tg_http_send_not_found(&q);
+    } else if (strcmp(q.ri->request_method, r->method) != 0) {
+        const char *const allow[] = {"Allow", r->method, NULL};
+        char msg[96];
+        snprintf(msg, sizeof(msg), "This endpoint only takes %s.", r->method);
+        tg_http_send_error_x(&q, 405, "method_not_allowed", msg, NULL, allow);
+    } else if (r->fn) {
+        r->fn(&q);
+    } else {
+        r->fn_arg(&q, arg);
+    }
+    tg_http_arena_end(&q);
+    elapsed = tg_http_mono_s() - t0;
+    tg_metrics_http_request(h->metrics,
+                            !r         ? "other"
+                            : r->label ? r->label
+                                       : r->path,
+                            q.status, elapsed);
+
+    /* Probes are not logged: they would drown the requests. */
+    if (strcmp(q.path, "/healthz") != 0 && strcmp(q.path, "/readyz") != 0 &&
+        strcmp(q.path, "/metrics") != 0) {
+        struct tg_log_request lr = {
+            .remote = q.ri->remote_addr,
+            .method = q.ri->request_method,
+            .path = q.path,
+            .status = q.status,
+            .ticket = q.ticket[0] ? q.ticket : NULL,
+            .decision = q.verdict,
+            .codes = q.codes,
+            .n_codes = q.n_codes,
+            .decision_id = q.decision_id[0] ? q.decision_id : NULL,
+            .delivery_id = q.delivery[0] ? q.delivery : NULL,
+            .note = q.note,
+            .duration_ms = elapsed * 1000.0,
+        };
+        tg_log_request(q.status >= 500 ? TG_LOG_WARN : TG_LOG_INFO, &lr);
+    }
+
+    tg_http_work_end(&q);
+    if (q.body_heap)
+        free(q.body);
+    tg_cfgref_put(q.ref);
+    return q.status ? q.status : 500;
+}

@@ -1,0 +1,400 @@
+/* server.c - start, reload and stop: listeners, TLS options, config. */
+#include "server/http/internal.h"
+#include "server/http/tlsshim.h"
+
+#include <civetweb.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "server/config/config.h"
+#include "server/util/log.h"
+#include "server/util/metrics.h"
+#include "validators/errors.h"
+
+/* Numbers the configurations put in force, across every server of the
+ * process; 0 is none. */
+static _Atomic uint64_t cfg_gen;
+
+struct tg_cfgref *tg_http_current(struct tg_http *h, uint64_t *gen)
+{
+    struct tg_cfgref *r;
+    pthread_mutex_lock(&h->lock);
+    r = tg_cfgref_get(h->cur);
+    *gen = h->gen;
+    pthread_mutex_unlock(&h->lock);
+    return r;
+}
+
+static int on_log_message(const struct mg_connection *conn, const char *message)
+{
+    char clean[512];
+    (void)conn;
+    tg_log_event(TG_LOG_WARN, "civetweb", "%s",
+                 tg_log_clean(message, strlen(message), clean, sizeof(clean)));
+    return 1;
+}
+
+/* ---------------------------------------------------------- lifecycle */
+
+/* Appends the comma-separated items of list to ports, adding "s" to each
+ * when tls (CivetWeb's marker for a TLS port). Returns the number of items,
+ * or -1 when it does not fit. */
+static int add_ports(char *ports, size_t cap, const char *list, int tls)
+{
+    const char *p = list;
+    int items = 0;
+
+    while (*p) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p), used = strlen(ports);
+        int w;
+        while (n > 0 && (*p == ' ' || *p == '\t')) {
+            p++;
+            n--;
+        }
+        while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+            n--;
+        if (n > 0) {
+            int has_s = p[n - 1] == 's' || p[n - 1] == 'r';
+            w = snprintf(ports + used, cap - used, "%s%.*s%s", used ? "," : "",
+                         (int)n, p, tls && !has_s ? "s" : "");
+            if (w < 0 || (size_t)w >= cap - used)
+                return -1;
+            items++;
+        }
+        if (!e)
+            break;
+        p = e + 1;
+    }
+    return items;
+}
+
+static int any_tls_port(const char *list)
+{
+    const char *p = list;
+    while (p && *p) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+            n--;
+        if (n > 0 && p[n - 1] == 's')
+            return 1;
+        if (!e)
+            break;
+        p = e + 1;
+    }
+    return 0;
+}
+
+int tg_http_start(struct tg_cfgref *cfg, struct tg_evidence *ev,
+                  struct tg_http **out)
+{
+    const struct tg_config *c = tg_cfgref_config(cfg);
+    struct mg_callbacks cb;
+    struct mg_server_port sp[TG_MAX_LISTENERS];
+    struct tg_http *h;
+    const char *opts[32];
+    char ports[1024] = "", admin_ports[1024] = "", threads[16], timeout[16];
+    char keepalive[16];
+    size_t no = 0;
+    int n_main, n_admin = 0, n_sp, i, rc = TG_ENOMEM;
+    int tls = c->server.tls_certificate != NULL;
+
+    h = calloc(1, sizeof(*h));
+    if (!h)
+        return TG_ENOMEM;
+    if (tg_metrics_new(&h->metrics) != 0)
+        goto fail_alloc;
+    if (pthread_mutex_init(&h->lock, NULL) != 0)
+        goto fail_lock;
+    if (pthread_mutex_init(&h->reload_lock, NULL) != 0)
+        goto fail_reload_lock;
+    tg_metrics_set_policy(h->metrics, c->digest);
+    h->ev = ev;
+    h->cur = tg_cfgref_get(cfg);
+    h->gen = atomic_fetch_add(&cfg_gen, 1) + 1;
+    h->tls = tls;
+    if (tg_http_deadlines_start(h, c) != 0)
+        goto fail_lib;
+    rc = TG_EINVAL;
+
+    if (!c->server.listen) {
+        tg_log_event(TG_LOG_ERROR, "startup_error", "server.listen is not set");
+        goto fail_lib;
+    }
+    if (!tls && any_tls_port(c->server.listen)) {
+        tg_log_event(TG_LOG_ERROR, "startup_error",
+                     "server.listen has a TLS port (\"s\") but "
+                     "server.tls.certificate is not set");
+        goto fail_lib;
+    }
+    n_main = add_ports(ports, sizeof(ports), c->server.listen, tls);
+    if (c->server.admin_listen) {
+        n_admin = add_ports(admin_ports, sizeof(admin_ports),
+                            c->server.admin_listen, 0);
+        h->has_admin = 1;
+    }
+    if (n_main <= 0 || n_admin < 0 || n_main + n_admin > TG_MAX_LISTENERS) {
+        tg_log_event(TG_LOG_ERROR, "startup_error",
+                     "server.listen: no usable \"host:port\" "
+                     "(at most %d listeners)",
+                     TG_MAX_LISTENERS);
+        goto fail_lib;
+    }
+
+    /* TLS needs CivetWeb's OpenSSL layer initialised before mg_start, and
+     * Debian's CivetWeb 1.15 can only find OpenSSL 3 through our shims. */
+    if (tls) {
+        char why[256];
+        if (tg_tlsshim_load(why, sizeof(why)) != 0) {
+            tg_log_event(TG_LOG_ERROR, "startup_error", "%s", why);
+            goto fail_lib;
+        }
+    }
+    if ((mg_init_library(tls ? MG_FEATURES_SSL : 0) &
+         (tls ? MG_FEATURES_SSL : 0)) != (tls ? MG_FEATURES_SSL : 0u)) {
+        tg_log_event(TG_LOG_ERROR, "startup_error",
+                     "server.tls is set but CivetWeb could not "
+                     "initialise OpenSSL");
+        mg_exit_library();
+        goto fail_lib;
+    }
+
+    /* One CivetWeb thread per open connection (CivetWeb 1.15 serves a
+     * connection on one thread from accept to close); server.threads
+     * bounds the requests processed at once (h->work). */
+    snprintf(threads, sizeof(threads), "%d",
+             c->server.connections > 0 ? c->server.connections : 256);
+    snprintf(keepalive, sizeof(keepalive), "%d",
+             c->server.keep_alive_timeout_ms);
+    snprintf(timeout, sizeof(timeout), "%d",
+             c->server.request_timeout_ms > 0 ? c->server.request_timeout_ms
+                                              : 10000);
+    opts[no++] = "listening_ports";
+    opts[no++] = ports;
+    opts[no++] = "num_threads";
+    opts[no++] = threads;
+    opts[no++] = "request_timeout_ms";
+    opts[no++] = timeout;
+    /* Lets a 413 answered before the body was read reach the client. */
+    opts[no++] = "linger_timeout_ms";
+    opts[no++] = "1000";
+    opts[no++] = "enable_keep_alive";
+    opts[no++] = c->server.keep_alive_timeout_ms > 0 ? "yes" : "no";
+    /* How long an open connection may wait for its next request. */
+    opts[no++] = "keep_alive_timeout_ms";
+    opts[no++] = keepalive;
+    /* An answer over the stack buffer goes out in two writes; without
+     * this, Nagle holds the second until the client's delayed ACK. */
+    opts[no++] = "tcp_nodelay";
+    opts[no++] = "1";
+    if (tls) {
+        opts[no++] = "ssl_certificate";
+        opts[no++] = c->server.tls_certificate;
+        opts[no++] = "ssl_protocol_version";
+        opts[no++] = "4"; /* TLS 1.2 and later */
+        /* TLS 1.2: forward-secret AEAD suites only (ECDHE with AES-GCM or
+         * ChaCha20-Poly1305), as Mozilla's "intermediate" profile without
+         * DHE: no static RSA key exchange, no CBC. TLS 1.3's suites (set
+         * apart by OpenSSL) are all of that kind already. */
+        opts[no++] = "ssl_cipher_list";
+        opts[no++] = TG_TLS12_CIPHERS;
+        if (c->server.tls_client_ca) {
+            opts[no++] = "ssl_ca_file";
+            opts[no++] = c->server.tls_client_ca;
+            opts[no++] = "ssl_verify_peer";
+            opts[no++] = "yes";
+        }
+    }
+    opts[no] = NULL;
+
+    memset(&cb, 0, sizeof(cb));
+    cb.log_message = on_log_message;
+    cb.exit_thread = tg_http_thread_exit;
+    cb.http_error = tg_http_on_error;
+    h->ctx = mg_start(&cb, h, opts);
+    if (!h->ctx) {
+        tg_log_event(TG_LOG_ERROR, "startup_error",
+                     "cannot listen on %s (in use, not an address of this "
+                     "host, or with TLS a certificate or CA file that does "
+                     "not load: see the civetweb records before this one)",
+                     ports);
+        goto fail_start;
+    }
+    mg_set_request_handler(h->ctx, "/", tg_http_handle, h);
+
+    /* The admin listener is a server of its own, with its own few
+     * threads: probes and metrics are answered however many connections
+     * the API listener holds. */
+    if (n_admin > 0) {
+        const char *aopts[] = {
+            "listening_ports",
+            admin_ports,
+            "num_threads",
+            TG_STR(TG_ADMIN_THREADS),
+            "request_timeout_ms",
+            timeout,
+            "linger_timeout_ms",
+            "1000",
+            "enable_keep_alive",
+            c->server.keep_alive_timeout_ms > 0 ? "yes" : "no",
+            "keep_alive_timeout_ms",
+            keepalive,
+            "tcp_nodelay",
+            "1",
+            NULL,
+        };
+        h->admin_ctx = mg_start(&cb, h, aopts);
+        if (!h->admin_ctx) {
+            tg_log_event(TG_LOG_ERROR, "startup_error",
+                         "cannot listen on %s (server.admin_listen: in use, "
+                         "or not an address of this host)",
+                         admin_ports);
+            mg_stop(h->ctx);
+            goto fail_start;
+        }
+        mg_set_request_handler(h->admin_ctx, "/", tg_http_handle, h);
+        memset(sp, 0, sizeof(sp));
+        n_sp = mg_get_server_ports(h->admin_ctx, TG_MAX_LISTENERS, sp);
+        for (i = 0; i < n_sp && h->n_admin_ports < TG_MAX_LISTENERS; i++)
+            h->admin_ports[h->n_admin_ports++] = sp[i].port;
+    }
+    if (tg_log_enabled(TG_LOG_INFO)) {
+        memset(sp, 0, sizeof(sp));
+        n_sp = mg_get_server_ports(h->ctx, TG_MAX_LISTENERS, sp);
+        for (i = 0; i < n_sp; i++)
+            tg_log_event(TG_LOG_INFO, "listen", "listening on port %d%s",
+                         sp[i].port, sp[i].is_ssl ? " (TLS)" : "");
+        for (i = 0; (size_t)i < h->n_admin_ports; i++)
+            tg_log_event(TG_LOG_INFO, "listen", "listening on port %d (admin)",
+                         h->admin_ports[i]);
+    }
+    *out = h;
+    return 0;
+
+fail_start:
+    mg_exit_library();
+fail_lib:
+    tg_http_deadlines_stop(h);
+    tg_cfgref_put(h->cur);
+    pthread_mutex_destroy(&h->reload_lock);
+fail_reload_lock:
+    pthread_mutex_destroy(&h->lock);
+fail_lock:
+    tg_metrics_free(h->metrics);
+fail_alloc:
+    free(h);
+    return rc;
+}
+
+static int differs(const char *a, const char *b)
+{
+    if (!a || !b)
+        return a != b;
+    return strcmp(a, b) != 0;
+}
+
+void tg_http_reload(struct tg_http *h, struct tg_cfgref *cfg)
+{
+    const struct tg_config *o, *n = tg_cfgref_config(cfg);
+    struct tg_cfgref *old;
+
+    pthread_mutex_lock(&h->lock);
+    old = h->cur;
+    h->cur = tg_cfgref_get(cfg);
+    h->gen = atomic_fetch_add(&cfg_gen, 1) + 1;
+    pthread_mutex_unlock(&h->lock);
+
+    o = tg_cfgref_config(old);
+    if (differs(o->server.listen, n->server.listen) ||
+        differs(o->server.admin_listen, n->server.admin_listen) ||
+        o->server.threads != n->server.threads ||
+        o->server.connections != n->server.connections ||
+        o->server.keep_alive_timeout_ms != n->server.keep_alive_timeout_ms ||
+        differs(o->server.tls_certificate, n->server.tls_certificate) ||
+        o->server.request_timeout_ms != n->server.request_timeout_ms)
+        tg_log_event(TG_LOG_WARN, "reload",
+                     "server settings changed; they apply on "
+                     "restart");
+    if (differs(o->store.path, n->store.path))
+        tg_log_event(TG_LOG_WARN, "reload",
+                     "store.path changed; the store in use is "
+                     "kept until restart");
+    tg_log_set_level(n->server.log_level);
+    tg_metrics_set_policy(h->metrics, n->digest);
+    tg_metrics_config_reload(h->metrics, 1);
+    tg_log_event(TG_LOG_INFO, "reload", "configuration reloaded: policy %s",
+                 n->digest);
+    tg_cfgref_put(old);
+}
+
+int tg_http_reload_file(struct tg_http *h, const char *path, char *why,
+                        size_t cap)
+{
+    struct tg_config *c = NULL;
+    struct tg_cfgref *r;
+    struct tg_diag d;
+    size_t i;
+    int rc;
+
+    if (cap)
+        why[0] = '\0';
+    pthread_mutex_lock(&h->reload_lock);
+    tg_diag_init(&d);
+    rc = tg_config_load(path, &c, &d);
+    for (i = 0; i < d.n; i++)
+        tg_log_event(TG_LOG_ERROR, "config_problem", "%s", d.msgs[i]);
+    if (rc != 0) {
+        if (cap)
+            snprintf(why, cap,
+                     "The configuration does not load (%s); the previous "
+                     "one stays in force.",
+                     d.n ? d.msgs[0] : path);
+        tg_log_event(TG_LOG_ERROR, "reload_failed",
+                     "%s: reload failed; the previous "
+                     "configuration stays in force",
+                     path);
+        tg_metrics_config_reload(h->metrics, 0);
+        goto out;
+    }
+    r = tg_cfgref_new(c);
+    if (!r) {
+        rc = TG_ENOMEM;
+        if (cap)
+            snprintf(why, cap,
+                     "Out of memory; the previous configuration "
+                     "stays in force.");
+        tg_metrics_config_reload(h->metrics, 0);
+        goto out;
+    }
+    tg_http_reload(h, r);
+    tg_cfgref_put(r);
+out:
+    tg_diag_cleanup(&d);
+    pthread_mutex_unlock(&h->reload_lock);
+    return rc;
+}
+
+void tg_http_stop(struct tg_http *h)
+{
+    if (!h)
+        return;
+    /* mg_stop closes the listeners and joins the workers, so every
+     * request in flight has finished (and released its reference). */
+    if (h->admin_ctx)
+        mg_stop(h->admin_ctx);
+    mg_stop(h->ctx);
+    mg_exit_library();
+    tg_http_deadlines_stop(h);
+    tg_cfgref_put(h->cur);
+    pthread_mutex_destroy(&h->reload_lock);
+    pthread_mutex_destroy(&h->lock);
+    tg_metrics_free(h->metrics);
+    free(h);
+}

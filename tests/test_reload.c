@@ -145,20 +145,19 @@ static void sighup_and_wait(void)
 
 static int setup(void **state)
 {
-    char line[128], *tok;
-    int port = tg_test_free_port();
+    char *tok;
     (void)state;
 
-    if (port <= 0 || tg_test_server_prepare(&S) != 0)
+    if (tg_test_server_prepare(&S) != 0)
         return -1;
-    snprintf(line, sizeof(line),
-             "max_body_bytes: 1048576\n  admin_listen: \"127.0.0.1:%d\"", port);
-    if (tg_test_config_replace(&S, "max_body_bytes: 1048576", line) != 0 ||
-        tg_test_server_start(&S) != 0)
+    if (tg_test_config_replace(&S, "max_body_bytes: 1048576",
+                               "max_body_bytes: 1048576\n"
+                               "  admin_listen: \"127.0.0.1:0\"") != 0 ||
+        tg_test_server_start(&S) != 0 || S.admin_port <= 0)
         return -1;
     A = S;
-    A.port = port;
-    snprintf(A.url, sizeof(A.url), "http://127.0.0.1:%d", port);
+    A.port = S.admin_port;
+    snprintf(A.url, sizeof(A.url), "http://127.0.0.1:%d", A.port);
     tok = tg_test_generic_token(NULL);
     auth = tok ? tg_test_bearer_header(tok) : NULL;
     free(tok);

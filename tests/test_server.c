@@ -899,19 +899,18 @@ static void test_admin_listener(void **state)
 {
     struct tg_server a, admin;
     struct tg_resp r;
-    char line[96];
-    int port = tg_test_free_port();
     (void)state;
 
     assert_int_equal(tg_test_server_prepare(&a), 0);
-    snprintf(line, sizeof(line),
-             "max_body_bytes: 1048576\n  admin_listen: \"127.0.0.1:%d\"", port);
-    assert_int_equal(
-        tg_test_config_replace(&a, "max_body_bytes: 1048576", line), 0);
+    assert_int_equal(tg_test_config_replace(&a, "max_body_bytes: 1048576",
+                                            "max_body_bytes: 1048576\n"
+                                            "  admin_listen: \"127.0.0.1:0\""),
+                     0);
     assert_int_equal(tg_test_server_start(&a), 0);
+    assert_true(a.admin_port > 0 && a.admin_port != a.port);
     admin = a;
-    admin.port = port;
-    snprintf(admin.url, sizeof(admin.url), "http://127.0.0.1:%d", port);
+    admin.port = a.admin_port;
+    snprintf(admin.url, sizeof(admin.url), "http://127.0.0.1:%d", admin.port);
 
     assert_int_equal(
         tg_test_http(&admin, "GET", "/metrics", NULL, NULL, 0, 0, &r), 0);

@@ -200,7 +200,7 @@ static int start_tls(struct tls_server *t, int mtls)
 /* The same with server.tls.certificate set to cert (a file of the PKI). */
 static int start_tls_cert(struct tls_server *t, int mtls, const char *cert)
 {
-    char repl[512], *argv[5];
+    char repl[512];
     struct tls_opts o = {mtls ? OUR_CERT : NO_CERT, 0, 0, 0, 0};
     int i;
 
@@ -208,37 +208,20 @@ static int start_tls_cert(struct tls_server *t, int mtls, const char *cert)
     t->mtls = mtls;
     if (tg_test_server_prepare(&t->s) != 0 || make_pki(t->s.dir) != 0)
         return -1;
-    t->s.port = tg_test_free_port();
-    t->admin_port = tg_test_free_port();
     snprintf(repl, sizeof(repl),
-             "listen: \"127.0.0.1:%ds\"\n"
-             "  admin_listen: \"127.0.0.1:%d\"\n"
+             "listen: \"127.0.0.1:0s\"\n"
+             "  admin_listen: \"127.0.0.1:0\"\n"
              "  tls:\n"
              "    certificate: %s\n"
              "%s",
-             t->s.port, t->admin_port, cert,
-             mtls ? "    client_ca: ca.pem\n" : "");
+             cert, mtls ? "    client_ca: ca.pem\n" : "");
     if (tg_test_config_replace(&t->s, "listen: \"127.0.0.1:8080\"", repl) != 0)
         return -1;
-
-    argv[0] = (char *)TG_BINARY;
-    argv[1] = (char *)"serve";
-    argv[2] = (char *)"-c";
-    argv[3] = t->s.config;
-    argv[4] = NULL;
-    t->s.pid = fork();
-    if (t->s.pid == 0) {
-        int fd = open(t->s.log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-            close(fd);
-        }
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    if (t->s.pid < 0)
+    /* Both ports are the kernel's choice, read from the server's log. */
+    if (tg_test_server_spawn(&t->s) != 0 ||
+        tg_test_server_log_ports(&t->s, 15000) != 0)
         return -1;
+    t->admin_port = t->s.admin_port;
     for (i = 0; i < 300; i++) {
         int st;
         if (waitpid(t->s.pid, &st, WNOHANG) == t->s.pid) {

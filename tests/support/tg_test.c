@@ -210,7 +210,8 @@ int tg_test_write_file(struct tg_server *s, const char *name, const char *text)
     return write_all(path, text, strlen(text));
 }
 
-/* Rewrites the `listen:` line of the server section to s->port. */
+/* Rewrites the `listen:` line of the server section to 127.0.0.1:0: the
+ * kernel picks a free port at bind and the server logs it. */
 static int set_listen(struct tg_server *s)
 {
     size_t len;
@@ -229,7 +230,7 @@ static int set_listen(struct tg_server *s)
     eol = strchr(line, '\n');
     if (!eol)
         eol = text + len;
-    n = snprintf(repl, sizeof(repl), "  listen: \"127.0.0.1:%d\"", s->port);
+    n = snprintf(repl, sizeof(repl), "  listen: \"127.0.0.1:0\"");
     out = malloc(len + (size_t)n + 1);
     if (!out)
         goto out;
@@ -288,50 +289,198 @@ static pid_t spawn(const struct tg_server *s)
     return pid;
 }
 
+/* Reads the "listen" lines of s->log written since s->log_from into
+ * s->port (the first API port) and s->admin_port. Returns 1 once the
+ * "start" line, logged after every listener, is there; 0 before. */
+static int log_ports(struct tg_server *s)
+{
+    static const char key[] = "listening on port ";
+    size_t len;
+    char *text = tg_test_read_file(s->log, &len), *p;
+    int done = 0;
+
+    if (!text)
+        return 0;
+    if ((size_t)s->log_from > len ||
+        !strstr(text + s->log_from, "\"event\":\"start\""))
+        goto out;
+    done = 1;
+    for (p = strstr(text + s->log_from, key); p; p = strstr(p, key)) {
+        char *end;
+        long port;
+        p += sizeof(key) - 1;
+        port = strtol(p, &end, 10);
+        if (end == p || port <= 0 || port > 65535)
+            continue;
+        if (strncmp(end, " (admin)", 8) == 0) {
+            if (!s->admin_port)
+                s->admin_port = (int)port;
+        } else if (!s->port) {
+            s->port = (int)port;
+        }
+    }
+out:
+    free(text);
+    return done;
+}
+
+/* The port of pid's only listening TCP socket (from /proc), 0 when it has
+ * none or several: for a server whose log_level hides the "listen" line. */
+static int proc_listen_port(pid_t pid)
+{
+    char path[64], line[512];
+    unsigned long inodes[64];
+    size_t n_in = 0, i;
+    int port = 0, found = 0, fd;
+    FILE *f;
+
+    for (fd = 0; fd < 256 && n_in < 64; fd++) {
+        char link[64];
+        ssize_t k;
+        snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, fd);
+        k = readlink(path, link, sizeof(link) - 1);
+        if (k <= 0)
+            continue;
+        link[k] = '\0';
+        if (strncmp(link, "socket:[", 8) == 0)
+            inodes[n_in++] = strtoul(link + 8, NULL, 10);
+    }
+    snprintf(path, sizeof(path), "/proc/%d/net/tcp", (int)pid);
+    f = fopen(path, "r");
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof(line), f)) {
+        /* sl local_address rem_address st tx:rx tr:when retr uid timeout
+         * inode: fields 1, 3 and 9 (0-based) matter. */
+        char *field[10], *q = line;
+        size_t nf = 0;
+        while (nf < 10) {
+            while (*q == ' ')
+                q++;
+            if (!*q || *q == '\n')
+                break;
+            field[nf++] = q;
+            while (*q && *q != ' ' && *q != '\n')
+                q++;
+        }
+        if (nf < 10 || strncmp(field[3], "0A ", 3) != 0)
+            continue;
+        for (i = 0; i < n_in; i++) {
+            char *colon = strchr(field[1], ':');
+            if (inodes[i] != strtoul(field[9], NULL, 10) || !colon)
+                continue;
+            port = (int)strtol(colon + 1, NULL, 16);
+            found++;
+        }
+    }
+    fclose(f);
+    return found == 1 ? port : 0;
+}
+
+static void set_url(struct tg_server *s)
+{
+    snprintf(s->url, sizeof(s->url), "http://127.0.0.1:%d", s->port);
+}
+
+int tg_test_server_spawn(struct tg_server *s)
+{
+    struct stat st;
+
+    s->log_from = stat(s->log, &st) == 0 ? (long)st.st_size : 0;
+    s->port = 0;
+    s->admin_port = 0;
+    s->url[0] = '\0';
+    s->pid = spawn(s);
+    if (s->pid < 0) {
+        s->pid = 0;
+        return -1;
+    }
+    return 0;
+}
+
+/* 1 when the process has exited (s->pid is then 0). */
+static int exited(struct tg_server *s)
+{
+    int st;
+    if (s->pid > 0 && waitpid(s->pid, &st, WNOHANG) == s->pid)
+        s->pid = 0;
+    return s->pid == 0;
+}
+
+int tg_test_server_log_ports(struct tg_server *s, int timeout_ms)
+{
+    int64_t t0 = mono_ms();
+
+    if (slow() && timeout_ms < 180000)
+        timeout_ms = 180000;
+    while (mono_ms() - t0 < timeout_ms) {
+        if (log_ports(s) && s->port > 0) {
+            set_url(s);
+            return 0;
+        }
+        if (exited(s))
+            break;
+        sleep_ms(20);
+    }
+    fprintf(stderr, "tg_test: no \"listen\" port in the server's log\n");
+    tg_test_server_dump_log(s);
+    return -1;
+}
+
+/* 1 when GET /healthz on s answers 200. */
+static int healthy(const struct tg_server *s)
+{
+    struct tg_resp r;
+    int ok = tg_test_http(s, "GET", "/healthz", NULL, NULL, 0, 0, &r) == 0 &&
+             r.status == 200;
+    tg_test_resp_free(&r);
+    return ok;
+}
+
 int tg_test_server_start(struct tg_server *s)
 {
-    int attempt;
-    int64_t limit = slow() ? 180000 : 15000;
+    int64_t t0 = mono_ms(), limit = slow() ? 180000 : 15000, quiet = 0;
+    int st;
 
-    for (attempt = 0; attempt < 3; attempt++) {
-        int64_t t0 = mono_ms();
-        int st;
-
-        s->port = tg_test_free_port();
-        if (s->port <= 0 || set_listen(s) != 0)
-            return -1;
-        snprintf(s->url, sizeof(s->url), "http://127.0.0.1:%d", s->port);
-        s->pid = spawn(s);
-        if (s->pid < 0) {
-            s->pid = 0;
-            return -1;
-        }
-        while (mono_ms() - t0 < limit) {
-            struct tg_resp r;
-            if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
-                s->pid = 0;
-                break;
-            }
-            if (tg_test_http(s, "GET", "/healthz", NULL, NULL, 0, 0, &r) == 0 &&
-                r.status == 200) {
-                tg_test_resp_free(&r);
-                return 0;
-            }
-            tg_test_resp_free(&r);
-            sleep_ms(50);
-        }
-        if (s->pid) {
-            fprintf(stderr, "tg_test: server did not become healthy\n");
+    if (set_listen(s) != 0 || tg_test_server_spawn(s) != 0)
+        return -1;
+    while (mono_ms() - t0 < limit) {
+        if (exited(s)) {
+            fprintf(stderr, "tg_test: the server exited while starting\n");
             tg_test_server_dump_log(s);
-            kill(s->pid, SIGKILL);
-            waitpid(s->pid, &st, 0);
-            s->pid = 0;
             return -1;
         }
-        /* It exited: most likely the port was taken meanwhile. */
+        if (log_ports(s) && s->port > 0) {
+            set_url(s);
+            if (healthy(s))
+                return 0;
+        } else if (!s->port) {
+            /* No "start" line yet: either it is coming, or log_level hides
+             * it. Trust /proc only after a second of silence from a server
+             * already answering on its one listening socket. */
+            int p = proc_listen_port(s->pid);
+            struct tg_server probe = *s;
+            probe.port = p;
+            set_url(&probe);
+            if (p > 0 && healthy(&probe)) {
+                if (!quiet)
+                    quiet = mono_ms();
+                else if (mono_ms() - quiet > 1000) {
+                    s->port = p;
+                    set_url(s);
+                    return 0;
+                }
+            }
+        }
+        sleep_ms(50);
     }
-    fprintf(stderr, "tg_test: server failed to start\n");
+    fprintf(stderr, "tg_test: server did not become healthy\n");
     tg_test_server_dump_log(s);
+    if (s->pid > 0) {
+        kill(s->pid, SIGKILL);
+        waitpid(s->pid, &st, 0);
+        s->pid = 0;
+    }
     return -1;
 }
 

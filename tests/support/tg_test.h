@@ -42,18 +42,25 @@
 
 struct tg_server {
     pid_t pid; /* 0 when not running */
-    int port;
+    int port;       /* the API port the server logged (it binds port 0) */
+    int admin_port; /* server.admin_listen's port it logged, or 0 */
+    long log_from;  /* size of server.log when this run was spawned */
     char dir[256];    /* the temporary directory (a copy of example/) */
     char config[320]; /* dir/ticketgate.yaml */
     char log[320];    /* dir/server.log: the server's stdout and stderr */
     char url[64];     /* "http://127.0.0.1:<port>" */
 };
 
-/* Copies TG_SOURCE_DIR/example into a new temporary directory, creates
- * dir/data for the store and picks a free loopback port; the config's
- * listen is rewritten at start. */
+/* Copies TG_SOURCE_DIR/example into a new temporary directory and
+ * creates dir/data for the store. At start the config's server.listen is
+ * rewritten to "127.0.0.1:0": the kernel picks the port and the test reads
+ * it from the server's "listen" log line, so no two tests can race for a
+ * port under `ctest -j`. Write admin_listen as "127.0.0.1:0" too and read
+ * s->admin_port. */
 int tg_test_server_prepare(struct tg_server *s);
-/* A loopback TCP port that was free a moment ago. */
+/* A loopback TCP port that was free a moment ago: racy under ctest -j
+ * (another process may bind it first). Only for what cannot bind port 0;
+ * nothing in the suite should need it. */
 int tg_test_free_port(void);
 /* Replaces the first occurrence of old in the copied configuration with
  * new (before start, or before a SIGHUP). */
@@ -61,9 +68,18 @@ int tg_test_config_replace(struct tg_server *s, const char *old,
                            const char *new_text);
 /* Writes text as file name (relative to s->dir). */
 int tg_test_write_file(struct tg_server *s, const char *name, const char *text);
-/* Runs `ticketgate serve -c dir/ticketgate.yaml` and waits until GET
- * /healthz answers 200. Retries on another port if the first is taken. */
+/* Runs `ticketgate serve -c dir/ticketgate.yaml` (listen rewritten to port
+ * 0), reads the bound ports from its log (s->port, s->admin_port, s->url)
+ * and waits until GET /healthz answers 200. A server whose log_level hides
+ * the info "listen" line is found by its only listening socket instead. */
 int tg_test_server_start(struct tg_server *s);
+/* The parts of tg_test_server_start for a test that probes health itself
+ * (TLS): spawns the server with the config as it is (listen not
+ * rewritten), then waits up to timeout_ms for the "listen" log lines of
+ * this run and fills s->port (the first API port, TLS or not),
+ * s->admin_port and s->url. */
+int tg_test_server_spawn(struct tg_server *s);
+int tg_test_server_log_ports(struct tg_server *s, int timeout_ms);
 /* Sends SIGTERM and waits. Returns the exit code (0 expected), or -1 when
  * it did not exit in time (it is then killed) or died from a signal. */
 int tg_test_server_stop(struct tg_server *s);

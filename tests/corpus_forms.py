@@ -11,7 +11,10 @@ The server runs on the real clock while the corpus is labelled at
 whole number of days; the offline check is then run with --now at the
 server's own clock. usage: corpus_forms.py BINARY SOURCE_DIR [CORPUS]"""
 import base64, datetime as dt, hashlib, hmac, json, os, re, shutil, signal
-import socket, subprocess, sys, tempfile, time, urllib.request, urllib.error
+import subprocess, sys, tempfile, time, urllib.request, urllib.error
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
+import tgserver  # noqa: E402
 
 binary, src = sys.argv[1], os.path.abspath(sys.argv[2])
 corpus = sys.argv[3] if len(sys.argv) > 3 else os.path.join(src, "..", "shared", "corpus", "canonical.jsonl")
@@ -133,28 +136,14 @@ def sn_comparable(t):
             and not isinstance(b, dict))
 
 # ---- the server -------------------------------------------------------------
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
 tmp = tempfile.mkdtemp(prefix="tg-forms-")
 shutil.copytree(os.path.join(src, "example"), os.path.join(tmp, "example"), ignore=shutil.ignore_patterns("data"))
 cfg = os.path.join(tmp, "example", "ticketgate.yaml")
-port = free_port()
-text = open(cfg).read().replace('listen: "127.0.0.1:8080"', 'listen: "127.0.0.1:%d"' % port)
-open(cfg, "w").write(text)
-log = open(os.path.join(tmp, "server.log"), "w")
+tgserver.use_port_zero(cfg)
+log_path = os.path.join(tmp, "server.log")
+log = open(log_path, "w")
 proc = subprocess.Popen([binary, "serve", "-c", cfg], stdout=log, stderr=log)
-base = "http://127.0.0.1:%d" % port
-for _ in range(100):
-    try:
-        urllib.request.urlopen(base + "/healthz", timeout=1)
-        break
-    except Exception:
-        time.sleep(0.05)
+base = tgserver.wait_ready(proc, log_path)
 
 def post(path, body, headers):
     req = urllib.request.Request(base + path, data=body, method="POST",

@@ -6,8 +6,11 @@ scripts/example-ticket.py, tokens minted by scripts/mint-jwt.py, POST
 `deny` with the codes the README names, today and on any other day (issue
 9, item 8); `ticketgate check` on the same tickets must agree. Run by ctest
 as `quickstart`. usage: quickstart.py BINARY SOURCE_DIR"""
-import datetime as dt, json, os, shutil, socket, subprocess, sys, tempfile
+import datetime as dt, json, os, shutil, subprocess, sys, tempfile
 import time, urllib.error, urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
+import tgserver  # noqa: E402
 
 binary, src = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 HELPER = os.path.join(src, "scripts", "example-ticket.py")
@@ -27,41 +30,18 @@ def helper(*args):
     return r.stdout
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
 tmp = tempfile.mkdtemp(prefix="tg-quickstart-")
 ex = os.path.join(tmp, "example")
 shutil.copytree(os.path.join(src, "example"), ex,
                 ignore=shutil.ignore_patterns("data"))
 cfg = os.path.join(ex, "ticketgate.yaml")
-proc = None
-log = open(os.path.join(tmp, "server.log"), "w")
-base = None
-for attempt in range(3):
-    port = free_port()
-    text = open(os.path.join(src, "example", "ticketgate.yaml")).read()
-    new = text.replace('listen: "127.0.0.1:8080"', 'listen: "127.0.0.1:%d"' % port)
-    assert new != text, "the example no longer listens on 127.0.0.1:8080"
-    open(cfg, "w").write(new)
-    proc = subprocess.Popen([binary, "serve", "-c", cfg], cwd=ex,
-                            stdout=log, stderr=log)
-    base = "http://127.0.0.1:%d" % port
-    for _ in range(200):
-        if proc.poll() is not None:
-            break
-        try:
-            urllib.request.urlopen(base + "/healthz", timeout=1)
-            break
-        except Exception:
-            time.sleep(0.05)
-    if proc.poll() is None:
-        break
+shutil.copy(os.path.join(src, "example", "ticketgate.yaml"), cfg)
+tgserver.use_port_zero(cfg)
+log_path = os.path.join(tmp, "server.log")
+log = open(log_path, "w")
+proc = subprocess.Popen([binary, "serve", "-c", cfg], cwd=ex,
+                        stdout=log, stderr=log)
+base = tgserver.wait_ready(proc, log_path)
 
 
 def mint():

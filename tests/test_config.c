@@ -339,6 +339,46 @@ static void test_example_digest(void **state)
     free(dt);
 }
 
+/* The policy digest is recorded in evidence: a known configuration and
+ * directory must keep their known digest, byte for byte (sha256sum of the
+ * two files one after the other; with no directory, of the configuration
+ * alone). */
+static void test_digest_pinned(void **state)
+{
+    struct tg_config *c;
+    struct tg_diag d;
+    (void)state;
+
+    assert_int_equal(
+        load("directory:\n  file: directory.yaml\n", NULL, &c, &d), 0);
+    assert_string_equal(c->digest, "sha256:e01c6fd30ba6c08f86b5bceb5b8563f7"
+                                   "ac9ad7c1380931dc3b4cb6076d1a9cfa");
+    tg_config_free(c);
+    tg_diag_cleanup(&d);
+    assert_int_equal(load("{}\n", NULL, &c, &d), 0);
+    assert_string_equal(c->digest, "sha256:ca3d163bab055381827226140568f3be"
+                                   "f7eaac187cebd76878e0b63e9e442356");
+    tg_config_free(c);
+    tg_diag_cleanup(&d);
+}
+
+/* Leading zeros were always read as decimal (not octal), and "-0" as 0. */
+static void test_int_forms(void **state)
+{
+    struct tg_config *c;
+    struct tg_diag d;
+    (void)state;
+
+    assert_int_equal(
+        load("server:\n  threads: 010\nstore:\n  busy_timeout_ms: -0\n",
+             NULL, &c, &d),
+        0);
+    assert_int_equal(c->server.threads, 10);
+    assert_int_equal(c->store.busy_timeout_ms, 0);
+    tg_config_free(c);
+    tg_diag_cleanup(&d);
+}
+
 /* Each sub-command loads the configuration afresh; so does a SIGHUP. Two
  * loads must agree, and a freed configuration must not leak (valgrind). */
 static void test_example_twice(void **state)
@@ -581,6 +621,20 @@ static void test_errors(void **state)
          "not a whole number"},
         {"a fraction", "server:\n  max_body_bytes: 1.5\n", NULL, 'c', 2,
          "not a whole number"},
+        /* Digits only, after an optional '-': as before the one parser. */
+        {"a plus sign", "server:\n  threads: +5\n", NULL, 'c', 2,
+         "server.threads is '+5', not a whole number; write digits only"},
+        {"a leading space", "server:\n  threads: ' 5'\n", NULL, 'c', 2,
+         "not a whole number"},
+        {"a trailing space", "server:\n  threads: '5 '\n", NULL, 'c', 2,
+         "not a whole number"},
+        {"hexadecimal", "server:\n  threads: 0x10\n", NULL, 'c', 2,
+         "not a whole number"},
+        {"a lone minus", "server:\n  threads: '-'\n", NULL, 'c', 2,
+         "not a whole number"},
+        {"huge negative",
+         "store:\n  busy_timeout_ms: -99999999999999999999\n", NULL, 'c', 2,
+         "too large"},
         {"negative", "store:\n  busy_timeout_ms: -1\n", NULL, 'c', 2,
          "negative"},
         {"zero threads", "server:\n  threads: 0\n", NULL, 'c', 2,
@@ -1246,6 +1300,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_example_loads),
         cmocka_unit_test(test_example_digest),
+        cmocka_unit_test(test_digest_pinned),
+        cmocka_unit_test(test_int_forms),
         cmocka_unit_test(test_example_twice),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_values_set),

@@ -1,5 +1,6 @@
 /* config.c - loads ticketgate.yaml and its directory into struct tg_config. */
 #include "server/config/internal.h"
+#include "server/util/digest.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -25,29 +26,16 @@
 static int digest(const char *a, size_t alen, const char *b, size_t blen,
                   char out[72])
 {
-    static const char hex[] = "0123456789abcdef";
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    int rc = TG_ENOMEM;
+    const void *part[2] = {a, b};
+    const size_t len[2] = {alen, blen};
+    unsigned char md[TG_DIGEST_LEN];
 
-    if (!ctx)
+    /* Any failure here was always reported as out of memory. */
+    if (tg_digest_sha256_parts(part, len, 2, md) != 0)
         return TG_ENOMEM;
-    if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
-        EVP_DigestUpdate(ctx, a, alen) != 1 ||
-        (blen && EVP_DigestUpdate(ctx, b, blen) != 1) ||
-        EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen != 32)
-        goto out;
     memcpy(out, "sha256:", 7);
-    for (unsigned i = 0; i < mdlen; i++) {
-        out[7 + 2 * i] = hex[md[i] >> 4];
-        out[7 + 2 * i + 1] = hex[md[i] & 15];
-    }
-    out[7 + 2 * mdlen] = '\0';
-    rc = TG_OK;
-out:
-    EVP_MD_CTX_free(ctx);
-    return rc;
+    tg_digest_hex(md, sizeof(md), out + 7);
+    return TG_OK;
 }
 
 /* ------------------------------------------------------------------- load */

@@ -415,20 +415,22 @@ static int read_members(struct ld *L, const struct tg_directory *d,
 static void cycle_problem(struct ld *L, const struct tg_directory *d,
                           const size_t *stack, size_t k, size_t top, int line)
 {
-    struct sbuf b = {NULL, 0, 0, 4096, 0};
+    struct tg_strbuf b = TG_STRBUF_INIT(4096);
     size_t shown = 0;
+    int err = 0;
 
     for (size_t i = k; i < top; i++) {
         const char *id = d->groups[stack[i]].id;
         if (shown++ == CYCLE_SHOW) {
-            tg_cfg_sb_add(&b, "... -> ", 7);
+            tg_cfg_put(&b, &err, "... -> ", 7);
             break;
         }
-        tg_cfg_sb_add(&b, id, strlen(id));
-        tg_cfg_sb_add(&b, " -> ", 4);
+        tg_cfg_put(&b, &err, id, strlen(id));
+        tg_cfg_put(&b, &err, " -> ", 4);
     }
-    tg_cfg_sb_add(&b, d->groups[stack[k]].id, strlen(d->groups[stack[k]].id));
-    if (b.err == TG_ENOMEM) {
+    tg_cfg_put(&b, &err, d->groups[stack[k]].id,
+               strlen(d->groups[stack[k]].id));
+    if (err == TG_ENOMEM) {
         tg_cfg_nomem(L);
     } else {
         tg_cfg_problem_at(L, line,
@@ -436,7 +438,7 @@ static void cycle_problem(struct ld *L, const struct tg_directory *d,
                           "memberships",
                           b.p ? b.p : "");
     }
-    tg_cfg_sb_free(&b);
+    tg_strbuf_cleanup(&b);
 }
 
 /*

@@ -8,6 +8,7 @@
 #include <yaml.h>
 
 #include "server/config/config.h"
+#include "server/util/strbuf.h"
 
 /* A configuration is a page or two; a directory exported from an identity
  * provider can be large, but not unbounded. */
@@ -63,13 +64,6 @@ struct ld {
     unsigned rank; /* 0 the configuration, 1 the directory */
 };
 
-/* A growable string with a maximum; past it, or out of memory, it fails. */
-struct sbuf {
-    char *p;
-    size_t len, cap, max;
-    int err; /* TG_ENOMEM or TG_ETOOBIG once failed */
-};
-
 enum {
     F_REQ = 1,    /* empty or null is a problem */
     F_SECRET = 2, /* a credential: empty is a problem, and wipe it */
@@ -114,9 +108,7 @@ void tg_cfg_free_strs(char **v, size_t n);
 
 yaml_node_t *tg_cfg_node_at(const struct ld *L, int id);
 
-void tg_cfg_sb_add(struct sbuf *b, const char *s, size_t n);
-
-void tg_cfg_sb_free(struct sbuf *b);
+void tg_cfg_put(struct tg_strbuf *b, int *err, const char *s, size_t n);
 
 int tg_cfg_get_str(struct ld *L, const yaml_node_t *n, const char *name,
                    unsigned flags, char **out);

@@ -1,5 +1,6 @@
 /* yamlread.c - files and YAML into nodes, scalars into values, ${NAME}. */
 #include "server/config/internal.h"
+#include "server/util/number.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -69,39 +70,12 @@ yaml_node_t *tg_cfg_node_at(const struct ld *L, int id)
 
 /* ------------------------------------------------------- the byte buffer */
 
-void tg_cfg_sb_add(struct sbuf *b, const char *s, size_t n)
+/* Appends n bytes of s to b unless an earlier append failed (*err set):
+ * the first failure sticks, so a message is never built with a hole. */
+void tg_cfg_put(struct tg_strbuf *b, int *err, const char *s, size_t n)
 {
-    if (b->err)
-        return;
-    if (n > b->max - b->len) {
-        b->err = TG_ETOOBIG;
-        return;
-    }
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        char *p;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        p = realloc(b->p, cap);
-        if (!p) {
-            b->err = TG_ENOMEM;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-void tg_cfg_sb_free(struct sbuf *b)
-{
-    if (b->p)
-        OPENSSL_cleanse(b->p, b->cap);
-    free(b->p);
-    b->p = NULL;
-    b->len = b->cap = 0;
+    if (!*err)
+        *err = tg_strbuf_putn(b, s, n);
 }
 
 /* ------------------------------------------------------- scalar readers */
@@ -125,11 +99,11 @@ static int is_name_char(char c)
 static int expand(struct ld *L, const yaml_node_t *n, const char *name,
                   const char *s, size_t len, char **out)
 {
-    struct sbuf b = {NULL, 0, 0, VALUE_MAX_BYTES, 0};
+    struct tg_strbuf b = TG_STRBUF_INIT(VALUE_MAX_BYTES);
     size_t i = 0, run = 0;
     int bad = 0;
-
-    tg_cfg_sb_add(&b, "", 0);
+    /* The first failure sticks: later pieces are not added. */
+    int err = tg_strbuf_putn(&b, "", 0);
     while (i < len) {
         size_t j = i + 2;
         if (s[i] != '$' || i + 1 >= len || s[i + 1] != '{' || j >= len ||
@@ -143,12 +117,12 @@ static int expand(struct ld *L, const yaml_node_t *n, const char *name,
             i++;
             continue;
         }
-        tg_cfg_sb_add(&b, s + run, i - run);
+        tg_cfg_put(&b, &err, s + run, i - run);
         {
             char *var = strndup(s + i + 2, j - i - 2);
             const char *v;
             if (!var) {
-                tg_cfg_sb_free(&b);
+                tg_strbuf_wipe(&b);
                 return tg_cfg_nomem(L);
             }
             v = getenv(var);
@@ -161,18 +135,18 @@ static int expand(struct ld *L, const yaml_node_t *n, const char *name,
                     name, SHOW_MAX, var);
                 bad = 1;
             } else {
-                tg_cfg_sb_add(&b, v, strlen(v));
+                tg_cfg_put(&b, &err, v, strlen(v));
             }
             free(var);
         }
         i = run = j + 1;
     }
-    tg_cfg_sb_add(&b, s + run, len - run);
-    if (b.err == TG_ENOMEM) {
-        tg_cfg_sb_free(&b);
+    tg_cfg_put(&b, &err, s + run, len - run);
+    if (err == TG_ENOMEM) {
+        tg_strbuf_wipe(&b);
         return tg_cfg_nomem(L);
     }
-    if (b.err) {
+    if (err) {
         tg_cfg_problem(L, n,
                        "%s is longer than %zu bytes after ${NAME} "
                        "substitution; shorten the variable's value",
@@ -180,7 +154,7 @@ static int expand(struct ld *L, const yaml_node_t *n, const char *name,
         bad = 1;
     }
     if (bad) {
-        tg_cfg_sb_free(&b);
+        tg_strbuf_wipe(&b);
         return TG_EINVAL;
     }
     *out = b.p;
@@ -269,24 +243,30 @@ int tg_cfg_get_str(struct ld *L, const yaml_node_t *n, const char *name,
     return TG_OK;
 }
 
-/* The one integer parser: an optional '-' and decimal digits, nothing else.
- * Returns TG_OK, TG_EINVAL (not a number) or TG_ETOOBIG (out of range). */
+/* s as tg_number_parse_i64 reads it: an optional '-' and decimal digits,
+ * nothing else. Returns TG_OK, TG_EINVAL (not a number) or TG_ETOOBIG (out of
+ * range). */
 static int parse_ll(const char *s, long long *out)
 {
-    const char *d = s[0] == '-' ? s + 1 : s;
-    char *end;
-    long long v;
+    size_t len = strlen(s);
+    int64_t v;
 
-    if (*d < '0' || *d > '9')
+    if (tg_number_parse_i64(s, len, INT64_MIN, INT64_MAX, &v) == TG_OK) {
+        *out = v;
+        return TG_OK;
+    }
+    /* Refused: digits alone beyond the range are too large, anything else
+     * is not a number (the two messages differ). */
+    if (s[0] == '-') {
+        s++;
+        len--;
+    }
+    if (len == 0)
         return TG_EINVAL;
-    errno = 0;
-    v = strtoll(s, &end, 10);
-    if (*end != '\0')
-        return TG_EINVAL;
-    if (errno == ERANGE)
-        return TG_ETOOBIG;
-    *out = v;
-    return TG_OK;
+    for (size_t i = 0; i < len; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return TG_EINVAL;
+    return TG_ETOOBIG;
 }
 
 /* Reads a whole number in [min, max] into *out. Same results as get_str. */

@@ -51,6 +51,28 @@ int tg_digest_sha256_of(const void *p, size_t n,
     return 0;
 }
 
+int tg_digest_sha256_parts(const void *const *p, const size_t *len, size_t n,
+                           unsigned char out[TG_DIGEST_LEN])
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned int outl = 0;
+    int rc = TG_EIO;
+
+    if (!ctx)
+        return TG_ENOMEM;
+    if (EVP_DigestInit_ex(ctx, tg_digest_sha256(), NULL) != 1)
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        if (len[i] && EVP_DigestUpdate(ctx, p[i], len[i]) != 1)
+            goto out;
+    if (EVP_DigestFinal_ex(ctx, out, &outl) != 1 || outl != TG_DIGEST_LEN)
+        goto out;
+    rc = 0;
+out:
+    EVP_MD_CTX_free(ctx);
+    return rc;
+}
+
 int tg_digest_hmac_sha256(const void *key, size_t key_len,
                           const void *const *p, const size_t *len, size_t n,
                           unsigned char out[TG_DIGEST_LEN])

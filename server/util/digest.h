@@ -17,6 +17,12 @@ const EVP_MD *tg_digest_sha256(void);
 int tg_digest_sha256_of(const void *p, size_t n,
                         unsigned char out[TG_DIGEST_LEN]);
 
+/* SHA-256 of the concatenation of the n parts p[i] of len[i] bytes (an
+ * empty part adds nothing), without copying them together. Returns 0,
+ * TG_ENOMEM or TG_EIO. */
+int tg_digest_sha256_parts(const void *const *p, const size_t *len, size_t n,
+                           unsigned char out[TG_DIGEST_LEN]);
+
 /*
  * HMAC-SHA256 (RFC 2104) under the key_len bytes of key (an empty key is a
  * key) over the concatenation of the n parts p[i] of len[i] bytes, so that

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "validators/errors.h"
 
 int tg_strbuf_putn(struct tg_strbuf *b, const char *s, size_t n)
@@ -37,4 +39,11 @@ void tg_strbuf_cleanup(struct tg_strbuf *b)
     free(b->p);
     b->p = NULL;
     b->n = b->cap = 0;
+}
+
+void tg_strbuf_wipe(struct tg_strbuf *b)
+{
+    if (b->p)
+        OPENSSL_cleanse(b->p, b->cap);
+    tg_strbuf_cleanup(b);
 }

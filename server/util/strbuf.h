@@ -21,5 +21,8 @@ int tg_strbuf_putn(struct tg_strbuf *b, const char *s, size_t n);
 int tg_strbuf_puts(struct tg_strbuf *b, const char *s);
 /* Frees the text and empties b (max stays). */
 void tg_strbuf_cleanup(struct tg_strbuf *b);
+/* The same, overwriting the whole allocation first: for text that may hold
+ * a credential (a value after ${NAME} substitution). */
+void tg_strbuf_wipe(struct tg_strbuf *b);
 
 #endif

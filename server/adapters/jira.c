@@ -6,15 +6,15 @@
 #include <string.h>
 #include <strings.h>
 
-#include "validators/errors.h"
-#include "validators/identity.h"
 #include "server/adapters/fieldtext.h"
 #include "server/adapters/gates.h"
 #include "server/adapters/jsonfield.h"
-#include "server/util/strbuf.h"
 #include "server/adapters/userid.h"
 #include "server/auth/connect.h"
 #include "server/auth/hubsig.h"
+#include "server/util/strbuf.h"
+#include "validators/errors.h"
+#include "validators/identity.h"
 
 /* The path the Connect qsh is computed over (ADAPTERS.md): fixed, so that a
  * proxy's prefix or a trailing slash cannot change what is signed. */
@@ -410,108 +410,131 @@ static const json_t *status_item(const json_t *body)
     return NULL;
 }
 
-int tg_jira_map(const struct tg_config *c, const json_t *body,
-                json_t **canonical, int *gated, char *err, size_t cap)
+/* Reads the transition: a webhook's changelog status item, or a validator
+ * call's transition.from / .to. *skip is set (and nothing else) for a
+ * webhook that is no status change of an issue. Returns 0; TG_EINVAL with
+ * err naming the missing path. */
+static int jira_transition(const json_t *body, const char **from,
+                           const char **to, int *skip, char *err, size_t cap)
 {
-    const struct tg_directory *d = &c->directory;
-    const struct tg_field_map *F = &c->jira.fields;
-    const json_t *issue, *fields, *user, *item, *tr, *v;
-    const char *key, *project, *itype, *from = NULL, *to = NULL;
-    json_t *o = NULL, *t = NULL, *scope = NULL, *apv = NULL, *names = NULL;
-    const char *id;
-    char *s = NULL, *btype = NULL;
-    int access, g, rc = TG_ENOMEM;
+    const json_t *item, *tr, *v;
 
-    if (!json_is_object(body)) {
-        if (err && cap)
-            snprintf(err, cap, "the body is not a JSON object");
-        return TG_EINVAL;
-    }
-    user = json_object_get(body, "user");
+    *skip = 0;
     if (json_object_get(body, "webhookEvent")) {
         /* Only a status change of an issue is a transition to gate; every
          * other delivery is answered skip, and needs no mapping. */
         if (!tg_jsonfield_is_word(tg_jsonfield_str(body, "webhookEvent"),
                                   "jira:issue_updated") ||
             !(item = status_item(body))) {
-            *canonical = NULL;
-            *gated = 0;
+            *skip = 1;
             return 0;
         }
-        from = tg_jsonfield_str(item, "fromString");
-        to = tg_jsonfield_str(item, "toString");
-        if (!to)
+        *from = tg_jsonfield_str(item, "fromString");
+        *to = tg_jsonfield_str(item, "toString");
+        if (!*to)
             return tg_jsonfield_missing(err, cap,
                                         "changelog.items[status].toString");
-    } else {
-        tr = json_object_get(body, "transition");
-        if (!json_is_object(tr))
-            return tg_jsonfield_wrong(err, cap, tr, "transition", "an object");
-        from = status_name(json_object_get(tr, "from"));
-        v = json_object_get(tr, "to");
-        to = status_name(v);
-        if (!to || !*to)
-            return json_is_object(v)
-                       ? tg_jsonfield_missing(err, cap, "transition.to.name")
-                       : tg_jsonfield_wrong(
-                             err, cap, v, "transition.to",
-                             "a status name or an object with a name");
+        return 0;
     }
-    issue = json_object_get(body, "issue");
+    tr = json_object_get(body, "transition");
+    if (!json_is_object(tr))
+        return tg_jsonfield_wrong(err, cap, tr, "transition", "an object");
+    *from = status_name(json_object_get(tr, "from"));
+    v = json_object_get(tr, "to");
+    *to = status_name(v);
+    if (!*to || !**to)
+        return json_is_object(v)
+                   ? tg_jsonfield_missing(err, cap, "transition.to.name")
+                   : tg_jsonfield_wrong(
+                         err, cap, v, "transition.to",
+                         "a status name or an object with a name");
+    return 0;
+}
+
+/* Reads issue.key, issue.fields and its project key and issue type name.
+ * Returns 0; TG_EINVAL with err naming the missing path. */
+static int jira_issue(const json_t *body, const char **key,
+                      const json_t **fields, const char **project,
+                      const char **itype, char *err, size_t cap)
+{
+    const json_t *issue = json_object_get(body, "issue");
+
     if (!json_is_object(issue))
         return tg_jsonfield_missing(err, cap, "issue");
-    if (!(key = tg_jsonfield_need_str(issue, "key", "issue.key", err, cap)))
+    if (!(*key = tg_jsonfield_need_str(issue, "key", "issue.key", err, cap)))
         return TG_EINVAL;
-    fields = json_object_get(issue, "fields");
-    if (!json_is_object(fields))
+    *fields = json_object_get(issue, "fields");
+    if (!json_is_object(*fields))
         return tg_jsonfield_missing(err, cap, "issue.fields");
-    if (!(project =
-              tg_jsonfield_need_str(json_object_get(fields, "project"), "key",
+    if (!(*project =
+              tg_jsonfield_need_str(json_object_get(*fields, "project"), "key",
                                     "issue.fields.project.key", err, cap)))
         return TG_EINVAL;
-    if (!(itype = tg_jsonfield_need_str(json_object_get(fields, "issuetype"),
-                                        "name", "issue.fields.issuetype.name",
-                                        err, cap)))
+    if (!(*itype = tg_jsonfield_need_str(json_object_get(*fields, "issuetype"),
+                                         "name", "issue.fields.issuetype.name",
+                                         err, cap)))
         return TG_EINVAL;
-    access = in_list(c->jira.access_issue_types, c->jira.n_access_issue_types,
-                     itype);
+    return 0;
+}
 
-    o = json_object();
-    t = json_object();
-    scope = json_object();
-    apv = json_array();
-    names = json_object();
-    if (!o || !t || !scope || !apv || !names)
-        goto out;
-    if ((rc = tg_jsonfield_set_str(o, "id", key)) ||
-        (rc = tg_jsonfield_set_str(o, "source", "jira")) ||
-        (rc = tg_jsonfield_set_str(o, "kind",
-                                   access ? "access_request" : "other")) ||
-        (rc = tg_jsonfield_set_str(o, "project", project)))
-        goto out;
+/* What the steps of one mapping share. */
+struct jira_map {
+    const struct tg_config *c;
+    const struct tg_directory *d;
+    const struct tg_field_map *F;
+    const json_t *fields; /* issue.fields */
+    const json_t *user;   /* who made the transition */
+    json_t *o;            /* the canonical ticket being built */
+    json_t *names;        /* identity -> display name */
+};
 
-    if ((rc = user_named(d, user, names, &id)) ||
+/* transition {from, to, actor} and requester. Returns 0, TG_ENOMEM or
+ * TG_ETOOBIG. */
+static int map_transition(const struct jira_map *m, const char *from,
+                          const char *to)
+{
+    json_t *t = json_object();
+    const char *id;
+    int rc = TG_ENOMEM;
+
+    if (!t)
+        return rc;
+    if ((rc = user_named(m->d, m->user, m->names, &id)) ||
         (rc = tg_jsonfield_set_str(t, "from", from)) ||
         (rc = tg_jsonfield_set_str(t, "to", to)) ||
         (rc = tg_jsonfield_set_str(t, "actor", id)))
         goto out;
     rc = TG_ENOMEM;
-    if (json_object_set(o, "transition", t))
+    if (json_object_set(m->o, "transition", t))
         goto out;
 
-    if ((rc = user_named(d, json_object_get(fields, "reporter"), names, &id)) ||
-        (rc = tg_jsonfield_set_str(o, "requester", id)))
+    if ((rc = user_named(m->d, json_object_get(m->fields, "reporter"), m->names,
+                         &id)) ||
+        (rc = tg_jsonfield_set_str(m->o, "requester", id)))
         goto out;
+    rc = 0;
+out:
+    json_decref(t);
+    return rc;
+}
 
-    /* beneficiary: the field, else the reporter; typed when a type is set. */
-    if ((rc = text_of(d, tg_jsonfield_mapped(fields, F->beneficiary_type),
+/* beneficiary: the field, else the reporter; typed when a type is set. */
+static int map_beneficiary(const struct jira_map *m)
+{
+    const struct tg_directory *d = m->d;
+    char *s = NULL, *btype = NULL;
+    int rc;
+
+    if ((rc = text_of(d, tg_jsonfield_mapped(m->fields, m->F->beneficiary_type),
                       &btype)))
         goto out;
-    if ((rc = identity_text(d, tg_jsonfield_mapped(fields, F->beneficiary),
-                            names, &s)))
+    if ((rc =
+             identity_text(d, tg_jsonfield_mapped(m->fields, m->F->beneficiary),
+                           m->names, &s)))
         goto out;
     if (!s) {
-        const char *rep = user_identity(d, json_object_get(fields, "reporter"));
+        const char *rep =
+            user_identity(d, json_object_get(m->fields, "reporter"));
         if (rep && !(s = strdup(rep))) {
             rc = TG_ENOMEM;
             goto out;
@@ -519,34 +542,62 @@ int tg_jira_map(const struct tg_config *c, const json_t *body,
     }
     if (s && btype && *btype) {
         rc = TG_ENOMEM;
-        if (json_object_set_new(o, "beneficiary",
+        if (json_object_set_new(m->o, "beneficiary",
                                 json_pack("{s:s,s:s}", "id", s, "type",
                                           tg_userid_type_word(btype))))
             goto out;
-    } else if ((rc = tg_jsonfield_set_str(o, "beneficiary", s))) {
+        rc = 0;
+    } else if ((rc = tg_jsonfield_set_str(m->o, "beneficiary", s))) {
         goto out;
     }
+out:
     free(s);
-    s = NULL;
+    free(btype);
+    return rc;
+}
 
-    if ((rc = identity_text(d, tg_jsonfield_mapped(fields, F->owner), names,
-                            &s)) ||
-        (rc = tg_jsonfield_set_str(o, "owner", s)))
+/* owner, and approver (one) or approvers (several). */
+static int map_owner_approvers(const struct jira_map *m)
+{
+    json_t *apv = json_array();
+    char *s = NULL;
+    int rc = TG_ENOMEM;
+
+    if (!apv)
+        return rc;
+    if ((rc = identity_text(m->d, tg_jsonfield_mapped(m->fields, m->F->owner),
+                            m->names, &s)) ||
+        (rc = tg_jsonfield_set_str(m->o, "owner", s)))
         goto out;
-    free(s);
-    s = NULL;
 
-    if ((rc = collect_approvers(c, fields, user, apv, names)))
+    if ((rc = collect_approvers(m->c, m->fields, m->user, apv, m->names)))
         goto out;
     rc = TG_ENOMEM;
     if (json_array_size(apv) == 1) {
-        if (json_object_set(o, "approver", json_array_get(apv, 0)))
+        if (json_object_set(m->o, "approver", json_array_get(apv, 0)))
             goto out;
     } else if (json_array_size(apv) > 1) {
-        if (json_object_set(o, "approvers", apv))
+        if (json_object_set(m->o, "approvers", apv))
             goto out;
     }
+    rc = 0;
+out:
+    free(s);
+    json_decref(apv);
+    return rc;
+}
 
+/* justification, scope, expires_at, emergency and created_at. */
+static int map_request(const struct jira_map *m)
+{
+    const struct tg_directory *d = m->d;
+    const struct tg_field_map *F = m->F;
+    const json_t *fields = m->fields;
+    json_t *o = m->o, *scope = json_object();
+    int rc = TG_ENOMEM;
+
+    if (!scope)
+        return rc;
     if ((rc = set_text(d, o, "justification",
                        tg_jsonfield_mapped(fields, F->justification))) ||
         (rc = set_text(d, scope, "system",
@@ -564,12 +615,68 @@ int tg_jira_map(const struct tg_config *c, const json_t *body,
     if (json_object_set(o, "scope", scope))
         goto out;
 
-    v = tg_jsonfield_mapped(fields, F->emergency);
-    if (json_object_set_new(o, "emergency", json_boolean(emergency_of(v))))
+    if (json_object_set_new(o, "emergency",
+                            json_boolean(emergency_of(
+                                tg_jsonfield_mapped(fields, F->emergency)))))
         goto out;
-    if ((rc = tg_jsonfield_set_str(o, "created_at",
-                                   tg_jsonfield_str(fields, "created"))))
+    rc = tg_jsonfield_set_str(o, "created_at",
+                              tg_jsonfield_str(fields, "created"));
+out:
+    json_decref(scope);
+    return rc;
+}
+
+int tg_jira_map(const struct tg_config *c, const json_t *body,
+                json_t **canonical, int *gated, char *err, size_t cap)
+{
+    const json_t *fields = NULL;
+    const char *key = NULL, *project = NULL, *itype = NULL, *from = NULL,
+               *to = NULL;
+    json_t *o = NULL, *names = NULL;
+    int access, g, skip, rc = TG_ENOMEM;
+
+    if (!json_is_object(body)) {
+        if (err && cap)
+            snprintf(err, cap, "the body is not a JSON object");
+        return TG_EINVAL;
+    }
+    if ((rc = jira_transition(body, &from, &to, &skip, err, cap)))
+        return rc;
+    if (skip) {
+        *canonical = NULL;
+        *gated = 0;
+        return 0;
+    }
+    if ((rc = jira_issue(body, &key, &fields, &project, &itype, err, cap)))
+        return rc;
+    access = in_list(c->jira.access_issue_types, c->jira.n_access_issue_types,
+                     itype);
+
+    rc = TG_ENOMEM;
+    o = json_object();
+    names = json_object();
+    if (!o || !names)
         goto out;
+    if ((rc = tg_jsonfield_set_str(o, "id", key)) ||
+        (rc = tg_jsonfield_set_str(o, "source", "jira")) ||
+        (rc = tg_jsonfield_set_str(o, "kind",
+                                   access ? "access_request" : "other")) ||
+        (rc = tg_jsonfield_set_str(o, "project", project)))
+        goto out;
+    {
+        const struct jira_map m = {
+            .c = c,
+            .d = &c->directory,
+            .F = &c->jira.fields,
+            .fields = fields,
+            .user = json_object_get(body, "user"),
+            .o = o,
+            .names = names,
+        };
+        if ((rc = map_transition(&m, from, to)) || (rc = map_beneficiary(&m)) ||
+            (rc = map_owner_approvers(&m)) || (rc = map_request(&m)))
+            goto out;
+    }
     rc = TG_ENOMEM;
     if (json_object_size(names) && json_object_set(o, "names", names))
         goto out;
@@ -587,11 +694,6 @@ out:
         rc = TG_EINVAL;
     }
     json_decref(o);
-    json_decref(t);
-    json_decref(scope);
-    json_decref(apv);
     json_decref(names);
-    free(s);
-    free(btype);
     return rc;
 }

@@ -86,84 +86,104 @@ static int parse_root(struct ld *L, const yaml_node_t *root,
     return tg_cfg_status(L);
 }
 
-int tg_config_load(const char *path, struct tg_config **out,
-                   struct tg_diag *diag)
+/* A new configuration for path, with its defaults set, in *out (also when
+ * this fails part way: tg_config_free() takes it as it is). Returns TG_OK or
+ * TG_ENOMEM. */
+static int config_new(struct ld *L, const char *path, struct tg_config **out)
 {
-    struct tg_config *c = NULL;
-    struct tg_diag local;
-    struct ld L;
-    struct dkeys keys;
-    yaml_document_t doc;
-    yaml_node_t *dirfile = NULL;
-    char *text = NULL, *dtext = NULL;
-    size_t len = 0, dlen = 0;
-    int have = 0, err, rc;
+    struct tg_config *c = calloc(1, sizeof(*c));
+    int rc;
 
-    tg_diag_init(&local);
-    if (!diag)
-        diag = &local;
-    memset(&L, 0, sizeof(L));
-    memset(&keys, 0, sizeof(keys));
-    keys.base = diag->n;
-    L.keys = &keys;
-    L.diag = diag;
-    L.file = path;
-    L.doc = &doc;
-    L.subst = 1;
-    if (!path || !out) {
-        rc = TG_EINVAL;
-        goto out;
-    }
-    c = calloc(1, sizeof(*c));
-    if (!c) {
-        rc = TG_ENOMEM;
-        goto out;
-    }
+    *out = c;
+    if (!c)
+        return TG_ENOMEM;
     tg_directory_init(&c->directory);
     c->path = strdup(path);
     c->basedir = tg_cfg_dir_of(path);
-    if (!c->path || !c->basedir) {
-        rc = TG_ENOMEM;
-        goto out;
-    }
-    L.basedir = c->basedir;
+    if (!c->path || !c->basedir)
+        return TG_ENOMEM;
+    L->basedir = c->basedir;
     if ((rc = tg_policy_init_defaults(&c->policy)) != TG_OK)
-        goto out;
-    if ((rc = set_defaults(c, &L)) != TG_OK)
-        goto out;
+        return rc;
+    return set_defaults(c, L);
+}
 
-    rc = tg_cfg_read_file(path, CONFIG_MAX_BYTES, &text, &len, &err);
+/* Reads the configuration file's bytes, saying what to do when it cannot.
+ * Returns TG_OK, TG_EIO, TG_EINVAL (too large) or TG_ENOMEM. */
+static int read_config(struct tg_diag *diag, const char *path, char **text,
+                       size_t *len)
+{
+    int err;
+    int rc = tg_cfg_read_file(path, CONFIG_MAX_BYTES, text, len, &err);
+
     if (rc == TG_EIO) {
         tg_diag_add(diag, path, 0,
                     "cannot read the configuration (%s); "
                     "check the path given with -c",
                     strerror(err ? err : EIO));
-        goto out;
-    }
-    if (rc == TG_ETOOBIG) {
+    } else if (rc == TG_ETOOBIG) {
         tg_diag_add(diag, path, 0,
                     "the configuration is larger than %zu "
                     "bytes; is -c naming the right file?",
                     (size_t)CONFIG_MAX_BYTES);
         rc = TG_EINVAL;
-        goto out;
     }
-    if (rc != TG_OK)
-        goto out;
+    return rc;
+}
 
-    if ((rc = tg_cfg_yaml_load(&L, text, len, &doc, &have)) != TG_OK)
-        goto out;
-    if ((rc = parse_root(&L, yaml_document_get_root_node(&doc), c, &dirfile)) !=
-        TG_OK)
-        goto out;
+/* Parses the configuration's text and the directory it names into c, and
+ * sets the policy digest over both files' bytes. *have says whether doc
+ * holds a document to delete; the directory's text is left in *dtext. */
+static int parse_all(struct ld *L, struct tg_config *c, const char *text,
+                     size_t len, int *have, char **dtext, size_t *dlen)
+{
+    yaml_node_t *dirfile = NULL;
+    int rc;
+
+    if ((rc = tg_cfg_yaml_load(L, text, len, L->doc, have)) != TG_OK)
+        return rc;
+    if ((rc = parse_root(L, yaml_document_get_root_node(L->doc), c,
+                         &dirfile)) != TG_OK)
+        return rc;
     if (c->directory_path) {
-        if ((rc = tg_cfg_load_directory(&L, c, dirfile, &dtext, &dlen)) !=
-            TG_OK)
-            goto out;
+        if ((rc = tg_cfg_load_directory(L, c, dirfile, dtext, dlen)) != TG_OK)
+            return rc;
     } else if ((rc = tg_directory_index(&c->directory, NULL)) != TG_OK) {
+        return rc;
+    }
+    return digest(text, len, *dtext, *dlen, c->digest);
+}
+
+int tg_config_load(const char *path, struct tg_config **out,
+                   struct tg_diag *diag)
+{
+    struct tg_config *c = NULL;
+    struct tg_diag local;
+    yaml_document_t doc;
+    char *text = NULL, *dtext = NULL;
+    size_t len = 0, dlen = 0;
+    int have = 0, rc;
+
+    tg_diag_init(&local);
+    if (!diag)
+        diag = &local;
+    struct dkeys keys = {.base = diag->n};
+    struct ld L = {
+        .keys = &keys,
+        .diag = diag,
+        .file = path,
+        .doc = &doc,
+        .subst = 1,
+    };
+    if (!path || !out) {
+        rc = TG_EINVAL;
         goto out;
     }
-    if ((rc = digest(text, len, dtext, dlen, c->digest)) != TG_OK)
+    if ((rc = config_new(&L, path, &c)) != TG_OK)
+        goto out;
+    if ((rc = read_config(diag, path, &text, &len)) != TG_OK)
+        goto out;
+    if ((rc = parse_all(&L, c, text, len, &have, &dtext, &dlen)) != TG_OK)
         goto out;
     rc = L.oom ? TG_ENOMEM : L.errors ? TG_EINVAL : TG_OK;
     if (rc == TG_OK) {

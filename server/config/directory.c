@@ -441,6 +441,47 @@ static void cycle_problem(struct ld *L, const struct tg_directory *d,
     tg_strbuf_cleanup(&b);
 }
 
+/* Every sub-group of group g (direct membership gd) is done: g's people
+ * become its own plus theirs, each once (seen[p] == g once p is taken).
+ * Returns TG_OK or TG_ENOMEM (reported). */
+static int merge_members(struct ld *L, struct tg_directory *d,
+                         const struct gdirect *gd, size_t g, size_t *seen)
+{
+    size_t cap = gd->np, n = 0;
+    size_t *m;
+
+    for (size_t j = 0; j < gd->ng; j++)
+        if (gd->groups[j] != SIZE_MAX)
+            cap += d->groups[gd->groups[j]].n_members;
+    m = malloc((cap + 1) * sizeof(size_t));
+    if (!m)
+        return tg_cfg_nomem(L);
+    for (size_t j = 0; j < gd->np; j++) {
+        size_t p = gd->people[j];
+        if (seen[p] != g) {
+            seen[p] = g;
+            m[n++] = p;
+        }
+    }
+    for (size_t j = 0; j < gd->ng; j++) {
+        const struct tg_group *sub;
+        if (gd->groups[j] == SIZE_MAX)
+            continue;
+        sub = &d->groups[gd->groups[j]];
+        for (size_t q = 0; q < sub->n_members; q++) {
+            size_t p = sub->members[q];
+            if (seen[p] != g) {
+                seen[p] = g;
+                m[n++] = p;
+            }
+        }
+    }
+    free(d->groups[g].members);
+    d->groups[g].members = m;
+    d->groups[g].n_members = n;
+    return TG_OK;
+}
+
 /*
  * Flattens nested groups into person indexes: a depth-first walk (with an
  * explicit stack, so a long chain of groups cannot exhaust the C stack) that
@@ -471,8 +512,7 @@ static int flatten_groups(struct ld *L, struct tg_directory *d,
         stack[sp] = root;
         next[sp++] = 0;
         while (sp > 0) {
-            size_t g = stack[sp - 1], cap, n = 0;
-            size_t *m;
+            size_t g = stack[sp - 1];
             if (next[sp - 1] < gd[g].ng) {
                 size_t j = next[sp - 1]++, c = gd[g].groups[j];
                 if (color[c] == GRAY) {
@@ -489,40 +529,8 @@ static int flatten_groups(struct ld *L, struct tg_directory *d,
                 }
                 continue;
             }
-            /* Every sub-group of g is done: g's people are its own plus
-             * theirs, each once. */
-            cap = gd[g].np;
-            for (size_t j = 0; j < gd[g].ng; j++)
-                if (gd[g].groups[j] != SIZE_MAX)
-                    cap += d->groups[gd[g].groups[j]].n_members;
-            m = malloc((cap + 1) * sizeof(size_t));
-            if (!m) {
-                rc = tg_cfg_nomem(L);
+            if ((rc = merge_members(L, d, &gd[g], g, seen)) != TG_OK)
                 goto out;
-            }
-            for (size_t j = 0; j < gd[g].np; j++) {
-                size_t p = gd[g].people[j];
-                if (seen[p] != g) {
-                    seen[p] = g;
-                    m[n++] = p;
-                }
-            }
-            for (size_t j = 0; j < gd[g].ng; j++) {
-                const struct tg_group *sub;
-                if (gd[g].groups[j] == SIZE_MAX)
-                    continue;
-                sub = &d->groups[gd[g].groups[j]];
-                for (size_t q = 0; q < sub->n_members; q++) {
-                    size_t p = sub->members[q];
-                    if (seen[p] != g) {
-                        seen[p] = g;
-                        m[n++] = p;
-                    }
-                }
-            }
-            free(d->groups[g].members);
-            d->groups[g].members = m;
-            d->groups[g].n_members = n;
             color[g] = BLACK;
             sp--;
         }

@@ -238,6 +238,62 @@ static void short_secret(struct ld *L, const yaml_node_t *n, const char *name,
                        name, len, TG_CONFIG_HS256_MIN_SECRET);
 }
 
+/* HS256: the shared secret (pubkey, secret: their nodes in the jwt mapping
+ * n at where, or NULL). Problems are reported. */
+static void jwt_secret(struct ld *L, const yaml_node_t *n,
+                       const yaml_node_t *pubkey, const yaml_node_t *secretn,
+                       const char *where, struct tg_jwt_conf *j)
+{
+    char nm[NAME_CAP];
+    char *secret = NULL;
+
+    if (pubkey)
+        tg_cfg_problem(L, pubkey,
+                       "%s.public_key_file is for RS256 and "
+                       "ES256; remove it or change the algorithm",
+                       where);
+    if (!secretn)
+        tg_cfg_problem(L, n,
+                       "%s.secret is missing; HS256 needs the shared "
+                       "secret",
+                       where);
+    else if (tg_cfg_get_str(L, secretn,
+                            tg_cfg_name_of(nm, sizeof(nm), "%s.secret", where),
+                            F_SECRET, &secret) == TG_OK) {
+        j->key = (unsigned char *)secret;
+        j->key_len = strlen(secret);
+        short_secret(L, secretn, nm, j->key_len);
+    }
+}
+
+/* RS256 or ES256 (alg, its name): the issuer's public key file. Same
+ * arguments and reports as jwt_secret. */
+static void jwt_public_key(struct ld *L, const yaml_node_t *n,
+                           const yaml_node_t *pubkey,
+                           const yaml_node_t *secretn, const char *where,
+                           const char *alg, struct tg_jwt_conf *j)
+{
+    char nm[NAME_CAP];
+    char *path = NULL;
+
+    if (secretn)
+        tg_cfg_problem(L, secretn,
+                       "%s.secret is for HS256; %s verifies with "
+                       "public_key_file: remove the secret",
+                       where, alg);
+    if (!pubkey)
+        tg_cfg_problem(L, n,
+                       "%s.public_key_file is missing; %s needs the "
+                       "issuer's public key (PEM)",
+                       where, alg);
+    else if (tg_cfg_get_path(
+                 L, pubkey,
+                 tg_cfg_name_of(nm, sizeof(nm), "%s.public_key_file", where),
+                 &path) == TG_OK)
+        read_public_key(L, pubkey, nm, path, j);
+    free(path);
+}
+
 static int parse_jwt(struct ld *L, const yaml_node_t *n, const char *where,
                      struct tg_jwt_conf *j)
 {
@@ -265,45 +321,10 @@ static int parse_jwt(struct ld *L, const yaml_node_t *n, const char *where,
         j->alg = alg == 0   ? TG_JWT_HS256
                  : alg == 1 ? TG_JWT_RS256
                             : TG_JWT_ES256;
-    if (j->alg == TG_JWT_HS256) {
-        char *secret = NULL;
-        if (v[PUBKEY])
-            tg_cfg_problem(L, v[PUBKEY],
-                           "%s.public_key_file is for RS256 and "
-                           "ES256; remove it or change the algorithm",
-                           where);
-        if (!v[SECRET])
-            tg_cfg_problem(L, n,
-                           "%s.secret is missing; HS256 needs the shared "
-                           "secret",
-                           where);
-        else if (tg_cfg_get_str(
-                     L, v[SECRET],
-                     tg_cfg_name_of(nm, sizeof(nm), "%s.secret", where),
-                     F_SECRET, &secret) == TG_OK) {
-            j->key = (unsigned char *)secret;
-            j->key_len = strlen(secret);
-            short_secret(L, v[SECRET], nm, j->key_len);
-        }
-    } else if (j->alg == TG_JWT_RS256 || j->alg == TG_JWT_ES256) {
-        char *path = NULL;
-        if (v[SECRET])
-            tg_cfg_problem(L, v[SECRET],
-                           "%s.secret is for HS256; %s verifies with "
-                           "public_key_file: remove the secret",
-                           where, algs[alg]);
-        if (!v[PUBKEY])
-            tg_cfg_problem(L, n,
-                           "%s.public_key_file is missing; %s needs the "
-                           "issuer's public key (PEM)",
-                           where, algs[alg]);
-        else if (tg_cfg_get_path(L, v[PUBKEY],
-                                 tg_cfg_name_of(nm, sizeof(nm),
-                                                "%s.public_key_file", where),
-                                 &path) == TG_OK)
-            read_public_key(L, v[PUBKEY], nm, path, j);
-        free(path);
-    }
+    if (j->alg == TG_JWT_HS256)
+        jwt_secret(L, n, v[PUBKEY], v[SECRET], where, j);
+    else if (j->alg == TG_JWT_RS256 || j->alg == TG_JWT_ES256)
+        jwt_public_key(L, n, v[PUBKEY], v[SECRET], where, algs[alg], j);
     if (!v[ISS])
         tg_cfg_problem(L, n,
                        "%s.issuer is missing; write the iss claim the tokens "

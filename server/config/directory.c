@@ -774,9 +774,8 @@ static int parse_directory(struct ld *D, const yaml_node_t *root,
                                        "delegations"};
     enum { PEOPLE, GROUPS, SYSTEMS, DELEGATIONS };
     yaml_node_t *v[COUNT(keys)];
-    struct dsrc s;
+    struct dsrc s = {0};
 
-    memset(&s, 0, sizeof(s));
     if (MAP_KEYS(D, root, "the directory", keys, v) != TG_OK)
         return tg_cfg_status(D);
     if (v[PEOPLE])
@@ -806,8 +805,16 @@ int tg_cfg_load_directory(struct ld *C, struct tg_config *c,
                           const yaml_node_t *file_node, char **text,
                           size_t *len)
 {
-    struct ld D;
     yaml_document_t doc;
+    struct ld D = {
+        .diag = C->diag,
+        .file = c->directory_path,
+        .doc = &doc,
+        .basedir = C->basedir,
+        .subst = 0, /* the directory is data: no ${NAME} */
+        .keys = C->keys,
+        .rank = 1,
+    };
     int have = 0, err, rc;
 
     rc = tg_cfg_read_file(c->directory_path, DIRECTORY_MAX_BYTES, text, len,
@@ -819,14 +826,6 @@ int tg_cfg_load_directory(struct ld *C, struct tg_config *c,
                           err);
         return TG_OK;
     }
-    memset(&D, 0, sizeof(D));
-    D.diag = C->diag;
-    D.file = c->directory_path;
-    D.doc = &doc;
-    D.basedir = C->basedir;
-    D.subst = 0;
-    D.keys = C->keys;
-    D.rank = 1;
     if (tg_cfg_yaml_load(&D, *text, *len, &doc, &have) == TG_OK)
         parse_directory(&D, yaml_document_get_root_node(&doc), &c->directory);
     else if (!D.oom && D.errors == 0)

@@ -315,10 +315,9 @@ int tg_cfg_parse_policy(struct ld *L, const yaml_node_t *n, struct tg_config *c)
     static const char *const modes[] = {"enforce", "dryrun"};
     yaml_node_t *v[COUNT(keys)];
     struct tg_policy *p = &c->policy;
-    struct actions a;
+    struct actions a = {0};
     int mode;
 
-    memset(&a, 0, sizeof(a));
     if (MAP_KEYS(L, n, "policy", keys, v) != TG_OK)
         return tg_cfg_status(L);
     if (tg_cfg_get_enum(L, v[MODE], "policy.mode", modes, COUNT(modes),

@@ -12,7 +12,8 @@ struct tg_strbuf {
     size_t max; /* the longest text it may hold, in bytes */
 };
 
-#define TG_STRBUF_INIT(maxbytes) {NULL, 0, 0, (maxbytes)}
+#define TG_STRBUF_INIT(maxbytes)                                               \
+    {.p = NULL, .n = 0, .cap = 0, .max = (maxbytes)}
 
 /* Appends n bytes of s. Returns 0, TG_ETOOBIG past max (b unchanged), or
  * TG_ENOMEM. */

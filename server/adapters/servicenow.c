@@ -6,15 +6,15 @@
 #include <string.h>
 #include <strings.h>
 
-#include "validators/errors.h"
-#include "validators/identity.h"
 #include "server/adapters/fieldtext.h"
 #include "server/adapters/gates.h"
 #include "server/adapters/jsonfield.h"
-#include "server/auth/jwtauth.h"
-#include "server/util/strbuf.h"
 #include "server/adapters/userid.h"
+#include "server/auth/jwtauth.h"
 #include "server/auth/stdwebhooks.h"
+#include "server/util/strbuf.h"
+#include "validators/errors.h"
+#include "validators/identity.h"
 
 int tg_servicenow_authenticate(const struct tg_config *c,
                                const struct tg_http_req *r, char **delivery_id)
@@ -250,65 +250,59 @@ static const char *sn_need_str(const json_t *o, const char *k, const char *path,
     return NULL;
 }
 
-int tg_servicenow_map(const struct tg_config *c, const json_t *body,
-                      json_t **canonical, int *gated, char **event_id,
-                      char *err, size_t cap)
+/* Reads ritm, ritm.number, approval, approval.state and ritm.variables (an
+ * object, or absent or null). Returns 0; TG_EINVAL with err naming the
+ * path. */
+static int sn_read(const json_t *body, const json_t **ritm,
+                   const json_t **approval, const json_t **vars,
+                   const char **number, const char **state, char *err,
+                   size_t cap)
 {
-    const struct tg_directory *d = &c->directory;
-    const struct tg_field_map *V = &c->servicenow.variables;
-    const json_t *approval, *ritm, *vars, *bv;
-    const char *number, *state, *project, *approver, *assigned, *s;
-    const char *item[5];
-    size_t n_item;
-    json_t *o = NULL, *t = NULL, *scope = NULL, *names = NULL;
-    char *eid = NULL;
-    char *btype = NULL;
-    int g, rc = TG_ENOMEM;
-
-    if (!json_is_object(body)) {
-        if (err && cap)
-            snprintf(err, cap, "the body is not a JSON object");
-        return TG_EINVAL;
-    }
-    ritm = json_object_get(body, "ritm");
-    if (!json_is_object(ritm))
+    *ritm = json_object_get(body, "ritm");
+    if (!json_is_object(*ritm))
         return tg_jsonfield_missing(err, cap, "ritm");
-    if (!(number = sn_need_str(ritm, "number", "ritm.number", err, cap)))
+    if (!(*number = sn_need_str(*ritm, "number", "ritm.number", err, cap)))
         return TG_EINVAL;
-    approval = json_object_get(body, "approval");
-    if (!json_is_object(approval))
+    *approval = json_object_get(body, "approval");
+    if (!json_is_object(*approval))
         return tg_jsonfield_missing(err, cap, "approval");
-    if (!(state = sn_need_str(approval, "state", "approval.state", err, cap)))
+    if (!(*state = sn_need_str(*approval, "state", "approval.state", err, cap)))
         return TG_EINVAL;
-    project = cat_item_name(json_object_get(ritm, "cat_item"));
-    n_item = cat_item_names(json_object_get(ritm, "cat_item"), item);
-    vars = json_object_get(ritm, "variables");
-    if (vars && !json_is_null(vars) && !json_is_object(vars)) {
+    *vars = json_object_get(*ritm, "variables");
+    if (*vars && !json_is_null(*vars) && !json_is_object(*vars)) {
         if (err && cap)
             snprintf(err, cap, "ritm.variables must be an object");
         return TG_EINVAL;
     }
+    return 0;
+}
 
-    o = json_object();
-    t = json_object();
-    scope = json_object();
-    names = json_object();
-    if (!o || !t || !scope || !names)
-        goto out;
-    /* A requested item reaching an approval is an access request: which
-     * catalog items are gated is the gates' projects. */
-    if ((rc = tg_jsonfield_set_str(o, "id", number)) ||
-        (rc = tg_jsonfield_set_str(o, "source", "servicenow")) ||
-        (rc = tg_jsonfield_set_str(o, "kind", "access_request")) ||
-        (rc = tg_jsonfield_set_str(o, "project", project)))
-        goto out;
+/* What the steps of one mapping share. */
+struct sn_map {
+    const struct tg_directory *d;
+    const struct tg_field_map *V;
+    const json_t *ritm, *approval, *vars;
+    json_t *o;     /* the canonical ticket being built */
+    json_t *names; /* identity -> display name */
+};
 
+/* transition {from, to, actor}, assigned_approver, requester and approver.
+ * Returns 0, TG_ENOMEM or TG_ETOOBIG. */
+static int map_people(const struct sn_map *m, const char *state)
+{
+    const struct tg_directory *d = m->d;
+    const char *approver, *assigned, *s;
+    json_t *o = m->o, *t = json_object();
+    int rc = TG_ENOMEM;
+
+    if (!t)
+        return rc;
     /* ADAPTERS.md: the person judged is who acted (a delegate may approve
      * for the assigned approver); the assigned approver is kept beside them
      * when that is someone else. */
-    if ((rc = sn_person(d, json_object_get(approval, "approver"), names,
+    if ((rc = sn_person(d, json_object_get(m->approval, "approver"), m->names,
                         &assigned)) ||
-        (rc = sn_person(d, json_object_get(approval, "acted_by"), names,
+        (rc = sn_person(d, json_object_get(m->approval, "acted_by"), m->names,
                         &approver)))
         goto out;
     if (!approver) {
@@ -317,12 +311,13 @@ int tg_servicenow_map(const struct tg_config *c, const json_t *body,
     } else if (assigned && tg_ident_same(d, approver, assigned)) {
         assigned = NULL;
     }
-    if (!approver && (rc = sn_person(d, tg_jsonfield_mapped(vars, V->approver),
-                                     names, &approver)))
+    if (!approver &&
+        (rc = sn_person(d, tg_jsonfield_mapped(m->vars, m->V->approver),
+                        m->names, &approver)))
         goto out;
     if ((rc = tg_jsonfield_set_str(o, "assigned_approver", assigned)) ||
         (rc = tg_jsonfield_set_str(t, "from",
-                                   sn_str(approval, "previous_state"))) ||
+                                   sn_str(m->approval, "previous_state"))) ||
         (rc = tg_jsonfield_set_str(t, "to", state)) ||
         (rc = tg_jsonfield_set_str(t, "actor", approver)))
         goto out;
@@ -330,36 +325,65 @@ int tg_servicenow_map(const struct tg_config *c, const json_t *body,
     if (json_object_set(o, "transition", t))
         goto out;
 
-    if ((rc = sn_person(d, json_object_get(ritm, "opened_by"), names, &s)) ||
+    if ((rc = sn_person(d, json_object_get(m->ritm, "opened_by"), m->names,
+                        &s)) ||
         (rc = tg_jsonfield_set_str(o, "requester", s)) ||
         (rc = tg_jsonfield_set_str(o, "approver", approver)))
         goto out;
+    rc = 0;
+out:
+    json_decref(t);
+    return rc;
+}
 
-    /* beneficiary: a beneficiary variable when mapped (a service account
-     * picked in the form), else requested_for; typed when a type is set. */
-    if ((rc = sn_person(d, tg_jsonfield_mapped(vars, V->beneficiary), names,
-                        &s)))
+/* beneficiary: a beneficiary variable when mapped (a service account
+ * picked in the form), else requested_for; typed when a type is set. */
+static int map_beneficiary(const struct sn_map *m)
+{
+    const char *s;
+    char *btype = NULL;
+    int rc;
+
+    if ((rc = sn_person(m->d, tg_jsonfield_mapped(m->vars, m->V->beneficiary),
+                        m->names, &s)))
         goto out;
     if ((!s || !*s) &&
-        (rc = sn_person(d, json_object_get(ritm, "requested_for"), names, &s)))
+        (rc = sn_person(m->d, json_object_get(m->ritm, "requested_for"),
+                        m->names, &s)))
         goto out;
-    if ((rc = tg_fieldtext_dup(&sn_text,
-                               tg_jsonfield_mapped(vars, V->beneficiary_type),
-                               &btype)))
+    if ((rc = tg_fieldtext_dup(
+             &sn_text, tg_jsonfield_mapped(m->vars, m->V->beneficiary_type),
+             &btype)))
         goto out;
     if (s && btype && *btype) {
         rc = TG_ENOMEM;
-        if (json_object_set_new(o, "beneficiary",
+        if (json_object_set_new(m->o, "beneficiary",
                                 json_pack("{s:s,s:s}", "id", s, "type",
                                           tg_userid_type_word(btype))))
             goto out;
-    } else if ((rc = tg_jsonfield_set_str(o, "beneficiary", s))) {
-        goto out;
+        rc = 0;
+    } else {
+        rc = tg_jsonfield_set_str(m->o, "beneficiary", s);
     }
+out:
+    free(btype);
+    return rc;
+}
 
+/* owner, justification, scope, expires_at, emergency and created_at. */
+static int map_request(const struct sn_map *m)
+{
+    const struct tg_field_map *V = m->V;
+    const json_t *vars = m->vars, *bv;
+    const char *s;
+    json_t *o = m->o, *scope = json_object();
+    int rc = TG_ENOMEM;
+
+    if (!scope)
+        return rc;
     bv = tg_jsonfield_mapped(vars, V->owner);
     if (json_is_object(bv) || json_is_string(bv)) {
-        if (!(rc = sn_person(d, bv, names, &s)))
+        if (!(rc = sn_person(m->d, bv, m->names, &s)))
             rc = tg_jsonfield_set_str(o, "owner", s);
     } else
         rc = set_text(o, "owner", bv);
@@ -385,10 +409,63 @@ int tg_servicenow_map(const struct tg_config *c, const json_t *body,
                             json_boolean(emergency_of(
                                 tg_jsonfield_mapped(vars, V->emergency)))))
         goto out;
-    s = sn_str(ritm, "opened_at");
-    if ((rc = tg_jsonfield_set_str(o, "created_at",
-                                   s ? s : sn_str(ritm, "sys_created_on"))))
+    s = sn_str(m->ritm, "opened_at");
+    rc = tg_jsonfield_set_str(o, "created_at",
+                              s ? s : sn_str(m->ritm, "sys_created_on"));
+out:
+    json_decref(scope);
+    return rc;
+}
+
+int tg_servicenow_map(const struct tg_config *c, const json_t *body,
+                      json_t **canonical, int *gated, char **event_id,
+                      char *err, size_t cap)
+{
+    const json_t *approval = NULL, *ritm = NULL, *vars = NULL;
+    const char *number = NULL, *state = NULL, *project, *s;
+    const char *item[5];
+    size_t n_item;
+    json_t *o = NULL, *names = NULL;
+    char *eid = NULL;
+    int g, rc = TG_ENOMEM;
+
+    if (!json_is_object(body)) {
+        if (err && cap)
+            snprintf(err, cap, "the body is not a JSON object");
+        return TG_EINVAL;
+    }
+    if ((rc =
+             sn_read(body, &ritm, &approval, &vars, &number, &state, err, cap)))
+        return rc;
+    project = cat_item_name(json_object_get(ritm, "cat_item"));
+    n_item = cat_item_names(json_object_get(ritm, "cat_item"), item);
+
+    rc = TG_ENOMEM;
+    o = json_object();
+    names = json_object();
+    if (!o || !names)
         goto out;
+    /* A requested item reaching an approval is an access request: which
+     * catalog items are gated is the gates' projects. */
+    if ((rc = tg_jsonfield_set_str(o, "id", number)) ||
+        (rc = tg_jsonfield_set_str(o, "source", "servicenow")) ||
+        (rc = tg_jsonfield_set_str(o, "kind", "access_request")) ||
+        (rc = tg_jsonfield_set_str(o, "project", project)))
+        goto out;
+    {
+        const struct sn_map m = {
+            .d = &c->directory,
+            .V = &c->servicenow.variables,
+            .ritm = ritm,
+            .approval = approval,
+            .vars = vars,
+            .o = o,
+            .names = names,
+        };
+        if ((rc = map_people(&m, state)) || (rc = map_beneficiary(&m)) ||
+            (rc = map_request(&m)))
+            goto out;
+    }
     rc = TG_ENOMEM;
     if (json_object_size(names) && json_object_set(o, "names", names))
         goto out;
@@ -416,9 +493,6 @@ out:
         rc = TG_EINVAL;
     }
     json_decref(o);
-    json_decref(t);
-    json_decref(scope);
     json_decref(names);
-    free(btype);
     return rc;
 }

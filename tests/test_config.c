@@ -136,22 +136,9 @@ static int load(const char *cfg, const char *dir, struct tg_config **c,
 
 /* ------------------------------------------------------------ example */
 
-static void test_example_loads(void **state)
+/* The example configuration's server and store, as written there. */
+static void check_example_server(const struct tg_config *c)
 {
-    struct tg_config *c = NULL;
-    struct tg_diag d;
-    const struct tg_directory *dir;
-    size_t len;
-    char *pem;
-    struct tg_entity e;
-    (void)state;
-
-    tg_diag_init(&d);
-    assert_int_equal(tg_config_load(EXAMPLE "/ticketgate.yaml", &c, &d), 0);
-    dump_diag(&d);
-    assert_int_equal(d.n, 0);
-    assert_non_null(c);
-
     assert_string_equal(c->path, EXAMPLE "/ticketgate.yaml");
     assert_string_equal(c->basedir, EXAMPLE);
     assert_string_equal(c->server.listen, "127.0.0.1:8080");
@@ -166,7 +153,11 @@ static void test_example_loads(void **state)
     assert_int_equal(c->store.sync, TG_SYNC_NORMAL);
     assert_int_equal(c->store.busy_timeout_ms, 2000);
     assert_null(c->store.hmac_key);
+}
 
+/* The example configuration's sources.jira, as written there. */
+static void check_example_jira(const struct tg_config *c)
+{
     assert_true(c->jira.set);
     assert_string_equal(c->jira.hmac_secret, "jira-webhook-secret-for-tests");
     assert_null(c->jira.connect_shared_secret);
@@ -178,6 +169,13 @@ static void test_example_loads(void **state)
     assert_string_equal(c->jira.fields.emergency, "customfield_10060");
     assert_string_equal(c->jira.fields.approvals, "customfield_10027");
     assert_string_equal(c->jira.fields.approver, "customfield_10059");
+}
+
+/* The example configuration's sources.servicenow, as written there. */
+static void check_example_servicenow(const struct tg_config *c)
+{
+    size_t len;
+    char *pem;
 
     assert_true(c->servicenow.set);
     assert_true(c->servicenow.jwt.set);
@@ -200,7 +198,11 @@ static void test_example_loads(void **state)
                         "emergency_access");
     assert_null(c->servicenow.variables.beneficiary);
     assert_null(c->servicenow.variables.approver);
+}
 
+/* The example configuration's sources.generic, as written there. */
+static void check_example_generic(const struct tg_config *c)
+{
     assert_true(c->generic.set);
     assert_int_equal(c->generic.jwt.alg, TG_JWT_HS256);
     assert_int_equal(c->generic.jwt.key_len,
@@ -209,7 +211,11 @@ static void test_example_loads(void **state)
                         "generic-client-secret-for-tests-0123456789",
                         c->generic.jwt.key_len);
     assert_string_equal(c->generic.jwt.issuer, "ticketgate-client");
+}
 
+/* The example configuration's gates, as written there. */
+static void check_example_gates(const struct tg_config *c)
+{
     assert_int_equal(c->n_gates, 2);
     assert_string_equal(c->gates[0].source, "jira");
     assert_int_equal(c->gates[0].n_projects, 2);
@@ -226,7 +232,11 @@ static void test_example_loads(void **state)
     assert_string_equal(c->gates[1].projects[2], "Vault access");
     assert_int_equal(c->gates[1].n_to, 1);
     assert_string_equal(c->gates[1].to[0], "approved");
+}
 
+/* The example configuration's policy, as written there. */
+static void check_example_policy(const struct tg_config *c)
+{
     assert_false(c->policy.dryrun);
     assert_int_equal(c->policy.max_days[TG_PRIV_READ], 180);
     assert_int_equal(c->policy.max_days[TG_PRIV_WRITE], 90);
@@ -261,6 +271,13 @@ static void test_example_loads(void **state)
     assert_non_null(strstr(c->policy.forbidden[0].reason,
                            "Standing admin rights"));
     assert_true(c->policy.forbidden[0].line > 0);
+}
+
+/* The example configuration's directory, as written there. */
+static void check_example_directory(const struct tg_config *c)
+{
+    const struct tg_directory *dir;
+    struct tg_entity e;
 
     assert_string_equal(c->directory_path, EXAMPLE "/directory.yaml");
     dir = &c->directory;
@@ -302,6 +319,26 @@ static void test_example_loads(void **state)
     assert_int_equal(dir->delegations[0].until, 4102444799); /* 2099-12-31 */
     assert_int_equal(dir->delegations[1].from, 1704067200);  /* 2024-01-01 */
     assert_int_equal(dir->delegations[1].until, 1738367999); /* 2025-01-31 */
+}
+
+static void test_example_loads(void **state)
+{
+    struct tg_config *c = NULL;
+    struct tg_diag d;
+    (void)state;
+
+    tg_diag_init(&d);
+    assert_int_equal(tg_config_load(EXAMPLE "/ticketgate.yaml", &c, &d), 0);
+    dump_diag(&d);
+    assert_int_equal(d.n, 0);
+    assert_non_null(c);
+    check_example_server(c);
+    check_example_jira(c);
+    check_example_servicenow(c);
+    check_example_generic(c);
+    check_example_gates(c);
+    check_example_policy(c);
+    check_example_directory(c);
 
     tg_config_free(c);
     tg_diag_cleanup(&d);

@@ -12,6 +12,7 @@
 #include "validators/evaluate.h"
 #include "validators/timeparse.h"
 #include "server/core/canonical.h"
+#include "server/core/decide.h"
 #include "server/cli/cli.h"
 #include "server/config/config.h"
 #include "server/core/decision.h"
@@ -165,28 +166,28 @@ static void id_bytes(const char *id, uint64_t seq, unsigned char out[3])
     out[2] = (unsigned char)h;
 }
 
-/* Maps and evaluates ticket value v and builds its decision in *doc, with
- * the id of position seq (seq 0: ID_PLACEHOLDER). TG_EINVAL with err set:
- * v cannot be mapped. The caller inits and cleans up t and res. */
-static int decide(const struct tg_config *cfg, int64_t now, const json_t *v,
-                  uint64_t seq, struct tg_ticket *t, struct tg_result *res,
-                  char *err, size_t errcap, json_t **doc)
+/* The id of the decision at position seq (tg_decide's id hook; ctx points
+ * to seq): seq 0 is ID_PLACEHOLDER's, all zero. */
+static int id_of(void *ctx, const struct tg_ticket *t, uint64_t *seq,
+                 unsigned char rnd[3])
 {
-    struct tg_context ctx = {now, -1};
-    unsigned char rnd[3] = {0, 0, 0};
-    char id[32];
-    int rc;
+    *seq = *(const uint64_t *)ctx;
+    if (*seq)
+        id_bytes(t->id, *seq, rnd);
+    return TG_OK;
+}
 
-    if ((rc = tg_canonical_from_json(v, t, err, errcap)) != TG_OK)
-        return rc;
-    if ((rc = tg_evaluate(t, &cfg->policy, &cfg->directory, &ctx, res)) !=
-        TG_OK)
-        return rc;
-    if (seq)
-        id_bytes(t->id, seq, rnd);
-    tg_decision_id_format(id, sizeof(id), seq, rnd);
-    *doc = tg_decision_build(t, NULL, res, id, now, cfg->digest);
-    return *doc ? TG_OK : TG_ENOMEM;
+/* Maps and evaluates ticket value v and builds its decision in o, with the
+ * id of position seq (seq 0: ID_PLACEHOLDER), as the server does
+ * (tg_decide) but without a store: no copy-forward count. TG_EINVAL with
+ * o->err set: v cannot be mapped. The caller inits and cleans up o. */
+static int decide(const struct tg_config *cfg, int64_t now, const json_t *v,
+                  uint64_t seq, struct tg_decided *o)
+{
+    const struct tg_decide d = {
+        .cfg = cfg, .now = now, .gated = 1, .id = id_of, .ctx = &seq};
+
+    return tg_decide(&d, v, o);
 }
 
 /* ---- the reference path: one value after another ---------------------- */
@@ -223,16 +224,13 @@ static void print_error(struct run *r, const char *code, const char *msg)
 /* Evaluates one ticket value and prints its decision line. */
 static int check_one(struct run *r, const char *file, const json_t *v)
 {
-    struct tg_ticket t;
-    struct tg_result res;
+    struct tg_decided o;
     char err[256];
-    json_t *doc = NULL;
     int rc;
 
-    tg_ticket_init(&t);
-    tg_result_init(&res);
+    tg_decided_init(&o, err, sizeof(err));
     r->seq++;
-    rc = decide(r->cfg, r->now, v, r->seq, &t, &res, err, sizeof(err), &doc);
+    rc = decide(r->cfg, r->now, v, r->seq, &o);
     if (rc == TG_EINVAL) {
         fprintf(stderr, "%s: ticket %llu: %s\n", file,
                 (unsigned long long)r->seq, err);
@@ -242,12 +240,10 @@ static int check_one(struct run *r, const char *file, const json_t *v)
     }
     if (rc != TG_OK)
         goto out;
-    rc = emit(r, doc);
-    r->any_deny |= res.verdict == TG_DENY;
+    rc = emit(r, o.doc);
+    r->any_deny |= o.result.verdict == TG_DENY;
 out:
-    json_decref(doc);
-    tg_result_cleanup(&res);
-    tg_ticket_cleanup(&t);
+    tg_decided_cleanup(&o);
     return rc;
 }
 
@@ -464,16 +460,13 @@ static int find_id(const char *p, size_t n, size_t *pos)
  * placeholder id, and an event tells the main thread the rest. */
 static int chunk_one(const struct pool *p, struct chunk *c, const json_t *v)
 {
-    struct tg_ticket t;
-    struct tg_result res;
+    struct tg_decided o;
     char err[256];
-    json_t *doc = NULL;
     size_t line = c->out_len, pos = 0;
     int rc;
 
-    tg_ticket_init(&t);
-    tg_result_init(&res);
-    rc = decide(p->cfg, p->now, v, 0, &t, &res, err, sizeof(err), &doc);
+    tg_decided_init(&o, err, sizeof(err));
+    rc = decide(p->cfg, p->now, v, 0, &o);
     if (rc == TG_EINVAL) {
         json_t *e = json_pack("{s:s,s:s}", "error", "unmappable", "message",
                               err);
@@ -487,20 +480,19 @@ static int chunk_one(const struct pool *p, struct chunk *c, const json_t *v)
     }
     if (rc != TG_OK)
         goto out;
-    if ((rc = put_line(c, doc)) != TG_OK)
+    if ((rc = put_line(c, o.doc)) != TG_OK)
         goto out;
     /* Our own document without its id is a bug, not an input problem. */
     if ((rc = find_id(c->out + line, c->out_len - line, &pos)) != TG_OK) {
         rc = TG_ENOMEM;
         goto out;
     }
-    rc = put_event(c, 0, res.verdict == TG_DENY, line + pos, t.id);
+    rc = put_event(c, 0, o.result.verdict == TG_DENY, line + pos,
+                   o.ticket.id);
 out:
     if (rc != TG_OK)
         c->out_len = line;
-    json_decref(doc);
-    tg_result_cleanup(&res);
-    tg_ticket_cleanup(&t);
+    tg_decided_cleanup(&o);
     return rc;
 }
 

@@ -15,6 +15,7 @@
 #include "server/adapters/adapter.h"
 #include "server/auth/jwtauth.h"
 #include "server/core/canonical.h"
+#include "server/core/decide.h"
 #include "server/core/decision.h"
 #include "server/core/justnorm.h"
 #include "server/core/request.h"
@@ -226,210 +227,233 @@ static int answer_known_delivery(struct rq *q, const char *source,
     return 1;
 }
 
+/* What tg_decide's hooks need of the request. */
+struct decide_ctx {
+    struct rq *q;
+    char *norm; /* the normalised justification, recorded with the decision */
+};
+
 /* The copy-forward count of REASONS.md, or -1 when the code is off or the
- * ticket has no justification. Returns 0 or TG_EIO / TG_ENOMEM. */
-static int copy_forward(struct rq *q, const struct tg_ticket *t, char **norm,
-                        long *uses)
+ * ticket has no justification (tg_decide's copy_forward hook). Returns 0
+ * or TG_EIO / TG_ENOMEM. */
+static int copy_forward(void *ctx, const struct tg_ticket *t, long *uses)
 {
+    struct decide_ctx *dc = ctx;
+    struct rq *q = dc->q;
     const struct tg_policy *p = &q->cfg->policy;
     int64_t since;
     int rc;
 
     *uses = -1;
-    *norm = NULL;
     if (!t->justification || !t->justification[0])
         return 0;
-    rc = tg_justnorm_make(t->justification, strlen(t->justification), norm);
+    rc =
+        tg_justnorm_make(t->justification, strlen(t->justification), &dc->norm);
     if (rc != 0)
         return rc;
     /* The normalised text is recorded even when the check is off, so that
      * turning it on later finds the history. */
-    if (!(*norm)[0] ||
+    if (!dc->norm[0] ||
         p->action[TG_JUSTIFICATION_COPY_FORWARD] == TG_ACTION_OFF)
         return 0;
     since = q->now - (int64_t)p->copy_window_days * 86400;
-    return tg_evidence_copy_forward_count(q->h->ev, *norm, t->id, since, uses);
+    return tg_evidence_copy_forward_count(q->h->ev, dc->norm, t->id, since,
+                                          uses);
+}
+
+/* The store's next sequence number and random bytes (tg_decide's id
+ * hook). */
+static int decision_id(void *ctx, const struct tg_ticket *t, uint64_t *seq,
+                       unsigned char rnd[3])
+{
+    struct decide_ctx *dc = ctx;
+
+    (void)t;
+    if (id_random(rnd) != 0)
+        return TG_EIO;
+    *seq = tg_evidence_next_seq(dc->q->h->ev);
+    return 0;
+}
+
+/* Answers the failure rc of tg_decide at o->step. */
+static void decide_failed(struct rq *q, int rc, const struct tg_decided *o)
+{
+    if (o->step == TG_DECIDE_MAP && rc != TG_ENOMEM)
+        tg_http_send_error_x(q, 422, "unmappable", o->err,
+                             "The payload cannot be mapped to a ticket.", NULL);
+    else if (o->step == TG_DECIDE_COPY_FORWARD)
+        tg_http_send_store_failure(q, rc);
+    else
+        tg_http_send_internal(q);
 }
 
 /*
- * Evaluates the canonical ticket, records the decision (unless skip) and
- * answers. endpoint names the source whose delivery ids and jtis these are;
- * doc_source overrides the ticket's source in the document (NULL: the
- * ticket's own, else "generic"). gated 0 answers skip. jti (may be NULL) is
- * used up with the record, or on its own by a skip.
+ * A skip records nothing, but its token is used up all the same: else a
+ * token seen on an event outside the gates could carry a gated ticket
+ * later. Returns 0 to answer the skip, -1 when answered otherwise.
+ */
+static int bind_skip_jti(struct rq *q, const char *endpoint, const char *jti)
+{
+    int rc;
+
+    /* Waiting for the store is no work: the slot goes to another
+     * request meanwhile (see record). */
+    tg_http_work_end(q);
+    rc = tg_evidence_bind_jti(q->h->ev, endpoint, jti, q->sha, q->now);
+    if (rc == TG_ECONFLICT) {
+        q->verdict = NULL;
+        tg_http_work_begin(q); /* the store reads below are work again */
+        if (!answer_known_jti(q, endpoint, jti))
+            send_jti_replay(q);
+        return -1;
+    }
+    if (rc != 0) {
+        q->verdict = NULL;
+        tg_http_send_store_failure(q, rc);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * Appends the decision (text, text_len) of ticket to the evidence store.
+ * Returns 0 to answer it, -1 when answered otherwise (a lost race, the
+ * store failed).
+ */
+static int record(struct rq *q, const char *endpoint, const char *delivery,
+                  const char *jti, const char *ticket, const char *norm,
+                  const char *text, size_t text_len)
+{
+    struct tg_evidence_record rec = {
+        .decision_id = q->decision_id,
+        .ticket = ticket,
+        .source = endpoint,
+        .delivery_id = delivery,
+        .policy_digest = q->cfg->digest,
+        .time = q->now,
+        .decision_json = text,
+        .decision_len = text_len,
+        .justification_norm = norm,
+        .jti = jti,
+    };
+    double t0;
+    int rc;
+
+    memcpy(rec.body_sha256, q->sha, sizeof(rec.body_sha256));
+    t0 = tg_http_mono_s();
+    /* The request sleeps until the writer thread committed its batch:
+     * it gives its server.threads slot back first, so that another
+     * request evaluates meanwhile (holding it through the wait made
+     * every request sleep a second time, for a slot, under load). What
+     * is left after the append (metrics, the answer) needs no slot:
+     * tg_http_send_body gives it back anyway. */
+    tg_http_work_end(q);
+    rc = tg_evidence_append(q->h->ev, &rec);
+    /* A lost race is no store failure. */
+    tg_metrics_evidence_write(q->h->metrics, tg_http_mono_s() - t0,
+                              rc == 0 || rc == TG_ECONFLICT);
+    if (rc == TG_ECONFLICT && (delivery || jti)) {
+        /* Another worker recorded this delivery or used this jti
+         * between our lookup and our append: its record is the answer,
+         * or a replay. */
+        q->verdict = NULL;
+        tg_http_work_begin(q); /* the store reads below are work again */
+        if (!answer_known_jti(q, endpoint, jti) &&
+            !answer_known_delivery(q, endpoint, delivery, NULL))
+            tg_http_send_store_unavailable(q);
+        return -1;
+    }
+    if (rc != 0) {
+        const char *why = tg_evidence_failure(q->h->ev);
+
+        /* The ticket, not the decision id: that decision exists
+         * nowhere. The cause in words (the store logged it with its
+         * path when it first failed). */
+        tg_log_event(TG_LOG_ERROR, "evidence_error",
+                     "evidence append failed for ticket %s: %s", ticket,
+                     why              ? why
+                     : rc == TG_EBUSY ? "the store stayed locked"
+                                      : "the store failed the write");
+        tg_http_send_store_unavailable(q);
+        return -1;
+    }
+    return 0;
+}
+
+/* Counts the decision and its findings, and sends it. */
+static void answer_decision(struct rq *q, const char *endpoint,
+                            const struct tg_result *res, const char *text,
+                            size_t text_len)
+{
+    tg_metrics_decision(q->h->metrics, endpoint, res->verdict);
+    for (size_t i = 0; i < res->findings.n; i++) {
+        tg_metrics_finding(q->h->metrics, res->findings.v[i].code);
+        if (q->n_codes < TG_CODE_COUNT)
+            q->codes[q->n_codes++] =
+                tg_code_info(res->findings.v[i].code)->name;
+    }
+    tg_http_send_json(q, 200, text, text_len, NULL);
+}
+
+/*
+ * Decides the canonical ticket (tg_decide, as `check` does), records the
+ * decision (unless skip) and answers. endpoint names the source whose
+ * delivery ids and jtis these are; doc_source overrides the ticket's
+ * source in the document (NULL: the ticket's own, else "generic"). gated 0
+ * answers skip. jti (may be NULL) is used up with the record, or on its
+ * own by a skip.
  */
 static void decide(struct rq *q, const char *endpoint, const char *doc_source,
                    const char *delivery, const char *jti,
                    const json_t *canonical, int gated)
 {
-    struct tg_ticket t;
-    struct tg_result res;
-    struct tg_context ctx;
-    struct tg_evidence_record rec;
-    unsigned char rnd[3];
-    char err[512], *norm = NULL, *heap = NULL, sbuf[TG_DOC_STACK];
+    struct decide_ctx dc = {.q = q, .norm = NULL};
+    const struct tg_decide d = {
+        .cfg = q->cfg,
+        .now = q->now,
+        .gated = gated,
+        .source = doc_source,
+        .copy_forward = copy_forward,
+        .id = decision_id,
+        .ctx = &dc,
+    };
+    struct tg_decided o;
+    char err[512], *heap = NULL, sbuf[TG_DOC_STACK];
     const char *text = NULL;
     size_t text_len = 0;
-    json_t *doc = NULL;
-    double t0;
     int rc;
 
-    tg_ticket_init(&t);
-    tg_result_init(&res);
-    if (canonical) {
-        rc = tg_canonical_from_json(canonical, &t, err, sizeof(err));
-        if (rc == TG_ENOMEM) {
-            tg_http_send_internal(q);
-            goto out;
-        }
-        /* An event that is not gated is answered skip even when it does
-         * not make a ticket. */
-        if (rc != 0 && gated) {
-            err[sizeof(err) - 1] = '\0';
-            tg_http_send_error_x(q, 422, "unmappable", err,
-                                 "The payload cannot be mapped to a ticket.",
-                                 NULL);
-            goto out;
-        }
-        if (rc != 0)
-            tg_ticket_init(&t);
-    }
-    if (t.id)
-        snprintf(q->ticket, sizeof(q->ticket), "%s", t.id);
-    if (delivery)
+    tg_decided_init(&o, err, sizeof(err));
+    rc = tg_decide(&d, canonical, &o);
+    if (o.ticket.id && o.ticket.id[0])
+        snprintf(q->ticket, sizeof(q->ticket), "%s", o.ticket.id);
+    /* Only a failed map goes unlogged with its delivery (as before the
+     * pipeline moved to core/decide.c). */
+    if (delivery && (rc == 0 || o.step != TG_DECIDE_MAP || !canonical))
         snprintf(q->delivery, sizeof(q->delivery), "%s", delivery);
-    if (gated && !canonical) {
-        tg_http_send_error(q, 422, "unmappable",
-                           "The payload cannot be mapped to a ticket.");
+    if (rc != 0) {
+        decide_failed(q, rc, &o);
         goto out;
     }
-    /* A delivery that is not gated may not name a ticket (a comment
-     * event): the skip answer then names none. */
-    if (!t.id && !(t.id = strdup(""))) {
-        tg_http_send_internal(q);
-        goto out;
-    }
-    if (!doc_source)
-        doc_source = t.source ? t.source : "generic";
-
-    if (!gated) {
-        res.verdict = TG_SKIP;
-    } else {
-        rc = copy_forward(q, &t, &norm, &ctx.copy_forward_uses);
-        if (rc != 0) {
-            tg_http_send_store_failure(q, rc);
-            goto out;
-        }
-        ctx.now = q->now;
-        rc = tg_evaluate(&t, &q->cfg->policy, &q->cfg->directory, &ctx, &res);
-        if (rc != 0) {
-            tg_http_send_internal(q);
-            goto out;
-        }
-    }
-
-    if (id_random(rnd) != 0) {
-        tg_http_send_internal(q);
-        goto out;
-    }
-    tg_decision_id_format(q->decision_id, sizeof(q->decision_id),
-                          tg_evidence_next_seq(q->h->ev), rnd);
-    doc = tg_decision_build(&t, doc_source, &res, q->decision_id, q->now,
-                            q->cfg->digest);
-    if (doc)
-        text = tg_http_dump_doc(doc, sbuf, sizeof(sbuf), &heap, &text_len);
+    snprintf(q->decision_id, sizeof(q->decision_id), "%s", o.decision_id);
+    text = tg_http_dump_doc(o.doc, sbuf, sizeof(sbuf), &heap, &text_len);
     if (!text) {
         tg_http_send_internal(q);
         goto out;
     }
-    q->verdict = tg_verdict_name(res.verdict);
-
-    /* A skip records nothing, but its token is used up all the same: else
-     * a token seen on an event outside the gates could carry a gated
-     * ticket later. */
-    if (res.verdict == TG_SKIP && jti) {
-        /* Waiting for the store is no work: the slot goes to another
-         * request meanwhile (see the append below). */
-        tg_http_work_end(q);
-        rc = tg_evidence_bind_jti(q->h->ev, endpoint, jti, q->sha, q->now);
-        if (rc == TG_ECONFLICT) {
-            q->verdict = NULL;
-            tg_http_work_begin(q); /* the store reads below are work again */
-            if (!answer_known_jti(q, endpoint, jti))
-                send_jti_replay(q);
-            goto out;
-        }
-        if (rc != 0) {
-            q->verdict = NULL;
-            tg_http_send_store_failure(q, rc);
-            goto out;
-        }
-    }
-    if (res.verdict != TG_SKIP) {
-        memset(&rec, 0, sizeof(rec));
-        rec.decision_id = q->decision_id;
-        rec.ticket = t.id ? t.id : "";
-        rec.source = endpoint;
-        rec.delivery_id = delivery;
-        memcpy(rec.body_sha256, q->sha, sizeof(rec.body_sha256));
-        rec.policy_digest = q->cfg->digest;
-        rec.time = q->now;
-        rec.decision_json = text;
-        rec.decision_len = text_len;
-        rec.justification_norm = norm;
-        rec.jti = jti;
-        t0 = tg_http_mono_s();
-        /* The request sleeps until the writer thread committed its batch:
-         * it gives its server.threads slot back first, so that another
-         * request evaluates meanwhile (holding it through the wait made
-         * every request sleep a second time, for a slot, under load). What
-         * is left after the append (metrics, the answer) needs no slot:
-         * tg_http_send_body gives it back anyway. */
-        tg_http_work_end(q);
-        rc = tg_evidence_append(q->h->ev, &rec);
-        /* A lost race is no store failure. */
-        tg_metrics_evidence_write(q->h->metrics, tg_http_mono_s() - t0,
-                                  rc == 0 || rc == TG_ECONFLICT);
-        if (rc == TG_ECONFLICT && (delivery || jti)) {
-            /* Another worker recorded this delivery or used this jti
-             * between our lookup and our append: its record is the answer,
-             * or a replay. */
-            q->verdict = NULL;
-            tg_http_work_begin(q); /* the store reads below are work again */
-            if (!answer_known_jti(q, endpoint, jti) &&
-                !answer_known_delivery(q, endpoint, delivery, NULL))
-                tg_http_send_store_unavailable(q);
-            goto out;
-        }
-        if (rc != 0) {
-            const char *why = tg_evidence_failure(q->h->ev);
-
-            /* The ticket, not the decision id: that decision exists
-             * nowhere. The cause in words (the store logged it with its
-             * path when it first failed). */
-            tg_log_event(TG_LOG_ERROR, "evidence_error",
-                         "evidence append failed for ticket %s: %s",
-                         t.id ? t.id : "",
-                         why              ? why
-                         : rc == TG_EBUSY ? "the store stayed locked"
-                                          : "the store failed the write");
-            tg_http_send_store_unavailable(q);
-            goto out;
-        }
-    }
-    tg_metrics_decision(q->h->metrics, endpoint, res.verdict);
-    for (size_t i = 0; i < res.findings.n; i++) {
-        tg_metrics_finding(q->h->metrics, res.findings.v[i].code);
-        if (q->n_codes < TG_CODE_COUNT)
-            q->codes[q->n_codes++] = tg_code_info(res.findings.v[i].code)->name;
-    }
-    tg_http_send_json(q, 200, text, text_len, NULL);
+    q->verdict = tg_verdict_name(o.result.verdict);
+    if (o.result.verdict == TG_SKIP && jti &&
+        bind_skip_jti(q, endpoint, jti) != 0)
+        goto out;
+    if (o.result.verdict != TG_SKIP &&
+        record(q, endpoint, delivery, jti, o.ticket.id, dc.norm, text,
+               text_len) != 0)
+        goto out;
+    answer_decision(q, endpoint, &o.result, text, text_len);
 out:
     free(heap);
-    free(norm);
-    json_decref(doc);
-    tg_result_cleanup(&res);
-    tg_ticket_cleanup(&t);
+    free(dc.norm);
+    tg_decided_cleanup(&o);
 }
 
 /* ---------------------------------------------------------- endpoints */

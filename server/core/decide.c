@@ -1,0 +1,106 @@
+/* decide.c - the one pipeline: ticket -> evaluation -> decision id -> doc. */
+#include "server/core/decide.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/core/canonical.h"
+#include "server/core/decision.h"
+#include "validators/errors.h"
+
+static const char unmappable[] = "The payload cannot be mapped to a ticket.";
+
+void tg_decided_init(struct tg_decided *o, char *err, size_t cap)
+{
+    memset(o, 0, sizeof(*o));
+    tg_ticket_init(&o->ticket);
+    tg_result_init(&o->result);
+    o->err = err;
+    o->err_cap = cap;
+    if (cap)
+        err[0] = '\0';
+}
+
+void tg_decided_cleanup(struct tg_decided *o)
+{
+    json_decref(o->doc);
+    o->doc = NULL;
+    tg_result_cleanup(&o->result);
+    tg_ticket_cleanup(&o->ticket);
+}
+
+/* The ticket of canonical. An event that is not gated is answered skip
+ * even when it does not make a ticket, and then may name none. */
+static int map(const struct tg_decide *d, const json_t *canonical,
+               struct tg_decided *o)
+{
+    struct tg_ticket *t = &o->ticket;
+    int rc;
+
+    o->step = TG_DECIDE_MAP;
+    if (canonical) {
+        rc = tg_canonical_from_json(canonical, t, o->err, o->err_cap);
+        if (rc == TG_ENOMEM)
+            return rc;
+        if (rc != 0 && d->gated) {
+            o->err[o->err_cap - 1] = '\0';
+            return rc;
+        }
+        if (rc != 0)
+            tg_ticket_init(t);
+    }
+    if (d->gated && !canonical) {
+        snprintf(o->err, o->err_cap, "%s", unmappable);
+        return TG_EINVAL;
+    }
+    /* A delivery that is not gated may not name a ticket (a comment
+     * event): the skip answer then names none. */
+    if (!t->id && !(t->id = strdup("")))
+        return TG_ENOMEM;
+    return 0;
+}
+
+static int evaluate(const struct tg_decide *d, struct tg_decided *o)
+{
+    struct tg_context ctx = {.now = d->now, .copy_forward_uses = -1};
+    int rc;
+
+    if (!d->gated) {
+        o->result.verdict = TG_SKIP;
+        return 0;
+    }
+    o->step = TG_DECIDE_COPY_FORWARD;
+    if (d->copy_forward &&
+        (rc = d->copy_forward(d->ctx, &o->ticket, &ctx.copy_forward_uses)) != 0)
+        return rc;
+    o->step = TG_DECIDE_EVALUATE;
+    return tg_evaluate(&o->ticket, &d->cfg->policy, &d->cfg->directory, &ctx,
+                       &o->result);
+}
+
+static int document(const struct tg_decide *d, struct tg_decided *o)
+{
+    unsigned char rnd[3] = {0, 0, 0};
+    uint64_t seq = 0;
+    int rc;
+
+    o->step = TG_DECIDE_ID;
+    if (d->id && (rc = d->id(d->ctx, &o->ticket, &seq, rnd)) != 0)
+        return rc;
+    tg_decision_id_format(o->decision_id, sizeof(o->decision_id), seq, rnd);
+    o->step = TG_DECIDE_DOCUMENT;
+    o->doc = tg_decision_build(&o->ticket, d->source, &o->result,
+                               o->decision_id, d->now, d->cfg->digest);
+    return o->doc ? 0 : TG_ENOMEM;
+}
+
+int tg_decide(const struct tg_decide *d, const json_t *canonical,
+              struct tg_decided *o)
+{
+    int rc;
+
+    if ((rc = map(d, canonical, o)) != 0 || (rc = evaluate(d, o)) != 0)
+        return rc;
+    return document(d, o);
+}

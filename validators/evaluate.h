@@ -92,8 +92,5 @@ int tg_rules_is_routine(const struct tg_ticket *t, const struct tg_policy *p,
                         const struct tg_directory *d);
 int tg_rules_is_forbidden(const struct tg_ticket *t, const struct tg_policy *p,
                           const struct tg_directory *d, size_t *rule_out);
-/* "human", "service" or "shared": the beneficiary's type (REASONS.md). */
-const char *tg_beneficiary_type(const struct tg_ticket *t,
-                                const struct tg_directory *d);
 
 #endif

@@ -243,3 +243,27 @@ const char *tg_ident_label(const struct tg_ticket *t,
         return s;
     return buf;
 }
+
+const char *tg_beneficiary_type(const struct tg_ticket *t,
+                                const struct tg_directory *d)
+{
+    const char *who, *given = tg_ident_type_word(t->beneficiary_type);
+    struct tg_entity e;
+
+    /* A type word we do not know ("automation") is no type: the directory
+     * decides, as when none is given, rather than a silent human that
+     * would skip the service limits. */
+    if (given)
+        return given;
+    who = tg_ident_present(t->beneficiary) ? t->beneficiary : t->requester;
+    if (!who)
+        return "human";
+    e = tg_directory_resolve(d, who, strlen(who));
+    if (e.kind == TG_ENT_PERSON) {
+        if (d->people[e.idx].type == TG_TYPE_SERVICE)
+            return "service";
+        if (d->people[e.idx].type == TG_TYPE_SHARED)
+            return "shared";
+    }
+    return "human";
+}

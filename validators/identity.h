@@ -37,6 +37,11 @@ int tg_ident_repeats(const struct tg_directory *d, char *const *v, size_t i);
  * account, API key, token, workload, machine, bot, ...), "shared", "human"
  * (human, person, user, employee), or NULL for any other word. */
 const char *tg_ident_type_word(const char *s);
+/* "human", "service" or "shared": the beneficiary's type (REASONS.md): the
+ * type t gives when it is a known word, else what the directory says of the
+ * beneficiary (the requester when none is named), else "human". */
+const char *tg_beneficiary_type(const struct tg_ticket *t,
+                                const struct tg_directory *d);
 
 /* Room for any label tg_ident_label writes, NUL included: a message
  * argument keeps 120 bytes, so a label never needs the generic cut. */

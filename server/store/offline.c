@@ -93,14 +93,104 @@ static int check_row(sqlite3_stmt *st, int64_t expect_seq,
     return 0;
 }
 
+/* Reads the checkpoint anchor of db into *aseq and prev (and v's anchor and
+ * head), and with a key checks its MAC. Returns 0 (v->intact cleared when
+ * the anchor is malformed or its MAC does not verify) or TG_EIO with
+ * v->reason. */
+static int verify_anchor(sqlite3 *db, const unsigned char *key, size_t keylen,
+                         struct tg_evidence_verdict *v, int64_t *aseq,
+                         char prev[65])
+{
+    char amac[65];
+    int rc;
+
+    rc = read_anchor(db, aseq, prev, amac);
+    if (rc == TG_EINVAL) {
+        set_broken(v, *aseq, (const unsigned char *)"(checkpoint)",
+                   "the checkpoint anchor's hash is malformed");
+        return 0;
+    }
+    if (rc) {
+        set_reason(v->reason, sizeof v->reason,
+                   "not a ticketgate evidence store (no checkpoints table)");
+        return TG_EIO;
+    }
+    v->anchor_seq = *aseq > 0 ? (uint64_t)*aseq : 0;
+    v->head_seq = v->anchor_seq;
+    memcpy(v->head_hash, prev, 65);
+    if (*aseq > 0 && keylen) {
+        unsigned char hbin[32], want[32], have[32];
+        int good = !hex_decode32(prev, 64, hbin) &&
+                   !link_mac(key, keylen, hbin, want) &&
+                   !hex_decode32(amac, strlen(amac), have) &&
+                   CRYPTO_memcmp(want, have, 32) == 0;
+
+        if (!good)
+            set_broken(v, *aseq, (const unsigned char *)"(checkpoint)",
+                       "the checkpoint anchor's MAC does not verify");
+    }
+    return 0;
+}
+
+/* Walks the records of db in seq order from the anchor aseq (whose hash is
+ * prev), counting them into v until the first that does not check out
+ * (v->intact cleared). Returns 0, or TG_EIO / another error with
+ * v->reason. */
+static int verify_records(sqlite3 *db, const unsigned char *key,
+                          size_t keylen, int64_t aseq, char prev[65],
+                          struct tg_evidence_verdict *v)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t expect;
+    int rc;
+
+    rc = sqlite3_prepare_v2(db, "SELECT " RECORD_COLUMNS
+                            " FROM records ORDER BY seq", -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        set_reason(v->reason, sizeof v->reason,
+                   "not a ticketgate evidence store (no records table)");
+        return TG_EIO;
+    }
+    expect = aseq + 1;
+    for (;;) {
+        const char *why = NULL;
+        int s = sqlite3_step(st);
+
+        if (s == SQLITE_DONE)
+            break;
+        if (s != SQLITE_ROW) {
+            rc = TG_EIO;
+            set_reason(v->reason, sizeof v->reason,
+                       "reading the records failed (file damaged?)");
+            goto out;
+        }
+        if ((rc = check_row(st, expect, prev, key, keylen, &why, prev))) {
+            set_reason(v->reason, sizeof v->reason, "hashing failed");
+            goto out;
+        }
+        if (why) {
+            set_broken(v, sqlite3_column_int64(st, 0),
+                       sqlite3_column_text(st, 1), why);
+            goto out;
+        }
+        v->count++;
+        v->head_seq = (uint64_t)expect;
+        memcpy(v->head_hash, prev, 65);
+        expect++;
+    }
+    rc = 0;
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
 int tg_evidence_verify_file(const char *path, const unsigned char *key,
                             size_t keylen, struct tg_evidence_verdict *out)
 {
     sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
     struct tg_evidence_verdict v;
-    char prev[65], amac[65];
-    int64_t aseq, expect;
+    char prev[65];
+    int64_t aseq;
     int began = 0;
     int rc;
 
@@ -121,73 +211,10 @@ int tg_evidence_verify_file(const char *path, const unsigned char *key,
         goto out;
     }
     began = 1;
-    rc = read_anchor(db, &aseq, prev, amac);
-    if (rc == TG_EINVAL) {
-        set_broken(&v, aseq, (const unsigned char *)"(checkpoint)",
-                   "the checkpoint anchor's hash is malformed");
-        rc = 0;
+    if ((rc = verify_anchor(db, key, keylen, &v, &aseq, prev)) || !v.intact)
         goto out;
-    }
-    if (rc) {
-        rc = TG_EIO;
-        set_reason(v.reason, sizeof v.reason,
-                   "not a ticketgate evidence store (no checkpoints table)");
-        goto out;
-    }
-    v.anchor_seq = aseq > 0 ? (uint64_t)aseq : 0;
-    v.head_seq = v.anchor_seq;
-    memcpy(v.head_hash, prev, 65);
-    if (aseq > 0 && keylen) {
-        unsigned char hbin[32], want[32], have[32];
-        int good = !hex_decode32(prev, 64, hbin) &&
-                   !link_mac(key, keylen, hbin, want) &&
-                   !hex_decode32(amac, strlen(amac), have) &&
-                   CRYPTO_memcmp(want, have, 32) == 0;
-
-        if (!good) {
-            set_broken(&v, aseq, (const unsigned char *)"(checkpoint)",
-                       "the checkpoint anchor's MAC does not verify");
-            goto out;
-        }
-    }
-    rc = sqlite3_prepare_v2(db, "SELECT " RECORD_COLUMNS
-                            " FROM records ORDER BY seq", -1, &st, NULL);
-    if (rc != SQLITE_OK) {
-        rc = TG_EIO;
-        set_reason(v.reason, sizeof v.reason,
-                   "not a ticketgate evidence store (no records table)");
-        goto out;
-    }
-    expect = aseq + 1;
-    for (;;) {
-        const char *why = NULL;
-        int s = sqlite3_step(st);
-
-        if (s == SQLITE_DONE)
-            break;
-        if (s != SQLITE_ROW) {
-            rc = TG_EIO;
-            set_reason(v.reason, sizeof v.reason,
-                       "reading the records failed (file damaged?)");
-            goto out;
-        }
-        if ((rc = check_row(st, expect, prev, key, keylen, &why, prev))) {
-            set_reason(v.reason, sizeof v.reason, "hashing failed");
-            goto out;
-        }
-        if (why) {
-            set_broken(&v, sqlite3_column_int64(st, 0),
-                       sqlite3_column_text(st, 1), why);
-            goto out;
-        }
-        v.count++;
-        v.head_seq = (uint64_t)expect;
-        memcpy(v.head_hash, prev, 65);
-        expect++;
-    }
-    rc = 0;
+    rc = verify_records(db, key, keylen, aseq, prev, &v);
 out:
-    sqlite3_finalize(st);
     if (began)
         exec_sql(db, "COMMIT");
     close_db(db);
@@ -388,6 +415,92 @@ out:
     return rc;
 }
 
+/* Attaches the new archive file to db as "arch". Returns 0, TG_ENOMEM or
+ * an SQLite error mapped. */
+static int archive_attach(sqlite3 *db, const char *archive_path)
+{
+    char *sql = sqlite3_mprintf("ATTACH %Q AS arch", archive_path);
+    int rc;
+
+    if (!sql)
+        return TG_ENOMEM;
+    rc = exec_sql(db, sql);
+    sqlite3_free(sql);
+    return rc;
+}
+
+/* Phase 1: copies the records up to last, and the checkpoint aseq they
+ * link to, into the attached archive, in one transaction (rolled back on
+ * failure). Returns 0 or the mapped error. */
+static int archive_fill(sqlite3 *db, int64_t last, int64_t aseq)
+{
+    int rc;
+
+    /* Phase 1: fill the archive. The store is only read here; a crash
+     * leaves a complete or empty archive and the store untouched. */
+    if ((rc = exec_sql(db, "PRAGMA arch.synchronous=FULL;BEGIN")))
+        return rc;
+    if ((rc = step_done(db, "INSERT INTO arch.records(" RECORD_COLUMNS ")"
+                        " SELECT " RECORD_COLUMNS " FROM main.records"
+                        " WHERE seq <= ?1", last, 0)) ||
+        (rc = step_done(db, "INSERT INTO arch.checkpoints"
+                        " SELECT * FROM main.checkpoints WHERE seq = ?1",
+                        aseq, 0)) ||
+        (rc = exec_sql(db, "COMMIT")))
+        exec_sql(db, "ROLLBACK");
+    return rc;
+}
+
+/* Phase 2: in one transaction of the store (rolled back on failure),
+ * records last (whose hash must still be head_hash) in checkpoints as the
+ * anchor of the archive [first, last] made at now, and deletes the archived records.
+ * Returns 0, TG_EIO (the record changed) or the mapped error. */
+static int archive_anchor(sqlite3 *db, int64_t first, int64_t last,
+                          int64_t now, const char *archive_path,
+                          const char *head_hash)
+{
+    int64_t count = last - first + 1;
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    /* Phase 2: one transaction of the store records the anchor and drops
+     * the archived records, so verification never sees one without the
+     * other. */
+    if ((rc = exec_sql(db, "BEGIN IMMEDIATE")))
+        return rc;
+    rc = sqlite3_prepare_v2(
+        db,
+        "INSERT INTO main.checkpoints(seq, hash, mac, first_seq, count,"
+        " archived_at, archive) SELECT seq, hash, mac, ?2, ?3, ?4, ?5"
+        " FROM main.records WHERE seq = ?1 AND hash = ?6",
+        -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        rc = map_sqlite(rc);
+        goto out;
+    }
+    sqlite3_bind_int64(st, 1, last);
+    sqlite3_bind_int64(st, 2, first);
+    sqlite3_bind_int64(st, 3, count);
+    sqlite3_bind_int64(st, 4, now);
+    sqlite3_bind_text(st, 5, archive_path, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, head_hash, 64, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE || sqlite3_changes(db) != 1) {
+        /* the record changed between the copy and now */
+        rc = rc == SQLITE_DONE ? TG_EIO : map_sqlite(rc);
+        goto out;
+    }
+    if ((rc = step_done(db, "DELETE FROM main.records WHERE seq <= ?1", last,
+                        0)) ||
+        (rc = exec_sql(db, "COMMIT")))
+        goto out;
+out:
+    sqlite3_finalize(st);
+    if (rc)
+        exec_sql(db, "ROLLBACK");
+    return rc;
+}
+
 int tg_evidence_archive_file(const char *path, uint64_t before,
                              const char *archive_path,
                              const unsigned char *key, size_t keylen,
@@ -397,8 +510,7 @@ int tg_evidence_archive_file(const char *path, uint64_t before,
     sqlite3 *db = NULL;
     char ahash[65], amac[65];
     int64_t aseq, last = 0, count = 0, first = 0, now = (int64_t)time(NULL);
-    int attached = 0, in_txn = 0, created = 0;
-    sqlite3_stmt *st = NULL;
+    int attached = 0, created = 0;
     int rc;
 
     if (!path || !archive_path || !moved || before > INT64_MAX)
@@ -431,33 +543,11 @@ int tg_evidence_archive_file(const char *path, uint64_t before,
     if ((rc = archive_create(archive_path, busy_ms)))
         goto out;
     created = 1;
-    {
-        char *sql = sqlite3_mprintf("ATTACH %Q AS arch", archive_path);
-
-        if (!sql) {
-            rc = TG_ENOMEM;
-            goto out;
-        }
-        rc = exec_sql(db, sql);
-        sqlite3_free(sql);
-        if (rc)
-            goto out;
-        attached = 1;
-    }
-    /* Phase 1: fill the archive. The store is only read here; a crash
-     * leaves a complete or empty archive and the store untouched. */
-    if ((rc = exec_sql(db, "PRAGMA arch.synchronous=FULL;BEGIN")))
+    if ((rc = archive_attach(db, archive_path)))
         goto out;
-    in_txn = 1;
-    if ((rc = step_done(db, "INSERT INTO arch.records(" RECORD_COLUMNS ")"
-                        " SELECT " RECORD_COLUMNS " FROM main.records"
-                        " WHERE seq <= ?1", last, 0)) ||
-        (rc = step_done(db, "INSERT INTO arch.checkpoints"
-                        " SELECT * FROM main.checkpoints WHERE seq = ?1",
-                        aseq, 0)) ||
-        (rc = exec_sql(db, "COMMIT")))
+    attached = 1;
+    if ((rc = archive_fill(db, last, aseq)))
         goto out;
-    in_txn = 0;
     /* The archive must stand on its own before anything leaves the store. */
     if ((rc = tg_evidence_verify_file(archive_path, key, keylen, &v)))
         goto out;
@@ -466,48 +556,15 @@ int tg_evidence_archive_file(const char *path, uint64_t before,
         rc = TG_EIO;
         goto out;
     }
-    /* Phase 2: one transaction of the store records the anchor and drops
-     * the archived records, so verification never sees one without the
-     * other. */
-    if ((rc = exec_sql(db, "BEGIN IMMEDIATE")))
+    if ((rc = archive_anchor(db, first, last, now, archive_path,
+                              v.head_hash)))
         goto out;
-    in_txn = 1;
-    rc = sqlite3_prepare_v2(
-        db,
-        "INSERT INTO main.checkpoints(seq, hash, mac, first_seq, count,"
-        " archived_at, archive) SELECT seq, hash, mac, ?2, ?3, ?4, ?5"
-        " FROM main.records WHERE seq = ?1 AND hash = ?6",
-        -1, &st, NULL);
-    if (rc != SQLITE_OK) {
-        rc = map_sqlite(rc);
-        goto out;
-    }
-    sqlite3_bind_int64(st, 1, last);
-    sqlite3_bind_int64(st, 2, first);
-    sqlite3_bind_int64(st, 3, count);
-    sqlite3_bind_int64(st, 4, now);
-    sqlite3_bind_text(st, 5, archive_path, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, v.head_hash, 64, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    if (rc != SQLITE_DONE || sqlite3_changes(db) != 1) {
-        /* the record changed between the copy and now */
-        rc = rc == SQLITE_DONE ? TG_EIO : map_sqlite(rc);
-        goto out;
-    }
-    if ((rc = step_done(db, "DELETE FROM main.records WHERE seq <= ?1", last,
-                        0)) ||
-        (rc = exec_sql(db, "COMMIT")))
-        goto out;
-    in_txn = 0;
     created = 0; /* the archive now holds the only copy: keep it */
     *moved = (uint64_t)count;
     /* give the freed pages back to the file system (best effort) */
     exec_sql(db, "PRAGMA main.incremental_vacuum");
     rc = 0;
 out:
-    sqlite3_finalize(st);
-    if (in_txn)
-        exec_sql(db, "ROLLBACK");
     if (attached)
         exec_sql(db, "DETACH arch");
     close_db(db);

@@ -288,68 +288,62 @@ void wconn_close(struct wconn *w)
  * open) or checks that it is still the one pinned, and notes the -wal and
  * -shm files it opened. Returns 0, or TG_EIO with e->err (and e->gone).
  */
-int wconn_open(struct tg_evidence *e, struct wconn *w, int create)
+/* Sets the write connection's journal and sync modes, refusing a file it
+ * may not write. Returns 0, or an error with *why when it has words for it
+ * (else the connection's error says why). */
+static int wconn_setup(struct tg_evidence *e, struct wconn *w,
+                       const char **why)
 {
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
-                (create ? SQLITE_OPEN_CREATE : 0);
     const char *sync = e->sync == TG_SYNC_FULL ? "PRAGMA synchronous=FULL"
                                                : "PRAGMA synchronous=NORMAL";
     sqlite3_stmt *st = NULL;
-    const char *why = NULL;
-    int version = 0;
     int rc;
 
-    memset(w, 0, sizeof *w);
-    /* Never open another file found at the path: it would share this
-     * process's -shm with ours. */
-    if (!create && (why = db_moved(e))) {
-        e->err = (struct fail){0, 0, why};
-        e->gone = GONE_DB;
-        return TG_EIO;
-    }
-    rc = open_db_vfs(e->path, flags, e->busy_ms, wc_vfs_name(), &w->db,
-                     &e->err);
-    if (rc)
-        return rc;
-    /* Replaces SQLite's automatic checkpoint (see struct tg_evidence). */
-    sqlite3_wal_hook(w->db, wal_hook, e);
     /* SQLite falls back to read-only on a file it may not write: for the
      * writer that is a failure, found now rather than at the first commit */
     if (sqlite3_db_readonly(w->db, "main") != 0) {
-        why = "read-only (the file or its directory cannot be written)";
-        rc = TG_EIO;
-        goto out;
+        *why = "read-only (the file or its directory cannot be written)";
+        return TG_EIO;
     }
     /* Only takes effect on a new file: lets archive give pages back. */
     if ((rc = exec_sql(w->db, "PRAGMA auto_vacuum=INCREMENTAL")))
-        goto out;
+        return rc;
     rc = sqlite3_prepare_v2(w->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
     if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW ||
         sqlite3_stricmp((const char *)sqlite3_column_text(st, 0), "wal")) {
         /* a read-only file answers "delete": it cannot take our writes */
         if (rc == SQLITE_OK)
-            why = "read-only (the file or its directory cannot be written)";
-        rc = TG_EIO;
-        goto out;
+            *why = "read-only (the file or its directory cannot be written)";
+        sqlite3_finalize(st);
+        return TG_EIO;
     }
     sqlite3_finalize(st);
-    st = NULL;
     if ((rc = exec_sql(w->db, sync)) ||
-        (rc = exec_sql(w->db, "PRAGMA journal_size_limit=67108864")) ||
-        (rc = user_version(w->db, &version)))
-        goto out;
+        (rc = exec_sql(w->db, "PRAGMA journal_size_limit=67108864")))
+        return rc;
+    return 0;
+}
+
+/* Creates the tables of a new store (create) or brings an older one's up
+ * to date. Returns 0, or an error with *why when it has words for it. */
+static int wconn_schema(struct wconn *w, int create, const char **why)
+{
+    int version = 0;
+    int rc;
+
+    if ((rc = user_version(w->db, &version)))
+        return rc;
     if (version > SCHEMA_VERSION || (!create && version != SCHEMA_VERSION)) {
-        why = "not a ticketgate store of this version (schema version)";
-        rc = TG_EIO;
-        goto out;
+        *why = "not a ticketgate store of this version (schema version)";
+        return TG_EIO;
     }
     if (version == 0) {
         if ((rc = exec_sql(w->db, "BEGIN IMMEDIATE")))
-            goto out;
+            return rc;
         if ((rc = exec_sql(w->db, SCHEMA)) ||
             (rc = exec_sql(w->db, "COMMIT"))) {
             exec_sql(w->db, "ROLLBACK");
-            goto out;
+            return rc;
         }
     } else if (create) {
         /* Stores made before the copy-forward index moved into memory:
@@ -359,8 +353,15 @@ int wconn_open(struct tg_evidence *e, struct wconn *w, int create)
     }
     /* Stores made before single-use jti: not best effort, the statements
      * below need the table. A no-op once it exists. */
-    if ((rc = exec_sql(w->db, JTI_SCHEMA)))
-        goto out;
+    return exec_sql(w->db, JTI_SCHEMA);
+}
+
+/* Prepares the write connection's statements. Returns 0 or the mapped
+ * SQLite error. */
+static int wconn_prepare(struct wconn *w)
+{
+    int rc = 0;
+
 #define PREP(stmt, sql)                                                    \
     do {                                                                   \
         int prc_ = sqlite3_prepare_v3(w->db, sql, -1,                      \
@@ -396,11 +397,38 @@ int wconn_open(struct tg_evidence *e, struct wconn *w, int create)
     PREP(w->commit, "COMMIT");
     PREP(w->rollback, "ROLLBACK");
 #undef PREP
+out:
+    return rc;
+}
+
+int wconn_open(struct tg_evidence *e, struct wconn *w, int create)
+{
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
+                (create ? SQLITE_OPEN_CREATE : 0);
+    const char *why = NULL;
+    int rc;
+
+    memset(w, 0, sizeof *w);
+    /* Never open another file found at the path: it would share this
+     * process's -shm with ours. */
+    if (!create && (why = db_moved(e))) {
+        e->err = (struct fail){0, 0, why};
+        e->gone = GONE_DB;
+        return TG_EIO;
+    }
+    rc = open_db_vfs(e->path, flags, e->busy_ms, wc_vfs_name(), &w->db,
+                     &e->err);
+    if (rc)
+        return rc;
+    /* Replaces SQLite's automatic checkpoint (see struct tg_evidence). */
+    sqlite3_wal_hook(w->db, wal_hook, e);
+    if ((rc = wconn_setup(e, w, &why)) ||
+        (rc = wconn_schema(w, create, &why)) || (rc = wconn_prepare(w)))
+        goto out;
     rc = wconn_pin(e, w, create);
     if (rc)
         why = e->err.what;
 out:
-    sqlite3_finalize(st);
     if (rc) {
         if (why)
             e->err = (struct fail){0, 0, why};

@@ -244,21 +244,11 @@ static int record_valid(const struct tg_evidence_record *r)
            r->decision_json && r->decision_len > 0;
 }
 
-/*
- * Writes r as the link after (*seq, hash) inside the open transaction and
- * advances them, binding r's jti to it. Returns 0, TG_ECONFLICT (delivery id
- * of the source already recorded, or its jti already used), TG_EINVAL
- * (decision id already recorded), or a fatal TG_EIO / TG_EBUSY after which
- * the transaction must be rolled back.
- */
-static int insert_one(struct tg_evidence *e, int64_t *seq, char hash[65],
-                      const struct tg_evidence_record *r)
+/* Whether r may be written: its delivery id not yet recorded for its
+ * source, its jti not yet used. Returns 0, TG_ECONFLICT, or a fatal
+ * TG_EIO / TG_EBUSY. */
+static int insert_free(struct wconn *w, const struct tg_evidence_record *r)
 {
-    struct wconn *w = &e->w;
-    struct field f[F_N];
-    char seqtxt[24], timetxt[24], body[65], newhash[65], mac[65];
-    unsigned char digest[32], macbin[32];
-    int64_t next;
     int rc;
 
     if (r->delivery_id) {
@@ -276,12 +266,18 @@ static int insert_one(struct tg_evidence *e, int64_t *seq, char hash[65],
      * record, and a conflict then would leave the record in the batch. */
     if (r->jti && (rc = jti_free(w, r, 0)))
         return rc;
-    if (*seq == INT64_MAX)
-        return TG_EIO;
-    next = *seq + 1;
+    return 0;
+}
+
+/* Fills f with the fields of r's link as record next after the record
+ * whose hash is prev; seqtxt, timetxt and body hold their text. */
+static void link_fields(struct field f[F_N], const struct tg_evidence_record *r,
+                        int64_t next, const char prev[65], char seqtxt[24],
+                        char timetxt[24], char body[65])
+{
     hex_encode(r->body_sha256, 32, body);
     f[F_SEQ].p = seqtxt;
-    f[F_SEQ].n = int_text(next, seqtxt, sizeof seqtxt);
+    f[F_SEQ].n = int_text(next, seqtxt, 24);
     f[F_ID] = (struct field){r->decision_id, strlen(r->decision_id)};
     f[F_TICKET] = (struct field){r->ticket, strlen(r->ticket)};
     f[F_SOURCE] = (struct field){r->source, strlen(r->source)};
@@ -290,24 +286,20 @@ static int insert_one(struct tg_evidence *e, int64_t *seq, char hash[65],
     f[F_BODY] = (struct field){body, 64};
     f[F_POLICY] = (struct field){r->policy_digest, strlen(r->policy_digest)};
     f[F_TIME].p = timetxt;
-    f[F_TIME].n = int_text(r->time, timetxt, sizeof timetxt);
+    f[F_TIME].n = int_text(r->time, timetxt, 24);
     f[F_DECISION] = (struct field){r->decision_json, r->decision_len};
     f[F_JUST] = (struct field){r->justification_norm,
                                r->justification_norm
                                    ? strlen(r->justification_norm) : 0};
-    f[F_PREV] = (struct field){hash, 64};
-    if (r->decision_len > INT32_MAX)
-        return TG_EINVAL;
-    if ((rc = chain_hash(f, digest)))
-        return rc == TG_ENOMEM ? TG_EIO : rc;
-    hex_encode(digest, 32, newhash);
-    if (e->keylen) {
-        if (link_mac(e->key, e->keylen, digest, macbin))
-            return TG_EIO;
-        hex_encode(macbin, 32, mac);
-        OPENSSL_cleanse(macbin, sizeof macbin);
-    }
+    f[F_PREV] = (struct field){prev, 64};
+}
 
+/* Binds the insert statement of w to the link f of record next, with its
+ * hash newhash and mac (NULL: none). */
+static void insert_bind(struct wconn *w, const struct field f[F_N],
+                        const struct tg_evidence_record *r, int64_t next,
+                        const char *newhash, const char *mac)
+{
     sqlite3_bind_int64(w->ins, 1, next);
     for (int i = F_ID; i <= F_POLICY; i++) {
         if (f[i].p)
@@ -324,12 +316,49 @@ static int insert_one(struct tg_evidence *e, int64_t *seq, char hash[65],
                           SQLITE_STATIC);
     else
         sqlite3_bind_null(w->ins, 10);
-    sqlite3_bind_text(w->ins, 11, hash, 64, SQLITE_STATIC);
+    sqlite3_bind_text(w->ins, 11, f[F_PREV].p, 64, SQLITE_STATIC);
     sqlite3_bind_text(w->ins, 12, newhash, 64, SQLITE_STATIC);
-    if (e->keylen)
+    if (mac)
         sqlite3_bind_text(w->ins, 13, mac, 64, SQLITE_STATIC);
     else
         sqlite3_bind_null(w->ins, 13);
+}
+
+/*
+ * Writes r as the link after (*seq, hash) inside the open transaction and
+ * advances them, binding r's jti to it. Returns 0, TG_ECONFLICT (delivery id
+ * of the source already recorded, or its jti already used), TG_EINVAL
+ * (decision id already recorded), or a fatal TG_EIO / TG_EBUSY after which
+ * the transaction must be rolled back.
+ */
+static int insert_one(struct tg_evidence *e, int64_t *seq, char hash[65],
+                      const struct tg_evidence_record *r)
+{
+    struct wconn *w = &e->w;
+    struct field f[F_N];
+    char seqtxt[24], timetxt[24], body[65], newhash[65], mac[65];
+    unsigned char digest[32], macbin[32];
+    int64_t next;
+    int rc;
+
+    if ((rc = insert_free(w, r)))
+        return rc;
+    if (*seq == INT64_MAX)
+        return TG_EIO;
+    next = *seq + 1;
+    link_fields(f, r, next, hash, seqtxt, timetxt, body);
+    if (r->decision_len > INT32_MAX)
+        return TG_EINVAL;
+    if ((rc = chain_hash(f, digest)))
+        return rc == TG_ENOMEM ? TG_EIO : rc;
+    hex_encode(digest, 32, newhash);
+    if (e->keylen) {
+        if (link_mac(e->key, e->keylen, digest, macbin))
+            return TG_EIO;
+        hex_encode(macbin, 32, mac);
+        OPENSSL_cleanse(macbin, sizeof macbin);
+    }
+    insert_bind(w, f, r, next, newhash, e->keylen ? mac : NULL);
     rc = sqlite3_step(w->ins);
     sqlite3_reset(w->ins);
     sqlite3_clear_bindings(w->ins);
@@ -554,28 +583,21 @@ static void report_success(struct tg_evidence *e)
  * writes the row in any case (a probe must write something). Returns 0 when
  * the transaction committed, else the fatal error given to every item.
  */
-int commit_batch(struct tg_evidence *e, struct pending *batch,
-                 int force)
+/* Before a batch: the write connection open and its files still the ones
+ * at the store's paths. Returns 0 or TG_EIO (e->err says why), or the
+ * error of reopening. */
+static int batch_files(struct tg_evidence *e, struct wconn *w)
 {
-    struct wconn *w = &e->w;
-    struct cf_row *foreign = NULL;
-    size_t n_foreign = 0;
-    uint64_t ids = atomic_load(&e->next_id), reserve = 0;
     const char *why;
-    char hash[65];
-    int64_t seq;
-    int missed = 0;
     int rc;
 
     /* A store file that went away comes back only as itself (moved back to
      * its path); a -wal or -shm that went away, only with a restart. */
-    if (e->gone && (e->gone != GONE_DB || db_moved(e))) {
-        rc = TG_EIO;
-        goto fail;
-    }
+    if (e->gone && (e->gone != GONE_DB || db_moved(e)))
+        return TG_EIO;
     e->gone = GONE_NONE;
     if (!w->db && (rc = wconn_open(e, w, 0)))
-        goto fail;
+        return rc;
     if ((why = files_moved(e, w))) {
         e->err = (struct fail){0, 0, why};
         e->gone = why == WHY_WAL || why == WHY_SHM ? GONE_AUX : GONE_DB;
@@ -587,9 +609,48 @@ int commit_batch(struct tg_evidence *e, struct pending *batch,
          * a reader can make it wait, then fail. */
         sqlite3_wal_checkpoint_v2(w->db, NULL, SQLITE_CHECKPOINT_TRUNCATE,
                                   NULL, NULL);
-        rc = TG_EIO;
-        goto fail;
+        return TG_EIO;
     }
+    return 0;
+}
+
+/* After a commit: the records of other processes (foreign) and of the
+ * batch go into the copy-forward index, which is fresh up to seq unless
+ * some were missed. */
+static void batch_index(struct tg_evidence *e, struct pending *batch,
+                        const struct cf_row *foreign, size_t n_foreign,
+                        int missed, int64_t seq)
+{
+    pthread_mutex_lock(&e->cf.mu);
+    for (size_t i = 0; i < n_foreign; i++)
+        cf_add(&e->cf, foreign[i].jd, foreign[i].td, foreign[i].t);
+    for (struct pending *p = batch; p; p = p->next)
+        if (p->rc == 0 && p->has_cf)
+            cf_add(&e->cf, p->jd, p->td, p->r->time);
+    /* Had the other records not been read, the next commit reads them
+     * again (adding a use twice changes nothing); until then the index is
+     * not fresh and SQLite counts. */
+    if (!missed) {
+        e->cf.seq = seq;
+        e->cf.synced_ms = mono_ms();
+    }
+    pthread_mutex_unlock(&e->cf.mu);
+}
+
+int commit_batch(struct tg_evidence *e, struct pending *batch,
+                 int force)
+{
+    struct wconn *w = &e->w;
+    struct cf_row *foreign = NULL;
+    size_t n_foreign = 0;
+    uint64_t ids = atomic_load(&e->next_id), reserve = 0;
+    char hash[65];
+    int64_t seq;
+    int missed = 0;
+    int rc;
+
+    if ((rc = batch_files(e, w)))
+        goto fail;
     if ((rc = step_stmt(w->begin))) {
         fail_note(&e->err, w->db);
         goto fail;
@@ -628,21 +689,7 @@ int commit_batch(struct tg_evidence *e, struct pending *batch,
         ids_store(e, reserve);
     }
     report_success(e);
-
-    pthread_mutex_lock(&e->cf.mu);
-    for (size_t i = 0; i < n_foreign; i++)
-        cf_add(&e->cf, foreign[i].jd, foreign[i].td, foreign[i].t);
-    for (struct pending *p = batch; p; p = p->next)
-        if (p->rc == 0 && p->has_cf)
-            cf_add(&e->cf, p->jd, p->td, p->r->time);
-    /* Had the other records not been read, the next commit reads them
-     * again (adding a use twice changes nothing); until then the index is
-     * not fresh and SQLite counts. */
-    if (!missed) {
-        e->cf.seq = seq;
-        e->cf.synced_ms = mono_ms();
-    }
-    pthread_mutex_unlock(&e->cf.mu);
+    batch_index(e, batch, foreign, n_foreign, missed, seq);
     free(foreign);
     return 0;
 rollback:

@@ -702,16 +702,16 @@ static const char *hdr_get(void *ctx, const char *name)
 static struct tg_http_req req(struct hdrs *h, const char *body,
                               const char *query)
 {
-    struct tg_http_req r;
-    memset(&r, 0, sizeof r);
-    r.method = "POST";
-    r.path = "/v1/webhooks/jira";
-    r.query = query;
-    r.body = body;
-    r.body_len = strlen(body);
-    r.header = hdr_get;
-    r.ctx = h;
-    r.now = (int64_t)time(NULL);
+    struct tg_http_req r = {
+        .method = "POST",
+        .path = "/v1/webhooks/jira",
+        .query = query,
+        .body = body,
+        .body_len = strlen(body),
+        .header = hdr_get,
+        .ctx = h,
+        .now = (int64_t)time(NULL),
+    };
     return r;
 }
 
@@ -755,7 +755,7 @@ static void test_hub_signature(void **state)
          NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        struct hdrs h = {{NULL}};
+        struct hdrs h = {.kv = {NULL}};
         size_t n = 0;
         char *id = (char *)"untouched";
         struct tg_http_req r;
@@ -922,7 +922,7 @@ static void test_connect_jwt(void **state)
         {"bad JWT, bad HMAC", a_wrong, "sha256=00", NULL, NULL, TG_EAUTH, NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        struct hdrs h = {{NULL}};
+        struct hdrs h = {.kv = {NULL}};
         size_t n = 0;
         char *id = NULL;
         struct tg_http_req r;

@@ -861,7 +861,7 @@ static void test_authenticate(void **state)
         {"good bearer, bad SW", b_ok, "msg_1", now_s, wrong, 0, "jti-1"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        struct hdrs h = {{NULL}};
+        struct hdrs h = {.kv = {NULL}};
         struct tg_http_req r;
         size_t n = 0;
         char *id = NULL;
@@ -883,14 +883,15 @@ static void test_authenticate(void **state)
             h.kv[n++] = "WEBHOOK-SIGNATURE";
             h.kv[n++] = cases[i].sig;
         }
-        memset(&r, 0, sizeof r);
-        r.method = "POST";
-        r.path = "/v1/webhooks/servicenow";
-        r.body = body;
-        r.body_len = strlen(body);
-        r.header = hdr_get;
-        r.ctx = &h;
-        r.now = now;
+        r = (struct tg_http_req){
+            .method = "POST",
+            .path = "/v1/webhooks/servicenow",
+            .body = body,
+            .body_len = strlen(body),
+            .header = hdr_get,
+            .ctx = &h,
+            .now = now,
+        };
         rc = tg_servicenow_authenticate(c, &r, &id);
         print_message("%s: %d\n", cases[i].name, rc);
         assert_int_equal(rc, cases[i].rc);

@@ -61,7 +61,8 @@ static void decide(const json_t *canon)
 {
     struct tg_ticket t;
     struct tg_result r;
-    struct tg_context ctx = {1796083200, 0}; /* 2026-12-01T00:00:00Z */
+    struct tg_context ctx = {.now = 1796083200, /* 2026-12-01T00:00:00Z */
+                             .copy_forward_uses = 0};
     char err[512], text[8192];
     json_t *doc;
 

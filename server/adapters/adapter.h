@@ -49,4 +49,26 @@ int tg_servicenow_map(const struct tg_config *c, const json_t *body,
                       json_t **canonical, int *gated, char **event_id,
                       char *err, size_t cap);
 
+/*
+ * A webhook source of ADAPTERS.md: its name (the endpoint's, and the
+ * namespace of its delivery ids and jtis), how it authenticates and maps,
+ * and whether its 401 names the Bearer scheme. authenticate is as
+ * tg_jira_authenticate_ids; map as tg_servicenow_map, which sets
+ * *event_id to a delivery id found in the body, or leaves it NULL.
+ */
+struct tg_adapter {
+    const char *source;
+    int (*authenticate)(const struct tg_config *c,
+                        const struct tg_http_req *r, char **delivery_id,
+                        char **jti);
+    int (*map)(const struct tg_config *c, const json_t *body,
+               json_t **canonical, int *gated, char **event_id, char *err,
+               size_t cap);
+    int bearer;
+};
+
+/* The adapter of source ("jira", "servicenow"), or NULL (registry.c holds
+ * the one table). */
+const struct tg_adapter *tg_adapter_find(const char *source);
+
 #endif

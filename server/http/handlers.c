@@ -501,35 +501,7 @@ static void map_failed(struct rq *q, int rc, const char *err)
                          "The payload cannot be mapped to a ticket.", NULL);
 }
 
-/* A webhook endpoint of ADAPTERS.md: its source (the endpoint's name and
- * the namespace of its delivery ids), how it authenticates and maps, and
- * whether its 401 names the Bearer scheme. map sets *event_id to a
- * delivery id found in the body, or leaves it NULL. */
-struct webhook {
-    const char *source;
-    int (*authenticate)(const struct tg_config *c, const struct tg_http_req *r,
-                        char **delivery_id, char **jti);
-    int (*map)(const struct tg_config *c, const json_t *body,
-               json_t **canonical, int *gated, char **event_id, char *err,
-               size_t cap);
-    int bearer;
-};
-
-/* Jira bodies carry no delivery id (it is a header or the JWT's jti). */
-static int jira_map(const struct tg_config *c, const json_t *body,
-                    json_t **canonical, int *gated, char **event_id, char *err,
-                    size_t cap)
-{
-    *event_id = NULL;
-    return tg_jira_map(c, body, canonical, gated, err, cap);
-}
-
-static const struct webhook jira_hook = {"jira", tg_jira_authenticate_ids,
-                                         jira_map, 0};
-static const struct webhook servicenow_hook = {
-    "servicenow", tg_servicenow_authenticate_ids, tg_servicenow_map, 1};
-
-static void on_webhook(struct rq *q, const struct webhook *w)
+static void on_webhook(struct rq *q, const struct tg_adapter *w)
 {
     struct tg_http_req r;
     char *delivery = NULL, *jti = NULL, *event_id = NULL, err[512];
@@ -579,12 +551,12 @@ out:
 
 void tg_http_on_jira(struct rq *q)
 {
-    on_webhook(q, &jira_hook);
+    on_webhook(q, tg_adapter_find("jira"));
 }
 
 void tg_http_on_servicenow(struct rq *q)
 {
-    on_webhook(q, &servicenow_hook);
+    on_webhook(q, tg_adapter_find("servicenow"));
 }
 
 /* mg_get_var (the decoded length, -1 absent, -2 too long), or -3 when the

@@ -183,6 +183,7 @@ static void test_healthz_readyz(void **state)
     assert_int_equal(tg_test_http(&S, "GET", "/readyz", NULL, NULL, 0, 0, &r),
                      0);
     assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "{\"status\":\"ready\"}");
     tg_test_resp_free(&r);
     assert_int_equal(tg_test_http(&S, "GET", "/metrics", NULL, NULL, 0, 0, &r),
                      0);
@@ -915,22 +916,25 @@ static void test_admin_listener(void **state)
     assert_int_equal(
         tg_test_http(&admin, "GET", "/metrics", NULL, NULL, 0, 0, &r), 0);
     assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "ticketgate_http_requests_total"));
     tg_test_resp_free(&r);
     assert_int_equal(
         tg_test_http(&admin, "GET", "/readyz", NULL, NULL, 0, 0, &r), 0);
     assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "{\"status\":\"ready\"}");
     tg_test_resp_free(&r);
     assert_int_equal(
         tg_test_http(&admin, "POST", "/v1/check", NULL, "{}", 2, 0, &r), 0);
-    assert_int_equal(r.status, 404);
+    expect_error(&r, 404, "not_found");
     tg_test_resp_free(&r);
     assert_int_equal(tg_test_http(&a, "GET", "/metrics", NULL, NULL, 0, 0, &r),
                      0);
-    assert_int_equal(r.status, 404);
+    expect_error(&r, 404, "not_found");
     tg_test_resp_free(&r);
     assert_int_equal(tg_test_http(&a, "GET", "/healthz", NULL, NULL, 0, 0, &r),
                      0);
     assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "{\"status\":\"ok\"}");
     tg_test_resp_free(&r);
 
     /* The reload endpoint lives on the admin listener only. */
@@ -948,7 +952,9 @@ static void test_admin_listener(void **state)
     assert_int_equal(
         tg_test_http(&admin, "POST", "/v1/admin/reload", NULL, NULL, 0, 0, &r),
         0);
-    assert_int_equal(r.status, 422);
+    expect_error(&r, 422, "invalid_config");
+    /* The answer says where the configuration is wrong. */
+    assert_non_null(strstr(r.body, "ticketgate.yaml:"));
     tg_test_resp_free(&r);
     assert_int_equal(
         tg_test_http(&admin, "GET", "/metrics", NULL, NULL, 0, 0, &r), 0);
@@ -961,6 +967,7 @@ static void test_admin_listener(void **state)
     assert_int_equal(tg_test_http(&a, "GET", "/readyz", NULL, NULL, 0, 0, &r),
                      0);
     assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "{\"status\":\"ready\"}");
     tg_test_resp_free(&r);
 
     assert_int_equal(tg_test_server_stop(&a), 0);

@@ -887,6 +887,15 @@ static void test_503_names_no_decision(void **state)
                                   strlen(body), 0, &r),
                      0);
     assert_int_equal(r.status, 503);
+    /* The contract's error, and no decision in the answer either. */
+    assert_non_null(strstr(r.body, "\"error\":\"store_unavailable\""));
+    assert_null(strstr(r.body, "decision_id"));
+    assert_null(strstr(r.body, "\"decision\""));
+    {
+        char *ra = tg_test_resp_header(&r, "Retry-After");
+        assert_non_null(ra);
+        free(ra);
+    }
     tg_test_resp_free(&r);
     assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);

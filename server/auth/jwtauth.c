@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 
+#include "server/auth/codec.h"
 #include "validators/errors.h"
 
 /* No ITSM sends a token anywhere near this; a cap keeps a hostile header from
@@ -64,43 +64,17 @@ static int is_b64url(unsigned char c)
 static int b64url_decode(const char *s, size_t len, unsigned char **out,
                          size_t *out_len)
 {
-    unsigned char *in = NULL, *buf = NULL;
-    size_t padded, i, pad;
-    int n, rc = TG_EAUTH;
+    size_t i;
+    int rc;
 
-    /* A remainder of 1 cannot come from any byte string. */
-    if (len == 0 || len % 4 == 1 || len > INT_MAX - 4)
-        goto out;
-    pad = (4 - len % 4) % 4;
-    padded = len + pad;
-    in = malloc(padded + 1);
-    buf = malloc(padded / 4 * 3 + 1);
-    if (!in || !buf) {
-        rc = TG_ENOMEM;
-        goto out;
-    }
-    for (i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (!is_b64url(c))
-            goto out;
-        in[i] = c == '-' ? '+' : c == '_' ? '/' : c;
-    }
-    for (; i < padded; i++)
-        in[i] = '=';
-    in[padded] = '\0';
-    n = EVP_DecodeBlock(buf, in, (int)padded);
-    /* EVP_DecodeBlock counts the padding as zero bytes. */
-    if (n < 0 || (size_t)n < pad)
-        goto out;
-    *out_len = (size_t)n - pad;
-    buf[*out_len] = '\0';
-    *out = buf;
-    buf = NULL;
-    rc = 0;
-out:
-    free(in);
-    free(buf);
-    return rc;
+    if (len == 0)
+        return TG_EAUTH;
+    /* Padding is no part of a JWS segment: '=' is refused here. */
+    for (i = 0; i < len; i++)
+        if (!is_b64url((unsigned char)s[i]))
+            return TG_EAUTH;
+    rc = tg_codec_b64_decode(s, len, 1, out, out_len);
+    return rc == TG_ENOMEM ? TG_ENOMEM : rc ? TG_EAUTH : 0;
 }
 
 /*

@@ -279,10 +279,17 @@ static void test_archive(void **state)
     assert_int_equal(r.rc, 2);
     assert_non_null(strstr(r.err, "already exists"));
     run_free(&r);
-    r = audit((const char *[]){"archive", "-c", s.config, "--before", "-1",
-                               "--to", to, NULL});
-    assert_int_equal(r.rc, 2);
-    run_free(&r);
+    /* --before is a seq: digits only, no sign or space, within int64 */
+    static const char *const bad[] = {"-1", "+4", " 4", "4x", "", "0x4",
+                                      "9223372036854775808",
+                                      "99999999999999999999"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        r = audit((const char *[]){"archive", "-c", s.config, "--before",
+                                   bad[i], "--to", to, NULL});
+        assert_int_equal(r.rc, 2);
+        assert_non_null(strstr(r.err, "takes a record seq"));
+        run_free(&r);
+    }
     tg_config_free(c);
     tg_test_server_cleanup(&s);
 }

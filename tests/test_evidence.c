@@ -719,7 +719,7 @@ static void test_concurrent_appends(void **state)
     new_path(path, sizeof path);
     e = open_store(path, NULL);
     for (int t = 0; t < 8; t++) {
-        args[t] = (struct writer_arg){e, t, 0};
+        args[t] = (struct writer_arg){.e = e, .t = t};
         assert_int_equal(pthread_create(&th[t], NULL, writer_thread,
                                         &args[t]), 0);
     }
@@ -1312,7 +1312,7 @@ static void test_wal_bounded(void **state)
     snprintf(wal, sizeof wal, "%s-wal", path);
     e = open_store(path, NULL);
     for (int t = 0; t < 8; t++) {
-        args[t] = (struct burst_arg){e, t, 3000, 0};
+        args[t] = (struct burst_arg){.e = e, .t = t, .n = 3000};
         assert_int_equal(pthread_create(&th[t], NULL, burst_thread,
                                         &args[t]), 0);
     }
@@ -2177,7 +2177,7 @@ static void test_jti_race(void **state)
     e = open_store(path, NULL);
     assert_int_equal(pthread_barrier_init(&go, NULL, N), 0);
     for (int i = 0; i < N; i++) {
-        a[i] = (struct jti_racer){e, i, 1, &go};
+        a[i] = (struct jti_racer){.e = e, .n = i, .rc = 1, .go = &go};
         assert_int_equal(pthread_create(&th[i], NULL, jti_race_thread, &a[i]),
                          0);
     }

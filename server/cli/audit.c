@@ -1,6 +1,5 @@
 /* audit.c - `ticketgate audit`: verify, export, archive the evidence store. */
 
-#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +9,7 @@
 #include "server/config/config.h"
 #include "validators/errors.h"
 #include "server/store/store.h"
+#include "server/util/number.h"
 #include "validators/timeparse.h"
 
 #define AUDIT_USAGE                                                        \
@@ -176,29 +176,15 @@ static int cmd_export(const struct tg_config *c, const char *since_s)
     return 0;
 }
 
-/* One checked integer parser: decimal digits only, no sign, no overflow. */
-static int parse_seq(const char *s, uint64_t *out)
-{
-    char *end = NULL;
-    unsigned long long v;
-
-    if (!s || *s < '0' || *s > '9')
-        return TG_EINVAL;
-    errno = 0;
-    v = strtoull(s, &end, 10);
-    if (errno || !end || *end || v > INT64_MAX)
-        return TG_EINVAL;
-    *out = v;
-    return 0;
-}
-
 static int cmd_archive(const struct tg_config *c, const char *before_s,
                        const char *to)
 {
     uint64_t before = 0, moved = 0;
     int rc;
 
-    if (parse_seq(before_s, &before))
+    /* a record seq: decimal digits only, no sign, at most INT64_MAX */
+    if (!before_s ||
+        tg_number_parse_u64(before_s, strlen(before_s), INT64_MAX, &before))
         return usage_error("--before takes a record seq, not", before_s);
     rc = tg_evidence_archive_file(c->store.path, before, to,
                                   c->store.hmac_key, c->store.hmac_key_len,

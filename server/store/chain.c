@@ -4,17 +4,6 @@
 
 static const char PREIMAGE_TAG[] = "ticketgate-evidence-v1\n";
 
-void hex_encode(const unsigned char *in, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 int hex_decode32(const char *hex, size_t n, unsigned char out[32])
 {
     if (n != 64)

@@ -41,8 +41,8 @@
  * transaction from the head read in it, so a rolled-back batch leaves no hole
  * and a second process writing the same file cannot fork the chain. The WAL
  * is written through a VFS that hands each transaction to the kernel in one
- * write (WAL write combining, walvfs.c); a maintenance thread checkpoints it and
- * keeps it from growing without bound.
+ * write (WAL write combining, walvfs.c); a maintenance thread checkpoints it
+ * and keeps it from growing without bound.
  *
  * Reads use a small pool of read-only connections: WAL readers do not block
  * the writer. Copy-forward counts, one per gated request, come from an index
@@ -242,7 +242,9 @@ struct cf_group {
 
 struct cf_index {
     pthread_mutex_t mu;    /* held for a count or an update, both short */
-    int valid;             /* 0: an allocation failed; SQLite counts */
+    /* 0: an allocation failed; SQLite counts. Atomic: the writer reads it
+     * outside mu before a commit (cf_reload may clear it meanwhile). */
+    atomic_int valid;
     struct cf_group *g;
     uint32_t n, cap;       /* groups used and allocated */
     uint32_t *bucket;      /* CF_BUCKETS heads: group index + 1 */
@@ -341,7 +343,6 @@ struct tg_evidence {
  */
 
 /* ---- chain.c (each contract is at its definition) */
-void hex_encode(const unsigned char *in, size_t n, char *out);
 int hex_decode32(const char *hex, size_t n, unsigned char out[32]);
 size_t int_text(int64_t v, char *buf, size_t cap);
 int chain_hash(const struct field f[F_N], unsigned char out[32]);

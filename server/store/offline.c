@@ -68,7 +68,7 @@ static int check_row(sqlite3_stmt *st, int64_t expect_seq,
     }
     if ((rc = chain_hash(f, digest)))
         return rc;
-    hex_encode(digest, 32, calc);
+    tg_digest_hex(digest, 32, calc);
     hash = (const char *)sqlite3_column_text(st, 11);
     if (!hash || sqlite3_column_bytes(st, 11) != 64 ||
         memcmp(hash, calc, 64) != 0) {
@@ -453,7 +453,8 @@ static int archive_fill(sqlite3 *db, int64_t last, int64_t aseq)
 
 /* Phase 2: in one transaction of the store (rolled back on failure),
  * records last (whose hash must still be head_hash) in checkpoints as the
- * anchor of the archive [first, last] made at now, and deletes the archived records.
+ * anchor of the archive [first, last] made at now, and deletes the
+ * archived records.
  * Returns 0, TG_EIO (the record changed) or the mapped error. */
 static int archive_anchor(sqlite3 *db, int64_t first, int64_t last,
                           int64_t now, const char *archive_path,

@@ -1,4 +1,4 @@
-/* reads.c - reads: get, list, delivery and jti lookups, copy-forward counts. */
+/* reads.c - reads: get, list, delivery and jti lookups, copy-forward count. */
 
 #include "server/store/internal.h"
 
@@ -135,7 +135,7 @@ int tg_evidence_find_delivery(struct tg_evidence *e, const char *source,
         const char *have = (const char *)sqlite3_column_text(st, 0);
         char *doc;
 
-        hex_encode(body_sha256, 32, want);
+        tg_digest_hex(body_sha256, 32, want);
         if (!have || strcmp(have, want) != 0) {
             rc = TG_ECONFLICT;
         } else if (!(doc = dup_column(st, 1))) {
@@ -178,7 +178,7 @@ int tg_evidence_find_jti(struct tg_evidence *e, const char *source,
         int recorded = sqlite3_column_type(st, 1) != SQLITE_NULL;
         int kept = sqlite3_column_type(st, 2) != SQLITE_NULL;
 
-        hex_encode(body_sha256, 32, want);
+        tg_digest_hex(body_sha256, 32, want);
         /* A record moved out by `audit archive` cannot be answered again:
          * the jti counts as used. */
         if (!have || strcmp(have, want) != 0 || (recorded && !kept)) {

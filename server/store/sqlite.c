@@ -412,7 +412,7 @@ int wconn_open(struct tg_evidence *e, struct wconn *w, int create)
     /* Never open another file found at the path: it would share this
      * process's -shm with ours. */
     if (!create && (why = db_moved(e))) {
-        e->err = (struct fail){0, 0, why};
+        e->err = (struct fail){.what = why};
         e->gone = GONE_DB;
         return TG_EIO;
     }
@@ -431,7 +431,7 @@ int wconn_open(struct tg_evidence *e, struct wconn *w, int create)
 out:
     if (rc) {
         if (why)
-            e->err = (struct fail){0, 0, why};
+            e->err = (struct fail){.what = why};
         else
             fail_note(&e->err, w->db);
         wconn_close(w);

@@ -1,4 +1,4 @@
-/* walvfs.c - the VFS shim that hands each WAL commit to the kernel in one write. */
+/* walvfs.c - a VFS shim: each WAL commit goes to the kernel in one write. */
 
 #include "server/store/internal.h"
 

@@ -1,4 +1,4 @@
-/* writer.c - the writer thread: group commit, wakes, store-loss checks, ids file. */
+/* writer.c - the writer: group commit, wakes, store-loss checks, ids file. */
 
 #include "server/store/internal.h"
 
@@ -137,7 +137,7 @@ int wconn_pin(struct tg_evidence *e, struct wconn *w, int create)
 out:
     if (!why)
         return 0;
-    e->err = (struct fail){0, 0, why};
+    e->err = (struct fail){.what = why};
     e->gone = why == WHY_DELETED || why == WHY_REPLACED ? GONE_DB : GONE_AUX;
     return TG_EIO;
 }
@@ -198,7 +198,7 @@ static int jti_free(struct wconn *w, const struct tg_evidence_record *r,
         const char *have = (const char *)sqlite3_column_text(w->jti_get, 0);
         int recorded = sqlite3_column_type(w->jti_get, 1) != SQLITE_NULL;
 
-        hex_encode(r->body_sha256, 32, body);
+        tg_digest_hex(r->body_sha256, 32, body);
         rc = have && strcmp(have, body) == 0 && (jti_only || !recorded)
                  ? 0
                  : TG_ECONFLICT;
@@ -221,7 +221,7 @@ static int jti_bind(struct wconn *w, const struct tg_evidence_record *r,
     char body[65];
     int rc;
 
-    hex_encode(r->body_sha256, 32, body);
+    tg_digest_hex(r->body_sha256, 32, body);
     sqlite3_bind_text(w->jti_put, 1, r->source, -1, SQLITE_STATIC);
     sqlite3_bind_text(w->jti_put, 2, r->jti, -1, SQLITE_STATIC);
     sqlite3_bind_text(w->jti_put, 3, body, 64, SQLITE_STATIC);
@@ -271,27 +271,31 @@ static int insert_free(struct wconn *w, const struct tg_evidence_record *r)
 
 /* Fills f with the fields of r's link as record next after the record
  * whose hash is prev; seqtxt, timetxt and body hold their text. */
-static void link_fields(struct field f[F_N], const struct tg_evidence_record *r,
-                        int64_t next, const char prev[65], char seqtxt[24],
-                        char timetxt[24], char body[65])
+static void link_fields(struct field f[F_N],
+                        const struct tg_evidence_record *r, int64_t next,
+                        const char prev[65], char seqtxt[24], char timetxt[24],
+                        char body[65])
 {
-    hex_encode(r->body_sha256, 32, body);
+    tg_digest_hex(r->body_sha256, 32, body);
     f[F_SEQ].p = seqtxt;
     f[F_SEQ].n = int_text(next, seqtxt, 24);
-    f[F_ID] = (struct field){r->decision_id, strlen(r->decision_id)};
-    f[F_TICKET] = (struct field){r->ticket, strlen(r->ticket)};
-    f[F_SOURCE] = (struct field){r->source, strlen(r->source)};
-    f[F_DELIVERY] = (struct field){r->delivery_id,
-                                   r->delivery_id ? strlen(r->delivery_id) : 0};
-    f[F_BODY] = (struct field){body, 64};
-    f[F_POLICY] = (struct field){r->policy_digest, strlen(r->policy_digest)};
+    f[F_ID] = (struct field){.p = r->decision_id, .n = strlen(r->decision_id)};
+    f[F_TICKET] = (struct field){.p = r->ticket, .n = strlen(r->ticket)};
+    f[F_SOURCE] = (struct field){.p = r->source, .n = strlen(r->source)};
+    f[F_DELIVERY] = (struct field){
+        .p = r->delivery_id,
+        .n = r->delivery_id ? strlen(r->delivery_id) : 0};
+    f[F_BODY] = (struct field){.p = body, .n = 64};
+    f[F_POLICY] = (struct field){.p = r->policy_digest,
+                                 .n = strlen(r->policy_digest)};
     f[F_TIME].p = timetxt;
     f[F_TIME].n = int_text(r->time, timetxt, 24);
-    f[F_DECISION] = (struct field){r->decision_json, r->decision_len};
-    f[F_JUST] = (struct field){r->justification_norm,
-                               r->justification_norm
-                                   ? strlen(r->justification_norm) : 0};
-    f[F_PREV] = (struct field){prev, 64};
+    f[F_DECISION] = (struct field){.p = r->decision_json,
+                                   .n = r->decision_len};
+    f[F_JUST] = (struct field){
+        .p = r->justification_norm,
+        .n = r->justification_norm ? strlen(r->justification_norm) : 0};
+    f[F_PREV] = (struct field){.p = prev, .n = 64};
 }
 
 /* Binds the insert statement of w to the link f of record next, with its
@@ -351,11 +355,11 @@ static int insert_one(struct tg_evidence *e, int64_t *seq, char hash[65],
         return TG_EINVAL;
     if ((rc = chain_hash(f, digest)))
         return rc == TG_ENOMEM ? TG_EIO : rc;
-    hex_encode(digest, 32, newhash);
+    tg_digest_hex(digest, 32, newhash);
     if (e->keylen) {
         if (link_mac(e->key, e->keylen, digest, macbin))
             return TG_EIO;
-        hex_encode(macbin, 32, mac);
+        tg_digest_hex(macbin, 32, mac);
         OPENSSL_cleanse(macbin, sizeof macbin);
     }
     insert_bind(w, f, r, next, newhash, e->keylen ? mac : NULL);
@@ -599,7 +603,7 @@ static int batch_files(struct tg_evidence *e, struct wconn *w)
     if (!w->db && (rc = wconn_open(e, w, 0)))
         return rc;
     if ((why = files_moved(e, w))) {
-        e->err = (struct fail){0, 0, why};
+        e->err = (struct fail){.what = why};
         e->gone = why == WHY_WAL || why == WHY_SHM ? GONE_AUX : GONE_DB;
         /* Copies what the WAL holds into the database file through the
          * files this connection still has open, and empties the WAL: a

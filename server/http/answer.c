@@ -268,16 +268,12 @@ void tg_http_send_not_found(struct rq *q)
 int tg_http_on_error(struct mg_connection *conn, int status, const char *msg)
 {
     const struct mg_request_info *ri = mg_get_request_info(conn);
-    struct rq q;
+    struct rq q = {.conn = conn, .ri = ri, .close = 1};
     char text[256], note[128];
     int code = status;
 
     if (closing)
         return 1;
-    memset(&q, 0, sizeof(q));
-    q.conn = conn;
-    q.ri = ri;
-    q.close = 1;
     /* 411 is CivetWeb's answer to a Content-Length it cannot read. */
     if (code == 411 || code < 400 || code > 599)
         code = 400;

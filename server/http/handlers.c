@@ -20,6 +20,7 @@
 #include "server/core/justnorm.h"
 #include "server/core/request.h"
 #include "server/util/digest.h"
+#include "server/util/jarena.h"
 #include "server/util/log.h"
 #include "server/util/metrics.h"
 #include "server/util/number.h"
@@ -52,15 +53,16 @@ static const char *header_cb(void *ctx, const char *name)
 
 static void fill_req(struct rq *q, struct tg_http_req *r)
 {
-    memset(r, 0, sizeof(*r));
-    r->method = q->ri->request_method;
-    r->path = q->path;
-    r->query = q->ri->query_string;
-    r->body = q->body;
-    r->body_len = q->body_len;
-    r->header = header_cb;
-    r->ctx = q->conn;
-    r->now = q->now;
+    *r = (struct tg_http_req){
+        .method = q->ri->request_method,
+        .path = q->path,
+        .query = q->ri->query_string,
+        .body = q->body,
+        .body_len = q->body_len,
+        .header = header_cb,
+        .ctx = q->conn,
+        .now = q->now,
+    };
 }
 
 /*
@@ -113,6 +115,7 @@ static int auth_generic(struct rq *q, char **jti)
         }
         return 0;
     }
+    tg_jarena_assert_outside(); /* libjwt: see jarena.h */
     rc = tg_jwtauth_verify(&g->jwt, tok, len, q->now, jti);
     if (rc == TG_ENOMEM) {
         tg_http_send_internal(q);
@@ -512,6 +515,7 @@ static void on_webhook(struct rq *q, const struct tg_adapter *w)
     if (tg_http_post_prelude(q) != 0)
         goto out;
     fill_req(q, &r);
+    tg_jarena_assert_outside(); /* libjwt: see jarena.h */
     rc = w->authenticate(q->cfg, &r, &delivery, &jti);
     if (rc == TG_ENOMEM) {
         tg_http_send_internal(q);

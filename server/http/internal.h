@@ -101,7 +101,7 @@ struct tg_http {
     int watchdog_on;
     pthread_mutex_t wd_lock;
     pthread_cond_t wd_cond;
-    int wd_stop;
+    atomic_int wd_stop; /* read by the watchdog thread */
 };
 
 /* One request in flight. */

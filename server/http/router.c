@@ -83,16 +83,16 @@ static int64_t now_utc(void)
 int tg_http_handle(struct mg_connection *conn, void *cbdata)
 {
     struct tg_http *h = cbdata;
-    struct rq q;
+    struct rq q = {
+        .conn = conn,
+        .ri = mg_get_request_info(conn),
+        .h = h,
+        .now = now_utc(),
+    };
     const struct route *r;
     const char *arg = NULL, *bad_framing;
     double t0, elapsed;
 
-    memset(&q, 0, sizeof(q));
-    q.conn = conn;
-    q.ri = mg_get_request_info(conn);
-    q.h = h;
-    q.now = now_utc();
     q.ref = tg_http_current(h, &q.gen);
     q.cfg = tg_cfgref_config(q.ref);
     /* Routing on the decoded path as sent, not a cleaned-up one: a path

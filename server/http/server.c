@@ -214,10 +214,11 @@ int tg_http_start(struct tg_cfgref *cfg, struct tg_evidence *ev,
     }
     opts[no] = NULL;
 
-    memset(&cb, 0, sizeof(cb));
-    cb.log_message = on_log_message;
-    cb.exit_thread = tg_http_thread_exit;
-    cb.http_error = tg_http_on_error;
+    cb = (struct mg_callbacks){
+        .log_message = on_log_message,
+        .exit_thread = tg_http_thread_exit,
+        .http_error = tg_http_on_error,
+    };
     h->ctx = mg_start(&cb, h, opts);
     if (!h->ctx) {
         tg_log_event(TG_LOG_ERROR, "startup_error",

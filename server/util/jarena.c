@@ -1,9 +1,29 @@
 /* jarena.c - bump allocation for the JSON values of one request or ticket. */
 #include "server/util/jarena.h"
 
+#include <assert.h>
 #include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
+
+/* In the sanitizer build an arena's free bytes are poisoned: a value used
+ * after tg_jarena_rewind or tg_jarena_end, or written past its size, is an
+ * AddressSanitizer report instead of silent reuse. */
+#if defined(__SANITIZE_ADDRESS__)
+#define TG_JARENA_POISON 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TG_JARENA_POISON 1
+#endif
+#endif
+#ifdef TG_JARENA_POISON
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
 
 /* jansson's values hold pointers, doubles and 64-bit integers. */
 #define ALIGN 16
@@ -21,6 +41,7 @@ static void *arena_malloc(size_t n)
         if (need <= a->cap - a->used) {
             void *p = a->base + a->used;
             a->used += need;
+            UNPOISON(p, n);
             return p;
         }
     }
@@ -55,12 +76,25 @@ void tg_jarena_begin(struct tg_jarena *a, void *buf, size_t cap)
     a->used = skip <= cap ? skip : cap;
     a->prev = current;
     current = a;
+    POISON(a->base, a->cap);
 }
 
 void tg_jarena_end(struct tg_jarena *a)
 {
     if (current == a)
         current = a->prev;
+    POISON(a->base, a->cap);
+}
+
+int tg_jarena_active(void)
+{
+    return current != NULL;
+}
+
+void tg_jarena_assert_outside(void)
+{
+    assert(current == NULL &&
+           "libjwt's jansson values are made and freed outside any arena");
 }
 
 size_t tg_jarena_mark(const struct tg_jarena *a)
@@ -70,6 +104,8 @@ size_t tg_jarena_mark(const struct tg_jarena *a)
 
 void tg_jarena_rewind(struct tg_jarena *a, size_t mark)
 {
-    if (mark <= a->used)
+    if (mark <= a->used) {
+        POISON(a->base + mark, a->used - mark);
         a->used = mark;
+    }
 }

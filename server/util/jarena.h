@@ -33,8 +33,22 @@ void tg_jarena_install(void);
  * tg_jarena_end(a). buf must stay valid until then. Arenas nest. */
 void tg_jarena_begin(struct tg_jarena *a, void *buf, size_t cap);
 
-/* Ends a, which must be the thread's innermost arena. */
+/* Ends a, which must be the thread's innermost arena. In the sanitizer
+ * build its buffer is poisoned until the next begin. */
 void tg_jarena_end(struct tg_jarena *a);
+
+/* 1 when the calling thread allocates JSON values from an arena. */
+int tg_jarena_active(void);
+
+/*
+ * Asserts that the calling thread is inside no arena: call it before
+ * handing control to libjwt. libjwt makes jansson values and text of its
+ * own (json_dumps) and frees them with free() or its own allocator; made
+ * inside an arena they would be pointers into the arena's buffer given to
+ * free(), and a value libjwt keeps would outlive the arena. So no jansson
+ * value made by libjwt is ever made or freed inside a request's arena.
+ */
+void tg_jarena_assert_outside(void);
 
 /* A mark to rewind to: everything cut from a after tg_jarena_mark returns
  * is given back by tg_jarena_rewind(a, mark), once it is all released. */

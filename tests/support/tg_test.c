@@ -516,6 +516,40 @@ int tg_test_server_stop(struct tg_server *s)
     return -1;
 }
 
+char *tg_test_server_log_wait(const struct tg_server *s, size_t *offset,
+                              const char *needle, int times, int timeout_ms)
+{
+    int64_t t0 = mono_ms();
+
+    for (;;) {
+        size_t len = 0;
+        char *all = tg_test_read_file(s->log, &len), *out;
+        int found, late = mono_ms() - t0 >= timeout_ms;
+
+        if (!all)
+            return NULL;
+        if (*offset > len)
+            *offset = len;
+        {
+            const char *p = all + *offset;
+            found = 0;
+            while ((p = strstr(p, needle)) != NULL) {
+                found++;
+                p += strlen(needle);
+            }
+            found = found >= (times > 0 ? times : 1);
+        }
+        if (found || late) {
+            out = strdup(all + *offset);
+            *offset = len;
+            free(all);
+            return out;
+        }
+        free(all);
+        sleep_ms(20);
+    }
+}
+
 void tg_test_server_dump_log(const struct tg_server *s)
 {
     char *text = tg_test_read_file(s->log, NULL);

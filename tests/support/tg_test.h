@@ -85,6 +85,14 @@ int tg_test_server_log_ports(struct tg_server *s, int timeout_ms);
 int tg_test_server_stop(struct tg_server *s);
 /* Sends a signal (SIGHUP for a reload) without waiting. */
 int tg_test_server_signal(struct tg_server *s, int sig);
+/* The server's log from byte *offset on, once it holds needle times
+ * times (at least once) or after
+ * timeout_ms (whatever is there then; the caller's check then fails with
+ * it): for log lines written after the answer, without a fixed sleep.
+ * Advances *offset to the end read. malloc'd; NULL only when the log
+ * cannot be read. */
+char *tg_test_server_log_wait(const struct tg_server *s, size_t *offset,
+                              const char *needle, int times, int timeout_ms);
 /* Prints the server's log to stderr (call it when a test fails). */
 void tg_test_server_dump_log(const struct tg_server *s);
 /* Kills the server if still running and removes the temporary directory. */

@@ -160,6 +160,84 @@ static struct cf_use *cf_uses(struct cf_group *g)
     return g->cap > 1 ? g->more : &g->one;
 }
 
+/* Adds the group of jd with its first use (td, t). Returns 0 or
+ * TG_ENOMEM. */
+static int cf_new_group(struct cf_index *x, const unsigned char jd[CF_DIGEST],
+                        const unsigned char td[CF_DIGEST], int64_t t)
+{
+    struct cf_group *g;
+
+    while (x->n >= CF_GROUPS_MAX)
+        if (cf_evict(x, NULL))
+            return TG_ENOMEM;
+    if (x->n == x->cap) {
+        uint32_t ncap = x->cap ? x->cap * 2 : 1024;
+        struct cf_group *ng;
+
+        if (ncap > CF_GROUPS_MAX)
+            ncap = CF_GROUPS_MAX;
+        if (!(ng = realloc(x->g, ncap * sizeof *ng))) {
+            x->valid = 0;
+            return TG_ENOMEM;
+        }
+        x->g = ng;
+        x->cap = ncap;
+    }
+    g = &x->g[x->n];
+    memset(g, 0, sizeof *g);
+    memcpy(g->jd, jd, CF_DIGEST);
+    g->newest = t;
+    g->n = g->cap = 1;
+    g->complete = !cf_is_gone(x, jd);
+    memcpy(g->one.td, td, CF_DIGEST);
+    g->one.last = t;
+    g->next = x->bucket[cf_hash(jd) & (CF_BUCKETS - 1)];
+    x->bucket[cf_hash(jd) & (CF_BUCKETS - 1)] = ++x->n;
+    return 0;
+}
+
+/* Gives the full group *gi (of jd) room for more uses, evicting others if
+ * the slots run out (which may move it: *gi is its index after). When no
+ * room can be made the group is dropped and *dropped set. Returns 0 or
+ * TG_ENOMEM. */
+static int cf_grow(struct cf_index *x, uint32_t *gi_io,
+                   const unsigned char jd[CF_DIGEST], int *dropped)
+{
+    uint32_t gi = *gi_io;
+    struct cf_group *g = &x->g[gi];
+    uint32_t ncap = g->cap < 4 ? 4 : g->cap * 2;
+    struct cf_use *nu;
+
+    if (ncap > CF_GROUP_MAX)
+        ncap = CF_GROUP_MAX;
+    while (x->n_more + ncap > CF_USES_MAX && x->n > 1) {
+        /* eviction may move groups: find ours again by index */
+        uint32_t before = x->n;
+
+        if (cf_evict(x, &x->g[gi]))
+            return TG_ENOMEM;
+        if (x->n < before && gi >= x->n)
+            gi = (uint32_t)(cf_find(x, jd) - x->g);
+    }
+    *gi_io = gi;
+    g = &x->g[gi];
+    if (x->n_more + ncap > CF_USES_MAX ||
+        !(nu = malloc(ncap * sizeof *nu))) {
+        /* no room for this one group: forget it rather than lie */
+        *dropped = 1;
+        return cf_drop(x, gi);
+    }
+    memcpy(nu, cf_uses(g), g->n * sizeof *nu);
+    if (g->cap > 1) {
+        free(g->more);
+        x->n_more -= g->cap;
+    }
+    g->more = nu;
+    g->cap = ncap;
+    x->n_more += ncap;
+    return 0;
+}
+
 /*
  * Records that ticket td used justification jd at time t, as the upsert
  * into just_use does (last = max). Returns 0 or TG_ENOMEM (the index is then
@@ -173,35 +251,8 @@ int cf_add(struct cf_index *x, const unsigned char jd[CF_DIGEST],
 
     if (!x->valid)
         return 0;
-    if (!g) {
-        while (x->n >= CF_GROUPS_MAX)
-            if (cf_evict(x, NULL))
-                return TG_ENOMEM;
-        if (x->n == x->cap) {
-            uint32_t ncap = x->cap ? x->cap * 2 : 1024;
-            struct cf_group *ng;
-
-            if (ncap > CF_GROUPS_MAX)
-                ncap = CF_GROUPS_MAX;
-            if (!(ng = realloc(x->g, ncap * sizeof *ng))) {
-                x->valid = 0;
-                return TG_ENOMEM;
-            }
-            x->g = ng;
-            x->cap = ncap;
-        }
-        g = &x->g[x->n];
-        memset(g, 0, sizeof *g);
-        memcpy(g->jd, jd, CF_DIGEST);
-        g->newest = t;
-        g->n = g->cap = 1;
-        g->complete = !cf_is_gone(x, jd);
-        memcpy(g->one.td, td, CF_DIGEST);
-        g->one.last = t;
-        g->next = x->bucket[cf_hash(jd) & (CF_BUCKETS - 1)];
-        x->bucket[cf_hash(jd) & (CF_BUCKETS - 1)] = ++x->n;
-        return 0;
-    }
+    if (!g)
+        return cf_new_group(x, jd, td, t);
     if (t > g->newest)
         g->newest = t;
     u = cf_uses(g);
@@ -213,7 +264,7 @@ int cf_add(struct cf_index *x, const unsigned char jd[CF_DIGEST],
         }
     }
     if (g->n == CF_GROUP_MAX) {
-        /* full: td replaces the oldest use if it is later (see above) */
+        /* full: td replaces the oldest use if it is later (struct cf_index) */
         uint32_t min = 0;
 
         for (uint32_t i = 1; i < g->n; i++)
@@ -226,36 +277,13 @@ int cf_add(struct cf_index *x, const unsigned char jd[CF_DIGEST],
         return 0;
     }
     if (g->n == g->cap) {
-        uint32_t ncap = g->cap < 4 ? 4 : g->cap * 2;
         uint32_t gi = (uint32_t)(g - x->g);
-        struct cf_use *nu;
+        int dropped = 0, rc;
 
-        if (ncap > CF_GROUP_MAX)
-            ncap = CF_GROUP_MAX;
-        while (x->n_more + ncap > CF_USES_MAX && x->n > 1) {
-            /* eviction may move groups: find ours again by index */
-            uint32_t before = x->n;
-
-            if (cf_evict(x, &x->g[gi]))
-                return TG_ENOMEM;
-            if (x->n < before && gi >= x->n)
-                gi = (uint32_t)(cf_find(x, jd) - x->g);
-        }
+        if ((rc = cf_grow(x, &gi, jd, &dropped)) || dropped)
+            return rc;
         g = &x->g[gi];
-        if (x->n_more + ncap > CF_USES_MAX ||
-            !(nu = malloc(ncap * sizeof *nu))) {
-            /* no room for this one group: forget it rather than lie */
-            return cf_drop(x, gi);
-        }
-        memcpy(nu, cf_uses(g), g->n * sizeof *nu);
-        if (g->cap > 1) {
-            free(g->more);
-            x->n_more -= g->cap;
-        }
-        g->more = nu;
-        g->cap = ncap;
-        x->n_more += ncap;
-        u = nu;
+        u = g->more;
     }
     memcpy(u[g->n].td, td, CF_DIGEST);
     u[g->n].last = t;

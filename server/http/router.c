@@ -80,6 +80,60 @@ static int64_t now_utc(void)
     return (int64_t)ts.tv_sec;
 }
 
+/* Answers q by its route r (NULL: none), or refuses it first: an
+ * ambiguous length, no such path, another method. */
+static void dispatch(struct rq *q, const struct route *r, const char *arg)
+{
+    const char *bad_framing = tg_http_framing_problem(q->ri);
+
+    if (bad_framing) {
+        char msg[200];
+        snprintf(msg, sizeof(msg),
+                 "The request's length is ambiguous (%s); send one "
+                 "Content-Length of digits, or Transfer-Encoding: chunked "
+                 "alone.",
+                 bad_framing);
+        q->close = 1;
+        q->note = "framing";
+        tg_http_send_error(q, 400, "bad_request", msg);
+    } else if (!r) {
+        tg_http_send_not_found(q);
+    } else if (strcmp(q->ri->request_method, r->method) != 0) {
+        const char *const allow[] = {"Allow", r->method, NULL};
+        char msg[96];
+        snprintf(msg, sizeof(msg), "This endpoint only takes %s.", r->method);
+        tg_http_send_error_x(q, 405, "method_not_allowed", msg, NULL, allow);
+    } else if (r->fn) {
+        r->fn(q);
+    } else {
+        r->fn_arg(q, arg);
+    }
+}
+
+/* The access log line of q, answered in elapsed seconds. */
+static void log_request(const struct rq *q, double elapsed)
+{
+    /* Probes are not logged: they would drown the requests. */
+    if (strcmp(q->path, "/healthz") != 0 && strcmp(q->path, "/readyz") != 0 &&
+        strcmp(q->path, "/metrics") != 0) {
+        struct tg_log_request lr = {
+            .remote = q->ri->remote_addr,
+            .method = q->ri->request_method,
+            .path = q->path,
+            .status = q->status,
+            .ticket = q->ticket[0] ? q->ticket : NULL,
+            .decision = q->verdict,
+            .codes = q->codes,
+            .n_codes = q->n_codes,
+            .decision_id = q->decision_id[0] ? q->decision_id : NULL,
+            .delivery_id = q->delivery[0] ? q->delivery : NULL,
+            .note = q->note,
+            .duration_ms = elapsed * 1000.0,
+        };
+        tg_log_request(q->status >= 500 ? TG_LOG_WARN : TG_LOG_INFO, &lr);
+    }
+}
+
 int tg_http_handle(struct mg_connection *conn, void *cbdata)
 {
     struct tg_http *h = cbdata;
@@ -90,7 +144,7 @@ int tg_http_handle(struct mg_connection *conn, void *cbdata)
         .now = now_utc(),
     };
     const struct route *r;
-    const char *arg = NULL, *bad_framing;
+    const char *arg = NULL;
     double t0, elapsed;
 
     q.ref = tg_http_current(h, &q.gen);
@@ -103,29 +157,7 @@ int tg_http_handle(struct mg_connection *conn, void *cbdata)
     t0 = tg_http_mono_s();
 
     r = find_route(h, &q, &arg);
-    bad_framing = tg_http_framing_problem(q.ri);
-    if (bad_framing) {
-        char msg[200];
-        snprintf(msg, sizeof(msg),
-                 "The request's length is ambiguous (%s); send one "
-                 "Content-Length of digits, or Transfer-Encoding: chunked "
-                 "alone.",
-                 bad_framing);
-        q.close = 1;
-        q.note = "framing";
-        tg_http_send_error(&q, 400, "bad_request", msg);
-    } else if (!r) {
-        tg_http_send_not_found(&q);
-    } else if (strcmp(q.ri->request_method, r->method) != 0) {
-        const char *const allow[] = {"Allow", r->method, NULL};
-        char msg[96];
-        snprintf(msg, sizeof(msg), "This endpoint only takes %s.", r->method);
-        tg_http_send_error_x(&q, 405, "method_not_allowed", msg, NULL, allow);
-    } else if (r->fn) {
-        r->fn(&q);
-    } else {
-        r->fn_arg(&q, arg);
-    }
+    dispatch(&q, r, arg);
     tg_http_arena_end(&q);
     elapsed = tg_http_mono_s() - t0;
     tg_metrics_http_request(h->metrics,
@@ -133,26 +165,7 @@ int tg_http_handle(struct mg_connection *conn, void *cbdata)
                             : r->label ? r->label
                                        : r->path,
                             q.status, elapsed);
-
-    /* Probes are not logged: they would drown the requests. */
-    if (strcmp(q.path, "/healthz") != 0 && strcmp(q.path, "/readyz") != 0 &&
-        strcmp(q.path, "/metrics") != 0) {
-        struct tg_log_request lr = {
-            .remote = q.ri->remote_addr,
-            .method = q.ri->request_method,
-            .path = q.path,
-            .status = q.status,
-            .ticket = q.ticket[0] ? q.ticket : NULL,
-            .decision = q.verdict,
-            .codes = q.codes,
-            .n_codes = q.n_codes,
-            .decision_id = q.decision_id[0] ? q.decision_id : NULL,
-            .delivery_id = q.delivery[0] ? q.delivery : NULL,
-            .note = q.note,
-            .duration_ms = elapsed * 1000.0,
-        };
-        tg_log_request(q.status >= 500 ? TG_LOG_WARN : TG_LOG_INFO, &lr);
-    }
+    log_request(&q, elapsed);
 
     tg_http_work_end(&q);
     if (q.body_heap)

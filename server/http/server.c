@@ -92,69 +92,56 @@ static int any_tls_port(const char *list)
     return 0;
 }
 
-int tg_http_start(struct tg_cfgref *cfg, struct tg_evidence *ev,
-                  struct tg_http **out)
+/* The option strings of both CivetWeb servers, formatted once. */
+struct listen_opts {
+    char ports[1024], admin_ports[1024];
+    int n_main, n_admin;
+    char threads[16], timeout[16], keepalive[16];
+};
+
+/* Checks server.listen and server.admin_listen and formats them into l.
+ * Returns 0 or TG_EINVAL (logged). */
+static int listen_ports(struct tg_http *h, const struct tg_config *c, int tls,
+                        struct listen_opts *l)
 {
-    const struct tg_config *c = tg_cfgref_config(cfg);
-    struct mg_callbacks cb;
-    struct mg_server_port sp[TG_MAX_LISTENERS];
-    struct tg_http *h;
-    const char *opts[32];
-    char ports[1024] = "", admin_ports[1024] = "", threads[16], timeout[16];
-    char keepalive[16];
-    size_t no = 0;
-    int n_main, n_admin = 0, n_sp, i, rc = TG_ENOMEM;
-    int tls = c->server.tls_certificate != NULL;
-
-    h = calloc(1, sizeof(*h));
-    if (!h)
-        return TG_ENOMEM;
-    if (tg_metrics_new(&h->metrics) != 0)
-        goto fail_alloc;
-    if (pthread_mutex_init(&h->lock, NULL) != 0)
-        goto fail_lock;
-    if (pthread_mutex_init(&h->reload_lock, NULL) != 0)
-        goto fail_reload_lock;
-    tg_metrics_set_policy(h->metrics, c->digest);
-    h->ev = ev;
-    h->cur = tg_cfgref_get(cfg);
-    h->gen = atomic_fetch_add(&cfg_gen, 1) + 1;
-    h->tls = tls;
-    if (tg_http_deadlines_start(h, c) != 0)
-        goto fail_lib;
-    rc = TG_EINVAL;
-
     if (!c->server.listen) {
         tg_log_event(TG_LOG_ERROR, "startup_error", "server.listen is not set");
-        goto fail_lib;
+        return TG_EINVAL;
     }
     if (!tls && any_tls_port(c->server.listen)) {
         tg_log_event(TG_LOG_ERROR, "startup_error",
                      "server.listen has a TLS port (\"s\") but "
                      "server.tls.certificate is not set");
-        goto fail_lib;
+        return TG_EINVAL;
     }
-    n_main = add_ports(ports, sizeof(ports), c->server.listen, tls);
+    l->n_main = add_ports(l->ports, sizeof(l->ports), c->server.listen, tls);
     if (c->server.admin_listen) {
-        n_admin = add_ports(admin_ports, sizeof(admin_ports),
-                            c->server.admin_listen, 0);
+        l->n_admin = add_ports(l->admin_ports, sizeof(l->admin_ports),
+                               c->server.admin_listen, 0);
         h->has_admin = 1;
     }
-    if (n_main <= 0 || n_admin < 0 || n_main + n_admin > TG_MAX_LISTENERS) {
+    if (l->n_main <= 0 || l->n_admin < 0 ||
+        l->n_main + l->n_admin > TG_MAX_LISTENERS) {
         tg_log_event(TG_LOG_ERROR, "startup_error",
                      "server.listen: no usable \"host:port\" "
                      "(at most %d listeners)",
                      TG_MAX_LISTENERS);
-        goto fail_lib;
+        return TG_EINVAL;
     }
+    return 0;
+}
 
+/* Initialises CivetWeb, with its OpenSSL layer when tls. Returns 0 or
+ * TG_EINVAL (logged; nothing to undo). */
+static int library_start(int tls)
+{
     /* TLS needs CivetWeb's OpenSSL layer initialised before mg_start, and
      * Debian's CivetWeb 1.15 can only find OpenSSL 3 through our shims. */
     if (tls) {
         char why[256];
         if (tg_tlsshim_load(why, sizeof(why)) != 0) {
             tg_log_event(TG_LOG_ERROR, "startup_error", "%s", why);
-            goto fail_lib;
+            return TG_EINVAL;
         }
     }
     if ((mg_init_library(tls ? MG_FEATURES_SSL : 0) &
@@ -163,25 +150,33 @@ int tg_http_start(struct tg_cfgref *cfg, struct tg_evidence *ev,
                      "server.tls is set but CivetWeb could not "
                      "initialise OpenSSL");
         mg_exit_library();
-        goto fail_lib;
+        return TG_EINVAL;
     }
+    return 0;
+}
+
+/* The API listener's CivetWeb options (NULL-ended) into opts (32). */
+static void api_options(const struct tg_config *c, int tls,
+                        struct listen_opts *l, const char **opts)
+{
+    size_t no = 0;
 
     /* One CivetWeb thread per open connection (CivetWeb 1.15 serves a
      * connection on one thread from accept to close); server.threads
      * bounds the requests processed at once (h->work). */
-    snprintf(threads, sizeof(threads), "%d",
+    snprintf(l->threads, sizeof(l->threads), "%d",
              c->server.connections > 0 ? c->server.connections : 256);
-    snprintf(keepalive, sizeof(keepalive), "%d",
+    snprintf(l->keepalive, sizeof(l->keepalive), "%d",
              c->server.keep_alive_timeout_ms);
-    snprintf(timeout, sizeof(timeout), "%d",
+    snprintf(l->timeout, sizeof(l->timeout), "%d",
              c->server.request_timeout_ms > 0 ? c->server.request_timeout_ms
                                               : 10000);
     opts[no++] = "listening_ports";
-    opts[no++] = ports;
+    opts[no++] = l->ports;
     opts[no++] = "num_threads";
-    opts[no++] = threads;
+    opts[no++] = l->threads;
     opts[no++] = "request_timeout_ms";
-    opts[no++] = timeout;
+    opts[no++] = l->timeout;
     /* Lets a 413 answered before the body was read reach the client. */
     opts[no++] = "linger_timeout_ms";
     opts[no++] = "1000";
@@ -189,7 +184,7 @@ int tg_http_start(struct tg_cfgref *cfg, struct tg_evidence *ev,
     opts[no++] = c->server.keep_alive_timeout_ms > 0 ? "yes" : "no";
     /* How long an open connection may wait for its next request. */
     opts[no++] = "keep_alive_timeout_ms";
-    opts[no++] = keepalive;
+    opts[no++] = l->keepalive;
     /* An answer over the stack buffer goes out in two writes; without
      * this, Nagle holds the second until the client's delayed ACK. */
     opts[no++] = "tcp_nodelay";
@@ -213,69 +208,130 @@ int tg_http_start(struct tg_cfgref *cfg, struct tg_evidence *ev,
         }
     }
     opts[no] = NULL;
+}
 
-    cb = (struct mg_callbacks){
+/* The admin listener is a server of its own, with its own few threads:
+ * probes and metrics are answered however many connections the API
+ * listener holds. Returns 0 or TG_EINVAL (logged). */
+static int admin_start(struct tg_http *h, const struct tg_config *c,
+                       const struct mg_callbacks *cb,
+                       const struct listen_opts *l)
+{
+    struct mg_server_port sp[TG_MAX_LISTENERS];
+    const char *aopts[] = {
+        "listening_ports",
+        l->admin_ports,
+        "num_threads",
+        TG_STR(TG_ADMIN_THREADS),
+        "request_timeout_ms",
+        l->timeout,
+        "linger_timeout_ms",
+        "1000",
+        "enable_keep_alive",
+        c->server.keep_alive_timeout_ms > 0 ? "yes" : "no",
+        "keep_alive_timeout_ms",
+        l->keepalive,
+        "tcp_nodelay",
+        "1",
+        NULL,
+    };
+    int n_sp, i;
+
+    h->admin_ctx = mg_start(cb, h, aopts);
+    if (!h->admin_ctx) {
+        tg_log_event(TG_LOG_ERROR, "startup_error",
+                     "cannot listen on %s (server.admin_listen: in use, "
+                     "or not an address of this host)",
+                     l->admin_ports);
+        return TG_EINVAL;
+    }
+    mg_set_request_handler(h->admin_ctx, "/", tg_http_handle, h);
+    memset(sp, 0, sizeof(sp));
+    n_sp = mg_get_server_ports(h->admin_ctx, TG_MAX_LISTENERS, sp);
+    for (i = 0; i < n_sp && h->n_admin_ports < TG_MAX_LISTENERS; i++)
+        h->admin_ports[h->n_admin_ports++] = sp[i].port;
+    return 0;
+}
+
+/* Logs the ports both servers listen on. */
+static void log_listeners(const struct tg_http *h)
+{
+    struct mg_server_port sp[TG_MAX_LISTENERS];
+    int n_sp, i;
+
+    if (!tg_log_enabled(TG_LOG_INFO))
+        return;
+    memset(sp, 0, sizeof(sp));
+    n_sp = mg_get_server_ports(h->ctx, TG_MAX_LISTENERS, sp);
+    for (i = 0; i < n_sp; i++)
+        tg_log_event(TG_LOG_INFO, "listen", "listening on port %d%s",
+                     sp[i].port, sp[i].is_ssl ? " (TLS)" : "");
+    for (i = 0; (size_t)i < h->n_admin_ports; i++)
+        tg_log_event(TG_LOG_INFO, "listen", "listening on port %d (admin)",
+                     h->admin_ports[i]);
+}
+
+/* Starts both CivetWeb servers of h. Returns 0 or TG_EINVAL (logged;
+ * the library is left initialised for the caller to exit). */
+static int servers_start(struct tg_http *h, const struct tg_config *c, int tls,
+                         struct listen_opts *l)
+{
+    const struct mg_callbacks cb = {
         .log_message = on_log_message,
         .exit_thread = tg_http_thread_exit,
         .http_error = tg_http_on_error,
     };
+    const char *opts[32];
+
+    api_options(c, tls, l, opts);
     h->ctx = mg_start(&cb, h, opts);
     if (!h->ctx) {
         tg_log_event(TG_LOG_ERROR, "startup_error",
                      "cannot listen on %s (in use, not an address of this "
                      "host, or with TLS a certificate or CA file that does "
                      "not load: see the civetweb records before this one)",
-                     ports);
-        goto fail_start;
+                     l->ports);
+        return TG_EINVAL;
     }
     mg_set_request_handler(h->ctx, "/", tg_http_handle, h);
+    if (l->n_admin > 0 && admin_start(h, c, &cb, l) != 0) {
+        mg_stop(h->ctx);
+        return TG_EINVAL;
+    }
+    return 0;
+}
 
-    /* The admin listener is a server of its own, with its own few
-     * threads: probes and metrics are answered however many connections
-     * the API listener holds. */
-    if (n_admin > 0) {
-        const char *aopts[] = {
-            "listening_ports",
-            admin_ports,
-            "num_threads",
-            TG_STR(TG_ADMIN_THREADS),
-            "request_timeout_ms",
-            timeout,
-            "linger_timeout_ms",
-            "1000",
-            "enable_keep_alive",
-            c->server.keep_alive_timeout_ms > 0 ? "yes" : "no",
-            "keep_alive_timeout_ms",
-            keepalive,
-            "tcp_nodelay",
-            "1",
-            NULL,
-        };
-        h->admin_ctx = mg_start(&cb, h, aopts);
-        if (!h->admin_ctx) {
-            tg_log_event(TG_LOG_ERROR, "startup_error",
-                         "cannot listen on %s (server.admin_listen: in use, "
-                         "or not an address of this host)",
-                         admin_ports);
-            mg_stop(h->ctx);
-            goto fail_start;
-        }
-        mg_set_request_handler(h->admin_ctx, "/", tg_http_handle, h);
-        memset(sp, 0, sizeof(sp));
-        n_sp = mg_get_server_ports(h->admin_ctx, TG_MAX_LISTENERS, sp);
-        for (i = 0; i < n_sp && h->n_admin_ports < TG_MAX_LISTENERS; i++)
-            h->admin_ports[h->n_admin_ports++] = sp[i].port;
-    }
-    if (tg_log_enabled(TG_LOG_INFO)) {
-        memset(sp, 0, sizeof(sp));
-        n_sp = mg_get_server_ports(h->ctx, TG_MAX_LISTENERS, sp);
-        for (i = 0; i < n_sp; i++)
-            tg_log_event(TG_LOG_INFO, "listen", "listening on port %d%s",
-                         sp[i].port, sp[i].is_ssl ? " (TLS)" : "");
-        for (i = 0; (size_t)i < h->n_admin_ports; i++)
-            tg_log_event(TG_LOG_INFO, "listen", "listening on port %d (admin)",
-                         h->admin_ports[i]);
-    }
+int tg_http_start(struct tg_cfgref *cfg, struct tg_evidence *ev,
+                  struct tg_http **out)
+{
+    const struct tg_config *c = tg_cfgref_config(cfg);
+    struct listen_opts l = {.n_admin = 0};
+    struct tg_http *h;
+    int rc = TG_ENOMEM;
+    int tls = c->server.tls_certificate != NULL;
+
+    h = calloc(1, sizeof(*h));
+    if (!h)
+        return TG_ENOMEM;
+    if (tg_metrics_new(&h->metrics) != 0)
+        goto fail_alloc;
+    if (pthread_mutex_init(&h->lock, NULL) != 0)
+        goto fail_lock;
+    if (pthread_mutex_init(&h->reload_lock, NULL) != 0)
+        goto fail_reload_lock;
+    tg_metrics_set_policy(h->metrics, c->digest);
+    h->ev = ev;
+    h->cur = tg_cfgref_get(cfg);
+    h->gen = atomic_fetch_add(&cfg_gen, 1) + 1;
+    h->tls = tls;
+    if (tg_http_deadlines_start(h, c) != 0)
+        goto fail_lib;
+    rc = TG_EINVAL;
+    if (listen_ports(h, c, tls, &l) != 0 || library_start(tls) != 0)
+        goto fail_lib;
+    if (servers_start(h, c, tls, &l) != 0)
+        goto fail_start;
+    log_listeners(h);
     *out = h;
     return 0;
 

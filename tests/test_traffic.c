@@ -887,6 +887,10 @@ static void test_503_names_no_decision(void **state)
     assert_int_equal(tg_test_http(&S, "POST", "/v1/check", h, body,
                                   strlen(body), 0, &r),
                      0);
+    /* Unlock first: a failed assertion must not leave the shared server's
+     * store locked for the tests after this one. */
+    assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
     assert_int_equal(r.status, 503);
     /* The contract's error, and no decision in the answer either. */
     assert_non_null(strstr(r.body, "\"error\":\"store_unavailable\""));
@@ -898,8 +902,6 @@ static void test_503_names_no_decision(void **state)
         free(ra);
     }
     tg_test_resp_free(&r);
-    assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
 
     /* Logged after the answer: wait for the line, not a fixed time. */
     log = tg_test_server_log_wait(&S, &off, "\"status\":503", 1, 5000);

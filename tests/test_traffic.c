@@ -868,6 +868,53 @@ static void test_civetweb_rejections_logged(void **state)
     free(log);
 }
 
+/* A rejection logs this request's path or none, never the previous one's:
+ * CivetWeb 1.15 does not reset request_info.local_uri_raw between
+ * requests, so after a request line it could not parse it still points
+ * into the connection's reused buffer, at the bytes of the request before
+ * (another client's, once the thread serves another connection). */
+static void test_rejection_logs_no_stale_path(void **state)
+{
+    static const char bad[] = "G\001T / HTTP/1.1\r\nHost: t\r\n\r\n";
+    char first[1024], marker[300];
+    struct tg_conn c;
+    struct tg_resp r;
+    size_t off = 0;
+    char *log, *line;
+    (void)state;
+
+    /* Longer than the bad request, so its tail is not overwritten. */
+    memset(marker, 'Q', sizeof(marker) - 1);
+    memcpy(marker, "STALEPATH", 9);
+    marker[sizeof(marker) - 1] = '\0';
+    snprintf(first, sizeof(first),
+             "GET /v1/decisions?ticket=%s HTTP/1.1\r\nHost: t\r\n%s\r\n\r\n",
+             marker, auth);
+    free(log_since(&off));
+    assert_int_equal(tg_test_conn_open(S.port, &c), 0);
+    assert_int_equal(tg_test_conn_send(&c, first, strlen(first)), 0);
+    assert_int_equal(tg_test_conn_response(&c, 3000, &r), 0);
+    assert_int_equal(r.status, 200);
+    tg_test_resp_free(&r);
+    assert_int_equal(tg_test_conn_send(&c, bad, sizeof(bad) - 1), 0);
+    assert_int_equal(tg_test_conn_response(&c, 3000, &r), 0);
+    assert_int_equal(r.status, 400);
+    tg_test_resp_free(&r);
+    tg_test_conn_close(&c);
+
+    sleep_ms(100);
+    log = log_since(&off);
+    line = log_line_with(log, "\"event\":\"request\"", "\"status\":400",
+                         (const char *)NULL);
+    if (!line)
+        fail_msg("no log line for the rejection:\n%s", log);
+    if (strstr(line, "STALEPATH") || strstr(line, "QQQQ") ||
+        strstr(line, "decisions"))
+        fail_msg("the rejection logs the previous request's path: %s", line);
+    free(line);
+    free(log);
+}
+
 /* A 503 (the store locked past busy_timeout_ms) names no decision: the id
  * it formatted before the append failed is in no store. */
 static void test_503_names_no_decision(void **state)
@@ -982,6 +1029,52 @@ static void test_admin_listener_own_threads(void **state)
     tg_test_server_cleanup(&a);
 }
 
+/* The admin listener itself under idle sockets: connections that never
+ * send a request, more than its threads, must not keep /healthz from
+ * answering within ANSWER_MS (a liveness probe gives up after 1 s by
+ * default in Kubernetes; the admin port is where Prometheus and the
+ * probes, and whoever else shares their network, connect). */
+static void test_admin_listener_idle_sockets(void **state)
+{
+    struct tg_server a;
+    struct tg_conn idle[12];
+    struct tg_resp r;
+    char line[128];
+    int admin_port, i;
+    int64_t t0, took;
+    (void)state;
+
+    if (wrapped())
+        skip();
+    assert_int_equal(tg_test_server_prepare(&a), 0);
+    snprintf(line, sizeof(line), "  admin_listen: \"127.0.0.1:0\"");
+    assert_int_equal(tg_test_config_replace(&a, "  threads: 16", line), 0);
+    assert_int_equal(tg_test_server_start(&a), 0);
+    admin_port = a.admin_port;
+    assert_true(admin_port > 0);
+
+    for (i = 0; i < 12; i++)
+        assert_int_equal(tg_test_conn_open(admin_port, &idle[i]), 0);
+    sleep_ms(200);
+    {
+        struct tg_server adm = a;
+        snprintf(adm.url, sizeof(adm.url), "http://127.0.0.1:%d", admin_port);
+        t0 = now_ms();
+        assert_int_equal(
+            tg_test_http(&adm, "GET", "/healthz", NULL, NULL, 0, 0, &r), 0);
+        took = now_ms() - t0;
+        assert_int_equal(r.status, 200);
+        tg_test_resp_free(&r);
+    }
+    for (i = 0; i < 12; i++)
+        tg_test_conn_close(&idle[i]);
+    assert_int_equal(tg_test_server_stop(&a), 0);
+    tg_test_server_cleanup(&a);
+    if (took > ANSWER_MS)
+        fail_msg("admin /healthz waited %lld ms behind 12 idle sockets",
+                 (long long)took);
+}
+
 /* SIGTERM ends the server within seconds whatever its clients are doing:
  * an idle socket, a body stalled after its headers, headers half sent, a
  * kept-alive connection between requests, on the API and the admin
@@ -1073,6 +1166,7 @@ int main(void)
         cmocka_unit_test(test_answer_before_body_closes),
         cmocka_unit_test(test_nul_in_query),
         cmocka_unit_test(test_civetweb_rejections_logged),
+        cmocka_unit_test(test_rejection_logs_no_stale_path),
         cmocka_unit_test(test_503_names_no_decision),
         cmocka_unit_test(test_idle_timeout),
         cmocka_unit_test(test_body_deadline_answer),
@@ -1081,6 +1175,7 @@ int main(void)
         cmocka_unit_test(test_slow_headers),
         cmocka_unit_test(test_slow_idle_sockets),
         cmocka_unit_test(test_admin_listener_own_threads),
+        cmocka_unit_test(test_admin_listener_idle_sockets),
         cmocka_unit_test(test_stops_promptly_with_open_connections),
         cmocka_unit_test(test_stops_cleanly),
     };

@@ -269,7 +269,7 @@ int tg_http_on_error(struct mg_connection *conn, int status, const char *msg)
 {
     const struct mg_request_info *ri = mg_get_request_info(conn);
     struct rq q = {.conn = conn, .ri = ri, .close = 1};
-    char text[256], note[128];
+    char text[256], note[128], path[256] = "";
     int code = status;
 
     if (closing)
@@ -290,6 +290,13 @@ int tg_http_on_error(struct mg_connection *conn, int status, const char *msg)
                  "The request could not be parsed as HTTP/1.1 (%s); check "
                  "the method, request line and headers.",
                  tg_log_clean(msg, strlen(msg), note, sizeof(note)));
+    if (ri && ri->request_uri) {
+        size_t n = strcspn(ri->request_uri, "?");
+        if (n >= sizeof(path))
+            n = sizeof(path) - 1;
+        memcpy(path, ri->request_uri, n);
+        path[n] = '\0';
+    }
     tg_http_send_error(&q, code,
                        code == 413   ? "too_large"
                        : code == 500 ? "internal"
@@ -299,7 +306,13 @@ int tg_http_on_error(struct mg_connection *conn, int status, const char *msg)
         struct tg_log_request lr = {
             .remote = ri ? ri->remote_addr : NULL,
             .method = ri ? ri->request_method : NULL,
-            .path = ri && ri->local_uri_raw ? ri->local_uri_raw : NULL,
+            /* Not local_uri_raw: CivetWeb 1.15 does not reset it between
+             * requests, so after a request line it could not parse it
+             * points at the previous request's bytes in the reused buffer
+             * (another client's, once the thread serves another
+             * connection). request_uri is set per request; the query is
+             * cut off, as for every other logged path. */
+            .path = path[0] ? path : NULL,
             .status = code,
             .note = tg_log_clean(msg, strlen(msg), note, sizeof(note)),
         };

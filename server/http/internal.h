@@ -47,7 +47,11 @@
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 /* CivetWeb threads of the admin listener's own server: probes and metrics
  * stay answered when the API's connections are all taken. */
-#define TG_ADMIN_THREADS 4
+/* The admin listener's own CivetWeb threads (one an open connection): more
+ * than the idle sockets a scraper, two probes and an operator leave open. */
+#define TG_ADMIN_THREADS 32
+/* Its header deadline, below any liveness probe's retry period. */
+#define TG_ADMIN_TIMEOUT_MS 2000
 /* How often the watchdog looks for bodies past their deadline, ms. */
 #define TG_WATCHDOG_TICK_MS 100
 #define TG_STR_(x) #x

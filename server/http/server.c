@@ -96,7 +96,7 @@ static int any_tls_port(const char *list)
 struct listen_opts {
     char ports[1024], admin_ports[1024];
     int n_main, n_admin;
-    char threads[16], timeout[16], keepalive[16];
+    char threads[16], timeout[16], admin_timeout[16], keepalive[16];
 };
 
 /* Checks server.listen and server.admin_listen and formats them into l.
@@ -171,6 +171,15 @@ static void api_options(const struct tg_config *c, int tls,
     snprintf(l->timeout, sizeof(l->timeout), "%d",
              c->server.request_timeout_ms > 0 ? c->server.request_timeout_ms
                                               : 10000);
+    /* A probe's request is a line and a few headers: the admin listener
+     * gives idle or slow sockets at most TG_ADMIN_TIMEOUT_MS, so that a
+     * few of them cannot hold its threads past a liveness probe's patience
+     * (Kubernetes gives up after 1 s by default). */
+    snprintf(l->admin_timeout, sizeof(l->admin_timeout), "%d",
+             c->server.request_timeout_ms > 0 &&
+                     c->server.request_timeout_ms < TG_ADMIN_TIMEOUT_MS
+                 ? c->server.request_timeout_ms
+                 : TG_ADMIN_TIMEOUT_MS);
     opts[no++] = "listening_ports";
     opts[no++] = l->ports;
     opts[no++] = "num_threads";
@@ -224,7 +233,7 @@ static int admin_start(struct tg_http *h, const struct tg_config *c,
         "num_threads",
         TG_STR(TG_ADMIN_THREADS),
         "request_timeout_ms",
-        l->timeout,
+        l->admin_timeout,
         "linger_timeout_ms",
         "1000",
         "enable_keep_alive",

@@ -108,24 +108,33 @@ static char *dup_column(sqlite3_stmt *st, int col)
     return s;
 }
 
-int tg_evidence_find_delivery(struct tg_evidence *e, const char *source,
-                              const char *delivery_id,
-                              const unsigned char body_sha256[32],
-                              char **decision_json)
+/* What a row found by a delivery id or a jti answers: its body digest
+ * (column 0) against the request's (same_body), and the rest of the row.
+ * Returns 0 with *decision_json (NULL: nothing recorded to answer with),
+ * TG_ECONFLICT or TG_ENOMEM. */
+typedef int (*row_answer)(sqlite3_stmt *st, int same_body,
+                          char **decision_json);
+
+/* Looks up (source, key) with statement q and lets answer judge the row.
+ * The one lookup of tg_evidence_find_delivery and tg_evidence_find_jti:
+ * TG_ENOTFOUND without a row, TG_EIO when the read fails. */
+static int find_by_key(struct tg_evidence *e, int q, const char *source,
+                       const char *key, const unsigned char body_sha256[32],
+                       row_answer answer, char **decision_json)
 {
     struct rconn *c = NULL;
     sqlite3_stmt *st;
     char want[65];
     int rc;
 
-    if (!e || !source || !delivery_id || !decision_json)
+    if (!e || !source || !key || !decision_json)
         return TG_EINVAL;
     if ((rc = rconn_get(e, &c)))
         return rc == TG_ENOMEM ? rc : TG_EIO;
-    if ((rc = rconn_stmt(c, Q_DELIVERY, &st)))
+    if ((rc = rconn_stmt(c, q, &st)))
         goto out;
     sqlite3_bind_text(st, 1, source, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, delivery_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) {
         rc = TG_ENOTFOUND;
@@ -133,17 +142,9 @@ int tg_evidence_find_delivery(struct tg_evidence *e, const char *source,
         rc = TG_EIO;
     } else {
         const char *have = (const char *)sqlite3_column_text(st, 0);
-        char *doc;
 
         tg_digest_hex(body_sha256, 32, want);
-        if (!have || strcmp(have, want) != 0) {
-            rc = TG_ECONFLICT;
-        } else if (!(doc = dup_column(st, 1))) {
-            rc = TG_ENOMEM;
-        } else {
-            *decision_json = doc;
-            rc = 0;
-        }
+        rc = answer(st, have && strcmp(have, want) == 0, decision_json);
     }
     stmt_done(st);
 out:
@@ -151,51 +152,55 @@ out:
     return rc;
 }
 
+/* A delivery's row: (body digest, decision document). */
+static int delivery_answer(sqlite3_stmt *st, int same_body,
+                           char **decision_json)
+{
+    char *doc;
+
+    if (!same_body)
+        return TG_ECONFLICT;
+    if (!(doc = dup_column(st, 1)))
+        return TG_ENOMEM;
+    *decision_json = doc;
+    return 0;
+}
+
+/* A jti's row: (body digest, decision id or NULL for a skip, the decision
+ * document still in the store or NULL). */
+static int jti_answer(sqlite3_stmt *st, int same_body, char **decision_json)
+{
+    int recorded = sqlite3_column_type(st, 1) != SQLITE_NULL;
+    int kept = sqlite3_column_type(st, 2) != SQLITE_NULL;
+
+    /* A record moved out by `audit archive` cannot be answered again:
+     * the jti counts as used. */
+    if (!same_body || (recorded && !kept))
+        return TG_ECONFLICT;
+    if (!recorded) {
+        *decision_json = NULL;
+        return 0;
+    }
+    if (!(*decision_json = dup_column(st, 2)))
+        return TG_ENOMEM;
+    return 0;
+}
+
+int tg_evidence_find_delivery(struct tg_evidence *e, const char *source,
+                              const char *delivery_id,
+                              const unsigned char body_sha256[32],
+                              char **decision_json)
+{
+    return find_by_key(e, Q_DELIVERY, source, delivery_id, body_sha256,
+                       delivery_answer, decision_json);
+}
+
 int tg_evidence_find_jti(struct tg_evidence *e, const char *source,
                          const char *jti, const unsigned char body_sha256[32],
                          char **decision_json)
 {
-    struct rconn *c = NULL;
-    sqlite3_stmt *st;
-    char want[65];
-    int rc;
-
-    if (!e || !source || !jti || !decision_json)
-        return TG_EINVAL;
-    if ((rc = rconn_get(e, &c)))
-        return rc == TG_ENOMEM ? rc : TG_EIO;
-    if ((rc = rconn_stmt(c, Q_JTI, &st)))
-        goto out;
-    sqlite3_bind_text(st, 1, source, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, jti, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) {
-        rc = TG_ENOTFOUND;
-    } else if (rc != SQLITE_ROW) {
-        rc = TG_EIO;
-    } else {
-        const char *have = (const char *)sqlite3_column_text(st, 0);
-        int recorded = sqlite3_column_type(st, 1) != SQLITE_NULL;
-        int kept = sqlite3_column_type(st, 2) != SQLITE_NULL;
-
-        tg_digest_hex(body_sha256, 32, want);
-        /* A record moved out by `audit archive` cannot be answered again:
-         * the jti counts as used. */
-        if (!have || strcmp(have, want) != 0 || (recorded && !kept)) {
-            rc = TG_ECONFLICT;
-        } else if (!recorded) {
-            *decision_json = NULL;
-            rc = 0;
-        } else if (!(*decision_json = dup_column(st, 2))) {
-            rc = TG_ENOMEM;
-        } else {
-            rc = 0;
-        }
-    }
-    stmt_done(st);
-out:
-    rconn_put(e, c, rc != TG_EIO);
-    return rc;
+    return find_by_key(e, Q_JTI, source, jti, body_sha256, jti_answer,
+                       decision_json);
 }
 
 /* Reads the latest uses of justification_norm on c for cf_reload (a

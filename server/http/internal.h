@@ -150,6 +150,10 @@ struct tg_cfgref *tg_http_current(struct tg_http *h, uint64_t *gen);
 
 /* CivetWeb's request handler for both listeners (cbdata is the server). */
 int tg_http_handle(struct mg_connection *conn, void *cbdata);
+/* The metrics label of every route in the table, in its order (the path,
+ * or its template when it takes an argument), into out (at most cap);
+ * returns how many routes there are. */
+size_t tg_http_route_labels(const char **out, size_t cap);
 
 /* ---- deadlines.c */
 

@@ -43,6 +43,17 @@ static const struct route {
      NULL},
 };
 
+#define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
+
+size_t tg_http_route_labels(const char **out, size_t cap)
+{
+    size_t i;
+
+    for (i = 0; i < N_ROUTES && i < cap; i++)
+        out[i] = routes[i].label ? routes[i].label : routes[i].path;
+    return N_ROUTES;
+}
+
 static const struct route *find_route(const struct tg_http *h,
                                       const struct rq *q, const char **arg)
 {
@@ -50,7 +61,7 @@ static const struct route *find_route(const struct tg_http *h,
     int admin = h->admin_ctx && mg_get_context(q->conn) == h->admin_ctx;
     size_t i;
 
-    for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+    for (i = 0; i < N_ROUTES; i++) {
         const struct route *r = &routes[i];
         size_t n = strlen(r->path);
         if (r->prefix) {

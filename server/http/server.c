@@ -318,11 +318,15 @@ int tg_http_start(struct tg_cfgref *cfg, struct tg_evidence *ev,
     struct tg_http *h;
     int rc = TG_ENOMEM;
     int tls = c->server.tls_certificate != NULL;
+    const char *labels[TG_METRICS_ROUTES_MAX];
+    size_t n_labels = tg_http_route_labels(labels, TG_METRICS_ROUTES_MAX);
 
+    if (n_labels > TG_METRICS_ROUTES_MAX)
+        return TG_EINVAL;
     h = calloc(1, sizeof(*h));
     if (!h)
         return TG_ENOMEM;
-    if (tg_metrics_new(&h->metrics) != 0)
+    if (tg_metrics_new(labels, n_labels, &h->metrics) != 0)
         goto fail_alloc;
     if (pthread_mutex_init(&h->lock, NULL) != 0)
         goto fail_lock;

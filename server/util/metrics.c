@@ -23,8 +23,6 @@ static const char *const sources[] = {"jira", "servicenow", "generic", "other"};
 #define N_SOURCES (sizeof(sources) / sizeof(sources[0]))
 #define N_VERDICTS 4
 
-static const char *const routes[] = {TG_METRICS_ROUTES, "other"};
-#define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
 
 static const double bounds[] = {TG_METRICS_BUCKETS};
 #define N_BOUNDS (sizeof(bounds) / sizeof(bounds[0]))
@@ -40,7 +38,9 @@ struct tg_metrics {
     atomic_ullong retries;
     /* Every status a handler can send has a slot, so no status is lost;
      * only the ones seen are rendered. */
-    atomic_ullong requests[N_ROUTES][N_STATUS];
+    atomic_ullong requests[TG_METRICS_ROUTES_MAX + 1][N_STATUS];
+    const char *routes[TG_METRICS_ROUTES_MAX + 1]; /* the last: "other" */
+    size_t n_routes;                               /* with "other" */
     struct histogram request_duration;
     struct histogram evidence_duration;
     atomic_ullong evidence_failures;
@@ -51,14 +51,23 @@ struct tg_metrics {
     char digest[DIGEST_CAP];
 };
 
-int tg_metrics_new(struct tg_metrics **out)
+int tg_metrics_new(const char *const *routes, size_t n,
+                   struct tg_metrics **out)
 {
+    struct tg_metrics *m;
+    size_t i;
+
+    if (n > TG_METRICS_ROUTES_MAX || (n && !routes))
+        return TG_EINVAL;
     /* calloc's zero bytes are a valid zero for lock-free atomics, which
      * every atomic integer is on the platforms we build for. */
-    struct tg_metrics *m = calloc(1, sizeof(*m));
-
+    m = calloc(1, sizeof(*m));
     if (!m)
         return TG_ENOMEM;
+    for (i = 0; i < n; i++)
+        m->routes[i] = routes[i];
+    m->routes[n] = "other";
+    m->n_routes = n + 1;
     if (pthread_mutex_init(&m->lock, NULL) != 0) {
         free(m);
         return TG_ENOMEM;
@@ -136,7 +145,7 @@ void tg_metrics_http_request(struct tg_metrics *m, const char *route,
 
     if (!m)
         return;
-    r = index_of(routes, N_ROUTES, route);
+    r = index_of(m->routes, m->n_routes, route);
     s = status >= STATUS_MIN && status <= STATUS_MAX
             ? (size_t)(status - STATUS_MIN)
             : N_STATUS - 1;
@@ -324,7 +333,7 @@ int tg_metrics_render(struct tg_metrics *m, char **out, size_t *len)
 
     header(&b, "ticketgate_http_requests_total", "counter",
            "HTTP requests answered, by route and status.");
-    for (i = 0; i < N_ROUTES; i++)
+    for (i = 0; i < m->n_routes; i++)
         for (j = 0; j < N_STATUS; j++) {
             unsigned long long v = load(&m->requests[i][j]);
             if (!v)
@@ -333,12 +342,12 @@ int tg_metrics_render(struct tg_metrics *m, char **out, size_t *len)
                 sb_printf(&b,
                           "ticketgate_http_requests_total{route=\"%s\","
                           "status=\"other\"} %llu\n",
-                          routes[i], v);
+                          m->routes[i], v);
             else
                 sb_printf(&b,
                           "ticketgate_http_requests_total{route=\"%s\","
                           "status=\"%d\"} %llu\n",
-                          routes[i], (int)j + STATUS_MIN, v);
+                          m->routes[i], (int)j + STATUS_MIN, v);
         }
 
     header(&b, "ticketgate_request_duration_seconds", "histogram",

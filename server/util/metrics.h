@@ -16,12 +16,8 @@
  */
 struct tg_metrics;
 
-/* Route labels of ticketgate_http_requests_total: the path templates of
- * API.md plus the admin endpoints. Anything else counts as "other". */
-#define TG_METRICS_ROUTES                                                      \
-    "/v1/check", "/v1/webhooks/jira", "/v1/webhooks/servicenow",               \
-        "/v1/decisions", "/v1/decisions/{id}", "/healthz", "/readyz",          \
-        "/metrics", "/v1/admin/reload"
+/* At most this many route labels (tg_metrics_new). */
+#define TG_METRICS_ROUTES_MAX 64
 
 /* Upper bounds (seconds) of the latency histograms' buckets, +Inf implied:
  * from half a millisecond, where /v1/check lives, to the 10 s request
@@ -30,9 +26,14 @@ struct tg_metrics;
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, \
         5.0, 10.0
 
-/* A new, zeroed set; the caller frees it with tg_metrics_free(). Returns 0
- * with *out or TG_ENOMEM. */
-int tg_metrics_new(struct tg_metrics **out);
+/* A new, zeroed set whose ticketgate_http_requests_total counts the n
+ * route labels given (the router's own table, so a new route is counted
+ * without a second list to keep; anything else counts as "other"). The
+ * labels are borrowed for the set's life: static strings. n is at most
+ * TG_METRICS_ROUTES_MAX. The caller frees the set with tg_metrics_free().
+ * Returns 0 with *out, TG_EINVAL or TG_ENOMEM. */
+int tg_metrics_new(const char *const *routes, size_t n,
+                   struct tg_metrics **out);
 /* NULL is a no-op. */
 void tg_metrics_free(struct tg_metrics *m);
 
@@ -44,7 +45,8 @@ void tg_metrics_decision(struct tg_metrics *m, const char *source,
 void tg_metrics_finding(struct tg_metrics *m, enum tg_code code);
 /* A retried delivery answered with the decision already recorded. */
 void tg_metrics_retry(struct tg_metrics *m);
-/* One HTTP exchange: route is one of TG_METRICS_ROUTES (else "other"),
+/* One HTTP exchange: route is one of the labels given to tg_metrics_new
+ * (else "other"),
  * status 100..599 (else "other"), seconds from the start of the handler. */
 void tg_metrics_http_request(struct tg_metrics *m, const char *route,
                              int status, double seconds);

@@ -219,17 +219,18 @@ static void check_example_gates(const struct tg_config *c)
     assert_int_equal(c->n_gates, 2);
     assert_string_equal(c->gates[0].source, "jira");
     assert_int_equal(c->gates[0].n_projects, 2);
-    assert_string_equal(c->gates[0].projects[0], "ACC");
-    assert_string_equal(c->gates[0].projects[1], "SEC");
+    /* globs are lower-cased at load: matched without case per delivery */
+    assert_string_equal(c->gates[0].projects[0], "acc");
+    assert_string_equal(c->gates[0].projects[1], "sec");
     assert_int_equal(c->gates[0].n_to, 2);
     assert_string_equal(c->gates[0].to[1], "Ready for fulfilment");
     assert_int_equal(c->gates[0].n_issue_types, 0);
     assert_string_equal(c->gates[1].source, "servicenow");
     /* only the access catalog items: a laptop request is never gated */
     assert_int_equal(c->gates[1].n_projects, 3);
-    assert_string_equal(c->gates[1].projects[0], "Access");
-    assert_string_equal(c->gates[1].projects[1], "Database access");
-    assert_string_equal(c->gates[1].projects[2], "Vault access");
+    assert_string_equal(c->gates[1].projects[0], "access");
+    assert_string_equal(c->gates[1].projects[1], "database access");
+    assert_string_equal(c->gates[1].projects[2], "vault access");
     assert_int_equal(c->gates[1].n_to, 1);
     assert_string_equal(c->gates[1].to[0], "approved");
 }

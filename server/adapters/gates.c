@@ -1,5 +1,5 @@
 /* gates.c - the one gate matcher (Jira and ServiceNow), with its
- * case-insensitive glob. */
+ * case-insensitive glob over patterns lower-cased at load. */
 #include "server/adapters/gates.h"
 
 #include <fnmatch.h>
@@ -16,23 +16,6 @@ static void lower(char *q)
             *q = (char)(*q - 'A' + 'a');
 }
 
-/* fnmatch(3) of s against pat ignoring ASCII case, without the GNU-only
- * FNM_CASEFOLD. Returns 1 on a match, 0 when not, TG_ENOMEM. */
-static int glob_ci(const char *pat, const char *s)
-{
-    char *lp = strdup(pat), *ls = strdup(s);
-    int m = TG_ENOMEM;
-
-    if (lp && ls) {
-        lower(lp);
-        lower(ls);
-        m = fnmatch(lp, ls, 0) == 0;
-    }
-    free(lp);
-    free(ls);
-    return m;
-}
-
 static int in_list(char *const *v, size_t n, const char *s)
 {
     size_t i;
@@ -44,19 +27,23 @@ static int in_list(char *const *v, size_t n, const char *s)
 }
 
 /* 1 when one of gt's project globs matches one of the subject's names, or
- * gt names none; 0; TG_ENOMEM. */
+ * gt names none; 0; TG_ENOMEM. The globs were lower-cased at load, so each
+ * name is lowered once here and fnmatch(3) compares without the GNU-only
+ * FNM_CASEFOLD. */
 static int project_matches(const struct tg_gate *gt,
                            const struct tg_gate_subject *s)
 {
     size_t i, k;
     int pm = gt->n_projects == 0;
 
-    for (i = 0; !pm && i < gt->n_projects; i++) {
-        for (k = 0; !pm && k < s->n_projects; k++) {
-            pm = glob_ci(gt->projects[i], s->projects[k]);
-            if (pm < 0)
-                return pm;
-        }
+    for (k = 0; !pm && k < s->n_projects; k++) {
+        char *name = strdup(s->projects[k]);
+        if (!name)
+            return TG_ENOMEM;
+        lower(name);
+        for (i = 0; !pm && i < gt->n_projects; i++)
+            pm = fnmatch(gt->projects[i], name, 0) == 0;
+        free(name);
     }
     return pm;
 }

@@ -71,7 +71,7 @@ struct tg_generic_conf {
 
 struct tg_gate {
     char *source;   /* "jira", "servicenow", ... */
-    char **projects; /* globs; n_projects 0 = every project */
+    char **projects; /* globs, lower-cased at load; n 0 = every project */
     size_t n_projects;
     char **to;      /* status names; n_to 0 = every status */
     size_t n_to;

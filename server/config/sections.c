@@ -531,7 +531,7 @@ int tg_cfg_parse_gates(struct ld *L, const yaml_node_t *n, struct tg_config *c)
             return tg_cfg_nomem(L);
         tg_cfg_get_strlist(L, v[PROJECTS],
                            tg_cfg_name_of(nm, sizeof(nm), "%s.projects", where),
-                           F_GLOB, &g->projects, &g->n_projects);
+                           F_GLOB | F_LOWER, &g->projects, &g->n_projects);
         tg_cfg_get_strlist(L, v[TO],
                            tg_cfg_name_of(nm, sizeof(nm), "%s.to", where), 0,
                            &g->to, &g->n_to);

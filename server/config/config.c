@@ -61,8 +61,9 @@ static int parse_root(struct ld *L, const yaml_node_t *root,
                       struct tg_config *c, yaml_node_t **dirfile)
 {
     static const char *const keys[] = {"server", "store",  "sources",
-                                       "gates",  "policy", "directory"};
-    enum { SERVER, STORE, SOURCES, GATES, POLICY, DIRECTORY };
+                                       "gates",  "policy", "directory",
+                                       "events"};
+    enum { SERVER, STORE, SOURCES, GATES, POLICY, DIRECTORY, EVENTS };
     yaml_node_t *v[COUNT(keys)];
 
     *dirfile = NULL;
@@ -76,10 +77,13 @@ static int parse_root(struct ld *L, const yaml_node_t *root,
         tg_cfg_parse_sources(L, v[SOURCES], c);
     if (v[GATES] && !L->oom)
         tg_cfg_parse_gates(L, v[GATES], c);
+    tg_cfg_check_actback(L, c); /* config/actback.c: needs the gates */
     if (v[POLICY] && !L->oom)
         tg_cfg_parse_policy(L, v[POLICY], c);
     if (v[DIRECTORY] && !L->oom)
         tg_cfg_parse_directory_section(L, v[DIRECTORY], c, dirfile);
+    if (v[EVENTS] && !L->oom)
+        tg_cfg_parse_events(L, v[EVENTS], c); /* config/events.c */
     /* The verifiers see only their jwt section. */
     c->generic.jwt.max_lifetime_s = c->server.max_token_lifetime_s;
     c->servicenow.jwt.max_lifetime_s = c->server.max_token_lifetime_s;
@@ -151,6 +155,9 @@ static int parse_all(struct ld *L, struct tg_config *c, const char *text,
     } else if ((rc = tg_directory_index(&c->directory, NULL)) != TG_OK) {
         return rc;
     }
+    /* An exception's owner must be an individual of this directory. */
+    tg_cfg_check_exception_owners(L, c);
+    tg_cfg_check_events(L, c); /* mappings name directory systems */
     return digest(text, len, *dtext, *dlen, c->digest);
 }
 
@@ -257,6 +264,8 @@ void tg_config_free(struct tg_config *c)
     jwt_free(&c->servicenow.jwt);
     tg_cfg_free_secret(c->servicenow.standard_webhooks_secret);
     fields_free(&c->servicenow.variables);
+    tg_cfg_actback_free(&c->jira.act_back);
+    tg_cfg_actback_free(&c->servicenow.act_back);
     jwt_free(&c->generic.jwt);
     for (size_t i = 0; i < c->n_gates; i++) {
         free(c->gates[i].source);
@@ -266,7 +275,10 @@ void tg_config_free(struct tg_config *c)
     }
     free(c->gates);
     tg_policy_cleanup(&c->policy);
+    tg_exceptions_cleanup(&c->exceptions);
     tg_directory_cleanup(&c->directory);
     free(c->directory_path);
+    tg_cfg_free_events(&c->events);
+    free(c->shadow_path);
     free(c);
 }

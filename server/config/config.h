@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 #include "validators/directory.h"
+#include "validators/exceptions.h"
 #include "validators/policy.h"
 
 /* Problems found while loading, each "FILE:LINE: what is wrong; what to do". */
@@ -48,6 +49,47 @@ struct tg_field_map {
         *approvals, *approver;
 };
 
+/* What act-back does for one kind of decision (on_deny, on_annotate). */
+struct tg_actback_on {
+    int comment;           /* Jira: a comment */
+    char *transition_to;   /* Jira: the status to move the issue to, or NULL */
+    char *label;           /* Jira: a label to add, or NULL */
+    int reject_approval;   /* ServiceNow: the approval's state to rejected */
+    int work_note;         /* ServiceNow: a work note on the RITM */
+    int line;              /* of the section in the configuration (lint) */
+};
+
+/* sources.jira.act_back / sources.servicenow.act_back (issue 12,
+ * config/actback.c): ticketgate writes the decision back to the ticket.
+ * set 0 (no act_back key): no call, as before. */
+struct tg_actback_conf {
+    int set;
+    char *base_url;     /* Jira base_url / ServiceNow instance_url: scheme,
+                           host, optional port and path, no trailing '/' */
+    /* Basic (user, secret: Jira email + api_token, ServiceNow user +
+     * password) or Bearer (Jira Data Center PAT): exactly one is set.
+     * Secrets come from ${NAME}; wiped when freed. */
+    char *user;
+    char *secret;
+    char *bearer;
+    int api_version;    /* Jira: 3 (Cloud, ADF bodies) or 2 (Data Center,
+                           plain text); default 3. ServiceNow: 0 */
+    int comment_internal; /* Jira comment_visibility: internal (1, the
+                             default: sd.public.comment internal) or
+                             public (0) */
+    struct tg_actback_on on_deny;
+    struct tg_actback_on on_annotate;
+    int dryrun_comments; /* dry-run decisions: one "not enforced" comment
+                            (work note on ServiceNow); default 1 */
+    int max_attempts;    /* per action, then dead letter; default 10 */
+    /* For the sender: */
+    int timeout_ms;      /* per request (connect + answer); default 10000 */
+    int max_per_host;    /* requests in flight to this host; default 4 */
+    int retry_base_ms;   /* first backoff (doubles, jittered); default
+                            300000: 10 attempts span about a day */
+    int retry_max_ms;    /* backoff ceiling; default 21600000 (6 h) */
+};
+
 struct tg_jira_conf {
     int set;
     char *hmac_secret;
@@ -55,6 +97,7 @@ struct tg_jira_conf {
     char **access_issue_types;
     size_t n_access_issue_types;
     struct tg_field_map fields;
+    struct tg_actback_conf act_back; /* issue 12 */
 };
 
 struct tg_servicenow_conf {
@@ -62,11 +105,45 @@ struct tg_servicenow_conf {
     struct tg_jwt_conf jwt;
     char *standard_webhooks_secret; /* "whsec_<base64>" as configured */
     struct tg_field_map variables;
+    struct tg_actback_conf act_back; /* issue 12 */
 };
 
 struct tg_generic_conf {
     int set;
     struct tg_jwt_conf jwt;
+};
+
+/* issue 14: events.mappings, one foreign group, application, policy or
+ * permission set to a directory system and entitlement (config/events.c). */
+enum tg_event_foreign {
+    TG_EVMAP_OKTA_GROUP,
+    TG_EVMAP_OKTA_APP,
+    TG_EVMAP_AWS_GROUP,
+    TG_EVMAP_AWS_POLICY_ARN,
+    TG_EVMAP_AWS_PERMISSION_SET,
+    TG_EVMAP_SCIM_GROUP,
+    TG_EVMAP_COUNT
+};
+
+struct tg_event_mapping {
+    enum tg_event_foreign kind;
+    char *foreign;     /* the id (or name) as configured */
+    char *account;     /* AWS kinds: only this account id; NULL: any */
+    char *system, *entitlement;
+    char *environment; /* or NULL */
+    int line;          /* in the configuration, for lint and messages */
+};
+
+/* The mapping key of k ("okta_group", ...). */
+const char *tg_config_event_kind_name(enum tg_event_foreign k);
+
+/* sources.events (POST /v1/events) and events.mappings. */
+struct tg_events_conf {
+    int set;                 /* sources.events is configured */
+    struct tg_jwt_conf jwt;  /* as sources.generic.jwt */
+    char *hmac_secret;       /* X-Hub-Signature, as sources.jira */
+    struct tg_event_mapping *mappings;
+    size_t n_mappings;
 };
 
 struct tg_gate {
@@ -111,13 +188,19 @@ struct tg_config {
     struct tg_jira_conf jira;
     struct tg_servicenow_conf servicenow;
     struct tg_generic_conf generic;
+    struct tg_events_conf events; /* issue 14 */
 
     struct tg_gate *gates;
     size_t n_gates;
 
     struct tg_policy policy;
+    /* policy.exceptions (config/exceptions.c), applied by tg_decide. */
+    struct tg_exceptions exceptions;
     struct tg_directory directory;
     char *directory_path; /* resolved */
+    /* policy.shadow resolved, or NULL: a candidate configuration the server
+     * evaluates every live request under as well (server/http/shadow.c). */
+    char *shadow_path;
 };
 
 /*
@@ -131,5 +214,14 @@ struct tg_config {
 int tg_config_load(const char *path, struct tg_config **out,
                    struct tg_diag *diag);
 void tg_config_free(struct tg_config *c);
+
+/*
+ * Appends to notes one "FILE:LINE: note: ..." line for each exception of c
+ * that lint should name at now (UTC seconds) without refusing it: one
+ * whose last day is at most TG_EXCEPTION_SOON_DAYS days away, one that has
+ * ended, one whose owner is inactive. Returns how many it appended.
+ */
+size_t tg_config_exception_notes(const struct tg_config *c, int64_t now,
+                                 struct tg_diag *notes);
 
 #endif

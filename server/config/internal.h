@@ -179,9 +179,36 @@ int tg_cfg_parse_directory_section(struct ld *L, const yaml_node_t *n,
                                    struct tg_config *c,
                                    yaml_node_t **file_node);
 
+/* sections.c: a source's jwt section (sources.events uses it too) */
+int tg_cfg_parse_jwt(struct ld *L, const yaml_node_t *n, const char *where,
+                     struct tg_jwt_conf *j);
+
+/* events.c (issue 14): sources.events, the events section, the mappings'
+ * systems checked against the directory once it is loaded, and freeing. */
+int tg_cfg_parse_events_source(struct ld *L, const yaml_node_t *n,
+                               struct tg_config *c);
+int tg_cfg_parse_events(struct ld *L, const yaml_node_t *n,
+                        struct tg_config *c);
+void tg_cfg_check_events(struct ld *L, struct tg_config *c);
+void tg_cfg_free_events(struct tg_events_conf *e);
+
+/* actback.c (issue 12): sources.<jira|servicenow>.act_back into a; the
+ * checks that need the gates, after they are read; free. */
+int tg_cfg_parse_actback(struct ld *L, const yaml_node_t *n, int servicenow,
+                         struct tg_actback_conf *a);
+void tg_cfg_check_actback(struct ld *L, const struct tg_config *c);
+void tg_cfg_actback_free(struct tg_actback_conf *a);
+
 /* policy.c */
 int tg_cfg_parse_policy(struct ld *L, const yaml_node_t *n,
                         struct tg_config *c);
+
+/* exceptions.c: policy.exceptions read at now (the one-year limit of
+ * until), and their owners checked once the directory is loaded. */
+int tg_cfg_parse_exceptions(struct ld *L, const yaml_node_t *n,
+                            struct tg_config *c, int64_t now);
+
+int tg_cfg_check_exception_owners(struct ld *L, struct tg_config *c);
 
 /* directory.c */
 int tg_cfg_load_directory(struct ld *C, struct tg_config *c,

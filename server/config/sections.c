@@ -379,8 +379,9 @@ static int parse_fields(struct ld *L, const yaml_node_t *n, const char *where,
 static int parse_jira(struct ld *L, const yaml_node_t *n, struct tg_config *c)
 {
     static const char *const keys[] = {"hmac_secret", "connect_shared_secret",
-                                       "access_issue_types", "fields"};
-    enum { HMAC, CONNECT, TYPES, FIELDS };
+                                       "access_issue_types", "fields",
+                                       "act_back"};
+    enum { HMAC, CONNECT, TYPES, FIELDS, ACTBACK };
     yaml_node_t *v[COUNT(keys)];
     struct tg_jira_conf *j = &c->jira;
 
@@ -401,6 +402,8 @@ static int parse_jira(struct ld *L, const yaml_node_t *n, struct tg_config *c)
                        &j->access_issue_types, &j->n_access_issue_types);
     if (v[FIELDS])
         parse_fields(L, v[FIELDS], "sources.jira.fields", &j->fields);
+    if (v[ACTBACK]) /* config/actback.c */
+        tg_cfg_parse_actback(L, v[ACTBACK], 0, &j->act_back);
     return tg_cfg_status(L);
 }
 
@@ -429,8 +432,8 @@ static int parse_servicenow(struct ld *L, const yaml_node_t *n,
                             struct tg_config *c)
 {
     static const char *const keys[] = {"jwt", "standard_webhooks_secret",
-                                       "variables"};
-    enum { JWT, WHSEC, VARS };
+                                       "variables", "act_back"};
+    enum { JWT, WHSEC, VARS, ACTBACK };
     yaml_node_t *v[COUNT(keys)];
     struct tg_servicenow_conf *s = &c->servicenow;
 
@@ -453,6 +456,8 @@ static int parse_servicenow(struct ld *L, const yaml_node_t *n,
                        "(Bearer tokens) or standard_webhooks_secret");
     if (v[VARS])
         parse_fields(L, v[VARS], "sources.servicenow.variables", &s->variables);
+    if (v[ACTBACK]) /* config/actback.c */
+        tg_cfg_parse_actback(L, v[ACTBACK], 1, &s->act_back);
     return tg_cfg_status(L);
 }
 
@@ -478,7 +483,8 @@ static int parse_generic(struct ld *L, const yaml_node_t *n,
 int tg_cfg_parse_sources(struct ld *L, const yaml_node_t *n,
                          struct tg_config *c)
 {
-    static const char *const keys[] = {"jira", "servicenow", "generic"};
+    static const char *const keys[] = {"jira", "servicenow", "generic",
+                                       "events"};
     yaml_node_t *v[COUNT(keys)];
 
     if (MAP_KEYS(L, n, "sources", keys, v) != TG_OK)
@@ -489,7 +495,15 @@ int tg_cfg_parse_sources(struct ld *L, const yaml_node_t *n,
         parse_servicenow(L, v[1], c);
     if (v[2])
         parse_generic(L, v[2], c);
+    if (v[3])
+        tg_cfg_parse_events_source(L, v[3], c); /* config/events.c */
     return tg_cfg_status(L);
+}
+
+int tg_cfg_parse_jwt(struct ld *L, const yaml_node_t *n, const char *where,
+                     struct tg_jwt_conf *j)
+{
+    return parse_jwt(L, n, where, j);
 }
 
 /* ----------------------------------------------------------------- gates */

@@ -7,14 +7,37 @@
  *
  * Table records(seq INTEGER PRIMARY KEY, decision_id, ticket, source,
  * delivery_id NULL, body_sha256 hex, policy, time INTEGER, decision TEXT,
- * just_norm NULL, prev_hash hex, hash hex, mac hex NULL). seq counts 1, 2, 3,
- * ... without holes; the first record's prev_hash is 64 zeros, every other
- * record's prev_hash is the hash of the record before it.
+ * just_norm NULL, prev_hash hex, hash hex, mac hex NULL, kind NULL,
+ * judged NULL). seq counts 1, 2, 3, ... without holes; the first record's
+ * prev_hash is 64 zeros, every other record's prev_hash is the hash of the
+ * record before it.
+ *
+ * Two serialisations. A row whose kind is NULL (every row written before
+ * issue 13; such a row has judged NULL too) is a decision hashed as v1:
  *
  *   hash = SHA-256( "ticketgate-evidence-v1\n"
  *                   F(seq) F(decision_id) F(ticket) F(source) F(delivery_id)
  *                   F(body_sha256) F(policy) F(time) F(decision)
  *                   F(just_norm) F(prev_hash) )
+ *
+ * A row whose kind is not NULL (every row written since: decisions carry
+ * kind "decision") is hashed as v2, every v1 field in the same order, then
+ * kind and judged:
+ *
+ *   hash = SHA-256( "ticketgate-evidence-v2\n"
+ *                   F(seq) F(decision_id) F(ticket) F(source) F(delivery_id)
+ *                   F(body_sha256) F(policy) F(time) F(decision)
+ *                   F(just_norm) F(prev_hash) F(kind) F(judged) )
+ *
+ * The kind column alone picks the serialisation, so an altered kind
+ * changes the preimage (another tag) and the hash no longer matches.
+ *
+ * Entries (kind other than "decision", tg_evidence_append_entry) use the
+ * same columns: decision_id = kind ":" key (so the column's UNIQUE makes
+ * (kind, key) unique and keeps entries apart from decision ids), ticket,
+ * source and policy '' when absent (the columns are NOT NULL in stores
+ * made before), delivery_id NULL, body_sha256 = SHA-256 of the entry's
+ * document, decision = the document, just_norm NULL, judged NULL.
  *
  *   F(NULL) = "-\n"
  *   F(v)    = <byte length of v in decimal ASCII> ":" <the bytes of v> "\n"
@@ -75,7 +98,7 @@
 
 #define ZERO_HASH \
     "0000000000000000000000000000000000000000000000000000000000000000"
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2 /* 2: records.kind, records.judged */
 #define MAX_BATCH 1024       /* records per transaction; bounds latency */
 #define POOL_IDLE_MAX 16     /* idle read connections kept open */
 #define LIST_DEFAULT 100
@@ -127,15 +150,26 @@
     " time INTEGER NOT NULL,"                                               \
     " PRIMARY KEY(source, jti)) WITHOUT ROWID;"
 
-#define RECORD_COLUMNS                                                     \
+#define RECORD_COLUMNS_V1                                                  \
     "seq, decision_id, ticket, source, delivery_id, body_sha256, policy, " \
     "time, decision, just_norm, prev_hash, hash, mac"
+/* Column 13 is kind, 14 judged (schema version 2). A file of version 1
+ * that was not migrated is read with RECORD_COLUMNS_OLD (both NULL). */
+#define RECORD_COLUMNS RECORD_COLUMNS_V1 ", kind, judged"
+#define RECORD_COLUMNS_OLD RECORD_COLUMNS_V1 ", NULL, NULL"
+#define COL_KIND 13
+#define COL_JUDGED 14
+/* Decisions only (old rows have kind NULL); for the decision reads. */
+#define IS_DECISION "(kind IS NULL OR kind = 'decision')"
+#define KIND_DECISION "decision"
+#define KIND_MAX 32
 
 /* ---------------------------------------------------------------- hashing */
 
-/* The fields of one link, in preimage order. p == NULL is SQL NULL. */
+/* The fields of one link, in preimage order. p == NULL is SQL NULL. v1
+ * hashes the first F_N1, v2 all F_N. */
 enum { F_SEQ, F_ID, F_TICKET, F_SOURCE, F_DELIVERY, F_BODY, F_POLICY, F_TIME,
-       F_DECISION, F_JUST, F_PREV, F_N };
+       F_DECISION, F_JUST, F_PREV, F_N1, F_KIND = F_N1, F_JUDGED, F_N };
 
 struct field {
     const char *p;
@@ -154,12 +188,22 @@ struct fail {
 /* One append waiting for its batch; lives on the appender's stack. */
 struct pending {
     const struct tg_evidence_record *r;
+    /* tg_evidence_append_entry: the entry (r NULL), its decision_id column
+     * (kind ":" key, the appender's) and its document's digest. */
+    const struct tg_evidence_entry *en;
+    const char *en_id;
+    unsigned char en_sha[32];
     /* Copy-forward digests of r's justification and ticket, computed by
      * the appender so that the writer does not. has_cf: r carries a
      * justification. */
     unsigned char jd[CF_DIGEST], td[CF_DIGEST];
     int has_cf;
     int jti_only; /* tg_evidence_bind_jti: no record, only r's jti */
+    /* outbox.c: run inside the batch's transaction, after the item's own
+     * record or entry (if any) was written, or alone (r and en NULL). It
+     * returns the item's rc; TG_EIO / TG_EBUSY roll the batch back. */
+    int (*tx)(struct tg_evidence *e, sqlite3 *db, void *arg);
+    void *tx_arg;
     int rc;
     struct pending *next;
     /* Set (after rc) once the batch is committed or failed; p may be gone
@@ -345,7 +389,7 @@ struct tg_evidence {
 /* ---- chain.c (each contract is at its definition) */
 int hex_decode32(const char *hex, size_t n, unsigned char out[32]);
 size_t int_text(int64_t v, char *buf, size_t cap);
-int chain_hash(const struct field f[F_N], unsigned char out[32]);
+int chain_hash(const struct field f[F_N], int v2, unsigned char out[32]);
 int link_mac(const unsigned char *key, size_t keylen,
              const unsigned char hash[32], unsigned char out[32]);
 
@@ -362,6 +406,13 @@ int exec_sql(sqlite3 *db, const char *sql);
 void close_db(sqlite3 *db);
 int open_db(const char *path, int flags, int busy_ms, sqlite3 **out);
 int read_anchor(sqlite3 *db, int64_t *seq, char hash[65], char mac[65]);
+int records_migrated(sqlite3 *db, int *out);
+/* ---- offline.c: the scan and entry lookup both forms share */
+int scan_db(sqlite3 *db, const char *kind, int64_t since, int64_t until,
+            tg_evidence_row_fn fn, void *ctx);
+int get_entry_db(sqlite3 *db, const char *kind, const char *key,
+                 char **json);
+int records_migrate(sqlite3 *db);
 void wconn_close(struct wconn *w);
 int wconn_open(struct tg_evidence *e, struct wconn *w, int create);
 
@@ -392,5 +443,10 @@ int commit_batch(struct tg_evidence *e, struct pending *batch,
                  int force);
 void *writer_main(void *arg);
 void *maintenance_main(void *arg);
+int evidence_enqueue(struct tg_evidence *e, struct pending *p);
+
+/* ---- outbox.c (each contract is at its definition) */
+extern const char OUTBOX_SCHEMA[];
+int outbox_insert(sqlite3 *db, const struct tg_evidence_record *r);
 
 #endif

@@ -17,7 +17,10 @@ const char SCHEMA[] =
     " just_norm TEXT,"
     " prev_hash TEXT NOT NULL,"
     " hash TEXT NOT NULL,"
-    " mac TEXT);"
+    " mac TEXT,"
+    /* issue 13 (schema version 2): NULL kind is a decision of version 1 */
+    " kind TEXT,"
+    " judged TEXT);"
     "CREATE UNIQUE INDEX IF NOT EXISTS records_delivery"
     " ON records(source, delivery_id) WHERE delivery_id IS NOT NULL;"
     "CREATE INDEX IF NOT EXISTS records_ticket ON records(ticket, seq);"
@@ -50,7 +53,7 @@ const char SCHEMA[] =
     " SELECT just_norm, ticket, MAX(time) FROM records"
     " WHERE just_norm IS NOT NULL"
     " AND NOT EXISTS (SELECT 1 FROM just_use) GROUP BY just_norm, ticket;"
-    "PRAGMA user_version=1;";
+    "PRAGMA user_version=2;";
 
 /* --------------------------------------------------------------- sqlite */
 
@@ -266,6 +269,55 @@ out:
     return rc;
 }
 
+/* *out = 1 when the records table of db has the kind and judged columns
+ * (schema version 2), else 0. Returns 0 or the mapped SQLite error (no
+ * records table: TG_EIO). */
+int records_migrated(sqlite3 *db, int *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, "SELECT count(*) FROM"
+                                " pragma_table_info('records')"
+                                " WHERE name IN ('kind', 'judged')",
+                                -1, &st, NULL);
+
+    if (rc != SQLITE_OK)
+        return map_sqlite(rc);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *out = sqlite3_column_int(st, 0) == 2;
+        rc = 0;
+    } else {
+        rc = map_sqlite(rc);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Brings the records table of a version-1 store to version 2: adds the
+ * kind and judged columns (NULL in every existing row, which keeps them
+ * decisions hashed as v1). O(1) in SQLite: no row is rewritten. One
+ * transaction; a no-op when already done. Returns 0 or the mapped error. */
+int records_migrate(sqlite3 *db)
+{
+    int done = 0;
+    int rc;
+
+    if ((rc = exec_sql(db, "BEGIN IMMEDIATE")))
+        return rc;
+    if ((rc = records_migrated(db, &done)))
+        goto out;
+    if (!done &&
+        (rc = exec_sql(db, "ALTER TABLE records ADD COLUMN kind TEXT;"
+                           "ALTER TABLE records ADD COLUMN judged TEXT;"
+                           "PRAGMA user_version=2;")))
+        goto out;
+    rc = exec_sql(db, "COMMIT");
+out:
+    if (rc)
+        exec_sql(db, "ROLLBACK");
+    return rc;
+}
+
 void wconn_close(struct wconn *w)
 {
     sqlite3_finalize(w->head);
@@ -337,6 +389,10 @@ static int wconn_schema(struct wconn *w, int create, const char **why)
         *why = "not a ticketgate store of this version (schema version)";
         return TG_EIO;
     }
+    /* A store of version 1: its records take the kind and judged columns
+     * (issue 13); its rows stay as they are and verify as v1. */
+    if (version == 1 && (rc = records_migrate(w->db)))
+        return rc;
     if (version == 0) {
         if ((rc = exec_sql(w->db, "BEGIN IMMEDIATE")))
             return rc;
@@ -353,7 +409,10 @@ static int wconn_schema(struct wconn *w, int create, const char **why)
     }
     /* Stores made before single-use jti: not best effort, the statements
      * below need the table. A no-op once it exists. */
-    return exec_sql(w->db, JTI_SCHEMA);
+    if ((rc = exec_sql(w->db, JTI_SCHEMA)))
+        return rc;
+    /* The act-back outbox (outbox.c), likewise for older stores. */
+    return exec_sql(w->db, OUTBOX_SCHEMA);
 }
 
 /* Prepares the write connection's statements. Returns 0 or the mapped
@@ -376,7 +435,8 @@ static int wconn_prepare(struct wconn *w)
     PREP(w->dup,
          "SELECT 1 FROM records WHERE source = ?1 AND delivery_id = ?2");
     PREP(w->ins, "INSERT INTO records(" RECORD_COLUMNS ") VALUES"
-                 " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)");
+                 " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
+                 " ?14, ?15)");
     PREP(w->meta, "INSERT INTO meta(key, value) VALUES ('id_next', ?1)"
                   " ON CONFLICT(key) DO UPDATE SET value = max(value, ?1)");
     PREP(w->just, "INSERT INTO just_use(just_norm, ticket, last_time)"

@@ -27,6 +27,29 @@ struct tg_evidence_record {
     /* The request's JWT jti, or NULL: bound to this record in the same
      * transaction (API.md: a jti is single-use). Not part of the chain. */
     const char *jti;
+    /* issue 13: the judged ticket document (PLAN.md Interface 2), or NULL.
+     * Stored in the record, inside the chain (the v2 serialisation). */
+    const char *judged_json;
+    size_t judged_len;
+    /* issue 12: a JSON array of act-back actions (tg_actback_plan: each
+     * {"system", "action", "params"}), or NULL: written to the outbox in
+     * this record's own transaction, so an acknowledged decision always
+     * gets its act-back. Not part of the chain (the outcomes are). */
+    const char *actions_json;
+};
+
+/* A chain entry that is not a decision (docs/EVIDENCE.md, "Kinds"). Every
+ * pointer is borrowed for the call. */
+struct tg_evidence_entry {
+    const char *kind;    /* "action", "event", "shadow", "policy" */
+    const char *key;     /* unique within kind (event source_id, policy
+                            digest, "<action id>:<attempt>", decision id
+                            for shadow) */
+    const char *ticket;  /* or NULL */
+    const char *source;  /* or NULL */
+    int64_t time;        /* UTC seconds */
+    const char *json;    /* the entry's document (a JSON object) */
+    size_t len;
 };
 
 /*
@@ -53,6 +76,53 @@ uint64_t tg_evidence_next_seq(struct tg_evidence *e);
  */
 int tg_evidence_append(struct tg_evidence *e,
                        const struct tg_evidence_record *r);
+
+/*
+ * Appends the entry en to the chain, durably (group commit with the
+ * decisions, in the writer thread). kind is 1..32 bytes of [a-z_] and not
+ * "decision"; key is non-empty. Returns 0; TG_ECONFLICT when (kind, key) is
+ * already in the chain (archived entries are not looked at); TG_EINVAL;
+ * TG_EBUSY; TG_EIO.
+ */
+int tg_evidence_append_entry(struct tg_evidence *e,
+                             const struct tg_evidence_entry *en);
+
+/* One row of the chain as a scan hands it out (borrowed for the callback). */
+struct tg_evidence_row {
+    uint64_t seq;
+    const char *kind;     /* "decision" for decisions */
+    const char *key;      /* decision id, or the entry's key */
+    const char *ticket, *source, *policy; /* may be NULL */
+    int64_t time;
+    const char *json; size_t json_len;     /* decision document / entry */
+    const char *judged; size_t judged_len; /* NULL on old records */
+};
+
+/* Return nonzero to stop the scan (that value is returned). */
+typedef int (*tg_evidence_row_fn)(void *ctx,
+                                  const struct tg_evidence_row *row);
+
+/*
+ * Every row of kind (NULL: all kinds; "decision": decisions, old and new)
+ * with since <= time < until (INT64_MIN / INT64_MAX for open ends), in seq
+ * order, from the store file at path (own read-only connection, one
+ * snapshot) or from a live store (a pooled read connection, one snapshot).
+ * Rows are borrowed for the callback. 0, TG_EIO, or fn's value.
+ */
+int tg_evidence_scan_file(const char *path, const char *kind,
+                          int64_t since, int64_t until,
+                          tg_evidence_row_fn fn, void *ctx);
+int tg_evidence_scan(struct tg_evidence *e, const char *kind,
+                     int64_t since, int64_t until,
+                     tg_evidence_row_fn fn, void *ctx);
+
+/* The entry (kind, key) in *json (caller frees, NUL-terminated): 0,
+ * TG_ENOTFOUND, TG_EIO, TG_ENOMEM. Offline form on a file; live form on a
+ * running store. */
+int tg_evidence_get_entry_file(const char *path, const char *kind,
+                               const char *key, char **json);
+int tg_evidence_get_entry(struct tg_evidence *e, const char *kind,
+                          const char *key, char **json);
 
 /*
  * Looks up a delivery id of source. Returns 0 with *decision_json (caller
@@ -178,5 +248,49 @@ int tg_evidence_archive_file(const char *path, uint64_t before,
                              const char *archive_path,
                              const unsigned char *key, size_t keylen,
                              int busy_timeout_ms, uint64_t *moved);
+
+/*
+ * --- The outbox (issue 12, PLAN.md Interface 3; server/store/outbox.c). ---
+ * Act-back actions waiting for delivery to Jira or ServiceNow. One action
+ * as JSON: {"id", "decision_id", "ticket", "system": "jira"|"servicenow",
+ * "action": "comment"|"transition"|"label"|"reject_approval"|"work_note",
+ * "params": {...}, "attempts", "state": "pending"|"inflight"|"delivered"|
+ * "dead"|"dropped", "next_at", "created_at", "last_error"}; times in UTC
+ * milliseconds. attempts counts the attempts since the action was queued
+ * (or retried by hand); a claim starts one, so a claimed action's attempts
+ * is the number of the attempt being made.
+ */
+
+/* Due actions (state pending, or inflight with a lease that ran out, and
+ * next_at <= now_ms), at most max, oldest first, leased for lease_ms (state
+ * "inflight", next_at the lease's end; a lease that runs out makes them due
+ * again, so a crash mid-send retries), their attempts counted. 0 with *out
+ * a new array (empty when none is due); TG_EINVAL; TG_EBUSY; TG_EIO. */
+int tg_outbox_claim(struct tg_evidence *e, int64_t now_ms, int max,
+                    int64_t lease_ms, json_t **out);
+/* Settles the attempt in flight of action id: outcome "delivered" | "retry"
+ * (due again at next_at_ms) | "dead"; error: what went wrong, or NULL.
+ * Writes the action's row and a chain entry of kind "action" (key
+ * "<id>:<attempt number, counted over the action's life>") in one
+ * transaction. An action no longer inflight (dropped meanwhile) keeps its
+ * state; the attempt is recorded all the same. 0, TG_ENOTFOUND, TG_EINVAL,
+ * TG_EBUSY, TG_EIO. */
+int tg_outbox_settle(struct tg_evidence *e, int64_t id, const char *outcome,
+                     int64_t next_at_ms, const char *error);
+/* The actions of ticket (NULL: every action), oldest first, at most 1000:
+ * 0 with *out = {"actions": [...]} (new reference); TG_EIO; TG_ENOMEM. */
+int tg_outbox_list(struct tg_evidence *e, const char *ticket, json_t **out);
+/* Actions not yet settled for good (pending or inflight) and the creation
+ * time of the oldest (0 when none). 0 or TG_EIO. */
+int tg_outbox_stats(struct tg_evidence *e, long *pending,
+                    int64_t *oldest_created_ms);
+/* Offline, on the store file at path (`ticketgate outbox`); safe against a
+ * running server's file. list as tg_outbox_list. retry: a dead, dropped or
+ * pending action is due now with its attempts back to 0; drop: a pending,
+ * inflight or dead action is never sent. Both: 0, TG_ENOTFOUND, TG_EINVAL
+ * (the action was delivered, or already in that state), TG_EBUSY, TG_EIO. */
+int tg_outbox_list_file(const char *path, const char *ticket, json_t **out);
+int tg_outbox_retry_file(const char *path, int64_t id);
+int tg_outbox_drop_file(const char *path, int64_t id);
 
 #endif

@@ -241,7 +241,8 @@ static int jti_bind(struct wconn *w, const struct tg_evidence_record *r,
 static int record_valid(const struct tg_evidence_record *r)
 {
     return r->decision_id && r->ticket && r->source && r->policy_digest &&
-           r->decision_json && r->decision_len > 0;
+           r->decision_json && r->decision_len > 0 &&
+           (!r->judged_json || r->judged_len > 0);
 }
 
 /* Whether r may be written: its delivery id not yet recorded for its
@@ -296,36 +297,98 @@ static void link_fields(struct field f[F_N],
         .p = r->justification_norm,
         .n = r->justification_norm ? strlen(r->justification_norm) : 0};
     f[F_PREV] = (struct field){.p = prev, .n = 64};
+    f[F_KIND] = (struct field){.p = KIND_DECISION,
+                               .n = sizeof KIND_DECISION - 1};
+    f[F_JUDGED] = (struct field){.p = r->judged_json,
+                                 .n = r->judged_json ? r->judged_len : 0};
 }
 
-/* Binds the insert statement of w to the link f of record next, with its
- * hash newhash and mac (NULL: none). */
-static void insert_bind(struct wconn *w, const struct field f[F_N],
-                        const struct tg_evidence_record *r, int64_t next,
-                        const char *newhash, const char *mac)
+/* The same for the entry of p (internal.h: how an entry fills the
+ * columns). */
+static void entry_fields(struct field f[F_N], const struct pending *p,
+                         int64_t next, const char prev[65], char seqtxt[24],
+                         char timetxt[24], char body[65])
 {
-    sqlite3_bind_int64(w->ins, 1, next);
-    for (int i = F_ID; i <= F_POLICY; i++) {
-        if (f[i].p)
-            sqlite3_bind_text(w->ins, i + 1, f[i].p, (int)f[i].n,
-                              SQLITE_STATIC);
-        else
-            sqlite3_bind_null(w->ins, i + 1);
-    }
-    sqlite3_bind_int64(w->ins, 8, r->time);
-    sqlite3_bind_text(w->ins, 9, r->decision_json, (int)r->decision_len,
-                      SQLITE_STATIC);
-    if (r->justification_norm)
-        sqlite3_bind_text(w->ins, 10, r->justification_norm, -1,
-                          SQLITE_STATIC);
+    const struct tg_evidence_entry *en = p->en;
+
+    tg_digest_hex(p->en_sha, 32, body);
+    f[F_SEQ].p = seqtxt;
+    f[F_SEQ].n = int_text(next, seqtxt, 24);
+    f[F_ID] = (struct field){.p = p->en_id, .n = strlen(p->en_id)};
+    f[F_TICKET] = (struct field){.p = en->ticket ? en->ticket : "",
+                                 .n = en->ticket ? strlen(en->ticket) : 0};
+    f[F_SOURCE] = (struct field){.p = en->source ? en->source : "",
+                                 .n = en->source ? strlen(en->source) : 0};
+    f[F_DELIVERY] = (struct field){.p = NULL, .n = 0};
+    f[F_BODY] = (struct field){.p = body, .n = 64};
+    f[F_POLICY] = (struct field){.p = "", .n = 0};
+    f[F_TIME].p = timetxt;
+    f[F_TIME].n = int_text(en->time, timetxt, 24);
+    f[F_DECISION] = (struct field){.p = en->json, .n = en->len};
+    f[F_JUST] = (struct field){.p = NULL, .n = 0};
+    f[F_PREV] = (struct field){.p = prev, .n = 64};
+    f[F_KIND] = (struct field){.p = en->kind, .n = strlen(en->kind)};
+    f[F_JUDGED] = (struct field){.p = NULL, .n = 0};
+}
+
+/* Binds column col (1-based) of st to f (NULL: SQL NULL). */
+static void bind_field(sqlite3_stmt *st, int col, const struct field *f)
+{
+    if (f->p)
+        sqlite3_bind_text(st, col, f->p, (int)f->n, SQLITE_STATIC);
     else
-        sqlite3_bind_null(w->ins, 10);
+        sqlite3_bind_null(st, col);
+}
+
+/*
+ * Hashes the link f (record next, time t) as v2, MACs it with the store's
+ * key and inserts it inside the open transaction, its hash in newhash.
+ * Returns the SQLite result of the insert (SQLITE_DONE when written), or
+ * -1 with *ours our error.
+ */
+static int link_insert(struct tg_evidence *e, const struct field f[F_N],
+                       int64_t next, int64_t t, char newhash[65], int *ours)
+{
+    struct wconn *w = &e->w;
+    char mac[65];
+    unsigned char digest[32], macbin[32];
+    int rc;
+
+    if (f[F_DECISION].n > INT32_MAX || f[F_JUDGED].n > INT32_MAX) {
+        *ours = TG_EINVAL;
+        return -1;
+    }
+    if ((rc = chain_hash(f, 1, digest))) {
+        *ours = rc == TG_ENOMEM ? TG_EIO : rc;
+        return -1;
+    }
+    tg_digest_hex(digest, 32, newhash);
+    if (e->keylen) {
+        if (link_mac(e->key, e->keylen, digest, macbin)) {
+            *ours = TG_EIO;
+            return -1;
+        }
+        tg_digest_hex(macbin, 32, mac);
+        OPENSSL_cleanse(macbin, sizeof macbin);
+    }
+    sqlite3_bind_int64(w->ins, 1, next);
+    for (int i = F_ID; i <= F_POLICY; i++)
+        bind_field(w->ins, i + 1, &f[i]);
+    sqlite3_bind_int64(w->ins, 8, t);
+    bind_field(w->ins, 9, &f[F_DECISION]);
+    bind_field(w->ins, 10, &f[F_JUST]);
     sqlite3_bind_text(w->ins, 11, f[F_PREV].p, 64, SQLITE_STATIC);
     sqlite3_bind_text(w->ins, 12, newhash, 64, SQLITE_STATIC);
-    if (mac)
+    if (e->keylen)
         sqlite3_bind_text(w->ins, 13, mac, 64, SQLITE_STATIC);
     else
         sqlite3_bind_null(w->ins, 13);
+    bind_field(w->ins, 14, &f[F_KIND]);
+    bind_field(w->ins, 15, &f[F_JUDGED]);
+    rc = sqlite3_step(w->ins);
+    sqlite3_reset(w->ins);
+    sqlite3_clear_bindings(w->ins);
+    return rc;
 }
 
 /*
@@ -340,10 +403,9 @@ static int insert_one(struct tg_evidence *e, int64_t *seq, char hash[65],
 {
     struct wconn *w = &e->w;
     struct field f[F_N];
-    char seqtxt[24], timetxt[24], body[65], newhash[65], mac[65];
-    unsigned char digest[32], macbin[32];
+    char seqtxt[24], timetxt[24], body[65], newhash[65];
     int64_t next;
-    int rc;
+    int rc, ours = 0;
 
     if ((rc = insert_free(w, r)))
         return rc;
@@ -351,21 +413,8 @@ static int insert_one(struct tg_evidence *e, int64_t *seq, char hash[65],
         return TG_EIO;
     next = *seq + 1;
     link_fields(f, r, next, hash, seqtxt, timetxt, body);
-    if (r->decision_len > INT32_MAX)
-        return TG_EINVAL;
-    if ((rc = chain_hash(f, digest)))
-        return rc == TG_ENOMEM ? TG_EIO : rc;
-    tg_digest_hex(digest, 32, newhash);
-    if (e->keylen) {
-        if (link_mac(e->key, e->keylen, digest, macbin))
-            return TG_EIO;
-        tg_digest_hex(macbin, 32, mac);
-        OPENSSL_cleanse(macbin, sizeof macbin);
-    }
-    insert_bind(w, f, r, next, newhash, e->keylen ? mac : NULL);
-    rc = sqlite3_step(w->ins);
-    sqlite3_reset(w->ins);
-    sqlite3_clear_bindings(w->ins);
+    if ((rc = link_insert(e, f, next, r->time, newhash, &ours)) == -1)
+        return ours;
     if (rc == SQLITE_DONE && r->justification_norm) {
         sqlite3_bind_text(w->just, 1, r->justification_norm, -1,
                           SQLITE_STATIC);
@@ -381,6 +430,13 @@ static int insert_one(struct tg_evidence *e, int64_t *seq, char hash[65],
         if (jrc)
             return jrc;
     }
+    if (rc == SQLITE_DONE && r->actions_json) {
+        /* The act-back of the record, in its transaction (outbox.c):
+         * fatal too, so a record never commits without its actions. */
+        int arc = outbox_insert(w->db, r);
+        if (arc)
+            return arc;
+    }
     if (rc == SQLITE_DONE) {
         *seq = next;
         memcpy(hash, newhash, 65);
@@ -390,6 +446,34 @@ static int insert_one(struct tg_evidence *e, int64_t *seq, char hash[65],
      * The delivery id was checked above, so it is the decision id. */
     if ((rc & 0xff) == SQLITE_CONSTRAINT)
         return TG_EINVAL;
+    return map_sqlite(rc) == TG_EBUSY ? TG_EBUSY : TG_EIO;
+}
+
+/* Writes the entry of p as the link after (*seq, hash), as insert_one.
+ * Returns 0, TG_ECONFLICT ((kind, key) already in the chain), TG_EINVAL,
+ * or a fatal TG_EIO / TG_EBUSY. */
+static int insert_entry(struct tg_evidence *e, int64_t *seq, char hash[65],
+                        const struct pending *p)
+{
+    struct field f[F_N];
+    char seqtxt[24], timetxt[24], body[65], newhash[65];
+    int64_t next;
+    int rc, ours = 0;
+
+    if (*seq == INT64_MAX)
+        return TG_EIO;
+    next = *seq + 1;
+    entry_fields(f, p, next, hash, seqtxt, timetxt, body);
+    if ((rc = link_insert(e, f, next, p->en->time, newhash, &ours)) == -1)
+        return ours;
+    if (rc == SQLITE_DONE) {
+        *seq = next;
+        memcpy(hash, newhash, 65);
+        return 0;
+    }
+    /* decision_id is kind ":" key and UNIQUE: this (kind, key) is in. */
+    if ((rc & 0xff) == SQLITE_CONSTRAINT)
+        return TG_ECONFLICT;
     return map_sqlite(rc) == TG_EBUSY ? TG_EBUSY : TG_EIO;
 }
 
@@ -629,7 +713,7 @@ static void batch_index(struct tg_evidence *e, struct pending *batch,
     for (size_t i = 0; i < n_foreign; i++)
         cf_add(&e->cf, foreign[i].jd, foreign[i].td, foreign[i].t);
     for (struct pending *p = batch; p; p = p->next)
-        if (p->rc == 0 && p->has_cf)
+        if (p->rc == 0 && p->has_cf && p->r)
             cf_add(&e->cf, p->jd, p->td, p->r->time);
     /* Had the other records not been read, the next commit reads them
      * again (adding a use twice changes nothing); until then the index is
@@ -667,13 +751,19 @@ int commit_batch(struct tg_evidence *e, struct pending *batch,
         read_foreign(w, e->cf.seq, seq, &foreign, &n_foreign))
         missed = 1;
     for (struct pending *p = batch; p; p = p->next) {
-        if (p->jti_only) {
+        if (!p->r && !p->en) {
+            p->rc = 0; /* only its tx (outbox.c), below */
+        } else if (p->jti_only) {
             p->rc = jti_free(w, p->r, 1);
             if (!p->rc)
                 p->rc = jti_bind(w, p->r, NULL);
+        } else if (p->en) {
+            p->rc = insert_entry(e, &seq, hash, p);
         } else {
             p->rc = insert_one(e, &seq, hash, p->r);
         }
+        if (p->rc == 0 && p->tx)
+            p->rc = p->tx(e, w->db, p->tx_arg);
         if (p->rc == TG_EIO || p->rc == TG_EBUSY) {
             rc = p->rc;
             goto rollback;
@@ -1002,6 +1092,53 @@ int tg_evidence_append(struct tg_evidence *e,
     return enqueue_wait(e, &p);
 }
 
+/* 1 when kind names an entry kind: 1..KIND_MAX bytes of [a-z_], not the
+ * decisions' own. */
+static int entry_kind_valid(const char *kind)
+{
+    size_t n = kind ? strlen(kind) : 0;
+
+    if (n == 0 || n > KIND_MAX || strcmp(kind, KIND_DECISION) == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((kind[i] >= 'a' && kind[i] <= 'z') || kind[i] == '_'))
+            return 0;
+    return 1;
+}
+
+int tg_evidence_append_entry(struct tg_evidence *e,
+                             const struct tg_evidence_entry *en)
+{
+    struct pending p;
+    size_t kn, keyn;
+    char *id;
+    int rc;
+
+    if (!e || !en || !entry_kind_valid(en->kind) || !en->key ||
+        !en->key[0] || !en->json || en->len == 0 || en->len > INT32_MAX ||
+        !looks_like_object(en->json, en->len))
+        return TG_EINVAL;
+    kn = strlen(en->kind);
+    keyn = strlen(en->key);
+    if (keyn > INT32_MAX - KIND_MAX - 2)
+        return TG_EINVAL;
+    if (!(id = malloc(kn + 1 + keyn + 1)))
+        return TG_ENOMEM;
+    memcpy(id, en->kind, kn);
+    id[kn] = ':';
+    memcpy(id + kn + 1, en->key, keyn + 1);
+    memset(&p, 0, sizeof p);
+    p.en = en;
+    p.en_id = id;
+    if (tg_digest_sha256_of(en->json, en->len, p.en_sha)) {
+        free(id);
+        return TG_EIO;
+    }
+    rc = enqueue_wait(e, &p);
+    free(id);
+    return rc;
+}
+
 int tg_evidence_bind_jti(struct tg_evidence *e, const char *source,
                          const char *jti, const unsigned char body_sha256[32],
                          int64_t time)
@@ -1020,6 +1157,13 @@ int tg_evidence_bind_jti(struct tg_evidence *e, const char *source,
     p.r = &r;
     p.jti_only = 1;
     return enqueue_wait(e, &p);
+}
+
+/* Queues p (zeroed but for what it carries) for the writer and sleeps
+ * until its batch is committed or failed: p's result (outbox.c). */
+int evidence_enqueue(struct tg_evidence *e, struct pending *p)
+{
+    return enqueue_wait(e, p);
 }
 
 /* Queues p for the writer and sleeps until its batch is committed (or

@@ -9,5 +9,8 @@ int tg_cmd_serve(int argc, char **argv); /* server/serve.c */
 int tg_cmd_check(int argc, char **argv); /* server/check.c */
 int tg_cmd_lint(int argc, char **argv);  /* server/lint.c */
 int tg_cmd_audit(int argc, char **argv); /* server/audit.c */
+int tg_cmd_replay(int argc, char **argv); /* server/cli/replay.c */
+/* `audit show DECISION_ID` (argv[0] is "show"); cli/auditshow.c */
+int tg_cmd_audit_show(int argc, char **argv);
 
 #endif

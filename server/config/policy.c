@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -299,6 +300,7 @@ int tg_cfg_parse_policy(struct ld *L, const yaml_node_t *n, struct tg_config *c)
     static const char *const keys[] = {
         "mode",       "owner",     "justification", "scope",   "expiry",
         "separation", "authority", "actions",       "routine", "forbidden",
+        "shadow",     "exceptions",
     };
     enum {
         MODE,
@@ -310,7 +312,9 @@ int tg_cfg_parse_policy(struct ld *L, const yaml_node_t *n, struct tg_config *c)
         AUTH,
         ACTIONS,
         ROUTINE,
-        FORBIDDEN
+        FORBIDDEN,
+        SHADOW,
+        EXCEPTIONS
     };
     static const char *const modes[] = {"enforce", "dryrun"};
     yaml_node_t *v[COUNT(keys)];
@@ -343,6 +347,15 @@ int tg_cfg_parse_policy(struct ld *L, const yaml_node_t *n, struct tg_config *c)
     if (v[FORBIDDEN])
         parse_rules(L, v[FORBIDDEN], "policy.forbidden", 1, &p->forbidden,
                     &p->n_forbidden);
+    /* A candidate configuration evaluated beside this one (issue 13): only
+     * its path here; the server loads it, so that a candidate that does not
+     * load never keeps the live policy from loading. */
+    if (v[SHADOW])
+        tg_cfg_get_path(L, v[SHADOW], "policy.shadow", &c->shadow_path);
+    /* Accepted risks (issue 13): until is judged against the clock of the
+     * load, so a configuration that loads keeps loading. */
+    if (v[EXCEPTIONS])
+        tg_cfg_parse_exceptions(L, v[EXCEPTIONS], c, (int64_t)time(NULL));
     resolve_actions(&a, p);
     return tg_cfg_status(L);
 }

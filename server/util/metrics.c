@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "validators/errors.h"
+#include "validators/exceptions.h"
 
 /* The whole exposition is a few hundred lines; a cap keeps a bug from
  * eating memory. */
@@ -18,10 +19,21 @@
 #define STATUS_MAX 599
 #define N_STATUS (STATUS_MAX - STATUS_MIN + 2) /* the last slot: "other" */
 #define DIGEST_CAP 128
+#define EXC_IDS_MAX 256
 
 static const char *const sources[] = {"jira", "servicenow", "generic", "other"};
 #define N_SOURCES (sizeof(sources) / sizeof(sources[0]))
 #define N_VERDICTS 4
+/* ticketgate_actions_total{system,action,outcome} (act-back, issue 12). */
+static const char *const act_systems[] = {"jira", "servicenow", "other"};
+static const char *const act_actions[] = {"comment", "transition", "label",
+                                          "reject_approval", "work_note",
+                                          "other"};
+static const char *const act_outcomes[] = {"delivered", "skipped", "retry",
+                                           "dead", "other"};
+#define N_ACT_SYSTEMS (sizeof(act_systems) / sizeof(act_systems[0]))
+#define N_ACT_ACTIONS (sizeof(act_actions) / sizeof(act_actions[0]))
+#define N_ACT_OUTCOMES (sizeof(act_outcomes) / sizeof(act_outcomes[0]))
 
 
 static const double bounds[] = {TG_METRICS_BUCKETS};
@@ -46,9 +58,19 @@ struct tg_metrics {
     atomic_ullong evidence_failures;
     atomic_ullong reloads[2]; /* [0] failure, [1] success */
     atomic_int ready;
+    /* [from][to][code], the last code slot: no code differed. */
+    atomic_ullong shadow_changes[N_VERDICTS][N_VERDICTS][TG_CODE_COUNT + 1];
+    atomic_ullong shadow_done[2]; /* [0] dropped, [1] evaluated */
+    atomic_ullong actions[N_ACT_SYSTEMS][N_ACT_ACTIONS][N_ACT_OUTCOMES];
 
-    pthread_mutex_t lock; /* guards digest */
+    pthread_mutex_t lock; /* guards digest and the exception uses */
     char digest[DIGEST_CAP];
+    /* ticketgate_exception_uses_total{id}: ids are the configuration's
+     * (copied: a reload frees them), the first EXC_IDS_MAX seen get a
+     * series, the rest count under "other". */
+    char exc_ids[EXC_IDS_MAX][TG_EXCEPTION_ID_MAX + 1];
+    unsigned long long exc_uses[EXC_IDS_MAX + 1];
+    size_t n_exc;
 };
 
 int tg_metrics_new(const char *const *routes, size_t n,
@@ -185,10 +207,64 @@ int tg_metrics_set_policy(struct tg_metrics *m, const char *digest)
     return 0;
 }
 
+void tg_metrics_exception_uses(struct tg_metrics *m, const struct tg_result *r)
+{
+    if (!m || !r)
+        return;
+    for (size_t i = 0; i < r->findings.n; i++) {
+        const struct tg_exception *e = r->findings.v[i].exception;
+        size_t k;
+
+        if (!e || !e->id)
+            continue;
+        pthread_mutex_lock(&m->lock);
+        for (k = 0; k < m->n_exc && strcmp(m->exc_ids[k], e->id) != 0; k++)
+            ;
+        if (k == m->n_exc && k < EXC_IDS_MAX &&
+            strlen(e->id) <= TG_EXCEPTION_ID_MAX) {
+            memcpy(m->exc_ids[k], e->id, strlen(e->id) + 1);
+            m->n_exc++;
+        }
+        m->exc_uses[k < m->n_exc ? k : EXC_IDS_MAX]++;
+        pthread_mutex_unlock(&m->lock);
+    }
+}
+
 void tg_metrics_set_ready(struct tg_metrics *m, int ready)
 {
     if (m)
         atomic_store(&m->ready, ready ? 1 : 0);
+}
+
+void tg_metrics_shadow_change(struct tg_metrics *m, enum tg_verdict from,
+                              enum tg_verdict to, int code)
+{
+    size_t c = code >= 0 && code < TG_CODE_COUNT ? (size_t)code
+                                                 : TG_CODE_COUNT;
+
+    if (!m || (unsigned)from >= N_VERDICTS || (unsigned)to >= N_VERDICTS)
+        return;
+    atomic_fetch_add_explicit(&m->shadow_changes[from][to][c], 1,
+                              memory_order_relaxed);
+}
+
+void tg_metrics_shadow_evaluated(struct tg_metrics *m, int ok)
+{
+    if (m)
+        atomic_fetch_add_explicit(&m->shadow_done[ok ? 1 : 0], 1,
+                                  memory_order_relaxed);
+}
+
+void tg_metrics_action(struct tg_metrics *m, const char *system,
+                       const char *action, const char *outcome)
+{
+    if (!m)
+        return;
+    atomic_fetch_add_explicit(
+        &m->actions[index_of(act_systems, N_ACT_SYSTEMS, system)]
+                   [index_of(act_actions, N_ACT_ACTIONS, action)]
+                   [index_of(act_outcomes, N_ACT_OUTCOMES, outcome)],
+        1, memory_order_relaxed);
 }
 
 int tg_metrics_escape_label(const char *v, char *out, size_t cap)
@@ -299,6 +375,27 @@ static void render_histogram(struct sb *b, const char *name,
     sb_printf(b, "%s_count %llu\n", name, cum);
 }
 
+/* ticketgate_exception_uses_total: one series per exception id used. */
+static void render_exceptions(struct sb *b, struct tg_metrics *m)
+{
+    char esc[2 * TG_EXCEPTION_ID_MAX + 8];
+
+    header(b, "ticketgate_exception_uses_total", "counter",
+           "Findings a policy exception let through as warnings, by "
+           "exception id.");
+    pthread_mutex_lock(&m->lock);
+    for (size_t k = 0; k <= m->n_exc; k++) {
+        const char *id = k < m->n_exc ? m->exc_ids[k] : "other";
+        if (k == m->n_exc && !m->exc_uses[EXC_IDS_MAX])
+            break;
+        if (tg_metrics_escape_label(id, esc, sizeof(esc)) < 0)
+            continue;
+        sb_printf(b, "ticketgate_exception_uses_total{id=\"%s\"} %llu\n", esc,
+                  m->exc_uses[k < m->n_exc ? k : EXC_IDS_MAX]);
+    }
+    pthread_mutex_unlock(&m->lock);
+}
+
 int tg_metrics_render(struct tg_metrics *m, char **out, size_t *len)
 {
     struct sb b = {NULL, 0, 4096, 0};
@@ -376,6 +473,50 @@ int tg_metrics_render(struct tg_metrics *m, char **out, size_t *len)
            "1 when the evidence store takes writes.");
     sb_printf(&b, "ticketgate_ready %d\n", atomic_load(&m->ready));
 
+    header(&b, "ticketgate_actions_total", "counter",
+           "Act-back attempts, by system, action and outcome (delivered, "
+           "skipped, retry, dead).");
+    for (i = 0; i < N_ACT_SYSTEMS; i++)
+        for (j = 0; j < N_ACT_ACTIONS; j++)
+            for (size_t k = 0; k < N_ACT_OUTCOMES; k++) {
+                unsigned long long v = load(&m->actions[i][j][k]);
+                if (v)
+                    sb_printf(&b,
+                              "ticketgate_actions_total{system=\"%s\","
+                              "action=\"%s\",outcome=\"%s\"} %llu\n",
+                              act_systems[i], act_actions[j],
+                              act_outcomes[k], v);
+            }
+
+    header(&b, "ticketgate_shadow_changes_total", "counter",
+           "Live decisions the shadow policy decides otherwise, by live and "
+           "shadow decision and by reason code whose finding differs.");
+    for (i = 0; i < N_VERDICTS; i++)
+        for (j = 0; j < N_VERDICTS; j++)
+            for (size_t k = 0; k <= TG_CODE_COUNT; k++) {
+                unsigned long long v = load(&m->shadow_changes[i][j][k]);
+                if (!v)
+                    continue;
+                sb_printf(&b,
+                          "ticketgate_shadow_changes_total{from=\"%s\","
+                          "to=\"%s\",code=\"%s\"} %llu\n",
+                          tg_verdict_name((enum tg_verdict)i),
+                          tg_verdict_name((enum tg_verdict)j),
+                          k < TG_CODE_COUNT
+                              ? tg_code_info((enum tg_code)k)->name
+                              : "none",
+                          v);
+            }
+    header(&b, "ticketgate_shadow_evaluations_total", "counter",
+           "Live decisions evaluated under the shadow policy, or dropped "
+           "(queue full, or the candidate failed on them).");
+    sb_printf(&b,
+              "ticketgate_shadow_evaluations_total{result=\"evaluated\"} "
+              "%llu\n"
+              "ticketgate_shadow_evaluations_total{result=\"dropped\"} "
+              "%llu\n",
+              load(&m->shadow_done[1]), load(&m->shadow_done[0]));
+
     pthread_mutex_lock(&m->lock);
     memcpy(digest, m->digest, sizeof(digest));
     pthread_mutex_unlock(&m->lock);
@@ -384,6 +525,8 @@ int tg_metrics_render(struct tg_metrics *m, char **out, size_t *len)
                "The digest of the configuration in force.");
         sb_printf(&b, "ticketgate_policy_info{digest=\"%s\"} 1\n", esc);
     }
+
+    render_exceptions(&b, m);
 
     if (b.failed) {
         free(b.p);

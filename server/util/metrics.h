@@ -57,8 +57,25 @@ void tg_metrics_config_reload(struct tg_metrics *m, int ok);
 /* The digest ("sha256:...") of the configuration in force. Returns 0 or
  * TG_EINVAL when it does not fit (the previous one is kept). */
 int tg_metrics_set_policy(struct tg_metrics *m, const char *digest);
+/* The findings of a decision given that a policy exception let through:
+ * one use of each one's exception id (ticketgate_exception_uses_total). */
+void tg_metrics_exception_uses(struct tg_metrics *m, const struct tg_result *r);
+/* One act-back attempt (issue 12): system "jira" | "servicenow", action
+ * "comment" | "transition" | "label" | "reject_approval" | "work_note",
+ * outcome "delivered" | "skipped" | "retry" | "dead" (anything else counts
+ * as "other"): ticketgate_actions_total. */
+void tg_metrics_action(struct tg_metrics *m, const char *system,
+                       const char *action, const char *outcome);
 /* Whether the evidence store takes writes (the ticketgate_ready gauge). */
 void tg_metrics_set_ready(struct tg_metrics *m, int ready);
+/* Shadow policy (issue 13): a live decision the candidate decided from
+ * verdict `from` to `to`, one call per reason code whose finding differs
+ * (code -1: none did, the verdict alone changed). */
+void tg_metrics_shadow_change(struct tg_metrics *m, enum tg_verdict from,
+                              enum tg_verdict to, int code);
+/* A live decision evaluated under the candidate (ok 1), or dropped
+ * because the shadow queue was full or the candidate failed on it (ok 0). */
+void tg_metrics_shadow_evaluated(struct tg_metrics *m, int ok);
 
 /*
  * Renders every metric in the Prometheus text exposition format 0.0.4

@@ -1,0 +1,800 @@
+/* replay.c - `ticketgate replay`: recorded decisions under a candidate policy. */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "server/cli/cli.h"
+#include "server/config/config.h"
+#include "server/core/change.h"
+#include "server/core/decide.h"
+#include "server/store/store.h"
+#include "server/util/jarena.h"
+#include "validators/errors.h"
+#include "validators/timeparse.h"
+
+/*
+ * The main thread scans the store (tg_evidence_scan_file: one read-only
+ * snapshot, decisions in seq order) and copies the rows into chunks; worker
+ * threads (one per CPU, or TG_REPLAY_THREADS) decide each row's judged
+ * ticket under the candidate through tg_decide, at the row's own time, and
+ * compare the outcome with the recorded decision; the main thread retires
+ * the chunks in seq order, adds up their counts and writes their changed
+ * decisions out. This is the shape of `check`'s parallel path (a ring of
+ * chunks, a JSON arena per worker, retirement in input order), with rows
+ * of the store in place of lines of input.
+ *
+ * The changed decisions go to a temporary file while the scan runs, so
+ * that the summary can come first.
+ */
+
+/* Rows a chunk holds at most, and bytes of row text: a few ms of work. */
+#define CHUNK_ROWS 512
+#define CHUNK_TEXT (1024 * 1024)
+/* The JSON values of one row (its decision, its judged ticket and the new
+ * decision) take a few KB; past this jansson falls back to malloc. */
+#define ARENA_BYTES (1024 * 1024)
+#define MAX_THREADS 256
+#define N_VERDICTS 4
+
+enum format { FMT_TEXT, FMT_JSON };
+
+/* One row of the store, its strings at offsets of its chunk's text. */
+struct row {
+    uint64_t seq;
+    int64_t time;
+    size_t key, ticket, source; /* NUL-terminated */
+    size_t json, json_len;
+    size_t judged, judged_len;
+};
+
+/* What the replay found, added up chunk by chunk. */
+struct tally {
+    uint64_t replayed, unreadable, changed;
+    uint64_t trans[N_VERDICTS][N_VERDICTS];
+    uint64_t codes[TG_CODE_COUNT][N_VERDICTS][N_VERDICTS];
+};
+
+struct chunk {
+    int done; /* under the pool's lock */
+    struct row *rows;
+    size_t n_rows;
+    char *text;
+    size_t text_len, text_cap;
+    char *out; /* the changed decisions, formatted */
+    size_t out_len, out_cap;
+    int failed; /* out of memory: the run fails */
+    struct tally t;
+};
+
+/* The ring of chunks in flight, as in check.c: [head, tail) not retired,
+ * [queued, tail) not yet taken by a worker. */
+struct pool {
+    pthread_mutex_t mu;
+    pthread_cond_t work, done;
+    struct chunk *slots;
+    size_t n_slots, head, queued, tail;
+    int stop;
+    const struct tg_config *cand;
+    enum format fmt;
+};
+
+/* The run: the pool, where changes go, the totals. */
+struct run {
+    struct pool *p;
+    FILE *changes; /* temporary: the changed decisions */
+    int any_change_written;
+    int open; /* the slot at the pool's tail is being filled */
+    uint64_t scanned, no_judged;
+    struct tally t;
+    int failed;
+};
+
+/* ------------------------------------------------------------ buffers */
+
+static int reserve(char **buf, size_t *cap, size_t need)
+{
+    size_t c = *cap ? *cap : 4096;
+    char *nb;
+
+    if (need <= *cap)
+        return TG_OK;
+    while (c < need) {
+        if (c > SIZE_MAX / 2)
+            return TG_ENOMEM;
+        c *= 2;
+    }
+    if (!(nb = realloc(*buf, c)))
+        return TG_ENOMEM;
+    *buf = nb;
+    *cap = c;
+    return TG_OK;
+}
+
+static int put(struct chunk *c, const char *s, size_t n)
+{
+    if (c->out_len + n < n || reserve(&c->out, &c->out_cap, c->out_len + n))
+        return TG_ENOMEM;
+    memcpy(c->out + c->out_len, s, n);
+    c->out_len += n;
+    return TG_OK;
+}
+
+static int puts_(struct chunk *c, const char *s)
+{
+    return put(c, s, strlen(s));
+}
+
+static int put_json(struct chunk *c, const json_t *v)
+{
+    size_t n = json_dumpb(v, NULL, 0, JSON_COMPACT);
+
+    if (n == 0 || c->out_len + n < n ||
+        reserve(&c->out, &c->out_cap, c->out_len + n))
+        return TG_ENOMEM;
+    if (json_dumpb(v, c->out + c->out_len, n, JSON_COMPACT) != n)
+        return TG_ENOMEM;
+    c->out_len += n;
+    return TG_OK;
+}
+
+/* --------------------------------------------------------- one change */
+
+/* The findings of a decision document as lines "    - deny CODE: msg". */
+static int put_findings(struct chunk *c, const char *lead, const json_t *doc)
+{
+    const json_t *f;
+    size_t i, n = json_array_size(json_object_get(doc, "findings"));
+    int rc = puts_(c, lead);
+
+    if (n == 0)
+        rc |= puts_(c, " no findings\n");
+    else
+        rc |= puts_(c, "\n");
+    json_array_foreach(json_object_get(doc, "findings"), i, f) {
+        const char *v;
+        rc |= puts_(c, "    - ");
+        v = json_string_value(json_object_get(f, "action"));
+        rc |= puts_(c, v ? v : "?");
+        rc |= puts_(c, " ");
+        v = json_string_value(json_object_get(f, "code"));
+        rc |= puts_(c, v ? v : "?");
+        v = json_string_value(json_object_get(f, "message"));
+        if (v) {
+            rc |= puts_(c, ": ");
+            rc |= puts_(c, v);
+        }
+        rc |= puts_(c, "\n");
+    }
+    return rc ? TG_ENOMEM : TG_OK;
+}
+
+/* Formats one changed decision into c->out. */
+static int put_change(const struct pool *p, struct chunk *c,
+                      const struct row *r, const json_t *old_doc,
+                      const struct tg_change_side *was,
+                      const json_t *new_doc,
+                      const struct tg_change_side *now)
+{
+    const char *t = c->text;
+    enum tg_code codes[TG_CODE_COUNT];
+    size_t n = tg_change_codes(was, now, codes);
+    char when[32], line[512];
+    int rc = 0;
+
+    if (tg_time_format(r->time, when, sizeof(when)) != 0)
+        snprintf(when, sizeof(when), "%" PRId64, r->time);
+    if (p->fmt == FMT_TEXT) {
+        snprintf(line, sizeof(line), "%s  %s  %s  %s -> %s\n", t + r->key,
+                 t + r->ticket, when, tg_verdict_name(was->verdict),
+                 tg_verdict_name(now->verdict));
+        rc |= puts_(c, line);
+        rc |= put_findings(c, "  recorded:", old_doc);
+        rc |= put_findings(c, "  candidate:", new_doc);
+        return rc ? TG_ENOMEM : TG_OK;
+    }
+    json_t *codes_a = json_array(), *o;
+    for (size_t i = 0; codes_a && i < n; i++)
+        json_array_append_new(
+            codes_a, json_pack("{s:s,s:s,s:s}", "code",
+                               tg_code_info(codes[i])->name, "from",
+                               tg_change_action_name(was, codes[i]), "to",
+                               tg_change_action_name(now, codes[i])));
+    o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:O,s:O}", "decision_id",
+                  t + r->key, "ticket", t + r->ticket, "source",
+                  t + r->source, "evaluated_at", when, "from",
+                  tg_verdict_name(was->verdict), "to",
+                  tg_verdict_name(now->verdict), "codes", codes_a,
+                  "recorded_findings",
+                  json_object_get(old_doc, "findings")
+                      ? json_object_get(old_doc, "findings")
+                      : json_null(),
+                  "candidate_findings", json_object_get(new_doc, "findings"));
+    rc = !o || puts_(c, ",\n") || put_json(c, o);
+    json_decref(o);
+    return rc ? TG_ENOMEM : TG_OK;
+}
+
+/* ------------------------------------------------------------ one row */
+
+/* The copy-forward count the candidate sees: copy-forward is judged as it
+ * was when the decision was recorded (the store's count at that moment is
+ * not kept), so a recorded finding is a count at the candidate's limit and
+ * none is "unknown" (-1). tg_decide's copy_forward hook; ctx is the
+ * recorded side. */
+struct cf_ctx {
+    const struct tg_change_side *was;
+    const struct tg_config *cand;
+};
+
+static int copy_forward(void *ctx, const struct tg_ticket *t, long *uses)
+{
+    const struct cf_ctx *cf = ctx;
+
+    (void)t;
+    *uses = cf->was->act[TG_JUSTIFICATION_COPY_FORWARD]
+                ? (long)cf->cand->policy.copy_max_reuse
+                : -1;
+    return 0;
+}
+
+/* The canonical ticket of a judged document (PLAN.md Interface 2). The
+ * document begins {"ticket":{...} as tg_decide writes it: then only the
+ * ticket is parsed, not the identities after it. */
+static json_t *judged_ticket(const char *s, size_t len)
+{
+    static const char lead[] = "{\"ticket\":";
+    const size_t k = sizeof(lead) - 1;
+    json_t *doc, *t;
+
+    if (len > k && memcmp(s, lead, k) == 0) {
+        t = json_loadb(s + k, len - k, JSON_DISABLE_EOF_CHECK, NULL);
+        if (json_is_object(t))
+            return t;
+        json_decref(t);
+    }
+    doc = json_loadb(s, len, 0, NULL);
+    t = json_incref(json_object_get(doc, "ticket"));
+    json_decref(doc);
+    if (json_is_object(t))
+        return t;
+    json_decref(t);
+    return NULL;
+}
+
+/* Decides row r under the candidate and compares. */
+static int replay_row(const struct pool *p, struct chunk *c,
+                      const struct row *r)
+{
+    const char *t = c->text;
+    struct tg_change_side was, now;
+    struct cf_ctx cf = {.was = &was, .cand = p->cand};
+    const struct tg_decide d = {
+        .cfg = p->cand,
+        .now = r->time,
+        .gated = 1,
+        .source = t + r->source,
+        .copy_forward = copy_forward,
+        .ctx = &cf,
+    };
+    struct tg_decided o;
+    json_t *old_doc = json_loadb(t + r->json, r->json_len, 0, NULL);
+    json_t *ticket = NULL;
+    char err[256];
+    int rc = TG_OK;
+
+    tg_decided_init(&o, err, sizeof(err));
+    if (!old_doc || tg_change_from_doc(old_doc, &was) != TG_OK ||
+        !(ticket = judged_ticket(t + r->judged, r->judged_len))) {
+        c->t.unreadable++;
+        goto out;
+    }
+    rc = tg_decide(&d, ticket, &o);
+    if (rc == TG_EINVAL && o.step == TG_DECIDE_MAP) {
+        c->t.unreadable++;
+        rc = TG_OK;
+        goto out;
+    }
+    if (rc != TG_OK)
+        goto out;
+    c->t.replayed++;
+    tg_change_from_result(&o.result, &now);
+    if (!tg_change_differs(&was, &now))
+        goto out;
+    {
+        enum tg_code codes[TG_CODE_COUNT];
+        size_t n = tg_change_codes(&was, &now, codes);
+        c->t.changed++;
+        c->t.trans[was.verdict][now.verdict]++;
+        for (size_t i = 0; i < n; i++)
+            c->t.codes[codes[i]][was.verdict][now.verdict]++;
+    }
+    rc = put_change(p, c, r, old_doc, &was, o.doc, &now);
+out:
+    tg_decided_cleanup(&o);
+    json_decref(ticket);
+    json_decref(old_doc);
+    return rc;
+}
+
+static void run_chunk(const struct pool *p, struct tg_jarena *arena,
+                      char *abuf, struct chunk *c)
+{
+    size_t mark = 0;
+
+    c->out_len = 0;
+    c->failed = 0;
+    memset(&c->t, 0, sizeof(c->t));
+    if (abuf) {
+        tg_jarena_begin(arena, abuf, ARENA_BYTES);
+        mark = tg_jarena_mark(arena);
+    }
+    for (size_t i = 0; i < c->n_rows && !c->failed; i++) {
+        if (replay_row(p, c, &c->rows[i]) != TG_OK)
+            c->failed = 1;
+        if (abuf)
+            tg_jarena_rewind(arena, mark);
+    }
+    if (abuf)
+        tg_jarena_end(arena);
+}
+
+static void *worker(void *arg)
+{
+    struct pool *p = arg;
+    struct tg_jarena arena;
+    char *abuf = malloc(ARENA_BYTES);
+
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        struct chunk *c;
+        while (p->queued == p->tail && !p->stop)
+            pthread_cond_wait(&p->work, &p->mu);
+        if (p->queued == p->tail)
+            break;
+        c = &p->slots[p->queued++ % p->n_slots];
+        pthread_mutex_unlock(&p->mu);
+        run_chunk(p, &arena, abuf, c);
+        pthread_mutex_lock(&p->mu);
+        c->done = 1;
+        pthread_cond_signal(&p->done);
+    }
+    pthread_mutex_unlock(&p->mu);
+    free(abuf);
+    return NULL;
+}
+
+/* ------------------------------------------------------- main thread */
+
+static void tally_add(struct tally *a, const struct tally *b)
+{
+    a->replayed += b->replayed;
+    a->unreadable += b->unreadable;
+    a->changed += b->changed;
+    for (size_t i = 0; i < N_VERDICTS; i++)
+        for (size_t j = 0; j < N_VERDICTS; j++) {
+            a->trans[i][j] += b->trans[i][j];
+            for (size_t k = 0; k < TG_CODE_COUNT; k++)
+                a->codes[k][i][j] += b->codes[k][i][j];
+        }
+}
+
+/* Waits for the oldest chunk in flight and takes in what it found. */
+static void retire(struct run *r)
+{
+    struct pool *p = r->p;
+    struct chunk *c = &p->slots[p->head % p->n_slots];
+    size_t skip = 0;
+
+    pthread_mutex_lock(&p->mu);
+    while (!c->done)
+        pthread_cond_wait(&p->done, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+    if (c->failed)
+        r->failed = 1;
+    tally_add(&r->t, &c->t);
+    /* JSON changes each start with ",\n": the first one of the run does
+     * not. */
+    if (p->fmt == FMT_JSON && c->out_len && !r->any_change_written)
+        skip = 2;
+    if (c->out_len > skip) {
+        if (fwrite(c->out + skip, 1, c->out_len - skip, r->changes) !=
+            c->out_len - skip)
+            r->failed = 1;
+        r->any_change_written = 1;
+    }
+    p->head++;
+}
+
+/* The chunk being filled: the slot at tail, once it is free. */
+static struct chunk *filling(struct run *r)
+{
+    struct pool *p = r->p;
+    struct chunk *c;
+
+    if (p->tail - p->head == p->n_slots)
+        retire(r);
+    c = &p->slots[p->tail % p->n_slots];
+    return c;
+}
+
+static void queue(struct pool *p)
+{
+    struct chunk *c = &p->slots[p->tail % p->n_slots];
+
+    c->done = 0;
+    pthread_mutex_lock(&p->mu);
+    p->tail++;
+    pthread_cond_signal(&p->work);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* Copies s (n bytes) and a NUL into c's text; *at gets its offset. */
+static int text_put(struct chunk *c, const char *s, size_t n, size_t *at)
+{
+    if (c->text_len + n + 1 < n ||
+        reserve(&c->text, &c->text_cap, c->text_len + n + 1) != TG_OK)
+        return TG_ENOMEM;
+    *at = c->text_len;
+    if (n)
+        memcpy(c->text + c->text_len, s, n);
+    c->text[c->text_len + n] = '\0';
+    c->text_len += n + 1;
+    return TG_OK;
+}
+
+static int opt_put(struct chunk *c, const char *s, size_t *at)
+{
+    return text_put(c, s ? s : "", s ? strlen(s) : 0, at);
+}
+
+/* tg_evidence_scan_file's callback: one decision row into the chunk being
+ * filled; a full chunk goes to the workers. */
+static int on_row(void *ctx, const struct tg_evidence_row *row)
+{
+    struct run *r = ctx;
+    struct pool *p = r->p;
+    struct chunk *c = &p->slots[p->tail % p->n_slots];
+    struct row *w;
+
+    r->scanned++;
+    if (!row->judged || row->judged_len == 0) {
+        r->no_judged++;
+        return 0;
+    }
+    if (!r->open) {
+        c = filling(r);
+        c->n_rows = 0;
+        c->text_len = 0;
+        r->open = 1;
+    }
+    w = &c->rows[c->n_rows];
+    w->seq = row->seq;
+    w->time = row->time;
+    w->json_len = row->json_len;
+    w->judged_len = row->judged_len;
+    if (opt_put(c, row->key, &w->key) || opt_put(c, row->ticket, &w->ticket) ||
+        opt_put(c, row->source, &w->source) ||
+        text_put(c, row->json, row->json_len, &w->json) ||
+        text_put(c, row->judged, row->judged_len, &w->judged))
+        return TG_ENOMEM;
+    if (++c->n_rows == CHUNK_ROWS || c->text_len >= CHUNK_TEXT) {
+        queue(p);
+        r->open = 0;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ output */
+
+static const enum tg_verdict verdicts[N_VERDICTS] = {TG_ALLOW, TG_ANNOTATE,
+                                                     TG_DENY, TG_SKIP};
+
+/* Copies the changes file to out. */
+static int copy_changes(FILE *from, FILE *out)
+{
+    char buf[65536];
+    size_t n;
+
+    if (fflush(from) != 0 || fseek(from, 0, SEEK_SET) != 0)
+        return TG_EIO;
+    while ((n = fread(buf, 1, sizeof(buf), from)) > 0)
+        if (fwrite(buf, 1, n, out) != n)
+            return TG_EIO;
+    return ferror(from) ? TG_EIO : TG_OK;
+}
+
+static void print_text(const struct run *r, const char *store,
+                       const struct tg_config *cand, FILE *out)
+{
+    const struct tally *t = &r->t;
+
+    fprintf(out,
+            "Replayed %" PRIu64 " of %" PRIu64 " recorded decisions from %s\n"
+            "under the candidate %s (%s),\n"
+            "each at its own evaluation time.\n",
+            t->replayed, r->scanned, store, cand->path, cand->digest);
+    if (r->no_judged)
+        fprintf(out,
+                "%" PRIu64 " decisions cannot be replayed: recorded "
+                "without a judged ticket (before issue 13).\n",
+                r->no_judged);
+    if (t->unreadable)
+        fprintf(out,
+                "%" PRIu64 " decisions cannot be replayed: their recorded "
+                "document or ticket does not read.\n",
+                t->unreadable);
+    fprintf(out, "\n%" PRIu64 " decision%s would change.\n", t->changed,
+            t->changed == 1 ? "" : "s");
+    if (!t->changed)
+        return;
+    fputs("\nFrom -> to:\n", out);
+    for (size_t i = 0; i < N_VERDICTS; i++)
+        for (size_t j = 0; j < N_VERDICTS; j++)
+            if (t->trans[i][j])
+                fprintf(out, "  %-8s -> %-8s %10" PRIu64 "\n",
+                        tg_verdict_name(verdicts[i]),
+                        tg_verdict_name(verdicts[j]), t->trans[i][j]);
+    fputs("\nBy reason code (decisions whose finding of the code "
+          "changes):\n",
+          out);
+    for (size_t k = 0; k < TG_CODE_COUNT; k++)
+        for (size_t i = 0; i < N_VERDICTS; i++)
+            for (size_t j = 0; j < N_VERDICTS; j++)
+                if (t->codes[k][i][j])
+                    fprintf(out, "  %-30s %-8s -> %-8s %10" PRIu64 "\n",
+                            tg_code_info((enum tg_code)k)->name,
+                            tg_verdict_name(verdicts[i]),
+                            tg_verdict_name(verdicts[j]), t->codes[k][i][j]);
+    fputs("\nChanged decisions (decision id, ticket, evaluated at, from -> "
+          "to):\n",
+          out);
+}
+
+/* The summary as JSON, without its closing brace: the changes follow. */
+static int print_json_head(const struct run *r, const char *store,
+                           const char *since, const char *until,
+                           const struct tg_config *cand, FILE *out)
+{
+    const struct tally *t = &r->t;
+    json_t *trans = json_array(), *codes = json_array(), *o;
+    char *text;
+    size_t n;
+
+    for (size_t i = 0; i < N_VERDICTS; i++)
+        for (size_t j = 0; j < N_VERDICTS; j++) {
+            if (t->trans[i][j])
+                json_array_append_new(
+                    trans, json_pack("{s:s,s:s,s:I}", "from",
+                                     tg_verdict_name(verdicts[i]), "to",
+                                     tg_verdict_name(verdicts[j]), "count",
+                                     (json_int_t)t->trans[i][j]));
+            for (size_t k = 0; k < TG_CODE_COUNT; k++)
+                if (t->codes[k][i][j])
+                    json_array_append_new(
+                        codes,
+                        json_pack("{s:s,s:s,s:s,s:I}", "code",
+                                  tg_code_info((enum tg_code)k)->name, "from",
+                                  tg_verdict_name(verdicts[i]), "to",
+                                  tg_verdict_name(verdicts[j]), "count",
+                                  (json_int_t)t->codes[k][i][j]));
+        }
+    o = json_pack("{s:s,s:{s:s,s:s},s:s?,s:s?,s:I,s:I,s:I,s:I,s:I,s:s,s:o,"
+                  "s:o}",
+                  "store", store, "candidate", "config", cand->path, "policy",
+                  cand->digest, "since", since, "until", until, "decisions",
+                  (json_int_t)r->scanned, "replayed", (json_int_t)t->replayed,
+                  "without_judged_ticket", (json_int_t)r->no_judged,
+                  "unreadable", (json_int_t)t->unreadable, "changed",
+                  (json_int_t)t->changed, "copy_forward", "as recorded",
+                  "transitions", trans, "codes", codes);
+    text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (!text)
+        return TG_ENOMEM;
+    n = strlen(text);
+    /* Drop the closing brace: "changes" is appended. */
+    fwrite(text, 1, n - 1, out);
+    fputs(",\"changes\":[\n", out);
+    free(text);
+    return TG_OK;
+}
+
+/* ------------------------------------------------------------ command */
+
+static void usage(void)
+{
+    fputs("usage: ticketgate replay -c CANDIDATE.yaml --store PATH "
+          "[--since T] [--until T] [--format text|json]\n",
+          stderr);
+}
+
+/* TG_REPLAY_THREADS (1..256) if set, else one worker per online CPU; -1 if
+ * the variable is no such number. */
+static int workers_wanted(void)
+{
+    const char *s = getenv("TG_REPLAY_THREADS");
+    char *end;
+    long n;
+
+    if (!s || !*s) {
+        n = sysconf(_SC_NPROCESSORS_ONLN);
+        return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (int)n;
+    }
+    errno = 0;
+    n = strtol(s, &end, 10);
+    if (errno || *end || n < 1 || n > MAX_THREADS || s[0] == '+' ||
+        s[0] == '-' || s[0] == ' ')
+        return -1;
+    return (int)n;
+}
+
+static int parse_time(const char *opt, const char *s, int64_t *out)
+{
+    if (tg_time_parse(s, strlen(s), out) == TG_OK)
+        return TG_OK;
+    fprintf(stderr,
+            "replay: %s %s is not an RFC 3339 time; write it as "
+            "2026-12-01T00:00:00Z\n",
+            opt, s);
+    return TG_EINVAL;
+}
+
+static void pool_cleanup(struct pool *p, pthread_t *tids, int started)
+{
+    pthread_mutex_lock(&p->mu);
+    p->stop = 1;
+    pthread_cond_broadcast(&p->work);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 0; i < started; i++)
+        pthread_join(tids[i], NULL);
+    for (size_t i = 0; p->slots && i < p->n_slots; i++) {
+        free(p->slots[i].rows);
+        free(p->slots[i].text);
+        free(p->slots[i].out);
+    }
+    free(p->slots);
+    pthread_cond_destroy(&p->done);
+    pthread_cond_destroy(&p->work);
+    pthread_mutex_destroy(&p->mu);
+}
+
+/* Scans store through n workers into r. Returns 0, TG_EIO (the store does
+ * not read) or TG_ENOMEM. */
+static int replay(struct run *r, const char *store, int64_t since,
+                  int64_t until, int n)
+{
+    struct pool *p = r->p;
+    pthread_t *tids = calloc((size_t)n, sizeof(*tids));
+    int started = 0, rc = TG_ENOMEM;
+
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->work, NULL);
+    pthread_cond_init(&p->done, NULL);
+    p->n_slots = (size_t)n * 4;
+    if (!tids || !(p->slots = calloc(p->n_slots, sizeof(*p->slots))))
+        goto out;
+    for (size_t i = 0; i < p->n_slots; i++) {
+        p->slots[i].done = 1;
+        if (!(p->slots[i].rows =
+                  malloc(CHUNK_ROWS * sizeof(*p->slots[i].rows))))
+            goto out;
+    }
+    for (; started < n; started++)
+        if (pthread_create(&tids[started], NULL, worker, p) != 0)
+            break;
+    if (started == 0)
+        goto out;
+    rc = tg_evidence_scan_file(store, "decision", since, until, on_row, r);
+    /* The last chunk, partly filled. */
+    if (r->open && rc == TG_OK)
+        queue(p);
+    r->open = 0;
+    while (p->head != p->tail)
+        retire(r);
+    if (rc == TG_OK && r->failed)
+        rc = TG_ENOMEM;
+out:
+    pool_cleanup(p, tids, started);
+    free(tids);
+    return rc;
+}
+
+int tg_cmd_replay(int argc, char **argv)
+{
+    const char *cfgpath = NULL, *store = NULL, *since_s = NULL,
+               *until_s = NULL, *fmt_s = "text";
+    int64_t since = INT64_MIN, until = INT64_MAX;
+    struct tg_config *cand = NULL;
+    struct tg_diag diag;
+    struct pool pool;
+    struct run r;
+    int code = 2, n, rc;
+
+    memset(&pool, 0, sizeof(pool));
+    memset(&r, 0, sizeof(r));
+    r.p = &pool;
+    tg_diag_init(&diag);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char **dst = strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0
+                               ? &cfgpath
+                           : strcmp(a, "--store") == 0  ? &store
+                           : strcmp(a, "--since") == 0  ? &since_s
+                           : strcmp(a, "--until") == 0  ? &until_s
+                           : strcmp(a, "--format") == 0 ? &fmt_s
+                                                        : NULL;
+        if (!dst || i + 1 >= argc) {
+            fprintf(stderr, "replay: %s %s\n",
+                    dst ? "a value must follow" : "unknown argument", a);
+            usage();
+            goto out;
+        }
+        *dst = argv[++i];
+    }
+    if (!cfgpath || !store) {
+        usage();
+        goto out;
+    }
+    if (strcmp(fmt_s, "text") == 0)
+        pool.fmt = FMT_TEXT;
+    else if (strcmp(fmt_s, "json") == 0)
+        pool.fmt = FMT_JSON;
+    else {
+        fprintf(stderr, "replay: --format is text or json, not %s\n", fmt_s);
+        goto out;
+    }
+    if ((since_s && parse_time("--since", since_s, &since)) ||
+        (until_s && parse_time("--until", until_s, &until)))
+        goto out;
+    if ((n = workers_wanted()) < 0) {
+        fprintf(stderr, "replay: TG_REPLAY_THREADS must be a number of "
+                        "threads from 1 to %d\n",
+                MAX_THREADS);
+        goto out;
+    }
+    rc = tg_config_load(cfgpath, &cand, &diag);
+    if (rc != TG_OK) {
+        for (size_t i = 0; i < diag.n; i++)
+            fprintf(stderr, "%s\n", diag.msgs[i]);
+        if (diag.n == 0)
+            fprintf(stderr, "%s: cannot load the candidate configuration\n",
+                    cfgpath);
+        goto out;
+    }
+    pool.cand = cand;
+    if (!(r.changes = tmpfile())) {
+        fprintf(stderr, "replay: cannot make a temporary file: %s\n",
+                strerror(errno));
+        goto out;
+    }
+    rc = replay(&r, store, since, until, n);
+    if (rc != TG_OK) {
+        fprintf(stderr, "replay: %s\n",
+                rc == TG_EIO ? "the store cannot be read (is --store a "
+                               "ticketgate store?)"
+                             : "out of memory");
+        goto out;
+    }
+    if (pool.fmt == FMT_TEXT) {
+        print_text(&r, store, cand, stdout);
+        if (copy_changes(r.changes, stdout) != TG_OK)
+            goto out;
+    } else {
+        if (print_json_head(&r, store, since_s, until_s, cand, stdout) !=
+                TG_OK ||
+            copy_changes(r.changes, stdout) != TG_OK)
+            goto out;
+        fputs("\n]}\n", stdout);
+    }
+    code = fflush(stdout) == 0 ? 0 : 2;
+out:
+    if (r.changes)
+        fclose(r.changes);
+    tg_config_free(cand);
+    tg_diag_cleanup(&diag);
+    return code;
+}

@@ -99,9 +99,9 @@ int tg_cfg_parse_events(struct ld *L, const yaml_node_t *n, struct tg_config *c)
     static const char *const top[] = {"mappings"};
     /* The foreign keys first, in enum order (mapping_kind reads them). */
     static const char *const keys[] = {
-        "okta_group",  "okta_app",    "aws_group",   "aws_policy_arn",
-        "aws_permission_set", "scim_group", "system", "entitlement",
-        "environment", "account",
+        "okta_group",         "okta_app",   "aws_group", "aws_policy_arn",
+        "aws_permission_set", "scim_group", "system",    "entitlement",
+        "environment",        "account",
     };
     enum { SYSTEM = TG_EVMAP_COUNT, ENTITLEMENT, ENVIRONMENT, ACCOUNT };
     struct tg_events_conf *e = &c->events;
@@ -157,22 +157,21 @@ int tg_cfg_parse_events(struct ld *L, const yaml_node_t *n, struct tg_config *c)
                            "aws_policy_arn, aws_permission_set); remove it",
                            where);
         else
-            tg_cfg_get_str(
-                L, v[ACCOUNT],
-                tg_cfg_name_of(nm, sizeof(nm), "%s.account", where), F_REQ,
-                &m->account);
+            tg_cfg_get_str(L, v[ACCOUNT],
+                           tg_cfg_name_of(nm, sizeof(nm), "%s.account", where),
+                           F_REQ, &m->account);
         if (!m->foreign)
             continue;
         for (size_t j = 0; j + 1 < e->n_mappings; j++)
             if (e->mappings[j].foreign && same_target(&e->mappings[j], m)) {
-                tg_cfg_problem(L, item,
-                               "%s maps %s %s again (first at line %d); one "
-                               "foreign id maps to one entitlement: remove "
-                               "one",
-                               where, foreign_keys[kind],
-                               tg_cfg_show(m->foreign, strlen(m->foreign), nm,
-                                           SHOW_CAP),
-                               e->mappings[j].line);
+                tg_cfg_problem(
+                    L, item,
+                    "%s maps %s %s again (first at line %d); one "
+                    "foreign id maps to one entitlement: remove "
+                    "one",
+                    where, foreign_keys[kind],
+                    tg_cfg_show(m->foreign, strlen(m->foreign), nm, SHOW_CAP),
+                    e->mappings[j].line);
                 break;
             }
     }
@@ -192,12 +191,12 @@ void tg_cfg_check_events(struct ld *L, struct tg_config *c)
         const struct tg_event_mapping *m = &c->events.mappings[i];
         if (m->system &&
             tg_directory_system(d, m->system, strlen(m->system)) < 0)
-            tg_cfg_problem_at(L, m->line,
-                              "events.mappings[%zu].system '%s' is not a "
-                              "system of the directory; add it there or fix "
-                              "the name",
-                              i, tg_cfg_show(m->system, strlen(m->system), sh,
-                                             sizeof(sh)));
+            tg_cfg_problem_at(
+                L, m->line,
+                "events.mappings[%zu].system '%s' is not a "
+                "system of the directory; add it there or fix "
+                "the name",
+                i, tg_cfg_show(m->system, strlen(m->system), sh, sizeof(sh)));
     }
 }
 

@@ -30,6 +30,20 @@ const char *tg_verdict_name(enum tg_verdict v)
     }
 }
 
+const char *tg_evaluate_exempt(const struct tg_ticket *t,
+                               const struct tg_policy *p,
+                               const struct tg_directory *d)
+{
+    /* Emergencies skip the approval path; so do routine tickets, unless a
+     * forbidden rule also matches (REASONS.md: then it is forbidden, and
+     * nothing about it is routine). */
+    if (t->emergency)
+        return "emergency";
+    if (tg_rules_is_routine(t, p, d) && !tg_rules_is_forbidden(t, p, d, NULL))
+        return "routine";
+    return NULL;
+}
+
 int tg_evaluate(const struct tg_ticket *t, const struct tg_policy *p,
                 const struct tg_directory *d, const struct tg_context *ctx,
                 struct tg_result *r)
@@ -42,11 +56,7 @@ int tg_evaluate(const struct tg_ticket *t, const struct tg_policy *p,
         r->verdict = TG_SKIP;
         return TG_OK;
     }
-    /* Emergencies skip the approval path; so do routine tickets, unless a
-     * forbidden rule also matches (REASONS.md: then it is forbidden, and
-     * nothing about it is routine). */
-    exempt = t->emergency || (tg_rules_is_routine(t, p, d) &&
-                              !tg_rules_is_forbidden(t, p, d, NULL));
+    exempt = tg_evaluate_exempt(t, p, d) != NULL;
     if ((rc = tg_owner_check(t, p, d, f)) ||
         (rc = tg_justification_check(t, p, ctx->copy_forward_uses, f)) ||
         (rc = tg_scope_check(t, p, d, f)) ||

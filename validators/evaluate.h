@@ -42,6 +42,13 @@ int tg_evaluate(const struct tg_ticket *t, const struct tg_policy *p,
 
 const char *tg_verdict_name(enum tg_verdict v);
 
+/* Why t skips the approval path (separation and authority), as tg_evaluate
+ * decides it: "emergency", "routine" (and no forbidden rule matches), or
+ * NULL when that path is judged. Pure. */
+const char *tg_evaluate_exempt(const struct tg_ticket *t,
+                               const struct tg_policy *p,
+                               const struct tg_directory *d);
+
 /* Individual validators; each appends its findings to out. Same contract as
  * tg_evaluate. */
 int tg_owner_check(const struct tg_ticket *t, const struct tg_policy *p,
@@ -88,6 +95,10 @@ struct tg_expiry_days {
 int tg_expiry_days(int64_t now, int64_t allowed, struct tg_expiry_days *out);
 
 /* Rule matching shared by the validators (REASONS.md "policy"). */
+/* 1 when every key r names equals t's value (a missing value matches
+ * nothing); also policy.exceptions' match rules. */
+int tg_rules_match(const struct tg_rule *r, const struct tg_ticket *t,
+                   const struct tg_directory *d);
 int tg_rules_is_routine(const struct tg_ticket *t, const struct tg_policy *p,
                         const struct tg_directory *d);
 int tg_rules_is_forbidden(const struct tg_ticket *t, const struct tg_policy *p,

@@ -7,6 +7,7 @@
 
 #include "server/core/canonical.h"
 #include "server/core/decision.h"
+#include "server/core/judged.h"
 #include "validators/errors.h"
 
 static const char unmappable[] = "The payload cannot be mapped to a ticket.";
@@ -26,6 +27,8 @@ void tg_decided_cleanup(struct tg_decided *o)
 {
     json_decref(o->doc);
     o->doc = NULL;
+    json_decref(o->judged);
+    o->judged = NULL;
     tg_result_cleanup(&o->result);
     tg_ticket_cleanup(&o->ticket);
 }
@@ -92,7 +95,14 @@ static int document(const struct tg_decide *d, struct tg_decided *o)
     o->step = TG_DECIDE_DOCUMENT;
     o->doc = tg_decision_build(&o->ticket, d->source, &o->result,
                                o->decision_id, d->now, d->cfg->digest);
-    return o->doc ? 0 : TG_ENOMEM;
+    if (!o->doc)
+        return TG_ENOMEM;
+    /* What a record keeps beside the decision: a skip records nothing. */
+    if (d->no_judged || o->result.verdict == TG_SKIP)
+        return 0;
+    o->judged = tg_judged_build(&o->ticket, &d->cfg->policy,
+                                &d->cfg->directory, d->now);
+    return o->judged ? 0 : TG_ENOMEM;
 }
 
 int tg_decide(const struct tg_decide *d, const json_t *canonical,

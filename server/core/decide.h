@@ -38,6 +38,9 @@ struct tg_decide {
     int (*id)(void *ctx, const struct tg_ticket *t, uint64_t *seq,
               unsigned char rnd[3]);
     void *ctx; /* handed to the hooks */
+    /* 1: leave o->judged NULL (a caller that records nothing, such as
+     * replay, need not build it). */
+    int no_judged;
 };
 
 /* What tg_decide() made: the caller owns it (tg_decided_cleanup). */
@@ -46,6 +49,9 @@ struct tg_decided {
     struct tg_result result;
     char decision_id[32];
     json_t *doc;              /* the decision document (new reference) */
+    /* The judged ticket (core/judged.h, PLAN.md interface 2) of a decision
+     * that is not skip, for the evidence record; else NULL. */
+    json_t *judged;
     enum tg_decide_step step; /* where it failed, when it did */
     char *err;                /* caller's buffer: why the map failed */
     size_t err_cap;

@@ -222,7 +222,8 @@ static void rehash_range(const char *path, int64_t from, int64_t to,
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_prepare_v2(db,
         "SELECT seq, decision_id, ticket, source, delivery_id, body_sha256,"
-        " policy, time, decision, just_norm, hash FROM records ORDER BY seq",
+        " policy, time, decision, just_norm, hash, kind, judged FROM records"
+        " ORDER BY seq",
         -1, &st, NULL), SQLITE_OK);
     while (sqlite3_step(st) == SQLITE_ROW) {
         int64_t seq = sqlite3_column_int64(st, 0);
@@ -231,6 +232,7 @@ static void rehash_range(const char *path, int64_t from, int64_t to,
         char hash[65], mac[65];
         EVP_MD_CTX *ctx;
         char *upd;
+        int v2;
 
         if (seq < from || seq > to) {
             snprintf(prev, sizeof prev, "%s", sqlite3_column_text(st, 10));
@@ -238,7 +240,11 @@ static void rehash_range(const char *path, int64_t from, int64_t to,
         }
         ctx = EVP_MD_CTX_new();
         EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
-        EVP_DigestUpdate(ctx, "ticketgate-evidence-v1\n", 23);
+        /* kind NULL: the first format (v1); else v2, which adds kind and
+         * judged after prev_hash */
+        v2 = sqlite3_column_type(st, 11) != SQLITE_NULL;
+        EVP_DigestUpdate(ctx, v2 ? "ticketgate-evidence-v2\n"
+                                 : "ticketgate-evidence-v1\n", 23);
         for (int i = 0; i < 10; i++)
             field(ctx, st, i);
         {
@@ -248,6 +254,10 @@ static void rehash_range(const char *path, int64_t from, int64_t to,
             EVP_DigestUpdate(ctx, pre, (size_t)n);
             EVP_DigestUpdate(ctx, prev, 64);
             EVP_DigestUpdate(ctx, "\n", 1);
+        }
+        if (v2) {
+            field(ctx, st, 11);
+            field(ctx, st, 12);
         }
         EVP_DigestFinal_ex(ctx, d, &len);
         EVP_MD_CTX_free(ctx);
@@ -562,19 +572,22 @@ static void test_tampering(void **state)
         {"delete first", "DELETE FROM records WHERE seq = 1", 0, 2, "d-2"},
         {"insert forged at end",
          "INSERT INTO records SELECT 7, 'd-forged', ticket, source, NULL,"
-         " body_sha256, policy, time, decision, NULL, hash, '@H', NULL"
+         " body_sha256, policy, time, decision, NULL, hash, '@H', NULL,"
+         " kind, judged"
          " FROM records WHERE seq = 6", 0, 7, "d-forged"},
         {"insert forged in the middle",
          "UPDATE records SET seq = seq + 100 WHERE seq >= 3;"
          "UPDATE records SET seq = seq - 99 WHERE seq >= 100;"
          "INSERT INTO records SELECT 3, 'd-forged', ticket, source, NULL,"
-         " body_sha256, policy, time, decision, NULL, hash, '@H', NULL"
+         " body_sha256, policy, time, decision, NULL, hash, '@H', NULL,"
+         " kind, judged"
          " FROM records WHERE seq = 2", 0, 3, "d-forged"},
         {"insert forged in the middle, hashed right",
          "UPDATE records SET seq = seq + 100 WHERE seq >= 3;"
          "UPDATE records SET seq = seq - 99 WHERE seq >= 100;"
          "INSERT INTO records SELECT 3, 'd-forged', ticket, source, NULL,"
-         " body_sha256, policy, time, decision, NULL, hash, '@H', NULL"
+         " body_sha256, policy, time, decision, NULL, hash, '@H', NULL,"
+         " kind, judged"
          " FROM records WHERE seq = 2", 3, 4, "d-3"},
         {"swap two seqs",
          "UPDATE records SET seq = -2 WHERE seq = 2;"

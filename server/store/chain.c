@@ -3,6 +3,7 @@
 #include "server/store/internal.h"
 
 static const char PREIMAGE_TAG[] = "ticketgate-evidence-v1\n";
+static const char PREIMAGE_TAG_V2[] = "ticketgate-evidence-v2\n";
 
 int hex_decode32(const char *hex, size_t n, unsigned char out[32])
 {
@@ -33,8 +34,9 @@ size_t int_text(int64_t v, char *buf, size_t cap)
     return (n < 0 || (size_t)n >= cap) ? 0 : (size_t)n;
 }
 
-/* hash = SHA-256 of the preimage of f (see the top of this file). */
-int chain_hash(const struct field f[F_N], unsigned char out[32])
+/* hash = SHA-256 of the preimage of f (internal.h): v1 (v2 == 0) covers
+ * f[0..F_N1), v2 every field of f. */
+int chain_hash(const struct field f[F_N], int v2, unsigned char out[32])
 {
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     unsigned int len = 0;
@@ -43,9 +45,12 @@ int chain_hash(const struct field f[F_N], unsigned char out[32])
     if (!ctx)
         return TG_ENOMEM;
     if (EVP_DigestInit_ex(ctx, tg_digest_sha256(), NULL) != 1 ||
-        EVP_DigestUpdate(ctx, PREIMAGE_TAG, sizeof PREIMAGE_TAG - 1) != 1)
+        (v2 ? EVP_DigestUpdate(ctx, PREIMAGE_TAG_V2,
+                               sizeof PREIMAGE_TAG_V2 - 1)
+            : EVP_DigestUpdate(ctx, PREIMAGE_TAG, sizeof PREIMAGE_TAG - 1)) !=
+            1)
         goto out;
-    for (int i = 0; i < F_N; i++) {
+    for (int i = 0; i < (v2 ? F_N : F_N1); i++) {
         char pre[24];
         int n;
 

@@ -43,18 +43,27 @@ static int check_row(sqlite3_stmt *st, int64_t expect_seq,
         return 0;
     }
     for (int i = F_ID; i < F_N; i++) {
-        /* columns 1..11 are decision_id..prev_hash, in preimage order */
+        /* columns 1..10 are decision_id..prev_hash, in preimage order;
+         * kind and judged follow hash and mac */
+        int col = i < F_N1 ? i : COL_KIND + (i - F_KIND);
+
         if (i == F_TIME)
             continue;
-        if (sqlite3_column_type(st, i) == SQLITE_NULL) {
+        if (sqlite3_column_type(st, col) == SQLITE_NULL) {
             f[i].p = NULL;
             f[i].n = 0;
         } else {
-            f[i].p = (const char *)sqlite3_column_text(st, i);
-            f[i].n = (size_t)sqlite3_column_bytes(st, i);
+            f[i].p = (const char *)sqlite3_column_text(st, col);
+            f[i].n = (size_t)sqlite3_column_bytes(st, col);
             if (!f[i].p)
                 return TG_ENOMEM;
         }
+    }
+    /* A row of the first format (kind NULL) never had a judged ticket:
+     * one there was added afterwards, outside the hash. */
+    if (!f[F_KIND].p && f[F_JUDGED].p) {
+        *why = "it carries a judged ticket but has no kind (altered)";
+        return 0;
     }
     f[F_SEQ].p = seqtxt;
     f[F_SEQ].n = int_text(seq, seqtxt, sizeof seqtxt);
@@ -66,7 +75,8 @@ static int check_row(sqlite3_stmt *st, int64_t expect_seq,
         *why = "prev_hash is not the hash of the record before it";
         return 0;
     }
-    if ((rc = chain_hash(f, digest)))
+    /* the kind column picks the serialisation (internal.h) */
+    if ((rc = chain_hash(f, f[F_KIND].p != NULL, digest)))
         return rc;
     tg_digest_hex(digest, 32, calc);
     hash = (const char *)sqlite3_column_text(st, 11);
@@ -142,10 +152,18 @@ static int verify_records(sqlite3 *db, const unsigned char *key,
 {
     sqlite3_stmt *st = NULL;
     int64_t expect;
+    int migrated = 0;
     int rc;
 
-    rc = sqlite3_prepare_v2(db, "SELECT " RECORD_COLUMNS
-                            " FROM records ORDER BY seq", -1, &st, NULL);
+    /* a file of schema version 1 not opened by a server since: no kind */
+    rc = records_migrated(db, &migrated);
+    if (rc == 0)
+        rc = sqlite3_prepare_v2(db,
+                                migrated ? "SELECT " RECORD_COLUMNS
+                                           " FROM records ORDER BY seq"
+                                         : "SELECT " RECORD_COLUMNS_OLD
+                                           " FROM records ORDER BY seq",
+                                -1, &st, NULL);
     if (rc != SQLITE_OK) {
         set_reason(v->reason, sizeof v->reason,
                    "not a ticketgate evidence store (no records table)");
@@ -254,12 +272,12 @@ static json_t *export_row(sqlite3_stmt *st)
     static const char *const names[] = {
         "seq", "decision_id", "ticket", "source", "delivery_id",
         "body_sha256", "policy", "time", "decision", "just_norm",
-        "prev_hash", "hash", "mac"};
+        "prev_hash", "hash", "mac", "kind", "judged"};
     json_t *o = json_object();
 
     if (!o)
         return NULL;
-    for (int i = 0; i < 13; i++) {
+    for (int i = 0; i < (int)(sizeof names / sizeof names[0]); i++) {
         const char *p = (const char *)sqlite3_column_text(st, i);
         size_t n = (size_t)sqlite3_column_bytes(st, i);
         json_t *v;
@@ -268,8 +286,10 @@ static json_t *export_row(sqlite3_stmt *st)
             v = json_integer(sqlite3_column_int64(st, i));
         else if (sqlite3_column_type(st, i) == SQLITE_NULL)
             v = json_null();
-        else if (i == 8 && (v = json_loadb(p, n, 0, NULL)))
-            ; /* the decision document, embedded as an object */
+        else if ((i == 8 || i == COL_JUDGED) &&
+                 (v = json_loadb(p, n, 0, NULL)))
+            ; /* the decision (or entry) document, the judged ticket:
+               * embedded as objects */
         else
             v = jstr(p, n);
         if (!v || json_object_set_new(o, names[i], v)) {
@@ -301,8 +321,19 @@ int tg_evidence_export_file(const char *path, int64_t since, FILE *out,
         goto out;
     }
     began = 1;
-    rc = sqlite3_prepare_v2(db, "SELECT " RECORD_COLUMNS " FROM records"
-                            " WHERE time >= ?1 ORDER BY seq", -1, &st, NULL);
+    {
+        int migrated = 0;
+
+        rc = records_migrated(db, &migrated);
+        if (rc == 0)
+            rc = sqlite3_prepare_v2(
+                db,
+                migrated ? "SELECT " RECORD_COLUMNS " FROM records"
+                           " WHERE time >= ?1 ORDER BY seq"
+                         : "SELECT " RECORD_COLUMNS_OLD " FROM records"
+                           " WHERE time >= ?1 ORDER BY seq",
+                -1, &st, NULL);
+    }
     if (rc != SQLITE_OK) {
         rc = TG_EIO;
         w = "not a ticketgate evidence store (no records table)";
@@ -527,6 +558,10 @@ int tg_evidence_archive_file(const char *path, uint64_t before,
     if ((rc = open_db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
                       busy_ms, &db)))
         return rc;
+    /* A store of schema version 1 that no server opened since: the archive
+     * has the columns of version 2, so the store takes them first. */
+    if ((rc = records_migrate(db)))
+        goto out;
     if (read_anchor(db, &aseq, ahash, amac)) {
         rc = TG_EIO;
         goto out;
@@ -577,4 +612,209 @@ out:
                    rc == TG_ECONFLICT || rc == 0
                ? rc
                : TG_EIO;
+}
+
+/* ------------------------------------------------- scans and entries */
+
+/* The scan's statement for kind: every kind (NULL), decisions, or one
+ * entry kind (?3). A file of schema version 1 has decisions only. */
+static const char *scan_sql(int migrated, const char *kind)
+{
+#define SCAN_COLS "seq, kind, decision_id, ticket, source, policy, time," \
+                  " decision, judged"
+#define SCAN_WHERE " WHERE time >= ?1 AND (?2 = 9223372036854775807" \
+                   " OR time < ?2)"
+    if (!migrated)
+        return kind && strcmp(kind, KIND_DECISION) != 0
+                   ? NULL
+                   : "SELECT seq, NULL, decision_id, ticket, source, policy,"
+                     " time, decision, NULL FROM records" SCAN_WHERE
+                     " ORDER BY seq";
+    if (!kind)
+        return "SELECT " SCAN_COLS " FROM records" SCAN_WHERE
+               " ORDER BY seq";
+    if (strcmp(kind, KIND_DECISION) == 0)
+        return "SELECT " SCAN_COLS " FROM records" SCAN_WHERE
+               " AND " IS_DECISION " ORDER BY seq";
+    return "SELECT " SCAN_COLS " FROM records" SCAN_WHERE
+           " AND kind = ?3 ORDER BY seq";
+#undef SCAN_COLS
+#undef SCAN_WHERE
+}
+
+/* Text of column col, NULL for SQL NULL (and, with empty_null, for ''). */
+static const char *col_text(sqlite3_stmt *st, int col, int empty_null)
+{
+    const char *p;
+
+    if (sqlite3_column_type(st, col) == SQLITE_NULL)
+        return NULL;
+    p = (const char *)sqlite3_column_text(st, col);
+    return p && empty_null && !p[0] ? NULL : p;
+}
+
+/* The rows of db (inside the caller's snapshot) as tg_evidence_scan says.
+ * Returns 0, TG_EIO, TG_ENOMEM or fn's value. */
+int scan_db(sqlite3 *db, const char *kind, int64_t since, int64_t until,
+            tg_evidence_row_fn fn, void *ctx)
+{
+    sqlite3_stmt *st = NULL;
+    const char *sql;
+    int migrated = 0;
+    int rc;
+
+    if (records_migrated(db, &migrated))
+        return TG_EIO;
+    if (!(sql = scan_sql(migrated, kind)))
+        return 0; /* an old file holds no entry */
+    rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return map_sqlite(rc) == TG_ENOMEM ? TG_ENOMEM : TG_EIO;
+    sqlite3_bind_int64(st, 1, since);
+    sqlite3_bind_int64(st, 2, until);
+    if (kind && migrated && strcmp(kind, KIND_DECISION) != 0)
+        sqlite3_bind_text(st, 3, kind, -1, SQLITE_STATIC);
+    for (;;) {
+        struct tg_evidence_row row;
+        const char *id;
+        int s = sqlite3_step(st), entry;
+
+        if (s == SQLITE_DONE) {
+            rc = 0;
+            break;
+        }
+        if (s != SQLITE_ROW) {
+            rc = map_sqlite(s) == TG_ENOMEM ? TG_ENOMEM : TG_EIO;
+            break;
+        }
+        memset(&row, 0, sizeof row);
+        row.seq = (uint64_t)sqlite3_column_int64(st, 0);
+        row.kind = col_text(st, 1, 0);
+        entry = row.kind && strcmp(row.kind, KIND_DECISION) != 0;
+        if (!row.kind)
+            row.kind = KIND_DECISION;
+        id = col_text(st, 2, 0);
+        if (!id) {
+            rc = TG_EIO; /* NOT NULL column: not a store's row */
+            break;
+        }
+        row.key = id;
+        if (entry) {
+            size_t kn = strlen(row.kind);
+
+            /* decision_id is kind ":" key (internal.h) */
+            if (strncmp(id, row.kind, kn) == 0 && id[kn] == ':')
+                row.key = id + kn + 1;
+        }
+        row.ticket = col_text(st, 3, entry);
+        row.source = col_text(st, 4, entry);
+        row.policy = col_text(st, 5, entry);
+        row.time = sqlite3_column_int64(st, 6);
+        row.json = col_text(st, 7, 0);
+        row.json_len = (size_t)sqlite3_column_bytes(st, 7);
+        row.judged = col_text(st, 8, 0);
+        row.judged_len = row.judged ? (size_t)sqlite3_column_bytes(st, 8) : 0;
+        if (!row.json) {
+            rc = TG_EIO;
+            break;
+        }
+        if ((rc = fn(ctx, &row)))
+            break;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int get_entry_db(sqlite3 *db, const char *kind, const char *key,
+                 char **json)
+{
+    sqlite3_stmt *st = NULL;
+    int migrated = 0;
+    int rc;
+
+    if (records_migrated(db, &migrated))
+        return TG_EIO;
+    if (!migrated)
+        return TG_ENOTFOUND; /* a file of version 1 holds decisions only */
+    /* decision_id = kind ":" key: the UNIQUE index finds it */
+    rc = sqlite3_prepare_v2(db, "SELECT decision FROM records"
+                            " WHERE decision_id = ?1 || ':' || ?2"
+                            " AND kind = ?1", -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return map_sqlite(rc) == TG_ENOMEM ? TG_ENOMEM : TG_EIO;
+    sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        rc = TG_ENOTFOUND;
+    } else if (rc != SQLITE_ROW) {
+        rc = TG_EIO;
+    } else {
+        const char *p = (const char *)sqlite3_column_text(st, 0);
+        size_t n = (size_t)sqlite3_column_bytes(st, 0);
+        char *doc = p ? malloc(n + 1) : NULL;
+
+        if (!doc) {
+            rc = p ? TG_ENOMEM : TG_EIO;
+        } else {
+            memcpy(doc, p, n);
+            doc[n] = '\0';
+            *json = doc;
+            rc = 0;
+        }
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Opens the store file at path read-only inside one snapshot (*db; the
+ * caller ends it with snapshot_end). Returns 0 or TG_EIO. */
+static int snapshot_begin(const char *path, sqlite3 **db)
+{
+    *db = NULL;
+    if (open_db(path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
+                DEFAULT_BUSY_MS, db))
+        return TG_EIO;
+    if (exec_sql(*db, "BEGIN")) {
+        close_db(*db);
+        *db = NULL;
+        return TG_EIO;
+    }
+    return 0;
+}
+
+static void snapshot_end(sqlite3 *db)
+{
+    exec_sql(db, "COMMIT");
+    close_db(db);
+}
+
+int tg_evidence_scan_file(const char *path, const char *kind, int64_t since,
+                          int64_t until, tg_evidence_row_fn fn, void *ctx)
+{
+    sqlite3 *db = NULL;
+    int rc;
+
+    if (!path || !fn)
+        return TG_EINVAL;
+    if ((rc = snapshot_begin(path, &db)))
+        return rc;
+    rc = scan_db(db, kind, since, until, fn, ctx);
+    snapshot_end(db);
+    return rc;
+}
+
+int tg_evidence_get_entry_file(const char *path, const char *kind,
+                               const char *key, char **json)
+{
+    sqlite3 *db = NULL;
+    int rc;
+
+    if (!path || !kind || !key || !json)
+        return TG_EINVAL;
+    if ((rc = snapshot_begin(path, &db)))
+        return rc;
+    rc = get_entry_db(db, kind, key, json);
+    snapshot_end(db);
+    return rc;
 }

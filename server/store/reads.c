@@ -10,9 +10,12 @@ static const char *const QUERIES[Q_N] = {
                " LIMIT ?4)",
     [Q_USES] = "SELECT ticket, last_time FROM just_use WHERE just_norm = ?1"
                " ORDER BY last_time DESC LIMIT ?2",
-    [Q_GET] = "SELECT decision FROM records WHERE decision_id = ?1",
+    /* Decisions only: an entry's decision_id is "kind:key" (internal.h) */
+    [Q_GET] = "SELECT decision FROM records WHERE decision_id = ?1"
+              " AND " IS_DECISION,
     [Q_LIST] = "SELECT seq, decision FROM records"
-               " WHERE ticket = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
+               " WHERE ticket = ?1 AND seq < ?2 AND " IS_DECISION
+               " ORDER BY seq DESC LIMIT ?3",
     [Q_JTI] = "SELECT j.body_sha256, j.decision_id, r.decision"
               " FROM jti_use j LEFT JOIN records r"
               " ON r.decision_id = j.decision_id"
@@ -396,3 +399,42 @@ out:
     return rc;
 }
 
+
+/* ------------------------------------------------- scans and entries */
+
+int tg_evidence_scan(struct tg_evidence *e, const char *kind, int64_t since,
+                     int64_t until, tg_evidence_row_fn fn, void *ctx)
+{
+    struct rconn *c = NULL;
+    int rc;
+
+    if (!e || !fn)
+        return TG_EINVAL;
+    if ((rc = rconn_get(e, &c)))
+        return rc == TG_ENOMEM ? rc : TG_EIO;
+    /* BEGIN: one snapshot for the whole scan; the writer goes on (WAL) */
+    if (exec_sql(c->db, "BEGIN")) {
+        rconn_put(e, c, 0);
+        return TG_EIO;
+    }
+    rc = scan_db(c->db, kind, since, until, fn, ctx);
+    if (exec_sql(c->db, "COMMIT") && rc == 0)
+        rc = TG_EIO;
+    rconn_put(e, c, rc == 0);
+    return rc;
+}
+
+int tg_evidence_get_entry(struct tg_evidence *e, const char *kind,
+                          const char *key, char **json)
+{
+    struct rconn *c = NULL;
+    int rc;
+
+    if (!e || !kind || !key || !json)
+        return TG_EINVAL;
+    if ((rc = rconn_get(e, &c)))
+        return rc == TG_ENOMEM ? rc : TG_EIO;
+    rc = get_entry_db(c->db, kind, key, json);
+    rconn_put(e, c, rc != TG_EIO);
+    return rc;
+}

@@ -412,6 +412,33 @@ static void test_route_labels(void **state)
     tg_metrics_free(m);
 }
 
+/* The gauges tests and operators wait on: connections per listener and
+ * requests in a handler go up and back down. */
+static void test_gauges(void **state)
+{
+    struct tg_metrics *m = NULL;
+    char *text;
+
+    (void)state;
+    assert_int_equal(tg_metrics_new(test_routes, N_TEST_ROUTES, &m), 0);
+    tg_metrics_connection(m, 0, 1);
+    tg_metrics_connection(m, 0, 1);
+    tg_metrics_connection(m, 1, 1);
+    tg_metrics_connection(m, 0, -1);
+    tg_metrics_in_progress(m, 1);
+    text = render(m);
+    check_format(text);
+    assert_true(value_of(text, "ticketgate_http_connections{listener=\"api\"}") == 1);
+    assert_true(value_of(text, "ticketgate_http_connections{listener=\"admin\"}") == 1);
+    assert_true(value_of(text, "ticketgate_http_requests_in_progress") == 1);
+    free(text);
+    tg_metrics_in_progress(m, -1);
+    text = render(m);
+    assert_true(value_of(text, "ticketgate_http_requests_in_progress") == 0);
+    free(text);
+    tg_metrics_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -422,6 +449,7 @@ int main(void)
         cmocka_unit_test(test_policy_digest),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_route_labels),
+        cmocka_unit_test(test_gauges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -105,24 +105,10 @@ static char *admin_reload(void)
     return policy;
 }
 
-/* The value of one sample of /metrics, or -1. */
+/* The value of one sample of the admin listener's /metrics, or -1. */
 static double metric(const char *series)
 {
-    struct tg_resp r;
-    double v = -1;
-    const char *p;
-    size_t n = strlen(series);
-
-    assert_int_equal(tg_test_http(&A, "GET", "/metrics", NULL, NULL, 0, 0, &r),
-                     0);
-    assert_int_equal(r.status, 200);
-    for (p = r.body; (p = strstr(p, series)) != NULL; p += n)
-        if ((p == r.body || p[-1] == '\n') && p[n] == ' ') {
-            v = strtod(p + n + 1, NULL);
-            break;
-        }
-    tg_test_resp_free(&r);
-    return v;
+    return tg_test_metric(&A, series);
 }
 
 #define RELOAD_OK "ticketgate_config_reloads_total{result=\"success\"}"
@@ -253,8 +239,11 @@ static void test_in_flight_keeps_old(void **state)
     send_all(fd, head, (size_t)n);
     send_all(fd, body, half);
     /* The handler has started (and taken its configuration) once the
-     * headers are in; give the worker a moment to get there. */
-    sleep_ms(300);
+     * headers are in: wait until the server counts it in its handler
+     * (beside the /metrics request that asks, which counts itself). */
+    assert_int_equal(tg_test_metric_wait(
+                         &A, "ticketgate_http_requests_in_progress", 2, 10000),
+                     0);
 
     assert_int_equal(
         tg_test_config_replace(&S, "mode: enforce", "mode: dryrun"), 0);

@@ -504,7 +504,11 @@ static void slow_case(enum slow_kind kind)
     s.kind = kind;
     s.start_ms = now_ms();
     assert_int_equal(pthread_create(&th, NULL, slow_run, &s), 0);
-    sleep_ms(300); /* every slow connection is in */
+    /* every slow connection is in a worker (and the scrape asking) */
+    assert_int_equal(
+        tg_test_metric_wait(&S, "ticketgate_http_connections{listener=\"api\"}",
+                            SLOW_N + 1, 10000),
+        0);
     for (n = 0; now_ms() < s.start_ms + SLOW_RUN_MS; n++) {
         struct tg_resp r;
         char id[64], *body;
@@ -1011,11 +1015,16 @@ static void test_admin_listener_own_threads(void **state)
 
     for (i = 0; i < 24; i++)
         assert_int_equal(tg_test_conn_open(a.port, &flood[i]), 0);
-    sleep_ms(200);
     snprintf(url, sizeof(url), "http://127.0.0.1:%d", admin_port);
     {
         struct tg_server adm = a;
         snprintf(adm.url, sizeof(adm.url), "%s", url);
+        /* every API worker (connections: 16) holds one of the flood */
+        assert_int_equal(
+            tg_test_metric_wait(
+                &adm, "ticketgate_http_connections{listener=\"api\"}", 16,
+                10000),
+            0);
         t0 = now_ms();
         assert_int_equal(
             tg_test_http(&adm, "GET", "/healthz", NULL, NULL, 0, 0, &r), 0);

@@ -166,6 +166,7 @@ int tg_http_handle(struct mg_connection *conn, void *cbdata)
     q.has_body = q.ri->content_length > 0 ||
                  mg_get_header(conn, "Transfer-Encoding") != NULL;
     t0 = tg_http_mono_s();
+    tg_metrics_in_progress(h->metrics, 1);
 
     r = find_route(h, &q, &arg);
     dispatch(&q, r, arg);
@@ -177,6 +178,7 @@ int tg_http_handle(struct mg_connection *conn, void *cbdata)
                                        : r->path,
                             q.status, elapsed);
     log_request(&q, elapsed);
+    tg_metrics_in_progress(h->metrics, -1);
 
     tg_http_work_end(&q);
     if (q.body_heap)

@@ -40,6 +40,37 @@ static int on_log_message(const struct mg_connection *conn, const char *message)
     return 1;
 }
 
+/* The connections gauge: CivetWeb calls these from the worker that takes
+ * a connection up and when it closes it (the latter under the context's
+ * mutex: only an atomic add here). Tests wait on the gauge instead of
+ * sleeping "long enough" for their connections to be taken. */
+static struct tg_http *http_of(const struct mg_connection *conn)
+{
+    return mg_get_user_data(mg_get_context(conn));
+}
+
+static int on_init_connection(const struct mg_connection *conn, void **data)
+{
+    struct tg_http *h = http_of(conn);
+    (void)data;
+    if (h)
+        tg_metrics_connection(h->metrics,
+                              h->admin_ctx &&
+                                  mg_get_context(conn) == h->admin_ctx,
+                              1);
+    return 0;
+}
+
+static void on_connection_closed(const struct mg_connection *conn)
+{
+    struct tg_http *h = http_of(conn);
+    if (h)
+        tg_metrics_connection(h->metrics,
+                              h->admin_ctx &&
+                                  mg_get_context(conn) == h->admin_ctx,
+                              -1);
+}
+
 /* ---------------------------------------------------------- lifecycle */
 
 /* Appends the comma-separated items of list to ports, adding "s" to each
@@ -289,6 +320,8 @@ static int servers_start(struct tg_http *h, const struct tg_config *c, int tls,
         .log_message = on_log_message,
         .exit_thread = tg_http_thread_exit,
         .http_error = tg_http_on_error,
+        .init_connection = on_init_connection,
+        .connection_closed = on_connection_closed,
     };
     const char *opts[32];
 

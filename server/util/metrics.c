@@ -62,6 +62,8 @@ struct tg_metrics {
     atomic_ullong shadow_changes[N_VERDICTS][N_VERDICTS][TG_CODE_COUNT + 1];
     atomic_ullong shadow_done[2]; /* [0] dropped, [1] evaluated */
     atomic_ullong actions[N_ACT_SYSTEMS][N_ACT_ACTIONS][N_ACT_OUTCOMES];
+    atomic_long connections[2]; /* [0] API listener, [1] admin */
+    atomic_long in_progress;
 
     pthread_mutex_t lock; /* guards digest and the exception uses */
     char digest[DIGEST_CAP];
@@ -228,6 +230,20 @@ void tg_metrics_exception_uses(struct tg_metrics *m, const struct tg_result *r)
         m->exc_uses[k < m->n_exc ? k : EXC_IDS_MAX]++;
         pthread_mutex_unlock(&m->lock);
     }
+}
+
+void tg_metrics_connection(struct tg_metrics *m, int admin, int delta)
+{
+    if (m)
+        atomic_fetch_add_explicit(&m->connections[admin ? 1 : 0], delta,
+                                  memory_order_relaxed);
+}
+
+void tg_metrics_in_progress(struct tg_metrics *m, int delta)
+{
+    if (m)
+        atomic_fetch_add_explicit(&m->in_progress, delta,
+                                  memory_order_relaxed);
 }
 
 void tg_metrics_set_ready(struct tg_metrics *m, int ready)
@@ -516,6 +532,16 @@ int tg_metrics_render(struct tg_metrics *m, char **out, size_t *len)
               "ticketgate_shadow_evaluations_total{result=\"dropped\"} "
               "%llu\n",
               load(&m->shadow_done[1]), load(&m->shadow_done[0]));
+    header(&b, "ticketgate_http_connections", "gauge",
+           "Connections a worker holds, by listener (open, not yet closed).");
+    sb_printf(&b, "ticketgate_http_connections{listener=\"api\"} %ld\n",
+              atomic_load(&m->connections[0]));
+    sb_printf(&b, "ticketgate_http_connections{listener=\"admin\"} %ld\n",
+              atomic_load(&m->connections[1]));
+    header(&b, "ticketgate_http_requests_in_progress", "gauge",
+           "Requests inside their handler now (reading, deciding, answering).");
+    sb_printf(&b, "ticketgate_http_requests_in_progress %ld\n",
+              atomic_load(&m->in_progress));
 
     pthread_mutex_lock(&m->lock);
     memcpy(digest, m->digest, sizeof(digest));

@@ -66,6 +66,12 @@ void tg_metrics_exception_uses(struct tg_metrics *m, const struct tg_result *r);
  * as "other"): ticketgate_actions_total. */
 void tg_metrics_action(struct tg_metrics *m, const char *system,
                        const char *action, const char *outcome);
+/* A connection a listener's worker took up (delta 1) or closed (-1);
+ * admin 1 for the admin listener (ticketgate_http_connections). */
+void tg_metrics_connection(struct tg_metrics *m, int admin, int delta);
+/* A request entered (1) or left (-1) its handler
+ * (ticketgate_http_requests_in_progress). */
+void tg_metrics_in_progress(struct tg_metrics *m, int delta);
 /* Whether the evidence store takes writes (the ticketgate_ready gauge). */
 void tg_metrics_set_ready(struct tg_metrics *m, int ready);
 /* Shadow policy (issue 13): a live decision the candidate decided from

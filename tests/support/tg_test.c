@@ -1180,3 +1180,35 @@ void tg_test_person(struct tg_directory *d, const char *id, const char *name,
     p->aliases = tg_test_strv(aliases, n);
     p->n_aliases = n;
 }
+
+double tg_test_metric(const struct tg_server *s, const char *series)
+{
+    struct tg_resp r;
+    double v = -1;
+    const char *p;
+    size_t n = strlen(series);
+
+    if (tg_test_http(s, "GET", "/metrics", NULL, NULL, 0, 0, &r) != 0)
+        return -1;
+    for (p = r.status == 200 ? r.body : NULL; p && (p = strstr(p, series));
+         p += n)
+        if ((p == r.body || p[-1] == '\n') && p[n] == ' ') {
+            v = strtod(p + n + 1, NULL);
+            break;
+        }
+    tg_test_resp_free(&r);
+    return v;
+}
+
+int tg_test_metric_wait(const struct tg_server *s, const char *series,
+                        double at_least, int timeout_ms)
+{
+    int64_t end = mono_ms() + timeout_ms;
+
+    do {
+        if (tg_test_metric(s, series) >= at_least)
+            return 0;
+        sleep_ms(20);
+    } while (mono_ms() < end);
+    return -1;
+}

@@ -126,6 +126,16 @@ int tg_test_raw(const struct tg_server *s, const char *req, size_t len,
 char *tg_test_resp_header(const struct tg_resp *r, const char *name);
 void tg_test_resp_free(struct tg_resp *r);
 
+/* The value of one sample of s's /metrics (series with its labels, as
+ * rendered), or -1 when absent or /metrics did not answer 200. */
+double tg_test_metric(const struct tg_server *s, const char *series);
+/* Polls s's /metrics until series reaches at_least (at most timeout_ms).
+ * Returns 0 when it did, -1 when not: a test waits on what the server
+ * says it holds (connections taken, requests in a handler), not on a sleep
+ * that is long enough on a quiet machine. */
+int tg_test_metric_wait(const struct tg_server *s, const char *series,
+                        double at_least, int timeout_ms);
+
 /* ---- raw connections: keep-alive, pipelining, slow clients ---- */
 
 /* One TCP connection to a server, with the bytes read but not yet parsed

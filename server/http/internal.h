@@ -86,6 +86,12 @@ struct tg_http {
     int has_admin;
 
     struct tg_metrics *metrics;
+    /* policy.shadow's candidate and its thread (shadow.h); never NULL once
+     * started, with or without a candidate. */
+    struct tg_shadow *shadow;
+    /* The act-back sender (server/actback/sender.h), or NULL without
+     * act_back. A handler that queued actions calls tg_sender_wake. */
+    struct tg_sender *sender;
     pthread_mutex_t reload_lock; /* one reload at a time */
 
     /* server.threads: requests processed at once (authentication,
@@ -226,5 +232,11 @@ void tg_http_on_healthz(struct rq *q);
 void tg_http_on_readyz(struct rq *q);
 void tg_http_on_metrics(struct rq *q);
 void tg_http_on_reload(struct rq *q);
+/* The Bearer JWT of sources.generic, as the decision reads check it:
+ * 0 with *jti (caller frees; may be NULL), or -1 once answered. */
+int tg_http_auth_generic(struct rq *q, char **jti);
+
+/* ---- actions.c: GET /v1/actions?ticket=KEY (issue 12) */
+void tg_http_on_actions(struct rq *q);
 
 #endif

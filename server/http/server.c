@@ -12,7 +12,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "server/actback/sender.h"
 #include "server/config/config.h"
+#include "server/http/shadow.h"
 #include "server/util/log.h"
 #include "server/util/metrics.h"
 #include "validators/errors.h"
@@ -375,6 +377,15 @@ int tg_http_start(struct tg_cfgref *cfg, struct tg_evidence *ev,
     rc = TG_EINVAL;
     if (listen_ports(h, c, tls, &l) != 0 || library_start(tls) != 0)
         goto fail_lib;
+    /* Act-back (NULL without act_back) before the listeners: a request
+     * may wake it. */
+    h->sender = tg_sender_start_metrics(c, ev, h->metrics);
+    /* policy.shadow: a candidate that does not load is only reported. */
+    if (tg_shadow_new(h->metrics, ev, &h->shadow) != 0) {
+        rc = TG_ENOMEM;
+        goto fail_shadow;
+    }
+    tg_shadow_configure(h->shadow, c);
     if (servers_start(h, c, tls, &l) != 0)
         goto fail_start;
     log_listeners(h);
@@ -382,6 +393,9 @@ int tg_http_start(struct tg_cfgref *cfg, struct tg_evidence *ev,
     return 0;
 
 fail_start:
+    tg_shadow_free(h->shadow);
+fail_shadow:
+    tg_sender_stop(h->sender);
     mg_exit_library();
 fail_lib:
     tg_http_deadlines_stop(h);
@@ -430,6 +444,8 @@ void tg_http_reload(struct tg_http *h, struct tg_cfgref *cfg)
                      "store.path changed; the store in use is "
                      "kept until restart");
     tg_log_set_level(n->server.log_level);
+    /* The shadow's candidate is read again with the configuration. */
+    tg_shadow_configure(h->shadow, n);
     tg_metrics_set_policy(h->metrics, n->digest);
     tg_metrics_config_reload(h->metrics, 1);
     tg_log_event(TG_LOG_INFO, "reload", "configuration reloaded: policy %s",
@@ -493,6 +509,10 @@ void tg_http_stop(struct tg_http *h)
     if (h->admin_ctx)
         mg_stop(h->admin_ctx);
     mg_stop(h->ctx);
+    /* After the workers: no request wakes it any more. Cuts transfers in
+     * flight within about a second. */
+    tg_sender_stop(h->sender);
+    tg_shadow_free(h->shadow);
     mg_exit_library();
     tg_http_deadlines_stop(h);
     tg_cfgref_put(h->cur);

@@ -1,0 +1,289 @@
+/* test_actback.c - act-back's requests, retry schedule and Retry-After
+ * (server/actback: jira.c, servicenow.c, backoff.c, client.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "server/actback/deliver.h"
+#include "validators/errors.h"
+
+/* The compact text of a body built by the module. */
+static char *dumped(json_t *j)
+{
+    char *s = tg_actback_dump(j);
+    assert_non_null(s);
+    json_decref(j);
+    return s;
+}
+
+static void test_jira_comment_v3(void **state)
+{
+    static const struct {
+        const char *text, *marker;
+        int internal;
+        const char *want;
+    } cases[] = {
+        /* The decision's message: a heading line, one item a reason. */
+        {"Access governance blocked this transition:\n- The approver is the "
+         "requester.\n- No expiry.",
+         "[ticketgate d-1]", 1,
+         "{\"body\":{\"type\":\"doc\",\"version\":1,\"content\":["
+         "{\"type\":\"paragraph\",\"content\":[{\"type\":\"text\",\"text\":"
+         "\"Access governance blocked this transition:\"}]},"
+         "{\"type\":\"bulletList\",\"content\":["
+         "{\"type\":\"listItem\",\"content\":[{\"type\":\"paragraph\","
+         "\"content\":[{\"type\":\"text\",\"text\":\"The approver is the "
+         "requester.\"}]}]},"
+         "{\"type\":\"listItem\",\"content\":[{\"type\":\"paragraph\","
+         "\"content\":[{\"type\":\"text\",\"text\":\"No expiry.\"}]}]}]},"
+         "{\"type\":\"paragraph\",\"content\":[{\"type\":\"text\",\"text\":"
+         "\"[ticketgate d-1]\"}]}]},"
+         "\"properties\":[{\"key\":\"sd.public.comment\",\"value\":"
+         "{\"internal\":true}}]}"},
+        /* Public, the marker already in the text, blank lines dropped,
+         * a list that a paragraph interrupts becomes two lists. */
+        {"Note\n\n- a\ntext [ticketgate d-2]\n- b", "[ticketgate d-2]", 0,
+         "{\"body\":{\"type\":\"doc\",\"version\":1,\"content\":["
+         "{\"type\":\"paragraph\",\"content\":[{\"type\":\"text\",\"text\":"
+         "\"Note\"}]},"
+         "{\"type\":\"bulletList\",\"content\":[{\"type\":\"listItem\","
+         "\"content\":[{\"type\":\"paragraph\",\"content\":[{\"type\":"
+         "\"text\",\"text\":\"a\"}]}]}]},"
+         "{\"type\":\"paragraph\",\"content\":[{\"type\":\"text\",\"text\":"
+         "\"text [ticketgate d-2]\"}]},"
+         "{\"type\":\"bulletList\",\"content\":[{\"type\":\"listItem\","
+         "\"content\":[{\"type\":\"paragraph\",\"content\":[{\"type\":"
+         "\"text\",\"text\":\"b\"}]}]}]}]}}"},
+    };
+    size_t i;
+    (void)state;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_t *b = NULL;
+        char *s;
+        assert_int_equal(tg_actback_jira_comment_body(cases[i].text,
+                                                      cases[i].marker, 3,
+                                                      cases[i].internal, &b),
+                         0);
+        s = dumped(b);
+        assert_string_equal(s, cases[i].want);
+        free(s);
+    }
+}
+
+static void test_jira_comment_v2(void **state)
+{
+    json_t *b = NULL;
+    char *s;
+    (void)state;
+
+    assert_int_equal(tg_actback_jira_comment_body("Blocked:\n- r1", "[tg d]",
+                                                  2, 1, &b),
+                     0);
+    s = dumped(b);
+    assert_string_equal(s, "{\"body\":\"Blocked:\\n- r1\\n\\n[tg d]\","
+                           "\"properties\":[{\"key\":\"sd.public.comment\","
+                           "\"value\":{\"internal\":true}}]}");
+    free(s);
+    assert_int_equal(tg_actback_jira_comment_body("x [tg d]", "[tg d]", 2, 0,
+                                                  &b),
+                     0);
+    s = dumped(b);
+    assert_string_equal(s, "{\"body\":\"x [tg d]\"}");
+    free(s);
+}
+
+static void test_servicenow_bodies(void **state)
+{
+    char *s;
+    (void)state;
+
+    s = dumped(tg_actback_sn_reject_body("Blocked:\n- r1\n[tg d]"));
+    assert_string_equal(
+        s, "{\"state\":\"rejected\",\"comments\":\"Blocked:\\n- r1\\n[tg d]\"}");
+    free(s);
+    s = dumped(tg_actback_sn_work_note_body("note"));
+    assert_string_equal(s, "{\"work_notes\":\"note\"}");
+    free(s);
+}
+
+static void test_jira_pick_and_marker(void **state)
+{
+    json_t *tr = json_loads(
+        "{\"transitions\":[{\"id\":\"11\",\"name\":\"Approve\",\"to\":"
+        "{\"name\":\"Approved\"}},{\"id\":\"21\",\"name\":\"Send back\","
+        "\"to\":{\"name\":\"Waiting for approval\"}},{\"id\":7}]}",
+        0, NULL);
+    json_t *page = json_loads(
+        "{\"startAt\":0,\"total\":2,\"comments\":["
+        "{\"id\":\"1\",\"body\":{\"type\":\"doc\",\"content\":[{\"type\":"
+        "\"paragraph\",\"content\":[{\"type\":\"text\",\"text\":\"x "
+        "[ticketgate d-9] y\"}]}]}},"
+        "{\"id\":\"2\",\"body\":\"plain [ticketgate d-8]\"}]}",
+        0, NULL);
+    (void)state;
+
+    assert_non_null(tr);
+    assert_non_null(page);
+    assert_string_equal(tg_actback_jira_pick_transition(tr,
+                                                        "waiting FOR approval"),
+                        "21");
+    assert_null(tg_actback_jira_pick_transition(tr, "Send back"));
+    assert_null(tg_actback_jira_pick_transition(tr, "Done"));
+    assert_int_equal(tg_actback_jira_has_marker(page, "[ticketgate d-9]"), 1);
+    assert_int_equal(tg_actback_jira_has_marker(page, "[ticketgate d-8]"), 1);
+    assert_int_equal(tg_actback_jira_has_marker(page, "[ticketgate d-7]"), 0);
+    assert_int_equal(tg_actback_jira_has_marker(page, ""), 0);
+    json_decref(tr);
+    json_decref(page);
+}
+
+static void test_classify(void **state)
+{
+    static const struct {
+        long status;
+        enum tg_actback_outcome want;
+    } cases[] = {
+        {200, TG_ACTBACK_DELIVERED}, {201, TG_ACTBACK_DELIVERED},
+        {204, TG_ACTBACK_DELIVERED}, {0, TG_ACTBACK_RETRY},
+        {408, TG_ACTBACK_RETRY},     {409, TG_ACTBACK_RETRY},
+        {429, TG_ACTBACK_RETRY},     {500, TG_ACTBACK_RETRY},
+        {503, TG_ACTBACK_RETRY},     {599, TG_ACTBACK_RETRY},
+        {400, TG_ACTBACK_DEAD},      {401, TG_ACTBACK_DEAD},
+        {403, TG_ACTBACK_DEAD},      {404, TG_ACTBACK_DEAD},
+        {410, TG_ACTBACK_DEAD},      {422, TG_ACTBACK_DEAD},
+        {301, TG_ACTBACK_DEAD},      {100, TG_ACTBACK_DEAD},
+    };
+    size_t i;
+    (void)state;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        assert_int_equal(tg_actback_classify(cases[i].status), cases[i].want);
+}
+
+static void test_fail_keeps_retry_after_of_429_503(void **state)
+{
+    struct tg_actback_result res;
+    struct tg_actback_resp r = {.status = 429, .retry_after_ms = 1000};
+    (void)state;
+
+    tg_actback_fail(&res, "POST comment", 0, &r);
+    assert_int_equal(res.outcome, TG_ACTBACK_RETRY);
+    assert_int_equal(res.retry_after_ms, 1000);
+    assert_string_equal(res.error, "POST comment: HTTP 429");
+    r.status = 500; /* Retry-After is honoured on 429 and 503 only */
+    tg_actback_fail(&res, "POST comment", 0, &r);
+    assert_int_equal(res.retry_after_ms, -1);
+    r.status = 401;
+    r.body = (char *)"{\"errorMessages\":[\"no\"]}\n";
+    r.len = strlen(r.body);
+    tg_actback_fail(&res, "PUT label", 0, &r);
+    assert_int_equal(res.outcome, TG_ACTBACK_DEAD);
+    assert_string_equal(res.error,
+                        "PUT label: HTTP 401: {\"errorMessages\":[\"no\"]} ");
+    r.status = 0;
+    r.body = NULL;
+    r.len = 0;
+    snprintf(r.error, sizeof(r.error), "Couldn't connect to server");
+    tg_actback_fail(&res, "GET transitions", TG_EIO, &r);
+    assert_int_equal(res.outcome, TG_ACTBACK_RETRY);
+    assert_string_equal(res.error,
+                        "GET transitions: Couldn't connect to server");
+}
+
+static void test_backoff(void **state)
+{
+    /* The defaults: 5 min doubling, 6 h ceiling. */
+    static const int64_t want[] = {300000,   600000,   1200000,
+                                   2400000,  4800000,  9600000,
+                                   19200000, 21600000, 21600000};
+    const int64_t base = 300000, cap = 21600000;
+    int64_t sum = 0;
+    size_t i;
+    (void)state;
+
+    for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        assert_int_equal(tg_actback_backoff_window_ms((int)i + 1, base, cap),
+                         want[i]);
+        sum += want[i];
+        /* Full jitter: anywhere from 0 to the whole window. */
+        assert_int_equal(tg_actback_backoff_ms((int)i + 1, base, cap, 0), 0);
+        assert_int_equal(tg_actback_backoff_ms((int)i + 1, base, cap,
+                                               (uint64_t)want[i]),
+                         want[i]);
+        assert_true(tg_actback_backoff_ms((int)i + 1, base, cap, UINT64_MAX) <=
+                    want[i]);
+    }
+    /* Ten attempts: nine waits of at most 22.6 h together. */
+    assert_int_equal(sum, 81300000);
+    /* No overflow far out, tiny bases and caps. */
+    assert_int_equal(tg_actback_backoff_window_ms(1000, base, cap), cap);
+    assert_int_equal(tg_actback_backoff_window_ms(3, 0, cap), 4);
+    assert_int_equal(tg_actback_backoff_window_ms(3, 200, 500), 500);
+    assert_int_equal(tg_actback_backoff_window_ms(1, 200, 100), 100);
+}
+
+static void test_retry_after(void **state)
+{
+    /* 2026-12-04T08:00:00Z */
+    const int64_t now = 1796371200;
+    static const struct {
+        const char *v;
+        int rc;
+        int64_t ms;
+    } cases[] = {
+        {"1", 0, 1000},
+        {" 120 ", 0, 120000},
+        {"0", 0, 0},
+        {"86400", 0, 86400000},
+        {"86401", 0, TG_ACTBACK_RETRY_AFTER_MAX_MS},
+        {"99999999999999999999999", 0, TG_ACTBACK_RETRY_AFTER_MAX_MS},
+        {"Fri, 04 Dec 2026 08:00:30 GMT", 0, 30000},
+        {"Friday, 04-Dec-26 08:01:00 GMT", 0, 60000},  /* RFC 850 */
+        {"Fri Dec  4 08:00:05 2026", 0, 5000},         /* asctime */
+        {"Thu, 03 Dec 2026 08:00:00 GMT", 0, 0},       /* past */
+        {"Sat, 04 Dec 2027 08:00:00 GMT", 0, TG_ACTBACK_RETRY_AFTER_MAX_MS},
+        {"", TG_EINVAL, 0},
+        {"-1", TG_EINVAL, 0},
+        {"1.5", TG_EINVAL, 0},
+        {"+3", TG_EINVAL, 0},
+        {"soon", TG_EINVAL, 0},
+        {"12abc", TG_EINVAL, 0},
+    };
+    size_t i;
+    (void)state;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int64_t ms = -7;
+        int rc = tg_actback_retry_after_parse(cases[i].v, strlen(cases[i].v),
+                                              now, &ms);
+        if (rc != cases[i].rc)
+            fail_msg("%s: rc %d, want %d", cases[i].v, rc, cases[i].rc);
+        if (rc == 0 && ms != cases[i].ms)
+            fail_msg("%s: %lld ms, want %lld", cases[i].v, (long long)ms,
+                     (long long)cases[i].ms);
+        if (rc != 0)
+            assert_int_equal(ms, -7);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_jira_comment_v3),
+        cmocka_unit_test(test_jira_comment_v2),
+        cmocka_unit_test(test_servicenow_bodies),
+        cmocka_unit_test(test_jira_pick_and_marker),
+        cmocka_unit_test(test_classify),
+        cmocka_unit_test(test_fail_keeps_retry_after_of_429_503),
+        cmocka_unit_test(test_backoff),
+        cmocka_unit_test(test_retry_after),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

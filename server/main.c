@@ -30,11 +30,34 @@ static const struct command {
      "usage: ticketgate audit verify -c FILE\n"
      "       ticketgate audit export -c FILE [--since RFC3339]\n"
      "       ticketgate audit archive -c FILE --before SEQ --to PATH\n"
+     "       ticketgate audit show DECISION_ID -c FILE [--format text|json]\n"
+     "show prints one decision for a person: who asked, why, who approved\n"
+     "under which authority, until when, the findings, the policy digest,\n"
+     "its seq and whether the chain verifies up to it (exit 1 if not, or if\n"
+     "there is no such decision).\n"
      "verify re-computes the evidence chain: exit 1 and the first broken\n"
      "record if a record was altered, removed or reordered. export prints\n"
      "the evidence records as JSON Lines. archive moves the records before\n"
      "SEQ to a new store at PATH and keeps the chain verifiable from an\n"
      "anchor (docs/EVIDENCE.md).\n"},
+    {"replay", tg_cmd_replay,
+     "usage: ticketgate replay -c CANDIDATE.yaml --store PATH [--since T]\n"
+     "                         [--until T] [--format text|json]\n"
+     "Decides every recorded decision's judged ticket again under the\n"
+     "candidate configuration, at the decision's own evaluation time, and\n"
+     "prints how many decisions would change, from what to what, by reason\n"
+     "code, and each changed decision with its recorded and candidate\n"
+     "findings. T is RFC 3339 (since inclusive, until exclusive). Exit 0.\n"},
+    {"outbox", tg_cmd_outbox,
+     "usage: ticketgate outbox list -c FILE [--ticket KEY] [--json]\n"
+     "       ticketgate outbox retry ID -c FILE\n"
+     "       ticketgate outbox drop ID -c FILE\n"
+     "The act-back actions (comments, transitions, labels, approval\n"
+     "rejections, work notes) waiting for or done with delivery to Jira and\n"
+     "ServiceNow. list shows each with its state, attempts and last error;\n"
+     "retry makes a dead or dropped action due now (attempts start over);\n"
+     "drop keeps one from being sent. Safe while the server runs. Exit 1\n"
+     "when there is no such action or it is not in a state for it.\n"},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -47,6 +70,9 @@ static void usage(FILE *f)
           "  check -c FILE [--now T] [FILE...|-] evaluate tickets offline\n"
           "  lint -c FILE                        check a configuration\n"
           "  audit verify|export|archive -c FILE verify, export or archive evidence\n"
+          "  audit show DECISION_ID -c FILE      one decision in words (--format json)\n"
+          "  replay -c FILE --store PATH         recorded decisions under a candidate\n"
+          "  outbox list|retry ID|drop ID -c FILE the act-back outbox\n"
           "  help [COMMAND]                      this text, or a command's\n"
           "  --version                           the version\n"
           "\n"

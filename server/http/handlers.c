@@ -8,10 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "server/actback/plan.h"
+#include "server/actback/sender.h"
 #include "server/adapters/adapter.h"
 #include "server/auth/jwtauth.h"
 #include "server/core/canonical.h"
@@ -19,6 +22,7 @@
 #include "server/core/decision.h"
 #include "server/core/justnorm.h"
 #include "server/core/request.h"
+#include "server/http/shadow.h"
 #include "server/util/digest.h"
 #include "server/util/jarena.h"
 #include "server/util/log.h"
@@ -325,7 +329,8 @@ static int bind_skip_jti(struct rq *q, const char *endpoint, const char *jti)
  */
 static int record(struct rq *q, const char *endpoint, const char *delivery,
                   const char *jti, const char *ticket, const char *norm,
-                  const char *text, size_t text_len)
+                  const char *text, size_t text_len, const char *judged,
+                  size_t judged_len, const char *actions)
 {
     struct tg_evidence_record rec = {
         .decision_id = q->decision_id,
@@ -338,6 +343,11 @@ static int record(struct rq *q, const char *endpoint, const char *delivery,
         .decision_len = text_len,
         .justification_norm = norm,
         .jti = jti,
+        /* the judged ticket (core/judged.h), kept inside the chain */
+        .judged_json = judged,
+        .judged_len = judged_len,
+        /* act-back (actback/plan.h), queued in the record's transaction */
+        .actions_json = actions,
     };
     double t0;
     int rc;
@@ -383,12 +393,41 @@ static int record(struct rq *q, const char *endpoint, const char *delivery,
     return 0;
 }
 
+/* The act-back actions of the decision doc of endpoint (actback/plan.h;
+ * payload: the request body) as JSON text in *out (caller frees), or NULL
+ * when there are none. Returns 0 or TG_ENOMEM. */
+static int plan_actions(struct rq *q, const char *endpoint, const json_t *doc,
+                        const json_t *payload, char **out)
+{
+    json_t *v = NULL;
+    size_t n;
+    int rc;
+
+    *out = NULL;
+    if ((rc = tg_actback_plan(q->cfg, endpoint, doc, payload, &v)) != 0)
+        return rc;
+    /* json_dumpb into our own buffer: text jansson allocates inside the
+     * request's arena must not reach free() (jarena.h). */
+    n = json_array_size(v) > 0 ? json_dumpb(v, NULL, 0, JSON_COMPACT) : 0;
+    if (n > 0 && (!(*out = malloc(n + 1)) ||
+                  json_dumpb(v, *out, n, JSON_COMPACT) != n)) {
+        free(*out);
+        *out = NULL;
+        rc = TG_ENOMEM;
+    } else if (n > 0) {
+        (*out)[n] = '\0';
+    }
+    json_decref(v);
+    return rc;
+}
+
 /* Counts the decision and its findings, and sends it. */
 static void answer_decision(struct rq *q, const char *endpoint,
                             const struct tg_result *res, const char *text,
                             size_t text_len)
 {
     tg_metrics_decision(q->h->metrics, endpoint, res->verdict);
+    tg_metrics_exception_uses(q->h->metrics, res);
     for (size_t i = 0; i < res->findings.n; i++) {
         tg_metrics_finding(q->h->metrics, res->findings.v[i].code);
         if (q->n_codes < TG_CODE_COUNT)
@@ -408,7 +447,7 @@ static void answer_decision(struct rq *q, const char *endpoint,
  */
 static void decide(struct rq *q, const char *endpoint, const char *doc_source,
                    const char *delivery, const char *jti,
-                   const json_t *canonical, int gated)
+                   const json_t *canonical, int gated, const json_t *payload)
 {
     struct decide_ctx dc = {.q = q, .norm = NULL};
     const struct tg_decide d = {
@@ -422,8 +461,9 @@ static void decide(struct rq *q, const char *endpoint, const char *doc_source,
     };
     struct tg_decided o;
     char err[512], *heap = NULL, sbuf[TG_DOC_STACK];
-    const char *text = NULL;
-    size_t text_len = 0;
+    char *jheap = NULL, jbuf[TG_DOC_STACK], *actions = NULL;
+    const char *text = NULL, *judged = NULL;
+    size_t text_len = 0, judged_len = 0;
     int rc;
 
     tg_decided_init(&o, err, sizeof(err));
@@ -440,6 +480,9 @@ static void decide(struct rq *q, const char *endpoint, const char *doc_source,
     }
     snprintf(q->decision_id, sizeof(q->decision_id), "%s", o.decision_id);
     text = tg_http_dump_doc(o.doc, sbuf, sizeof(sbuf), &heap, &text_len);
+    if (o.judged && !(judged = tg_http_dump_doc(o.judged, jbuf, sizeof(jbuf),
+                                                &jheap, &judged_len)))
+        text = NULL;
     if (!text) {
         tg_http_send_internal(q);
         goto out;
@@ -448,15 +491,34 @@ static void decide(struct rq *q, const char *endpoint, const char *doc_source,
     if (o.result.verdict == TG_SKIP && jti &&
         bind_skip_jti(q, endpoint, jti) != 0)
         goto out;
+    if ((o.result.verdict == TG_DENY || o.result.verdict == TG_ANNOTATE) &&
+        plan_actions(q, endpoint, o.doc, payload, &actions) != 0) {
+        tg_http_send_internal(q);
+        goto out;
+    }
     if (o.result.verdict != TG_SKIP &&
         record(q, endpoint, delivery, jti, o.ticket.id, dc.norm, text,
-               text_len) != 0)
+               text_len, judged, judged_len, actions) != 0)
         goto out;
+    if (actions)
+        tg_sender_wake(q->h->sender); /* after the commit: they are there */
     answer_decision(q, endpoint, &o.result, text, text_len);
+    /* The answer is out: the candidate of policy.shadow may judge it now
+     * (shadow.h; a no-op without one, and it never waits for the work). */
+    if (o.result.verdict != TG_SKIP)
+        tg_shadow_submit(q->h->shadow, q->decision_id, o.ticket.id, endpoint,
+                         q->now, canonical, &o.result);
 out:
     free(heap);
+    free(jheap);
+    free(actions);
     free(dc.norm);
     tg_decided_cleanup(&o);
+}
+
+int tg_http_auth_generic(struct rq *q, char **jti)
+{
+    return auth_generic(q, jti);
 }
 
 /* ---------------------------------------------------------- endpoints */
@@ -475,7 +537,7 @@ void tg_http_on_check(struct rq *q)
     /* The token's jti is also the delivery id here. */
     if (answer_known_jti(q, "generic", jti))
         goto out;
-    decide(q, "generic", NULL, jti, jti, body, 1);
+    decide(q, "generic", NULL, jti, jti, body, 1, NULL);
 out:
     json_decref(body);
     free(jti);
@@ -544,7 +606,7 @@ static void on_webhook(struct rq *q, const struct tg_adapter *w)
     if (answer_known_jti(q, w->source, jti) ||
         answer_known_delivery(q, w->source, id, jti))
         goto out;
-    decide(q, w->source, w->source, id, jti, canon, gated);
+    decide(q, w->source, w->source, id, jti, canon, gated, body);
 out:
     json_decref(canon);
     json_decref(body);
@@ -689,13 +751,42 @@ void tg_http_on_readyz(struct rq *q)
     static const char ok[] = "{\"status\":\"ready\"}";
 
     if (q->cfg && tg_evidence_ready(q->h->ev)) {
-        tg_http_send_json(q, 200, ok, sizeof(ok) - 1, NULL);
+        /* policy.shadow: its state too, a candidate that does not load
+         * with the reason; still 200, the live policy is fine. */
+        json_t *sh = tg_shadow_status(q->h->shadow), *doc = NULL;
+        char *text = NULL;
+        if (sh && (doc = json_pack("{s:s,s:o}", "status", "ready", "shadow",
+                                   sh)) &&
+            (text = json_dumps(doc, JSON_COMPACT)))
+            tg_http_send_json(q, 200, text, strlen(text), NULL);
+        else
+            tg_http_send_json(q, 200, ok, sizeof(ok) - 1, NULL);
+        free(text);
+        json_decref(doc);
         return;
     }
     tg_http_send_error(
         q, 503, "store_unavailable",
         "The evidence store does not take writes; see the server "
         "log.");
+}
+
+/* The outbox gauges, read from the store at each scrape (a count over an
+ * index: cheap at scrape rates). A failed read keeps the last values. */
+static void outbox_gauges(struct rq *q)
+{
+    struct timespec ts;
+    int64_t oldest = 0, now;
+    long pending = 0;
+
+    if (tg_outbox_stats(q->h->ev, &pending, &oldest) != 0)
+        return;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    tg_metrics_set_outbox(q->h->metrics, pending,
+                          pending > 0 && oldest > 0 && now > oldest
+                              ? (long long)(now - oldest)
+                              : 0);
 }
 
 /* Prometheus text exposition format 0.0.4 (server/metrics.c). */
@@ -705,6 +796,7 @@ void tg_http_on_metrics(struct rq *q)
     size_t len = 0;
 
     tg_metrics_set_ready(q->h->metrics, tg_evidence_ready(q->h->ev));
+    outbox_gauges(q);
     if (tg_metrics_render(q->h->metrics, &text, &len) != 0) {
         tg_http_send_internal(q);
         return;

@@ -36,6 +36,7 @@ static const struct route {
     {"/v1/decisions", NULL, 0, "GET", API_ONLY, tg_http_on_list, NULL},
     {"/v1/decisions/", "/v1/decisions/{id}", 1, "GET", API_ONLY, NULL,
      tg_http_on_get},
+    {"/v1/actions", NULL, 0, "GET", API_ONLY, tg_http_on_actions, NULL},
     {"/healthz", NULL, 0, "GET", ANY, tg_http_on_healthz, NULL},
     {"/readyz", NULL, 0, "GET", ANY, tg_http_on_readyz, NULL},
     {"/metrics", NULL, 0, "GET", ADMIN_ONLY, tg_http_on_metrics, NULL},

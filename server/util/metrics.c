@@ -58,6 +58,7 @@ struct tg_metrics {
     atomic_ullong evidence_failures;
     atomic_ullong reloads[2]; /* [0] failure, [1] success */
     atomic_int ready;
+    atomic_llong outbox_pending, outbox_oldest_ms; /* at the last scrape */
     /* [from][to][code], the last code slot: no code differed. */
     atomic_ullong shadow_changes[N_VERDICTS][N_VERDICTS][TG_CODE_COUNT + 1];
     atomic_ullong shadow_done[2]; /* [0] dropped, [1] evaluated */
@@ -230,6 +231,15 @@ void tg_metrics_exception_uses(struct tg_metrics *m, const struct tg_result *r)
         m->exc_uses[k < m->n_exc ? k : EXC_IDS_MAX]++;
         pthread_mutex_unlock(&m->lock);
     }
+}
+
+void tg_metrics_set_outbox(struct tg_metrics *m, long pending,
+                           long long oldest_ms)
+{
+    if (!m)
+        return;
+    atomic_store(&m->outbox_pending, pending > 0 ? pending : 0);
+    atomic_store(&m->outbox_oldest_ms, oldest_ms > 0 ? oldest_ms : 0);
 }
 
 void tg_metrics_connection(struct tg_metrics *m, int admin, int delta)
@@ -488,6 +498,15 @@ int tg_metrics_render(struct tg_metrics *m, char **out, size_t *len)
     header(&b, "ticketgate_ready", "gauge",
            "1 when the evidence store takes writes.");
     sb_printf(&b, "ticketgate_ready %d\n", atomic_load(&m->ready));
+
+    header(&b, "ticketgate_outbox_pending", "gauge",
+           "Act-back actions not yet delivered, dead or dropped.");
+    sb_printf(&b, "ticketgate_outbox_pending %lld\n",
+              (long long)atomic_load(&m->outbox_pending));
+    header(&b, "ticketgate_outbox_oldest_seconds", "gauge",
+           "How long the oldest pending act-back action has waited.");
+    sb_printf(&b, "ticketgate_outbox_oldest_seconds %.3f\n",
+              (double)atomic_load(&m->outbox_oldest_ms) / 1000.0);
 
     header(&b, "ticketgate_actions_total", "counter",
            "Act-back attempts, by system, action and outcome (delivered, "

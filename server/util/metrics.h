@@ -66,6 +66,11 @@ void tg_metrics_exception_uses(struct tg_metrics *m, const struct tg_result *r);
  * as "other"): ticketgate_actions_total. */
 void tg_metrics_action(struct tg_metrics *m, const char *system,
                        const char *action, const char *outcome);
+/* The act-back outbox as read at a scrape (issue 12): actions not yet
+ * settled for good (ticketgate_outbox_pending) and how long the oldest of
+ * them has waited, ms (ticketgate_outbox_oldest_seconds; 0 when none). */
+void tg_metrics_set_outbox(struct tg_metrics *m, long pending,
+                           long long oldest_ms);
 /* A connection a listener's worker took up (delta 1) or closed (-1);
  * admin 1 for the admin listener (ticketgate_http_connections). */
 void tg_metrics_connection(struct tg_metrics *m, int admin, int delta);

@@ -1,0 +1,62 @@
+/* actions.c - GET /v1/actions?ticket=KEY: a ticket's act-back actions. */
+#include "server/http/internal.h"
+
+#include <civetweb.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/store/store.h"
+#include "validators/errors.h"
+
+/*
+ * Each act-back action queued for the ticket (oldest first, at most 1000)
+ * with its state, attempts and last error: {"actions": [...]} as store.h
+ * describes one. The decision reads' authentication (sources.generic
+ * Bearer JWT); 400 without a ticket; a ticket with none answers an empty
+ * list (the reads cannot tell a ticket never seen from one never acted on).
+ */
+void tg_http_on_actions(struct rq *q)
+{
+    const char *qs = q->ri->query_string;
+    char ticket[512], *jti = NULL, *text = NULL;
+    json_t *out = NULL;
+    size_t len;
+    int rc;
+
+    tg_http_work_begin(q);
+    if (tg_http_auth_generic(q, &jti) != 0)
+        goto out;
+    rc = qs ? mg_get_var(qs, strlen(qs), "ticket", ticket, sizeof(ticket))
+            : -1;
+    if (rc > 0 && strlen(ticket) != (size_t)rc) {
+        tg_http_send_error(q, 400, "bad_request",
+                           "The ticket id holds a NUL byte (%00); no ticket id "
+                           "does.");
+        goto out;
+    }
+    if (rc <= 0) {
+        tg_http_send_error(q, 400, "bad_request",
+                           "Name the ticket: GET /v1/actions?ticket=KEY.");
+        goto out;
+    }
+    rc = tg_outbox_list(q->h->ev, ticket, &out);
+    if (rc != 0) {
+        tg_http_send_store_failure(q, rc);
+        goto out;
+    }
+    /* json_dumpb: text made inside the request's arena must not reach
+     * free() (jarena.h); the list is made outside any arena here, but the
+     * rule costs nothing. */
+    len = json_dumpb(out, NULL, 0, JSON_COMPACT);
+    if (len == 0 || !(text = malloc(len)) ||
+        json_dumpb(out, text, len, JSON_COMPACT) != len) {
+        tg_http_send_internal(q);
+        goto out;
+    }
+    tg_http_send_json(q, 200, text, len, NULL);
+out:
+    free(text);
+    json_decref(out);
+    free(jti);
+}

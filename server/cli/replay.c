@@ -279,6 +279,7 @@ static int replay_row(const struct pool *p, struct chunk *c,
         .source = t + r->source,
         .copy_forward = copy_forward,
         .ctx = &cf,
+        .no_judged = 1, /* nothing is recorded */
     };
     struct tg_decided o;
     json_t *old_doc = json_loadb(t + r->json, r->json_len, 0, NULL);
@@ -519,14 +520,14 @@ static void print_text(const struct run *r, const char *store,
             t->replayed, r->scanned, store, cand->path, cand->digest);
     if (r->no_judged)
         fprintf(out,
-                "%" PRIu64 " decisions cannot be replayed: recorded "
+                "%" PRIu64 " decision%s cannot be replayed: recorded "
                 "without a judged ticket (before issue 13).\n",
-                r->no_judged);
+                r->no_judged, r->no_judged == 1 ? "" : "s");
     if (t->unreadable)
         fprintf(out,
-                "%" PRIu64 " decisions cannot be replayed: their recorded "
+                "%" PRIu64 " decision%s cannot be replayed: the recorded "
                 "document or ticket does not read.\n",
-                t->unreadable);
+                t->unreadable, t->unreadable == 1 ? "" : "s");
     fprintf(out, "\n%" PRIu64 " decision%s would change.\n", t->changed,
             t->changed == 1 ? "" : "s");
     if (!t->changed)

@@ -1,0 +1,391 @@
+/* test_replay.c - `ticketgate replay`: a store's decisions under a candidate. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "server/cli/cli.h"
+#include "server/config/config.h"
+#include "server/core/decide.h"
+#include "server/store/store.h"
+#include "tests/support/tg_test.h"
+#include "validators/errors.h"
+#include "validators/timeparse.h"
+
+/* The decisions were made long ago: replay must judge each at its own
+ * time, or every one of them would have expired since (EXPIRY_PAST). */
+#define T0 "2025-06-01T00:00:00Z"
+#define DAY 86400
+#define N_TICKETS 12
+
+/* What one run of the command printed. */
+struct run {
+    int rc;
+    char *out, *err;
+};
+
+static char *slurp(FILE *f)
+{
+    long n;
+    char *s;
+
+    fflush(f);
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    s = calloc(1, (size_t)n + 1);
+    if (s && n > 0 && fread(s, 1, (size_t)n, f) != (size_t)n)
+        s[0] = '\0';
+    fclose(f);
+    return s;
+}
+
+/* Runs tg_cmd_replay("replay", args...) with stdout and stderr captured. */
+static struct run replay(const char *const *args)
+{
+    char *argv[20];
+    int argc = 0, so, se;
+    FILE *fo = tmpfile(), *fe = tmpfile();
+    struct run r;
+
+    assert_non_null(fo);
+    assert_non_null(fe);
+    argv[argc++] = (char *)"replay";
+    for (; args[argc - 1] && argc < 19; argc++)
+        argv[argc] = (char *)args[argc - 1];
+    argv[argc] = NULL;
+    fflush(stdout);
+    fflush(stderr);
+    so = dup(1);
+    se = dup(2);
+    dup2(fileno(fo), 1);
+    dup2(fileno(fe), 2);
+    r.rc = tg_cmd_replay(argc, argv);
+    fflush(stdout);
+    fflush(stderr);
+    dup2(so, 1);
+    dup2(se, 2);
+    close(so);
+    close(se);
+    r.out = slurp(fo);
+    r.err = slurp(fe);
+    return r;
+}
+
+static void run_free(struct run *r)
+{
+    free(r->out);
+    free(r->err);
+}
+
+/* The example ticket with privilege write (max_days 90 in the example)
+ * lasting `days` from its creation at t. */
+static json_t *ticket(int i, int64_t t, int days)
+{
+    char created[32], expires[32], id[32];
+    json_error_t e;
+    json_t *v;
+    char *text = tg_test_read_file(TG_SOURCE_DIR
+                                   "/example/payloads/canonical-ticket.json",
+                                   NULL);
+
+    assert_non_null(text);
+    v = json_loads(text, 0, &e);
+    free(text);
+    assert_non_null(v);
+    assert_int_equal(tg_time_format(t, created, sizeof created), 0);
+    assert_int_equal(tg_time_format(t + (int64_t)days * DAY, expires,
+                                    sizeof expires),
+                     0);
+    snprintf(id, sizeof id, "ACC-%d", 100 + i);
+    json_object_set_new(v, "id", json_string(id));
+    json_object_set_new(v, "created_at", json_string(created));
+    json_object_set_new(v, "expires_at", json_string(expires));
+    json_object_set_new(json_object_get(v, "scope"), "privilege",
+                        json_string("write"));
+    return v;
+}
+
+static int next_id(void *ctx, const struct tg_ticket *t, uint64_t *seq,
+                   unsigned char rnd[3])
+{
+    (void)t;
+    *seq = tg_evidence_next_seq(ctx);
+    rnd[0] = rnd[1] = rnd[2] = 0xab;
+    return 0;
+}
+
+/* Decides ticket v at now under c as the server does and records it, with
+ * its judged ticket unless bare (a record from before issue 13). The
+ * decision id goes to id. */
+static void record(const struct tg_config *c, struct tg_evidence *e,
+                   const json_t *v, int64_t now, int bare, char id[32])
+{
+    const struct tg_decide d = {
+        .cfg = c, .now = now, .gated = 1, .id = next_id, .ctx = e};
+    struct tg_evidence_record r;
+    struct tg_decided o;
+    char err[256], *doc, *judged;
+
+    tg_decided_init(&o, err, sizeof err);
+    assert_int_equal(tg_decide(&d, v, &o), 0);
+    assert_non_null(o.judged);
+    doc = json_dumps(o.doc, JSON_COMPACT);
+    judged = json_dumps(o.judged, JSON_COMPACT);
+    memset(&r, 0, sizeof r);
+    r.decision_id = o.decision_id;
+    r.ticket = o.ticket.id;
+    r.source = "generic";
+    memcpy(r.body_sha256, o.decision_id, 16);
+    r.policy_digest = c->digest;
+    r.time = now;
+    r.decision_json = doc;
+    r.decision_len = strlen(doc);
+    if (!bare) {
+        r.judged_json = judged;
+        r.judged_len = strlen(judged);
+    }
+    assert_int_equal(tg_evidence_append(e, &r), 0);
+    snprintf(id, 32, "%s", o.decision_id);
+    free(doc);
+    free(judged);
+    tg_decided_cleanup(&o);
+}
+
+/* The example configuration and a store of N_TICKETS decisions, one a
+ * day from T0: every third lasts 9 days (allowed under 30 or 90), every
+ * third 50 (allowed under 90 only), every third 109 (denied under both);
+ * and one more, recorded without its judged ticket. ids[i] is ticket i's
+ * decision id. */
+static struct tg_config *prepare(struct tg_server *s,
+                                 char ids[N_TICKETS + 1][32])
+{
+    static const int days[3] = {9, 50, 109};
+    struct tg_config *c = NULL;
+    struct tg_evidence *e = NULL;
+    struct tg_diag d;
+    int64_t t0;
+    char *text;
+
+    assert_int_equal(tg_time_parse(T0, strlen(T0), &t0), 0);
+    assert_int_equal(tg_test_server_prepare(s), 0);
+    tg_diag_init(&d);
+    if (tg_config_load(s->config, &c, &d) != 0)
+        fail_msg("%s", d.n ? d.msgs[0] : "config did not load");
+    tg_diag_cleanup(&d);
+    assert_int_equal(tg_evidence_open(c, &e), 0);
+    for (int i = 0; i <= N_TICKETS; i++) {
+        int64_t t = t0 + (int64_t)i * DAY;
+        json_t *v = ticket(i, t, days[i % 3]);
+        record(c, e, v, t, i == N_TICKETS, ids[i]);
+        json_decref(v);
+    }
+    tg_evidence_close(e);
+    /* The candidate: write access for 30 days at most, not 90. */
+    text = tg_test_read_file(s->config, NULL);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "write: 90"));
+    memcpy(strstr(text, "write: 90"), "write: 30", 9);
+    assert_int_equal(tg_test_write_file(s, "candidate.yaml", text), 0);
+    free(text);
+    return c;
+}
+
+static json_t *parse(const char *out)
+{
+    json_error_t e;
+    json_t *v = json_loads(out, 0, &e);
+
+    if (!v)
+        fail_msg("replay --format json printed no JSON (%s): %s", e.text, out);
+    return v;
+}
+
+static void test_tightened_max_days(void **state)
+{
+    struct tg_server s;
+    char ids[N_TICKETS + 1][32], cand[400];
+    struct tg_config *c;
+    struct run r;
+    json_t *v, *ch, *x;
+    size_t i;
+    int want = 0;
+
+    (void)state;
+    c = prepare(&s, ids);
+    snprintf(cand, sizeof cand, "%s/candidate.yaml", s.dir);
+    r = replay((const char *[]){"-c", cand, "--store", c->store.path,
+                                "--format", "json", NULL});
+    assert_int_equal(r.rc, 0);
+    v = parse(r.out);
+    assert_int_equal(json_integer_value(json_object_get(v, "decisions")),
+                     N_TICKETS + 1);
+    assert_int_equal(json_integer_value(json_object_get(v, "replayed")),
+                     N_TICKETS);
+    assert_int_equal(
+        json_integer_value(json_object_get(v, "without_judged_ticket")), 1);
+    assert_int_equal(json_integer_value(json_object_get(v, "changed")),
+                     N_TICKETS / 3);
+    /* Exactly the 50-day tickets, in store order, allow -> deny for
+     * EXPIRY_TOO_LONG; the 109-day ones were denied for it already. */
+    ch = json_object_get(v, "changes");
+    assert_int_equal(json_array_size(ch), N_TICKETS / 3);
+    json_array_foreach(ch, i, x) {
+        while (want % 3 != 1)
+            want++;
+        assert_string_equal(
+            json_string_value(json_object_get(x, "decision_id")), ids[want]);
+        assert_string_equal(json_string_value(json_object_get(x, "from")),
+                            "allow");
+        assert_string_equal(json_string_value(json_object_get(x, "to")),
+                            "deny");
+        assert_string_equal(
+            json_string_value(json_object_get(
+                json_array_get(json_object_get(x, "codes"), 0), "code")),
+            "EXPIRY_TOO_LONG");
+        assert_int_equal(json_array_size(json_object_get(x, "codes")), 1);
+        assert_int_equal(
+            json_array_size(json_object_get(x, "recorded_findings")), 0);
+        assert_string_equal(
+            json_string_value(json_object_get(
+                json_array_get(json_object_get(x, "candidate_findings"), 0),
+                "code")),
+            "EXPIRY_TOO_LONG");
+        want++;
+    }
+    x = json_array_get(json_object_get(v, "transitions"), 0);
+    assert_int_equal(json_array_size(json_object_get(v, "transitions")), 1);
+    assert_string_equal(json_string_value(json_object_get(x, "from")),
+                        "allow");
+    assert_int_equal(json_integer_value(json_object_get(x, "count")),
+                     N_TICKETS / 3);
+    x = json_array_get(json_object_get(v, "codes"), 0);
+    assert_int_equal(json_array_size(json_object_get(v, "codes")), 1);
+    assert_string_equal(json_string_value(json_object_get(x, "code")),
+                        "EXPIRY_TOO_LONG");
+    json_decref(v);
+    run_free(&r);
+
+    /* The text form: the same count, each changed ticket with both sets
+     * of findings. */
+    r = replay((const char *[]){"-c", cand, "--store", c->store.path, NULL});
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, "4 decisions would change."));
+    assert_non_null(strstr(r.out, "1 decision cannot be replayed"));
+    assert_non_null(strstr(r.out, ids[1]));
+    assert_non_null(strstr(r.out, ids[10]));
+    assert_null(strstr(r.out, ids[2]));
+    assert_non_null(strstr(r.out, "- deny EXPIRY_TOO_LONG: "));
+    run_free(&r);
+    tg_config_free(c);
+    tg_test_server_cleanup(&s);
+}
+
+/* The live configuration replayed over its own decisions changes none:
+ * each is judged at its own time (else they would all have expired). */
+static void test_same_policy_changes_nothing(void **state)
+{
+    struct tg_server s;
+    char ids[N_TICKETS + 1][32];
+    struct tg_config *c;
+    struct run r;
+    json_t *v;
+
+    (void)state;
+    c = prepare(&s, ids);
+    r = replay((const char *[]){"-c", s.config, "--store", c->store.path,
+                                "--format", "json", NULL});
+    assert_int_equal(r.rc, 0);
+    v = parse(r.out);
+    assert_int_equal(json_integer_value(json_object_get(v, "replayed")),
+                     N_TICKETS);
+    assert_int_equal(json_integer_value(json_object_get(v, "changed")), 0);
+    assert_int_equal(json_array_size(json_object_get(v, "changes")), 0);
+    json_decref(v);
+    run_free(&r);
+    tg_config_free(c);
+    tg_test_server_cleanup(&s);
+}
+
+/* --since and --until bound the decisions by their time (since
+ * inclusive, until exclusive). */
+static void test_since_until(void **state)
+{
+    struct tg_server s;
+    char ids[N_TICKETS + 1][32], cand[400];
+    struct tg_config *c;
+    struct run r;
+    json_t *v;
+
+    (void)state;
+    c = prepare(&s, ids);
+    snprintf(cand, sizeof cand, "%s/candidate.yaml", s.dir);
+    /* Days 1..3 of the store: tickets 1, 2, 3, of which 1 changes. */
+    r = replay((const char *[]){"-c", cand, "--store", c->store.path,
+                                "--since", "2025-06-02T00:00:00Z", "--until",
+                                "2025-06-05T00:00:00Z", "--format", "json",
+                                NULL});
+    assert_int_equal(r.rc, 0);
+    v = parse(r.out);
+    assert_int_equal(json_integer_value(json_object_get(v, "decisions")), 3);
+    assert_int_equal(json_integer_value(json_object_get(v, "changed")), 1);
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_array_get(json_object_get(v, "changes"), 0), "decision_id")),
+        ids[1]);
+    json_decref(v);
+    run_free(&r);
+    tg_config_free(c);
+    tg_test_server_cleanup(&s);
+}
+
+static void test_usage_errors(void **state)
+{
+    struct tg_server s;
+    char ids[N_TICKETS + 1][32], cand[400], bad[400];
+    struct tg_config *c;
+    struct run r;
+
+    (void)state;
+    c = prepare(&s, ids);
+    snprintf(cand, sizeof cand, "%s/candidate.yaml", s.dir);
+    snprintf(bad, sizeof bad, "%s/no-such-store.db", s.dir);
+    r = replay((const char *[]){"-c", cand, NULL});
+    assert_int_equal(r.rc, 2);
+    assert_non_null(strstr(r.err, "usage:"));
+    run_free(&r);
+    r = replay((const char *[]){"-c", cand, "--store", c->store.path,
+                                "--since", "yesterday", NULL});
+    assert_int_equal(r.rc, 2);
+    assert_non_null(strstr(r.err, "--since yesterday is not an RFC 3339"));
+    run_free(&r);
+    r = replay((const char *[]){"-c", cand, "--store", c->store.path,
+                                "--format", "xml", NULL});
+    assert_int_equal(r.rc, 2);
+    run_free(&r);
+    r = replay((const char *[]){"-c", cand, "--store", bad, NULL});
+    assert_int_equal(r.rc, 2);
+    assert_non_null(strstr(r.err, "the store cannot be read"));
+    assert_int_equal(access(bad, F_OK), -1); /* not created by a read */
+    run_free(&r);
+    tg_config_free(c);
+    tg_test_server_cleanup(&s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tightened_max_days),
+        cmocka_unit_test(test_same_policy_changes_nothing),
+        cmocka_unit_test(test_since_until),
+        cmocka_unit_test(test_usage_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

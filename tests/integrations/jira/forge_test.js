@@ -9,11 +9,9 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('crypto');
 const fs = require('fs');
-const net = require('net');
-const os = require('os');
 const path = require('path');
-const { spawn } = require('child_process');
 const Module = require('module');
+const tgserver = require(path.join(__dirname, '..', '..', 'support', 'tgserver.js'));
 
 const SRC = path.resolve(__dirname, '..', '..', '..');
 const STUB = path.join(__dirname, 'forge-api-stub.js');
@@ -311,54 +309,13 @@ test('an issue Jira will not return applies the fail mode; no settings block', a
 
 // ---- against the real ticketgate -------------------------------------------
 
-function freePort() {
-  return new Promise((ok, fail) => {
-    const s = net.createServer();
-    s.on('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => ok(port));
-    });
-  });
-}
-
-async function startServer() {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tg-forge-'));
-  fs.cpSync(path.join(SRC, 'example'), path.join(dir, 'example'), {
-    recursive: true,
-    filter: (p) => path.basename(p) !== 'data',
-  });
-  const cfg = path.join(dir, 'example', 'ticketgate.yaml');
-  const port = await freePort();
-  const text = fs.readFileSync(cfg, 'utf8');
-  assert.ok(text.includes('listen: "127.0.0.1:8080"'));
-  fs.writeFileSync(cfg, text.replace('listen: "127.0.0.1:8080"', `listen: "127.0.0.1:${port}"`));
-  const log = fs.openSync(path.join(dir, 'server.log'), 'w');
-  const proc = spawn(BINARY, ['serve', '-c', cfg], { stdio: ['ignore', log, log] });
-  let exited = null;
-  proc.on('error', (e) => { exited = e.message; });
-  proc.on('exit', (code) => { exited = exited || `exit ${code}`; });
-  const base = `http://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
-    try {
-      if ((await fetch(`${base}/healthz`)).ok) break;
-    } catch (e) {
-      if (exited || i >= 200) {
-        const out = fs.readFileSync(path.join(dir, 'server.log'), 'utf8');
-        throw new Error(`ticketgate did not start (${exited || 'no answer'}): ${out.slice(-2000)}`);
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  return { dir, proc, base, log };
-}
+// The real server on a port of its own choosing (tests/support/tgserver.js).
+const startServer = () => tgserver.start(BINARY, SRC, 'tg-forge-');
 
 test('end to end: the request the function builds is accepted and decided by ticketgate', { skip: !BINARY && 'no ticketgate binary given' }, async (t) => {
   const srv = await startServer();
   t.after(() => {
-    srv.proc.kill('SIGTERM');
-    fs.closeSync(srv.log);
-    fs.rmSync(srv.dir, { recursive: true, force: true });
+    srv.stop();
   });
   // The stubbed egress goes to the real server; each answer is kept.
   stub.state.fetch = async (call) => {

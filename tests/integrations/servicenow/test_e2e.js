@@ -1,7 +1,8 @@
 // test_e2e.js - the business rule under the Glide stub posting to a real ticketgate server, signed RS256.
 'use strict';
 // usage: node tests/integrations/servicenow/test_e2e.js BUILD/ticketgate
-// Starts `ticketgate serve` on a loopback port with a copy of example/ (its
+// Starts `ticketgate serve` on a loopback port (0: the port it logs) with a
+// copy of example/ (its
 // servicenow gate, directory and RS256 public key); the stub's
 // RESTMessageV2.execute() really POSTs there, and the JWT is signed with
 // example/keys/servicenow-private-TEST-ONLY.pem. So what the rule sends is
@@ -9,32 +10,14 @@
 const test = require('node:test');
 const assert = require('node:assert');
 const fs = require('node:fs');
-const net = require('node:net');
-const os = require('node:os');
 const path = require('node:path');
-const http = require('node:http');
-const { spawn } = require('node:child_process');
 const stub = require('./glide_stub.js');
+const tgserver = require('../../support/tgserver.js');
 
 const binary = process.argv[2];
 if (!binary || !fs.existsSync(binary)) {
     console.error('usage: test_e2e.js PATH/TO/ticketgate (the built binary)');
     process.exit(2);
-}
-
-function freePort() {
-    return new Promise((resolve, reject) => {
-        const s = net.createServer();
-        s.on('error', reject);
-        s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
-    });
-}
-
-function get(url) {
-    return new Promise((resolve) => {
-        http.get(url, (r) => { r.resume(); r.on('end', () => resolve(r.statusCode)); })
-            .on('error', () => resolve(0));
-    });
 }
 
 // "yyyy-MM-dd HH:mm:ss" in UTC, ServiceNow's stored form, days from now.
@@ -48,25 +31,11 @@ let server, base, tmp, logPath;
 let seq = 0;
 
 test.before(async () => {
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tg-snrule-'));
-    fs.cpSync(path.join(stub.SOURCE, 'example'), path.join(tmp, 'example'), {
-        recursive: true, filter: (src) => path.basename(src) !== 'data',
-    });
-    const cfg = path.join(tmp, 'example', 'ticketgate.yaml');
-    const port = await freePort();
-    const text = fs.readFileSync(cfg, 'utf8');
-    assert.ok(text.includes('listen: "127.0.0.1:8080"'));
-    fs.writeFileSync(cfg, text.replace('listen: "127.0.0.1:8080"', 'listen: "127.0.0.1:' + port + '"'));
-    logPath = path.join(tmp, 'server.log');
-    const log = fs.openSync(logPath, 'w');
-    server = spawn(binary, ['serve', '-c', cfg], { stdio: ['ignore', log, log] });
-    base = 'http://127.0.0.1:' + port;
-    for (let i = 0; i < 200; i++) {
-        if (await get(base + '/healthz') === 200)
-            return;
-        await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error('ticketgate did not start: ' + fs.readFileSync(logPath, 'utf8'));
+    const srv = await tgserver.start(binary, stub.SOURCE, 'tg-snrule-');
+    server = srv.proc;
+    base = srv.base;
+    logPath = srv.logPath;
+    tmp = srv.dir;
 });
 
 test.after(() => {
@@ -211,7 +180,9 @@ test('a catalog item the gate does not name never reaches ticketgate', () => {
 });
 
 test('ticketgate down, fail_mode closed: held; open: let through with a note', async () => {
-    const port = await freePort(); // nothing listens there
+    // Port 1 (tcpmux) on loopback: privileged, so no test or user process
+    // listens there; connecting is refused at once.
+    const port = 1;
     for (const mode of ['closed', 'open']) {
         const w = world();
         w.props['x_ticketgate.endpoint'] = 'http://127.0.0.1:' + port + '/v1/webhooks/servicenow';

@@ -95,15 +95,26 @@ const char *tg_ev_str(const json_t *o, const char *key)
 
 int tg_ev_time(const char *s, int64_t *out)
 {
-    size_t n;
+    char buf[64];
+    size_t n, i, k = 0;
 
     if (!s)
         return TG_EINVAL;
     n = strlen(s);
     /* "YYYY-MM-DD" alone would read as the last second of the day. */
-    if (n <= 10)
+    if (n <= 10 || n >= sizeof(buf))
         return TG_EINVAL;
-    return tg_time_parse(s, n, out) == 0 ? 0 : TG_EINVAL;
+    /* A fraction is cut off: tg_time_parse rounds it up (right for an
+     * expiry), but an event happened in the second it names. */
+    for (i = 0; i < n; i++) {
+        if (i >= 19 && (s[i] == '.' || s[i] == ',')) {
+            while (i + 1 < n && s[i + 1] >= '0' && s[i + 1] <= '9')
+                i++;
+            continue;
+        }
+        buf[k++] = s[i];
+    }
+    return tg_time_parse(buf, k, out) == 0 ? 0 : TG_EINVAL;
 }
 
 int tg_ev_key(char *buf, size_t cap, const char *prefix, const char *id)

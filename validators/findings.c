@@ -112,6 +112,7 @@ static int append(struct tg_findings *f, enum tg_code code,
     f->v[f->n].action = action;
     f->v[f->n].field = field ? field : tg_code_info(code)->field;
     f->v[f->n].message = msg;
+    f->v[f->n].exception = NULL;
     f->n++;
     return TG_OK;
 }

@@ -6,11 +6,16 @@
 
 #include "validators/codes.h"
 
+struct tg_exception; /* validators/exceptions.h */
+
 struct tg_finding {
     enum tg_code code;
     enum tg_action action; /* never TG_ACTION_OFF: those are not added */
     const char *field;     /* static: the canonical field at fault */
     char *message;         /* heap, owned by the list */
+    /* The policy exception that let this finding through as a warning
+     * (tg_exceptions_apply), borrowed from the configuration; else NULL. */
+    const struct tg_exception *exception;
 };
 
 struct tg_findings {

@@ -37,6 +37,12 @@ static int rule_matches(const struct tg_rule *r, const struct tg_ticket *t,
     return 1;
 }
 
+int tg_rules_match(const struct tg_rule *r, const struct tg_ticket *t,
+                   const struct tg_directory *d)
+{
+    return rule_matches(r, t, d);
+}
+
 int tg_rules_is_routine(const struct tg_ticket *t, const struct tg_policy *p,
                         const struct tg_directory *d)
 {

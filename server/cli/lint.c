@@ -1,6 +1,7 @@
 /* lint.c - `ticketgate lint -c FILE`: every problem of a configuration. */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "server/cli/cli.h"
 #include "server/config/config.h"
@@ -63,6 +64,13 @@ int tg_cmd_lint(int argc, char **argv)
                     rc == TG_ENOMEM ? "out of memory" : "unknown error");
         goto out;
     }
+    /* Notes are no problems: exceptions about to end, ended, or whose
+     * owner left are named, and the configuration still passes. */
+    tg_diag_cleanup(&diag);
+    tg_diag_init(&diag);
+    tg_config_exception_notes(cfg, (int64_t)time(NULL), &diag);
+    for (size_t i = 0; i < diag.n; i++)
+        fprintf(stderr, "%s\n", diag.msgs[i]);
     printf("%s: OK: %zu gate%s, %zu people, %zu group%s, %zu system%s, "
            "%zu delegation%s; policy %s%s\n",
            path, cfg->n_gates, cfg->n_gates == 1 ? "" : "s",

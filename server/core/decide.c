@@ -78,8 +78,13 @@ static int evaluate(const struct tg_decide *d, struct tg_decided *o)
         (rc = d->copy_forward(d->ctx, &o->ticket, &ctx.copy_forward_uses)) != 0)
         return rc;
     o->step = TG_DECIDE_EVALUATE;
-    return tg_evaluate(&o->ticket, &d->cfg->policy, &d->cfg->directory, &ctx,
-                       &o->result);
+    if ((rc = tg_evaluate(&o->ticket, &d->cfg->policy, &d->cfg->directory,
+                          &ctx, &o->result)) != 0)
+        return rc;
+    /* policy.exceptions, here so that serve, check, replay and shadow let
+     * the same findings through at the same evaluation time. */
+    return tg_exceptions_apply(&d->cfg->exceptions, &o->ticket,
+                               &d->cfg->directory, d->now, &o->result);
 }
 
 static int document(const struct tg_decide *d, struct tg_decided *o)

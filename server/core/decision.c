@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "validators/exceptions.h"
 #include "validators/timeparse.h"
 
 char *tg_decision_message(const struct tg_result *r)
@@ -74,6 +75,20 @@ static const char *acted_by(const struct tg_ticket *t)
     return t->actor && *t->actor ? t->actor : NULL;
 }
 
+/* The policy exception that let a finding through (schemas/
+ * decision.schema.json): which, until when, and where it was accepted. */
+static json_t *exception_json(const struct tg_exception *e)
+{
+    json_t *o = json_object();
+    if (!o || put(o, "id", json_string(e->id)) ||
+        put(o, "until", json_string(e->until)) ||
+        put(o, "ticket_ref", json_string(e->ticket_ref))) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
 json_t *tg_decision_build(const struct tg_ticket *t, const char *source,
                           const struct tg_result *r, const char *decision_id,
                           int64_t evaluated_at, const char *policy_digest)
@@ -99,6 +114,8 @@ json_t *tg_decision_build(const struct tg_ticket *t, const char *source,
                    json_string_nocheck(tg_action_name(f->v[i].action))) ||
                put(o, "field", json_string_nocheck(f->v[i].field)) ||
                put(o, "message", json_string_nocheck(f->v[i].message)) ||
+               (f->v[i].exception &&
+                put(o, "exception", exception_json(f->v[i].exception))) ||
                json_array_append_new(findings, o);
     }
     bad = bad || put(tr, "from", str_or_null(t->from)) ||

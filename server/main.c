@@ -58,6 +58,16 @@ static const struct command {
      "retry makes a dead or dropped action due now (attempts start over);\n"
      "drop keeps one from being sent. Safe while the server runs. Exit 1\n"
      "when there is no such action or it is not in a state for it.\n"},
+    {"report", tg_cmd_report,
+     "usage: ticketgate report -c FILE [--since T] [--until T] [--now T]\n"
+     "                         --format html|json|text [-o FILE]\n"
+     "Access outcomes over [since, until) from the evidence store's\n"
+     "decisions and grant/revoke events: unticketed and wider grants,\n"
+     "lingering access, revocation lag, break-glass reviews, approver\n"
+     "signals, copy-forward and exception rates, denies by reason; each\n"
+     "against the previous period of the same length. T is RFC 3339 or a\n"
+     "date; until defaults to now, since to 30 days before until. html is\n"
+     "one self-contained file. Safe while the server runs. Exit 0.\n"},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -73,6 +83,7 @@ static void usage(FILE *f)
           "  audit show DECISION_ID -c FILE      one decision in words (--format json)\n"
           "  replay -c FILE --store PATH         recorded decisions under a candidate\n"
           "  outbox list|retry ID|drop ID -c FILE the act-back outbox\n"
+          "  report -c FILE --format html|json|text access outcomes of a period\n"
           "  help [COMMAND]                      this text, or a command's\n"
           "  --version                           the version\n"
           "\n"

@@ -11,6 +11,7 @@ int tg_cmd_lint(int argc, char **argv);  /* server/lint.c */
 int tg_cmd_audit(int argc, char **argv); /* server/audit.c */
 int tg_cmd_replay(int argc, char **argv); /* server/cli/replay.c */
 int tg_cmd_outbox(int argc, char **argv); /* server/cli/outbox.c */
+int tg_cmd_report(int argc, char **argv); /* server/cli/report.c */
 /* `audit show DECISION_ID` (argv[0] is "show"); cli/auditshow.c */
 int tg_cmd_audit_show(int argc, char **argv);
 

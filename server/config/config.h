@@ -162,6 +162,14 @@ struct tg_config {
     char *path;     /* the configuration file as given */
     char *basedir;  /* its directory: relative paths are relative to it */
     char digest[72]; /* "sha256:<hex>" of configuration + directory bytes */
+    /* The bytes the digest covers, in its order (config.c): the
+     * configuration file's text and the directory file's (NULL, 0 when the
+     * configuration names none). Kept for the evidence store's "policy"
+     * entry (issue 13, tg_evidence_keep_policy). */
+    char *text;
+    size_t text_len;
+    char *dir_text;
+    size_t dir_text_len;
 
     struct {
         char *listen;          /* default "127.0.0.1:8080" */
@@ -196,6 +204,13 @@ struct tg_config {
     struct tg_policy policy;
     /* policy.exceptions (config/exceptions.c), applied by tg_decide. */
     struct tg_exceptions exceptions;
+    /* policy.breakglass.review_within_hours and
+     * policy.approvals.rubber_stamp_seconds (config/outcomes.c), read by the
+     * outcomes report (issue 14); 0: not set, the report's default. */
+    struct {
+        unsigned review_within_hours;
+        unsigned rubber_stamp_seconds;
+    } outcomes;
     struct tg_directory directory;
     char *directory_path; /* resolved */
     /* policy.shadow resolved, or NULL: a candidate configuration the server

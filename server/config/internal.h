@@ -203,6 +203,12 @@ void tg_cfg_actback_free(struct tg_actback_conf *a);
 int tg_cfg_parse_policy(struct ld *L, const yaml_node_t *n,
                         struct tg_config *c);
 
+/* outcomes.c (issue 14): policy.breakglass and policy.approvals. */
+int tg_cfg_parse_breakglass(struct ld *L, const yaml_node_t *n,
+                            struct tg_config *c);
+int tg_cfg_parse_approvals(struct ld *L, const yaml_node_t *n,
+                           struct tg_config *c);
+
 /* exceptions.c: policy.exceptions read at now (the one-year limit of
  * until), and their owners checked once the directory is loaded. */
 int tg_cfg_parse_exceptions(struct ld *L, const yaml_node_t *n,

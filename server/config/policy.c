@@ -300,7 +300,7 @@ int tg_cfg_parse_policy(struct ld *L, const yaml_node_t *n, struct tg_config *c)
     static const char *const keys[] = {
         "mode",       "owner",     "justification", "scope",   "expiry",
         "separation", "authority", "actions",       "routine", "forbidden",
-        "shadow",     "exceptions",
+        "shadow",     "exceptions", "breakglass", "approvals",
     };
     enum {
         MODE,
@@ -314,7 +314,9 @@ int tg_cfg_parse_policy(struct ld *L, const yaml_node_t *n, struct tg_config *c)
         ROUTINE,
         FORBIDDEN,
         SHADOW,
-        EXCEPTIONS
+        EXCEPTIONS,
+        BREAKGLASS,
+        APPROVALS
     };
     static const char *const modes[] = {"enforce", "dryrun"};
     yaml_node_t *v[COUNT(keys)];
@@ -335,6 +337,10 @@ int tg_cfg_parse_policy(struct ld *L, const yaml_node_t *n, struct tg_config *c)
         parse_scope(L, v[SCOPE], p, &a);
     if (v[EXPIRY])
         parse_expiry(L, v[EXPIRY], p, &a);
+    if (v[BREAKGLASS])
+        tg_cfg_parse_breakglass(L, v[BREAKGLASS], c);
+    if (v[APPROVALS])
+        tg_cfg_parse_approvals(L, v[APPROVALS], c);
     if (v[SEP])
         parse_simple(L, v[SEP], "policy.separation", TG_V_SEPARATION, &a);
     if (v[AUTH])

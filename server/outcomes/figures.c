@@ -1,0 +1,758 @@
+/* figures.c - the outcome figures of a period, the work list and the metric totals. */
+#include "server/outcomes/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "validators/errors.h"
+#include "validators/timeparse.h"
+
+/* ------------------------------------------------------------- helpers */
+
+/* A JSON string of s; text that is not UTF-8 (never in a store jansson
+ * wrote) shows as "?" rather than failing the report. */
+static json_t *jstr(const char *s)
+{
+    json_t *j = json_string(s ? s : "");
+    return j ? j : json_string("?");
+}
+
+static json_t *jtime(int64_t t)
+{
+    char buf[32];
+
+    if (t == TG_OC_NONE || t == INT64_MAX || tg_time_format(t, buf, sizeof buf))
+        return json_null();
+    return json_string(buf);
+}
+
+static json_t *jname(const struct tg_oc_set *s, uint32_t id)
+{
+    return id ? jstr(tg_oc_name(s, id)) : json_null();
+}
+
+/* Sets key to v (stolen); remembers a failure in *bad. */
+static void put(json_t *o, const char *key, json_t *v, int *bad)
+{
+    if (!v || json_object_set_new(o, key, v) != 0)
+        *bad = 1;
+}
+
+static void push(json_t *a, json_t *v, int *bad)
+{
+    if (!v || json_array_append_new(a, v) != 0)
+        *bad = 1;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The q-quantile (0..1) of sorted v[0..n) by the nearest-rank method. */
+static int64_t quantile(const int64_t *v, size_t n, double q)
+{
+    size_t k;
+
+    if (!n)
+        return 0;
+    k = (size_t)(q * (double)n + 0.999999);
+    if (k < 1)
+        k = 1;
+    if (k > n)
+        k = n;
+    return v[k - 1];
+}
+
+static double ratio(size_t a, size_t b)
+{
+    return b ? (double)a / (double)b : 0.0;
+}
+
+static int in_period(int64_t t, const struct tg_oc_opts *o)
+{
+    return t >= o->since && t < o->until;
+}
+
+static const struct tg_oc_decision *last_allow(const struct tg_oc_set *s,
+                                               uint32_t t)
+{
+    return tg_oc_allowed(s, t) ? &s->d[s->last_allow[t] - 1] : NULL;
+}
+
+/* The ticket of grant i whose access is lingering at T, or 0. */
+static uint32_t lingering_at(const struct tg_oc_set *s, size_t i, int64_t T)
+{
+    const struct tg_oc_event *e = &s->ev[i];
+    const struct tg_oc_decision *l;
+    uint32_t t = s->link[i];
+
+    if (e->type != TG_OC_GRANT || s->why[i] == TG_OC_L_UNMAPPED ||
+        e->time > T || s->closed[i] <= T || !(l = last_allow(s, t)) ||
+        l->expires == INT64_MAX || l->expires >= T)
+        return 0;
+    /* A renewal (another allowed ticket of the same access) covers it. */
+    if (tg_oc_find_window(s, e->identity, e->system, e->entitlement, T, 1))
+        return 0;
+    return t;
+}
+
+static int unticketed(uint8_t why)
+{
+    return why == TG_OC_L_NO_TICKET || why == TG_OC_L_NOT_ALLOWED ||
+           why == TG_OC_L_OUTSIDE;
+}
+
+static const char *why_text(uint8_t why)
+{
+    switch (why) {
+    case TG_OC_L_NO_TICKET:
+        return "no_ticket";
+    case TG_OC_L_NOT_ALLOWED:
+        return "ticket_not_allowed";
+    case TG_OC_L_OUTSIDE:
+        return "outside_window";
+    case TG_OC_L_WIDER:
+        return "wider_than_ticket";
+    default:
+        return "ok";
+    }
+}
+
+static const int64_t lag_bounds[] = {TG_OC_LAG_BOUNDS};
+static const char *const lag_labels[TG_OC_N_LAG] = {
+    "before expiry", "within 1 h", "1 h - 1 day", "1 - 7 days",
+    "7 - 30 days",   "over 30 days"};
+
+static size_t lag_bucket(int64_t lag)
+{
+    size_t b = 0;
+
+    /* The first bucket is "before expiry": lag < 0. */
+    if (lag < 0)
+        return 0;
+    for (b = 1; b < TG_OC_N_LAG; b++)
+        if (lag <= lag_bounds[b])
+            return b;
+    return TG_OC_N_LAG - 1;
+}
+
+/* ------------------------------------------------------------- figures */
+
+struct approval {
+    uint32_t who;
+    uint8_t denied;
+    int64_t seconds; /* INT64_MIN: not timed */
+};
+
+static int cmp_approval(const void *a, const void *b)
+{
+    const struct approval *x = a, *y = b;
+
+    if (x->who != y->who)
+        return x->who < y->who ? -1 : 1;
+    return x->seconds < y->seconds ? -1 : x->seconds > y->seconds;
+}
+
+struct approver_row {
+    uint32_t who;
+    size_t n, timed, fast, denied;
+    int64_t median;
+};
+
+static int cmp_row(const void *a, const void *b)
+{
+    const struct approver_row *x = a, *y = b;
+
+    if (x->n != y->n)
+        return x->n > y->n ? -1 : 1;
+    return x->who < y->who ? -1 : x->who > y->who;
+}
+
+/* The approver signals of the period: json "approvals" figures and, when
+ * table is not NULL, the table of approvers. */
+static int approvers(const struct tg_oc_set *s, const struct tg_oc_opts *o,
+                     json_t *fig, json_t *table, int *bad)
+{
+    uint32_t n = tg_oc_names_count(s->names);
+    uint32_t *lastd = calloc(n, sizeof *lastd);
+    struct approval *ap = NULL;
+    struct approver_row *rows = NULL;
+    size_t na = 0, nr = 0, timed = 0, fast = 0, i, j;
+    int64_t *secs = NULL;
+    double days = (double)(o->until - o->since) / 86400.0;
+    json_t *f;
+
+    if (!lastd)
+        return TG_ENOMEM;
+    /* Each ticket once: its latest decision in the period with approvers. */
+    for (i = 0; i < s->nd; i++) {
+        const struct tg_oc_decision *d = &s->d[i];
+        if (!in_period(d->time, o) || !d->n_approvals ||
+            d->verdict == TG_OC_SKIP)
+            continue;
+        if (!lastd[d->ticket] || d->time >= s->d[lastd[d->ticket] - 1].time)
+            lastd[d->ticket] = (uint32_t)i + 1;
+    }
+    for (uint32_t t = 0; t < n; t++)
+        if (lastd[t])
+            na += s->d[lastd[t] - 1].n_approvals;
+    ap = malloc((na ? na : 1) * sizeof *ap);
+    secs = malloc((na ? na : 1) * sizeof *secs);
+    rows = malloc((na ? na : 1) * sizeof *rows);
+    if (!ap || !secs || !rows)
+        goto nomem;
+    na = 0;
+    for (uint32_t t = 0; t < n; t++) {
+        const struct tg_oc_decision *d;
+        if (!lastd[t])
+            continue;
+        d = &s->d[lastd[t] - 1];
+        for (j = 0; j < d->n_approvals; j++) {
+            const struct tg_oc_approval *a = &s->ap[d->approvals + j];
+            int64_t at = a->at != TG_OC_NONE ? a->at : d->time;
+            struct approval x = {.who = a->who,
+                                 .denied = d->verdict == TG_OC_DENY,
+                                 .seconds = INT64_MIN};
+            /* Approved before it was raised: clocks disagree; not timed. */
+            if (d->created != TG_OC_NONE && at >= d->created) {
+                x.seconds = at - d->created;
+                secs[timed++] = x.seconds;
+                if (x.seconds < o->rubber_stamp_seconds)
+                    fast++;
+            }
+            ap[na++] = x;
+        }
+    }
+    qsort(ap, na, sizeof *ap, cmp_approval);
+    qsort(secs, timed, sizeof *secs, cmp_i64);
+    for (i = 0; i < na;) {
+        struct approver_row r = {.who = ap[i].who};
+        size_t first_timed = SIZE_MAX;
+        for (j = i; j < na && ap[j].who == r.who; j++) {
+            r.n++;
+            r.denied += ap[j].denied;
+            if (ap[j].seconds != INT64_MIN) {
+                if (first_timed == SIZE_MAX)
+                    first_timed = j;
+                r.timed++;
+                if (ap[j].seconds < o->rubber_stamp_seconds)
+                    r.fast++;
+            }
+        }
+        /* Untimed sort first (INT64_MIN): the timed ones follow. */
+        r.median = r.timed ? ap[first_timed + (r.timed - 1) / 2].seconds : -1;
+        rows[nr++] = r;
+        i = j;
+    }
+    qsort(rows, nr, sizeof *rows, cmp_row);
+
+    f = json_object();
+    if (!f)
+        goto nomem;
+    put(f, "count", json_integer((json_int_t)na), bad);
+    put(f, "approvers", json_integer((json_int_t)nr), bad);
+    put(f, "timed", json_integer((json_int_t)timed), bad);
+    put(f, "median_seconds",
+        timed ? json_integer(quantile(secs, timed, 0.5)) : json_null(), bad);
+    put(f, "rubber_stamp_share", json_real(ratio(fast, timed)), bad);
+    put(f, "top_approver", nr ? jname(s, rows[0].who) : json_null(), bad);
+    put(f, "top_share", json_real(nr ? ratio(rows[0].n, na) : 0.0), bad);
+    put(fig, "approvals", f, bad);
+    for (i = 0; table && i < nr && i < o->list_max; i++) {
+        const struct approver_row *r = &rows[i];
+        json_t *row = json_object();
+        if (!row) {
+            *bad = 1;
+            break;
+        }
+        put(row, "approver", jname(s, r->who), bad);
+        put(row, "approvals", json_integer((json_int_t)r->n), bad);
+        put(row, "per_day",
+            json_real(days > 0 ? (double)r->n / days : 0.0), bad);
+        put(row, "share", json_real(ratio(r->n, na)), bad);
+        put(row, "median_seconds",
+            r->timed ? json_integer(r->median) : json_null(), bad);
+        put(row, "rubber_stamp_share", json_real(ratio(r->fast, r->timed)),
+            bad);
+        put(row, "denied_share", json_real(ratio(r->denied, r->n)), bad);
+        push(table, row, bad);
+    }
+    free(lastd);
+    free(ap);
+    free(secs);
+    free(rows);
+    return 0;
+nomem:
+    free(lastd);
+    free(ap);
+    free(secs);
+    free(rows);
+    return TG_ENOMEM;
+}
+
+/* Break-glass: allowed emergency tickets first decided in the period. */
+static int breakglass(const struct tg_oc_set *s, const struct tg_oc_opts *o,
+                      json_t *fig, json_t *list, int *bad)
+{
+    uint32_t n = tg_oc_names_count(s->names);
+    unsigned char *seen = calloc((size_t)n / 8 + 1, 1);
+    size_t tickets = 0, unreviewed = 0, pending = 0, i;
+    json_t *f;
+
+    if (!seen)
+        return TG_ENOMEM;
+    for (i = 0; i < s->nd; i++) {
+        const struct tg_oc_decision *d = &s->d[i];
+        uint32_t t = d->ticket;
+        int64_t first, due;
+
+        if (!(d->flags & TG_OC_EMERGENCY) || !tg_oc_allowed(s, t) ||
+            (seen[t / 8] & (1u << (t % 8))))
+            continue;
+        first = s->first_time[t];
+        if (!in_period(first, o))
+            continue;
+        seen[t / 8] |= (unsigned char)(1u << (t % 8));
+        tickets++;
+        due = first > INT64_MAX - o->review_within_seconds
+                  ? INT64_MAX
+                  : first + o->review_within_seconds;
+        if (s->second_time[t] <= due || s->review_at[t] <= due)
+            continue;
+        if (o->now < due) {
+            pending++;
+            continue;
+        }
+        unreviewed++;
+        if (list && json_array_size(list) < o->list_max) {
+            const struct tg_oc_decision *l = last_allow(s, t);
+            json_t *row = json_object();
+            if (!row) {
+                *bad = 1;
+                continue;
+            }
+            put(row, "ticket", jname(s, t), bad);
+            put(row, "beneficiary", jname(s, l->beneficiary), bad);
+            put(row, "system", jname(s, l->system), bad);
+            put(row, "entitlement", jname(s, l->entitlement), bad);
+            put(row, "decided_at", jtime(first), bad);
+            put(row, "review_due", jtime(due), bad);
+            push(list, row, bad);
+        }
+    }
+    free(seen);
+    f = json_object();
+    put(f, "tickets", json_integer((json_int_t)tickets), bad);
+    put(f, "unreviewed", json_integer((json_int_t)unreviewed), bad);
+    put(f, "pending", json_integer((json_int_t)pending), bad);
+    put(fig, "breakglass", f, bad);
+    return 0;
+}
+
+/* Revocation lags of the period's revokes. */
+static int lags(const struct tg_oc_set *s, const struct tg_oc_opts *o,
+                json_t *fig, int *bad)
+{
+    int64_t *v = malloc((s->ne ? s->ne : 1) * sizeof *v);
+    size_t n = 0, counts[TG_OC_N_LAG] = {0}, i;
+    json_t *f, *b;
+
+    if (!v)
+        return TG_ENOMEM;
+    for (i = 0; i < s->ne; i++) {
+        const struct tg_oc_event *e = &s->ev[i];
+        const struct tg_oc_decision *l;
+        if (e->type != TG_OC_REVOKE || !in_period(e->time, o) ||
+            s->why[i] == TG_OC_L_UNMAPPED || !(l = last_allow(s, s->link[i])) ||
+            l->expires == INT64_MAX)
+            continue;
+        v[n] = e->time - l->expires;
+        counts[lag_bucket(v[n])]++;
+        n++;
+    }
+    qsort(v, n, sizeof *v, cmp_i64);
+    f = json_object();
+    b = json_array();
+    put(f, "count", json_integer((json_int_t)n), bad);
+    put(f, "median_seconds", n ? json_integer(quantile(v, n, 0.5)) : json_null(),
+        bad);
+    put(f, "p90_seconds", n ? json_integer(quantile(v, n, 0.9)) : json_null(),
+        bad);
+    put(f, "max_seconds", n ? json_integer(v[n - 1]) : json_null(), bad);
+    for (i = 0; b && i < TG_OC_N_LAG; i++)
+        push(b,
+             json_pack("{s:s, s:o, s:I}", "label", lag_labels[i], "le_seconds",
+                       i + 1 < TG_OC_N_LAG ? json_integer(lag_bounds[i + 1])
+                                           : json_null(),
+                       "count", (json_int_t)counts[i]),
+             bad);
+    put(f, "buckets", b, bad);
+    put(fig, "revocation_lag", f, bad);
+    free(v);
+    return 0;
+}
+
+struct ling {
+    int64_t expires;
+    size_t i;
+    uint32_t t;
+};
+
+static int cmp_ling(const void *a, const void *b)
+{
+    const struct ling *x = a, *y = b;
+
+    if (x->expires != y->expires)
+        return x->expires < y->expires ? -1 : 1;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/* Grants of the period, lingering access at T; lists when asked. */
+static int access_figures(const struct tg_oc_set *s,
+                          const struct tg_oc_opts *o, int64_t T, json_t *fig,
+                          json_t *rep, int *bad)
+{
+    size_t grants = 0, unt = 0, wider = 0, unmapped = 0, nl = 0, i;
+    struct ling *l = malloc((s->ne ? s->ne : 1) * sizeof *l);
+    json_t *ul = rep ? json_array() : NULL, *wl = rep ? json_array() : NULL;
+
+    if (!l)
+        return TG_ENOMEM;
+    for (i = 0; i < s->ne; i++) {
+        const struct tg_oc_event *e = &s->ev[i];
+        uint32_t t;
+
+        if ((t = lingering_at(s, i, T)) != 0)
+            l[nl++] = (struct ling){
+                .expires = s->d[s->last_allow[t] - 1].expires, .i = i, .t = t};
+        if (!in_period(e->time, o))
+            continue;
+        if (s->why[i] == TG_OC_L_UNMAPPED) {
+            unmapped++;
+            continue;
+        }
+        if (e->type != TG_OC_GRANT)
+            continue;
+        grants++;
+        if (unticketed(s->why[i]) || s->why[i] == TG_OC_L_WIDER) {
+            json_t *list = s->why[i] == TG_OC_L_WIDER ? wl : ul;
+            json_t *row;
+            if (s->why[i] == TG_OC_L_WIDER)
+                wider++;
+            else
+                unt++;
+            if (!list || json_array_size(list) >= o->list_max)
+                continue;
+            row = json_object();
+            if (!row) {
+                *bad = 1;
+                continue;
+            }
+            put(row, "time", jtime(e->time), bad);
+            put(row, "identity", jname(s, e->identity), bad);
+            put(row, "system", jname(s, e->system), bad);
+            put(row, "entitlement", jname(s, e->entitlement), bad);
+            put(row, "environment", jname(s, e->environment), bad);
+            put(row, "ticket", jname(s, s->link[i]), bad);
+            put(row, "reason", json_string(why_text(s->why[i])), bad);
+            put(row, "source_id", jstr(tg_oc_source_id(s, e)), bad);
+            push(list, row, bad);
+        }
+    }
+    put(fig, "grants", json_integer((json_int_t)grants), bad);
+    put(fig, "unticketed_grants", json_integer((json_int_t)unt), bad);
+    put(fig, "wider_grants", json_integer((json_int_t)wider), bad);
+    put(fig, "unmapped_events", json_integer((json_int_t)unmapped), bad);
+    put(fig, "lingering", json_integer((json_int_t)nl), bad);
+    if (rep) {
+        json_t *ll = json_array();
+        qsort(l, nl, sizeof *l, cmp_ling);
+        for (i = 0; ll && i < nl && i < o->list_max; i++) {
+            const struct tg_oc_event *e = &s->ev[l[i].i];
+            json_t *row = json_object();
+            if (!row) {
+                *bad = 1;
+                break;
+            }
+            put(row, "identity", jname(s, e->identity), bad);
+            put(row, "system", jname(s, e->system), bad);
+            put(row, "entitlement", jname(s, e->entitlement), bad);
+            put(row, "ticket", jname(s, l[i].t), bad);
+            put(row, "granted_at", jtime(e->time), bad);
+            put(row, "expires_at", jtime(l[i].expires), bad);
+            put(row, "days_overdue",
+                json_real((double)(T - l[i].expires) / 86400.0), bad);
+            put(row, "source_id", jstr(tg_oc_source_id(s, e)), bad);
+            push(ll, row, bad);
+        }
+        put(rep, "lingering", ll, bad);
+        put(rep, "unticketed", ul, bad);
+        put(rep, "wider", wl, bad);
+    }
+    free(l);
+    return 0;
+}
+
+/* Decision counts and rates of the period. */
+static void decision_figures(const struct tg_oc_set *s,
+                             const struct tg_oc_opts *o, json_t *fig, int *bad)
+{
+    size_t n = 0, allowed = 0, denied = 0, cf = 0, exc = 0, i;
+
+    for (i = 0; i < s->nd; i++) {
+        const struct tg_oc_decision *d = &s->d[i];
+        if (!in_period(d->time, o) || d->verdict == TG_OC_SKIP)
+            continue;
+        n++;
+        allowed += d->verdict == TG_OC_ALLOW || d->verdict == TG_OC_ANNOTATE;
+        denied += d->verdict == TG_OC_DENY;
+        cf += (d->flags & TG_OC_COPY_FORWARD) != 0;
+        exc += (d->flags & TG_OC_EXCEPTION) != 0;
+    }
+    put(fig, "decisions", json_integer((json_int_t)n), bad);
+    put(fig, "allowed", json_integer((json_int_t)allowed), bad);
+    put(fig, "denied", json_integer((json_int_t)denied), bad);
+    put(fig, "deny_rate", json_real(ratio(denied, n)), bad);
+    put(fig, "copy_forward_rate", json_real(ratio(cf, n)), bad);
+    put(fig, "exception_rate", json_real(ratio(exc, n)), bad);
+}
+
+/* Denies by reason over time, in buckets of a width that suits the
+ * period (hours up to two days, days up to 92, weeks beyond). */
+static int denies(const struct tg_oc_set *s, const struct tg_oc_opts *o,
+                  json_t *rep, int *bad)
+{
+    int64_t len = o->until - o->since, width = 3600;
+    size_t nb, i, k, nc = TG_OC_MAX_CODES + 1;
+    size_t *cnt, total[TG_OC_MAX_CODES + 1] = {0};
+    json_t *out, *buckets, *codes;
+
+    if (len > 2 * 86400)
+        width = 86400;
+    if (len > 92 * 86400)
+        width = 7 * 86400;
+    while (len / width > 400)
+        width *= 2;
+    nb = (size_t)((len + width - 1) / width);
+    if (nb == 0)
+        nb = 1;
+    cnt = calloc(nb * nc, sizeof *cnt);
+    if (!cnt)
+        return TG_ENOMEM;
+    for (i = 0; i < s->nd; i++) {
+        const struct tg_oc_decision *d = &s->d[i];
+        size_t b;
+        if (d->verdict != TG_OC_DENY || !in_period(d->time, o))
+            continue;
+        b = (size_t)((d->time - o->since) / width);
+        for (k = 0; k < nc; k++)
+            if (d->deny_codes & (1ull << k)) {
+                cnt[b * nc + k]++;
+                total[k]++;
+            }
+    }
+    out = json_object();
+    buckets = json_array();
+    codes = json_array();
+    put(out, "bucket_seconds", json_integer(width), bad);
+    for (k = 0; codes && k < nc; k++) {
+        if (!total[k])
+            continue;
+        push(codes,
+             json_pack("{s:s, s:I}", "code",
+                       k < s->n_codes ? s->codes[k] : "other", "count",
+                       (json_int_t)total[k]),
+             bad);
+    }
+    for (i = 0; buckets && i < nb; i++) {
+        json_t *c = json_object(), *row;
+        for (k = 0; c && k < nc; k++)
+            if (cnt[i * nc + k])
+                put(c, k < s->n_codes ? s->codes[k] : "other",
+                    json_integer((json_int_t)cnt[i * nc + k]), bad);
+        row = json_object();
+        if (row) {
+            put(row, "start", jtime(o->since + (int64_t)i * width), bad);
+            put(row, "counts", c, bad);
+        }
+        push(buckets, row, bad);
+    }
+    put(out, "codes", codes, bad);
+    put(out, "buckets", buckets, bad);
+    put(rep, "denies", out, bad);
+    free(cnt);
+    return 0;
+}
+
+/* The figures of one period into fig; lists into rep when not NULL. */
+static int period(const struct tg_oc_set *s, const struct tg_oc_opts *o,
+                  json_t *fig, json_t *rep, int *bad)
+{
+    int64_t T = o->until < o->now ? o->until : o->now;
+    json_t *table = rep ? json_array() : NULL, *bg = rep ? json_array() : NULL;
+    int rc;
+
+    decision_figures(s, o, fig, bad);
+    if ((rc = access_figures(s, o, T, fig, rep, bad)) != 0 ||
+        (rc = lags(s, o, fig, bad)) != 0 ||
+        (rc = breakglass(s, o, fig, bg, bad)) != 0 ||
+        (rc = approvers(s, o, fig, table, bad)) != 0 ||
+        (rep && (rc = denies(s, o, rep, bad)) != 0)) {
+        json_decref(table);
+        json_decref(bg);
+        return rc;
+    }
+    if (rep) {
+        put(rep, "approvers", table, bad);
+        put(rep, "breakglass_unreviewed", bg, bad);
+    }
+    return 0;
+}
+
+static json_t *period_json(const struct tg_oc_opts *o)
+{
+    int64_t T = o->until < o->now ? o->until : o->now;
+
+    return json_pack("{s:o, s:o, s:o, s:o}", "since", jtime(o->since), "until",
+                     jtime(o->until), "now", jtime(o->now), "as_of", jtime(T));
+}
+
+json_t *tg_oc_report(const struct tg_oc_set *s, const struct tg_oc_opts *o,
+                     int previous)
+{
+    json_t *rep = json_object(), *fig = json_object();
+    int bad = 0;
+
+    if (!rep || !fig)
+        goto fail;
+    put(rep, "period", period_json(o), &bad);
+    put(rep, "settings",
+        json_pack("{s:I, s:I}", "rubber_stamp_seconds",
+                  (json_int_t)o->rubber_stamp_seconds, "review_within_hours",
+                  (json_int_t)(o->review_within_seconds / 3600)),
+        &bad);
+    put(rep, "store",
+        json_pack("{s:I, s:I, s:I}", "decisions", (json_int_t)s->nd, "events",
+                  (json_int_t)s->ne, "unreadable", (json_int_t)s->unreadable),
+        &bad);
+    if (period(s, o, fig, rep, &bad) != 0)
+        goto fail;
+    put(rep, "figures", fig, &bad);
+    fig = NULL;
+    if (previous) {
+        struct tg_oc_opts p = *o;
+        json_t *pf = json_object(), *po = json_object();
+        p.until = o->since;
+        p.since = o->since - (o->until - o->since);
+        p.now = o->now < p.until ? o->now : p.until;
+        if (!pf || !po || period(s, &p, pf, NULL, &bad) != 0) {
+            json_decref(pf);
+            json_decref(po);
+            goto fail;
+        }
+        put(po, "period", period_json(&p), &bad);
+        put(po, "figures", pf, &bad);
+        put(rep, "previous", po, &bad);
+    }
+    if (bad)
+        goto fail;
+    return rep;
+fail:
+    json_decref(fig);
+    json_decref(rep);
+    return NULL;
+}
+
+/* ------------------------------------------------------------ work list */
+
+static int cmp_exp(const void *a, const void *b)
+{
+    const struct ling *x = a, *y = b;
+
+    if (x->expires != y->expires)
+        return x->expires < y->expires ? -1 : 1;
+    return x->t < y->t ? -1 : x->t > y->t;
+}
+
+json_t *tg_oc_expirations(const struct tg_oc_set *s, int64_t due_before,
+                          int64_t now, size_t max)
+{
+    uint32_t n = tg_oc_names_count(s->names);
+    struct ling *v = malloc((s->nwin ? s->nwin : 1) * sizeof *v);
+    json_t *out = NULL, *list = json_array();
+    size_t nv = 0, i;
+    int bad = 0;
+
+    if (!v || !list)
+        goto fail;
+    for (uint32_t t = 0; t < n; t++) {
+        const struct tg_oc_decision *l = last_allow(s, t);
+        if (!l || l->expires == INT64_MAX || l->expires >= due_before ||
+            (s->tflags[t] & TG_OC_T_REVOKED))
+            continue;
+        v[nv++] = (struct ling){.expires = l->expires, .t = t};
+    }
+    qsort(v, nv, sizeof *v, cmp_exp);
+    for (i = 0; i < nv && (!max || i < max); i++) {
+        const struct tg_oc_decision *l = last_allow(s, v[i].t);
+        json_t *row = json_object();
+        if (!row)
+            goto fail;
+        put(row, "ticket", jname(s, v[i].t), &bad);
+        put(row, "beneficiary", jname(s, l->beneficiary), &bad);
+        put(row, "system", jname(s, l->system), &bad);
+        put(row, "environment", jname(s, l->environment), &bad);
+        put(row, "entitlement", jname(s, l->entitlement), &bad);
+        put(row, "expires_at", jtime(l->expires), &bad);
+        put(row, "days_overdue",
+            json_real(now > l->expires ? (double)(now - l->expires) / 86400.0
+                                       : 0.0),
+            &bad);
+        put(row, "grant_seen",
+            json_boolean(s->tflags[v[i].t] & TG_OC_T_GRANTED), &bad);
+        push(list, row, &bad);
+    }
+    out = json_pack("{s:o, s:I, s:o}", "due_before", jtime(due_before),
+                    "count", (json_int_t)nv, "expirations", list);
+    list = NULL;
+    if (!out || bad)
+        goto fail;
+    free(v);
+    return out;
+fail:
+    free(v);
+    json_decref(list);
+    json_decref(out);
+    return NULL;
+}
+
+void tg_oc_totals(const struct tg_oc_set *s, int64_t now, long *lingering,
+                  long *unt, const double *bounds, size_t n,
+                  uint64_t *lag_counts, double *lag_sum)
+{
+    size_t i, b;
+
+    *lingering = *unt = 0;
+    *lag_sum = 0;
+    memset(lag_counts, 0, (n + 1) * sizeof *lag_counts);
+    for (i = 0; i < s->ne; i++) {
+        const struct tg_oc_event *e = &s->ev[i];
+        const struct tg_oc_decision *l;
+        double lag;
+
+        if (lingering_at(s, i, now))
+            ++*lingering;
+        if (e->type == TG_OC_GRANT && unticketed(s->why[i]))
+            ++*unt;
+        if (e->type != TG_OC_REVOKE || s->why[i] == TG_OC_L_UNMAPPED ||
+            !(l = last_allow(s, s->link[i])) || l->expires == INT64_MAX)
+            continue;
+        lag = (double)(e->time - l->expires);
+        *lag_sum += lag;
+        for (b = 0; b < n && lag > bounds[b]; b++)
+            ;
+        lag_counts[b]++;
+    }
+}

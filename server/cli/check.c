@@ -17,6 +17,7 @@
 #include "server/config/config.h"
 #include "server/core/decision.h"
 #include "server/util/jarena.h"
+#include "server/util/number.h"
 
 /*
  * Two ways through the same steps. With one thread (TG_CHECK_THREADS=1, or
@@ -904,90 +905,128 @@ out:
 static int thread_count(void)
 {
     const char *s = getenv("TG_CHECK_THREADS");
-    long n = 0;
+    int64_t n;
 
-    if (s && *s) {
-        for (const char *q = s; *q; q++) {
-            if (*q < '0' || *q > '9' || n > MAX_THREADS)
-                return -1;
-            n = n * 10 + (*q - '0');
-        }
-        return n >= 1 && n <= MAX_THREADS ? (int)n : -1;
-    }
+    if (s && *s)
+        return tg_number_parse_i64(s, strlen(s), 1, MAX_THREADS, &n) == TG_OK
+                   ? (int)n
+                   : -1;
     n = sysconf(_SC_NPROCESSORS_ONLN);
     return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (int)n;
 }
 
-int tg_cmd_check(int argc, char **argv)
-{
-    const char *cfgpath = NULL, *now_s = NULL;
-    const char **inputs = calloc((size_t)argc + 1, sizeof(*inputs));
-    size_t n_inputs = 0;
-    struct tg_config *cfg = NULL;
-    struct tg_diag diag;
-    struct run r;
-    int rc, code = 2, threads;
+/* What the command line asked for. */
+struct check_args {
+    const char *cfgpath, *now_s;
+    const char **inputs; /* n_inputs of them; "-" when none was named */
+    size_t n_inputs;
+};
 
-    memset(&r, 0, sizeof(r));
-    tg_diag_init(&diag);
-    if (!inputs)
-        goto out;
+/* Reads argv into a (a->inputs has room for argc names). Returns 0, or -1
+ * after printing why (and the usage). */
+static int parse_args(int argc, char **argv, struct check_args *a)
+{
     for (int i = 1; i < argc; i++) {
         if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0)
             && i + 1 < argc)
-            cfgpath = argv[++i];
+            a->cfgpath = argv[++i];
         else if (strcmp(argv[i], "--now") == 0 && i + 1 < argc)
-            now_s = argv[++i];
+            a->now_s = argv[++i];
         else if (argv[i][0] == '-' && argv[i][1] != '\0') {
             fprintf(stderr, "check: unknown option %s\n", argv[i]);
             usage();
-            goto out;
+            return -1;
         } else
-            inputs[n_inputs++] = argv[i];
+            a->inputs[a->n_inputs++] = argv[i];
     }
-    if (!cfgpath) {
+    if (!a->cfgpath) {
         usage();
-        goto out;
+        return -1;
     }
+    if (a->n_inputs == 0)
+        a->inputs[a->n_inputs++] = "-";
+    return 0;
+}
+
+/* The evaluation time: --now, else the clock. Returns 0, or -1 after
+ * printing why. */
+static int evaluation_time(const char *now_s, int64_t *now)
+{
+    if (!now_s) {
+        *now = (int64_t)time(NULL);
+        return 0;
+    }
+    if (tg_time_parse(now_s, strlen(now_s), now) != TG_OK) {
+        fprintf(stderr, "check: --now %s is not an RFC 3339 time; write "
+                        "it as 2026-12-01T00:00:00Z\n", now_s);
+        return -1;
+    }
+    return 0;
+}
+
+/* Loads the configuration at path, printing every problem. NULL when it
+ * does not load. */
+static struct tg_config *load_config(const char *path)
+{
+    struct tg_config *cfg = NULL;
+    struct tg_diag diag;
+
+    tg_diag_init(&diag);
+    if (tg_config_load(path, &cfg, &diag) != TG_OK) {
+        for (size_t i = 0; i < diag.n; i++)
+            fprintf(stderr, "%s\n", diag.msgs[i]);
+        if (diag.n == 0)
+            fprintf(stderr, "%s: cannot load the configuration\n", path);
+        cfg = NULL;
+    }
+    tg_diag_cleanup(&diag);
+    return cfg;
+}
+
+/* Decides every input into r->out, in order: on threads workers, or on
+ * this thread (the reference path) when threads is 1. */
+static void check_inputs(struct run *r, const struct check_args *a,
+                         int threads)
+{
+    int rc;
+
+    if (threads > 1) {
+        check_parallel(r, a->inputs, a->n_inputs, threads);
+        return;
+    }
+    for (size_t i = 0; i < a->n_inputs; i++) {
+        if ((rc = check_file(r, a->inputs[i])) != TG_OK) {
+            r->any_error = 1;
+            if (rc == TG_ENOMEM)
+                break;
+        }
+    }
+}
+
+int tg_cmd_check(int argc, char **argv)
+{
+    struct check_args a = {
+        .inputs = calloc((size_t)argc + 1, sizeof(*a.inputs)),
+    };
+    struct tg_config *cfg = NULL;
+    struct run r;
+    int code = 2, threads;
+
+    memset(&r, 0, sizeof(r));
+    if (!a.inputs || parse_args(argc, argv, &a) != 0)
+        goto out;
     if ((threads = thread_count()) < 0) {
         fprintf(stderr, "check: TG_CHECK_THREADS must be a number of "
                         "threads from 1 to %d\n", MAX_THREADS);
         goto out;
     }
     r.out = stdout;
-    if (!(r.arena_buf = malloc(CHECK_ARENA)))
+    if (!(r.arena_buf = malloc(CHECK_ARENA)) ||
+        evaluation_time(a.now_s, &r.now) != 0 ||
+        !(cfg = load_config(a.cfgpath)))
         goto out;
-    if (now_s) {
-        if (tg_time_parse(now_s, strlen(now_s), &r.now) != TG_OK) {
-            fprintf(stderr, "check: --now %s is not an RFC 3339 time; write "
-                            "it as 2026-12-01T00:00:00Z\n", now_s);
-            goto out;
-        }
-    } else {
-        r.now = (int64_t)time(NULL);
-    }
-    rc = tg_config_load(cfgpath, &cfg, &diag);
-    if (rc != TG_OK) {
-        for (size_t i = 0; i < diag.n; i++)
-            fprintf(stderr, "%s\n", diag.msgs[i]);
-        if (diag.n == 0)
-            fprintf(stderr, "%s: cannot load the configuration\n", cfgpath);
-        goto out;
-    }
     r.cfg = cfg;
-    if (n_inputs == 0)
-        inputs[n_inputs++] = "-";
-    if (threads > 1) {
-        check_parallel(&r, inputs, n_inputs, threads);
-    } else {
-        for (size_t i = 0; i < n_inputs; i++) {
-            if ((rc = check_file(&r, inputs[i])) != TG_OK) {
-                r.any_error = 1;
-                if (rc == TG_ENOMEM)
-                    break;
-            }
-        }
-    }
+    check_inputs(&r, &a, threads);
     if (fflush(stdout) != 0)
         r.any_error = 1;
     code = r.any_error ? 2 : r.any_deny ? 1 : 0;
@@ -995,7 +1034,6 @@ out:
     free(r.buf);
     free(r.arena_buf);
     tg_config_free(cfg);
-    tg_diag_cleanup(&diag);
-    free(inputs);
+    free(a.inputs);
     return code;
 }

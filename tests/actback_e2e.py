@@ -1,0 +1,431 @@
+#!/usr/bin/python3
+"""The act-back path end to end (issue 12): the real server, configured to
+act back on Jira and ServiceNow at tests/support/itsm_stub.py on loopback,
+gets real HMAC-signed Jira webhooks and RS256-signed ServiceNow approvals,
+and the stub checks and records every request it is sent. Run by ctest as
+`actback_e2e`.  usage: actback_e2e.py BINARY SOURCE_DIR"""
+import base64, datetime as dt, hashlib, hmac, json, os, re, shutil, signal
+import subprocess, sys, tempfile, time, urllib.request, urllib.error
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "support"))
+import tgserver  # noqa: E402
+
+binary, src = sys.argv[1], os.path.abspath(sys.argv[2])
+STUB = os.path.join(HERE, "support", "itsm_stub.py")
+GENERIC_SECRET = b"generic-client-secret-for-tests-0123456789"
+JIRA_SECRET = b"jira-webhook-secret-for-tests"
+JIRA_TOKEN, SN_PASSWORD = "jira-api-token-TEST", "sn-password-TEST"
+JIRA_AUTH = "Basic " + base64.b64encode(b"bot@acme.com:" + JIRA_TOKEN.encode()).decode()
+SN_AUTH = "Basic " + base64.b64encode(b"ticketgate.integration:" + SN_PASSWORD.encode()).decode()
+APPROVAL = "a" * 31 + "1"
+RITM = "b" * 31 + "2"
+
+failures = []
+
+
+def check(what, ok, detail=""):
+    if not ok:
+        failures.append("%s%s" % (what, (": " + detail) if detail else ""))
+        print("FAIL %s %s" % (what, detail))
+    else:
+        print("ok   %s" % what)
+
+
+# ---- signing, as corpus_forms.py does ---------------------------------------
+def b64u(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def jwt(alg, claims, key):
+    head = b64u(json.dumps({"alg": alg, "typ": "JWT"}).encode())
+    body = b64u(json.dumps(claims).encode())
+    msg = (head + "." + body).encode()
+    if alg == "HS256":
+        sig = hmac.new(key, msg, hashlib.sha256).digest()
+    else:
+        sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", key], input=msg,
+                             capture_output=True, check=True).stdout
+    return head + "." + body + "." + b64u(sig)
+
+
+N = [0]
+
+
+def claims(iss):
+    N[0] += 1
+    now = int(time.time())
+    return {"iss": iss, "aud": "ticketgate", "iat": now, "exp": now + 600,
+            "jti": "ab-%d-%d-%d" % (os.getpid(), now, N[0])}
+
+
+# ---- tickets ------------------------------------------------------------------
+def ticket(key, kind):
+    """The example's ACC-4410 as key: allow as shipped; deny: the requester
+    approves it himself (SOD_SELF_APPROVAL); annotate: 60 days, past the 30
+    of admin, which this test's policy only warns about."""
+    t = json.load(open(os.path.join(src, "example", "payloads", "canonical-ticket.json")))
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0, second=0)
+    t["id"] = key
+    t["created_at"] = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    t["expires_at"] = (now + dt.timedelta(days=60 if kind == "annotate" else 3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # Every ticket its own justification: no copy-forward warning between them.
+    t["justification"] += " Ticket %s of run %d." % (key, os.getpid())
+    if kind == "deny":
+        t["approver"] = t["requester"]
+    return t
+
+
+def jira_call(t, to="Approved"):
+    sc = t["scope"]
+    user = lambda s: {"accountId": s}
+    f = {"issuetype": {"name": "Access Request"}, "project": {"key": t["project"]},
+         "reporter": user(t["requester"]), "customfield_10050": t["justification"],
+         "customfield_10051": user(t["owner"]), "customfield_10052": t["expires_at"],
+         "customfield_10053": {"value": sc["system"]}, "customfield_10054": {"value": sc["environment"]},
+         "customfield_10055": [{"value": sc["entitlement"]}], "customfield_10056": {"value": sc["privilege"]},
+         "customfield_10057": user(t["beneficiary"]), "customfield_10058": None,
+         "customfield_10060": None, "customfield_10027": None,
+         "customfield_10059": user(t["approver"])}
+    return {"issue": {"key": t["id"], "fields": f},
+            "transition": {"from": {"name": "Waiting for approval"}, "to": {"name": to}}}
+
+
+def sn_doc(t):
+    sc = t["scope"]
+    sn_user = lambda s: {"user_name": s}
+    v = {"business_justification": t["justification"],
+         "resource_owner": {"value": t["owner"], "display_value": ""},
+         "target_system": sc["system"], "environment": sc["environment"],
+         "entitlement": sc["entitlement"], "access_level": sc["privilege"],
+         "access_expiry": t["expires_at"], "emergency_access": "false"}
+    return {"event_id": "ev-%s-%d" % (t["id"], time.time_ns()),
+            "approval": {"sys_id": APPROVAL, "state": "approved", "previous_state": "requested",
+                         "approver": sn_user(t["approver"])},
+            "ritm": {"sys_id": RITM, "number": t["id"], "cat_item": {"name": "Database access"},
+                     "opened_by": sn_user(t["requester"]), "requested_for": sn_user(t["beneficiary"]),
+                     "variables": v}}
+
+
+# ---- HTTP -------------------------------------------------------------------
+def http(method, url, body=None, headers=None, timeout=10):
+    data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+    h = dict(headers or {})
+    if data is not None:
+        h.setdefault("Content-Type", "application/json")
+    req = urllib.request.Request(url, data=data, method=method, headers=h)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            raw = r.read()
+            return r.status, raw
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+class Stub:
+    def __init__(self, port=0):
+        self.proc = subprocess.Popen([sys.executable, STUB, "--port", str(port), "--jira-auth", JIRA_AUTH,
+                                      "--sn-auth", SN_AUTH], stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        m = re.match(r"port (\d+)", line or "")
+        if not m:
+            raise SystemExit("FAIL: the stub did not start: %r" % line)
+        self.port = int(m.group(1))
+        self.base = "http://127.0.0.1:%d" % self.port
+
+    def ctl(self, path, body):
+        st, raw = http("POST", self.base + path, body)
+        assert st == 204, (path, st, raw)
+
+    def issue(self, key, status="Approved"):
+        self.ctl("/_stub/issue", {"key": key, "status": status,
+                                  "workflow": {"Approved": ["Waiting for approval", "Done"],
+                                               "Waiting for approval": ["Approved"]}})
+
+    def state(self):
+        st, raw = http("GET", self.base + "/_stub/state")
+        assert st == 200
+        return json.loads(raw)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def reqs(state, key):
+    return [r for r in state["requests"] if "/issue/%s" % key in r["path"]]
+
+
+def calls(state, key):
+    """The requests about key as "METHOD path[?query]" lines."""
+    return ["%s %s%s" % (r["method"], r["path"], "?" + r["query"] if r["query"] else "") for r in reqs(state, key)]
+
+
+def wait_for(what, pred, timeout=15.0):
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.1)
+    check(what, False, "not within %.0f s" % timeout)
+    return None
+
+
+# ---- the server -------------------------------------------------------------
+tmp = tempfile.mkdtemp(prefix="tg-actback-")
+stub = Stub()
+shutil.copytree(os.path.join(src, "example"), os.path.join(tmp, "example"), ignore=shutil.ignore_patterns("data"))
+cfg = os.path.join(tmp, "example", "ticketgate.yaml")
+tgserver.use_port_zero(cfg)
+text = open(cfg).read()
+ACT = """    act_back:
+      base_url: "http://127.0.0.1:%d"
+      auth: { email: bot@acme.com, api_token: "${TG_TEST_JIRA_TOKEN}" }
+      on_deny: { comment: true, transition_to: "Waiting for approval", label: access-governance-denied }
+      on_annotate: { comment: true }
+      comment_visibility: internal
+      max_attempts: 40
+      retry_base_ms: 200
+      retry_max_ms: 800
+      timeout_ms: 3000
+""" % stub.port
+SN_ACT = """    act_back:
+      instance_url: "http://127.0.0.1:%d"
+      auth: { user: ticketgate.integration, password: "${TG_TEST_SN_PASSWORD}" }
+      on_deny: { reject_approval: true, work_note: true }
+      on_annotate: { work_note: true }
+      max_attempts: 40
+      retry_base_ms: 200
+      retry_max_ms: 800
+      timeout_ms: 3000
+""" % stub.port
+for old, new in (("  jira:\n", "  jira:\n" + ACT), ("  servicenow:\n", "  servicenow:\n" + SN_ACT),
+                 ("  actions: {}", "  actions: { EXPIRY_TOO_LONG: warn }")):
+    assert text.count(old) == 1, old
+    text = text.replace(old, new)
+open(cfg, "w").write(text)
+env = dict(os.environ, TG_TEST_JIRA_TOKEN=JIRA_TOKEN, TG_TEST_SN_PASSWORD=SN_PASSWORD)
+log_path = os.path.join(tmp, "server.log")
+proc = None
+
+
+def start_server():
+    global proc, base
+    log = open(log_path, "a")
+    proc = subprocess.Popen([binary, "serve", "-c", cfg], stdout=log, stderr=log, env=env)
+    log.close()
+    # A restart logs a second "listening" line: read the port after it.
+    with open(log_path) as f:
+        before = f.read().count('"event":"listen"')
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 15:
+        with open(log_path) as f:
+            lines = [l for l in f if '"event":"listen"' in l and "(admin)" not in l]
+        if len(lines) > before:
+            m = re.search(r"listening on port (\d+)", lines[-1])
+            base = "http://127.0.0.1:%s" % m.group(1)
+            break
+        if proc.poll() is not None:
+            tgserver.fail(None, log_path, "the server exited while starting")
+        time.sleep(0.05)
+    else:
+        tgserver.fail(proc, log_path, "no listen line")
+    wait_for("server healthy", lambda: http("GET", base + "/healthz")[0] == 200)
+
+
+def jira_webhook(t, to="Approved"):
+    body = json.dumps(jira_call(t, to)).encode()
+    sig = hmac.new(JIRA_SECRET, body, hashlib.sha256).hexdigest()
+    st, raw = http("POST", base + "/v1/webhooks/jira", body, {"X-Hub-Signature": "sha256=" + sig})
+    return st, json.loads(raw or b"{}")
+
+
+def sn_webhook(t):
+    body = json.dumps(sn_doc(t)).encode()
+    tok = jwt("RS256", claims("https://acme.service-now.com"),
+              os.path.join(tmp, "example", "keys", "servicenow-private-TEST-ONLY.pem"))
+    st, raw = http("POST", base + "/v1/webhooks/servicenow", body, {"Authorization": "Bearer " + tok})
+    return st, json.loads(raw or b"{}")
+
+
+def actions(key):
+    tok = jwt("HS256", claims("ticketgate-client"), GENERIC_SECRET)
+    st, raw = http("GET", base + "/v1/actions?ticket=" + key, headers={"Authorization": "Bearer " + tok})
+    assert st == 200, (st, raw)
+    return json.loads(raw)["actions"]
+
+
+def settled(key, n):
+    a = actions(key)
+    return a if len(a) == n and all(x["state"] in ("delivered", "dead") for x in a) else None
+
+
+def metric(name_labels):
+    st, raw = http("GET", base + "/metrics")
+    for line in raw.decode().splitlines():
+        if line.startswith(name_labels + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+DENY_SEQ = lambda k: ["POST /rest/api/3/issue/%s/comment" % k,
+                      "GET /rest/api/3/issue/%s?fields=status" % k,
+                      "GET /rest/api/3/issue/%s/transitions" % k,
+                      "POST /rest/api/3/issue/%s/transitions" % k,
+                      "PUT /rest/api/3/issue/%s" % k]
+
+try:
+    start_server()
+    run = os.getpid() % 100000
+    K = lambda n: "ACC-%d%02d" % (run, n)
+
+    # -- deny: comment, transition, label, in that order ---------------------
+    k = K(1)
+    stub.issue(k)
+    st, d = jira_webhook(ticket(k, "deny"))
+    check("deny answered", st == 200 and d.get("decision") == "deny", "%s %s" % (st, d))
+    a = wait_for("deny: three actions delivered", lambda: settled(k, 3))
+    s = stub.state()
+    check("deny: the requests, in order", calls(s, k) == DENY_SEQ(k), "%s" % calls(s, k))
+    iss = s["issues"][k]
+    check("deny: one internal comment with the reason and the decision id",
+          len(iss["comments"]) == 1 and iss["comments"][0]["internal"]
+          and "- " in iss["comments"][0]["text"] and d["decision_id"] in iss["comments"][0]["text"],
+          json.dumps(iss["comments"]))
+    check("deny: moved back to Waiting for approval", iss["status"] == "Waiting for approval", iss["status"])
+    check("deny: labelled", iss["labels"] == ["access-governance-denied"], str(iss["labels"]))
+    check("deny: transition body names the picked transition",
+          [r["body"] for r in reqs(s, k) if r["method"] == "POST" and r["path"].endswith("/transitions")]
+          == [{"transition": {"id": "11"}}])
+    check("deny: every request with the Basic credentials",
+          all(r["auth"] == JIRA_AUTH for r in reqs(s, k)))
+    check("deny: actions listed delivered with one attempt",
+          a and all(x["state"] == "delivered" and x["attempts"] == 1 for x in a), json.dumps(a))
+
+    # -- annotate: a comment only; allow and skip: nothing ----------------
+    k2, k3, k4 = K(2), K(3), K(4)
+    for x in (k2, k3, k4):
+        stub.issue(x)
+    st, d2 = jira_webhook(ticket(k2, "annotate"))
+    check("annotate answered", st == 200 and d2.get("decision") == "annotate", "%s %s" % (st, d2))
+    st, d3 = jira_webhook(ticket(k3, "allow"))
+    check("allow answered", st == 200 and d3.get("decision") == "allow", "%s %s" % (st, d3))
+    st, d4 = jira_webhook(ticket(k4, "deny"), to="In Progress")
+    check("skip answered", st == 200 and d4.get("decision") == "skip", "%s %s" % (st, d4))
+    wait_for("annotate: one action delivered", lambda: settled(k2, 1))
+    time.sleep(1.0)  # two polls: anything planned for allow or skip would be out
+    s = stub.state()
+    check("annotate: the comment only", calls(s, k2) == ["POST /rest/api/3/issue/%s/comment" % k2], str(calls(s, k2)))
+    check("allow, skip: no request", calls(s, k3) == [] and calls(s, k4) == [] and actions(k3) == [] and actions(k4) == [])
+
+    # -- 429 with Retry-After: 1 -> one retry, a second or more later -----
+    k5 = K(5)
+    stub.issue(k5)
+    stub.ctl("/_stub/rules", [{"method": "POST", "path": "/rest/api/3/issue/%s/comment" % k5, "status": 429,
+                               "headers": {"Retry-After": "1"}, "body": {"errorMessages": ["Rate limit"]}}])
+    jira_webhook(ticket(k5, "deny"))
+    wait_for("429: settled", lambda: settled(k5, 3))
+    s = stub.state()
+    posts = [r for r in reqs(s, k5) if r["method"] == "POST" and r["path"].endswith("/comment")]
+    check("429: two comment posts, the second after Retry-After",
+          len(posts) == 2 and posts[1]["t"] - posts[0]["t"] >= 1.0,
+          str([round(p["t"] - posts[0]["t"], 3) for p in posts]))
+    check("429: one comment stored", len(s["issues"][k5]["comments"]) == 1)
+    check("429: one retry counted", metric('ticketgate_actions_total{system="jira",action="comment",outcome="retry"}') >= 1)
+
+    # -- 500 on the first comment, stored all the same -> one comment -----
+    k6 = K(6)
+    stub.issue(k6)
+    stub.ctl("/_stub/rules", [{"method": "POST", "path": "/rest/api/3/issue/%s/comment" % k6, "status": 500,
+                               "store": True, "body": {"errorMessages": ["Internal server error"]}}])
+    jira_webhook(ticket(k6, "deny"))
+    a6 = wait_for("500: settled", lambda: settled(k6, 3))
+    s = stub.state()
+    c6 = calls(s, k6)
+    check("500: one comment in the end", len(s["issues"][k6]["comments"]) == 1, json.dumps(s["issues"][k6]["comments"]))
+    # The transition and label go ahead while the comment waits its turn.
+    post, get = "POST /rest/api/3/issue/%s/comment" % k6, "GET /rest/api/3/issue/%s/comment?startAt=0&maxResults=100" % k6
+    check("500: one post, then the marker found by reading the comments",
+          c6.count(post) == 1 and c6.count(get) == 1 and c6.index(post) < c6.index(get), str(c6))
+    check("500: the comment settled delivered on its second attempt",
+          [(x["state"], x["attempts"]) for x in a6 or [] if x["action"] == "comment"] == [("delivered", 2)],
+          json.dumps(a6))
+
+    # -- 401 -> dead letter at once, in /v1/actions and /metrics ----------
+    k7 = K(7)
+    stub.issue(k7)
+    dead_before = metric('ticketgate_actions_total{system="jira",action="comment",outcome="dead"}')
+    stub.ctl("/_stub/rules", [{"method": "POST", "path": "/rest/api/3/issue/%s/comment" % k7, "status": 401,
+                               "body": {"errorMessages": ["You are not authenticated."]}}])
+    jira_webhook(ticket(k7, "deny"))
+    a7 = wait_for("401: settled", lambda: settled(k7, 3))
+    com = [x for x in (a7 or []) if x["action"] == "comment"]
+    check("401: the comment is dead after one attempt, its error kept",
+          len(com) == 1 and com[0]["state"] == "dead" and com[0]["attempts"] == 1 and "401" in (com[0]["last_error"] or ""),
+          json.dumps(com))
+    check("401: counted dead", metric('ticketgate_actions_total{system="jira",action="comment",outcome="dead"}') == dead_before + 1)
+    check("401: an error log line", re.search(r'"level":"error","event":"actback_dead".*%s' % k7, open(log_path).read()) is not None)
+    check("401: posted once", calls(stub.state(), k7).count("POST /rest/api/3/issue/%s/comment" % k7) == 1)
+
+    # -- ServiceNow deny: approval rejected, work note ---------------------
+    ks = "RITM%07d" % run
+    stub.ctl("/_stub/record", {"table": "sysapproval_approver", "sys_id": APPROVAL, "state": "approved"})
+    stub.ctl("/_stub/record", {"table": "sc_req_item", "sys_id": RITM})
+    st, ds = sn_webhook(ticket(ks, "deny"))
+    check("servicenow deny answered", st == 200 and ds.get("decision") == "deny", "%s %s" % (st, ds))
+    wait_for("servicenow: two actions delivered", lambda: settled(ks, 2))
+    s = stub.state()
+    sn = [r for r in s["requests"] if r["path"].startswith("/api/now/")]
+    check("servicenow: PATCH approval then PATCH work note",
+          ["%s %s" % (r["method"], r["path"]) for r in sn] ==
+          ["PATCH /api/now/table/sysapproval_approver/" + APPROVAL, "PATCH /api/now/table/sc_req_item/" + RITM],
+          str(sn))
+    ap = s["records"]["sysapproval_approver/" + APPROVAL]
+    check("servicenow: approval rejected with the reasons and the decision id",
+          ap["state"] == "rejected" and ds["decision_id"] in ap["comments"][0], json.dumps(ap))
+    check("servicenow: one work note", len(s["records"]["sc_req_item/" + RITM]["work_notes"]) == 1)
+    check("servicenow: Basic credentials", all(r["auth"] == SN_AUTH for r in sn))
+
+    # -- stub down, kill -9 after the answer, restart, stub up -------------
+    k8 = K(8)
+    port = stub.port
+    stub.stop()
+    st, d8 = jira_webhook(ticket(k8, "deny"))
+    check("down: deny acknowledged", st == 200 and d8.get("decision") == "deny")
+    wait_for("down: an attempt failed", lambda: re.search(r'"event":"actback_retry".*%s' % k8, open(log_path).read()))
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    start_server()
+    stub = Stub(port)
+    stub.issue(k8)
+    a8 = wait_for("after restart: three actions delivered", lambda: settled(k8, 3), timeout=20)
+    s = stub.state()
+    check("after restart: each request once, in order", calls(s, k8) == DENY_SEQ(k8) or
+          # the comment may have been tried while the stub came up: then the
+          # marker check reads the comments first
+          calls(s, k8) == ["GET /rest/api/3/issue/%s/comment?startAt=0&maxResults=100" % k8] + DENY_SEQ(k8),
+          str(calls(s, k8)))
+    check("after restart: delivered, one comment", a8 and all(x["state"] == "delivered" for x in a8)
+          and len(s["issues"][k8]["comments"]) == 1, json.dumps(a8))
+
+    st = stub.state()
+    check("the stub saw no malformed request", st["errors"] == [], json.dumps(st["errors"]))
+
+    # -- stop is prompt while a request hangs? (SIGTERM exits cleanly) -----
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    rc = proc.wait(timeout=20)
+    check("SIGTERM: clean exit within 5 s", rc == 0 and time.monotonic() - t0 < 5, "rc %s" % rc)
+finally:
+    if proc is not None and proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    stub.stop()
+    if failures:
+        sys.stdout.write(open(log_path).read()[-6000:])
+    shutil.rmtree(tmp, ignore_errors=True)
+
+print("%d failure(s)" % len(failures))
+sys.exit(1 if failures else 0)

@@ -1,0 +1,439 @@
+/* needs: ticketgate */
+/* test_auditshow.c - `ticketgate audit show` on a store the real server
+ * wrote: the auditor's four answers, findings, policy, chain position. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+#include <sqlite3.h>
+
+#include "server/cli/cli.h"
+#include "server/config/config.h"
+#include "server/store/store.h"
+#include "tests/support/tg_test.h"
+
+/* What one run of the command printed. */
+struct run {
+    int rc;
+    char *out, *err;
+};
+
+/* The server's store, with the decisions it made (setup). */
+static struct tg_server S;
+static char example_id[64], group_id[64], sn_id[64];
+
+static char *slurp(FILE *f)
+{
+    long n;
+    char *s;
+
+    fflush(f);
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    s = calloc(1, (size_t)n + 1);
+    if (s && n > 0 && fread(s, 1, (size_t)n, f) != (size_t)n)
+        s[0] = '\0';
+    fclose(f);
+    return s;
+}
+
+/* Runs tg_cmd_audit("audit", "show", id, "-c", config, extra...) with
+ * stdout and stderr captured. */
+static struct run show(const char *id, const char *format)
+{
+    char *argv[8];
+    int argc = 0, so, se;
+    FILE *fo = tmpfile(), *fe = tmpfile();
+    struct run r;
+
+    assert_non_null(fo);
+    assert_non_null(fe);
+    argv[argc++] = (char *)"audit";
+    argv[argc++] = (char *)"show";
+    argv[argc++] = (char *)id;
+    argv[argc++] = (char *)"-c";
+    argv[argc++] = S.config;
+    if (format) {
+        argv[argc++] = (char *)"--format";
+        argv[argc++] = (char *)format;
+    }
+    argv[argc] = NULL;
+    fflush(stdout);
+    fflush(stderr);
+    so = dup(1);
+    se = dup(2);
+    dup2(fileno(fo), 1);
+    dup2(fileno(fe), 2);
+    r.rc = tg_cmd_audit(argc, argv);
+    fflush(stdout);
+    fflush(stderr);
+    dup2(so, 1);
+    dup2(se, 2);
+    close(so);
+    close(se);
+    r.out = slurp(fo);
+    r.err = slurp(fe);
+    return r;
+}
+
+static void run_free(struct run *r)
+{
+    free(r->out);
+    free(r->err);
+}
+
+static void has(const struct run *r, const char *needle)
+{
+    if (!strstr(r->out, needle))
+        fail_msg("want \"%s\" in:\n%s\nstderr: %s", needle, r->out, r->err);
+}
+
+/* POSTs ticket (a JSON object text) to /v1/check; its decision id into
+ * id. */
+static void check(json_t *ticket, char *id, size_t cap)
+{
+    char *tok = tg_test_generic_token(NULL), *auth = tg_test_bearer_header(tok);
+    const char *h[] = {"Content-Type: application/json", auth, NULL};
+    char *body = json_dumps(ticket, JSON_COMPACT);
+    struct tg_resp r;
+    json_t *doc;
+
+    assert_int_equal(
+        tg_test_http(&S, "POST", "/v1/check", h, body, strlen(body), 0, &r),
+        0);
+    if (r.status != 200)
+        fail_msg("status %ld: %s", r.status, r.body);
+    doc = json_loads(r.body, 0, NULL);
+    assert_non_null(doc);
+    snprintf(id, cap, "%s",
+             json_string_value(json_object_get(doc, "decision_id")));
+    json_decref(doc);
+    tg_test_resp_free(&r);
+    free(body);
+    free(auth);
+    free(tok);
+}
+
+static void store_sql(const char *sql)
+{
+    char path[512];
+    sqlite3 *db = NULL;
+
+    snprintf(path, sizeof(path), "%s/data/ticketgate.db", S.dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+    sqlite3_close(db);
+}
+
+static int64_t store_int(const char *sql)
+{
+    char path[512];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int64_t v;
+
+    snprintf(path, sizeof(path), "%s/data/ticketgate.db", S.dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+/* The seq of decision id in the store (policy entries take seqs too). */
+static int64_t seq_of(const char *id)
+{
+    char sql[256];
+
+    snprintf(sql, sizeof(sql),
+             "SELECT seq FROM records WHERE decision_id = '%s'", id);
+    return store_int(sql);
+}
+
+static int64_t head_seq(void)
+{
+    return store_int("SELECT max(seq) FROM records");
+}
+
+/* "seq A of B" as show writes it. */
+static void has_seq(const struct run *r, int64_t seq, int64_t head)
+{
+    char want[96];
+
+    snprintf(want, sizeof(want), "Chain\n  seq %lld of %lld,", (long long)seq,
+             (long long)head);
+    has(r, want);
+}
+
+/* The real server decides three tickets: the contract's example (erin,
+ * carol's delegate), dave through his group, and a ServiceNow-style
+ * approval where erin acted for dave. */
+static int setup(void **state)
+{
+    char exp[32];
+    json_t *t;
+    (void)state;
+
+    assert_int_equal(tg_test_server_prepare(&S), 0);
+    assert_int_equal(tg_test_server_start(&S), 0);
+    t = json_load_file(TG_SOURCE_DIR "/example/payloads/canonical-ticket.json",
+                       0, NULL);
+    assert_non_null(t);
+    /* a week from now: within admin's 30 days whatever day the test runs */
+    tg_test_rfc3339(7 * 86400, exp, sizeof(exp));
+    json_object_set_new(t, "expires_at", json_string(exp));
+    check(t, example_id, sizeof(example_id));
+    json_object_set_new(t, "id", json_string("ACC-4411"));
+    json_object_set_new(t, "approver", json_string("dave.okafor"));
+    json_object_set_new(json_object_get(t, "scope"), "privilege",
+                        json_string("write"));
+    check(t, group_id, sizeof(group_id));
+    json_object_set_new(t, "id", json_string("RITM0012345"));
+    json_object_set_new(t, "source", json_string("servicenow"));
+    json_object_set_new(t, "approver", json_string("erin.yu"));
+    json_object_set_new(t, "assigned_approver", json_string("dave.okafor"));
+    check(t, sn_id, sizeof(sn_id));
+    json_decref(t);
+    assert_int_equal(tg_test_server_stop(&S), 0);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    tg_test_server_cleanup(&S);
+    return 0;
+}
+
+/* The four answers, the findings, the policy and the chain, in words. */
+static void test_text(void **state)
+{
+    struct run r = show(example_id, NULL);
+    (void)state;
+
+    if (r.rc != 0)
+        fail_msg("exit %d: %s%s", r.rc, r.out, r.err);
+    has(&r, "Decision d-");
+    has(&r, "ticket ACC-4410 from generic");
+    /* who asked */
+    has(&r, "requester:   bob@example.com (Bob Smith)");
+    has(&r, "beneficiary: bob@example.com (Bob Smith), type human");
+    /* why */
+    has(&r, "justification: Migrating the refunds schema to v7");
+    has(&r, "admin access to payments-db (prod), entitlement "
+            "role:refunds_ddl");
+    /* who approved under which authority */
+    has(&r, "erin@example.com (Erin Yu), judged at ");
+    has(&r, "delegate of carol@example.com from 2025-01-01 until 2099-12-31 "
+            "(whole UTC days), who is an owner of payments-db; covers the "
+            "requested admin");
+    /* until when */
+    has(&r, "Until when\n  expires_at ");
+    has(&r, "Findings\n");
+    has(&r, "Policy\n  sha256:");
+    has_seq(&r, seq_of(example_id), head_seq());
+    has(&r, "verifies: every link up to the head holds");
+    run_free(&r);
+
+    r = show(group_id, "text");
+    assert_int_equal(r.rc, 0);
+    has(&r, "dave.okafor = dave@example.com (Dave Okafor)");
+    has(&r, "an approver of payments-db through the group "
+            "payments-approvers, up to write; covers the requested write");
+    has_seq(&r, seq_of(group_id), head_seq());
+    run_free(&r);
+
+    r = show(sn_id, "text");
+    assert_int_equal(r.rc, 0);
+    has(&r, "erin.yu = erin@example.com (Erin Yu)");
+    has(&r, "acted for the assigned approver dave.okafor = dave@example.com "
+            "(Dave Okafor)");
+    run_free(&r);
+}
+
+/* --format json: the record, the decision and the judged ticket as
+ * stored, and the chain's verdict, for tools. */
+static void test_json(void **state)
+{
+    struct run r = show(example_id, "json");
+    json_t *o, *a;
+    (void)state;
+
+    assert_int_equal(r.rc, 0);
+    o = json_loads(r.out, 0, NULL);
+    if (!o)
+        fail_msg("not JSON: %s", r.out);
+    assert_int_equal(json_integer_value(json_object_get(o, "seq")),
+                     seq_of(example_id));
+    assert_string_equal(json_string_value(json_object_get(o, "decision_id")),
+                        example_id);
+    assert_true(json_is_true(json_object_get(o, "ticket_kept")));
+    assert_true(json_is_true(
+        json_object_get(json_object_get(o, "chain"), "verified")));
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(o, "chain"), "head_seq")),
+                     head_seq());
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(o, "decision"),
+                                          "decision_id")),
+        example_id);
+    a = json_object_get(
+        json_array_get(json_object_get(json_object_get(json_object_get(
+                                           o, "judged"),
+                                                       "identities"),
+                                       "approvers"),
+                       0),
+        "authority");
+    assert_string_equal(json_string_value(json_object_get(a, "basis")),
+                        "delegate");
+    assert_string_equal(json_string_value(json_object_get(a, "delegator")),
+                        "carol@example.com");
+    json_decref(o);
+    run_free(&r);
+}
+
+/* Issue 13: record + judged ticket under 4 KB for the example ticket. */
+static void test_size(void **state)
+{
+    char sql[512];
+    int64_t judged, total;
+    (void)state;
+
+    snprintf(sql, sizeof(sql),
+             "SELECT length(judged) FROM records WHERE decision_id = '%s'",
+             example_id);
+    judged = store_int(sql);
+    snprintf(sql, sizeof(sql),
+             "SELECT length(decision_id) + length(ticket) + length(source)"
+             " + ifnull(length(delivery_id), 0) + length(body_sha256)"
+             " + length(policy) + 8 + length(decision)"
+             " + ifnull(length(just_norm), 0) + length(prev_hash)"
+             " + length(hash) + ifnull(length(mac), 0) + length(kind)"
+             " + length(judged) FROM records WHERE decision_id = '%s'",
+             example_id);
+    total = store_int(sql);
+    print_message("example ticket: judged %lld bytes, record with it %lld "
+                  "bytes\n",
+                  (long long)judged, (long long)total);
+    assert_true(judged > 0);
+    assert_true(total < 4096);
+}
+
+/* A record without a judged ticket (as the store writes one given none)
+ * shows what it has and says the ticket was not kept. */
+static void test_without_judged(void **state)
+{
+    struct tg_config *c = NULL;
+    struct tg_evidence *e = NULL;
+    struct tg_evidence_record rec;
+    struct tg_diag d;
+    const char *doc = "{\"decision\":\"allow\",\"decision_id\":"
+                      "\"d-000000009999-abcdef\",\"ticket\":\"OLD-1\","
+                      "\"source\":\"generic\",\"transition\":{\"from\":"
+                      "null,\"to\":null,\"actor\":\"dave\"},\"findings\":[],"
+                      "\"evaluated_at\":\"2026-01-01T00:00:00Z\"}";
+    struct run r;
+    (void)state;
+
+    tg_diag_init(&d);
+    assert_int_equal(tg_config_load(S.config, &c, &d), 0);
+    tg_diag_cleanup(&d);
+    assert_int_equal(tg_evidence_open(c, &e), 0);
+    memset(&rec, 0, sizeof(rec));
+    rec.decision_id = "d-000000009999-abcdef";
+    rec.ticket = "OLD-1";
+    rec.source = "generic";
+    rec.policy_digest = c->digest;
+    rec.time = 1767225600;
+    rec.decision_json = doc;
+    rec.decision_len = strlen(doc);
+    assert_int_equal(tg_evidence_append(e, &rec), 0);
+    tg_evidence_close(e);
+    tg_config_free(c);
+
+    r = show("d-000000009999-abcdef", NULL);
+    if (r.rc != 0)
+        fail_msg("exit %d: %s%s", r.rc, r.out, r.err);
+    has(&r, "The judged ticket was not kept");
+    has(&r, "the transition's actor: dave");
+    has(&r, "Findings\n  none\n");
+    has_seq(&r, head_seq(), head_seq());
+    run_free(&r);
+    r = show("d-000000009999-abcdef", "json");
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, "\"ticket_kept\":false"));
+    assert_non_null(strstr(r.out, "\"judged\":null"));
+    run_free(&r);
+}
+
+/* Not found; a judged ticket altered in the file. Last: it breaks the
+ * store's chain. */
+static void test_missing_and_altered(void **state)
+{
+    struct run r = show("d-999999999999-000000", NULL);
+    char sql[256], want[96];
+    (void)state;
+
+    assert_int_equal(r.rc, 1);
+    assert_non_null(strstr(r.err, "no decision d-999999999999-000000"));
+    run_free(&r);
+
+    /* the approver's basis rewritten: the chain no longer holds there */
+    snprintf(sql, sizeof(sql),
+             "UPDATE records SET judged = replace(judged, 'payments-approvers',"
+             " 'security-leads') WHERE decision_id = '%s'",
+             group_id);
+    store_sql(sql);
+    r = show(group_id, NULL);
+    assert_int_equal(r.rc, 1);
+    has(&r, "through the group security-leads");
+    snprintf(want, sizeof(want), "does NOT verify: broken at seq %lld",
+             (long long)seq_of(group_id));
+    has(&r, want);
+    run_free(&r);
+    /* a record before the break verifies up to itself; one after not */
+    r = show(example_id, NULL);
+    assert_int_equal(r.rc, 0);
+    snprintf(want, sizeof(want),
+             "verifies up to this record; broken later, at seq %lld",
+             (long long)seq_of(group_id));
+    has(&r, want);
+    run_free(&r);
+    r = show(sn_id, "json");
+    assert_int_equal(r.rc, 1);
+    assert_non_null(strstr(r.out, "\"verified\":false"));
+    run_free(&r);
+}
+
+static void test_usage(void **state)
+{
+    struct run r = show(example_id, "yaml");
+    (void)state;
+
+    assert_int_equal(r.rc, 2);
+    assert_non_null(strstr(r.err, "--format takes text or json"));
+    run_free(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_text),
+        cmocka_unit_test(test_json),
+        cmocka_unit_test(test_size),
+        cmocka_unit_test(test_usage),
+        cmocka_unit_test(test_without_judged),
+        cmocka_unit_test(test_missing_and_altered),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -302,7 +302,7 @@ static void test_errors(void **state)
     } cases[] = {
         {{NULL}, "missing the action"},
         {{"frobnicate", "-c", "x.yaml", NULL}, "unknown action"},
-        {{"verify", NULL}, "-c FILE is required"},
+        {{"verify", NULL}, "-c FILE (or --store PATH) is required"},
         {{"verify", "-c", NULL}, "a value is missing"},
         {{"verify", "-c", "x.yaml", "--bogus", NULL}, "unknown argument"},
         {{"verify", "-c", "x.yaml", "--since", "2026-01-01", NULL},

@@ -194,6 +194,12 @@ int tg_config_load(const char *path, struct tg_config **out,
         goto out;
     rc = L.oom ? TG_ENOMEM : L.errors ? TG_EINVAL : TG_OK;
     if (rc == TG_OK) {
+        /* the digest's bytes go with it (struct tg_config) */
+        c->text = text;
+        c->text_len = len;
+        c->dir_text = dtext;
+        c->dir_text_len = dlen;
+        text = dtext = NULL;
         *out = c;
         c = NULL;
     }
@@ -248,6 +254,8 @@ void tg_config_free(struct tg_config *c)
         return;
     free(c->path);
     free(c->basedir);
+    tg_cfg_free_text(c->text, c->text_len);
+    tg_cfg_free_text(c->dir_text, c->dir_text_len);
     free(c->server.listen);
     free(c->server.tls_certificate);
     free(c->server.tls_client_ca);

@@ -125,6 +125,34 @@ int tg_evidence_get_entry(struct tg_evidence *e, const char *kind,
                           const char *key, char **json);
 
 /*
+ * The rules that judged (issue 13; docs/EVIDENCE.md, "The policies"):
+ * appends a chain entry of kind "policy", key c->digest, holding the exact
+ * bytes that digest covers (c->text, c->dir_text) with their paths. Called
+ * at server start and on every reload. Returns 0 (kept now, or kept
+ * before), TG_EINVAL (c has no text), TG_ENOMEM, TG_EBUSY or TG_EIO.
+ */
+int tg_evidence_keep_policy(struct tg_evidence *e, const struct tg_config *c,
+                            int64_t now);
+
+/* A policy entry's files, decoded (tg_evidence_policy_files). */
+struct tg_policy_files {
+    char *config;           /* the configuration file's bytes */
+    size_t config_len;
+    char *directory;        /* the directory file's, or NULL */
+    size_t directory_len;
+    char *config_path;      /* as loaded; may be NULL */
+    char *directory_path;   /* may be NULL */
+    char digest[72];        /* "sha256:..." recomputed from the bytes */
+};
+
+/* Decodes the document of a policy entry into *out (freed with
+ * tg_evidence_policy_files_free) and recomputes its digest over the files.
+ * Returns 0, TG_EINVAL (not a policy document) or TG_ENOMEM. */
+int tg_evidence_policy_files(const char *json, size_t len,
+                             struct tg_policy_files *out);
+void tg_evidence_policy_files_free(struct tg_policy_files *f);
+
+/*
  * Looks up a delivery id of source. Returns 0 with *decision_json (caller
  * frees) when recorded with the same body digest; TG_ECONFLICT when recorded
  * with another body; TG_ENOTFOUND; TG_EIO.

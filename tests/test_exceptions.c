@@ -17,6 +17,7 @@
 
 #include "server/config/config.h"
 #include "server/core/decision.h"
+#include "server/util/metrics.h"
 #include "tests/support/tg_test.h"
 #include "tests/vfixture.h"
 #include "validators/exceptions.h"
@@ -281,6 +282,59 @@ static void test_dates(void **state)
         assert_int_equal(tg_exception_active(&e, at(days[i].now)),
                          days[i].active);
     }
+}
+
+/* ticketgate_exception_uses_total: one use per finding let through, by
+ * id; ids past the table's 256 count under "other". */
+static void test_metrics_uses(void **state)
+{
+    static const enum tg_code expiry[] = {TG_EXPIRY_TOO_LONG};
+    struct tg_metrics *m = NULL;
+    struct tg_exception e[300];
+    struct tg_result r;
+    char *text, id[16];
+    size_t len;
+    (void)state;
+
+    assert_int_equal(tg_metrics_new(NULL, 0, &m), 0);
+    tg_result_init(&r);
+    for (int i = 0; i < 300; i++) {
+        snprintf(id, sizeof(id), "EXC-%d", i);
+        exc(&e[i], id, "2026-12-31", "payments-db", NULL, NULL, expiry, 1);
+    }
+    /* Two findings of one decision let through by EXC-0, one not at all. */
+    assert_int_equal(tg_findings_add(&r.findings, TG_EXPIRY_TOO_LONG,
+                                     TG_ACTION_WARN, NULL, NULL, 0), 0);
+    assert_int_equal(tg_findings_add(&r.findings, TG_AUTHORITY_TIER,
+                                     TG_ACTION_WARN, NULL, NULL, 0), 0);
+    assert_int_equal(tg_findings_add(&r.findings, TG_OWNER_MISSING,
+                                     TG_ACTION_DENY, NULL, NULL, 0), 0);
+    r.findings.v[0].exception = &e[0];
+    r.findings.v[1].exception = &e[0];
+    tg_metrics_exception_uses(m, &r);
+    r.findings.v[1].exception = NULL;
+    for (int i = 1; i < 300; i++) {
+        r.findings.v[0].exception = &e[i];
+        tg_metrics_exception_uses(m, &r);
+    }
+    tg_metrics_exception_uses(NULL, &r); /* no set: nothing */
+    assert_int_equal(tg_metrics_render(m, &text, &len), 0);
+    assert_non_null(strstr(text, "# TYPE ticketgate_exception_uses_total "
+                                 "counter\n"));
+    assert_non_null(
+        strstr(text, "\nticketgate_exception_uses_total{id=\"EXC-0\"} 2\n"));
+    assert_non_null(
+        strstr(text, "\nticketgate_exception_uses_total{id=\"EXC-1\"} 1\n"));
+    assert_non_null(strstr(
+        text, "\nticketgate_exception_uses_total{id=\"EXC-255\"} 1\n"));
+    assert_null(strstr(text, "{id=\"EXC-256\"}"));
+    assert_non_null(strstr(
+        text, "\nticketgate_exception_uses_total{id=\"other\"} 44\n"));
+    free(text);
+    for (int i = 0; i < 300; i++)
+        tg_exception_cleanup(&e[i]);
+    tg_result_cleanup(&r);
+    tg_metrics_free(m);
 }
 
 /* ------------------------------------------------ loading the section */
@@ -730,12 +784,53 @@ static double metric(const char *series)
 #define USES "ticketgate_exception_uses_total{id=\"EXC-12\"}"
 #define RELOADED "ticketgate_config_reloads_total{result=\"success\"}"
 
+/* `replay` of S's store under the configuration with until today + days:
+ * exactly decision id changes, from -> to, its EXPIRY_TOO_LONG finding
+ * carrying the exception exactly when it is let through. */
+static void replay_one(int days, const char *id, const char *from,
+                       const char *to)
+{
+    char until[11], block[1024], cmd[900], *out, *err;
+    json_t *r, *c, *f;
+
+    day(days, until);
+    one(block, sizeof(block), "EXC-12", "carol.diaz", until, "renewal",
+        "[EXPIRY_TOO_LONG]", MATCH);
+    write_config(block);
+    snprintf(cmd, sizeof(cmd),
+             TG_BINARY " replay -c %s --store %s/data/ticketgate.db "
+                       "--format json",
+             S.config, S.dir);
+    assert_int_equal(run(cmd, &out, &err), 0);
+    r = json_loads(out, 0, NULL);
+    if (!r)
+        fail_msg("replay: %s %s", out, err);
+    assert_int_equal(json_integer_value(json_object_get(r, "replayed")), 2);
+    assert_int_equal(json_integer_value(json_object_get(r, "changed")), 1);
+    c = json_array_get(json_object_get(r, "changes"), 0);
+    assert_string_equal(json_string_value(json_object_get(c, "decision_id")),
+                        id);
+    assert_string_equal(json_string_value(json_object_get(c, "from")), from);
+    assert_string_equal(json_string_value(json_object_get(c, "to")), to);
+    f = json_array_get(json_object_get(c, "candidate_findings"), 0);
+    assert_string_equal(json_string_value(json_object_get(f, "code")),
+                        "EXPIRY_TOO_LONG");
+    if (strcmp(to, "annotate") == 0)
+        assert_non_null(json_object_get(f, "exception"));
+    else
+        assert_null(json_object_get(f, "exception"));
+    json_decref(r);
+    free(out);
+    free(err);
+}
+
 /* serve: with until tomorrow (today is the day before) the finding is let
  * through, recorded with its exception and counted; after a reload with
  * until yesterday (today is the day after) it denies again. */
 static void test_serve_around_until(void **state)
 {
     char until[11], block[1024], ends[32], path[400], *body, *tok;
+    char *first = NULL, *second = NULL;
     json_t *d, *f, *got;
     struct tg_resp r;
     double reloads;
@@ -759,6 +854,7 @@ static void test_serve_around_until(void **state)
 
     assert_true(metric(USES) < 0);
     d = post_check(body);
+    first = strdup(json_string_value(json_object_get(d, "decision_id")));
     assert_string_equal(json_string_value(json_object_get(d, "decision")),
                         "annotate");
     f = json_array_get(json_object_get(d, "findings"), 0);
@@ -801,6 +897,7 @@ static void test_serve_around_until(void **state)
     assert_true(metric(RELOADED) > reloads);
 
     d = post_check(body);
+    second = strdup(json_string_value(json_object_get(d, "decision_id")));
     assert_string_equal(json_string_value(json_object_get(d, "decision")),
                         "deny");
     f = json_array_get(json_object_get(d, "findings"), 0);
@@ -831,6 +928,14 @@ static void test_serve_around_until(void **state)
     free(auth);
     auth = NULL;
     assert_int_equal(tg_test_server_stop(&S), 0);
+
+    /* replay decides both records at their own time as serve did: under
+     * until tomorrow only the second changes (deny -> annotate), under
+     * until yesterday only the first (annotate -> deny). */
+    replay_one(1, second, "deny", "annotate");
+    replay_one(-1, first, "annotate", "deny");
+    free(first);
+    free(second);
 }
 
 int main(void)
@@ -839,6 +944,7 @@ int main(void)
         cmocka_unit_test(test_apply_table),
         cmocka_unit_test(test_message_and_document),
         cmocka_unit_test(test_dates),
+        cmocka_unit_test(test_metrics_uses),
     };
     const struct CMUnitTest loaded[] = {
         cmocka_unit_test(test_load_refusals),

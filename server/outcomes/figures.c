@@ -101,7 +101,7 @@ static uint32_t lingering_at(const struct tg_oc_set *s, size_t i, int64_t T)
 static int unticketed(uint8_t why)
 {
     return why == TG_OC_L_NO_TICKET || why == TG_OC_L_NOT_ALLOWED ||
-           why == TG_OC_L_OUTSIDE;
+           why == TG_OC_L_OUTSIDE || why == TG_OC_L_IDENTITY;
 }
 
 static const char *why_text(uint8_t why)
@@ -115,6 +115,8 @@ static const char *why_text(uint8_t why)
         return "outside_window";
     case TG_OC_L_WIDER:
         return "wider_than_ticket";
+    case TG_OC_L_IDENTITY:
+        return "ticket_for_another_identity";
     default:
         return "ok";
     }

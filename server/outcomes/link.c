@@ -170,7 +170,9 @@ static void link_grant(struct tg_oc_set *s, size_t i)
         return;
     }
     l = &s->d[s->last_allow[t] - 1];
-    if (e->time < s->start[t] || e->time >= l->expires)
+    if (e->identity != l->beneficiary)
+        s->why[i] = TG_OC_L_IDENTITY;
+    else if (e->time < s->start[t] || e->time >= l->expires)
         s->why[i] = TG_OC_L_OUTSIDE;
     else if (e->system != l->system || e->entitlement != l->entitlement ||
              (e->environment && e->environment != l->environment))

@@ -26,8 +26,9 @@ struct tg_evidence_row;
  * the allowed ticket of the same beneficiary (directory id, else the name
  * as given, case-insensitive), system and entitlement whose window holds
  * the grant's time (start <= t < end), the one with the latest start when
- * several do. A grant is *unticketed* when it links to no allowed ticket or
- * its time is outside the linked ticket's window; it is *wider* when its
+ * several do. A grant is *unticketed* when it links to no allowed ticket,
+ * its time is outside the linked ticket's window, or it gives the access
+ * to another identity than the named ticket's beneficiary; *wider* when its
  * ticket is allowed but names another system, entitlement or environment
  * (an event without environment is not wider by environment).
  *
@@ -140,6 +141,7 @@ enum {
     TG_OC_L_OUTSIDE,     /* outside its ticket's window */
     TG_OC_L_WIDER,       /* linked, but another system/entitlement/env */
     TG_OC_L_UNMAPPED,    /* the event names no system or entitlement */
+    TG_OC_L_IDENTITY,    /* its named ticket is for another beneficiary */
 };
 
 /* A new, empty set (caller frees with tg_oc_set_free). NULL on ENOMEM. */

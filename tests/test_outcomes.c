@@ -1,0 +1,658 @@
+/* test_outcomes.c - linking and each outcome figure on stores whose answers are known. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "server/outcomes/jfield.h"
+#include "server/outcomes/outcomes.h"
+#include "server/store/store.h"
+#include "tests/support/ocstore.h"
+
+#define B 1800000000LL /* 2027-01-15T08:00:00Z */
+#define H 3600LL
+#define D 86400LL
+
+static char tmpdir[] = "/tmp/tg-outcomes-XXXXXX";
+static int store_no;
+
+static void store_path(char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s/s%d.db", tmpdir, ++store_no);
+}
+
+/* Closes e (flushing) and loads the store at path. */
+static struct tg_oc_set *load(struct tg_evidence *e, const char *path)
+{
+    struct tg_oc_set *s = NULL;
+
+    tg_evidence_close(e);
+    assert_int_equal(tg_oc_load_file(path, &s), 0);
+    return s;
+}
+
+static struct tg_oc_opts opts(int64_t since, int64_t until, int64_t now)
+{
+    return (struct tg_oc_opts){.since = since,
+                               .until = until,
+                               .now = now,
+                               .rubber_stamp_seconds = 60,
+                               .review_within_seconds = 24 * H,
+                               .list_max = 100};
+}
+
+/* The number at dotted path of the report's figures. */
+static double figure(const json_t *rep, const char *path)
+{
+    const json_t *v = json_object_get(rep, "figures");
+    char buf[128], *save = NULL, *tok;
+
+    snprintf(buf, sizeof buf, "%s", path);
+    for (tok = strtok_r(buf, ".", &save); tok; tok = strtok_r(NULL, ".", &save))
+        v = json_object_get(v, tok);
+    assert_true(json_is_number(v));
+    return json_number_value(v);
+}
+
+static const char *why_of(const struct tg_oc_set *s, size_t i)
+{
+    static const char *const w[] = {"ok", "no_ticket", "not_allowed",
+                                    "outside", "wider", "unmapped",
+                                    "identity"};
+    return w[s->why[i]];
+}
+
+/* alice's ticket: approved at B (raised B - 100), evaluated B + 5, ends
+ * B + 10 days; scope db / prod / reader. */
+static void alice_ticket(struct tg_evidence *e)
+{
+    char exp[32];
+
+    tg_ocs_decision(e, &(struct tg_ocs_decision){
+                           .ticket = "ACC-1",
+                           .verdict = "allow",
+                           .time = B + 5,
+                           .created = B - 100,
+                           .beneficiary = "alice@example.com",
+                           .beneficiary_resolved = "u-alice",
+                           .system = "db",
+                           .environment = "prod",
+                           .entitlement = "reader",
+                           .expires = tg_ocs_time(B + 10 * D, exp),
+                           .approvers = {{"dave@example.com", B}},
+                       });
+}
+
+static void grant(struct tg_evidence *e, const char *id, int64_t t,
+                  const char *who, const char *ent, const char *env,
+                  const char *ticket)
+{
+    tg_ocs_event(e, &(struct tg_ocs_event){.type = "grant",
+                                           .source_id = id,
+                                           .time = t,
+                                           .identity = who,
+                                           .system = "db",
+                                           .entitlement = ent,
+                                           .environment = env,
+                                           .ticket = ticket});
+}
+
+/* The edges of a window: start (the approval time) is in, one second
+ * before is not; the last second before expires_at is in, expires_at is
+ * not. Identities compare case-insensitively. */
+static void test_link_window_edges(void **state)
+{
+    char path[256];
+    struct tg_evidence *e;
+    struct tg_oc_set *s;
+    (void)state;
+
+    store_path(path, sizeof path);
+    e = tg_ocs_open(path);
+    alice_ticket(e);
+    grant(e, "g0", B - 1, "u-alice", "reader", "prod", NULL);
+    grant(e, "g1", B, "U-Alice ", "reader", "prod", NULL);
+    grant(e, "g2", B + 10 * D - 1, "u-alice", "reader", NULL, NULL);
+    grant(e, "g3", B + 10 * D, "u-alice", "reader", "prod", NULL);
+    grant(e, "g4", B + 60, "u-bob", "reader", "prod", NULL);
+    s = load(e, path);
+    assert_int_equal(s->ne, 5);
+    assert_string_equal(why_of(s, 0), "no_ticket");
+    assert_int_equal(s->link[0], 0);
+    assert_string_equal(why_of(s, 1), "ok");
+    assert_string_equal(tg_oc_name(s, s->link[1]), "ACC-1");
+    assert_string_equal(why_of(s, 2), "ok");
+    assert_string_equal(why_of(s, 3), "no_ticket");
+    assert_string_equal(why_of(s, 4), "no_ticket");
+    tg_oc_set_free(s);
+}
+
+/* Without an approval time the window starts at the evaluation. */
+static void test_link_start_without_approval_time(void **state)
+{
+    char path[256];
+    struct tg_evidence *e;
+    struct tg_oc_set *s;
+    (void)state;
+
+    store_path(path, sizeof path);
+    e = tg_ocs_open(path);
+    tg_ocs_decision(e, &(struct tg_ocs_decision){
+                           .ticket = "ACC-3",
+                           .verdict = "annotate",
+                           .time = B + 2000,
+                           .created = TG_OCS_NOTIME,
+                           .beneficiary = "carol",
+                           .system = "db",
+                           .entitlement = "reader",
+                           .expires = "never",
+                           .approvers = {{"dave", TG_OCS_NOTIME}},
+                       });
+    grant(e, "g0", B + 1999, "carol", "reader", NULL, NULL);
+    grant(e, "g1", B + 2000, "carol", "reader", NULL, NULL);
+    grant(e, "g2", B + 400 * D, "carol", "reader", NULL, NULL);
+    s = load(e, path);
+    assert_string_equal(why_of(s, 0), "no_ticket");
+    assert_string_equal(why_of(s, 1), "ok");
+    assert_string_equal(why_of(s, 2), "ok"); /* "never": no end */
+    tg_oc_set_free(s);
+}
+
+/* A grant naming its ticket: for another identity; wider by entitlement,
+ * by environment, by system; a denied ticket and an unknown one are not
+ * allowing; a named ticket outside its window is unticketed. */
+static void test_link_named(void **state)
+{
+    char path[256];
+    struct tg_evidence *e;
+    struct tg_oc_set *s;
+    (void)state;
+
+    store_path(path, sizeof path);
+    e = tg_ocs_open(path);
+    alice_ticket(e);
+    tg_ocs_decision(e, &(struct tg_ocs_decision){
+                           .ticket = "ACC-2",
+                           .verdict = "deny",
+                           .time = B,
+                           .created = B - 50,
+                           .beneficiary = "alice@example.com",
+                           .system = "db",
+                           .entitlement = "admin",
+                           .expires = "2027-02-01",
+                           .findings_json =
+                               "[{\"code\":\"SCOPE_WILDCARD\",\"action\":"
+                               "\"deny\"}]",
+                       });
+    grant(e, "n0", B + 60, "someone-else", "reader", "prod", "ACC-1");
+    grant(e, "n1", B + 60, "u-alice", "admin", "prod", "ACC-1");
+    grant(e, "n2", B + 60, "u-alice", "reader", "staging", "ACC-1");
+    grant(e, "n3", B + 60, "u-alice", "admin", "prod", "ACC-2");
+    grant(e, "n4", B + 60, "u-alice", "reader", "prod", "ACC-404");
+    grant(e, "n5", B - 60, "u-alice", "reader", "prod", "ACC-1");
+    tg_ocs_event(e, &(struct tg_ocs_event){.type = "grant",
+                                           .source_id = "n6",
+                                           .time = B + 60,
+                                           .identity = "u-alice",
+                                           .system = "warehouse",
+                                           .entitlement = "reader",
+                                           .ticket = "ACC-1"});
+    s = load(e, path);
+    assert_string_equal(why_of(s, 0), "identity");
+    assert_string_equal(why_of(s, 1), "wider");
+    assert_string_equal(why_of(s, 2), "wider");
+    assert_string_equal(why_of(s, 3), "not_allowed");
+    assert_string_equal(why_of(s, 4), "not_allowed");
+    assert_string_equal(why_of(s, 5), "outside");
+    assert_string_equal(why_of(s, 6), "wider");
+    tg_oc_set_free(s);
+}
+
+/* Lingering at the period's end, days overdue, then the revoke and its
+ * lag; a renewal covers access granted under the expired ticket. */
+static void test_lingering_and_lag(void **state)
+{
+    char path[256], exp[32];
+    struct tg_evidence *e;
+    struct tg_oc_set *s;
+    struct tg_oc_opts o;
+    json_t *rep, *l;
+    (void)state;
+
+    store_path(path, sizeof path);
+    e = tg_ocs_open(path);
+    alice_ticket(e); /* ends B + 10 d */
+    grant(e, "a1", B + H, "u-alice", "reader", "prod", NULL);
+    /* carol: ACC-5 ends B + 5 d, renewed by ACC-6 from B + 4 d to B + 30 d */
+    tg_ocs_decision(e, &(struct tg_ocs_decision){
+                           .ticket = "ACC-5", .verdict = "allow", .time = B,
+                           .created = B - 10, .beneficiary = "carol",
+                           .system = "db", .entitlement = "reader",
+                           .expires = tg_ocs_time(B + 5 * D, exp)});
+    tg_ocs_decision(e, &(struct tg_ocs_decision){
+                           .ticket = "ACC-6", .verdict = "allow",
+                           .time = B + 4 * D, .created = B + 4 * D - 10,
+                           .beneficiary = "carol", .system = "db",
+                           .entitlement = "reader",
+                           .expires = tg_ocs_time(B + 30 * D, exp)});
+    grant(e, "c1", B + H, "carol", "reader", NULL, NULL);
+    /* alice's access is revoked 5 h after expiry */
+    tg_ocs_event(e, &(struct tg_ocs_event){.type = "revoke",
+                                           .source_id = "a2",
+                                           .time = B + 10 * D + 5 * H,
+                                           .identity = "u-alice",
+                                           .system = "db",
+                                           .entitlement = "reader"});
+    s = load(e, path);
+    assert_string_equal(tg_oc_name(s, s->link[2]), "ACC-1");
+
+    /* As of B + 10 d + 3 h: alice lingering 3 h; carol covered. */
+    o = opts(B, B + 10 * D + 3 * H, B + 40 * D);
+    rep = tg_oc_report(s, &o, 1);
+    assert_non_null(rep);
+    assert_int_equal((int)figure(rep, "lingering"), 1);
+    l = json_array_get(json_object_get(rep, "lingering"), 0);
+    assert_string_equal(json_string_value(json_object_get(l, "ticket")),
+                        "ACC-1");
+    assert_string_equal(json_string_value(json_object_get(l, "identity")),
+                        "u-alice");
+    assert_true(json_real_value(json_object_get(l, "days_overdue")) > 0.124 &&
+                json_real_value(json_object_get(l, "days_overdue")) < 0.126);
+    assert_int_equal((int)figure(rep, "revocation_lag.count"), 0);
+    assert_int_equal((int)figure(rep, "grants"), 2);
+    assert_int_equal((int)figure(rep, "unticketed_grants"), 0);
+    json_decref(rep);
+
+    /* Exactly at expiry nothing lingers yet. */
+    o = opts(B, B + 10 * D, B + 40 * D);
+    rep = tg_oc_report(s, &o, 0);
+    assert_int_equal((int)figure(rep, "lingering"), 0);
+    json_decref(rep);
+
+    /* After the revoke: nothing lingers, one lag of 5 h. */
+    o = opts(B, B + 20 * D, B + 40 * D);
+    rep = tg_oc_report(s, &o, 1);
+    assert_int_equal((int)figure(rep, "lingering"), 0);
+    assert_int_equal((int)figure(rep, "revocation_lag.count"), 1);
+    assert_int_equal((int)figure(rep, "revocation_lag.median_seconds"),
+                     5 * H);
+    /* bucket "1 h - 1 day" */
+    assert_int_equal(
+        json_integer_value(json_object_get(
+            json_array_get(json_object_get(json_object_get(
+                               json_object_get(rep, "figures"),
+                               "revocation_lag"),
+                                           "buckets"),
+                           2),
+            "count")),
+        1);
+    /* carol, once ACC-6 ended too, lingers: as of B + 31 d */
+    json_decref(rep);
+    o = opts(B, B + 31 * D, B + 40 * D);
+    rep = tg_oc_report(s, &o, 0);
+    assert_int_equal((int)figure(rep, "lingering"), 1);
+    json_decref(rep);
+    tg_oc_set_free(s);
+}
+
+/* Unticketed and wider grants counted in the period only, with the
+ * previous period alongside. */
+static void test_unticketed_in_period(void **state)
+{
+    char path[256];
+    struct tg_evidence *e;
+    struct tg_oc_set *s;
+    struct tg_oc_opts o;
+    json_t *rep, *p;
+    (void)state;
+
+    store_path(path, sizeof path);
+    e = tg_ocs_open(path);
+    alice_ticket(e);
+    grant(e, "p0", B - 2 * D, "u-x", "reader", NULL, NULL); /* previous */
+    grant(e, "p1", B + D, "u-y", "reader", NULL, NULL);
+    grant(e, "p2", B + D, "u-z", "reader", NULL, NULL);
+    grant(e, "p3", B + D, "u-alice", "reader", "dev", "ACC-1");
+    tg_ocs_event(e, &(struct tg_ocs_event){.type = "grant",
+                                           .source_id = "p4",
+                                           .time = B + D,
+                                           .identity = "u-q",
+                                           .unmapped = 1});
+    s = load(e, path);
+    o = opts(B, B + 7 * D, B + 7 * D);
+    rep = tg_oc_report(s, &o, 1);
+    assert_int_equal((int)figure(rep, "unticketed_grants"), 2);
+    assert_int_equal((int)figure(rep, "wider_grants"), 1);
+    assert_int_equal((int)figure(rep, "unmapped_events"), 1);
+    assert_int_equal((int)figure(rep, "grants"), 3);
+    assert_int_equal(json_array_size(json_object_get(rep, "unticketed")), 2);
+    p = json_object_get(rep, "previous");
+    assert_int_equal(figure(p, "unticketed_grants"), 1);
+    tg_oc_set_free(s);
+    json_decref(rep);
+}
+
+/* Break-glass: unreviewed, reviewed by an event, by a later decision,
+ * still within its review time. */
+static void test_breakglass(void **state)
+{
+    char path[256];
+    struct tg_evidence *e;
+    struct tg_oc_set *s;
+    struct tg_oc_opts o;
+    json_t *rep;
+    const char *tk[] = {"BG-1", "BG-2", "BG-3", "BG-4", "BG-5"};
+    int64_t at[] = {B, B, B, B + 10 * D - H, B + 2 * D};
+    (void)state;
+
+    store_path(path, sizeof path);
+    e = tg_ocs_open(path);
+    for (int i = 0; i < 5; i++)
+        tg_ocs_decision(e, &(struct tg_ocs_decision){
+                               .ticket = tk[i], .verdict = "allow",
+                               .time = at[i], .created = at[i] - 60,
+                               .beneficiary = "ops", .system = "db",
+                               .entitlement = "root", .expires = "never",
+                               .emergency = 1});
+    /* BG-2: a review event naming it 2 h later */
+    tg_ocs_event(e, &(struct tg_ocs_event){.type = "review",
+                                           .source_id = "r1",
+                                           .time = B + 2 * H,
+                                           .identity = "sec-lead",
+                                           .ticket = "BG-2"});
+    /* BG-3: a later decision 1 h later */
+    tg_ocs_decision(e, &(struct tg_ocs_decision){
+                           .ticket = "BG-3", .verdict = "allow",
+                           .time = B + H, .created = B - 60,
+                           .beneficiary = "ops", .system = "db",
+                           .entitlement = "root", .expires = "never",
+                           .emergency = 1});
+    /* BG-5: reviewed, but 25 h later: too late */
+    tg_ocs_event(e, &(struct tg_ocs_event){.type = "review",
+                                           .source_id = "r2",
+                                           .time = B + 2 * D + 25 * H,
+                                           .identity = "sec-lead",
+                                           .ticket = "BG-5"});
+    s = load(e, path);
+    o = opts(B, B + 10 * D, B + 10 * D);
+    rep = tg_oc_report(s, &o, 0);
+    assert_int_equal((int)figure(rep, "breakglass.tickets"), 5);
+    assert_int_equal((int)figure(rep, "breakglass.unreviewed"), 2);
+    assert_int_equal((int)figure(rep, "breakglass.pending"), 1);
+    assert_int_equal(
+        json_array_size(json_object_get(rep, "breakglass_unreviewed")), 2);
+    json_decref(rep);
+    tg_oc_set_free(s);
+}
+
+/* Approver signals: seconds from request to approval, the share under
+ * the rubber-stamp time, volume per approver, the top approver's share. */
+static void test_approvers(void **state)
+{
+    char path[256], id[16];
+    struct tg_evidence *e;
+    struct tg_oc_set *s;
+    struct tg_oc_opts o;
+    json_t *rep, *row;
+    int64_t secs[] = {10, 20, 600};
+    (void)state;
+
+    store_path(path, sizeof path);
+    e = tg_ocs_open(path);
+    for (int i = 0; i < 3; i++) {
+        snprintf(id, sizeof id, "AP-%d", i);
+        tg_ocs_decision(e, &(struct tg_ocs_decision){
+                               .ticket = id,
+                               .verdict = i == 2 ? "deny" : "allow",
+                               .time = B + secs[i] + 1,
+                               .created = B,
+                               .beneficiary = "x",
+                               .system = "db",
+                               .entitlement = "reader",
+                               .expires = "2027-03-01",
+                               .approvers = {{"Dave", B + secs[i]}}});
+    }
+    tg_ocs_decision(e, &(struct tg_ocs_decision){
+                           .ticket = "AP-9", .verdict = "allow",
+                           .time = B + H + 1, .created = B,
+                           .beneficiary = "x", .system = "db",
+                           .entitlement = "reader", .expires = "2027-03-01",
+                           .approvers = {{"erin", B + H}}});
+    /* AP-0 decided again: counted once */
+    tg_ocs_decision(e, &(struct tg_ocs_decision){
+                           .ticket = "AP-0", .verdict = "allow",
+                           .time = B + 100, .created = B,
+                           .beneficiary = "x", .system = "db",
+                           .entitlement = "reader", .expires = "2027-03-01",
+                           .approvers = {{"dave", B + 10}}});
+    s = load(e, path);
+    o = opts(B, B + 2 * D, B + 2 * D);
+    rep = tg_oc_report(s, &o, 0);
+    assert_int_equal((int)figure(rep, "approvals.count"), 4);
+    assert_int_equal((int)figure(rep, "approvals.approvers"), 2);
+    assert_int_equal((int)figure(rep, "approvals.median_seconds"), 20);
+    assert_true(figure(rep, "approvals.rubber_stamp_share") == 0.5);
+    assert_true(figure(rep, "approvals.top_share") == 0.75);
+    row = json_array_get(json_object_get(rep, "approvers"), 0);
+    assert_string_equal(json_string_value(json_object_get(row, "approver")),
+                        "dave");
+    assert_int_equal(json_integer_value(json_object_get(row, "approvals")), 3);
+    assert_true(json_real_value(json_object_get(row, "per_day")) == 1.5);
+    assert_true(json_real_value(json_object_get(row, "denied_share")) >
+                    0.333 &&
+                json_real_value(json_object_get(row, "denied_share")) < 0.334);
+    json_decref(rep);
+    tg_oc_set_free(s);
+}
+
+/* Copy-forward and exception rates; denies by reason in day buckets. */
+static void test_rates_and_denies(void **state)
+{
+    char path[256];
+    struct tg_evidence *e;
+    struct tg_oc_set *s;
+    struct tg_oc_opts o;
+    json_t *rep, *d, *b1;
+    static const char cf[] =
+        "[{\"code\":\"JUSTIFICATION_COPY_FORWARD\",\"action\":\"warn\"}]";
+    static const char ex[] =
+        "[{\"code\":\"OWNER_UNKNOWN\",\"action\":\"warn\",\"exception\":"
+        "{\"id\":\"EX-1\",\"until\":\"2027-06-30\"}}]";
+    static const char den[] =
+        "[{\"code\":\"OWNER_MISSING\",\"action\":\"deny\"},"
+        "{\"code\":\"EXPIRY_TOO_LONG\",\"action\":\"deny\"},"
+        "{\"code\":\"JUSTIFICATION_COPY_FORWARD\",\"action\":\"warn\"}]";
+    (void)state;
+
+    store_path(path, sizeof path);
+    e = tg_ocs_open(path);
+    struct tg_ocs_decision base = {.ticket = "R-1", .verdict = "annotate",
+                                   .time = B + H, .created = B,
+                                   .beneficiary = "x", .system = "db",
+                                   .entitlement = "reader",
+                                   .expires = "2027-03-01"};
+    base.findings_json = cf;
+    tg_ocs_decision(e, &base);
+    base.ticket = "R-2";
+    base.findings_json = ex;
+    tg_ocs_decision(e, &base);
+    base.ticket = "R-3";
+    base.verdict = "deny";
+    base.findings_json = den;
+    base.time = B + D + H;
+    tg_ocs_decision(e, &base);
+    base.ticket = "R-4";
+    base.findings_json = "[{\"code\":\"OWNER_MISSING\",\"action\":\"deny\"}]";
+    tg_ocs_decision(e, &base);
+    s = load(e, path);
+    o = opts(B, B + 4 * D, B + 4 * D);
+    rep = tg_oc_report(s, &o, 0);
+    assert_int_equal((int)figure(rep, "decisions"), 4);
+    assert_true(figure(rep, "copy_forward_rate") == 0.5);
+    assert_true(figure(rep, "exception_rate") == 0.25);
+    assert_true(figure(rep, "deny_rate") == 0.5);
+    d = json_object_get(rep, "denies");
+    assert_int_equal(json_integer_value(json_object_get(d, "bucket_seconds")),
+                     86400);
+    assert_int_equal(json_array_size(json_object_get(d, "buckets")), 4);
+    b1 = json_object_get(json_array_get(json_object_get(d, "buckets"), 1),
+                         "counts");
+    assert_int_equal(json_integer_value(json_object_get(b1, "OWNER_MISSING")),
+                     2);
+    assert_int_equal(
+        json_integer_value(json_object_get(b1, "EXPIRY_TOO_LONG")), 1);
+    assert_null(json_object_get(b1, "JUSTIFICATION_COPY_FORWARD"));
+    json_decref(rep);
+    tg_oc_set_free(s);
+}
+
+/* The work list: allowed, ended before due_before, no revoke linked. */
+static void test_expirations(void **state)
+{
+    char path[256], exp[32];
+    struct tg_evidence *e;
+    struct tg_oc_set *s;
+    json_t *w, *x;
+    (void)state;
+
+    store_path(path, sizeof path);
+    e = tg_ocs_open(path);
+    alice_ticket(e); /* ACC-1 ends B + 10 d, revoked below */
+    tg_ocs_decision(e, &(struct tg_ocs_decision){
+                           .ticket = "ACC-7", .verdict = "allow", .time = B,
+                           .created = B - 1, .beneficiary = "erin",
+                           .system = "db", .entitlement = "writer",
+                           .expires = tg_ocs_time(B + 3 * D, exp)});
+    tg_ocs_decision(e, &(struct tg_ocs_decision){
+                           .ticket = "ACC-8", .verdict = "allow", .time = B,
+                           .created = B - 1, .beneficiary = "frank",
+                           .system = "db", .entitlement = "writer",
+                           .expires = tg_ocs_time(B + 2 * D, exp)});
+    tg_ocs_decision(e, &(struct tg_ocs_decision){
+                           .ticket = "ACC-9", .verdict = "deny", .time = B,
+                           .created = B - 1, .beneficiary = "gina",
+                           .system = "db", .entitlement = "writer",
+                           .expires = tg_ocs_time(B + D, exp)});
+    grant(e, "w1", B + 60, "erin", "writer", NULL, NULL);
+    tg_ocs_event(e, &(struct tg_ocs_event){.type = "revoke",
+                                           .source_id = "w2",
+                                           .time = B + 11 * D,
+                                           .identity = "u-alice",
+                                           .system = "db",
+                                           .entitlement = "reader",
+                                           .ticket = "ACC-1"});
+    s = load(e, path);
+    w = tg_oc_expirations(s, B + 20 * D, B + 4 * D, 0);
+    assert_non_null(w);
+    assert_int_equal(json_integer_value(json_object_get(w, "count")), 2);
+    x = json_array_get(json_object_get(w, "expirations"), 0);
+    assert_string_equal(json_string_value(json_object_get(x, "ticket")),
+                        "ACC-8");
+    assert_true(json_is_false(json_object_get(x, "grant_seen")));
+    assert_true(json_real_value(json_object_get(x, "days_overdue")) == 2.0);
+    x = json_array_get(json_object_get(w, "expirations"), 1);
+    assert_string_equal(json_string_value(json_object_get(x, "ticket")),
+                        "ACC-7");
+    assert_true(json_is_true(json_object_get(x, "grant_seen")));
+    json_decref(w);
+    /* due_before at the expiry itself: not yet due */
+    w = tg_oc_expirations(s, B + 2 * D, B, 0);
+    assert_int_equal(json_integer_value(json_object_get(w, "count")), 0);
+    json_decref(w);
+    tg_oc_set_free(s);
+}
+
+/* The metric totals agree with the report. */
+static void test_totals(void **state)
+{
+    char path[256];
+    struct tg_evidence *e;
+    struct tg_oc_set *s;
+    static const double bounds[] = {0, 3600, 86400};
+    uint64_t counts[4];
+    long ling, unt;
+    double sum;
+    (void)state;
+
+    store_path(path, sizeof path);
+    e = tg_ocs_open(path);
+    alice_ticket(e);
+    grant(e, "t1", B + H, "u-alice", "reader", NULL, NULL);
+    grant(e, "t2", B + H, "u-nobody", "reader", NULL, NULL);
+    s = load(e, path);
+    tg_oc_totals(s, B + 12 * D, &ling, &unt, bounds, 3, counts, &sum);
+    assert_int_equal(ling, 1);
+    assert_int_equal(unt, 1);
+    assert_int_equal(counts[0] + counts[1] + counts[2] + counts[3], 0);
+    tg_oc_set_free(s);
+}
+
+/* The skipping reader: members found past long strings with escaped
+ * quotes, nested values skipped, malformed text refused. */
+static void test_jfield(void **state)
+{
+    static const char doc[] =
+        " {\"a\": \"x\\\"}{[\", \"n\": {\"k\": [1, {\"z\": \"}\"}]}, "
+        "\"b\": \"caf\\u00e9\", \"t\": true, \"z\": null} ";
+    struct tg_jval v, d = tg_jfield_doc(doc, strlen(doc));
+    char buf[16];
+    (void)state;
+
+    assert_int_equal(tg_jfield_get(d, "b", &v), 0);
+    assert_int_equal(tg_jfield_str(v, buf, sizeof buf), 5);
+    assert_string_equal(buf, "caf\xc3\xa9");
+    assert_int_equal(tg_jfield_get(d, "t", &v), 0);
+    assert_int_equal(tg_jfield_bool(v), 1);
+    assert_int_equal(tg_jfield_get(d, "z", &v), 0);
+    assert_true(tg_jfield_is_null(v));
+    assert_int_equal(tg_jfield_get(d, "missing", &v), 1);
+    assert_int_equal(tg_jfield_get(d, "a", &v), 0);
+    assert_int_equal(tg_jfield_str(v, buf, sizeof buf), 5);
+    assert_string_equal(buf, "x\"}{[");
+    /* cut at a character boundary */
+    assert_int_equal(tg_jfield_get(d, "b", &v), 0);
+    assert_int_equal(tg_jfield_str(v, buf, 5), 3);
+    d = tg_jfield_doc("{\"a\": [1, 2}", 12);
+    assert_int_equal(tg_jfield_get(d, "b", &v), -1);
+    d = tg_jfield_doc("{\"a\": \"open", 11);
+    assert_int_equal(tg_jfield_get(d, "a", &v), -1);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    char cmd[300];
+    (void)state;
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_jfield),
+        cmocka_unit_test(test_link_window_edges),
+        cmocka_unit_test(test_link_start_without_approval_time),
+        cmocka_unit_test(test_link_named),
+        cmocka_unit_test(test_lingering_and_lag),
+        cmocka_unit_test(test_unticketed_in_period),
+        cmocka_unit_test(test_breakglass),
+        cmocka_unit_test(test_approvers),
+        cmocka_unit_test(test_rates_and_denies),
+        cmocka_unit_test(test_expirations),
+        cmocka_unit_test(test_totals),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

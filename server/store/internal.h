@@ -448,5 +448,6 @@ int evidence_enqueue(struct tg_evidence *e, struct pending *p);
 /* ---- outbox.c (each contract is at its definition) */
 extern const char OUTBOX_SCHEMA[];
 int outbox_insert(sqlite3 *db, const struct tg_evidence_record *r);
+int outbox_valid(const char *actions_json);
 
 #endif

@@ -76,6 +76,19 @@ static int action_ok(const json_t *a)
            json_is_object(json_object_get(a, "params"));
 }
 
+/* 1 when actions_json is an array of action_ok items (tg_evidence_append
+ * checks before queueing: one parse per decision that acts back). */
+int outbox_valid(const char *actions_json)
+{
+    json_t *v = json_loads(actions_json, 0, NULL), *a;
+    size_t i;
+    int ok = json_is_array(v);
+
+    json_array_foreach(v, i, a) ok = ok && action_ok(a);
+    json_decref(v);
+    return ok;
+}
+
 /*
  * Inserts the actions of r (r->actions_json, an array of action_ok items)
  * as pending, due now, inside the writer's open transaction on db. Called

@@ -1081,6 +1081,10 @@ int tg_evidence_append(struct tg_evidence *e,
      * the shape check catches a caller passing something else. */
     if (!looks_like_object(r->decision_json, r->decision_len))
         return TG_EINVAL;
+    /* Malformed actions are the caller's error, refused here rather than
+     * failing the whole batch in the writer (outbox.c). */
+    if (r->actions_json && !outbox_valid(r->actions_json))
+        return TG_EINVAL;
     memset(&p, 0, sizeof p);
     p.r = r;
     if (r->justification_norm) {

@@ -326,7 +326,14 @@ static void test_size(void **state)
                   "bytes\n",
                   (long long)judged, (long long)total);
     assert_true(judged > 0);
-    assert_true(total < 4096);
+    /* SQLite keeps a row of up to ~2 000 bytes two to a 4 KB page; past
+     * about 2 004 bytes of columns each record takes a page of its own and
+     * costs ~4.1 KB on disk, over the bound (measured: 2 081 bytes per
+     * record in the records table at 1 975, 4 120 at 2 039). */
+    if (total >= 2004)
+        fail_msg("the example ticket's record is %lld bytes: it no longer "
+                 "fits two to a 4 KB page (about 4.1 KB each on disk)",
+                 (long long)total);
 }
 
 /* A record without a judged ticket (as the store writes one given none)

@@ -14,8 +14,8 @@
  * {"ticket": the canonical ticket as the validators saw it,
  *  "identities": {"requester", "beneficiary" (with "type"), "owner",
  *                 "approvers": [{..., "at", "assigned"?, "authority"}]}}.
- * Each identity is {"given", "resolved", "kind"} plus the directory's
- * "name" and "inactive" when it has them. The authority basis of each
+ * Each identity is {"given", "resolved"} plus "kind" when it is not a
+ * person, and the directory's "name" and "inactive" when it has them. The authority basis of each
  * approver comes from tg_authority_judge, the code behind the findings,
  * at now (evaluated_at). Returns a new reference, or NULL on ENOMEM.
  */

@@ -214,6 +214,11 @@ static int read_body(struct rq *q, size_t max)
  */
 int tg_http_post_prelude(struct rq *q)
 {
+    return tg_http_post_prelude_as(q, tg_http_is_json_type);
+}
+
+int tg_http_post_prelude_as(struct rq *q, int (*type_ok)(const char *))
+{
     size_t max = q->cfg->server.max_body_bytes;
     long long cl = q->ri->content_length;
     char msg[160];
@@ -221,7 +226,7 @@ int tg_http_post_prelude(struct rq *q)
 
     if (cl > 0 && (unsigned long long)cl > max)
         goto too_large;
-    if (!tg_http_is_json_type(mg_get_header(q->conn, "Content-Type"))) {
+    if (!type_ok(mg_get_header(q->conn, "Content-Type"))) {
         tg_http_send_error(q, 415, "unsupported_media_type",
                            "Send the body as JSON with Content-Type: "
                            "application/json.");

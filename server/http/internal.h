@@ -212,6 +212,8 @@ int tg_http_on_error(struct mg_connection *conn, int status, const char *msg);
 void tg_http_thread_exit(const struct mg_context *ctx, int type, void *user);
 /* Size, media type and body read of every POST; 0, or -1 when answered. */
 int tg_http_post_prelude(struct rq *q);
+/* The same with another test of the Content-Type (SCIM's own type). */
+int tg_http_post_prelude_as(struct rq *q, int (*type_ok)(const char *));
 /* The request's JSON arena: begun past authentication, ended by
  * tg_http_handle once the handler has returned. */
 void tg_http_arena_begin(struct rq *q);
@@ -238,5 +240,17 @@ int tg_http_auth_generic(struct rq *q, char **jti);
 
 /* ---- actions.c: GET /v1/actions?ticket=KEY (issue 12) */
 void tg_http_on_actions(struct rq *q);
+
+/* ---- expirations.c (issue 14) */
+/* GET /v1/expirations?due_before=T: the work list of expired access. */
+void tg_http_on_expirations(struct rq *q);
+/* At a scrape: recomputes the outcome metrics from the store when due
+ * (tg_metrics_outcomes_claim), in the scraping thread. */
+void tg_http_outcomes_refresh(struct rq *q);
+
+/* ---- events.c: POST /v1/events, GET (Okta's verification), and POST
+ * /v1/events/scim/Groups/{group} (issue 14) */
+void tg_http_on_events(struct rq *q);
+void tg_http_on_events_scim(struct rq *q, const char *group);
 
 #endif

@@ -37,6 +37,12 @@ static const struct route {
     {"/v1/decisions/", "/v1/decisions/{id}", 1, "GET", API_ONLY, NULL,
      tg_http_on_get},
     {"/v1/actions", NULL, 0, "GET", API_ONLY, tg_http_on_actions, NULL},
+    {"/v1/expirations", NULL, 0, "GET", API_ONLY, tg_http_on_expirations,
+     NULL},
+    /* GET: Okta's one-time verification of an event hook (same URI). */
+    {"/v1/events", NULL, 0, "GET, POST", API_ONLY, tg_http_on_events, NULL},
+    {"/v1/events/scim/Groups/", "/v1/events/scim/Groups/{id}", 1, "POST",
+     API_ONLY, NULL, tg_http_on_events_scim},
     {"/healthz", NULL, 0, "GET", ANY, tg_http_on_healthz, NULL},
     {"/readyz", NULL, 0, "GET", ANY, tg_http_on_readyz, NULL},
     {"/metrics", NULL, 0, "GET", ADMIN_ONLY, tg_http_on_metrics, NULL},
@@ -92,6 +98,25 @@ static int64_t now_utc(void)
     return (int64_t)ts.tv_sec;
 }
 
+/* 1 when method is one of the route's methods ("GET, POST"). */
+static int takes(const char *methods, const char *method)
+{
+    size_t n = strlen(method);
+
+    for (const char *p = methods; *p;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == n && strncmp(p, method, n) == 0)
+            return 1;
+        if (!e)
+            break;
+        p = e + 1;
+        while (*p == ' ')
+            p++;
+    }
+    return 0;
+}
+
 /* Answers q by its route r (NULL: none), or refuses it first: an
  * ambiguous length, no such path, another method. */
 static void dispatch(struct rq *q, const struct route *r, const char *arg)
@@ -110,7 +135,7 @@ static void dispatch(struct rq *q, const struct route *r, const char *arg)
         tg_http_send_error(q, 400, "bad_request", msg);
     } else if (!r) {
         tg_http_send_not_found(q);
-    } else if (strcmp(q->ri->request_method, r->method) != 0) {
+    } else if (!takes(r->method, q->ri->request_method)) {
         const char *const allow[] = {"Allow", r->method, NULL};
         char msg[96];
         snprintf(msg, sizeof(msg), "This endpoint only takes %s.", r->method);

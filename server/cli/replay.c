@@ -11,6 +11,7 @@
 #include "server/config/config.h"
 #include "server/core/change.h"
 #include "server/core/decide.h"
+#include "server/core/decision.h"
 #include "server/store/store.h"
 #include "server/util/jarena.h"
 #include "validators/errors.h"
@@ -265,7 +266,9 @@ static json_t *judged_ticket(const char *s, size_t len)
     return NULL;
 }
 
-/* Decides row r under the candidate and compares. */
+/* Decides row r under the candidate and compares. The recorded document
+ * is scanned, not parsed, and the candidate's document is built, only for
+ * a decision that changes: most do not. */
 static int replay_row(const struct pool *p, struct chunk *c,
                       const struct row *r)
 {
@@ -280,16 +283,21 @@ static int replay_row(const struct pool *p, struct chunk *c,
         .copy_forward = copy_forward,
         .ctx = &cf,
         .no_judged = 1, /* nothing is recorded */
+        .no_doc = 1,
     };
     struct tg_decided o;
-    json_t *old_doc = json_loadb(t + r->json, r->json_len, 0, NULL);
-    json_t *ticket = NULL;
+    json_t *old_doc = NULL, *new_doc = NULL, *ticket = NULL;
     char err[256];
     int rc = TG_OK;
 
     tg_decided_init(&o, err, sizeof(err));
-    if (!old_doc || tg_change_from_doc(old_doc, &was) != TG_OK ||
-        !(ticket = judged_ticket(t + r->judged, r->judged_len))) {
+    if (tg_change_from_text(t + r->json, r->json_len, &was) != TG_OK &&
+        (!(old_doc = json_loadb(t + r->json, r->json_len, 0, NULL)) ||
+         tg_change_from_doc(old_doc, &was) != TG_OK)) {
+        c->t.unreadable++;
+        goto out;
+    }
+    if (!(ticket = judged_ticket(t + r->judged, r->judged_len))) {
         c->t.unreadable++;
         goto out;
     }
@@ -313,9 +321,18 @@ static int replay_row(const struct pool *p, struct chunk *c,
         for (size_t i = 0; i < n; i++)
             c->t.codes[codes[i]][was.verdict][now.verdict]++;
     }
-    rc = put_change(p, c, r, old_doc, &was, o.doc, &now);
+    if ((!old_doc &&
+         !(old_doc = json_loadb(t + r->json, r->json_len, 0, NULL))) ||
+        !(new_doc = tg_decision_build(&o.ticket, t + r->source, &o.result,
+                                      t + r->key, r->time,
+                                      p->cand->digest))) {
+        rc = TG_ENOMEM;
+        goto out;
+    }
+    rc = put_change(p, c, r, old_doc, &was, new_doc, &now);
 out:
     tg_decided_cleanup(&o);
+    json_decref(new_doc);
     json_decref(ticket);
     json_decref(old_doc);
     return rc;

@@ -98,9 +98,9 @@ static int document(const struct tg_decide *d, struct tg_decided *o)
         return rc;
     tg_decision_id_format(o->decision_id, sizeof(o->decision_id), seq, rnd);
     o->step = TG_DECIDE_DOCUMENT;
-    o->doc = tg_decision_build(&o->ticket, d->source, &o->result,
-                               o->decision_id, d->now, d->cfg->digest);
-    if (!o->doc)
+    if (!d->no_doc &&
+        !(o->doc = tg_decision_build(&o->ticket, d->source, &o->result,
+                                     o->decision_id, d->now, d->cfg->digest)))
         return TG_ENOMEM;
     /* What a record keeps beside the decision: a skip records nothing. */
     if (d->no_judged || o->result.verdict == TG_SKIP)

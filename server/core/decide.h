@@ -41,6 +41,9 @@ struct tg_decide {
     /* 1: leave o->judged NULL (a caller that records nothing, such as
      * replay, need not build it). */
     int no_judged;
+    /* 1: leave o->doc NULL (replay compares results, and builds the
+     * document, with tg_decision_build, of a decision that changes). */
+    int no_doc;
 };
 
 /* What tg_decide() made: the caller owns it (tg_decided_cleanup). */

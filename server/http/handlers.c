@@ -238,6 +238,7 @@ static int answer_known_delivery(struct rq *q, const char *source,
 struct decide_ctx {
     struct rq *q;
     char *norm; /* the normalised justification, recorded with the decision */
+    long uses;  /* the copy-forward count the decision saw (-1: none) */
 };
 
 /* The copy-forward count of REASONS.md, or -1 when the code is off or the
@@ -264,8 +265,10 @@ static int copy_forward(void *ctx, const struct tg_ticket *t, long *uses)
         p->action[TG_JUSTIFICATION_COPY_FORWARD] == TG_ACTION_OFF)
         return 0;
     since = q->now - (int64_t)p->copy_window_days * 86400;
-    return tg_evidence_copy_forward_count(q->h->ev, dc->norm, t->id, since,
-                                          uses);
+    rc = tg_evidence_copy_forward_count(q->h->ev, dc->norm, t->id, since,
+                                        uses);
+    dc->uses = rc == 0 ? *uses : -1; /* the shadow judges the same count */
+    return rc;
 }
 
 /* The store's next sequence number and random bytes (tg_decide's id
@@ -449,7 +452,7 @@ static void decide(struct rq *q, const char *endpoint, const char *doc_source,
                    const char *delivery, const char *jti,
                    const json_t *canonical, int gated, const json_t *payload)
 {
-    struct decide_ctx dc = {.q = q, .norm = NULL};
+    struct decide_ctx dc = {.q = q, .norm = NULL, .uses = -1};
     const struct tg_decide d = {
         .cfg = q->cfg,
         .now = q->now,
@@ -507,7 +510,7 @@ static void decide(struct rq *q, const char *endpoint, const char *doc_source,
      * (shadow.h; a no-op without one, and it never waits for the work). */
     if (o.result.verdict != TG_SKIP)
         tg_shadow_submit(q->h->shadow, q->decision_id, o.ticket.id, endpoint,
-                         q->now, canonical, &o.result);
+                         q->now, canonical, &o.result, dc.uses);
 out:
     free(heap);
     free(jheap);
@@ -797,6 +800,7 @@ void tg_http_on_metrics(struct rq *q)
 
     tg_metrics_set_ready(q->h->metrics, tg_evidence_ready(q->h->ev));
     outbox_gauges(q);
+    tg_http_outcomes_refresh(q);
     if (tg_metrics_render(q->h->metrics, &text, &len) != 0) {
         tg_http_send_internal(q);
         return;

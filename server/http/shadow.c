@@ -19,6 +19,7 @@ struct item {
     char *ticket; /* ticket and source share one allocation */
     char *source;
     int64_t now;
+    long uses; /* the copy-forward count live judged, or -1 */
     struct tg_change_side live;
     char *canon; /* the canonical ticket's JSON text */
     size_t canon_len;
@@ -54,12 +55,14 @@ static void item_free(struct item *it)
 
 /* ---------------------------------------------------------- deciding */
 
-/* The candidate's copy-forward count, from the store as live counts it
- * but with the candidate's window (tg_decide's copy_forward hook). */
+/* The candidate's copy-forward count (tg_decide's copy_forward hook): the
+ * count live judged (tg_shadow_submit says why), else, when live did not
+ * count, the store's with the candidate's window. */
 struct hook_ctx {
     struct tg_evidence *ev;
     const struct tg_config *cfg;
     int64_t now;
+    long live_uses;
 };
 
 static int copy_forward(void *ctx, const struct tg_ticket *t, long *uses)
@@ -70,6 +73,10 @@ static int copy_forward(void *ctx, const struct tg_ticket *t, long *uses)
     int rc;
 
     *uses = -1;
+    if (h->live_uses >= 0) {
+        *uses = h->live_uses;
+        return 0;
+    }
     if (!t->justification || !t->justification[0] || !h->ev ||
         p->action[TG_JUSTIFICATION_COPY_FORWARD] == TG_ACTION_OFF)
         return 0;
@@ -175,7 +182,8 @@ static void report(struct tg_shadow *s, const struct item *it,
 static void decide_one(struct tg_shadow *s, const struct item *it,
                        const struct tg_config *cand)
 {
-    struct hook_ctx hc = {.ev = s->ev, .cfg = cand, .now = it->now};
+    struct hook_ctx hc = {
+        .ev = s->ev, .cfg = cand, .now = it->now, .live_uses = it->uses};
     const struct tg_decide d = {
         .cfg = cand,
         .now = it->now,
@@ -183,6 +191,7 @@ static void decide_one(struct tg_shadow *s, const struct item *it,
         .source = it->source,
         .copy_forward = copy_forward,
         .ctx = &hc,
+        .no_judged = 1, /* the live record holds it */
     };
     struct tg_change_side shadow;
     struct tg_decided o;
@@ -361,7 +370,8 @@ void tg_shadow_configure(struct tg_shadow *s, const struct tg_config *live)
 
 void tg_shadow_submit(struct tg_shadow *s, const char *decision_id,
                       const char *ticket, const char *source, int64_t now,
-                      const json_t *canonical, const struct tg_result *live)
+                      const json_t *canonical, const struct tg_result *live,
+                      long copy_forward_uses)
 {
     struct item *it;
     size_t tl, sl, n;
@@ -389,6 +399,7 @@ void tg_shadow_submit(struct tg_shadow *s, const char *decision_id,
         goto drop;
     snprintf(it->decision_id, sizeof(it->decision_id), "%s", decision_id);
     it->now = now;
+    it->uses = copy_forward_uses;
     tg_change_from_result(live, &it->live);
     it->ticket = malloc(tl + sl + 2);
     it->canon = malloc(n);

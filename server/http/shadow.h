@@ -52,12 +52,21 @@ void tg_shadow_configure(struct tg_shadow *s, const struct tg_config *live);
 /*
  * Queues the live decision decision_id of ticket (from endpoint source,
  * decided at now as live) for the candidate, with its canonical ticket
- * (copied: the caller keeps it). A no-op without a candidate. Never
+ * (copied: the caller keeps it) and the copy-forward count live judged
+ * (-1 when live did not count). A no-op without a candidate. Never
  * blocks on the candidate's work: a full queue drops the decision.
+ *
+ * The candidate judges copy-forward on the count live saw: the store has
+ * moved on by the time the shadow thread runs (under load, other tickets
+ * with the same justification are recorded meanwhile), and counting it
+ * again would report differences no policy change made. Only when live
+ * did not count (its copy-forward off) does the shadow count, with the
+ * candidate's window.
  */
 void tg_shadow_submit(struct tg_shadow *s, const char *decision_id,
                       const char *ticket, const char *source, int64_t now,
-                      const json_t *canonical, const struct tg_result *live);
+                      const json_t *canonical, const struct tg_result *live,
+                      long copy_forward_uses);
 
 /*
  * What /readyz says of the shadow: NULL when policy.shadow is not set (or

@@ -19,8 +19,21 @@
 struct tg_actback_http {
     CURL *curl;
     long timeout_ms;
+    int64_t deadline_ms; /* monotonic; 0: none */
     const atomic_int *stop;
 };
+
+int64_t tg_actback_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void tg_actback_http_deadline(struct tg_actback_http *h, int64_t deadline_ms)
+{
+    h->deadline_ms = deadline_ms;
+}
 
 struct tg_actback_http *tg_actback_http_new(long timeout_ms,
                                             const atomic_int *stop)
@@ -170,9 +183,20 @@ int tg_actback_http_do(struct tg_actback_http *h,
     CURLcode cc;
     int rc = TG_ENOMEM;
     CURL *c = h->curl;
+    long timeout = h->timeout_ms;
 
     memset(r, 0, sizeof(*r));
     r->retry_after_ms = -1;
+    if (h->deadline_ms > 0) {
+        int64_t left = h->deadline_ms - tg_actback_mono_ms();
+        if (left <= 0) {
+            snprintf(r->error, sizeof(r->error),
+                     "not sent: the attempt ran out of time (its lease)");
+            return TG_EIO;
+        }
+        if (left < timeout)
+            timeout = (long)left;
+    }
     ulen = strlen(t->base_url) + strlen(path) + 1;
     url = malloc(ulen);
     if (!url)
@@ -202,9 +226,9 @@ int tg_actback_http_do(struct tg_actback_http *h,
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, h->timeout_ms);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
-                     h->timeout_ms < 10000 ? h->timeout_ms : 10000L);
+                     timeout < 10000 ? timeout : 10000L);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "ticketgate/" TG_VERSION);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);

@@ -33,6 +33,13 @@ struct tg_actback_http;
 struct tg_actback_http *tg_actback_http_new(long timeout_ms,
                                             const atomic_int *stop);
 void tg_actback_http_free(struct tg_actback_http *h);
+/* Every request of h from now on must end by deadline_ms (CLOCK_MONOTONIC
+ * milliseconds; 0: no deadline): its timeout is cut to what is left, and
+ * past it a request fails at once without being sent. An attempt so stays
+ * within the lease of its action. */
+void tg_actback_http_deadline(struct tg_actback_http *h, int64_t deadline_ms);
+/* CLOCK_MONOTONIC now, milliseconds. */
+int64_t tg_actback_mono_ms(void);
 
 /* What one request brought back. */
 struct tg_actback_resp {

@@ -23,9 +23,13 @@
 /* How often the outbox is looked at without a wake: a retry's next_at is
  * met within this. */
 #define TG_SENDER_POLL_MS 500
-/* Comment pages a delivery may read plus its other requests: the lease
- * covers that many request timeouts and a minute more. */
-#define TG_SENDER_LEASE_REQUESTS 105
+/* An attempt's lease: this many request timeouts and TG_SENDER_LEASE_MARGIN
+ * more; the attempt itself must end TG_SENDER_LEASE_MARGIN before it (its
+ * requests' timeouts are cut to fit), so a lease never runs out under a
+ * live attempt. A transition takes three requests; a retried comment a
+ * page of comments or more, then the post. */
+#define TG_SENDER_LEASE_REQUESTS 3
+#define TG_SENDER_LEASE_MARGIN 30000
 
 struct host {
     char *name; /* scheme://host[:port] */
@@ -59,6 +63,7 @@ struct tg_sender {
     json_t *queue[TG_SENDER_MAX_WORKERS]; /* claimed, not yet started */
     size_t n_queued;
     const char *busy[TG_SENDER_MAX_WORKERS]; /* tickets being delivered */
+    int64_t running_ids[TG_SENDER_MAX_WORKERS]; /* their action ids */
     size_t n_running;
 
     pthread_t thread;
@@ -148,7 +153,8 @@ static int add_target(struct tg_sender *s, const char *system,
     s->target_host[s->n_targets - 1] = (int)i;
     {
         int64_t to = ac->timeout_ms > 0 ? ac->timeout_ms : 10000;
-        int64_t lease = to * TG_SENDER_LEASE_REQUESTS + 60000;
+        int64_t lease = to * TG_SENDER_LEASE_REQUESTS +
+                        2 * TG_SENDER_LEASE_MARGIN;
         if (lease > s->lease_ms)
             s->lease_ms = lease;
     }
@@ -303,6 +309,11 @@ static void deliver(struct worker *w, const json_t *a)
     int retried = attempt > 1 || json_is_string(json_object_get(a,
                                                                 "last_error"));
 
+    /* The lease began at the claim, not now (it may have waited its
+     * turn behind another action of its ticket or host). */
+    tg_actback_http_deadline(
+        w->http, json_integer_value(json_object_get(a, "claimed_mono")) +
+                     s->lease_ms - TG_SENDER_LEASE_MARGIN);
     if (ti < 0 || !action) {
         snprintf(res.error, sizeof(res.error),
                  "sources.%.20s.act_back is not configured (any more)",
@@ -370,6 +381,8 @@ static void *worker_main(void *arg)
         ti = target_of(s, sget(a, "system"));
         if (ti >= 0)
             s->hosts[s->target_host[ti]].inflight++;
+        s->running_ids[s->n_running] =
+            json_integer_value(json_object_get(a, "id"));
         s->busy[s->n_running++] = sget(a, "ticket");
         pthread_mutex_unlock(&s->lock);
 
@@ -380,7 +393,9 @@ static void *worker_main(void *arg)
             s->hosts[s->target_host[ti]].inflight--;
         for (k = 0; k < s->n_running; k++)
             if (s->busy[k] == sget(a, "ticket")) {
-                s->busy[k] = s->busy[--s->n_running];
+                s->n_running--;
+                s->busy[k] = s->busy[s->n_running];
+                s->running_ids[k] = s->running_ids[s->n_running];
                 break;
             }
         json_decref(a);
@@ -389,6 +404,19 @@ static void *worker_main(void *arg)
     }
     pthread_mutex_unlock(&s->lock);
     return NULL;
+}
+
+/* 1 when action id is queued or being delivered. Caller holds the lock. */
+static int held(const struct tg_sender *s, int64_t id)
+{
+    size_t i;
+    for (i = 0; i < s->n_queued; i++)
+        if (json_integer_value(json_object_get(s->queue[i], "id")) == id)
+            return 1;
+    for (i = 0; i < s->n_running; i++)
+        if (s->running_ids[i] == id)
+            return 1;
+    return 0;
 }
 
 static void *sender_main(void *arg)
@@ -416,10 +444,18 @@ static void *sender_main(void *arg)
                              rc);
             if (rc == 0) {
                 warned = 0;
+                int64_t mono = tg_actback_mono_ms();
                 json_array_foreach(got, i, a)
                 {
                     if (s->n_queued + s->n_running >= s->n_workers)
                         break; /* cannot happen: claimed at most room */
+                    /* A lease that ran out under us (it should not: an
+                     * attempt ends before it) must not send twice. */
+                    if (held(s, json_integer_value(json_object_get(a, "id"))))
+                        continue;
+                    if (json_object_set_new(a, "claimed_mono",
+                                            json_integer(mono)) != 0)
+                        continue; /* ENOMEM: due again after the lease */
                     s->queue[s->n_queued++] = json_incref(a);
                     n++;
                 }

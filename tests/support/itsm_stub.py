@@ -15,10 +15,11 @@ and recorded; one that does not check out is answered 400 and listed under
     POST /_stub/issue   {"key", "status", "workflow": {status: [to, ...]}}
     POST /_stub/record  {"table", "sys_id", ...fields}
     POST /_stub/rules   [{"method", "path", "status", "headers"?, "body"?,
-                          "times"?: 1, "store"?: false}, ...]
+                          "times"?: 1, "store"?: false, "delay"?: 0}, ...]
         the next matching request(s) get status (and headers, body); with
         "store": true the request is carried out all the same (a comment
-        stored although the answer is a 500).
+        stored although the answer is a 500); "delay": seconds to wait
+        before answering (a hung ITSM).
     GET  /_stub/state   {"requests": [...], "errors": [...], "issues": {...},
                          "records": {...}}
 """
@@ -177,6 +178,8 @@ class Handler(BaseHTTPRequestHandler):
                 raise Bad("%s with a body or a Content-Type" % method)
             rec["body"] = body
             rule = self.rule(method, path)
+            if rule and rule.get("delay"):
+                time.sleep(rule["delay"])
             if rule and not rule.get("store"):
                 rec["answer"] = rule["status"]
                 return self.answer(rule["status"], rule.get("body", {"errorMessages": ["scripted"]}),

@@ -430,6 +430,30 @@ try:
     out = subprocess.run([binary, "outbox", "list", "-c", cfg, "--ticket", k9, "--json"], capture_output=True, text=True, env=env)
     check("the cut attempt is due again", "interrupted" in out.stdout and "pending" in out.stdout,
           out.stdout + out.stderr)
+
+    # -- Jira Data Center: REST v2, plain text, a Bearer PAT ----------------
+    text = open(cfg).read()
+    old = 'auth: { email: bot@acme.com, api_token: "${TG_TEST_JIRA_TOKEN}" }'
+    assert text.count(old) == 1
+    text = text.replace(old, 'auth: { bearer: "${TG_TEST_JIRA_TOKEN}" }\n      api_version: 2')
+    open(cfg, "w").write(text)
+    stub.ctl("/_stub/auth", {"jira": "Bearer " + JIRA_TOKEN})
+    start_server()
+    k10 = K(10)
+    stub.issue(k10)
+    st, d10 = jira_webhook(ticket(k10, "deny"))
+    wait_for("v2: three actions delivered", lambda: settled(k10, 3))
+    s = stub.state()
+    c10 = calls(s, k10)
+    check("v2: the v2 paths", [c.replace("/api/2/", "/api/3/") for c in c10] == DENY_SEQ(k10), str(c10))
+    check("v2: Bearer", all(r["auth"] == "Bearer " + JIRA_TOKEN for r in reqs(s, k10)))
+    com = s["issues"][k10]["comments"]
+    check("v2: one plain-text internal comment with the reasons and the decision id",
+          len(com) == 1 and isinstance(com[0]["body"], str) and com[0]["internal"]
+          and "\n- " in com[0]["body"] and d10["decision_id"] in com[0]["body"], json.dumps(com))
+    check("the stub saw no malformed request (v2)", stub.state()["errors"] == [], json.dumps(stub.state()["errors"]))
+    proc.send_signal(signal.SIGTERM)
+    check("v2: clean exit", proc.wait(timeout=30) == 0)
 finally:
     if proc is not None and proc.poll() is None:
         proc.kill()

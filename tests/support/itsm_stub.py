@@ -14,6 +14,8 @@ and recorded; one that does not check out is answered 400 and listed under
 
     POST /_stub/issue   {"key", "status", "workflow": {status: [to, ...]}}
     POST /_stub/record  {"table", "sys_id", ...fields}
+    POST /_stub/auth    {"jira"?: VALUE, "servicenow"?: VALUE}  (expected
+                        Authorization from now on)
     POST /_stub/rules   [{"method", "path", "status", "headers"?, "body"?,
                           "times"?: 1, "store"?: false, "delay"?: 0}, ...]
         the next matching request(s) get status (and headers, body); with
@@ -139,6 +141,9 @@ class Handler(BaseHTTPRequestHandler):
                 return self.answer(204)
             if method == "POST" and path == "/_stub/record":
                 STATE["records"]["%s/%s" % (doc.pop("table"), doc["sys_id"])] = doc
+                return self.answer(204)
+            if method == "POST" and path == "/_stub/auth":
+                AUTH.update(doc)
                 return self.answer(204)
             if method == "POST" and path == "/_stub/rules":
                 for r in doc:

@@ -830,7 +830,8 @@ static void replay_one(int days, const char *id, const char *from,
 static void test_serve_around_until(void **state)
 {
     char until[11], block[1024], ends[32], path[400], *body, *tok;
-    char *first = NULL, *second = NULL;
+    char *first = NULL, *second = NULL, *logtext;
+    size_t logoff = 0;
     json_t *d, *f, *got;
     struct tg_resp r;
     double reloads;
@@ -845,6 +846,11 @@ static void test_serve_around_until(void **state)
     auth = tg_test_bearer_header(tok);
     free(tok);
     assert_int_equal(tg_test_server_start(&S), 0);
+    /* The server's log says what lint says: it ends tomorrow. */
+    logtext = tg_test_server_log_wait(&S, &logoff, "(in 1 day)", 1, 5000);
+    assert_non_null(logtext);
+    assert_non_null(strstr(logtext, "note: exception EXC-12 ends on"));
+    free(logtext);
 
     tg_test_rfc3339(60 * DAY, ends, sizeof(ends));
     write_ticket("t.json", ends);
@@ -895,6 +901,10 @@ static void test_serve_around_until(void **state)
     for (int i = 0; i < 400 && metric(RELOADED) <= reloads; i++)
         usleep(25000);
     assert_true(metric(RELOADED) > reloads);
+    logtext = tg_test_server_log_wait(&S, &logoff, "EXC-12 ended on", 1, 5000);
+    assert_non_null(logtext);
+    assert_non_null(strstr(logtext, "EXC-12 ended on"));
+    free(logtext);
 
     d = post_check(body);
     second = strdup(json_string_value(json_object_get(d, "decision_id")));

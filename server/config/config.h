@@ -238,5 +238,8 @@ void tg_config_free(struct tg_config *c);
  */
 size_t tg_config_exception_notes(const struct tg_config *c, int64_t now,
                                  struct tg_diag *notes);
+/* The same notes as warnings in the server's log (event "exception"), for
+ * a configuration the server starts with or reloads. */
+void tg_config_log_exception_notes(const struct tg_config *c, int64_t now);
 
 #endif

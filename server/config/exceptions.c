@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/util/log.h"
 #include "validators/codes.h"
 #include "validators/errors.h"
 #include "validators/identity.h"
@@ -322,4 +323,15 @@ size_t tg_config_exception_notes(const struct tg_config *c, int64_t now,
         }
     }
     return added;
+}
+
+void tg_config_log_exception_notes(const struct tg_config *c, int64_t now)
+{
+    struct tg_diag notes;
+
+    tg_diag_init(&notes);
+    tg_config_exception_notes(c, now, &notes);
+    for (size_t i = 0; i < notes.n; i++)
+        tg_log_event(TG_LOG_WARN, "exception", "%s", notes.msgs[i]);
+    tg_diag_cleanup(&notes);
 }

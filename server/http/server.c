@@ -349,25 +349,12 @@ static int servers_start(struct tg_http *h, const struct tg_config *c, int tls,
 /* Keeps the files of c's policy digest in the evidence store (a "policy"
  * chain entry, once per digest), so that `ticketgate audit policy` prints
  * the exact rules behind any decision after the files changed. A failure
- * does not stop the server: it is logged, and the next start or reload
- * tries again. */
+ * does not stop the server: the store logs it, and the next start or
+ * reload tries again. */
 static void keep_policy(struct tg_http *h, const struct tg_config *c)
 {
-    int rc;
-
-    if (!h->ev)
-        return;
-    rc = tg_evidence_keep_policy(h->ev, c, (int64_t)time(NULL));
-    if (rc)
-        tg_log_event(TG_LOG_ERROR, "policy_not_kept",
-                     "policy %s: its files could not be kept in the "
-                     "evidence store (%s); decisions name a digest that "
-                     "`ticketgate audit policy` cannot show until a reload "
-                     "or restart keeps it",
-                     c->digest,
-                     rc == TG_ENOMEM ? "out of memory"
-                     : rc == TG_EINVAL ? "the configuration's text is gone"
-                                       : "the store failed the write");
+    if (h->ev)
+        (void)tg_evidence_keep_policy(h->ev, c, (int64_t)time(NULL));
 }
 
 int tg_http_start(struct tg_cfgref *cfg, struct tg_evidence *ev,
@@ -412,6 +399,7 @@ int tg_http_start(struct tg_cfgref *cfg, struct tg_evidence *ev,
     }
     tg_shadow_configure(h->shadow, c);
     keep_policy(h, c); /* the rules in force, kept in the chain (issue 13) */
+    tg_config_log_exception_notes(c, (int64_t)time(NULL));
     if (servers_start(h, c, tls, &l) != 0)
         goto fail_start;
     log_listeners(h);
@@ -474,6 +462,7 @@ void tg_http_reload(struct tg_http *h, struct tg_cfgref *cfg)
     tg_shadow_configure(h->shadow, n);
     tg_metrics_set_policy(h->metrics, n->digest);
     keep_policy(h, n);
+    tg_config_log_exception_notes(n, (int64_t)time(NULL));
     tg_metrics_config_reload(h->metrics, 1);
     tg_log_event(TG_LOG_INFO, "reload", "configuration reloaded: policy %s",
                  n->digest);

@@ -337,6 +337,210 @@ static void test_errors(void **state)
     tg_test_server_cleanup(&s);
 }
 
+/* The whole of a file (NUL-terminated) and its length. */
+static char *read_all(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *s;
+    long n;
+
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    s = calloc(1, (size_t)n + 1);
+    assert_non_null(s);
+    assert_int_equal(fread(s, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return s;
+}
+
+/* Counts the policy entries of the store at path. */
+static int count_row(void *ctx, const struct tg_evidence_row *row)
+{
+    (void)row;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+/* `audit policy` prints the exact files of a policy kept in the store,
+ * after the files on disk changed; it says so when the digest is unknown
+ * or the kept text was altered, and `audit verify` finds that too. */
+static void test_policy(void **state)
+{
+    struct tg_server s;
+    struct tg_config *c;
+    struct tg_evidence *e = NULL;
+    struct run r;
+    char digest[72], dirpath[400], *cfg_text, *dir_text;
+    size_t cfg_len, dir_len;
+    int n = 0;
+
+    (void)state;
+    c = prepare(&s, 2, 0);
+    snprintf(digest, sizeof digest, "%s", c->digest);
+    cfg_text = read_all(s.config, &cfg_len);
+    snprintf(dirpath, sizeof dirpath, "%s/directory.yaml", s.dir);
+    dir_text = read_all(dirpath, &dir_len);
+    assert_int_equal(tg_evidence_open(c, &e), 0);
+    assert_int_equal(tg_evidence_keep_policy(e, c, 5000), 0);
+    /* once per digest: a second start or reload keeps nothing new */
+    assert_int_equal(tg_evidence_keep_policy(e, c, 6000), 0);
+    tg_evidence_close(e);
+    assert_int_equal(tg_evidence_scan_file(c->store.path, "policy",
+                                           INT64_MIN, INT64_MAX, count_row,
+                                           &n), 0);
+    assert_int_equal(n, 1);
+
+    /* the files on disk change: the kept ones are still the old bytes */
+    assert_int_equal(tg_test_config_replace(&s, "# Example configuration",
+                                            "# Changed configuration"), 0);
+    r = audit((const char *[]){"policy", digest, "-c", s.config, NULL});
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, digest));
+    assert_non_null(strstr(r.out, "# Example configuration"));
+    assert_null(strstr(r.out, "# Changed configuration"));
+    assert_non_null(strstr(r.out, dir_text));
+    assert_string_equal(r.err, "");
+    run_free(&r);
+    r = audit((const char *[]){"policy", digest, "-c", s.config, "--file",
+                               "config", NULL});
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(strlen(r.out), cfg_len);
+    assert_memory_equal(r.out, cfg_text, cfg_len);
+    run_free(&r);
+    /* --store alone: the configuration may be gone by then */
+    r = audit((const char *[]){"policy", digest, "--store", c->store.path,
+                               "--file=directory", NULL});
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(strlen(r.out), dir_len);
+    assert_memory_equal(r.out, dir_text, dir_len);
+    run_free(&r);
+    r = audit((const char *[]){"policy", "--format", "json", "--store",
+                               c->store.path, digest, NULL});
+    assert_int_equal(r.rc, 0);
+    {
+        json_t *o = json_loads(r.out, 0, NULL);
+
+        assert_non_null(o);
+        assert_string_equal(json_string_value(json_object_get(o, "digest")),
+                            digest);
+        assert_string_equal(json_string_value(json_object_get(o, "config")),
+                            cfg_text);
+        json_decref(o);
+    }
+    run_free(&r);
+    /* the digest the changed files have now was never in force */
+    {
+        struct tg_config *now = NULL;
+
+        assert_int_equal(tg_config_load(s.config, &now, NULL), 0);
+        assert_string_not_equal(now->digest, digest);
+        r = audit((const char *[]){"policy", now->digest, "-c", s.config,
+                                   NULL});
+        assert_int_equal(r.rc, 1);
+        assert_non_null(strstr(r.err, "no policy"));
+        assert_int_equal(lines(r.err), 1);
+        assert_string_equal(r.out, "");
+        run_free(&r);
+        tg_config_free(now);
+    }
+    r = audit((const char *[]){"policy", "sha256:abc", "-c", s.config, NULL});
+    assert_int_equal(r.rc, 2);
+    assert_non_null(strstr(r.err, "64 lower-case hex"));
+    run_free(&r);
+    r = audit((const char *[]){"policy", "-c", s.config, NULL});
+    assert_int_equal(r.rc, 2);
+    run_free(&r);
+    r = audit((const char *[]){"policy", digest, "-c", s.config, "--file",
+                               "secrets", NULL});
+    assert_int_equal(r.rc, 2);
+    run_free(&r);
+
+    /* the kept text altered: both commands say so */
+    store_sql(c, "UPDATE records SET decision = replace(decision,"
+                 " '# Example configuration', '# Example configuratiom')"
+                 " WHERE kind = 'policy'");
+    r = audit((const char *[]){"policy", digest, "-c", s.config, NULL});
+    assert_int_equal(r.rc, 1);
+    assert_non_null(strstr(r.err, "altered"));
+    run_free(&r);
+    r = audit((const char *[]){"verify", "-c", s.config, NULL});
+    assert_int_equal(r.rc, 1);
+    assert_non_null(strstr(r.err, "seq 3"));
+    run_free(&r);
+    free(cfg_text);
+    free(dir_text);
+    tg_config_free(c);
+    tg_test_server_cleanup(&s);
+}
+
+/* A configuration that writes store.hmac_key literally is not kept: the
+ * store must not hold the key that signs its links. */
+static void test_policy_not_kept_with_literal_key(void **state)
+{
+    struct tg_server s;
+    struct tg_config *c;
+    struct tg_evidence *e = NULL;
+    int n = 0;
+
+    (void)state;
+    c = prepare(&s, 1, 1);
+    assert_int_equal(tg_evidence_open(c, &e), 0);
+    assert_int_equal(tg_evidence_keep_policy(e, c, 5000), TG_EINVAL);
+    tg_evidence_close(e);
+    assert_int_equal(tg_evidence_scan_file(c->store.path, "policy",
+                                           INT64_MIN, INT64_MAX, count_row,
+                                           &n), 0);
+    assert_int_equal(n, 0);
+    tg_config_free(c);
+    tg_test_server_cleanup(&s);
+}
+
+/* `audit verify` finds a judged ticket altered in a record; with --store
+ * alone it checks the hashes (no key to check MACs with). */
+static void test_verify_judged(void **state)
+{
+    static const char judged[] =
+        "{\"ticket\":{\"id\":\"ACC-9\",\"owner\":\"carol.diaz\"}}";
+    struct tg_server s;
+    struct tg_config *c;
+    struct tg_evidence *e = NULL;
+    struct tg_evidence_record rec;
+    struct run r;
+    unsigned int len = 0;
+
+    (void)state;
+    c = prepare(&s, 2, 0);
+    assert_int_equal(tg_evidence_open(c, &e), 0);
+    memset(&rec, 0, sizeof rec);
+    rec.decision_id = "d-judged";
+    rec.ticket = "ACC-9";
+    rec.source = "jira";
+    EVP_Digest("x", 1, rec.body_sha256, &len, EVP_sha256(), NULL);
+    rec.policy_digest = c->digest;
+    rec.time = 2000;
+    rec.decision_json = "{\"decision\":\"allow\"}";
+    rec.decision_len = strlen(rec.decision_json);
+    rec.judged_json = judged;
+    rec.judged_len = strlen(judged);
+    assert_int_equal(tg_evidence_append(e, &rec), 0);
+    tg_evidence_close(e);
+    r = audit((const char *[]){"verify", "--store", c->store.path, NULL});
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, "ok: 3 records"));
+    run_free(&r);
+    store_sql(c, "UPDATE records SET judged = replace(judged, 'carol.diaz',"
+                 " 'mallory') WHERE decision_id = 'd-judged'");
+    r = audit((const char *[]){"verify", "-c", s.config, NULL});
+    assert_int_equal(r.rc, 1);
+    assert_non_null(strstr(r.err, "seq 3 (decision d-judged)"));
+    run_free(&r);
+    tg_config_free(c);
+    tg_test_server_cleanup(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -345,6 +549,9 @@ int main(void)
         cmocka_unit_test(test_export),
         cmocka_unit_test(test_archive),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_policy),
+        cmocka_unit_test(test_policy_not_kept_with_literal_key),
+        cmocka_unit_test(test_verify_judged),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -75,6 +75,17 @@ static int policy_doc(const struct tg_config *c, char **out, size_t *len)
     return 0;
 }
 
+/* 1 when the m bytes at k occur in the n bytes at p. */
+static int holds(const char *p, size_t n, const unsigned char *k, size_t m)
+{
+    if (!p || m == 0 || m > n)
+        return 0;
+    for (size_t i = 0; i + m <= n; i++)
+        if (memcmp(p + i, k, m) == 0)
+            return 1;
+    return 0;
+}
+
 int tg_evidence_keep_policy(struct tg_evidence *e, const struct tg_config *c,
                             int64_t now)
 {
@@ -85,8 +96,31 @@ int tg_evidence_keep_policy(struct tg_evidence *e, const struct tg_config *c,
 
     if (!e || !c)
         return TG_EINVAL;
-    if ((rc = policy_doc(c, &doc, &len)))
+    /* The store would hold the key that signs its own links: whoever reads
+     * the store (an auditor, an export) could forge every MAC. */
+    if (c->store.hmac_key_len &&
+        (holds(c->text, c->text_len, c->store.hmac_key,
+               c->store.hmac_key_len) ||
+         holds(c->dir_text, c->dir_text_len, c->store.hmac_key,
+               c->store.hmac_key_len))) {
+        tg_log_event(TG_LOG_ERROR, "policy_not_kept",
+                     "policy %s: its files are not kept in the evidence "
+                     "store: store.hmac_key is written in them literally, "
+                     "and the store would then hold the key that signs it; "
+                     "write it as \"${NAME}\" and set NAME in the "
+                     "environment",
+                     c->digest);
+        return TG_EINVAL;
+    }
+    if ((rc = policy_doc(c, &doc, &len))) {
+        tg_log_event(TG_LOG_ERROR, "policy_not_kept",
+                     "policy %s: its files are not kept in the evidence "
+                     "store: %s",
+                     c->digest,
+                     rc == TG_ENOMEM ? "out of memory"
+                                     : "the configuration's text is gone");
         return rc;
+    }
     en.key = c->digest;
     en.json = doc;
     en.len = len;
@@ -99,7 +133,14 @@ int tg_evidence_keep_policy(struct tg_evidence *e, const struct tg_config *c,
                      "policy %s: its configuration and directory files are "
                      "kept in the evidence store",
                      c->digest);
-    return rc == TG_ECONFLICT ? 0 : rc; /* kept before: nothing to do */
+    else if (rc != TG_ECONFLICT) /* TG_ECONFLICT: kept before */
+        tg_log_event(TG_LOG_ERROR, "policy_not_kept",
+                     "policy %s: its files could not be kept in the "
+                     "evidence store (the write failed); `ticketgate audit "
+                     "policy` cannot show them until a reload or restart "
+                     "keeps them",
+                     c->digest);
+    return rc == TG_ECONFLICT ? 0 : rc;
 }
 
 /* The bytes of doc[name] (a string) or doc[name "_base64"] decoded, in

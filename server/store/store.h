@@ -128,8 +128,10 @@ int tg_evidence_get_entry(struct tg_evidence *e, const char *kind,
  * The rules that judged (issue 13; docs/EVIDENCE.md, "The policies"):
  * appends a chain entry of kind "policy", key c->digest, holding the exact
  * bytes that digest covers (c->text, c->dir_text) with their paths. Called
- * at server start and on every reload. Returns 0 (kept now, or kept
- * before), TG_EINVAL (c has no text), TG_ENOMEM, TG_EBUSY or TG_EIO.
+ * at server start and on every reload. Logs what it did (policy_kept) or
+ * why not (policy_not_kept). Returns 0 (kept now, or kept before),
+ * TG_EINVAL (c has no text, or holds store.hmac_key literally: the store
+ * must not hold the key that signs it), TG_ENOMEM, TG_EBUSY or TG_EIO.
  */
 int tg_evidence_keep_policy(struct tg_evidence *e, const struct tg_config *c,
                             int64_t now);

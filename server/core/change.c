@@ -83,16 +83,19 @@ static int string(struct cur *c, const char **s, size_t *n, int *esc)
     if (c->p >= c->end || *c->p != '"')
         return -1;
     *esc = 0;
-    for (q = c->p + 1; q < c->end && *q != '"'; q++)
-        if (*q == '\\') {
-            *esc = 1;
-            if (++q >= c->end)
-                return -1;
-        }
-    if (q >= c->end)
-        return -1;
+    /* The next quote that no backslash escapes. */
+    for (q = c->p + 1;; q++) {
+        const char *b;
+        if (!(q = memchr(q, '"', (size_t)(c->end - q))))
+            return -1;
+        for (b = q; b > c->p + 1 && b[-1] == '\\'; b--)
+            ;
+        if ((q - b) % 2 == 0)
+            break;
+    }
     *s = c->p + 1;
     *n = (size_t)(q - *s);
+    *esc = memchr(*s, '\\', *n) != NULL;
     c->p = q + 1;
     return 0;
 }

@@ -7,11 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <jansson.h>
 
 #include "server/actback/plan.h"
+#include "server/cli/cli.h"
 #include "server/config/config.h"
 #include "tests/support/tg_test.h"
 #include "validators/errors.h"
@@ -481,6 +483,40 @@ static void test_config_reject_into_gate(void **state)
     tg_test_server_cleanup(&s);
 }
 
+/* lint's summary line names where decisions are written back. */
+static void test_lint_summary(void **state)
+{
+    struct tg_server s;
+    char *argv[] = {(char *)"lint", (char *)"-c", NULL, NULL};
+    FILE *fo = tmpfile();
+    char out[2048];
+    size_t n;
+    int so, rc;
+    (void)state;
+
+    setenv("TG_T_JIRA_TOKEN", "jira-token-value", 1);
+    assert_int_equal(tg_test_server_prepare(&s), 0);
+    assert_int_equal(
+        tg_test_config_replace(&s, "  jira:\n", "  jira:\n" JIRA_AB), 0);
+    argv[2] = s.config;
+    assert_non_null(fo);
+    fflush(stdout);
+    so = dup(1);
+    dup2(fileno(fo), 1);
+    rc = tg_cmd_lint(3, argv);
+    fflush(stdout);
+    dup2(so, 1);
+    close(so);
+    rewind(fo);
+    n = fread(out, 1, sizeof out - 1, fo);
+    out[n] = '\0';
+    fclose(fo);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, ": OK: "));
+    assert_non_null(strstr(out, "; act-back to jira\n"));
+    tg_test_server_cleanup(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -490,6 +526,7 @@ int main(void)
         cmocka_unit_test(test_config_example),
         cmocka_unit_test(test_config_problems),
         cmocka_unit_test(test_config_reject_into_gate),
+        cmocka_unit_test(test_lint_summary),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

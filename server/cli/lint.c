@@ -72,14 +72,20 @@ int tg_cmd_lint(int argc, char **argv)
     for (size_t i = 0; i < diag.n; i++)
         fprintf(stderr, "%s\n", diag.msgs[i]);
     printf("%s: OK: %zu gate%s, %zu people, %zu group%s, %zu system%s, "
-           "%zu delegation%s; policy %s%s\n",
+           "%zu delegation%s; policy %s%s%s\n",
            path, cfg->n_gates, cfg->n_gates == 1 ? "" : "s",
            cfg->directory.n_people, cfg->directory.n_groups,
            cfg->directory.n_groups == 1 ? "" : "s", cfg->directory.n_systems,
            cfg->directory.n_systems == 1 ? "" : "s",
            cfg->directory.n_delegations,
            cfg->directory.n_delegations == 1 ? "" : "s", cfg->digest,
-           cfg->policy.dryrun ? " (dryrun)" : "");
+           cfg->policy.dryrun ? " (dryrun)" : "",
+           /* where decisions are written back (issue 12) */
+           cfg->jira.act_back.set && cfg->servicenow.act_back.set
+               ? "; act-back to jira and servicenow"
+           : cfg->jira.act_back.set       ? "; act-back to jira"
+           : cfg->servicenow.act_back.set ? "; act-back to servicenow"
+                                          : "");
     code = fflush(stdout) == 0 ? 0 : 2;
 out:
     tg_config_free(cfg);

@@ -46,6 +46,8 @@ static char *slurp(FILE *f)
 
 /* Runs tg_cmd_audit("audit", "show", id, "-c", config, extra...) with
  * stdout and stderr captured. */
+static const char *config_path; /* NULL: S.config */
+
 static struct run show(const char *id, const char *format)
 {
     char *argv[8];
@@ -59,7 +61,7 @@ static struct run show(const char *id, const char *format)
     argv[argc++] = (char *)"show";
     argv[argc++] = (char *)id;
     argv[argc++] = (char *)"-c";
-    argv[argc++] = S.config;
+    argv[argc++] = config_path ? (char *)config_path : S.config;
     if (format) {
         argv[argc++] = (char *)"--format";
         argv[argc++] = (char *)format;
@@ -383,6 +385,65 @@ static void test_without_judged(void **state)
     run_free(&r);
 }
 
+/* A store file of the first format (schema version 1: no kind, no judged
+ * column), as an old server or an old archive left it: show reads it with
+ * what it has. This one has no checkpoints table, so its chain cannot be
+ * verified, and show says so. */
+static void test_v1_file(void **state)
+{
+    char path[512], cfg[512], *text, *p;
+    sqlite3 *db = NULL;
+    struct run r;
+    FILE *f;
+    (void)state;
+
+    snprintf(path, sizeof(path), "%s/data/v1.db", S.dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "CREATE TABLE records(seq INTEGER PRIMARY KEY,"
+                     " decision_id TEXT NOT NULL UNIQUE, ticket TEXT NOT NULL,"
+                     " source TEXT NOT NULL, delivery_id TEXT, body_sha256"
+                     " TEXT NOT NULL, policy TEXT NOT NULL, time INTEGER NOT"
+                     " NULL, decision TEXT NOT NULL, just_norm TEXT,"
+                     " prev_hash TEXT NOT NULL, hash TEXT NOT NULL, mac TEXT);"
+                     "INSERT INTO records VALUES(1, 'd-000000000001-00aa11',"
+                     " 'ACC-7', 'jira', 'del-1', 'ab', 'sha256:00', 1700000000,"
+                     " '{\"decision\":\"deny\",\"findings\":[{\"code\":"
+                     "\"AUTHORITY_NONE\",\"action\":\"deny\",\"message\":"
+                     "\"The approver mallory has no authority.\"}],"
+                     "\"evaluated_at\":\"2023-11-14T22:13:20Z\"}', NULL,"
+                     " 'zz', 'yy', NULL);"
+                     "PRAGMA user_version=1;",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    /* the same configuration with store.path naming the old file */
+    text = tg_test_read_file(S.config, NULL);
+    assert_non_null(text);
+    p = strstr(text, "path: ./data/ticketgate.db");
+    assert_non_null(p);
+    snprintf(cfg, sizeof(cfg), "%s/v1.yaml", S.dir);
+    f = fopen(cfg, "w");
+    assert_non_null(f);
+    fprintf(f, "%.*spath: ./data/v1.db%s", (int)(p - text), text,
+            p + strlen("path: ./data/ticketgate.db"));
+    fclose(f);
+    free(text);
+
+    config_path = cfg;
+    r = show("d-000000000001-00aa11", NULL);
+    config_path = NULL;
+    assert_int_equal(r.rc, 1);
+    has(&r, "Decision d-000000000001-00aa11: deny");
+    has(&r, "ticket ACC-7 from jira");
+    has(&r, "delivery del-1");
+    has(&r, "The judged ticket was not kept");
+    has(&r, "- deny AUTHORITY_NONE: The approver mallory has no authority.");
+    has(&r, "could NOT be verified");
+    run_free(&r);
+}
+
 /* Not found; a judged ticket altered in the file. Last: it breaks the
  * store's chain. */
 static void test_missing_and_altered(void **state)
@@ -440,6 +501,7 @@ int main(void)
         cmocka_unit_test(test_size),
         cmocka_unit_test(test_usage),
         cmocka_unit_test(test_without_judged),
+        cmocka_unit_test(test_v1_file),
         cmocka_unit_test(test_missing_and_altered),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

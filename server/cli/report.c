@@ -139,7 +139,9 @@ static int period(const struct report_args *a, const struct tg_config *c,
     };
     if (a->now && (rc = parse_time("--now", a->now, &o->now)) != 0)
         return rc;
-    o->until = o->now;
+    /* By default the period ends with the current second, which it holds
+     * (an event of this second counts). */
+    o->until = o->now + 1;
     if (a->until && (rc = parse_time("--until", a->until, &o->until)) != 0)
         return rc;
     o->since = o->until - (int64_t)DEFAULT_DAYS * 86400;

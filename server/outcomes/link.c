@@ -201,13 +201,21 @@ static int cmp_access(const void *a, const void *b)
     return x->i < y->i ? -1 : 1;
 }
 
-/* Walks each (identity, system, entitlement) in time order: grants open
- * access, revokes close it and link to the ticket of what they close. */
+/* Grants open at once under one key beyond this are closed oldest first
+ * (a pathological feed cannot make the walk quadratic). */
+#define MAX_OPEN 64
+
+/* Walks each (identity, system, entitlement) in time order. A grant opens
+ * access under its ticket (a grant under the same ticket again replaces
+ * the open one); a revoke closes every open grant of the key, marks their
+ * tickets revoked and links to the ticket it names, else to the latest
+ * open grant's allowed ticket, else the latest open grant's ticket, else
+ * the allowed ticket of the key with the latest start before it. */
 static int walk_access(struct tg_oc_set *s)
 {
     struct acc *ix = malloc((s->ne ? s->ne : 1) * sizeof *ix);
-    size_t n = 0, i;
-    long open = -1;
+    uint32_t op[MAX_OPEN];
+    size_t n = 0, nop = 0, i, k;
 
     if (!ix)
         return TG_ENOMEM;
@@ -222,21 +230,33 @@ static int walk_access(struct tg_oc_set *s)
     qsort(ix, n, sizeof *ix, cmp_access);
     for (i = 0; i < n; i++) {
         const struct tg_oc_event *e = &s->ev[ix[i].i];
-        uint32_t t;
+        uint32_t t = 0;
 
         if (i > 0 && cmp_key(ix[i - 1].identity, ix[i - 1].system,
                              ix[i - 1].entitlement, e->identity, e->system,
                              e->entitlement))
-            open = -1;
+            nop = 0;
         if (e->type == TG_OC_GRANT) {
-            if (open >= 0)
-                s->closed[open] = e->time; /* replaced, not revoked */
-            open = ix[i].i;
+            for (k = 0; k < nop; k++)
+                if (s->link[op[k]] == s->link[ix[i].i])
+                    break;
+            if (k == nop && nop == MAX_OPEN)
+                k = 0;
+            if (k < nop) { /* replaced, not revoked */
+                s->closed[op[k]] = e->time;
+                memmove(&op[k], &op[k + 1], (nop - k - 1) * sizeof *op);
+                nop--;
+            }
+            op[nop++] = ix[i].i;
             continue;
         }
-        t = e->ticket;
-        if (!t && open >= 0)
-            t = s->link[open];
+        if (e->ticket)
+            t = e->ticket;
+        for (k = nop; !t && k > 0; k--)
+            if (tg_oc_allowed(s, s->link[op[k - 1]]))
+                t = s->link[op[k - 1]];
+        if (!t && nop)
+            t = s->link[op[nop - 1]];
         if (!t)
             t = tg_oc_find_window(s, e->identity, e->system, e->entitlement,
                                   e->time, 0);
@@ -244,10 +264,12 @@ static int walk_access(struct tg_oc_set *s)
         s->why[ix[i].i] = t ? TG_OC_L_OK : TG_OC_L_NO_TICKET;
         if (t)
             s->tflags[t] |= TG_OC_T_REVOKED;
-        if (open >= 0) {
-            s->closed[open] = e->time;
-            open = -1;
+        for (k = 0; k < nop; k++) {
+            s->closed[op[k]] = e->time;
+            if (s->link[op[k]])
+                s->tflags[s->link[op[k]]] |= TG_OC_T_REVOKED;
         }
+        nop = 0;
     }
     free(ix);
     return 0;

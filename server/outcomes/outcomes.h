@@ -32,11 +32,13 @@ struct tg_evidence_row;
  * ticket is allowed but names another system, entitlement or environment
  * (an event without environment is not wider by environment).
  *
- * Access is held per (identity, system, entitlement): a grant opens it, a
- * revoke closes it (a grant while it is open replaces the open grant). A
- * revoke links to the ticket it names, else to the ticket of the grant it
- * closes, else to the allowed ticket of the same key with the latest start
- * at or before it. Revocation lag = revoke time - expires_at of that
+ * Access is held per (identity, system, entitlement) and ticket: a grant
+ * opens it (a grant under the same ticket again replaces the open one), a
+ * revoke closes every open grant of the key. A revoke links to the ticket
+ * it names, else to the latest open grant's allowed ticket, else to the
+ * allowed ticket of the same key with the latest start at or before it;
+ * the tickets of the grants it closes count as revoked (GET
+ * /v1/expirations). Revocation lag = revoke time - expires_at of that
  * ticket. Access is *lingering* at time T when its open grant's ticket has
  * expires_at < T and no allowed ticket of the same key has a window
  * holding T; days overdue = (T - expires_at) / 86400.

@@ -59,6 +59,13 @@ struct tg_metrics {
     atomic_ullong reloads[2]; /* [0] failure, [1] success */
     atomic_int ready;
     atomic_llong outbox_pending, outbox_oldest_ms; /* at the last scrape */
+    /* issue 14: the access outcomes as of their last refresh. */
+    atomic_long oc_lingering;
+    atomic_ullong oc_unticketed;
+    atomic_ullong oc_lag[TG_METRICS_LAG_N + 1];
+    atomic_llong oc_lag_sum;
+    atomic_llong oc_next_ms; /* the next refresh is due then */
+    atomic_int oc_busy;
     /* [from][to][code], the last code slot: no code differed. */
     atomic_ullong shadow_changes[N_VERDICTS][N_VERDICTS][TG_CODE_COUNT + 1];
     atomic_ullong shadow_done[2]; /* [0] dropped, [1] evaluated */
@@ -231,6 +238,33 @@ void tg_metrics_exception_uses(struct tg_metrics *m, const struct tg_result *r)
         m->exc_uses[k < m->n_exc ? k : EXC_IDS_MAX]++;
         pthread_mutex_unlock(&m->lock);
     }
+}
+
+void tg_metrics_set_outcomes(struct tg_metrics *m, long lingering,
+                             unsigned long long unticketed,
+                             const unsigned long long *lag_counts,
+                             long long lag_sum)
+{
+    atomic_store(&m->oc_lingering, lingering);
+    atomic_store(&m->oc_unticketed, unticketed);
+    for (size_t i = 0; i <= TG_METRICS_LAG_N; i++)
+        atomic_store(&m->oc_lag[i], lag_counts[i]);
+    atomic_store(&m->oc_lag_sum, lag_sum);
+}
+
+int tg_metrics_outcomes_claim(struct tg_metrics *m, int64_t now_ms)
+{
+    int idle = 0;
+
+    if (now_ms < atomic_load(&m->oc_next_ms))
+        return 0;
+    return atomic_compare_exchange_strong(&m->oc_busy, &idle, 1);
+}
+
+void tg_metrics_outcomes_done(struct tg_metrics *m, int64_t next_ms)
+{
+    atomic_store(&m->oc_next_ms, next_ms);
+    atomic_store(&m->oc_busy, 0);
 }
 
 void tg_metrics_set_outbox(struct tg_metrics *m, long pending,
@@ -507,6 +541,36 @@ int tg_metrics_render(struct tg_metrics *m, char **out, size_t *len)
            "How long the oldest pending act-back action has waited.");
     sb_printf(&b, "ticketgate_outbox_oldest_seconds %.3f\n",
               (double)atomic_load(&m->outbox_oldest_ms) / 1000.0);
+
+    header(&b, "ticketgate_access_lingering", "gauge",
+           "Accesses held past their ticket's expires_at (grant events with "
+           "no revoke), as of the last refresh of the outcomes.");
+    sb_printf(&b, "ticketgate_access_lingering %ld\n",
+              (long)atomic_load(&m->oc_lingering));
+    header(&b, "ticketgate_unticketed_grants_total", "counter",
+           "Grant events in the store with no allowing ticket.");
+    sb_printf(&b, "ticketgate_unticketed_grants_total %llu\n",
+              load(&m->oc_unticketed));
+    header(&b, "ticketgate_revocation_lag_seconds", "histogram",
+           "Revoke time minus the linked ticket's expires_at, every revoke "
+           "in the store.");
+    {
+        static const double lb[] = {TG_METRICS_LAG_BUCKETS};
+        unsigned long long cum = 0;
+        for (i = 0; i < TG_METRICS_LAG_N; i++) {
+            cum += load(&m->oc_lag[i]);
+            sb_printf(&b,
+                      "ticketgate_revocation_lag_seconds_bucket{le=\"%g\"} "
+                      "%llu\n",
+                      lb[i], cum);
+        }
+        cum += load(&m->oc_lag[TG_METRICS_LAG_N]);
+        sb_printf(&b,
+                  "ticketgate_revocation_lag_seconds_bucket{le=\"+Inf\"} "
+                  "%llu\nticketgate_revocation_lag_seconds_sum %lld\n"
+                  "ticketgate_revocation_lag_seconds_count %llu\n",
+                  cum, (long long)atomic_load(&m->oc_lag_sum), cum);
+    }
 
     header(&b, "ticketgate_actions_total", "counter",
            "Act-back attempts, by system, action and outcome (delivered, "

@@ -66,6 +66,23 @@ void tg_metrics_exception_uses(struct tg_metrics *m, const struct tg_result *r);
  * as "other"): ticketgate_actions_total. */
 void tg_metrics_action(struct tg_metrics *m, const char *system,
                        const char *action, const char *outcome);
+/* Upper bounds (seconds) of ticketgate_revocation_lag_seconds (issue 14):
+ * revoked by the ticket's end, within an hour, a day, a week, 30 days. */
+#define TG_METRICS_LAG_BUCKETS 0, 3600, 86400, 604800, 2592000
+#define TG_METRICS_LAG_N 5
+/* The access outcomes of the whole store (issue 14; server/http/
+ * expirations.c computes them): accesses lingering now, grants without an
+ * allowing ticket, revocation lags counted per bucket (TG_METRICS_LAG_N + 1
+ * counts, the last +Inf, not cumulative) and their sum in seconds. */
+void tg_metrics_set_outcomes(struct tg_metrics *m, long lingering,
+                             unsigned long long unticketed,
+                             const unsigned long long *lag_counts,
+                             long long lag_sum);
+/* 1 when a refresh of the outcome metrics is due at now_ms and this caller
+ * now holds it (no other thread refreshes): it computes them and calls
+ * tg_metrics_outcomes_done with when the next one is due. Else 0. */
+int tg_metrics_outcomes_claim(struct tg_metrics *m, int64_t now_ms);
+void tg_metrics_outcomes_done(struct tg_metrics *m, int64_t next_ms);
 /* The act-back outbox as read at a scrape (issue 12): actions not yet
  * settled for good (ticketgate_outbox_pending) and how long the oldest of
  * them has waited, ms (ticketgate_outbox_oldest_seconds; 0 when none). */

@@ -47,6 +47,8 @@ static int64_t wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+#define TEXT(st, i) ((const char *)sqlite3_column_text((st), (i)))
+
 static int sql_fail(int rc)
 {
     return map_sqlite(rc) == TG_EBUSY ? TG_EBUSY : TG_EIO;
@@ -154,23 +156,21 @@ out:
 static json_t *row_json(sqlite3_stmt *st)
 {
     const char *params = (const char *)sqlite3_column_text(st, 5);
-    json_t *o = json_object(), *p = params ? json_loads(params, 0, NULL) : NULL;
     const char *err = (const char *)sqlite3_column_text(st, 10);
+    json_t *o = json_object();
 
-    if (!o || !p)
-        goto fail;
-    if (json_object_set_new(o, "id", json_integer(sqlite3_column_int64(st, 0))) ||
-        json_object_set_new(o, "decision_id",
-                            json_string((const char *)sqlite3_column_text(st, 1))) ||
-        json_object_set_new(o, "ticket",
-                            json_string((const char *)sqlite3_column_text(st, 2))) ||
-        json_object_set_new(o, "system",
-                            json_string((const char *)sqlite3_column_text(st, 3))) ||
-        json_object_set_new(o, "action",
-                            json_string((const char *)sqlite3_column_text(st, 4))) ||
-        json_object_set_new(o, "params", p) ||
-        json_object_set_new(o, "state",
-                            json_string((const char *)sqlite3_column_text(st, 6))) ||
+    /* set_new takes its value's reference even when it fails, so one
+     * failure anywhere leaves nothing to free but o. */
+    if (!o ||
+        json_object_set_new(o, "id",
+                            json_integer(sqlite3_column_int64(st, 0))) ||
+        json_object_set_new(o, "decision_id", json_string(TEXT(st, 1))) ||
+        json_object_set_new(o, "ticket", json_string(TEXT(st, 2))) ||
+        json_object_set_new(o, "system", json_string(TEXT(st, 3))) ||
+        json_object_set_new(o, "action", json_string(TEXT(st, 4))) ||
+        json_object_set_new(o, "params",
+                            params ? json_loads(params, 0, NULL) : NULL) ||
+        json_object_set_new(o, "state", json_string(TEXT(st, 6))) ||
         json_object_set_new(o, "attempts",
                             json_integer(sqlite3_column_int64(st, 7))) ||
         json_object_set_new(o, "next_at",
@@ -179,14 +179,10 @@ static json_t *row_json(sqlite3_stmt *st)
                             json_integer(sqlite3_column_int64(st, 9))) ||
         json_object_set_new(o, "last_error",
                             err ? json_string(err) : json_null())) {
-        p = NULL; /* owned by o once set, or freed by the failed set */
-        goto fail;
+        json_decref(o);
+        return NULL;
     }
     return o;
-fail:
-    json_decref(p);
-    json_decref(o);
-    return NULL;
 }
 
 /* ----------------------------------------------------------------- claim */

@@ -26,7 +26,7 @@ struct run {
 
 /* The server's store, with the decisions it made (setup). */
 static struct tg_server S;
-static char example_id[64], group_id[64], sn_id[64];
+static char example_id[64], group_id[64], sn_id[64], ctl_id[64];
 
 static char *slurp(FILE *f)
 {
@@ -205,6 +205,14 @@ static int setup(void **state)
     json_object_set_new(t, "approver", json_string("erin.yu"));
     json_object_set_new(t, "assigned_approver", json_string("dave.okafor"));
     check(t, sn_id, sizeof(sn_id));
+    /* a justification that would drive a terminal: escape sequence, a
+     * right-to-left override */
+    json_object_set_new(t, "id", json_string("ACC-4412"));
+    json_object_set_new(t, "justification",
+                        json_string("Quarterly \x1b[2J reconciliation "
+                                    "\xe2\x80\xae of the ledger for audit "
+                                    "PAY-77 in payments-db"));
+    check(t, ctl_id, sizeof(ctl_id));
     json_decref(t);
     assert_int_equal(tg_test_server_stop(&S), 0);
     return 0;
@@ -260,6 +268,19 @@ static void test_text(void **state)
     has(&r, "erin.yu = erin@example.com (Erin Yu)");
     has(&r, "acted for the assigned approver dave.okafor = dave@example.com "
             "(Dave Okafor)");
+    run_free(&r);
+}
+
+/* Text from the store cannot drive the auditor's terminal. */
+static void test_terminal_safe(void **state)
+{
+    struct run r = show(ctl_id, NULL);
+    (void)state;
+
+    assert_int_equal(r.rc, 0);
+    has(&r, "justification: Quarterly ?[2J reconciliation ? of the ledger");
+    assert_null(strchr(r.out, 0x1b));
+    assert_null(strstr(r.out, "\xe2\x80\xae"));
     run_free(&r);
 }
 
@@ -498,6 +519,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_text),
         cmocka_unit_test(test_json),
+        cmocka_unit_test(test_terminal_safe),
         cmocka_unit_test(test_size),
         cmocka_unit_test(test_usage),
         cmocka_unit_test(test_without_judged),

@@ -113,7 +113,8 @@ static int load_config(const char *path, struct tg_config **out)
 /* ------------------------------------------------------------ printing */
 
 /* Writes s for a terminal: the store file may hold anything, so control
- * characters (C0, DEL, C1) become '?'; other UTF-8 is kept (names). */
+ * characters (C0, DEL, C1) and bidirectional controls become '?'; other
+ * UTF-8 is kept (names). */
 static void out_text(FILE *f, const char *s)
 {
     const unsigned char *p = (const unsigned char *)s;
@@ -124,6 +125,14 @@ static void out_text(FILE *f, const char *s)
         } else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
             fputc('?', f);
             p++;
+        } else if (*p == 0xe2 && ((p[1] == 0x80 && p[2] >= 0xaa &&
+                                   p[2] <= 0xae) ||
+                                  (p[1] == 0x81 && p[2] >= 0xa6 &&
+                                   p[2] <= 0xa9))) {
+            /* bidirectional overrides and isolates (U+202A..E,
+             * U+2066..9) could make a line read other than it is */
+            fputc('?', f);
+            p += 2;
         } else
             fputc(*p, f);
     }
@@ -384,37 +393,82 @@ static void show_text(const struct tg_evidence_shown *r, const json_t *doc,
     say_chain(f, r, c, cfg);
 }
 
+/* A JSON string of s, or null; text that is not UTF-8 (the file was
+ * edited) has its non-ASCII bytes replaced by '?' rather than fail. */
+static json_t *jtext(const char *s)
+{
+    json_t *v;
+    char *copy;
+    size_t n;
+
+    if (!s)
+        return json_null();
+    if ((v = json_string(s)))
+        return v;
+    n = strlen(s);
+    if (!(copy = malloc(n + 1)))
+        return NULL;
+    for (size_t i = 0; i <= n; i++)
+        copy[i] = (unsigned char)s[i] < 0x80 ? s[i] : '?';
+    v = json_string(copy);
+    free(copy);
+    return v;
+}
+
+/* Sets o[k] = v (taking v); nonzero when v is NULL or the set fails. */
+static int put(json_t *o, const char *k, json_t *v)
+{
+    return !v || json_object_set_new(o, k, v);
+}
+
+/* {"verified", "intact", "head_seq" | "broken_seq" + "reason" | "error"} */
+static json_t *chain_json(const struct chain_state *c)
+{
+    json_t *ch = json_object();
+    int bad = !ch;
+
+    bad = bad || put(ch, "verified", json_boolean(c->read && c->verified)) ||
+          put(ch, "intact", json_boolean(c->read && c->v.intact));
+    if (!bad && c->read && c->v.intact)
+        bad = put(ch, "head_seq", json_integer((json_int_t)c->v.head_seq));
+    else if (!bad && c->read)
+        bad = put(ch, "broken_seq",
+                  json_integer((json_int_t)c->v.broken_seq)) ||
+              put(ch, "reason", jtext(c->v.reason));
+    else if (!bad)
+        bad = put(ch, "error", jtext(c->v.reason));
+    if (bad) {
+        json_decref(ch);
+        return NULL;
+    }
+    return ch;
+}
+
 /* The record as one JSON object for tools. */
 static int show_json(const struct tg_evidence_shown *r, json_t *doc,
                      json_t *judged, const struct chain_state *c)
 {
-    json_t *o, *ch;
-    int bad;
+    json_t *o = json_object();
+    int bad = !o;
 
-    ch = json_pack("{s:b,s:b}", "verified", c->read && c->verified,
-                   "intact", c->read && c->v.intact);
-    o = json_pack("{s:I,s:s?,s:s?,s:s?,s:s?,s:s?,s:I,s:s?,s:b,s:O,s:O?}",
-                  "seq", (json_int_t)r->seq, "decision_id", r->decision_id,
-                  "ticket", r->ticket, "source", r->source, "delivery_id",
-                  r->delivery_id, "policy", r->policy, "time",
-                  (json_int_t)r->time, "hash", r->hash, "ticket_kept",
-                  judged != NULL, "decision", doc, "judged", judged);
-    bad = !o || !ch;
-    if (!bad && c->read && c->v.intact)
-        bad = json_object_set_new(ch, "head_seq",
-                                  json_integer((json_int_t)c->v.head_seq));
-    else if (!bad && c->read)
-        bad = json_object_set_new(ch, "broken_seq",
-                                  json_integer((json_int_t)c->v.broken_seq)) ||
-              json_object_set_new(ch, "reason", json_string(c->v.reason));
-    else if (!bad)
-        bad = json_object_set_new(ch, "error", json_string(c->v.reason));
-    bad = bad || json_object_set_new(o, "chain", ch);
+    bad = bad || put(o, "seq", json_integer((json_int_t)r->seq)) ||
+          put(o, "decision_id", jtext(r->decision_id)) ||
+          put(o, "ticket", jtext(r->ticket)) ||
+          put(o, "source", jtext(r->source)) ||
+          put(o, "delivery_id", jtext(r->delivery_id)) ||
+          put(o, "policy", jtext(r->policy)) ||
+          put(o, "time", json_integer((json_int_t)r->time)) ||
+          put(o, "hash", jtext(r->hash)) ||
+          put(o, "ticket_kept", json_boolean(judged != NULL)) ||
+          put(o, "decision", json_incref(doc)) ||
+          put(o, "judged", judged ? json_incref(judged) : json_null()) ||
+          put(o, "chain", chain_json(c));
     if (!bad)
         bad = json_dumpf(o, stdout, JSON_COMPACT) || fputc('\n', stdout) < 0;
-    else
-        json_decref(ch);
     json_decref(o);
+    if (bad)
+        fprintf(stderr, "ticketgate audit show: the record could not be "
+                "written as JSON (out of memory, or stdout failed)\n");
     return bad ? -1 : 0;
 }
 

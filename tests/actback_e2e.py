@@ -189,7 +189,7 @@ ACT = """    act_back:
       max_attempts: 40
       retry_base_ms: 200
       retry_max_ms: 800
-      timeout_ms: 10000
+      timeout_ms: 1000
 """ % stub.port
 SN_ACT = """    act_back:
       instance_url: "http://127.0.0.1:%d"
@@ -199,7 +199,7 @@ SN_ACT = """    act_back:
       max_attempts: 40
       retry_base_ms: 200
       retry_max_ms: 800
-      timeout_ms: 10000
+      timeout_ms: 1000
 """ % stub.port
 for old, new in (("  jira:\n", "  jira:\n" + ACT), ("  servicenow:\n", "  servicenow:\n" + SN_ACT),
                  ("  actions: {}", "  actions: { EXPIRY_TOO_LONG: warn }")):
@@ -400,7 +400,9 @@ try:
     start_server()
     stub = Stub(port)
     stub.issue(k8)
-    a8 = wait_for("after restart: three actions delivered", lambda: settled(k8, 3), timeout=20)
+    # An attempt cut by the kill is due again once its lease (3 request
+    # timeouts + 1 + 10 s: 14 s here) has run out.
+    a8 = wait_for("after restart: three actions delivered", lambda: settled(k8, 3), timeout=30)
     s = stub.state()
     # Each action retries on its own schedule, so their order is free; a
     # comment tried before (while the stub was down) is looked for first.
@@ -414,6 +416,12 @@ try:
     check("the stub saw no malformed request", st["errors"] == [], json.dumps(st["errors"]))
 
     # -- stop is prompt while the ITSM hangs: the transfer is cut ----------
+    # A request timeout longer than the hang and the server's own stop.
+    proc.send_signal(signal.SIGTERM)
+    check("SIGTERM: clean exit", proc.wait(timeout=30) == 0)
+    text = open(cfg).read().replace("timeout_ms: 1000\n", "timeout_ms: 10000\n")
+    open(cfg, "w").write(text)
+    start_server()
     k9 = K(9)
     stub.issue(k9)
     stub.ctl("/_stub/rules", [{"method": "POST", "path": "/rest/api/3/issue/%s/comment" % k9, "status": 201,

@@ -23,13 +23,14 @@
 /* How often the outbox is looked at without a wake: a retry's next_at is
  * met within this. */
 #define TG_SENDER_POLL_MS 500
-/* An attempt's lease: this many request timeouts and TG_SENDER_LEASE_MARGIN
- * more; the attempt itself must end TG_SENDER_LEASE_MARGIN before it (its
- * requests' timeouts are cut to fit), so a lease never runs out under a
- * live attempt. A transition takes three requests; a retried comment a
- * page of comments or more, then the post. */
-#define TG_SENDER_LEASE_REQUESTS 3
-#define TG_SENDER_LEASE_MARGIN 30000
+/* An attempt may take TG_SENDER_ATTEMPT_REQUESTS request timeouts (its
+ * requests' timeouts are cut to fit: a transition takes three requests, a
+ * retried comment a page of comments or more, then the post); its lease is
+ * one timeout and TG_SENDER_LEASE_SLACK_MS longer, so a lease never runs
+ * out under a live attempt, and an attempt cut by a crash is due again
+ * soon (50 s with the default 10 s timeout). */
+#define TG_SENDER_ATTEMPT_REQUESTS 3
+#define TG_SENDER_LEASE_SLACK_MS 10000
 
 struct host {
     char *name; /* scheme://host[:port] */
@@ -53,7 +54,8 @@ struct tg_sender {
     size_t n_targets;
     struct host hosts[2];
     size_t n_hosts;
-    int64_t lease_ms;
+    int64_t lease_ms;   /* of a claim */
+    int64_t attempt_ms; /* the longest an attempt may take (< lease_ms) */
 
     pthread_mutex_t lock;
     pthread_cond_t cond;      /* the claiming thread waits here */
@@ -153,10 +155,11 @@ static int add_target(struct tg_sender *s, const char *system,
     s->target_host[s->n_targets - 1] = (int)i;
     {
         int64_t to = ac->timeout_ms > 0 ? ac->timeout_ms : 10000;
-        int64_t lease = to * TG_SENDER_LEASE_REQUESTS +
-                        2 * TG_SENDER_LEASE_MARGIN;
-        if (lease > s->lease_ms)
-            s->lease_ms = lease;
+        int64_t attempt = to * TG_SENDER_ATTEMPT_REQUESTS;
+        if (attempt > s->attempt_ms)
+            s->attempt_ms = attempt;
+        if (attempt + to + TG_SENDER_LEASE_SLACK_MS > s->lease_ms)
+            s->lease_ms = attempt + to + TG_SENDER_LEASE_SLACK_MS;
     }
     return 0;
 }
@@ -313,7 +316,7 @@ static void deliver(struct worker *w, const json_t *a)
      * turn behind another action of its ticket or host). */
     tg_actback_http_deadline(
         w->http, json_integer_value(json_object_get(a, "claimed_mono")) +
-                     s->lease_ms - TG_SENDER_LEASE_MARGIN);
+                     s->attempt_ms);
     if (ti < 0 || !action) {
         snprintf(res.error, sizeof(res.error),
                  "sources.%.20s.act_back is not configured (any more)",

@@ -444,6 +444,9 @@ try:
     old = 'auth: { email: bot@acme.com, api_token: "${TG_TEST_JIRA_TOKEN}" }'
     assert text.count(old) == 1
     text = text.replace(old, 'auth: { bearer: "${TG_TEST_JIRA_TOKEN}" }\n      api_version: 2')
+    old = "on_annotate: { work_note: true }\n      max_attempts: 40"
+    assert text.count(old) == 1
+    text = text.replace(old, "on_annotate: { work_note: true }\n      max_attempts: 2")
     open(cfg, "w").write(text)
     stub.ctl("/_stub/auth", {"jira": "Bearer " + JIRA_TOKEN})
     start_server()
@@ -459,6 +462,17 @@ try:
     check("v2: one plain-text internal comment with the reasons and the decision id",
           len(com) == 1 and isinstance(com[0]["body"], str) and com[0]["internal"]
           and "\n- " in com[0]["body"] and d10["decision_id"] in com[0]["body"], json.dumps(com))
+    # -- a 503 each time: dead after max_attempts (2 here) ---------------
+    ks2 = "RITM%07d" % (run + 1)
+    stub.ctl("/_stub/rules", [{"method": "PATCH", "path": "/api/now/table/sc_req_item/" + RITM, "status": 503,
+                               "times": 2, "body": {"error": {"message": "Service Unavailable"}}}])
+    sn_webhook(ticket(ks2, "deny"))
+    a = wait_for("max_attempts: settled", lambda: settled(ks2, 2))
+    wn = [x for x in a or [] if x["action"] == "work_note"]
+    check("max_attempts: the work note dead after its 2nd attempt",
+          len(wn) == 1 and wn[0]["state"] == "dead" and wn[0]["attempts"] == 2
+          and "gave up after 2 attempts" in (wn[0]["last_error"] or "") and "503" in wn[0]["last_error"],
+          json.dumps(wn))
     check("the stub saw no malformed request (v2)", stub.state()["errors"] == [], json.dumps(stub.state()["errors"]))
     proc.send_signal(signal.SIGTERM)
     check("v2: clean exit", proc.wait(timeout=30) == 0)

@@ -273,6 +273,40 @@ static void test_retry_after(void **state)
     }
 }
 
+static void test_schedule(void **state)
+{
+    struct tg_actback_result r;
+    (void)state;
+
+    /* A retry before the last attempt: the drawn backoff. */
+    memset(&r, 0, sizeof(r));
+    r.outcome = TG_ACTBACK_RETRY;
+    r.retry_after_ms = -1;
+    snprintf(r.error, sizeof(r.error), "POST comment: HTTP 500");
+    assert_int_equal(tg_actback_schedule(&r, 3, 10, 1000, 60000, 3999), 3999);
+    assert_int_equal(r.outcome, TG_ACTBACK_RETRY);
+    /* The server's Retry-After wins over the backoff. */
+    r.retry_after_ms = 1000;
+    assert_int_equal(tg_actback_schedule(&r, 3, 10, 1000, 60000, 3999), 1000);
+    /* The last attempt: dead, the reason kept. */
+    assert_int_equal(tg_actback_schedule(&r, 10, 10, 1000, 60000, 5), 0);
+    assert_int_equal(r.outcome, TG_ACTBACK_DEAD);
+    assert_string_equal(r.error,
+                        "gave up after 10 attempts: POST comment: HTTP 500");
+    /* Cut by a stop: due at once, never dead for it. */
+    memset(&r, 0, sizeof(r));
+    r.outcome = TG_ACTBACK_RETRY;
+    r.retry_after_ms = 5000;
+    r.stopped = 1;
+    assert_int_equal(tg_actback_schedule(&r, 10, 10, 1000, 60000, 5), 0);
+    assert_int_equal(r.outcome, TG_ACTBACK_RETRY);
+    /* Delivered and dead stay as they are. */
+    r.outcome = TG_ACTBACK_DELIVERED;
+    r.stopped = 0;
+    assert_int_equal(tg_actback_schedule(&r, 10, 10, 1000, 60000, 5), 0);
+    assert_int_equal(r.outcome, TG_ACTBACK_DELIVERED);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -284,6 +318,7 @@ int main(void)
         cmocka_unit_test(test_fail_keeps_retry_after_of_429_503),
         cmocka_unit_test(test_backoff),
         cmocka_unit_test(test_retry_after),
+        cmocka_unit_test(test_schedule),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,6 +3,7 @@
 #include "server/actback/deliver.h"
 
 #include <curl/curl.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "server/util/number.h"
@@ -31,6 +32,28 @@ int64_t tg_actback_backoff_ms(int attempt, int64_t base_ms, int64_t cap_ms,
     /* Uniform in [0, w]; the modulo bias of a 64-bit draw over a window
      * below 2^40 ms is negligible. */
     return w > 0 ? (int64_t)(rnd % ((uint64_t)w + 1)) : 0;
+}
+
+int64_t tg_actback_schedule(struct tg_actback_result *res, int attempt,
+                            int max_attempts, int64_t base_ms, int64_t cap_ms,
+                            uint64_t rnd)
+{
+    char prev[sizeof(res->error)];
+
+    if (res->outcome != TG_ACTBACK_RETRY)
+        return 0;
+    if (res->stopped)
+        return 0;
+    if (attempt >= max_attempts) {
+        memcpy(prev, res->error, sizeof(prev));
+        snprintf(res->error, sizeof(res->error),
+                 "gave up after %d attempts: %.250s", attempt, prev);
+        res->outcome = TG_ACTBACK_DEAD;
+        return 0;
+    }
+    if (res->retry_after_ms >= 0)
+        return res->retry_after_ms;
+    return tg_actback_backoff_ms(attempt, base_ms, cap_ms, rnd);
 }
 
 int tg_actback_retry_after_parse(const char *v, size_t len, int64_t now_s,

@@ -102,6 +102,17 @@ int64_t tg_actback_backoff_ms(int attempt, int64_t base_ms, int64_t cap_ms,
 int64_t tg_actback_backoff_window_ms(int attempt, int64_t base_ms,
                                      int64_t cap_ms);
 
+/* What an attempt comes to, once its result res is known: attempt is its
+ * number (1-based) of at most max_attempts. A retry whose attempt reached
+ * max_attempts becomes dead (its error prefixed "gave up after N
+ * attempts: "). Returns the delay before the next attempt of a retry: 0
+ * for one cut by a stop (due at once), the server's Retry-After when it
+ * gave one, else tg_actback_backoff_ms(attempt, base_ms, cap_ms, rnd); 0
+ * for any other outcome. */
+int64_t tg_actback_schedule(struct tg_actback_result *res, int attempt,
+                            int max_attempts, int64_t base_ms, int64_t cap_ms,
+                            uint64_t rnd);
+
 /* The longest Retry-After honoured, ms (a day); longer is cut to it. */
 #define TG_ACTBACK_RETRY_AFTER_MAX_MS (24LL * 3600 * 1000)
 

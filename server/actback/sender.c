@@ -236,16 +236,14 @@ static void settle(struct tg_sender *s, const json_t *a, int ti,
     const char *ticket = sget(a, "ticket"), *dec = sget(a, "decision_id");
     const char *outcome, *err = res->error[0] ? res->error : NULL;
     int64_t now = wall_ms(), next_at = now;
-    char prev[sizeof(res->error)];
     int rc;
 
-    if (res->outcome == TG_ACTBACK_RETRY && !res->stopped && ti >= 0 &&
-        attempt >= s->max_attempts[ti]) {
-        memcpy(prev, res->error, sizeof(prev));
-        snprintf(res->error, sizeof(res->error),
-                 "gave up after %d attempts: %.250s", attempt, prev);
-        res->outcome = TG_ACTBACK_DEAD;
-    }
+    if (ti >= 0)
+        next_at += tg_actback_schedule(res, attempt, s->max_attempts[ti],
+                                       s->base_ms[ti], s->max_ms[ti],
+                                       random64());
+    else if (res->outcome == TG_ACTBACK_RETRY)
+        res->outcome = TG_ACTBACK_DEAD; /* cannot happen: no target, dead */
     switch (res->outcome) {
     case TG_ACTBACK_DELIVERED:
     case TG_ACTBACK_SKIPPED:
@@ -253,13 +251,6 @@ static void settle(struct tg_sender *s, const json_t *a, int ti,
         break;
     case TG_ACTBACK_RETRY:
         outcome = "retry";
-        if (!res->stopped)
-            next_at = now + (res->retry_after_ms >= 0
-                                 ? res->retry_after_ms
-                                 : tg_actback_backoff_ms(attempt,
-                                                         s->base_ms[ti],
-                                                         s->max_ms[ti],
-                                                         random64()));
         break;
     default:
         outcome = "dead";

@@ -470,6 +470,63 @@ static void test_canonical_jti(void **state)
     free(tok);
 }
 
+/* The conflicts list of an answer, as text ("[]" when empty). */
+static char *conflicts_of(const struct tg_resp *r)
+{
+    json_t *doc = json_loads(r->body, 0, NULL);
+    char *s;
+
+    assert_non_null(doc);
+    s = json_dumps(json_object_get(doc, "conflicts"), JSON_COMPACT);
+    json_decref(doc);
+    assert_non_null(s);
+    return s;
+}
+
+/* A source_id sent again with another event is a duplicate all the same
+ * (the first stays), and named in conflicts; the same event is not. */
+static void test_conflict(void **state)
+{
+    static const char a[] =
+        "{\"type\":\"grant\",\"time\":\"2026-11-20T08:00:00Z\","
+        "\"identity\":\"dave\",\"system\":\"vault\",\"entitlement\":"
+        "\"kv-read\",\"source_id\":\"c-1\"}";
+    static const char b[] =
+        "{\"type\":\"grant\",\"time\":\"2026-11-20T08:00:00Z\","
+        "\"identity\":\"dave\",\"system\":\"vault\",\"entitlement\":"
+        "\"kv-admin\",\"source_id\":\"c-1\"}";
+    static const char a_in_batch[] =
+        "{\"events\":[{\"type\":\"grant\",\"time\":\"2026-11-20T08:00:00Z\","
+        "\"identity\":\"dave\",\"system\":\"vault\",\"entitlement\":"
+        "\"kv-read\",\"source_id\":\"c-1\"}]}";
+    struct tg_resp r;
+    char *c;
+    json_t *all;
+
+    (void)state;
+    post_signed("/v1/events", NULL, a, strlen(a), NULL, &r);
+    check_summary(&r, 1, 0, 0, 0);
+    tg_test_resp_free(&r);
+    post_signed("/v1/events", NULL, b, strlen(b), NULL, &r);
+    check_summary(&r, 0, 1, 0, 0);
+    c = conflicts_of(&r);
+    assert_string_equal(c, "[\"c-1\"]");
+    free(c);
+    tg_test_resp_free(&r);
+    /* The same event in another delivery (another raw_ref): no conflict. */
+    post_signed("/v1/events", NULL, a_in_batch, strlen(a_in_batch), NULL, &r);
+    check_summary(&r, 0, 1, 0, 0);
+    c = conflicts_of(&r);
+    assert_string_equal(c, "[]");
+    free(c);
+    tg_test_resp_free(&r);
+    all = stored_events();
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(all, "c-1"), "entitlement")),
+                        "kv-read");
+    json_decref(all);
+}
+
 static void test_refusals(void **state)
 {
     static const char bad_json[] = "{\"type\": \"grant\",";
@@ -542,6 +599,7 @@ int main(void)
         cmocka_unit_test(test_cloudtrail_signed),
         cmocka_unit_test(test_scim),
         cmocka_unit_test(test_canonical_jti),
+        cmocka_unit_test(test_conflict),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_store_unavailable),
     };

@@ -97,8 +97,35 @@ static void send_store_failed(struct rq *q, size_t stored)
 /* The counts of one delivery. */
 struct tally {
     size_t accepted, duplicates;
-    json_t *unmapped; /* [{"source_id", "reason"}] */
+    json_t *unmapped;  /* [{"source_id", "reason"}] */
+    json_t *conflicts; /* source_ids stored before with other content */
 };
+
+/* 1 when the entry stored under ev's source_id says something else than
+ * ev (raw_ref aside: a re-delivery may batch events differently). A
+ * sender reusing an id for another event, or an identity that resolves
+ * since a directory reload, is told so: the first document stays. 0 when
+ * they agree or the stored one cannot be read. */
+static int differs(struct rq *q, const json_t *ev, const char *key)
+{
+    char *json = NULL;
+    json_t *old = NULL, *now = NULL;
+    int rc = 0;
+
+    if (tg_evidence_get_entry(q->h->ev, "event", key, &json) != 0)
+        return 0;
+    old = json_loads(json, 0, NULL);
+    now = json_copy((json_t *)ev);
+    if (old && now) {
+        json_object_del(old, "raw_ref");
+        json_object_del(now, "raw_ref");
+        rc = !json_equal(old, now);
+    }
+    json_decref(old);
+    json_decref(now);
+    free(json);
+    return rc;
+}
 
 /* Appends event document ev to the chain. Returns 0 (stored, or already
  * there), or the store's error. */
@@ -128,6 +155,9 @@ static int store_one(struct rq *q, const json_t *ev, struct tally *t)
         /* Okta and CloudTrail deliver at least once: a re-sent event is
          * answered as it was the first time, and stored once. */
         t->duplicates++;
+        if (differs(q, ev, en.key) &&
+            json_array_append_new(t->conflicts, json_string(en.key)) != 0)
+            return TG_ENOMEM;
         return 0;
     }
     if (rc == 0)
@@ -135,16 +165,17 @@ static int store_one(struct rq *q, const json_t *ev, struct tally *t)
     return rc;
 }
 
-/* The summary answer: {"accepted", "duplicates", "ignored", "unmapped"}. */
+/* The summary answer: {"accepted", "duplicates", "ignored", "unmapped",
+ * "conflicts"}. */
 static void send_summary(struct rq *q, const struct tally *t, size_t ignored)
 {
     char sbuf[TG_DOC_STACK], *heap = NULL;
     const char *text;
     size_t len = 0;
-    json_t *doc =
-        json_pack("{s:I,s:I,s:I,s:O}", "accepted", (json_int_t)t->accepted,
-                  "duplicates", (json_int_t)t->duplicates, "ignored",
-                  (json_int_t)ignored, "unmapped", t->unmapped);
+    json_t *doc = json_pack(
+        "{s:I,s:I,s:I,s:O,s:O}", "accepted", (json_int_t)t->accepted,
+        "duplicates", (json_int_t)t->duplicates, "ignored", (json_int_t)ignored,
+        "unmapped", t->unmapped, "conflicts", t->conflicts);
 
     text = doc ? tg_http_dump_doc(doc, sbuf, sizeof(sbuf), &heap, &len) : NULL;
     if (text)
@@ -158,13 +189,13 @@ static void send_summary(struct rq *q, const struct tally *t, size_t ignored)
 /* Stores every event of out and answers. */
 static void store_all(struct rq *q, const struct tg_events_out *out)
 {
-    struct tally t = {.unmapped = json_array()};
+    struct tally t = {.unmapped = json_array(), .conflicts = json_array()};
     size_t i;
     int rc = 0;
 
-    if (!t.unmapped) {
+    if (!t.unmapped || !t.conflicts) {
         tg_http_send_internal(q);
-        return;
+        goto out;
     }
     for (i = 0; i < json_array_size(out->events); i++) {
         const json_t *ev = json_array_get(out->events, i);
@@ -195,7 +226,9 @@ static void store_all(struct rq *q, const struct tg_events_out *out)
     } else {
         send_summary(q, &t, out->ignored);
     }
+out:
     json_decref(t.unmapped);
+    json_decref(t.conflicts);
 }
 
 /*

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -27,6 +28,7 @@ struct run {
 /* The server's store, with the decisions it made (setup). */
 static struct tg_server S;
 static char example_id[64], group_id[64], sn_id[64], ctl_id[64];
+static char snw_id[64];
 
 static char *slurp(FILE *f)
 {
@@ -177,6 +179,64 @@ static void has_seq(const struct run *r, int64_t seq, int64_t head)
     has(r, want);
 }
 
+/* The contract's ServiceNow approval through /v1/webhooks/servicenow
+ * (RS256 Bearer, as the business rule sends it): assigned to dave, erin
+ * acted (approval.acted_by). Its decision id into id. */
+static void servicenow_webhook(char *id, size_t cap)
+{
+    json_t *d = json_load_file(
+        TG_SOURCE_DIR "/example/payloads/servicenow-approval.json", 0, NULL);
+    json_t *ap = json_object_get(d, "approval");
+    char claims[300], exp[32], *pem, *tok, *auth, *body;
+    long now = (long)time(NULL);
+    struct tg_resp r;
+    json_t *doc;
+
+    assert_non_null(d);
+    json_object_set_new(ap, "approver",
+                        json_pack("{s:s,s:s}", "user_name", "dave.okafor",
+                                  "name", "Dave Okafor"));
+    json_object_set_new(ap, "acted_by",
+                        json_pack("{s:s,s:s}", "user_name", "erin.yu",
+                                  "name", "Erin Yu"));
+    tg_test_rfc3339(3 * 86400, exp, sizeof(exp));
+    exp[10] = ' '; /* ServiceNow's "yyyy-MM-dd HH:mm:ss" */
+    exp[19] = '\0';
+    json_object_set_new(
+        json_object_get(json_object_get(d, "ritm"), "variables"),
+        "access_expiry", json_string(exp));
+    snprintf(claims, sizeof(claims),
+             "{\"iss\":\"%s\",\"aud\":\"%s\",\"iat\":%ld,\"exp\":%ld,"
+             "\"jti\":\"auditshow-%ld\"}",
+             TG_TEST_SN_ISS, TG_TEST_AUD, now, now + 120, now);
+    pem = tg_test_read_file(
+        TG_SOURCE_DIR "/example/keys/servicenow-private-TEST-ONLY.pem", NULL);
+    assert_non_null(pem);
+    tok = tg_test_jwt("RS256", pem, strlen(pem), claims);
+    assert_non_null(tok);
+    auth = tg_test_bearer_header(tok);
+    body = json_dumps(d, JSON_COMPACT);
+    {
+        const char *h[] = {"Content-Type: application/json", auth, NULL};
+        assert_int_equal(tg_test_http(&S, "POST", "/v1/webhooks/servicenow",
+                                      h, body, strlen(body), 0, &r),
+                         0);
+    }
+    if (r.status != 200)
+        fail_msg("status %ld: %s", r.status, r.body);
+    doc = json_loads(r.body, 0, NULL);
+    assert_non_null(doc);
+    snprintf(id, cap, "%s",
+             json_string_value(json_object_get(doc, "decision_id")));
+    json_decref(doc);
+    tg_test_resp_free(&r);
+    free(body);
+    free(auth);
+    free(tok);
+    free(pem);
+    json_decref(d);
+}
+
 /* The real server decides three tickets: the contract's example (erin,
  * carol's delegate), dave through his group, and a ServiceNow-style
  * approval where erin acted for dave. */
@@ -214,6 +274,7 @@ static int setup(void **state)
                                     "PAY-77 in payments-db"));
     check(t, ctl_id, sizeof(ctl_id));
     json_decref(t);
+    servicenow_webhook(snw_id, sizeof(snw_id));
     assert_int_equal(tg_test_server_stop(&S), 0);
     return 0;
 }
@@ -268,6 +329,18 @@ static void test_text(void **state)
     has(&r, "erin.yu = erin@example.com (Erin Yu)");
     has(&r, "acted for the assigned approver dave.okafor = dave@example.com "
             "(Dave Okafor)");
+    run_free(&r);
+
+    /* the same through ServiceNow's own webhook */
+    r = show(snw_id, "text");
+    if (r.rc != 0)
+        fail_msg("exit %d: %s%s", r.rc, r.out, r.err);
+    has(&r, "ticket RITM0012345 from servicenow");
+    has(&r, "  erin.yu = erin@example.com (Erin Yu), judged at ");
+    has(&r, "acted for the assigned approver dave.okafor = dave@example.com "
+            "(Dave Okafor)");
+    has(&r, "delegate of carol@example.com from 2025-01-01 until 2099-12-31");
+    has(&r, "owner:       carol.diaz = carol@example.com (Carol Diaz)");
     run_free(&r);
 }
 

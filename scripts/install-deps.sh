@@ -5,7 +5,7 @@ set -euo pipefail
 PKGS="build-essential cmake pkg-config libcivetweb-dev libjwt-dev libssl-dev
 libjansson-dev libyaml-dev libsqlite3-dev libcmocka-dev libcurl4-openssl-dev
 openssl python3 python3-jsonschema curl wrk valgrind nodejs groovy
-default-jre-headless"
+default-jre-headless chromium"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -160,11 +160,12 @@ uint32_t tg_oc_name_find(const struct tg_oc_set *s, const char *text);
  * unreadable and skipped) or TG_ENOMEM. */
 int tg_oc_add_row(struct tg_oc_set *s, const struct tg_evidence_row *row);
 
-/* Loads every decision and event of the store file at path (two threads,
- * one per kind, each with its own read-only connection), then links.
+/* Loads every decision and event of the store file at path (its own
+ * read-only connection; one scan in seq order, parsed on a second thread
+ * while it reads), then links.
  * Returns 0, TG_EIO or TG_ENOMEM. */
 int tg_oc_load_file(const char *path, struct tg_oc_set **out);
-/* The same from a live store (one scan after the other). */
+/* The same from a live store, in the calling thread. */
 int tg_oc_load(struct tg_evidence *e, struct tg_oc_set **out);
 
 /* Links events to tickets (the model above). Call after the last add;

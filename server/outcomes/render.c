@@ -367,7 +367,7 @@ static void denies_chart(FILE *f, const json_t *rep)
     const json_t *d = json_object_get(rep, "denies");
     const json_t *codes = json_object_get(d, "codes"),
                  *buckets = json_object_get(d, "buckets"), *row, *c;
-    const double W = 760, H = 260, top = 14, bottom = 44, left = 10;
+    const double W = 760, H = 260, top = 18, bottom = 44, left = 40;
     size_t nb = json_array_size(buckets), nc = json_array_size(codes), i, k;
     double maxt = 0, bw;
 
@@ -409,17 +409,30 @@ static void denies_chart(FILE *f, const json_t *rep)
             fprintf(f, ": %.0f</title></rect>\n", v);
         }
     }
-    if (nb) {
-        const char *first = str(json_array_get(buckets, 0), "start");
-        const char *last = str(json_array_get(buckets, nb - 1), "start");
-        fprintf(f, "<text x=\"%.0f\" y=\"%.0f\" class=\"axis\" "
-                   "text-anchor=\"start\">", left, H - bottom + 16);
-        esc(f, first);
-        fprintf(f, "</text><text x=\"%.0f\" y=\"%.0f\" class=\"axis\" "
-                   "text-anchor=\"end\">", W - left, H - bottom + 16);
-        esc(f, last);
+    /* Up to six dates under the bars, and the tallest bar's height. */
+    for (i = 0; nb && i < 6; i++) {
+        size_t at = nb == 1 ? 0 : i * (nb - 1) / 5;
+        char lab[32];
+        snprintf(lab, sizeof lab, "%s",
+                 str(json_array_get(buckets, at), "start"));
+        /* A day or more per bar: the date says it. */
+        if (json_integer_value(json_object_get(d, "bucket_seconds")) >= 86400)
+            lab[10 < sizeof lab ? 10 : 0] = '\0';
+        fprintf(f, "<text x=\"%.1f\" y=\"%.0f\" class=\"axis\">",
+                left + ((double)at + 0.5) * bw, H - bottom + 16);
+        esc(f, lab);
         fputs("</text>\n", f);
+        if (nb < 6 && at == nb - 1)
+            break;
     }
+    fprintf(f, "<text x=\"%.0f\" y=\"%.0f\" class=\"axis-left\">%.0f "
+               "per %s at most</text>\n",
+            left, top - 2, maxt,
+            json_integer_value(json_object_get(d, "bucket_seconds")) >= 604800
+                ? "bar"
+            : json_integer_value(json_object_get(d, "bucket_seconds")) >= 86400
+                ? "day"
+                : "hour");
     fprintf(f,
             "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" "
             "stroke=\"#999\"/>\n</svg>\n",
@@ -458,6 +471,7 @@ static const char css[] =
     "th{color:#5b6776;font-weight:600}"
     "svg text{font-size:11px;fill:#5b6776}svg text.count{text-anchor:middle;"
     "fill:#1d2733}svg text.axis{text-anchor:middle}"
+    "svg text.axis-left{text-anchor:start}"
     ".legend{list-style:none;padding:0;margin:8px 0 0;display:flex;"
     "flex-wrap:wrap;gap:6px 16px;font-size:12px}"
     ".legend span{display:inline-block;width:10px;height:10px;"

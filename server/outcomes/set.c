@@ -18,7 +18,11 @@ struct tg_oc_names {
     size_t len, cap;
     uint32_t *off;     /* id -> offset in pool */
     uint32_t n, offcap;
-    uint32_t *slot;    /* open addressing: id + 1, 0 empty */
+    uint32_t *len_of;  /* id -> length */
+    struct slot {
+        uint32_t id1;  /* id + 1, 0 empty */
+        uint32_t hash; /* the text's hash, compared before its bytes */
+    } *slot;
     uint32_t nslot;    /* power of two */
 };
 
@@ -42,8 +46,9 @@ struct tg_oc_names *tg_oc_names_new(void)
     t->pool = malloc(4096);
     t->cap = 4096;
     t->off = malloc(256 * sizeof *t->off);
+    t->len_of = malloc(256 * sizeof *t->len_of);
     t->offcap = 256;
-    if (!t->slot || !t->pool || !t->off) {
+    if (!t->slot || !t->pool || !t->off || !t->len_of) {
         tg_oc_names_free(t);
         return NULL;
     }
@@ -51,6 +56,7 @@ struct tg_oc_names *tg_oc_names_new(void)
     t->pool[0] = '\0';
     t->len = 1;
     t->off[0] = 0;
+    t->len_of[0] = 0;
     t->n = 1;
     return t;
 }
@@ -61,6 +67,7 @@ void tg_oc_names_free(struct tg_oc_names *t)
         return;
     free(t->pool);
     free(t->off);
+    free(t->len_of);
     free(t->slot);
     free(t);
 }
@@ -77,19 +84,21 @@ const char *tg_oc_names_text(const struct tg_oc_names *t, uint32_t id)
 
 static int grow_slots(struct tg_oc_names *t)
 {
-    uint32_t n = t->nslot * 2, *s;
+    uint32_t n = t->nslot * 2;
+    struct slot *s;
 
     if (n < t->nslot)
         return TG_ENOMEM;
     s = calloc(n, sizeof *s);
     if (!s)
         return TG_ENOMEM;
-    for (uint32_t id = 1; id < t->n; id++) {
-        const char *x = t->pool + t->off[id];
-        uint32_t i = (uint32_t)hash(x, strlen(x)) & (n - 1);
-        while (s[i])
-            i = (i + 1) & (n - 1);
-        s[i] = id + 1;
+    for (uint32_t i = 0; i < t->nslot; i++) {
+        uint32_t k;
+        if (!t->slot[i].id1)
+            continue;
+        for (k = t->slot[i].hash & (n - 1); s[k].id1; k = (k + 1) & (n - 1))
+            ;
+        s[k] = t->slot[i];
     }
     free(t->slot);
     t->slot = s;
@@ -97,35 +106,49 @@ static int grow_slots(struct tg_oc_names *t)
     return 0;
 }
 
+/* The slot of the n bytes at s with hash h: where they are, or the empty
+ * slot where they would go. */
+static uint32_t find_slot(const struct tg_oc_names *t, const char *s,
+                          size_t n, uint32_t h)
+{
+    uint32_t i = h & (t->nslot - 1);
+
+    for (; t->slot[i].id1; i = (i + 1) & (t->nslot - 1)) {
+        uint32_t id = t->slot[i].id1 - 1;
+        if (t->slot[i].hash == h && t->len_of[id] == n &&
+            memcmp(t->pool + t->off[id], s, n) == 0)
+            return i;
+    }
+    return i;
+}
+
 int tg_oc_names_lookup(const struct tg_oc_names *t, const char *s, size_t n,
                        uint32_t *id)
 {
-    uint32_t i = (uint32_t)hash(s, n) & (t->nslot - 1);
+    uint32_t i = find_slot(t, s, n, (uint32_t)hash(s, n));
 
-    for (; t->slot[i]; i = (i + 1) & (t->nslot - 1)) {
-        const char *x = t->pool + t->off[t->slot[i] - 1];
-        if (strncmp(x, s, n) == 0 && x[n] == '\0') {
-            *id = t->slot[i] - 1;
-            return 1;
-        }
-    }
-    *id = i; /* the empty slot */
-    return 0;
+    if (!t->slot[i].id1)
+        return 0;
+    *id = t->slot[i].id1 - 1;
+    return 1;
 }
 
 int tg_oc_names_intern(struct tg_oc_names *t, const char *s, size_t n,
                        uint32_t *id)
 {
-    uint32_t slot;
+    uint32_t h, slot;
 
     if (n == 0) {
         *id = 0;
         return 0;
     }
-    if (tg_oc_names_lookup(t, s, n, id))
+    h = (uint32_t)hash(s, n);
+    slot = find_slot(t, s, n, h);
+    if (t->slot[slot].id1) {
+        *id = t->slot[slot].id1 - 1;
         return 0;
-    slot = *id;
-    if (t->len + n + 1 > t->cap || t->len + n + 1 > UINT32_MAX) {
+    }
+    if (t->len + n + 1 > t->cap) {
         size_t cap = t->cap * 2 + n + 1;
         char *p;
         if (cap > UINT32_MAX)
@@ -141,13 +164,19 @@ int tg_oc_names_intern(struct tg_oc_names *t, const char *s, size_t n,
         if (!o)
             return TG_ENOMEM;
         t->off = o;
+        o = realloc(t->len_of, (size_t)t->offcap * 2 * sizeof *o);
+        if (!o)
+            return TG_ENOMEM;
+        t->len_of = o;
         t->offcap *= 2;
     }
     memcpy(t->pool + t->len, s, n);
     t->pool[t->len + n] = '\0';
     t->off[t->n] = (uint32_t)t->len;
+    t->len_of[t->n] = (uint32_t)n;
     t->len += n + 1;
-    t->slot[slot] = t->n + 1;
+    t->slot[slot].id1 = t->n + 1;
+    t->slot[slot].hash = h;
     *id = t->n++;
     /* Kept under half full: probes stay short. */
     if ((uint64_t)t->n * 2 > t->nslot)

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Times `ticketgate report` end to end on a store of N decisions and N
+# events (default 1,000,000 each) made by bench/report_bench.c through the
+# store API. The store is kept (TG_REPORT_STORE, default
+# /tmp/ticketgate-report-bench-N.db) so that a second run times the report
+# only. Run by hand, on a quiet machine:
+#   bench/report_bench.sh [N]
+# TG_BUILD names a Release build directory (default build); the script
+# builds ticketgate and report_bench there. Prints the wall time, CPU time
+# and peak RSS of each format.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n=${1:-1000000}
+build=${TG_BUILD:-build}
+store=${TG_REPORT_STORE:-/tmp/ticketgate-report-bench-$n.db}
+cmake --build "$build" --target ticketgate report_bench >/dev/null
+if [ ! -f "$store" ]; then
+    "$build/report_bench" "$store" "$n"
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cp -r example/. "$tmp/"
+sed "s|path: ./data/ticketgate.db|path: $store|" example/ticketgate.yaml > "$tmp/ticketgate.yaml"
+grep -q "path: $store" "$tmp/ticketgate.yaml"
+cat "$store" > /dev/null   # in the page cache, as a store in use is
+echo "store: $store ($(stat -c %s "$store") bytes), $n decisions + up to $n events"
+for fmt in json html text; do
+    start=$(date +%s.%N)
+    /usr/bin/time -f "%M %U %S" -o "$tmp/rss" "$build/ticketgate" report \
+        -c "$tmp/ticketgate.yaml" --since 2026-09-01 --until 2026-12-01 \
+        --now 2026-12-01 --format "$fmt" -o "$tmp/report.$fmt"
+    end=$(date +%s.%N)
+    read -r rss user sys < "$tmp/rss"
+    python3 -c 'import sys; s,e,r,u,y,f=sys.argv[1:]; print("%-4s %6.2f s wall, %6.2f s CPU, peak RSS %d MB" % (f, float(e)-float(s), float(u)+float(y), int(r)//1024))' \
+        "$start" "$end" "$rss" "$user" "$sys" "$fmt"
+done

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "server/cli/cli.h"
 #include "server/store/store.h"
 #include "tests/support/tg_test.h"
 #include "validators/errors.h"
@@ -354,6 +355,62 @@ static void test_candidate_that_does_not_load(void **state)
     tg_test_server_cleanup(&s);
 }
 
+/* Runs tg_cmd_lint -c config with stderr captured into *err. */
+static int lint(const char *config, char **err)
+{
+    char *argv[] = {(char *)"lint", (char *)"-c", (char *)config, NULL};
+    FILE *fe = tmpfile(), *fo = tmpfile();
+    int se, so, rc;
+    long n;
+
+    assert_non_null(fe);
+    assert_non_null(fo);
+    fflush(stderr);
+    fflush(stdout);
+    se = dup(2);
+    so = dup(1);
+    dup2(fileno(fe), 2);
+    dup2(fileno(fo), 1);
+    rc = tg_cmd_lint(3, argv);
+    fflush(stderr);
+    fflush(stdout);
+    dup2(se, 2);
+    dup2(so, 1);
+    close(se);
+    close(so);
+    fseek(fe, 0, SEEK_END);
+    n = ftell(fe);
+    fseek(fe, 0, SEEK_SET);
+    *err = calloc(1, (size_t)n + 1);
+    assert_non_null(*err);
+    if (n > 0)
+        assert_int_equal(fread(*err, 1, (size_t)n, fe), (size_t)n);
+    fclose(fe);
+    fclose(fo);
+    return rc;
+}
+
+/* lint loads the candidate too, and names its problems. */
+static void test_lint_names_the_candidate_problems(void **state)
+{
+    struct tg_server s;
+    char *err;
+
+    (void)state;
+    prepare(&s, "  mode: enforce", "  mode: enforce\n  no_such_key: 1");
+    assert_int_equal(lint(s.config, &err), 2);
+    assert_non_null(strstr(err, "policy.shadow: "));
+    assert_non_null(strstr(err, "no_such_key"));
+    free(err);
+    tg_test_server_cleanup(&s);
+
+    prepare(&s, "write: 90", "write: 30");
+    assert_int_equal(lint(s.config, &err), 0);
+    assert_null(strstr(err, "policy.shadow"));
+    free(err);
+    tg_test_server_cleanup(&s);
+}
+
 static int setup(void **state)
 {
     json_error_t err;
@@ -376,6 +433,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_differences_counted_under_load),
         cmocka_unit_test(test_candidate_that_does_not_load),
+        cmocka_unit_test(test_lint_names_the_candidate_problems),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

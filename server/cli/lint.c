@@ -20,6 +20,25 @@ static void usage(FILE *f)
  * there is any (or the arguments are wrong); else prints one summary line to
  * stdout and exits 0.
  */
+/* Loads the candidate of policy.shadow and prints its problems, each
+ * after "policy.shadow: ". Returns 0 when it loads. */
+static int lint_shadow(const char *path)
+{
+    struct tg_config *c = NULL;
+    struct tg_diag d;
+    int rc;
+
+    tg_diag_init(&d);
+    rc = tg_config_load(path, &c, &d);
+    for (size_t i = 0; rc != TG_OK && i < d.n; i++)
+        fprintf(stderr, "policy.shadow: %s\n", d.msgs[i]);
+    if (rc != TG_OK && d.n == 0)
+        fprintf(stderr, "policy.shadow: %s does not load\n", path);
+    tg_config_free(c);
+    tg_diag_cleanup(&d);
+    return rc;
+}
+
 int tg_cmd_lint(int argc, char **argv)
 {
     const char *path = NULL;
@@ -71,6 +90,9 @@ int tg_cmd_lint(int argc, char **argv)
     tg_config_exception_notes(cfg, (int64_t)time(NULL), &diag);
     for (size_t i = 0; i < diag.n; i++)
         fprintf(stderr, "%s\n", diag.msgs[i]);
+    /* policy.shadow: the server would run without its candidate. */
+    if (cfg->shadow_path && lint_shadow(cfg->shadow_path) != 0)
+        goto out;
     printf("%s: OK: %zu gate%s, %zu people, %zu group%s, %zu system%s, "
            "%zu delegation%s; policy %s%s%s\n",
            path, cfg->n_gates, cfg->n_gates == 1 ? "" : "s",

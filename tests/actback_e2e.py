@@ -186,13 +186,14 @@ ACT = """    act_back:
       on_deny: { comment: true, transition_to: "Waiting for approval", label: access-governance-denied }
       on_annotate: { comment: true }
       comment_visibility: internal
+      max_per_host: 2
       max_attempts: 40
       retry_base_ms: 200
       retry_max_ms: 800
       timeout_ms: 1000
 """ % stub.port
 SN_ACT = """    act_back:
-      instance_url: "http://127.0.0.1:%d"
+      instance_url: "http://localhost:%d"
       auth: { user: ticketgate.integration, password: "${TG_TEST_SN_PASSWORD}" }
       on_deny: { reject_approval: true, work_note: true }
       on_annotate: { work_note: true }
@@ -368,6 +369,23 @@ try:
     check("401: counted dead", metric('ticketgate_actions_total{system="jira",action="comment",outcome="dead"}') == dead_before + 1)
     check("401: an error log line", re.search(r'"level":"error","event":"actback_dead".*%s' % k7, open(log_path).read()) is not None)
     check("401: posted once", calls(stub.state(), k7).count("POST /rest/api/3/issue/%s/comment" % k7) == 1)
+
+    # -- at most max_per_host (2) requests in flight to Jira's host --------
+    # (ServiceNow is "localhost", another host: six workers in all.)
+    ks3 = [K(20 + i) for i in range(3)]
+    for x in ks3:
+        stub.issue(x)
+    stub.ctl("/_stub/rules", [{"method": "POST", "path": "/rest/api/3/issue/%s/comment" % x, "status": 201,
+                               "store": True, "delay": 1.0, "body": {"id": "1"}} for x in ks3])
+    for x in ks3:
+        jira_webhook(ticket(x, "deny"))
+    for x in ks3:
+        wait_for("cap: %s settled" % x, lambda: settled(x, 3))
+    s = stub.state()
+    spans = [(r["t"], r["end"]) for r in s["requests"] if r["path"].startswith("/rest/") and "end" in r
+             and any("/issue/%s" % x in r["path"] for x in ks3)]
+    most = max(sum(1 for a, b in spans if a <= t < b) for t, _ in spans)
+    check("cap: at most 2 requests in flight to one host", most == 2, "%d at once" % most)
 
     # -- ServiceNow deny: approval rejected, work note ---------------------
     ks = "RITM%07d" % run

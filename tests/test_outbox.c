@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -703,22 +705,15 @@ static json_t *get_actions(struct tg_server *s, const char *query,
     return doc;
 }
 
-static void test_server_actions(void **state)
+/* A server with Jira's act-back pointed at a port nothing listens on
+ * (1): the actions stay queued, retried an hour later. */
+static void start_unreachable(struct tg_server *s)
 {
-    struct tg_server s;
-    struct tg_resp r;
-    char sig[120], hex[65], *body = deny_body(), *tok, *auth, decision[64];
-    json_t *doc, *d;
-    size_t n, i;
-    long live = 0;
-    (void)state;
-
     setenv("TG_T_OUTBOX_TOKEN", "outbox-token", 1);
-    assert_int_equal(tg_test_server_prepare(&s), 0);
-    /* Jira unreachable (port 1): the actions stay queued, retried late. */
+    assert_int_equal(tg_test_server_prepare(s), 0);
     assert_int_equal(
         tg_test_config_replace(
-            &s, "    access_issue_types:",
+            s, "    access_issue_types:",
             "    act_back:\n"
             "      base_url: http://127.0.0.1:1\n"
             "      auth: { email: bot@acme.com, api_token: "
@@ -729,31 +724,55 @@ static void test_server_actions(void **state)
             "      retry_max_ms: 3600000\n"
             "    access_issue_types:"),
         0);
-    assert_int_equal(tg_test_server_start(&s), 0);
+    assert_int_equal(tg_test_server_start(s), 0);
+}
+
+/* Posts body (deny_body) under delivery id `delivery` `times` times; the
+ * decision id (the same each time) into decision. */
+static void post_deny(struct tg_server *s, const char *body,
+                      const char *delivery, int times, char *decision,
+                      size_t cap)
+{
+    char sig[120], hex[65], idh[120];
+    struct tg_resp r;
+    json_t *d;
 
     tg_test_hmac_sha256_hex(TG_TEST_JIRA_SECRET, strlen(TG_TEST_JIRA_SECRET),
                             body, strlen(body), hex);
     snprintf(sig, sizeof sig, "X-Hub-Signature: sha256=%s", hex);
+    snprintf(idh, sizeof idh, "X-Atlassian-Webhook-Identifier: %s", delivery);
     {
-        const char *h[] = {ctype, sig, "X-Atlassian-Webhook-Identifier: ob-1",
-                           NULL};
-        for (int round = 0; round < 2; round++) {
-            assert_int_equal(tg_test_http(&s, "POST", "/v1/webhooks/jira", h,
+        const char *h[] = {ctype, sig, idh, NULL};
+        for (int round = 0; round < times; round++) {
+            assert_int_equal(tg_test_http(s, "POST", "/v1/webhooks/jira", h,
                                           body, strlen(body), 0, &r),
                              0);
             assert_int_equal(r.status, 200);
             d = json_loadb(r.body, r.body_len, 0, NULL);
             assert_string_equal(sget(d, "decision"), "deny");
-            /* the retried delivery answers the same decision */
+            /* a retried delivery answers the same decision */
             if (round == 0)
-                snprintf(decision, sizeof decision, "%s",
-                         sget(d, "decision_id"));
+                snprintf(decision, cap, "%s", sget(d, "decision_id"));
             else
                 assert_string_equal(sget(d, "decision_id"), decision);
             json_decref(d);
             tg_test_resp_free(&r);
         }
     }
+}
+
+static void test_server_actions(void **state)
+{
+    struct tg_server s;
+    char *tok, *auth, decision[64], *body = deny_body();
+    json_t *doc;
+    size_t n, i;
+    long live = 0;
+    (void)state;
+
+    start_unreachable(&s);
+    post_deny(&s, body, "ob-1", 2, decision, sizeof decision);
+    free(body);
 
     tok = tg_test_generic_token(NULL);
     auth = tg_test_bearer_header(tok);
@@ -795,7 +814,57 @@ static void test_server_actions(void **state)
 
     free(auth);
     free(tok);
+    assert_int_equal(tg_test_server_stop(&s), 0);
+    tg_test_server_cleanup(&s);
+}
+
+/* An acknowledged deny keeps its actions across kill -9: they were
+ * committed with its record, before the answer. */
+static void test_kill9_keeps_actions(void **state)
+{
+    struct tg_server s;
+    struct tg_config *c = NULL;
+    struct tg_diag dg;
+    char decision[64], *tok, *auth, *body = deny_body();
+    json_t *doc;
+    (void)state;
+
+    start_unreachable(&s);
+    post_deny(&s, body, "ob-k9", 1, decision, sizeof decision);
+    assert_int_equal(tg_test_server_signal(&s, SIGKILL), 0);
+    waitpid(s.pid, NULL, 0);
+    s.pid = 0;
+
+    tg_diag_init(&dg);
+    assert_int_equal(tg_config_load(s.config, &c, &dg), 0);
+    tg_diag_cleanup(&dg);
+    assert_int_equal(tg_outbox_list_file(c->store.path, "ACC-4410", &doc), 0);
+    assert_int_equal(json_array_size(json_object_get(doc, "actions")), 3);
+    for (size_t i = 0; i < 3; i++)
+        assert_string_equal(sget(nth(doc, i), "decision_id"), decision);
+    json_decref(doc);
+    tg_config_free(c);
+
+    /* after the restart: the same three, still to be delivered, and the
+     * delivery retried once more still queues nothing new */
+    assert_int_equal(tg_test_server_start(&s), 0);
+    {
+        char again[64];
+        post_deny(&s, body, "ob-k9", 1, again, sizeof again);
+        assert_string_equal(again, decision);
+    }
     free(body);
+    tok = tg_test_generic_token(NULL);
+    auth = tg_test_bearer_header(tok);
+    doc = get_actions(&s, "?ticket=ACC-4410", auth, 200);
+    assert_int_equal(json_array_size(json_object_get(doc, "actions")), 3);
+    for (size_t i = 0; i < 3; i++) {
+        const char *st = sget(nth(doc, i), "state");
+        assert_true(strcmp(st, "pending") == 0 || strcmp(st, "inflight") == 0);
+    }
+    json_decref(doc);
+    free(auth);
+    free(tok);
     assert_int_equal(tg_test_server_stop(&s), 0);
     tg_test_server_cleanup(&s);
 }
@@ -809,6 +878,7 @@ int main(void)
         cmocka_unit_test(test_offline),
         cmocka_unit_test(test_cli),
         cmocka_unit_test(test_server_actions),
+        cmocka_unit_test(test_kill9_keeps_actions),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

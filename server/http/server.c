@@ -398,11 +398,13 @@ int tg_http_start(struct tg_cfgref *cfg, struct tg_evidence *ev,
         goto fail_shadow;
     }
     tg_shadow_configure(h->shadow, c);
-    keep_policy(h, c); /* the rules in force, kept in the chain (issue 13) */
     tg_config_log_exception_notes(c, (int64_t)time(NULL));
     if (servers_start(h, c, tls, &l) != 0)
         goto fail_start;
     log_listeners(h);
+    /* The rules in force, kept in the chain (issue 13); after the listen
+     * lines, which come first in the log. */
+    keep_policy(h, c);
     *out = h;
     return 0;
 

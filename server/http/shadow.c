@@ -31,10 +31,8 @@ struct tg_shadow {
 
     pthread_mutex_t lock; /* guards everything below */
     pthread_cond_t work;  /* an item was queued, or stop */
-    pthread_cond_t idle;  /* an item was finished */
     struct item *ring[TG_SHADOW_QUEUE];
     size_t head, tail;    /* counters; slot = n % TG_SHADOW_QUEUE */
-    size_t busy;          /* items taken and not yet finished (0 or 1) */
     int stop;
     struct tg_cfgref *cand; /* the candidate in force, or NULL */
     char *path;             /* policy.shadow as configured, or NULL */
@@ -237,7 +235,6 @@ static void *run(void *arg)
             break;
         it = s->ring[s->head % TG_SHADOW_QUEUE];
         s->head++;
-        s->busy = 1;
         cand = s->cand ? tg_cfgref_get(s->cand) : NULL;
         pthread_mutex_unlock(&s->lock);
         /* A candidate removed since the item was queued decides nothing. */
@@ -246,8 +243,6 @@ static void *run(void *arg)
         tg_cfgref_put(cand);
         item_free(it);
         pthread_mutex_lock(&s->lock);
-        s->busy = 0;
-        pthread_cond_broadcast(&s->idle);
     }
     pthread_mutex_unlock(&s->lock);
     return NULL;
@@ -270,16 +265,12 @@ int tg_shadow_new(struct tg_metrics *m, struct tg_evidence *ev,
         goto fail_cfg_lock;
     if (pthread_cond_init(&s->work, NULL) != 0)
         goto fail_work;
-    if (pthread_cond_init(&s->idle, NULL) != 0)
-        goto fail_idle;
     if (pthread_create(&s->thread, NULL, run, s) != 0)
         goto fail_thread;
     *out = s;
     return 0;
 
 fail_thread:
-    pthread_cond_destroy(&s->idle);
-fail_idle:
     pthread_cond_destroy(&s->work);
 fail_work:
     pthread_mutex_destroy(&s->cfg_lock);
@@ -304,7 +295,6 @@ void tg_shadow_free(struct tg_shadow *s)
     tg_cfgref_put(s->cand);
     free(s->path);
     free(s->error);
-    pthread_cond_destroy(&s->idle);
     pthread_cond_destroy(&s->work);
     pthread_mutex_destroy(&s->cfg_lock);
     pthread_mutex_destroy(&s->lock);
@@ -442,14 +432,4 @@ json_t *tg_shadow_status(struct tg_shadow *s)
                       s->error ? s->error : "the shadow policy does not load");
     pthread_mutex_unlock(&s->lock);
     return o;
-}
-
-void tg_shadow_drain(struct tg_shadow *s)
-{
-    if (!s)
-        return;
-    pthread_mutex_lock(&s->lock);
-    while ((s->head != s->tail || s->busy) && !s->stop)
-        pthread_cond_wait(&s->idle, &s->lock);
-    pthread_mutex_unlock(&s->lock);
 }

@@ -76,7 +76,4 @@ void tg_shadow_submit(struct tg_shadow *s, const char *decision_id,
  */
 json_t *tg_shadow_status(struct tg_shadow *s);
 
-/* Waits until every decision queued so far has been decided (tests). */
-void tg_shadow_drain(struct tg_shadow *s);
-
 #endif

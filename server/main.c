@@ -60,14 +60,15 @@ static const struct command {
      "when there is no such action or it is not in a state for it.\n"},
     {"report", tg_cmd_report,
      "usage: ticketgate report -c FILE [--since T] [--until T] [--now T]\n"
-     "                         --format html|json|text [-o FILE]\n"
+     "                         --format html|json|text [-o FILE] [--limit N]\n"
      "Access outcomes over [since, until) from the evidence store's\n"
      "decisions and grant/revoke events: unticketed and wider grants,\n"
      "lingering access, revocation lag, break-glass reviews, approver\n"
      "signals, copy-forward and exception rates, denies by reason; each\n"
      "against the previous period of the same length. T is RFC 3339 or a\n"
      "date; until defaults to now, since to 30 days before until. html is\n"
-     "one self-contained file. Safe while the server runs. Exit 0.\n"},
+     "one self-contained file; lists hold at most --limit rows (200).\n"
+     "Safe while the server runs. Exit 0.\n"},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 

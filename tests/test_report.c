@@ -44,10 +44,16 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
+    int rc;
     (void)state;
+
+    /* A clean exit: no leak or sanitizer report from the server. */
+    rc = tg_test_server_stop(&S);
+    if (rc != 0)
+        tg_test_server_dump_log(&S);
     tg_test_server_cleanup(&S);
     free(auth);
-    return 0;
+    return rc;
 }
 
 /* The example ticket as key id, ending `expires_in` seconds from now;
@@ -299,6 +305,9 @@ static void test_report_usage(void **state)
         report("--format json --since 2026-02-01 --until 2026-01-01", out),
         2);
     assert_int_equal(report("--format json", "/nonexistent/dir/x"), 2);
+    assert_int_equal(report("--format json --limit 0", out), 2);
+    assert_int_equal(report("--format json --limit x", out), 2);
+    assert_int_equal(report("--format json --limit 1", out), 0);
 }
 
 int main(void)

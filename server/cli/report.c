@@ -9,18 +9,23 @@
 #include "server/cli/cli.h"
 #include "server/config/config.h"
 #include "server/outcomes/outcomes.h"
+#include "server/util/number.h"
 #include "validators/errors.h"
 #include "validators/timeparse.h"
 
 #define REPORT_USAGE                                                           \
     "usage: ticketgate report -c FILE [--since T] [--until T] [--now T] "      \
-    "--format html|json|text [-o FILE]"
+    "--format html|json|text [-o FILE] [--limit N]"
 
 /* The period when --since is not given. */
 #define DEFAULT_DAYS 30
+/* Rows per list (lingering, unticketed, approvers, ...) by default and at
+ * most. */
+#define DEFAULT_LIMIT 200
+#define MAX_LIMIT 1000000
 
 struct report_args {
-    const char *config, *since, *until, *now, *format, *out;
+    const char *config, *since, *until, *now, *format, *out, *limit;
 };
 
 static int usage_error(const char *what, const char *arg)
@@ -66,6 +71,7 @@ static int parse_args(int argc, char **argv, struct report_args *a)
             take_opt(argc, argv, &i, "--now", &a->now, &missing) ||
             take_opt(argc, argv, &i, "--format", &a->format, &missing) ||
             take_opt(argc, argv, &i, "-o", &a->out, &missing) ||
+            take_opt(argc, argv, &i, "--limit", &a->limit, &missing) ||
             take_opt(argc, argv, &i, "--output", &a->out, &missing)) {
             if (missing)
                 return usage_error("a value is missing after", argv[i]);
@@ -135,8 +141,17 @@ static int period(const struct report_args *a, const struct tg_config *c,
                           ? c->outcomes.review_within_hours
                           : TG_OC_REVIEW_HOURS_DEFAULT) *
             3600,
-        .list_max = 200,
+        .list_max = DEFAULT_LIMIT,
     };
+    if (a->limit) {
+        uint64_t n;
+        if (tg_number_parse_u64(a->limit, strlen(a->limit), MAX_LIMIT, &n) ||
+            n == 0)
+            return usage_error("--limit must be a whole number from 1 to "
+                               "1000000, not",
+                               a->limit);
+        o->list_max = (size_t)n;
+    }
     if (a->now && (rc = parse_time("--now", a->now, &o->now)) != 0)
         return rc;
     /* By default the period ends with the current second, which it holds

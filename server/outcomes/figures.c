@@ -134,7 +134,7 @@ static size_t lag_bucket(int64_t lag)
     /* The first bucket is "before expiry": lag < 0. */
     if (lag < 0)
         return 0;
-    for (b = 1; b < TG_OC_N_LAG; b++)
+    for (b = 1; b < TG_OC_N_LAG - 1; b++)
         if (lag <= lag_bounds[b])
             return b;
     return TG_OC_N_LAG - 1;
@@ -386,7 +386,7 @@ static int lags(const struct tg_oc_set *s, const struct tg_oc_opts *o,
     for (i = 0; b && i < TG_OC_N_LAG; i++)
         push(b,
              json_pack("{s:s, s:o, s:I}", "label", lag_labels[i], "le_seconds",
-                       i + 1 < TG_OC_N_LAG ? json_integer(lag_bounds[i + 1])
+                       i + 1 < TG_OC_N_LAG ? json_integer(lag_bounds[i])
                                            : json_null(),
                        "count", (json_int_t)counts[i]),
              bad);

@@ -185,8 +185,9 @@ struct tg_oc_opts {
     size_t list_max;                /* rows per list, default 200 */
 };
 
-/* Buckets of the revocation lag distribution (upper bounds, seconds; the
- * first bucket is "revoked before expiry", the last is open). */
+/* Buckets of the revocation lag distribution: revoked before expiry (lag
+ * < 0; le_seconds 0), then up to 1 h, 1 day, 7 days, 30 days (le_seconds,
+ * inclusive), and over 30 days (le_seconds null). */
 #define TG_OC_LAG_BOUNDS 0, 3600, 86400, 7 * 86400, 30 * 86400
 #define TG_OC_N_LAG 6
 

@@ -278,39 +278,71 @@ static void cell(FILE *f, const json_t *v)
     fputs("</td>", f);
 }
 
+static void row_cells(FILE *f, const json_t *row, const char *const *cols,
+                      size_t ncols)
+{
+    fputs("<tr>", f);
+    for (size_t c = 0; c < ncols; c++) {
+        const json_t *v = json_object_get(row, cols[c]);
+        if (strstr(cols[c], "share") && json_is_number(v)) {
+            fprintf(f, "<td>%.1f%%</td>", num(v) * 100);
+        } else if (strcmp(cols[c], "median_seconds") == 0 &&
+                   json_is_number(v)) {
+            char d[32];
+            duration(num(v), d, sizeof d);
+            fprintf(f, "<td>%s</td>", d);
+        } else {
+            cell(f, v);
+        }
+    }
+    fputs("</tr>\n", f);
+}
+
+static void table_head(FILE *f, const char *id, const char *const *heads,
+                       size_t ncols)
+{
+    if (id[0])
+        fprintf(f, "<table id=\"%s\"><thead><tr>", id);
+    else
+        fputs("<table><thead><tr>", f);
+    for (size_t i = 0; i < ncols; i++)
+        fprintf(f, "<th>%s</th>", heads[i]);
+    fputs("</tr></thead><tbody>\n", f);
+}
+
+/* Rows shown before the rest folds into a <details> (no script). */
+#define SHOWN_ROWS 15
+
+/* The rows of list rep[list]; total is how many there are in all (the
+ * report lists at most --limit of them). */
 static void table(FILE *f, const json_t *rep, const char *list,
                   const char *id, const char *const *cols,
-                  const char *const *heads, size_t ncols, const char *empty)
+                  const char *const *heads, size_t ncols, const char *empty,
+                  double total)
 {
     const json_t *a = json_object_get(rep, list), *row;
-    size_t i;
+    size_t i, n = json_array_size(a);
 
-    if (!json_array_size(a)) {
+    if (!n) {
         fprintf(f, "<p class=\"empty\" id=\"%s\">%s</p>\n", id, empty);
         return;
     }
-    fprintf(f, "<table id=\"%s\"><thead><tr>", id);
-    for (i = 0; i < ncols; i++)
-        fprintf(f, "<th>%s</th>", heads[i]);
-    fputs("</tr></thead><tbody>\n", f);
+    table_head(f, id, heads, ncols);
     json_array_foreach(a, i, row) {
-        fputs("<tr>", f);
-        for (size_t c = 0; c < ncols; c++) {
-            const json_t *v = json_object_get(row, cols[c]);
-            if (strstr(cols[c], "share") && json_is_number(v)) {
-                fprintf(f, "<td>%.1f%%</td>", num(v) * 100);
-            } else if (strcmp(cols[c], "median_seconds") == 0 &&
-                       json_is_number(v)) {
-                char d[32];
-                duration(num(v), d, sizeof d);
-                fprintf(f, "<td>%s</td>", d);
-            } else {
-                cell(f, v);
-            }
+        if (i == SHOWN_ROWS) {
+            fprintf(f, "</tbody></table>\n<details><summary>%zu more",
+                    n - SHOWN_ROWS);
+            if (total > (double)n)
+                fprintf(f, " (%.0f in all; ticketgate report --limit N "
+                           "lists more)", total);
+            fputs("</summary>\n", f);
+            table_head(f, "", heads, ncols);
         }
-        fputs("</tr>\n", f);
+        row_cells(f, row, cols, ncols);
     }
     fputs("</tbody></table>\n", f);
+    if (n > SHOWN_ROWS)
+        fputs("</details>\n", f);
 }
 
 static const char *const palette[] = {"#c0392b", "#2980b9", "#8e44ad",
@@ -476,6 +508,7 @@ static const char css[] =
     "flex-wrap:wrap;gap:6px 16px;font-size:12px}"
     ".legend span{display:inline-block;width:10px;height:10px;"
     "margin-right:5px;border-radius:2px}.empty{color:#5b6776}"
+    "summary{cursor:pointer;color:#2980b9;margin:8px 0}"
     "footer{padding:0 28px 24px;color:#5b6776;font-size:12px}";
 
 int tg_oc_render_html(const json_t *rep, FILE *f)
@@ -573,17 +606,20 @@ int tg_oc_render_html(const json_t *rep, FILE *f)
     fprintf(f, "<section><h2>Lingering access, oldest first (%lld)</h2>\n",
             (long long)json_integer_value(fig(rep, "lingering")));
     table(f, rep, "lingering", "lingering", lc, lh, 7,
-          "No access is held past its ticket's end.");
+          "No access is held past its ticket's end.",
+          num(fig(rep, "lingering")));
     fputs("</section>\n", f);
     fprintf(f, "<section><h2>Unticketed grants (%lld)</h2>\n",
             (long long)json_integer_value(fig(rep, "unticketed_grants")));
     table(f, rep, "unticketed", "unticketed", uc, uh, 8,
-          "Every grant in the period had an allowing ticket.");
+          "Every grant in the period had an allowing ticket.",
+          num(fig(rep, "unticketed_grants")));
     fputs("</section>\n", f);
     fprintf(f, "<section><h2>Grants wider than their ticket (%lld)</h2>\n",
             (long long)json_integer_value(fig(rep, "wider_grants")));
     table(f, rep, "wider", "wider", uc, uh, 8,
-          "No grant went beyond its ticket's scope.");
+          "No grant went beyond its ticket's scope.",
+          num(fig(rep, "wider_grants")));
     fputs("</section>\n", f);
     fprintf(f,
             "<section><h2>Break-glass tickets without review (%lld of "
@@ -591,7 +627,8 @@ int tg_oc_render_html(const json_t *rep, FILE *f)
             (long long)json_integer_value(fig(rep, "breakglass.unreviewed")),
             (long long)json_integer_value(fig(rep, "breakglass.tickets")));
     table(f, rep, "breakglass_unreviewed", "breakglass", bc, bh, 6,
-          "Every break-glass ticket was reviewed in time.");
+          "Every break-glass ticket was reviewed in time.",
+          num(fig(rep, "breakglass.unreviewed")));
     fputs("</section>\n", f);
     fprintf(f, "<section><h2>Approvers</h2><p>%lld approvals by %lld "
                "approvers; rubber-stamp time under %lld s</p>\n",
@@ -600,7 +637,8 @@ int tg_oc_render_html(const json_t *rep, FILE *f)
             (long long)json_integer_value(json_object_get(
                 json_object_get(rep, "settings"), "rubber_stamp_seconds")));
     table(f, rep, "approvers", "approvers", ac, ah, 7,
-          "No approvals in the period.");
+          "No approvals in the period.",
+          num(fig(rep, "approvals.approvers")));
     fputs("</section>\n", f);
     fputs("<section><h2>Denies by reason over time</h2>\n", f);
     denies_chart(f, rep);

@@ -497,6 +497,13 @@ try:
           len(wn) == 1 and wn[0]["state"] == "dead" and wn[0]["attempts"] == 2
           and "gave up after 2 attempts" in (wn[0]["last_error"] or "") and "503" in wn[0]["last_error"],
           json.dumps(wn))
+    # -- a reload that changes where or how to deliver says it waits -------
+    text = open(cfg).read().replace("retry_max_ms: 800\n", "retry_max_ms: 900\n")
+    open(cfg, "w").write(text)
+    proc.send_signal(signal.SIGHUP)
+    check("reload: the act_back change is said to apply on restart",
+          wait_for("reload logged", lambda: re.search(r'"event":"reload","msg":"act_back delivery settings changed',
+                                                      open(log_path).read())) is not None)
     check("the stub saw no malformed request (v2)", stub.state()["errors"] == [], json.dumps(stub.state()["errors"]))
     proc.send_signal(signal.SIGTERM)
     check("v2: clean exit", proc.wait(timeout=30) == 0)

@@ -187,6 +187,35 @@ static long timeout_of(const struct tg_config *c)
     return t > 0 ? t : 10000;
 }
 
+static int str_differ(const char *a, const char *b)
+{
+    if (!a || !b)
+        return a != b;
+    return strcmp(a, b) != 0;
+}
+
+static int conf_differ(const struct tg_actback_conf *a,
+                       const struct tg_actback_conf *b)
+{
+    return a->set != b->set || str_differ(a->base_url, b->base_url) ||
+           str_differ(a->user, b->user) || str_differ(a->secret, b->secret) ||
+           str_differ(a->bearer, b->bearer) ||
+           a->api_version != b->api_version ||
+           a->comment_internal != b->comment_internal ||
+           a->max_attempts != b->max_attempts ||
+           a->timeout_ms != b->timeout_ms ||
+           a->max_per_host != b->max_per_host ||
+           a->retry_base_ms != b->retry_base_ms ||
+           a->retry_max_ms != b->retry_max_ms;
+}
+
+int tg_sender_settings_differ(const struct tg_config *a,
+                              const struct tg_config *b)
+{
+    return conf_differ(&a->jira.act_back, &b->jira.act_back) ||
+           conf_differ(&a->servicenow.act_back, &b->servicenow.act_back);
+}
+
 /* ------------------------------------------------------------ delivery */
 
 static const char *sget(const json_t *o, const char *k)

@@ -26,6 +26,13 @@ struct tg_sender *tg_sender_start(const struct tg_config *c,
 struct tg_sender *tg_sender_start_metrics(const struct tg_config *c,
                                           struct tg_evidence *e,
                                           struct tg_metrics *m);
+/* 1 when the delivery settings of act_back (where, as whom, how long,
+ * how often) differ between configurations a and b: the running sender
+ * keeps a's until restart (the planning settings, on_deny, on_annotate
+ * and dryrun_comments, apply at once: the planner reads the configuration
+ * of each request). */
+int tg_sender_settings_differ(const struct tg_config *a,
+                              const struct tg_config *b);
 /* New actions were queued: look now rather than at the next poll. Never
  * blocks; NULL is a no-op. */
 void tg_sender_wake(struct tg_sender *s);

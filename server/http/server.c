@@ -459,6 +459,11 @@ void tg_http_reload(struct tg_http *h, struct tg_cfgref *cfg)
         tg_log_event(TG_LOG_WARN, "reload",
                      "store.path changed; the store in use is "
                      "kept until restart");
+    if (tg_sender_settings_differ(o, n))
+        tg_log_event(TG_LOG_WARN, "reload",
+                     "act_back delivery settings changed (base_url, auth, "
+                     "retries, timeouts); the sender keeps the previous ones "
+                     "until restart (on_deny and on_annotate apply now)");
     tg_log_set_level(n->server.log_level);
     /* The shadow's candidate is read again with the configuration. */
     tg_shadow_configure(h->shadow, n);

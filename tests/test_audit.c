@@ -396,6 +396,11 @@ static void test_policy(void **state)
     /* the files on disk change: the kept ones are still the old bytes */
     assert_int_equal(tg_test_config_replace(&s, "# Example configuration",
                                             "# Changed configuration"), 0);
+    r = audit((const char *[]){"verify", "-c", s.config, NULL});
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, "ok: 3 records intact (2 decisions, 1 "
+                                  "other entries"));
+    run_free(&r);
     r = audit((const char *[]){"policy", digest, "-c", s.config, NULL});
     assert_int_equal(r.rc, 0);
     assert_non_null(strstr(r.out, digest));
@@ -530,6 +535,7 @@ static void test_verify_judged(void **state)
     r = audit((const char *[]){"verify", "--store", c->store.path, NULL});
     assert_int_equal(r.rc, 0);
     assert_non_null(strstr(r.out, "ok: 3 records"));
+    assert_null(strstr(r.out, "entries")); /* decisions only */
     run_free(&r);
     store_sql(c, "UPDATE records SET judged = replace(judged, 'carol.diaz',"
                  " 'mallory') WHERE decision_id = 'd-judged'");

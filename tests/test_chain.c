@@ -329,6 +329,7 @@ static void test_entries(void **state)
 
         assert_int_equal(v.intact, 1);
         assert_int_equal(v.count, 6);
+        assert_int_equal(v.entries, 5);
     }
     /* every new row is kind-tagged (v2); the judged ticket is stored */
     assert_int_equal(sql_int(path, "SELECT count(*) FROM records"

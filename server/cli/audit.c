@@ -181,6 +181,11 @@ static int cmd_verify(const struct tg_config *c)
         return 1;
     }
     printf("ok: %llu records intact", (unsigned long long)v.count);
+    if (v.entries)
+        printf(" (%llu decisions, %llu other entries: policies, events, "
+               "act-back attempts, shadow outcomes)",
+               (unsigned long long)(v.count - v.entries),
+               (unsigned long long)v.entries);
     if (v.anchor_seq)
         printf(" after checkpoint seq %llu",
                (unsigned long long)v.anchor_seq);

@@ -192,6 +192,10 @@ static int verify_records(sqlite3 *db, const unsigned char *key,
             goto out;
         }
         v->count++;
+        if (sqlite3_column_type(st, COL_KIND) != SQLITE_NULL &&
+            strcmp((const char *)sqlite3_column_text(st, COL_KIND),
+                   KIND_DECISION) != 0)
+            v->entries++;
         v->head_seq = (uint64_t)expect;
         memcpy(v->head_hash, prev, 65);
         expect++;

@@ -230,6 +230,7 @@ const char *tg_evidence_failure(struct tg_evidence *e);
 struct tg_evidence_verdict {
     int intact;             /* 1: every link checked out */
     uint64_t count;         /* records checked */
+    uint64_t entries;       /* of them, entries (kind other than decision) */
     uint64_t anchor_seq;    /* 0: the chain starts at genesis; else the seq of
                              * the last archived record (checkpoints table) */
     uint64_t head_seq;      /* seq of the last record (anchor when none) */

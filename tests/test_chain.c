@@ -513,6 +513,27 @@ static void test_old_store(void **state)
     assert_int_equal(s.n, 0);
     assert_int_equal(tg_evidence_get_entry_file(path, "policy", "x", &doc),
                      TG_ENOTFOUND);
+    {
+        /* export reads it as it is too: three lines, kind null */
+        char out[320], line[1024];
+        FILE *f;
+        int lines = 0;
+
+        snprintf(out, sizeof out, "%s/old-export.jsonl", tmpdir);
+        f = fopen(out, "w+");
+        assert_non_null(f);
+        assert_int_equal(tg_evidence_export_file(path, INT64_MIN, f, NULL),
+                         0);
+        rewind(f);
+        while (fgets(line, sizeof line, f)) {
+            assert_non_null(strstr(line, "\"kind\":null"));
+            lines++;
+        }
+        fclose(f);
+        assert_int_equal(lines, 3);
+    }
+    /* nothing above wrote to it: still version 1 */
+    assert_int_equal(sql_int(path, "PRAGMA user_version"), 1);
     for (int i = 0; i < 3; i++) {
         char q[80];
         sqlite3 *db = NULL;

@@ -17,7 +17,7 @@
 # the same request, so that both sides read the same bytes. Every decision is recorded in the evidence store.
 # DURATION (default 10) seconds per 32-connection run; SOAK (default 60)
 # seconds of the 64-connection run, 0 to skip it. TG_BENCH_BARE_THREADS
-# (default 256, ticketgate's server.connections) is the bare handler's
+# (default 128, ticketgate's server.connections) is the bare handler's
 # CivetWeb thread count. Builds build-bench/
 # (Release) unless TG_BIN names a binary. The evidence store lives in a
 # temporary directory; set TG_BENCH_DIR to put it on the disk you deploy on
@@ -161,7 +161,7 @@ keepalive() { # URL [curl options...]
 
 # --- the bare handler ---------------------------------------------------
 bport=$(free_port)
-"$tmp/bare" "$bport" "${TG_BENCH_BARE_THREADS:-256}" & bpid=$!; pids+=("$bpid")
+"$tmp/bare" "$bport" "${TG_BENCH_BARE_THREADS:-128}" & bpid=$!; pids+=("$bpid")
 wait_up "http://127.0.0.1:$bport/" "$bpid"
 ka_bare=$(keepalive "http://127.0.0.1:$bport/v1/check" --data-binary @"$check_body")
 TG_BENCH_BODY="$check_body" wrk -t"$threads" -c"$conns" -d2s -s bench/check.lua "http://127.0.0.1:$bport" >/dev/null
@@ -212,6 +212,9 @@ if [ "$soak" -gt 0 ]; then
     kill "$rpid" 2>/dev/null || true
 fi
 hwm2=$(kb "$spid" VmHWM)
+# TG_BENCH_SMAPS=FILE keeps the server's memory map after the runs (what
+# its resident memory is made of: heap, thread stacks, the WAL index).
+[ -n "${TG_BENCH_SMAPS:-}" ] && cp "/proc/$spid/smaps" "$TG_BENCH_SMAPS"
 kill -TERM "$spid"; wait "$spid" 2>/dev/null || true
 errors_logged=$(grep -c '"level":"error"' "$tmp/server.log" || true)
 

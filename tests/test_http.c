@@ -112,7 +112,7 @@ static void test_json_type(void **state)
 }
 
 /* The connection settings of server: (issue 10): keep-alive on by default
- * with a 5 s idle timeout, 16 connections per request worker unless set,
+ * with a 5 s idle timeout, 8 connections per request worker unless set,
  * and never fewer connections than workers. */
 static void test_connection_settings(void **state)
 {
@@ -122,9 +122,9 @@ static void test_connection_settings(void **state)
         int keep_alive_ms, threads, connections;
         const char *diag; /* a word the diagnostic holds when !ok */
     } cases[] = {
-        {"", 1, 5000, 16, 256, NULL},
-        {"  threads: 4\n", 1, 5000, 4, 64, NULL},
-        {"  keep_alive_timeout_ms: 0\n", 1, 0, 16, 256, NULL},
+        {"", 1, 5000, 16, 128, NULL},
+        {"  threads: 4\n", 1, 5000, 4, 32, NULL},
+        {"  keep_alive_timeout_ms: 0\n", 1, 0, 16, 128, NULL},
         {"  threads: 4\n  connections: 100\n", 1, 5000, 4, 100, NULL},
         {"  threads: 4\n  connections: 4\n", 1, 5000, 4, 4, NULL},
         {"  connections: 8\n", 0, 0, 0, 0, "server.connections"},

@@ -48,7 +48,10 @@ static int set_defaults(struct tg_config *c, struct ld *L)
     c->server.max_body_bytes = 1048576;
     c->server.request_timeout_ms = 10000;
     c->server.keep_alive_timeout_ms = 5000;
-    c->server.connections = 16 * 16; /* 16 per thread unless set */
+    /* 8 per thread unless set: 4x the workers in slow clients (issue 10)
+     * with room to spare; each is a CivetWeb thread with its own touched
+     * stack, so 16 a thread cost 5 MB of resident memory for nothing. */
+    c->server.connections = 8 * 16;
     c->server.max_token_lifetime_s = 86400;
     c->store.sync = TG_SYNC_NORMAL;
     c->store.busy_timeout_ms = 2000;

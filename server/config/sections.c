@@ -106,11 +106,11 @@ int tg_cfg_parse_server(struct ld *L, const yaml_node_t *n, struct tg_config *c)
         tg_cfg_problem(L, v[CONNS],
                        "server.connections (%d) is less than "
                        "server.threads (%d); raise it or remove the "
-                       "key (default: 16 per thread)",
+                       "key (default: 8 per thread)",
                        c->server.connections, c->server.threads);
     if (!v[CONNS])
         c->server.connections =
-            c->server.threads > 512 ? 8192 : 16 * c->server.threads;
+            c->server.threads > 512 ? 4096 : 8 * c->server.threads;
     /* A minute at least (clock skew alone takes that); a year at most. */
     tg_cfg_get_intv(L, v[LIFETIME], "server.max_token_lifetime_s", 60, 31536000,
                     &c->server.max_token_lifetime_s);

@@ -412,6 +412,24 @@ try:
     check("servicenow: one work note", len(s["records"]["sc_req_item/" + RITM]["work_notes"]) == 1)
     check("servicenow: Basic credentials", all(r["auth"] == SN_AUTH for r in sn))
 
+    # -- ServiceNow: a 500 on a work note that was stored -> one note --------
+    ks4 = "RITM%07d" % (run + 2)
+    notes = len(s["records"]["sc_req_item/" + RITM]["work_notes"])
+    stub.ctl("/_stub/rules", [{"method": "PATCH", "path": "/api/now/table/sc_req_item/" + RITM, "status": 500,
+                               "store": True, "body": {"error": {"message": "Transaction cancelled"}}}])
+    st, ds4 = sn_webhook(ticket(ks4, "deny"))
+    wait_for("servicenow 500: settled", lambda: settled(ks4, 2))
+    s = stub.state()
+    wn = s["records"]["sc_req_item/" + RITM]["work_notes"]
+    check("servicenow 500: one work note more, with this decision's id",
+          len(wn) == notes + 1 and ds4["decision_id"] in wn[-1], json.dumps(wn[notes:]))
+    sn = ["%s %s%s" % (r["method"], r["path"], "?" + r["query"] if r["query"] else "")
+          for r in s["requests"] if r["path"] == "/api/now/table/sc_req_item/" + RITM]
+    check("servicenow 500: the notes read before the retry, no second PATCH",
+          sn[-2:] == ["PATCH /api/now/table/sc_req_item/" + RITM,
+                      "GET /api/now/table/sc_req_item/%s?sysparm_fields=work_notes&sysparm_display_value=true" % RITM],
+          str(sn[-3:]))
+
     # -- stub down, kill -9 after the answer, restart, stub up -------------
     k8 = K(8)
     port = stub.port
@@ -488,6 +506,8 @@ try:
           and "\n- " in com[0]["body"] and d10["decision_id"] in com[0]["body"], json.dumps(com))
     # -- a 503 each time: dead after max_attempts (2 here) ---------------
     ks2 = "RITM%07d" % (run + 1)
+    stub.ctl("/_stub/record", {"table": "sc_req_item", "sys_id": RITM})  # a new stub since the kill
+    stub.ctl("/_stub/record", {"table": "sysapproval_approver", "sys_id": APPROVAL, "state": "approved"})
     stub.ctl("/_stub/rules", [{"method": "PATCH", "path": "/api/now/table/sc_req_item/" + RITM, "status": 503,
                                "times": 2, "body": {"error": {"message": "Service Unavailable"}}}])
     sn_webhook(ticket(ks2, "deny"))
@@ -495,7 +515,7 @@ try:
     wn = [x for x in a or [] if x["action"] == "work_note"]
     check("max_attempts: the work note dead after its 2nd attempt",
           len(wn) == 1 and wn[0]["state"] == "dead" and wn[0]["attempts"] == 2
-          and "gave up after 2 attempts" in (wn[0]["last_error"] or "") and "503" in wn[0]["last_error"],
+          and "gave up after 2 attempts: PATCH work note: HTTP 503" in (wn[0]["last_error"] or ""),
           json.dumps(wn))
     # -- a reload that changes where or how to deliver says it waits -------
     text = open(cfg).read().replace("retry_max_ms: 800\n", "retry_max_ms: 900\n")

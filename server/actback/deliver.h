@@ -154,11 +154,13 @@ void tg_actback_jira_deliver(struct tg_actback_http *h,
 json_t *tg_actback_sn_reject_body(const char *text);
 /* {"work_notes": text}. NULL on ENOMEM. */
 json_t *tg_actback_sn_work_note_body(const char *text);
-/* Delivers one ServiceNow action (reject_approval, work_note). */
+/* Delivers one ServiceNow action (reject_approval, work_note). retried:
+ * an earlier attempt may have landed; a work note whose marker is already
+ * in the item's work notes is then not added again. */
 void tg_actback_sn_deliver(struct tg_actback_http *h,
                            const struct tg_actback_target *t,
                            const char *action, const json_t *params,
-                           struct tg_actback_result *res);
+                           int retried, struct tg_actback_result *res);
 
 /* The text of a request body (compact, keys in insertion order), caller
  * frees; NULL on ENOMEM. */

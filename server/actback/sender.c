@@ -345,7 +345,8 @@ static void deliver(struct worker *w, const json_t *a)
         tg_actback_jira_deliver(w->http, &s->targets[ti], action,
                                 sget(a, "ticket"), params, retried, &res);
     } else {
-        tg_actback_sn_deliver(w->http, &s->targets[ti], action, params, &res);
+        tg_actback_sn_deliver(w->http, &s->targets[ti], action, params,
+                              retried, &res);
     }
     settle(s, a, ti, &res);
 }

@@ -32,11 +32,53 @@ static int is_sys_id(const char *s)
     return 1;
 }
 
+/* Whether the RITM's work notes already hold marker: 1 yes, 0 no, -1 could
+ * not tell (res set). The journal is read as its display value, every
+ * entry's text in one string (read access to the RITM is enough; the
+ * sys_journal_field table usually is not readable). */
+static int note_posted(struct tg_actback_http *h,
+                       const struct tg_actback_target *t, const char *sys_id,
+                       const char *marker, struct tg_actback_result *res)
+{
+    struct tg_actback_resp r;
+    char path[160];
+    json_t *doc = NULL;
+    const char *notes;
+    int rc, found = -1;
+
+    snprintf(path, sizeof(path),
+             "/api/now/table/sc_req_item/%s?sysparm_fields=work_notes"
+             "&sysparm_display_value=true",
+             sys_id);
+    rc = tg_actback_http_do(h, t, "GET", path, NULL, &r);
+    if (rc != 0 || r.status < 200 || r.status > 299) {
+        tg_actback_fail(res, "GET work notes", rc, &r);
+        goto out;
+    }
+    doc = r.body ? json_loadb(r.body, r.len, 0, NULL) : NULL;
+    notes = json_string_value(
+        json_object_get(json_object_get(doc, "result"), "work_notes"));
+    if (!notes) {
+        res->outcome = TG_ACTBACK_RETRY;
+        res->retry_after_ms = -1;
+        snprintf(res->error, sizeof(res->error),
+                 "GET work notes: HTTP %ld without result.work_notes",
+                 r.status);
+        goto out;
+    }
+    found = strstr(notes, marker) != NULL;
+out:
+    json_decref(doc);
+    tg_actback_resp_cleanup(&r);
+    return found;
+}
+
 void tg_actback_sn_deliver(struct tg_actback_http *h,
                            const struct tg_actback_target *t,
                            const char *action, const json_t *params,
-                           struct tg_actback_result *res)
+                           int retried, struct tg_actback_result *res)
 {
+    const char *marker = json_string_value(json_object_get(params, "marker"));
     const char *table, *key, *step, *sys_id;
     const char *text = json_string_value(json_object_get(params, "text"));
     json_t *body = NULL;
@@ -66,6 +108,19 @@ void tg_actback_sn_deliver(struct tg_actback_http *h,
         snprintf(res->error, sizeof(res->error),
                  "%s is not a ServiceNow sys_id (32 hexadecimal digits)", key);
         return;
+    }
+    /* A work note is a journal entry: one that may have landed before
+     * (a timeout, a 5xx) is not added twice. */
+    if (retried && key[0] == 'r' && marker && *marker) {
+        int seen = note_posted(h, t, sys_id, marker, res);
+        if (seen < 0)
+            return;
+        if (seen) {
+            res->outcome = TG_ACTBACK_SKIPPED;
+            snprintf(res->error, sizeof(res->error),
+                     "the work note %.100s is already on the item", marker);
+            return;
+        }
     }
     snprintf(path, sizeof(path), "/api/now/table/%s/%s", table, sys_id);
     body = key[0] == 'a' ? tg_actback_sn_reject_body(text)

@@ -283,14 +283,26 @@ class Handler(BaseHTTPRequestHandler):
 
     def servicenow(self, method, path, query, body):
         m = re.fullmatch(r"/api/now/table/(sysapproval_approver|sc_req_item)/([^/]+)", path)
-        if not m or method != "PATCH" or query:
+        if not m:
             raise Bad("no such ServiceNow endpoint")
         table, sys_id = m.group(1), m.group(2)
         if not SYS_ID.match(sys_id):
             raise Bad("not a sys_id: %s" % sys_id)
+        if method == "GET":
+            # The work notes journal as its display value: every entry,
+            # newest first, under a "date - user (Work notes)" line.
+            if table != "sc_req_item" or query != {"sysparm_fields": ["work_notes"],
+                                                   "sysparm_display_value": ["true"]}:
+                raise Bad("ServiceNow GET %s %r" % (table, query))
+        elif method != "PATCH" or query:
+            raise Bad("no such ServiceNow endpoint")
         rec = STATE["records"].get(table + "/" + sys_id)
         if rec is None:
             return 404, {"error": {"message": "No Record found", "detail": "Record doesn't exist or ACL restricts the record retrieval"}, "status": "failure"}
+        if method == "GET":
+            return 200, {"result": {"work_notes": "".join(
+                "2026-12-04 08:00:00 - Ticketgate Integration (Work notes)\n%s\n\n" % n
+                for n in reversed(rec.get("work_notes", [])))}}
         if table == "sysapproval_approver":
             if not (isinstance(body, dict) and set(body) == {"state", "comments"} and body["state"] == "rejected"
                     and isinstance(body["comments"], str) and body["comments"]):

@@ -370,6 +370,25 @@ try:
     check("401: an error log line", re.search(r'"level":"error","event":"actback_dead".*%s' % k7, open(log_path).read()) is not None)
     check("401: posted once", calls(stub.state(), k7).count("POST /rest/api/3/issue/%s/comment" % k7) == 1)
 
+    # -- the issue moved on meanwhile: no transition back -------------------
+    k11 = K(11)
+    stub.issue(k11, status="Done")
+    skipped_before = metric('ticketgate_actions_total{system="jira",action="transition",outcome="skipped"}')
+    jira_webhook(ticket(k11, "deny"))
+    a11 = wait_for("moved on: settled", lambda: settled(k11, 3))
+    s = stub.state()
+    check("moved on: the status read, no transition posted",
+          sorted(calls(s, k11)) == sorted(["POST /rest/api/3/issue/%s/comment" % k11,
+                                           "GET /rest/api/3/issue/%s?fields=status" % k11,
+                                           "PUT /rest/api/3/issue/%s" % k11]) and s["issues"][k11]["status"] == "Done",
+          str(calls(s, k11)))
+    tr = [x for x in a11 or [] if x["action"] == "transition"]
+    check("moved on: the transition settled delivered, saying why it was skipped",
+          len(tr) == 1 and tr[0]["state"] == "delivered" and "skipped" in (tr[0]["last_error"] or "")
+          and "Done" in tr[0]["last_error"], json.dumps(tr))
+    check("moved on: counted skipped",
+          metric('ticketgate_actions_total{system="jira",action="transition",outcome="skipped"}') == skipped_before + 1)
+
     # -- at most max_per_host (2) requests in flight to Jira's host --------
     # (ServiceNow is "localhost", another host: six workers in all.)
     ks3 = [K(20 + i) for i in range(3)]

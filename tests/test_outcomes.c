@@ -204,7 +204,11 @@ static void test_link_named(void **state)
                                            .system = "warehouse",
                                            .entitlement = "reader",
                                            .ticket = "ACC-1"});
+    grant(e, "n7", B + 10 * D, "u-alice", "reader", "prod", "ACC-1");
+    grant(e, "n8", B, "u-alice", "reader", "prod", "ACC-1");
     s = load(e, path);
+    assert_string_equal(why_of(s, 7), "outside"); /* at expires_at */
+    assert_string_equal(why_of(s, 8), "ok");      /* at the approval */
     assert_string_equal(why_of(s, 0), "identity");
     assert_string_equal(why_of(s, 1), "wider");
     assert_string_equal(why_of(s, 2), "wider");

@@ -416,7 +416,8 @@ static void *worker_main(void *arg)
         if (ti >= 0)
             s->hosts[s->target_host[ti]].inflight--;
         for (k = 0; k < s->n_running; k++)
-            if (s->busy[k] == sget(a, "ticket")) {
+            if (s->running_ids[k] ==
+                json_integer_value(json_object_get(a, "id"))) {
                 s->n_running--;
                 s->busy[k] = s->busy[s->n_running];
                 s->running_ids[k] = s->running_ids[s->n_running];

@@ -16,16 +16,18 @@
 /*
  * usage: replay_bench CONFIG STORE N TICKETS.jsonl
  *
- * Decides each ticket of TICKETS.jsonl (one canonical ticket a line, at
- * most MAX_TEMPLATES) under CONFIG through tg_decide, one a minute from
- * 2026-12-01T00:00:00Z, and records it through the store API with its
- * judged ticket: real records, as serve writes them. Then, in one SQLite
- * transaction, copies those rows over and over until the store holds N
- * decisions (fresh decision ids and ticket ids; the decision documents and
- * judged tickets are the templates' own). Appending a million records one
- * by one through the API takes minutes; this takes seconds. The copies'
- * hash columns are left empty: the store is for timing replay, which
- * reads, and does not verify (`audit verify` would refuse it).
+ * Makes N decisions of the tickets of TICKETS.jsonl (one canonical ticket a
+ * line, taken in turn), each a ticket of its own: id BENCH-<k> and the
+ * template's justification followed by " Ref <k>." (so that no two share
+ * one: a store of copied justifications would replay as copy-forward
+ * findings the recorded decisions never had), decided under CONFIG through
+ * tg_decide one second apart from 2026-12-01T00:00:00Z, with their judged
+ * tickets: real decisions, as serve makes them. The first is recorded
+ * through the store API (which creates the store); the rest are inserted
+ * in one SQLite transaction, because appending a million records one by
+ * one through the API takes minutes. Their hash columns are left empty:
+ * the store is for timing replay, which reads and does not verify (`audit
+ * verify` would refuse it).
  *
  * Build: cmake --build build-rel --target replay_bench (bench/replay_bench.sh
  * does it and times the replay).
@@ -34,114 +36,100 @@
 #define MAX_TEMPLATES 4096
 #define T0 "2026-12-01T00:00:00Z"
 
-static int next_id(void *ctx, const struct tg_ticket *t, uint64_t *seq,
-                   unsigned char rnd[3])
+/* One decision, its texts malloc'd. */
+struct made {
+    char id[32];
+    char *ticket, *doc, *judged;
+};
+
+static void made_free(struct made *m)
 {
-    (void)t;
-    *seq = tg_evidence_next_seq(ctx);
-    rnd[0] = (unsigned char)(*seq >> 16);
-    rnd[1] = (unsigned char)(*seq >> 8);
-    rnd[2] = (unsigned char)*seq;
-    return 0;
+    free(m->ticket);
+    free(m->doc);
+    free(m->judged);
+    memset(m, 0, sizeof(*m));
 }
 
-/* Decides v at now under c and records it with its judged ticket. */
-static int record(const struct tg_config *c, struct tg_evidence *e,
-                  const json_t *v, int64_t now)
+/* Ticket k from template t (its justification just, as read), decided at
+ * now under c into m. Returns 0, 1 (skip: nothing to record) or -1. */
+static int make(const struct tg_config *c, json_t *t, const char *just,
+                long k, int64_t now, struct made *m)
 {
-    const struct tg_decide d = {
-        .cfg = c, .now = now, .gated = 1, .id = next_id, .ctx = e};
-    struct tg_evidence_record r;
+    const struct tg_decide d = {.cfg = c, .now = now, .gated = 1};
+    char id[32], *j2 = NULL, err[256];
     struct tg_decided o;
-    char err[256], *doc = NULL, *judged = NULL;
-    int rc;
+    size_t n;
+    int rc = -1;
 
+    snprintf(id, sizeof id, "BENCH-%ld", k);
+    n = strlen(just) + 32;
+    if (!(j2 = malloc(n)))
+        return -1;
+    snprintf(j2, n, "%s Ref %ld.", just, k);
+    json_object_set_new(t, "id", json_string(id));
+    json_object_set_new(t, "justification", json_string(j2));
     tg_decided_init(&o, err, sizeof err);
-    if ((rc = tg_decide(&d, v, &o)) != 0) {
+    if (tg_decide(&d, t, &o) != 0) {
         fprintf(stderr, "replay_bench: a ticket does not decide (%s)\n", err);
         goto out;
     }
-    rc = TG_ENOMEM;
+    rc = 1;
     if (o.result.verdict == TG_SKIP || !o.judged)
-        goto out_skip;
-    if (!(doc = json_dumps(o.doc, JSON_COMPACT)) ||
-        !(judged = json_dumps(o.judged, JSON_COMPACT)))
         goto out;
-    memset(&r, 0, sizeof r);
-    r.decision_id = o.decision_id;
-    r.ticket = o.ticket.id;
-    r.source = "generic";
-    memcpy(r.body_sha256, o.decision_id, 16);
-    r.policy_digest = c->digest;
-    r.time = now;
-    r.decision_json = doc;
-    r.decision_len = strlen(doc);
-    r.judged_json = judged;
-    r.judged_len = strlen(judged);
-    rc = tg_evidence_append(e, &r);
-    goto out;
-out_skip:
-    rc = 1; /* not recorded */
+    rc = -1;
+    snprintf(m->id, sizeof m->id, "d-%012ld-bench", k);
+    json_object_set_new(o.doc, "decision_id", json_string(m->id));
+    if (!(m->ticket = strdup(id)) ||
+        !(m->doc = json_dumps(o.doc, JSON_COMPACT)) ||
+        !(m->judged = json_dumps(o.judged, JSON_COMPACT)))
+        goto out;
+    rc = 0;
 out:
-    free(doc);
-    free(judged);
+    if (rc != 0)
+        made_free(m);
+    free(j2);
     tg_decided_cleanup(&o);
     return rc;
 }
 
-/* Copies the template rows until the store holds n decisions. */
-static int expand(const char *path, long n)
+/* The first decision, through the API: the store and its schema. */
+static int first(const struct tg_config *c, const struct made *m,
+                 int64_t now)
 {
-    static const char *const sql =
-        "BEGIN;"
-        "CREATE TEMP TABLE tpl AS SELECT row_number() OVER (ORDER BY seq) - 1"
-        " AS i, * FROM records;"
-        "WITH RECURSIVE cnt(k) AS (SELECT (SELECT count(*) FROM tpl)"
-        " UNION ALL SELECT k + 1 FROM cnt WHERE k + 1 < ?1)"
-        " INSERT INTO records(decision_id, ticket, source, delivery_id,"
-        " body_sha256, policy, time, decision, just_norm, prev_hash, hash,"
-        " mac, kind, judged)"
-        " SELECT 'd-bench-' || k, tpl.ticket || '-' || k, tpl.source, NULL,"
-        " tpl.body_sha256, tpl.policy, tpl.time, tpl.decision, NULL, '', '',"
-        " NULL, tpl.kind, tpl.judged FROM cnt JOIN tpl"
-        " ON tpl.i = k % (SELECT count(*) FROM tpl);"
-        "COMMIT;";
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    const char *tail = sql;
-    int rc = SQLITE_OK;
+    struct tg_evidence *e = NULL;
+    struct tg_evidence_record r;
+    int rc;
 
-    if (sqlite3_open(path, &db) != SQLITE_OK)
-        goto out;
-    sqlite3_exec(db, "PRAGMA synchronous=OFF", NULL, NULL, NULL);
-    while (rc == SQLITE_OK && tail && *tail) {
-        if ((rc = sqlite3_prepare_v2(db, tail, -1, &st, &tail)) != SQLITE_OK)
-            break;
-        if (!st)
-            break;
-        if (sqlite3_bind_parameter_count(st) > 0)
-            sqlite3_bind_int64(st, 1, n);
-        rc = sqlite3_step(st);
-        rc = rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
-        sqlite3_finalize(st);
-        st = NULL;
-    }
-out:
-    if (rc != SQLITE_OK || !db)
-        fprintf(stderr, "replay_bench: %s\n",
-                db ? sqlite3_errmsg(db) : "cannot open the store");
-    sqlite3_close(db);
-    return rc == SQLITE_OK && db ? 0 : -1;
+    if (tg_evidence_open(c, &e) != 0)
+        return -1;
+    memset(&r, 0, sizeof r);
+    r.decision_id = m->id;
+    r.ticket = m->ticket;
+    r.source = "generic";
+    memcpy(r.body_sha256, m->id, 16);
+    r.policy_digest = c->digest;
+    r.time = now;
+    r.decision_json = m->doc;
+    r.decision_len = strlen(m->doc);
+    r.judged_json = m->judged;
+    r.judged_len = strlen(m->judged);
+    rc = tg_evidence_append(e, &r);
+    tg_evidence_close(e);
+    return rc == 0 ? 0 : -1;
 }
 
 int main(int argc, char **argv)
 {
     struct tg_config *c = NULL;
-    struct tg_evidence *e = NULL;
+    json_t *tpl[MAX_TEMPLATES];
+    char *just[MAX_TEMPLATES];
+    size_t n_tpl = 0;
     struct tg_diag d;
     FILE *f = NULL;
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
     char line[65536];
-    long n, made = 0;
+    long n, made = 0, k = 0;
     int64_t t0;
     int code = 1;
 
@@ -155,34 +143,77 @@ int main(int argc, char **argv)
         goto out;
     }
     free(c->store.path);
-    if (!(c->store.path = strdup(argv[2])) || tg_evidence_open(c, &e) != 0 ||
-        !(f = fopen(argv[4], "r")))
+    if (!(c->store.path = strdup(argv[2])) || !(f = fopen(argv[4], "r")))
         goto out;
-    tg_time_parse(T0, strlen(T0), &t0);
-    while (made < MAX_TEMPLATES && made < n && fgets(line, sizeof line, f)) {
-        json_t *v = json_loads(line, 0, NULL);
-        int rc;
-        if (!v)
+    while (n_tpl < MAX_TEMPLATES && fgets(line, sizeof line, f)) {
+        const char *j;
+        if (!(tpl[n_tpl] = json_loads(line, 0, NULL)))
             continue;
-        rc = record(c, e, v, t0 + made * 60);
-        json_decref(v);
-        if (rc < 0) {
-            fprintf(stderr, "replay_bench: cannot record a template\n");
+        j = json_string_value(json_object_get(tpl[n_tpl], "justification"));
+        if (!(just[n_tpl] = strdup(j ? j : ""))) {
+            json_decref(tpl[n_tpl]);
             goto out;
         }
-        made += rc == 0;
+        n_tpl++;
     }
-    tg_evidence_close(e);
-    e = NULL;
-    if (made == 0 || expand(argv[2], n) != 0)
-        goto out;
-    printf("replay_bench: %ld decisions in %s (%ld distinct tickets)\n", n,
-           argv[2], made);
+    tg_time_parse(T0, strlen(T0), &t0);
+    for (; made == 0 && k < n * 2 && n_tpl; k++) {
+        struct made m = {{0}, NULL, NULL, NULL};
+        int rc = make(c, tpl[k % n_tpl], just[k % n_tpl], k, t0 + k, &m);
+        if (rc < 0 || (rc == 0 && first(c, &m, t0 + k) != 0))
+            goto out;
+        made += rc == 0;
+        made_free(&m);
+    }
+    if (made == 0 || sqlite3_open(argv[2], &db) != SQLITE_OK ||
+        sqlite3_exec(db, "PRAGMA synchronous=OFF; BEGIN", NULL, NULL,
+                     NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(
+            db,
+            "INSERT INTO records(decision_id, ticket, source, delivery_id,"
+            " body_sha256, policy, time, decision, just_norm, prev_hash, hash,"
+            " mac, kind, judged) SELECT ?1, ?2, source, NULL, body_sha256,"
+            " policy, ?3, ?4, NULL, '', '', NULL, kind, ?5 FROM records"
+            " ORDER BY seq LIMIT 1",
+            -1, &st, NULL) != SQLITE_OK)
+        goto sql_fail;
+    for (; made < n; k++) {
+        struct made m = {{0}, NULL, NULL, NULL};
+        int rc = make(c, tpl[k % n_tpl], just[k % n_tpl], k, t0 + k, &m);
+        if (rc < 0)
+            goto out;
+        if (rc > 0)
+            continue;
+        sqlite3_bind_text(st, 1, m.id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, m.ticket, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, t0 + k);
+        sqlite3_bind_text(st, 4, m.doc, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, m.judged, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        made_free(&m);
+        if (rc != SQLITE_DONE)
+            goto sql_fail;
+        made++;
+    }
+    if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        goto sql_fail;
+    printf("replay_bench: %ld decisions in %s (%zu templates)\n", made,
+           argv[2], n_tpl);
     code = 0;
+    goto out;
+sql_fail:
+    fprintf(stderr, "replay_bench: %s\n",
+            db ? sqlite3_errmsg(db) : "cannot open the store");
 out:
+    sqlite3_finalize(st);
+    sqlite3_close(db);
     if (f)
         fclose(f);
-    tg_evidence_close(e);
+    for (size_t i = 0; i < n_tpl; i++) {
+        json_decref(tpl[i]);
+        free(just[i]);
+    }
     tg_config_free(c);
     tg_diag_cleanup(&d);
     return code;

@@ -14,6 +14,7 @@
 #include "server/cli/cli.h"
 #include "server/config/config.h"
 #include "server/core/decide.h"
+#include "server/core/justnorm.h"
 #include "server/store/store.h"
 #include "tests/support/tg_test.h"
 #include "validators/errors.h"
@@ -86,8 +87,9 @@ static void run_free(struct run *r)
 }
 
 /* The example ticket with privilege write (max_days 90 in the example)
- * lasting `days` from its creation at t. */
-static json_t *ticket(int i, int64_t t, int days)
+ * lasting `days` from its creation at t; with the example's justification
+ * when shared, else one of its own. */
+static json_t *ticket(int i, int64_t t, int days, int shared)
 {
     char created[32], expires[32], id[32];
     json_error_t e;
@@ -110,14 +112,42 @@ static json_t *ticket(int i, int64_t t, int days)
     json_object_set_new(v, "expires_at", json_string(expires));
     json_object_set_new(json_object_get(v, "scope"), "privilege",
                         json_string("write"));
+    if (!shared) {
+        char just[512];
+        snprintf(just, sizeof just, "%s Batch %d of the migration.",
+                 json_string_value(json_object_get(v, "justification")), i);
+        json_object_set_new(v, "justification", json_string(just));
+    }
     return v;
+}
+
+/* What the server's copy_forward hook does (http/handlers.c): the store's
+ * count, and the normalised justification recorded with the decision. */
+struct cf {
+    struct tg_evidence *e;
+    const struct tg_config *c;
+    int64_t now;
+    char *norm;
+};
+
+static int count_uses(void *ctx, const struct tg_ticket *t, long *uses)
+{
+    struct cf *cf = ctx;
+
+    *uses = -1;
+    assert_int_equal(tg_justnorm_make(t->justification,
+                                      strlen(t->justification), &cf->norm),
+                     0);
+    return tg_evidence_copy_forward_count(
+        cf->e, cf->norm, t->id,
+        cf->now - (int64_t)cf->c->policy.copy_window_days * 86400, uses);
 }
 
 static int next_id(void *ctx, const struct tg_ticket *t, uint64_t *seq,
                    unsigned char rnd[3])
 {
     (void)t;
-    *seq = tg_evidence_next_seq(ctx);
+    *seq = tg_evidence_next_seq(((struct cf *)ctx)->e);
     rnd[0] = rnd[1] = rnd[2] = 0xab;
     return 0;
 }
@@ -128,8 +158,13 @@ static int next_id(void *ctx, const struct tg_ticket *t, uint64_t *seq,
 static void record(const struct tg_config *c, struct tg_evidence *e,
                    const json_t *v, int64_t now, int bare, char id[32])
 {
-    const struct tg_decide d = {
-        .cfg = c, .now = now, .gated = 1, .id = next_id, .ctx = e};
+    struct cf cf = {.e = e, .c = c, .now = now};
+    const struct tg_decide d = {.cfg = c,
+                                .now = now,
+                                .gated = 1,
+                                .copy_forward = count_uses,
+                                .id = next_id,
+                                .ctx = &cf};
     struct tg_evidence_record r;
     struct tg_decided o;
     char err[256], *doc, *judged;
@@ -148,6 +183,7 @@ static void record(const struct tg_config *c, struct tg_evidence *e,
     r.time = now;
     r.decision_json = doc;
     r.decision_len = strlen(doc);
+    r.justification_norm = cf.norm;
     if (!bare) {
         r.judged_json = judged;
         r.judged_len = strlen(judged);
@@ -156,16 +192,19 @@ static void record(const struct tg_config *c, struct tg_evidence *e,
     snprintf(id, 32, "%s", o.decision_id);
     free(doc);
     free(judged);
+    free(cf.norm);
     tg_decided_cleanup(&o);
 }
 
 /* The example configuration and a store of N_TICKETS decisions, one a
- * day from T0: every third lasts 9 days (allowed under 30 or 90), every
- * third 50 (allowed under 90 only), every third 109 (denied under both);
- * and one more, recorded without its judged ticket. ids[i] is ticket i's
- * decision id. */
+ * day from T0, decided and recorded as the server does (copy-forward
+ * counted from the store): every third lasts 9 days (allowed under 30 or
+ * 90), every third 50 (allowed under 90 only), every third 109 (denied
+ * under both); and one more, recorded without its judged ticket. Their
+ * justifications are all the example's when shared, else each its own.
+ * ids[i] is ticket i's decision id. */
 static struct tg_config *prepare(struct tg_server *s,
-                                 char ids[N_TICKETS + 1][32])
+                                 char ids[N_TICKETS + 1][32], int shared)
 {
     static const int days[3] = {9, 50, 109};
     struct tg_config *c = NULL;
@@ -183,7 +222,7 @@ static struct tg_config *prepare(struct tg_server *s,
     assert_int_equal(tg_evidence_open(c, &e), 0);
     for (int i = 0; i <= N_TICKETS; i++) {
         int64_t t = t0 + (int64_t)i * DAY;
-        json_t *v = ticket(i, t, days[i % 3]);
+        json_t *v = ticket(i, t, days[i % 3], shared);
         record(c, e, v, t, i == N_TICKETS, ids[i]);
         json_decref(v);
     }
@@ -219,7 +258,7 @@ static void test_tightened_max_days(void **state)
     int want = 0;
 
     (void)state;
-    c = prepare(&s, ids);
+    c = prepare(&s, ids, 0);
     snprintf(cand, sizeof cand, "%s/candidate.yaml", s.dir);
     r = replay((const char *[]){"-c", cand, "--store", c->store.path,
                                 "--format", "json", NULL});
@@ -299,7 +338,7 @@ static void test_same_policy_changes_nothing(void **state)
     json_t *v;
 
     (void)state;
-    c = prepare(&s, ids);
+    c = prepare(&s, ids, 0);
     r = replay((const char *[]){"-c", s.config, "--store", c->store.path,
                                 "--format", "json", NULL});
     assert_int_equal(r.rc, 0);
@@ -325,7 +364,7 @@ static void test_since_until(void **state)
     json_t *v;
 
     (void)state;
-    c = prepare(&s, ids);
+    c = prepare(&s, ids, 0);
     snprintf(cand, sizeof cand, "%s/candidate.yaml", s.dir);
     /* Days 1..3 of the store: tickets 1, 2, 3, of which 1 changes. */
     r = replay((const char *[]){"-c", cand, "--store", c->store.path,
@@ -346,6 +385,96 @@ static void test_since_until(void **state)
     tg_test_server_cleanup(&s);
 }
 
+/* Writes the example configuration with old replaced by new_text as name
+ * in s's directory; its path into path. */
+static void variant(struct tg_server *s, const char *name, const char *old,
+                    const char *new_text, char *path, size_t cap)
+{
+    char *text = tg_test_read_file(s->config, NULL), *at, *out;
+    size_t n;
+
+    assert_non_null(text);
+    assert_non_null(at = strstr(text, old));
+    n = strlen(text) + strlen(new_text) + 1;
+    out = malloc(n);
+    assert_non_null(out);
+    snprintf(out, n, "%.*s%s%s", (int)(at - text), text, new_text,
+             at + strlen(old));
+    assert_int_equal(tg_test_write_file(s, name, out), 0);
+    snprintf(path, cap, "%s/%s", s->dir, name);
+    free(out);
+    free(text);
+}
+
+static json_t *replay_json(const char *cand, const char *store,
+                           const char *since)
+{
+    struct run r = since ? replay((const char *[]){"-c", cand, "--store",
+                                                   store, "--since", since,
+                                                   "--format", "json", NULL})
+                         : replay((const char *[]){"-c", cand, "--store",
+                                                   store, "--format", "json",
+                                                   NULL});
+    json_t *v;
+
+    assert_int_equal(r.rc, 0);
+    v = parse(r.out);
+    run_free(&r);
+    return v;
+}
+
+/* Every ticket carries one justification: the server found it copied
+ * forward from the third ticket on (max_reuse 2). Replay counts the uses
+ * from the store's own history as the server did, so the live policy
+ * changes nothing, also from --since on (the window before it is read);
+ * a candidate with max_reuse 1 finds the second ticket too, and only it. */
+static void test_copy_forward_from_history(void **state)
+{
+    struct tg_server s;
+    char ids[N_TICKETS + 1][32], cand[400];
+    struct tg_config *c;
+    json_t *v, *x;
+
+    (void)state;
+    c = prepare(&s, ids, 1);
+    v = replay_json(s.config, c->store.path, NULL);
+    assert_int_equal(json_integer_value(json_object_get(v, "changed")), 0);
+    json_decref(v);
+    v = replay_json(s.config, c->store.path, "2025-06-05T00:00:00Z");
+    assert_int_equal(json_integer_value(json_object_get(v, "decisions")),
+                     N_TICKETS + 1 - 4);
+    assert_int_equal(json_integer_value(json_object_get(v, "changed")), 0);
+    json_decref(v);
+
+    variant(&s, "reuse1.yaml", "max_reuse: 2", "max_reuse: 1", cand,
+            sizeof cand);
+    v = replay_json(cand, c->store.path, NULL);
+    assert_int_equal(json_integer_value(json_object_get(v, "changed")), 1);
+    x = json_array_get(json_object_get(v, "changes"), 0);
+    assert_string_equal(json_string_value(json_object_get(x, "decision_id")),
+                        ids[1]);
+    assert_string_equal(json_string_value(json_object_get(x, "from")),
+                        "allow");
+    assert_string_equal(json_string_value(json_object_get(x, "to")),
+                        "annotate");
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_array_get(json_object_get(x, "codes"), 0), "code")),
+        "JUSTIFICATION_COPY_FORWARD");
+    json_decref(v);
+
+    /* A one-day window: each ticket sees only the day before's, once. */
+    variant(&s, "window1.yaml", "window_days: 90", "window_days: 1", cand,
+            sizeof cand);
+    v = replay_json(cand, c->store.path, NULL);
+    /* tickets 2..11 lose their finding; ticket 12 has no judged ticket */
+    assert_int_equal(json_integer_value(json_object_get(v, "changed")),
+                     N_TICKETS - 2);
+    json_decref(v);
+    tg_config_free(c);
+    tg_test_server_cleanup(&s);
+}
+
 static void test_usage_errors(void **state)
 {
     struct tg_server s;
@@ -354,7 +483,7 @@ static void test_usage_errors(void **state)
     struct run r;
 
     (void)state;
-    c = prepare(&s, ids);
+    c = prepare(&s, ids, 0);
     snprintf(cand, sizeof cand, "%s/candidate.yaml", s.dir);
     snprintf(bad, sizeof bad, "%s/no-such-store.db", s.dir);
     r = replay((const char *[]){"-c", cand, NULL});
@@ -385,6 +514,7 @@ int main(void)
         cmocka_unit_test(test_tightened_max_days),
         cmocka_unit_test(test_same_policy_changes_nothing),
         cmocka_unit_test(test_since_until),
+        cmocka_unit_test(test_copy_forward_from_history),
         cmocka_unit_test(test_usage_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

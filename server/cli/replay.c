@@ -1,4 +1,5 @@
 /* replay.c - `ticketgate replay`: recorded decisions under a candidate policy. */
+#define _GNU_SOURCE /* memmem */
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -12,6 +13,7 @@
 #include "server/core/change.h"
 #include "server/core/decide.h"
 #include "server/core/decision.h"
+#include "server/core/justnorm.h"
 #include "server/store/store.h"
 #include "server/util/fastjson.h"
 #include "server/util/jarena.h"
@@ -48,6 +50,7 @@ enum format { FMT_TEXT, FMT_JSON };
 struct row {
     uint64_t seq;
     int64_t time;
+    long cf_uses; /* the copy-forward count from the store's history */
     size_t key, ticket, source; /* NUL-terminated */
     size_t json, json_len;
     size_t judged, judged_len;
@@ -93,6 +96,8 @@ struct run {
     uint64_t scanned, no_judged;
     struct tally t;
     int failed;
+    int64_t since; /* rows before it feed the history only */
+    struct history *h; /* NULL: the candidate's copy-forward is off */
 };
 
 /* ------------------------------------------------------------ buffers */
@@ -222,24 +227,15 @@ static int put_change(const struct pool *p, struct chunk *c,
 
 /* ------------------------------------------------------------ one row */
 
-/* The copy-forward count the candidate sees: copy-forward is judged as it
- * was when the decision was recorded (the store's count at that moment is
- * not kept), so a recorded finding is a count at the candidate's limit and
- * none is "unknown" (-1). tg_decide's copy_forward hook; ctx is the
- * recorded side. */
-struct cf_ctx {
-    const struct tg_change_side *was;
-    const struct tg_config *cand;
-};
-
+/* The copy-forward count the candidate sees (tg_decide's copy_forward
+ * hook; ctx is the row): the store's own history, counted by the main
+ * thread in seq order as the server counted it (see struct history). */
 static int copy_forward(void *ctx, const struct tg_ticket *t, long *uses)
 {
-    const struct cf_ctx *cf = ctx;
+    const struct row *r = ctx;
 
     (void)t;
-    *uses = cf->was->act[TG_JUSTIFICATION_COPY_FORWARD]
-                ? (long)cf->cand->policy.copy_max_reuse
-                : -1;
+    *uses = r->cf_uses;
     return 0;
 }
 
@@ -277,14 +273,13 @@ static int replay_row(const struct pool *p, struct chunk *c,
 {
     const char *t = c->text;
     struct tg_change_side was, now;
-    struct cf_ctx cf = {.was = &was, .cand = p->cand};
     const struct tg_decide d = {
         .cfg = p->cand,
         .now = r->time,
         .gated = 1,
         .source = t + r->source,
         .copy_forward = copy_forward,
-        .ctx = &cf,
+        .ctx = (void *)r,
         .no_judged = 1, /* nothing is recorded */
         .no_doc = 1,
     };
@@ -472,6 +467,264 @@ static int opt_put(struct chunk *c, const char *s, size_t *at)
     return text_put(c, s ? s : "", s ? strlen(s) : 0, at);
 }
 
+/* ---------------------------------------------- copy-forward history */
+
+/*
+ * The copy-forward count of REASONS.md as the server took it for each
+ * decision (tg_evidence_copy_forward_count): how many tickets other than
+ * the decision's own have a record carrying its normalised justification
+ * at or after time - window, counted over the records before it. The main
+ * thread keeps, per justification, its uses (ticket, time) in seq order,
+ * counts each row's before adding it, and the workers read the count from
+ * the row. The candidate's window and max_reuse apply, so a change of
+ * either replays. The count is taken up to the candidate's max_reuse:
+ * enough to decide (the finding is "uses >= max_reuse"), and it keeps a
+ * justification pasted into thousands of tickets from costing thousands
+ * of steps a row; a changed decision's message then names at least that
+ * many uses. Records without a judged ticket (before issue 13) carry no
+ * justification here and are not counted.
+ */
+#define HIST_MIN 1024
+/* The store counts to 1000 at most (store.h). */
+#define CF_MAX 1000
+/* Uses a little older than the window are still looked past: the store's
+ * seq order is its commit order, and evaluation times of concurrent
+ * requests interleave by a second or so. */
+#define HIST_SLACK 3600
+
+/* Justifications and tickets are kept as two 64-bit hashes and one: a
+ * million of them in a few tens of MB, and two distinct ones would
+ * collide once in 10^19 (justifications) or 10^13 (tickets) runs. */
+struct use {
+    uint64_t ticket;
+    int64_t time;
+};
+
+struct norm {
+    uint64_t h1, h2;
+    int64_t newest;   /* the time of its latest use */
+    struct use *uses; /* [head, n) in seq order; NULL: empty slot */
+    uint32_t head, n, cap;
+};
+
+struct history {
+    struct norm *slots;
+    size_t cap, used; /* cap a power of two */
+    int64_t window;   /* seconds */
+    long want;        /* count up to this: the candidate's max_reuse */
+};
+
+static uint64_t fnv(const char *s, uint64_t h)
+{
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ULL;
+    }
+    /* murmur3's finaliser: FNV's low bits index the table. */
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
+    return h;
+}
+
+#define FNV_A 1469598103934665603ULL
+#define FNV_B 0x9e3779b97f4a7c15ULL
+
+static void history_free(struct history *h)
+{
+    if (!h)
+        return;
+    for (size_t i = 0; i < h->cap; i++)
+        free(h->slots[i].uses);
+    free(h->slots);
+    free(h);
+}
+
+/* The slot of (h1, h2) in slots (cap a power of two): its own, or the
+ * empty one where it goes. */
+static struct norm *slot_of(struct norm *slots, size_t cap, uint64_t h1,
+                            uint64_t h2)
+{
+    size_t i = (size_t)h1 & (cap - 1);
+
+    while (slots[i].uses && (slots[i].h1 != h1 || slots[i].h2 != h2))
+        i = (i + 1) & (cap - 1);
+    return &slots[i];
+}
+
+/* Makes room for one more justification at time now: drops those whose
+ * latest use is past every later row's window (rows come in time order,
+ * give or take HIST_SLACK), then doubles the table if it is still more
+ * than half full. */
+static int history_grow(struct history *h, int64_t now)
+{
+    int64_t stale = now > INT64_MIN + h->window + 2 * HIST_SLACK
+                        ? now - h->window - 2 * HIST_SLACK
+                        : INT64_MIN;
+    size_t live = 0, cap;
+    struct norm *slots;
+
+    for (size_t i = 0; i < h->cap; i++)
+        live += h->slots[i].uses && h->slots[i].newest >= stale;
+    cap = h->cap < HIST_MIN ? HIST_MIN : live * 2 > h->cap ? h->cap * 2
+                                                          : h->cap;
+    if (!(slots = calloc(cap, sizeof(*slots))))
+        return TG_ENOMEM;
+    for (size_t i = 0; i < h->cap; i++) {
+        struct norm *e = &h->slots[i];
+        if (!e->uses)
+            continue;
+        if (e->newest < stale) {
+            free(e->uses);
+            continue;
+        }
+        *slot_of(slots, cap, e->h1, e->h2) = *e;
+    }
+    free(h->slots);
+    h->slots = slots;
+    h->cap = cap;
+    h->used = live;
+    return TG_OK;
+}
+
+/* The justification of a judged ticket's text, decoded (caller frees), or
+ * NULL when it has none. The canonical ticket holds the document's only
+ * "justification" key, and a key's quotes are never escaped, so the first
+ * `"justification":` is it. */
+static char *judged_justification(const char *s, size_t n)
+{
+    static const char key[] = "\"justification\":";
+    const char *p = memmem(s, n, key, sizeof(key) - 1), *q;
+    json_t *v;
+    char *out = NULL;
+    size_t len;
+
+    if (!p)
+        return NULL;
+    p += sizeof(key) - 1;
+    if (p >= s + n || *p != '"')
+        return NULL; /* null */
+    for (q = p + 1; q < s + n && *q != '"'; q++)
+        if (*q == '\\')
+            q++;
+    if (q >= s + n)
+        return NULL;
+    len = (size_t)(q - p - 1);
+    if (!memchr(p + 1, '\\', len)) {
+        if ((out = malloc(len + 1))) {
+            memcpy(out, p + 1, len);
+            out[len] = '\0';
+        }
+        return out;
+    }
+    v = json_loadb(p, len + 2, JSON_DECODE_ANY, NULL);
+    if (json_is_string(v))
+        out = strdup(json_string_value(v));
+    json_decref(v);
+    return out;
+}
+
+/* The entry of norm at time now (a new, empty one when it is new), or
+ * NULL on ENOMEM. */
+static struct norm *history_entry(struct history *h, const char *norm,
+                                  int64_t now)
+{
+    uint64_t h1 = fnv(norm, FNV_A), h2 = fnv(norm, FNV_B);
+    struct norm *e;
+
+    if ((h->used + 1) * 4 > h->cap * 3 && history_grow(h, now) != TG_OK)
+        return NULL;
+    e = slot_of(h->slots, h->cap, h1, h2);
+    if (!e->uses) {
+        /* Most justifications are used once. */
+        if (!(e->uses = malloc(sizeof(*e->uses))))
+            return NULL;
+        e->h1 = h1;
+        e->h2 = h2;
+        e->head = e->n = 0;
+        e->cap = 1;
+        e->newest = now;
+        h->used++;
+    }
+    return e;
+}
+
+/* Counts row's copy-forward uses into *uses (NULL: only adds it), then adds
+ * its own use. Returns 0 or TG_ENOMEM. */
+static int history_count(struct history *h, const struct tg_evidence_row *row,
+                         long *uses)
+{
+    uint64_t ticket = fnv(row->ticket ? row->ticket : "", FNV_A);
+    char *just = judged_justification(row->judged, row->judged_len);
+    char *norm = NULL;
+    uint64_t seen[CF_MAX];
+    struct norm *e;
+    int64_t since, horizon;
+    long count = 0, want = h->want;
+    int rc = TG_OK;
+
+    if (!just || !just[0])
+        goto out;
+    if ((rc = tg_justnorm_make(just, strlen(just), &norm)) != TG_OK)
+        goto out;
+    if (!norm[0])
+        goto out;
+    if (!(e = history_entry(h, norm, row->time))) {
+        rc = TG_ENOMEM;
+        goto out;
+    }
+    since = row->time > INT64_MIN + h->window ? row->time - h->window
+                                              : INT64_MIN;
+    horizon = since > INT64_MIN + HIST_SLACK ? since - HIST_SLACK : INT64_MIN;
+    /* Newest first, each other ticket once, up to want. */
+    for (uint32_t i = e->n; i > e->head && count < want; i--) {
+        const struct use *u = &e->uses[i - 1];
+        long k;
+        if (u->time < horizon)
+            break;
+        if (u->time < since || u->ticket == ticket)
+            continue;
+        for (k = 0; k < count && seen[k] != u->ticket; k++)
+            ;
+        if (k == count)
+            seen[count++] = u->ticket;
+    }
+    if (uses)
+        *uses = count;
+    /* Uses past the horizon of this row are past every later row's. */
+    while (e->head < e->n && e->uses[e->head].time < horizon)
+        e->head++;
+    if (e->head == e->n)
+        e->head = e->n = 0;
+    if (e->n == e->cap) {
+        if (e->head > 0) { /* room at the front: move down */
+            memmove(e->uses, e->uses + e->head,
+                    (e->n - e->head) * sizeof(*e->uses));
+            e->n -= e->head;
+            e->head = 0;
+        } else {
+            struct use *nu;
+            if (e->cap > UINT32_MAX / 2 ||
+                !(nu = realloc(e->uses, 2 * (size_t)e->cap * sizeof(*nu)))) {
+                rc = TG_ENOMEM;
+                goto out;
+            }
+            e->uses = nu;
+            e->cap *= 2;
+        }
+    }
+    e->uses[e->n].ticket = ticket;
+    e->uses[e->n++].time = row->time;
+    if (row->time > e->newest)
+        e->newest = row->time;
+out:
+    free(norm);
+    free(just);
+    return rc;
+}
+
 /* tg_evidence_scan_file's callback: one decision row into the chunk being
  * filled; a full chunk goes to the workers. */
 static int on_row(void *ctx, const struct tg_evidence_row *row)
@@ -481,11 +734,21 @@ static int on_row(void *ctx, const struct tg_evidence_row *row)
     struct chunk *c = &p->slots[p->tail % p->n_slots];
     struct row *w;
 
+    long uses = -1;
+
+    /* The window before --since is read for the copy-forward history. */
+    if (row->time < r->since) {
+        if (r->h && row->judged)
+            return history_count(r->h, row, NULL);
+        return 0;
+    }
     r->scanned++;
     if (!row->judged || row->judged_len == 0) {
         r->no_judged++;
         return 0;
     }
+    if (r->h && history_count(r->h, row, &uses) != TG_OK)
+        return TG_ENOMEM;
     if (!r->open) {
         c = filling(r);
         c->n_rows = 0;
@@ -495,6 +758,7 @@ static int on_row(void *ctx, const struct tg_evidence_row *row)
     w = &c->rows[c->n_rows];
     w->seq = row->seq;
     w->time = row->time;
+    w->cf_uses = uses;
     w->json_len = row->json_len;
     w->judged_len = row->judged_len;
     if (opt_put(c, row->key, &w->key) || opt_put(c, row->ticket, &w->ticket) ||
@@ -610,7 +874,7 @@ static int print_json_head(const struct run *r, const char *store,
                   (json_int_t)r->scanned, "replayed", (json_int_t)t->replayed,
                   "without_judged_ticket", (json_int_t)r->no_judged,
                   "unreadable", (json_int_t)t->unreadable, "changed",
-                  (json_int_t)t->changed, "copy_forward", "as recorded",
+                  (json_int_t)t->changed, "copy_forward", "from the store's history",
                   "transitions", trans, "codes", codes);
     text = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
@@ -709,6 +973,11 @@ static int replay(struct run *r, const char *store, int64_t since,
             break;
     if (started == 0)
         goto out;
+    /* The window before since feeds the copy-forward history. */
+    if (r->h && since != INT64_MIN)
+        since = since > INT64_MIN + r->h->window + HIST_SLACK
+                    ? since - r->h->window - HIST_SLACK
+                    : INT64_MIN;
     rc = tg_evidence_scan_file(store, "decision", since, until, on_row, r);
     /* The last chunk, partly filled. */
     if (r->open && rc == TG_OK)
@@ -787,6 +1056,17 @@ int tg_cmd_replay(int argc, char **argv)
         goto out;
     }
     pool.cand = cand;
+    r.since = since;
+    if (cand->policy.action[TG_JUSTIFICATION_COPY_FORWARD] != TG_ACTION_OFF) {
+        if (!(r.h = calloc(1, sizeof(*r.h)))) {
+            fprintf(stderr, "replay: out of memory\n");
+            goto out;
+        }
+        r.h->window = (int64_t)cand->policy.copy_window_days * 86400;
+        r.h->want = cand->policy.copy_max_reuse < CF_MAX
+                        ? (long)cand->policy.copy_max_reuse
+                        : CF_MAX;
+    }
     if (!(r.changes = tmpfile())) {
         fprintf(stderr, "replay: cannot make a temporary file: %s\n",
                 strerror(errno));
@@ -815,6 +1095,7 @@ int tg_cmd_replay(int argc, char **argv)
 out:
     if (r.changes)
         fclose(r.changes);
+    history_free(r.h);
     tg_config_free(cand);
     tg_diag_cleanup(&diag);
     return code;

@@ -9,7 +9,7 @@
  *
  * Built by bench/http_bench.sh: cc -O2 bench/bare.c -lcivetweb
  * Usage: bare PORT [THREADS [KEEPALIVE_MS]]   (runs until SIGTERM or SIGINT)
- *   THREADS: CivetWeb threads (default 256, ticketgate's server.connections)
+ *   THREADS: CivetWeb threads (default 128, ticketgate's server.connections)
  *   KEEPALIVE_MS: idle timeout; 0 turns keep-alive off (default 5000)
  */
 #include <civetweb.h>
@@ -51,7 +51,7 @@ int main(int argc, char **argv)
     char ports[64];
     const char *ka = argc > 3 ? argv[3] : "5000";
     const char *opts[] = {"listening_ports", ports,
-                          "num_threads", argc > 2 ? argv[2] : "256",
+                          "num_threads", argc > 2 ? argv[2] : "128",
                           "enable_keep_alive", strcmp(ka, "0") ? "yes" : "no",
                           "keep_alive_timeout_ms", ka,
                           "tcp_nodelay", "1",

@@ -46,9 +46,10 @@ static void test_jira_comment_v3(void **state)
          "\"[ticketgate d-1]\"}]}]},"
          "\"properties\":[{\"key\":\"sd.public.comment\",\"value\":"
          "{\"internal\":true}}]}"},
-        /* Public, the marker already in the text, blank lines dropped,
-         * a list that a paragraph interrupts becomes two lists. */
-        {"Note\n\n- a\ntext [ticketgate d-2]\n- b", "[ticketgate d-2]", 0,
+        /* Public, the marker already in the text, blank lines and empty
+         * items dropped (ADF has no empty text node), a list that a
+         * paragraph interrupts becomes two lists. */
+        {"Note\n\n- a\n- \ntext [ticketgate d-2]\n- b", "[ticketgate d-2]", 0,
          "{\"body\":{\"type\":\"doc\",\"version\":1,\"content\":["
          "{\"type\":\"paragraph\",\"content\":[{\"type\":\"text\",\"text\":"
          "\"Note\"}]},"

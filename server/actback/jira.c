@@ -36,8 +36,11 @@ static int add_line(json_t *content, json_t **list, const char *s, size_t n)
         *list = NULL;
         return 0;
     }
-    if (n >= 2 && s[0] == '-' && s[1] == ' ') {
+    if (s[0] == '-' && (n == 1 || s[1] == ' ')) {
         json_t *item;
+        /* ADF refuses an empty text node: a bare "-" is no item. */
+        if (n <= 2)
+            return 0;
         p = paragraph(s + 2, n - 2);
         item = p ? json_pack("{s:s, s:[o]}", "type", "listItem", "content", p)
                  : NULL;

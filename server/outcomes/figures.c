@@ -1,6 +1,7 @@
 /* figures.c - the outcome figures of a period, the work list and the metric totals. */
 #include "server/outcomes/internal.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -621,11 +622,31 @@ static json_t *period_json(const struct tg_oc_opts *o)
                      jtime(o->until), "now", jtime(o->now), "as_of", jtime(T));
 }
 
+/* The previous period, computed on its own thread beside the current
+ * one: the set is only read. */
+struct prev {
+    const struct tg_oc_set *s;
+    struct tg_oc_opts o;
+    json_t *fig;
+    int bad, rc;
+};
+
+static void *prev_period(void *arg)
+{
+    struct prev *p = arg;
+
+    p->fig = json_object();
+    p->rc = p->fig ? period(p->s, &p->o, p->fig, NULL, &p->bad) : TG_ENOMEM;
+    return NULL;
+}
+
 json_t *tg_oc_report(const struct tg_oc_set *s, const struct tg_oc_opts *o,
                      int previous)
 {
     json_t *rep = json_object(), *fig = json_object();
-    int bad = 0;
+    struct prev pv = {.s = s, .o = *o};
+    pthread_t th;
+    int bad = 0, threaded = 0, rc;
 
     if (!rep || !fig)
         goto fail;
@@ -639,29 +660,35 @@ json_t *tg_oc_report(const struct tg_oc_set *s, const struct tg_oc_opts *o,
         json_pack("{s:I, s:I, s:I}", "decisions", (json_int_t)s->nd, "events",
                   (json_int_t)s->ne, "unreadable", (json_int_t)s->unreadable),
         &bad);
-    if (period(s, o, fig, rep, &bad) != 0)
+    if (previous) {
+        pv.o.until = o->since;
+        pv.o.since = o->since - (o->until - o->since);
+        pv.o.now = o->now < pv.o.until ? o->now : pv.o.until;
+        threaded = pthread_create(&th, NULL, prev_period, &pv) == 0;
+    }
+    rc = period(s, o, fig, rep, &bad);
+    if (previous && threaded)
+        pthread_join(th, NULL);
+    else if (previous)
+        prev_period(&pv);
+    if (rc != 0 || (previous && pv.rc != 0))
         goto fail;
     put(rep, "figures", fig, &bad);
     fig = NULL;
     if (previous) {
-        struct tg_oc_opts p = *o;
-        json_t *pf = json_object(), *po = json_object();
-        p.until = o->since;
-        p.since = o->since - (o->until - o->since);
-        p.now = o->now < p.until ? o->now : p.until;
-        if (!pf || !po || period(s, &p, pf, NULL, &bad) != 0) {
-            json_decref(pf);
-            json_decref(po);
-            goto fail;
+        json_t *po = json_object();
+        if (po) {
+            put(po, "period", period_json(&pv.o), &bad);
+            put(po, "figures", pv.fig, &bad);
+            pv.fig = NULL;
         }
-        put(po, "period", period_json(&p), &bad);
-        put(po, "figures", pf, &bad);
         put(rep, "previous", po, &bad);
     }
-    if (bad)
+    if (bad || pv.bad)
         goto fail;
     return rep;
 fail:
+    json_decref(pv.fig);
     json_decref(fig);
     json_decref(rep);
     return NULL;

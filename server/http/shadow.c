@@ -212,10 +212,11 @@ static void decide_one(struct tg_shadow *s, const struct item *it,
         tg_metrics_shadow_evaluated(s->metrics, 0);
         goto out;
     }
-    tg_metrics_shadow_evaluated(s->metrics, 1);
     tg_change_from_result(&o.result, &shadow);
     if (tg_change_differs(&it->live, &shadow))
         report(s, it, cand, &shadow, o.doc);
+    /* Counted once done: a difference is logged and recorded by then. */
+    tg_metrics_shadow_evaluated(s->metrics, 1);
 out:
     tg_decided_cleanup(&o);
     json_decref(canon);

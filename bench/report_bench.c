@@ -9,7 +9,7 @@
  * STORE must not exist. Writes N decisions (judged tickets of the real
  * shape, about 2 KB a record: 80% allow, 5% annotate, 15% deny with one to
  * three codes, 5% break-glass) spread over the 90 days before 2026-12-01,
- * and up to N events: grants of allowed tickets (half of them naming their
+ * and N events: grants of allowed tickets (half of them naming their
  * ticket), revokes of most grants around the ticket's end (some early,
  * most within hours, a tail of days and weeks), reviews, a few grants
  * without a ticket and some unmapped events; through the store API
@@ -273,10 +273,11 @@ static int event(struct tg_evidence *e, long j, long n)
                       : v < 0.7 ? (int64_t)(v * 30000)
                       : v < 0.9 ? (int64_t)(v * 700000)
                                 : -1;
-        if (lag == -1)
-            return 0;
-        if (t.expires + lag > END)
-            return 0; /* not yet */
+        /* never revoked (lingering), or not yet: the slot holds a
+         * review of the ticket instead, so that there are N events */
+        if (lag == -1 || t.expires + lag > END)
+            return entry(e, "review", sid, t.evaluated + 3600, t.user, t.sys,
+                         t.ent, tid, 0);
         return entry(e, "revoke", sid, t.expires + lag, t.user, t.sys, t.ent,
                      NULL, 0);
     }
@@ -333,7 +334,7 @@ int main(int argc, char **argv)
         pthread_join(th[t], NULL);
     tg_evidence_close(jb.e);
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    printf("%s: %ld decisions and up to %ld events written in %.1f s "
+    printf("%s: %ld decisions and %ld events written in %.1f s "
            "(%ld failed)\n",
            argv[1], jb.n, jb.n,
            (double)(t1.tv_sec - t0.tv_sec) +

@@ -23,7 +23,7 @@ cp -r example/. "$tmp/"
 sed "s|path: ./data/ticketgate.db|path: $store|" example/ticketgate.yaml > "$tmp/ticketgate.yaml"
 grep -q "path: $store" "$tmp/ticketgate.yaml"
 cat "$store" > /dev/null   # in the page cache, as a store in use is
-echo "store: $store ($(stat -c %s "$store") bytes), $n decisions + up to $n events"
+echo "store: $store ($(stat -c %s "$store") bytes), $n decisions + $n events"
 for fmt in json html text; do
     start=$(date +%s.%N)
     /usr/bin/time -f "%M %U %S" -o "$tmp/rss" "$build/ticketgate" report \

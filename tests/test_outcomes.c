@@ -629,6 +629,53 @@ static void test_jfield(void **state)
     assert_int_equal(tg_jfield_get(d, "a", &v), -1);
 }
 
+/* Rows added one by one (the pure path): a judged ticket without an
+ * identities block keeps the ticket's own beneficiary; a row that is not
+ * JSON is counted and skipped; other kinds are ignored. */
+static void test_add_row(void **state)
+{
+    static const char doc[] = "{\"decision\":\"allow\",\"findings\":[]}";
+    static const char judged[] =
+        "{\"ticket\":{\"beneficiary\":{\"id\":\" Zed \",\"type\":"
+        "\"human\"},\"scope\":{\"system\":\"db\",\"entitlement\":\"r\"},"
+        "\"expires_at\":\"2027-01-31\",\"emergency\":true}}";
+    struct tg_oc_set *s = tg_oc_set_new();
+    struct tg_evidence_row r = {.kind = "decision", .key = "d-1",
+                                .ticket = "Z-1", .time = B,
+                                .json = doc, .json_len = sizeof doc - 1,
+                                .judged = judged,
+                                .judged_len = sizeof judged - 1};
+    (void)state;
+
+    assert_non_null(s);
+    assert_int_equal(tg_oc_add_row(s, &r), 0);
+    /* no beneficiary: the requester (identities first, else the ticket's) */
+    r.ticket = "Z-2";
+    r.judged = "{\"ticket\":{\"requester\":\"Yan\"},\"identities\":"
+               "{\"requester\":{\"given\":\"Yan\",\"resolved\":\"u-yan\"}}}";
+    r.judged_len = strlen(r.judged);
+    assert_int_equal(tg_oc_add_row(s, &r), 0);
+    r.ticket = "Z-3";
+    r.judged = "{\"ticket\":{\"requester\":\"Yan\"}}";
+    r.judged_len = strlen(r.judged);
+    assert_int_equal(tg_oc_add_row(s, &r), 0);
+    r.json = "{\"decision\": [";
+    r.json_len = strlen(r.json);
+    assert_int_equal(tg_oc_add_row(s, &r), 0);
+    r.kind = "policy";
+    assert_int_equal(tg_oc_add_row(s, &r), 0);
+    assert_int_equal(s->nd, 3);
+    assert_int_equal(s->unreadable, 1);
+    assert_string_equal(tg_oc_name(s, s->d[1].beneficiary), "u-yan");
+    assert_string_equal(tg_oc_name(s, s->d[2].beneficiary), "yan");
+    assert_string_equal(tg_oc_name(s, s->d[0].beneficiary), "zed");
+    assert_string_equal(tg_oc_name(s, s->d[0].system), "db");
+    assert_true(s->d[0].flags & TG_OC_EMERGENCY);
+    /* a date: the last second of that day */
+    assert_int_equal(s->d[0].expires, 1801439999LL);
+    tg_oc_set_free(s);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -647,6 +694,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_jfield),
+        cmocka_unit_test(test_add_row),
         cmocka_unit_test(test_link_window_edges),
         cmocka_unit_test(test_link_start_without_approval_time),
         cmocka_unit_test(test_link_named),

@@ -20,7 +20,9 @@ struct tg_evidence_row;
  * decision, or that decision's evaluation time when no approver carries a
  * time; end is expires_at of its latest allowing decision (INT64_MAX when
  * the ticket has no end). Scope and beneficiary come from that latest
- * allowing decision's judged ticket.
+ * allowing decision's judged ticket (the beneficiary: identities'
+ * resolved id, else as given, else the ticket's text; none: the
+ * requester, as TICKET.md says).
  *
  * A grant links to the ticket it names; a grant that names none links to
  * the allowed ticket of the same beneficiary (directory id, else the name

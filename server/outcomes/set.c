@@ -26,13 +26,25 @@ struct tg_oc_names {
     uint32_t nslot;    /* power of two */
 };
 
+/* Eight bytes at a time (a name is hashed at every row that carries it:
+ * ten million times for a large report), then mixed. */
 static uint64_t hash(const char *s, size_t n)
 {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ n, w;
 
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-    return h;
+    for (; n >= 8; s += 8, n -= 8) {
+        memcpy(&w, s, 8);
+        h = (h ^ w) * 0xbf58476d1ce4e5b9ull;
+        h ^= h >> 29;
+    }
+    if (n) {
+        w = 0;
+        memcpy(&w, s, n);
+        h = (h ^ w) * 0xbf58476d1ce4e5b9ull;
+    }
+    h ^= h >> 32;
+    h *= 0x94d049bb133111ebull;
+    return h ^ (h >> 29);
 }
 
 struct tg_oc_names *tg_oc_names_new(void)
@@ -316,7 +328,12 @@ struct dctx {
     struct tg_oc_set *s;
     struct tg_oc_decision *d;
     int rc;
-    int cf_code; /* the copy-forward code's name matched */
+    /* The ticket's own beneficiary, interned only when the identities
+     * block resolves none (it usually does). */
+    struct tg_jval ticket_beneficiary;
+    /* TICKET.md: no beneficiary means the requester. */
+    struct tg_jval ticket_requester;
+    uint32_t requester;
 };
 
 static int is_key(const char *k, size_t n, const char *want)
@@ -423,11 +440,13 @@ static int on_ticket(void *ctx, const char *k, size_t n, struct tg_jval v)
         c->d->created = time_val(v);
     else if (is_key(k, n, "emergency") && tg_jfield_bool(v) == 1)
         c->d->flags |= TG_OC_EMERGENCY;
-    else if (is_key(k, n, "beneficiary") && !c->d->beneficiary) {
+    else if (is_key(k, n, "beneficiary")) {
         struct tg_jval id = v;
         if (v.p[0] == '{' && tg_jfield_get(v, "id", &id) != 0)
             return 0;
-        c->rc = intern_val(c->s->names, id, 1, &c->d->beneficiary);
+        c->ticket_beneficiary = id;
+    } else if (is_key(k, n, "requester")) {
+        c->ticket_requester = v;
     }
     return c->rc ? -2 : 0;
 }
@@ -480,7 +499,10 @@ static int on_identities(void *ctx, const char *k, size_t n, struct tg_jval v)
 {
     struct dctx *c = ctx;
 
-    if (is_key(k, n, "beneficiary")) {
+    if (is_key(k, n, "requester")) {
+        if ((c->rc = identity(c->s->names, v, &c->requester)) != 0)
+            return -2;
+    } else if (is_key(k, n, "beneficiary")) {
         uint32_t id;
         if ((c->rc = identity(c->s->names, v, &id)) != 0)
             return -2;
@@ -497,8 +519,8 @@ static int on_judged(void *ctx, const char *k, size_t n, struct tg_jval v)
 {
     struct dctx *c = ctx;
 
-    /* identities come after ticket in the stored document, but the order
-     * does not matter: a resolved beneficiary replaces the ticket's. */
+    /* The identities block's beneficiary wins over the ticket's own text,
+     * whatever their order in the document. */
     if (is_key(k, n, "ticket") && v.p[0] == '{')
         return tg_jfield_each(v, on_ticket, c) == -2 ? -2 : 0;
     if (is_key(k, n, "identities") && v.p[0] == '{')
@@ -535,6 +557,16 @@ static int add_decision(struct tg_oc_set *s, const struct tg_evidence_row *r)
             s->nap = nap;
             goto bad;
         }
+        if (!d.beneficiary && c.ticket_beneficiary.p &&
+            (rc = intern_val(s->names, c.ticket_beneficiary, 1,
+                             &d.beneficiary)) != 0)
+            return rc;
+        if (!d.beneficiary)
+            d.beneficiary = c.requester;
+        if (!d.beneficiary && c.ticket_requester.p &&
+            (rc = intern_val(s->names, c.ticket_requester, 1,
+                             &d.beneficiary)) != 0)
+            return rc;
         d.flags |= TG_OC_JUDGED;
     }
     if ((rc = tg_oc_names_intern(s->names, r->ticket, strlen(r->ticket),

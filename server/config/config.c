@@ -268,6 +268,7 @@ void tg_config_free(struct tg_config *c)
     if (c->store.hmac_key)
         OPENSSL_cleanse(c->store.hmac_key, c->store.hmac_key_len);
     free(c->store.hmac_key);
+    tg_cfg_free_secret(c->store.url);
     tg_cfg_free_secret(c->jira.hmac_secret);
     tg_cfg_free_secret(c->jira.connect_shared_secret);
     tg_cfg_free_strs(c->jira.access_issue_types, c->jira.n_access_issue_types);

@@ -157,6 +157,8 @@ struct tg_gate {
 };
 
 enum tg_sync { TG_SYNC_NORMAL, TG_SYNC_FULL };
+/* store.driver (issue 15): the embedded file, or a PostgreSQL server. */
+enum tg_store_driver { TG_STORE_SQLITE, TG_STORE_POSTGRESQL };
 
 struct tg_config {
     char *path;     /* the configuration file as given */
@@ -191,6 +193,8 @@ struct tg_config {
         unsigned char *hmac_key; /* optional link-signing key */
         size_t hmac_key_len;
         int busy_timeout_ms;   /* default 2000 */
+        enum tg_store_driver driver; /* default sqlite */
+        char *url;             /* postgresql: libpq URL (secret), or NULL */
     } store;
 
     struct tg_jira_conf jira;

@@ -138,12 +138,13 @@ int tg_cfg_parse_server(struct ld *L, const yaml_node_t *n, struct tg_config *c)
 int tg_cfg_parse_store(struct ld *L, const yaml_node_t *n, struct tg_config *c)
 {
     static const char *const keys[] = {"path", "sync", "hmac_key",
-                                       "busy_timeout_ms"};
-    enum { PATH, SYNC, HMAC, BUSY };
+                                       "busy_timeout_ms", "driver", "url"};
+    enum { PATH, SYNC, HMAC, BUSY, DRIVER, URL };
     static const char *const syncs[] = {"normal", "full"};
+    static const char *const drivers[] = {"sqlite", "postgresql"};
     yaml_node_t *v[COUNT(keys)];
     char *key = NULL;
-    int sync;
+    int sync, driver;
 
     if (MAP_KEYS(L, n, "store", keys, v) != TG_OK)
         return tg_cfg_status(L);
@@ -158,6 +159,22 @@ int tg_cfg_parse_store(struct ld *L, const yaml_node_t *n, struct tg_config *c)
     }
     tg_cfg_get_intv(L, v[BUSY], "store.busy_timeout_ms", 0, 3600000,
                     &c->store.busy_timeout_ms);
+    if (tg_cfg_get_enum(L, v[DRIVER], "store.driver", drivers,
+                        COUNT(drivers), &driver) == TG_OK)
+        c->store.driver = driver ? TG_STORE_POSTGRESQL : TG_STORE_SQLITE;
+    /* the URL may carry a password: a secret (wiped, "${VAR}" advised) */
+    if (v[URL])
+        tg_cfg_get_str(L, v[URL], "store.url", F_SECRET, &c->store.url);
+    if (c->store.driver == TG_STORE_POSTGRESQL && !v[URL])
+        tg_cfg_problem(L, v[DRIVER],
+                       "store.driver is postgresql but store.url is not "
+                       "set; add url: \"${TG_DATABASE_URL}\" (a libpq URL "
+                       "such as postgresql://user@host/db)");
+    if (v[URL] && c->store.driver != TG_STORE_POSTGRESQL)
+        tg_cfg_problem(L, v[URL],
+                       "store.url is set but store.driver is not "
+                       "postgresql; add driver: postgresql, or drop url "
+                       "(the sqlite driver uses store.path)");
     return tg_cfg_status(L);
 }
 

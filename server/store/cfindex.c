@@ -375,7 +375,7 @@ static int cf_add_text(struct cf_index *x, const char *just,
  * Returns 0 or the SQLite failure; an index that does not fit is not one:
  * it only drops groups.
  */
-int cf_load(struct tg_evidence *e, sqlite3 *db)
+int cf_load(struct tg_sq *e, sqlite3 *db)
 {
     struct cf_index *x = &e->cf;
     sqlite3_stmt *st = NULL;

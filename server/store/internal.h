@@ -72,6 +72,7 @@
  * in memory that the writer keeps up to date (struct cf_index).
  */
 
+#include "server/store/backend.h"
 #include "server/store/store.h"
 
 #include <errno.h>
@@ -202,13 +203,13 @@ struct pending {
     /* outbox.c: run inside the batch's transaction, after the item's own
      * record or entry (if any) was written, or alone (r and en NULL). It
      * returns the item's rc; TG_EIO / TG_EBUSY roll the batch back. */
-    int (*tx)(struct tg_evidence *e, sqlite3 *db, void *arg);
+    int (*tx)(struct tg_sq *e, sqlite3 *db, void *arg);
     void *tx_arg;
     int rc;
     struct pending *next;
     /* Set (after rc) once the batch is committed or failed; p may be gone
      * right after. The appender sleeps on the store's wake word with its
-     * wake bit (struct tg_evidence), not on a condition under the store's
+     * wake bit (struct tg_sq), not on a condition under the store's
      * mutex: a woken appender does not queue for the mutex that the writer
      * still holds (a second sleep and wake-up per append). */
     atomic_int done;
@@ -300,11 +301,11 @@ struct cf_index {
     uint64_t rng;          /* eviction sampling */
 };
 
-/* Which file of the store vanished under the server (struct tg_evidence
+/* Which file of the store vanished under the server (struct tg_sq
  * gone). */
 enum { GONE_NONE, GONE_DB, GONE_AUX };
 
-struct tg_evidence {
+struct tg_sq {
     char *path;
     char *wal_path, *shm_path; /* path + "-wal", "-shm" */
     enum tg_sync sync;
@@ -414,7 +415,7 @@ int get_entry_db(sqlite3 *db, const char *kind, const char *key,
                  char **json);
 int records_migrate(sqlite3 *db);
 void wconn_close(struct wconn *w);
-int wconn_open(struct tg_evidence *e, struct wconn *w, int create);
+int wconn_open(struct tg_sq *e, struct wconn *w, int create);
 
 /* ---- walvfs.c (each contract is at its definition) */
 const char *wc_vfs_name(void);
@@ -430,20 +431,20 @@ int cf_count(struct cf_index *x, const unsigned char jd[CF_DIGEST],
              long *out, int *reload, uint64_t *drops);
 void cf_reload(struct cf_index *x, const unsigned char jd[CF_DIGEST],
                const struct cf_use *u, size_t n, uint64_t drops);
-int cf_load(struct tg_evidence *e, sqlite3 *db);
+int cf_load(struct tg_sq *e, sqlite3 *db);
 
 /* ---- writer.c (each contract is at its definition) */
 int64_t mono_ms(void);
 int wal_hook(void *arg, sqlite3 *db, const char *name, int frames);
-const char *db_moved(const struct tg_evidence *e);
-int wconn_pin(struct tg_evidence *e, struct wconn *w, int create);
-void ids_load(struct tg_evidence *e);
-void ids_store(struct tg_evidence *e, uint64_t v);
-int commit_batch(struct tg_evidence *e, struct pending *batch,
+const char *db_moved(const struct tg_sq *e);
+int wconn_pin(struct tg_sq *e, struct wconn *w, int create);
+void ids_load(struct tg_sq *e);
+void ids_store(struct tg_sq *e, uint64_t v);
+int commit_batch(struct tg_sq *e, struct pending *batch,
                  int force);
 void *writer_main(void *arg);
 void *maintenance_main(void *arg);
-int evidence_enqueue(struct tg_evidence *e, struct pending *p);
+int evidence_enqueue(struct tg_sq *e, struct pending *p);
 
 /* ---- outbox.c (each contract is at its definition) */
 extern const char OUTBOX_SCHEMA[];

@@ -206,7 +206,7 @@ out:
     return rc;
 }
 
-int tg_evidence_verify_file(const char *path, const unsigned char *key,
+int tg_sq_verify_file(const char *path, const unsigned char *key,
                             size_t keylen, struct tg_evidence_verdict *out)
 {
     sqlite3 *db = NULL;
@@ -304,7 +304,7 @@ static json_t *export_row(sqlite3_stmt *st)
     return o;
 }
 
-int tg_evidence_export_file(const char *path, int64_t since, FILE *out,
+int tg_sq_export_file(const char *path, int64_t since, FILE *out,
                             const char **why)
 {
     sqlite3 *db = NULL;
@@ -537,7 +537,7 @@ out:
     return rc;
 }
 
-int tg_evidence_archive_file(const char *path, uint64_t before,
+int tg_sq_archive_file(const char *path, uint64_t before,
                              const char *archive_path,
                              const unsigned char *key, size_t keylen,
                              int busy_ms, uint64_t *moved)
@@ -555,7 +555,7 @@ int tg_evidence_archive_file(const char *path, uint64_t before,
     if (access(archive_path, F_OK) == 0)
         return TG_EINVAL;
     /* Archiving a broken chain would launder it: anchor the tampering. */
-    if ((rc = tg_evidence_verify_file(path, key, keylen, &v)))
+    if ((rc = tg_sq_verify_file(path, key, keylen, &v)))
         return rc;
     if (!v.intact)
         return TG_ECONFLICT;
@@ -589,7 +589,7 @@ int tg_evidence_archive_file(const char *path, uint64_t before,
     if ((rc = archive_fill(db, last, aseq)))
         goto out;
     /* The archive must stand on its own before anything leaves the store. */
-    if ((rc = tg_evidence_verify_file(archive_path, key, keylen, &v)))
+    if ((rc = tg_sq_verify_file(archive_path, key, keylen, &v)))
         goto out;
     if (!v.intact || v.count != (uint64_t)count ||
         v.head_seq != (uint64_t)last) {
@@ -793,7 +793,7 @@ static void snapshot_end(sqlite3 *db)
     close_db(db);
 }
 
-int tg_evidence_scan_file(const char *path, const char *kind, int64_t since,
+int tg_sq_scan_file(const char *path, const char *kind, int64_t since,
                           int64_t until, tg_evidence_row_fn fn, void *ctx)
 {
     sqlite3 *db = NULL;
@@ -808,7 +808,7 @@ int tg_evidence_scan_file(const char *path, const char *kind, int64_t since,
     return rc;
 }
 
-int tg_evidence_get_entry_file(const char *path, const char *kind,
+int tg_sq_get_entry_file(const char *path, const char *kind,
                                const char *key, char **json)
 {
     sqlite3 *db = NULL;

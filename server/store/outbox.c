@@ -194,7 +194,7 @@ struct claim_arg {
 };
 
 /* In the writer's transaction: leases the due actions into a->out. */
-static int claim_tx(struct tg_evidence *e, sqlite3 *db, void *arg)
+static int claim_tx(struct tg_sq *e, sqlite3 *db, void *arg)
 {
     struct claim_arg *a = arg;
     sqlite3_stmt *sel = NULL, *upd = NULL;
@@ -256,7 +256,7 @@ out:
     return rc;
 }
 
-int tg_outbox_claim(struct tg_evidence *e, int64_t now_ms, int max,
+int tg_sq_outbox_claim(struct tg_sq *e, int64_t now_ms, int max,
                     int64_t lease_ms, json_t **out)
 {
     struct claim_arg a = {.now = now_ms, .max = max};
@@ -293,7 +293,7 @@ struct settle_arg {
 /* In the writer's transaction (after the chain entry of the attempt, when
  * there is one): the row takes the outcome while it is still the attempt
  * in flight. */
-static int settle_tx(struct tg_evidence *e, sqlite3 *db, void *arg)
+static int settle_tx(struct tg_sq *e, sqlite3 *db, void *arg)
 {
     struct settle_arg *a = arg;
     sqlite3_stmt *st = NULL;
@@ -328,7 +328,7 @@ out:
 
 /* The row of action id read on its own connection: 0 with *row (caller
  * frees), TG_ENOTFOUND, TG_EIO. */
-static int read_action(struct tg_evidence *e, int64_t id, json_t **row)
+static int read_action(struct tg_sq *e, int64_t id, json_t **row)
 {
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
@@ -394,7 +394,7 @@ out:
     return s;
 }
 
-int tg_outbox_settle(struct tg_evidence *e, int64_t id, const char *outcome,
+int tg_sq_outbox_settle(struct tg_sq *e, int64_t id, const char *outcome,
                      int64_t next_at_ms, const char *error)
 {
     struct settle_arg a = {.id = id, .next_at = next_at_ms};
@@ -551,7 +551,7 @@ static int open_reader(const char *path, int busy_ms, sqlite3 **db)
     return rc == TG_ENOMEM ? rc : rc ? TG_EIO : 0;
 }
 
-int tg_outbox_list(struct tg_evidence *e, const char *ticket, json_t **out)
+int tg_sq_outbox_list(struct tg_sq *e, const char *ticket, json_t **out)
 {
     sqlite3 *db = NULL;
     int rc;
@@ -565,7 +565,7 @@ int tg_outbox_list(struct tg_evidence *e, const char *ticket, json_t **out)
     return rc;
 }
 
-int tg_outbox_list_file(const char *path, const char *ticket, json_t **out)
+int tg_sq_outbox_list_file(const char *path, const char *ticket, json_t **out)
 {
     sqlite3 *db = NULL;
     int rc;
@@ -579,7 +579,7 @@ int tg_outbox_list_file(const char *path, const char *ticket, json_t **out)
     return rc;
 }
 
-int tg_outbox_stats(struct tg_evidence *e, long *pending,
+int tg_sq_outbox_stats(struct tg_sq *e, long *pending,
                     int64_t *oldest_created_ms)
 {
     sqlite3 *db = NULL;
@@ -673,7 +673,7 @@ out:
                : TG_EIO;
 }
 
-int tg_outbox_retry_file(const char *path, int64_t id)
+int tg_sq_outbox_retry_file(const char *path, int64_t id)
 {
     return change_file(path, id,
                        "UPDATE outbox SET state = 'pending', next_at = ?2,"
@@ -681,7 +681,7 @@ int tg_outbox_retry_file(const char *path, int64_t id)
                        " AND state IN ('dead', 'dropped', 'pending')");
 }
 
-int tg_outbox_drop_file(const char *path, int64_t id)
+int tg_sq_outbox_drop_file(const char *path, int64_t id)
 {
     return change_file(path, id,
                        "UPDATE outbox SET state = 'dropped', updated_at = ?2"

@@ -23,7 +23,7 @@ static const char *const QUERIES[Q_N] = {
 };
 /* ----------------------------------------------------------------- reads */
 
-static int rconn_get(struct tg_evidence *e, struct rconn **out)
+static int rconn_get(struct tg_sq *e, struct rconn **out)
 {
     struct rconn *c;
     int rc;
@@ -56,7 +56,7 @@ static int rconn_get(struct tg_evidence *e, struct rconn **out)
 
 /* Returns c to the pool; after an error it is closed instead, so that a
  * broken handle is not reused. */
-static void rconn_put(struct tg_evidence *e, struct rconn *c, int ok)
+static void rconn_put(struct tg_sq *e, struct rconn *c, int ok)
 {
     if (ok) {
         pthread_mutex_lock(&e->pool_mu);
@@ -121,7 +121,7 @@ typedef int (*row_answer)(sqlite3_stmt *st, int same_body,
 /* Looks up (source, key) with statement q and lets answer judge the row.
  * The one lookup of tg_evidence_find_delivery and tg_evidence_find_jti:
  * TG_ENOTFOUND without a row, TG_EIO when the read fails. */
-static int find_by_key(struct tg_evidence *e, int q, const char *source,
+static int find_by_key(struct tg_sq *e, int q, const char *source,
                        const char *key, const unsigned char body_sha256[32],
                        row_answer answer, char **decision_json)
 {
@@ -189,7 +189,7 @@ static int jti_answer(sqlite3_stmt *st, int same_body, char **decision_json)
     return 0;
 }
 
-int tg_evidence_find_delivery(struct tg_evidence *e, const char *source,
+int tg_sq_find_delivery(struct tg_sq *e, const char *source,
                               const char *delivery_id,
                               const unsigned char body_sha256[32],
                               char **decision_json)
@@ -198,7 +198,7 @@ int tg_evidence_find_delivery(struct tg_evidence *e, const char *source,
                        delivery_answer, decision_json);
 }
 
-int tg_evidence_find_jti(struct tg_evidence *e, const char *source,
+int tg_sq_find_jti(struct tg_sq *e, const char *source,
                          const char *jti, const unsigned char body_sha256[32],
                          char **decision_json)
 {
@@ -208,7 +208,7 @@ int tg_evidence_find_jti(struct tg_evidence *e, const char *source,
 
 /* Reads the latest uses of justification_norm on c for cf_reload (a
  * failure only leaves the index as it was). */
-static void reload_uses(struct tg_evidence *e, struct rconn *c,
+static void reload_uses(struct tg_sq *e, struct rconn *c,
                         const char *justification_norm,
                         const unsigned char jd[CF_DIGEST], uint64_t drops)
 {
@@ -236,7 +236,7 @@ out:
     free(u);
 }
 
-int tg_evidence_copy_forward_count(struct tg_evidence *e,
+int tg_sq_copy_forward_count(struct tg_sq *e,
                                    const char *justification_norm,
                                    const char *ticket, int64_t since,
                                    long *out)
@@ -288,7 +288,7 @@ out:
     return rc ? TG_EIO : 0;
 }
 
-int tg_evidence_get(struct tg_evidence *e, const char *decision_id,
+int tg_sq_get(struct tg_sq *e, const char *decision_id,
                     char **json)
 {
     struct rconn *c = NULL;
@@ -320,7 +320,7 @@ out:
     return rc;
 }
 
-int tg_evidence_list(struct tg_evidence *e, const char *ticket, int limit,
+int tg_sq_list(struct tg_sq *e, const char *ticket, int limit,
                      uint64_t before, json_t **out)
 {
     struct rconn *c = NULL;
@@ -402,7 +402,7 @@ out:
 
 /* ------------------------------------------------- scans and entries */
 
-int tg_evidence_scan(struct tg_evidence *e, const char *kind, int64_t since,
+int tg_sq_scan(struct tg_sq *e, const char *kind, int64_t since,
                      int64_t until, tg_evidence_row_fn fn, void *ctx)
 {
     struct rconn *c = NULL;
@@ -424,7 +424,7 @@ int tg_evidence_scan(struct tg_evidence *e, const char *kind, int64_t since,
     return rc;
 }
 
-int tg_evidence_get_entry(struct tg_evidence *e, const char *kind,
+int tg_sq_get_entry(struct tg_sq *e, const char *kind,
                           const char *key, char **json)
 {
     struct rconn *c = NULL;

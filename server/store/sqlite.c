@@ -343,7 +343,7 @@ void wconn_close(struct wconn *w)
 /* Sets the write connection's journal and sync modes, refusing a file it
  * may not write. Returns 0, or an error with *why when it has words for it
  * (else the connection's error says why). */
-static int wconn_setup(struct tg_evidence *e, struct wconn *w,
+static int wconn_setup(struct tg_sq *e, struct wconn *w,
                        const char **why)
 {
     const char *sync = e->sync == TG_SYNC_FULL ? "PRAGMA synchronous=FULL"
@@ -461,7 +461,7 @@ out:
     return rc;
 }
 
-int wconn_open(struct tg_evidence *e, struct wconn *w, int create)
+int wconn_open(struct tg_sq *e, struct wconn *w, int create)
 {
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
                 (create ? SQLITE_OPEN_CREATE : 0);
@@ -480,7 +480,7 @@ int wconn_open(struct tg_evidence *e, struct wconn *w, int create)
                      &e->err);
     if (rc)
         return rc;
-    /* Replaces SQLite's automatic checkpoint (see struct tg_evidence). */
+    /* Replaces SQLite's automatic checkpoint (see struct tg_sq). */
     sqlite3_wal_hook(w->db, wal_hook, e);
     if ((rc = wconn_setup(e, w, &why)) ||
         (rc = wconn_schema(w, create, &why)) || (rc = wconn_prepare(w)))
@@ -500,7 +500,7 @@ out:
 }
 
 /* Runs a prepared statement that returns no row. */
-static int load_next_id(struct tg_evidence *e)
+static int load_next_id(struct tg_sq *e)
 {
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(
@@ -527,7 +527,7 @@ static int load_next_id(struct tg_evidence *e)
     return rc;
 }
 
-static void pool_drain(struct tg_evidence *e)
+static void pool_drain(struct tg_sq *e)
 {
     while (e->idle) {
         struct rconn *c = e->idle;
@@ -541,7 +541,7 @@ static void pool_drain(struct tg_evidence *e)
     e->n_idle = 0;
 }
 
-static void evidence_free(struct tg_evidence *e)
+static void evidence_free(struct tg_sq *e)
 {
     wconn_close(&e->w);
     if (e->ids_fd >= 0)
@@ -569,7 +569,7 @@ static void evidence_free(struct tg_evidence *e)
     free(e);
 }
 
-static int init_sync(struct tg_evidence *e)
+static int init_sync(struct tg_sq *e)
 {
     pthread_condattr_t ca;
     int stage = 0;
@@ -692,7 +692,7 @@ static char *path_with(const char *path, const char *suffix)
 
 /* Stops the maintenance thread, then the writer once every queued append
  * is answered; appends from now on fail. */
-static void stop_threads(struct tg_evidence *e)
+static void stop_threads(struct tg_sq *e)
 {
     if (!e->inited)
         return;
@@ -716,9 +716,9 @@ static void stop_threads(struct tg_evidence *e)
     }
 }
 
-int tg_evidence_open(const struct tg_config *c, struct tg_evidence **out)
+int tg_sq_open(const struct tg_config *c, struct tg_sq **out)
 {
-    struct tg_evidence *e = NULL;
+    struct tg_sq *e = NULL;
     int rc;
 
     if (!c || !c->store.path || !out)
@@ -781,7 +781,7 @@ out:
     return rc;
 }
 
-void tg_evidence_close(struct tg_evidence *e)
+void tg_sq_close(struct tg_sq *e)
 {
     if (!e)
         return;

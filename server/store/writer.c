@@ -28,7 +28,7 @@ int64_t mono_ms(void)
  * commit past it, which would be a wake-up per commit). */
 int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
-    struct tg_evidence *e = arg;
+    struct tg_sq *e = arg;
     (void)db;
     (void)name;
     e->wal_frames = frames;
@@ -67,7 +67,7 @@ static int file_moved(const char *path, dev_t dev, ino_t ino)
 
 /* NULL while path still names the store file pinned at open, else why
  * not. Reads only what is set before the threads start. */
-const char *db_moved(const struct tg_evidence *e)
+const char *db_moved(const struct tg_sq *e)
 {
     switch (file_moved(e->path, e->dev, e->ino)) {
     case 1:
@@ -83,7 +83,7 @@ const char *db_moved(const struct tg_evidence *e)
  * all still at their paths, else why not (token holder). SQLite itself
  * would go on writing into a file that no path names any more, and
  * acknowledge decisions that a restart cannot find. */
-static const char *files_moved(const struct tg_evidence *e,
+static const char *files_moved(const struct tg_sq *e,
                                const struct wconn *w)
 {
     const char *why = db_moved(e);
@@ -97,7 +97,7 @@ static const char *files_moved(const struct tg_evidence *e,
     return NULL;
 }
 
-int wconn_pin(struct tg_evidence *e, struct wconn *w, int create)
+int wconn_pin(struct tg_sq *e, struct wconn *w, int create)
 {
     struct stat st;
     const char *why = NULL;
@@ -346,7 +346,7 @@ static void bind_field(sqlite3_stmt *st, int col, const struct field *f)
  * Returns the SQLite result of the insert (SQLITE_DONE when written), or
  * -1 with *ours our error.
  */
-static int link_insert(struct tg_evidence *e, const struct field f[F_N],
+static int link_insert(struct tg_sq *e, const struct field f[F_N],
                        int64_t next, int64_t t, char newhash[65], int *ours)
 {
     struct wconn *w = &e->w;
@@ -398,7 +398,7 @@ static int link_insert(struct tg_evidence *e, const struct field f[F_N],
  * (decision id already recorded), or a fatal TG_EIO / TG_EBUSY after which
  * the transaction must be rolled back.
  */
-static int insert_one(struct tg_evidence *e, int64_t *seq, char hash[65],
+static int insert_one(struct tg_sq *e, int64_t *seq, char hash[65],
                       const struct tg_evidence_record *r)
 {
     struct wconn *w = &e->w;
@@ -452,7 +452,7 @@ static int insert_one(struct tg_evidence *e, int64_t *seq, char hash[65],
 /* Writes the entry of p as the link after (*seq, hash), as insert_one.
  * Returns 0, TG_ECONFLICT ((kind, key) already in the chain), TG_EINVAL,
  * or a fatal TG_EIO / TG_EBUSY. */
-static int insert_entry(struct tg_evidence *e, int64_t *seq, char hash[65],
+static int insert_entry(struct tg_sq *e, int64_t *seq, char hash[65],
                         const struct pending *p)
 {
     struct field f[F_N];
@@ -549,7 +549,7 @@ static int read_foreign(struct wconn *w, int64_t from, int64_t to,
  * It outlives a store file deleted or replaced, so that the store created
  * next does not hand out those numbers again (docs/EVIDENCE.md). 0600.
  */
-void ids_load(struct tg_evidence *e)
+void ids_load(struct tg_sq *e)
 {
     char buf[32];
     uint64_t mark = 0, have = atomic_load(&e->next_id);
@@ -602,7 +602,7 @@ void ids_load(struct tg_evidence *e)
 
 /* Records v (token holder, or close) as the high-water mark when it is
  * above the one recorded. */
-void ids_store(struct tg_evidence *e, uint64_t v)
+void ids_store(struct tg_sq *e, uint64_t v)
 {
     char buf[32];
     int n = snprintf(buf, sizeof buf, "%020" PRIu64 "\n", v);
@@ -626,7 +626,7 @@ void ids_store(struct tg_evidence *e, uint64_t v)
 
 /* Logs a failed write (token holder): once per cause, not once per batch
  * or probe, so that a failing store under load does not flood the log. */
-static void report_failure(struct tg_evidence *e)
+static void report_failure(struct tg_sq *e)
 {
     const char *words = fail_words(&e->err);
 
@@ -652,7 +652,7 @@ static void report_failure(struct tg_evidence *e)
 }
 
 /* After a commit (token holder): says so when writes failed before. */
-static void report_success(struct tg_evidence *e)
+static void report_success(struct tg_sq *e)
 {
     if (!e->logged)
         return;
@@ -674,7 +674,7 @@ static void report_success(struct tg_evidence *e)
 /* Before a batch: the write connection open and its files still the ones
  * at the store's paths. Returns 0 or TG_EIO (e->err says why), or the
  * error of reopening. */
-static int batch_files(struct tg_evidence *e, struct wconn *w)
+static int batch_files(struct tg_sq *e, struct wconn *w)
 {
     const char *why;
     int rc;
@@ -705,7 +705,7 @@ static int batch_files(struct tg_evidence *e, struct wconn *w)
 /* After a commit: the records of other processes (foreign) and of the
  * batch go into the copy-forward index, which is fresh up to seq unless
  * some were missed. */
-static void batch_index(struct tg_evidence *e, struct pending *batch,
+static void batch_index(struct tg_sq *e, struct pending *batch,
                         const struct cf_row *foreign, size_t n_foreign,
                         int missed, int64_t seq)
 {
@@ -725,7 +725,7 @@ static void batch_index(struct tg_evidence *e, struct pending *batch,
     pthread_mutex_unlock(&e->cf.mu);
 }
 
-int commit_batch(struct tg_evidence *e, struct pending *batch,
+int commit_batch(struct tg_sq *e, struct pending *batch,
                  int force)
 {
     struct wconn *w = &e->w;
@@ -806,7 +806,7 @@ fail:
 
 /* Passes the token on (mu held): to maintenance when it waits for it, else
  * back to the writer when records are queued. */
-static void token_release(struct tg_evidence *e)
+static void token_release(struct tg_sq *e)
 {
     e->token = 0;
     if (e->token_wanted)
@@ -816,7 +816,7 @@ static void token_release(struct tg_evidence *e)
 }
 
 /* Takes the token for maintenance, ahead of the writer. */
-static void token_take(struct tg_evidence *e)
+static void token_take(struct tg_sq *e)
 {
     pthread_mutex_lock(&e->mu);
     e->token_wanted++;
@@ -829,7 +829,7 @@ static void token_take(struct tg_evidence *e)
 
 /* Gives the token back; with set_ready, rc (a commit's result) says
  * whether the store takes writes. */
-static void token_give_back(struct tg_evidence *e, int set_ready, int rc)
+static void token_give_back(struct tg_sq *e, int set_ready, int rc)
 {
     pthread_mutex_lock(&e->mu);
     if (set_ready)
@@ -844,7 +844,7 @@ static void token_give_back(struct tg_evidence *e, int set_ready, int rc)
  * makes ours SQLITE_BUSY: it is waited for (it never waits for the token)
  * and ours copies what it left. Best effort: a reader still on an old
  * snapshot may keep the WAL from restarting; the next commit tries again. */
-static void wal_catch_up(struct tg_evidence *e)
+static void wal_catch_up(struct tg_sq *e)
 {
     for (int waited = 0; e->w.db; waited++) {
         int rc = sqlite3_wal_checkpoint_v2(
@@ -858,8 +858,8 @@ static void wal_catch_up(struct tg_evidence *e)
 }
 
 /* Tells every appender of batch that its rc is set: marks each done, then
- * wakes their bits in one call (struct tg_evidence, wake_word). */
-static void batch_wake(struct tg_evidence *e, struct pending *batch)
+ * wakes their bits in one call (struct tg_sq, wake_word). */
+static void batch_wake(struct tg_sq *e, struct pending *batch)
 {
     uint32_t mask = 0;
 
@@ -887,7 +887,7 @@ static void batch_wake(struct tg_evidence *e, struct pending *batch)
  */
 void *writer_main(void *arg)
 {
-    struct tg_evidence *e = arg;
+    struct tg_sq *e = arg;
 
     pthread_mutex_lock(&e->mu);
     for (;;) {
@@ -951,7 +951,7 @@ void *writer_main(void *arg)
  */
 void *maintenance_main(void *arg)
 {
-    struct tg_evidence *e = arg;
+    struct tg_sq *e = arg;
     sqlite3 *db = NULL;
     int64_t probed = mono_ms();
 
@@ -1030,19 +1030,19 @@ void *maintenance_main(void *arg)
 /* The first decision-id number of this run: above every number a previous
  * run may have handed out (meta id_next, reserved ahead) and above every
  * seq recorded or archived. */
-uint64_t tg_evidence_next_seq(struct tg_evidence *e)
+uint64_t tg_sq_next_seq(struct tg_sq *e)
 {
     if (!e)
         return 0;
     return atomic_fetch_add(&e->next_id, 1);
 }
 
-const char *tg_evidence_failure(struct tg_evidence *e)
+const char *tg_sq_failure(struct tg_sq *e)
 {
     return e ? atomic_load(&e->failure) : NULL;
 }
 
-int tg_evidence_ready(struct tg_evidence *e)
+int tg_sq_ready(struct tg_sq *e)
 {
     int v;
 
@@ -1067,9 +1067,9 @@ static int looks_like_object(const char *p, size_t n)
     return n >= 2 && p[0] == '{' && p[n - 1] == '}';
 }
 
-static int enqueue_wait(struct tg_evidence *e, struct pending *p);
+static int enqueue_wait(struct tg_sq *e, struct pending *p);
 
-int tg_evidence_append(struct tg_evidence *e,
+int tg_sq_append(struct tg_sq *e,
                        const struct tg_evidence_record *r)
 {
     struct pending p;
@@ -1110,7 +1110,7 @@ static int entry_kind_valid(const char *kind)
     return 1;
 }
 
-int tg_evidence_append_entry(struct tg_evidence *e,
+int tg_sq_append_entry(struct tg_sq *e,
                              const struct tg_evidence_entry *en)
 {
     struct pending p;
@@ -1143,7 +1143,7 @@ int tg_evidence_append_entry(struct tg_evidence *e,
     return rc;
 }
 
-int tg_evidence_bind_jti(struct tg_evidence *e, const char *source,
+int tg_sq_bind_jti(struct tg_sq *e, const char *source,
                          const char *jti, const unsigned char body_sha256[32],
                          int64_t time)
 {
@@ -1165,14 +1165,14 @@ int tg_evidence_bind_jti(struct tg_evidence *e, const char *source,
 
 /* Queues p (zeroed but for what it carries) for the writer and sleeps
  * until its batch is committed or failed: p's result (outbox.c). */
-int evidence_enqueue(struct tg_evidence *e, struct pending *p)
+int evidence_enqueue(struct tg_sq *e, struct pending *p)
 {
     return enqueue_wait(e, p);
 }
 
 /* Queues p for the writer and sleeps until its batch is committed (or
  * failed). Returns p's result. */
-static int enqueue_wait(struct tg_evidence *e, struct pending *p)
+static int enqueue_wait(struct tg_sq *e, struct pending *p)
 {
     atomic_init(&p->done, 0);
     p->bit = 1u << (atomic_fetch_add(&e->wake_bits, 1) & 31);

@@ -52,11 +52,15 @@ static struct tg_oc_opts opts(int64_t since, int64_t until, int64_t now)
 static double figure(const json_t *rep, const char *path)
 {
     const json_t *v = json_object_get(rep, "figures");
-    char buf[128], *save = NULL, *tok;
+    const char *dot = strchr(path, '.');
+    char head[64];
 
-    snprintf(buf, sizeof buf, "%s", path);
-    for (tok = strtok_r(buf, ".", &save); tok; tok = strtok_r(NULL, ".", &save))
-        v = json_object_get(v, tok);
+    if (dot) {
+        snprintf(head, sizeof head, "%.*s", (int)(dot - path), path);
+        v = json_object_get(json_object_get(v, head), dot + 1);
+    } else {
+        v = json_object_get(v, path);
+    }
     assert_true(json_is_number(v));
     return json_number_value(v);
 }

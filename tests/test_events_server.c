@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <jansson.h>
@@ -437,6 +438,66 @@ static void test_scim(void **state)
     free(rm);
 }
 
+/* The conflicts list of an answer, as text ("[]" when empty). */
+static char *conflicts_of(const struct tg_resp *r)
+{
+    json_t *doc = json_loads(r->body, 0, NULL);
+    char *s;
+
+    assert_non_null(doc);
+    s = json_dumps(json_object_get(doc, "conflicts"), JSON_COMPACT);
+    json_decref(doc);
+    assert_non_null(s);
+    return s;
+}
+
+/* A SCIM client retrying under its Idempotency-Key a second or more
+ * later: duplicates, and no conflict (the events' time is when the request
+ * came, not part of the change). */
+static void test_scim_retry_later(void **state)
+{
+    size_t len;
+    char *add = fixture("scim-add.json", &len), *c;
+    const char *path = "/v1/events/scim/Groups/" SCIM_GROUP;
+    time_t t0 = time(NULL);
+    struct tg_resp r;
+
+    (void)state;
+    post_signed(path, "application/scim+json", add, len,
+                "Idempotency-Key: scim-retry-1", &r);
+    check_summary(&r, 2, 0, 0, 1);
+    tg_test_resp_free(&r);
+    while (time(NULL) == t0) /* the next second: another receive time */
+        usleep(50 * 1000);
+    post_signed(path, "application/scim+json", add, len,
+                "Idempotency-Key: scim-retry-1", &r);
+    check_summary(&r, 0, 2, 0, 1);
+    c = conflicts_of(&r);
+    assert_string_equal(c, "[]");
+    free(c);
+    tg_test_resp_free(&r);
+    free(add);
+}
+
+/* An Idempotency-Key that is not printable ASCII (RFC 9110 field values
+ * are ASCII; this one would be no key of the chain) is refused with 400
+ * before anything is stored. */
+static void test_scim_bad_key(void **state)
+{
+    size_t len;
+    char *add = fixture("scim-add.json", &len);
+    const char *path = "/v1/events/scim/Groups/" SCIM_GROUP;
+    struct tg_resp r;
+
+    (void)state;
+    post_signed(path, "application/scim+json", add, len,
+                "Idempotency-Key: k\xff\xfe", &r);
+    check_error(&r, 400, "bad_request");
+    assert_non_null(strstr(r.body, "Idempotency-Key"));
+    tg_test_resp_free(&r);
+    free(add);
+}
+
 /* A token with a jti carries one body: the same again is a re-delivery,
  * another body a replay. */
 static void test_canonical_jti(void **state)
@@ -468,19 +529,6 @@ static void test_canonical_jti(void **state)
     free(body);
     free(auth);
     free(tok);
-}
-
-/* The conflicts list of an answer, as text ("[]" when empty). */
-static char *conflicts_of(const struct tg_resp *r)
-{
-    json_t *doc = json_loads(r->body, 0, NULL);
-    char *s;
-
-    assert_non_null(doc);
-    s = json_dumps(json_object_get(doc, "conflicts"), JSON_COMPACT);
-    json_decref(doc);
-    assert_non_null(s);
-    return s;
 }
 
 /* A source_id sent again with another event is a duplicate all the same
@@ -598,6 +646,8 @@ int main(void)
         cmocka_unit_test(test_okta_delivery),
         cmocka_unit_test(test_cloudtrail_signed),
         cmocka_unit_test(test_scim),
+        cmocka_unit_test(test_scim_retry_later),
+        cmocka_unit_test(test_scim_bad_key),
         cmocka_unit_test(test_canonical_jti),
         cmocka_unit_test(test_conflict),
         cmocka_unit_test(test_refusals),

@@ -81,6 +81,18 @@ static int scim_type_ok(const char *v)
     return *v == '\0' || *v == ';';
 }
 
+/* 1 when an Idempotency-Key header value can be part of an event's key:
+ * printable ASCII (RFC 9110 field values are ASCII; other bytes would make
+ * no valid JSON string of the chain). Its length is checked with the key's
+ * (tg_events_scim). */
+static int plausible_key(const char *v)
+{
+    for (; *v; v++)
+        if ((unsigned char)*v < 0x20 || (unsigned char)*v > 0x7e)
+            return 0;
+    return 1;
+}
+
 static void send_store_failed(struct rq *q, size_t stored)
 {
     static const char *const retry[] = {"Retry-After", TG_RETRY_AFTER, NULL};
@@ -102,10 +114,12 @@ struct tally {
 };
 
 /* 1 when the entry stored under ev's source_id says something else than
- * ev (raw_ref aside: a re-delivery may batch events differently). A
- * sender reusing an id for another event, or an identity that resolves
- * since a directory reload, is told so: the first document stays. 0 when
- * they agree or the stored one cannot be read. */
+ * ev (raw_ref aside: a re-delivery may batch events differently; and a
+ * SCIM event's time, which is when its request came, not part of the
+ * change: a client retrying under its Idempotency-Key a second later
+ * sends the same change). A sender reusing an id for another event, or an
+ * identity that resolves since a directory reload, is told so: the first
+ * document stays. 0 when they agree or the stored one cannot be read. */
 static int differs(struct rq *q, const json_t *ev, const char *key)
 {
     char *json = NULL;
@@ -117,8 +131,13 @@ static int differs(struct rq *q, const json_t *ev, const char *key)
     old = json_loads(json, 0, NULL);
     now = json_copy((json_t *)ev);
     if (old && now) {
+        const char *form = json_string_value(json_object_get(now, "form"));
         json_object_del(old, "raw_ref");
         json_object_del(now, "raw_ref");
+        if (form && strcmp(form, "scim") == 0) {
+            json_object_del(old, "time");
+            json_object_del(now, "time");
+        }
         rc = !json_equal(old, now);
     }
     json_decref(old);
@@ -248,6 +267,13 @@ static void on_post(struct rq *q, const char *scim_group)
                                               : tg_http_is_json_type) != 0 ||
         auth_events(q, &jti) != 0)
         goto out;
+    if (scim_group && mg_get_header(q->conn, "Idempotency-Key") &&
+        !plausible_key(mg_get_header(q->conn, "Idempotency-Key"))) {
+        tg_http_send_error(q, 400, "bad_request",
+                           "Idempotency-Key is not printable ASCII; send "
+                           "the request's key as plain text.");
+        goto out;
+    }
     tg_http_arena_begin(q);
     body = tg_http_parse_object(q);
     if (!body)

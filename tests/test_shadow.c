@@ -26,6 +26,9 @@
 #define N (CONNS * PER_CONN)
 
 static json_t *tmpl;
+/* The test's server: stopped and removed by the teardown even when an
+ * assertion fails half way. */
+static struct tg_server S;
 
 /* Request i's ticket: privilege write, lasting 9, 50 or 109 days (i % 3).
  * The live example allows write for 90 days, the candidate for 30: the
@@ -195,7 +198,6 @@ static long long changes(const char *text, const char *code)
 static void test_differences_counted_under_load(void **state)
 {
     static char ids[N][32], verdicts[N][16];
-    struct tg_server s;
     struct load l[CONNS];
     pthread_t th[CONNS];
     char *tok = tg_test_generic_token(NULL), *auth, *m = NULL, *log, *json;
@@ -207,10 +209,10 @@ static void test_differences_counted_under_load(void **state)
     (void)state;
     assert_non_null(tok);
     auth = tg_test_bearer_header(tok);
-    prepare(&s, "write: 90", "write: 30");
-    assert_int_equal(tg_test_server_start(&s), 0);
+    prepare(&S, "write: 90", "write: 30");
+    assert_int_equal(tg_test_server_start(&S), 0);
     for (int c = 0; c < CONNS; c++) {
-        l[c] = (struct load){.s = &s, .auth = auth, .c = c, .ids = ids,
+        l[c] = (struct load){.s = &S, .auth = auth, .c = c, .ids = ids,
                              .verdicts = verdicts};
         assert_int_equal(pthread_create(&th[c], NULL, load_run, &l[c]), 0);
     }
@@ -230,7 +232,7 @@ static void test_differences_counted_under_load(void **state)
     /* The shadow thread works after the answers: wait for it. */
     for (int tries = 0; tries < 200; tries++) {
         free(m);
-        m = get(&s, "/metrics", &status);
+        m = get(&S, "/metrics", &status);
         assert_int_equal(status, 200);
         if (metric(m, EVALUATED) + metric(m, DROPPED) >= N)
             break;
@@ -246,7 +248,7 @@ static void test_differences_counted_under_load(void **state)
     assert_int_equal(changes(m, NULL), want);
     assert_int_equal(changes(m, "JUSTIFICATION_COPY_FORWARD"), 0);
     free(m);
-    log = tg_test_server_log_wait(&s, &off, "\"shadow_change\"", want, 5000);
+    log = tg_test_server_log_wait(&S, &off, "\"shadow_change\"", want, 5000);
     assert_non_null(log);
     {
         int seen = 0;
@@ -256,10 +258,10 @@ static void test_differences_counted_under_load(void **state)
     }
     assert_non_null(strstr(log, "allow under the live policy, deny under"));
     free(log);
-    assert_int_equal(tg_test_server_stop(&s), 0);
+    assert_int_equal(tg_test_server_stop(&S), 0);
 
     /* Recorded in the chain beside the decision, keyed by its id. */
-    snprintf(store, sizeof(store), "%s/data/ticketgate.db", s.dir);
+    snprintf(store, sizeof(store), "%s/data/ticketgate.db", S.dir);
     assert_int_equal(
         tg_evidence_get_entry_file(store, "shadow", ids[1], &json), 0);
     {
@@ -284,7 +286,7 @@ static void test_differences_counted_under_load(void **state)
     assert_int_equal(
         tg_evidence_get_entry_file(store, "shadow", ids[2], &json),
         TG_ENOTFOUND);
-    tg_test_server_cleanup(&s);
+    tg_test_server_cleanup(&S);
     free(auth);
     free(tok);
 }
@@ -294,16 +296,15 @@ static void test_differences_counted_under_load(void **state)
  * candidate fixed puts it in force. */
 static void test_candidate_that_does_not_load(void **state)
 {
-    struct tg_server s;
     char *body, *text, *fixed;
     long status;
     size_t off = 0;
     json_t *v;
 
     (void)state;
-    prepare(&s, "  mode: enforce", "  mode: enforce\n  no_such_key: 1");
-    assert_int_equal(tg_test_server_start(&s), 0);
-    body = get(&s, "/readyz", &status);
+    prepare(&S, "  mode: enforce", "  mode: enforce\n  no_such_key: 1");
+    assert_int_equal(tg_test_server_start(&S), 0);
+    body = get(&S, "/readyz", &status);
     assert_int_equal(status, 200);
     v = json_loads(body, 0, NULL);
     assert_non_null(v);
@@ -319,13 +320,13 @@ static void test_candidate_that_does_not_load(void **state)
         "candidate.yaml"));
     json_decref(v);
     free(body);
-    text = tg_test_server_log_wait(&s, &off, "\"shadow_failed\"", 1, 5000);
+    text = tg_test_server_log_wait(&S, &off, "\"shadow_failed\"", 1, 5000);
     assert_non_null(strstr(text, "\"shadow_failed\""));
     assert_non_null(strstr(text, "live policy is unaffected"));
     free(text);
 
     /* Fixed, then SIGHUP: the candidate is in force. */
-    text = tg_test_read_file(s.config, NULL);
+    text = tg_test_read_file(S.config, NULL);
     assert_non_null(text);
     fixed = strdup(text);
     {
@@ -333,14 +334,14 @@ static void test_candidate_that_does_not_load(void **state)
         assert_non_null(w);
         memcpy(w, "write: 30", 9);
     }
-    assert_int_equal(tg_test_write_file(&s, "candidate.yaml", fixed), 0);
+    assert_int_equal(tg_test_write_file(&S, "candidate.yaml", fixed), 0);
     free(fixed);
     free(text);
-    assert_int_equal(tg_test_server_signal(&s, SIGHUP), 0);
-    text = tg_test_server_log_wait(&s, &off, "shadow policy sha256:", 1, 5000);
+    assert_int_equal(tg_test_server_signal(&S, SIGHUP), 0);
+    text = tg_test_server_log_wait(&S, &off, "shadow policy sha256:", 1, 5000);
     assert_non_null(strstr(text, "shadow policy sha256:"));
     free(text);
-    body = get(&s, "/readyz", &status);
+    body = get(&S, "/readyz", &status);
     assert_int_equal(status, 200);
     v = json_loads(body, 0, NULL);
     assert_non_null(v);
@@ -351,8 +352,8 @@ static void test_candidate_that_does_not_load(void **state)
         "sha256:"));
     json_decref(v);
     free(body);
-    assert_int_equal(tg_test_server_stop(&s), 0);
-    tg_test_server_cleanup(&s);
+    assert_int_equal(tg_test_server_stop(&S), 0);
+    tg_test_server_cleanup(&S);
 }
 
 /* Runs tg_cmd_lint -c config with stderr captured into *err. */
@@ -393,22 +394,21 @@ static int lint(const char *config, char **err)
 /* lint loads the candidate too, and names its problems. */
 static void test_lint_names_the_candidate_problems(void **state)
 {
-    struct tg_server s;
     char *err;
 
     (void)state;
-    prepare(&s, "  mode: enforce", "  mode: enforce\n  no_such_key: 1");
-    assert_int_equal(lint(s.config, &err), 2);
+    prepare(&S, "  mode: enforce", "  mode: enforce\n  no_such_key: 1");
+    assert_int_equal(lint(S.config, &err), 2);
     assert_non_null(strstr(err, "policy.shadow: "));
     assert_non_null(strstr(err, "no_such_key"));
     free(err);
-    tg_test_server_cleanup(&s);
+    tg_test_server_cleanup(&S);
 
-    prepare(&s, "write: 90", "write: 30");
-    assert_int_equal(lint(s.config, &err), 0);
+    prepare(&S, "write: 90", "write: 30");
+    assert_int_equal(lint(S.config, &err), 0);
     assert_null(strstr(err, "policy.shadow"));
     free(err);
-    tg_test_server_cleanup(&s);
+    tg_test_server_cleanup(&S);
 }
 
 static int setup(void **state)
@@ -428,12 +428,23 @@ static int teardown(void **state)
     return 0;
 }
 
+static int server_cleanup(void **state)
+{
+    (void)state;
+    tg_test_server_cleanup(&S);
+    memset(&S, 0, sizeof(S));
+    return 0;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_differences_counted_under_load),
-        cmocka_unit_test(test_candidate_that_does_not_load),
-        cmocka_unit_test(test_lint_names_the_candidate_problems),
+        cmocka_unit_test_teardown(test_differences_counted_under_load,
+                                  server_cleanup),
+        cmocka_unit_test_teardown(test_candidate_that_does_not_load,
+                                  server_cleanup),
+        cmocka_unit_test_teardown(test_lint_names_the_candidate_problems,
+                                  server_cleanup),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -314,6 +314,32 @@ static void test_report_usage(void **state)
     assert_int_equal(report("--format json --limit 0", out), 2);
     assert_int_equal(report("--format json --limit x", out), 2);
     assert_int_equal(report("--format json --limit 1", out), 0);
+    {
+        /* a store that is not there: exit 2, nothing created */
+        char cfg[400], cmd[1600], missing[400], *text;
+        FILE *f;
+        int st;
+        snprintf(cfg, sizeof cfg, "%s/missing.yaml", S.dir);
+        snprintf(missing, sizeof missing, "%s/no-such-store.db", S.dir);
+        text = tg_test_read_file(S.config, NULL);
+        assert_non_null(text);
+        f = fopen(cfg, "w");
+        assert_non_null(f);
+        {
+            char *p = strstr(text, "./data/ticketgate.db");
+            assert_non_null(p);
+            fprintf(f, "%.*s%s%s", (int)(p - text), text, missing,
+                    p + strlen("./data/ticketgate.db"));
+        }
+        fclose(f);
+        free(text);
+        snprintf(cmd, sizeof cmd,
+                 "%s report -c %s --format json -o %s 2>/dev/null", TG_BINARY,
+                 cfg, out);
+        st = system(cmd);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 2);
+        assert_int_equal(access(missing, F_OK), -1);
+    }
 }
 
 int main(void)

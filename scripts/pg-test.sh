@@ -11,11 +11,13 @@
 # COMMAND's environment: TG_TEST_PG_URL (libpq URL of the "ticketgate"
 # database as its superuser, e.g.
 # postgresql:///ticketgate?host=/tmp/tg-pg-XXXX&user=tg), TG_TEST_PG_CTL
-# (a script taking stop | start | restart: what a test of a database outage
-# calls). When no PostgreSQL is installed or it does not start, COMMAND
-# still runs, with TG_TEST_PG_SKIP set to the reason and no TG_TEST_PG_URL:
-# the PostgreSQL tests then print one skip line and exit 77 (ctest's
-# SKIP_RETURN_CODE), the others run as always.
+# (a script taking stop [fast|immediate] | start | restart: what a test of
+# a database outage calls; "stop immediate" is a crash). When no
+# PostgreSQL is installed or it does not start, COMMAND still runs, with
+# TG_TEST_PG_SKIP set to the reason and no TG_TEST_PG_URL: the PostgreSQL
+# tests then print one skip line and exit 77 (ctest's SKIP_RETURN_CODE),
+# the others run as always. Tests that share the server each create a
+# database of their own in it.
 #
 # Run as root (CI, containers), the server runs as the "postgres" user the
 # Debian package creates (TG_TEST_PG_OSUSER names another), which is given
@@ -78,9 +80,9 @@ ctl=$dir/ctl
 # shellcheck disable=SC2016 # "$1" and "$0" are the control script's own
 {
     echo '#!/bin/sh'
-    echo '# stop | start | restart the test server of scripts/pg-test.sh'
+    echo '# stop [fast|immediate] | start | restart the test server of scripts/pg-test.sh'
     printf 'case "$1" in\n'
-    printf '  stop) exec %s %q -D %q -m fast -w stop ;;\n' "${as[*]}" "$bindir/pg_ctl" "$data"
+    printf '  stop) exec %s %q -D %q -m "${2:-fast}" -w stop ;;\n' "${as[*]}" "$bindir/pg_ctl" "$data"
     printf '  start|restart) exec %s %q -D %q -l %q -w -t 60 "$1" ;;\n' "${as[*]}" "$bindir/pg_ctl" "$data" "$log"
     printf '  *) echo "usage: $0 stop|start|restart" >&2; exit 2 ;;\n'
     printf 'esac\n'

@@ -139,6 +139,7 @@ static void test_detect(void **state)
         {"scim-remove-filter.json", TG_EVFORM_SCIM},
         {"canonical-grant.json", TG_EVFORM_CANONICAL},
         {"canonical-batch.json", TG_EVFORM_CANONICAL},
+        {"cloudtrail-eventbridge.json", TG_EVFORM_CLOUDTRAIL},
     };
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -284,6 +285,76 @@ static void test_cloudtrail(void **state)
                             json_array_get(out.events, 0), "identity_given")),
                         "arn:aws:iam::111122223333:user/bob");
     json_decref(out.events);
+    json_decref(b);
+}
+
+/* The record an EventBridge rule delivers (the event's detail), keyed by
+ * its eventID as in a log file; a console sign-in routed the same way is
+ * no access change. */
+static void test_cloudtrail_eventbridge(void **state)
+{
+    static const struct want w[] = {
+        {"cloudtrail:9a0b1c2d-3e4f-4a5b-8c6d-bbbbbbbbbbbb", "grant",
+         "carol@example.com", "aws-prod", "iam-admins", 1, NULL,
+         "2026-11-23T08:30:00Z"},
+    };
+    json_t *b = load("cloudtrail-eventbridge.json");
+    struct tg_events_out out;
+    char err[256];
+
+    (void)state;
+    assert_int_equal(run(b, -1, NULL, NULL, 0, &out, err, sizeof(err)), 0);
+    check_all(out.events, w, 1);
+    assert_int_equal(out.ignored, 0);
+    json_decref(out.events);
+
+    json_object_set_new(b, "detail-type",
+                        json_string("AWS Console Sign In via CloudTrail"));
+    json_object_set_new(json_object_get(b, "detail"), "eventName",
+                        json_string("ConsoleLogin"));
+    json_object_set_new(json_object_get(b, "detail"), "eventSource",
+                        json_string("signin.amazonaws.com"));
+    assert_int_equal(tg_events_detect(b), TG_EVFORM_CLOUDTRAIL);
+    assert_int_equal(run(b, -1, NULL, NULL, 0, &out, err, sizeof(err)), 0);
+    assert_int_equal(json_array_size(out.events), 0);
+    assert_int_equal(out.ignored, 1);
+    json_decref(out.events);
+
+    /* A detail without eventID is refused, named as such. */
+    json_object_set_new(json_object_get(b, "detail"), "eventName",
+                        json_string("AddUserToGroup"));
+    json_object_set_new(json_object_get(b, "detail"), "eventSource",
+                        json_string("iam.amazonaws.com"));
+    json_object_del(json_object_get(b, "detail"), "eventID");
+    assert_int_equal(run(b, -1, NULL, NULL, 0, &out, err, sizeof(err)),
+                     TG_EINVAL);
+    assert_non_null(strstr(err, "detail.eventID"));
+    json_decref(b);
+}
+
+/* "errorCode": null (how CloudTrail Lake and SIEM exports write a call
+ * that did not fail) is no failure; an error code string is. */
+static void test_cloudtrail_error_null(void **state)
+{
+    json_t *b = load("cloudtrail-eventbridge.json");
+    json_t *rec = json_copy(json_object_get(b, "detail"));
+    json_t *body = json_pack("{s:[O]}", "Records", rec);
+    struct tg_events_out out;
+    char err[256];
+
+    (void)state;
+    json_object_set_new(rec, "errorCode", json_null());
+    assert_int_equal(run(body, -1, NULL, NULL, 0, &out, err, sizeof(err)), 0);
+    assert_int_equal(json_array_size(out.events), 1);
+    assert_int_equal(out.ignored, 0);
+    json_decref(out.events);
+    json_object_set_new(rec, "errorCode", json_string("NoSuchEntity"));
+    assert_int_equal(run(body, -1, NULL, NULL, 0, &out, err, sizeof(err)), 0);
+    assert_int_equal(json_array_size(out.events), 0);
+    assert_int_equal(out.ignored, 1);
+    json_decref(out.events);
+    json_decref(body);
+    json_decref(rec);
     json_decref(b);
 }
 
@@ -603,6 +674,8 @@ int main(void)
         cmocka_unit_test(test_okta_malformed),
         cmocka_unit_test(test_okta_challenge),
         cmocka_unit_test(test_cloudtrail),
+        cmocka_unit_test(test_cloudtrail_eventbridge),
+        cmocka_unit_test(test_cloudtrail_error_null),
         cmocka_unit_test(test_scim),
         cmocka_unit_test(test_scim_operations),
         cmocka_unit_test(test_scim_needs_group),

@@ -385,6 +385,65 @@ static void test_cloudtrail_signed(void **state)
     free(body);
 }
 
+/* The conflicts list of an answer, as text ("[]" when empty). */
+static char *conflicts_of(const struct tg_resp *r)
+{
+    json_t *doc = json_loads(r->body, 0, NULL);
+    char *s;
+
+    assert_non_null(doc);
+    s = json_dumps(json_object_get(doc, "conflicts"), JSON_COMPACT);
+    json_decref(doc);
+    assert_non_null(s);
+    return s;
+}
+
+/* An EventBridge rule's API destination sends each record in its own
+ * event, authenticated by the connection's static header (a token without
+ * jti); the same record in a log file later is a duplicate, no conflict. */
+static void test_cloudtrail_eventbridge(void **state)
+{
+    char *tok = events_token(NULL), *auth = tg_test_bearer_header(tok);
+    const char *h[] = {"Content-Type: application/json; charset=utf-8", auth,
+                       NULL};
+    size_t len;
+    char *body = fixture("cloudtrail-eventbridge.json", &len), *text, *c;
+    json_t *eb = json_loads(body, 0, NULL), *file, *all, *ev;
+    struct tg_resp r;
+
+    (void)state;
+    assert_non_null(eb);
+    assert_int_equal(
+        tg_test_http(&S, "POST", "/v1/events", h, body, len, 0, &r), 0);
+    check_summary(&r, 1, 0, 0, 0);
+    tg_test_resp_free(&r);
+    all = stored_events();
+    ev =
+        json_object_get(all, "cloudtrail:9a0b1c2d-3e4f-4a5b-8c6d-bbbbbbbbbbbb");
+    assert_non_null(ev);
+    assert_string_equal(json_string_value(json_object_get(ev, "identity")),
+                        "carol@example.com");
+    assert_string_equal(json_string_value(json_object_get(ev, "entitlement")),
+                        "iam-admins");
+    json_decref(all);
+
+    file = json_pack("{s:[O]}", "Records", json_object_get(eb, "detail"));
+    text = json_dumps(file, JSON_COMPACT);
+    assert_non_null(text);
+    post_signed("/v1/events", NULL, text, strlen(text), NULL, &r);
+    check_summary(&r, 0, 1, 0, 0);
+    c = conflicts_of(&r);
+    assert_string_equal(c, "[]");
+    free(c);
+    tg_test_resp_free(&r);
+    free(text);
+    json_decref(file);
+    json_decref(eb);
+    free(body);
+    free(auth);
+    free(tok);
+}
+
 static void test_scim(void **state)
 {
     size_t len;
@@ -436,19 +495,6 @@ static void test_scim(void **state)
     check_error(&r, 415, "unsupported_media_type");
     tg_test_resp_free(&r);
     free(rm);
-}
-
-/* The conflicts list of an answer, as text ("[]" when empty). */
-static char *conflicts_of(const struct tg_resp *r)
-{
-    json_t *doc = json_loads(r->body, 0, NULL);
-    char *s;
-
-    assert_non_null(doc);
-    s = json_dumps(json_object_get(doc, "conflicts"), JSON_COMPACT);
-    json_decref(doc);
-    assert_non_null(s);
-    return s;
 }
 
 /* A SCIM client retrying under its Idempotency-Key a second or more
@@ -645,6 +691,7 @@ int main(void)
         cmocka_unit_test(test_okta_verification),
         cmocka_unit_test(test_okta_delivery),
         cmocka_unit_test(test_cloudtrail_signed),
+        cmocka_unit_test(test_cloudtrail_eventbridge),
         cmocka_unit_test(test_scim),
         cmocka_unit_test(test_scim_retry_later),
         cmocka_unit_test(test_scim_bad_key),

@@ -37,9 +37,10 @@ static const struct call *find_call(const char *source, const char *name)
     return NULL;
 }
 
-/* Record i of Records. */
+/* Record i of the delivery; at names it in messages ("Records[3]",
+ * "detail"). */
 static int one(const struct tg_events_in *in, struct tg_events_out *out,
-               const json_t *r, size_t i)
+               const json_t *r, size_t i, const char *at)
 {
     struct tg_ev_spec s = {.form = TG_EVFORM_CLOUDTRAIL, .index = i};
     const char *name = tg_ev_str(r, "eventName");
@@ -50,23 +51,25 @@ static int one(const struct tg_events_in *in, struct tg_events_out *out,
     const char *user, *account;
 
     if (!json_is_object(r))
-        return tg_ev_fail(out, "Records[%zu] is not a record object", i);
-    /* A failed call (AccessDenied, NoSuchEntity) changed nothing. */
+        return tg_ev_fail(out, "%s is not a record object", at);
+    /* A failed call (AccessDenied, NoSuchEntity) changed nothing. A log
+     * file leaves errorCode out when the call succeeded; CloudTrail Lake
+     * and SIEM exports write it null: only a code makes a failure. */
     if (!name || !source || !(c = find_call(source, name)) ||
-        json_object_get(r, "errorCode")) {
+        tg_ev_str(r, "errorCode")) {
         out->ignored++;
         return 0;
     }
     if (tg_ev_key(key, sizeof(key), "cloudtrail", tg_ev_str(r, "eventID")) != 0)
         return tg_ev_fail(out,
-                          "Records[%zu].eventID is missing or too long; it "
-                          "is the event's key",
-                          i);
+                          "%s.eventID is missing or too long; it is the "
+                          "event's key",
+                          at);
     if (tg_ev_time(tg_ev_str(r, "eventTime"), &s.time) != 0)
         return tg_ev_fail(out,
-                          "Records[%zu].eventTime is missing or not an RFC "
-                          "3339 date-time",
-                          i);
+                          "%s.eventTime is missing or not an RFC 3339 "
+                          "date-time",
+                          at);
     s.type = c->type;
     s.source_id = key;
     s.source_event = name;
@@ -111,12 +114,21 @@ int tg_events_cloudtrail(const struct tg_events_in *in,
                          struct tg_events_out *out)
 {
     const json_t *list = json_object_get(in->body, "Records");
+    char at[48];
     int rc;
 
+    /* An EventBridge event ("detail-type": "AWS API Call via CloudTrail")
+     * carries one record as its detail: what a rule's API destination
+     * sends. Its key is the record's eventID, so the same call arriving
+     * in a log file too is a duplicate. */
+    if (!list && json_is_object(json_object_get(in->body, "detail")))
+        return one(in, out, json_object_get(in->body, "detail"), 0, "detail");
     if (!json_is_array(list))
         return tg_ev_fail(out, "Records is not a list");
-    for (size_t i = 0; i < json_array_size(list); i++)
-        if ((rc = one(in, out, json_array_get(list, i), i)) != 0)
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        snprintf(at, sizeof(at), "Records[%zu]", i);
+        if ((rc = one(in, out, json_array_get(list, i), i, at)) != 0)
             return rc;
+    }
     return 0;
 }

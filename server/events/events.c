@@ -23,6 +23,20 @@ const char *tg_events_form_name(enum tg_event_form f)
 
 #define SCIM_PATCHOP "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
+/* An EventBridge event that carries a CloudTrail record as its detail:
+ * detail-type "AWS API Call via CloudTrail" (and the other "... via
+ * CloudTrail" types, which are no access change and come out ignored). */
+static int cloudtrail_via_eventbridge(const json_t *body)
+{
+    static const char tail[] = " via CloudTrail";
+    const char *dt = tg_ev_str(body, "detail-type");
+    size_t n = dt ? strlen(dt) : 0;
+
+    return n > sizeof(tail) - 1 &&
+           strcmp(dt + n - (sizeof(tail) - 1), tail) == 0 &&
+           json_is_object(json_object_get(body, "detail"));
+}
+
 enum tg_event_form tg_events_detect(const json_t *body)
 {
     const json_t *data = json_object_get(body, "data"), *schemas;
@@ -30,6 +44,8 @@ enum tg_event_form tg_events_detect(const json_t *body)
     size_t i;
 
     if (json_is_array(json_object_get(body, "Records")))
+        return TG_EVFORM_CLOUDTRAIL;
+    if (cloudtrail_via_eventbridge(body))
         return TG_EVFORM_CLOUDTRAIL;
     if (et && strcmp(et, "com.okta.event_hook") == 0 && json_is_object(data))
         return TG_EVFORM_OKTA;

@@ -47,7 +47,9 @@ struct tg_events_out {
 
 /*
  * The form of a body sent to POST /v1/events: an object with "Records"
- * (CloudTrail), one with "data"."events" and eventType
+ * (CloudTrail), an EventBridge event whose detail-type ends in " via
+ * CloudTrail" (CloudTrail, its detail the one record), one with
+ * "data"."events" and eventType
  * "com.okta.event_hook" (Okta), one with the SCIM PatchOp schema (SCIM,
  * which needs its group: see tg_events_parse), else canonical.
  */

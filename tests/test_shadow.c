@@ -230,7 +230,7 @@ static void test_differences_counted_under_load(void **state)
         want += i % 3 == 1;
     }
     /* The shadow thread works after the answers: wait for it. */
-    for (int tries = 0; tries < 200; tries++) {
+    for (int tries = 0; tries < 600; tries++) { /* 30 s: sanitizers */
         free(m);
         m = get(&S, "/metrics", &status);
         assert_int_equal(status, 200);
@@ -248,7 +248,7 @@ static void test_differences_counted_under_load(void **state)
     assert_int_equal(changes(m, NULL), want);
     assert_int_equal(changes(m, "JUSTIFICATION_COPY_FORWARD"), 0);
     free(m);
-    log = tg_test_server_log_wait(&S, &off, "\"shadow_change\"", want, 5000);
+    log = tg_test_server_log_wait(&S, &off, "\"shadow_change\"", want, 15000);
     assert_non_null(log);
     {
         int seen = 0;
@@ -320,7 +320,7 @@ static void test_candidate_that_does_not_load(void **state)
         "candidate.yaml"));
     json_decref(v);
     free(body);
-    text = tg_test_server_log_wait(&S, &off, "\"shadow_failed\"", 1, 5000);
+    text = tg_test_server_log_wait(&S, &off, "\"shadow_failed\"", 1, 15000);
     assert_non_null(strstr(text, "\"shadow_failed\""));
     assert_non_null(strstr(text, "live policy is unaffected"));
     free(text);
@@ -338,7 +338,8 @@ static void test_candidate_that_does_not_load(void **state)
     free(fixed);
     free(text);
     assert_int_equal(tg_test_server_signal(&S, SIGHUP), 0);
-    text = tg_test_server_log_wait(&S, &off, "shadow policy sha256:", 1, 5000);
+    text = tg_test_server_log_wait(&S, &off, "shadow policy sha256:", 1,
+                                   15000);
     assert_non_null(strstr(text, "shadow policy sha256:"));
     free(text);
     body = get(&S, "/readyz", &status);

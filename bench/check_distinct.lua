@@ -12,10 +12,11 @@ local headers = {
 local n = 0
 local threads = 0
 
--- Each wrk thread gets its own prefix, so ids never collide across them.
+-- Each wrk thread gets its own prefix, so ids never collide across them;
+-- TG_BENCH_TAG tells apart wrk processes run side by side (bench/pg_bench.sh).
 function setup(thread)
     threads = threads + 1
-    thread:set("tag", "t" .. threads .. "x" .. tostring(os.time()))
+    thread:set("tag", (os.getenv("TG_BENCH_TAG") or "") .. "t" .. threads .. "x" .. tostring(os.time()))
 end
 
 function request()

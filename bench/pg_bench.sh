@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# Issue 15's speed target: 2 replicas on one PostgreSQL chain against one
+# replica on SQLite, on the same machine, given the same request: POST
+# /v1/check with a new ticket every request (bench/check_distinct.lua, as
+# bench/http_bench.sh's distinct-ticket run), every decision recorded.
+# Prints both throughputs and the ratio; the target is >= 0.7x.
+#
+#   bench/pg_bench.sh [DURATION] [CONNECTIONS]
+#
+# DURATION (default 10) seconds a run, after a 2 s warm-up; CONNECTIONS
+# (default 32) in all: SQLite's one replica gets them all, each PostgreSQL
+# replica half (one wrk each, run side by side, their req/s summed).
+# PostgreSQL: TG_BENCH_PG_URL names a server to use (a database the bench
+# may fill); without it the bench runs itself under scripts/pg-test.sh (a
+# throw-away server in a temporary directory, fsync on, as the store of the
+# SQLite run is). Builds build-bench/ (Release) unless TG_BIN names a
+# binary. TG_BENCH_DIR puts the temporary directory (the SQLite file) on
+# another disk. Both servers log at warn. Every CPU on the machine is
+# shared by the servers, PostgreSQL and wrk: the figure is for this
+# machine, and says most on an otherwise idle one.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+dur=${1:-10}
+conns=${2:-32}
+
+for tool in wrk curl openssl python3; do
+    command -v "$tool" >/dev/null || { echo "pg_bench: $tool is needed (scripts/install-deps.sh)" >&2; exit 2; }
+done
+
+pg_url=${TG_BENCH_PG_URL:-${TG_TEST_PG_URL:-}}
+if [ -z "$pg_url" ]; then
+    if [ -n "${TG_TEST_PG_SKIP:-}" ]; then
+        echo "pg_bench: no PostgreSQL: $TG_TEST_PG_SKIP" >&2
+        exit 2
+    fi
+    exec scripts/pg-test.sh -- "$root/bench/pg_bench.sh" "$@"
+fi
+
+bin=${TG_BIN:-}
+if [ -z "$bin" ]; then
+    cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release >/dev/null
+    cmake --build build-bench -j"$(nproc 2>/dev/null || echo 2)" --target ticketgate >/dev/null
+    bin=$root/build-bench/ticketgate
+fi
+
+tmp=$(mktemp -d "${TG_BENCH_DIR:-/tmp}/tgpgbench-XXXXXX")
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+wait_ready() { # URL PID
+    local _
+    for _ in $(seq 1 400); do
+        curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+        kill -0 "$2" 2>/dev/null || { echo "pg_bench: server exited" >&2; return 1; }
+        sleep 0.05
+    done
+    echo "pg_bench: $1 did not answer" >&2
+    return 1
+}
+
+# A copy of example/ with the example ticket's expiry moved to now + 2 days
+# (allowed on a live clock), as bench/http_bench.sh does; logging at warn.
+mkdir -p "$tmp/cfg/data"
+cp -R example/. "$tmp/cfg/"
+chmod -R u+w "$tmp/cfg"
+python3 - "$tmp/cfg" <<'PY'
+import datetime, json, re, sys
+d = sys.argv[1]
+now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+cfg = open(d + "/ticketgate.yaml").read()
+cfg = re.sub(r'(?m)^  log_level: .*\n', '', cfg)
+cfg = cfg.replace("\nserver:\n", "\nserver:\n  log_level: warn\n", 1)
+base = cfg
+def listen(text, port):
+    return re.sub(r'(?m)^  listen: .*$', '  listen: "127.0.0.1:%s"' % port, text, count=1)
+open(d + "/sqlite.yaml.in", "w").write(base)
+pg = re.sub(r'(?m)^store:\n(  .*\n|\s*#.*\n)*',
+            'store:\n  driver: postgresql\n  url: "${TG_DATABASE_URL}"\n', base, count=1)
+assert pg != base, "no store: section in the example"
+open(d + "/pg.yaml.in", "w").write(pg)
+p = d + "/payloads/canonical-ticket.json"
+t = json.load(open(p))
+t["expires_at"] = (now + datetime.timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+t["created_at"] = (now - datetime.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+json.dump(t, open(p, "w"), indent=2)
+PY
+mkcfg() { # IN PORT OUT
+    sed -E "0,/^  listen: .*/s//  listen: \"127.0.0.1:$2\"/" "$1" > "$3"
+}
+
+b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
+secret="generic-client-secret-for-tests-0123456789"
+now=$(date +%s)
+hdr=$(printf '{"alg":"HS256","typ":"JWT"}' | b64url)
+claims=$(printf '{"iss":"ticketgate-client","aud":"ticketgate","iat":%d,"exp":%d}' "$now" $((now + 3600)) | b64url)
+sig=$(printf '%s.%s' "$hdr" "$claims" | openssl dgst -sha256 -hmac "$secret" -binary | b64url)
+export TG_BENCH_TOKEN="$hdr.$claims.$sig"
+body=$tmp/cfg/payloads/canonical-ticket.json
+
+# wrk against URL: "req/s p50_ms p99_ms requests errors" on stdout.
+wrk_run() { # TAG URL CONNS SECONDS OUT
+    TG_BENCH_TAG="$1" TG_BENCH_BODY="$body" wrk -t1 -c"$3" -d"$4"s --latency \
+        -s bench/check_distinct.lua "$2" > "$5"
+}
+summary() { # FILE
+    python3 - "$1" <<'PY'
+import re, sys
+out = open(sys.argv[1]).read()
+def ms(v):
+    m = re.match(r'([\d.]+)(us|ms|s|m)$', v)
+    return float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[m.group(2)]
+rps = float(re.search(r'Requests/sec:\s+([\d.]+)', out).group(1))
+p50 = ms(re.search(r'^\s+50%\s+(\S+)', out, re.M).group(1))
+p99 = ms(re.search(r'^\s+99%\s+(\S+)', out, re.M).group(1))
+reqs = int(re.search(r'(\d+) requests in', out).group(1))
+non2 = re.search(r'Non-2xx or 3xx responses: (\d+)', out)
+sock = re.search(r'Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)', out)
+errs = (int(non2.group(1)) if non2 else 0) + (sum(map(int, sock.groups())) if sock else 0)
+print("%.1f %.3f %.3f %d %d" % (rps, p50, p99, reqs, errs))
+PY
+}
+probe() { # PORT: the decision of one request, to show it is a real one
+    curl -s -H "Authorization: Bearer $TG_BENCH_TOKEN" -H 'Content-Type: application/json' \
+        --data-binary @"$body" "http://127.0.0.1:$1/v1/check" |
+        python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("decision") or d.get("error"))'
+}
+
+# --- one replica on SQLite ------------------------------------------------
+port=$(free_port)
+mkcfg "$tmp/cfg/sqlite.yaml.in" "$port" "$tmp/cfg/sqlite.yaml"
+"$bin" serve -c "$tmp/cfg/sqlite.yaml" 2> "$tmp/sqlite.log" & spid=$!; pids+=("$spid")
+wait_ready "http://127.0.0.1:$port/readyz" "$spid"
+echo "probe: SQLite replica -> $(probe "$port")"
+wrk_run s0 "http://127.0.0.1:$port" "$conns" 2 "$tmp/warm.txt"
+wrk_run s1 "http://127.0.0.1:$port" "$conns" "$dur" "$tmp/sqlite.txt"
+sq=$(summary "$tmp/sqlite.txt")
+kill -TERM "$spid"; wait "$spid" 2>/dev/null || true
+
+# --- two replicas on PostgreSQL -------------------------------------------
+db="tgbench_$$"
+admin=$(python3 -c 'import sys, urllib.parse as u; s = u.urlsplit(sys.argv[1]); print("%s://%s/postgres%s" % (s.scheme, s.netloc, ("?" + s.query) if s.query else ""))' "$pg_url")
+export TG_DATABASE_URL
+TG_DATABASE_URL=$(python3 -c 'import sys, urllib.parse as u; s = u.urlsplit(sys.argv[1]); print("%s://%s/%s%s" % (s.scheme, s.netloc, sys.argv[2], ("?" + s.query) if s.query else ""))' "$pg_url" "$db")
+psql -X -q -d "$admin" -c "CREATE DATABASE $db" >/dev/null
+dropdb() { psql -X -q -d "$admin" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true; }
+trap 'cleanup; dropdb' EXIT
+ports=()
+ppids=()
+for i in 1 2; do
+    p=$(free_port)
+    mkcfg "$tmp/cfg/pg.yaml.in" "$p" "$tmp/cfg/pg$i.yaml"
+    "$bin" serve -c "$tmp/cfg/pg$i.yaml" 2> "$tmp/pg$i.log" & pid=$!; pids+=("$pid")
+    ports+=("$p"); ppids+=("$pid")
+done
+for i in 0 1; do
+    wait_ready "http://127.0.0.1:${ports[$i]}/readyz" "${ppids[$i]}"
+done
+echo "probe: PostgreSQL replicas -> $(probe "${ports[0]}"), $(probe "${ports[1]}")"
+half=$((conns / 2))
+wrk_run p0a "http://127.0.0.1:${ports[0]}" "$half" 2 "$tmp/warm1.txt" & w=$!
+wrk_run p0b "http://127.0.0.1:${ports[1]}" "$half" 2 "$tmp/warm2.txt"
+wait "$w"
+wrk_run p1a "http://127.0.0.1:${ports[0]}" "$half" "$dur" "$tmp/pg1.txt" & w=$!
+wrk_run p1b "http://127.0.0.1:${ports[1]}" "$half" "$dur" "$tmp/pg2.txt"
+wait "$w"
+pg1=$(summary "$tmp/pg1.txt")
+pg2=$(summary "$tmp/pg2.txt")
+for pid in "${ppids[@]}"; do kill -TERM "$pid"; done
+for pid in "${ppids[@]}"; do wait "$pid" 2>/dev/null || true; done
+verify=$("$bin" audit verify -c "$tmp/cfg/pg1.yaml" 2>&1 | head -n 1 || true)
+errors_logged=$(cat "$tmp/sqlite.log" "$tmp/pg1.log" "$tmp/pg2.log" | grep -c '"level":"error"' || true)
+
+python3 - "$sq" "$pg1" "$pg2" "$conns" "$dur" "$(nproc)" "$errors_logged" "$verify" <<'PY'
+import sys
+sq, a, b = (s.split() for s in sys.argv[1:4])
+conns, dur, cpus, errlog, verify = sys.argv[4], sys.argv[5], sys.argv[6], int(sys.argv[7]), sys.argv[8]
+pg_rps = float(a[0]) + float(b[0])
+ratio = pg_rps / float(sq[0])
+print()
+print("POST /v1/check, a new ticket every request, %s connections in all, %s s, %s CPUs" % (conns, dur, cpus))
+print("%-34s %10s %8s %8s %9s %7s" % ("run", "req/s", "p50 ms", "p99 ms", "requests", "errors"))
+print("%-34s %10.0f %8.3f %8.3f %9s %7s" % ("1 replica, SQLite", float(sq[0]), float(sq[1]), float(sq[2]), sq[3], sq[4]))
+for name, r in (("  PostgreSQL replica 1", a), ("  PostgreSQL replica 2", b)):
+    print("%-34s %10.0f %8.3f %8.3f %9s %7s" % (name, float(r[0]), float(r[1]), float(r[2]), r[3], r[4]))
+print("%-34s %10.0f %8s %8s %9d %7d" % ("2 replicas, PostgreSQL", pg_rps, "", "", int(a[3]) + int(b[3]), int(a[4]) + int(b[4])))
+print("ratio PostgreSQL (2 replicas) / SQLite (1): %.2fx (target >= 0.7x): %s" % (ratio, "met" if ratio >= 0.7 else "NOT met"))
+print("errors: %d wrk, %d server log lines at error level" % (int(sq[4]) + int(a[4]) + int(b[4]), errlog))
+print("audit verify of the PostgreSQL chain: %s" % verify)
+PY

@@ -5,7 +5,7 @@
 /* ------------------------------------------------ the copy-forward index */
 
 /* The digest of s that the index keys on (see struct cf_index). */
-int cf_digest(const char *s, unsigned char out[CF_DIGEST])
+int tg_sq_cf_digest(const char *s, unsigned char out[CF_DIGEST])
 {
     unsigned char full[TG_DIGEST_LEN];
 
@@ -23,7 +23,7 @@ static uint32_t cf_hash(const unsigned char d[CF_DIGEST])
     return h;
 }
 
-int cf_init(struct cf_index *x)
+int tg_sq_cf_init(struct cf_index *x)
 {
     memset(x, 0, sizeof *x);
     if (pthread_mutex_init(&x->mu, NULL))
@@ -33,11 +33,11 @@ int cf_init(struct cf_index *x)
         pthread_mutex_destroy(&x->mu);
         return TG_ENOMEM;
     }
-    x->rng = 0x9e3779b97f4a7c15ULL ^ (uint64_t)mono_ms();
+    x->rng = 0x9e3779b97f4a7c15ULL ^ (uint64_t)tg_sq_mono_ms();
     return 0;
 }
 
-void cf_cleanup(struct cf_index *x)
+void tg_sq_cf_cleanup(struct cf_index *x)
 {
     if (!x->bucket)
         return;
@@ -243,7 +243,7 @@ static int cf_grow(struct cf_index *x, uint32_t *gi_io,
  * into just_use does (last = max). Returns 0 or TG_ENOMEM (the index is then
  * invalid: counts go to SQLite).
  */
-int cf_add(struct cf_index *x, const unsigned char jd[CF_DIGEST],
+int tg_sq_cf_add(struct cf_index *x, const unsigned char jd[CF_DIGEST],
            const unsigned char td[CF_DIGEST], int64_t t)
 {
     struct cf_group *g = cf_find(x, jd);
@@ -296,14 +296,14 @@ int cf_add(struct cf_index *x, const unsigned char jd[CF_DIGEST],
  * most COPY_LIMIT, from the index. Returns 1 with *out, or 0 when the index
  * cannot tell (stale, invalid, or the justification may have been dropped):
  * the caller asks SQLite, and with *reload set, hands the uses it reads to
- * cf_reload with *drops.
+ * tg_sq_cf_reload with *drops.
  */
-int cf_count(struct cf_index *x, const unsigned char jd[CF_DIGEST],
+int tg_sq_cf_count(struct cf_index *x, const unsigned char jd[CF_DIGEST],
              const unsigned char td[CF_DIGEST], int64_t since,
              long *out, int *reload, uint64_t *drops)
 {
     struct cf_group *g;
-    int64_t now = mono_ms();
+    int64_t now = tg_sq_mono_ms();
     long n = 0;
     int ok = 0;
 
@@ -339,17 +339,17 @@ out:
  * newest first) into its group and marks it complete. Commits after that
  * read added their uses to the group themselves, and adding a use twice
  * changes nothing, so the group then holds every use; unless a group was
- * dropped since cf_count gave drops (it could have been this one, with a
+ * dropped since tg_sq_cf_count gave drops (it could have been this one, with a
  * use the read missed), and then it stays as it was: incomplete.
  */
-void cf_reload(struct cf_index *x, const unsigned char jd[CF_DIGEST],
+void tg_sq_cf_reload(struct cf_index *x, const unsigned char jd[CF_DIGEST],
                const struct cf_use *u, size_t n, uint64_t drops)
 {
     struct cf_group *g;
 
     pthread_mutex_lock(&x->mu);
     for (size_t i = 0; i < n && x->valid && x->drops == drops; i++)
-        if (cf_add(x, jd, u[i].td, u[i].last))
+        if (tg_sq_cf_add(x, jd, u[i].td, u[i].last))
             break;
     if (x->valid && n > 0 && x->drops == drops && (g = cf_find(x, jd)))
         g->complete = 1;
@@ -362,11 +362,11 @@ static int cf_add_text(struct cf_index *x, const char *just,
 {
     unsigned char jd[CF_DIGEST], td[CF_DIGEST];
 
-    if (!just || !ticket || cf_digest(just, jd) || cf_digest(ticket, td)) {
+    if (!just || !ticket || tg_sq_cf_digest(just, jd) || tg_sq_cf_digest(ticket, td)) {
         x->valid = 0;
         return TG_EIO;
     }
-    return cf_add(x, jd, td, t);
+    return tg_sq_cf_add(x, jd, td, t);
 }
 
 /*
@@ -375,18 +375,18 @@ static int cf_add_text(struct cf_index *x, const char *just,
  * Returns 0 or the SQLite failure; an index that does not fit is not one:
  * it only drops groups.
  */
-int cf_load(struct tg_sq *e, sqlite3 *db)
+int tg_sq_cf_load(struct tg_sq *e, sqlite3 *db)
 {
     struct cf_index *x = &e->cf;
     sqlite3_stmt *st = NULL;
     int rc;
 
-    if ((rc = exec_sql(db, "BEGIN")))
+    if ((rc = tg_sq_exec(db, "BEGIN")))
         return rc;
     rc = sqlite3_prepare_v2(db, "SELECT coalesce(max(seq), 0) FROM records",
                             -1, &st, NULL);
     if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
-        rc = map_sqlite(rc == SQLITE_OK ? sqlite3_errcode(db) : rc);
+        rc = tg_sq_map(rc == SQLITE_OK ? sqlite3_errcode(db) : rc);
         goto out;
     }
     x->seq = sqlite3_column_int64(st, 0);
@@ -394,7 +394,7 @@ int cf_load(struct tg_sq *e, sqlite3 *db)
     rc = sqlite3_prepare_v2(db, "SELECT just_norm, ticket, last_time"
                                 " FROM just_use", -1, &st, NULL);
     if (rc != SQLITE_OK) {
-        rc = map_sqlite(rc);
+        rc = tg_sq_map(rc);
         goto out;
     }
     x->valid = 1;
@@ -402,11 +402,11 @@ int cf_load(struct tg_sq *e, sqlite3 *db)
         cf_add_text(x, (const char *)sqlite3_column_text(st, 0),
                     (const char *)sqlite3_column_text(st, 1),
                     sqlite3_column_int64(st, 2));
-    rc = rc == SQLITE_DONE ? 0 : map_sqlite(rc);
-    x->synced_ms = mono_ms();
+    rc = rc == SQLITE_DONE ? 0 : tg_sq_map(rc);
+    x->synced_ms = tg_sq_mono_ms();
 out:
     sqlite3_finalize(st);
-    exec_sql(db, "COMMIT");
+    tg_sq_exec(db, "COMMIT");
     if (rc)
         x->valid = 0;
     return rc;

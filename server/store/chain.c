@@ -1,11 +1,19 @@
 /* chain.c - the hash chain: serialisation of a link, its SHA-256 and MAC. */
 
-#include "server/store/internal.h"
+#include "server/store/chain.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+
+#include <openssl/evp.h>
+
+#include "server/util/digest.h"
+#include "validators/errors.h"
 
 static const char PREIMAGE_TAG[] = "ticketgate-evidence-v1\n";
 static const char PREIMAGE_TAG_V2[] = "ticketgate-evidence-v2\n";
 
-int hex_decode32(const char *hex, size_t n, unsigned char out[32])
+int tg_chain_hex32(const char *hex, size_t n, unsigned char out[32])
 {
     if (n != 64)
         return TG_EINVAL;
@@ -27,7 +35,7 @@ int hex_decode32(const char *hex, size_t n, unsigned char out[32])
 }
 
 /* Decimal ASCII of v into buf (cap >= 21). Returns the length. */
-size_t int_text(int64_t v, char *buf, size_t cap)
+size_t tg_chain_int_text(int64_t v, char *buf, size_t cap)
 {
     int n = snprintf(buf, cap, "%" PRId64, v);
 
@@ -36,7 +44,7 @@ size_t int_text(int64_t v, char *buf, size_t cap)
 
 /* hash = SHA-256 of the preimage of f (internal.h): v1 (v2 == 0) covers
  * f[0..F_N1), v2 every field of f. */
-int chain_hash(const struct field f[F_N], int v2, unsigned char out[32])
+int tg_chain_hash(const struct tg_chain_field f[F_N], int v2, unsigned char out[32])
 {
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     unsigned int len = 0;
@@ -75,7 +83,7 @@ out:
     return rc;
 }
 
-int link_mac(const unsigned char *key, size_t keylen,
+int tg_chain_mac(const unsigned char *key, size_t keylen,
              const unsigned char hash[32], unsigned char out[32])
 {
     const void *parts[1] = {hash};

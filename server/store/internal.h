@@ -73,6 +73,7 @@
  */
 
 #include "server/store/backend.h"
+#include "server/store/chain.h"
 #include "server/store/store.h"
 
 #include <errno.h>
@@ -97,8 +98,6 @@
 #include "validators/errors.h"
 #include "server/util/log.h"
 
-#define ZERO_HASH \
-    "0000000000000000000000000000000000000000000000000000000000000000"
 #define SCHEMA_VERSION 2 /* 2: records.kind, records.judged */
 #define MAX_BATCH 1024       /* records per transaction; bounds latency */
 #define POOL_IDLE_MAX 16     /* idle read connections kept open */
@@ -116,7 +115,7 @@
 #define CK_RESTART_FRAMES 4096
 /* The WAL's hard bound in frames (32 MB of pages): past it the writer
  * itself catches the checkpoint up, with the token held, before the next
- * commit (writer_main). The maintenance thread restarts the WAL at
+ * commit (tg_sq_writer_main). The maintenance thread restarts the WAL at
  * CK_RESTART_FRAMES, but only as fast as it gets a core: on a loaded
  * machine the writer went on appending while it waited, and the WAL grew
  * to 45-64 MB. */
@@ -167,15 +166,6 @@
 
 /* ---------------------------------------------------------------- hashing */
 
-/* The fields of one link, in preimage order. p == NULL is SQL NULL. v1
- * hashes the first F_N1, v2 all F_N. */
-enum { F_SEQ, F_ID, F_TICKET, F_SOURCE, F_DELIVERY, F_BODY, F_POLICY, F_TIME,
-       F_DECISION, F_JUST, F_PREV, F_N1, F_KIND = F_N1, F_JUDGED, F_N };
-
-struct field {
-    const char *p;
-    size_t n;
-};
 
 /* Why a write failed: an SQLite code with its errno, or our own words. */
 struct fail {
@@ -279,7 +269,7 @@ struct cf_group {
     uint32_t n, cap;       /* cap 1: the one use is `one`, else `more` */
     /* Holds every use of the justification. Not when it was created for
      * one that had been dropped before (its older uses are only in
-     * just_use) until a count reloads them (cf_reload). */
+     * just_use) until a count reloads them (tg_sq_cf_reload). */
     int complete;
     struct cf_use one;
     struct cf_use *more;
@@ -288,7 +278,7 @@ struct cf_group {
 struct cf_index {
     pthread_mutex_t mu;    /* held for a count or an update, both short */
     /* 0: an allocation failed; SQLite counts. Atomic: the writer reads it
-     * outside mu before a commit (cf_reload may clear it meanwhile). */
+     * outside mu before a commit (tg_sq_cf_reload may clear it meanwhile). */
     atomic_int valid;
     struct cf_group *g;
     uint32_t n, cap;       /* groups used and allocated */
@@ -387,68 +377,62 @@ struct tg_sq {
  * second backend (issue 15) is another file behind store.h, not these.
  */
 
-/* ---- chain.c (each contract is at its definition) */
-int hex_decode32(const char *hex, size_t n, unsigned char out[32]);
-size_t int_text(int64_t v, char *buf, size_t cap);
-int chain_hash(const struct field f[F_N], int v2, unsigned char out[32]);
-int link_mac(const unsigned char *key, size_t keylen,
-             const unsigned char hash[32], unsigned char out[32]);
 
 /* ---- sqlite.c (each contract is at its definition) */
 /* Words for an SQLite (extended) result code and the errno of the system
  * call that failed (0: none; used only with SQLITE_IOERR_* and
  * SQLITE_CANTOPEN, for which SQLite records it). A static string. */
 const char *tg_evidence_cause(int sqlite_code, int sys_errno);
-extern const char SCHEMA[];
-int map_sqlite(int rc);
-const char *fail_words(const struct fail *f);
-void fail_note(struct fail *f, sqlite3 *db);
-int exec_sql(sqlite3 *db, const char *sql);
-void close_db(sqlite3 *db);
-int open_db(const char *path, int flags, int busy_ms, sqlite3 **out);
-int read_anchor(sqlite3 *db, int64_t *seq, char hash[65], char mac[65]);
-int records_migrated(sqlite3 *db, int *out);
+extern const char tg_sq_schema[];
+int tg_sq_map(int rc);
+const char *tg_sq_fail_words(const struct fail *f);
+void tg_sq_fail_note(struct fail *f, sqlite3 *db);
+int tg_sq_exec(sqlite3 *db, const char *sql);
+void tg_sq_close_db(sqlite3 *db);
+int tg_sq_open_db(const char *path, int flags, int busy_ms, sqlite3 **out);
+int tg_sq_read_anchor(sqlite3 *db, int64_t *seq, char hash[65], char mac[65]);
+int tg_sq_records_migrated(sqlite3 *db, int *out);
 /* ---- offline.c: the scan and entry lookup both forms share */
-int scan_db(sqlite3 *db, const char *kind, int64_t since, int64_t until,
+int tg_sq_scan_db(sqlite3 *db, const char *kind, int64_t since, int64_t until,
             tg_evidence_row_fn fn, void *ctx);
-int get_entry_db(sqlite3 *db, const char *kind, const char *key,
+int tg_sq_get_entry_db(sqlite3 *db, const char *kind, const char *key,
                  char **json);
-int records_migrate(sqlite3 *db);
-void wconn_close(struct wconn *w);
-int wconn_open(struct tg_sq *e, struct wconn *w, int create);
+int tg_sq_records_migrate(sqlite3 *db);
+void tg_sq_wconn_close(struct wconn *w);
+int tg_sq_wconn_open(struct tg_sq *e, struct wconn *w, int create);
 
 /* ---- walvfs.c (each contract is at its definition) */
-const char *wc_vfs_name(void);
+const char *tg_sq_vfs_name(void);
 
 /* ---- cfindex.c (each contract is at its definition) */
-int cf_digest(const char *s, unsigned char out[CF_DIGEST]);
-int cf_init(struct cf_index *x);
-void cf_cleanup(struct cf_index *x);
-int cf_add(struct cf_index *x, const unsigned char jd[CF_DIGEST],
+int tg_sq_cf_digest(const char *s, unsigned char out[CF_DIGEST]);
+int tg_sq_cf_init(struct cf_index *x);
+void tg_sq_cf_cleanup(struct cf_index *x);
+int tg_sq_cf_add(struct cf_index *x, const unsigned char jd[CF_DIGEST],
            const unsigned char td[CF_DIGEST], int64_t t);
-int cf_count(struct cf_index *x, const unsigned char jd[CF_DIGEST],
+int tg_sq_cf_count(struct cf_index *x, const unsigned char jd[CF_DIGEST],
              const unsigned char td[CF_DIGEST], int64_t since,
              long *out, int *reload, uint64_t *drops);
-void cf_reload(struct cf_index *x, const unsigned char jd[CF_DIGEST],
+void tg_sq_cf_reload(struct cf_index *x, const unsigned char jd[CF_DIGEST],
                const struct cf_use *u, size_t n, uint64_t drops);
-int cf_load(struct tg_sq *e, sqlite3 *db);
+int tg_sq_cf_load(struct tg_sq *e, sqlite3 *db);
 
 /* ---- writer.c (each contract is at its definition) */
-int64_t mono_ms(void);
-int wal_hook(void *arg, sqlite3 *db, const char *name, int frames);
-const char *db_moved(const struct tg_sq *e);
-int wconn_pin(struct tg_sq *e, struct wconn *w, int create);
-void ids_load(struct tg_sq *e);
-void ids_store(struct tg_sq *e, uint64_t v);
-int commit_batch(struct tg_sq *e, struct pending *batch,
+int64_t tg_sq_mono_ms(void);
+int tg_sq_wal_hook(void *arg, sqlite3 *db, const char *name, int frames);
+const char *tg_sq_db_moved(const struct tg_sq *e);
+int tg_sq_wconn_pin(struct tg_sq *e, struct wconn *w, int create);
+void tg_sq_ids_load(struct tg_sq *e);
+void tg_sq_ids_store(struct tg_sq *e, uint64_t v);
+int tg_sq_commit_batch(struct tg_sq *e, struct pending *batch,
                  int force);
-void *writer_main(void *arg);
-void *maintenance_main(void *arg);
-int evidence_enqueue(struct tg_sq *e, struct pending *p);
+void *tg_sq_writer_main(void *arg);
+void *tg_sq_maintenance_main(void *arg);
+int tg_sq_enqueue(struct tg_sq *e, struct pending *p);
 
 /* ---- outbox.c (each contract is at its definition) */
-extern const char OUTBOX_SCHEMA[];
-int outbox_insert(sqlite3 *db, const struct tg_evidence_record *r);
-int outbox_valid(const char *actions_json);
+extern const char tg_sq_outbox_schema[];
+int tg_sq_outbox_insert(sqlite3 *db, const struct tg_evidence_record *r);
+int tg_sq_outbox_valid(const char *actions_json);
 
 #endif

@@ -28,7 +28,7 @@ static int check_row(sqlite3_stmt *st, int64_t expect_seq,
                      const char prev[65], const unsigned char *key,
                      size_t keylen, const char **why, char hash_out[65])
 {
-    struct field f[F_N];
+    struct tg_chain_field f[F_N];
     char seqtxt[24], timetxt[24], calc[65];
     unsigned char digest[32], want[32], have[32];
     int64_t seq = sqlite3_column_int64(st, 0);
@@ -66,9 +66,9 @@ static int check_row(sqlite3_stmt *st, int64_t expect_seq,
         return 0;
     }
     f[F_SEQ].p = seqtxt;
-    f[F_SEQ].n = int_text(seq, seqtxt, sizeof seqtxt);
+    f[F_SEQ].n = tg_chain_int_text(seq, seqtxt, sizeof seqtxt);
     f[F_TIME].p = timetxt;
-    f[F_TIME].n = int_text(sqlite3_column_int64(st, F_TIME), timetxt,
+    f[F_TIME].n = tg_chain_int_text(sqlite3_column_int64(st, F_TIME), timetxt,
                            sizeof timetxt);
     if (!f[F_PREV].p || f[F_PREV].n != 64 ||
         memcmp(f[F_PREV].p, prev, 64) != 0) {
@@ -76,7 +76,7 @@ static int check_row(sqlite3_stmt *st, int64_t expect_seq,
         return 0;
     }
     /* the kind column picks the serialisation (internal.h) */
-    if ((rc = chain_hash(f, f[F_KIND].p != NULL, digest)))
+    if ((rc = tg_chain_hash(f, f[F_KIND].p != NULL, digest)))
         return rc;
     tg_digest_hex(digest, 32, calc);
     hash = (const char *)sqlite3_column_text(st, 11);
@@ -91,9 +91,9 @@ static int check_row(sqlite3_stmt *st, int64_t expect_seq,
             *why = "its MAC is missing";
             return 0;
         }
-        if ((rc = link_mac(key, keylen, digest, want)))
+        if ((rc = tg_chain_mac(key, keylen, digest, want)))
             return rc;
-        if (hex_decode32(mac, (size_t)sqlite3_column_bytes(st, 12), have) ||
+        if (tg_chain_hex32(mac, (size_t)sqlite3_column_bytes(st, 12), have) ||
             CRYPTO_memcmp(want, have, 32) != 0) {
             *why = "its MAC does not verify with the configured key";
             return 0;
@@ -114,7 +114,7 @@ static int verify_anchor(sqlite3 *db, const unsigned char *key, size_t keylen,
     char amac[65];
     int rc;
 
-    rc = read_anchor(db, aseq, prev, amac);
+    rc = tg_sq_read_anchor(db, aseq, prev, amac);
     if (rc == TG_EINVAL) {
         set_broken(v, *aseq, (const unsigned char *)"(checkpoint)",
                    "the checkpoint anchor's hash is malformed");
@@ -130,9 +130,9 @@ static int verify_anchor(sqlite3 *db, const unsigned char *key, size_t keylen,
     memcpy(v->head_hash, prev, 65);
     if (*aseq > 0 && keylen) {
         unsigned char hbin[32], want[32], have[32];
-        int good = !hex_decode32(prev, 64, hbin) &&
-                   !link_mac(key, keylen, hbin, want) &&
-                   !hex_decode32(amac, strlen(amac), have) &&
+        int good = !tg_chain_hex32(prev, 64, hbin) &&
+                   !tg_chain_mac(key, keylen, hbin, want) &&
+                   !tg_chain_hex32(amac, strlen(amac), have) &&
                    CRYPTO_memcmp(want, have, 32) == 0;
 
         if (!good)
@@ -156,7 +156,7 @@ static int verify_records(sqlite3 *db, const unsigned char *key,
     int rc;
 
     /* a file of schema version 1 not opened by a server since: no kind */
-    rc = records_migrated(db, &migrated);
+    rc = tg_sq_records_migrated(db, &migrated);
     if (rc == 0)
         rc = sqlite3_prepare_v2(db,
                                 migrated ? "SELECT " RECORD_COLUMNS
@@ -221,14 +221,14 @@ int tg_sq_verify_file(const char *path, const unsigned char *key,
     memset(&v, 0, sizeof v);
     v.intact = 1;
     /* read-only: verification must not be able to change what it checks */
-    rc = open_db(path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
+    rc = tg_sq_open_db(path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
                  DEFAULT_BUSY_MS, &db);
     if (rc) {
         set_reason(v.reason, sizeof v.reason, "cannot open the store file");
         goto out;
     }
     /* one snapshot for the anchor and every record */
-    if ((rc = exec_sql(db, "BEGIN"))) {
+    if ((rc = tg_sq_exec(db, "BEGIN"))) {
         set_reason(v.reason, sizeof v.reason, "cannot read the store file");
         goto out;
     }
@@ -238,8 +238,8 @@ int tg_sq_verify_file(const char *path, const unsigned char *key,
     rc = verify_records(db, key, keylen, aseq, prev, &v);
 out:
     if (began)
-        exec_sql(db, "COMMIT");
-    close_db(db);
+        tg_sq_exec(db, "COMMIT");
+    tg_sq_close_db(db);
     if (rc == 0 || rc == TG_EIO || rc == TG_EBUSY) {
         rc = rc == TG_EBUSY ? TG_EIO : rc;
         *out = v;
@@ -315,12 +315,12 @@ int tg_sq_export_file(const char *path, int64_t since, FILE *out,
 
     if (!path || !out)
         return TG_EINVAL;
-    if ((rc = open_db(path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
+    if ((rc = tg_sq_open_db(path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
                       DEFAULT_BUSY_MS, &db))) {
         w = "cannot open the store file";
         goto out;
     }
-    if ((rc = exec_sql(db, "BEGIN"))) {
+    if ((rc = tg_sq_exec(db, "BEGIN"))) {
         w = "cannot read the store file";
         goto out;
     }
@@ -328,7 +328,7 @@ int tg_sq_export_file(const char *path, int64_t since, FILE *out,
     {
         int migrated = 0;
 
-        rc = records_migrated(db, &migrated);
+        rc = tg_sq_records_migrated(db, &migrated);
         if (rc == 0)
             rc = sqlite3_prepare_v2(
                 db,
@@ -376,8 +376,8 @@ int tg_sq_export_file(const char *path, int64_t since, FILE *out,
 out:
     sqlite3_finalize(st);
     if (began)
-        exec_sql(db, "COMMIT");
-    close_db(db);
+        tg_sq_exec(db, "COMMIT");
+    tg_sq_close_db(db);
     if (why)
         *why = w;
     return rc == TG_EBUSY ? TG_EIO : rc;
@@ -391,14 +391,14 @@ static int step_done(sqlite3 *db, const char *sql, int64_t a, int64_t b)
     int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
 
     if (rc != SQLITE_OK)
-        return map_sqlite(rc);
+        return tg_sq_map(rc);
     if (sqlite3_bind_parameter_count(st) >= 1)
         sqlite3_bind_int64(st, 1, a);
     if (sqlite3_bind_parameter_count(st) >= 2)
         sqlite3_bind_int64(st, 2, b);
     rc = sqlite3_step(st);
     sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : map_sqlite(rc);
+    return rc == SQLITE_DONE ? 0 : tg_sq_map(rc);
 }
 
 static int query_int(sqlite3 *db, const char *sql, int64_t a, int64_t *out)
@@ -407,7 +407,7 @@ static int query_int(sqlite3 *db, const char *sql, int64_t a, int64_t *out)
     int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
 
     if (rc != SQLITE_OK)
-        return map_sqlite(rc);
+        return tg_sq_map(rc);
     if (sqlite3_bind_parameter_count(st) >= 1)
         sqlite3_bind_int64(st, 1, a);
     rc = sqlite3_step(st);
@@ -415,7 +415,7 @@ static int query_int(sqlite3 *db, const char *sql, int64_t a, int64_t *out)
         *out = sqlite3_column_int64(st, 0);
         rc = 0;
     } else {
-        rc = rc == SQLITE_DONE ? TG_ENOTFOUND : map_sqlite(rc);
+        rc = rc == SQLITE_DONE ? TG_ENOTFOUND : tg_sq_map(rc);
     }
     sqlite3_finalize(st);
     return rc;
@@ -434,17 +434,17 @@ static int archive_create(const char *archive_path, int busy_ms)
         return errno == EEXIST ? TG_EINVAL : TG_EIO;
     (void)fchmod(fd, 0600); /* whatever the umask; its journal gets it too */
     close(fd);
-    rc = open_db(archive_path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+    rc = tg_sq_open_db(archive_path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
                  busy_ms, &db);
     if (rc)
         goto out;
-    rc = exec_sql(db, "PRAGMA synchronous=FULL;BEGIN IMMEDIATE");
-    if (!rc && (rc = exec_sql(db, SCHEMA)))
-        exec_sql(db, "ROLLBACK");
+    rc = tg_sq_exec(db, "PRAGMA synchronous=FULL;BEGIN IMMEDIATE");
+    if (!rc && (rc = tg_sq_exec(db, tg_sq_schema)))
+        tg_sq_exec(db, "ROLLBACK");
     else if (!rc)
-        rc = exec_sql(db, "COMMIT");
+        rc = tg_sq_exec(db, "COMMIT");
 out:
-    close_db(db);
+    tg_sq_close_db(db);
     if (rc)
         unlink(archive_path); /* ours: created above with O_EXCL */
     return rc;
@@ -459,7 +459,7 @@ static int archive_attach(sqlite3 *db, const char *archive_path)
 
     if (!sql)
         return TG_ENOMEM;
-    rc = exec_sql(db, sql);
+    rc = tg_sq_exec(db, sql);
     sqlite3_free(sql);
     return rc;
 }
@@ -473,7 +473,7 @@ static int archive_fill(sqlite3 *db, int64_t last, int64_t aseq)
 
     /* Phase 1: fill the archive. The store is only read here; a crash
      * leaves a complete or empty archive and the store untouched. */
-    if ((rc = exec_sql(db, "PRAGMA arch.synchronous=FULL;BEGIN")))
+    if ((rc = tg_sq_exec(db, "PRAGMA arch.synchronous=FULL;BEGIN")))
         return rc;
     if ((rc = step_done(db, "INSERT INTO arch.records(" RECORD_COLUMNS ")"
                         " SELECT " RECORD_COLUMNS " FROM main.records"
@@ -481,8 +481,8 @@ static int archive_fill(sqlite3 *db, int64_t last, int64_t aseq)
         (rc = step_done(db, "INSERT INTO arch.checkpoints"
                         " SELECT * FROM main.checkpoints WHERE seq = ?1",
                         aseq, 0)) ||
-        (rc = exec_sql(db, "COMMIT")))
-        exec_sql(db, "ROLLBACK");
+        (rc = tg_sq_exec(db, "COMMIT")))
+        tg_sq_exec(db, "ROLLBACK");
     return rc;
 }
 
@@ -502,7 +502,7 @@ static int archive_anchor(sqlite3 *db, int64_t first, int64_t last,
     /* Phase 2: one transaction of the store records the anchor and drops
      * the archived records, so verification never sees one without the
      * other. */
-    if ((rc = exec_sql(db, "BEGIN IMMEDIATE")))
+    if ((rc = tg_sq_exec(db, "BEGIN IMMEDIATE")))
         return rc;
     rc = sqlite3_prepare_v2(
         db,
@@ -511,7 +511,7 @@ static int archive_anchor(sqlite3 *db, int64_t first, int64_t last,
         " FROM main.records WHERE seq = ?1 AND hash = ?6",
         -1, &st, NULL);
     if (rc != SQLITE_OK) {
-        rc = map_sqlite(rc);
+        rc = tg_sq_map(rc);
         goto out;
     }
     sqlite3_bind_int64(st, 1, last);
@@ -523,17 +523,17 @@ static int archive_anchor(sqlite3 *db, int64_t first, int64_t last,
     rc = sqlite3_step(st);
     if (rc != SQLITE_DONE || sqlite3_changes(db) != 1) {
         /* the record changed between the copy and now */
-        rc = rc == SQLITE_DONE ? TG_EIO : map_sqlite(rc);
+        rc = rc == SQLITE_DONE ? TG_EIO : tg_sq_map(rc);
         goto out;
     }
     if ((rc = step_done(db, "DELETE FROM main.records WHERE seq <= ?1", last,
                         0)) ||
-        (rc = exec_sql(db, "COMMIT")))
+        (rc = tg_sq_exec(db, "COMMIT")))
         goto out;
 out:
     sqlite3_finalize(st);
     if (rc)
-        exec_sql(db, "ROLLBACK");
+        tg_sq_exec(db, "ROLLBACK");
     return rc;
 }
 
@@ -559,14 +559,14 @@ int tg_sq_archive_file(const char *path, uint64_t before,
         return rc;
     if (!v.intact)
         return TG_ECONFLICT;
-    if ((rc = open_db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+    if ((rc = tg_sq_open_db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
                       busy_ms, &db)))
         return rc;
     /* A store of schema version 1 that no server opened since: the archive
      * has the columns of version 2, so the store takes them first. */
-    if ((rc = records_migrate(db)))
+    if ((rc = tg_sq_records_migrate(db)))
         goto out;
-    if (read_anchor(db, &aseq, ahash, amac)) {
+    if (tg_sq_read_anchor(db, &aseq, ahash, amac)) {
         rc = TG_EIO;
         goto out;
     }
@@ -602,12 +602,12 @@ int tg_sq_archive_file(const char *path, uint64_t before,
     created = 0; /* the archive now holds the only copy: keep it */
     *moved = (uint64_t)count;
     /* give the freed pages back to the file system (best effort) */
-    exec_sql(db, "PRAGMA main.incremental_vacuum");
+    tg_sq_exec(db, "PRAGMA main.incremental_vacuum");
     rc = 0;
 out:
     if (attached)
-        exec_sql(db, "DETACH arch");
-    close_db(db);
+        tg_sq_exec(db, "DETACH arch");
+    tg_sq_close_db(db);
     /* The store still holds every record: an incomplete archive would only
      * block the retry. */
     if (created)
@@ -659,7 +659,7 @@ static const char *col_text(sqlite3_stmt *st, int col, int empty_null)
 
 /* The rows of db (inside the caller's snapshot) as tg_evidence_scan says.
  * Returns 0, TG_EIO, TG_ENOMEM or fn's value. */
-int scan_db(sqlite3 *db, const char *kind, int64_t since, int64_t until,
+int tg_sq_scan_db(sqlite3 *db, const char *kind, int64_t since, int64_t until,
             tg_evidence_row_fn fn, void *ctx)
 {
     sqlite3_stmt *st = NULL;
@@ -667,13 +667,13 @@ int scan_db(sqlite3 *db, const char *kind, int64_t since, int64_t until,
     int migrated = 0;
     int rc;
 
-    if (records_migrated(db, &migrated))
+    if (tg_sq_records_migrated(db, &migrated))
         return TG_EIO;
     if (!(sql = scan_sql(migrated, kind)))
         return 0; /* an old file holds no entry */
     rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
     if (rc != SQLITE_OK)
-        return map_sqlite(rc) == TG_ENOMEM ? TG_ENOMEM : TG_EIO;
+        return tg_sq_map(rc) == TG_ENOMEM ? TG_ENOMEM : TG_EIO;
     sqlite3_bind_int64(st, 1, since);
     sqlite3_bind_int64(st, 2, until);
     if (kind && migrated && strcmp(kind, KIND_DECISION) != 0)
@@ -688,7 +688,7 @@ int scan_db(sqlite3 *db, const char *kind, int64_t since, int64_t until,
             break;
         }
         if (s != SQLITE_ROW) {
-            rc = map_sqlite(s) == TG_ENOMEM ? TG_ENOMEM : TG_EIO;
+            rc = tg_sq_map(s) == TG_ENOMEM ? TG_ENOMEM : TG_EIO;
             break;
         }
         memset(&row, 0, sizeof row);
@@ -729,14 +729,14 @@ int scan_db(sqlite3 *db, const char *kind, int64_t since, int64_t until,
     return rc;
 }
 
-int get_entry_db(sqlite3 *db, const char *kind, const char *key,
+int tg_sq_get_entry_db(sqlite3 *db, const char *kind, const char *key,
                  char **json)
 {
     sqlite3_stmt *st = NULL;
     int migrated = 0;
     int rc;
 
-    if (records_migrated(db, &migrated))
+    if (tg_sq_records_migrated(db, &migrated))
         return TG_EIO;
     if (!migrated)
         return TG_ENOTFOUND; /* a file of version 1 holds decisions only */
@@ -745,7 +745,7 @@ int get_entry_db(sqlite3 *db, const char *kind, const char *key,
                             " WHERE decision_id = ?1 || ':' || ?2"
                             " AND kind = ?1", -1, &st, NULL);
     if (rc != SQLITE_OK)
-        return map_sqlite(rc) == TG_ENOMEM ? TG_ENOMEM : TG_EIO;
+        return tg_sq_map(rc) == TG_ENOMEM ? TG_ENOMEM : TG_EIO;
     sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
@@ -776,11 +776,11 @@ int get_entry_db(sqlite3 *db, const char *kind, const char *key,
 static int snapshot_begin(const char *path, sqlite3 **db)
 {
     *db = NULL;
-    if (open_db(path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
+    if (tg_sq_open_db(path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
                 DEFAULT_BUSY_MS, db))
         return TG_EIO;
-    if (exec_sql(*db, "BEGIN")) {
-        close_db(*db);
+    if (tg_sq_exec(*db, "BEGIN")) {
+        tg_sq_close_db(*db);
         *db = NULL;
         return TG_EIO;
     }
@@ -789,8 +789,8 @@ static int snapshot_begin(const char *path, sqlite3 **db)
 
 static void snapshot_end(sqlite3 *db)
 {
-    exec_sql(db, "COMMIT");
-    close_db(db);
+    tg_sq_exec(db, "COMMIT");
+    tg_sq_close_db(db);
 }
 
 int tg_sq_scan_file(const char *path, const char *kind, int64_t since,
@@ -803,7 +803,7 @@ int tg_sq_scan_file(const char *path, const char *kind, int64_t since,
         return TG_EINVAL;
     if ((rc = snapshot_begin(path, &db)))
         return rc;
-    rc = scan_db(db, kind, since, until, fn, ctx);
+    rc = tg_sq_scan_db(db, kind, since, until, fn, ctx);
     snapshot_end(db);
     return rc;
 }
@@ -818,7 +818,7 @@ int tg_sq_get_entry_file(const char *path, const char *kind,
         return TG_EINVAL;
     if ((rc = snapshot_begin(path, &db)))
         return rc;
-    rc = get_entry_db(db, kind, key, json);
+    rc = tg_sq_get_entry_db(db, kind, key, json);
     snapshot_end(db);
     return rc;
 }

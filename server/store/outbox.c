@@ -11,7 +11,7 @@
  * action was queued or retried by hand; tries over its whole life (the
  * chain entries' keys, "<id>:<tries>", never repeat).
  */
-const char OUTBOX_SCHEMA[] =
+const char tg_sq_outbox_schema[] =
     "CREATE TABLE IF NOT EXISTS outbox("
     " id INTEGER PRIMARY KEY,"
     " decision_id TEXT NOT NULL,"
@@ -51,7 +51,7 @@ static int64_t wall_ms(void)
 
 static int sql_fail(int rc)
 {
-    return map_sqlite(rc) == TG_EBUSY ? TG_EBUSY : TG_EIO;
+    return tg_sq_map(rc) == TG_EBUSY ? TG_EBUSY : TG_EIO;
 }
 
 static const char *const SYSTEMS[] = {"jira", "servicenow"};
@@ -80,7 +80,7 @@ static int action_ok(const json_t *a)
 
 /* 1 when actions_json is an array of action_ok items (tg_evidence_append
  * checks before queueing: one parse per decision that acts back). */
-int outbox_valid(const char *actions_json)
+int tg_sq_outbox_valid(const char *actions_json)
 {
     json_t *v = json_loads(actions_json, 0, NULL), *a;
     size_t i;
@@ -97,7 +97,7 @@ int outbox_valid(const char *actions_json)
  * by insert_one right after r's record. Returns 0 or TG_EIO (also for a
  * malformed array: the record must not commit without its actions).
  */
-int outbox_insert(sqlite3 *db, const struct tg_evidence_record *r)
+int tg_sq_outbox_insert(sqlite3 *db, const struct tg_evidence_record *r)
 {
     sqlite3_stmt *st = NULL;
     json_t *v = NULL, *a;
@@ -273,7 +273,7 @@ int tg_sq_outbox_claim(struct tg_sq *e, int64_t now_ms, int max,
     memset(&p, 0, sizeof p);
     p.tx = claim_tx;
     p.tx_arg = &a;
-    rc = evidence_enqueue(e, &p);
+    rc = tg_sq_enqueue(e, &p);
     if (rc) {
         json_decref(a.out);
         return rc == TG_EBUSY ? TG_EBUSY : TG_EIO;
@@ -334,9 +334,9 @@ static int read_action(struct tg_sq *e, int64_t id, json_t **row)
     sqlite3_stmt *st = NULL;
     int rc, src;
 
-    if ((rc = open_db(e->path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+    if ((rc = tg_sq_open_db(e->path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
                       e->busy_ms, &db)) ||
-        (rc = exec_sql(db, "PRAGMA query_only=1")))
+        (rc = tg_sq_exec(db, "PRAGMA query_only=1")))
         goto out;
     rc = TG_EIO;
     if (sqlite3_prepare_v2(db,
@@ -364,7 +364,7 @@ static int read_action(struct tg_sq *e, int64_t id, json_t **row)
     }
 out:
     sqlite3_finalize(st);
-    close_db(db);
+    tg_sq_close_db(db);
     return rc == TG_ENOTFOUND || rc == TG_ENOMEM || rc == TG_EBUSY ? rc
            : rc                                                     ? TG_EIO
                                                                     : 0;
@@ -455,7 +455,7 @@ int tg_sq_outbox_settle(struct tg_sq *e, int64_t id, const char *outcome,
     }
     p.en = &en;
     p.en_id = en_id;
-    rc = evidence_enqueue(e, &p);
+    rc = tg_sq_enqueue(e, &p);
     /* The attempt's entry already in the chain: a settle repeated after a
      * lost answer; the row was settled with it. */
     if (rc == TG_ECONFLICT)
@@ -540,12 +540,12 @@ out:
 /* A read connection to path (never creating it): 0 or TG_EIO. */
 static int open_reader(const char *path, int busy_ms, sqlite3 **db)
 {
-    int rc = open_db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+    int rc = tg_sq_open_db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
                      busy_ms, db);
 
     /* query_only: this connection never writes, whatever it runs. */
-    if (!rc && (rc = exec_sql(*db, "PRAGMA query_only=1"))) {
-        close_db(*db);
+    if (!rc && (rc = tg_sq_exec(*db, "PRAGMA query_only=1"))) {
+        tg_sq_close_db(*db);
         *db = NULL;
     }
     return rc == TG_ENOMEM ? rc : rc ? TG_EIO : 0;
@@ -561,7 +561,7 @@ int tg_sq_outbox_list(struct tg_sq *e, const char *ticket, json_t **out)
     if ((rc = open_reader(e->path, e->busy_ms, &db)))
         return rc;
     rc = list_db(db, ticket, out);
-    close_db(db);
+    tg_sq_close_db(db);
     return rc;
 }
 
@@ -575,7 +575,7 @@ int tg_sq_outbox_list_file(const char *path, const char *ticket, json_t **out)
     if ((rc = open_reader(path, DEFAULT_BUSY_MS, &db)))
         return rc;
     rc = list_db(db, ticket, out);
-    close_db(db);
+    tg_sq_close_db(db);
     return rc;
 }
 
@@ -605,7 +605,7 @@ int tg_sq_outbox_stats(struct tg_sq *e, long *pending,
     }
 out:
     sqlite3_finalize(st);
-    close_db(db);
+    tg_sq_close_db(db);
     return rc;
 }
 
@@ -622,10 +622,10 @@ static int change_file(const char *path, int64_t id, const char *sql)
 
     if (!path)
         return TG_EINVAL;
-    if ((rc = open_db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+    if ((rc = tg_sq_open_db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
                       DEFAULT_BUSY_MS, &db)))
         return rc == TG_ENOMEM ? rc : TG_EIO;
-    if ((rc = exec_sql(db, "BEGIN IMMEDIATE")))
+    if ((rc = tg_sq_exec(db, "BEGIN IMMEDIATE")))
         goto out;
     began = 1;
     if ((have = has_outbox(db)) <= 0) {
@@ -659,14 +659,14 @@ static int change_file(const char *path, int64_t id, const char *sql)
     }
     sqlite3_finalize(st);
     st = NULL;
-    if ((rc = exec_sql(db, "COMMIT")))
+    if ((rc = tg_sq_exec(db, "COMMIT")))
         goto out;
     began = 0;
 out:
     sqlite3_finalize(st);
     if (began)
-        exec_sql(db, "ROLLBACK");
-    close_db(db);
+        tg_sq_exec(db, "ROLLBACK");
+    tg_sq_close_db(db);
     return rc == 0 || rc == TG_ENOTFOUND || rc == TG_EINVAL ||
                    rc == TG_EBUSY || rc == TG_ENOMEM
                ? rc

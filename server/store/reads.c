@@ -41,11 +41,11 @@ static int rconn_get(struct tg_sq *e, struct rconn **out)
     }
     if (!(c = calloc(1, sizeof *c)))
         return TG_ENOMEM;
-    rc = open_db(e->path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+    rc = tg_sq_open_db(e->path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
                  e->busy_ms, &c->db);
     /* query_only: this connection must never write, whatever it runs */
-    if (!rc && (rc = exec_sql(c->db, "PRAGMA query_only=1")))
-        close_db(c->db);
+    if (!rc && (rc = tg_sq_exec(c->db, "PRAGMA query_only=1")))
+        tg_sq_close_db(c->db);
     if (rc) {
         free(c);
         return rc == TG_ENOMEM ? rc : TG_EIO;
@@ -71,7 +71,7 @@ static void rconn_put(struct tg_sq *e, struct rconn *c, int ok)
     if (c) {
         for (int i = 0; i < Q_N; i++)
             sqlite3_finalize(c->st[i]);
-        close_db(c->db);
+        tg_sq_close_db(c->db);
         free(c);
     }
 }
@@ -84,7 +84,7 @@ static int rconn_stmt(struct rconn *c, int q, sqlite3_stmt **out)
         rc = sqlite3_prepare_v3(c->db, QUERIES[q], -1,
                                 SQLITE_PREPARE_PERSISTENT, &c->st[q], NULL);
         if (rc != SQLITE_OK)
-            return map_sqlite(rc) == TG_ENOMEM ? TG_ENOMEM : TG_EIO;
+            return tg_sq_map(rc) == TG_ENOMEM ? TG_ENOMEM : TG_EIO;
     }
     *out = c->st[q];
     return 0;
@@ -206,7 +206,7 @@ int tg_sq_find_jti(struct tg_sq *e, const char *source,
                        decision_json);
 }
 
-/* Reads the latest uses of justification_norm on c for cf_reload (a
+/* Reads the latest uses of justification_norm on c for tg_sq_cf_reload (a
  * failure only leaves the index as it was). */
 static void reload_uses(struct tg_sq *e, struct rconn *c,
                         const char *justification_norm,
@@ -225,12 +225,12 @@ static void reload_uses(struct tg_sq *e, struct rconn *c,
     while (n < CF_GROUP_MAX && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *t = (const char *)sqlite3_column_text(st, 0);
 
-        if (!t || cf_digest(t, u[n].td))
+        if (!t || tg_sq_cf_digest(t, u[n].td))
             break;
         u[n++].last = sqlite3_column_int64(st, 1);
     }
     if (rc == SQLITE_DONE || n == CF_GROUP_MAX)
-        cf_reload(&e->cf, jd, u, n, drops);
+        tg_sq_cf_reload(&e->cf, jd, u, n, drops);
     stmt_done(st);
 out:
     free(u);
@@ -257,9 +257,9 @@ int tg_sq_copy_forward_count(struct tg_sq *e,
         ticket = "";
     /* The index answers without a read whenever it can (struct cf_index);
      * SQLite's answer is the same, only dearer. */
-    if (cf_digest(justification_norm, jd) == 0 &&
-        cf_digest(ticket, td) == 0 &&
-        cf_count(&e->cf, jd, td, since, out, &reload, &drops))
+    if (tg_sq_cf_digest(justification_norm, jd) == 0 &&
+        tg_sq_cf_digest(ticket, td) == 0 &&
+        tg_sq_cf_count(&e->cf, jd, td, since, out, &reload, &drops))
         return 0;
     if ((rc = rconn_get(e, &c)))
         return TG_EIO;
@@ -413,12 +413,12 @@ int tg_sq_scan(struct tg_sq *e, const char *kind, int64_t since,
     if ((rc = rconn_get(e, &c)))
         return rc == TG_ENOMEM ? rc : TG_EIO;
     /* BEGIN: one snapshot for the whole scan; the writer goes on (WAL) */
-    if (exec_sql(c->db, "BEGIN")) {
+    if (tg_sq_exec(c->db, "BEGIN")) {
         rconn_put(e, c, 0);
         return TG_EIO;
     }
-    rc = scan_db(c->db, kind, since, until, fn, ctx);
-    if (exec_sql(c->db, "COMMIT") && rc == 0)
+    rc = tg_sq_scan_db(c->db, kind, since, until, fn, ctx);
+    if (tg_sq_exec(c->db, "COMMIT") && rc == 0)
         rc = TG_EIO;
     rconn_put(e, c, rc == 0);
     return rc;
@@ -434,7 +434,7 @@ int tg_sq_get_entry(struct tg_sq *e, const char *kind,
         return TG_EINVAL;
     if ((rc = rconn_get(e, &c)))
         return rc == TG_ENOMEM ? rc : TG_EIO;
-    rc = get_entry_db(c->db, kind, key, json);
+    rc = tg_sq_get_entry_db(c->db, kind, key, json);
     rconn_put(e, c, rc != TG_EIO);
     return rc;
 }

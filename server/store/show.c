@@ -75,10 +75,10 @@ int tg_evidence_show_file(const char *path, const char *decision_id,
     if (!path || !decision_id || !out)
         return TG_EINVAL;
     memset(out, 0, sizeof(*out));
-    if ((rc = open_db(path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
+    if ((rc = tg_sq_open_db(path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
                       DEFAULT_BUSY_MS, &db)))
         goto out;
-    if ((rc = records_migrated(db, &migrated)))
+    if ((rc = tg_sq_records_migrated(db, &migrated)))
         goto out;
     if (sqlite3_prepare_v2(db, migrated ? sql_v2 : sql_v1, -1, &st, NULL) !=
             SQLITE_OK ||
@@ -91,10 +91,10 @@ int tg_evidence_show_file(const char *path, const char *decision_id,
     if (rc == SQLITE_ROW)
         rc = fill(st, out);
     else
-        rc = rc == SQLITE_DONE ? TG_ENOTFOUND : map_sqlite(rc);
+        rc = rc == SQLITE_DONE ? TG_ENOTFOUND : tg_sq_map(rc);
 out:
     sqlite3_finalize(st);
-    close_db(db);
+    tg_sq_close_db(db);
     if (rc) {
         tg_evidence_shown_free(out);
         /* a file that is not a store reads as one that cannot be read */

@@ -2,7 +2,7 @@
 
 #include "server/store/internal.h"
 
-const char SCHEMA[] =
+const char tg_sq_schema[] =
     JTI_SCHEMA
     "CREATE TABLE IF NOT EXISTS records("
     " seq INTEGER PRIMARY KEY,"
@@ -59,7 +59,7 @@ const char SCHEMA[] =
 
 /* The TG_E* of an SQLite failure: a lock held too long is TG_EBUSY (retry
  * soon); full disk, I/O, read-only, cannot-open, corruption are TG_EIO. */
-int map_sqlite(int rc)
+int tg_sq_map(int rc)
 {
     switch (rc & 0xff) {
     case SQLITE_BUSY:
@@ -158,7 +158,7 @@ const char *tg_evidence_cause(int code, int sys)
     }
 }
 
-const char *fail_words(const struct fail *f)
+const char *tg_sq_fail_words(const struct fail *f)
 {
     if (f->what)
         return f->what;
@@ -169,7 +169,7 @@ const char *fail_words(const struct fail *f)
 }
 
 /* Notes the last error of db in f (when both are there). */
-void fail_note(struct fail *f, sqlite3 *db)
+void tg_sq_fail_note(struct fail *f, sqlite3 *db)
 {
     if (!f || !db)
         return;
@@ -178,14 +178,14 @@ void fail_note(struct fail *f, sqlite3 *db)
     f->what = NULL;
 }
 
-int exec_sql(sqlite3 *db, const char *sql)
+int tg_sq_exec(sqlite3 *db, const char *sql)
 {
     int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
 
-    return rc == SQLITE_OK ? 0 : map_sqlite(rc);
+    return rc == SQLITE_OK ? 0 : tg_sq_map(rc);
 }
 
-void close_db(sqlite3 *db)
+void tg_sq_close_db(sqlite3 *db)
 {
     /* close_v2: should an error path leave a statement unfinalized, the
      * handle is freed with it instead of leaking as sqlite3_close would. */
@@ -202,9 +202,9 @@ static int open_db_vfs(const char *path, int flags, int busy_ms,
     int rc = sqlite3_open_v2(path, &db, flags, vfs);
 
     if (rc != SQLITE_OK) {
-        fail_note(why, db);
-        close_db(db);
-        return map_sqlite(rc) == TG_ENOMEM ? TG_ENOMEM : TG_EIO;
+        tg_sq_fail_note(why, db);
+        tg_sq_close_db(db);
+        return tg_sq_map(rc) == TG_ENOMEM ? TG_ENOMEM : TG_EIO;
     }
     sqlite3_extended_result_codes(db, 1);
     sqlite3_busy_timeout(db, busy_ms > 0 ? busy_ms : DEFAULT_BUSY_MS);
@@ -212,7 +212,7 @@ static int open_db_vfs(const char *path, int flags, int busy_ms,
     return 0;
 }
 
-int open_db(const char *path, int flags, int busy_ms, sqlite3 **out)
+int tg_sq_open_db(const char *path, int flags, int busy_ms, sqlite3 **out)
 {
     return open_db_vfs(path, flags, busy_ms, NULL, out, NULL);
 }
@@ -223,19 +223,19 @@ static int user_version(sqlite3 *db, int *out)
     int rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
 
     if (rc != SQLITE_OK)
-        return map_sqlite(rc);
+        return tg_sq_map(rc);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         *out = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
-    return rc == SQLITE_ROW ? 0 : map_sqlite(rc);
+    return rc == SQLITE_ROW ? 0 : tg_sq_map(rc);
 }
 
 /* The anchor the chain of db starts from: the checkpoint with the highest
  * seq, or genesis (0, zeros, no mac). mac gets "" when NULL. Returns 0,
  * TG_EINVAL when that checkpoint's hash is malformed (*seq is set), or the
  * SQLite failure (no checkpoints table: not a store). */
-int read_anchor(sqlite3 *db, int64_t *seq, char hash[65], char mac[65])
+int tg_sq_read_anchor(sqlite3 *db, int64_t *seq, char hash[65], char mac[65])
 {
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(
@@ -243,7 +243,7 @@ int read_anchor(sqlite3 *db, int64_t *seq, char hash[65], char mac[65])
         -1, &st, NULL);
 
     if (rc != SQLITE_OK)
-        return map_sqlite(rc);
+        return tg_sq_map(rc);
     *seq = 0;
     memcpy(hash, ZERO_HASH, 65);
     mac[0] = '\0';
@@ -262,7 +262,7 @@ int read_anchor(sqlite3 *db, int64_t *seq, char hash[65], char mac[65])
             memcpy(mac, m, 65);
         rc = 0;
     } else {
-        rc = rc == SQLITE_DONE ? 0 : map_sqlite(rc);
+        rc = rc == SQLITE_DONE ? 0 : tg_sq_map(rc);
     }
 out:
     sqlite3_finalize(st);
@@ -272,7 +272,7 @@ out:
 /* *out = 1 when the records table of db has the kind and judged columns
  * (schema version 2), else 0. Returns 0 or the mapped SQLite error (no
  * records table: TG_EIO). */
-int records_migrated(sqlite3 *db, int *out)
+int tg_sq_records_migrated(sqlite3 *db, int *out)
 {
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(db, "SELECT count(*) FROM"
@@ -281,13 +281,13 @@ int records_migrated(sqlite3 *db, int *out)
                                 -1, &st, NULL);
 
     if (rc != SQLITE_OK)
-        return map_sqlite(rc);
+        return tg_sq_map(rc);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         *out = sqlite3_column_int(st, 0) == 2;
         rc = 0;
     } else {
-        rc = map_sqlite(rc);
+        rc = tg_sq_map(rc);
     }
     sqlite3_finalize(st);
     return rc;
@@ -297,28 +297,28 @@ int records_migrated(sqlite3 *db, int *out)
  * kind and judged columns (NULL in every existing row, which keeps them
  * decisions hashed as v1). O(1) in SQLite: no row is rewritten. One
  * transaction; a no-op when already done. Returns 0 or the mapped error. */
-int records_migrate(sqlite3 *db)
+int tg_sq_records_migrate(sqlite3 *db)
 {
     int done = 0;
     int rc;
 
-    if ((rc = exec_sql(db, "BEGIN IMMEDIATE")))
+    if ((rc = tg_sq_exec(db, "BEGIN IMMEDIATE")))
         return rc;
-    if ((rc = records_migrated(db, &done)))
+    if ((rc = tg_sq_records_migrated(db, &done)))
         goto out;
     if (!done &&
-        (rc = exec_sql(db, "ALTER TABLE records ADD COLUMN kind TEXT;"
+        (rc = tg_sq_exec(db, "ALTER TABLE records ADD COLUMN kind TEXT;"
                            "ALTER TABLE records ADD COLUMN judged TEXT;"
                            "PRAGMA user_version=2;")))
         goto out;
-    rc = exec_sql(db, "COMMIT");
+    rc = tg_sq_exec(db, "COMMIT");
 out:
     if (rc)
-        exec_sql(db, "ROLLBACK");
+        tg_sq_exec(db, "ROLLBACK");
     return rc;
 }
 
-void wconn_close(struct wconn *w)
+void tg_sq_wconn_close(struct wconn *w)
 {
     sqlite3_finalize(w->head);
     sqlite3_finalize(w->dup);
@@ -331,7 +331,7 @@ void wconn_close(struct wconn *w)
     sqlite3_finalize(w->begin);
     sqlite3_finalize(w->commit);
     sqlite3_finalize(w->rollback);
-    close_db(w->db);
+    tg_sq_close_db(w->db);
     memset(w, 0, sizeof *w);
 }
 
@@ -358,7 +358,7 @@ static int wconn_setup(struct tg_sq *e, struct wconn *w,
         return TG_EIO;
     }
     /* Only takes effect on a new file: lets archive give pages back. */
-    if ((rc = exec_sql(w->db, "PRAGMA auto_vacuum=INCREMENTAL")))
+    if ((rc = tg_sq_exec(w->db, "PRAGMA auto_vacuum=INCREMENTAL")))
         return rc;
     rc = sqlite3_prepare_v2(w->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
     if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW ||
@@ -370,8 +370,8 @@ static int wconn_setup(struct tg_sq *e, struct wconn *w,
         return TG_EIO;
     }
     sqlite3_finalize(st);
-    if ((rc = exec_sql(w->db, sync)) ||
-        (rc = exec_sql(w->db, "PRAGMA journal_size_limit=67108864")))
+    if ((rc = tg_sq_exec(w->db, sync)) ||
+        (rc = tg_sq_exec(w->db, "PRAGMA journal_size_limit=67108864")))
         return rc;
     return 0;
 }
@@ -391,28 +391,28 @@ static int wconn_schema(struct wconn *w, int create, const char **why)
     }
     /* A store of version 1: its records take the kind and judged columns
      * (issue 13); its rows stay as they are and verify as v1. */
-    if (version == 1 && (rc = records_migrate(w->db)))
+    if (version == 1 && (rc = tg_sq_records_migrate(w->db)))
         return rc;
     if (version == 0) {
-        if ((rc = exec_sql(w->db, "BEGIN IMMEDIATE")))
+        if ((rc = tg_sq_exec(w->db, "BEGIN IMMEDIATE")))
             return rc;
-        if ((rc = exec_sql(w->db, SCHEMA)) ||
-            (rc = exec_sql(w->db, "COMMIT"))) {
-            exec_sql(w->db, "ROLLBACK");
+        if ((rc = tg_sq_exec(w->db, tg_sq_schema)) ||
+            (rc = tg_sq_exec(w->db, "COMMIT"))) {
+            tg_sq_exec(w->db, "ROLLBACK");
             return rc;
         }
     } else if (create) {
         /* Stores made before the copy-forward index moved into memory:
          * their (just_norm, last_time) index only costs a page per write
          * now. Best effort: another writer may hold the lock. */
-        exec_sql(w->db, "DROP INDEX IF EXISTS just_use_time");
+        tg_sq_exec(w->db, "DROP INDEX IF EXISTS just_use_time");
     }
     /* Stores made before single-use jti: not best effort, the statements
      * below need the table. A no-op once it exists. */
-    if ((rc = exec_sql(w->db, JTI_SCHEMA)))
+    if ((rc = tg_sq_exec(w->db, JTI_SCHEMA)))
         return rc;
     /* The act-back outbox (outbox.c), likewise for older stores. */
-    return exec_sql(w->db, OUTBOX_SCHEMA);
+    return tg_sq_exec(w->db, tg_sq_outbox_schema);
 }
 
 /* Prepares the write connection's statements. Returns 0 or the mapped
@@ -427,7 +427,7 @@ static int wconn_prepare(struct wconn *w)
                                       SQLITE_PREPARE_PERSISTENT, &(stmt),  \
                                       NULL);                               \
         if (prc_ != SQLITE_OK) {                                           \
-            rc = map_sqlite(prc_);                                         \
+            rc = tg_sq_map(prc_);                                         \
             goto out;                                                      \
         }                                                                  \
     } while (0)
@@ -461,7 +461,7 @@ out:
     return rc;
 }
 
-int wconn_open(struct tg_sq *e, struct wconn *w, int create)
+int tg_sq_wconn_open(struct tg_sq *e, struct wconn *w, int create)
 {
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
                 (create ? SQLITE_OPEN_CREATE : 0);
@@ -471,21 +471,21 @@ int wconn_open(struct tg_sq *e, struct wconn *w, int create)
     memset(w, 0, sizeof *w);
     /* Never open another file found at the path: it would share this
      * process's -shm with ours. */
-    if (!create && (why = db_moved(e))) {
+    if (!create && (why = tg_sq_db_moved(e))) {
         e->err = (struct fail){.what = why};
         e->gone = GONE_DB;
         return TG_EIO;
     }
-    rc = open_db_vfs(e->path, flags, e->busy_ms, wc_vfs_name(), &w->db,
+    rc = open_db_vfs(e->path, flags, e->busy_ms, tg_sq_vfs_name(), &w->db,
                      &e->err);
     if (rc)
         return rc;
     /* Replaces SQLite's automatic checkpoint (see struct tg_sq). */
-    sqlite3_wal_hook(w->db, wal_hook, e);
+    sqlite3_wal_hook(w->db, tg_sq_wal_hook, e);
     if ((rc = wconn_setup(e, w, &why)) ||
         (rc = wconn_schema(w, create, &why)) || (rc = wconn_prepare(w)))
         goto out;
-    rc = wconn_pin(e, w, create);
+    rc = tg_sq_wconn_pin(e, w, create);
     if (rc)
         why = e->err.what;
 out:
@@ -493,8 +493,8 @@ out:
         if (why)
             e->err = (struct fail){.what = why};
         else
-            fail_note(&e->err, w->db);
-        wconn_close(w);
+            tg_sq_fail_note(&e->err, w->db);
+        tg_sq_wconn_close(w);
     }
     return rc;
 }
@@ -512,7 +512,7 @@ static int load_next_id(struct tg_sq *e)
         -1, &st, NULL);
 
     if (rc != SQLITE_OK)
-        return map_sqlite(rc);
+        return tg_sq_map(rc);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         int64_t v = sqlite3_column_int64(st, 0);
@@ -521,7 +521,7 @@ static int load_next_id(struct tg_sq *e)
         e->id_reserved = atomic_load(&e->next_id);
         rc = 0;
     } else {
-        rc = map_sqlite(rc);
+        rc = tg_sq_map(rc);
     }
     sqlite3_finalize(st);
     return rc;
@@ -535,7 +535,7 @@ static void pool_drain(struct tg_sq *e)
         e->idle = c->next;
         for (int i = 0; i < Q_N; i++)
             sqlite3_finalize(c->st[i]);
-        close_db(c->db);
+        tg_sq_close_db(c->db);
         free(c);
     }
     e->n_idle = 0;
@@ -543,7 +543,7 @@ static void pool_drain(struct tg_sq *e)
 
 static void evidence_free(struct tg_sq *e)
 {
-    wconn_close(&e->w);
+    tg_sq_wconn_close(&e->w);
     if (e->ids_fd >= 0)
         close(e->ids_fd);
     if (e->pool_inited) {
@@ -551,7 +551,7 @@ static void evidence_free(struct tg_sq *e)
         pthread_mutex_destroy(&e->pool_mu);
     }
     if (e->inited) {
-        cf_cleanup(&e->cf);
+        tg_sq_cf_cleanup(&e->cf);
         pthread_cond_destroy(&e->mt_cv);
         pthread_mutex_destroy(&e->mt_mu);
         pthread_cond_destroy(&e->token_cv);
@@ -594,7 +594,7 @@ static int init_sync(struct tg_sq *e)
     if (pthread_cond_init(&e->mt_cv, &ca))
         goto out;
     stage = 5;
-    if (cf_init(&e->cf))
+    if (tg_sq_cf_init(&e->cf))
         goto out;
     stage = 6;
 out:
@@ -756,21 +756,21 @@ int tg_sq_open(const struct tg_config *c, struct tg_sq **out)
         goto out;
     }
     create_store_file(e->path);
-    if ((rc = wconn_open(e, &e->w, 1)) || (rc = load_next_id(e)) ||
-        (rc = cf_load(e, e->w.db))) {
+    if ((rc = tg_sq_wconn_open(e, &e->w, 1)) || (rc = load_next_id(e)) ||
+        (rc = tg_sq_cf_load(e, e->w.db))) {
         tg_log_event(TG_LOG_ERROR, "evidence_error",
                      "evidence store %s: cannot open: %s", e->path,
-                     fail_words(&e->err));
+                     tg_sq_fail_words(&e->err));
         rc = rc == TG_ENOMEM ? TG_ENOMEM : TG_EIO;
         goto out;
     }
-    ids_load(e);
+    tg_sq_ids_load(e);
     e->ready = 1;
     rc = TG_ENOMEM;
-    if (pthread_create(&e->writer, NULL, writer_main, e))
+    if (pthread_create(&e->writer, NULL, tg_sq_writer_main, e))
         goto out;
     e->writer_started = 1;
-    if (pthread_create(&e->mt, NULL, maintenance_main, e))
+    if (pthread_create(&e->mt, NULL, tg_sq_maintenance_main, e))
         goto out;
     e->mt_started = 1;
     *out = e;
@@ -789,8 +789,8 @@ void tg_sq_close(struct tg_sq *e)
     /* Remember the id counter for the next start (both threads are gone:
      * the write connection is ours), in the store and beside it. */
     if (e->w.db || e->gone)
-        commit_batch(e, NULL, 1);
-    ids_store(e, atomic_load(&e->next_id));
+        tg_sq_commit_batch(e, NULL, 1);
+    tg_sq_ids_store(e, atomic_load(&e->next_id));
     evidence_free(e);
 }
 

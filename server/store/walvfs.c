@@ -261,7 +261,7 @@ static void wc_register(void)
 
 /* The VFS name for the write connection, or NULL (the default) when the
  * combining VFS could not be set up. */
-const char *wc_vfs_name(void)
+const char *tg_sq_vfs_name(void)
 {
     pthread_once(&wc_once, wc_register);
     return wc_base ? wc_vfs.zName : NULL;

@@ -13,7 +13,7 @@ static void deadline_after(struct timespec *ts, long ms)
     }
 }
 
-int64_t mono_ms(void)
+int64_t tg_sq_mono_ms(void)
 {
     struct timespec ts;
 
@@ -26,7 +26,7 @@ int64_t mono_ms(void)
 /* After every commit of the write connection: asks the maintenance thread
  * for a checkpoint each time the WAL grew by CKPT_FRAMES (not on every
  * commit past it, which would be a wake-up per commit). */
-int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+int tg_sq_wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
     struct tg_sq *e = arg;
     (void)db;
@@ -67,7 +67,7 @@ static int file_moved(const char *path, dev_t dev, ino_t ino)
 
 /* NULL while path still names the store file pinned at open, else why
  * not. Reads only what is set before the threads start. */
-const char *db_moved(const struct tg_sq *e)
+const char *tg_sq_db_moved(const struct tg_sq *e)
 {
     switch (file_moved(e->path, e->dev, e->ino)) {
     case 1:
@@ -86,7 +86,7 @@ const char *db_moved(const struct tg_sq *e)
 static const char *files_moved(const struct tg_sq *e,
                                const struct wconn *w)
 {
-    const char *why = db_moved(e);
+    const char *why = tg_sq_db_moved(e);
 
     if (why)
         return why;
@@ -97,7 +97,7 @@ static const char *files_moved(const struct tg_sq *e,
     return NULL;
 }
 
-int wconn_pin(struct tg_sq *e, struct wconn *w, int create)
+int tg_sq_wconn_pin(struct tg_sq *e, struct wconn *w, int create)
 {
     struct stat st;
     const char *why = NULL;
@@ -110,7 +110,7 @@ int wconn_pin(struct tg_sq *e, struct wconn *w, int create)
         }
         e->dev = st.st_dev;
         e->ino = st.st_ino;
-    } else if ((why = db_moved(e))) {
+    } else if ((why = tg_sq_db_moved(e))) {
         goto out;
     }
     /* SQLite compares the inode of its open file with the path's: the file
@@ -146,7 +146,7 @@ out:
  * Opens the write connection. create: the first open, which may create the
  * file and the schema. A reopen after a failure never creates: a store file
  * that vanished must not silently restart the chain at genesis; nor does
- * it open another file found at the path (wconn_pin). On failure e->err
+ * it open another file found at the path (tg_sq_wconn_pin). On failure e->err
  * says why.
  */
 static int step_stmt(sqlite3_stmt *st)
@@ -154,7 +154,7 @@ static int step_stmt(sqlite3_stmt *st)
     int rc = sqlite3_step(st);
 
     sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : map_sqlite(rc);
+    return rc == SQLITE_DONE ? 0 : tg_sq_map(rc);
 }
 
 /* The head the next record links to: the last record, else the anchor. */
@@ -175,8 +175,8 @@ static int read_head(struct wconn *w, int64_t *seq, char hash[65])
     }
     sqlite3_reset(w->head);
     if (rc != SQLITE_DONE)
-        return map_sqlite(rc);
-    return read_anchor(w->db, seq, hash, mac);
+        return tg_sq_map(rc);
+    return tg_sq_read_anchor(w->db, seq, hash, mac);
 }
 
 /*
@@ -205,7 +205,7 @@ static int jti_free(struct wconn *w, const struct tg_evidence_record *r,
     } else if (rc == SQLITE_DONE) {
         rc = 0;
     } else {
-        rc = map_sqlite(rc) == TG_EBUSY ? TG_EBUSY : TG_EIO;
+        rc = tg_sq_map(rc) == TG_EBUSY ? TG_EBUSY : TG_EIO;
     }
     sqlite3_reset(w->jti_get);
     sqlite3_clear_bindings(w->jti_get);
@@ -235,7 +235,7 @@ static int jti_bind(struct wconn *w, const struct tg_evidence_record *r,
     sqlite3_clear_bindings(w->jti_put);
     if (rc == SQLITE_DONE)
         return 0;
-    return map_sqlite(rc) == TG_EBUSY ? TG_EBUSY : TG_EIO;
+    return tg_sq_map(rc) == TG_EBUSY ? TG_EBUSY : TG_EIO;
 }
 
 static int record_valid(const struct tg_evidence_record *r)
@@ -261,7 +261,7 @@ static int insert_free(struct wconn *w, const struct tg_evidence_record *r)
         if (rc == SQLITE_ROW)
             return TG_ECONFLICT;
         if (rc != SQLITE_DONE)
-            return map_sqlite(rc) == TG_EBUSY ? TG_EBUSY : TG_EIO;
+            return tg_sq_map(rc) == TG_EBUSY ? TG_EBUSY : TG_EIO;
     }
     /* Checked before anything is written: the jti row comes after the
      * record, and a conflict then would leave the record in the batch. */
@@ -272,40 +272,40 @@ static int insert_free(struct wconn *w, const struct tg_evidence_record *r)
 
 /* Fills f with the fields of r's link as record next after the record
  * whose hash is prev; seqtxt, timetxt and body hold their text. */
-static void link_fields(struct field f[F_N],
+static void link_fields(struct tg_chain_field f[F_N],
                         const struct tg_evidence_record *r, int64_t next,
                         const char prev[65], char seqtxt[24], char timetxt[24],
                         char body[65])
 {
     tg_digest_hex(r->body_sha256, 32, body);
     f[F_SEQ].p = seqtxt;
-    f[F_SEQ].n = int_text(next, seqtxt, 24);
-    f[F_ID] = (struct field){.p = r->decision_id, .n = strlen(r->decision_id)};
-    f[F_TICKET] = (struct field){.p = r->ticket, .n = strlen(r->ticket)};
-    f[F_SOURCE] = (struct field){.p = r->source, .n = strlen(r->source)};
-    f[F_DELIVERY] = (struct field){
+    f[F_SEQ].n = tg_chain_int_text(next, seqtxt, 24);
+    f[F_ID] = (struct tg_chain_field){.p = r->decision_id, .n = strlen(r->decision_id)};
+    f[F_TICKET] = (struct tg_chain_field){.p = r->ticket, .n = strlen(r->ticket)};
+    f[F_SOURCE] = (struct tg_chain_field){.p = r->source, .n = strlen(r->source)};
+    f[F_DELIVERY] = (struct tg_chain_field){
         .p = r->delivery_id,
         .n = r->delivery_id ? strlen(r->delivery_id) : 0};
-    f[F_BODY] = (struct field){.p = body, .n = 64};
-    f[F_POLICY] = (struct field){.p = r->policy_digest,
+    f[F_BODY] = (struct tg_chain_field){.p = body, .n = 64};
+    f[F_POLICY] = (struct tg_chain_field){.p = r->policy_digest,
                                  .n = strlen(r->policy_digest)};
     f[F_TIME].p = timetxt;
-    f[F_TIME].n = int_text(r->time, timetxt, 24);
-    f[F_DECISION] = (struct field){.p = r->decision_json,
+    f[F_TIME].n = tg_chain_int_text(r->time, timetxt, 24);
+    f[F_DECISION] = (struct tg_chain_field){.p = r->decision_json,
                                    .n = r->decision_len};
-    f[F_JUST] = (struct field){
+    f[F_JUST] = (struct tg_chain_field){
         .p = r->justification_norm,
         .n = r->justification_norm ? strlen(r->justification_norm) : 0};
-    f[F_PREV] = (struct field){.p = prev, .n = 64};
-    f[F_KIND] = (struct field){.p = KIND_DECISION,
+    f[F_PREV] = (struct tg_chain_field){.p = prev, .n = 64};
+    f[F_KIND] = (struct tg_chain_field){.p = KIND_DECISION,
                                .n = sizeof KIND_DECISION - 1};
-    f[F_JUDGED] = (struct field){.p = r->judged_json,
+    f[F_JUDGED] = (struct tg_chain_field){.p = r->judged_json,
                                  .n = r->judged_json ? r->judged_len : 0};
 }
 
 /* The same for the entry of p (internal.h: how an entry fills the
  * columns). */
-static void entry_fields(struct field f[F_N], const struct pending *p,
+static void entry_fields(struct tg_chain_field f[F_N], const struct pending *p,
                          int64_t next, const char prev[65], char seqtxt[24],
                          char timetxt[24], char body[65])
 {
@@ -313,26 +313,26 @@ static void entry_fields(struct field f[F_N], const struct pending *p,
 
     tg_digest_hex(p->en_sha, 32, body);
     f[F_SEQ].p = seqtxt;
-    f[F_SEQ].n = int_text(next, seqtxt, 24);
-    f[F_ID] = (struct field){.p = p->en_id, .n = strlen(p->en_id)};
-    f[F_TICKET] = (struct field){.p = en->ticket ? en->ticket : "",
+    f[F_SEQ].n = tg_chain_int_text(next, seqtxt, 24);
+    f[F_ID] = (struct tg_chain_field){.p = p->en_id, .n = strlen(p->en_id)};
+    f[F_TICKET] = (struct tg_chain_field){.p = en->ticket ? en->ticket : "",
                                  .n = en->ticket ? strlen(en->ticket) : 0};
-    f[F_SOURCE] = (struct field){.p = en->source ? en->source : "",
+    f[F_SOURCE] = (struct tg_chain_field){.p = en->source ? en->source : "",
                                  .n = en->source ? strlen(en->source) : 0};
-    f[F_DELIVERY] = (struct field){.p = NULL, .n = 0};
-    f[F_BODY] = (struct field){.p = body, .n = 64};
-    f[F_POLICY] = (struct field){.p = "", .n = 0};
+    f[F_DELIVERY] = (struct tg_chain_field){.p = NULL, .n = 0};
+    f[F_BODY] = (struct tg_chain_field){.p = body, .n = 64};
+    f[F_POLICY] = (struct tg_chain_field){.p = "", .n = 0};
     f[F_TIME].p = timetxt;
-    f[F_TIME].n = int_text(en->time, timetxt, 24);
-    f[F_DECISION] = (struct field){.p = en->json, .n = en->len};
-    f[F_JUST] = (struct field){.p = NULL, .n = 0};
-    f[F_PREV] = (struct field){.p = prev, .n = 64};
-    f[F_KIND] = (struct field){.p = en->kind, .n = strlen(en->kind)};
-    f[F_JUDGED] = (struct field){.p = NULL, .n = 0};
+    f[F_TIME].n = tg_chain_int_text(en->time, timetxt, 24);
+    f[F_DECISION] = (struct tg_chain_field){.p = en->json, .n = en->len};
+    f[F_JUST] = (struct tg_chain_field){.p = NULL, .n = 0};
+    f[F_PREV] = (struct tg_chain_field){.p = prev, .n = 64};
+    f[F_KIND] = (struct tg_chain_field){.p = en->kind, .n = strlen(en->kind)};
+    f[F_JUDGED] = (struct tg_chain_field){.p = NULL, .n = 0};
 }
 
 /* Binds column col (1-based) of st to f (NULL: SQL NULL). */
-static void bind_field(sqlite3_stmt *st, int col, const struct field *f)
+static void bind_field(sqlite3_stmt *st, int col, const struct tg_chain_field *f)
 {
     if (f->p)
         sqlite3_bind_text(st, col, f->p, (int)f->n, SQLITE_STATIC);
@@ -346,7 +346,7 @@ static void bind_field(sqlite3_stmt *st, int col, const struct field *f)
  * Returns the SQLite result of the insert (SQLITE_DONE when written), or
  * -1 with *ours our error.
  */
-static int link_insert(struct tg_sq *e, const struct field f[F_N],
+static int link_insert(struct tg_sq *e, const struct tg_chain_field f[F_N],
                        int64_t next, int64_t t, char newhash[65], int *ours)
 {
     struct wconn *w = &e->w;
@@ -358,13 +358,13 @@ static int link_insert(struct tg_sq *e, const struct field f[F_N],
         *ours = TG_EINVAL;
         return -1;
     }
-    if ((rc = chain_hash(f, 1, digest))) {
+    if ((rc = tg_chain_hash(f, 1, digest))) {
         *ours = rc == TG_ENOMEM ? TG_EIO : rc;
         return -1;
     }
     tg_digest_hex(digest, 32, newhash);
     if (e->keylen) {
-        if (link_mac(e->key, e->keylen, digest, macbin)) {
+        if (tg_chain_mac(e->key, e->keylen, digest, macbin)) {
             *ours = TG_EIO;
             return -1;
         }
@@ -402,7 +402,7 @@ static int insert_one(struct tg_sq *e, int64_t *seq, char hash[65],
                       const struct tg_evidence_record *r)
 {
     struct wconn *w = &e->w;
-    struct field f[F_N];
+    struct tg_chain_field f[F_N];
     char seqtxt[24], timetxt[24], body[65], newhash[65];
     int64_t next;
     int rc, ours = 0;
@@ -433,7 +433,7 @@ static int insert_one(struct tg_sq *e, int64_t *seq, char hash[65],
     if (rc == SQLITE_DONE && r->actions_json) {
         /* The act-back of the record, in its transaction (outbox.c):
          * fatal too, so a record never commits without its actions. */
-        int arc = outbox_insert(w->db, r);
+        int arc = tg_sq_outbox_insert(w->db, r);
         if (arc)
             return arc;
     }
@@ -446,7 +446,7 @@ static int insert_one(struct tg_sq *e, int64_t *seq, char hash[65],
      * The delivery id was checked above, so it is the decision id. */
     if ((rc & 0xff) == SQLITE_CONSTRAINT)
         return TG_EINVAL;
-    return map_sqlite(rc) == TG_EBUSY ? TG_EBUSY : TG_EIO;
+    return tg_sq_map(rc) == TG_EBUSY ? TG_EBUSY : TG_EIO;
 }
 
 /* Writes the entry of p as the link after (*seq, hash), as insert_one.
@@ -455,7 +455,7 @@ static int insert_one(struct tg_sq *e, int64_t *seq, char hash[65],
 static int insert_entry(struct tg_sq *e, int64_t *seq, char hash[65],
                         const struct pending *p)
 {
-    struct field f[F_N];
+    struct tg_chain_field f[F_N];
     char seqtxt[24], timetxt[24], body[65], newhash[65];
     int64_t next;
     int rc, ours = 0;
@@ -474,7 +474,7 @@ static int insert_entry(struct tg_sq *e, int64_t *seq, char hash[65],
     /* decision_id is kind ":" key and UNIQUE: this (kind, key) is in. */
     if ((rc & 0xff) == SQLITE_CONSTRAINT)
         return TG_ECONFLICT;
-    return map_sqlite(rc) == TG_EBUSY ? TG_EBUSY : TG_EIO;
+    return tg_sq_map(rc) == TG_EBUSY ? TG_EBUSY : TG_EIO;
 }
 
 static int write_id_next(struct wconn *w, uint64_t id_next)
@@ -486,7 +486,7 @@ static int write_id_next(struct wconn *w, uint64_t id_next)
     rc = sqlite3_step(w->meta);
     sqlite3_reset(w->meta);
     sqlite3_clear_bindings(w->meta);
-    return rc == SQLITE_DONE ? 0 : map_sqlite(rc);
+    return rc == SQLITE_DONE ? 0 : tg_sq_map(rc);
 }
 
 /*
@@ -525,7 +525,7 @@ static int read_foreign(struct wconn *w, int64_t from, int64_t to,
             v = nv;
             cap = ncap;
         }
-        if (!j || !t || cf_digest(j, v[*n].jd) || cf_digest(t, v[*n].td)) {
+        if (!j || !t || tg_sq_cf_digest(j, v[*n].jd) || tg_sq_cf_digest(t, v[*n].td)) {
             rc = SQLITE_NOMEM;
             break;
         }
@@ -537,7 +537,7 @@ static int read_foreign(struct wconn *w, int64_t from, int64_t to,
     if (rc != SQLITE_DONE) {
         free(v);
         *n = 0;
-        return map_sqlite(rc);
+        return tg_sq_map(rc);
     }
     *out = v;
     return 0;
@@ -549,7 +549,7 @@ static int read_foreign(struct wconn *w, int64_t from, int64_t to,
  * It outlives a store file deleted or replaced, so that the store created
  * next does not hand out those numbers again (docs/EVIDENCE.md). 0600.
  */
-void ids_load(struct tg_sq *e)
+void tg_sq_ids_load(struct tg_sq *e)
 {
     char buf[32];
     uint64_t mark = 0, have = atomic_load(&e->next_id);
@@ -602,7 +602,7 @@ void ids_load(struct tg_sq *e)
 
 /* Records v (token holder, or close) as the high-water mark when it is
  * above the one recorded. */
-void ids_store(struct tg_sq *e, uint64_t v)
+void tg_sq_ids_store(struct tg_sq *e, uint64_t v)
 {
     char buf[32];
     int n = snprintf(buf, sizeof buf, "%020" PRIu64 "\n", v);
@@ -628,7 +628,7 @@ void ids_store(struct tg_sq *e, uint64_t v)
  * or probe, so that a failing store under load does not flood the log. */
 static void report_failure(struct tg_sq *e)
 {
-    const char *words = fail_words(&e->err);
+    const char *words = tg_sq_fail_words(&e->err);
 
     atomic_store(&e->failure, words);
     if (words == e->logged)
@@ -681,10 +681,10 @@ static int batch_files(struct tg_sq *e, struct wconn *w)
 
     /* A store file that went away comes back only as itself (moved back to
      * its path); a -wal or -shm that went away, only with a restart. */
-    if (e->gone && (e->gone != GONE_DB || db_moved(e)))
+    if (e->gone && (e->gone != GONE_DB || tg_sq_db_moved(e)))
         return TG_EIO;
     e->gone = GONE_NONE;
-    if (!w->db && (rc = wconn_open(e, w, 0)))
+    if (!w->db && (rc = tg_sq_wconn_open(e, w, 0)))
         return rc;
     if ((why = files_moved(e, w))) {
         e->err = (struct fail){.what = why};
@@ -711,21 +711,21 @@ static void batch_index(struct tg_sq *e, struct pending *batch,
 {
     pthread_mutex_lock(&e->cf.mu);
     for (size_t i = 0; i < n_foreign; i++)
-        cf_add(&e->cf, foreign[i].jd, foreign[i].td, foreign[i].t);
+        tg_sq_cf_add(&e->cf, foreign[i].jd, foreign[i].td, foreign[i].t);
     for (struct pending *p = batch; p; p = p->next)
         if (p->rc == 0 && p->has_cf && p->r)
-            cf_add(&e->cf, p->jd, p->td, p->r->time);
+            tg_sq_cf_add(&e->cf, p->jd, p->td, p->r->time);
     /* Had the other records not been read, the next commit reads them
      * again (adding a use twice changes nothing); until then the index is
      * not fresh and SQLite counts. */
     if (!missed) {
         e->cf.seq = seq;
-        e->cf.synced_ms = mono_ms();
+        e->cf.synced_ms = tg_sq_mono_ms();
     }
     pthread_mutex_unlock(&e->cf.mu);
 }
 
-int commit_batch(struct tg_sq *e, struct pending *batch,
+int tg_sq_commit_batch(struct tg_sq *e, struct pending *batch,
                  int force)
 {
     struct wconn *w = &e->w;
@@ -740,7 +740,7 @@ int commit_batch(struct tg_sq *e, struct pending *batch,
     if ((rc = batch_files(e, w)))
         goto fail;
     if ((rc = step_stmt(w->begin))) {
-        fail_note(&e->err, w->db);
+        tg_sq_fail_note(&e->err, w->db);
         goto fail;
     }
     if ((rc = read_head(w, &seq, hash)))
@@ -780,14 +780,14 @@ int commit_batch(struct tg_sq *e, struct pending *batch,
         goto rollback;
     if (reserve) {
         e->id_reserved = reserve;
-        ids_store(e, reserve);
+        tg_sq_ids_store(e, reserve);
     }
     report_success(e);
     batch_index(e, batch, foreign, n_foreign, missed, seq);
     free(foreign);
     return 0;
 rollback:
-    fail_note(&e->err, w->db); /* before the rollback's own result */
+    tg_sq_fail_note(&e->err, w->db); /* before the rollback's own result */
     /* Nothing of the batch is durable: the head is re-read from the file by
      * the next transaction, so the chain has no hole. */
     step_stmt(w->rollback);
@@ -799,7 +799,7 @@ fail:
         p->rc = rc;
     /* Reconnect next time: a file that was remounted or made writable
      * again is seen afresh. */
-    wconn_close(w);
+    tg_sq_wconn_close(w);
     report_failure(e);
     return rc;
 }
@@ -885,7 +885,7 @@ static void batch_wake(struct tg_sq *e, struct pending *batch)
  * little later, finds 3 or more, and the extra commits cost more than the
  * hand-off saves (13.3k against 13.9k requests/s).
  */
-void *writer_main(void *arg)
+void *tg_sq_writer_main(void *arg)
 {
     struct tg_sq *e = arg;
 
@@ -912,7 +912,7 @@ void *writer_main(void *arg)
         last->next = NULL;
         pthread_mutex_unlock(&e->mu);
 
-        rc = commit_batch(e, batch, 0);
+        rc = tg_sq_commit_batch(e, batch, 0);
         full = rc == 0 && e->wal_frames >= CK_HARD_FRAMES;
 
         pthread_mutex_lock(&e->mu);
@@ -949,11 +949,11 @@ void *writer_main(void *arg)
  * - while the store fails writes, a probe every TG_EVIDENCE_PROBE_MS: an
  *   empty commit that tells when it takes writes again.
  */
-void *maintenance_main(void *arg)
+void *tg_sq_maintenance_main(void *arg)
 {
     struct tg_sq *e = arg;
     sqlite3 *db = NULL;
-    int64_t probed = mono_ms();
+    int64_t probed = tg_sq_mono_ms();
 
     pthread_mutex_lock(&e->mt_mu);
     while (!e->mt_stop) {
@@ -971,40 +971,40 @@ void *maintenance_main(void *arg)
         pthread_mutex_lock(&e->mu);
         ready = e->ready;
         pthread_mutex_unlock(&e->mu);
-        if (!ready && mono_ms() - probed >= TG_EVIDENCE_PROBE_MS) {
+        if (!ready && tg_sq_mono_ms() - probed >= TG_EVIDENCE_PROBE_MS) {
             int rc;
 
             token_take(e);
-            rc = commit_batch(e, NULL, 1);
+            rc = tg_sq_commit_batch(e, NULL, 1);
             token_give_back(e, 1, rc);
-            probed = mono_ms();
-        } else if (ready && db_moved(e)) {
+            probed = tg_sq_mono_ms();
+        } else if (ready && tg_sq_db_moved(e)) {
             /* An idle server finds a store file that went away too (one
              * stat a second), so /readyz says so before a request fails:
              * the commit checks again, fails and logs. */
             int rc;
 
             token_take(e);
-            rc = commit_batch(e, NULL, 1);
+            rc = tg_sq_commit_batch(e, NULL, 1);
             token_give_back(e, 1, rc);
-            probed = mono_ms();
+            probed = tg_sq_mono_ms();
         }
 
         /* Never creates the file: a store that vanished is the writer's
          * failure to report, not ours to paper over. A new connection
          * learns that the file is in WAL mode only from its first read;
          * until then its checkpoints do nothing at all. */
-        if (!db && (open_db(e->path, SQLITE_OPEN_READWRITE |
+        if (!db && (tg_sq_open_db(e->path, SQLITE_OPEN_READWRITE |
                                          SQLITE_OPEN_NOMUTEX,
                             e->busy_ms, &db) != 0 ||
-                    exec_sql(db, "PRAGMA journal_mode") != 0)) {
-            close_db(db);
+                    tg_sq_exec(db, "PRAGMA journal_mode") != 0)) {
+            tg_sq_close_db(db);
             db = NULL;
         }
         if (db && sqlite3_wal_checkpoint_v2(db, NULL,
                                             SQLITE_CHECKPOINT_PASSIVE, &nlog,
                                             NULL) != SQLITE_OK) {
-            close_db(db); /* reopened on the next round */
+            tg_sq_close_db(db); /* reopened on the next round */
             db = NULL;
         }
         if (db && nlog >= CK_RESTART_FRAMES) {
@@ -1016,14 +1016,14 @@ void *maintenance_main(void *arg)
                                            NULL);
             token_give_back(e, 0, 0);
             if (rc != SQLITE_OK) {
-                close_db(db);
+                tg_sq_close_db(db);
                 db = NULL;
             }
         }
         pthread_mutex_lock(&e->mt_mu);
     }
     pthread_mutex_unlock(&e->mt_mu);
-    close_db(db);
+    tg_sq_close_db(db);
     return NULL;
 }
 
@@ -1083,13 +1083,13 @@ int tg_sq_append(struct tg_sq *e,
         return TG_EINVAL;
     /* Malformed actions are the caller's error, refused here rather than
      * failing the whole batch in the writer (outbox.c). */
-    if (r->actions_json && !outbox_valid(r->actions_json))
+    if (r->actions_json && !tg_sq_outbox_valid(r->actions_json))
         return TG_EINVAL;
     memset(&p, 0, sizeof p);
     p.r = r;
     if (r->justification_norm) {
-        if (cf_digest(r->justification_norm, p.jd) ||
-            cf_digest(r->ticket, p.td))
+        if (tg_sq_cf_digest(r->justification_norm, p.jd) ||
+            tg_sq_cf_digest(r->ticket, p.td))
             return TG_EIO;
         p.has_cf = 1;
     }
@@ -1165,7 +1165,7 @@ int tg_sq_bind_jti(struct tg_sq *e, const char *source,
 
 /* Queues p (zeroed but for what it carries) for the writer and sleeps
  * until its batch is committed or failed: p's result (outbox.c). */
-int evidence_enqueue(struct tg_sq *e, struct pending *p)
+int tg_sq_enqueue(struct tg_sq *e, struct pending *p)
 {
     return enqueue_wait(e, p);
 }

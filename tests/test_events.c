@@ -445,6 +445,13 @@ static void test_scim_operations(void **state)
          "\"D\"}]}]",
          TG_EINVAL, 0, 0, NULL, "value[0].value is missing"},
         {"[{\"op\":\"remove\"}]", TG_EINVAL, 0, 0, NULL, "without a path"},
+        /* RFC 7644 3.10: an attribute path may name its schema URI. */
+        {"[{\"op\":\"remove\",\"path\":\"urn:ietf:params:scim:schemas:core:"
+         "2.0:Group:members[value eq \\\"dave\\\"]\"}]",
+         0, 1, 0, "revoke", NULL},
+        {"[{\"op\":\"add\",\"path\":\"urn:ietf:params:scim:schemas:core:2.0:"
+         "Group:members\",\"value\":[{\"value\":\"dave\"}]}]",
+         0, 1, 0, "grant", NULL},
     };
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

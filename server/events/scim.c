@@ -120,6 +120,10 @@ static int emit(const struct tg_events_in *in, struct tg_events_out *out,
     return 0;
 }
 
+/* RFC 7644 section 3.10: an attribute path may be qualified by its
+ * schema's URI; a group's members are this schema's. */
+#define SCIM_GROUP_URN "urn:ietf:params:scim:schemas:core:2.0:Group:"
+
 /* Operation i. */
 static int operation(const struct tg_events_in *in, struct tg_events_out *out,
                      const char *base, const json_t *o, size_t i)
@@ -132,6 +136,9 @@ static int operation(const struct tg_events_in *in, struct tg_events_out *out,
 
     if (!vals)
         return TG_ENOMEM;
+    if (path &&
+        strncasecmp(path, SCIM_GROUP_URN, sizeof(SCIM_GROUP_URN) - 1) == 0)
+        path += sizeof(SCIM_GROUP_URN) - 1;
     if (!json_is_object(o) || !op) {
         rc = tg_ev_fail(out, "Operations[%zu] has no op", i);
         goto out;

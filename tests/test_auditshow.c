@@ -50,25 +50,15 @@ static char *slurp(FILE *f)
  * stdout and stderr captured. */
 static const char *config_path; /* NULL: S.config */
 
-static struct run show(const char *id, const char *format)
+/* Runs tg_cmd_audit(argc, argv) with stdout and stderr captured. */
+static struct run capture(int argc, char **argv)
 {
-    char *argv[8];
-    int argc = 0, so, se;
+    int so, se;
     FILE *fo = tmpfile(), *fe = tmpfile();
     struct run r;
 
     assert_non_null(fo);
     assert_non_null(fe);
-    argv[argc++] = (char *)"audit";
-    argv[argc++] = (char *)"show";
-    argv[argc++] = (char *)id;
-    argv[argc++] = (char *)"-c";
-    argv[argc++] = config_path ? (char *)config_path : S.config;
-    if (format) {
-        argv[argc++] = (char *)"--format";
-        argv[argc++] = (char *)format;
-    }
-    argv[argc] = NULL;
     fflush(stdout);
     fflush(stderr);
     so = dup(1);
@@ -85,6 +75,37 @@ static struct run show(const char *id, const char *format)
     r.out = slurp(fo);
     r.err = slurp(fe);
     return r;
+}
+
+static struct run show(const char *id, const char *format)
+{
+    char *argv[8];
+    int argc = 0;
+
+    argv[argc++] = (char *)"audit";
+    argv[argc++] = (char *)"show";
+    argv[argc++] = (char *)id;
+    argv[argc++] = (char *)"-c";
+    argv[argc++] = config_path ? (char *)config_path : S.config;
+    if (format) {
+        argv[argc++] = (char *)"--format";
+        argv[argc++] = (char *)format;
+    }
+    argv[argc] = NULL;
+    return capture(argc, argv);
+}
+
+/* tg_cmd_audit("audit", args...) (NULL-terminated), captured. */
+static struct run audit(const char *const *args)
+{
+    char *argv[16];
+    int argc = 0;
+
+    argv[argc++] = (char *)"audit";
+    for (; *args && argc < 15; args++)
+        argv[argc++] = (char *)*args;
+    argv[argc] = NULL;
+    return capture(argc, argv);
 }
 
 static void run_free(struct run *r)
@@ -162,6 +183,26 @@ static int64_t seq_of(const char *id)
     snprintf(sql, sizeof(sql),
              "SELECT seq FROM records WHERE decision_id = '%s'", id);
     return store_int(sql);
+}
+
+/* Column col of decision id's row, as text (static buffer). */
+static const char *store_text(const char *col, const char *id)
+{
+    static char out[256];
+    char path[512], sql[256];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+
+    snprintf(path, sizeof(path), "%s/data/ticketgate.db", S.dir);
+    snprintf(sql, sizeof(sql),
+             "SELECT %s FROM records WHERE decision_id = '%s'", col, id);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    snprintf(out, sizeof(out), "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return out;
 }
 
 static int64_t head_seq(void)
@@ -538,6 +579,77 @@ static void test_v1_file(void **state)
     run_free(&r);
 }
 
+/* --store PATH, beside or instead of -c: a record moved to an archive is
+ * shown from the archive (the message for a missing record sends the
+ * auditor there), and a store is shown when its configuration is gone;
+ * without a key, records that carry MACs are said to be checked by their
+ * hashes only. */
+static void test_store_option(void **state)
+{
+    char copy[512], arch[512], sql[700], before[32], want[1100];
+    struct run r;
+    (void)state;
+
+    /* a copy, so that the archive leaves the server's store as it is */
+    snprintf(copy, sizeof(copy), "%s/data/copy.db", S.dir);
+    snprintf(arch, sizeof(arch), "%s/data/archive.db", S.dir);
+    snprintf(sql, sizeof(sql), "VACUUM INTO '%s'", copy);
+    store_sql(sql);
+    snprintf(before, sizeof(before), "%lld", (long long)seq_of(group_id));
+
+    r = audit((const char *[]){"show", example_id, "--store", copy, NULL});
+    if (r.rc != 0)
+        fail_msg("exit %d: %s%s", r.rc, r.out, r.err);
+    has(&r, "Who asked\n");
+    has(&r, "delegate of carol@example.com");
+    has(&r, "verifies: every link up to the head holds\n");
+    snprintf(want, sizeof(want), "(the files: ticketgate audit policy %s "
+             "--store %s)", store_text("policy", example_id), copy);
+    has(&r, want);
+    run_free(&r);
+
+    r = audit((const char *[]){"archive", "--store", copy, "--before", before,
+                               "--to", arch, NULL});
+    if (r.rc != 0)
+        fail_msg("archive: exit %d: %s%s", r.rc, r.out, r.err);
+    run_free(&r);
+    r = audit((const char *[]){"show", example_id, "--store", copy, NULL});
+    assert_int_equal(r.rc, 1);
+    assert_non_null(strstr(r.err, "look in its archives"));
+    run_free(&r);
+    r = audit((const char *[]){"show", example_id, "-c", S.config, "--store",
+                               arch, "--format", "json", NULL});
+    if (r.rc != 0)
+        fail_msg("exit %d: %s%s", r.rc, r.out, r.err);
+    assert_non_null(strstr(r.out, "\"ticket_kept\":true"));
+    assert_non_null(strstr(r.out, "\"verified\":true"));
+    run_free(&r);
+
+    /* records with MACs and no key to check them: said, not hidden */
+    snprintf(sql, sizeof(sql), "UPDATE records SET mac = hash");
+    {
+        sqlite3 *db = NULL;
+
+        assert_int_equal(sqlite3_open(arch, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
+    }
+    r = audit((const char *[]){"show", example_id, "--store", arch, NULL});
+    assert_int_equal(r.rc, 0);
+    has(&r, "(hashes only: the records carry MACs");
+    run_free(&r);
+    r = audit((const char *[]){"show", example_id, "--store", arch,
+                               "--format", "json", NULL});
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, "\"macs_checked\":false"));
+    run_free(&r);
+
+    r = audit((const char *[]){"show", example_id, NULL});
+    assert_int_equal(r.rc, 2);
+    assert_non_null(strstr(r.err, "-c FILE (or --store PATH) is required"));
+    run_free(&r);
+}
+
 /* Not found; a judged ticket altered in the file. Last: it breaks the
  * store's chain. */
 static void test_missing_and_altered(void **state)
@@ -597,6 +709,7 @@ int main(void)
         cmocka_unit_test(test_usage),
         cmocka_unit_test(test_without_judged),
         cmocka_unit_test(test_v1_file),
+        cmocka_unit_test(test_store_option),
         cmocka_unit_test(test_missing_and_altered),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

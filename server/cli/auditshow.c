@@ -16,18 +16,23 @@
 
 #define SHOW_USAGE                                                         \
     "usage: ticketgate audit show DECISION_ID -c FILE "                    \
-    "[--format text|json]"
+    "[--format text|json] (--store PATH instead of, or beside, -c FILE)"
 
 struct show_args {
     const char *id;
     const char *config;
+    const char *store;  /* --store: this file rather than store.path (an
+                           archive; without -c, no MAC key) */
     const char *format; /* "text" or "json" */
+    char how[600];      /* how to name the store again in hints: "-c FILE"
+                           or "--store PATH" */
 };
 
 /* What the chain says of the record. */
 struct chain_state {
     int read;      /* 0: the chain could not be verified (reason says why) */
     int verified;  /* 1: every link from the anchor up to the record holds */
+    int keyed;     /* 1: a MAC key was given (-c FILE with store.hmac_key) */
     struct tg_evidence_verdict v;
 };
 
@@ -70,6 +75,7 @@ static int parse_args(int argc, char **argv, struct show_args *a)
 
         if (take_opt(argc, argv, &i, "-c", &a->config, &missing) ||
             take_opt(argc, argv, &i, "--config", &a->config, &missing) ||
+            take_opt(argc, argv, &i, "--store", &a->store, &missing) ||
             take_opt(argc, argv, &i, "--format", &a->format, &missing)) {
             if (missing)
                 return usage_error("a value is missing after", argv[i]);
@@ -81,8 +87,8 @@ static int parse_args(int argc, char **argv, struct show_args *a)
     }
     if (!a->id)
         return usage_error("the DECISION_ID is missing", NULL);
-    if (!a->config)
-        return usage_error("-c FILE is required", NULL);
+    if (!a->config && !a->store)
+        return usage_error("-c FILE (or --store PATH) is required", NULL);
     if (strcmp(a->format, "text") && strcmp(a->format, "json"))
         return usage_error("--format takes text or json, not", a->format);
     return 0;
@@ -344,8 +350,10 @@ static void say_findings(FILE *f, const json_t *doc)
     }
 }
 
+/* how names the store in the commands hinted at: "-c FILE" or
+ * "--store PATH". */
 static void say_chain(FILE *f, const struct tg_evidence_shown *r,
-                      const struct chain_state *c, const char *cfg)
+                      const struct chain_state *c, const char *how)
 {
     say(f, "Chain\n");
     fprintf(f, "  seq %llu", (unsigned long long)r->seq);
@@ -357,11 +365,15 @@ static void say_chain(FILE *f, const struct tg_evidence_shown *r,
         say(f, "  could NOT be verified: %s\n", c->v.reason);
     else if (c->verified && c->v.intact)
         say(f, "  verifies: every link up to the head holds%s\n",
-            r->has_mac ? ", MACs included" : "");
+            !r->has_mac ? ""
+            : c->keyed  ? ", MACs included"
+                        : " (hashes only: the records carry MACs, which "
+                          "only store.hmac_key can check: give -c FILE "
+                          "with that key)");
     else if (c->verified)
         fprintf(f, "  verifies up to this record; broken later, at seq "
-                   "%llu: run `ticketgate audit verify -c %s`\n",
-                (unsigned long long)c->v.broken_seq, cfg);
+                   "%llu: run `ticketgate audit verify %s`\n",
+                (unsigned long long)c->v.broken_seq, how);
     else {
         fprintf(f, "  does NOT verify: broken at seq %llu",
                 (unsigned long long)c->v.broken_seq);
@@ -372,7 +384,7 @@ static void say_chain(FILE *f, const struct tg_evidence_shown *r,
 
 static void show_text(const struct tg_evidence_shown *r, const json_t *doc,
                       const json_t *judged, const struct chain_state *c,
-                      const char *cfg)
+                      const char *how)
 {
     FILE *f = stdout;
 
@@ -388,9 +400,9 @@ static void show_text(const struct tg_evidence_shown *r, const json_t *doc,
     else
         say_unjudged(f, doc);
     say_findings(f, doc);
-    say(f, "Policy\n  %s (the files: ticketgate audit policy %s -c %s)\n",
-        r->policy, r->policy, cfg);
-    say_chain(f, r, c, cfg);
+    say(f, "Policy\n  %s (the files: ticketgate audit policy %s %s)\n",
+        r->policy, r->policy, how);
+    say_chain(f, r, c, how);
 }
 
 /* A JSON string of s, or null; text that is not UTF-8 (the file was
@@ -428,7 +440,8 @@ static json_t *chain_json(const struct chain_state *c)
     int bad = !ch;
 
     bad = bad || put(ch, "verified", json_boolean(c->read && c->verified)) ||
-          put(ch, "intact", json_boolean(c->read && c->v.intact));
+          put(ch, "intact", json_boolean(c->read && c->v.intact)) ||
+          put(ch, "macs_checked", json_boolean(c->read && c->keyed));
     if (!bad && c->read && c->v.intact)
         bad = put(ch, "head_seq", json_integer((json_int_t)c->v.head_seq));
     else if (!bad && c->read)
@@ -489,6 +502,7 @@ static void verify_chain(const struct tg_config *c,
         return;
     }
     out->read = 1;
+    out->keyed = c->store.hmac_key_len > 0;
     /* A break after the record leaves every link up to it holding. */
     out->verified = out->v.intact || out->v.broken_seq > r->seq;
 }
@@ -508,10 +522,11 @@ static int show(const struct tg_config *c, const struct show_args *a)
         return 1;
     }
     if (rc) {
-        fprintf(stderr, "%s: %s; check store.path in %s\n", c->store.path,
+        fprintf(stderr, "%s: %s; check %s%s\n", c->store.path,
                 rc == TG_ENOMEM ? "out of memory"
                                 : "cannot be read as a ticketgate store",
-                c->path);
+                a->store ? "the --store path" : "store.path in ",
+                a->store ? "" : c->path);
         return 2;
     }
     doc = json_loadb(r.decision ? r.decision : "", r.decision_len, 0, NULL);
@@ -530,7 +545,7 @@ static int show(const struct tg_config *c, const struct show_args *a)
     if (!strcmp(a->format, "json"))
         rc = show_json(&r, doc, judged, &ch) ? 2 : 0;
     else {
-        show_text(&r, doc, judged, &ch, c->path);
+        show_text(&r, doc, judged, &ch, a->how);
         rc = fflush(stdout) == 0 ? 0 : 2;
     }
     if (rc == 0 && !(ch.read && ch.verified))
@@ -548,16 +563,38 @@ int tg_cmd_audit_show(int argc, char **argv)
     struct tg_config *c = NULL;
     int rc;
 
+    struct tg_config bare;
+
     if ((rc = parse_args(argc, argv, &a)))
         return rc;
-    if ((rc = load_config(a.config, &c)))
+    /* --store alone: years later the configuration may be gone, and an
+     * archive is a file of its own; there is no MAC key then, so the chain
+     * is checked by its hashes only (say_chain says so). */
+    memset(&bare, 0, sizeof(bare));
+    bare.store.path = (char *)a.store;
+    if (a.store)
+        rc = snprintf(a.how, sizeof(a.how), "--store %s", a.store);
+    else
+        rc = snprintf(a.how, sizeof(a.how), "-c %s", a.config);
+    if (rc < 0 || (size_t)rc >= sizeof(a.how))
+        return usage_error("the path is too long:",
+                           a.store ? a.store : a.config);
+    if (a.config && (rc = load_config(a.config, &c)))
         return rc;
-    if (!c->store.path) {
+    if (c && a.store) {
+        free(c->store.path);
+        if (!(c->store.path = strdup(a.store))) {
+            fprintf(stderr, "ticketgate audit show: out of memory\n");
+            tg_config_free(c);
+            return 2;
+        }
+    }
+    if (c && !c->store.path) {
         fprintf(stderr, "%s: store.path is not set; set it to the evidence "
                 "store file\n", a.config);
         rc = 2;
     } else
-        rc = show(c, &a);
+        rc = show(c ? c : &bare, &a);
     tg_config_free(c);
     return rc;
 }

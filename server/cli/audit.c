@@ -40,28 +40,6 @@ static int usage_error(const char *what, const char *arg)
     return 2;
 }
 
-/* Takes "--name VALUE" or "--name=VALUE" at argv[*i]; 1 when it matched. */
-static int take_opt(int argc, char **argv, int *i, const char *name,
-                    const char **out, int *missing)
-{
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-
-    if (strncmp(a, name, n) != 0)
-        return 0;
-    if (a[n] == '=') {
-        *out = a + n + 1;
-        return 1;
-    }
-    if (a[n] != '\0')
-        return 0;
-    if (*i + 1 >= argc) {
-        *missing = 1;
-        return 1;
-    }
-    *out = argv[++*i];
-    return 1;
-}
 
 static int parse_args(int argc, char **argv, struct audit_args *a)
 {
@@ -75,14 +53,14 @@ static int parse_args(int argc, char **argv, struct audit_args *a)
     for (int i = 2; i < argc; i++) {
         int missing = 0;
 
-        if (take_opt(argc, argv, &i, "-c", &a->config, &missing) ||
-            take_opt(argc, argv, &i, "--config", &a->config, &missing) ||
-            take_opt(argc, argv, &i, "--store", &a->store, &missing) ||
-            take_opt(argc, argv, &i, "--since", &a->since, &missing) ||
-            take_opt(argc, argv, &i, "--before", &a->before, &missing) ||
-            take_opt(argc, argv, &i, "--to", &a->to, &missing) ||
-            take_opt(argc, argv, &i, "--file", &a->file, &missing) ||
-            take_opt(argc, argv, &i, "--format", &a->format, &missing)) {
+        if (tg_cli_take_opt(argc, argv, &i, "-c", &a->config, &missing) ||
+            tg_cli_take_opt(argc, argv, &i, "--config", &a->config, &missing) ||
+            tg_cli_take_opt(argc, argv, &i, "--store", &a->store, &missing) ||
+            tg_cli_take_opt(argc, argv, &i, "--since", &a->since, &missing) ||
+            tg_cli_take_opt(argc, argv, &i, "--before", &a->before, &missing) ||
+            tg_cli_take_opt(argc, argv, &i, "--to", &a->to, &missing) ||
+            tg_cli_take_opt(argc, argv, &i, "--file", &a->file, &missing) ||
+            tg_cli_take_opt(argc, argv, &i, "--format", &a->format, &missing)) {
             if (missing)
                 return usage_error("a value is missing after", argv[i]);
             continue;

@@ -15,4 +15,11 @@ int tg_cmd_report(int argc, char **argv); /* server/cli/report.c */
 /* `audit show DECISION_ID` (argv[0] is "show"); cli/auditshow.c */
 int tg_cmd_audit_show(int argc, char **argv);
 
+/* Reads option name at argv[*i] as "name VALUE" or "name=VALUE": returns 1
+ * when argv[*i] is that option, with *out its value (and *i moved past a
+ * separate value), or *missing set when the value is absent; 0 when
+ * argv[*i] is another argument. cli/args.c */
+int tg_cli_take_opt(int argc, char **argv, int *i, const char *name,
+                    const char **out, int *missing);
+
 #endif

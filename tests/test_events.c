@@ -486,6 +486,60 @@ static void test_scim_operations(void **state)
     }
 }
 
+/* The PatchOps Microsoft Entra ID and Okta document sending for a group's
+ * members (tests/fixtures/events/README.md names the pages), each on the
+ * group of its own example. */
+static void test_scim_vendors(void **state)
+{
+    static const struct want entra_add[] = {
+        {"scim:a99962b9f99d4c4fac67:k:0:f648f8d5ea4e4cd38e9c", "grant",
+         "bob@example.com", "hr-portal", "hr-portal-admin", 1, NULL,
+         "2026-11-20T14:00:00Z"},
+    };
+    static const struct want entra_rm[] = {
+        {"scim:a99962b9f99d4c4fac67:k:0:f648f8d5ea4e4cd38e9c", "revoke",
+         "bob@example.com", "hr-portal", "hr-portal-admin", 1, NULL, NULL},
+    };
+    static const struct want okta_push[] = {
+        {"scim:abf4dd94-a4c0-4f67-89c9-76b03340cb9b:k:0:89bb1940-b905-4575-"
+         "9e7f-6f887cfb368e",
+         "revoke", "dave@example.com", "payments-db", "payments-admin", 1, NULL,
+         NULL},
+        {"scim:abf4dd94-a4c0-4f67-89c9-76b03340cb9b:k:1:23a35c27-23d3-4c03-"
+         "b4c5-6443c09e7173",
+         "grant", "carol@example.com", "payments-db", "payments-admin", 1,
+         NULL, NULL},
+    };
+    static const struct {
+        const char *file, *group;
+        const struct want *w;
+        size_t n, ignored;
+    } cases[] = {
+        {"scim-entra-add.json", "a99962b9f99d4c4fac67", entra_add, 1, 0},
+        {"scim-entra-remove.json", "a99962b9f99d4c4fac67", entra_rm, 1, 0},
+        {"scim-okta-push.json", "abf4dd94-a4c0-4f67-89c9-76b03340cb9b",
+         okta_push, 2, 0},
+        /* Okta renames the group with each membership push: no change. */
+        {"scim-okta-rename.json", "abf4dd94-a4c0-4f67-89c9-76b03340cb9b",
+         NULL, 0, 1},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_t *b = load(cases[i].file);
+        struct tg_events_out out;
+        char err[256];
+
+        assert_int_equal(tg_events_detect(b), TG_EVFORM_SCIM);
+        if (run(b, -1, cases[i].group, "k", 1795183200, &out, err,
+                sizeof(err)) != 0)
+            fail_msg("%s: %s", cases[i].file, err);
+        check_all(out.events, cases[i].w, cases[i].n);
+        assert_int_equal(out.ignored, cases[i].ignored);
+        json_decref(out.events);
+        json_decref(b);
+    }
+}
+
 static void test_scim_needs_group(void **state)
 {
     json_t *b = load("scim-add.json");
@@ -685,6 +739,7 @@ int main(void)
         cmocka_unit_test(test_cloudtrail_error_null),
         cmocka_unit_test(test_scim),
         cmocka_unit_test(test_scim_operations),
+        cmocka_unit_test(test_scim_vendors),
         cmocka_unit_test(test_scim_needs_group),
         cmocka_unit_test(test_canonical),
         cmocka_unit_test(test_canonical_malformed),

@@ -19,9 +19,8 @@
 void tg_http_on_actions(struct rq *q)
 {
     const char *qs = q->ri->query_string;
-    char ticket[512], *jti = NULL, *text = NULL;
+    char ticket[512], *jti = NULL;
     json_t *out = NULL;
-    size_t len;
     int rc;
 
     tg_http_work_begin(q);
@@ -45,18 +44,8 @@ void tg_http_on_actions(struct rq *q)
         tg_http_send_store_failure(q, rc);
         goto out;
     }
-    /* json_dumpb: text made inside the request's arena must not reach
-     * free() (jarena.h); the list is made outside any arena here, but the
-     * rule costs nothing. */
-    len = json_dumpb(out, NULL, 0, JSON_COMPACT);
-    if (len == 0 || !(text = malloc(len)) ||
-        json_dumpb(out, text, len, JSON_COMPACT) != len) {
-        tg_http_send_internal(q);
-        goto out;
-    }
-    tg_http_send_json(q, 200, text, len, NULL);
+    tg_http_send_doc(q, 200, out);
 out:
-    free(text);
     json_decref(out);
     free(jti);
 }

@@ -172,6 +172,20 @@ const char *tg_http_dump_doc(const json_t *doc, char *sbuf, size_t cap,
     return *heap;
 }
 
+void tg_http_send_doc(struct rq *q, int status, const json_t *doc)
+{
+    char sbuf[4096], *heap = NULL;
+    size_t len = 0;
+    const char *text =
+        doc ? tg_http_dump_doc(doc, sbuf, sizeof(sbuf), &heap, &len) : NULL;
+
+    if (text)
+        tg_http_send_json(q, status, text, len, NULL);
+    else
+        tg_http_send_internal(q);
+    free(heap);
+}
+
 /*
  * The error document of API.md. message is ours, or comes from a mapping
  * error that may quote the payload: if it is not valid UTF-8, fallback is

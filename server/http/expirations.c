@@ -97,12 +97,11 @@ static int query_var(const char *qs, const char *name, char *dst, size_t cap)
 void tg_http_on_expirations(struct rq *q)
 {
     const char *qs = q->ri->query_string ? q->ri->query_string : "";
-    char val[64], *jti = NULL, *text = NULL;
+    char val[64], *jti = NULL;
     int64_t due = q->now;
     uint64_t limit = EXPIRATIONS_DEFAULT_LIMIT;
     struct tg_oc_set *s = NULL;
     json_t *out = NULL;
-    size_t len;
     int rc;
 
     tg_http_work_begin(q);
@@ -132,15 +131,8 @@ void tg_http_on_expirations(struct rq *q)
     /* The set is at hand: the metrics get its figures for free. */
     set_metrics(q->h->metrics, s, q->now);
     out = tg_oc_expirations(s, due, q->now, (size_t)limit);
-    len = out ? json_dumpb(out, NULL, 0, JSON_COMPACT) : 0;
-    if (len == 0 || !(text = malloc(len)) ||
-        json_dumpb(out, text, len, JSON_COMPACT) != len) {
-        tg_http_send_internal(q);
-        goto out;
-    }
-    tg_http_send_json(q, 200, text, len, NULL);
+    tg_http_send_doc(q, 200, out);
 out:
-    free(text);
     json_decref(out);
     tg_oc_set_free(s);
     free(jti);

@@ -191,6 +191,9 @@ void tg_http_send_json(struct rq *q, int status, const char *body, size_t len,
  * ENOMEM. */
 const char *tg_http_dump_doc(const json_t *doc, char *sbuf, size_t cap,
                              char **heap, size_t *len);
+/* Sends doc as compact JSON with status, or 500 when it cannot be written
+ * (NULL doc, out of memory). doc stays the caller's. */
+void tg_http_send_doc(struct rq *q, int status, const json_t *doc);
 /* The error document of API.md; fallback when message is not UTF-8. */
 void tg_http_send_error_x(struct rq *q, int status, const char *code,
                           const char *message, const char *fallback,

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "server/outcomes/internal.h"
 #include "server/outcomes/jfield.h"
 #include "server/outcomes/outcomes.h"
 #include "server/store/store.h"
@@ -680,6 +681,77 @@ static void test_add_row(void **state)
     tg_oc_set_free(s);
 }
 
+/* Rows spread over many small batches and both parser threads make the
+ * same set, in the same order, as one batch: the same report, work list
+ * and event order (deny codes first seen by either parser included). */
+static void test_batched_load_same(void **state)
+{
+    static const char *const codes[] = {"OWNER_MISSING", "EXPIRY_TOO_LONG",
+                                        "SCOPE_WILDCARD", "SOD_SELF_APPROVAL"};
+    char path[256], exp[32], id[32], sid[32], f[128];
+    struct tg_evidence *e;
+    struct tg_oc_set *one, *many;
+    struct tg_oc_opts o = opts(B, B + 40 * D, B + 40 * D);
+    json_t *r1, *r2;
+    (void)state;
+
+    store_path(path, sizeof path);
+    e = tg_ocs_open(path);
+    for (int i = 0; i < 120; i++) {
+        char who[16];
+        snprintf(id, sizeof id, "M-%d", i);
+        snprintf(who, sizeof who, "user%d", i % 17);
+        snprintf(f, sizeof f, "[{\"code\":\"%s\",\"action\":\"deny\"}]",
+                 codes[(i / 7) % 4]);
+        tg_ocs_decision(e, &(struct tg_ocs_decision){
+                               .ticket = id,
+                               .verdict = i % 5 == 0 ? "deny" : "allow",
+                               .findings_json = i % 5 == 0 ? f : NULL,
+                               .time = B + i * H, .created = B + i * H - 30 * i,
+                               .beneficiary = who, .system = "db",
+                               .entitlement = i % 3 ? "reader" : "writer",
+                               .expires = tg_ocs_time(B + i * H + 5 * D, exp),
+                               .emergency = i % 11 == 0,
+                               .approvers = {{i % 4 ? "dave" : "erin",
+                                              B + i * H - 10 * i}}});
+        snprintf(sid, sizeof sid, "g-%d", i);
+        grant(e, sid, B + i * H + 60, who, i % 3 ? "reader" : "writer", NULL,
+              i % 2 ? id : NULL);
+        if (i % 4) {
+            snprintf(sid, sizeof sid, "r-%d", i);
+            tg_ocs_event(e, &(struct tg_ocs_event){
+                                .type = "revoke", .source_id = sid,
+                                .time = B + i * H + 5 * D + i * 600,
+                                .identity = who, .system = "db",
+                                .entitlement = i % 3 ? "reader" : "writer"});
+        }
+    }
+    tg_evidence_close(e);
+    assert_int_equal(tg_oc_load_file(path, &one), 0);
+    assert_int_equal(tg_oc_load_file_batched(path, 600, &many), 0);
+    assert_int_equal(one->nd, 120);
+    assert_int_equal(many->nd, one->nd);
+    assert_int_equal(many->ne, one->ne);
+    for (size_t i = 0; i < one->ne; i++)
+        assert_string_equal(tg_oc_source_id(many, &many->ev[i]),
+                            tg_oc_source_id(one, &one->ev[i]));
+    r1 = tg_oc_report(one, &o, 1);
+    r2 = tg_oc_report(many, &o, 1);
+    assert_non_null(r1);
+    assert_true(json_equal(r1, r2));
+    assert_true(json_array_size(json_object_get(
+                    json_object_get(r1, "denies"), "codes")) == 4);
+    json_decref(r1);
+    json_decref(r2);
+    r1 = tg_oc_expirations(one, B + 40 * D, B + 40 * D, 0);
+    r2 = tg_oc_expirations(many, B + 40 * D, B + 40 * D, 0);
+    assert_true(json_equal(r1, r2));
+    json_decref(r1);
+    json_decref(r2);
+    tg_oc_set_free(one);
+    tg_oc_set_free(many);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -709,6 +781,7 @@ int main(void)
         cmocka_unit_test(test_rates_and_denies),
         cmocka_unit_test(test_expirations),
         cmocka_unit_test(test_totals),
+        cmocka_unit_test(test_batched_load_same),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -160,6 +160,7 @@ static int cmp_approval(const void *a, const void *b)
 
 struct approver_row {
     uint32_t who;
+    const char *name; /* ties are broken by name, not by intern order */
     size_t n, timed, fast, denied;
     int64_t median;
 };
@@ -170,7 +171,7 @@ static int cmp_row(const void *a, const void *b)
 
     if (x->n != y->n)
         return x->n > y->n ? -1 : 1;
-    return x->who < y->who ? -1 : x->who > y->who;
+    return strcmp(x->name, y->name);
 }
 
 /* The approver signals of the period: json "approvals" figures and, when
@@ -231,7 +232,8 @@ static int approvers(const struct tg_oc_set *s, const struct tg_oc_opts *o,
     qsort(ap, na, sizeof *ap, cmp_approval);
     qsort(secs, timed, sizeof *secs, cmp_i64);
     for (i = 0; i < na;) {
-        struct approver_row r = {.who = ap[i].who};
+        struct approver_row r = {.who = ap[i].who,
+                                 .name = tg_oc_name(s, ap[i].who)};
         size_t first_timed = SIZE_MAX;
         for (j = i; j < na && ap[j].who == r.who; j++) {
             r.n++;
@@ -401,6 +403,7 @@ struct ling {
     int64_t expires;
     size_t i;
     uint32_t t;
+    const char *name; /* the ticket's: the work list's tie-break */
 };
 
 static int cmp_ling(const void *a, const void *b)
@@ -522,6 +525,20 @@ static void decision_figures(const struct tg_oc_set *s,
     put(fig, "exception_rate", json_real(ratio(exc, n)), bad);
 }
 
+struct code_total {
+    const char *code;
+    size_t n;
+};
+
+static int cmp_code_total(const void *a, const void *b)
+{
+    const struct code_total *x = a, *y = b;
+
+    if (x->n != y->n)
+        return x->n > y->n ? -1 : 1;
+    return strcmp(x->code, y->code);
+}
+
 /* Denies by reason over time, in buckets of a width that suits the
  * period (hours up to two days, days up to 92, weeks beyond). */
 static int denies(const struct tg_oc_set *s, const struct tg_oc_opts *o,
@@ -560,14 +577,21 @@ static int denies(const struct tg_oc_set *s, const struct tg_oc_opts *o,
     buckets = json_array();
     codes = json_array();
     put(out, "bucket_seconds", json_integer(width), bad);
-    for (k = 0; codes && k < nc; k++) {
-        if (!total[k])
-            continue;
-        push(codes,
-             json_pack("{s:s, s:I}", "code",
-                       k < s->n_codes ? s->codes[k] : "other", "count",
-                       (json_int_t)total[k]),
-             bad);
+    {
+        /* Most frequent first, then by name: the same whatever order the
+         * codes were first seen in. */
+        struct code_total ct[TG_OC_MAX_CODES + 1];
+        size_t n = 0;
+        for (k = 0; k < nc; k++)
+            if (total[k])
+                ct[n++] = (struct code_total){
+                    k < s->n_codes ? s->codes[k] : "other", total[k]};
+        qsort(ct, n, sizeof *ct, cmp_code_total);
+        for (k = 0; codes && k < n; k++)
+            push(codes,
+                 json_pack("{s:s, s:I}", "code", ct[k].code, "count",
+                           (json_int_t)ct[k].n),
+                 bad);
     }
     for (i = 0; buckets && i < nb; i++) {
         json_t *c = json_object(), *row;
@@ -702,7 +726,7 @@ static int cmp_exp(const void *a, const void *b)
 
     if (x->expires != y->expires)
         return x->expires < y->expires ? -1 : 1;
-    return x->t < y->t ? -1 : x->t > y->t;
+    return strcmp(x->name, y->name);
 }
 
 json_t *tg_oc_expirations(const struct tg_oc_set *s, int64_t due_before,
@@ -721,7 +745,8 @@ json_t *tg_oc_expirations(const struct tg_oc_set *s, int64_t due_before,
         if (!l || l->expires == INT64_MAX || l->expires >= due_before ||
             (s->tflags[t] & TG_OC_T_REVOKED))
             continue;
-        v[nv++] = (struct ling){.expires = l->expires, .t = t};
+        v[nv++] = (struct ling){
+            .expires = l->expires, .t = t, .name = tg_oc_name(s, t)};
     }
     qsort(v, nv, sizeof *v, cmp_exp);
     for (i = 0; i < nv && (!max || i < max); i++) {

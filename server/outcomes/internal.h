@@ -23,6 +23,11 @@ int tg_oc_names_lookup(const struct tg_oc_names *t, const char *s, size_t n,
 int tg_oc_names_intern(struct tg_oc_names *t, const char *s, size_t n,
                        uint32_t *id);
 
+/* tg_oc_load_file with batches of batch_bytes (the tests make them
+ * small, so that rows cross many batches and both parsers). */
+int tg_oc_load_file_batched(const char *path, size_t batch_bytes,
+                            struct tg_oc_set **out);
+
 /* The source id of event e. */
 const char *tg_oc_source_id(const struct tg_oc_set *s,
                             const struct tg_oc_event *e);

@@ -36,13 +36,16 @@ static void *scan_part(void *arg)
 
 /*
  * The file is read once, in seq order, by the calling thread (SQLite and
- * the copy of each row's bytes), while a second thread parses the rows
- * read before: the two halves of the work run on two cores. A row travels
- * in a batch: its header, then ticket, key (NUL-terminated), document and
- * judged ticket.
+ * the copy of each row's bytes into batches), and two parser threads take
+ * the batches in turn, each into its own set; the sets are then merged
+ * batch by batch, so the result is the set a single thread would have
+ * made, rows in seq order. Reading is a fifth of the work and parsing half
+ * of it: three threads keep both cores busy. A row travels in a batch: its
+ * header, then ticket, key (NUL-terminated), document and judged ticket.
  */
 #define BATCH_BYTES (1u << 20)
-#define N_BATCHES 4
+#define N_BATCHES 6
+#define N_PARSERS 2
 
 struct hdr {
     int64_t time;
@@ -53,25 +56,40 @@ struct hdr {
 struct batch {
     char *buf;
     size_t len, cap;
+    size_t id; /* its number in scan order */
+    int state; /* 0 free (the reader's), 1 full, 2 being parsed */
+};
+
+/* What one parser made of the batches it took: after batch `batch`, its
+ * set held nd decisions and ne events. */
+struct seg {
+    size_t batch, nd, ne;
+};
+
+struct worker {
+    struct pipe *p;
+    struct tg_oc_set *s;
+    struct seg *segs;
+    size_t nseg, capseg;
+    int rc;
 };
 
 struct pipe {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     struct batch b[N_BATCHES];
-    int full[N_BATCHES]; /* handed to the parser, in order */
-    size_t head, tail;   /* next to fill / next to parse */
-    int done, failed;    /* reader finished; parser failed (ENOMEM) */
-    struct tg_oc_set *s;
+    size_t head, tail; /* next to fill / next to parse, in scan order */
+    int done, failed;  /* reader finished; a parser failed (ENOMEM) */
+    size_t batch_bytes;
 };
 
-/* Waits for batch slot i to be free; -1 once the parser failed. */
-static int wait_free(struct pipe *p, size_t i)
+/* Waits for the reader's next slot to be free; -1 once a parser failed. */
+static int wait_free(struct pipe *p, struct batch *b)
 {
     int rc;
 
     pthread_mutex_lock(&p->lock);
-    while (p->full[i] && !p->failed)
+    while (b->state != 0 && !p->failed)
         pthread_cond_wait(&p->cond, &p->lock);
     rc = p->failed ? -1 : 0;
     pthread_mutex_unlock(&p->lock);
@@ -80,11 +98,11 @@ static int wait_free(struct pipe *p, size_t i)
 
 static void hand_over(struct pipe *p)
 {
-    size_t i = p->head % N_BATCHES;
+    struct batch *b = &p->b[p->head % N_BATCHES];
 
     pthread_mutex_lock(&p->lock);
-    p->full[i] = 1;
-    p->head++;
+    b->state = 1;
+    b->id = p->head++;
     pthread_cond_broadcast(&p->cond);
     pthread_mutex_unlock(&p->lock);
 }
@@ -110,10 +128,10 @@ static int on_row_copy(void *ctx, const struct tg_evidence_row *row)
         .has_judged = row->judged != NULL,
     };
     need = sizeof h + h.tlen + 1 + h.klen + 1 + h.jlen + h.glen;
-    if (b->len && b->len + need > b->cap) {
+    if (b->len && b->len + need > p->batch_bytes) {
         hand_over(p);
         b = &p->b[p->head % N_BATCHES];
-        if (wait_free(p, p->head % N_BATCHES) != 0)
+        if (wait_free(p, b) != 0)
             return 1;
         b->len = 0;
     }
@@ -180,54 +198,226 @@ static int parse_batch(struct tg_oc_set *s, const struct batch *b)
 
 static void *parser(void *arg)
 {
-    struct pipe *p = arg;
+    struct worker *w = arg;
+    struct pipe *p = w->p;
 
     for (;;) {
-        size_t i;
+        struct batch *b;
         int rc;
 
         pthread_mutex_lock(&p->lock);
-        while (!p->full[p->tail % N_BATCHES] && !p->done)
+        while (p->b[p->tail % N_BATCHES].state != 1 && !p->done &&
+               !p->failed)
             pthread_cond_wait(&p->cond, &p->lock);
-        i = p->tail % N_BATCHES;
-        if (!p->full[i]) { /* done and drained */
+        b = &p->b[p->tail % N_BATCHES];
+        if (b->state != 1 || p->failed) { /* done and drained, or failed */
             pthread_mutex_unlock(&p->lock);
             return NULL;
         }
-        pthread_mutex_unlock(&p->lock);
-        rc = parse_batch(p->s, &p->b[i]);
-        pthread_mutex_lock(&p->lock);
-        p->full[i] = 0;
+        b->state = 2;
         p->tail++;
+        pthread_mutex_unlock(&p->lock);
+        rc = parse_batch(w->s, b);
+        if (!rc && w->nseg == w->capseg) {
+            size_t cap = w->capseg ? w->capseg * 2 : 256;
+            struct seg *g = realloc(w->segs, cap * sizeof *g);
+            if (g) {
+                w->segs = g;
+                w->capseg = cap;
+            } else {
+                rc = TG_ENOMEM;
+            }
+        }
+        if (!rc)
+            w->segs[w->nseg++] =
+                (struct seg){.batch = b->id, .nd = w->s->nd, .ne = w->s->ne};
+        pthread_mutex_lock(&p->lock);
+        b->state = 0;
         if (rc)
             p->failed = 1;
         pthread_cond_broadcast(&p->cond);
         pthread_mutex_unlock(&p->lock);
-        if (rc)
+        if (rc) {
+            w->rc = rc;
             return NULL;
+        }
     }
 }
 
-int tg_oc_load_file(const char *path, struct tg_oc_set **out)
+/* The bit of code name in a's table (added when new; "other" when full). */
+static int code_in(struct tg_oc_set *a, const char *name)
 {
-    struct pipe p = {.s = tg_oc_set_new()};
-    pthread_t th;
-    int threaded = 0, rc = TG_ENOMEM, i;
+    unsigned i;
 
+    for (i = 0; i < a->n_codes; i++)
+        if (strcmp(a->codes[i], name) == 0)
+            return (int)i;
+    if (a->n_codes == TG_OC_MAX_CODES)
+        return TG_OC_MAX_CODES;
+    memcpy(a->codes[a->n_codes], name, strlen(name) + 1);
+    return (int)a->n_codes++;
+}
+
+/* The workers' sets made into one, batch by batch in scan order, in
+ * w[0]'s set (whose names and codes keep their ids; the others' are
+ * mapped). 0 or TG_ENOMEM. */
+static int merge(struct worker *w, size_t nw)
+{
+    struct tg_oc_set *a = w[0].s;
+    size_t nd = 0, ne = 0, nap = 0, pool = 0, k, at[N_PARSERS] = {0};
+    size_t pd[N_PARSERS] = {0}, pe[N_PARSERS] = {0}, off[N_PARSERS] = {0};
+    uint32_t *map[N_PARSERS] = {NULL};
+    int cmap[N_PARSERS][TG_OC_MAX_CODES + 1];
+    struct tg_oc_decision *d = NULL;
+    struct tg_oc_event *ev = NULL;
+    struct tg_oc_approval *ap = NULL;
+    char *pl = NULL;
+    int rc = TG_ENOMEM;
+
+    for (k = 0; k < nw; k++) {
+        nd += w[k].s->nd;
+        ne += w[k].s->ne;
+        nap += w[k].s->nap;
+        off[k] = pool;
+        pool += w[k].s->pool_len;
+    }
+    for (k = 1; k < nw; k++) {
+        uint32_t n = tg_oc_names_count(w[k].s->names);
+        if (!(map[k] = malloc((size_t)n * sizeof *map[k])))
+            goto out;
+        for (uint32_t id = 0; id < n; id++) {
+            const char *t = tg_oc_names_text(w[k].s->names, id);
+            if (tg_oc_names_intern(a->names, t, strlen(t), &map[k][id]))
+                goto out;
+        }
+        for (unsigned c = 0; c < w[k].s->n_codes; c++)
+            cmap[k][c] = code_in(a, w[k].s->codes[c]);
+    }
+    d = malloc((nd ? nd : 1) * sizeof *d);
+    ev = malloc((ne ? ne : 1) * sizeof *ev);
+    ap = malloc((nap ? nap : 1) * sizeof *ap);
+    pl = malloc(pool ? pool : 1);
+    if (!d || !ev || !ap || !pl)
+        goto out;
+    for (k = 0; k < nw; k++)
+        if (w[k].s->pool_len)
+            memcpy(pl + off[k], w[k].s->pool, w[k].s->pool_len);
+    nd = ne = nap = 0;
+    for (size_t b = 0;; b++) {
+        const struct seg *g = NULL;
+        struct tg_oc_set *s;
+        uint32_t *m;
+
+        for (k = 0; k < nw; k++)
+            if (at[k] < w[k].nseg && w[k].segs[at[k]].batch == b) {
+                g = &w[k].segs[at[k]++];
+                break;
+            }
+        if (!g)
+            break;
+        s = w[k].s;
+        m = map[k];
+        for (size_t i = pd[k]; i < g->nd; i++) {
+            struct tg_oc_decision x = s->d[i];
+            uint32_t first = (uint32_t)nap;
+            for (uint32_t j = 0; j < x.n_approvals; j++) {
+                ap[nap] = s->ap[x.approvals + j];
+                if (m)
+                    ap[nap].who = m[ap[nap].who];
+                nap++;
+            }
+            x.approvals = first;
+            if (m) {
+                uint64_t codes = 0;
+                x.ticket = m[x.ticket];
+                x.beneficiary = m[x.beneficiary];
+                x.system = m[x.system];
+                x.entitlement = m[x.entitlement];
+                x.environment = m[x.environment];
+                for (unsigned c = 0; c <= TG_OC_MAX_CODES; c++)
+                    if (x.deny_codes & (1ull << c))
+                        codes |= 1ull << (c < s->n_codes ? cmap[k][c]
+                                                          : TG_OC_MAX_CODES);
+                x.deny_codes = codes;
+            }
+            d[nd++] = x;
+        }
+        for (size_t i = pe[k]; i < g->ne; i++) {
+            struct tg_oc_event x = s->ev[i];
+            x.source_id += (uint32_t)off[k];
+            if (m) {
+                x.identity = m[x.identity];
+                x.system = m[x.system];
+                x.entitlement = m[x.entitlement];
+                x.environment = m[x.environment];
+                x.ticket = m[x.ticket];
+            }
+            ev[ne++] = x;
+        }
+        pd[k] = g->nd;
+        pe[k] = g->ne;
+    }
+    for (k = 1; k < nw; k++)
+        a->unreadable += w[k].s->unreadable;
+    free(a->d);
+    free(a->ev);
+    free(a->ap);
+    free(a->pool);
+    a->d = d;
+    a->nd = a->capd = nd;
+    a->ev = ev;
+    a->ne = a->cape = ne;
+    a->ap = ap;
+    a->nap = a->capap = nap;
+    a->pool = pl;
+    a->pool_len = a->pool_cap = pool;
+    d = NULL;
+    ev = NULL;
+    ap = NULL;
+    pl = NULL;
+    rc = 0;
+out:
+    for (k = 0; k < nw; k++)
+        free(map[k]);
+    free(d);
+    free(ev);
+    free(ap);
+    free(pl);
+    return rc;
+}
+
+int tg_oc_load_file_batched(const char *path, size_t batch_bytes,
+                            struct tg_oc_set **out)
+{
+    struct pipe p = {.batch_bytes = batch_bytes};
+    struct worker w[N_PARSERS];
+    pthread_t th[N_PARSERS];
+    size_t started = 0, k;
+    int rc = TG_ENOMEM, i;
+
+    memset(w, 0, sizeof w);
     if (pthread_mutex_init(&p.lock, NULL) != 0)
-        goto nolock;
-    if (pthread_cond_init(&p.cond, NULL) != 0)
-        goto nocond;
+        return TG_ENOMEM;
+    if (pthread_cond_init(&p.cond, NULL) != 0) {
+        pthread_mutex_destroy(&p.lock);
+        return TG_ENOMEM;
+    }
     for (i = 0; i < N_BATCHES; i++) {
-        p.b[i].buf = malloc(BATCH_BYTES);
-        p.b[i].cap = BATCH_BYTES;
-        if (!p.b[i].buf)
+        p.b[i].cap = batch_bytes;
+        if (!(p.b[i].buf = malloc(batch_bytes)))
             goto out;
     }
-    if (!p.s)
-        goto out;
-    threaded = pthread_create(&th, NULL, parser, &p) == 0;
-    if (!threaded)
+    for (k = 0; k < N_PARSERS; k++) {
+        w[k].p = &p;
+        if (!(w[k].s = tg_oc_set_new()))
+            goto out;
+    }
+    for (k = 0; k < N_PARSERS; k++) {
+        if (pthread_create(&th[k], NULL, parser, &w[k]) != 0)
+            break;
+        started++;
+    }
+    if (!started)
         goto out;
     rc = tg_evidence_scan_file(path, NULL, INT64_MIN, INT64_MAX, on_row_copy,
                                &p);
@@ -237,24 +427,33 @@ int tg_oc_load_file(const char *path, struct tg_oc_set **out)
     p.done = 1;
     pthread_cond_broadcast(&p.cond);
     pthread_mutex_unlock(&p.lock);
-    pthread_join(th, NULL);
+    for (k = 0; k < started; k++)
+        pthread_join(th[k], NULL);
     if (rc == 1 || p.failed)
         rc = TG_ENOMEM;
     if (!rc)
-        rc = tg_oc_link(p.s);
+        rc = merge(w, N_PARSERS);
+    if (!rc)
+        rc = tg_oc_link(w[0].s);
 out:
     for (i = 0; i < N_BATCHES; i++)
         free(p.b[i].buf);
-    pthread_cond_destroy(&p.cond);
-nocond:
-    pthread_mutex_destroy(&p.lock);
-nolock:
-    if (!rc) {
-        *out = p.s;
-        return 0;
+    for (k = 0; k < N_PARSERS; k++) {
+        free(w[k].segs);
+        if (k > 0 || rc)
+            tg_oc_set_free(w[k].s);
     }
-    tg_oc_set_free(p.s);
-    return rc;
+    pthread_cond_destroy(&p.cond);
+    pthread_mutex_destroy(&p.lock);
+    if (rc)
+        return rc;
+    *out = w[0].s;
+    return 0;
+}
+
+int tg_oc_load_file(const char *path, struct tg_oc_set **out)
+{
+    return tg_oc_load_file_batched(path, BATCH_BYTES, out);
 }
 
 int tg_oc_load(struct tg_evidence *e, struct tg_oc_set **out)

@@ -57,11 +57,11 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
-wait_ready() { # URL PID
+wait_ready() { # URL PID LOG
     local _
     for _ in $(seq 1 400); do
         curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
-        kill -0 "$2" 2>/dev/null || { echo "pg_bench: server exited" >&2; return 1; }
+        kill -0 "$2" 2>/dev/null || { echo "pg_bench: server exited:" >&2; tail -n 5 "$3" >&2; return 1; }
         sleep 0.05
     done
     echo "pg_bench: $1 did not answer" >&2
@@ -139,7 +139,7 @@ probe() { # PORT: the decision of one request, to show it is a real one
 port=$(free_port)
 mkcfg "$tmp/cfg/sqlite.yaml.in" "$port" "$tmp/cfg/sqlite.yaml"
 "$bin" serve -c "$tmp/cfg/sqlite.yaml" 2> "$tmp/sqlite.log" & spid=$!; pids+=("$spid")
-wait_ready "http://127.0.0.1:$port/readyz" "$spid"
+wait_ready "http://127.0.0.1:$port/readyz" "$spid" "$tmp/sqlite.log"
 echo "probe: SQLite replica -> $(probe "$port")"
 wrk_run s0 "http://127.0.0.1:$port" "$conns" 2 "$tmp/warm.txt"
 wrk_run s1 "http://127.0.0.1:$port" "$conns" "$dur" "$tmp/sqlite.txt"
@@ -163,7 +163,7 @@ for i in 1 2; do
     ports+=("$p"); ppids+=("$pid")
 done
 for i in 0 1; do
-    wait_ready "http://127.0.0.1:${ports[$i]}/readyz" "${ppids[$i]}"
+    wait_ready "http://127.0.0.1:${ports[$i]}/readyz" "${ppids[$i]}" "$tmp/pg$((i + 1)).log"
 done
 echo "probe: PostgreSQL replicas -> $(probe "${ports[0]}"), $(probe "${ports[1]}")"
 half=$((conns / 2))

@@ -54,6 +54,18 @@ static char *note_text(const json_t *decision, const char *marker, int dry)
     return s;
 }
 
+/* Marks the action just added to out as a dry run's ("dry_run": true in
+ * its params: the sender says it was not enforced). 0 or TG_ENOMEM. */
+static int mark_dry_run(json_t *out)
+{
+    json_t *last = json_array_get(out, json_array_size(out) - 1);
+
+    return json_object_set_new(json_object_get(last, "params"), "dry_run",
+                               json_true())
+               ? TG_ENOMEM
+               : 0;
+}
+
 static int plan_jira(const struct tg_actback_conf *a,
                      const struct tg_actback_on *on, const json_t *decision,
                      const char *marker, int dry, json_t *out)
@@ -69,13 +81,7 @@ static int plan_jira(const struct tg_actback_conf *a,
                  json_pack("{s:s, s:s, s:s}", "text", text, "marker", marker,
                            "visibility", vis));
         if (!rc && dry)
-            rc = json_object_set_new(
-                     json_object_get(json_array_get(out,
-                                                    json_array_size(out) - 1),
-                                     "params"),
-                     "dry_run", json_true())
-                     ? TG_ENOMEM
-                     : 0;
+            rc = mark_dry_run(out);
         free(text);
         if (rc || dry)
             return rc;
@@ -130,13 +136,7 @@ static int plan_servicenow(const struct tg_actback_on *on,
                  json_pack("{s:s, s:s, s:s}", "ritm_sys_id", ritm, "text",
                            text, "marker", marker));
         if (!rc && dry)
-            rc = json_object_set_new(
-                     json_object_get(json_array_get(out,
-                                                    json_array_size(out) - 1),
-                                     "params"),
-                     "dry_run", json_true())
-                     ? TG_ENOMEM
-                     : 0;
+            rc = mark_dry_run(out);
     }
     free(text);
     return rc;

@@ -250,6 +250,37 @@ static json_t *record_of(const json_t *doc, char **text)
     return rec;
 }
 
+/* The contract's canonical ticket through /v1/check with patch (a JSON
+ * object merged over it: scope replaced whole). */
+static json_t *generic(const char *patch)
+{
+    json_t *t = json_load_file(
+        TG_SOURCE_DIR "/example/payloads/canonical-ticket.json", 0, NULL);
+    json_t *p = json_loads(patch, 0, NULL), *doc;
+    char exp[32], id[32], *tok = tg_test_generic_token(NULL);
+    char *auth = tg_test_bearer_header(tok), *body;
+
+    assert_non_null(t);
+    assert_non_null(p);
+    tg_test_rfc3339(3 * 86400, exp, sizeof(exp));
+    json_object_set_new(t, "expires_at", json_string(exp));
+    json_object_set_new(t, "justification", justification());
+    snprintf(id, sizeof(id), "ACC-%d", 5000 + seq);
+    json_object_set_new(t, "id", json_string(id));
+    json_object_update(t, p);
+    body = json_dumps(t, JSON_COMPACT);
+    {
+        const char *h[] = {"Content-Type: application/json", auth, NULL};
+        doc = post("/v1/check", h, body);
+    }
+    free(body);
+    free(auth);
+    free(tok);
+    json_decref(p);
+    json_decref(t);
+    return doc;
+}
+
 static const char *s_of(const json_t *o, const char *k)
 {
     return json_string_value(json_object_get(o, k));
@@ -390,11 +421,55 @@ static void test_servicenow(void **state)
            "servicenow delegate the day after");
 }
 
+/* An approver whose authority was not judged (an emergency, an unknown
+ * system, a generic name): the record says why, and audit show names no
+ * basis it did not look for. */
+static void test_not_judged(void **state)
+{
+    static const struct {
+        const char *patch, *given, *why;
+    } cases[] = {
+        {"{\"approver\":\"mallory\",\"emergency\":true}", "mallory",
+         "emergency"},
+        {"{\"approver\":\"erin\",\"scope\":{\"system\":\"zeta\","
+         "\"environment\":\"prod\",\"privilege\":\"admin\","
+         "\"entitlement\":\"role:x\"}}",
+         "erin", "unknown system"},
+        {"{\"approver\":\"helpdesk\"}", "helpdesk", "not an individual"},
+    };
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_t *doc = generic(cases[i].patch);
+        char *text = NULL, words[160];
+        json_t *rec = record_of(doc, &text);
+        const json_t *a = json_object_get(
+            json_array_get(json_object_get(json_object_get(
+                                               json_object_get(rec, "judged"),
+                                               "identities"),
+                                           "approvers"),
+                           0),
+            "authority");
+
+        expect_key(a, "basis", "none", cases[i].why);
+        expect_key(a, "result", "not_judged", cases[i].why);
+        expect_key(a, "why", cases[i].why, cases[i].why);
+        snprintf(words, sizeof(words), "authority: not judged (%s)",
+                 cases[i].why);
+        if (!strstr(text, words) || strstr(text, "authority: none"))
+            fail_msg("want \"%s\" and no basis named in:\n%s", words, text);
+        free(text);
+        json_decref(rec);
+        json_decref(doc);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_jira),
         cmocka_unit_test(test_servicenow),
+        cmocka_unit_test(test_not_judged),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

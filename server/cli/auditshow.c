@@ -221,6 +221,12 @@ static void say_authority(FILE *f, const json_t *a)
         return;
     }
     say(f, "      authority: ");
+    /* Not judged: no basis was looked for, so none is named ("none over
+     * payments-db; not judged" read as if one had been sought). */
+    if (!strcmp(result, "not_judged") && !strcmp(basis, "none")) {
+        say(f, "not judged (%s): the authority check did not apply\n", why);
+        return;
+    }
     if (!strcmp(basis, "delegate")) {
         say(f, "delegate of %s from %s until %s (whole UTC days), who is ",
             str(a, "delegator"), str(a, "from"), str(a, "until"));

@@ -474,6 +474,8 @@ static void test_load_refusals(void **state)
          "unknown key 'team'"},
         {"bad id", "\"EXC 1\"", "carol.diaz", soon, "r", "[EXPIRY_TOO_LONG]",
          MATCH, "policy.exceptions[0].id is 'EXC 1'"},
+        {"id other", "other", "carol.diaz", soon, "r", "[EXPIRY_TOO_LONG]",
+         MATCH, "policy.exceptions[0].id is 'other', which "},
     };
     (void)state;
 

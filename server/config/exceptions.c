@@ -67,6 +67,18 @@ static void parse_id(struct ld *L, const yaml_node_t *n, const char *where,
                        TG_EXCEPTION_ID_MAX);
         return;
     }
+    /* ticketgate_exception_uses_total counts ids past its 256th series
+     * under id="other": an exception of that id would be counted with
+     * them, and its uses could not be told apart. */
+    if (strcmp(e->id, "other") == 0) {
+        tg_cfg_problem(L, n,
+                       "%s is 'other', which the metric "
+                       "ticketgate_exception_uses_total keeps for the uses "
+                       "of ids past its 256th; choose another id, such as "
+                       "EXC-12",
+                       nm);
+        return;
+    }
     for (size_t i = 0; i < x->n; i++)
         if (x->v[i].id && strcmp(x->v[i].id, e->id) == 0) {
             tg_cfg_problem(L, n,

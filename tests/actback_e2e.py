@@ -91,7 +91,7 @@ def jira_call(t, to="Approved"):
             "transition": {"from": {"name": "Waiting for approval"}, "to": {"name": to}}}
 
 
-def sn_doc(t):
+def sn_doc(t, approval=APPROVAL, ritm=RITM):
     sc = t["scope"]
     sn_user = lambda s: {"user_name": s}
     v = {"business_justification": t["justification"],
@@ -100,9 +100,9 @@ def sn_doc(t):
          "entitlement": sc["entitlement"], "access_level": sc["privilege"],
          "access_expiry": t["expires_at"], "emergency_access": "false"}
     return {"event_id": "ev-%s-%d" % (t["id"], time.time_ns()),
-            "approval": {"sys_id": APPROVAL, "state": "approved", "previous_state": "requested",
+            "approval": {"sys_id": approval, "state": "approved", "previous_state": "requested",
                          "approver": sn_user(t["approver"])},
-            "ritm": {"sys_id": RITM, "number": t["id"], "cat_item": {"name": "Database access"},
+            "ritm": {"sys_id": ritm, "number": t["id"], "cat_item": {"name": "Database access"},
                      "opened_by": sn_user(t["requester"]), "requested_for": sn_user(t["beneficiary"]),
                      "variables": v}}
 
@@ -236,15 +236,18 @@ def start_server():
     wait_for("server healthy", lambda: http("GET", base + "/healthz")[0] == 200)
 
 
-def jira_webhook(t, to="Approved"):
+def jira_webhook(t, to="Approved", delivery=None):
     body = json.dumps(jira_call(t, to)).encode()
     sig = hmac.new(JIRA_SECRET, body, hashlib.sha256).hexdigest()
-    st, raw = http("POST", base + "/v1/webhooks/jira", body, {"X-Hub-Signature": "sha256=" + sig})
+    h = {"X-Hub-Signature": "sha256=" + sig}
+    if delivery:
+        h["X-Atlassian-Webhook-Identifier"] = delivery
+    st, raw = http("POST", base + "/v1/webhooks/jira", body, h)
     return st, json.loads(raw or b"{}")
 
 
-def sn_webhook(t):
-    body = json.dumps(sn_doc(t)).encode()
+def sn_webhook(t, **ids):
+    body = json.dumps(sn_doc(t, **ids)).encode()
     tok = jwt("RS256", claims("https://acme.service-now.com"),
               os.path.join(tmp, "example", "keys", "servicenow-private-TEST-ONLY.pem"))
     st, raw = http("POST", base + "/v1/webhooks/servicenow", body, {"Authorization": "Bearer " + tok})
@@ -370,6 +373,22 @@ try:
     check("401: an error log line", re.search(r'"level":"error","event":"actback_dead".*%s' % k7, open(log_path).read()) is not None)
     check("401: posted once", calls(stub.state(), k7).count("POST /rest/api/3/issue/%s/comment" % k7) == 1)
 
+    # -- Jira retries a delivery (same X-Atlassian-Webhook-Identifier): the
+    # decision already recorded is answered, and no second set is sent -----
+    k12 = K(12)
+    stub.issue(k12)
+    t12 = ticket(k12, "deny")
+    st, d12 = jira_webhook(t12, delivery="wh-%s" % k12)
+    a12 = wait_for("retried delivery: settled", lambda: settled(k12, 3))
+    st2, d12b = jira_webhook(t12, delivery="wh-%s" % k12)
+    check("retried delivery: the same decision answered",
+          st2 == 200 and d12b.get("decision_id") == d12.get("decision_id"), "%s %s" % (st2, d12b))
+    time.sleep(1.0)  # two polls: a second set of actions would be out by now
+    s = stub.state()
+    check("retried delivery: three actions, each request once",
+          len(actions(k12)) == 3 and calls(s, k12) == DENY_SEQ(k12)
+          and len(s["issues"][k12]["comments"]) == 1, str(calls(s, k12)))
+
     # -- the issue moved on meanwhile: no transition back -------------------
     k11 = K(11)
     stub.issue(k11, status="Done")
@@ -448,6 +467,34 @@ try:
           sn[-2:] == ["PATCH /api/now/table/sc_req_item/" + RITM,
                       "GET /api/now/table/sc_req_item/%s?sysparm_fields=work_notes&sysparm_display_value=true" % RITM],
           str(sn[-3:]))
+
+    # -- ServiceNow annotate: a work note only ---------------------------------
+    ks6, ritm6 = "RITM%07d" % (run + 6), "b" * 31 + "6"
+    stub.ctl("/_stub/record", {"table": "sc_req_item", "sys_id": ritm6})
+    st, ds6 = sn_webhook(ticket(ks6, "annotate"), ritm=ritm6)
+    check("servicenow annotate answered", st == 200 and ds6.get("decision") == "annotate", "%s %s" % (st, ds6))
+    wait_for("servicenow annotate: settled", lambda: settled(ks6, 1))
+    s = stub.state()
+    check("servicenow annotate: one PATCH of the work note, the approval untouched",
+          ["%s %s" % (r["method"], r["path"]) for r in s["requests"] if r["path"].startswith("/api/now/")][-1:]
+          == ["PATCH /api/now/table/sc_req_item/" + ritm6]
+          and [a["action"] for a in actions(ks6)] == ["work_note"]
+          and ds6["decision_id"] in s["records"]["sc_req_item/" + ritm6]["work_notes"][0], str(actions(ks6)))
+
+    # -- ServiceNow answers 200 but a field ACL kept the state: dead letter --
+    ks5, appr5, ritm5 = "RITM%07d" % (run + 5), "c" * 31 + "5", "b" * 31 + "5"
+    stub.ctl("/_stub/record", {"table": "sysapproval_approver", "sys_id": appr5, "state": "approved",
+                               "readonly": ["state"]})
+    stub.ctl("/_stub/record", {"table": "sc_req_item", "sys_id": ritm5})
+    st, ds5 = sn_webhook(ticket(ks5, "deny"), approval=appr5, ritm=ritm5)
+    a5 = wait_for("servicenow acl: settled", lambda: settled(ks5, 2))
+    rj = [x for x in a5 or [] if x["action"] == "reject_approval"]
+    check("servicenow acl: the rejection that did not take is a dead letter naming the field",
+          len(rj) == 1 and rj[0]["state"] == "dead" and rj[0]["attempts"] == 1
+          and "not rejected" in (rj[0]["last_error"] or "")
+          and "sysapproval_approver.state" in (rj[0]["last_error"] or ""), json.dumps(rj))
+    check("servicenow acl: the work note still delivered",
+          [x["state"] for x in a5 or [] if x["action"] == "work_note"] == ["delivered"], json.dumps(a5))
 
     # -- stub down, kill -9 after the answer, restart, stub up -------------
     k8 = K(8)
@@ -543,6 +590,42 @@ try:
     check("reload: the act_back change is said to apply on restart",
           wait_for("reload logged", lambda: re.search(r'"event":"reload","msg":"act_back delivery settings changed',
                                                       open(log_path).read())) is not None)
+    # -- dry run: one comment saying it was not enforced, or nothing -------
+    def reload():
+        n = open(log_path).read().count('"configuration reloaded')
+        proc.send_signal(signal.SIGHUP)
+        wait_for("reload done", lambda: open(log_path).read().count('"configuration reloaded') > n)
+    text = open(cfg).read()
+    assert text.count("  mode: enforce") == 1
+    open(cfg, "w").write(text.replace("  mode: enforce", "  mode: dryrun"))
+    reload()
+    k13 = K(13)
+    stub.issue(k13)
+    st, d13 = jira_webhook(ticket(k13, "deny"))
+    check("dry run: a would-be deny answered annotate, dry_run",
+          st == 200 and d13.get("decision") == "annotate" and d13.get("dry_run") is True, "%s %s" % (st, d13))
+    a13 = wait_for("dry run: one action delivered", lambda: settled(k13, 1))
+    time.sleep(1.0)
+    s = stub.state()
+    com = s["issues"][k13]["comments"]
+    check("dry run: one comment, no transition, no label",
+          calls(s, k13) == ["POST /rest/api/2/issue/%s/comment" % k13] and s["issues"][k13]["status"] == "Approved"
+          and s["issues"][k13]["labels"] == [], str(calls(s, k13)))
+    check("dry run: the comment says it was not enforced, with the decision id",
+          len(com) == 1 and "not enforced" in com[0]["text"] and d13["decision_id"] in com[0]["text"]
+          and (a13 or [{}])[0].get("params", {}).get("dry_run") is True, json.dumps(com))
+    text = open(cfg).read()
+    old = "comment_visibility: internal\n"
+    assert text.count(old) == 1
+    open(cfg, "w").write(text.replace(old, old + "      dryrun_comments: false\n"))
+    reload()
+    k14 = K(14)
+    stub.issue(k14)
+    st, d14 = jira_webhook(ticket(k14, "deny"))
+    time.sleep(1.5)
+    check("dryrun_comments false: nothing queued, nothing sent",
+          st == 200 and d14.get("dry_run") is True and actions(k14) == [] and calls(stub.state(), k14) == [],
+          "%s %s" % (actions(k14), calls(stub.state(), k14)))
     check("the stub saw no malformed request (v2)", stub.state()["errors"] == [], json.dumps(stub.state()["errors"]))
     proc.send_signal(signal.SIGTERM)
     check("v2: clean exit", proc.wait(timeout=30) == 0)

@@ -114,6 +114,38 @@ static void test_servicenow_bodies(void **state)
     free(s);
 }
 
+/* ServiceNow answers a PATCH of a field the account may not write with
+ * 200 and the record unchanged: the rejection must not count as done. */
+static void test_servicenow_rejected_check(void **state)
+{
+    char why[300];
+    static const char ok[] = "{\"result\":{\"sys_id\":\"x\",\"state\":"
+                             "\"rejected\",\"comments\":\"\"}}";
+    static const char kept[] = "{\"result\":{\"state\":\"approved\"}}";
+    static const char none[] = "{\"result\":{\"sys_id\":\"x\"}}";
+    (void)state;
+
+    assert_int_equal(tg_actback_sn_check_rejected(ok, strlen(ok), why,
+                                                  sizeof why),
+                     0);
+    why[0] = '\0';
+    assert_int_equal(tg_actback_sn_check_rejected(kept, strlen(kept), why,
+                                                  sizeof why),
+                     1);
+    assert_non_null(strstr(why, "\"approved\", not rejected"));
+    assert_non_null(strstr(why, "sysapproval_approver.state"));
+    /* No state in the answer (sysparm_fields, X-no-response-body), an
+     * answer that is not JSON, none at all: nothing to contradict it. */
+    assert_int_equal(tg_actback_sn_check_rejected(none, strlen(none), why,
+                                                  sizeof why),
+                     0);
+    assert_int_equal(tg_actback_sn_check_rejected("<html>", 6, why,
+                                                  sizeof why),
+                     0);
+    assert_int_equal(tg_actback_sn_check_rejected(NULL, 0, why, sizeof why),
+                     0);
+}
+
 static void test_jira_pick_and_marker(void **state)
 {
     json_t *tr = json_loads(
@@ -314,6 +346,7 @@ int main(void)
         cmocka_unit_test(test_jira_comment_v3),
         cmocka_unit_test(test_jira_comment_v2),
         cmocka_unit_test(test_servicenow_bodies),
+        cmocka_unit_test(test_servicenow_rejected_check),
         cmocka_unit_test(test_jira_pick_and_marker),
         cmocka_unit_test(test_classify),
         cmocka_unit_test(test_fail_keeps_retry_after_of_429_503),

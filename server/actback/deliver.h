@@ -154,6 +154,12 @@ void tg_actback_jira_deliver(struct tg_actback_http *h,
 json_t *tg_actback_sn_reject_body(const char *text);
 /* {"work_notes": text}. NULL on ENOMEM. */
 json_t *tg_actback_sn_work_note_body(const char *text);
+/* Whether the 2xx answer (body, len) of the approval's PATCH shows a state
+ * other than rejected: ServiceNow answers 200 and leaves a field the
+ * account may not write as it was. 1 with why (the dead letter's reason)
+ * filled; 0 when the answer shows rejected or no state at all. */
+int tg_actback_sn_check_rejected(const char *body, size_t len, char *why,
+                                 size_t cap);
 /* Delivers one ServiceNow action (reject_approval, work_note). retried:
  * an earlier attempt may have landed; a work note whose marker is already
  * in the item's work notes is then not added again. */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "validators/errors.h"
 
@@ -17,6 +18,29 @@ json_t *tg_actback_sn_reject_body(const char *text)
 json_t *tg_actback_sn_work_note_body(const char *text)
 {
     return json_pack("{s:s}", "work_notes", text ? text : "");
+}
+
+int tg_actback_sn_check_rejected(const char *body, size_t len, char *why,
+                                 size_t cap)
+{
+    json_t *doc = body && len ? json_loadb(body, len, 0, NULL) : NULL;
+    const json_t *st = json_object_get(json_object_get(doc, "result"), "state");
+    const char *v = json_string_value(st);
+    int bad = 0;
+
+    /* The Table API answers 200 with the record as stored; a field the
+     * account may not write (a field ACL) is left as it was, silently. */
+    if (v && strcasecmp(v, "rejected") != 0) {
+        bad = 1;
+        snprintf(why, cap,
+                 "PATCH approval: HTTP 200 but the approval's state is "
+                 "\"%.40s\", not rejected (the account may not write "
+                 "sysapproval_approver.state: a field ACL, or a business rule "
+                 "kept it)",
+                 v);
+    }
+    json_decref(doc);
+    return bad;
 }
 
 /* A sys_id is 32 hexadecimal digits. */
@@ -132,9 +156,14 @@ void tg_actback_sn_deliver(struct tg_actback_http *h,
         goto out;
     }
     rc = tg_actback_http_do(h, t, "PATCH", path, doc, &r);
-    if (rc == 0 && r.status >= 200 && r.status <= 299)
+    if (rc == 0 && r.status >= 200 && r.status <= 299) {
         res->outcome = TG_ACTBACK_DELIVERED;
-    else
+        /* Retrying would not help: the account's rights need a fix. */
+        if (key[0] == 'a' &&
+            tg_actback_sn_check_rejected(r.body, r.len, res->error,
+                                         sizeof(res->error)))
+            res->outcome = TG_ACTBACK_DEAD;
+    } else
         tg_actback_fail(res, step, rc, &r);
     tg_actback_resp_cleanup(&r);
 out:

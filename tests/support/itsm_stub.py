@@ -13,7 +13,8 @@ and recorded; one that does not check out is answered 400 and listed under
 "errors". The test drives the stub through /_stub/ (no auth):
 
     POST /_stub/issue   {"key", "status", "workflow": {status: [to, ...]}}
-    POST /_stub/record  {"table", "sys_id", ...fields}
+    POST /_stub/record  {"table", "sys_id", ...fields, "readonly"?: [field]}
+                        (fields a PATCH leaves as they were, answering 200)
     POST /_stub/auth    {"jira"?: VALUE, "servicenow"?: VALUE}  (expected
                         Authorization from now on)
     POST /_stub/rules   [{"method", "path", "status", "headers"?, "body"?,
@@ -307,14 +308,21 @@ class Handler(BaseHTTPRequestHandler):
             if not (isinstance(body, dict) and set(body) == {"state", "comments"} and body["state"] == "rejected"
                     and isinstance(body["comments"], str) and body["comments"]):
                 raise Bad("approval body %r" % (body,))
-            rec["state"] = "rejected"
+            # A field the account may not write (a field ACL, "readonly" in
+            # the seeded record) is left as it was, and the answer is still
+            # 200 with the record as stored: ServiceNow's own behaviour.
+            if "state" not in rec.get("readonly", []):
+                rec["state"] = "rejected"
             rec.setdefault("comments", []).append(body["comments"])
         else:
             if not (isinstance(body, dict) and set(body) == {"work_notes"} and isinstance(body["work_notes"], str)
                     and body["work_notes"]):
                 raise Bad("work note body %r" % (body,))
             rec.setdefault("work_notes", []).append(body["work_notes"])
-        return 200, {"result": dict(rec, sys_id=sys_id)}
+        # The record as stored; journal fields read back empty (their
+        # entries live in sys_journal_field), as in the Table API's example.
+        return 200, {"result": {k: ("" if k in ("comments", "work_notes") else v)
+                                for k, v in dict(rec, sys_id=sys_id).items() if k != "readonly"}}
 
 
 class Server(ThreadingHTTPServer):

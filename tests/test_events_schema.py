@@ -64,6 +64,8 @@ refused = {
     "unmapped without reason": dict(base, mapped=False, form="canonical"),
     "mapped with a reason": dict(base, mapped=True, form="canonical",
                                  unmapped_reason="x"),
+    # The server keys the chain by source_id, at most 256 bytes (TG_EVENTS_MAX_ID).
+    "a source_id over 256 bytes": dict(base, source_id="s" * 257),
 }
 for what, doc in refused.items():
     expect(doc, False, what)

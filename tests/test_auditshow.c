@@ -575,6 +575,7 @@ static void test_v1_file(void **state)
     has(&r, "delivery del-1");
     has(&r, "The judged ticket was not kept");
     has(&r, "- deny AUTHORITY_NONE: The approver mallory has no authority.");
+    has(&r, "(its files are NOT kept in this store");
     has(&r, "could NOT be verified");
     run_free(&r);
 }
@@ -623,6 +624,20 @@ static void test_store_option(void **state)
         fail_msg("exit %d: %s%s", r.rc, r.out, r.err);
     assert_non_null(strstr(r.out, "\"ticket_kept\":true"));
     assert_non_null(strstr(r.out, "\"verified\":true"));
+    assert_non_null(strstr(r.out, "\"policy_kept\":true"));
+    run_free(&r);
+    /* the policy's files went to the archive with the first records: a
+     * record left in the store says where they are not */
+    r = audit((const char *[]){"show", group_id, "--store", copy, NULL});
+    if (r.rc != 0)
+        fail_msg("exit %d: %s%s", r.rc, r.out, r.err);
+    has(&r, "(its files are NOT kept in this store");
+    has(&r, "--store ARCHIVE)");
+    run_free(&r);
+    r = audit((const char *[]){"show", group_id, "--store", copy, "--format",
+                               "json", NULL});
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, "\"policy_kept\":false"));
     run_free(&r);
 
     /* records with MACs and no key to check them: said, not hidden */

@@ -34,6 +34,8 @@ struct chain_state {
     int verified;  /* 1: every link from the anchor up to the record holds */
     int keyed;     /* 1: a MAC key was given (-c FILE with store.hmac_key) */
     struct tg_evidence_verdict v;
+    int policy_kept; /* 1: the store holds the files of the record's policy
+                        (a "policy" entry keyed by its digest) */
 };
 
 static int usage_error(const char *what, const char *arg)
@@ -406,8 +408,14 @@ static void show_text(const struct tg_evidence_shown *r, const json_t *doc,
     else
         say_unjudged(f, doc);
     say_findings(f, doc);
-    say(f, "Policy\n  %s (the files: ticketgate audit policy %s %s)\n",
-        r->policy, r->policy, how);
+    if (c->policy_kept)
+        say(f, "Policy\n  %s (the files: ticketgate audit policy %s %s)\n",
+            r->policy, r->policy, how);
+    else
+        say(f, "Policy\n  %s (its files are NOT kept in this store: the "
+               "decision was made before policies were kept, or they were "
+               "archived: try ticketgate audit policy %s --store ARCHIVE)\n",
+            r->policy, r->policy);
     say_chain(f, r, c, how);
 }
 
@@ -476,6 +484,7 @@ static int show_json(const struct tg_evidence_shown *r, json_t *doc,
           put(o, "source", jtext(r->source)) ||
           put(o, "delivery_id", jtext(r->delivery_id)) ||
           put(o, "policy", jtext(r->policy)) ||
+          put(o, "policy_kept", json_boolean(c->policy_kept)) ||
           put(o, "time", json_integer((json_int_t)r->time)) ||
           put(o, "hash", jtext(r->hash)) ||
           put(o, "ticket_kept", json_boolean(judged != NULL)) ||
@@ -539,6 +548,13 @@ static int show(const struct tg_config *c, const struct show_args *a)
     if (r.judged)
         judged = json_loadb(r.judged, r.judged_len, 0, NULL);
     verify_chain(c, &r, &ch);
+    if (r.policy) {
+        char *kept = NULL;
+
+        ch.policy_kept = tg_evidence_get_entry_file(c->store.path, "policy",
+                                                    r.policy, &kept) == 0;
+        free(kept);
+    }
     if (!doc || (r.judged && !judged)) {
         /* An edited row: the chain says so; show what can be read. */
         fprintf(stderr, "%s: the record's %s is not JSON\n", c->store.path,

@@ -358,6 +358,38 @@ static void test_cloudtrail_error_null(void **state)
     json_decref(b);
 }
 
+/* An IAM user's ARN is in the record's partition (aws-us-gov, aws-cn):
+ * the caller's ARN names it. */
+static void test_cloudtrail_partition(void **state)
+{
+    json_t *b = load("cloudtrail-eventbridge.json");
+    json_t *rec = json_copy(json_object_get(b, "detail"));
+    json_t *body = json_pack("{s:[O]}", "Records", rec);
+    struct tg_events_out out;
+    char err[256];
+
+    (void)state;
+    json_object_set_new(json_object_get(rec, "userIdentity"), "arn",
+                        json_string("arn:aws-us-gov:iam::111122223333:user/"
+                                    "admin"));
+    assert_int_equal(run(body, -1, NULL, NULL, 0, &out, err, sizeof(err)), 0);
+    assert_int_equal(json_array_size(out.events), 1);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(out.events, 0), "identity_given")),
+                        "arn:aws-us-gov:iam::111122223333:user/carol");
+    json_decref(out.events);
+    /* No caller ARN: the commercial partition. */
+    json_object_del(rec, "userIdentity");
+    assert_int_equal(run(body, -1, NULL, NULL, 0, &out, err, sizeof(err)), 0);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(out.events, 0), "identity_given")),
+                        "arn:aws:iam::111122223333:user/carol");
+    json_decref(out.events);
+    json_decref(body);
+    json_decref(rec);
+    json_decref(b);
+}
+
 static void test_scim(void **state)
 {
     static const struct want add[] = {
@@ -737,6 +769,7 @@ int main(void)
         cmocka_unit_test(test_cloudtrail),
         cmocka_unit_test(test_cloudtrail_eventbridge),
         cmocka_unit_test(test_cloudtrail_error_null),
+        cmocka_unit_test(test_cloudtrail_partition),
         cmocka_unit_test(test_scim),
         cmocka_unit_test(test_scim_operations),
         cmocka_unit_test(test_scim_vendors),

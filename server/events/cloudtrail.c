@@ -37,6 +37,29 @@ static const struct call *find_call(const char *source, const char *name)
     return NULL;
 }
 
+/* The partition of the record ("aws", "aws-cn", "aws-us-gov", ...): the
+ * one of the caller's ARN, IAM being partitioned; "aws" when it names
+ * none. Written into buf (cap bytes). */
+static const char *partition(const json_t *r, char *buf, size_t cap)
+{
+    const char *arn = tg_ev_str(json_object_get(r, "userIdentity"), "arn");
+    size_t n = 0;
+
+    if (arn && strncmp(arn, "arn:", 4) == 0) {
+        arn += 4;
+        while (n + 1 < cap &&
+               ((arn[n] >= 'a' && arn[n] <= 'z') ||
+                (arn[n] >= '0' && arn[n] <= '9') || arn[n] == '-'))
+            n++;
+        if (n > 0 && arn[n] == ':') {
+            memcpy(buf, arn, n);
+            buf[n] = '\0';
+            return buf;
+        }
+    }
+    return "aws";
+}
+
 /* Record i of the delivery; at names it in messages ("Records[3]",
  * "detail"). */
 static int one(const struct tg_events_in *in, struct tg_events_out *out,
@@ -47,7 +70,7 @@ static int one(const struct tg_events_in *in, struct tg_events_out *out,
     const char *source = tg_ev_str(r, "eventSource");
     const json_t *rp = json_object_get(r, "requestParameters");
     const struct call *c;
-    char key[TG_EVENTS_MAX_ID + 1], arn[512];
+    char key[TG_EVENTS_MAX_ID + 1], arn[512], part[32];
     const char *user, *account;
 
     if (!json_is_object(r))
@@ -98,7 +121,8 @@ static int one(const struct tg_events_in *in, struct tg_events_out *out,
         /* The user's ARN first (unique across accounts), then the name.
          * A user with a path has another ARN: list that as an alias. */
         if (user && account &&
-            snprintf(arn, sizeof(arn), "arn:aws:iam::%s:user/%s", account,
+            snprintf(arn, sizeof(arn), "arn:%s:iam::%s:user/%s",
+                     partition(r, part, sizeof(part)), account,
                      user) < (int)sizeof(arn))
             s.ids[s.n_ids++] = arn;
         if (user)

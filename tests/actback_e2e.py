@@ -520,6 +520,29 @@ try:
     check("after restart: delivered, one comment", a8 and all(x["state"] == "delivered" for x in a8)
           and len(s["issues"][k8]["comments"]) == 1, json.dumps(a8))
 
+    # -- kill -9 while a comment is in flight, which Jira stores all the
+    # same: after the lease, the comment is looked for, not posted again --
+    k15 = K(15)
+    stub.issue(k15)
+    stub.ctl("/_stub/rules", [{"method": "POST", "path": "/rest/api/3/issue/%s/comment" % k15, "status": 201,
+                               "store": True, "delay": 0.8, "body": {"id": "1"}}])
+    jira_webhook(ticket(k15, "deny"))
+    wait_for("mid-send: the comment is in flight",
+             lambda: "POST /rest/api/3/issue/%s/comment" % k15 in calls(stub.state(), k15))
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    start_server()
+    # The lease of the cut attempt: 3 request timeouts + 1 + 10 s (14 s).
+    a15 = wait_for("mid-send: three actions delivered after the lease", lambda: settled(k15, 3), timeout=40)
+    s = stub.state()
+    c15 = calls(s, k15)
+    com = [x for x in a15 or [] if x["action"] == "comment"]
+    check("mid-send: one comment; the re-claimed attempt found its marker instead of posting",
+          len(s["issues"][k15]["comments"]) == 1 and c15.count("POST /rest/api/3/issue/%s/comment" % k15) == 1
+          and "GET /rest/api/3/issue/%s/comment?startAt=0&maxResults=100" % k15 in c15
+          and len(com) == 1 and com[0]["state"] == "delivered" and com[0]["attempts"] == 2
+          and "already on the issue" in (com[0]["last_error"] or ""), "%s %s" % (c15, json.dumps(com)))
+
     st = stub.state()
     check("the stub saw no malformed request", st["errors"] == [], json.dumps(st["errors"]))
 

@@ -151,6 +151,67 @@ static void test_delegate_last_day(void **state)
     json_decref(j);
 }
 
+/* An approver who holds the authority in their own right and also as a
+ * delegate: the record names their own grant whenever it covers the
+ * request (the delegation is not what the approval rested on), and the
+ * delegation only when it alone covers it. */
+static void test_own_grant_before_delegation(void **state)
+{
+    static const struct {
+        const char *patch, *basis, *group, *via, *result;
+    } cases[] = {
+        /* dave: payments-approvers up to write, and carol's delegate */
+        {"{\"approver\":\"dave\",\"scope\":{\"privilege\":\"write\"}}",
+         "group", "payments-approvers", NULL, "holds"},
+        {"{\"approver\":\"dave\",\"scope\":{\"privilege\":\"read\"}}",
+         "group", "payments-approvers", NULL, "holds"},
+        {"{\"approver\":\"dave\",\"scope\":{\"privilege\":\"admin\"}}",
+         "delegate", NULL, "owner", "holds"},
+        /* heidi: listed on hr-portal up to read, and grace's delegate */
+        {"{\"approver\":\"heidi\",\"scope\":{\"system\":\"hr-portal\","
+         "\"privilege\":\"read\"}}",
+         "approver", NULL, NULL, "holds"},
+        {"{\"approver\":\"heidi\",\"scope\":{\"system\":\"hr-portal\","
+         "\"privilege\":\"admin\"}}",
+         "delegate", NULL, "owner", "holds"},
+    };
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct tg_directory d;
+        struct tg_policy p;
+        struct tg_ticket t;
+        struct tg_findings f;
+        json_t *j;
+        const json_t *a;
+
+        vf_directory(&d);
+        vf_delegation(&d, CAROL, DAVE, "2025-01-01", "2099-12-31");
+        vf_delegation(&d, GRACE, HEIDI, "2025-01-01", "2099-12-31");
+        vf_policy(&p);
+        assert_int_equal(vf_ticket(&t, cases[i].patch), 0);
+        j = tg_judged_build(&t, &p, &d, at("2026-12-01T00:00:00Z"));
+        assert_non_null(j);
+        a = auth_of(j, 0);
+        print_message("%s\n", cases[i].patch);
+        expect(a, "basis", cases[i].basis);
+        expect(a, "result", cases[i].result);
+        expect(a, "group", cases[i].group);
+        expect(a, "via", cases[i].via);
+        /* the findings are those of the one judgement: none here */
+        tg_findings_init(&f);
+        assert_int_equal(tg_authority_check(&t, &p, &d,
+                                            at("2026-12-01T00:00:00Z"), &f),
+                         0);
+        assert_int_equal(f.n, 0);
+        tg_findings_cleanup(&f);
+        json_decref(j);
+        tg_ticket_cleanup(&t);
+        tg_policy_cleanup(&p);
+        tg_directory_cleanup(&d);
+    }
+}
+
 /* The basis and the findings come from one judgement: for every approver,
  * a result of none or below_tier is exactly one AUTHORITY_* finding. */
 static void test_basis_agrees_with_findings(void **state)
@@ -387,6 +448,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_basis_kinds),
         cmocka_unit_test(test_delegate_last_day),
+        cmocka_unit_test(test_own_grant_before_delegation),
         cmocka_unit_test(test_basis_agrees_with_findings),
         cmocka_unit_test(test_identities),
         cmocka_unit_test(test_servicenow_assigned_vs_acted),

@@ -15,9 +15,9 @@ struct source {
     const struct tg_delegation *dl;
 };
 
-/* The authority a person holds over a system: none, a tier, or all (owner),
- * and the grant each came from (the first that gave it, so that a person's
- * own grant is named before one held through a delegation). */
+/* The authority a person holds over a system, in their own right or
+ * through delegations: none, a tier, or all (owner), and the grant each
+ * came from (the first that gave it). */
 struct grant {
     int owner;
     int has_tier;
@@ -49,18 +49,22 @@ static void direct_grant(const struct tg_directory *d,
     }
 }
 
-/* Direct authority, plus that of every person who has delegated to this one
- * with a delegation active at now (one level: a delegate has the authority
- * of the delegator, never more, and cannot pass it on). */
+/* The person's own authority (delegated 0), or that of every person who
+ * has delegated to them with a delegation active at now (delegated 1; one
+ * level: a delegate has the authority of the delegator, never more, and
+ * cannot pass it on). */
 static struct grant grant_of(const struct tg_directory *d,
                              const struct tg_system *s, size_t person,
-                             int64_t now)
+                             int64_t now, int delegated)
 {
     struct grant g;
 
     memset(&g, 0, sizeof(g));
     g.tier = TG_PRIV_READ;
-    direct_grant(d, s, person, NULL, &g);
+    if (!delegated) {
+        direct_grant(d, s, person, NULL, &g);
+        return g;
+    }
     for (size_t i = 0; i < d->n_delegations; i++) {
         const struct tg_delegation *dl = &d->delegations[i];
         if (dl->delegate == person && dl->from <= now && now <= dl->until)
@@ -98,7 +102,7 @@ static void judge(const struct tg_ticket *t, const struct tg_policy *p,
 {
     const char *a = t->approvers[i];
     struct tg_ident id = tg_ident_classify(d, a);
-    struct grant g;
+    struct grant own, del;
 
     out->system = si;
     if (id.cls == TG_ID_PERSON) {
@@ -132,13 +136,23 @@ static void judge(const struct tg_ticket *t, const struct tg_policy *p,
                                                   : "inactive";
         return;
     }
-    g = grant_of(d, &d->systems[si], id.ent.idx, now);
-    if (g.owner) {
+    own = grant_of(d, &d->systems[si], id.ent.idx, now, 0);
+    del = grant_of(d, &d->systems[si], id.ent.idx, now, 1);
+    /* Whether it holds is the best of both; the basis named is the
+     * approver's own grant whenever that covers the request: the approval
+     * did not rest on a delegation then. */
+    if (own.owner || (own.has_tier && own.tier >= out->requested)) {
         out->status = TG_AUTH_HOLDS;
-        set_basis(out, &g.owner_src);
-    } else if (g.has_tier) {
-        out->status = g.tier >= out->requested ? TG_AUTH_HOLDS : TG_AUTH_TIER;
-        set_basis(out, &g.tier_src);
+        set_basis(out, own.owner ? &own.owner_src : &own.tier_src);
+    } else if (del.owner || (del.has_tier && del.tier >= out->requested)) {
+        out->status = TG_AUTH_HOLDS;
+        set_basis(out, del.owner ? &del.owner_src : &del.tier_src);
+    } else if (own.has_tier || del.has_tier) {
+        /* below the tier: the highest grant, the own one on a tie */
+        out->status = TG_AUTH_TIER;
+        set_basis(out, own.has_tier && (!del.has_tier || own.tier >= del.tier)
+                           ? &own.tier_src
+                           : &del.tier_src);
     } else {
         out->status = TG_AUTH_NONE;
         out->why = "no grant";

@@ -37,7 +37,9 @@ struct tg_authority {
      * "not an individual", "not in the directory", "inactive",
      * "no grant". NULL otherwise. */
     const char *why;
-    enum tg_basis basis;  /* the grant that decided; NONE when none */
+    enum tg_basis basis;  /* the grant that decided; NONE when none. The
+                           * approver's own grant when it covers the
+                           * request, a delegation only when it alone does */
     enum tg_basis via;    /* DELEGATE: how the delegator holds it */
     int has_tier;         /* APPROVER or GROUP (also via): a max_privilege */
     enum tg_privilege max_privilege;

@@ -456,39 +456,40 @@ static void render_exceptions(struct sb *b, struct tg_metrics *m)
     pthread_mutex_unlock(&m->lock);
 }
 
-int tg_metrics_render(struct tg_metrics *m, char **out, size_t *len)
+/* Decisions given and their findings, retried deliveries answered. */
+static void render_decisions(struct sb *b, struct tg_metrics *m)
 {
-    struct sb b = {NULL, 0, 4096, 0};
-    char digest[DIGEST_CAP], esc[DIGEST_CAP * 2 + 1];
     size_t i, j;
 
-    b.p = malloc(b.cap);
-    if (!b.p)
-        return TG_ENOMEM;
-    b.p[0] = '\0';
-
-    header(&b, "ticketgate_decisions_total", "counter",
+    header(b, "ticketgate_decisions_total", "counter",
            "Decisions given, by source and decision.");
     for (i = 0; i < N_SOURCES; i++)
         for (j = 0; j < N_VERDICTS; j++)
-            sb_printf(&b,
+            sb_printf(b,
                       "ticketgate_decisions_total{source=\"%s\","
                       "decision=\"%s\"} %llu\n",
                       sources[i], tg_verdict_name((enum tg_verdict)j),
                       load(&m->decisions[i][j]));
 
-    header(&b, "ticketgate_findings_total", "counter",
+    header(b, "ticketgate_findings_total", "counter",
            "Findings in the decisions given, by reason code.");
     for (i = 0; i < TG_CODE_COUNT; i++)
-        sb_printf(&b, "ticketgate_findings_total{code=\"%s\"} %llu\n",
+        sb_printf(b, "ticketgate_findings_total{code=\"%s\"} %llu\n",
                   tg_code_info((enum tg_code)i)->name, load(&m->findings[i]));
 
-    header(&b, "ticketgate_retries_answered_total", "counter",
+    header(b, "ticketgate_retries_answered_total", "counter",
            "Deliveries answered with the decision already recorded.");
-    sb_printf(&b, "ticketgate_retries_answered_total %llu\n",
+    sb_printf(b, "ticketgate_retries_answered_total %llu\n",
               load(&m->retries));
+}
 
-    header(&b, "ticketgate_http_requests_total", "counter",
+/* The HTTP side: requests by route and status, their durations, the
+ * connections and requests in progress. */
+static void render_http(struct sb *b, struct tg_metrics *m)
+{
+    size_t i, j;
+
+    header(b, "ticketgate_http_requests_total", "counter",
            "HTTP requests answered, by route and status.");
     for (i = 0; i < m->n_routes; i++)
         for (j = 0; j < N_STATUS; j++) {
@@ -496,83 +497,74 @@ int tg_metrics_render(struct tg_metrics *m, char **out, size_t *len)
             if (!v)
                 continue;
             if (j == N_STATUS - 1)
-                sb_printf(&b,
+                sb_printf(b,
                           "ticketgate_http_requests_total{route=\"%s\","
                           "status=\"other\"} %llu\n",
                           m->routes[i], v);
             else
-                sb_printf(&b,
+                sb_printf(b,
                           "ticketgate_http_requests_total{route=\"%s\","
                           "status=\"%d\"} %llu\n",
                           m->routes[i], (int)j + STATUS_MIN, v);
         }
 
-    header(&b, "ticketgate_request_duration_seconds", "histogram",
+    header(b, "ticketgate_request_duration_seconds", "histogram",
            "Time from the start of a request's handler to its answer.");
-    render_histogram(&b, "ticketgate_request_duration_seconds",
+    render_histogram(b, "ticketgate_request_duration_seconds",
                      &m->request_duration);
 
-    header(&b, "ticketgate_evidence_write_duration_seconds", "histogram",
+    header(b, "ticketgate_http_connections", "gauge",
+           "Connections a worker holds, by listener (open, not yet closed).");
+    sb_printf(b, "ticketgate_http_connections{listener=\"api\"} %ld\n",
+              atomic_load(&m->connections[0]));
+    sb_printf(b, "ticketgate_http_connections{listener=\"admin\"} %ld\n",
+              atomic_load(&m->connections[1]));
+    header(b, "ticketgate_http_requests_in_progress", "gauge",
+           "Requests inside their handler now (reading, deciding, answering).");
+    sb_printf(b, "ticketgate_http_requests_in_progress %ld\n",
+              atomic_load(&m->in_progress));
+}
+
+/* The evidence store, reloads and readiness. */
+static void render_store(struct sb *b, struct tg_metrics *m)
+{
+    header(b, "ticketgate_evidence_write_duration_seconds", "histogram",
            "Time to make one evidence record durable.");
-    render_histogram(&b, "ticketgate_evidence_write_duration_seconds",
+    render_histogram(b, "ticketgate_evidence_write_duration_seconds",
                      &m->evidence_duration);
 
-    header(&b, "ticketgate_evidence_write_failures_total", "counter",
+    header(b, "ticketgate_evidence_write_failures_total", "counter",
            "Evidence records that could not be made durable (answered 503).");
-    sb_printf(&b, "ticketgate_evidence_write_failures_total %llu\n",
+    sb_printf(b, "ticketgate_evidence_write_failures_total %llu\n",
               load(&m->evidence_failures));
 
-    header(&b, "ticketgate_config_reloads_total", "counter",
+    header(b, "ticketgate_config_reloads_total", "counter",
            "Configuration reloads (SIGHUP, POST /v1/admin/reload).");
-    sb_printf(&b,
+    sb_printf(b,
               "ticketgate_config_reloads_total{result=\"success\"} %llu\n"
               "ticketgate_config_reloads_total{result=\"failure\"} %llu\n",
               load(&m->reloads[1]), load(&m->reloads[0]));
 
-    header(&b, "ticketgate_ready", "gauge",
+    header(b, "ticketgate_ready", "gauge",
            "1 when the evidence store takes writes.");
-    sb_printf(&b, "ticketgate_ready %d\n", atomic_load(&m->ready));
+    sb_printf(b, "ticketgate_ready %d\n", atomic_load(&m->ready));
+}
 
-    header(&b, "ticketgate_outbox_pending", "gauge",
+/* Act-back: the outbox and the attempts. */
+static void render_actback(struct sb *b, struct tg_metrics *m)
+{
+    size_t i, j;
+
+    header(b, "ticketgate_outbox_pending", "gauge",
            "Act-back actions not yet delivered, dead or dropped.");
-    sb_printf(&b, "ticketgate_outbox_pending %lld\n",
+    sb_printf(b, "ticketgate_outbox_pending %lld\n",
               (long long)atomic_load(&m->outbox_pending));
-    header(&b, "ticketgate_outbox_oldest_seconds", "gauge",
+    header(b, "ticketgate_outbox_oldest_seconds", "gauge",
            "How long the oldest pending act-back action has waited.");
-    sb_printf(&b, "ticketgate_outbox_oldest_seconds %.3f\n",
+    sb_printf(b, "ticketgate_outbox_oldest_seconds %.3f\n",
               (double)atomic_load(&m->outbox_oldest_ms) / 1000.0);
 
-    header(&b, "ticketgate_access_lingering", "gauge",
-           "Accesses held past their ticket's expires_at (grant events with "
-           "no revoke), as of the last refresh of the outcomes.");
-    sb_printf(&b, "ticketgate_access_lingering %ld\n",
-              (long)atomic_load(&m->oc_lingering));
-    header(&b, "ticketgate_unticketed_grants_total", "counter",
-           "Grant events in the store with no allowing ticket.");
-    sb_printf(&b, "ticketgate_unticketed_grants_total %llu\n",
-              load(&m->oc_unticketed));
-    header(&b, "ticketgate_revocation_lag_seconds", "histogram",
-           "Revoke time minus the linked ticket's expires_at, every revoke "
-           "in the store.");
-    {
-        static const double lb[] = {TG_METRICS_LAG_BUCKETS};
-        unsigned long long cum = 0;
-        for (i = 0; i < TG_METRICS_LAG_N; i++) {
-            cum += load(&m->oc_lag[i]);
-            sb_printf(&b,
-                      "ticketgate_revocation_lag_seconds_bucket{le=\"%g\"} "
-                      "%llu\n",
-                      lb[i], cum);
-        }
-        cum += load(&m->oc_lag[TG_METRICS_LAG_N]);
-        sb_printf(&b,
-                  "ticketgate_revocation_lag_seconds_bucket{le=\"+Inf\"} "
-                  "%llu\nticketgate_revocation_lag_seconds_sum %lld\n"
-                  "ticketgate_revocation_lag_seconds_count %llu\n",
-                  cum, (long long)atomic_load(&m->oc_lag_sum), cum);
-    }
-
-    header(&b, "ticketgate_actions_total", "counter",
+    header(b, "ticketgate_actions_total", "counter",
            "Act-back attempts, by system, action and outcome (delivered, "
            "skipped, retry, dead).");
     for (i = 0; i < N_ACT_SYSTEMS; i++)
@@ -580,14 +572,56 @@ int tg_metrics_render(struct tg_metrics *m, char **out, size_t *len)
             for (size_t k = 0; k < N_ACT_OUTCOMES; k++) {
                 unsigned long long v = load(&m->actions[i][j][k]);
                 if (v)
-                    sb_printf(&b,
+                    sb_printf(b,
                               "ticketgate_actions_total{system=\"%s\","
                               "action=\"%s\",outcome=\"%s\"} %llu\n",
                               act_systems[i], act_actions[j],
                               act_outcomes[k], v);
             }
+}
 
-    header(&b, "ticketgate_shadow_changes_total", "counter",
+/* Access outcomes, as of their last refresh. */
+static void render_outcomes(struct sb *b, struct tg_metrics *m)
+{
+    size_t i;
+
+    header(b, "ticketgate_access_lingering", "gauge",
+           "Accesses held past their ticket's expires_at (grant events with "
+           "no revoke), as of the last refresh of the outcomes.");
+    sb_printf(b, "ticketgate_access_lingering %ld\n",
+              (long)atomic_load(&m->oc_lingering));
+    header(b, "ticketgate_unticketed_grants_total", "counter",
+           "Grant events in the store with no allowing ticket.");
+    sb_printf(b, "ticketgate_unticketed_grants_total %llu\n",
+              load(&m->oc_unticketed));
+    header(b, "ticketgate_revocation_lag_seconds", "histogram",
+           "Revoke time minus the linked ticket's expires_at, every revoke "
+           "in the store.");
+    {
+        static const double lb[] = {TG_METRICS_LAG_BUCKETS};
+        unsigned long long cum = 0;
+        for (i = 0; i < TG_METRICS_LAG_N; i++) {
+            cum += load(&m->oc_lag[i]);
+            sb_printf(b,
+                      "ticketgate_revocation_lag_seconds_bucket{le=\"%g\"} "
+                      "%llu\n",
+                      lb[i], cum);
+        }
+        cum += load(&m->oc_lag[TG_METRICS_LAG_N]);
+        sb_printf(b,
+                  "ticketgate_revocation_lag_seconds_bucket{le=\"+Inf\"} "
+                  "%llu\nticketgate_revocation_lag_seconds_sum %lld\n"
+                  "ticketgate_revocation_lag_seconds_count %llu\n",
+                  cum, (long long)atomic_load(&m->oc_lag_sum), cum);
+    }
+}
+
+/* The shadow policy's differences and evaluations. */
+static void render_shadow(struct sb *b, struct tg_metrics *m)
+{
+    size_t i, j;
+
+    header(b, "ticketgate_shadow_changes_total", "counter",
            "Live decisions the shadow policy decides otherwise, by live and "
            "shadow decision and by reason code whose finding differs.");
     for (i = 0; i < N_VERDICTS; i++)
@@ -596,7 +630,7 @@ int tg_metrics_render(struct tg_metrics *m, char **out, size_t *len)
                 unsigned long long v = load(&m->shadow_changes[i][j][k]);
                 if (!v)
                     continue;
-                sb_printf(&b,
+                sb_printf(b,
                           "ticketgate_shadow_changes_total{from=\"%s\","
                           "to=\"%s\",code=\"%s\"} %llu\n",
                           tg_verdict_name((enum tg_verdict)i),
@@ -606,25 +640,33 @@ int tg_metrics_render(struct tg_metrics *m, char **out, size_t *len)
                               : "none",
                           v);
             }
-    header(&b, "ticketgate_shadow_evaluations_total", "counter",
+    header(b, "ticketgate_shadow_evaluations_total", "counter",
            "Live decisions evaluated under the shadow policy, or dropped "
            "(queue full, or the candidate failed on them).");
-    sb_printf(&b,
+    sb_printf(b,
               "ticketgate_shadow_evaluations_total{result=\"evaluated\"} "
               "%llu\n"
               "ticketgate_shadow_evaluations_total{result=\"dropped\"} "
               "%llu\n",
               load(&m->shadow_done[1]), load(&m->shadow_done[0]));
-    header(&b, "ticketgate_http_connections", "gauge",
-           "Connections a worker holds, by listener (open, not yet closed).");
-    sb_printf(&b, "ticketgate_http_connections{listener=\"api\"} %ld\n",
-              atomic_load(&m->connections[0]));
-    sb_printf(&b, "ticketgate_http_connections{listener=\"admin\"} %ld\n",
-              atomic_load(&m->connections[1]));
-    header(&b, "ticketgate_http_requests_in_progress", "gauge",
-           "Requests inside their handler now (reading, deciding, answering).");
-    sb_printf(&b, "ticketgate_http_requests_in_progress %ld\n",
-              atomic_load(&m->in_progress));
+}
+
+int tg_metrics_render(struct tg_metrics *m, char **out, size_t *len)
+{
+    struct sb b = {NULL, 0, 4096, 0};
+    char digest[DIGEST_CAP], esc[DIGEST_CAP * 2 + 1];
+
+    b.p = malloc(b.cap);
+    if (!b.p)
+        return TG_ENOMEM;
+    b.p[0] = '\0';
+
+    render_decisions(&b, m);
+    render_http(&b, m);
+    render_store(&b, m);
+    render_actback(&b, m);
+    render_outcomes(&b, m);
+    render_shadow(&b, m);
 
     pthread_mutex_lock(&m->lock);
     memcpy(digest, m->digest, sizeof(digest));

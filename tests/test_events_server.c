@@ -189,8 +189,9 @@ static void hub_header(const char *body, size_t len, char *out, size_t cap)
 }
 
 /* POSTs body to path signed with X-Hub-Signature (ctype NULL: JSON). */
-static void post_signed(const char *path, const char *ctype, const char *body,
-                        size_t len, const char *extra, struct tg_resp *r)
+static void send_signed(const char *method, const char *path,
+                        const char *ctype, const char *body, size_t len,
+                        const char *extra, struct tg_resp *r)
 {
     char sig[128], ct[96];
     const char *h[] = {ct, sig, extra, NULL};
@@ -198,7 +199,13 @@ static void post_signed(const char *path, const char *ctype, const char *body,
     snprintf(ct, sizeof(ct), "Content-Type: %s",
              ctype ? ctype : "application/json");
     hub_header(body, len, sig, sizeof(sig));
-    assert_int_equal(tg_test_http(&S, "POST", path, h, body, len, 0, r), 0);
+    assert_int_equal(tg_test_http(&S, method, path, h, body, len, 0, r), 0);
+}
+
+static void post_signed(const char *path, const char *ctype, const char *body,
+                        size_t len, const char *extra, struct tg_resp *r)
+{
+    send_signed("POST", path, ctype, body, len, extra, r);
 }
 
 /* The summary answer's numbers; unmapped: the length of its list. */
@@ -495,6 +502,15 @@ static void test_scim(void **state)
     check_error(&r, 415, "unsupported_media_type");
     tg_test_resp_free(&r);
     free(rm);
+
+    /* A SCIM client PATCHes the group itself (RFC 7644 3.5.2): the same
+     * PatchOp by PATCH is the same change, here a re-delivery. */
+    add = fixture("scim-add.json", &len);
+    send_signed("PATCH", path, "application/scim+json", add, len,
+                "Idempotency-Key: scim-req-1", &r);
+    check_summary(&r, 0, 2, 0, 1);
+    tg_test_resp_free(&r);
+    free(add);
 }
 
 /* A SCIM client retrying under its Idempotency-Key a second or more

@@ -41,8 +41,10 @@ static const struct route {
      NULL},
     /* GET: Okta's one-time verification of an event hook (same URI). */
     {"/v1/events", NULL, 0, "GET, POST", API_ONLY, tg_http_on_events, NULL},
-    {"/v1/events/scim/Groups/", "/v1/events/scim/Groups/{id}", 1, "POST",
-     API_ONLY, NULL, tg_http_on_events_scim},
+    /* PATCH is how a SCIM client changes a group (RFC 7644 3.5.2); POST
+     * is how a relay forwards it. */
+    {"/v1/events/scim/Groups/", "/v1/events/scim/Groups/{id}", 1,
+     "POST, PATCH", API_ONLY, NULL, tg_http_on_events_scim},
     {"/healthz", NULL, 0, "GET", ANY, tg_http_on_healthz, NULL},
     {"/readyz", NULL, 0, "GET", ANY, tg_http_on_readyz, NULL},
     {"/metrics", NULL, 0, "GET", ADMIN_ONLY, tg_http_on_metrics, NULL},

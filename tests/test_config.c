@@ -417,6 +417,32 @@ static void test_int_forms(void **state)
     tg_diag_cleanup(&d);
 }
 
+/* store.driver postgresql takes its URL from the environment (issue 15);
+ * sqlite stays the default. */
+static void test_store_driver(void **state)
+{
+    struct tg_config *c;
+    struct tg_diag d;
+    (void)state;
+
+    assert_int_equal(load("server:\n  threads: 2\n", NULL, &c, &d), 0);
+    assert_int_equal(c->store.driver, TG_STORE_SQLITE);
+    assert_null(c->store.url);
+    tg_config_free(c);
+    tg_diag_cleanup(&d);
+    assert_int_equal(setenv("TG_TEST_DB_URL", "postgresql:///tg?host=/x", 1),
+                     0);
+    assert_int_equal(load("store:\n  driver: postgresql\n"
+                          "  url: \"${TG_TEST_DB_URL}\"\n",
+                          NULL, &c, &d),
+                     0);
+    assert_int_equal(c->store.driver, TG_STORE_POSTGRESQL);
+    assert_string_equal(c->store.url, "postgresql:///tg?host=/x");
+    tg_config_free(c);
+    tg_diag_cleanup(&d);
+    unsetenv("TG_TEST_DB_URL");
+}
+
 /* Each sub-command loads the configuration afresh; so does a SIGHUP. Two
  * loads must agree, and a freed configuration must not leak (valgrind). */
 static void test_example_twice(void **state)
@@ -688,6 +714,13 @@ static void test_errors(void **state)
          3, "deny, warn or off"},
         {"bad sync", "store:\n  sync: always\n", NULL, 'c', 2,
          "normal or full"},
+        /* issue 15: the driver and its URL come together */
+        {"postgresql without url", "store:\n  driver: postgresql\n", NULL,
+         'c', 2, "store.url is not set"},
+        {"url without postgresql", "store:\n  url: postgresql:///tg\n",
+         NULL, 'c', 2, "store.driver is not postgresql"},
+        {"bad driver", "store:\n  driver: mysql\n", NULL, 'c', 2,
+         "sqlite or postgresql"},
         {"bad log level", "server: { log_level: loud }\n", NULL, 'c', 1,
          "debug, info, warn or error"},
         {"bad strict", "directory:\n  strict: maybe\n", NULL, 'c', 2,
@@ -1340,6 +1373,7 @@ int main(void)
         cmocka_unit_test(test_example_digest),
         cmocka_unit_test(test_digest_pinned),
         cmocka_unit_test(test_int_forms),
+        cmocka_unit_test(test_store_driver),
         cmocka_unit_test(test_example_twice),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_values_set),

@@ -1,239 +1,1031 @@
-/* pg.c - the PostgreSQL store (placeholder until it lands). */
+/* pg.c - the PostgreSQL store: connections, schema, the chain's writer. */
 
-#include "server/store/backend.h"
+#include "server/store/pg.h"
 
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+
+#include "server/util/digest.h"
+#include "server/util/log.h"
+#include "server/util/number.h"
 #include "validators/errors.h"
+
+#define KIND_DECISION "decision"
+#define KIND_MAX 32
+
+static const char WHY_DOWN[] =
+    "the PostgreSQL server cannot be reached (connection refused or lost)";
+static const char WHY_REFUSED[] =
+    "PostgreSQL refused the write (see the log for its message)";
+static const char WHY_BUSY[] =
+    "the chain's lock or a statement waited longer than "
+    "store.busy_timeout_ms";
+static const char WHY_ENCODING[] =
+    "the database's encoding is not UTF8 (or SQL_ASCII): stored text would "
+    "not come back as the bytes hashed";
+
+static const char SCHEMA[] =
+    "CREATE TABLE IF NOT EXISTS records("
+    " seq BIGINT PRIMARY KEY,"
+    " decision_id TEXT NOT NULL UNIQUE,"
+    " ticket TEXT NOT NULL,"
+    " source TEXT NOT NULL,"
+    " delivery_id TEXT,"
+    " body_sha256 TEXT NOT NULL,"
+    " policy TEXT NOT NULL,"
+    " time BIGINT NOT NULL,"
+    " decision TEXT NOT NULL,"
+    " just_norm TEXT,"
+    " prev_hash TEXT NOT NULL UNIQUE,"
+    " hash TEXT NOT NULL,"
+    " mac TEXT,"
+    " kind TEXT,"
+    " judged TEXT);"
+    "CREATE UNIQUE INDEX IF NOT EXISTS records_delivery"
+    " ON records(source, delivery_id) WHERE delivery_id IS NOT NULL;"
+    "CREATE INDEX IF NOT EXISTS records_ticket ON records(ticket, seq);"
+    "CREATE INDEX IF NOT EXISTS records_time ON records(time);"
+    "CREATE TABLE IF NOT EXISTS checkpoints("
+    " seq BIGINT PRIMARY KEY,"
+    " hash TEXT NOT NULL,"
+    " mac TEXT,"
+    " first_seq BIGINT NOT NULL,"
+    " count BIGINT NOT NULL,"
+    " archived_at BIGINT NOT NULL,"
+    " archive TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY,"
+    " value BIGINT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS just_use("
+    " just_norm TEXT NOT NULL,"
+    " ticket TEXT NOT NULL,"
+    " last_time BIGINT NOT NULL,"
+    " PRIMARY KEY(just_norm, ticket));"
+    "CREATE INDEX IF NOT EXISTS just_use_time"
+    " ON just_use(just_norm, last_time);"
+    "CREATE TABLE IF NOT EXISTS jti_use("
+    " source TEXT NOT NULL,"
+    " jti TEXT NOT NULL,"
+    " body_sha256 TEXT NOT NULL,"
+    " decision_id TEXT,"
+    " time BIGINT NOT NULL,"
+    " PRIMARY KEY(source, jti));"
+    "CREATE TABLE IF NOT EXISTS outbox("
+    " id BIGSERIAL PRIMARY KEY,"
+    " decision_id TEXT NOT NULL,"
+    " ticket TEXT NOT NULL,"
+    " system TEXT NOT NULL,"
+    " action TEXT NOT NULL,"
+    " params TEXT NOT NULL,"
+    " state TEXT NOT NULL,"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " tries INTEGER NOT NULL DEFAULT 0,"
+    " next_at BIGINT NOT NULL,"
+    " created_at BIGINT NOT NULL,"
+    " updated_at BIGINT NOT NULL,"
+    " last_error TEXT);"
+    "CREATE INDEX IF NOT EXISTS outbox_due ON outbox(state, next_at);"
+    "CREATE INDEX IF NOT EXISTS outbox_ticket ON outbox(ticket, id);"
+    "CREATE SEQUENCE IF NOT EXISTS decision_ids INCREMENT BY 1024;"
+    "INSERT INTO meta VALUES ('schema_version', 2) ON CONFLICT DO NOTHING;";
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* libpq prints NOTICEs ("relation already exists, skipping") to stderr. */
+static void quiet(void *arg, const char *msg)
+{
+    (void)arg;
+    (void)msg;
+}
+
+int tg_pg_fail(const PGresult *res)
+{
+    const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+    /* 55P03 lock_not_available (lock_timeout), 57014 query_canceled
+     * (statement_timeout) */
+    if (st && (strcmp(st, "55P03") == 0 || strcmp(st, "57014") == 0))
+        return TG_EBUSY;
+    return TG_EIO;
+}
+
+int tg_pg_exec(PGconn *db, const char *sql)
+{
+    PGresult *res = PQexec(db, sql);
+    int rc = 0;
+
+    if (PQresultStatus(res) != PGRES_COMMAND_OK &&
+        PQresultStatus(res) != PGRES_TUPLES_OK) {
+        rc = tg_pg_fail(res);
+        tg_log_event(TG_LOG_DEBUG, "evidence_pg", "%s",
+                     PQerrorMessage(db));
+    }
+    PQclear(res);
+    return rc;
+}
+
+int tg_pg_connect(const char *url, int busy_ms, PGconn **out,
+                  const char **why)
+{
+    static const char *const keys[] = {"dbname", "connect_timeout",
+                                       "application_name", NULL};
+    const char *vals[] = {url, "5", "ticketgate", NULL};
+    char sql[128];
+    PGconn *db;
+    const char *enc;
+
+    *out = NULL;
+    *why = WHY_DOWN;
+    db = PQconnectdbParams(keys, vals, 1);
+    if (!db)
+        return TG_EIO;
+    if (PQstatus(db) != CONNECTION_OK) {
+        tg_log_event(TG_LOG_DEBUG, "evidence_pg", "connect: %s",
+                     PQerrorMessage(db));
+        PQfinish(db);
+        return TG_EIO;
+    }
+    PQsetNoticeProcessor(db, quiet, NULL);
+    enc = PQparameterStatus(db, "server_encoding");
+    if (!enc || (strcmp(enc, "UTF8") != 0 && strcmp(enc, "SQL_ASCII") != 0)) {
+        *why = WHY_ENCODING;
+        PQfinish(db);
+        return TG_EIO;
+    }
+    if (PQsetClientEncoding(db, "UTF8") != 0 && strcmp(enc, "UTF8") == 0) {
+        PQfinish(db);
+        return TG_EIO;
+    }
+    if (busy_ms > 0) {
+        int n = snprintf(sql, sizeof sql,
+                         "SET lock_timeout = %d; SET statement_timeout = %d",
+                         busy_ms, busy_ms);
+
+        if (n < 0 || (size_t)n >= sizeof sql || tg_pg_exec(db, sql)) {
+            PQfinish(db);
+            return TG_EIO;
+        }
+    }
+    *out = db;
+    return 0;
+}
+
+int tg_pg_schema(PGconn *db)
+{
+    char sql[96];
+    int n = snprintf(sql, sizeof sql, "SELECT pg_advisory_xact_lock(%" PRId64
+                                      ")",
+                     TG_PG_SCHEMA_LOCK);
+
+    /* N replicas starting at once: CREATE ... IF NOT EXISTS is not safe
+     * against itself, so one at a time */
+    if (n < 0 || (size_t)n >= sizeof sql || tg_pg_exec(db, "BEGIN"))
+        return TG_EIO;
+    if (tg_pg_exec(db, sql) || tg_pg_exec(db, SCHEMA) ||
+        tg_pg_exec(db, "COMMIT")) {
+        tg_pg_exec(db, "ROLLBACK");
+        return TG_EIO;
+    }
+    return 0;
+}
+
+char *tg_pg_dup(const PGresult *res, int row, int col, int *oom)
+{
+    size_t n;
+    char *s;
+
+    if (PQgetisnull(res, row, col))
+        return NULL;
+    n = (size_t)PQgetlength(res, row, col);
+    if (!(s = malloc(n + 1))) {
+        *oom = 1;
+        return NULL;
+    }
+    memcpy(s, PQgetvalue(res, row, col), n);
+    s[n] = '\0';
+    return s;
+}
+
+int64_t tg_pg_i64(const PGresult *res, int row, int col)
+{
+    int64_t v = 0;
+    const char *p = PQgetvalue(res, row, col);
+
+    if (p)
+        tg_number_parse_i64(p, strlen(p), INT64_MIN, INT64_MAX, &v);
+    return v;
+}
+
+/* ---------------------------------------------------------------- pool */
+
+int tg_pg_conn_get(struct tg_pg *e, PGconn **out)
+{
+    const char *why;
+
+    pthread_mutex_lock(&e->pool_mu);
+    if (e->n_idle > 0) {
+        *out = e->idle[--e->n_idle];
+        pthread_mutex_unlock(&e->pool_mu);
+        if (PQstatus(*out) == CONNECTION_OK)
+            return 0;
+        PQfinish(*out);
+    } else {
+        pthread_mutex_unlock(&e->pool_mu);
+    }
+    return tg_pg_connect(e->url, e->busy_ms, out, &why);
+}
+
+void tg_pg_conn_put(struct tg_pg *e, PGconn *db, int ok)
+{
+    if (!db)
+        return;
+    /* a failed read may have left the connection in an aborted
+     * transaction or broken: not reused */
+    if (ok && PQstatus(db) == CONNECTION_OK &&
+        PQtransactionStatus(db) == PQTRANS_IDLE) {
+        pthread_mutex_lock(&e->pool_mu);
+        if (e->n_idle < TG_PG_POOL_MAX) {
+            e->idle[e->n_idle++] = db;
+            db = NULL;
+        }
+        pthread_mutex_unlock(&e->pool_mu);
+    }
+    if (db)
+        PQfinish(db);
+}
+
+/* ------------------------------------------------------------- writing */
+
+/* One batch's statements (the writer's connection, its transaction). */
+struct batch {
+    struct tg_pg *e;
+    PGconn *db;
+    int64_t seq;
+    char hash[65];
+};
+
+/* Runs a parameterised statement; *res is the result on success (caller
+ * clears). Returns 0, TG_EBUSY or TG_EIO. */
+static int run(PGconn *db, const char *sql, int n, const char *const *v,
+               const int *len, PGresult **res)
+{
+    PGresult *r = PQexecParams(db, sql, n, NULL, v, len, NULL, 0);
+    ExecStatusType s = PQresultStatus(r);
+    int rc;
+
+    if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK) {
+        if (res)
+            *res = r;
+        else
+            PQclear(r);
+        return 0;
+    }
+    rc = tg_pg_fail(r);
+    tg_log_event(TG_LOG_DEBUG, "evidence_pg", "%s", PQerrorMessage(db));
+    PQclear(r);
+    return rc;
+}
+
+/* The head of the chain inside the locked transaction: the last record,
+ * or the checkpoint anchor, or genesis. */
+static int read_head(struct batch *b)
+{
+    PGresult *res = NULL;
+    int rc;
+
+    rc = run(b->db,
+             "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1", 0,
+             NULL, NULL, &res);
+    if (!rc && PQntuples(res) == 0) {
+        PQclear(res);
+        res = NULL;
+        rc = run(b->db,
+                 "SELECT seq, hash FROM checkpoints ORDER BY seq DESC "
+                 "LIMIT 1",
+                 0, NULL, NULL, &res);
+        if (!rc && PQntuples(res) == 0) {
+            b->seq = 0;
+            memcpy(b->hash, ZERO_HASH, 65);
+            PQclear(res);
+            return 0;
+        }
+    }
+    if (rc)
+        return rc;
+    if (PQgetlength(res, 0, 1) != 64) {
+        PQclear(res);
+        return TG_EIO;
+    }
+    b->seq = tg_pg_i64(res, 0, 0);
+    memcpy(b->hash, PQgetvalue(res, 0, 1), 64);
+    b->hash[64] = '\0';
+    PQclear(res);
+    return 0;
+}
+
+/* Whether r's jti may be bound (as jti_free of writer.c). */
+static int jti_free(struct batch *b, const struct tg_evidence_record *r,
+                    int jti_only)
+{
+    const char *v[2] = {r->source, r->jti};
+    PGresult *res = NULL;
+    char body[65];
+    int rc;
+
+    if ((rc = run(b->db,
+                  "SELECT body_sha256, decision_id FROM jti_use"
+                  " WHERE source = $1 AND jti = $2",
+                  2, v, NULL, &res)))
+        return rc;
+    if (PQntuples(res) > 0) {
+        tg_digest_hex(r->body_sha256, 32, body);
+        rc = strcmp(PQgetvalue(res, 0, 0), body) == 0 &&
+                     (jti_only || PQgetisnull(res, 0, 1))
+                 ? 0
+                 : TG_ECONFLICT;
+    }
+    PQclear(res);
+    return rc;
+}
+
+static int jti_bind(struct batch *b, const struct tg_evidence_record *r,
+                    const char *decision_id)
+{
+    char body[65], t[24];
+    const char *v[5] = {r->source, r->jti, body, decision_id, t};
+
+    tg_digest_hex(r->body_sha256, 32, body);
+    if (!tg_chain_int_text(r->time, t, sizeof t))
+        return TG_EIO;
+    return run(b->db,
+               "INSERT INTO jti_use(source, jti, body_sha256, decision_id,"
+               " time) VALUES ($1, $2, $3, $4, $5)"
+               " ON CONFLICT (source, jti) DO NOTHING",
+               5, v, NULL, NULL);
+}
+
+/* Whether r may be written: its delivery id not recorded for its source,
+ * its jti unused. 0, TG_ECONFLICT, or a fatal TG_EIO / TG_EBUSY. */
+static int insert_free(struct batch *b, const struct tg_evidence_record *r)
+{
+    int rc;
+
+    if (r->delivery_id) {
+        const char *v[2] = {r->source, r->delivery_id};
+        PGresult *res = NULL;
+
+        if ((rc = run(b->db,
+                      "SELECT 1 FROM records WHERE source = $1 AND"
+                      " delivery_id = $2",
+                      2, v, NULL, &res)))
+            return rc;
+        rc = PQntuples(res) > 0 ? TG_ECONFLICT : 0;
+        PQclear(res);
+        if (rc)
+            return rc;
+    }
+    if (r->jti)
+        return jti_free(b, r, 0);
+    return 0;
+}
+
+/* The link's fields for r or the entry of it (writer.c's link_fields and
+ * entry_fields: the same bytes, so both stores hash alike). */
+static void record_fields(struct tg_chain_field f[F_N],
+                          const struct tg_evidence_record *r, char body[65])
+{
+    tg_digest_hex(r->body_sha256, 32, body);
+    f[F_ID] = (struct tg_chain_field){r->decision_id, strlen(r->decision_id)};
+    f[F_TICKET] = (struct tg_chain_field){r->ticket, strlen(r->ticket)};
+    f[F_SOURCE] = (struct tg_chain_field){r->source, strlen(r->source)};
+    f[F_DELIVERY] = (struct tg_chain_field){
+        r->delivery_id, r->delivery_id ? strlen(r->delivery_id) : 0};
+    f[F_BODY] = (struct tg_chain_field){body, 64};
+    f[F_POLICY] =
+        (struct tg_chain_field){r->policy_digest, strlen(r->policy_digest)};
+    f[F_DECISION] = (struct tg_chain_field){r->decision_json, r->decision_len};
+    f[F_JUST] = (struct tg_chain_field){
+        r->justification_norm,
+        r->justification_norm ? strlen(r->justification_norm) : 0};
+    f[F_KIND] = (struct tg_chain_field){KIND_DECISION,
+                                        sizeof KIND_DECISION - 1};
+    f[F_JUDGED] = (struct tg_chain_field){
+        r->judged_json, r->judged_json ? r->judged_len : 0};
+}
+
+static void entry_fields(struct tg_chain_field f[F_N],
+                         const struct tg_pg_item *it, char body[65])
+{
+    const struct tg_evidence_entry *en = it->en;
+
+    tg_digest_hex(it->en_sha, 32, body);
+    f[F_ID] = (struct tg_chain_field){it->en_id, strlen(it->en_id)};
+    f[F_TICKET] = (struct tg_chain_field){en->ticket ? en->ticket : "",
+                                          en->ticket ? strlen(en->ticket) : 0};
+    f[F_SOURCE] = (struct tg_chain_field){en->source ? en->source : "",
+                                          en->source ? strlen(en->source) : 0};
+    f[F_DELIVERY] = (struct tg_chain_field){NULL, 0};
+    f[F_BODY] = (struct tg_chain_field){body, 64};
+    f[F_POLICY] = (struct tg_chain_field){"", 0};
+    f[F_DECISION] = (struct tg_chain_field){en->json, en->len};
+    f[F_JUST] = (struct tg_chain_field){NULL, 0};
+    f[F_KIND] = (struct tg_chain_field){en->kind, strlen(en->kind)};
+    f[F_JUDGED] = (struct tg_chain_field){NULL, 0};
+}
+
+/* Hashes f as the link after the batch's head (time t), inserts it, and
+ * advances the head. Returns 0, TG_ECONFLICT when its decision_id column is
+ * taken (nothing written), or a fatal TG_EIO / TG_EBUSY. */
+static int link_insert(struct batch *b, struct tg_chain_field f[F_N],
+                       int64_t t)
+{
+    struct tg_pg *e = b->e;
+    char seqtxt[24], timetxt[24], newhash[65], mac[65];
+    unsigned char digest[32], macbin[32];
+    const char *v[15];
+    int len[15];
+    PGresult *res = NULL;
+    int64_t next;
+    int rc;
+
+    if (b->seq == INT64_MAX)
+        return TG_EIO;
+    next = b->seq + 1;
+    f[F_SEQ].p = seqtxt;
+    f[F_SEQ].n = tg_chain_int_text(next, seqtxt, sizeof seqtxt);
+    f[F_TIME].p = timetxt;
+    f[F_TIME].n = tg_chain_int_text(t, timetxt, sizeof timetxt);
+    f[F_PREV] = (struct tg_chain_field){b->hash, 64};
+    if (f[F_DECISION].n > INT32_MAX || f[F_JUDGED].n > INT32_MAX)
+        return TG_EIO;
+    if (tg_chain_hash(f, 1, digest))
+        return TG_EIO;
+    tg_digest_hex(digest, 32, newhash);
+    if (e->keylen) {
+        if (tg_chain_mac(e->key, e->keylen, digest, macbin))
+            return TG_EIO;
+        tg_digest_hex(macbin, 32, mac);
+        OPENSSL_cleanse(macbin, sizeof macbin);
+    }
+    /* parameters $1..$15 in column order; text with explicit lengths, so
+     * the bytes stored are the bytes hashed */
+    for (int i = 0; i < F_N1; i++) {
+        v[i] = f[i].p;
+        len[i] = (int)f[i].n;
+    }
+    v[11] = newhash;
+    len[11] = 64;
+    v[12] = e->keylen ? mac : NULL;
+    len[12] = e->keylen ? 64 : 0;
+    v[13] = f[F_KIND].p;
+    len[13] = (int)f[F_KIND].n;
+    v[14] = f[F_JUDGED].p;
+    len[14] = (int)f[F_JUDGED].n;
+    rc = run(b->db,
+             "INSERT INTO records(" TG_PG_RECORD_COLUMNS ") VALUES ($1, $2,"
+             " $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+             " ON CONFLICT (decision_id) DO NOTHING",
+             15, v, len, &res);
+    if (rc)
+        return rc;
+    rc = strcmp(PQcmdTuples(res), "1") == 0 ? 0 : TG_ECONFLICT;
+    PQclear(res);
+    if (rc == 0) {
+        b->seq = next;
+        memcpy(b->hash, newhash, 65);
+    }
+    return rc;
+}
+
+/* r as the next link, with its copy-forward use, jti and actions. Returns
+ * 0, TG_ECONFLICT (delivery id or jti taken), TG_EINVAL (decision id
+ * taken), or a fatal TG_EIO / TG_EBUSY. */
+static int insert_record(struct batch *b, const struct tg_evidence_record *r)
+{
+    struct tg_chain_field f[F_N];
+    char body[65], t[24];
+    int rc;
+
+    if ((rc = insert_free(b, r)))
+        return rc;
+    record_fields(f, r, body);
+    if ((rc = link_insert(b, f, r->time)))
+        return rc == TG_ECONFLICT ? TG_EINVAL : rc;
+    if (r->justification_norm) {
+        const char *v[3] = {r->justification_norm, r->ticket, t};
+
+        if (!tg_chain_int_text(r->time, t, sizeof t))
+            return TG_EIO;
+        if ((rc = run(b->db,
+                      "INSERT INTO just_use(just_norm, ticket, last_time)"
+                      " VALUES ($1, $2, $3) ON CONFLICT (just_norm, ticket)"
+                      " DO UPDATE SET last_time = GREATEST("
+                      "just_use.last_time, EXCLUDED.last_time)",
+                      3, v, NULL, NULL)))
+            return rc;
+    }
+    /* past the record, a failure is fatal: the batch rolls back whole */
+    if (r->jti && (rc = jti_bind(b, r, r->decision_id)))
+        return rc;
+    if (r->actions_json && (rc = tg_pg_outbox_insert(b->db, r)))
+        return rc == TG_EBUSY ? TG_EBUSY : TG_EIO;
+    return 0;
+}
+
+static int insert_entry(struct batch *b, const struct tg_pg_item *it)
+{
+    struct tg_chain_field f[F_N];
+    char body[65];
+
+    entry_fields(f, it, body);
+    return link_insert(b, f, it->en->time);
+}
+
+/* The items' own work inside the open, locked transaction. */
+static int batch_items(struct batch *b, struct tg_pg_item *batch)
+{
+    for (struct tg_pg_item *p = batch; p; p = p->next) {
+        if (!p->r && !p->en) {
+            p->rc = 0;
+        } else if (p->jti_only) {
+            p->rc = jti_free(b, p->r, 1);
+            if (!p->rc)
+                p->rc = jti_bind(b, p->r, NULL);
+        } else if (p->en) {
+            p->rc = insert_entry(b, p);
+        } else {
+            p->rc = insert_record(b, p->r);
+        }
+        if (p->rc == 0 && p->tx)
+            p->rc = p->tx(b->e, b->db, p->tx_arg);
+        if (p->rc == TG_EIO || p->rc == TG_EBUSY || p->rc == TG_ENOMEM)
+            return p->rc == TG_EBUSY ? TG_EBUSY : TG_EIO;
+    }
+    return 0;
+}
+
+/* The first item of batch that wrote a row of records (its decision_id
+ * column), or NULL. */
+static const char *first_written(const struct tg_pg_item *batch)
+{
+    for (const struct tg_pg_item *p = batch; p; p = p->next) {
+        if (p->rc != 0 || p->jti_only)
+            continue;
+        if (p->en)
+            return p->en_id;
+        if (p->r)
+            return p->r->decision_id;
+    }
+    return NULL;
+}
+
+/*
+ * COMMIT's answer was lost with the connection: did it commit? Reconnects
+ * once and looks the first record of the batch up. Returns 0 (it did: the
+ * batch stands as written), TG_EIO (it did not, or it cannot be known: the
+ * batch is not acknowledged).
+ */
+static int commit_outcome(struct tg_pg *e, const struct tg_pg_item *batch)
+{
+    const char *id = first_written(batch), *why;
+    PGresult *res = NULL;
+    PGconn *db = NULL;
+    int rc = TG_EIO;
+
+    if (!id || tg_pg_connect(e->url, e->busy_ms, &db, &why))
+        goto out;
+    if (run(db, "SELECT 1 FROM records WHERE decision_id = $1", 1, &id,
+            NULL, &res) == 0) {
+        rc = PQntuples(res) > 0 ? 0 : TG_EIO;
+        PQclear(res);
+    }
+    tg_log_event(TG_LOG_WARN, "evidence_pg_commit_unknown",
+                 "the connection was lost during COMMIT; the batch %s",
+                 rc == 0 ? "was found committed and is acknowledged"
+                         : "is not in the store and is answered as failed");
+out:
+    /* the writer goes on with this connection */
+    if (db) {
+        if (e->w)
+            PQfinish(e->w);
+        e->w = db;
+    }
+    return rc;
+}
+
+static void set_failed(struct tg_pg *e, const char *why, PGconn *db)
+{
+    atomic_store(&e->failure, why);
+    atomic_store(&e->ready, 0);
+    if (e->logged != why) {
+        tg_log_event(TG_LOG_ERROR, "evidence_error",
+                     "evidence store (postgresql): %s%s%s", why,
+                     db ? ": " : "", db ? PQerrorMessage(db) : "");
+        e->logged = why;
+    }
+}
+
+static void set_ok(struct tg_pg *e)
+{
+    if (e->logged)
+        tg_log_event(TG_LOG_INFO, "evidence_recovered",
+                     "evidence store (postgresql): takes writes again");
+    e->logged = NULL;
+    e->backoff_ms = 0;
+    atomic_store(&e->failure, NULL);
+    atomic_store(&e->ready, 1);
+}
+
+/* A writer's connection (re)made when the backoff allows. 0 or TG_EIO. */
+static int writer_conn(struct tg_pg *e)
+{
+    const char *why;
+    int64_t now = mono_ms();
+
+    if (e->w && PQstatus(e->w) == CONNECTION_OK)
+        return 0;
+    if (e->w) {
+        PQfinish(e->w);
+        e->w = NULL;
+    }
+    if (now < e->retry_at_ms)
+        return TG_EIO;
+    if (tg_pg_connect(e->url, e->busy_ms, &e->w, &why) == 0)
+        return 0;
+    /* 100 ms, doubling to 2 s: a restarting server is not hammered, and
+     * the store is back within 2 s of it */
+    e->backoff_ms = e->backoff_ms ? e->backoff_ms * 2 : TG_PG_BACKOFF_MIN_MS;
+    if (e->backoff_ms > TG_PG_BACKOFF_MAX_MS)
+        e->backoff_ms = TG_PG_BACKOFF_MAX_MS;
+    e->retry_at_ms = now + e->backoff_ms;
+    set_failed(e, why, NULL);
+    return TG_EIO;
+}
+
+/* Writes batch in one transaction; sets every item's rc. */
+static void commit_batch(struct tg_pg *e, struct tg_pg_item *batch)
+{
+    struct batch b = {.e = e};
+    char lock[80];
+    PGresult *res;
+    int rc, n;
+
+    if (writer_conn(e)) {
+        rc = TG_EIO;
+        goto fail;
+    }
+    b.db = e->w;
+    n = snprintf(lock, sizeof lock, "SELECT pg_advisory_xact_lock(%" PRId64
+                                    ")",
+                 TG_PG_CHAIN_LOCK);
+    if (n < 0 || (size_t)n >= sizeof lock) {
+        rc = TG_EIO;
+        goto fail;
+    }
+    if ((rc = tg_pg_exec(b.db, "BEGIN")))
+        goto fail;
+    if ((rc = tg_pg_exec(b.db, lock)) || (rc = read_head(&b)) ||
+        (rc = batch_items(&b, batch)))
+        goto rollback;
+    res = PQexec(b.db, "COMMIT");
+    if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+        PQclear(res);
+        set_ok(e);
+        return;
+    }
+    PQclear(res);
+    if (PQstatus(b.db) == CONNECTION_BAD) {
+        /* the outcome is unknown: look it up (commit_outcome) */
+        if ((rc = commit_outcome(e, batch)) == 0) {
+            set_ok(e);
+            return;
+        }
+        goto fail;
+    }
+    rc = TG_EIO;
+rollback:
+    if (PQstatus(b.db) == CONNECTION_OK)
+        tg_pg_exec(b.db, "ROLLBACK");
+fail:
+    if (rc != TG_EBUSY)
+        rc = TG_EIO;
+    for (struct tg_pg_item *p = batch; p; p = p->next)
+        p->rc = rc;
+    if (e->w && PQstatus(e->w) != CONNECTION_OK)
+        set_failed(e, WHY_DOWN, e->w);
+    else if (rc == TG_EBUSY)
+        set_failed(e, WHY_BUSY, NULL);
+    else if (e->w)
+        set_failed(e, WHY_REFUSED, e->w);
+}
+
+static void *writer_main(void *arg)
+{
+    struct tg_pg *e = arg;
+
+    pthread_mutex_lock(&e->mu);
+    for (;;) {
+        struct tg_pg_item *batch, *p;
+        int n = 0;
+
+        while (!e->stop && !e->qhead) {
+            struct timespec ts;
+
+            if (atomic_load(&e->ready))
+                pthread_cond_wait(&e->work, &e->mu);
+            else {
+                /* failing: probe (reconnect) every TG_EVIDENCE_PROBE_MS
+                 * so that /readyz comes back without a write */
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_sec += TG_EVIDENCE_PROBE_MS / 1000;
+                ts.tv_nsec += (TG_EVIDENCE_PROBE_MS % 1000) * 1000000L;
+                if (ts.tv_nsec >= 1000000000L) {
+                    ts.tv_sec++;
+                    ts.tv_nsec -= 1000000000L;
+                }
+                if (pthread_cond_timedwait(&e->work, &e->mu, &ts) != 0 &&
+                    !e->qhead && !e->stop) {
+                    pthread_mutex_unlock(&e->mu);
+                    if (writer_conn(e) == 0 &&
+                        tg_pg_exec(e->w, "SELECT 1") == 0)
+                        set_ok(e);
+                    pthread_mutex_lock(&e->mu);
+                }
+            }
+        }
+        if (!e->qhead && e->stop)
+            break;
+        batch = e->qhead;
+        for (p = batch; p->next && ++n < TG_PG_MAX_BATCH; p = p->next)
+            ;
+        e->qhead = p->next;
+        if (!e->qhead)
+            e->qtail = NULL;
+        p->next = NULL;
+        pthread_mutex_unlock(&e->mu);
+        commit_batch(e, batch);
+        pthread_mutex_lock(&e->mu);
+        for (p = batch; p; p = p->next)
+            p->done = 1;
+        pthread_cond_broadcast(&e->done_cv);
+    }
+    pthread_mutex_unlock(&e->mu);
+    return NULL;
+}
+
+int tg_pg_enqueue(struct tg_pg *e, struct tg_pg_item *it)
+{
+    int rc;
+
+    it->done = 0;
+    it->next = NULL;
+    pthread_mutex_lock(&e->mu);
+    if (e->stop) {
+        pthread_mutex_unlock(&e->mu);
+        return TG_EIO;
+    }
+    if (e->qtail)
+        e->qtail->next = it;
+    else
+        e->qhead = it;
+    e->qtail = it;
+    pthread_cond_signal(&e->work);
+    while (!it->done)
+        pthread_cond_wait(&e->done_cv, &e->mu);
+    rc = it->rc;
+    pthread_mutex_unlock(&e->mu);
+    return rc;
+}
+
+/* ------------------------------------------------------ open and close */
+
+static void pg_free(struct tg_pg *e)
+{
+    if (!e)
+        return;
+    if (e->w)
+        PQfinish(e->w);
+    for (int i = 0; i < e->n_idle; i++)
+        PQfinish(e->idle[i]);
+    if (e->url) {
+        OPENSSL_cleanse(e->url, strlen(e->url));
+        free(e->url);
+    }
+    if (e->key) {
+        OPENSSL_cleanse(e->key, e->keylen);
+        free(e->key);
+    }
+    pthread_mutex_destroy(&e->mu);
+    pthread_mutex_destroy(&e->id_mu);
+    pthread_mutex_destroy(&e->pool_mu);
+    pthread_cond_destroy(&e->work);
+    pthread_cond_destroy(&e->done_cv);
+    free(e);
+}
 
 int tg_pg_open(const struct tg_config *c, struct tg_pg **out)
 {
-    (void)c;
-    (void)out;
-    return TG_EIO;
+    struct tg_pg *e;
+    const char *why = NULL;
+    int rc = TG_ENOMEM;
+
+    if (!c || !c->store.url || !out)
+        return TG_EINVAL;
+    if (!(e = calloc(1, sizeof *e)))
+        return TG_ENOMEM;
+    pthread_mutex_init(&e->mu, NULL);
+    pthread_mutex_init(&e->id_mu, NULL);
+    pthread_mutex_init(&e->pool_mu, NULL);
+    pthread_cond_init(&e->work, NULL);
+    pthread_cond_init(&e->done_cv, NULL);
+    e->busy_ms = c->store.busy_timeout_ms > 0 ? c->store.busy_timeout_ms
+                                               : 2000;
+    if (!(e->url = strdup(c->store.url)))
+        goto out;
+    if (c->store.hmac_key && c->store.hmac_key_len) {
+        if (!(e->key = malloc(c->store.hmac_key_len)))
+            goto out;
+        memcpy(e->key, c->store.hmac_key, c->store.hmac_key_len);
+        e->keylen = c->store.hmac_key_len;
+    }
+    rc = TG_EIO;
+    if (tg_pg_connect(e->url, e->busy_ms, &e->w, &why) ||
+        (why = WHY_REFUSED, tg_pg_schema(e->w))) {
+        tg_log_event(TG_LOG_ERROR, "evidence_error",
+                     "evidence store (postgresql): cannot open: %s%s%s", why,
+                     e->w ? ": " : "", e->w ? PQerrorMessage(e->w) : "");
+        goto out;
+    }
+    atomic_store(&e->ready, 1);
+    rc = TG_ENOMEM;
+    if (pthread_create(&e->writer, NULL, writer_main, e))
+        goto out;
+    e->writer_started = 1;
+    *out = e;
+    return 0;
+out:
+    pg_free(e);
+    return rc;
 }
 
 void tg_pg_close(struct tg_pg *e)
 {
-    (void)e;
+    if (!e)
+        return;
+    if (e->writer_started) {
+        pthread_mutex_lock(&e->mu);
+        e->stop = 1;
+        pthread_cond_signal(&e->work);
+        pthread_mutex_unlock(&e->mu);
+        pthread_join(e->writer, NULL);
+    }
+    pg_free(e);
 }
+
+/* ---------------------------------------------------------- the API */
 
 uint64_t tg_pg_next_seq(struct tg_pg *e)
 {
-    (void)e;
-    return 0;
+    uint64_t v;
+
+    pthread_mutex_lock(&e->id_mu);
+    if (e->id_next >= e->id_end) {
+        PGconn *db = NULL;
+        PGresult *res = NULL;
+
+        /* a block of TG_PG_ID_BLOCK numbers no other process gets (the
+         * sequence counts in blocks); without the server, numbers go on
+         * from the last block: the id's random bytes keep it apart */
+        if (tg_pg_conn_get(e, &db) == 0 &&
+            run(db, "SELECT nextval('decision_ids')", 0, NULL, NULL,
+                &res) == 0) {
+            int64_t b = tg_pg_i64(res, 0, 0);
+
+            if (b > 0) {
+                e->id_next = (uint64_t)b;
+                e->id_end = (uint64_t)b + TG_PG_ID_BLOCK;
+            }
+            PQclear(res);
+            tg_pg_conn_put(e, db, 1);
+        } else {
+            tg_pg_conn_put(e, db, 0);
+        }
+        if (e->id_next >= e->id_end)
+            e->id_end = e->id_next + 1;
+    }
+    v = e->id_next++;
+    pthread_mutex_unlock(&e->id_mu);
+    return v;
+}
+
+int tg_pg_ready(struct tg_pg *e)
+{
+    return e ? atomic_load(&e->ready) : 0;
+}
+
+const char *tg_pg_failure(struct tg_pg *e)
+{
+    return e ? atomic_load(&e->failure) : NULL;
+}
+
+static int looks_like_object(const char *p, size_t n)
+{
+    while (n > 0 && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) {
+        p++;
+        n--;
+    }
+    while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\n' ||
+                     p[n - 1] == '\r' || p[n - 1] == '\t'))
+        n--;
+    return n >= 2 && p[0] == '{' && p[n - 1] == '}';
 }
 
 int tg_pg_append(struct tg_pg *e, const struct tg_evidence_record *r)
 {
-    (void)e;
-    (void)r;
-    return TG_EIO;
+    struct tg_pg_item it;
+
+    if (!e || !r || !r->decision_id || !r->ticket || !r->source ||
+        !r->policy_digest || !r->decision_json || r->decision_len == 0 ||
+        (r->judged_json && r->judged_len == 0) ||
+        !looks_like_object(r->decision_json, r->decision_len))
+        return TG_EINVAL;
+    if (r->actions_json && !tg_pg_outbox_valid(r->actions_json))
+        return TG_EINVAL;
+    memset(&it, 0, sizeof it);
+    it.r = r;
+    return tg_pg_enqueue(e, &it);
+}
+
+static int entry_kind_valid(const char *kind)
+{
+    size_t n = kind ? strlen(kind) : 0;
+
+    if (n == 0 || n > KIND_MAX || strcmp(kind, KIND_DECISION) == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((kind[i] >= 'a' && kind[i] <= 'z') || kind[i] == '_'))
+            return 0;
+    return 1;
 }
 
 int tg_pg_append_entry(struct tg_pg *e, const struct tg_evidence_entry *en)
 {
-    (void)e;
-    (void)en;
-    return TG_EIO;
-}
+    struct tg_pg_item it;
+    size_t kn, keyn;
+    char *id;
+    int rc;
 
-int tg_pg_scan(struct tg_pg *e, const char *kind, int64_t since, int64_t until,
-               tg_evidence_row_fn fn, void *ctx)
-{
-    (void)e;
-    (void)kind;
-    (void)since;
-    (void)until;
-    (void)fn;
-    (void)ctx;
-    return TG_EIO;
-}
-
-int tg_pg_get_entry(struct tg_pg *e, const char *kind, const char *key,
-                    char **json)
-{
-    (void)e;
-    (void)kind;
-    (void)key;
-    (void)json;
-    return TG_EIO;
-}
-
-int tg_pg_find_delivery(struct tg_pg *e, const char *source,
-                        const char *delivery_id,
-                        const unsigned char body_sha256[32],
-                        char **decision_json)
-{
-    (void)e;
-    (void)source;
-    (void)delivery_id;
-    (void)body_sha256;
-    (void)decision_json;
-    return TG_EIO;
-}
-
-int tg_pg_find_jti(struct tg_pg *e, const char *source, const char *jti,
-                   const unsigned char body_sha256[32], char **decision_json)
-{
-    (void)e;
-    (void)source;
-    (void)jti;
-    (void)body_sha256;
-    (void)decision_json;
-    return TG_EIO;
+    if (!e || !en || !entry_kind_valid(en->kind) || !en->key ||
+        !en->key[0] || !en->json || en->len == 0 || en->len > INT32_MAX ||
+        !looks_like_object(en->json, en->len))
+        return TG_EINVAL;
+    kn = strlen(en->kind);
+    keyn = strlen(en->key);
+    if (keyn > INT32_MAX - KIND_MAX - 2)
+        return TG_EINVAL;
+    if (!(id = malloc(kn + 1 + keyn + 1)))
+        return TG_ENOMEM;
+    memcpy(id, en->kind, kn);
+    id[kn] = ':';
+    memcpy(id + kn + 1, en->key, keyn + 1);
+    memset(&it, 0, sizeof it);
+    it.en = en;
+    it.en_id = id;
+    if (tg_digest_sha256_of(en->json, en->len, it.en_sha)) {
+        free(id);
+        return TG_EIO;
+    }
+    rc = tg_pg_enqueue(e, &it);
+    free(id);
+    return rc;
 }
 
 int tg_pg_bind_jti(struct tg_pg *e, const char *source, const char *jti,
                    const unsigned char body_sha256[32], int64_t time)
 {
-    (void)e;
-    (void)source;
-    (void)jti;
-    (void)body_sha256;
-    (void)time;
-    return TG_EIO;
-}
+    struct tg_evidence_record r;
+    struct tg_pg_item it;
 
-int tg_pg_copy_forward_count(struct tg_pg *e, const char *justification_norm,
-                             const char *ticket, int64_t since, long *out)
-{
-    (void)e;
-    (void)justification_norm;
-    (void)ticket;
-    (void)since;
-    (void)out;
-    return TG_EIO;
-}
-
-int tg_pg_get(struct tg_pg *e, const char *decision_id, char **json)
-{
-    (void)e;
-    (void)decision_id;
-    (void)json;
-    return TG_EIO;
-}
-
-int tg_pg_list(struct tg_pg *e, const char *ticket, int limit, uint64_t before,
-               json_t **out)
-{
-    (void)e;
-    (void)ticket;
-    (void)limit;
-    (void)before;
-    (void)out;
-    return TG_EIO;
-}
-
-int tg_pg_ready(struct tg_pg *e)
-{
-    (void)e;
-    return TG_EIO;
-}
-
-const char *tg_pg_failure(struct tg_pg *e)
-{
-    (void)e;
-    return "not built";
-}
-
-int tg_pg_outbox_claim(struct tg_pg *e, int64_t now_ms, int max,
-                       int64_t lease_ms, json_t **out)
-{
-    (void)e;
-    (void)now_ms;
-    (void)max;
-    (void)lease_ms;
-    (void)out;
-    return TG_EIO;
-}
-
-int tg_pg_outbox_settle(struct tg_pg *e, int64_t id, const char *outcome,
-                        int64_t next_at_ms, const char *error)
-{
-    (void)e;
-    (void)id;
-    (void)outcome;
-    (void)next_at_ms;
-    (void)error;
-    return TG_EIO;
-}
-
-int tg_pg_outbox_list(struct tg_pg *e, const char *ticket, json_t **out)
-{
-    (void)e;
-    (void)ticket;
-    (void)out;
-    return TG_EIO;
-}
-
-int tg_pg_outbox_stats(struct tg_pg *e, long *pending,
-                       int64_t *oldest_created_ms)
-{
-    (void)e;
-    (void)pending;
-    (void)oldest_created_ms;
-    return TG_EIO;
-}
-
-int tg_pg_scan_file(const char *url, const char *kind, int64_t since,
-                    int64_t until, tg_evidence_row_fn fn, void *ctx)
-{
-    (void)url;
-    (void)kind;
-    (void)since;
-    (void)until;
-    (void)fn;
-    (void)ctx;
-    return TG_EIO;
-}
-
-int tg_pg_get_entry_file(const char *url, const char *kind, const char *key,
-                         char **json)
-{
-    (void)url;
-    (void)kind;
-    (void)key;
-    (void)json;
-    return TG_EIO;
-}
-
-int tg_pg_verify_file(const char *url, const unsigned char *key, size_t keylen,
-                      struct tg_evidence_verdict *out)
-{
-    (void)url;
-    (void)key;
-    (void)keylen;
-    (void)out;
-    return TG_EIO;
-}
-
-int tg_pg_export_file(const char *url, int64_t since, FILE *out,
-                      const char **why)
-{
-    (void)url;
-    (void)since;
-    (void)out;
-    (void)why;
-    return TG_EIO;
-}
-
-int tg_pg_outbox_list_file(const char *url, const char *ticket, json_t **out)
-{
-    (void)url;
-    (void)ticket;
-    (void)out;
-    return TG_EIO;
-}
-
-int tg_pg_outbox_retry_file(const char *url, int64_t id)
-{
-    (void)url;
-    (void)id;
-    return TG_EIO;
-}
-
-int tg_pg_outbox_drop_file(const char *url, int64_t id)
-{
-    (void)url;
-    (void)id;
-    return TG_EIO;
+    if (!e || !source || !jti || !body_sha256)
+        return TG_EINVAL;
+    memset(&r, 0, sizeof r);
+    r.source = source;
+    r.jti = jti;
+    memcpy(r.body_sha256, body_sha256, 32);
+    r.time = time;
+    memset(&it, 0, sizeof it);
+    it.r = &r;
+    it.jti_only = 1;
+    return tg_pg_enqueue(e, &it);
 }

@@ -1,0 +1,140 @@
+/* pg.h - what the PostgreSQL store's files share (not for outside use). */
+#ifndef TG_STORE_PG_H
+#define TG_STORE_PG_H
+
+/*
+ * The PostgreSQL store (store.driver: postgresql, issue 15). Same tables and
+ * columns as the SQLite file (internal.h), the same chain serialisation
+ * (chain.h): seq and time are BIGINT, hashed as their decimal text; text
+ * columns are hashed as the bytes stored (the database's encoding must be
+ * UTF8 or SQL_ASCII, checked at open, so that what comes back is what went
+ * in).
+ *
+ * Many processes append to one chain. Each has one writer thread that
+ * takes every waiting record (group commit) and writes them in one
+ * transaction that first takes pg_advisory_xact_lock(TG_PG_CHAIN_LOCK):
+ * only then does it read the head (the record with the highest seq, or the
+ * checkpoint anchor), hash and insert. So batches of all processes follow
+ * one another: seq stays contiguous and every prev_hash is the hash of the
+ * record before it. records.seq is the primary key and prev_hash UNIQUE:
+ * a fork cannot commit even if the lock were bypassed. An appender is
+ * answered only after its batch's COMMIT returned.
+ *
+ * A COMMIT whose answer is lost (the connection dropped while it ran) may or
+ * may not have committed: the writer reconnects once and looks the batch's
+ * first record up; found, the batch committed and is answered as written;
+ * not found (or no connection), every item fails (TG_EIO, 503), so nothing
+ * uncommitted is ever acknowledged and nothing is written twice by us.
+ */
+
+#include "server/store/backend.h"
+#include "server/store/chain.h"
+
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+/* The advisory lock of the chain's head and the one of schema creation
+ * (two 64-bit keys ticketgate owns in the database: "tgchain1", "tgschem1"
+ * in ASCII). */
+#define TG_PG_CHAIN_LOCK INT64_C(0x7467636861696e31)
+#define TG_PG_SCHEMA_LOCK INT64_C(0x74677363680d6d31)
+#define TG_PG_MAX_BATCH 1024
+#define TG_PG_POOL_MAX 16
+#define TG_PG_ID_BLOCK 1024
+#define TG_PG_BACKOFF_MIN_MS 100
+#define TG_PG_BACKOFF_MAX_MS 2000
+
+#define TG_PG_RECORD_COLUMNS                                               \
+    "seq, decision_id, ticket, source, delivery_id, body_sha256, policy, " \
+    "time, decision, just_norm, prev_hash, hash, mac, kind, judged"
+#define TG_PG_COL_HASH 11
+#define TG_PG_COL_MAC 12
+#define TG_PG_COL_KIND 13
+#define TG_PG_COL_JUDGED 14
+
+/* One append waiting for its batch; lives on the appender's stack. */
+struct tg_pg_item {
+    const struct tg_evidence_record *r;
+    const struct tg_evidence_entry *en;
+    const char *en_id;          /* kind ":" key */
+    unsigned char en_sha[32];
+    int jti_only;               /* tg_evidence_bind_jti */
+    /* run inside the batch's transaction (pgoutbox.c), after the item's
+     * record, or alone; returns the item's rc (TG_EIO/TG_EBUSY: the batch
+     * rolls back) */
+    int (*tx)(struct tg_pg *e, PGconn *db, void *arg);
+    void *tx_arg;
+    int rc;
+    int done;                   /* under mu */
+    struct tg_pg_item *next;
+};
+
+struct tg_pg {
+    char *url;
+    unsigned char *key;
+    size_t keylen;
+    int busy_ms;
+
+    pthread_mutex_t mu;         /* queue, stop, done flags */
+    pthread_cond_t work;        /* the writer: items queued, or stop */
+    pthread_cond_t done_cv;     /* appenders: a batch was settled */
+    struct tg_pg_item *qhead, *qtail;
+    int stop;
+    pthread_t writer;
+    int writer_started;
+
+    /* Writer thread only. */
+    PGconn *w;
+    int backoff_ms;
+    int64_t retry_at_ms;        /* no connection attempt before this */
+    const char *logged;         /* the failure last logged */
+
+    atomic_int ready;
+    _Atomic(const char *) failure;
+
+    pthread_mutex_t id_mu;
+    uint64_t id_next, id_end;
+
+    pthread_mutex_t pool_mu;
+    PGconn *idle[TG_PG_POOL_MAX];
+    int n_idle;
+};
+
+/* ---- pg.c */
+/* Connects to url. timeouts: set lock_timeout and statement_timeout to
+ * busy_ms (> 0). Returns 0 with *out, or TG_EIO with *why (static words;
+ * the server's own message is logged at debug). */
+int tg_pg_connect(const char *url, int busy_ms, PGconn **out,
+                  const char **why);
+/* Runs sql (no parameters): 0, TG_EBUSY (a lock or statement timeout) or
+ * TG_EIO. */
+int tg_pg_exec(PGconn *db, const char *sql);
+/* What a failed result means: TG_EBUSY for a lock or statement timeout,
+ * else TG_EIO. */
+int tg_pg_fail(const PGresult *res);
+/* Creates the tables when absent (under TG_PG_SCHEMA_LOCK). 0 or TG_EIO. */
+int tg_pg_schema(PGconn *db);
+/* A read connection of the pool (or a new one) and giving it back (ok 0:
+ * it failed, closed instead). */
+int tg_pg_conn_get(struct tg_pg *e, PGconn **out);
+void tg_pg_conn_put(struct tg_pg *e, PGconn *db, int ok);
+int tg_pg_enqueue(struct tg_pg *e, struct tg_pg_item *it);
+/* A NUL-terminated copy of column col of row (NULL when SQL NULL or out of
+ * memory: *oom set then). */
+char *tg_pg_dup(const PGresult *res, int row, int col, int *oom);
+/* Column col of row as int64 (0 when not a number). */
+int64_t tg_pg_i64(const PGresult *res, int row, int col);
+
+/* ---- pgread.c */
+/* Scans db (inside the caller's transaction) as tg_evidence_scan. */
+int tg_pg_scan_db(PGconn *db, const char *kind, int64_t since, int64_t until,
+                  tg_evidence_row_fn fn, void *ctx);
+int tg_pg_get_entry_db(PGconn *db, const char *kind, const char *key,
+                       char **json);
+
+/* ---- pgoutbox.c */
+int tg_pg_outbox_insert(PGconn *db, const struct tg_evidence_record *r);
+int tg_pg_outbox_valid(const char *actions_json);
+
+#endif

@@ -1,0 +1,715 @@
+/* pgread.c - the PostgreSQL store's reads: lookups, lists, scans, verify. */
+
+#include "server/store/pg.h"
+
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "server/util/digest.h"
+#include "validators/errors.h"
+
+#define KIND_DECISION "decision"
+#define IS_DECISION "(kind IS NULL OR kind = 'decision')"
+#define COPY_LIMIT 1000
+#define LIST_DEFAULT 100
+#define LIST_MAX 1000
+#define FETCH_ROWS "500"
+
+/* One parameterised query's result on db: 0 with *res (caller clears),
+ * TG_EIO. */
+static int query(PGconn *db, const char *sql, int n, const char *const *v,
+                 PGresult **res)
+{
+    PGresult *r = PQexecParams(db, sql, n, NULL, v, NULL, NULL, 0);
+
+    if (PQresultStatus(r) == PGRES_TUPLES_OK ||
+        PQresultStatus(r) == PGRES_COMMAND_OK) {
+        *res = r;
+        return 0;
+    }
+    PQclear(r);
+    return TG_EIO;
+}
+
+/* A live store's pooled query: 0 with *res, TG_EIO. */
+static int pooled(struct tg_pg *e, const char *sql, int n,
+                  const char *const *v, PGresult **res)
+{
+    PGconn *db = NULL;
+    int rc;
+
+    if (tg_pg_conn_get(e, &db))
+        return TG_EIO;
+    rc = query(db, sql, n, v, res);
+    tg_pg_conn_put(e, db, rc == 0);
+    return rc;
+}
+
+/* Calls fn for each row of sql (parameters v), fetched through a cursor
+ * FETCH_ROWS at a time inside the caller's transaction. Returns 0, TG_EIO,
+ * or fn's nonzero value. */
+typedef int (*row_cb)(void *ctx, const PGresult *res, int row);
+
+static int each_row(PGconn *db, const char *sql, int n, const char *const *v,
+                    row_cb fn, void *ctx)
+{
+    static const char decl[] = "DECLARE tg_rows NO SCROLL CURSOR FOR ";
+    size_t len = strlen(sql);
+    char *q = malloc(sizeof decl + len);
+    PGresult *res = NULL;
+    int rc;
+
+    if (!q)
+        return TG_ENOMEM;
+    memcpy(q, decl, sizeof decl - 1);
+    memcpy(q + sizeof decl - 1, sql, len + 1);
+    rc = query(db, q, n, v, &res);
+    free(q);
+    if (rc)
+        return rc;
+    PQclear(res);
+    for (;;) {
+        int rows;
+
+        if ((rc = query(db, "FETCH " FETCH_ROWS " FROM tg_rows", 0, NULL,
+                        &res)))
+            return rc;
+        rows = PQntuples(res);
+        for (int i = 0; i < rows && rc == 0; i++)
+            rc = fn(ctx, res, i);
+        PQclear(res);
+        if (rc || rows == 0)
+            break;
+    }
+    if (tg_pg_exec(db, "CLOSE tg_rows") && rc == 0)
+        rc = TG_EIO;
+    return rc;
+}
+
+/* A snapshot of the database at url for an offline read. */
+static int snapshot_begin(const char *url, PGconn **db)
+{
+    const char *why;
+
+    if (tg_pg_connect(url, 0, db, &why))
+        return TG_EIO;
+    if (tg_pg_exec(*db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")) {
+        PQfinish(*db);
+        *db = NULL;
+        return TG_EIO;
+    }
+    return 0;
+}
+
+static void snapshot_end(PGconn *db)
+{
+    if (db) {
+        tg_pg_exec(db, "COMMIT");
+        PQfinish(db);
+    }
+}
+
+/* ------------------------------------------------- delivery ids and jti */
+
+int tg_pg_find_delivery(struct tg_pg *e, const char *source,
+                        const char *delivery_id,
+                        const unsigned char body_sha256[32],
+                        char **decision_json)
+{
+    const char *v[2] = {source, delivery_id};
+    PGresult *res = NULL;
+    char want[65];
+    int rc, oom = 0;
+
+    if (!e || !source || !delivery_id || !decision_json)
+        return TG_EINVAL;
+    if (pooled(e,
+               "SELECT body_sha256, decision FROM records"
+               " WHERE source = $1 AND delivery_id = $2",
+               2, v, &res))
+        return TG_EIO;
+    tg_digest_hex(body_sha256, 32, want);
+    if (PQntuples(res) == 0)
+        rc = TG_ENOTFOUND;
+    else if (strcmp(PQgetvalue(res, 0, 0), want) != 0)
+        rc = TG_ECONFLICT;
+    else
+        rc = (*decision_json = tg_pg_dup(res, 0, 1, &oom)) ? 0
+             : oom                                        ? TG_ENOMEM
+                                                          : TG_EIO;
+    PQclear(res);
+    return rc;
+}
+
+int tg_pg_find_jti(struct tg_pg *e, const char *source, const char *jti,
+                   const unsigned char body_sha256[32], char **decision_json)
+{
+    const char *v[2] = {source, jti};
+    PGresult *res = NULL;
+    char want[65];
+    int rc, oom = 0;
+
+    if (!e || !source || !jti || !decision_json)
+        return TG_EINVAL;
+    if (pooled(e,
+               "SELECT j.body_sha256, j.decision_id, r.decision"
+               " FROM jti_use j LEFT JOIN records r"
+               " ON r.decision_id = j.decision_id"
+               " WHERE j.source = $1 AND j.jti = $2",
+               2, v, &res))
+        return TG_EIO;
+    tg_digest_hex(body_sha256, 32, want);
+    if (PQntuples(res) == 0) {
+        rc = TG_ENOTFOUND;
+    } else if (strcmp(PQgetvalue(res, 0, 0), want) != 0 ||
+               (!PQgetisnull(res, 0, 1) && PQgetisnull(res, 0, 2))) {
+        rc = TG_ECONFLICT; /* another body, or its record is gone */
+    } else if (PQgetisnull(res, 0, 1)) {
+        *decision_json = NULL; /* a skip: no record */
+        rc = 0;
+    } else {
+        rc = (*decision_json = tg_pg_dup(res, 0, 2, &oom)) ? 0
+             : oom                                        ? TG_ENOMEM
+                                                          : TG_EIO;
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* ------------------------------------------------ copy-forward, get, list */
+
+int tg_pg_copy_forward_count(struct tg_pg *e, const char *justification_norm,
+                             const char *ticket, int64_t since, long *out)
+{
+    char s[24];
+    const char *v[3] = {justification_norm, s, ticket ? ticket : ""};
+    PGresult *res = NULL;
+    int64_t n;
+
+    if (!e || !out)
+        return TG_EINVAL;
+    if (!justification_norm) {
+        *out = 0;
+        return 0;
+    }
+    if (!tg_chain_int_text(since, s, sizeof s))
+        return TG_EIO;
+    /* every process's records, from the one table all of them write (no
+     * index in memory: it would miss the other replicas' records) */
+    if (pooled(e,
+               "SELECT COUNT(*) FROM (SELECT 1 FROM just_use"
+               " WHERE just_norm = $1 AND last_time >= $2 AND ticket <> $3"
+               " LIMIT 1000) u",
+               3, v, &res))
+        return TG_EIO;
+    n = tg_pg_i64(res, 0, 0);
+    PQclear(res);
+    *out = n > LONG_MAX ? LONG_MAX : (long)n;
+    return 0;
+}
+
+int tg_pg_get(struct tg_pg *e, const char *decision_id, char **json)
+{
+    PGresult *res = NULL;
+    int rc, oom = 0;
+
+    if (!e || !decision_id || !json)
+        return TG_EINVAL;
+    if (pooled(e,
+               "SELECT decision FROM records WHERE decision_id = $1 AND " IS_DECISION,
+               1, &decision_id, &res))
+        return TG_EIO;
+    if (PQntuples(res) == 0)
+        rc = TG_ENOTFOUND;
+    else
+        rc = (*json = tg_pg_dup(res, 0, 0, &oom)) ? 0
+             : oom                                ? TG_ENOMEM
+                                                  : TG_EIO;
+    PQclear(res);
+    return rc;
+}
+
+int tg_pg_list(struct tg_pg *e, const char *ticket, int limit,
+               uint64_t before, json_t **out)
+{
+    char b[24], l[24];
+    const char *v[3] = {ticket, b, l};
+    PGresult *res = NULL;
+    json_t *res_o = NULL, *arr = NULL, *next = NULL;
+    int rows, rc = TG_ENOMEM, bad;
+
+    if (!e || !ticket || !out)
+        return TG_EINVAL;
+    if (limit <= 0)
+        limit = LIST_DEFAULT;
+    if (limit > LIST_MAX)
+        limit = LIST_MAX;
+    if (!tg_chain_int_text((before == 0 || before > INT64_MAX)
+                               ? INT64_MAX
+                               : (int64_t)before,
+                           b, sizeof b) ||
+        !tg_chain_int_text(limit + 1, l, sizeof l))
+        return TG_EIO;
+    if (pooled(e,
+               "SELECT seq, decision FROM records WHERE ticket = $1 AND"
+               " seq < $2 AND " IS_DECISION " ORDER BY seq DESC LIMIT $3",
+               3, v, &res))
+        return TG_EIO;
+    rows = PQntuples(res);
+    if (!(arr = json_array()))
+        goto out;
+    for (int i = 0; i < rows && i < limit; i++) {
+        json_t *doc = json_loadb(PQgetvalue(res, i, 1),
+                                 (size_t)PQgetlength(res, i, 1), 0, NULL);
+
+        if (!doc) {
+            rc = TG_EIO;
+            goto out;
+        }
+        if (json_array_append_new(arr, doc))
+            goto out;
+    }
+    next = rows > limit ? json_integer(tg_pg_i64(res, limit - 1, 0))
+                        : json_null();
+    if (!next || !(res_o = json_object()))
+        goto out;
+    bad = json_object_set_new(res_o, "decisions", arr);
+    arr = NULL;
+    bad = bad || json_object_set_new(res_o, "next", next);
+    next = NULL;
+    if (bad)
+        goto out;
+    *out = res_o;
+    res_o = NULL;
+    rc = 0;
+out:
+    PQclear(res);
+    json_decref(arr);
+    json_decref(next);
+    json_decref(res_o);
+    return rc;
+}
+
+/* ------------------------------------------------------ scans, entries */
+
+struct scan_ctx {
+    tg_evidence_row_fn fn;
+    void *ctx;
+};
+
+/* Text of column col, NULL for NULL (and, with empty_null, for ''). */
+static const char *col_text(const PGresult *res, int row, int col,
+                            int empty_null)
+{
+    const char *p;
+
+    if (PQgetisnull(res, row, col))
+        return NULL;
+    p = PQgetvalue(res, row, col);
+    return empty_null && !p[0] ? NULL : p;
+}
+
+static int scan_row(void *arg, const PGresult *res, int i)
+{
+    struct scan_ctx *s = arg;
+    struct tg_evidence_row row;
+    int entry;
+
+    memset(&row, 0, sizeof row);
+    row.seq = (uint64_t)tg_pg_i64(res, i, 0);
+    row.kind = col_text(res, i, 1, 0);
+    entry = row.kind && strcmp(row.kind, KIND_DECISION) != 0;
+    if (!row.kind)
+        row.kind = KIND_DECISION;
+    row.key = PQgetvalue(res, i, 2);
+    if (entry) {
+        size_t kn = strlen(row.kind);
+
+        if (strncmp(row.key, row.kind, kn) == 0 && row.key[kn] == ':')
+            row.key += kn + 1;
+    }
+    row.ticket = col_text(res, i, 3, entry);
+    row.source = col_text(res, i, 4, entry);
+    row.policy = col_text(res, i, 5, entry);
+    row.time = tg_pg_i64(res, i, 6);
+    row.json = PQgetvalue(res, i, 7);
+    row.json_len = (size_t)PQgetlength(res, i, 7);
+    row.judged = col_text(res, i, 8, 0);
+    row.judged_len = row.judged ? (size_t)PQgetlength(res, i, 8) : 0;
+    return s->fn(s->ctx, &row);
+}
+
+int tg_pg_scan_db(PGconn *db, const char *kind, int64_t since, int64_t until,
+                  tg_evidence_row_fn fn, void *ctx)
+{
+#define SCAN "SELECT seq, kind, decision_id, ticket, source, policy, time," \
+             " decision, judged FROM records WHERE time >= $1 AND time < $2"
+    struct scan_ctx s = {fn, ctx};
+    char a[24], b[24];
+    const char *v[3] = {a, b, kind};
+    const char *sql;
+
+    if (!tg_chain_int_text(since, a, sizeof a) ||
+        !tg_chain_int_text(until, b, sizeof b))
+        return TG_EIO;
+    /* until INT64_MAX is open: "time < max" would drop a row of time max,
+     * which no real record has */
+    if (!kind)
+        sql = SCAN " ORDER BY seq";
+    else if (strcmp(kind, KIND_DECISION) == 0)
+        sql = SCAN " AND " IS_DECISION " ORDER BY seq";
+    else
+        sql = SCAN " AND kind = $3 ORDER BY seq";
+#undef SCAN
+    return each_row(db, sql, kind && strcmp(kind, KIND_DECISION) ? 3 : 2, v,
+                    scan_row, &s);
+}
+
+int tg_pg_get_entry_db(PGconn *db, const char *kind, const char *key,
+                       char **json)
+{
+    const char *v[2] = {kind, key};
+    PGresult *res = NULL;
+    int rc, oom = 0;
+
+    if (query(db,
+              "SELECT decision FROM records WHERE decision_id = $1 || ':' ||"
+              " $2 AND kind = $1",
+              2, v, &res))
+        return TG_EIO;
+    if (PQntuples(res) == 0)
+        rc = TG_ENOTFOUND;
+    else
+        rc = (*json = tg_pg_dup(res, 0, 0, &oom)) ? 0
+             : oom                                ? TG_ENOMEM
+                                                  : TG_EIO;
+    PQclear(res);
+    return rc;
+}
+
+int tg_pg_scan(struct tg_pg *e, const char *kind, int64_t since,
+               int64_t until, tg_evidence_row_fn fn, void *ctx)
+{
+    PGconn *db = NULL;
+    int rc;
+
+    if (!e || !fn)
+        return TG_EINVAL;
+    if (tg_pg_conn_get(e, &db))
+        return TG_EIO;
+    /* one snapshot; a long scan is not a request's statement */
+    if (tg_pg_exec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") ||
+        tg_pg_exec(db, "SET LOCAL statement_timeout = 0")) {
+        tg_pg_conn_put(e, db, 0);
+        return TG_EIO;
+    }
+    rc = tg_pg_scan_db(db, kind, since, until, fn, ctx);
+    if (tg_pg_exec(db, rc ? "ROLLBACK" : "COMMIT") && rc == 0)
+        rc = TG_EIO;
+    tg_pg_conn_put(e, db, 1);
+    return rc;
+}
+
+int tg_pg_get_entry(struct tg_pg *e, const char *kind, const char *key,
+                    char **json)
+{
+    PGconn *db = NULL;
+    int rc;
+
+    if (!e || !kind || !key || !json)
+        return TG_EINVAL;
+    if (tg_pg_conn_get(e, &db))
+        return TG_EIO;
+    rc = tg_pg_get_entry_db(db, kind, key, json);
+    tg_pg_conn_put(e, db, rc != TG_EIO);
+    return rc;
+}
+
+int tg_pg_scan_file(const char *url, const char *kind, int64_t since,
+                    int64_t until, tg_evidence_row_fn fn, void *ctx)
+{
+    PGconn *db = NULL;
+    int rc;
+
+    if (!url || !fn)
+        return TG_EINVAL;
+    if (snapshot_begin(url, &db))
+        return TG_EIO;
+    rc = tg_pg_scan_db(db, kind, since, until, fn, ctx);
+    snapshot_end(db);
+    return rc;
+}
+
+int tg_pg_get_entry_file(const char *url, const char *kind, const char *key,
+                         char **json)
+{
+    PGconn *db = NULL;
+    int rc;
+
+    if (!url || !kind || !key || !json)
+        return TG_EINVAL;
+    if (snapshot_begin(url, &db))
+        return TG_EIO;
+    rc = tg_pg_get_entry_db(db, kind, key, json);
+    snapshot_end(db);
+    return rc;
+}
+
+/* --------------------------------------------------------------- verify */
+
+struct verify_ctx {
+    struct tg_evidence_verdict *v;
+    const unsigned char *key;
+    size_t keylen;
+    int64_t expect;
+    char prev[65];
+    int stopped;            /* a broken link was found */
+};
+
+static void put(char *buf, size_t cap, const char *s)
+{
+    if (snprintf(buf, cap, "%s", s) < 0)
+        buf[0] = '\0';
+}
+
+static int broken(struct verify_ctx *c, int64_t seq, const char *id,
+                  const char *why)
+{
+    c->v->intact = 0;
+    c->v->broken_seq = seq > 0 ? (uint64_t)seq : 0;
+    put(c->v->broken_id, sizeof c->v->broken_id, id ? id : "");
+    put(c->v->reason, sizeof c->v->reason, why);
+    c->stopped = 1;
+    return 1;
+}
+
+/* Checks one row as offline.c's check_row does (the same words). */
+static int verify_row(void *arg, const PGresult *res, int i)
+{
+    struct verify_ctx *c = arg;
+    struct tg_chain_field f[F_N];
+    char seqtxt[24], calc[65];
+    unsigned char digest[32], want[32], have[32];
+    int64_t seq = tg_pg_i64(res, i, 0);
+    const char *id = PQgetvalue(res, i, 1);
+
+    if (seq != c->expect)
+        return broken(c, seq, id,
+                      seq > c->expect ? "the record(s) before it are "
+                                        "missing (seq not contiguous)"
+                                      : "seq out of order");
+    for (int k = F_ID; k < F_N; k++) {
+        int col = k < F_N1 ? k : TG_PG_COL_KIND + (k - F_KIND);
+
+        f[k].p = PQgetisnull(res, i, col) ? NULL : PQgetvalue(res, i, col);
+        f[k].n = f[k].p ? (size_t)PQgetlength(res, i, col) : 0;
+    }
+    if (!f[F_KIND].p && f[F_JUDGED].p)
+        return broken(c, seq, id,
+                      "it carries a judged ticket but has no kind (altered)");
+    f[F_SEQ].p = seqtxt;
+    f[F_SEQ].n = tg_chain_int_text(seq, seqtxt, sizeof seqtxt);
+    if (!f[F_PREV].p || f[F_PREV].n != 64 ||
+        memcmp(f[F_PREV].p, c->prev, 64) != 0)
+        return broken(c, seq, id,
+                      "prev_hash is not the hash of the record before it");
+    if (tg_chain_hash(f, f[F_KIND].p != NULL, digest))
+        return TG_EIO;
+    tg_digest_hex(digest, 32, calc);
+    if (PQgetlength(res, i, TG_PG_COL_HASH) != 64 ||
+        memcmp(PQgetvalue(res, i, TG_PG_COL_HASH), calc, 64) != 0)
+        return broken(c, seq, id,
+                      "its content does not match its hash (altered)");
+    if (c->keylen) {
+        if (PQgetisnull(res, i, TG_PG_COL_MAC))
+            return broken(c, seq, id, "its MAC is missing");
+        if (tg_chain_mac(c->key, c->keylen, digest, want))
+            return TG_EIO;
+        if (tg_chain_hex32(PQgetvalue(res, i, TG_PG_COL_MAC),
+                           (size_t)PQgetlength(res, i, TG_PG_COL_MAC),
+                           have) ||
+            CRYPTO_memcmp(want, have, 32) != 0)
+            return broken(c, seq, id,
+                          "its MAC does not verify with the configured key");
+    }
+    memcpy(c->prev, calc, 65);
+    c->v->count++;
+    if (f[F_KIND].p && strcmp(f[F_KIND].p, KIND_DECISION) != 0)
+        c->v->entries++;
+    c->v->head_seq = (uint64_t)seq;
+    memcpy(c->v->head_hash, calc, 65);
+    c->expect++;
+    return 0;
+}
+
+/* The checkpoint anchor (the highest), or genesis. */
+static int verify_anchor(PGconn *db, struct verify_ctx *c)
+{
+    PGresult *res = NULL;
+    int64_t aseq = 0;
+
+    memcpy(c->prev, ZERO_HASH, 65);
+    if (query(db, "SELECT seq, hash, mac FROM checkpoints ORDER BY seq DESC"
+                  " LIMIT 1",
+              0, NULL, &res)) {
+        put(c->v->reason, sizeof c->v->reason,
+            "not a ticketgate evidence store (no checkpoints table)");
+        return TG_EIO;
+    }
+    if (PQntuples(res) > 0) {
+        unsigned char hbin[32], want[32], have[32];
+
+        aseq = tg_pg_i64(res, 0, 0);
+        if (PQgetlength(res, 0, 1) != 64 ||
+            tg_chain_hex32(PQgetvalue(res, 0, 1), 64, hbin)) {
+            PQclear(res);
+            broken(c, aseq, "(checkpoint)",
+                   "the checkpoint anchor's hash is malformed");
+            return 0;
+        }
+        memcpy(c->prev, PQgetvalue(res, 0, 1), 64);
+        c->prev[64] = '\0';
+        if (c->keylen &&
+            (PQgetisnull(res, 0, 2) ||
+             tg_chain_mac(c->key, c->keylen, hbin, want) ||
+             tg_chain_hex32(PQgetvalue(res, 0, 2),
+                            (size_t)PQgetlength(res, 0, 2), have) ||
+             CRYPTO_memcmp(want, have, 32) != 0)) {
+            PQclear(res);
+            broken(c, aseq, "(checkpoint)",
+                   "the checkpoint anchor's MAC does not verify");
+            return 0;
+        }
+    }
+    PQclear(res);
+    c->expect = aseq + 1;
+    c->v->anchor_seq = (uint64_t)aseq;
+    c->v->head_seq = (uint64_t)aseq;
+    memcpy(c->v->head_hash, c->prev, 65);
+    return 0;
+}
+
+int tg_pg_verify_file(const char *url, const unsigned char *key,
+                      size_t keylen, struct tg_evidence_verdict *out)
+{
+    struct tg_evidence_verdict v;
+    struct verify_ctx c;
+    PGconn *db = NULL;
+    int rc;
+
+    if (!url || !out)
+        return TG_EINVAL;
+    memset(&v, 0, sizeof v);
+    memset(&c, 0, sizeof c);
+    v.intact = 1;
+    c.v = &v;
+    c.key = key;
+    c.keylen = keylen;
+    if (snapshot_begin(url, &db)) {
+        put(v.reason, sizeof v.reason, "cannot connect to the database");
+        *out = v;
+        return TG_EIO;
+    }
+    if ((rc = verify_anchor(db, &c)) || c.stopped)
+        goto out;
+    rc = each_row(db,
+                  "SELECT " TG_PG_RECORD_COLUMNS " FROM records ORDER BY seq",
+                  0, NULL, verify_row, &c);
+    if (rc == 1 && c.stopped)
+        rc = 0;
+    else if (rc)
+        put(v.reason, sizeof v.reason,
+            "reading the records failed (not a ticketgate store?)");
+out:
+    snapshot_end(db);
+    if (rc == TG_ENOMEM)
+        return rc;
+    *out = v;
+    return rc ? TG_EIO : 0;
+}
+
+/* --------------------------------------------------------------- export */
+
+struct export_ctx {
+    FILE *out;
+    int failed_write;
+};
+
+static int export_row(void *arg, const PGresult *res, int i)
+{
+    static const char *const names[] = {
+        "seq", "decision_id", "ticket", "source", "delivery_id",
+        "body_sha256", "policy", "time", "decision", "just_norm",
+        "prev_hash", "hash", "mac", "kind", "judged"};
+    struct export_ctx *x = arg;
+    json_t *o = json_object();
+    int bad;
+
+    if (!o)
+        return TG_ENOMEM;
+    for (int k = 0; k < (int)(sizeof names / sizeof names[0]); k++) {
+        const char *p = PQgetvalue(res, i, k);
+        size_t n = (size_t)PQgetlength(res, i, k);
+        json_t *v;
+
+        if (k == 0 || k == 7)
+            v = json_integer(tg_pg_i64(res, i, k));
+        else if (PQgetisnull(res, i, k))
+            v = json_null();
+        else if ((k == 8 || k == TG_PG_COL_JUDGED) &&
+                 (v = json_loadb(p, n, 0, NULL)))
+            ;
+        else
+            v = json_stringn(p, n);
+        if (!v || json_object_set_new(o, names[k], v)) {
+            json_decref(o);
+            return TG_ENOMEM;
+        }
+    }
+    bad = json_dumpf(o, x->out, JSON_COMPACT) != 0 ||
+          fputc('\n', x->out) == EOF;
+    json_decref(o);
+    if (bad) {
+        x->failed_write = 1;
+        return TG_EIO;
+    }
+    return 0;
+}
+
+int tg_pg_export_file(const char *url, int64_t since, FILE *out,
+                      const char **why)
+{
+    struct export_ctx x = {out, 0};
+    char s[24];
+    const char *v[1] = {s};
+    PGconn *db = NULL;
+    int rc;
+
+    if (!url || !out)
+        return TG_EINVAL;
+    if (!tg_chain_int_text(since, s, sizeof s))
+        return TG_EINVAL;
+    if (snapshot_begin(url, &db)) {
+        if (why)
+            *why = "cannot connect to the database";
+        return TG_EIO;
+    }
+    rc = each_row(db,
+                  "SELECT " TG_PG_RECORD_COLUMNS
+                  " FROM records WHERE time >= $1 ORDER BY seq",
+                  1, v, export_row, &x);
+    snapshot_end(db);
+    if (rc == 0 && (fflush(out) != 0 || ferror(out))) {
+        x.failed_write = 1;
+        rc = TG_EIO;
+    }
+    if (rc && why)
+        *why = x.failed_write ? "writing the output failed"
+                              : "reading the records failed";
+    return rc == TG_ENOMEM ? rc : rc ? TG_EIO : 0;
+}

@@ -8,7 +8,10 @@
 #   bench/replay_bench.sh [N]
 # TG_BUILD names a Release build directory (default build); the script
 # builds ticketgate and replay_bench there. TG_REPLAY_THREADS, if set, is
-# replay's worker count (default one per online CPU).
+# replay's worker count (default one per online CPU). TG_REPLAY_STORE keeps
+# the store at that path (made once, reused by later runs: before/after
+# comparisons on one store); TG_REPLAY_BIN times another ticketgate binary
+# on it; TG_REPLAY_OUT keeps replay's output there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-1000000}
@@ -16,6 +19,8 @@ build=${TG_BUILD:-build}
 cmake --build "$build" --target ticketgate replay_bench >/dev/null
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+store=${TG_REPLAY_STORE:-$tmp/store.db}
+bin=${TG_REPLAY_BIN:-$build/ticketgate}
 cp -r example/. "$tmp/"
 sed 's/write: 90/write: 30/' "$tmp/ticketgate.yaml" > "$tmp/candidate.yaml"
 grep -q 'write: 30' "$tmp/candidate.yaml"
@@ -28,14 +33,19 @@ else
     python3 -c 'import json; print(json.dumps(json.load(open("example/payloads/canonical-ticket.json"))))' > "$tmp/tickets.jsonl"
 fi
 t0=$(date +%s.%N)
-"$build/replay_bench" "$tmp/ticketgate.yaml" "$tmp/store.db" "$n" "$tmp/tickets.jsonl"
+if [ ! -f "$store" ]; then
+    "$build/replay_bench" "$tmp/ticketgate.yaml" "$store" "$n" "$tmp/tickets.jsonl"
+fi
 t1=$(date +%s.%N)
-size=$(stat -c %s "$tmp/store.db")
-cat "$tmp/store.db" > /dev/null   # in the page cache, as a store in use is
+size=$(stat -c %s "$store")
+cat "$store" > /dev/null   # in the page cache, as a store in use is
 start=$(date +%s.%N)
-/usr/bin/time -f "%M %U %S" -o "$tmp/rss" "$build/ticketgate" replay \
-    -c "$tmp/candidate.yaml" --store "$tmp/store.db" > "$tmp/out.txt"
+/usr/bin/time -f "%M %U %S" -o "$tmp/rss" "$bin" replay \
+    -c "$tmp/candidate.yaml" --store "$store" > "$tmp/out.txt"
 end=$(date +%s.%N)
+if [ -n "${TG_REPLAY_OUT:-}" ]; then
+    cp "$tmp/out.txt" "$TG_REPLAY_OUT"
+fi
 python3 - "$n" "$t0" "$t1" "$start" "$end" "$(cat "$tmp/rss")" "$size" "$tmp/out.txt" \
     "${TG_REPLAY_THREADS:-$(getconf _NPROCESSORS_ONLN)}" <<'PY'
 import sys

@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 #include <jansson.h>
+#include <sqlite3.h>
 
 #include "server/cli/cli.h"
 #include "server/config/config.h"
@@ -152,11 +153,70 @@ static int next_id(void *ctx, const struct tg_ticket *t, uint64_t *seq,
     return 0;
 }
 
-/* Decides ticket v at now under c as the server does and records it, with
- * its judged ticket unless bare (a record from before issue 13). The
- * decision id goes to id. */
-static void record(const struct tg_config *c, struct tg_evidence *e,
-                   const json_t *v, int64_t now, int bare, char id[32])
+/* How a record's texts are stored (test_texts_read_by_jansson). */
+enum texts {
+    TEXTS_AS_SERVER,  /* compact, as the server writes them */
+    TEXTS_BARE,       /* no judged ticket (a record from before issue 13) */
+    TEXTS_REORDERED,  /* judged: identities first, indented, ASCII escapes */
+    /* The store refuses these: written by damage() after the fact. */
+    TEXTS_BAD_DOC,    /* the decision document cut short */
+    TEXTS_BAD_JUDGED, /* the judged ticket cut short */
+    TEXTS_NO_TICKET,  /* the judged "ticket" not an object */
+};
+
+/* Overwrites the stored texts of decision id in the store file at path as
+ * mode says (damage the store API would refuse to write). */
+static void damage(const char *path, const char *id, enum texts mode)
+{
+    static const char *const sql[] = {
+        [TEXTS_BAD_DOC] = "UPDATE records SET decision = "
+                          "substr(decision, 1, length(decision) / 2) "
+                          "WHERE decision_id = ?1",
+        [TEXTS_BAD_JUDGED] = "UPDATE records SET judged = "
+                             "'{\"ticket\":{\"id\":\"ACC-1\",' "
+                             "WHERE decision_id = ?1",
+        [TEXTS_NO_TICKET] = "UPDATE records SET judged = "
+                            "'{\"ticket\":[1,2],\"identities\":{}}' "
+                            "WHERE decision_id = ?1",
+    };
+    sqlite3 *db;
+    sqlite3_stmt *st;
+
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql[mode], -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    assert_int_equal(sqlite3_changes(db), 1);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+/* The judged document of mode (caller frees). */
+static char *judged_text(const json_t *judged, enum texts mode)
+{
+    json_t *re;
+    char *out;
+
+    switch (mode) {
+    case TEXTS_REORDERED:
+        re = json_pack("{s:O,s:O}", "identities",
+                       json_object_get(judged, "identities"), "ticket",
+                       json_object_get(judged, "ticket"));
+        assert_non_null(re);
+        out = json_dumps(re, JSON_INDENT(2) | JSON_ENSURE_ASCII);
+        json_decref(re);
+        return out;
+    default:
+        return json_dumps(judged, JSON_COMPACT);
+    }
+}
+
+/* Decides ticket v at now under c as the server does and records it, its
+ * texts stored as mode says. The decision id goes to id. */
+static void record_as(const struct tg_config *c, struct tg_evidence *e,
+                      const json_t *v, int64_t now, enum texts mode,
+                      char id[32])
 {
     struct cf cf = {.e = e, .c = c, .now = now};
     const struct tg_decide d = {.cfg = c,
@@ -173,7 +233,7 @@ static void record(const struct tg_config *c, struct tg_evidence *e,
     assert_int_equal(tg_decide(&d, v, &o), 0);
     assert_non_null(o.judged);
     doc = json_dumps(o.doc, JSON_COMPACT);
-    judged = json_dumps(o.judged, JSON_COMPACT);
+    judged = judged_text(o.judged, mode);
     memset(&r, 0, sizeof r);
     r.decision_id = o.decision_id;
     r.ticket = o.ticket.id;
@@ -184,7 +244,7 @@ static void record(const struct tg_config *c, struct tg_evidence *e,
     r.decision_json = doc;
     r.decision_len = strlen(doc);
     r.justification_norm = cf.norm;
-    if (!bare) {
+    if (mode != TEXTS_BARE) {
         r.judged_json = judged;
         r.judged_len = strlen(judged);
     }
@@ -194,6 +254,12 @@ static void record(const struct tg_config *c, struct tg_evidence *e,
     free(judged);
     free(cf.norm);
     tg_decided_cleanup(&o);
+}
+
+static void record(const struct tg_config *c, struct tg_evidence *e,
+                   const json_t *v, int64_t now, int bare, char id[32])
+{
+    record_as(c, e, v, now, bare ? TEXTS_BARE : TEXTS_AS_SERVER, id);
 }
 
 /* The example configuration and a store of N_TICKETS decisions, one a
@@ -475,6 +541,76 @@ static void test_copy_forward_from_history(void **state)
     tg_test_server_cleanup(&s);
 }
 
+/* The stored texts are read by jansson whatever their layout: a judged
+ * document with its identities first, indented and with its non-ASCII
+ * justification escaped replays as the server's compact one, and its
+ * justification (decoded) is the same justification in the copy-forward
+ * history; a decision document or judged ticket that does not read is
+ * counted unreadable, not replayed. */
+static void test_texts_read_by_jansson(void **state)
+{
+    static const enum texts modes[] = {
+        TEXTS_AS_SERVER, TEXTS_REORDERED, TEXTS_AS_SERVER, TEXTS_REORDERED,
+        TEXTS_BAD_DOC,   TEXTS_BAD_JUDGED, TEXTS_NO_TICKET,
+    };
+    const size_t n = sizeof(modes) / sizeof(modes[0]);
+    struct tg_server s;
+    struct tg_config *c = NULL;
+    struct tg_evidence *e = NULL;
+    struct tg_diag d;
+    char ids[8][32], cand[400];
+    int64_t t0;
+    json_t *v, *x;
+
+    (void)state;
+    assert_int_equal(tg_time_parse(T0, strlen(T0), &t0), 0);
+    assert_int_equal(tg_test_server_prepare(&s), 0);
+    tg_diag_init(&d);
+    if (tg_config_load(s.config, &c, &d) != 0)
+        fail_msg("%s", d.n ? d.msgs[0] : "config did not load");
+    tg_diag_cleanup(&d);
+    assert_int_equal(tg_evidence_open(c, &e), 0);
+    for (size_t i = 0; i < n; i++) {
+        int64_t t = t0 + (int64_t)i * DAY;
+        json_t *tk = ticket((int)i, t, 9, 1);
+        char just[600];
+        snprintf(just, sizeof just,
+                 "%s Caf\xc3\xa9 \"north\" wing, \xe2\x82\xac budget.",
+                 json_string_value(json_object_get(tk, "justification")));
+        json_object_set_new(tk, "justification", json_string(just));
+        record_as(c, e, tk, t, modes[i], ids[i]);
+        json_decref(tk);
+    }
+    tg_evidence_close(e);
+    for (size_t i = 0; i < n; i++)
+        if (modes[i] >= TEXTS_BAD_DOC)
+            damage(c->store.path, ids[i], modes[i]);
+
+    /* The live policy: nothing changes; 4 replayed, 3 unreadable. */
+    v = replay_json(s.config, c->store.path, NULL);
+    assert_int_equal(json_integer_value(json_object_get(v, "decisions")),
+                     (json_int_t)n);
+    assert_int_equal(json_integer_value(json_object_get(v, "replayed")), 4);
+    assert_int_equal(json_integer_value(json_object_get(v, "unreadable")), 3);
+    assert_int_equal(json_integer_value(json_object_get(v, "changed")), 0);
+    json_decref(v);
+
+    /* max_reuse 1: the second ticket (reordered, escaped) now counts the
+     * first's use of its justification, and only it changes. */
+    variant(&s, "reuse1.yaml", "max_reuse: 2", "max_reuse: 1", cand,
+            sizeof cand);
+    v = replay_json(cand, c->store.path, NULL);
+    assert_int_equal(json_integer_value(json_object_get(v, "changed")), 1);
+    x = json_array_get(json_object_get(v, "changes"), 0);
+    assert_string_equal(json_string_value(json_object_get(x, "decision_id")),
+                        ids[1]);
+    assert_string_equal(json_string_value(json_object_get(x, "to")),
+                        "annotate");
+    json_decref(v);
+    tg_config_free(c);
+    tg_test_server_cleanup(&s);
+}
+
 static void test_usage_errors(void **state)
 {
     struct tg_server s;
@@ -515,6 +651,7 @@ int main(void)
         cmocka_unit_test(test_same_policy_changes_nothing),
         cmocka_unit_test(test_since_until),
         cmocka_unit_test(test_copy_forward_from_history),
+        cmocka_unit_test(test_texts_read_by_jansson),
         cmocka_unit_test(test_usage_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,5 +1,4 @@
 /* replay.c - `ticketgate replay`: recorded decisions under a candidate policy. */
-#define _GNU_SOURCE /* memmem */
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -15,7 +14,6 @@
 #include "server/core/decision.h"
 #include "server/core/justnorm.h"
 #include "server/store/store.h"
-#include "server/util/fastjson.h"
 #include "server/util/jarena.h"
 #include "validators/errors.h"
 #include "validators/timeparse.h"
@@ -31,6 +29,14 @@
  * chunks, a JSON arena per worker, retirement in input order), with rows
  * of the store in place of lines of input.
  *
+ * All JSON is read by jansson in the workers, never on the scanning
+ * thread. A worker takes a chunk in two passes: the first parses each
+ * row's judged ticket (into its arena) and hashes its normalised
+ * justification; then, when the chunk before it has done the same, it
+ * counts its rows' copy-forward uses in the history (in seq order, chunk
+ * after chunk: hash-table steps only); the second pass decides each row
+ * on its parsed ticket.
+ *
  * The changed decisions go to a temporary file while the scan runs, so
  * that the summary can come first.
  */
@@ -38,9 +44,11 @@
 /* Rows a chunk holds at most, and bytes of row text: a few ms of work. */
 #define CHUNK_ROWS 512
 #define CHUNK_TEXT (1024 * 1024)
-/* The JSON values of one row (its decision, its judged ticket and the new
- * decision) take a few KB; past this jansson falls back to malloc. */
-#define ARENA_BYTES (1024 * 1024)
+/* The JSON values of a chunk's judged tickets (kept from the first pass to
+ * the second) take a few KB each, one row's decision documents a few KB
+ * more; past this jansson falls back to malloc. Pages not touched cost
+ * nothing. */
+#define ARENA_BYTES (16 * 1024 * 1024)
 #define MAX_THREADS 256
 #define N_VERDICTS 4
 
@@ -50,10 +58,16 @@ enum format { FMT_TEXT, FMT_JSON };
 struct row {
     uint64_t seq;
     int64_t time;
+    int history_only; /* before --since: feeds the copy-forward history */
     long cf_uses; /* the copy-forward count from the store's history */
     size_t key, ticket, source; /* NUL-terminated */
     size_t json, json_len;
     size_t judged, judged_len;
+    /* Made by the first pass: the judged ticket (NULL: unreadable) and its
+     * normalised justification's hashes (has_just 0: none). */
+    json_t *canon;
+    int has_just;
+    uint64_t just_h1, just_h2, ticket_h;
 };
 
 /* What the replay found, added up chunk by chunk. */
@@ -64,7 +78,8 @@ struct tally {
 };
 
 struct chunk {
-    int done; /* under the pool's lock */
+    int done;  /* under the pool's lock */
+    size_t id; /* its place in the scan: the history's turns go by it */
     struct row *rows;
     size_t n_rows;
     char *text;
@@ -85,6 +100,9 @@ struct pool {
     int stop;
     const struct tg_config *cand;
     enum format fmt;
+    struct history *h; /* NULL: the candidate's copy-forward is off */
+    pthread_cond_t turn_cv;
+    size_t turn; /* the id of the chunk whose rows go into h next */
 };
 
 /* The run: the pool, where changes go, the totals. */
@@ -97,7 +115,6 @@ struct run {
     struct tally t;
     int failed;
     int64_t since; /* rows before it feed the history only */
-    struct history *h; /* NULL: the candidate's copy-forward is off */
 };
 
 /* ------------------------------------------------------------ buffers */
@@ -239,9 +256,12 @@ static int copy_forward(void *ctx, const struct tg_ticket *t, long *uses)
     return 0;
 }
 
-/* The canonical ticket of a judged document (PLAN.md Interface 2). The
- * document begins {"ticket":{...} as tg_decide writes it: then only the
- * ticket is parsed, not the identities after it. */
+/* The canonical ticket of a judged document (PLAN.md Interface 2), a new
+ * reference, or NULL when it does not read. The document begins
+ * {"ticket":{...} as tg_decide writes it: then jansson parses the ticket
+ * alone and stops at its end (JSON_DISABLE_EOF_CHECK), leaving the
+ * identities after it unread; any other text is parsed whole. No
+ * JSON_REJECT_DUPLICATES: the store's text is the server's own. */
 static json_t *judged_ticket(const char *s, size_t len)
 {
     static const char lead[] = "{\"ticket\":";
@@ -249,9 +269,7 @@ static json_t *judged_ticket(const char *s, size_t len)
     json_t *doc, *t;
 
     if (len > k && memcmp(s, lead, k) == 0) {
-        /* Text this program wrote: the quick reader, else jansson's. */
-        if (!(t = tg_fastjson_load(s + k, len - k)))
-            t = json_loadb(s + k, len - k, JSON_DISABLE_EOF_CHECK, NULL);
+        t = json_loadb(s + k, len - k, JSON_DISABLE_EOF_CHECK, NULL);
         if (json_is_object(t))
             return t;
         json_decref(t);
@@ -265,9 +283,44 @@ static json_t *judged_ticket(const char *s, size_t len)
     return NULL;
 }
 
+static uint64_t fnv(const char *s, uint64_t h);
+#define FNV_A 1469598103934665603ULL
+#define FNV_B 0x9e3779b97f4a7c15ULL
+
+/* The first pass over row w: its judged ticket parsed into w->canon and,
+ * when the history is kept, its normalised justification hashed (the
+ * ticket's "justification", TICKET.md). Returns 0 or TG_ENOMEM; a ticket
+ * that does not read leaves w->canon NULL. */
+static int first_pass(const struct pool *p, const struct chunk *c,
+                      struct row *w)
+{
+    const char *t = c->text;
+    const char *just;
+    char *norm = NULL;
+    int rc;
+
+    w->has_just = 0;
+    w->canon = judged_ticket(t + w->judged, w->judged_len);
+    if (!p->h || !w->canon)
+        return TG_OK;
+    just = json_string_value(json_object_get(w->canon, "justification"));
+    if (!just || !just[0])
+        return TG_OK;
+    if ((rc = tg_justnorm_make(just, strlen(just), &norm)) != TG_OK)
+        return rc;
+    if (norm[0]) {
+        w->has_just = 1;
+        w->just_h1 = fnv(norm, FNV_A);
+        w->just_h2 = fnv(norm, FNV_B);
+        w->ticket_h = fnv(t + w->ticket, FNV_A);
+    }
+    free(norm);
+    return TG_OK;
+}
+
 /* Decides row r under the candidate and compares. The recorded document
- * is scanned, not parsed, and the candidate's document is built, only for
- * a decision that changes: most do not. */
+ * is parsed by jansson (into the worker's arena); the candidate's document
+ * is built only for a decision that changes: most do not. */
 static int replay_row(const struct pool *p, struct chunk *c,
                       const struct row *r)
 {
@@ -284,22 +337,17 @@ static int replay_row(const struct pool *p, struct chunk *c,
         .no_doc = 1,
     };
     struct tg_decided o;
-    json_t *old_doc = NULL, *new_doc = NULL, *ticket = NULL;
+    json_t *old_doc = NULL, *new_doc = NULL;
     char err[256];
     int rc = TG_OK;
 
     tg_decided_init(&o, err, sizeof(err));
-    if (tg_change_from_text(t + r->json, r->json_len, &was) != TG_OK &&
-        (!(old_doc = json_loadb(t + r->json, r->json_len, 0, NULL)) ||
-         tg_change_from_doc(old_doc, &was) != TG_OK)) {
+    if (!(old_doc = json_loadb(t + r->json, r->json_len, 0, NULL)) ||
+        tg_change_from_doc(old_doc, &was) != TG_OK || !r->canon) {
         c->t.unreadable++;
         goto out;
     }
-    if (!(ticket = judged_ticket(t + r->judged, r->judged_len))) {
-        c->t.unreadable++;
-        goto out;
-    }
-    rc = tg_decide(&d, ticket, &o);
+    rc = tg_decide(&d, r->canon, &o);
     if (rc == TG_EINVAL && o.step == TG_DECIDE_MAP) {
         c->t.unreadable++;
         rc = TG_OK;
@@ -319,9 +367,7 @@ static int replay_row(const struct pool *p, struct chunk *c,
         for (size_t i = 0; i < n; i++)
             c->t.codes[codes[i]][was.verdict][now.verdict]++;
     }
-    if ((!old_doc &&
-         !(old_doc = json_loadb(t + r->json, r->json_len, 0, NULL))) ||
-        !(new_doc = tg_decision_build(&o.ticket, t + r->source, &o.result,
+    if (!(new_doc = tg_decision_build(&o.ticket, t + r->source, &o.result,
                                       t + r->key, r->time,
                                       p->cand->digest))) {
         rc = TG_ENOMEM;
@@ -331,29 +377,64 @@ static int replay_row(const struct pool *p, struct chunk *c,
 out:
     tg_decided_cleanup(&o);
     json_decref(new_doc);
-    json_decref(ticket);
     json_decref(old_doc);
     return rc;
 }
 
-static void run_chunk(const struct pool *p, struct tg_jarena *arena,
-                      char *abuf, struct chunk *c)
+static int history_count(struct history *h, const struct row *row,
+                         long *uses);
+
+/* Waits for chunk c's turn at the history, counts its rows' copy-forward
+ * uses and adds their own, in seq order, and passes the turn on (also
+ * when c failed: the chunks after it wait for it). */
+static void history_turn(struct pool *p, struct chunk *c)
+{
+    pthread_mutex_lock(&p->mu);
+    while (p->turn != c->id)
+        pthread_cond_wait(&p->turn_cv, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+    for (size_t i = 0; i < c->n_rows && !c->failed; i++) {
+        struct row *w = &c->rows[i];
+        if (w->has_just &&
+            history_count(p->h, w, w->history_only ? NULL : &w->cf_uses) !=
+                TG_OK)
+            c->failed = 1;
+    }
+    pthread_mutex_lock(&p->mu);
+    p->turn++;
+    pthread_cond_broadcast(&p->turn_cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+static void run_chunk(struct pool *p, struct tg_jarena *arena, char *abuf,
+                      struct chunk *c)
 {
     size_t mark = 0;
 
     c->out_len = 0;
     c->failed = 0;
     memset(&c->t, 0, sizeof(c->t));
-    if (abuf) {
+    if (abuf)
         tg_jarena_begin(arena, abuf, ARENA_BYTES);
-        mark = tg_jarena_mark(arena);
+    for (size_t i = 0; i < c->n_rows; i++) {
+        c->rows[i].canon = NULL;
+        if (!c->failed && first_pass(p, c, &c->rows[i]) != TG_OK)
+            c->failed = 1;
     }
-    for (size_t i = 0; i < c->n_rows && !c->failed; i++) {
-        if (replay_row(p, c, &c->rows[i]) != TG_OK)
+    if (p->h)
+        history_turn(p, c);
+    /* The tickets stay below the mark; each row's decision above it. */
+    if (abuf)
+        mark = tg_jarena_mark(arena);
+    for (size_t i = 0; i < c->n_rows; i++) {
+        struct row *w = &c->rows[i];
+        if (!c->failed && !w->history_only && replay_row(p, c, w) != TG_OK)
             c->failed = 1;
         if (abuf)
             tg_jarena_rewind(arena, mark);
     }
+    for (size_t i = 0; i < c->n_rows; i++)
+        json_decref(c->rows[i].canon);
     if (abuf)
         tg_jarena_end(arena);
 }
@@ -442,6 +523,7 @@ static void queue(struct pool *p)
     struct chunk *c = &p->slots[p->tail % p->n_slots];
 
     c->done = 0;
+    c->id = p->tail;
     pthread_mutex_lock(&p->mu);
     p->tail++;
     pthread_cond_signal(&p->work);
@@ -473,10 +555,11 @@ static int opt_put(struct chunk *c, const char *s, size_t *at)
  * The copy-forward count of REASONS.md as the server took it for each
  * decision (tg_evidence_copy_forward_count): how many tickets other than
  * the decision's own have a record carrying its normalised justification
- * at or after time - window, counted over the records before it. The main
- * thread keeps, per justification, its uses (ticket, time) in seq order,
- * counts each row's before adding it, and the workers read the count from
- * the row. The candidate's window and max_reuse apply, so a change of
+ * at or after time - window, counted over the records before it. The
+ * history keeps, per justification, its uses (ticket, time) in seq order;
+ * the workers hash each row's normalised justification, then, chunk by
+ * chunk in seq order (history_turn), count each row's uses before adding
+ * its own, and decide the row on that count. The candidate's window and max_reuse apply, so a change of
  * either replays. The count is taken up to the candidate's max_reuse:
  * enough to decide (the finding is "uses >= max_reuse"), and it keeps a
  * justification pasted into thousands of tickets from costing thousands
@@ -528,9 +611,6 @@ static uint64_t fnv(const char *s, uint64_t h)
     h ^= h >> 33;
     return h;
 }
-
-#define FNV_A 1469598103934665603ULL
-#define FNV_B 0x9e3779b97f4a7c15ULL
 
 static void history_free(struct history *h)
 {
@@ -589,49 +669,11 @@ static int history_grow(struct history *h, int64_t now)
     return TG_OK;
 }
 
-/* The justification of a judged ticket's text, decoded (caller frees), or
- * NULL when it has none. The canonical ticket holds the document's only
- * "justification" key, and a key's quotes are never escaped, so the first
- * `"justification":` is it. */
-static char *judged_justification(const char *s, size_t n)
+/* The entry of the justification hashed (h1, h2) at time now (a new, empty
+ * one when it is new), or NULL on ENOMEM. */
+static struct norm *history_entry(struct history *h, uint64_t h1,
+                                  uint64_t h2, int64_t now)
 {
-    static const char key[] = "\"justification\":";
-    const char *p = memmem(s, n, key, sizeof(key) - 1), *q;
-    json_t *v;
-    char *out = NULL;
-    size_t len;
-
-    if (!p)
-        return NULL;
-    p += sizeof(key) - 1;
-    if (p >= s + n || *p != '"')
-        return NULL; /* null */
-    for (q = p + 1; q < s + n && *q != '"'; q++)
-        if (*q == '\\')
-            q++;
-    if (q >= s + n)
-        return NULL;
-    len = (size_t)(q - p - 1);
-    if (!memchr(p + 1, '\\', len)) {
-        if ((out = malloc(len + 1))) {
-            memcpy(out, p + 1, len);
-            out[len] = '\0';
-        }
-        return out;
-    }
-    v = json_loadb(p, len + 2, JSON_DECODE_ANY, NULL);
-    if (json_is_string(v))
-        out = strdup(json_string_value(v));
-    json_decref(v);
-    return out;
-}
-
-/* The entry of norm at time now (a new, empty one when it is new), or
- * NULL on ENOMEM. */
-static struct norm *history_entry(struct history *h, const char *norm,
-                                  int64_t now)
-{
-    uint64_t h1 = fnv(norm, FNV_A), h2 = fnv(norm, FNV_B);
     struct norm *e;
 
     if ((h->used + 1) * 4 > h->cap * 3 && history_grow(h, now) != TG_OK)
@@ -651,30 +693,20 @@ static struct norm *history_entry(struct history *h, const char *norm,
     return e;
 }
 
-/* Counts row's copy-forward uses into *uses (NULL: only adds it), then adds
- * its own use. Returns 0 or TG_ENOMEM. */
-static int history_count(struct history *h, const struct tg_evidence_row *row,
+/* Counts the copy-forward uses of row (its justification hashed by
+ * first_pass) into *uses (NULL: only adds it), then adds its own use.
+ * Returns 0 or TG_ENOMEM. */
+static int history_count(struct history *h, const struct row *row,
                          long *uses)
 {
-    uint64_t ticket = fnv(row->ticket ? row->ticket : "", FNV_A);
-    char *just = judged_justification(row->judged, row->judged_len);
-    char *norm = NULL;
+    uint64_t ticket = row->ticket_h;
     uint64_t seen[CF_MAX];
     struct norm *e;
     int64_t since, horizon;
     long count = 0, want = h->want;
-    int rc = TG_OK;
 
-    if (!just || !just[0])
-        goto out;
-    if ((rc = tg_justnorm_make(just, strlen(just), &norm)) != TG_OK)
-        goto out;
-    if (!norm[0])
-        goto out;
-    if (!(e = history_entry(h, norm, row->time))) {
-        rc = TG_ENOMEM;
-        goto out;
-    }
+    if (!(e = history_entry(h, row->just_h1, row->just_h2, row->time)))
+        return TG_ENOMEM;
     since = row->time > INT64_MIN + h->window ? row->time - h->window
                                               : INT64_MIN;
     horizon = since > INT64_MIN + HIST_SLACK ? since - HIST_SLACK : INT64_MIN;
@@ -707,10 +739,8 @@ static int history_count(struct history *h, const struct tg_evidence_row *row,
         } else {
             struct use *nu;
             if (e->cap > UINT32_MAX / 2 ||
-                !(nu = realloc(e->uses, 2 * (size_t)e->cap * sizeof(*nu)))) {
-                rc = TG_ENOMEM;
-                goto out;
-            }
+                !(nu = realloc(e->uses, 2 * (size_t)e->cap * sizeof(*nu))))
+                return TG_ENOMEM;
             e->uses = nu;
             e->cap *= 2;
         }
@@ -719,10 +749,7 @@ static int history_count(struct history *h, const struct tg_evidence_row *row,
     e->uses[e->n++].time = row->time;
     if (row->time > e->newest)
         e->newest = row->time;
-out:
-    free(norm);
-    free(just);
-    return rc;
+    return TG_OK;
 }
 
 /* tg_evidence_scan_file's callback: one decision row into the chunk being
@@ -733,22 +760,19 @@ static int on_row(void *ctx, const struct tg_evidence_row *row)
     struct pool *p = r->p;
     struct chunk *c = &p->slots[p->tail % p->n_slots];
     struct row *w;
-
-    long uses = -1;
+    int history_only = row->time < r->since;
 
     /* The window before --since is read for the copy-forward history. */
-    if (row->time < r->since) {
-        if (r->h && row->judged)
-            return history_count(r->h, row, NULL);
-        return 0;
+    if (history_only) {
+        if (!p->h || !row->judged || row->judged_len == 0)
+            return 0;
+    } else {
+        r->scanned++;
+        if (!row->judged || row->judged_len == 0) {
+            r->no_judged++;
+            return 0;
+        }
     }
-    r->scanned++;
-    if (!row->judged || row->judged_len == 0) {
-        r->no_judged++;
-        return 0;
-    }
-    if (r->h && history_count(r->h, row, &uses) != TG_OK)
-        return TG_ENOMEM;
     if (!r->open) {
         c = filling(r);
         c->n_rows = 0;
@@ -758,7 +782,8 @@ static int on_row(void *ctx, const struct tg_evidence_row *row)
     w = &c->rows[c->n_rows];
     w->seq = row->seq;
     w->time = row->time;
-    w->cf_uses = uses;
+    w->history_only = history_only;
+    w->cf_uses = -1; /* counted by history_turn when p->h */
     w->json_len = row->json_len;
     w->judged_len = row->judged_len;
     if (opt_put(c, row->key, &w->key) || opt_put(c, row->ticket, &w->ticket) ||
@@ -942,6 +967,7 @@ static void pool_cleanup(struct pool *p, pthread_t *tids, int started)
         free(p->slots[i].out);
     }
     free(p->slots);
+    pthread_cond_destroy(&p->turn_cv);
     pthread_cond_destroy(&p->done);
     pthread_cond_destroy(&p->work);
     pthread_mutex_destroy(&p->mu);
@@ -959,6 +985,7 @@ static int replay(struct run *r, const char *store, int64_t since,
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->work, NULL);
     pthread_cond_init(&p->done, NULL);
+    pthread_cond_init(&p->turn_cv, NULL);
     p->n_slots = (size_t)n * 4;
     if (!tids || !(p->slots = calloc(p->n_slots, sizeof(*p->slots))))
         goto out;
@@ -974,9 +1001,9 @@ static int replay(struct run *r, const char *store, int64_t since,
     if (started == 0)
         goto out;
     /* The window before since feeds the copy-forward history. */
-    if (r->h && since != INT64_MIN)
-        since = since > INT64_MIN + r->h->window + HIST_SLACK
-                    ? since - r->h->window - HIST_SLACK
+    if (p->h && since != INT64_MIN)
+        since = since > INT64_MIN + p->h->window + HIST_SLACK
+                    ? since - p->h->window - HIST_SLACK
                     : INT64_MIN;
     rc = tg_evidence_scan_file(store, "decision", since, until, on_row, r);
     /* The last chunk, partly filled. */
@@ -1058,14 +1085,14 @@ int tg_cmd_replay(int argc, char **argv)
     pool.cand = cand;
     r.since = since;
     if (cand->policy.action[TG_JUSTIFICATION_COPY_FORWARD] != TG_ACTION_OFF) {
-        if (!(r.h = calloc(1, sizeof(*r.h)))) {
+        if (!(pool.h = calloc(1, sizeof(*pool.h)))) {
             fprintf(stderr, "replay: out of memory\n");
             goto out;
         }
-        r.h->window = (int64_t)cand->policy.copy_window_days * 86400;
-        r.h->want = cand->policy.copy_max_reuse < CF_MAX
-                        ? (long)cand->policy.copy_max_reuse
-                        : CF_MAX;
+        pool.h->window = (int64_t)cand->policy.copy_window_days * 86400;
+        pool.h->want = cand->policy.copy_max_reuse < CF_MAX
+                           ? (long)cand->policy.copy_max_reuse
+                           : CF_MAX;
     }
     if (!(r.changes = tmpfile())) {
         fprintf(stderr, "replay: cannot make a temporary file: %s\n",
@@ -1095,7 +1122,7 @@ int tg_cmd_replay(int argc, char **argv)
 out:
     if (r.changes)
         fclose(r.changes);
-    history_free(r.h);
+    history_free(pool.h);
     tg_config_free(cand);
     tg_diag_cleanup(&diag);
     return code;

@@ -33,16 +33,6 @@ void tg_change_from_result(const struct tg_result *r, struct tg_change_side *s);
  */
 int tg_change_from_doc(const json_t *doc, struct tg_change_side *s);
 
-/*
- * tg_change_from_doc on the text of a decision document (n bytes at s, as
- * recorded), without building its JSON values: a scan that reads only
- * "decision" and each finding's "code" and "action", a fifth of the cost
- * of parsing the document. Returns 0, or TG_EINVAL when the text is not a
- * JSON object it can read so (an escaped code, say): parse it then and
- * use tg_change_from_doc.
- */
-int tg_change_from_text(const char *s, size_t n, struct tg_change_side *out);
-
 /* 1 when a and b differ (verdict or any code's action), else 0. */
 int tg_change_differs(const struct tg_change_side *a,
                       const struct tg_change_side *b);

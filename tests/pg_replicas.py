@@ -207,8 +207,9 @@ def stop_all():
 def dump_logs():
     for path in sorted(glob.glob(os.path.join(tmp, "replica*.log"))):
         lines = open(path, errors="replace").read().splitlines()
-        interesting = [l for l in lines if '"level":"error"' in l or '"level":"warn"' in l
-                       or not l.startswith("{")]
+        interesting = [l for l in lines if ('"level":"error"' in l or '"level":"warn"' in l
+                                            or not l.startswith("{"))
+                       and '"event":"request"' not in l]
         print("---- %s: %d lines, last warnings/errors ----" % (os.path.basename(path), len(lines)))
         for l in interesting[-15:]:
             print(l[:400])
@@ -414,12 +415,16 @@ if scenario == "pgrestart":
           "(%s)" % sorted(after))
 
 # --- the chain ---------------------------------------------------------
-verify = subprocess.run([binary, "audit", "verify", "-c", cfg], cwd=ex, env=ENV,
-                        capture_output=True, text=True, timeout=600)
-check(verify.returncode == 0, "ticketgate audit verify passes (exit %d: %s)"
-      % (verify.returncode, (verify.stdout + verify.stderr).strip()[-600:]))
+# As an operator runs it (the configuration names the store), and with the
+# URL given (--store, the key from -c): the export below reads the latter.
+for how, args in (("-c", ["-c", cfg]), ("--store URL", ["--store", db_url, "-c", cfg])):
+    verify = subprocess.run([binary, "audit", "verify"] + args, cwd=ex, env=ENV,
+                            capture_output=True, text=True, timeout=600)
+    check(verify.returncode == 0 and "MACs verified" in verify.stdout,
+          "ticketgate audit verify %s passes, MACs verified (exit %d: %s)"
+          % (how, verify.returncode, (verify.stdout + verify.stderr).strip()[-600:]))
 
-exp = subprocess.run([binary, "audit", "export", "-c", cfg], cwd=ex, env=ENV,
+exp = subprocess.run([binary, "audit", "export", "--store", db_url, "-c", cfg], cwd=ex, env=ENV,
                      capture_output=True, text=True, timeout=600)
 check(exp.returncode == 0, "ticketgate audit export exits 0 (%d: %s)"
       % (exp.returncode, exp.stderr.strip()[-300:]))

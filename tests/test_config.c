@@ -438,6 +438,8 @@ static void test_store_driver(void **state)
                      0);
     assert_int_equal(c->store.driver, TG_STORE_POSTGRESQL);
     assert_string_equal(c->store.url, "postgresql:///tg?host=/x");
+    /* the offline commands take store.path: the URL there */
+    assert_string_equal(c->store.path, "postgresql:///tg?host=/x");
     tg_config_free(c);
     tg_diag_cleanup(&d);
     unsetenv("TG_TEST_DB_URL");

@@ -11,6 +11,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+/* cmocka.h needs the three above first */
 #include <cmocka.h>
 
 #include <jansson.h>
@@ -164,8 +165,10 @@ static void test_append_verify(void **state)
 {
     char *url = new_db();
     struct tg_evidence *e = open_pg(url, "k3y");
-    struct tg_evidence_entry en = {.kind = "event", .key = "src-1",
-                                   .ticket = "T-1", .time = 1700000100,
+    struct tg_evidence_entry en = {.kind = "event",
+                                   .key = "src-1",
+                                   .ticket = "T-1",
+                                   .time = 1700000100,
                                    .json = "{\"type\":\"grant\"}"};
     struct tg_evidence_verdict v;
     struct rec a, b, c;
@@ -193,9 +196,8 @@ static void test_append_verify(void **state)
     /* without the key, the hashes alone */
     verify_ok(url, NULL, 4, 1);
     /* another key: the MACs do not verify */
-    assert_int_equal(tg_evidence_verify_file(
-                         url, (const unsigned char *)"other", 5, &v),
-                     0);
+    assert_int_equal(
+        tg_evidence_verify_file(url, (const unsigned char *)"other", 5, &v), 0);
     assert_false(v.intact);
     assert_int_equal(v.broken_seq, 1);
     assert_non_null(strstr(v.reason, "MAC"));
@@ -302,15 +304,14 @@ static void test_delivery_and_jti(void **state)
     make(&b, "d-2", "T-1", "a");
     b.r.delivery_id = "del-1";
     assert_int_equal(tg_evidence_append(e, &b.r), TG_ECONFLICT);
-    assert_int_equal(tg_evidence_find_delivery(e, "jira", "del-1",
-                                               a.r.body_sha256, &doc),
-                     0);
+    assert_int_equal(
+        tg_evidence_find_delivery(e, "jira", "del-1", a.r.body_sha256, &doc),
+        0);
     assert_string_equal(doc, a.doc);
     free(doc);
     doc = NULL;
-    assert_int_equal(
-        tg_evidence_find_delivery(e, "jira", "del-1", other, &doc),
-        TG_ECONFLICT);
+    assert_int_equal(tg_evidence_find_delivery(e, "jira", "del-1", other, &doc),
+                     TG_ECONFLICT);
     assert_int_equal(tg_evidence_find_delivery(e, "servicenow", "del-1",
                                                a.r.body_sha256, &doc),
                      TG_ENOTFOUND);
@@ -352,7 +353,8 @@ static void test_reads(void **state)
 {
     char *url = new_db();
     struct tg_evidence *e = open_pg(url, NULL);
-    struct tg_evidence_entry en = {.kind = "event", .key = "ev-1",
+    struct tg_evidence_entry en = {.kind = "event",
+                                   .key = "ev-1",
                                    .time = 1700000050,
                                    .json = "{\"type\":\"grant\"}"};
     struct rec x[6];
@@ -375,16 +377,14 @@ static void test_reads(void **state)
     assert_int_equal(tg_evidence_append_entry(e, &en), 0);
     assert_int_equal(tg_evidence_append_entry(e, &en), TG_ECONFLICT);
     /* copy-forward: other tickets with the words since the time given */
-    assert_int_equal(tg_evidence_copy_forward_count(e, "same words", "T-0",
-                                                    0, &n),
-                     0);
+    assert_int_equal(
+        tg_evidence_copy_forward_count(e, "same words", "T-0", 0, &n), 0);
     assert_int_equal(n, 3);
-    assert_int_equal(tg_evidence_copy_forward_count(e, "same words", "T-0",
-                                                    1700000015, &n),
-                     0);
+    assert_int_equal(
+        tg_evidence_copy_forward_count(e, "same words", "T-0", 1700000015, &n),
+        0);
     assert_int_equal(n, 2);
-    assert_int_equal(tg_evidence_copy_forward_count(e, "other", "T-0", 0,
-                                                    &n),
+    assert_int_equal(tg_evidence_copy_forward_count(e, "other", "T-0", 0, &n),
                      0);
     assert_int_equal(n, 0);
     /* get: decisions only */
@@ -416,8 +416,7 @@ static void test_reads(void **state)
     assert_int_equal(tg_evidence_get_entry(e, "event", "ev-1", &doc), 0);
     assert_string_equal(doc, en.json);
     free(doc);
-    assert_int_equal(tg_evidence_get_entry_file(url, "event", "ev-1", &doc),
-                     0);
+    assert_int_equal(tg_evidence_get_entry_file(url, "event", "ev-1", &doc), 0);
     free(doc);
     assert_int_equal(tg_evidence_get_entry(e, "event", "ev-2", &doc),
                      TG_ENOTFOUND);
@@ -451,7 +450,8 @@ static void test_scans(void **state)
 {
     char *url = new_db();
     struct tg_evidence *e = open_pg(url, NULL);
-    struct tg_evidence_entry en = {.kind = "event", .key = "ev-1",
+    struct tg_evidence_entry en = {.kind = "event",
+                                   .key = "ev-1",
                                    .time = 1700000005,
                                    .json = "{\"type\":\"grant\"}"};
     struct scan_count s = {0};
@@ -468,9 +468,8 @@ static void test_scans(void **state)
     }
     en.len = strlen(en.json);
     assert_int_equal(tg_evidence_append_entry(e, &en), 0);
-    assert_int_equal(tg_evidence_scan(e, NULL, INT64_MIN, INT64_MAX,
-                                      count_row, &s),
-                     0);
+    assert_int_equal(
+        tg_evidence_scan(e, NULL, INT64_MIN, INT64_MAX, count_row, &s), 0);
     assert_int_equal(s.decisions, 3);
     assert_int_equal(s.entries, 1);
     memset(&s, 0, sizeof s);
@@ -480,9 +479,8 @@ static void test_scans(void **state)
     assert_int_equal(s.decisions, 2);
     assert_int_equal(s.entries, 0);
     memset(&s, 0, sizeof s);
-    assert_int_equal(tg_evidence_scan(e, "event", INT64_MIN, 1700000006,
-                                      count_row, &s),
-                     0);
+    assert_int_equal(
+        tg_evidence_scan(e, "event", INT64_MIN, 1700000006, count_row, &s), 0);
     assert_int_equal(s.entries, 1);
     tg_evidence_close(e);
     free(url);
@@ -541,20 +539,112 @@ static void test_outbox(void **state)
     json_decref(got);
     assert_int_equal(tg_outbox_list(e, "T-1", &list), 0);
     assert_int_equal(json_array_size(json_object_get(list, "actions")), 2);
-    assert_string_equal(json_string_value(json_object_get(
-                            json_array_get(json_object_get(list, "actions"), 0),
-                            "state")),
-                        "delivered");
-    assert_string_equal(json_string_value(json_object_get(
-                            json_array_get(json_object_get(list, "actions"), 1),
-                            "state")),
-                        "dropped");
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_array_get(json_object_get(list, "actions"), 0), "state")),
+        "delivered");
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_array_get(json_object_get(list, "actions"), 1), "state")),
+        "dropped");
     json_decref(list);
     assert_int_equal(tg_outbox_stats(e, &pending, &oldest), 0);
     assert_int_equal(pending, 0);
     tg_evidence_close(e);
     /* the decision and the two attempts are links of the chain */
     verify_ok(url, NULL, 3, 2);
+    free(url);
+}
+
+/* ---------------------------------------------------------- migrate */
+
+static void test_migrate(void **state)
+{
+    char *url = new_db(), dir[] = "/tmp/tgps-XXXXXX", file[300];
+    struct tg_evidence_entry en = {.kind = "event", .key = "ev-1",
+                                   .time = 1700000050,
+                                   .json = "{\"type\":\"grant\"}"};
+    struct tg_evidence_migration m;
+    struct tg_config *c;
+    struct tg_evidence *s = NULL, *e;
+    struct rec x[3], more;
+    const char *why = NULL;
+    char *doc = NULL;
+    (void)state;
+
+    assert_non_null(mkdtemp(dir));
+    snprintf(file, sizeof file, "%s/s.db", dir);
+    c = calloc(1, sizeof *c);
+    assert_non_null(c);
+    c->store.path = file;
+    c->store.busy_timeout_ms = 2000;
+    c->store.hmac_key = (unsigned char *)"k3y";
+    c->store.hmac_key_len = 3;
+    assert_int_equal(tg_evidence_open(c, &s), 0);
+    for (int i = 0; i < 3; i++) {
+        char id[16];
+
+        snprintf(id, sizeof id, "d-%d", i);
+        make(&x[i], id, "T-1", id);
+        x[i].r.delivery_id = id;
+        x[i].r.jti = id;
+        x[i].r.justification_norm = "words";
+        if (i == 2) {
+            x[i].r.judged_json = "{\"ticket\":{}}";
+            x[i].r.judged_len = strlen(x[i].r.judged_json);
+        }
+        assert_int_equal(tg_evidence_append(s, &x[i].r), 0);
+    }
+    en.len = strlen(en.json);
+    assert_int_equal(tg_evidence_append_entry(s, &en), 0);
+    make(&more, "d-act", "T-2", "z");
+    more.r.actions_json = "[{\"system\":\"jira\",\"action\":\"comment\","
+                          "\"params\":{\"text\":\"hi\"}}]";
+    assert_int_equal(tg_evidence_append(s, &more.r), 0);
+    tg_evidence_close(s);
+    free(c);
+
+    assert_int_equal(tg_evidence_migrate(file, url,
+                                         (const unsigned char *)"k3y", 3, &m,
+                                         &why),
+                     0);
+    assert_int_equal(m.records, 5);
+    assert_int_equal(m.jti, 3);
+    assert_int_equal(m.actions, 1);
+    assert_true(m.target.intact);
+    assert_int_equal(m.target.count, 5);
+    assert_string_equal(m.target.head_hash, m.source.head_hash);
+    /* a second time: the target holds a chain, refused, left as it is */
+    assert_int_equal(tg_evidence_migrate(file, url, NULL, 0, &m, &why),
+                     TG_EINVAL);
+    assert_non_null(strstr(why, "not empty"));
+    assert_int_equal(sql_int(url, "SELECT count(*) FROM records"), 5);
+    /* the server on the copy: replays answered, copy-forward counted, the
+     * chain goes on from the copied head, the action still due */
+    e = open_pg(url, "k3y");
+    assert_int_equal(tg_evidence_find_delivery(e, "jira", "d-1",
+                                               x[1].r.body_sha256, &doc),
+                     0);
+    assert_string_equal(doc, x[1].doc);
+    free(doc);
+    assert_int_equal(tg_evidence_append(e, &x[0].r), TG_ECONFLICT);
+    {
+        long n = -1;
+        json_t *got = NULL;
+
+        assert_int_equal(
+            tg_evidence_copy_forward_count(e, "words", "T-9", 0, &n), 0);
+        assert_int_equal(n, 1);
+        assert_int_equal(tg_outbox_claim(e, INT64_MAX / 2, 10, 1000, &got),
+                         0);
+        assert_int_equal(json_array_size(got), 1);
+        json_decref(got);
+    }
+    make(&more, "d-new", "T-3", "n");
+    assert_int_equal(tg_evidence_append(e, &more.r), 0);
+    tg_evidence_close(e);
+    verify_ok(url, "k3y", 6, 1);
+    unlink(file);
     free(url);
 }
 
@@ -602,10 +692,10 @@ static void test_two_writers(void **state)
     tg_evidence_close(a);
     tg_evidence_close(b);
     verify_ok(url, NULL, 320, 0);
-    assert_int_equal(sql_int(url, "SELECT count(DISTINCT prev_hash) FROM records"),
-                     320);
-    assert_int_equal(sql_int(url, "SELECT max(seq) - min(seq) + 1 FROM records"),
-                     320);
+    assert_int_equal(
+        sql_int(url, "SELECT count(DISTINCT prev_hash) FROM records"), 320);
+    assert_int_equal(
+        sql_int(url, "SELECT max(seq) - min(seq) + 1 FROM records"), 320);
     free(url);
 }
 
@@ -661,10 +751,10 @@ static void test_fail_closed(void **state)
     assert_int_equal(tg_evidence_append(e, &a.r), 0);
     tg_evidence_close(e);
     verify_ok(url, NULL, 2, 0);
-    assert_int_equal(
-        sql_int(url, "SELECT count(*) FROM records WHERE decision_id = "
-                     "'d-down'"),
-        0);
+    assert_int_equal(sql_int(url,
+                             "SELECT count(*) FROM records WHERE decision_id = "
+                             "'d-down'"),
+                     0);
     free(url);
 }
 
@@ -677,6 +767,7 @@ int main(void)
         cmocka_unit_test(test_reads),
         cmocka_unit_test(test_scans),
         cmocka_unit_test(test_outbox),
+        cmocka_unit_test(test_migrate),
         cmocka_unit_test(test_two_writers),
         cmocka_unit_test(test_fail_closed),
     };

@@ -19,6 +19,7 @@
     "ticketgate audit archive -c FILE --before SEQ --to PATH | "           \
     "ticketgate audit policy sha256:DIGEST -c FILE "                       \
     "[--file config|directory] [--format text|json] "                      \
+    "| ticketgate audit migrate --from sqlite:PATH --to postgresql://... "  \
     "(--store PATH instead of, or beside, -c FILE)"
 
 struct audit_args {
@@ -348,6 +349,8 @@ int tg_cmd_audit(int argc, char **argv)
 
     if (argc >= 2 && !strcmp(argv[1], "show")) /* cli/auditshow.c */
         return tg_cmd_audit_show(argc - 1, argv + 1);
+    if (argc >= 2 && !strcmp(argv[1], "migrate")) /* cli/migrate.c */
+        return tg_cmd_audit_migrate(argc - 1, argv + 1);
     if ((rc = parse_args(argc, argv, &a)))
         return rc;
     /* --store alone: years later the configuration may be gone; no key

@@ -14,6 +14,9 @@ int tg_cmd_outbox(int argc, char **argv); /* server/cli/outbox.c */
 int tg_cmd_report(int argc, char **argv); /* server/cli/report.c */
 /* `audit show DECISION_ID` (argv[0] is "show"); cli/auditshow.c */
 int tg_cmd_audit_show(int argc, char **argv);
+/* `audit migrate --from sqlite:PATH --to postgresql://...` (argv[0] is
+ * "migrate"); cli/migrate.c (issue 15) */
+int tg_cmd_audit_migrate(int argc, char **argv);
 
 /* Reads option name at argv[*i] as "name VALUE" or "name=VALUE": returns 1
  * when argv[*i] is that option, with *out its value (and *i moved past a

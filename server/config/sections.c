@@ -175,6 +175,17 @@ int tg_cfg_parse_store(struct ld *L, const yaml_node_t *n, struct tg_config *c)
                        "store.url is set but store.driver is not "
                        "postgresql; add driver: postgresql, or drop url "
                        "(the sqlite driver uses store.path)");
+    /* The offline commands (audit, outbox, report) open store.path: with
+     * postgresql it is the URL, which store/dispatch.c reads as the
+     * database. */
+    if (c->store.driver == TG_STORE_POSTGRESQL && c->store.url) {
+        char *u = strdup(c->store.url);
+
+        if (!u)
+            return tg_cfg_nomem(L);
+        free(c->store.path);
+        c->store.path = u;
+    }
     return tg_cfg_status(L);
 }
 

@@ -128,15 +128,13 @@ int tg_pg_exec(PGconn *db, const char *sql)
     if (PQresultStatus(res) != PGRES_COMMAND_OK &&
         PQresultStatus(res) != PGRES_TUPLES_OK) {
         rc = tg_pg_fail(res);
-        tg_log_event(TG_LOG_DEBUG, "evidence_pg", "%s",
-                     PQerrorMessage(db));
+        tg_log_event(TG_LOG_DEBUG, "evidence_pg", "%s", PQerrorMessage(db));
     }
     PQclear(res);
     return rc;
 }
 
-int tg_pg_connect(const char *url, int busy_ms, PGconn **out,
-                  const char **why)
+int tg_pg_connect(const char *url, int busy_ms, PGconn **out, const char **why)
 {
     static const char *const keys[] = {"dbname", "connect_timeout",
                                        "application_name", NULL};
@@ -184,9 +182,9 @@ int tg_pg_connect(const char *url, int busy_ms, PGconn **out,
 int tg_pg_schema(PGconn *db)
 {
     char sql[96];
-    int n = snprintf(sql, sizeof sql, "SELECT pg_advisory_xact_lock(%" PRId64
-                                      ")",
-                     TG_PG_SCHEMA_LOCK);
+    int n =
+        snprintf(sql, sizeof sql, "SELECT pg_advisory_xact_lock(%" PRId64 ")",
+                 TG_PG_SCHEMA_LOCK);
 
     /* N replicas starting at once: CREATE ... IF NOT EXISTS is not safe
      * against itself, so one at a time */
@@ -304,9 +302,8 @@ static int read_head(struct batch *b)
     PGresult *res = NULL;
     int rc;
 
-    rc = run(b->db,
-             "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1", 0,
-             NULL, NULL, &res);
+    rc = run(b->db, "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1",
+             0, NULL, NULL, &res);
     if (!rc && PQntuples(res) == 0) {
         PQclear(res);
         res = NULL;
@@ -418,10 +415,10 @@ static void record_fields(struct tg_chain_field f[F_N],
     f[F_JUST] = (struct tg_chain_field){
         r->justification_norm,
         r->justification_norm ? strlen(r->justification_norm) : 0};
-    f[F_KIND] = (struct tg_chain_field){KIND_DECISION,
-                                        sizeof KIND_DECISION - 1};
-    f[F_JUDGED] = (struct tg_chain_field){
-        r->judged_json, r->judged_json ? r->judged_len : 0};
+    f[F_KIND] =
+        (struct tg_chain_field){KIND_DECISION, sizeof KIND_DECISION - 1};
+    f[F_JUDGED] = (struct tg_chain_field){r->judged_json,
+                                          r->judged_json ? r->judged_len : 0};
 }
 
 static void entry_fields(struct tg_chain_field f[F_N],
@@ -447,8 +444,7 @@ static void entry_fields(struct tg_chain_field f[F_N],
 /* Hashes f as the link after the batch's head (time t), inserts it, and
  * advances the head. Returns 0, TG_ECONFLICT when its decision_id column is
  * taken (nothing written), or a fatal TG_EIO / TG_EBUSY. */
-static int link_insert(struct batch *b, struct tg_chain_field f[F_N],
-                       int64_t t)
+static int link_insert(struct batch *b, struct tg_chain_field f[F_N], int64_t t)
 {
     struct tg_pg *e = b->e;
     char seqtxt[24], timetxt[24], newhash[65], mac[65];
@@ -605,8 +601,8 @@ static int commit_outcome(struct tg_pg *e, const struct tg_pg_item *batch)
 
     if (!id || tg_pg_connect(e->url, e->busy_ms, &db, &why))
         goto out;
-    if (run(db, "SELECT 1 FROM records WHERE decision_id = $1", 1, &id,
-            NULL, &res) == 0) {
+    if (run(db, "SELECT 1 FROM records WHERE decision_id = $1", 1, &id, NULL,
+            &res) == 0) {
         rc = PQntuples(res) > 0 ? 0 : TG_EIO;
         PQclear(res);
     }
@@ -630,8 +626,8 @@ static void set_failed(struct tg_pg *e, const char *why, PGconn *db)
     atomic_store(&e->ready, 0);
     if (e->logged != why) {
         tg_log_event(TG_LOG_ERROR, "evidence_error",
-                     "evidence store (postgresql): %s%s%s", why,
-                     db ? ": " : "", db ? PQerrorMessage(db) : "");
+                     "evidence store (postgresql): %s%s%s", why, db ? ": " : "",
+                     db ? PQerrorMessage(db) : "");
         e->logged = why;
     }
 }
@@ -686,8 +682,7 @@ static void commit_batch(struct tg_pg *e, struct tg_pg_item *batch)
         goto fail;
     }
     b.db = e->w;
-    n = snprintf(lock, sizeof lock, "SELECT pg_advisory_xact_lock(%" PRId64
-                                    ")",
+    n = snprintf(lock, sizeof lock, "SELECT pg_advisory_xact_lock(%" PRId64 ")",
                  TG_PG_CHAIN_LOCK);
     if (n < 0 || (size_t)n >= sizeof lock) {
         rc = TG_EIO;
@@ -849,8 +844,7 @@ int tg_pg_open(const struct tg_config *c, struct tg_pg **out)
     pthread_mutex_init(&e->pool_mu, NULL);
     pthread_cond_init(&e->work, NULL);
     pthread_cond_init(&e->done_cv, NULL);
-    e->busy_ms = c->store.busy_timeout_ms > 0 ? c->store.busy_timeout_ms
-                                               : 2000;
+    e->busy_ms = c->store.busy_timeout_ms > 0 ? c->store.busy_timeout_ms : 2000;
     if (!(e->url = strdup(c->store.url)))
         goto out;
     if (c->store.hmac_key && c->store.hmac_key_len) {
@@ -908,8 +902,8 @@ uint64_t tg_pg_next_seq(struct tg_pg *e)
          * sequence counts in blocks); without the server, numbers go on
          * from the last block: the id's random bytes keep it apart */
         if (tg_pg_conn_get(e, &db) == 0 &&
-            run(db, "SELECT nextval('decision_ids')", 0, NULL, NULL,
-                &res) == 0) {
+            run(db, "SELECT nextval('decision_ids')", 0, NULL, NULL, &res) ==
+                0) {
             int64_t b = tg_pg_i64(res, 0, 0);
 
             if (b > 0) {
@@ -945,8 +939,8 @@ static int looks_like_object(const char *p, size_t n)
         p++;
         n--;
     }
-    while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\n' ||
-                     p[n - 1] == '\r' || p[n - 1] == '\t'))
+    while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\n' || p[n - 1] == '\r' ||
+                     p[n - 1] == '\t'))
         n--;
     return n >= 2 && p[0] == '{' && p[n - 1] == '}';
 }
@@ -986,8 +980,8 @@ int tg_pg_append_entry(struct tg_pg *e, const struct tg_evidence_entry *en)
     char *id;
     int rc;
 
-    if (!e || !en || !entry_kind_valid(en->kind) || !en->key ||
-        !en->key[0] || !en->json || en->len == 0 || en->len > INT32_MAX ||
+    if (!e || !en || !entry_kind_valid(en->kind) || !en->key || !en->key[0] ||
+        !en->json || en->len == 0 || en->len > INT32_MAX ||
         !looks_like_object(en->json, en->len))
         return TG_EINVAL;
     kn = strlen(en->kind);

@@ -45,8 +45,8 @@
 #define TG_PG_BACKOFF_MIN_MS 100
 #define TG_PG_BACKOFF_MAX_MS 2000
 
-#define TG_PG_RECORD_COLUMNS                                               \
-    "seq, decision_id, ticket, source, delivery_id, body_sha256, policy, " \
+#define TG_PG_RECORD_COLUMNS                                                   \
+    "seq, decision_id, ticket, source, delivery_id, body_sha256, policy, "     \
     "time, decision, just_norm, prev_hash, hash, mac, kind, judged"
 #define TG_PG_COL_HASH 11
 #define TG_PG_COL_MAC 12
@@ -57,16 +57,16 @@
 struct tg_pg_item {
     const struct tg_evidence_record *r;
     const struct tg_evidence_entry *en;
-    const char *en_id;          /* kind ":" key */
+    const char *en_id; /* kind ":" key */
     unsigned char en_sha[32];
-    int jti_only;               /* tg_evidence_bind_jti */
+    int jti_only; /* tg_evidence_bind_jti */
     /* run inside the batch's transaction (pgoutbox.c), after the item's
      * record, or alone; returns the item's rc (TG_EIO/TG_EBUSY: the batch
      * rolls back) */
     int (*tx)(struct tg_pg *e, PGconn *db, void *arg);
     void *tx_arg;
     int rc;
-    int done;                   /* under mu */
+    int done; /* under mu */
     struct tg_pg_item *next;
 };
 
@@ -76,9 +76,9 @@ struct tg_pg {
     size_t keylen;
     int busy_ms;
 
-    pthread_mutex_t mu;         /* queue, stop, done flags */
-    pthread_cond_t work;        /* the writer: items queued, or stop */
-    pthread_cond_t done_cv;     /* appenders: a batch was settled */
+    pthread_mutex_t mu;     /* queue, stop, done flags */
+    pthread_cond_t work;    /* the writer: items queued, or stop */
+    pthread_cond_t done_cv; /* appenders: a batch was settled */
     struct tg_pg_item *qhead, *qtail;
     int stop;
     pthread_t writer;
@@ -87,8 +87,8 @@ struct tg_pg {
     /* Writer thread only. */
     PGconn *w;
     int backoff_ms;
-    int64_t retry_at_ms;        /* no connection attempt before this */
-    const char *logged;         /* the failure last logged */
+    int64_t retry_at_ms; /* no connection attempt before this */
+    const char *logged;  /* the failure last logged */
 
     atomic_int ready;
     _Atomic(const char *) failure;
@@ -105,8 +105,7 @@ struct tg_pg {
 /* Connects to url. timeouts: set lock_timeout and statement_timeout to
  * busy_ms (> 0). Returns 0 with *out, or TG_EIO with *why (static words;
  * the server's own message is logged at debug). */
-int tg_pg_connect(const char *url, int busy_ms, PGconn **out,
-                  const char **why);
+int tg_pg_connect(const char *url, int busy_ms, PGconn **out, const char **why);
 /* Runs sql (no parameters): 0, TG_EBUSY (a lock or statement timeout) or
  * TG_EIO. */
 int tg_pg_exec(PGconn *db, const char *sql);

@@ -11,8 +11,8 @@
 #include "server/util/digest.h"
 #include "validators/errors.h"
 
-#define OUTBOX_COLUMNS                                                     \
-    "id, decision_id, ticket, system, action, params, state, attempts, "   \
+#define OUTBOX_COLUMNS                                                         \
+    "id, decision_id, ticket, system, action, params, state, attempts, "       \
     "next_at, created_at, last_error, tries"
 #define OUTBOX_LIST_MAX "1000"
 #define OUTBOX_CLAIM_MAX 1000
@@ -89,7 +89,8 @@ int tg_pg_outbox_insert(PGconn *db, const struct tg_evidence_record *r)
 
     if (!json_is_array(v) || !tg_chain_int_text(wall_ms(), now, sizeof now))
         goto out;
-    json_array_foreach(v, i, a) {
+    json_array_foreach(v, i, a)
+    {
         const char *p[6];
         char *params;
 
@@ -161,8 +162,8 @@ static int rows_json(const PGresult *res, int tries, json_t **out)
         json_t *o = row_json(res, i);
 
         if (!o || json_array_append_new(arr, o) ||
-            (tries &&
-             json_object_set_new(o, "try", json_integer(tg_pg_i64(res, i, 11))))) {
+            (tries && json_object_set_new(
+                          o, "try", json_integer(tg_pg_i64(res, i, 11))))) {
             json_decref(arr);
             return TG_ENOMEM;
         }
@@ -180,8 +181,7 @@ int tg_pg_outbox_claim(struct tg_pg *e, int64_t now_ms, int max,
     PGconn *db = NULL;
     int rc;
 
-    if (!e || !out || max <= 0 || lease_ms < 0 ||
-        now_ms > INT64_MAX - lease_ms)
+    if (!e || !out || max <= 0 || lease_ms < 0 || now_ms > INT64_MAX - lease_ms)
         return TG_EINVAL;
     if (max > OUTBOX_CLAIM_MAX)
         max = OUTBOX_CLAIM_MAX;
@@ -231,7 +231,7 @@ static int settle_tx(struct tg_pg *e, PGconn *db, void *arg)
     (void)e;
     if (!tg_chain_int_text(a->id, id, sizeof id) ||
         !tg_chain_int_text(strcmp(a->outcome, "retry") == 0 ? a->next_at
-                                                           : a->now,
+                                                            : a->now,
                            next, sizeof next) ||
         !tg_chain_int_text(a->now, now, sizeof now) ||
         !tg_chain_int_text(a->tries, tries, sizeof tries))

@@ -37,8 +37,8 @@ static int query(PGconn *db, const char *sql, int n, const char *const *v,
 }
 
 /* A live store's pooled query: 0 with *res, TG_EIO. */
-static int pooled(struct tg_pg *e, const char *sql, int n,
-                  const char *const *v, PGresult **res)
+static int pooled(struct tg_pg *e, const char *sql, int n, const char *const *v,
+                  PGresult **res)
 {
     PGconn *db = NULL;
     int rc;
@@ -76,8 +76,8 @@ static int each_row(PGconn *db, const char *sql, int n, const char *const *v,
     for (;;) {
         int rows;
 
-        if ((rc = query(db, "FETCH " FETCH_ROWS " FROM tg_rows", 0, NULL,
-                        &res)))
+        if ((rc =
+                 query(db, "FETCH " FETCH_ROWS " FROM tg_rows", 0, NULL, &res)))
             return rc;
         rows = PQntuples(res);
         for (int i = 0; i < rows && rc == 0; i++)
@@ -140,8 +140,8 @@ int tg_pg_find_delivery(struct tg_pg *e, const char *source,
         rc = TG_ECONFLICT;
     else
         rc = (*decision_json = tg_pg_dup(res, 0, 1, &oom)) ? 0
-             : oom                                        ? TG_ENOMEM
-                                                          : TG_EIO;
+             : oom                                         ? TG_ENOMEM
+                                                           : TG_EIO;
     PQclear(res);
     return rc;
 }
@@ -174,8 +174,8 @@ int tg_pg_find_jti(struct tg_pg *e, const char *source, const char *jti,
         rc = 0;
     } else {
         rc = (*decision_json = tg_pg_dup(res, 0, 2, &oom)) ? 0
-             : oom                                        ? TG_ENOMEM
-                                                          : TG_EIO;
+             : oom                                         ? TG_ENOMEM
+                                                           : TG_EIO;
     }
     PQclear(res);
     return rc;
@@ -221,7 +221,8 @@ int tg_pg_get(struct tg_pg *e, const char *decision_id, char **json)
     if (!e || !decision_id || !json)
         return TG_EINVAL;
     if (pooled(e,
-               "SELECT decision FROM records WHERE decision_id = $1 AND " IS_DECISION,
+               "SELECT decision FROM records WHERE decision_id = $1 "
+               "AND " IS_DECISION,
                1, &decision_id, &res))
         return TG_EIO;
     if (PQntuples(res) == 0)
@@ -234,8 +235,8 @@ int tg_pg_get(struct tg_pg *e, const char *decision_id, char **json)
     return rc;
 }
 
-int tg_pg_list(struct tg_pg *e, const char *ticket, int limit,
-               uint64_t before, json_t **out)
+int tg_pg_list(struct tg_pg *e, const char *ticket, int limit, uint64_t before,
+               json_t **out)
 {
     char b[24], l[24];
     const char *v[3] = {ticket, b, l};
@@ -249,10 +250,9 @@ int tg_pg_list(struct tg_pg *e, const char *ticket, int limit,
         limit = LIST_DEFAULT;
     if (limit > LIST_MAX)
         limit = LIST_MAX;
-    if (!tg_chain_int_text((before == 0 || before > INT64_MAX)
-                               ? INT64_MAX
-                               : (int64_t)before,
-                           b, sizeof b) ||
+    if (!tg_chain_int_text(
+            (before == 0 || before > INT64_MAX) ? INT64_MAX : (int64_t)before,
+            b, sizeof b) ||
         !tg_chain_int_text(limit + 1, l, sizeof l))
         return TG_EIO;
     if (pooled(e,
@@ -274,8 +274,8 @@ int tg_pg_list(struct tg_pg *e, const char *ticket, int limit,
         if (json_array_append_new(arr, doc))
             goto out;
     }
-    next = rows > limit ? json_integer(tg_pg_i64(res, limit - 1, 0))
-                        : json_null();
+    next =
+        rows > limit ? json_integer(tg_pg_i64(res, limit - 1, 0)) : json_null();
     if (!next || !(res_o = json_object()))
         goto out;
     bad = json_object_set_new(res_o, "decisions", arr);
@@ -347,8 +347,9 @@ static int scan_row(void *arg, const PGresult *res, int i)
 int tg_pg_scan_db(PGconn *db, const char *kind, int64_t since, int64_t until,
                   tg_evidence_row_fn fn, void *ctx)
 {
-#define SCAN "SELECT seq, kind, decision_id, ticket, source, policy, time," \
-             " decision, judged FROM records WHERE time >= $1 AND time < $2"
+#define SCAN                                                                   \
+    "SELECT seq, kind, decision_id, ticket, source, policy, time,"             \
+    " decision, judged FROM records WHERE time >= $1 AND time < $2"
     struct scan_ctx s = {fn, ctx};
     char a[24], b[24];
     const char *v[3] = {a, b, kind};
@@ -392,8 +393,8 @@ int tg_pg_get_entry_db(PGconn *db, const char *kind, const char *key,
     return rc;
 }
 
-int tg_pg_scan(struct tg_pg *e, const char *kind, int64_t since,
-               int64_t until, tg_evidence_row_fn fn, void *ctx)
+int tg_pg_scan(struct tg_pg *e, const char *kind, int64_t since, int64_t until,
+               tg_evidence_row_fn fn, void *ctx)
 {
     PGconn *db = NULL;
     int rc;
@@ -468,7 +469,7 @@ struct verify_ctx {
     size_t keylen;
     int64_t expect;
     char prev[65];
-    int stopped;            /* a broken link was found */
+    int stopped; /* a broken link was found */
 };
 
 static void put(char *buf, size_t cap, const char *s)
@@ -531,8 +532,7 @@ static int verify_row(void *arg, const PGresult *res, int i)
         if (tg_chain_mac(c->key, c->keylen, digest, want))
             return TG_EIO;
         if (tg_chain_hex32(PQgetvalue(res, i, TG_PG_COL_MAC),
-                           (size_t)PQgetlength(res, i, TG_PG_COL_MAC),
-                           have) ||
+                           (size_t)PQgetlength(res, i, TG_PG_COL_MAC), have) ||
             CRYPTO_memcmp(want, have, 32) != 0)
             return broken(c, seq, id,
                           "its MAC does not verify with the configured key");
@@ -554,8 +554,9 @@ static int verify_anchor(PGconn *db, struct verify_ctx *c)
     int64_t aseq = 0;
 
     memcpy(c->prev, ZERO_HASH, 65);
-    if (query(db, "SELECT seq, hash, mac FROM checkpoints ORDER BY seq DESC"
-                  " LIMIT 1",
+    if (query(db,
+              "SELECT seq, hash, mac FROM checkpoints ORDER BY seq DESC"
+              " LIMIT 1",
               0, NULL, &res)) {
         put(c->v->reason, sizeof c->v->reason,
             "not a ticketgate evidence store (no checkpoints table)");
@@ -594,8 +595,8 @@ static int verify_anchor(PGconn *db, struct verify_ctx *c)
     return 0;
 }
 
-int tg_pg_verify_file(const char *url, const unsigned char *key,
-                      size_t keylen, struct tg_evidence_verdict *out)
+int tg_pg_verify_file(const char *url, const unsigned char *key, size_t keylen,
+                      struct tg_evidence_verdict *out)
 {
     struct tg_evidence_verdict v;
     struct verify_ctx c;
@@ -643,9 +644,9 @@ struct export_ctx {
 static int export_row(void *arg, const PGresult *res, int i)
 {
     static const char *const names[] = {
-        "seq", "decision_id", "ticket", "source", "delivery_id",
-        "body_sha256", "policy", "time", "decision", "just_norm",
-        "prev_hash", "hash", "mac", "kind", "judged"};
+        "seq",         "decision_id", "ticket", "source",   "delivery_id",
+        "body_sha256", "policy",      "time",   "decision", "just_norm",
+        "prev_hash",   "hash",        "mac",    "kind",     "judged"};
     struct export_ctx *x = arg;
     json_t *o = json_object();
     int bad;
@@ -671,8 +672,8 @@ static int export_row(void *arg, const PGresult *res, int i)
             return TG_ENOMEM;
         }
     }
-    bad = json_dumpf(o, x->out, JSON_COMPACT) != 0 ||
-          fputc('\n', x->out) == EOF;
+    bad =
+        json_dumpf(o, x->out, JSON_COMPACT) != 0 || fputc('\n', x->out) == EOF;
     json_decref(o);
     if (bad) {
         x->failed_write = 1;

@@ -324,4 +324,29 @@ int tg_outbox_list_file(const char *path, const char *ticket, json_t **out);
 int tg_outbox_retry_file(const char *path, int64_t id);
 int tg_outbox_drop_file(const char *path, int64_t id);
 
+/*
+ * --- Moving a store (issue 15, `ticketgate audit migrate`). ---
+ * Copies the SQLite store at from_path into the PostgreSQL database at
+ * to_url (a postgresql:// URL) row for row: every record with its seq,
+ * hashes, MACs, kinds and judged tickets, the checkpoint anchors, the used
+ * jti, the copy-forward uses and the outbox; then verifies the copy on its
+ * own. The source is verified first (with key when keylen > 0) and nothing
+ * is copied when it does not verify. Returns 0 (copied, and the copy
+ * verifies to the same head); TG_EINVAL (not a file and a URL, or the
+ * target already holds a chain: migrate into a new database); TG_ECONFLICT
+ * (the source or the copy does not verify; the copy is not kept when it
+ * failed before its commit); TG_EIO or TG_ENOMEM. *why (static, may be
+ * NULL) says what failed.
+ */
+struct tg_evidence_migration {
+    struct tg_evidence_verdict source, target;
+    uint64_t records;  /* chain rows copied */
+    uint64_t jti;      /* used jti */
+    uint64_t actions;  /* outbox actions */
+    uint64_t other;    /* checkpoints and copy-forward uses */
+};
+int tg_evidence_migrate(const char *from_path, const char *to_url,
+                        const unsigned char *key, size_t keylen,
+                        struct tg_evidence_migration *out, const char **why);
+
 #endif

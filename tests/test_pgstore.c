@@ -18,6 +18,7 @@
 #include <libpq-fe.h>
 
 #include "server/config/config.h"
+#include "server/store/show.h"
 #include "server/store/store.h"
 #include "validators/errors.h"
 
@@ -648,6 +649,75 @@ static void test_migrate(void **state)
     free(url);
 }
 
+/* ----------------------------------------------------- archive, show */
+
+static void test_archive_and_show(void **state)
+{
+    char *url = new_db(), dir[] = "/tmp/tgps-XXXXXX", arch[300];
+    struct tg_evidence *e = open_pg(url, "k3y");
+    struct tg_evidence_verdict v;
+    struct tg_evidence_shown sh;
+    struct rec x[6];
+    uint64_t moved = 0;
+    (void)state;
+
+    assert_non_null(mkdtemp(dir));
+    snprintf(arch, sizeof arch, "%s/a.db", dir);
+    for (int i = 0; i < 5; i++) {
+        char id[16];
+
+        snprintf(id, sizeof id, "d-%d", i + 1);
+        make(&x[i], id, "T-1", id);
+        assert_int_equal(tg_evidence_append(e, &x[i].r), 0);
+    }
+    /* seq 1..3 move out; the database keeps 4, 5 and the anchor */
+    assert_int_equal(tg_evidence_archive_file(url, 4, arch,
+                                              (const unsigned char *)"k3y", 3,
+                                              2000, &moved),
+                     0);
+    assert_int_equal(moved, 3);
+    assert_int_equal(tg_evidence_verify_file(
+                         url, (const unsigned char *)"k3y", 3, &v),
+                     0);
+    assert_true(v.intact);
+    assert_int_equal(v.anchor_seq, 3);
+    assert_int_equal(v.count, 2);
+    assert_int_equal(tg_evidence_verify_file(
+                         arch, (const unsigned char *)"k3y", 3, &v),
+                     0);
+    assert_true(v.intact);
+    assert_int_equal(v.count, 3);
+    /* the archive path exists now: refused */
+    assert_int_equal(tg_evidence_archive_file(url, 5, arch, NULL, 0, 2000,
+                                              &moved),
+                     TG_EINVAL);
+    /* everything archived: the writer links to the anchor */
+    unlink(arch);
+    assert_int_equal(
+        tg_evidence_archive_file(url, 6, arch, NULL, 0, 2000, &moved), 0);
+    assert_int_equal(moved, 2);
+    make(&x[5], "d-6", "T-1", "six");
+    assert_int_equal(tg_evidence_append(e, &x[5].r), 0);
+    assert_int_equal(tg_evidence_verify_file(
+                         url, (const unsigned char *)"k3y", 3, &v),
+                     0);
+    assert_true(v.intact);
+    assert_int_equal(v.anchor_seq, 5);
+    assert_int_equal(v.head_seq, 6);
+    /* audit show reads one record whole */
+    assert_int_equal(tg_evidence_show_file(url, "d-6", &sh), 0);
+    assert_int_equal(sh.seq, 6);
+    assert_string_equal(sh.decision, x[5].doc);
+    assert_true(sh.has_mac);
+    assert_int_equal(strlen(sh.hash), 64);
+    tg_evidence_shown_free(&sh);
+    assert_int_equal(tg_evidence_show_file(url, "d-1", &sh), TG_ENOTFOUND);
+    tg_evidence_close(e);
+    unlink(arch);
+    rmdir(dir);
+    free(url);
+}
+
 /* ----------------------------------------------- many writers at once */
 
 struct writer_arg {
@@ -768,6 +838,7 @@ int main(void)
         cmocka_unit_test(test_scans),
         cmocka_unit_test(test_outbox),
         cmocka_unit_test(test_migrate),
+        cmocka_unit_test(test_archive_and_show),
         cmocka_unit_test(test_two_writers),
         cmocka_unit_test(test_fail_closed),
     };

@@ -106,8 +106,15 @@ int tg_pg_verify_file(const char *url, const unsigned char *key, size_t keylen,
                       struct tg_evidence_verdict *out);
 int tg_pg_export_file(const char *url, int64_t since, FILE *out,
                       const char **why);
+int tg_pg_archive_file(const char *url, uint64_t before,
+                       const char *archive_path, const unsigned char *key,
+                       size_t keylen, int busy_ms, uint64_t *moved);
 int tg_pg_outbox_list_file(const char *url, const char *ticket, json_t **out);
 int tg_pg_outbox_retry_file(const char *url, int64_t id);
 int tg_pg_outbox_drop_file(const char *url, int64_t id);
+/* tg_evidence_show_file (show.h) on the database at url */
+struct tg_evidence_shown;
+int tg_pg_show_file(const char *url, const char *decision_id,
+                    struct tg_evidence_shown *out);
 
 #endif

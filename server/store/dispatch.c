@@ -218,7 +218,8 @@ int tg_evidence_archive_file(const char *path, uint64_t before,
                              uint64_t *moved)
 {
     if (tg_store_is_pg_url(path))
-        return TG_EINVAL; /* archiving is SQLite's (docs/EVIDENCE.md) */
+        return tg_pg_archive_file(path, before, archive_path, key, keylen,
+                                  busy_timeout_ms, moved);
     return tg_sq_archive_file(path, before, archive_path, key, keylen,
                               busy_timeout_ms, moved);
 }

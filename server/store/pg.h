@@ -126,6 +126,12 @@ char *tg_pg_dup(const PGresult *res, int row, int col, int *oom);
 int64_t tg_pg_i64(const PGresult *res, int row, int col);
 
 /* ---- pgread.c */
+/* Calls fn for each row of sql (parameters v), fetched through a cursor
+ * inside the caller's transaction. Returns 0, TG_EIO, TG_ENOMEM or fn's
+ * nonzero value. */
+typedef int (*tg_pg_row_fn)(void *ctx, const PGresult *res, int row);
+int tg_pg_each_row(PGconn *db, const char *sql, int n, const char *const *v,
+                   tg_pg_row_fn fn, void *ctx);
 /* Scans db (inside the caller's transaction) as tg_evidence_scan. */
 int tg_pg_scan_db(PGconn *db, const char *kind, int64_t since, int64_t until,
                   tg_evidence_row_fn fn, void *ctx);

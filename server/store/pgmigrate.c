@@ -1,4 +1,4 @@
-/* pgmigrate.c - an SQLite store copied row for row into PostgreSQL. */
+/* pgmigrate.c - chains moved between the backends: migrate, archive. */
 
 #include "server/store/internal.h"
 #include "server/store/pg.h"
@@ -254,4 +254,226 @@ out:
     if (why)
         *why = w;
     return rc;
+}
+
+/* -------------------------------------------------------------- archive */
+
+/*
+ * `audit archive` on PostgreSQL: the records older than a seq go to a new
+ * SQLite file (the same archive format as the SQLite store's: its
+ * checkpoints row is the anchor its first record links to), then one
+ * transaction of the database, under the chain's lock, records the last
+ * moved record as the new anchor and deletes the moved records.
+ */
+
+/* Copies row i of res (TG_PG_RECORD_COLUMNS) into the archive's records
+ * (st prepared on it). */
+static int archive_row(void *arg, const PGresult *res, int i)
+{
+    sqlite3_stmt *st = arg;
+    int rc;
+
+    for (int k = 0; k < 15; k++) {
+        if (PQgetisnull(res, i, k))
+            sqlite3_bind_null(st, k + 1);
+        else if (k == 0 || k == 7)
+            sqlite3_bind_int64(st, k + 1, tg_pg_i64(res, i, k));
+        else
+            sqlite3_bind_text(st, k + 1, PQgetvalue(res, i, k),
+                              PQgetlength(res, i, k), SQLITE_STATIC);
+    }
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_DONE ? 0 : TG_EIO;
+}
+
+/* Writes the records up to last (and the anchor aseq they link to) of db
+ * into a new SQLite file at path, created with O_EXCL. */
+static int archive_write(PGconn *db, const char *path, int64_t last,
+                         int64_t aseq)
+{
+    sqlite3 *a = NULL;
+    sqlite3_stmt *st = NULL;
+    char l[24], s[24];
+    const char *v[1] = {l}, *va[1] = {s};
+    PGresult *res = NULL;
+    int fd, rc = TG_EIO;
+
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd < 0)
+        return errno == EEXIST ? TG_EINVAL : TG_EIO;
+    close(fd);
+    if (!tg_chain_int_text(last, l, sizeof l) ||
+        !tg_chain_int_text(aseq, s, sizeof s) ||
+        tg_sq_open_db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                      DEFAULT_BUSY_MS, &a) ||
+        tg_sq_exec(a, "PRAGMA synchronous=FULL") ||
+        tg_sq_exec(a, tg_sq_schema) || tg_sq_exec(a, "BEGIN") ||
+        sqlite3_prepare_v2(a,
+                           "INSERT INTO records(" RECORD_COLUMNS ") VALUES"
+                           " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,"
+                           " ?12, ?13, ?14, ?15)",
+                           -1, &st, NULL) != SQLITE_OK)
+        goto out;
+    if (tg_pg_exec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"))
+        goto out;
+    rc = tg_pg_each_row(db,
+                        "SELECT " TG_PG_RECORD_COLUMNS " FROM records"
+                        " WHERE seq <= $1 ORDER BY seq",
+                        1, v, archive_row, st);
+    if (!rc && aseq > 0) {
+        PGresult *r = PQexecParams(db,
+                                   "SELECT seq, hash, mac, first_seq, count,"
+                                   " archived_at, archive FROM checkpoints"
+                                   " WHERE seq = $1",
+                                   1, NULL, va, NULL, NULL, 0);
+        sqlite3_stmt *ck = NULL;
+
+        rc = TG_EIO;
+        if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+            sqlite3_prepare_v2(a,
+                               "INSERT INTO checkpoints(seq, hash, mac,"
+                               " first_seq, count, archived_at, archive)"
+                               " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                               -1, &ck, NULL) == SQLITE_OK) {
+            for (int k = 0; k < 7; k++) {
+                if (PQgetisnull(r, 0, k))
+                    sqlite3_bind_null(ck, k + 1);
+                else if (k == 1 || k == 2 || k == 6)
+                    sqlite3_bind_text(ck, k + 1, PQgetvalue(r, 0, k), -1,
+                                      SQLITE_STATIC);
+                else
+                    sqlite3_bind_int64(ck, k + 1, tg_pg_i64(r, 0, k));
+            }
+            rc = sqlite3_step(ck) == SQLITE_DONE ? 0 : TG_EIO;
+        }
+        sqlite3_finalize(ck);
+        PQclear(r);
+    }
+    tg_pg_exec(db, "COMMIT");
+    if (!rc)
+        rc = tg_sq_exec(a, "COMMIT") ? TG_EIO : 0;
+out:
+    PQclear(res);
+    sqlite3_finalize(st);
+    tg_sq_close_db(a);
+    if (rc)
+        unlink(path); /* ours: made above with O_EXCL */
+    return rc;
+}
+
+/* The anchor: last (still with hash head) recorded as the checkpoint of the
+ * archive [first, last], the moved records deleted; one transaction. */
+static int archive_anchor(PGconn *db, int64_t first, int64_t last,
+                          const char *path, const char *head)
+{
+    char f[24], l[24], n[24], t[24], lock[80];
+    const char *v[5] = {l, f, n, t, path}, *vh[2] = {l, head};
+    PGresult *res = NULL;
+    int rc = TG_EIO, k;
+
+    k = snprintf(lock, sizeof lock, "SELECT pg_advisory_xact_lock(%" PRId64 ")",
+                 TG_PG_CHAIN_LOCK);
+    if (k < 0 || (size_t)k >= sizeof lock ||
+        !tg_chain_int_text(first, f, sizeof f) ||
+        !tg_chain_int_text(last, l, sizeof l) ||
+        !tg_chain_int_text(last - first + 1, n, sizeof n) ||
+        !tg_chain_int_text((int64_t)time(NULL), t, sizeof t))
+        return TG_EIO;
+    if (tg_pg_exec(db, "BEGIN"))
+        return TG_EIO;
+    if ((rc = tg_pg_exec(db, lock)))
+        goto out;
+    res = PQexecParams(db, "SELECT 1 FROM records WHERE seq = $1 AND hash = $2",
+                       2, NULL, vh, NULL, NULL, 0);
+    rc = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1
+             ? 0
+             : TG_EIO; /* the record changed since the copy */
+    PQclear(res);
+    if (rc)
+        goto out;
+    res = PQexecParams(db,
+                       "INSERT INTO checkpoints(seq, hash, mac, first_seq,"
+                       " count, archived_at, archive) SELECT seq, hash, mac,"
+                       " $2, $3, $4, $5 FROM records WHERE seq = $1",
+                       5, NULL, v, NULL, NULL, 0);
+    rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : tg_pg_fail(res);
+    PQclear(res);
+    if (rc)
+        goto out;
+    res = PQexecParams(db, "DELETE FROM records WHERE seq <= $1", 1, NULL, v,
+                       NULL, NULL, 0);
+    rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : tg_pg_fail(res);
+    PQclear(res);
+    if (!rc)
+        rc = tg_pg_exec(db, "COMMIT");
+out:
+    if (rc)
+        tg_pg_exec(db, "ROLLBACK");
+    return rc;
+}
+
+int tg_pg_archive_file(const char *url, uint64_t before,
+                       const char *archive_path, const unsigned char *key,
+                       size_t keylen, int busy_ms, uint64_t *moved)
+{
+    struct tg_evidence_verdict v;
+    PGconn *db = NULL;
+    PGresult *res = NULL;
+    char b[24];
+    const char *vb[1] = {b}, *why;
+    int64_t aseq, last, first;
+    int rc, written = 0;
+
+    if (!url || !archive_path || !moved || before > INT64_MAX)
+        return TG_EINVAL;
+    *moved = 0;
+    if (access(archive_path, F_OK) == 0)
+        return TG_EINVAL;
+    if ((rc = tg_pg_verify_file(url, key, keylen, &v)))
+        return rc;
+    if (!v.intact)
+        return TG_ECONFLICT; /* archiving would anchor the tampering */
+    aseq = (int64_t)v.anchor_seq;
+    if (!tg_chain_int_text((int64_t)before, b, sizeof b) ||
+        tg_pg_connect(url, busy_ms, &db, &why))
+        return TG_EIO;
+    res = PQexecParams(db,
+                       "SELECT max(seq), min(seq) FROM records"
+                       " WHERE seq < $1",
+                       1, NULL, vb, NULL, NULL, 0);
+    rc = TG_EIO;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        goto out;
+    rc = 0;
+    if (PQgetisnull(res, 0, 0))
+        goto out; /* nothing older than before */
+    last = tg_pg_i64(res, 0, 0);
+    first = tg_pg_i64(res, 0, 1);
+    if (last <= aseq)
+        goto out;
+    if ((rc = archive_write(db, archive_path, last, aseq)))
+        goto out;
+    written = 1;
+    /* the archive stands on its own before anything leaves the database */
+    if ((rc = tg_sq_verify_file(archive_path, key, keylen, &v)) || !v.intact ||
+        v.count != (uint64_t)(last - first + 1) ||
+        v.head_seq != (uint64_t)last) {
+        rc = TG_EIO;
+        goto out;
+    }
+    if ((rc = archive_anchor(db, first, last, archive_path, v.head_hash)))
+        goto out;
+    written = 0; /* the archive holds the only copy now: kept */
+    *moved = (uint64_t)(last - first + 1);
+out:
+    PQclear(res);
+    PQfinish(db);
+    if (written)
+        unlink(archive_path);
+    return rc == 0 || rc == TG_EINVAL || rc == TG_ECONFLICT || rc == TG_EBUSY ||
+                   rc == TG_ENOMEM
+               ? rc
+               : TG_EIO;
 }

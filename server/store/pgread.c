@@ -10,6 +10,7 @@
 
 #include <openssl/crypto.h>
 
+#include "server/store/show.h"
 #include "server/util/digest.h"
 #include "validators/errors.h"
 
@@ -53,10 +54,8 @@ static int pooled(struct tg_pg *e, const char *sql, int n, const char *const *v,
 /* Calls fn for each row of sql (parameters v), fetched through a cursor
  * FETCH_ROWS at a time inside the caller's transaction. Returns 0, TG_EIO,
  * or fn's nonzero value. */
-typedef int (*row_cb)(void *ctx, const PGresult *res, int row);
-
-static int each_row(PGconn *db, const char *sql, int n, const char *const *v,
-                    row_cb fn, void *ctx)
+int tg_pg_each_row(PGconn *db, const char *sql, int n, const char *const *v,
+                   tg_pg_row_fn fn, void *ctx)
 {
     static const char decl[] = "DECLARE tg_rows NO SCROLL CURSOR FOR ";
     size_t len = strlen(sql);
@@ -367,8 +366,8 @@ int tg_pg_scan_db(PGconn *db, const char *kind, int64_t since, int64_t until,
     else
         sql = SCAN " AND kind = $3 ORDER BY seq";
 #undef SCAN
-    return each_row(db, sql, kind && strcmp(kind, KIND_DECISION) ? 3 : 2, v,
-                    scan_row, &s);
+    return tg_pg_each_row(db, sql, kind && strcmp(kind, KIND_DECISION) ? 3 : 2,
+                          v, scan_row, &s);
 }
 
 int tg_pg_get_entry_db(PGconn *db, const char *kind, const char *key,
@@ -618,9 +617,9 @@ int tg_pg_verify_file(const char *url, const unsigned char *key, size_t keylen,
     }
     if ((rc = verify_anchor(db, &c)) || c.stopped)
         goto out;
-    rc = each_row(db,
-                  "SELECT " TG_PG_RECORD_COLUMNS " FROM records ORDER BY seq",
-                  0, NULL, verify_row, &c);
+    rc = tg_pg_each_row(
+        db, "SELECT " TG_PG_RECORD_COLUMNS " FROM records ORDER BY seq", 0,
+        NULL, verify_row, &c);
     if (rc == 1 && c.stopped)
         rc = 0;
     else if (rc)
@@ -700,10 +699,10 @@ int tg_pg_export_file(const char *url, int64_t since, FILE *out,
             *why = "cannot connect to the database";
         return TG_EIO;
     }
-    rc = each_row(db,
-                  "SELECT " TG_PG_RECORD_COLUMNS
-                  " FROM records WHERE time >= $1 ORDER BY seq",
-                  1, v, export_row, &x);
+    rc = tg_pg_each_row(db,
+                        "SELECT " TG_PG_RECORD_COLUMNS
+                        " FROM records WHERE time >= $1 ORDER BY seq",
+                        1, v, export_row, &x);
     snapshot_end(db);
     if (rc == 0 && (fflush(out) != 0 || ferror(out))) {
         x.failed_write = 1;
@@ -713,4 +712,50 @@ int tg_pg_export_file(const char *url, int64_t since, FILE *out,
         *why = x.failed_write ? "writing the output failed"
                               : "reading the records failed";
     return rc == TG_ENOMEM ? rc : rc ? TG_EIO : 0;
+}
+
+/* ----------------------------------------------------------- audit show */
+
+int tg_pg_show_file(const char *url, const char *decision_id,
+                    struct tg_evidence_shown *out)
+{
+    PGresult *res = NULL;
+    PGconn *db = NULL;
+    int rc = 0, oom = 0;
+
+    memset(out, 0, sizeof *out);
+    if (snapshot_begin(url, &db))
+        return TG_EIO;
+    if (query(db,
+              "SELECT seq, decision_id, ticket, source, delivery_id, policy,"
+              " time, decision, hash, mac, judged FROM records"
+              " WHERE decision_id = $1 AND " IS_DECISION,
+              1, &decision_id, &res)) {
+        snapshot_end(db);
+        return TG_EIO;
+    }
+    if (PQntuples(res) == 0) {
+        rc = TG_ENOTFOUND;
+    } else {
+        out->seq = (uint64_t)tg_pg_i64(res, 0, 0);
+        out->time = tg_pg_i64(res, 0, 6);
+        out->has_mac = !PQgetisnull(res, 0, 9);
+        out->decision_id = tg_pg_dup(res, 0, 1, &oom);
+        out->ticket = tg_pg_dup(res, 0, 2, &oom);
+        out->source = tg_pg_dup(res, 0, 3, &oom);
+        out->delivery_id = tg_pg_dup(res, 0, 4, &oom);
+        out->policy = tg_pg_dup(res, 0, 5, &oom);
+        out->decision = tg_pg_dup(res, 0, 7, &oom);
+        out->decision_len = (size_t)PQgetlength(res, 0, 7);
+        out->hash = tg_pg_dup(res, 0, 8, &oom);
+        out->judged = tg_pg_dup(res, 0, 10, &oom);
+        out->judged_len = out->judged ? (size_t)PQgetlength(res, 0, 10) : 0;
+        if (oom || !out->decision)
+            rc = oom ? TG_ENOMEM : TG_EIO;
+    }
+    PQclear(res);
+    snapshot_end(db);
+    if (rc)
+        tg_evidence_shown_free(out);
+    return rc;
 }

@@ -74,6 +74,8 @@ int tg_evidence_show_file(const char *path, const char *decision_id,
 
     if (!path || !decision_id || !out)
         return TG_EINVAL;
+    if (tg_store_is_pg_url(path)) /* store.driver postgresql: pgread.c */
+        return tg_pg_show_file(path, decision_id, out);
     memset(out, 0, sizeof(*out));
     if ((rc = tg_sq_open_db(path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
                       DEFAULT_BUSY_MS, &db)))

@@ -45,29 +45,6 @@ static int usage_error(const char *what, const char *arg)
     return 2;
 }
 
-/* "--name VALUE" or "--name=VALUE" at argv[*i]; 1 when it matched. */
-static int take_opt(int argc, char **argv, int *i, const char *name,
-                    const char **out, int *missing)
-{
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-
-    if (strncmp(a, name, n) != 0)
-        return 0;
-    if (a[n] == '=') {
-        *out = a + n + 1;
-        return 1;
-    }
-    if (a[n] != '\0')
-        return 0;
-    if (*i + 1 >= argc) {
-        *missing = 1;
-        return 1;
-    }
-    *out = argv[++*i];
-    return 1;
-}
-
 static int parse_args(int argc, char **argv, struct show_args *a)
 {
     memset(a, 0, sizeof(*a));
@@ -75,10 +52,12 @@ static int parse_args(int argc, char **argv, struct show_args *a)
     for (int i = 1; i < argc; i++) {
         int missing = 0;
 
-        if (take_opt(argc, argv, &i, "-c", &a->config, &missing) ||
-            take_opt(argc, argv, &i, "--config", &a->config, &missing) ||
-            take_opt(argc, argv, &i, "--store", &a->store, &missing) ||
-            take_opt(argc, argv, &i, "--format", &a->format, &missing)) {
+        if (tg_cli_take_opt(argc, argv, &i, "-c", &a->config, &missing) ||
+            tg_cli_take_opt(argc, argv, &i, "--config", &a->config,
+                            &missing) ||
+            tg_cli_take_opt(argc, argv, &i, "--store", &a->store, &missing) ||
+            tg_cli_take_opt(argc, argv, &i, "--format", &a->format,
+                            &missing)) {
             if (missing)
                 return usage_error("a value is missing after", argv[i]);
             continue;

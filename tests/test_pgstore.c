@@ -18,6 +18,8 @@
 #include <libpq-fe.h>
 
 #include "server/config/config.h"
+/* tg_pg_test_fault: a COMMIT that loses its answer */
+#include "server/store/pg.h"
 #include "server/store/show.h"
 #include "server/store/store.h"
 #include "validators/errors.h"
@@ -562,7 +564,8 @@ static void test_outbox(void **state)
 static void test_migrate(void **state)
 {
     char *url = new_db(), dir[] = "/tmp/tgps-XXXXXX", file[300];
-    struct tg_evidence_entry en = {.kind = "event", .key = "ev-1",
+    struct tg_evidence_entry en = {.kind = "event",
+                                   .key = "ev-1",
                                    .time = 1700000050,
                                    .json = "{\"type\":\"grant\"}"};
     struct tg_evidence_migration m;
@@ -605,9 +608,8 @@ static void test_migrate(void **state)
     tg_evidence_close(s);
     free(c);
 
-    assert_int_equal(tg_evidence_migrate(file, url,
-                                         (const unsigned char *)"k3y", 3, &m,
-                                         &why),
+    assert_int_equal(tg_evidence_migrate(
+                         file, url, (const unsigned char *)"k3y", 3, &m, &why),
                      0);
     assert_int_equal(m.records, 5);
     assert_int_equal(m.jti, 3);
@@ -623,9 +625,9 @@ static void test_migrate(void **state)
     /* the server on the copy: replays answered, copy-forward counted, the
      * chain goes on from the copied head, the action still due */
     e = open_pg(url, "k3y");
-    assert_int_equal(tg_evidence_find_delivery(e, "jira", "d-1",
-                                               x[1].r.body_sha256, &doc),
-                     0);
+    assert_int_equal(
+        tg_evidence_find_delivery(e, "jira", "d-1", x[1].r.body_sha256, &doc),
+        0);
     assert_string_equal(doc, x[1].doc);
     free(doc);
     assert_int_equal(tg_evidence_append(e, &x[0].r), TG_ECONFLICT);
@@ -636,8 +638,7 @@ static void test_migrate(void **state)
         assert_int_equal(
             tg_evidence_copy_forward_count(e, "words", "T-9", 0, &n), 0);
         assert_int_equal(n, 1);
-        assert_int_equal(tg_outbox_claim(e, INT64_MAX / 2, 10, 1000, &got),
-                         0);
+        assert_int_equal(tg_outbox_claim(e, INT64_MAX / 2, 10, 1000, &got), 0);
         assert_int_equal(json_array_size(got), 1);
         json_decref(got);
     }
@@ -676,21 +677,19 @@ static void test_archive_and_show(void **state)
                                               2000, &moved),
                      0);
     assert_int_equal(moved, 3);
-    assert_int_equal(tg_evidence_verify_file(
-                         url, (const unsigned char *)"k3y", 3, &v),
-                     0);
+    assert_int_equal(
+        tg_evidence_verify_file(url, (const unsigned char *)"k3y", 3, &v), 0);
     assert_true(v.intact);
     assert_int_equal(v.anchor_seq, 3);
     assert_int_equal(v.count, 2);
-    assert_int_equal(tg_evidence_verify_file(
-                         arch, (const unsigned char *)"k3y", 3, &v),
-                     0);
+    assert_int_equal(
+        tg_evidence_verify_file(arch, (const unsigned char *)"k3y", 3, &v), 0);
     assert_true(v.intact);
     assert_int_equal(v.count, 3);
     /* the archive path exists now: refused */
-    assert_int_equal(tg_evidence_archive_file(url, 5, arch, NULL, 0, 2000,
-                                              &moved),
-                     TG_EINVAL);
+    assert_int_equal(
+        tg_evidence_archive_file(url, 5, arch, NULL, 0, 2000, &moved),
+        TG_EINVAL);
     /* everything archived: the writer links to the anchor */
     unlink(arch);
     assert_int_equal(
@@ -698,9 +697,8 @@ static void test_archive_and_show(void **state)
     assert_int_equal(moved, 2);
     make(&x[5], "d-6", "T-1", "six");
     assert_int_equal(tg_evidence_append(e, &x[5].r), 0);
-    assert_int_equal(tg_evidence_verify_file(
-                         url, (const unsigned char *)"k3y", 3, &v),
-                     0);
+    assert_int_equal(
+        tg_evidence_verify_file(url, (const unsigned char *)"k3y", 3, &v), 0);
     assert_true(v.intact);
     assert_int_equal(v.anchor_seq, 5);
     assert_int_equal(v.head_seq, 6);
@@ -715,6 +713,40 @@ static void test_archive_and_show(void **state)
     tg_evidence_close(e);
     unlink(arch);
     rmdir(dir);
+    free(url);
+}
+
+/* ------------------------------------------- a COMMIT without answer */
+
+/* A failover mid-commit: the answer of COMMIT is lost (the record is in:
+ * acknowledged, once) or COMMIT never arrives (not in: failed, 503). */
+static void test_commit_unknown(void **state)
+{
+    char *url = new_db();
+    struct tg_evidence *e = open_pg(url, NULL);
+    struct rec a;
+    (void)state;
+
+    make(&a, "d-1", "T-1", "a");
+    assert_int_equal(tg_evidence_append(e, &a.r), 0);
+    atomic_store(&tg_pg_test_fault, 1);
+    make(&a, "d-2", "T-1", "b");
+    assert_int_equal(tg_evidence_append(e, &a.r), 0);
+    atomic_store(&tg_pg_test_fault, 2);
+    make(&a, "d-3", "T-1", "c");
+    assert_int_equal(tg_evidence_append(e, &a.r), TG_EIO);
+    /* the writer goes on, on the connection it looked up with */
+    make(&a, "d-4", "T-1", "d");
+    assert_int_equal(tg_evidence_append(e, &a.r), 0);
+    assert_int_equal(tg_evidence_ready(e), 1);
+    tg_evidence_close(e);
+    assert_int_equal(
+        sql_int(url, "SELECT count(*) FROM records WHERE decision_id = 'd-2'"),
+        1);
+    assert_int_equal(
+        sql_int(url, "SELECT count(*) FROM records WHERE decision_id = 'd-3'"),
+        0);
+    verify_ok(url, NULL, 3, 0);
     free(url);
 }
 
@@ -839,6 +871,7 @@ int main(void)
         cmocka_unit_test(test_outbox),
         cmocka_unit_test(test_migrate),
         cmocka_unit_test(test_archive_and_show),
+        cmocka_unit_test(test_commit_unknown),
         cmocka_unit_test(test_two_writers),
         cmocka_unit_test(test_fail_closed),
     };

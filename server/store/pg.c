@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <openssl/crypto.h>
@@ -26,6 +27,9 @@ static const char WHY_REFUSED[] =
 static const char WHY_BUSY[] =
     "the chain's lock or a statement waited longer than "
     "store.busy_timeout_ms";
+static const char WHY_LOST[] =
+    "the connection to PostgreSQL was lost during a COMMIT (a failover?) "
+    "and the batch was not found committed: it was answered as failed";
 static const char WHY_ENCODING[] =
     "the database's encoding is not UTF8 (or SQL_ASCII): stored text would "
     "not come back as the bytes hashed";
@@ -597,14 +601,25 @@ static int commit_outcome(struct tg_pg *e, const struct tg_pg_item *batch)
     const char *id = first_written(batch), *why;
     PGresult *res = NULL;
     PGconn *db = NULL;
-    int rc = TG_EIO;
+    char lock[80];
+    int rc = TG_EIO, n;
 
-    if (!id || tg_pg_connect(e->url, e->busy_ms, &db, &why))
+    n = snprintf(lock, sizeof lock, "SELECT pg_advisory_xact_lock(%" PRId64 ")",
+                 TG_PG_CHAIN_LOCK);
+    if (!id || n < 0 || (size_t)n >= sizeof lock ||
+        tg_pg_connect(e->url, e->busy_ms, &db, &why))
         goto out;
-    if (run(db, "SELECT 1 FROM records WHERE decision_id = $1", 1, &id, NULL,
-            &res) == 0) {
-        rc = PQntuples(res) > 0 ? 0 : TG_EIO;
-        PQclear(res);
+    /* The lost transaction holds the chain's lock until its COMMIT ends
+     * (either way): taking the lock first makes the lookup decisive. A lock
+     * not granted within store.busy_timeout_ms leaves it unknown: failed. */
+    if (tg_pg_exec(db, "BEGIN") == 0) {
+        if (tg_pg_exec(db, lock) == 0 &&
+            run(db, "SELECT 1 FROM records WHERE decision_id = $1", 1, &id,
+                NULL, &res) == 0) {
+            rc = PQntuples(res) > 0 ? 0 : TG_EIO;
+            PQclear(res);
+        }
+        tg_pg_exec(db, "ROLLBACK");
     }
     tg_log_event(TG_LOG_WARN, "evidence_pg_commit_unknown",
                  "the connection was lost during COMMIT; the batch %s",
@@ -669,6 +684,30 @@ static int writer_conn(struct tg_pg *e)
     return TG_EIO;
 }
 
+atomic_int tg_pg_test_fault;
+
+/* COMMIT on db; its result (NULL: none came). With tg_pg_test_fault set
+ * (tests), the connection is cut before COMMIT is sent (2) or right after,
+ * before its answer is read (1): a failover mid-commit. */
+static PGresult *commit(PGconn *db)
+{
+    int fault = atomic_exchange(&tg_pg_test_fault, 0);
+
+    if (fault == 2)
+        shutdown(PQsocket(db), SHUT_RDWR);
+    if (fault == 1 && PQsendQuery(db, "COMMIT") == 1) {
+        PGresult *r;
+
+        PQflush(db);
+        shutdown(PQsocket(db), SHUT_RDWR);
+        /* drain what libpq has: an error, the connection now bad */
+        while ((r = PQgetResult(db)))
+            PQclear(r);
+        return NULL;
+    }
+    return PQexec(db, "COMMIT");
+}
+
 /* Writes batch in one transaction; sets every item's rc. */
 static void commit_batch(struct tg_pg *e, struct tg_pg_item *batch)
 {
@@ -693,7 +732,7 @@ static void commit_batch(struct tg_pg *e, struct tg_pg_item *batch)
     if ((rc = tg_pg_exec(b.db, lock)) || (rc = read_head(&b)) ||
         (rc = batch_items(&b, batch)))
         goto rollback;
-    res = PQexec(b.db, "COMMIT");
+    res = commit(b.db);
     if (PQresultStatus(res) == PGRES_COMMAND_OK) {
         PQclear(res);
         set_ok(e);
@@ -706,7 +745,10 @@ static void commit_batch(struct tg_pg *e, struct tg_pg_item *batch)
             set_ok(e);
             return;
         }
-        goto fail;
+        for (struct tg_pg_item *p = batch; p; p = p->next)
+            p->rc = TG_EIO;
+        set_failed(e, WHY_LOST, NULL);
+        return;
     }
     rc = TG_EIO;
 rollback:

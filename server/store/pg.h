@@ -102,6 +102,9 @@ struct tg_pg {
 };
 
 /* ---- pg.c */
+/* Tests only: the next COMMIT loses its answer (1) or never reaches the
+ * server (2), as a failover mid-commit would. */
+extern atomic_int tg_pg_test_fault;
 /* Connects to url. timeouts: set lock_timeout and statement_timeout to
  * busy_ms (> 0). Returns 0 with *out, or TG_EIO with *why (static words;
  * the server's own message is logged at debug). */

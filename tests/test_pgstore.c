@@ -590,8 +590,8 @@ static void test_migrate(void **state)
 
         snprintf(id, sizeof id, "d-%d", i);
         make(&x[i], id, "T-1", id);
-        x[i].r.delivery_id = id;
-        x[i].r.jti = id;
+        x[i].r.delivery_id = x[i].id;
+        x[i].r.jti = x[i].id;
         x[i].r.justification_norm = "words";
         if (i == 2) {
             x[i].r.judged_json = "{\"ticket\":{}}";
@@ -821,6 +821,7 @@ static void test_fail_closed(void **state)
     char *url;
     struct tg_evidence *e;
     struct rec a;
+    char *doc = NULL;
     int rc, waited = 0;
     (void)state;
 
@@ -833,6 +834,9 @@ static void test_fail_closed(void **state)
     e = open_pg(url, NULL);
     make(&a, "d-before", "T-1", "a");
     assert_int_equal(tg_evidence_append(e, &a.r), 0);
+    /* a read leaves a connection idle in the pool */
+    assert_int_equal(tg_evidence_get(e, "d-before", &doc), 0);
+    free(doc);
     assert_int_equal(ctl("stop fast"), 0);
     /* down: refused, not acknowledged; /readyz says so, in words */
     make(&a, "d-down", "T-1", "a");
@@ -849,6 +853,10 @@ static void test_fail_closed(void **state)
     }
     assert_int_equal(tg_evidence_ready(e), 1);
     assert_null(tg_evidence_failure(e));
+    /* the pool's idle connection died with the server: the first read
+     * after the restart still answers */
+    assert_int_equal(tg_evidence_get(e, "d-before", &doc), 0);
+    free(doc);
     make(&a, "d-after", "T-1", "a");
     assert_int_equal(tg_evidence_append(e, &a.r), 0);
     tg_evidence_close(e);

@@ -47,6 +47,18 @@ static int pooled(struct tg_pg *e, const char *sql, int n, const char *const *v,
     if (tg_pg_conn_get(e, &db))
         return TG_EIO;
     rc = query(db, sql, n, v, res);
+    /* An idle connection of the pool that the server dropped meanwhile (a
+     * restart, a failover) fails at its first use: these reads change
+     * nothing, so once more on a new connection. */
+    if (rc && PQstatus(db) == CONNECTION_BAD) {
+        const char *why;
+
+        PQfinish(db);
+        db = NULL;
+        if (tg_pg_connect(e->url, e->busy_ms, &db, &why))
+            return TG_EIO;
+        rc = query(db, sql, n, v, res);
+    }
     tg_pg_conn_put(e, db, rc == 0);
     return rc;
 }

@@ -1,10 +1,12 @@
 /* test_pgstore.c - the evidence store on a real PostgreSQL (issue 15). */
+/* needs: ticketgate */
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -16,6 +18,7 @@
 
 #include <jansson.h>
 #include <libpq-fe.h>
+#include <sqlite3.h>
 
 #include "server/config/config.h"
 /* tg_pg_test_fault: a COMMIT that loses its answer */
@@ -650,6 +653,98 @@ static void test_migrate(void **state)
     free(url);
 }
 
+/* The commands on the binary: audit migrate, then audit verify, export
+ * and show on the URL. */
+static int run_cmd(const char *cmd, char *out, size_t cap)
+{
+    FILE *f = popen(cmd, "r");
+    size_t n;
+    int st;
+
+    assert_non_null(f);
+    n = fread(out, 1, cap - 1, f);
+    out[n] = '\0';
+    st = pclose(f);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_migrate_cli(void **state)
+{
+    char *url = new_db(), dir[] = "/tmp/tgps-XXXXXX", file[300], cmd[2048],
+         out[8192];
+    struct tg_config *c;
+    struct tg_evidence *s = NULL;
+    struct rec x[2];
+    int n;
+    (void)state;
+
+    assert_non_null(mkdtemp(dir));
+    snprintf(file, sizeof file, "%s/s.db", dir);
+    c = calloc(1, sizeof *c);
+    assert_non_null(c);
+    c->store.path = file;
+    c->store.busy_timeout_ms = 2000;
+    assert_int_equal(tg_evidence_open(c, &s), 0);
+    make(&x[0], "d-1", "T-1", "a");
+    make(&x[1], "d-2", "T-2", "b");
+    assert_int_equal(tg_evidence_append(s, &x[0].r), 0);
+    assert_int_equal(tg_evidence_append(s, &x[1].r), 0);
+    tg_evidence_close(s);
+    free(c);
+    n = snprintf(cmd, sizeof cmd,
+                 "'%s' audit migrate --from sqlite:%s --to '%s' 2>&1",
+                 TG_BINARY, file, url);
+    assert_true(n > 0 && (size_t)n < sizeof cmd);
+    assert_int_equal(run_cmd(cmd, out, sizeof out), 0);
+    assert_non_null(strstr(out, "ok: 2 records copied"));
+    assert_non_null(strstr(out, "the copy verifies: 2 records"));
+    /* again: the database holds a chain now */
+    assert_int_equal(run_cmd(cmd, out, sizeof out), 2);
+    assert_non_null(strstr(out, "not empty"));
+    n = snprintf(cmd, sizeof cmd, "'%s' audit verify --store '%s' 2>&1",
+                 TG_BINARY, url);
+    assert_true(n > 0 && (size_t)n < sizeof cmd);
+    assert_int_equal(run_cmd(cmd, out, sizeof out), 0);
+    assert_non_null(strstr(out, "ok: 2 records intact"));
+    n = snprintf(cmd, sizeof cmd, "'%s' audit export --store '%s' 2>&1",
+                 TG_BINARY, url);
+    assert_true(n > 0 && (size_t)n < sizeof cmd);
+    assert_int_equal(run_cmd(cmd, out, sizeof out), 0);
+    assert_non_null(strstr(out, "\"decision_id\":\"d-2\""));
+    n = snprintf(cmd, sizeof cmd, "'%s' audit show d-2 --store '%s' 2>&1",
+                 TG_BINARY, url);
+    assert_true(n > 0 && (size_t)n < sizeof cmd);
+    assert_int_equal(run_cmd(cmd, out, sizeof out), 0);
+    assert_non_null(strstr(out, "T-2"));
+    /* a source that does not verify is not copied */
+    {
+        sqlite3 *db = NULL;
+        char *url2 = new_db();
+
+        assert_int_equal(sqlite3_open(file, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db,
+                                      "UPDATE records SET ticket = 'T-9'"
+                                      " WHERE seq = 1",
+                                      NULL, NULL, NULL),
+                         SQLITE_OK);
+        sqlite3_close(db);
+        n = snprintf(cmd, sizeof cmd,
+                     "'%s' audit migrate --from sqlite:%s --to '%s' 2>&1",
+                     TG_BINARY, file, url2);
+        assert_true(n > 0 && (size_t)n < sizeof cmd);
+        assert_int_equal(run_cmd(cmd, out, sizeof out), 1);
+        assert_non_null(strstr(out, "broken at seq 1"));
+        assert_int_equal(sql_int(url2, "SELECT count(*) FROM"
+                                       " information_schema.tables WHERE"
+                                       " table_name = 'records'"),
+                         0);
+        free(url2);
+    }
+    unlink(file);
+    rmdir(dir);
+    free(url);
+}
+
 /* ----------------------------------------------------- archive, show */
 
 static void test_archive_and_show(void **state)
@@ -878,6 +973,7 @@ int main(void)
         cmocka_unit_test(test_scans),
         cmocka_unit_test(test_outbox),
         cmocka_unit_test(test_migrate),
+        cmocka_unit_test(test_migrate_cli),
         cmocka_unit_test(test_archive_and_show),
         cmocka_unit_test(test_commit_unknown),
         cmocka_unit_test(test_two_writers),

@@ -12,7 +12,6 @@
 #include <jansson.h>
 
 #include "server/outcomes/internal.h"
-#include "server/outcomes/jfield.h"
 #include "server/outcomes/outcomes.h"
 #include "server/store/store.h"
 #include "tests/support/ocstore.h"
@@ -603,35 +602,105 @@ static void test_totals(void **state)
     tg_oc_set_free(s);
 }
 
-/* The skipping reader: members found past long strings with escaped
- * quotes, nested values skipped, malformed text refused. */
-static void test_jfield(void **state)
+/* The stored documents as jansson reads them: escaped strings decoded,
+ * long names cut at a character boundary, exceptions on a finding or the
+ * decision (an empty list is none), mapped false only when false; a
+ * document that is no JSON object, or a finding that is no object, is
+ * counted unreadable and skipped. */
+static void test_documents_read(void **state)
 {
-    static const char doc[] =
-        " {\"a\": \"x\\\"}{[\", \"n\": {\"k\": [1, {\"z\": \"}\"}]}, "
-        "\"b\": \"caf\\u00e9\", \"t\": true, \"z\": null} ";
-    struct tg_jval v, d = tg_jfield_doc(doc, strlen(doc));
-    char buf[16];
+    char doc[700], longname[400];
+    struct tg_oc_set *s = tg_oc_set_new();
+    struct tg_evidence_row r = {.kind = "decision", .key = "d-1",
+                                .ticket = "J-1", .time = B};
+    size_t n;
     (void)state;
 
-    assert_int_equal(tg_jfield_get(d, "b", &v), 0);
-    assert_int_equal(tg_jfield_str(v, buf, sizeof buf), 5);
-    assert_string_equal(buf, "caf\xc3\xa9");
-    assert_int_equal(tg_jfield_get(d, "t", &v), 0);
-    assert_int_equal(tg_jfield_bool(v), 1);
-    assert_int_equal(tg_jfield_get(d, "z", &v), 0);
-    assert_true(tg_jfield_is_null(v));
-    assert_int_equal(tg_jfield_get(d, "missing", &v), 1);
-    assert_int_equal(tg_jfield_get(d, "a", &v), 0);
-    assert_int_equal(tg_jfield_str(v, buf, sizeof buf), 5);
-    assert_string_equal(buf, "x\"}{[");
-    /* cut at a character boundary */
-    assert_int_equal(tg_jfield_get(d, "b", &v), 0);
-    assert_int_equal(tg_jfield_str(v, buf, 5), 3);
-    d = tg_jfield_doc("{\"a\": [1, 2}", 12);
-    assert_int_equal(tg_jfield_get(d, "b", &v), -1);
-    d = tg_jfield_doc("{\"a\": \"open", 11);
-    assert_int_equal(tg_jfield_get(d, "a", &v), -1);
+    assert_non_null(s);
+    /* 254 'a', then a two-byte character across the 255-byte cut */
+    memset(longname, 'a', 254);
+    memcpy(longname + 254, "\\u00e9", 6);
+    longname[260] = '\0';
+    snprintf(doc, sizeof doc,
+             "{\"findings\":[{\"code\":\"EXPIRY\\u005fTOO_LONG\","
+             "\"action\":\"deny\",\"exception\":{\"id\":\"EXC-1\"}},"
+             "{\"code\":\"JUSTIFICATION_COPY_FORWARD\",\"action\":\"warn\"}],"
+             "\"exceptions\":[],\"decision\":\"d\\u0065ny\"}");
+    r.json = doc;
+    r.json_len = strlen(doc);
+    r.judged = "{\"identities\":{\"beneficiary\":{\"given\":\"x\","
+               "\"resolved\":\"Caf\\u00e9 \\\"Q\\\"\"}},"
+               "\"ticket\":{\"scope\":{\"system\":\"d\\/b\"}}}";
+    r.judged_len = strlen(r.judged);
+    assert_int_equal(tg_oc_add_row(s, &r), 0);
+    assert_int_equal(s->nd, 1);
+    assert_int_equal(s->d[0].verdict, TG_OC_DENY);
+    assert_true(s->d[0].flags & TG_OC_EXCEPTION);
+    assert_true(s->d[0].flags & TG_OC_COPY_FORWARD);
+    assert_true(s->d[0].flags & TG_OC_JUDGED);
+    assert_int_equal(s->n_codes, 1);
+    assert_string_equal(s->codes[0], "EXPIRY_TOO_LONG");
+    assert_int_equal(s->d[0].deny_codes, 1);
+    assert_string_equal(tg_oc_name(s, s->d[0].beneficiary),
+                        "caf\xc3\xa9 \"q\"");
+    assert_string_equal(tg_oc_name(s, s->d[0].system), "d/b");
+
+    /* A decision-level exception that names one. */
+    r.ticket = "J-2";
+    r.json = "{\"decision\":\"allow\",\"exception\":{\"id\":\"EXC-2\"}}";
+    r.json_len = strlen(r.json);
+    r.judged = NULL;
+    r.judged_len = 0;
+    assert_int_equal(tg_oc_add_row(s, &r), 0);
+    assert_int_equal(s->nd, 2);
+    assert_true(s->d[1].flags & TG_OC_EXCEPTION);
+    assert_false(s->d[1].flags & TG_OC_JUDGED);
+
+    /* Unreadable: not an object, a finding not an object, cut short,
+     * a judged ticket cut short. */
+    r.json = "[\"decision\",\"allow\"]";
+    r.json_len = strlen(r.json);
+    assert_int_equal(tg_oc_add_row(s, &r), 0);
+    r.json = "{\"decision\":\"deny\",\"findings\":[\"EXPIRY_PAST\"]}";
+    r.json_len = strlen(r.json);
+    assert_int_equal(tg_oc_add_row(s, &r), 0);
+    r.json = "{\"decision\":\"allow\",\"findings\":[]";
+    r.json_len = strlen(r.json);
+    assert_int_equal(tg_oc_add_row(s, &r), 0);
+    r.json = "{\"decision\":\"allow\"}";
+    r.json_len = strlen(r.json);
+    r.judged = "{\"ticket\":{\"scope\":";
+    r.judged_len = strlen(r.judged);
+    assert_int_equal(tg_oc_add_row(s, &r), 0);
+    assert_int_equal(s->nd, 2);
+    assert_int_equal(s->unreadable, 4);
+
+    /* Events: the identity cut at 255 bytes, back to a whole character;
+     * mapped false; an escaped type; one that is no object. */
+    snprintf(doc, sizeof doc,
+             "{\"type\":\"gr\\u0061nt\",\"identity\":\"%s\",\"system\":\"db\","
+             "\"mapped\":false}",
+             longname);
+    r = (struct tg_evidence_row){.kind = "event", .key = "e-1", .time = B,
+                                 .json = doc, .json_len = strlen(doc)};
+    assert_int_equal(tg_oc_add_row(s, &r), 0);
+    r.key = "e-2";
+    r.json = "{\"type\":\"revoke\",\"identity\":\"u1\",\"mapped\":null}";
+    r.json_len = strlen(r.json);
+    assert_int_equal(tg_oc_add_row(s, &r), 0);
+    r.json = "{\"type\":\"revoke\"";
+    r.json_len = strlen(r.json);
+    assert_int_equal(tg_oc_add_row(s, &r), 0);
+    assert_int_equal(s->ne, 2);
+    assert_int_equal(s->unreadable, 5);
+    assert_int_equal(s->ev[0].type, TG_OC_GRANT);
+    assert_int_equal(s->ev[0].mapped, 0);
+    n = strlen(tg_oc_name(s, s->ev[0].identity));
+    assert_int_equal(n, 254); /* the 'é' did not fit whole */
+    assert_int_equal(s->ev[1].type, TG_OC_REVOKE);
+    assert_int_equal(s->ev[1].mapped, 1);
+    assert_string_equal(tg_oc_source_id(s, &s->ev[1]), "e-2");
+    tg_oc_set_free(s);
 }
 
 /* Rows added one by one (the pure path): a judged ticket without an
@@ -769,7 +838,7 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_jfield),
+        cmocka_unit_test(test_documents_read),
         cmocka_unit_test(test_add_row),
         cmocka_unit_test(test_link_window_edges),
         cmocka_unit_test(test_link_start_without_approval_time),

@@ -6,7 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "server/outcomes/jfield.h"
+#include <jansson.h>
+
 #include "server/store/store.h"
 #include "validators/errors.h"
 #include "validators/timeparse.h"
@@ -278,13 +279,36 @@ static int intern_folded(struct tg_oc_names *t, const char *s, size_t n,
     return tg_oc_names_intern(t, buf, k, id);
 }
 
+/* Keeps the first n bytes of s in buf (cap bytes, NUL-terminated), cut
+ * back to a whole UTF-8 character when s does not fit. */
+static size_t keep(char *buf, size_t cap, const char *s, size_t n)
+{
+    if (n >= cap) {
+        n = cap - 1;
+        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+            n--;
+    }
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    return n;
+}
+
+/* The string v into buf (cap bytes; longer strings are cut). Returns its
+ * length, or -1 when v is no string (absent or null included). */
+static long str_val(const json_t *v, char *buf, size_t cap)
+{
+    if (!json_is_string(v) || !cap)
+        return -1;
+    return (long)keep(buf, cap, json_string_value(v), json_string_length(v));
+}
+
 /* Interns the string value v (folded or not); 0 with *id (0 when v is not
  * a string), or TG_ENOMEM. */
-static int intern_val(struct tg_oc_names *t, struct tg_jval v, int fold,
+static int intern_val(struct tg_oc_names *t, const json_t *v, int fold,
                       uint32_t *id)
 {
     char buf[TG_OC_TEXT_CAP];
-    long n = v.p ? tg_jfield_str(v, buf, sizeof buf) : -1;
+    long n = str_val(v, buf, sizeof buf);
 
     *id = 0;
     if (n <= 0)
@@ -293,10 +317,10 @@ static int intern_val(struct tg_oc_names *t, struct tg_jval v, int fold,
                 : tg_oc_names_intern(t, buf, (size_t)n, id);
 }
 
-static int64_t time_val(struct tg_jval v)
+static int64_t time_val(const json_t *v)
 {
     char buf[64];
-    long n = v.p ? tg_jfield_str(v, buf, sizeof buf) : -1;
+    long n = str_val(v, buf, sizeof buf);
     int64_t t;
 
     if (n <= 0 || tg_time_parse(buf, (size_t)n, &t) != 0)
@@ -305,11 +329,11 @@ static int64_t time_val(struct tg_jval v)
 }
 
 /* TICKET.md: these words (and empty) mean the access has no end. */
-static int64_t expires_val(struct tg_jval v)
+static int64_t expires_val(const json_t *v)
 {
     static const char *const never[] = {"never", "permanent", "none", "n/a"};
     char buf[64];
-    long n = v.p ? tg_jfield_str(v, buf, sizeof buf) : -1;
+    long n = str_val(v, buf, sizeof buf);
     int64_t t;
 
     if (n < 0)
@@ -322,24 +346,21 @@ static int64_t expires_val(struct tg_jval v)
     return t;
 }
 
-/* ---- decisions */
-
-struct dctx {
-    struct tg_oc_set *s;
-    struct tg_oc_decision *d;
-    int rc;
-    /* The ticket's own beneficiary, interned only when the identities
-     * block resolves none (it usually does). */
-    struct tg_jval ticket_beneficiary;
-    /* TICKET.md: no beneficiary means the requester. */
-    struct tg_jval ticket_requester;
-    uint32_t requester;
-};
-
-static int is_key(const char *k, size_t n, const char *want)
+/* A stored document (the decision, judged ticket or event the store holds)
+ * parsed by jansson: a JSON object, else NULL. No JSON_REJECT_DUPLICATES:
+ * the text is the server's own. The caller's arena, if any, takes the
+ * values (load.c). */
+static json_t *doc_load(const char *p, size_t len)
 {
-    return strlen(want) == n && memcmp(k, want, n) == 0;
+    json_t *v = json_loadb(p, len, 0, NULL);
+
+    if (json_is_object(v))
+        return v;
+    json_decref(v);
+    return NULL;
 }
+
+/* ---- decisions */
 
 static int code_bit(struct tg_oc_set *s, const char *code)
 {
@@ -354,177 +375,159 @@ static int code_bit(struct tg_oc_set *s, const char *code)
     return (int)s->n_codes++;
 }
 
-struct finding {
-    char code[48], action[16];
-    int exception;
-};
-
-static int on_finding_member(void *ctx, const char *k, size_t n,
-                             struct tg_jval v)
+/* An exception member that names something: not null, "", [] or {}. */
+static int names_exception(const json_t *v)
 {
-    struct finding *f = ctx;
-
-    if (is_key(k, n, "code"))
-        tg_jfield_str(v, f->code, sizeof f->code);
-    else if (is_key(k, n, "action"))
-        tg_jfield_str(v, f->action, sizeof f->action);
-    else if (is_key(k, n, "exception") && !tg_jfield_is_null(v))
-        f->exception = 1;
-    return 0;
+    if (!v || json_is_null(v))
+        return 0;
+    if (json_is_array(v))
+        return json_array_size(v) != 0;
+    if (json_is_object(v))
+        return json_object_size(v) != 0;
+    if (json_is_string(v))
+        return json_string_length(v) != 0;
+    return 1;
 }
 
-static int on_finding(void *ctx, const char *k, size_t n, struct tg_jval v)
+/* The decision document doc into d: the verdict, and from the findings
+ * the deny codes, copy-forward and exceptions. 0, or -1 when a finding is
+ * no object (the record is unreadable). */
+static int read_decision(struct tg_oc_set *s, const json_t *doc,
+                         struct tg_oc_decision *d)
 {
-    struct dctx *c = ctx;
-    struct finding f = {.exception = 0};
-
-    (void)k;
-    (void)n;
-    if (tg_jfield_each(v, on_finding_member, &f) < 0)
-        return -1;
-    if (f.exception)
-        c->d->flags |= TG_OC_EXCEPTION;
-    if (strcmp(f.code, "JUSTIFICATION_COPY_FORWARD") == 0)
-        c->d->flags |= TG_OC_COPY_FORWARD;
-    if (f.code[0] && strcmp(f.action, "deny") == 0)
-        c->d->deny_codes |= 1ull << code_bit(c->s, f.code);
-    return 0;
-}
-
-static int on_decision_member(void *ctx, const char *k, size_t n,
-                              struct tg_jval v)
-{
-    struct dctx *c = ctx;
+    const json_t *findings = json_object_get(doc, "findings"), *f;
     char buf[16];
+    size_t i;
 
-    if (is_key(k, n, "decision")) {
-        tg_jfield_str(v, buf, sizeof buf);
-        c->d->verdict = strcmp(buf, "allow") == 0      ? TG_OC_ALLOW
-                        : strcmp(buf, "annotate") == 0 ? TG_OC_ANNOTATE
-                        : strcmp(buf, "deny") == 0     ? TG_OC_DENY
-                        : strcmp(buf, "skip") == 0     ? TG_OC_SKIP
-                                                       : TG_OC_OTHER;
-    } else if (is_key(k, n, "findings") && v.p[0] == '[') {
-        return tg_jfield_items(v, on_finding, c) < 0 ? -1 : 0;
-    } else if ((is_key(k, n, "exception") || is_key(k, n, "exceptions")) &&
-               !tg_jfield_is_null(v) && !(v.end - v.p == 2)) {
-        /* A decision-level exception list ("[]" and "{}" are none). */
-        c->d->flags |= TG_OC_EXCEPTION;
+    if (str_val(json_object_get(doc, "decision"), buf, sizeof buf) < 0)
+        buf[0] = '\0';
+    d->verdict = strcmp(buf, "allow") == 0      ? TG_OC_ALLOW
+                 : strcmp(buf, "annotate") == 0 ? TG_OC_ANNOTATE
+                 : strcmp(buf, "deny") == 0     ? TG_OC_DENY
+                 : strcmp(buf, "skip") == 0     ? TG_OC_SKIP
+                                                : TG_OC_OTHER;
+    /* A decision-level exception list. */
+    if (names_exception(json_object_get(doc, "exception")) ||
+        names_exception(json_object_get(doc, "exceptions")))
+        d->flags |= TG_OC_EXCEPTION;
+    json_array_foreach(findings, i, f) {
+        char code[48] = "", action[16] = "";
+        const json_t *x;
+
+        if (!json_is_object(f))
+            return -1;
+        str_val(json_object_get(f, "code"), code, sizeof code);
+        str_val(json_object_get(f, "action"), action, sizeof action);
+        x = json_object_get(f, "exception");
+        if (x && !json_is_null(x))
+            d->flags |= TG_OC_EXCEPTION;
+        if (strcmp(code, "JUSTIFICATION_COPY_FORWARD") == 0)
+            d->flags |= TG_OC_COPY_FORWARD;
+        if (code[0] && strcmp(action, "deny") == 0)
+            d->deny_codes |= 1ull << code_bit(s, code);
     }
     return 0;
-}
-
-static int on_scope(void *ctx, const char *k, size_t n, struct tg_jval v)
-{
-    struct dctx *c = ctx;
-    struct tg_oc_names *t = c->s->names;
-
-    if (is_key(k, n, "system"))
-        c->rc = intern_val(t, v, 0, &c->d->system);
-    else if (is_key(k, n, "entitlement"))
-        c->rc = intern_val(t, v, 0, &c->d->entitlement);
-    else if (is_key(k, n, "environment"))
-        c->rc = intern_val(t, v, 1, &c->d->environment);
-    return c->rc ? -2 : 0;
-}
-
-static int on_ticket(void *ctx, const char *k, size_t n, struct tg_jval v)
-{
-    struct dctx *c = ctx;
-
-    if (is_key(k, n, "scope"))
-        return tg_jfield_each(v, on_scope, c) == -1 ? 0 : c->rc ? -2 : 0;
-    if (is_key(k, n, "expires_at"))
-        c->d->expires = expires_val(v);
-    else if (is_key(k, n, "created_at"))
-        c->d->created = time_val(v);
-    else if (is_key(k, n, "emergency") && tg_jfield_bool(v) == 1)
-        c->d->flags |= TG_OC_EMERGENCY;
-    else if (is_key(k, n, "beneficiary")) {
-        struct tg_jval id = v;
-        if (v.p[0] == '{' && tg_jfield_get(v, "id", &id) != 0)
-            return 0;
-        c->ticket_beneficiary = id;
-    } else if (is_key(k, n, "requester")) {
-        c->ticket_requester = v;
-    }
-    return c->rc ? -2 : 0;
 }
 
 /* identities.X: the resolved directory id, else the name as given. */
-static int identity(struct tg_oc_names *t, struct tg_jval v, uint32_t *id)
+static int identity(struct tg_oc_names *t, const json_t *v, uint32_t *id)
 {
-    struct tg_jval r;
+    const json_t *r = json_object_get(v, "resolved");
 
     *id = 0;
-    if (tg_jfield_get(v, "resolved", &r) == 0 && !tg_jfield_is_null(r))
+    if (r && !json_is_null(r))
         return intern_val(t, r, 1, id);
-    if (tg_jfield_get(v, "given", &r) == 0)
+    if ((r = json_object_get(v, "given")))
         return intern_val(t, r, 1, id);
     return 0;
 }
 
-static int on_approver(void *ctx, const char *k, size_t n, struct tg_jval v)
+/* The approvers of the identities block into s->ap, d->approvals. 0 or
+ * TG_ENOMEM. */
+static int read_approvers(struct tg_oc_set *s, const json_t *approvers,
+                          struct tg_oc_decision *d)
 {
-    struct dctx *c = ctx;
-    struct tg_oc_set *s = c->s;
-    struct tg_oc_approval *a;
-    struct tg_jval at;
+    const json_t *v;
+    size_t i;
+    int rc;
 
-    (void)k;
-    (void)n;
-    if (c->d->n_approvals == UINT16_MAX)
-        return 0;
-    if (reserve((void **)&s->ap, &s->capap, s->nap, sizeof *s->ap)) {
-        c->rc = TG_ENOMEM;
-        return -2;
+    json_array_foreach(approvers, i, v) {
+        struct tg_oc_approval *a;
+
+        if (d->n_approvals == UINT16_MAX)
+            return 0;
+        if (reserve((void **)&s->ap, &s->capap, s->nap, sizeof *s->ap))
+            return TG_ENOMEM;
+        a = &s->ap[s->nap];
+        a->at = time_val(json_object_get(v, "at"));
+        if ((rc = identity(s->names, v, &a->who)) != 0)
+            return rc;
+        if (!a->who)
+            continue;
+        if (d->n_approvals == 0)
+            d->approvals = (uint32_t)s->nap;
+        d->n_approvals++;
+        s->nap++;
+        if (a->at != TG_OC_NONE &&
+            (d->approved == TG_OC_NONE || a->at > d->approved))
+            d->approved = a->at;
     }
-    a = &s->ap[s->nap];
-    a->at = tg_jfield_get(v, "at", &at) == 0 ? time_val(at) : TG_OC_NONE;
-    if ((c->rc = identity(s->names, v, &a->who)) != 0)
-        return -2;
-    if (!a->who)
-        return 0;
-    if (c->d->n_approvals == 0)
-        c->d->approvals = (uint32_t)s->nap;
-    c->d->n_approvals++;
-    s->nap++;
-    if (a->at != TG_OC_NONE &&
-        (c->d->approved == TG_OC_NONE || a->at > c->d->approved))
-        c->d->approved = a->at;
     return 0;
 }
 
-static int on_identities(void *ctx, const char *k, size_t n, struct tg_jval v)
+/* The judged document (PLAN.md Interface 2) into d: the ticket's scope,
+ * times and emergency flag, the identities, the approvals. 0 or
+ * TG_ENOMEM. */
+static int read_judged(struct tg_oc_set *s, const json_t *judged,
+                       struct tg_oc_decision *d)
 {
-    struct dctx *c = ctx;
+    const json_t *t = json_object_get(judged, "ticket");
+    const json_t *ids = json_object_get(judged, "identities");
+    const json_t *scope, *b, *ticket_beneficiary = NULL;
+    uint32_t requester = 0, id;
+    int rc;
 
-    if (is_key(k, n, "requester")) {
-        if ((c->rc = identity(c->s->names, v, &c->requester)) != 0)
-            return -2;
-    } else if (is_key(k, n, "beneficiary")) {
-        uint32_t id;
-        if ((c->rc = identity(c->s->names, v, &id)) != 0)
-            return -2;
+    if (json_is_object(t)) {
+        scope = json_object_get(t, "scope");
+        if ((rc = intern_val(s->names, json_object_get(scope, "system"), 0,
+                             &d->system)) ||
+            (rc = intern_val(s->names, json_object_get(scope, "entitlement"),
+                             0, &d->entitlement)) ||
+            (rc = intern_val(s->names, json_object_get(scope, "environment"),
+                             1, &d->environment)))
+            return rc;
+        d->expires = expires_val(json_object_get(t, "expires_at"));
+        d->created = time_val(json_object_get(t, "created_at"));
+        if (json_is_true(json_object_get(t, "emergency")))
+            d->flags |= TG_OC_EMERGENCY;
+        b = json_object_get(t, "beneficiary");
+        ticket_beneficiary = json_is_object(b) ? json_object_get(b, "id") : b;
+    }
+    if (json_is_object(ids)) {
+        if ((rc = identity(s->names, json_object_get(ids, "requester"),
+                           &requester)) ||
+            (rc = identity(s->names, json_object_get(ids, "beneficiary"),
+                           &id)))
+            return rc;
         /* The directory's id wins over the ticket's own text. */
         if (id)
-            c->d->beneficiary = id;
-    } else if (is_key(k, n, "approvers") && v.p[0] == '[') {
-        return tg_jfield_items(v, on_approver, c) == -2 ? -2 : 0;
+            d->beneficiary = id;
+        if ((rc = read_approvers(s, json_object_get(ids, "approvers"), d)))
+            return rc;
     }
-    return 0;
-}
-
-static int on_judged(void *ctx, const char *k, size_t n, struct tg_jval v)
-{
-    struct dctx *c = ctx;
-
-    /* The identities block's beneficiary wins over the ticket's own text,
-     * whatever their order in the document. */
-    if (is_key(k, n, "ticket") && v.p[0] == '{')
-        return tg_jfield_each(v, on_ticket, c) == -2 ? -2 : 0;
-    if (is_key(k, n, "identities") && v.p[0] == '{')
-        return tg_jfield_each(v, on_identities, c) == -2 ? -2 : 0;
+    /* The ticket's own beneficiary, interned only when the identities
+     * block resolves none (it usually does); no beneficiary means the
+     * requester (TICKET.md). */
+    if (!d->beneficiary && ticket_beneficiary &&
+        (rc = intern_val(s->names, ticket_beneficiary, 1, &d->beneficiary)))
+        return rc;
+    if (!d->beneficiary)
+        d->beneficiary = requester;
+    if (!d->beneficiary && json_is_object(t) &&
+        (rc = intern_val(s->names, json_object_get(t, "requester"), 1,
+                         &d->beneficiary)))
+        return rc;
+    d->flags |= TG_OC_JUDGED;
     return 0;
 }
 
@@ -537,105 +540,73 @@ static int add_decision(struct tg_oc_set *s, const struct tg_evidence_row *r)
         .expires = INT64_MAX,
         .verdict = TG_OC_OTHER,
     };
-    struct dctx c = {.s = s, .d = &d};
+    json_t *doc = NULL, *judged = NULL;
     size_t nap = s->nap;
-    int rc;
+    int rc = 0;
 
-    if (!r->ticket || !r->json)
-        goto bad;
-    if (tg_jfield_each(tg_jfield_doc(r->json, r->json_len), on_decision_member,
-                       &c) != 0)
+    if (!r->ticket || !r->json || !(doc = doc_load(r->json, r->json_len)) ||
+        read_decision(s, doc, &d) != 0)
         goto bad;
     if (r->judged) {
-        /* An identity already set by the ticket stays unless the
-         * identities block resolves one: beneficiary is read twice. */
-        rc = tg_jfield_each(tg_jfield_doc(r->judged, r->judged_len), on_judged,
-                            &c);
-        if (c.rc)
-            return c.rc;
-        if (rc != 0) {
-            s->nap = nap;
+        if (!(judged = doc_load(r->judged, r->judged_len)))
             goto bad;
-        }
-        if (!d.beneficiary && c.ticket_beneficiary.p &&
-            (rc = intern_val(s->names, c.ticket_beneficiary, 1,
-                             &d.beneficiary)) != 0)
-            return rc;
-        if (!d.beneficiary)
-            d.beneficiary = c.requester;
-        if (!d.beneficiary && c.ticket_requester.p &&
-            (rc = intern_val(s->names, c.ticket_requester, 1,
-                             &d.beneficiary)) != 0)
-            return rc;
-        d.flags |= TG_OC_JUDGED;
+        if ((rc = read_judged(s, judged, &d)) != 0)
+            goto out;
     }
     if ((rc = tg_oc_names_intern(s->names, r->ticket, strlen(r->ticket),
                                  &d.ticket)) != 0)
-        return rc;
-    if (reserve((void **)&s->d, &s->capd, s->nd, sizeof *s->d))
-        return TG_ENOMEM;
+        goto out;
+    if (reserve((void **)&s->d, &s->capd, s->nd, sizeof *s->d)) {
+        rc = TG_ENOMEM;
+        goto out;
+    }
     s->d[s->nd++] = d;
-    return 0;
+    goto out;
 bad:
+    s->nap = nap;
     s->unreadable++;
-    return 0;
+out:
+    json_decref(judged);
+    json_decref(doc);
+    return rc;
 }
 
 /* ---- events */
-
-struct ectx {
-    struct tg_oc_set *s;
-    struct tg_oc_event *e;
-    int rc;
-};
-
-static int on_event_member(void *ctx, const char *k, size_t n,
-                           struct tg_jval v)
-{
-    struct ectx *c = ctx;
-    struct tg_oc_names *t = c->s->names;
-    char buf[16];
-
-    if (is_key(k, n, "type")) {
-        tg_jfield_str(v, buf, sizeof buf);
-        c->e->type = strcmp(buf, "grant") == 0    ? TG_OC_GRANT
-                     : strcmp(buf, "revoke") == 0 ? TG_OC_REVOKE
-                     : strcmp(buf, "review") == 0 ? TG_OC_REVIEW
-                                                  : TG_OC_UNKNOWN;
-    } else if (is_key(k, n, "identity")) {
-        c->rc = intern_val(t, v, 1, &c->e->identity);
-    } else if (is_key(k, n, "system")) {
-        c->rc = intern_val(t, v, 0, &c->e->system);
-    } else if (is_key(k, n, "entitlement")) {
-        c->rc = intern_val(t, v, 0, &c->e->entitlement);
-    } else if (is_key(k, n, "environment")) {
-        c->rc = intern_val(t, v, 1, &c->e->environment);
-    } else if (is_key(k, n, "mapped")) {
-        c->e->mapped = tg_jfield_bool(v) != 0;
-    }
-    return c->rc ? -2 : 0;
-}
 
 static int add_event(struct tg_oc_set *s, const struct tg_evidence_row *r)
 {
     struct tg_oc_event e = {.time = r->time, .type = TG_OC_UNKNOWN,
                             .mapped = 1};
-    struct ectx c = {.s = s, .e = &e};
+    struct tg_oc_names *t = s->names;
     size_t klen = r->key ? strlen(r->key) : 0;
-    int rc;
+    json_t *doc = NULL;
+    char buf[16];
+    int rc = 0;
 
-    if (!r->json)
-        goto bad;
-    rc = tg_jfield_each(tg_jfield_doc(r->json, r->json_len), on_event_member,
-                        &c);
-    if (c.rc)
-        return c.rc;
-    if (rc != 0)
-        goto bad;
+    if (!r->json || !(doc = doc_load(r->json, r->json_len))) {
+        s->unreadable++;
+        return 0;
+    }
+    if (str_val(json_object_get(doc, "type"), buf, sizeof buf) < 0)
+        buf[0] = '\0';
+    e.type = strcmp(buf, "grant") == 0    ? TG_OC_GRANT
+             : strcmp(buf, "revoke") == 0 ? TG_OC_REVOKE
+             : strcmp(buf, "review") == 0 ? TG_OC_REVIEW
+                                          : TG_OC_UNKNOWN;
+    /* mapped: absent or anything but false is true */
+    e.mapped = !json_is_false(json_object_get(doc, "mapped"));
+    if ((rc = intern_val(t, json_object_get(doc, "identity"), 1,
+                         &e.identity)) ||
+        (rc = intern_val(t, json_object_get(doc, "system"), 0, &e.system)) ||
+        (rc = intern_val(t, json_object_get(doc, "entitlement"), 0,
+                         &e.entitlement)) ||
+        (rc = intern_val(t, json_object_get(doc, "environment"), 1,
+                         &e.environment)))
+        goto out;
     if (r->ticket &&
         (rc = tg_oc_names_intern(s->names, r->ticket, strlen(r->ticket),
                                  &e.ticket)) != 0)
-        return rc;
+        goto out;
     if (klen > TG_OC_TEXT_CAP - 1)
         klen = TG_OC_TEXT_CAP - 1;
     if (s->pool_len + klen + 1 > s->pool_cap) {
@@ -643,11 +614,14 @@ static int add_event(struct tg_oc_set *s, const struct tg_evidence_row *r)
         char *p;
         while (cap < s->pool_len + klen + 1)
             cap *= 2;
-        if (cap > UINT32_MAX)
-            return TG_ENOMEM;
-        p = realloc(s->pool, cap);
-        if (!p)
-            return TG_ENOMEM;
+        if (cap > UINT32_MAX) {
+            rc = TG_ENOMEM;
+            goto out;
+        }
+        if (!(p = realloc(s->pool, cap))) {
+            rc = TG_ENOMEM;
+            goto out;
+        }
         s->pool = p;
         s->pool_cap = cap;
     }
@@ -657,12 +631,12 @@ static int add_event(struct tg_oc_set *s, const struct tg_evidence_row *r)
     s->pool[s->pool_len + klen] = '\0';
     s->pool_len += klen + 1;
     if (reserve((void **)&s->ev, &s->cape, s->ne, sizeof *s->ev))
-        return TG_ENOMEM;
-    s->ev[s->ne++] = e;
-    return 0;
-bad:
-    s->unreadable++;
-    return 0;
+        rc = TG_ENOMEM;
+    else
+        s->ev[s->ne++] = e;
+out:
+    json_decref(doc);
+    return rc;
 }
 
 int tg_oc_add_row(struct tg_oc_set *s, const struct tg_evidence_row *row)

@@ -107,13 +107,15 @@
 /* Copy-forward counts stop here: the rule needs "at least max_reuse", and a
  * bound keeps the per-request cost constant. */
 #define COPY_LIMIT 1000
-/* WAL frames after which the maintenance thread copies them back (SQLite's
- * own default interval), and at which it restarts the WAL (16 MB: measured
- * on a 2-core VM, a larger WAL made each checkpoint's sync, and the stall
- * of the restart, longer; p99 latency grew from 5 to 10-28 ms). */
-#define CKPT_FRAMES 1000
-#define CK_RESTART_FRAMES 4096
-/* The WAL's hard bound in frames (32 MB of pages): past it the writer
+/* WAL frames after which the maintenance thread copies them back (4 MB,
+ * SQLite's own default interval in bytes), and at which it restarts the
+ * WAL (16 MB: measured on a 2-core VM, a larger WAL made each checkpoint's
+ * sync, and the stall of the restart, longer; p99 latency grew from 5 to
+ * 10-28 ms). A frame is a page: 8 KB in stores made now (sqlite.c), 4 KB
+ * in older ones, whose WAL these counts keep at half the bytes. */
+#define CKPT_FRAMES 500
+#define CK_RESTART_FRAMES 2048
+/* The WAL's hard bound in frames (32 MB of 8 KB pages): past it the writer
  * itself catches the checkpoint up, with the token held, before the next
  * commit (tg_sq_writer_main). The maintenance thread restarts the WAL at
  * CK_RESTART_FRAMES, but only as fast as it gets a core: on a loaded

@@ -357,8 +357,12 @@ static int wconn_setup(struct tg_sq *e, struct wconn *w,
         *why = "read-only (the file or its directory cannot be written)";
         return TG_EIO;
     }
-    /* Only takes effect on a new file: lets archive give pages back. */
-    if ((rc = tg_sq_exec(w->db, "PRAGMA auto_vacuum=INCREMENTAL")))
+    /* Only take effect on a new file: auto_vacuum lets archive give pages
+     * back; 8 KB pages hold three records with their judged tickets where
+     * 4 KB pages held one once a record passed 2 KB (a Jira or ServiceNow
+     * decision does): 2.8 KB of file a record instead of 4.7. */
+    if ((rc = tg_sq_exec(w->db, "PRAGMA page_size=8192;"
+                                "PRAGMA auto_vacuum=INCREMENTAL")))
         return rc;
     rc = sqlite3_prepare_v2(w->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
     if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW ||

@@ -803,9 +803,6 @@ int tg_sq_scan_file(const char *path, const char *kind, int64_t since,
         return TG_EINVAL;
     if ((rc = snapshot_begin(path, &db)))
         return rc;
-    /* A scan reads the whole file: mapped, SQLite reads its pages in place
-     * instead of copying each through pread. Best effort. */
-    tg_sq_exec(db, "PRAGMA mmap_size=4294967296");
     rc = tg_sq_scan_db(db, kind, since, until, fn, ctx);
     snapshot_end(db);
     return rc;

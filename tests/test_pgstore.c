@@ -963,6 +963,37 @@ static void test_fail_closed(void **state)
     free(url);
 }
 
+/* A restart no request saw (the connections idle meanwhile): the next
+ * append and read are answered, on new connections, not 503. */
+static void test_restart_unnoticed(void **state)
+{
+    char *url;
+    struct tg_evidence *e;
+    struct rec a;
+    char *doc = NULL;
+    (void)state;
+
+    if (!getenv("TG_TEST_PG_CTL")) {
+        print_message("skipped: TG_TEST_PG_CTL is not set\n");
+        return;
+    }
+    url = new_db();
+    e = open_pg(url, NULL);
+    make(&a, "d-1", "T-1", "a");
+    assert_int_equal(tg_evidence_append(e, &a.r), 0);
+    assert_int_equal(tg_evidence_get(e, "d-1", &doc), 0);
+    free(doc);
+    assert_int_equal(ctl("restart"), 0);
+    make(&a, "d-2", "T-1", "b");
+    assert_int_equal(tg_evidence_append(e, &a.r), 0);
+    assert_int_equal(tg_evidence_ready(e), 1);
+    assert_int_equal(tg_evidence_get(e, "d-2", &doc), 0);
+    free(doc);
+    tg_evidence_close(e);
+    verify_ok(url, NULL, 2, 0);
+    free(url);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -978,6 +1009,7 @@ int main(void)
         cmocka_unit_test(test_commit_unknown),
         cmocka_unit_test(test_two_writers),
         cmocka_unit_test(test_fail_closed),
+        cmocka_unit_test(test_restart_unnoticed),
     };
 
     base_url = getenv("TG_TEST_PG_URL");

@@ -236,6 +236,14 @@ int tg_pg_conn_get(struct tg_pg *e, PGconn **out)
     const char *why;
 
     pthread_mutex_lock(&e->pool_mu);
+    /* The writer found the server unreachable: reads fail at once rather
+     * than each wait for a connection attempt (up to connect_timeout), until
+     * the writer's probe reaches it again. */
+    if (e->n_idle == 0 && atomic_load(&e->failure) == WHY_DOWN) {
+        pthread_mutex_unlock(&e->pool_mu);
+        *out = NULL;
+        return TG_EIO;
+    }
     if (e->n_idle > 0) {
         *out = e->idle[--e->n_idle];
         pthread_mutex_unlock(&e->pool_mu);
@@ -727,7 +735,18 @@ static void commit_batch(struct tg_pg *e, struct tg_pg_item *batch)
         rc = TG_EIO;
         goto fail;
     }
-    if ((rc = tg_pg_exec(b.db, "BEGIN")))
+    if ((rc = tg_pg_exec(b.db, "BEGIN")) && PQstatus(b.db) == CONNECTION_BAD) {
+        /* the server dropped the idle connection (a restart, a failover):
+         * nothing was sent yet, so once more on a new connection */
+        PQfinish(e->w);
+        e->w = NULL;
+        e->retry_at_ms = 0;
+        if (writer_conn(e))
+            goto fail;
+        b.db = e->w;
+        rc = tg_pg_exec(b.db, "BEGIN");
+    }
+    if (rc)
         goto fail;
     if ((rc = tg_pg_exec(b.db, lock)) || (rc = read_head(&b)) ||
         (rc = batch_items(&b, batch)))
@@ -957,8 +976,11 @@ uint64_t tg_pg_next_seq(struct tg_pg *e)
         } else {
             tg_pg_conn_put(e, db, 0);
         }
+        /* without the server: this process goes on for a block of its
+         * own (asked again only a block later, so an outage does not cost
+         * every request a connection attempt) */
         if (e->id_next >= e->id_end)
-            e->id_end = e->id_next + 1;
+            e->id_end = e->id_next + TG_PG_ID_BLOCK;
     }
     v = e->id_next++;
     pthread_mutex_unlock(&e->id_mu);

@@ -140,9 +140,17 @@ int tg_pg_exec(PGconn *db, const char *sql)
 
 int tg_pg_connect(const char *url, int busy_ms, PGconn **out, const char **why)
 {
-    static const char *const keys[] = {"dbname", "connect_timeout",
-                                       "application_name", NULL};
-    const char *vals[] = {url, "5", "ticketgate", NULL};
+    /* Over TCP, a peer that vanished without a reset (a partition, a
+     * host gone) would hold a query for the kernel's retransmission time:
+     * keepalives and tcp_user_timeout (10 s of unacknowledged data) end
+     * it, so the writer fails closed and reconnects. Unix sockets ignore
+     * them. */
+    static const char *const keys[] = {
+        "dbname",           "connect_timeout",  "application_name",
+        "keepalives",       "keepalives_idle",  "keepalives_interval",
+        "keepalives_count", "tcp_user_timeout", NULL};
+    const char *vals[] = {url, "5", "ticketgate", "1", "5",
+                          "2", "3", "10000",      NULL};
     char sql[128];
     PGconn *db;
     const char *enc;

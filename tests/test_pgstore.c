@@ -99,6 +99,19 @@ static char *new_db(void)
     return url;
 }
 
+/* Removes a temporary directory of this test (mkdtemp /tmp/tgps-...) with
+ * the store files in it (-wal, -shm, .ids). */
+static void remove_dir(const char *dir)
+{
+    char cmd[400];
+    int n;
+
+    assert_true(strncmp(dir, "/tmp/tgps-", 10) == 0);
+    n = snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_true(n > 0 && (size_t)n < sizeof cmd);
+    assert_int_equal(system(cmd), 0);
+}
+
 static struct tg_config *conf(const char *url, const char *key)
 {
     struct tg_config *c = calloc(1, sizeof *c);
@@ -287,7 +300,7 @@ static void test_same_hash_as_sqlite(void **state)
     assert_string_equal(PQgetvalue(r, 0, 0), hs);
     PQclear(r);
     PQfinish(db);
-    unlink(file);
+    remove_dir(path);
     free(url);
 }
 
@@ -649,7 +662,7 @@ static void test_migrate(void **state)
     assert_int_equal(tg_evidence_append(e, &more.r), 0);
     tg_evidence_close(e);
     verify_ok(url, "k3y", 6, 1);
-    unlink(file);
+    remove_dir(dir);
     free(url);
 }
 
@@ -740,8 +753,8 @@ static void test_migrate_cli(void **state)
                          0);
         free(url2);
     }
-    unlink(file);
-    rmdir(dir);
+    remove_dir(dir);
+
     free(url);
 }
 
@@ -806,8 +819,8 @@ static void test_archive_and_show(void **state)
     tg_evidence_shown_free(&sh);
     assert_int_equal(tg_evidence_show_file(url, "d-1", &sh), TG_ENOTFOUND);
     tg_evidence_close(e);
-    unlink(arch);
-    rmdir(dir);
+    remove_dir(dir);
+
     free(url);
 }
 

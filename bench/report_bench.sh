@@ -7,12 +7,14 @@
 #   bench/report_bench.sh [N]
 # TG_BUILD names a Release build directory (default build); the script
 # builds ticketgate and report_bench there. Prints the wall time, CPU time
-# and peak RSS of each format.
+# and peak RSS of each format. TG_REPORT_BIN times another ticketgate
+# binary (before/after comparisons on one store).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-1000000}
 build=${TG_BUILD:-build}
 store=${TG_REPORT_STORE:-/tmp/ticketgate-report-bench-$n.db}
+bin=${TG_REPORT_BIN:-$build/ticketgate}
 cmake --build "$build" --target ticketgate report_bench >/dev/null
 if [ ! -f "$store" ]; then
     "$build/report_bench" "$store" "$n"
@@ -26,11 +28,11 @@ cat "$store" > /dev/null   # in the page cache, as a store in use is
 echo "store: $store ($(stat -c %s "$store") bytes), $n decisions + $n events"
 for fmt in json html text; do
     start=$(date +%s.%N)
-    /usr/bin/time -f "%M %U %S" -o "$tmp/rss" "$build/ticketgate" report \
+    /usr/bin/time -f "%M %U %S" -o "$tmp/rss" "$bin" report \
         -c "$tmp/ticketgate.yaml" --since 2026-09-01 --until 2026-12-01 \
         --now 2026-12-01 --format "$fmt" -o "$tmp/report.$fmt"
     end=$(date +%s.%N)
     read -r rss user sys < "$tmp/rss"
-    python3 -c 'import sys; s,e,r,u,y,f=sys.argv[1:]; print("%-4s %6.2f s wall, %6.2f s CPU, peak RSS %d MB" % (f, float(e)-float(s), float(u)+float(y), int(r)//1024))' \
-        "$start" "$end" "$rss" "$user" "$sys" "$fmt"
+    python3 -c 'import sys; s,e,r,u,y,f,n=sys.argv[1:]; print("%-4s %6.2f s wall, %6.2f s CPU (%.1f us a row of %d), peak RSS %d MB" % (f, float(e)-float(s), float(u)+float(y), (float(u)+float(y))/(2*int(n))*1e6, 2*int(n), int(r)//1024))' \
+        "$start" "$end" "$rss" "$user" "$sys" "$fmt" "$n"
 done

@@ -59,7 +59,7 @@ struct row {
     uint64_t seq;
     int64_t time;
     int history_only; /* before --since: feeds the copy-forward history */
-    long cf_uses; /* the copy-forward count from the store's history */
+    long cf_uses;     /* the copy-forward count from the store's history */
     size_t key, ticket, source; /* NUL-terminated */
     size_t json, json_len;
     size_t judged, judged_len;
@@ -368,8 +368,7 @@ static int replay_row(const struct pool *p, struct chunk *c,
             c->t.codes[codes[i]][was.verdict][now.verdict]++;
     }
     if (!(new_doc = tg_decision_build(&o.ticket, t + r->source, &o.result,
-                                      t + r->key, r->time,
-                                      p->cand->digest))) {
+                                      t + r->key, r->time, p->cand->digest))) {
         rc = TG_ENOMEM;
         goto out;
     }
@@ -381,8 +380,7 @@ out:
     return rc;
 }
 
-static int history_count(struct history *h, const struct row *row,
-                         long *uses);
+static int history_count(struct history *h, const struct row *row, long *uses);
 
 /* Waits for chunk c's turn at the history, counts its rows' copy-forward
  * uses and adds their own, in seq order, and passes the turn on (also
@@ -559,13 +557,14 @@ static int opt_put(struct chunk *c, const char *s, size_t *at)
  * history keeps, per justification, its uses (ticket, time) in seq order;
  * the workers hash each row's normalised justification, then, chunk by
  * chunk in seq order (history_turn), count each row's uses before adding
- * its own, and decide the row on that count. The candidate's window and max_reuse apply, so a change of
- * either replays. The count is taken up to the candidate's max_reuse:
- * enough to decide (the finding is "uses >= max_reuse"), and it keeps a
- * justification pasted into thousands of tickets from costing thousands
- * of steps a row; a changed decision's message then names at least that
- * many uses. Records without a judged ticket (before issue 13) carry no
- * justification here and are not counted.
+ * its own, and decide the row on that count. The candidate's window and
+ * max_reuse apply, so a change of either replays. The count is taken up to
+ * the candidate's max_reuse: enough to decide (the finding is "uses >=
+ * max_reuse"), and it keeps a justification pasted into thousands of
+ * tickets from costing thousands of steps a row; a changed decision's
+ * message then names at least that many uses. Records without a judged
+ * ticket (before issue 13) carry no justification here and are not
+ * counted.
  */
 #define HIST_MIN 1024
 /* The store counts to 1000 at most (store.h). */

@@ -94,6 +94,10 @@ def adf_plain(d):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # The headers and the body leave in two writes: with Nagle on, the body
+    # waits for the client's delayed ACK of the headers (40 ms a request on
+    # a kept-alive connection: 22 requests/s, not 900).
+    disable_nagle_algorithm = True
 
     def log_message(self, fmt, *args):  # quiet
         pass

@@ -27,6 +27,26 @@
 # with perf report -i FILE; TG_BENCH_PERF_ARGS replaces -g, e.g.
 # "--call-graph dwarf -F 999" to see through libc and jansson);
 # TG_BENCH_ONLY=check stops after that run.
+#
+# Act-back (issue 12: the benchmarks stay within noise with act-back on):
+# TG_BENCH_ACTBACK=1 starts tests/support/itsm_stub.py (the recording stub
+# of Jira and ServiceNow) on loopback and adds sources.jira.act_back and
+# sources.servicenow.act_back (on_deny and on_annotate, comment / work note)
+# pointing at it; the runs are the same, and the end shows what the sender
+# did (actions_total by outcome, the outbox left pending, requests the stub
+# got). The runs' tickets are allowed, so that measures act-back on but
+# idle (the planner, the sender thread's polls). TG_BENCH_JIRA_ANNOTATE=1
+# makes the Jira webhook run's ticket an annotate (60 days of admin,
+# EXPIRY_TOO_LONG made a warning): with act-back on every one of its
+# decisions queues a Jira comment in its own transaction, delivered while
+# the run goes on. Compare like with like, on a quiet machine:
+#   TG_BENCH_JIRA_ANNOTATE=1 bench/http_bench.sh 10 0
+#   TG_BENCH_JIRA_ANNOTATE=1 TG_BENCH_ACTBACK=1 bench/http_bench.sh 10 0
+# The stub is Python and shares the cores with the server and wrk: the
+# outbox grows during the annotate run (the decisions come faster than
+# the comments leave) and drains after it, as with a slow Jira; the end
+# line says how far (2 cores: ~600 comments/s drained after the runs).
+# The server's "CPU us" a request then includes the sender's work.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -80,12 +100,54 @@ cp -R example/. "$tmp/cfg/"
 chmod -R u+w "$tmp/cfg"    # example/ may be read-only
 mkdir -p "$tmp/cfg/data"
 port=$(free_port)
-python3 - "$tmp/cfg" "$port" "${TG_BENCH_LOG_LEVEL:-warn}" <<'PY'
+
+# TG_BENCH_ACTBACK=1: the recording stub of Jira and ServiceNow, and the
+# credentials it expects (given to the server through ${...}).
+stub_port=""
+export TG_BENCH_JIRA_TOKEN=bench-jira-token TG_BENCH_SN_PASSWORD=bench-sn-password
+jira_auth="Basic $(printf 'bot@acme.com:%s' "$TG_BENCH_JIRA_TOKEN" | openssl base64 -A)"
+sn_auth="Basic $(printf 'ticketgate.integration:%s' "$TG_BENCH_SN_PASSWORD" | openssl base64 -A)"
+if [ "${TG_BENCH_ACTBACK:-0}" = 1 ]; then
+    python3 tests/support/itsm_stub.py --jira-auth "$jira_auth" --sn-auth "$sn_auth" > "$tmp/stub.out" 2>&1 & stpid=$!; pids+=("$stpid")
+    for _ in $(seq 1 100); do
+        stub_port=$(sed -n 's/^port \([0-9]*\)$/\1/p' "$tmp/stub.out")
+        [ -n "$stub_port" ] && break
+        kill -0 "$stpid" 2>/dev/null || break
+        sleep 0.05
+    done
+    [ -n "$stub_port" ] || { echo "http_bench: the ITSM stub did not start: $(cat "$tmp/stub.out")" >&2; exit 1; }
+    # The example Jira webhook's issue, in a status the comment may land in.
+    curl -fsS -o /dev/null -H 'Content-Type: application/json' "http://127.0.0.1:$stub_port/_stub/issue" \
+        --data '{"key": "ACC-4410", "status": "Approved", "workflow": {"Approved": ["Waiting for approval"], "Waiting for approval": ["Approved"]}}'
+fi
+
+python3 - "$tmp/cfg" "$port" "${TG_BENCH_LOG_LEVEL:-warn}" "$stub_port" "${TG_BENCH_JIRA_ANNOTATE:-0}" <<'PY'
 import datetime, json, re, sys
-d, port, level = sys.argv[1], sys.argv[2], sys.argv[3]
+d, port, level, stub_port, annotate = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5] == "1"
 now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
 exp = now + datetime.timedelta(days=2)
 cfg = open(d + "/ticketgate.yaml").read()
+if stub_port:
+    # As an operator would write it; retries as shipped (no tuning).
+    for old, new in (("  jira:\n", """  jira:
+    act_back:
+      base_url: "http://127.0.0.1:%s"
+      auth: { email: bot@acme.com, api_token: "${TG_BENCH_JIRA_TOKEN}" }
+      on_deny: { comment: true, transition_to: "Waiting for approval", label: access-governance-denied }
+      on_annotate: { comment: true }
+      comment_visibility: internal
+""" % stub_port), ("  servicenow:\n", """  servicenow:
+    act_back:
+      instance_url: "http://127.0.0.1:%s"
+      auth: { user: ticketgate.integration, password: "${TG_BENCH_SN_PASSWORD}" }
+      on_deny: { reject_approval: true, work_note: true }
+      on_annotate: { work_note: true }
+""" % stub_port)):
+        assert cfg.count(old) == 1, old
+        cfg = cfg.replace(old, new)
+if annotate:
+    assert cfg.count("  actions: {}") == 1
+    cfg = cfg.replace("  actions: {}", "  actions: { EXPIRY_TOO_LONG: warn }")
 cfg = re.sub(r'(?m)^  listen: .*$', '  listen: "127.0.0.1:%s"' % port, cfg, count=1)
 cfg = re.sub(r'(?m)^  log_level: .*\n', '', cfg)
 # warn by default: at info every request writes its JSON record to
@@ -99,7 +161,9 @@ t["created_at"] = (now - datetime.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%
 json.dump(t, open(p, "w"), indent=2)
 p = d + "/payloads/jira-cloud-webhook.json"
 j = open(p).read()
-j = j.replace('"2026-12-04T00:00:00.000+0000"', '"%s.000+0000"' % exp.strftime("%Y-%m-%dT%H:%M:%S"))
+# The annotate run's ticket: 60 days of admin, over the 30 allowed.
+jexp = now + datetime.timedelta(days=60) if annotate else exp
+j = j.replace('"2026-12-04T00:00:00.000+0000"', '"%s.000+0000"' % jexp.strftime("%Y-%m-%dT%H:%M:%S"))
 open(p, "w").write(j)
 PY
 
@@ -215,6 +279,26 @@ hwm2=$(kb "$spid" VmHWM)
 # TG_BENCH_SMAPS=FILE keeps the server's memory map after the runs (what
 # its resident memory is made of: heap, thread stacks, the WAL index).
 [ -n "${TG_BENCH_SMAPS:-}" ] && cp "/proc/$spid/smaps" "$TG_BENCH_SMAPS"
+actback_line=""
+if [ -n "$stub_port" ]; then
+    # What the sender did: the outbox at the end of the runs, then up to
+    # 30 s for it to drain.
+    pending() { curl -fsS "http://127.0.0.1:$port/metrics" | awk '$1 == "ticketgate_outbox_pending" { print $2 }'; }
+    left=$(pending)
+    t0=$(date +%s)
+    while [ "$(pending)" != 0 ] && [ $(($(date +%s) - t0)) -lt 30 ]; do sleep 1; done
+    drain=$(($(date +%s) - t0))
+    outcomes=$(curl -fsS "http://127.0.0.1:$port/metrics" | python3 -c 'import re, sys
+n = {}
+for l in sys.stdin:
+    m = re.match(r"ticketgate_actions_total\{system=\"(\w+)\",action=\"(\w+)\",outcome=\"(\w+)\"\} (\d+)", l)
+    if m and int(m.group(4)):
+        n["%s %s %s" % m.groups()[:3]] = int(m.group(4))
+print(", ".join("%s %d" % kv for kv in sorted(n.items())))')
+    stubreqs=$(curl -fsS "http://127.0.0.1:$stub_port/_stub/state" |
+        python3 -c 'import json,sys; s=json.load(sys.stdin); print(len(s["requests"]), len(s["errors"]))')
+    actback_line="on, $left action(s) pending at the end of the runs, $(pending) after ${drain} s more; actions_total: ${outcomes:-none}; the stub got ${stubreqs% *} request(s), refused ${stubreqs#* }"
+fi
 kill -TERM "$spid"; wait "$spid" 2>/dev/null || true
 errors_logged=$(grep -c '"level":"error"' "$tmp/server.log" || true)
 
@@ -258,3 +342,4 @@ print("/v1/check targets (>= 0.6x bare, p99 < 2 ms, RSS < 32 MB, no errors%s): %
 jok = ka_ok and float(jira[1]) / bj >= 0.5 and int(jira[5]) == 0
 print("Jira webhook target (>= 0.5x the bare handler given the same request, no errors): %s" % ("met" if jok else "NOT met"))
 PY
+echo "act-back: ${actback_line:-off (TG_BENCH_ACTBACK=1 turns it on)}; Jira webhook ticket: $(dec "$jone")"

@@ -267,8 +267,11 @@ static void test_differences_counted_under_load(void **state)
     {
         json_t *e = json_loads(json, 0, NULL);
         assert_non_null(e);
+        /* "from" is what live answered ids[1]: allow, or annotate when
+         * enough of the concurrent requests before it carried the same
+         * justification (copy-forward), whichever order the load had. */
         assert_string_equal(json_string_value(json_object_get(e, "from")),
-                            "allow");
+                            verdicts[1]);
         assert_string_equal(json_string_value(json_object_get(e, "to")),
                             "deny");
         assert_string_equal(

@@ -6,12 +6,19 @@ stop), policy.shadow with a candidate that changes a decision, an event
 posted to sources.events, /metrics scraped (the outcome metrics computed)
 and GET /v1/expirations, a SIGHUP reload with a changed policy (a new
 policy entry), then SIGTERM. Passes only with no valgrind error, no
-definite or indirect leak and exit 0. Skipped (77) without valgrind.
+definite or indirect leak and exit 0. Skipped (77) without valgrind. On a
+sanitizer build (TG_SANITIZE) the same run is checked by ASan, LSan and
+UBSan instead of valgrind.
 Run by ctest as `valgrind_server`.  usage: valgrind_server.py BINARY SOURCE_DIR"""
 import base64, datetime as dt, hashlib, hmac, json, os, re, shutil, signal
 import subprocess, sys, tempfile, time, urllib.error, urllib.request
 
-if not shutil.which("valgrind"):
+binary, src = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+# A sanitizer build (TG_SANITIZE) cannot run under valgrind: the same run
+# is checked by ASan, LeakSanitizer and UBSan instead.
+with open(binary, "rb") as f:
+    ASAN = b"__asan_init" in f.read()
+if not ASAN and not shutil.which("valgrind"):
     print("valgrind not found: the valgrind server run is skipped (install valgrind)")
     sys.exit(77)
 
@@ -19,7 +26,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "support"))
 import tgserver  # noqa: E402
 
-binary, src = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 STUB = os.path.join(HERE, "support", "itsm_stub.py")
 GENERIC_SECRET = b"generic-client-secret-for-tests-0123456789"
 JIRA_SECRET = b"jira-webhook-secret-for-tests"
@@ -187,6 +193,11 @@ env = dict(os.environ, TG_TEST_JIRA_TOKEN=JIRA_TOKEN, TG_TEST_SN_PASSWORD=SN_PAS
 VG = ["valgrind", "-q", "--leak-check=full", "--errors-for-leak-kinds=definite,indirect",
       "--show-leak-kinds=definite,indirect", "--error-exitcode=%d" % VG_EXIT,
       "--log-file=" + vg_path]
+if ASAN:
+    VG = []
+    env["ASAN_OPTIONS"] = "detect_leaks=1:exitcode=%d:log_path=%s" % (VG_EXIT, vg_path)
+    env["UBSAN_OPTIONS"] = "print_stacktrace=1:log_path=%s" % vg_path
+print("checked by %s" % ("ASan, LSan and UBSan (a sanitizer build)" if ASAN else "valgrind memcheck"))
 t_start = time.monotonic()
 log = open(log_path, "w")
 proc = subprocess.Popen(VG + [binary, "serve", "-c", cfg], stdout=log, stderr=log, env=env)
@@ -301,12 +312,14 @@ finally:
     stub_proc.kill()
     stub_proc.wait()
 
-vg = open(vg_path).read() if os.path.exists(vg_path) else ""
-check("exit 0 (%s is valgrind's error exit)" % VG_EXIT, rc == 0, "exit %s" % rc)
-check("valgrind: no error, no definite or indirect leak", vg.strip() == "", "\n" + vg[:20000])
+# valgrind writes vg_path; the sanitizers vg_path.<pid>.
+vg = "".join(open(os.path.join(tmp, n)).read() for n in sorted(os.listdir(tmp))
+             if n.startswith("valgrind.log"))
+check("exit 0 (%s is the checker's error exit)" % VG_EXIT, rc == 0, "exit %s" % rc)
+check("no memory error, no definite or indirect leak", vg.strip() == "", "\n" + vg[:20000])
 log_text = open(log_path).read()
 check("the server logged its stop", '"event":"stop"' in log_text)
-print("run took %.1f s under valgrind" % (time.monotonic() - t_start))
+print("run took %.1f s" % (time.monotonic() - t_start))
 if failures:
     print("---- server log ----\n%s---- end ----" % log_text[-8000:])
     print("FAILED: %d check(s); files kept in %s" % (len(failures), tmp))

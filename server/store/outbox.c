@@ -27,7 +27,13 @@ const char tg_sq_outbox_schema[] =
     " updated_at INTEGER NOT NULL,"
     " last_error TEXT);"
     "CREATE INDEX IF NOT EXISTS outbox_due ON outbox(state, next_at);"
-    "CREATE INDEX IF NOT EXISTS outbox_ticket ON outbox(ticket, id);";
+    "CREATE INDEX IF NOT EXISTS outbox_ticket ON outbox(ticket, id);"
+    /* The claim walks the open actions oldest first; over outbox_due
+     * SQLite sorted every due row on each claim (3 ms at 20,000 due,
+     * inside the writer's transaction: time taken from decisions after
+     * an outage). Open rows only, so the index stays small. */
+    "CREATE INDEX IF NOT EXISTS outbox_open ON outbox(id, next_at)"
+    " WHERE state IN ('pending', 'inflight');";
 
 #define OUTBOX_COLUMNS                                                     \
     "id, decision_id, ticket, system, action, params, state, attempts, "   \
@@ -202,7 +208,8 @@ static int claim_tx(struct tg_sq *e, sqlite3 *db, void *arg)
 
     (void)e;
     if (sqlite3_prepare_v2(db,
-                           "SELECT " OUTBOX_COLUMNS " FROM outbox"
+                           "SELECT " OUTBOX_COLUMNS
+                           " FROM outbox INDEXED BY outbox_open"
                            " WHERE state IN ('pending', 'inflight')"
                            " AND next_at <= ?1 ORDER BY id LIMIT ?2",
                            -1, &sel, NULL) != SQLITE_OK ||

@@ -72,35 +72,35 @@ int tg_sq_map(int rc)
     }
 }
 
-const char *tg_evidence_cause(int code, int sys)
+/* Words for an errno SQLite recorded, or NULL. */
+static const char *errno_words(int sys)
 {
-    int primary = code & 0xff;
-
-    /* SQLite records errno only for these (sqlite3SystemError); for any
-     * other code it may be stale. */
-    if (primary == SQLITE_IOERR || primary == SQLITE_CANTOPEN) {
-        switch (sys) {
-        case ENOSPC:
-            return "disk full";
-        case EDQUOT:
-            return "disk quota exceeded";
-        case EFBIG:
-            return "file size limit reached";
-        case EROFS:
-            return "read-only file system";
-        case EACCES:
-        case EPERM:
-            return "permission denied";
-        case ENOENT:
-            return "file or directory not found";
-        case ENOTDIR:
-            return "a part of the path is not a directory";
-        case EIO:
-            return "I/O error (the device reported a failure)";
-        default:
-            break;
-        }
+    switch (sys) {
+    case ENOSPC:
+        return "disk full";
+    case EDQUOT:
+        return "disk quota exceeded";
+    case EFBIG:
+        return "file size limit reached";
+    case EROFS:
+        return "read-only file system";
+    case EACCES:
+    case EPERM:
+        return "permission denied";
+    case ENOENT:
+        return "file or directory not found";
+    case ENOTDIR:
+        return "a part of the path is not a directory";
+    case EIO:
+        return "I/O error (the device reported a failure)";
+    default:
+        return NULL;
     }
+}
+
+/* Words for an extended result code, or NULL. */
+static const char *extended_words(int code)
+{
     switch (code) {
     case SQLITE_READONLY_DBMOVED:
         return "the database file was deleted or replaced";
@@ -127,8 +127,13 @@ const char *tg_evidence_cause(int code, int sys)
     case SQLITE_IOERR_SHMMAP:
         return "I/O error on the shared-memory (-shm) file";
     default:
-        break;
+        return NULL;
     }
+}
+
+/* Words for a primary result code. */
+static const char *primary_words(int primary)
+{
     switch (primary) {
     case SQLITE_FULL:
         return "disk full";
@@ -156,6 +161,20 @@ const char *tg_evidence_cause(int code, int sys)
     default:
         return "unexpected SQLite error";
     }
+}
+
+const char *tg_evidence_cause(int code, int sys)
+{
+    int primary = code & 0xff;
+    const char *w = NULL;
+
+    /* SQLite records errno only for these (sqlite3SystemError); for any
+     * other code it may be stale. */
+    if (primary == SQLITE_IOERR || primary == SQLITE_CANTOPEN)
+        w = errno_words(sys);
+    if (!w)
+        w = extended_words(code);
+    return w ? w : primary_words(primary);
 }
 
 const char *tg_sq_fail_words(const struct fail *f)

@@ -13,7 +13,11 @@
 # PostgreSQL: TG_BENCH_PG_URL names a server to use (a database the bench
 # may fill); without it the bench runs itself under scripts/pg-test.sh (a
 # throw-away server in a temporary directory, fsync on, as the store of the
-# SQLite run is). Builds build-bench/ (Release) unless TG_BIN names a
+# SQLite run is). The SQLite store runs with store.sync: full (an fsync a
+# commit, as PostgreSQL's default synchronous_commit makes every commit
+# durable; docker/config/ uses full too); TG_BENCH_SQLITE_SYNC=normal
+# measures the example's default, which may lose the last commits on a
+# power cut. Builds build-bench/ (Release) unless TG_BIN names a
 # binary. TG_BENCH_DIR puts the temporary directory (the SQLite file) on
 # another disk. Both servers log at warn. Every CPU on the machine is
 # shared by the servers, PostgreSQL and wrk: the figure is for this
@@ -23,6 +27,7 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 dur=${1:-10}
 conns=${2:-32}
+sqlite_sync=${TG_BENCH_SQLITE_SYNC:-full}
 
 for tool in wrk curl openssl python3; do
     command -v "$tool" >/dev/null || { echo "pg_bench: $tool is needed (scripts/install-deps.sh)" >&2; exit 2; }
@@ -73,7 +78,7 @@ wait_ready() { # URL PID LOG
 mkdir -p "$tmp/cfg/data"
 cp -R example/. "$tmp/cfg/"
 chmod -R u+w "$tmp/cfg"
-python3 - "$tmp/cfg" <<'PY'
+python3 - "$tmp/cfg" "$sqlite_sync" <<'PY'
 import datetime, json, re, sys
 d = sys.argv[1]
 now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
@@ -83,7 +88,9 @@ cfg = cfg.replace("\nserver:\n", "\nserver:\n  log_level: warn\n", 1)
 base = cfg
 def listen(text, port):
     return re.sub(r'(?m)^  listen: .*$', '  listen: "127.0.0.1:%s"' % port, text, count=1)
-open(d + "/sqlite.yaml.in", "w").write(base)
+sq = re.sub(r'(?m)^(store:\n)', r'\1  sync: %s\n' % sys.argv[2], base, count=1)
+assert sq != base, "no store: section in the example"
+open(d + "/sqlite.yaml.in", "w").write(sq)
 pg = re.sub(r'(?m)^store:\n(  .*\n|\s*#.*\n)*',
             'store:\n  driver: postgresql\n  url: "${TG_DATABASE_URL}"\n', base, count=1)
 assert pg != base, "no store: section in the example"
@@ -180,8 +187,9 @@ for pid in "${ppids[@]}"; do wait "$pid" 2>/dev/null || true; done
 verify=$("$bin" audit verify -c "$tmp/cfg/pg1.yaml" 2>&1 | head -n 1 || true)
 errors_logged=$(cat "$tmp/sqlite.log" "$tmp/pg1.log" "$tmp/pg2.log" | grep -c '"level":"error"' || true)
 
-python3 - "$sq" "$pg1" "$pg2" "$conns" "$dur" "$(nproc)" "$errors_logged" "$verify" <<'PY'
+python3 - "$sq" "$pg1" "$pg2" "$conns" "$dur" "$(nproc)" "$errors_logged" "$verify" "$sqlite_sync" <<'PY'
 import sys
+sync = sys.argv.pop(9)
 sq, a, b = (s.split() for s in sys.argv[1:4])
 conns, dur, cpus, errlog, verify = sys.argv[4], sys.argv[5], sys.argv[6], int(sys.argv[7]), sys.argv[8]
 pg_rps = float(a[0]) + float(b[0])
@@ -189,7 +197,7 @@ ratio = pg_rps / float(sq[0])
 print()
 print("POST /v1/check, a new ticket every request, %s connections in all, %s s, %s CPUs" % (conns, dur, cpus))
 print("%-34s %10s %8s %8s %9s %7s" % ("run", "req/s", "p50 ms", "p99 ms", "requests", "errors"))
-print("%-34s %10.0f %8.3f %8.3f %9s %7s" % ("1 replica, SQLite", float(sq[0]), float(sq[1]), float(sq[2]), sq[3], sq[4]))
+print("%-34s %10.0f %8.3f %8.3f %9s %7s" % ("1 replica, SQLite (sync %s)" % sync, float(sq[0]), float(sq[1]), float(sq[2]), sq[3], sq[4]))
 for name, r in (("  PostgreSQL replica 1", a), ("  PostgreSQL replica 2", b)):
     print("%-34s %10.0f %8.3f %8.3f %9s %7s" % (name, float(r[0]), float(r[1]), float(r[2]), r[3], r[4]))
 print("%-34s %10.0f %8s %8s %9d %7d" % ("2 replicas, PostgreSQL", pg_rps, "", "", int(a[3]) + int(b[3]), int(a[4]) + int(b[4])))

@@ -511,37 +511,11 @@ static const char css[] =
     "summary{cursor:pointer;color:#2980b9;margin:8px 0}"
     "footer{padding:0 28px 24px;color:#5b6776;font-size:12px}";
 
-int tg_oc_render_html(const json_t *rep, FILE *f)
+/* Writes the document head, the title and the period header line. */
+static void html_head(FILE *f, const json_t *rep)
 {
     const json_t *per = json_object_get(rep, "period");
     const json_t *st = json_object_get(rep, "store");
-    static const char *const lc[] = {"days_overdue", "identity", "system",
-                                     "entitlement", "ticket", "expires_at",
-                                     "granted_at"};
-    static const char *const lh[] = {"Days overdue", "Identity", "System",
-                                     "Entitlement", "Ticket", "Expired",
-                                     "Granted"};
-    static const char *const uc[] = {"time", "identity", "system",
-                                     "entitlement", "environment", "ticket",
-                                     "reason", "source_id"};
-    static const char *const uh[] = {"Time", "Identity", "System",
-                                     "Entitlement", "Environment", "Ticket",
-                                     "Reason", "Event"};
-    static const char *const ac[] = {"approver", "approvals", "per_day",
-                                     "share", "median_seconds",
-                                     "rubber_stamp_share", "denied_share"};
-    static const char *const ah[] = {"Approver", "Approvals", "Per day",
-                                     "Share", "Median time to approve",
-                                     "Under rubber-stamp time",
-                                     "Denied by ticketgate"};
-    static const char *const bc[] = {"ticket", "beneficiary", "system",
-                                     "entitlement", "decided_at",
-                                     "review_due"};
-    static const char *const bh[] = {"Ticket", "Beneficiary", "System",
-                                     "Entitlement", "Decided", "Review due"};
-    const json_t *lag = fig(rep, "revocation_lag");
-    char a[32], b[32], c[32];
-    size_t i;
 
     fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
           "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src "
@@ -564,6 +538,12 @@ int tg_oc_render_html(const json_t *rep, FILE *f)
             "&middot; store: %lld decisions, %lld events</p></header>\n<main>\n",
             (long long)json_integer_value(json_object_get(st, "decisions")),
             (long long)json_integer_value(json_object_get(st, "events")));
+}
+
+/* Writes the headline cards, each with its trend against the last period. */
+static void html_headlines(FILE *f, const json_t *rep)
+{
+    size_t i;
 
     fputs("<section class=\"cards\" id=\"headline\">\n", f);
     for (i = 0; i < N_HEADLINES; i++) {
@@ -590,6 +570,13 @@ int tg_oc_render_html(const json_t *rep, FILE *f)
         fputs("</div></div>\n", f);
     }
     fputs("</section>\n", f);
+}
+
+/* Writes the revocation lag section: its figures and its chart. */
+static void html_lag(FILE *f, const json_t *rep)
+{
+    const json_t *lag = fig(rep, "revocation_lag");
+    char a[32], b[32], c[32];
 
     duration(num(json_object_get(lag, "median_seconds")), a, sizeof a);
     duration(num(json_object_get(lag, "p90_seconds")), b, sizeof b);
@@ -602,6 +589,36 @@ int tg_oc_render_html(const json_t *rep, FILE *f)
             c);
     lag_chart(f, rep);
     fputs("</section>\n", f);
+}
+
+/* Writes the five listing sections (lingering, unticketed, wider,
+ * break-glass, approvers), each a counted table. */
+static void html_listings(FILE *f, const json_t *rep)
+{
+    static const char *const lc[] = {"days_overdue", "identity", "system",
+                                     "entitlement", "ticket", "expires_at",
+                                     "granted_at"};
+    static const char *const lh[] = {"Days overdue", "Identity", "System",
+                                     "Entitlement", "Ticket", "Expired",
+                                     "Granted"};
+    static const char *const uc[] = {"time", "identity", "system",
+                                     "entitlement", "environment", "ticket",
+                                     "reason", "source_id"};
+    static const char *const uh[] = {"Time", "Identity", "System",
+                                     "Entitlement", "Environment", "Ticket",
+                                     "Reason", "Event"};
+    static const char *const ac[] = {"approver", "approvals", "per_day",
+                                     "share", "median_seconds",
+                                     "rubber_stamp_share", "denied_share"};
+    static const char *const ah[] = {"Approver", "Approvals", "Per day",
+                                     "Share", "Median time to approve",
+                                     "Under rubber-stamp time",
+                                     "Denied by ticketgate"};
+    static const char *const bc[] = {"ticket", "beneficiary", "system",
+                                     "entitlement", "decided_at",
+                                     "review_due"};
+    static const char *const bh[] = {"Ticket", "Beneficiary", "System",
+                                     "Entitlement", "Decided", "Review due"};
 
     fprintf(f, "<section><h2>Lingering access, oldest first (%lld)</h2>\n",
             (long long)json_integer_value(fig(rep, "lingering")));
@@ -640,6 +657,14 @@ int tg_oc_render_html(const json_t *rep, FILE *f)
           "No approvals in the period.",
           num(fig(rep, "approvals.approvers")));
     fputs("</section>\n", f);
+}
+
+int tg_oc_render_html(const json_t *rep, FILE *f)
+{
+    html_head(f, rep);
+    html_headlines(f, rep);
+    html_lag(f, rep);
+    html_listings(f, rep);
     fputs("<section><h2>Denies by reason over time</h2>\n", f);
     denies_chart(f, rep);
     fputs("</section>\n</main>\n<footer>Made by <code>ticketgate "

@@ -307,6 +307,95 @@ static int code_in(struct tg_oc_set *a, const char *name)
     return (int)a->n_codes++;
 }
 
+/* Maps every name of parser set s into a's names (*map, caller frees,
+ * set even on failure) and its deny codes into a's (cmap). 0, TG_ENOMEM. */
+static int map_names(struct tg_oc_set *a, const struct tg_oc_set *s,
+                     uint32_t **map, int *cmap)
+{
+    uint32_t n = tg_oc_names_count(s->names);
+
+    if (!(*map = malloc((size_t)n * sizeof **map)))
+        return TG_ENOMEM;
+    for (uint32_t id = 0; id < n; id++) {
+        const char *t = tg_oc_names_text(s->names, id);
+        if (tg_oc_names_intern(a->names, t, strlen(t), &(*map)[id]))
+            return TG_ENOMEM;
+    }
+    for (unsigned c = 0; c < s->n_codes; c++)
+        cmap[c] = code_in(a, s->codes[c]);
+    return 0;
+}
+
+/* Decision i of s renamed through m (NULL: already in the merged names) and
+ * cmap, its approvals appended to ap at *nap. */
+static struct tg_oc_decision merge_decision(const struct tg_oc_set *s,
+                                            size_t i, const uint32_t *m,
+                                            const int *cmap,
+                                            struct tg_oc_approval *ap,
+                                            size_t *nap)
+{
+    struct tg_oc_decision x = s->d[i];
+    uint32_t first = (uint32_t)*nap;
+
+    for (uint32_t j = 0; j < x.n_approvals; j++) {
+        ap[*nap] = s->ap[x.approvals + j];
+        if (m)
+            ap[*nap].who = m[ap[*nap].who];
+        (*nap)++;
+    }
+    x.approvals = first;
+    if (m) {
+        uint64_t codes = 0;
+        x.ticket = m[x.ticket];
+        x.beneficiary = m[x.beneficiary];
+        x.system = m[x.system];
+        x.entitlement = m[x.entitlement];
+        x.environment = m[x.environment];
+        for (unsigned c = 0; c <= TG_OC_MAX_CODES; c++)
+            if (x.deny_codes & (1ull << c))
+                codes |= 1ull << (c < s->n_codes ? cmap[c] : TG_OC_MAX_CODES);
+        x.deny_codes = codes;
+    }
+    return x;
+}
+
+/* Event i of s renamed through m (NULL: already merged), its source id
+ * moved by off into the merged pool. */
+static struct tg_oc_event merge_event(const struct tg_oc_set *s, size_t i,
+                                      const uint32_t *m, uint32_t off)
+{
+    struct tg_oc_event x = s->ev[i];
+
+    x.source_id += off;
+    if (m) {
+        x.identity = m[x.identity];
+        x.system = m[x.system];
+        x.entitlement = m[x.entitlement];
+        x.environment = m[x.environment];
+        x.ticket = m[x.ticket];
+    }
+    return x;
+}
+
+/* a gives up its own arrays and takes over the merged ones (exact size). */
+static void adopt(struct tg_oc_set *a, struct tg_oc_decision *d, size_t nd,
+                  struct tg_oc_event *ev, size_t ne, struct tg_oc_approval *ap,
+                  size_t nap, char *pl, size_t pool)
+{
+    free(a->d);
+    free(a->ev);
+    free(a->ap);
+    free(a->pool);
+    a->d = d;
+    a->nd = a->capd = nd;
+    a->ev = ev;
+    a->ne = a->cape = ne;
+    a->ap = ap;
+    a->nap = a->capap = nap;
+    a->pool = pl;
+    a->pool_len = a->pool_cap = pool;
+}
+
 /* The workers' sets made into one, batch by batch in scan order, in
  * w[0]'s set (whose names and codes keep their ids; the others' are
  * mapped). 0 or TG_ENOMEM. */
@@ -330,18 +419,9 @@ static int merge(struct worker *w, size_t nw)
         off[k] = pool;
         pool += w[k].s->pool_len;
     }
-    for (k = 1; k < nw; k++) {
-        uint32_t n = tg_oc_names_count(w[k].s->names);
-        if (!(map[k] = malloc((size_t)n * sizeof *map[k])))
+    for (k = 1; k < nw; k++)
+        if (map_names(a, w[k].s, &map[k], cmap[k]))
             goto out;
-        for (uint32_t id = 0; id < n; id++) {
-            const char *t = tg_oc_names_text(w[k].s->names, id);
-            if (tg_oc_names_intern(a->names, t, strlen(t), &map[k][id]))
-                goto out;
-        }
-        for (unsigned c = 0; c < w[k].s->n_codes; c++)
-            cmap[k][c] = code_in(a, w[k].s->codes[c]);
-    }
     d = malloc((nd ? nd : 1) * sizeof *d);
     ev = malloc((ne ? ne : 1) * sizeof *ev);
     ap = malloc((nap ? nap : 1) * sizeof *ap);
@@ -367,59 +447,17 @@ static int merge(struct worker *w, size_t nw)
         s = w[k].s;
         m = map[k];
         for (size_t i = pd[k]; i < g->nd; i++) {
-            struct tg_oc_decision x = s->d[i];
-            uint32_t first = (uint32_t)nap;
-            for (uint32_t j = 0; j < x.n_approvals; j++) {
-                ap[nap] = s->ap[x.approvals + j];
-                if (m)
-                    ap[nap].who = m[ap[nap].who];
-                nap++;
-            }
-            x.approvals = first;
-            if (m) {
-                uint64_t codes = 0;
-                x.ticket = m[x.ticket];
-                x.beneficiary = m[x.beneficiary];
-                x.system = m[x.system];
-                x.entitlement = m[x.entitlement];
-                x.environment = m[x.environment];
-                for (unsigned c = 0; c <= TG_OC_MAX_CODES; c++)
-                    if (x.deny_codes & (1ull << c))
-                        codes |= 1ull << (c < s->n_codes ? cmap[k][c]
-                                                          : TG_OC_MAX_CODES);
-                x.deny_codes = codes;
-            }
-            d[nd++] = x;
+            d[nd++] = merge_decision(s, i, m, cmap[k], ap, &nap);
         }
         for (size_t i = pe[k]; i < g->ne; i++) {
-            struct tg_oc_event x = s->ev[i];
-            x.source_id += (uint32_t)off[k];
-            if (m) {
-                x.identity = m[x.identity];
-                x.system = m[x.system];
-                x.entitlement = m[x.entitlement];
-                x.environment = m[x.environment];
-                x.ticket = m[x.ticket];
-            }
-            ev[ne++] = x;
+            ev[ne++] = merge_event(s, i, m, (uint32_t)off[k]);
         }
         pd[k] = g->nd;
         pe[k] = g->ne;
     }
     for (k = 1; k < nw; k++)
         a->unreadable += w[k].s->unreadable;
-    free(a->d);
-    free(a->ev);
-    free(a->ap);
-    free(a->pool);
-    a->d = d;
-    a->nd = a->capd = nd;
-    a->ev = ev;
-    a->ne = a->cape = ne;
-    a->ap = ap;
-    a->nap = a->capap = nap;
-    a->pool = pl;
-    a->pool_len = a->pool_cap = pool;
+    adopt(a, d, nd, ev, ne, ap, nap, pl, pool);
     d = NULL;
     ev = NULL;
     ap = NULL;

@@ -216,6 +216,55 @@ static void parse_auth_sn(struct ld *L, const yaml_node_t *n,
         tg_cfg_problem(L, n, "%s needs user and password", where);
 }
 
+/* The defaults of an act_back section that is present. */
+static void set_defaults(struct tg_actback_conf *a, int servicenow)
+{
+    a->set = 1;
+    a->api_version = servicenow ? 0 : 3;
+    a->comment_internal = 1;
+    a->dryrun_comments = 1;
+    a->max_attempts = 10;
+    a->timeout_ms = 10000;
+    a->max_per_host = 4;
+    a->retry_base_ms = 300000;
+    a->retry_max_ms = 21600000;
+    /* Without on_deny / on_annotate, the reasons are written as a comment
+     * (a work note): configuring act_back is asking for them to be seen. */
+    if (servicenow) {
+        a->on_deny.work_note = 1;
+        a->on_annotate.work_note = 1;
+    } else {
+        a->on_deny.comment = 1;
+        a->on_annotate.comment = 1;
+    }
+}
+
+/* on_deny / on_annotate (each NULL when absent: the default stays). */
+static void parse_actions(struct ld *L, yaml_node_t *deny,
+                          yaml_node_t *annotate, int servicenow,
+                          struct tg_actback_conf *a)
+{
+    if (deny) {
+        memset(&a->on_deny, 0, sizeof a->on_deny);
+        if (servicenow)
+            parse_on_sn(L, deny, "sources.servicenow.act_back.on_deny", 1,
+                        &a->on_deny);
+        else
+            parse_on_jira(L, deny, "sources.jira.act_back.on_deny", 1,
+                          &a->on_deny);
+    }
+    if (annotate) {
+        memset(&a->on_annotate, 0, sizeof a->on_annotate);
+        if (servicenow)
+            parse_on_sn(L, annotate,
+                        "sources.servicenow.act_back.on_annotate", 0,
+                        &a->on_annotate);
+        else
+            parse_on_jira(L, annotate, "sources.jira.act_back.on_annotate",
+                          0, &a->on_annotate);
+    }
+}
+
 int tg_cfg_parse_actback(struct ld *L, const yaml_node_t *n, int servicenow,
                          struct tg_actback_conf *a)
 {
@@ -237,24 +286,7 @@ int tg_cfg_parse_actback(struct ld *L, const yaml_node_t *n, int servicenow,
     char nm[NAME_CAP];
     int vis;
 
-    a->set = 1;
-    a->api_version = servicenow ? 0 : 3;
-    a->comment_internal = 1;
-    a->dryrun_comments = 1;
-    a->max_attempts = 10;
-    a->timeout_ms = 10000;
-    a->max_per_host = 4;
-    a->retry_base_ms = 300000;
-    a->retry_max_ms = 21600000;
-    /* Without on_deny / on_annotate, the reasons are written as a comment
-     * (a work note): configuring act_back is asking for them to be seen. */
-    if (servicenow) {
-        a->on_deny.work_note = 1;
-        a->on_annotate.work_note = 1;
-    } else {
-        a->on_deny.comment = 1;
-        a->on_annotate.comment = 1;
-    }
+    set_defaults(a, servicenow);
     if (MAP_KEYS(L, n, where, keys, v) != TG_OK)
         return tg_cfg_status(L);
     /* The other system's keys are unknown here, as MAP_KEYS says of any. */
@@ -286,25 +318,7 @@ int tg_cfg_parse_actback(struct ld *L, const yaml_node_t *n, int servicenow,
         parse_auth_sn(L, v[AUTH], "sources.servicenow.act_back.auth", a);
     else
         parse_auth_jira(L, v[AUTH], "sources.jira.act_back.auth", a);
-    if (v[DENY]) {
-        memset(&a->on_deny, 0, sizeof a->on_deny);
-        if (servicenow)
-            parse_on_sn(L, v[DENY], "sources.servicenow.act_back.on_deny", 1,
-                        &a->on_deny);
-        else
-            parse_on_jira(L, v[DENY], "sources.jira.act_back.on_deny", 1,
-                          &a->on_deny);
-    }
-    if (v[ANNOTATE]) {
-        memset(&a->on_annotate, 0, sizeof a->on_annotate);
-        if (servicenow)
-            parse_on_sn(L, v[ANNOTATE],
-                        "sources.servicenow.act_back.on_annotate", 0,
-                        &a->on_annotate);
-        else
-            parse_on_jira(L, v[ANNOTATE], "sources.jira.act_back.on_annotate",
-                          0, &a->on_annotate);
-    }
+    parse_actions(L, v[DENY], v[ANNOTATE], servicenow, a);
     if (!servicenow &&
         tg_cfg_get_enum(L, v[VISIBILITY],
                         "sources.jira.act_back.comment_visibility",

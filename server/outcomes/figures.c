@@ -174,22 +174,13 @@ static int cmp_row(const void *a, const void *b)
     return strcmp(x->name, y->name);
 }
 
-/* The approver signals of the period: json "approvals" figures and, when
- * table is not NULL, the table of approvers. */
-static int approvers(const struct tg_oc_set *s, const struct tg_oc_opts *o,
-                     json_t *fig, json_t *table, int *bad)
+/* Marks in lastd (index + 1, by ticket) each ticket's latest decision in
+ * the period that has approvers. */
+static void latest_decisions(const struct tg_oc_set *s,
+                             const struct tg_oc_opts *o, uint32_t *lastd)
 {
-    uint32_t n = tg_oc_names_count(s->names);
-    uint32_t *lastd = calloc(n, sizeof *lastd);
-    struct approval *ap = NULL;
-    struct approver_row *rows = NULL;
-    size_t na = 0, nr = 0, timed = 0, fast = 0, i, j;
-    int64_t *secs = NULL;
-    double days = (double)(o->until - o->since) / 86400.0;
-    json_t *f;
+    size_t i;
 
-    if (!lastd)
-        return TG_ENOMEM;
     /* Each ticket once: its latest decision in the period with approvers. */
     for (i = 0; i < s->nd; i++) {
         const struct tg_oc_decision *d = &s->d[i];
@@ -199,6 +190,84 @@ static int approvers(const struct tg_oc_set *s, const struct tg_oc_opts *o,
         if (!lastd[d->ticket] || d->time >= s->d[lastd[d->ticket] - 1].time)
             lastd[d->ticket] = (uint32_t)i + 1;
     }
+}
+
+/* Groups ap (sorted by approver) into rows, one per approver; their count. */
+static size_t group_rows(const struct tg_oc_set *s, const struct tg_oc_opts *o,
+                         const struct approval *ap, size_t na,
+                         struct approver_row *rows)
+{
+    size_t i, j, nr = 0;
+
+    for (i = 0; i < na;) {
+        struct approver_row r = {.who = ap[i].who,
+                                 .name = tg_oc_name(s, ap[i].who)};
+        size_t first_timed = SIZE_MAX;
+        for (j = i; j < na && ap[j].who == r.who; j++) {
+            r.n++;
+            r.denied += ap[j].denied;
+            if (ap[j].seconds != INT64_MIN) {
+                if (first_timed == SIZE_MAX)
+                    first_timed = j;
+                r.timed++;
+                if (ap[j].seconds < o->rubber_stamp_seconds)
+                    r.fast++;
+            }
+        }
+        /* Untimed sort first (INT64_MIN): the timed ones follow. */
+        r.median = r.timed ? ap[first_timed + (r.timed - 1) / 2].seconds : -1;
+        rows[nr++] = r;
+        i = j;
+    }
+    return nr;
+}
+
+/* Appends the first list_max rows to table (failures set *bad). */
+static void approver_table(const struct tg_oc_set *s,
+                           const struct tg_oc_opts *o,
+                           const struct approver_row *rows, size_t nr,
+                           size_t na, json_t *table, int *bad)
+{
+    double days = (double)(o->until - o->since) / 86400.0;
+    size_t i;
+
+    for (i = 0; i < nr && i < o->list_max; i++) {
+        const struct approver_row *r = &rows[i];
+        json_t *row = json_object();
+        if (!row) {
+            *bad = 1;
+            break;
+        }
+        put(row, "approver", jname(s, r->who), bad);
+        put(row, "approvals", json_integer((json_int_t)r->n), bad);
+        put(row, "per_day",
+            json_real(days > 0 ? (double)r->n / days : 0.0), bad);
+        put(row, "share", json_real(ratio(r->n, na)), bad);
+        put(row, "median_seconds",
+            r->timed ? json_integer(r->median) : json_null(), bad);
+        put(row, "rubber_stamp_share", json_real(ratio(r->fast, r->timed)),
+            bad);
+        put(row, "denied_share", json_real(ratio(r->denied, r->n)), bad);
+        push(table, row, bad);
+    }
+}
+
+/* The approver signals of the period: json "approvals" figures and, when
+ * table is not NULL, the table of approvers. */
+static int approvers(const struct tg_oc_set *s, const struct tg_oc_opts *o,
+                     json_t *fig, json_t *table, int *bad)
+{
+    uint32_t n = tg_oc_names_count(s->names);
+    uint32_t *lastd = calloc(n, sizeof *lastd);
+    struct approval *ap = NULL;
+    struct approver_row *rows = NULL;
+    size_t na = 0, nr = 0, timed = 0, fast = 0, j;
+    int64_t *secs = NULL;
+    json_t *f;
+
+    if (!lastd)
+        return TG_ENOMEM;
+    latest_decisions(s, o, lastd);
     for (uint32_t t = 0; t < n; t++)
         if (lastd[t])
             na += s->d[lastd[t] - 1].n_approvals;
@@ -231,26 +300,7 @@ static int approvers(const struct tg_oc_set *s, const struct tg_oc_opts *o,
     }
     qsort(ap, na, sizeof *ap, cmp_approval);
     qsort(secs, timed, sizeof *secs, cmp_i64);
-    for (i = 0; i < na;) {
-        struct approver_row r = {.who = ap[i].who,
-                                 .name = tg_oc_name(s, ap[i].who)};
-        size_t first_timed = SIZE_MAX;
-        for (j = i; j < na && ap[j].who == r.who; j++) {
-            r.n++;
-            r.denied += ap[j].denied;
-            if (ap[j].seconds != INT64_MIN) {
-                if (first_timed == SIZE_MAX)
-                    first_timed = j;
-                r.timed++;
-                if (ap[j].seconds < o->rubber_stamp_seconds)
-                    r.fast++;
-            }
-        }
-        /* Untimed sort first (INT64_MIN): the timed ones follow. */
-        r.median = r.timed ? ap[first_timed + (r.timed - 1) / 2].seconds : -1;
-        rows[nr++] = r;
-        i = j;
-    }
+    nr = group_rows(s, o, ap, na, rows);
     qsort(rows, nr, sizeof *rows, cmp_row);
 
     f = json_object();
@@ -265,25 +315,8 @@ static int approvers(const struct tg_oc_set *s, const struct tg_oc_opts *o,
     put(f, "top_approver", nr ? jname(s, rows[0].who) : json_null(), bad);
     put(f, "top_share", json_real(nr ? ratio(rows[0].n, na) : 0.0), bad);
     put(fig, "approvals", f, bad);
-    for (i = 0; table && i < nr && i < o->list_max; i++) {
-        const struct approver_row *r = &rows[i];
-        json_t *row = json_object();
-        if (!row) {
-            *bad = 1;
-            break;
-        }
-        put(row, "approver", jname(s, r->who), bad);
-        put(row, "approvals", json_integer((json_int_t)r->n), bad);
-        put(row, "per_day",
-            json_real(days > 0 ? (double)r->n / days : 0.0), bad);
-        put(row, "share", json_real(ratio(r->n, na)), bad);
-        put(row, "median_seconds",
-            r->timed ? json_integer(r->median) : json_null(), bad);
-        put(row, "rubber_stamp_share", json_real(ratio(r->fast, r->timed)),
-            bad);
-        put(row, "denied_share", json_real(ratio(r->denied, r->n)), bad);
-        push(table, row, bad);
-    }
+    if (table)
+        approver_table(s, o, rows, nr, na, table, bad);
     free(lastd);
     free(ap);
     free(secs);

@@ -394,14 +394,12 @@ static void lag_chart(FILE *f, const json_t *rep)
             left, H - bottom, W - left, H - bottom);
 }
 
-static void denies_chart(FILE *f, const json_t *rep)
+/* The largest total of a bucket's counts (0 when none). */
+static double tallest(const json_t *buckets)
 {
-    const json_t *d = json_object_get(rep, "denies");
-    const json_t *codes = json_object_get(d, "codes"),
-                 *buckets = json_object_get(d, "buckets"), *row, *c;
-    const double W = 760, H = 260, top = 18, bottom = 44, left = 40;
-    size_t nb = json_array_size(buckets), nc = json_array_size(codes), i, k;
-    double maxt = 0, bw;
+    const json_t *row;
+    double maxt = 0;
+    size_t i;
 
     json_array_foreach(buckets, i, row) {
         double t = 0;
@@ -413,6 +411,38 @@ static void denies_chart(FILE *f, const json_t *rep)
         if (t > maxt)
             maxt = t;
     }
+    return maxt;
+}
+
+/* The chart's legend: one colour and count per reason code. */
+static void denies_legend(FILE *f, const json_t *codes)
+{
+    const json_t *c;
+    size_t k;
+
+    fputs("<ul class=\"legend\">", f);
+    json_array_foreach(codes, k, c) {
+        fprintf(f, "<li><span style=\"background:%s\"></span>",
+                palette[k % N_PALETTE]);
+        esc(f, str(c, "code"));
+        fprintf(f, " (%lld)</li>",
+                (long long)json_integer_value(json_object_get(c, "count")));
+    }
+    fputs("</ul>\n", f);
+}
+
+/* The stacked bar chart of denies by reason code per bucket, and its
+ * legend. */
+static void denies_chart(FILE *f, const json_t *rep)
+{
+    const json_t *d = json_object_get(rep, "denies");
+    const json_t *codes = json_object_get(d, "codes"),
+                 *buckets = json_object_get(d, "buckets"), *row, *c;
+    const double W = 760, H = 260, top = 18, bottom = 44, left = 40;
+    size_t nb = json_array_size(buckets), nc = json_array_size(codes), i, k;
+    double maxt = 0, bw;
+
+    maxt = tallest(buckets);
     bw = nb ? (W - 2 * left) / (double)nb : W;
     fprintf(f,
             "<svg id=\"chart-denies\" data-chart=\"denies\" "
@@ -469,15 +499,7 @@ static void denies_chart(FILE *f, const json_t *rep)
             "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" "
             "stroke=\"#999\"/>\n</svg>\n",
             left, H - bottom, W - left, H - bottom);
-    fputs("<ul class=\"legend\">", f);
-    json_array_foreach(codes, k, c) {
-        fprintf(f, "<li><span style=\"background:%s\"></span>",
-                palette[k % N_PALETTE]);
-        esc(f, str(c, "code"));
-        fprintf(f, " (%lld)</li>",
-                (long long)json_integer_value(json_object_get(c, "count")));
-    }
-    fputs("</ul>\n", f);
+    denies_legend(f, codes);
     (void)nc;
 }
 

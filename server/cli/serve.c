@@ -70,23 +70,17 @@ static void limit_malloc_arenas(void)
     mallopt(M_ARENA_MAX, n < 1 ? 1 : n > 64 ? 64 : (int)n);
 }
 
-int tg_cmd_serve(int argc, char **argv)
+/* The configuration path of argv in *path. Returns -1 to go on, else the
+ * exit code (0 after --help; 2 after printing what is wrong). */
+static int parse_args(int argc, char **argv, const char **path)
 {
-    const char *path = NULL;
-    struct tg_config *cfg = NULL;
-    struct tg_cfgref *ref = NULL;
-    struct tg_evidence *ev = NULL;
-    struct tg_http *h = NULL;
-    struct tg_diag d;
-    sigset_t set;
-    int i, rc, code = 2;
-
-    for (i = 1; i < argc; i++) {
+    *path = NULL;
+    for (int i = 1; i < argc; i++) {
         if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) &&
             i + 1 < argc) {
-            path = argv[++i];
+            *path = argv[++i];
         } else if (strncmp(argv[i], "--config=", 9) == 0) {
-            path = argv[i] + 9;
+            *path = argv[i] + 9;
         } else if (strcmp(argv[i], "-h") == 0 ||
                    strcmp(argv[i], "--help") == 0) {
             fputs(usage, stdout);
@@ -97,23 +91,35 @@ int tg_cmd_serve(int argc, char **argv)
             return 2;
         }
     }
-    if (!path || !*path) {
+    if (!*path || !**path) {
         fprintf(stderr, "ticketgate serve: -c FILE is required\n%s", usage);
         return 2;
     }
-    limit_malloc_arenas();
+    return -1;
+}
 
-    /* Before any thread exists, so that CivetWeb's workers inherit it. */
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0) {
-        fprintf(stderr, "ticketgate serve: cannot block signals\n");
-        return 2;
-    }
-    /* A client that hangs up must not kill the process. */
+/* Blocks the signals wait_for_stop takes (into *set), before any thread
+ * exists, so that CivetWeb's workers inherit the mask; a client that hangs
+ * up must not kill the process. Returns 0 or -1. */
+static int block_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGHUP);
+    if (pthread_sigmask(SIG_BLOCK, set, NULL) != 0)
+        return -1;
     signal(SIGPIPE, SIG_IGN);
+    return 0;
+}
+
+/* Loads the configuration at path, logging every problem. NULL when it
+ * does not load. */
+static struct tg_config *load_config(const char *path)
+{
+    struct tg_config *cfg = NULL;
+    struct tg_diag d;
+    int rc;
 
     tg_diag_init(&d);
     rc = tg_config_load(path, &cfg, &d);
@@ -126,10 +132,31 @@ int tg_cmd_serve(int argc, char **argv)
                      "run 'ticketgate lint -c %s'",
                      path, path);
     tg_diag_cleanup(&d);
-    if (rc != 0)
+    return rc == 0 ? cfg : NULL;
+}
+
+int tg_cmd_serve(int argc, char **argv)
+{
+    const char *path;
+    struct tg_config *cfg = NULL;
+    struct tg_cfgref *ref = NULL;
+    struct tg_evidence *ev = NULL;
+    struct tg_http *h = NULL;
+    sigset_t set;
+    int rc, code = parse_args(argc, argv, &path);
+
+    if (code >= 0)
+        return code;
+    code = 2;
+    limit_malloc_arenas();
+    if (block_signals(&set) != 0) {
+        fprintf(stderr, "ticketgate serve: cannot block signals\n");
+        return 2;
+    }
+    if (!(cfg = load_config(path)))
         goto out;
     tg_log_set_level(cfg->server.log_level);
-    ref = tg_cfgref_new(cfg);
+    ref = tg_cfgref_new(cfg); /* takes cfg, frees it when it fails */
     if (!ref) {
         tg_log_event(TG_LOG_ERROR, "startup_error", "out of memory");
         goto out;

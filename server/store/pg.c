@@ -261,7 +261,22 @@ int tg_pg_conn_get(struct tg_pg *e, PGconn **out)
     } else {
         pthread_mutex_unlock(&e->pool_mu);
     }
-    return tg_pg_connect(e->url, e->busy_ms, out, &why);
+    if (tg_pg_connect(e->url, e->busy_ms, out, &why) == 0)
+        return 0;
+    tg_pg_note_down(e);
+    return TG_EIO;
+}
+
+void tg_pg_note_down(struct tg_pg *e)
+{
+    pthread_mutex_lock(&e->mu);
+    if (atomic_load(&e->ready)) {
+        atomic_store(&e->failure, WHY_DOWN);
+        atomic_store(&e->ready, 0);
+        /* the writer leaves its idle wait for the probe loop */
+        pthread_cond_signal(&e->work);
+    }
+    pthread_mutex_unlock(&e->mu);
 }
 
 void tg_pg_conn_put(struct tg_pg *e, PGconn *db, int ok)

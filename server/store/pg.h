@@ -121,6 +121,11 @@ int tg_pg_schema(PGconn *db);
  * it failed, closed instead). */
 int tg_pg_conn_get(struct tg_pg *e, PGconn **out);
 void tg_pg_conn_put(struct tg_pg *e, PGconn *db, int ok);
+/* A read found the server unreachable: the store turns not ready (503 on
+ * /readyz) and the writer probes until it is back, as after a failed
+ * write; a replica that only read while the database was down must not
+ * say it is ready. */
+void tg_pg_note_down(struct tg_pg *e);
 int tg_pg_enqueue(struct tg_pg *e, struct tg_pg_item *it);
 /* A NUL-terminated copy of column col of row (NULL when SQL NULL or out of
  * memory: *oom set then). */

@@ -55,8 +55,10 @@ static int pooled(struct tg_pg *e, const char *sql, int n, const char *const *v,
 
         PQfinish(db);
         db = NULL;
-        if (tg_pg_connect(e->url, e->busy_ms, &db, &why))
+        if (tg_pg_connect(e->url, e->busy_ms, &db, &why)) {
+            tg_pg_note_down(e);
             return TG_EIO;
+        }
         rc = query(db, sql, n, v, res);
     }
     tg_pg_conn_put(e, db, rc == 0);

@@ -2,6 +2,7 @@
  * to the sender, settled into the chain (issue 12, PLAN.md Interface 3). */
 
 #include "server/store/internal.h"
+#include "server/store/attempt.h"
 
 /*
  * One row per action. Not part of the chain: it says what is left to do,
@@ -40,9 +41,6 @@ const char tg_sq_outbox_schema[] =
     "next_at, created_at, last_error, tries"
 #define OUTBOX_LIST_MAX 1000
 #define OUTBOX_CLAIM_MAX 1000
-/* A last_error kept in the row and the chain: enough for an HTTP status
- * and the start of a body, bounded whatever the peer sent. */
-#define OUTBOX_ERROR_MAX 512
 
 /* UTC milliseconds now. */
 static int64_t wall_ms(void)
@@ -377,30 +375,6 @@ out:
                                                                     : 0;
 }
 
-/* The chain entry of one attempt: what was tried on which ticket, and what
- * came of it. A new string, or NULL. */
-static char *attempt_doc(const json_t *row, const struct settle_arg *a)
-{
-    json_t *d = json_pack(
-        "{s:I, s:O, s:O, s:O, s:O, s:O, s:I, s:s, s:s?}", "action_id",
-        (json_int_t)a->id, "decision_id", json_object_get(row, "decision_id"),
-        "ticket", json_object_get(row, "ticket"), "system",
-        json_object_get(row, "system"), "action",
-        json_object_get(row, "action"), "params",
-        json_object_get(row, "params"), "attempt", (json_int_t)a->tries,
-        "outcome", a->outcome, "error", a->error);
-    char *s = NULL;
-
-    if (d && strcmp(a->outcome, "retry") == 0 &&
-        json_object_set_new(d, "next_at", json_integer(a->next_at)))
-        goto out;
-    if (d)
-        s = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
-out:
-    json_decref(d);
-    return s;
-}
-
 int tg_sq_outbox_settle(struct tg_sq *e, int64_t id, const char *outcome,
                      int64_t next_at_ms, const char *error)
 {
@@ -408,7 +382,7 @@ int tg_sq_outbox_settle(struct tg_sq *e, int64_t id, const char *outcome,
     struct tg_evidence_entry en;
     struct pending p;
     json_t *row = NULL;
-    char key[48], *doc = NULL, *en_id = NULL, err[OUTBOX_ERROR_MAX + 1];
+    char key[48], *doc = NULL, *en_id = NULL, err[TG_OUTBOX_ERROR_MAX + 1];
     int rc;
 
     if (!e || !outcome ||
@@ -417,16 +391,7 @@ int tg_sq_outbox_settle(struct tg_sq *e, int64_t id, const char *outcome,
         return TG_EINVAL;
     a.outcome = outcome;
     if (error) {
-        /* Bounded, and cut on a character boundary (UTF-8). */
-        size_t n = strlen(error);
-
-        if (n > OUTBOX_ERROR_MAX) {
-            n = OUTBOX_ERROR_MAX;
-            while (n > 0 && ((unsigned char)error[n] & 0xC0) == 0x80)
-                n--;
-        }
-        memcpy(err, error, n);
-        err[n] = '\0';
+        tg_outbox_bound_error(error, err);
         a.error = err;
     }
     if ((rc = read_action(e, id, &row)))
@@ -434,7 +399,8 @@ int tg_sq_outbox_settle(struct tg_sq *e, int64_t id, const char *outcome,
     a.tries = json_integer_value(json_object_get(row, "try"));
     a.now = wall_ms();
     rc = TG_ENOMEM;
-    if (!(doc = attempt_doc(row, &a)))
+    if (!(doc = tg_outbox_attempt_doc(row, a.id, a.tries, a.outcome, a.error,
+                                       a.next_at)))
         goto out;
     if (snprintf(key, sizeof key, "%" PRId64 ":%" PRId64, id, a.tries) >=
         (int)sizeof key)

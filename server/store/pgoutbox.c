@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "server/util/digest.h"
+#include "server/store/attempt.h"
 #include "validators/errors.h"
 
 #define OUTBOX_COLUMNS                                                         \
@@ -16,7 +17,6 @@
     "next_at, created_at, last_error, tries"
 #define OUTBOX_LIST_MAX "1000"
 #define OUTBOX_CLAIM_MAX 1000
-#define OUTBOX_ERROR_MAX 512
 
 static int64_t wall_ms(void)
 {
@@ -243,28 +243,6 @@ static int settle_tx(struct tg_pg *e, PGconn *db, void *arg)
                6, v, NULL);
 }
 
-static char *attempt_doc(const json_t *row, const struct settle_arg *a)
-{
-    json_t *d = json_pack(
-        "{s:I, s:O, s:O, s:O, s:O, s:O, s:I, s:s, s:s?}", "action_id",
-        (json_int_t)a->id, "decision_id", json_object_get(row, "decision_id"),
-        "ticket", json_object_get(row, "ticket"), "system",
-        json_object_get(row, "system"), "action",
-        json_object_get(row, "action"), "params",
-        json_object_get(row, "params"), "attempt", (json_int_t)a->tries,
-        "outcome", a->outcome, "error", a->error);
-    char *s = NULL;
-
-    if (d && strcmp(a->outcome, "retry") == 0 &&
-        json_object_set_new(d, "next_at", json_integer(a->next_at)))
-        goto out;
-    if (d)
-        s = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
-out:
-    json_decref(d);
-    return s;
-}
-
 /* The row of action id (with "try"): 0, TG_ENOTFOUND, TG_EIO. */
 static int read_action(struct tg_pg *e, int64_t id, json_t **row)
 {
@@ -298,7 +276,7 @@ int tg_pg_outbox_settle(struct tg_pg *e, int64_t id, const char *outcome,
     struct tg_evidence_entry en;
     struct tg_pg_item it;
     json_t *row = NULL;
-    char key[48], *doc = NULL, *en_id = NULL, err[OUTBOX_ERROR_MAX + 1];
+    char key[48], *doc = NULL, *en_id = NULL, err[TG_OUTBOX_ERROR_MAX + 1];
     int rc;
 
     if (!e || !outcome ||
@@ -307,15 +285,7 @@ int tg_pg_outbox_settle(struct tg_pg *e, int64_t id, const char *outcome,
         return TG_EINVAL;
     a.outcome = outcome;
     if (error) {
-        size_t n = strlen(error);
-
-        if (n > OUTBOX_ERROR_MAX) {
-            n = OUTBOX_ERROR_MAX;
-            while (n > 0 && ((unsigned char)error[n] & 0xC0) == 0x80)
-                n--;
-        }
-        memcpy(err, error, n);
-        err[n] = '\0';
+        tg_outbox_bound_error(error, err);
         a.error = err;
     }
     if ((rc = read_action(e, id, &row)))
@@ -323,7 +293,8 @@ int tg_pg_outbox_settle(struct tg_pg *e, int64_t id, const char *outcome,
     a.tries = json_integer_value(json_object_get(row, "try"));
     a.now = wall_ms();
     rc = TG_ENOMEM;
-    if (!(doc = attempt_doc(row, &a)))
+    if (!(doc = tg_outbox_attempt_doc(row, a.id, a.tries, a.outcome, a.error,
+                                       a.next_at)))
         goto out;
     if (snprintf(key, sizeof key, "%" PRId64 ":%" PRId64, id, a.tries) >=
         (int)sizeof key)

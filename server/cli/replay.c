@@ -63,6 +63,7 @@ struct row {
     size_t key, ticket, source; /* NUL-terminated */
     size_t json, json_len;
     size_t judged, judged_len;
+    size_t facts, facts_len; /* facts_len 0: the record has no facts */
     /* Made by the first pass: the judged ticket (NULL: unreadable) and its
      * normalised justification's hashes (has_just 0: none). */
     json_t *canon;
@@ -318,9 +319,113 @@ static int first_pass(const struct pool *p, const struct chunk *c,
     return TG_OK;
 }
 
-/* Decides row r under the candidate and compares. The recorded document
- * is parsed by jansson (into the worker's arena); the candidate's document
- * is built only for a decision that changes: most do not. */
+/* The facts document s begins {"decision":"<verdict>","findings": as
+ * tg_facts_build writes it: its verdict and findings as a document of
+ * their own, the findings array parsed alone by jansson, which stops at
+ * its end (JSON_DISABLE_EOF_CHECK) and leaves the ticket and identities
+ * after it unread. NULL when s begins otherwise or does not read. */
+static json_t *facts_lead(const char *s, size_t len)
+{
+    static const char *const words[] = {"allow", "deny", "annotate",
+                                            "skip"};
+    static const char lead[] = "{\"decision\":\"", mid[] = "\",\"findings\":";
+    const size_t k = sizeof(lead) - 1, m = sizeof(mid) - 1;
+    json_t *doc, *findings;
+
+    if (len <= k || memcmp(s, lead, k) != 0)
+        return NULL;
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+        size_t v = strlen(words[i]), at = k + v + m;
+        if (len <= at || memcmp(s + k, words[i], v) != 0 ||
+            memcmp(s + k + v, mid, m) != 0)
+            continue;
+        findings = json_loadb(s + at, len - at, JSON_DISABLE_EOF_CHECK, NULL);
+        if (!json_is_array(findings) || !(doc = json_object())) {
+            json_decref(findings);
+            return NULL;
+        }
+        /* set_new takes the value also when it fails */
+        if (json_object_set_new(doc, "decision", json_string(words[i])) ||
+            json_object_set_new(doc, "findings", findings)) {
+            json_decref(doc);
+            return NULL;
+        }
+        return doc;
+    }
+    return NULL;
+}
+
+/* The recorded side of a facts document (tg_facts_build: the decision
+ * document's "decision" and "findings" at the same paths, then the
+ * ticket's and the identities' few members) into *was, by the same
+ * extraction as the decision document's (tg_change_from_doc): from its
+ * lead (facts_lead), else parsed whole. Returns 0, or TG_EINVAL when the
+ * facts do not read. */
+static int facts_side(const char *s, size_t len, struct tg_change_side *was)
+{
+    json_t *doc = facts_lead(s, len);
+    int rc;
+
+    if (!doc)
+        doc = json_loadb(s, len, 0, NULL);
+    rc = doc ? tg_change_from_doc(doc, was) : TG_EINVAL;
+    json_decref(doc);
+    return rc;
+}
+
+/* The recorded side of row r into *was: from its facts document when it
+ * has one that reads, else from its decision document, which *doc then
+ * holds (a new reference; else NULL). Returns 0, or TG_EINVAL when
+ * neither reads. */
+static int recorded_side(const struct chunk *c, const struct row *r,
+                         json_t **doc, struct tg_change_side *was)
+{
+    const char *t = c->text;
+
+    *doc = NULL;
+    if (r->facts_len &&
+        facts_side(t + r->facts, r->facts_len, was) == TG_OK)
+        return TG_OK;
+    if (!(*doc = json_loadb(t + r->json, r->json_len, 0, NULL)))
+        return TG_EINVAL;
+    return tg_change_from_doc(*doc, was);
+}
+
+/* Counts the change of row r from was to o's result (now) and formats it
+ * into c->out: the recorded findings are the decision document old_doc's
+ * (its messages), the candidate's those of a document built for it. */
+static int put_changed(const struct pool *p, struct chunk *c,
+                       const struct row *r, const json_t *old_doc,
+                       const struct tg_change_side *was,
+                       const struct tg_decided *o,
+                       const struct tg_change_side *now)
+{
+    const char *t = c->text;
+    enum tg_code codes[TG_CODE_COUNT];
+    size_t n = tg_change_codes(was, now, codes);
+    json_t *new_doc;
+    int rc;
+
+    c->t.replayed++;
+    c->t.changed++;
+    c->t.trans[was->verdict][now->verdict]++;
+    for (size_t i = 0; i < n; i++)
+        c->t.codes[codes[i]][was->verdict][now->verdict]++;
+    if (!(new_doc = tg_decision_build(&o->ticket, t + r->source, &o->result,
+                                      t + r->key, r->time, p->cand->digest)))
+        return TG_ENOMEM;
+    rc = put_change(p, c, r, old_doc, was, new_doc, now);
+    json_decref(new_doc);
+    return rc;
+}
+
+/* Decides row r under the candidate and compares. The recorded side comes
+ * from the row's facts (else its decision document), parsed by jansson
+ * into the worker's arena; the decision document is read for a decision
+ * that changes (its findings' messages are printed), and the candidate's
+ * document is built only then: most do not change. A row whose facts read
+ * but whose decision document does not counts as unreadable when it
+ * changes. */
 static int replay_row(const struct pool *p, struct chunk *c,
                       const struct row *r)
 {
@@ -337,13 +442,12 @@ static int replay_row(const struct pool *p, struct chunk *c,
         .no_doc = 1,
     };
     struct tg_decided o;
-    json_t *old_doc = NULL, *new_doc = NULL;
+    json_t *old_doc = NULL;
     char err[256];
     int rc = TG_OK;
 
     tg_decided_init(&o, err, sizeof(err));
-    if (!(old_doc = json_loadb(t + r->json, r->json_len, 0, NULL)) ||
-        tg_change_from_doc(old_doc, &was) != TG_OK || !r->canon) {
+    if (!r->canon || recorded_side(c, r, &old_doc, &was) != TG_OK) {
         c->t.unreadable++;
         goto out;
     }
@@ -355,27 +459,19 @@ static int replay_row(const struct pool *p, struct chunk *c,
     }
     if (rc != TG_OK)
         goto out;
-    c->t.replayed++;
     tg_change_from_result(&o.result, &now);
-    if (!tg_change_differs(&was, &now))
-        goto out;
-    {
-        enum tg_code codes[TG_CODE_COUNT];
-        size_t n = tg_change_codes(&was, &now, codes);
-        c->t.changed++;
-        c->t.trans[was.verdict][now.verdict]++;
-        for (size_t i = 0; i < n; i++)
-            c->t.codes[codes[i]][was.verdict][now.verdict]++;
-    }
-    if (!(new_doc = tg_decision_build(&o.ticket, t + r->source, &o.result,
-                                      t + r->key, r->time, p->cand->digest))) {
-        rc = TG_ENOMEM;
+    if (!tg_change_differs(&was, &now)) {
+        c->t.replayed++;
         goto out;
     }
-    rc = put_change(p, c, r, old_doc, &was, new_doc, &now);
+    if (!old_doc &&
+        !(old_doc = json_loadb(t + r->json, r->json_len, 0, NULL))) {
+        c->t.unreadable++;
+        goto out;
+    }
+    rc = put_changed(p, c, r, old_doc, &was, &o, &now);
 out:
     tg_decided_cleanup(&o);
-    json_decref(new_doc);
     json_decref(old_doc);
     return rc;
 }
@@ -785,10 +881,12 @@ static int on_row(void *ctx, const struct tg_evidence_row *row)
     w->cf_uses = -1; /* counted by history_turn when p->h */
     w->json_len = row->json_len;
     w->judged_len = row->judged_len;
+    w->facts_len = 0; /* readfacts: row->facts once the store has it */
     if (opt_put(c, row->key, &w->key) || opt_put(c, row->ticket, &w->ticket) ||
         opt_put(c, row->source, &w->source) ||
         text_put(c, row->json, row->json_len, &w->json) ||
-        text_put(c, row->judged, row->judged_len, &w->judged))
+        text_put(c, row->judged, row->judged_len, &w->judged) ||
+        text_put(c, NULL, 0, &w->facts))
         return TG_ENOMEM;
     if (++c->n_rows == CHUNK_ROWS || c->text_len >= CHUNK_TEXT) {
         queue(p);
@@ -1019,86 +1117,135 @@ out:
     return rc;
 }
 
-int tg_cmd_replay(int argc, char **argv)
-{
-    const char *cfgpath = NULL, *store = NULL, *since_s = NULL,
-               *until_s = NULL, *fmt_s = "text";
-    int64_t since = INT64_MIN, until = INT64_MAX;
-    struct tg_config *cand = NULL;
-    struct tg_diag diag;
-    struct pool pool;
-    struct run r;
-    int code = 2, n, rc;
+/* What the command line asks for. */
+struct opts {
+    const char *cfgpath, *store, *since_s, *until_s, *fmt_s;
+    int64_t since, until;
+    enum format fmt;
+    int workers;
+};
 
-    memset(&pool, 0, sizeof(pool));
-    memset(&r, 0, sizeof(r));
-    r.p = &pool;
-    tg_diag_init(&diag);
+/* The arguments into o; -1 (said why on stderr) when they do not do. */
+static int parse_args(int argc, char **argv, struct opts *o)
+{
+    *o = (struct opts){.fmt_s = "text", .since = INT64_MIN,
+                       .until = INT64_MAX};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char **dst = strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0
-                               ? &cfgpath
-                           : strcmp(a, "--store") == 0  ? &store
-                           : strcmp(a, "--since") == 0  ? &since_s
-                           : strcmp(a, "--until") == 0  ? &until_s
-                           : strcmp(a, "--format") == 0 ? &fmt_s
+                               ? &o->cfgpath
+                           : strcmp(a, "--store") == 0  ? &o->store
+                           : strcmp(a, "--since") == 0  ? &o->since_s
+                           : strcmp(a, "--until") == 0  ? &o->until_s
+                           : strcmp(a, "--format") == 0 ? &o->fmt_s
                                                         : NULL;
         if (!dst || i + 1 >= argc) {
             fprintf(stderr, "replay: %s %s\n",
                     dst ? "a value must follow" : "unknown argument", a);
             usage();
-            goto out;
+            return -1;
         }
         *dst = argv[++i];
     }
-    if (!cfgpath || !store) {
+    if (!o->cfgpath || !o->store) {
         usage();
-        goto out;
+        return -1;
     }
-    if (strcmp(fmt_s, "text") == 0)
-        pool.fmt = FMT_TEXT;
-    else if (strcmp(fmt_s, "json") == 0)
-        pool.fmt = FMT_JSON;
+    if (strcmp(o->fmt_s, "text") == 0)
+        o->fmt = FMT_TEXT;
+    else if (strcmp(o->fmt_s, "json") == 0)
+        o->fmt = FMT_JSON;
     else {
-        fprintf(stderr, "replay: --format is text or json, not %s\n", fmt_s);
-        goto out;
+        fprintf(stderr, "replay: --format is text or json, not %s\n",
+                o->fmt_s);
+        return -1;
     }
-    if ((since_s && parse_time("--since", since_s, &since)) ||
-        (until_s && parse_time("--until", until_s, &until)))
-        goto out;
-    if ((n = workers_wanted()) < 0) {
+    if ((o->since_s && parse_time("--since", o->since_s, &o->since)) ||
+        (o->until_s && parse_time("--until", o->until_s, &o->until)))
+        return -1;
+    if ((o->workers = workers_wanted()) < 0) {
         fprintf(stderr, "replay: TG_REPLAY_THREADS must be a number of "
                         "threads from 1 to %d\n",
                 MAX_THREADS);
-        goto out;
+        return -1;
     }
-    rc = tg_config_load(cfgpath, &cand, &diag);
+    return 0;
+}
+
+/* The candidate of o into *cand and, when its copy-forward finding is on,
+ * an empty history with its window and max_reuse into *h. -1 (said why on
+ * stderr) when it does not load. */
+static int candidate_load(const struct opts *o, struct tg_config **cand,
+                          struct history **h)
+{
+    struct tg_diag diag;
+    int rc;
+
+    tg_diag_init(&diag);
+    rc = tg_config_load(o->cfgpath, cand, &diag);
     if (rc != TG_OK) {
         for (size_t i = 0; i < diag.n; i++)
             fprintf(stderr, "%s\n", diag.msgs[i]);
         if (diag.n == 0)
             fprintf(stderr, "%s: cannot load the candidate configuration\n",
-                    cfgpath);
+                    o->cfgpath);
+    }
+    tg_diag_cleanup(&diag);
+    if (rc != TG_OK)
+        return -1;
+    if ((*cand)->policy.action[TG_JUSTIFICATION_COPY_FORWARD] ==
+        TG_ACTION_OFF)
+        return 0;
+    if (!(*h = calloc(1, sizeof(**h)))) {
+        fprintf(stderr, "replay: out of memory\n");
+        return -1;
+    }
+    (*h)->window = (int64_t)(*cand)->policy.copy_window_days * 86400;
+    (*h)->want = (*cand)->policy.copy_max_reuse < CF_MAX
+                     ? (long)(*cand)->policy.copy_max_reuse
+                     : CF_MAX;
+    return 0;
+}
+
+/* The summary, then the changes, to standard output. 0, or -1. */
+static int print_all(struct run *r, const struct opts *o,
+                     const struct tg_config *cand)
+{
+    if (o->fmt == FMT_TEXT) {
+        print_text(r, o->store, cand, stdout);
+        return copy_changes(r->changes, stdout) == TG_OK ? 0 : -1;
+    }
+    if (print_json_head(r, o->store, o->since_s, o->until_s, cand, stdout) !=
+            TG_OK ||
+        copy_changes(r->changes, stdout) != TG_OK)
+        return -1;
+    fputs("\n]}\n", stdout);
+    return 0;
+}
+
+int tg_cmd_replay(int argc, char **argv)
+{
+    struct tg_config *cand = NULL;
+    struct opts o;
+    struct pool pool;
+    struct run r;
+    int code = 2, rc;
+
+    memset(&pool, 0, sizeof(pool));
+    memset(&r, 0, sizeof(r));
+    r.p = &pool;
+    if (parse_args(argc, argv, &o) != 0 ||
+        candidate_load(&o, &cand, &pool.h) != 0)
         goto out;
-    }
+    pool.fmt = o.fmt;
     pool.cand = cand;
-    r.since = since;
-    if (cand->policy.action[TG_JUSTIFICATION_COPY_FORWARD] != TG_ACTION_OFF) {
-        if (!(pool.h = calloc(1, sizeof(*pool.h)))) {
-            fprintf(stderr, "replay: out of memory\n");
-            goto out;
-        }
-        pool.h->window = (int64_t)cand->policy.copy_window_days * 86400;
-        pool.h->want = cand->policy.copy_max_reuse < CF_MAX
-                           ? (long)cand->policy.copy_max_reuse
-                           : CF_MAX;
-    }
+    r.since = o.since;
     if (!(r.changes = tmpfile())) {
         fprintf(stderr, "replay: cannot make a temporary file: %s\n",
                 strerror(errno));
         goto out;
     }
-    rc = replay(&r, store, since, until, n);
+    rc = replay(&r, o.store, o.since, o.until, o.workers);
     if (rc != TG_OK) {
         fprintf(stderr, "replay: %s\n",
                 rc == TG_EIO ? "the store cannot be read (is --store a "
@@ -1106,23 +1253,12 @@ int tg_cmd_replay(int argc, char **argv)
                              : "out of memory");
         goto out;
     }
-    if (pool.fmt == FMT_TEXT) {
-        print_text(&r, store, cand, stdout);
-        if (copy_changes(r.changes, stdout) != TG_OK)
-            goto out;
-    } else {
-        if (print_json_head(&r, store, since_s, until_s, cand, stdout) !=
-                TG_OK ||
-            copy_changes(r.changes, stdout) != TG_OK)
-            goto out;
-        fputs("\n]}\n", stdout);
-    }
-    code = fflush(stdout) == 0 ? 0 : 2;
+    if (print_all(&r, &o, cand) == 0)
+        code = fflush(stdout) == 0 ? 0 : 2;
 out:
     if (r.changes)
         fclose(r.changes);
     history_free(pool.h);
     tg_config_free(cand);
-    tg_diag_cleanup(&diag);
     return code;
 }

@@ -171,45 +171,39 @@ static int auth_header(const struct tg_actback_target *t, char **out)
     return 0;
 }
 
-int tg_actback_http_do(struct tg_actback_http *h,
-                       const struct tg_actback_target *t, const char *method,
-                       const char *path, const char *body,
-                       struct tg_actback_resp *r)
+/* The timeout of h's next request: its own, cut to what is left of h's
+ * deadline. 0 when the deadline has passed (r->error says so). */
+static long time_left(const struct tg_actback_http *h,
+                      struct tg_actback_resp *r)
 {
-    struct curl_slist *hdrs = NULL, *nh;
-    struct xfer x = {.r = r, .cap = 0, .too_big = 0, .stop = h->stop};
-    char *url = NULL, *auth = NULL;
-    size_t ulen;
-    CURLcode cc;
-    int rc = TG_ENOMEM;
-    CURL *c = h->curl;
     long timeout = h->timeout_ms;
 
-    memset(r, 0, sizeof(*r));
-    r->retry_after_ms = -1;
     if (h->deadline_ms > 0) {
         int64_t left = h->deadline_ms - tg_actback_mono_ms();
         if (left <= 0) {
             snprintf(r->error, sizeof(r->error),
                      "not sent: the attempt ran out of time (its lease)");
-            return TG_EIO;
+            return 0;
         }
         if (left < timeout)
             timeout = (long)left;
     }
-    ulen = strlen(t->base_url) + strlen(path) + 1;
-    url = malloc(ulen);
-    if (!url)
-        goto out;
-    snprintf(url, ulen, "%s%s", t->base_url, path);
-    if (auth_header(t, &auth) != 0)
-        goto out;
+    return timeout;
+}
+
+/* The request's header list into *hdrs (with auth, the credentials' line,
+ * when there is one): 0 or TG_ENOMEM (the caller frees *hdrs either way). */
+static int request_headers(const char *body, const char *auth,
+                           struct curl_slist **hdrs)
+{
+    struct curl_slist *nh;
+
 #define ADD(s)                                                                 \
     do {                                                                       \
-        nh = curl_slist_append(hdrs, (s));                                     \
+        nh = curl_slist_append(*hdrs, (s));                                    \
         if (!nh)                                                               \
-            goto out;                                                          \
-        hdrs = nh;                                                             \
+            return TG_ENOMEM;                                                  \
+        *hdrs = nh;                                                            \
     } while (0)
     ADD("Accept: application/json");
     if (body)
@@ -220,7 +214,15 @@ int tg_actback_http_do(struct tg_actback_http *h,
     if (auth)
         ADD(auth);
 #undef ADD
+    return 0;
+}
 
+/* Sets up c for one request of method to url with hdrs and body, its
+ * answer gathered into x. */
+static void request_options(CURL *c, const char *url, long timeout,
+                            struct curl_slist *hdrs, const char *method,
+                            const char *body, struct xfer *x)
+{
     curl_easy_reset(c);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -232,12 +234,12 @@ int tg_actback_http_do(struct tg_actback_http *h,
     curl_easy_setopt(c, CURLOPT_USERAGENT, "ticketgate/" TG_VERSION);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
-    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &x);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, x);
     if (strcmp(method, "GET") != 0)
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     if (body) {
@@ -245,13 +247,13 @@ int tg_actback_http_do(struct tg_actback_http *h,
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
                          (curl_off_t)strlen(body));
     }
+}
 
-    cc = curl_easy_perform(c);
-    if (cc == CURLE_OK) {
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
-        rc = 0;
-        goto out;
-    }
+/* Fills r from a transfer that brought no answer (cc, what x saw):
+ * TG_ENOMEM or TG_EIO. */
+static int transfer_failed(CURLcode cc, const struct xfer *x,
+                           struct tg_actback_resp *r)
+{
     r->status = 0;
     /* The request may have reached the server unless curl failed before
      * sending it (resolving, connecting, the TLS handshake). */
@@ -263,10 +265,45 @@ int tg_actback_http_do(struct tg_actback_http *h,
                       cc == CURLE_URL_MALFORMAT);
     r->stopped = cc == CURLE_ABORTED_BY_CALLBACK;
     snprintf(r->error, sizeof(r->error), "%s",
-             x.too_big ? "answer over the size limit"
+             x->too_big ? "answer over the size limit"
              : r->stopped ? "interrupted: the server is stopping"
                           : curl_easy_strerror(cc));
-    rc = cc == CURLE_OUT_OF_MEMORY ? TG_ENOMEM : TG_EIO;
+    return cc == CURLE_OUT_OF_MEMORY ? TG_ENOMEM : TG_EIO;
+}
+
+int tg_actback_http_do(struct tg_actback_http *h,
+                       const struct tg_actback_target *t, const char *method,
+                       const char *path, const char *body,
+                       struct tg_actback_resp *r)
+{
+    struct curl_slist *hdrs = NULL;
+    struct xfer x = {.r = r, .cap = 0, .too_big = 0, .stop = h->stop};
+    char *url = NULL, *auth = NULL;
+    size_t ulen;
+    CURLcode cc;
+    int rc = TG_ENOMEM;
+    CURL *c = h->curl;
+    long timeout;
+
+    memset(r, 0, sizeof(*r));
+    r->retry_after_ms = -1;
+    if ((timeout = time_left(h, r)) == 0)
+        return TG_EIO;
+    ulen = strlen(t->base_url) + strlen(path) + 1;
+    url = malloc(ulen);
+    if (!url)
+        goto out;
+    snprintf(url, ulen, "%s%s", t->base_url, path);
+    if (auth_header(t, &auth) != 0 || request_headers(body, auth, &hdrs) != 0)
+        goto out;
+    request_options(c, url, timeout, hdrs, method, body, &x);
+    cc = curl_easy_perform(c);
+    if (cc == CURLE_OK) {
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+        rc = 0;
+        goto out;
+    }
+    rc = transfer_failed(cc, &x, r);
 out:
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
     curl_slist_free_all(hdrs);

@@ -265,41 +265,42 @@ static void parse_actions(struct ld *L, yaml_node_t *deny,
     }
 }
 
-int tg_cfg_parse_actback(struct ld *L, const yaml_node_t *n, int servicenow,
-                         struct tg_actback_conf *a)
-{
-    static const char *const keys[] = {
-        "base_url",      "instance_url",    "auth",
-        "on_deny",       "on_annotate",     "comment_visibility",
-        "api_version",   "dryrun_comments", "max_attempts",
-        "timeout_ms",    "max_per_host",    "retry_base_ms",
-        "retry_max_ms",
-    };
-    enum { BASE, INSTANCE, AUTH, DENY, ANNOTATE, VISIBILITY, API, DRYRUN,
-           ATTEMPTS, TIMEOUT, PERHOST, RBASE, RMAX };
-    static const char *const visibilities[] = {"internal", "public"};
-    const char *where = servicenow ? "sources.servicenow.act_back"
-                                   : "sources.jira.act_back";
-    const char *url_key = servicenow ? "instance_url" : "base_url";
-    yaml_node_t *v[COUNT(keys)];
-    yaml_node_t *url;
-    char nm[NAME_CAP];
-    int vis;
+/* The keys of an act_back section (both systems'), and their places. */
+static const char *const actback_keys[] = {
+    "base_url",      "instance_url",    "auth",
+    "on_deny",       "on_annotate",     "comment_visibility",
+    "api_version",   "dryrun_comments", "max_attempts",
+    "timeout_ms",    "max_per_host",    "retry_base_ms",
+    "retry_max_ms",
+};
+enum { BASE, INSTANCE, AUTH, DENY, ANNOTATE, VISIBILITY, API, DRYRUN,
+       ATTEMPTS, TIMEOUT, PERHOST, RBASE, RMAX };
 
-    set_defaults(a, servicenow);
-    if (MAP_KEYS(L, n, where, keys, v) != TG_OK)
-        return tg_cfg_status(L);
-    /* The other system's keys are unknown here, as MAP_KEYS says of any. */
-    for (int k = 0; k < (int)COUNT(keys); k++) {
+/* The other system's keys are unknown here, as MAP_KEYS says of any. */
+static void other_system_keys(struct ld *L, yaml_node_t *const *v,
+                              const char *where, int servicenow)
+{
+    for (int k = 0; k < (int)COUNT(actback_keys); k++) {
         int other = servicenow ? (k == BASE || k == VISIBILITY || k == API)
                                : k == INSTANCE;
         if (v[k] && other)
             tg_cfg_problem(L, v[k], "%s.%s is a setting of %s act_back; "
                                     "remove it",
-                           where, keys[k],
+                           where, actback_keys[k],
                            servicenow ? "Jira's" : "ServiceNow's");
     }
-    url = v[servicenow ? INSTANCE : BASE];
+}
+
+/* The address (base_url or instance_url, node url) and auth of act_back
+ * section n into a. */
+static void parse_where_and_who(struct ld *L, const yaml_node_t *n,
+                                yaml_node_t *url, yaml_node_t *auth,
+                                const char *where, int servicenow,
+                                struct tg_actback_conf *a)
+{
+    const char *url_key = servicenow ? "instance_url" : "base_url";
+    char nm[NAME_CAP];
+
     if (!url)
         tg_cfg_problem(L, n, "%s.%s is missing; write the %s address (%s)",
                        where, url_key, servicenow ? "instance's" : "site's",
@@ -310,24 +311,39 @@ int tg_cfg_parse_actback(struct ld *L, const yaml_node_t *n, int servicenow,
                                            url_key),
                             F_REQ, &a->base_url) == TG_OK)
         check_url(L, url, nm, a->base_url);
-    if (!v[AUTH])
+    if (!auth)
         tg_cfg_problem(L, n, "%s.auth is missing; write the bot account's "
                              "credentials (secrets as ${NAME})",
                        where);
     else if (servicenow)
-        parse_auth_sn(L, v[AUTH], "sources.servicenow.act_back.auth", a);
+        parse_auth_sn(L, auth, "sources.servicenow.act_back.auth", a);
     else
-        parse_auth_jira(L, v[AUTH], "sources.jira.act_back.auth", a);
-    parse_actions(L, v[DENY], v[ANNOTATE], servicenow, a);
-    if (!servicenow &&
-        tg_cfg_get_enum(L, v[VISIBILITY],
+        parse_auth_jira(L, auth, "sources.jira.act_back.auth", a);
+}
+
+/* Jira's comment_visibility and api_version into a. */
+static void parse_jira_only(struct ld *L, yaml_node_t *const *v,
+                            struct tg_actback_conf *a)
+{
+    static const char *const visibilities[] = {"internal", "public"};
+    int vis;
+
+    if (tg_cfg_get_enum(L, v[VISIBILITY],
                         "sources.jira.act_back.comment_visibility",
                         visibilities, COUNT(visibilities), &vis) == TG_OK)
         a->comment_internal = vis == 0;
-    if (!servicenow &&
-        tg_cfg_get_intv(L, v[API], "sources.jira.act_back.api_version", 2, 3,
+    if (tg_cfg_get_intv(L, v[API], "sources.jira.act_back.api_version", 2, 3,
                         &a->api_version) == TG_EINVAL)
         a->api_version = 3;
+}
+
+/* How act_back delivers (dry-run comments, attempts, timeout, per-host
+ * cap, retry schedule) into a. */
+static void parse_delivery(struct ld *L, yaml_node_t *const *v,
+                           const char *where, struct tg_actback_conf *a)
+{
+    char nm[NAME_CAP];
+
     tg_cfg_get_bool(L, v[DRYRUN],
                     tg_cfg_name_of(nm, sizeof(nm), "%s.dryrun_comments", where),
                     &a->dryrun_comments);
@@ -351,6 +367,25 @@ int tg_cfg_parse_actback(struct ld *L, const yaml_node_t *n, int servicenow,
                        "%s.retry_max_ms (%d) is below retry_base_ms (%d); "
                        "raise it or remove the key",
                        where, a->retry_max_ms, a->retry_base_ms);
+}
+
+int tg_cfg_parse_actback(struct ld *L, const yaml_node_t *n, int servicenow,
+                         struct tg_actback_conf *a)
+{
+    const char *where = servicenow ? "sources.servicenow.act_back"
+                                   : "sources.jira.act_back";
+    yaml_node_t *v[COUNT(actback_keys)];
+
+    set_defaults(a, servicenow);
+    if (MAP_KEYS(L, n, where, actback_keys, v) != TG_OK)
+        return tg_cfg_status(L);
+    other_system_keys(L, v, where, servicenow);
+    parse_where_and_who(L, n, v[servicenow ? INSTANCE : BASE], v[AUTH], where,
+                        servicenow, a);
+    parse_actions(L, v[DENY], v[ANNOTATE], servicenow, a);
+    if (!servicenow)
+        parse_jira_only(L, v, a);
+    parse_delivery(L, v, where, a);
     return tg_cfg_status(L);
 }
 

@@ -94,19 +94,102 @@ static int same_target(const struct tg_event_mapping *a,
     return strcmp(a->account, b->account) == 0;
 }
 
+/* The keys of a mapping: the foreign keys first, in enum order
+ * (mapping_kind reads them). */
+static const char *const mapping_keys[] = {
+    "okta_group",         "okta_app",   "aws_group", "aws_policy_arn",
+    "aws_permission_set", "scim_group", "system",    "entitlement",
+    "environment",        "account",
+};
+enum { SYSTEM = TG_EVMAP_COUNT, ENTITLEMENT, ENVIRONMENT, ACCOUNT };
+
+/* What mapping m (node item, its values v) maps to: system, entitlement,
+ * environment and (AWS only) account. */
+static void parse_target(struct ld *L, const yaml_node_t *item,
+                         const char *where, yaml_node_t *const *v,
+                         struct tg_event_mapping *m)
+{
+    char nm[NAME_CAP];
+
+    if (!v[SYSTEM] || !v[ENTITLEMENT])
+        tg_cfg_problem(L, item,
+                       "%s needs system and entitlement: the directory "
+                       "system and the entitlement that %s stands for",
+                       where, foreign_keys[m->kind]);
+    tg_cfg_get_str(L, v[SYSTEM],
+                   tg_cfg_name_of(nm, sizeof(nm), "%s.system", where), F_REQ,
+                   &m->system);
+    tg_cfg_get_str(L, v[ENTITLEMENT],
+                   tg_cfg_name_of(nm, sizeof(nm), "%s.entitlement", where),
+                   F_REQ, &m->entitlement);
+    tg_cfg_get_str(L, v[ENVIRONMENT],
+                   tg_cfg_name_of(nm, sizeof(nm), "%s.environment", where),
+                   F_REQ, &m->environment);
+    if (v[ACCOUNT] && !is_aws(m->kind))
+        tg_cfg_problem(L, v[ACCOUNT],
+                       "%s.account only narrows AWS mappings (aws_group, "
+                       "aws_policy_arn, aws_permission_set); remove it",
+                       where);
+    else
+        tg_cfg_get_str(L, v[ACCOUNT],
+                       tg_cfg_name_of(nm, sizeof(nm), "%s.account", where),
+                       F_REQ, &m->account);
+}
+
+/* Says so when m, the last of e's mappings, maps a foreign id that an
+ * earlier one maps already. */
+static void check_repeated(struct ld *L, const yaml_node_t *item,
+                           const char *where, const struct tg_events_conf *e,
+                           const struct tg_event_mapping *m)
+{
+    char nm[NAME_CAP];
+
+    for (size_t j = 0; j + 1 < e->n_mappings; j++)
+        if (e->mappings[j].foreign && same_target(&e->mappings[j], m)) {
+            tg_cfg_problem(
+                L, item,
+                "%s maps %s %s again (first at line %d); one "
+                "foreign id maps to one entitlement: remove "
+                "one",
+                where, foreign_keys[m->kind],
+                tg_cfg_show(m->foreign, strlen(m->foreign), nm, SHOW_CAP),
+                e->mappings[j].line);
+            break;
+        }
+}
+
+/* Mapping item (events.mappings[idx]) appended to e's. */
+static void parse_mapping(struct ld *L, yaml_node_t *item, size_t idx,
+                          struct tg_events_conf *e)
+{
+    yaml_node_t *v[COUNT(mapping_keys)];
+    struct tg_event_mapping *m = &e->mappings[e->n_mappings];
+    char nm[NAME_CAP], where[NAME_CAP];
+    int kind;
+
+    tg_cfg_name_of(where, sizeof(where), "events.mappings[%zu]", idx);
+    if (!item || MAP_KEYS(L, item, where, mapping_keys, v) != TG_OK)
+        return;
+    if ((kind = mapping_kind(L, item, where, v)) < 0)
+        return;
+    m->kind = (enum tg_event_foreign)kind;
+    m->line = tg_cfg_line_of(item);
+    /* Counted from here on, so that cleanup sees every string set. */
+    e->n_mappings++;
+    tg_cfg_get_str(
+        L, v[kind],
+        tg_cfg_name_of(nm, sizeof(nm), "%s.%s", where, foreign_keys[kind]),
+        F_REQ, &m->foreign);
+    parse_target(L, item, where, v, m);
+    if (m->foreign)
+        check_repeated(L, item, where, e, m);
+}
+
 int tg_cfg_parse_events(struct ld *L, const yaml_node_t *n, struct tg_config *c)
 {
     static const char *const top[] = {"mappings"};
-    /* The foreign keys first, in enum order (mapping_kind reads them). */
-    static const char *const keys[] = {
-        "okta_group",         "okta_app",   "aws_group", "aws_policy_arn",
-        "aws_permission_set", "scim_group", "system",    "entitlement",
-        "environment",        "account",
-    };
-    enum { SYSTEM = TG_EVMAP_COUNT, ENTITLEMENT, ENVIRONMENT, ACCOUNT };
     struct tg_events_conf *e = &c->events;
     yaml_node_t *t[COUNT(top)], *list;
-    char nm[NAME_CAP], where[NAME_CAP];
     size_t idx = 0;
 
     if (MAP_KEYS(L, n, "events", top, t) != TG_OK || !t[0])
@@ -118,63 +201,8 @@ int tg_cfg_parse_events(struct ld *L, const yaml_node_t *n, struct tg_config *c)
     if (!e->mappings)
         return tg_cfg_nomem(L);
     for (yaml_node_item_t *it = list->data.sequence.items.start;
-         it < list->data.sequence.items.top && !L->oom; it++, idx++) {
-        yaml_node_t *item = tg_cfg_node_at(L, *it);
-        yaml_node_t *v[COUNT(keys)];
-        struct tg_event_mapping *m = &e->mappings[e->n_mappings];
-        int kind;
-
-        tg_cfg_name_of(where, sizeof(where), "events.mappings[%zu]", idx);
-        if (!item || MAP_KEYS(L, item, where, keys, v) != TG_OK)
-            continue;
-        if ((kind = mapping_kind(L, item, where, v)) < 0)
-            continue;
-        m->kind = (enum tg_event_foreign)kind;
-        m->line = tg_cfg_line_of(item);
-        /* Counted from here on, so that cleanup sees every string set. */
-        e->n_mappings++;
-        tg_cfg_get_str(
-            L, v[kind],
-            tg_cfg_name_of(nm, sizeof(nm), "%s.%s", where, foreign_keys[kind]),
-            F_REQ, &m->foreign);
-        if (!v[SYSTEM] || !v[ENTITLEMENT])
-            tg_cfg_problem(L, item,
-                           "%s needs system and entitlement: the directory "
-                           "system and the entitlement that %s stands for",
-                           where, foreign_keys[kind]);
-        tg_cfg_get_str(L, v[SYSTEM],
-                       tg_cfg_name_of(nm, sizeof(nm), "%s.system", where),
-                       F_REQ, &m->system);
-        tg_cfg_get_str(L, v[ENTITLEMENT],
-                       tg_cfg_name_of(nm, sizeof(nm), "%s.entitlement", where),
-                       F_REQ, &m->entitlement);
-        tg_cfg_get_str(L, v[ENVIRONMENT],
-                       tg_cfg_name_of(nm, sizeof(nm), "%s.environment", where),
-                       F_REQ, &m->environment);
-        if (v[ACCOUNT] && !is_aws(m->kind))
-            tg_cfg_problem(L, v[ACCOUNT],
-                           "%s.account only narrows AWS mappings (aws_group, "
-                           "aws_policy_arn, aws_permission_set); remove it",
-                           where);
-        else
-            tg_cfg_get_str(L, v[ACCOUNT],
-                           tg_cfg_name_of(nm, sizeof(nm), "%s.account", where),
-                           F_REQ, &m->account);
-        if (!m->foreign)
-            continue;
-        for (size_t j = 0; j + 1 < e->n_mappings; j++)
-            if (e->mappings[j].foreign && same_target(&e->mappings[j], m)) {
-                tg_cfg_problem(
-                    L, item,
-                    "%s maps %s %s again (first at line %d); one "
-                    "foreign id maps to one entitlement: remove "
-                    "one",
-                    where, foreign_keys[kind],
-                    tg_cfg_show(m->foreign, strlen(m->foreign), nm, SHOW_CAP),
-                    e->mappings[j].line);
-                break;
-            }
-    }
+         it < list->data.sequence.items.top && !L->oom; it++, idx++)
+        parse_mapping(L, tg_cfg_node_at(L, *it), idx, e);
     return tg_cfg_status(L);
 }
 

@@ -124,6 +124,93 @@ static int emit(const struct tg_events_in *in, struct tg_events_out *out,
  * schema's URI; a group's members are this schema's. */
 #define SCIM_GROUP_URN "urn:ietf:params:scim:schemas:core:2.0:Group:"
 
+/* The event type and SCIM op name of Operations[i].op (case-insensitive,
+ * RFC 7644 3.5.2: Azure sends "Add"): 0, or TG_EINVAL (message written). */
+static int op_kind(struct tg_events_out *out, const char *op, size_t i,
+                   const char **type, const char **opname)
+{
+    if (strcasecmp(op, "add") == 0) {
+        *type = "grant", *opname = "add";
+    } else if (strcasecmp(op, "replace") == 0) {
+        *type = "grant", *opname = "replace";
+    } else if (strcasecmp(op, "remove") == 0) {
+        *type = "revoke", *opname = "remove";
+    } else {
+        return tg_ev_fail(out,
+                          "Operations[%zu].op must be add, remove or "
+                          "replace",
+                          i);
+    }
+    return 0;
+}
+
+/* members_named's answer for an operation on other attributes. */
+#define SCIM_NOT_MEMBERS 1
+
+/* The members an operation opname with no path names (value holds
+ * attributes; only members concern us) into vals: 0, SCIM_NOT_MEMBERS,
+ * TG_EINVAL (message written), TG_ENOMEM. */
+static int members_unpathed(struct tg_events_out *out, const char *opname,
+                            const json_t *value, size_t i, json_t *vals)
+{
+    if (strcmp(opname, "remove") == 0)
+        return tg_ev_fail(out,
+                          "Operations[%zu] removes without a path; "
+                          "name the members: members[value eq "
+                          "\"<id>\"]",
+                          i);
+    if (!json_is_object(value))
+        return tg_ev_fail(out,
+                          "Operations[%zu].value is not an object of "
+                          "attributes",
+                          i);
+    if (!json_object_get(value, "members"))
+        return SCIM_NOT_MEMBERS;
+    return members_of(out, json_object_get(value, "members"), i,
+                      "value.members", vals);
+}
+
+/* The members operation opname on path (its schema's URI taken off) names
+ * into vals: 0, SCIM_NOT_MEMBERS (displayName, externalId, ...),
+ * TG_EINVAL (message written), TG_ENOMEM. */
+static int members_named(struct tg_events_out *out, const char *opname,
+                         const char *path, const json_t *value, size_t i,
+                         json_t *vals)
+{
+    int rc;
+
+    if (!path)
+        return members_unpathed(out, opname, value, i, vals);
+    if (strcasecmp(path, "members") == 0) {
+        /* A remove with a value list is how Azure AD removes members. */
+        if (strcmp(opname, "remove") == 0 && !value)
+            return tg_ev_fail(out,
+                              "Operations[%zu] removes every member "
+                              "without naming one; name them: "
+                              "members[value eq \"<id>\"]",
+                              i);
+        return members_of(out, value, i, "value", vals);
+    }
+    if (strncasecmp(path, "members[", 8) == 0) {
+        size_t n = strlen(path);
+        if (strcmp(opname, "remove") != 0 || path[n - 1] != ']')
+            return tg_ev_fail(out,
+                              "Operations[%zu].path: a member filter is "
+                              "only read on remove, as members[value eq "
+                              "\"<id>\"]",
+                              i);
+        rc = parse_filter(path + 8, n - 9, vals);
+        if (rc == TG_EINVAL)
+            rc = tg_ev_fail(out,
+                            "Operations[%zu].path is not a member "
+                            "filter of the form members[value eq "
+                            "\"<id>\" or value eq \"<id>\"]",
+                            i);
+        return rc;
+    }
+    return SCIM_NOT_MEMBERS;
+}
+
 /* Operation i. */
 static int operation(const struct tg_events_in *in, struct tg_events_out *out,
                      const char *base, const json_t *o, size_t i)
@@ -131,7 +218,7 @@ static int operation(const struct tg_events_in *in, struct tg_events_out *out,
     const char *op = tg_ev_str(o, "op"), *path = tg_ev_str(o, "path");
     const json_t *value = json_object_get(o, "value");
     json_t *vals = json_array();
-    const char *type, *opname;
+    const char *type = NULL, *opname = NULL;
     int rc = TG_ENOMEM;
 
     if (!vals)
@@ -143,79 +230,15 @@ static int operation(const struct tg_events_in *in, struct tg_events_out *out,
         rc = tg_ev_fail(out, "Operations[%zu] has no op", i);
         goto out;
     }
-    /* RFC 7644 3.5.2: op is case-insensitive (Azure sends "Add"). */
-    if (strcasecmp(op, "add") == 0) {
-        type = "grant", opname = "add";
-    } else if (strcasecmp(op, "replace") == 0) {
-        type = "grant", opname = "replace";
-    } else if (strcasecmp(op, "remove") == 0) {
-        type = "revoke", opname = "remove";
-    } else {
-        rc = tg_ev_fail(out,
-                        "Operations[%zu].op must be add, remove or "
-                        "replace",
-                        i);
+    if ((rc = op_kind(out, op, i, &type, &opname)) != 0)
         goto out;
-    }
-    if (!path) {
-        /* No path: value holds attributes; only members concern us. */
-        if (strcmp(opname, "remove") == 0) {
-            rc = tg_ev_fail(out,
-                            "Operations[%zu] removes without a path; "
-                            "name the members: members[value eq "
-                            "\"<id>\"]",
-                            i);
-            goto out;
-        }
-        if (!json_is_object(value)) {
-            rc = tg_ev_fail(out,
-                            "Operations[%zu].value is not an object of "
-                            "attributes",
-                            i);
-            goto out;
-        }
-        if (!json_object_get(value, "members")) {
-            out->ignored++;
-            rc = 0;
-            goto out;
-        }
-        rc = members_of(out, json_object_get(value, "members"), i,
-                        "value.members", vals);
-    } else if (strcasecmp(path, "members") == 0) {
-        /* A remove with a value list is how Azure AD removes members. */
-        if (strcmp(opname, "remove") == 0 && !value) {
-            rc = tg_ev_fail(out,
-                            "Operations[%zu] removes every member "
-                            "without naming one; name them: "
-                            "members[value eq \"<id>\"]",
-                            i);
-            goto out;
-        }
-        rc = members_of(out, value, i, "value", vals);
-    } else if (strncasecmp(path, "members[", 8) == 0) {
-        size_t n = strlen(path);
-        if (strcmp(opname, "remove") != 0 || path[n - 1] != ']') {
-            rc = tg_ev_fail(out,
-                            "Operations[%zu].path: a member filter is "
-                            "only read on remove, as members[value eq "
-                            "\"<id>\"]",
-                            i);
-            goto out;
-        }
-        rc = parse_filter(path + 8, n - 9, vals);
-        if (rc == TG_EINVAL)
-            rc = tg_ev_fail(out,
-                            "Operations[%zu].path is not a member "
-                            "filter of the form members[value eq "
-                            "\"<id>\" or value eq \"<id>\"]",
-                            i);
-    } else {
-        out->ignored++; /* displayName, externalId, ... */
+    rc = members_named(out, opname, path, value, i, vals);
+    if (rc == SCIM_NOT_MEMBERS) {
+        out->ignored++;
         rc = 0;
-        goto out;
-    }
-    if (rc == 0)
+    } else if (rc == 0) {
         rc = emit(in, out, type, base, i, opname, vals);
+    }
 out:
     json_decref(vals);
     return rc;

@@ -449,6 +449,62 @@ static int cmp_ling(const void *a, const void *b)
 }
 
 /* Grants of the period, lingering access at T; lists when asked. */
+/* Appends to list (unless full at o->list_max) the row of grant i, an
+ * unticketed or wider one. */
+static void grant_row(const struct tg_oc_set *s, const struct tg_oc_opts *o,
+                      size_t i, json_t *list, int *bad)
+{
+    const struct tg_oc_event *e = &s->ev[i];
+    json_t *row;
+
+    if (!list || json_array_size(list) >= o->list_max)
+        return;
+    row = json_object();
+    if (!row) {
+        *bad = 1;
+        return;
+    }
+    put(row, "time", jtime(e->time), bad);
+    put(row, "identity", jname(s, e->identity), bad);
+    put(row, "system", jname(s, e->system), bad);
+    put(row, "entitlement", jname(s, e->entitlement), bad);
+    put(row, "environment", jname(s, e->environment), bad);
+    put(row, "ticket", jname(s, s->link[i]), bad);
+    put(row, "reason", json_string(why_text(s->why[i])), bad);
+    put(row, "source_id", jstr(tg_oc_source_id(s, e)), bad);
+    push(list, row, bad);
+}
+
+/* The report's list of the nl lingering accesses l at T, longest overdue
+ * first (l is sorted), at most o->list_max rows; NULL on ENOMEM. */
+static json_t *lingering_list(const struct tg_oc_set *s,
+                              const struct tg_oc_opts *o, int64_t T,
+                              struct ling *l, size_t nl, int *bad)
+{
+    json_t *ll = json_array();
+
+    qsort(l, nl, sizeof *l, cmp_ling);
+    for (size_t i = 0; ll && i < nl && i < o->list_max; i++) {
+        const struct tg_oc_event *e = &s->ev[l[i].i];
+        json_t *row = json_object();
+        if (!row) {
+            *bad = 1;
+            break;
+        }
+        put(row, "identity", jname(s, e->identity), bad);
+        put(row, "system", jname(s, e->system), bad);
+        put(row, "entitlement", jname(s, e->entitlement), bad);
+        put(row, "ticket", jname(s, l[i].t), bad);
+        put(row, "granted_at", jtime(e->time), bad);
+        put(row, "expires_at", jtime(l[i].expires), bad);
+        put(row, "days_overdue",
+            json_real((double)(T - l[i].expires) / 86400.0), bad);
+        put(row, "source_id", jstr(tg_oc_source_id(s, e)), bad);
+        push(ll, row, bad);
+    }
+    return ll;
+}
+
 static int access_figures(const struct tg_oc_set *s,
                           const struct tg_oc_opts *o, int64_t T, json_t *fig,
                           json_t *rep, int *bad)
@@ -475,29 +531,12 @@ static int access_figures(const struct tg_oc_set *s,
         if (e->type != TG_OC_GRANT)
             continue;
         grants++;
-        if (unticketed(s->why[i]) || s->why[i] == TG_OC_L_WIDER) {
-            json_t *list = s->why[i] == TG_OC_L_WIDER ? wl : ul;
-            json_t *row;
-            if (s->why[i] == TG_OC_L_WIDER)
-                wider++;
-            else
-                unt++;
-            if (!list || json_array_size(list) >= o->list_max)
-                continue;
-            row = json_object();
-            if (!row) {
-                *bad = 1;
-                continue;
-            }
-            put(row, "time", jtime(e->time), bad);
-            put(row, "identity", jname(s, e->identity), bad);
-            put(row, "system", jname(s, e->system), bad);
-            put(row, "entitlement", jname(s, e->entitlement), bad);
-            put(row, "environment", jname(s, e->environment), bad);
-            put(row, "ticket", jname(s, s->link[i]), bad);
-            put(row, "reason", json_string(why_text(s->why[i])), bad);
-            put(row, "source_id", jstr(tg_oc_source_id(s, e)), bad);
-            push(list, row, bad);
+        if (s->why[i] == TG_OC_L_WIDER) {
+            wider++;
+            grant_row(s, o, i, wl, bad);
+        } else if (unticketed(s->why[i])) {
+            unt++;
+            grant_row(s, o, i, ul, bad);
         }
     }
     put(fig, "grants", json_integer((json_int_t)grants), bad);
@@ -506,27 +545,7 @@ static int access_figures(const struct tg_oc_set *s,
     put(fig, "unmapped_events", json_integer((json_int_t)unmapped), bad);
     put(fig, "lingering", json_integer((json_int_t)nl), bad);
     if (rep) {
-        json_t *ll = json_array();
-        qsort(l, nl, sizeof *l, cmp_ling);
-        for (i = 0; ll && i < nl && i < o->list_max; i++) {
-            const struct tg_oc_event *e = &s->ev[l[i].i];
-            json_t *row = json_object();
-            if (!row) {
-                *bad = 1;
-                break;
-            }
-            put(row, "identity", jname(s, e->identity), bad);
-            put(row, "system", jname(s, e->system), bad);
-            put(row, "entitlement", jname(s, e->entitlement), bad);
-            put(row, "ticket", jname(s, l[i].t), bad);
-            put(row, "granted_at", jtime(e->time), bad);
-            put(row, "expires_at", jtime(l[i].expires), bad);
-            put(row, "days_overdue",
-                json_real((double)(T - l[i].expires) / 86400.0), bad);
-            put(row, "source_id", jstr(tg_oc_source_id(s, e)), bad);
-            push(ll, row, bad);
-        }
-        put(rep, "lingering", ll, bad);
+        put(rep, "lingering", lingering_list(s, o, T, l, nl, bad), bad);
         put(rep, "unticketed", ul, bad);
         put(rep, "wider", wl, bad);
     }

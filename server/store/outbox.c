@@ -42,15 +42,6 @@ const char tg_sq_outbox_schema[] =
 #define OUTBOX_LIST_MAX 1000
 #define OUTBOX_CLAIM_MAX 1000
 
-/* UTC milliseconds now. */
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 #define TEXT(st, i) ((const char *)sqlite3_column_text((st), (i)))
 
 static int sql_fail(int rc)
@@ -58,41 +49,11 @@ static int sql_fail(int rc)
     return tg_sq_map(rc) == TG_EBUSY ? TG_EBUSY : TG_EIO;
 }
 
-static const char *const SYSTEMS[] = {"jira", "servicenow"};
-static const char *const ACTIONS[] = {"comment", "transition", "label",
-                                      "reject_approval", "work_note"};
-
-static int one_of(const char *s, const char *const *v, size_t n)
-{
-    for (size_t i = 0; s && i < n; i++)
-        if (strcmp(s, v[i]) == 0)
-            return 1;
-    return 0;
-}
-
-/* 1 when a is an action as the planner makes it: {"system", "action",
- * "params": {...}} with known names. */
-static int action_ok(const json_t *a)
-{
-    return json_is_object(a) &&
-           one_of(json_string_value(json_object_get(a, "system")), SYSTEMS,
-                  2) &&
-           one_of(json_string_value(json_object_get(a, "action")), ACTIONS,
-                  5) &&
-           json_is_object(json_object_get(a, "params"));
-}
-
-/* 1 when actions_json is an array of action_ok items (tg_evidence_append
- * checks before queueing: one parse per decision that acts back). */
+/* 1 when actions_json is an array of tg_outbox_action_ok items
+ * (tg_evidence_append checks before queueing). */
 int tg_sq_outbox_valid(const char *actions_json)
 {
-    json_t *v = json_loads(actions_json, 0, NULL), *a;
-    size_t i;
-    int ok = json_is_array(v);
-
-    json_array_foreach(v, i, a) ok = ok && action_ok(a);
-    json_decref(v);
-    return ok;
+    return tg_outbox_actions_valid(actions_json);
 }
 
 /*
@@ -105,7 +66,7 @@ int tg_sq_outbox_insert(sqlite3 *db, const struct tg_evidence_record *r)
 {
     sqlite3_stmt *st = NULL;
     json_t *v = NULL, *a;
-    int64_t now = wall_ms();
+    int64_t now = tg_outbox_wall_ms();
     size_t i;
     int rc = TG_EIO;
 
@@ -127,7 +88,7 @@ int tg_sq_outbox_insert(sqlite3 *db, const struct tg_evidence_record *r)
         char *params;
         int src;
 
-        if (!action_ok(a))
+        if (!tg_outbox_action_ok(a))
             goto out;
         params = json_dumps(json_object_get(a, "params"),
                             JSON_COMPACT | JSON_SORT_KEYS);
@@ -289,18 +250,12 @@ int tg_sq_outbox_claim(struct tg_sq *e, int64_t now_ms, int max,
 
 /* ---------------------------------------------------------------- settle */
 
-struct settle_arg {
-    int64_t id, next_at, now, tries;
-    const char *outcome; /* "delivered", "retry", "dead" */
-    const char *error;
-};
-
 /* In the writer's transaction (after the chain entry of the attempt, when
  * there is one): the row takes the outcome while it is still the attempt
  * in flight. */
 static int settle_tx(struct tg_sq *e, sqlite3 *db, void *arg)
 {
-    struct settle_arg *a = arg;
+    struct tg_outbox_settle *a = arg;
     sqlite3_stmt *st = NULL;
     const char *state = strcmp(a->outcome, "retry") == 0 ? "pending"
                                                           : a->outcome;
@@ -378,64 +333,32 @@ out:
 int tg_sq_outbox_settle(struct tg_sq *e, int64_t id, const char *outcome,
                      int64_t next_at_ms, const char *error)
 {
-    struct settle_arg a = {.id = id, .next_at = next_at_ms};
-    struct tg_evidence_entry en;
+    struct tg_outbox_settle a;
     struct pending p;
     json_t *row = NULL;
-    char key[48], *doc = NULL, *en_id = NULL, err[TG_OUTBOX_ERROR_MAX + 1];
     int rc;
 
-    if (!e || !outcome ||
-        (strcmp(outcome, "delivered") && strcmp(outcome, "retry") &&
-         strcmp(outcome, "dead")))
+    if (!e || !tg_outbox_outcome_ok(outcome))
         return TG_EINVAL;
-    a.outcome = outcome;
-    if (error) {
-        tg_outbox_bound_error(error, err);
-        a.error = err;
-    }
     if ((rc = read_action(e, id, &row)))
         return rc;
-    a.tries = json_integer_value(json_object_get(row, "try"));
-    a.now = wall_ms();
-    rc = TG_ENOMEM;
-    if (!(doc = tg_outbox_attempt_doc(row, a.id, a.tries, a.outcome, a.error,
-                                       a.next_at)))
+    if ((rc = tg_outbox_settle_prepare(&a, row, id, outcome, next_at_ms, error,
+                                       tg_outbox_wall_ms())))
         goto out;
-    if (snprintf(key, sizeof key, "%" PRId64 ":%" PRId64, id, a.tries) >=
-        (int)sizeof key)
-        goto out;
-    memset(&en, 0, sizeof en);
-    en.kind = "action";
-    en.key = key;
-    en.ticket = json_string_value(json_object_get(row, "ticket"));
-    en.source = json_string_value(json_object_get(row, "system"));
-    en.time = a.now / 1000;
-    en.json = doc;
-    en.len = strlen(doc);
     memset(&p, 0, sizeof p);
     p.tx = settle_tx;
     p.tx_arg = &a;
     /* The entry and the row in one transaction (PLAN.md Interface 3). */
-    if (!(en_id = malloc(strlen(en.kind) + strlen(key) + 2)))
-        goto out;
-    memcpy(en_id, en.kind, strlen(en.kind));
-    en_id[strlen(en.kind)] = ':';
-    memcpy(en_id + strlen(en.kind) + 1, key, strlen(key) + 1);
-    if (tg_digest_sha256_of(doc, en.len, p.en_sha)) {
-        rc = TG_EIO;
-        goto out;
-    }
-    p.en = &en;
-    p.en_id = en_id;
+    memcpy(p.en_sha, a.en_sha, sizeof p.en_sha);
+    p.en = &a.en;
+    p.en_id = a.en_id;
     rc = tg_sq_enqueue(e, &p);
     /* The attempt's entry already in the chain: a settle repeated after a
      * lost answer; the row was settled with it. */
     if (rc == TG_ECONFLICT)
         rc = 0;
 out:
-    free(en_id);
-    free(doc);
+    tg_outbox_settle_clear(&a);
     json_decref(row);
     return rc;
 }
@@ -620,7 +543,7 @@ static int change_file(const char *path, int64_t id, const char *sql)
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
         goto out;
     sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_int64(st, 2, wall_ms());
+    sqlite3_bind_int64(st, 2, tg_outbox_wall_ms());
     src = sqlite3_step(st);
     if (src != SQLITE_DONE) {
         rc = sql_fail(src);

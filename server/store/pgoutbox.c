@@ -2,13 +2,9 @@
 
 #include "server/store/pg.h"
 
-#include <inttypes.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "server/util/digest.h"
 #include "server/store/attempt.h"
 #include "validators/errors.h"
 
@@ -18,45 +14,9 @@
 #define OUTBOX_LIST_MAX "1000"
 #define OUTBOX_CLAIM_MAX 1000
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static const char *const SYSTEMS[] = {"jira", "servicenow"};
-static const char *const ACTIONS[] = {"comment", "transition", "label",
-                                      "reject_approval", "work_note"};
-
-static int one_of(const char *s, const char *const *v, size_t n)
-{
-    for (size_t i = 0; s && i < n; i++)
-        if (strcmp(s, v[i]) == 0)
-            return 1;
-    return 0;
-}
-
-static int action_ok(const json_t *a)
-{
-    return json_is_object(a) &&
-           one_of(json_string_value(json_object_get(a, "system")), SYSTEMS,
-                  2) &&
-           one_of(json_string_value(json_object_get(a, "action")), ACTIONS,
-                  5) &&
-           json_is_object(json_object_get(a, "params"));
-}
-
 int tg_pg_outbox_valid(const char *actions_json)
 {
-    json_t *v = json_loads(actions_json, 0, NULL), *a;
-    size_t i;
-    int ok = json_is_array(v);
-
-    json_array_foreach(v, i, a) ok = ok && action_ok(a);
-    json_decref(v);
-    return ok;
+    return tg_outbox_actions_valid(actions_json);
 }
 
 /* Runs sql with parameters v: 0 with *res (may be NULL: cleared), or
@@ -87,14 +47,14 @@ int tg_pg_outbox_insert(PGconn *db, const struct tg_evidence_record *r)
     size_t i;
     int rc = TG_EIO;
 
-    if (!json_is_array(v) || !tg_chain_int_text(wall_ms(), now, sizeof now))
+    if (!json_is_array(v) || !tg_chain_int_text(tg_outbox_wall_ms(), now, sizeof now))
         goto out;
     json_array_foreach(v, i, a)
     {
         const char *p[6];
         char *params;
 
-        if (!action_ok(a))
+        if (!tg_outbox_action_ok(a))
             goto out;
         if (!(params = json_dumps(json_object_get(a, "params"),
                                   JSON_COMPACT | JSON_SORT_KEYS)))
@@ -213,16 +173,10 @@ int tg_pg_outbox_claim(struct tg_pg *e, int64_t now_ms, int max,
     return rc;
 }
 
-struct settle_arg {
-    int64_t id, next_at, now, tries;
-    const char *outcome;
-    const char *error;
-};
-
 /* In the writer's transaction, after the attempt's chain entry. */
 static int settle_tx(struct tg_pg *e, PGconn *db, void *arg)
 {
-    struct settle_arg *a = arg;
+    struct tg_outbox_settle *a = arg;
     char id[24], next[24], now[24], tries[24];
     const char *state =
         strcmp(a->outcome, "retry") == 0 ? "pending" : a->outcome;
@@ -272,60 +226,29 @@ static int read_action(struct tg_pg *e, int64_t id, json_t **row)
 int tg_pg_outbox_settle(struct tg_pg *e, int64_t id, const char *outcome,
                         int64_t next_at_ms, const char *error)
 {
-    struct settle_arg a = {.id = id, .next_at = next_at_ms};
-    struct tg_evidence_entry en;
+    struct tg_outbox_settle a;
     struct tg_pg_item it;
     json_t *row = NULL;
-    char key[48], *doc = NULL, *en_id = NULL, err[TG_OUTBOX_ERROR_MAX + 1];
     int rc;
 
-    if (!e || !outcome ||
-        (strcmp(outcome, "delivered") && strcmp(outcome, "retry") &&
-         strcmp(outcome, "dead")))
+    if (!e || !tg_outbox_outcome_ok(outcome))
         return TG_EINVAL;
-    a.outcome = outcome;
-    if (error) {
-        tg_outbox_bound_error(error, err);
-        a.error = err;
-    }
     if ((rc = read_action(e, id, &row)))
         return rc;
-    a.tries = json_integer_value(json_object_get(row, "try"));
-    a.now = wall_ms();
-    rc = TG_ENOMEM;
-    if (!(doc = tg_outbox_attempt_doc(row, a.id, a.tries, a.outcome, a.error,
-                                       a.next_at)))
+    if ((rc = tg_outbox_settle_prepare(&a, row, id, outcome, next_at_ms, error,
+                                       tg_outbox_wall_ms())))
         goto out;
-    if (snprintf(key, sizeof key, "%" PRId64 ":%" PRId64, id, a.tries) >=
-        (int)sizeof key)
-        goto out;
-    memset(&en, 0, sizeof en);
-    en.kind = "action";
-    en.key = key;
-    en.ticket = json_string_value(json_object_get(row, "ticket"));
-    en.source = json_string_value(json_object_get(row, "system"));
-    en.time = a.now / 1000;
-    en.json = doc;
-    en.len = strlen(doc);
-    if (!(en_id = malloc(strlen("action:") + strlen(key) + 1)))
-        goto out;
-    memcpy(en_id, "action:", 7);
-    memcpy(en_id + 7, key, strlen(key) + 1);
     memset(&it, 0, sizeof it);
-    if (tg_digest_sha256_of(doc, en.len, it.en_sha)) {
-        rc = TG_EIO;
-        goto out;
-    }
-    it.en = &en;
-    it.en_id = en_id;
+    memcpy(it.en_sha, a.en_sha, sizeof it.en_sha);
+    it.en = &a.en;
+    it.en_id = a.en_id;
     it.tx = settle_tx;
     it.tx_arg = &a;
     rc = tg_pg_enqueue(e, &it);
     if (rc == TG_ECONFLICT) /* settled before, its answer lost */
         rc = 0;
 out:
-    free(en_id);
-    free(doc);
+    tg_outbox_settle_clear(&a);
     json_decref(row);
     return rc;
 }
@@ -423,7 +346,7 @@ static int change_file(const char *url, int64_t id, const char *sql)
     int rc;
 
     if (!url || !tg_chain_int_text(id, s, sizeof s) ||
-        !tg_chain_int_text(wall_ms(), now, sizeof now))
+        !tg_chain_int_text(tg_outbox_wall_ms(), now, sizeof now))
         return TG_EINVAL;
     if (tg_pg_connect(url, 0, &db, &why))
         return TG_EIO;

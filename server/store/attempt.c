@@ -143,3 +143,27 @@ void tg_outbox_settle_clear(struct tg_outbox_settle *st)
     st->en_id = NULL;
     st->doc = NULL;
 }
+
+int tg_outbox_settle_run(void *be, int64_t id, const char *outcome,
+                         int64_t next_at_ms, const char *error,
+                         int (*read_row)(void *be, int64_t id, json_t **row),
+                         int (*enqueue)(void *be, struct tg_outbox_settle *st))
+{
+    struct tg_outbox_settle st;
+    json_t *row = NULL;
+    int rc;
+
+    if (!tg_outbox_outcome_ok(outcome))
+        return TG_EINVAL;
+    if ((rc = read_row(be, id, &row)))
+        return rc;
+    rc = tg_outbox_settle_prepare(&st, row, id, outcome, next_at_ms, error,
+                                  tg_outbox_wall_ms());
+    if (rc == 0)
+        rc = enqueue(be, &st);
+    if (rc == TG_ECONFLICT)
+        rc = 0;
+    tg_outbox_settle_clear(&st);
+    json_decref(row);
+    return rc;
+}

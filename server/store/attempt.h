@@ -64,4 +64,16 @@ int tg_outbox_settle_prepare(struct tg_outbox_settle *st, const json_t *row,
                              int64_t now);
 void tg_outbox_settle_clear(struct tg_outbox_settle *st);
 
+/* A settle on backend be (never NULL): outcome checked, the action's row
+ * read by read_row (0 with *row the caller frees, TG_ENOTFOUND, ...), the
+ * attempt made ready as of now and handed to enqueue, which writes the
+ * chain entry st->en and the row's outcome in one transaction. An entry
+ * already in the chain (enqueue's TG_ECONFLICT: a settle repeated after
+ * a lost answer) is success: the row was settled with it. Returns 0,
+ * TG_EINVAL, or what read_row, the preparation or enqueue returned. */
+int tg_outbox_settle_run(void *be, int64_t id, const char *outcome,
+                         int64_t next_at_ms, const char *error,
+                         int (*read_row)(void *be, int64_t id, json_t **row),
+                         int (*enqueue)(void *be, struct tg_outbox_settle *st));
+
 #endif

@@ -330,37 +330,33 @@ out:
                                                                     : 0;
 }
 
+static int read_row(void *e, int64_t id, json_t **row)
+{
+    return read_action(e, id, row);
+}
+
+/* The attempt's entry and its row in one transaction of the writer
+ * (PLAN.md Interface 3). */
+static int enqueue_settle(void *e, struct tg_outbox_settle *a)
+{
+    struct pending p;
+
+    memset(&p, 0, sizeof p);
+    p.tx = settle_tx;
+    p.tx_arg = a;
+    memcpy(p.en_sha, a->en_sha, sizeof p.en_sha);
+    p.en = &a->en;
+    p.en_id = a->en_id;
+    return tg_sq_enqueue(e, &p);
+}
+
 int tg_sq_outbox_settle(struct tg_sq *e, int64_t id, const char *outcome,
                      int64_t next_at_ms, const char *error)
 {
-    struct tg_outbox_settle a;
-    struct pending p;
-    json_t *row = NULL;
-    int rc;
-
-    if (!e || !tg_outbox_outcome_ok(outcome))
+    if (!e)
         return TG_EINVAL;
-    if ((rc = read_action(e, id, &row)))
-        return rc;
-    if ((rc = tg_outbox_settle_prepare(&a, row, id, outcome, next_at_ms, error,
-                                       tg_outbox_wall_ms())))
-        goto out;
-    memset(&p, 0, sizeof p);
-    p.tx = settle_tx;
-    p.tx_arg = &a;
-    /* The entry and the row in one transaction (PLAN.md Interface 3). */
-    memcpy(p.en_sha, a.en_sha, sizeof p.en_sha);
-    p.en = &a.en;
-    p.en_id = a.en_id;
-    rc = tg_sq_enqueue(e, &p);
-    /* The attempt's entry already in the chain: a settle repeated after a
-     * lost answer; the row was settled with it. */
-    if (rc == TG_ECONFLICT)
-        rc = 0;
-out:
-    tg_outbox_settle_clear(&a);
-    json_decref(row);
-    return rc;
+    return tg_outbox_settle_run(e, id, outcome, next_at_ms, error, read_row,
+                                enqueue_settle);
 }
 
 /* ------------------------------------------------------------------ reads */

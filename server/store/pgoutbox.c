@@ -223,34 +223,32 @@ static int read_action(struct tg_pg *e, int64_t id, json_t **row)
     return rc;
 }
 
+static int read_row(void *e, int64_t id, json_t **row)
+{
+    return read_action(e, id, row);
+}
+
+/* The attempt's entry and its row in one transaction of the writer. */
+static int enqueue_settle(void *e, struct tg_outbox_settle *a)
+{
+    struct tg_pg_item it;
+
+    memset(&it, 0, sizeof it);
+    memcpy(it.en_sha, a->en_sha, sizeof it.en_sha);
+    it.en = &a->en;
+    it.en_id = a->en_id;
+    it.tx = settle_tx;
+    it.tx_arg = a;
+    return tg_pg_enqueue(e, &it);
+}
+
 int tg_pg_outbox_settle(struct tg_pg *e, int64_t id, const char *outcome,
                         int64_t next_at_ms, const char *error)
 {
-    struct tg_outbox_settle a;
-    struct tg_pg_item it;
-    json_t *row = NULL;
-    int rc;
-
-    if (!e || !tg_outbox_outcome_ok(outcome))
+    if (!e)
         return TG_EINVAL;
-    if ((rc = read_action(e, id, &row)))
-        return rc;
-    if ((rc = tg_outbox_settle_prepare(&a, row, id, outcome, next_at_ms, error,
-                                       tg_outbox_wall_ms())))
-        goto out;
-    memset(&it, 0, sizeof it);
-    memcpy(it.en_sha, a.en_sha, sizeof it.en_sha);
-    it.en = &a.en;
-    it.en_id = a.en_id;
-    it.tx = settle_tx;
-    it.tx_arg = &a;
-    rc = tg_pg_enqueue(e, &it);
-    if (rc == TG_ECONFLICT) /* settled before, its answer lost */
-        rc = 0;
-out:
-    tg_outbox_settle_clear(&a);
-    json_decref(row);
-    return rc;
+    return tg_outbox_settle_run(e, id, outcome, next_at_ms, error, read_row,
+                                enqueue_settle);
 }
 
 static int list_db(PGconn *db, const char *ticket, json_t **out)

@@ -25,4 +25,16 @@ int tg_cmd_audit_migrate(int argc, char **argv);
 int tg_cli_take_opt(int argc, char **argv, int *i, const char *name,
                     const char **out, int *missing);
 
+/* Prints "ticketgate CMD: WHAT[ ARG]; USAGE" on stderr (cmd: "outbox",
+ * "audit show", ...) and returns 2, the exit code of a usage error.
+ * cli/args.c */
+int tg_cli_usage_error(const char *cmd, const char *usage, const char *what,
+                       const char *arg);
+
+struct tg_config;
+/* Loads the configuration at path into *out: 0, or 2 after printing its
+ * first problem on one line (with a pointer to `ticketgate lint` when
+ * there are more). cli/args.c */
+int tg_cli_load_config(const char *path, struct tg_config **out);
+
 #endif

@@ -16,9 +16,7 @@
 
 static int usage_error(const char *what, const char *arg)
 {
-    fprintf(stderr, "ticketgate audit migrate: %s%s%s; %s\n", what,
-            arg ? " " : "", arg ? arg : "", MIGRATE_USAGE);
-    return 2;
+    return tg_cli_usage_error("audit migrate", MIGRATE_USAGE, what, arg);
 }
 
 /* The URL without its password, for the terminal: "postgresql://u:pw@h"

@@ -19,9 +19,7 @@
 
 static int usage_error(const char *what, const char *arg)
 {
-    fprintf(stderr, "ticketgate outbox: %s%s%s; %s\n", what, arg ? " " : "",
-            arg ? arg : "", OUTBOX_USAGE);
-    return 2;
+    return tg_cli_usage_error("outbox", OUTBOX_USAGE, what, arg);
 }
 
 struct outbox_args {
@@ -65,29 +63,6 @@ static int parse_args(int argc, char **argv, struct outbox_args *a)
     if (strcmp(a->action, "list") && (a->ticket || a->json))
         return usage_error("--ticket and --json apply to list only", NULL);
     return 0;
-}
-
-/* Loads the configuration; on failure prints its first problem and
- * returns 2. */
-static int load_config(const char *path, struct tg_config **out)
-{
-    struct tg_diag d;
-    int rc;
-
-    tg_diag_init(&d);
-    rc = tg_config_load(path, out, &d);
-    if (rc) {
-        if (d.n > 0)
-            fprintf(stderr, "%s%s\n", d.msgs[0],
-                    d.n > 1 ? " (and more: run `ticketgate lint -c FILE`)"
-                            : "");
-        else
-            fprintf(stderr, "%s: the configuration could not be loaded; "
-                            "run `ticketgate lint -c %s`\n",
-                    path, path);
-    }
-    tg_diag_cleanup(&d);
-    return rc ? 2 : 0;
 }
 
 /* Copies s for the terminal (it comes from the store, and from the ITSM
@@ -209,7 +184,7 @@ int tg_cmd_outbox(int argc, char **argv)
 
     if ((code = parse_args(argc, argv, &a)))
         return code;
-    if ((code = load_config(a.config, &c)))
+    if ((code = tg_cli_load_config(a.config, &c)))
         return code;
     code = strcmp(a.action, "list") == 0 ? list(c, &a) : change(c, &a);
     tg_config_free(c);

@@ -30,9 +30,7 @@ struct report_args {
 
 static int usage_error(const char *what, const char *arg)
 {
-    fprintf(stderr, "ticketgate report: %s%s%s; %s\n", what, arg ? " " : "",
-            arg ? arg : "", REPORT_USAGE);
-    return 2;
+    return tg_cli_usage_error("report", REPORT_USAGE, what, arg);
 }
 
 
@@ -79,26 +77,6 @@ static int parse_time(const char *name, const char *t, int64_t *out)
             "(2026-11-01T00:00:00Z) or a date (2026-11-01); %s\n",
             name, t, REPORT_USAGE);
     return 2;
-}
-
-static int load_config(const char *path, struct tg_config **out)
-{
-    struct tg_diag d;
-    int rc;
-
-    tg_diag_init(&d);
-    rc = tg_config_load(path, out, &d);
-    if (rc) {
-        if (d.n > 0)
-            fprintf(stderr, "%s%s\n", d.msgs[0],
-                    d.n > 1 ? " (and more: run `ticketgate lint -c FILE`)"
-                            : "");
-        else
-            fprintf(stderr, "%s: the configuration could not be loaded; "
-                    "run `ticketgate lint -c %s`\n", path, path);
-    }
-    tg_diag_cleanup(&d);
-    return rc ? 2 : 0;
 }
 
 /* The options of the period named by a; 0 or 2 (printed). */
@@ -157,7 +135,7 @@ int tg_cmd_report(int argc, char **argv)
 
     if ((rc = parse_args(argc, argv, &a)) != 0)
         return rc;
-    if ((rc = load_config(a.config, &c)) != 0)
+    if ((rc = tg_cli_load_config(a.config, &c)) != 0)
         return rc;
     if ((rc = period(&a, c, &o)) != 0)
         goto out;

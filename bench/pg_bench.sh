@@ -19,7 +19,10 @@
 # measures the example's default, which may lose the last commits on a
 # power cut. Builds build-bench/ (Release) unless TG_BIN names a
 # binary. TG_BENCH_DIR puts the temporary directory (the SQLite file) on
-# another disk. Both servers log at warn. Every CPU on the machine is
+# another disk. TG_BENCH_PERF=FILE records `perf record -g` of the two
+# replicas and PostgreSQL's processes into FILE during the PostgreSQL run
+# (where their CPU goes: perf report --sort comm,dso). Both servers log at
+# warn. Every CPU on the machine is
 # shared by the servers, PostgreSQL and wrk: the figure is for this
 # machine, and says most on an otherwise idle one.
 set -euo pipefail
@@ -177,18 +180,29 @@ half=$((conns / 2))
 wrk_run p0a "http://127.0.0.1:${ports[0]}" "$half" 2 "$tmp/warm1.txt" & w=$!
 wrk_run p0b "http://127.0.0.1:${ports[1]}" "$half" 2 "$tmp/warm2.txt"
 wait "$w"
+perf_pid=
+if [ -n "${TG_BENCH_PERF:-}" ]; then
+    # the replicas and the PostgreSQL processes serving them (the bench
+    # database's backends, the server's background processes)
+    pgpids=$(psql -X -q -At -d "$TG_DATABASE_URL" -c "SELECT string_agg(pid::text, ',') FROM pg_stat_activity WHERE (datname = current_database() OR datname IS NULL) AND pid <> pg_backend_pid()")
+    perf record -q -g -o "$TG_BENCH_PERF" -p "${ppids[0]},${ppids[1]},$pgpids" -- sleep "$dur" >/dev/null 2>&1 & perf_pid=$!
+fi
 wrk_run p1a "http://127.0.0.1:${ports[0]}" "$half" "$dur" "$tmp/pg1.txt" & w=$!
 wrk_run p1b "http://127.0.0.1:${ports[1]}" "$half" "$dur" "$tmp/pg2.txt"
 wait "$w"
+if [ -n "$perf_pid" ]; then wait "$perf_pid" || true; fi
 pg1=$(summary "$tmp/pg1.txt")
 pg2=$(summary "$tmp/pg2.txt")
 for pid in "${ppids[@]}"; do kill -TERM "$pid"; done
 for pid in "${ppids[@]}"; do wait "$pid" 2>/dev/null || true; done
 verify=$("$bin" audit verify -c "$tmp/cfg/pg1.yaml" 2>&1 | head -n 1 || true)
+# records per write transaction (group commit): xmin is the inserting one
+per_batch=$(psql -X -q -At -d "$TG_DATABASE_URL" -c "SELECT round(count(*)::numeric / greatest(count(DISTINCT xmin::text), 1), 2) FROM records" 2>/dev/null || echo "?")
 errors_logged=$(cat "$tmp/sqlite.log" "$tmp/pg1.log" "$tmp/pg2.log" | grep -c '"level":"error"' || true)
 
-python3 - "$sq" "$pg1" "$pg2" "$conns" "$dur" "$(nproc)" "$errors_logged" "$verify" "$sqlite_sync" <<'PY'
+python3 - "$sq" "$pg1" "$pg2" "$conns" "$dur" "$(nproc)" "$errors_logged" "$verify" "$sqlite_sync" "$per_batch" <<'PY'
 import sys
+per_batch = sys.argv.pop(10)
 sync = sys.argv.pop(9)
 sq, a, b = (s.split() for s in sys.argv[1:4])
 conns, dur, cpus, errlog, verify = sys.argv[4], sys.argv[5], sys.argv[6], int(sys.argv[7]), sys.argv[8]
@@ -204,4 +218,5 @@ print("%-34s %10.0f %8s %8s %9d %7d" % ("2 replicas, PostgreSQL", pg_rps, "", ""
 print("ratio PostgreSQL (2 replicas) / SQLite (1): %.2fx (target >= 0.7x): %s" % (ratio, "met" if ratio >= 0.7 else "NOT met"))
 print("errors: %d wrk, %d server log lines at error level" % (int(sq[4]) + int(a[4]) + int(b[4]), errlog))
 print("audit verify of the PostgreSQL chain: %s" % verify)
+print("PostgreSQL records per write transaction: %s" % per_batch)
 PY

@@ -151,9 +151,10 @@ int tg_pg_connect(const char *url, int busy_ms, PGconn **out, const char **why)
         "keepalives_count", "tcp_user_timeout", NULL};
     const char *vals[] = {url, "5", "ticketgate", "1", "5",
                           "2", "3", "10000",      NULL};
-    char sql[128];
+    char sql[160];
     PGconn *db;
     const char *enc;
+    int n;
 
     *out = NULL;
     *why = WHY_DOWN;
@@ -177,15 +178,21 @@ int tg_pg_connect(const char *url, int busy_ms, PGconn **out, const char **why)
         PQfinish(db);
         return TG_EIO;
     }
-    if (busy_ms > 0) {
-        int n = snprintf(sql, sizeof sql,
-                         "SET lock_timeout = %d; SET statement_timeout = %d",
-                         busy_ms, busy_ms);
-
-        if (n < 0 || (size_t)n >= sizeof sql || tg_pg_exec(db, sql)) {
-            PQfinish(db);
-            return TG_EIO;
-        }
+    /* The statements ticketgate prepares (the writer's, the hot reads)
+     * are planned once: with custom plans (the default for their first
+     * runs, and for good when the generic plan looks no cheaper, as for
+     * the record's INSERT) planning was a tenth of the server's CPU.
+     * Unnamed statements are planned each time whatever this says. */
+    n = busy_ms > 0
+            ? snprintf(sql, sizeof sql,
+                       "SET plan_cache_mode = force_generic_plan;"
+                       " SET lock_timeout = %d; SET statement_timeout = %d",
+                       busy_ms, busy_ms)
+            : snprintf(sql, sizeof sql,
+                       "SET plan_cache_mode = force_generic_plan");
+    if (n < 0 || (size_t)n >= sizeof sql || tg_pg_exec(db, sql)) {
+        PQfinish(db);
+        return TG_EIO;
     }
     *out = db;
     return 0;
@@ -300,13 +307,101 @@ void tg_pg_conn_put(struct tg_pg *e, PGconn *db, int ok)
 
 /* ------------------------------------------------------------- writing */
 
+/*
+ * The writer's statements, prepared once a connection (writer_prepare): a
+ * record with its copy-forward use and its jti binding (one statement, a
+ * data-modifying CTE: the side rows go in only with the record), an
+ * entry, the chain's lock and its head. Parsing and planning them for
+ * every record was about 40% of PostgreSQL's CPU under load.
+ *
+ * A record's INSERT has no ON CONFLICT: a decision_id taken fails the
+ * statement (unique_violation), which aborts the transaction, and the
+ * batch is written again without that item (attempt_batch). So the
+ * records of a batch can be hashed one after the other up front and sent
+ * together (pipeline mode: one round trip), each hashed on the assumption
+ * that the one before it goes in, which the transaction makes true or
+ * undoes whole.
+ */
+#define STMT_REC "tg_rec"
+#define STMT_ENT "tg_ent"
+#define STMT_LOCK "tg_lock"
+#define STMT_HEAD "tg_head"
+#define REC_PARAMS 16
+static const char SQL_REC[] =
+    "WITH ins AS (INSERT INTO records(" TG_PG_RECORD_COLUMNS
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
+    " $12, $13, $14, $15) RETURNING 1),"
+    " ju AS (INSERT INTO just_use(just_norm, ticket, last_time)"
+    " SELECT $10, $3, $8 FROM ins WHERE $10 IS NOT NULL"
+    " ON CONFLICT (just_norm, ticket) DO UPDATE SET last_time ="
+    " GREATEST(just_use.last_time, EXCLUDED.last_time)),"
+    " jt AS (INSERT INTO jti_use(source, jti, body_sha256,"
+    " decision_id, time) SELECT $4, $16::text, $6, $2, $8 FROM ins"
+    " WHERE $16::text IS NOT NULL"
+    " ON CONFLICT (source, jti) DO NOTHING)"
+    " SELECT count(*) FROM ins";
+static const char SQL_ENT[] =
+    "INSERT INTO records(" TG_PG_RECORD_COLUMNS ") VALUES ($1, $2, $3, $4,"
+    " $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
+static const char SQL_LOCK[] = "SELECT pg_advisory_xact_lock($1::bigint)";
+/* the last record, else the checkpoint anchor (o orders them) */
+static const char SQL_HEAD[] =
+    "SELECT seq, hash FROM ((SELECT seq, hash, 0 AS o FROM records"
+    " ORDER BY seq DESC LIMIT 1) UNION ALL (SELECT seq, hash, 1 AS o"
+    " FROM checkpoints ORDER BY seq DESC LIMIT 1)) h ORDER BY o LIMIT 1";
+/* the unique constraint a taken decision_id violates */
+#define DECISION_ID_KEY "records_decision_id_key"
+
+/* Links hashed and waiting to be sent at most (then sent, their answers
+ * read: the results of a pipeline stay small in the socket's buffer). */
+#define PEND_MAX 64
+/* attempt_batch: a conflict took an item out; the batch goes again */
+#define RETRY 1
+
+/* A link hashed and waiting to be sent: its parameters and their text. */
+struct pend {
+    struct tg_pg_item *it;
+    int rec; /* a decision record (STMT_REC), else an entry (STMT_ENT) */
+    char seq[24], time[24], prev[65], hash[65], mac[65], body[65];
+    const char *v[REC_PARAMS];
+    int len[REC_PARAMS];
+};
+
 /* One batch's statements (the writer's connection, its transaction). */
 struct batch {
     struct tg_pg *e;
     PGconn *db;
     int64_t seq;
     char hash[65];
+    int n;
+    struct pend pend[PEND_MAX];
 };
+
+/* Prepares the writer's statements on db (the schema exists). 0 or
+ * TG_EIO. */
+static int writer_prepare(PGconn *db)
+{
+    static const struct {
+        const char *name, *sql;
+        int n;
+    } st[] = {{STMT_REC, SQL_REC, REC_PARAMS},
+              {STMT_ENT, SQL_ENT, REC_PARAMS - 1},
+              {STMT_LOCK, SQL_LOCK, 1},
+              {STMT_HEAD, SQL_HEAD, 0}};
+
+    for (size_t i = 0; i < sizeof st / sizeof st[0]; i++) {
+        PGresult *r = PQprepare(db, st[i].name, st[i].sql, st[i].n, NULL);
+        int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+
+        if (!ok)
+            tg_log_event(TG_LOG_DEBUG, "evidence_pg", "prepare: %s",
+                         PQerrorMessage(db));
+        PQclear(r);
+        if (!ok)
+            return TG_EIO;
+    }
+    return 0;
+}
 
 /* Runs a parameterised statement; *res is the result on success (caller
  * clears). Returns 0, TG_EBUSY or TG_EIO. */
@@ -330,40 +425,95 @@ static int run(PGconn *db, const char *sql, int n, const char *const *v,
     return rc;
 }
 
-/* The head of the chain inside the locked transaction: the last record,
- * or the checkpoint anchor, or genesis. */
-static int read_head(struct batch *b)
+/*
+ * Reads the n results of a pipeline and its sync point into res[] (caller
+ * clears each; NULL where none came) and leaves pipeline mode. Returns 0
+ * when every answer came (failed statements included), TG_EIO when the
+ * connection failed (it is then left unusable: the writer reconnects).
+ */
+static int pipe_collect(PGconn *db, int n, PGresult **res)
 {
-    PGresult *res = NULL;
-    int rc;
+    PGresult *r;
+    int rc = 0;
 
-    rc = run(b->db, "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1",
-             0, NULL, NULL, &res);
-    if (!rc && PQntuples(res) == 0) {
-        PQclear(res);
-        res = NULL;
-        rc = run(b->db,
-                 "SELECT seq, hash FROM checkpoints ORDER BY seq DESC "
-                 "LIMIT 1",
-                 0, NULL, NULL, &res);
-        if (!rc && PQntuples(res) == 0) {
-            b->seq = 0;
-            memcpy(b->hash, ZERO_HASH, 65);
-            PQclear(res);
-            return 0;
+    for (int i = 0; i < n; i++) {
+        res[i] = NULL;
+        if (rc == 0 && !(res[i] = PQgetResult(db)))
+            rc = TG_EIO;
+        /* the end of this statement's results */
+        while (rc == 0 && (r = PQgetResult(db))) {
+            PQclear(r);
+            if (PQstatus(db) != CONNECTION_OK)
+                rc = TG_EIO;
         }
     }
-    if (rc)
-        return rc;
-    if (PQgetlength(res, 0, 1) != 64) {
-        PQclear(res);
+    if (rc == 0) {
+        r = PQgetResult(db);
+        if (PQresultStatus(r) != PGRES_PIPELINE_SYNC)
+            rc = TG_EIO;
+        PQclear(r);
+    }
+    if ((rc || PQexitPipelineMode(db) != 1) &&
+        PQstatus(db) == CONNECTION_OK) {
+        /* out of step with the server: this connection is done */
+        shutdown(PQsocket(db), SHUT_RDWR);
+        PQconsumeInput(db);
+        rc = TG_EIO;
+    }
+    return rc;
+}
+
+/* What a failed result of a pipeline means (TG_EBUSY or TG_EIO). */
+static int pipe_fail(PGconn *db, const PGresult *r)
+{
+    if (!r || PQresultStatus(r) == PGRES_PIPELINE_ABORTED)
+        return TG_EIO;
+    tg_log_event(TG_LOG_DEBUG, "evidence_pg", "%s",
+                 PQresultErrorMessage(r)[0] ? PQresultErrorMessage(r)
+                                            : PQerrorMessage(db));
+    return tg_pg_fail(r);
+}
+
+/* BEGIN, the chain's lock and its head (the last record, or the checkpoint
+ * anchor, or genesis) in one round trip. Returns 0, TG_EBUSY (the lock
+ * waited longer than store.busy_timeout_ms) or TG_EIO; the transaction is
+ * open unless the connection failed. */
+static int begin_locked(struct batch *b)
+{
+    char key[24];
+    const char *v[1] = {key};
+    PGresult *res[3] = {NULL, NULL, NULL};
+    int rc;
+
+    if (!tg_chain_int_text(TG_PG_CHAIN_LOCK, key, sizeof key) ||
+        PQenterPipelineMode(b->db) != 1)
+        return TG_EIO;
+    if (PQsendQueryParams(b->db, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) != 1 ||
+        PQsendQueryPrepared(b->db, STMT_LOCK, 1, v, NULL, NULL, 0) != 1 ||
+        PQsendQueryPrepared(b->db, STMT_HEAD, 0, NULL, NULL, NULL, 0) != 1 ||
+        PQpipelineSync(b->db) != 1) {
+        shutdown(PQsocket(b->db), SHUT_RDWR);
+        PQconsumeInput(b->db);
         return TG_EIO;
     }
-    b->seq = tg_pg_i64(res, 0, 0);
-    memcpy(b->hash, PQgetvalue(res, 0, 1), 64);
-    b->hash[64] = '\0';
-    PQclear(res);
-    return 0;
+    rc = pipe_collect(b->db, 3, res);
+    for (int i = 0; i < 3 && rc == 0; i++)
+        if (PQresultStatus(res[i]) != PGRES_COMMAND_OK &&
+            PQresultStatus(res[i]) != PGRES_TUPLES_OK)
+            rc = pipe_fail(b->db, res[i]);
+    if (rc == 0 && PQntuples(res[2]) == 0) {
+        b->seq = 0;
+        memcpy(b->hash, ZERO_HASH, 65);
+    } else if (rc == 0 && PQgetlength(res[2], 0, 1) != 64) {
+        rc = TG_EIO;
+    } else if (rc == 0) {
+        b->seq = tg_pg_i64(res[2], 0, 0);
+        memcpy(b->hash, PQgetvalue(res[2], 0, 1), 64);
+        b->hash[64] = '\0';
+    }
+    for (int i = 0; i < 3; i++)
+        PQclear(res[i]);
+    return rc;
 }
 
 /* Whether r's jti may be bound (as jti_free of writer.c). */
@@ -476,147 +626,203 @@ static void entry_fields(struct tg_chain_field f[F_N],
     f[F_JUDGED] = (struct tg_chain_field){NULL, 0};
 }
 
-/* Hashes f as the link after the batch's head (time t), inserts it, and
- * advances the head. For a decision (rec), the same statement also records
- * its copy-forward use (just_norm $10) and binds its jti (NULL: none), only
- * when the row went in: one round trip per record instead of three. Returns 0, TG_ECONFLICT when its decision_id column is
- * taken (nothing written), or a fatal TG_EIO / TG_EBUSY. */
-static int link_insert(struct batch *b, struct tg_chain_field f[F_N], int64_t t,
-                       int rec, const char *jti)
+/* The parameters of p's statement from its fields f ($1..$15 in column
+ * order, then a record's jti): text with explicit lengths, so the bytes
+ * stored are the bytes hashed. */
+static void pend_params(struct pend *p, const struct tg_chain_field f[F_N],
+                        int keyed, const char *jti)
 {
-    struct tg_pg *e = b->e;
-    char seqtxt[24], timetxt[24], newhash[65], mac[65];
-    unsigned char digest[32], macbin[32];
-    const char *v[16];
-    int len[16];
-    PGresult *res = NULL;
-    int64_t next;
-    int rc;
-
-    if (b->seq == INT64_MAX)
-        return TG_EIO;
-    next = b->seq + 1;
-    f[F_SEQ].p = seqtxt;
-    f[F_SEQ].n = tg_chain_int_text(next, seqtxt, sizeof seqtxt);
-    f[F_TIME].p = timetxt;
-    f[F_TIME].n = tg_chain_int_text(t, timetxt, sizeof timetxt);
-    f[F_PREV] = (struct tg_chain_field){b->hash, 64};
-    if (f[F_DECISION].n > INT32_MAX || f[F_JUDGED].n > INT32_MAX)
-        return TG_EIO;
-    if (tg_chain_hash(f, 1, digest))
-        return TG_EIO;
-    tg_digest_hex(digest, 32, newhash);
-    if (e->keylen) {
-        if (tg_chain_mac(e->key, e->keylen, digest, macbin))
-            return TG_EIO;
-        tg_digest_hex(macbin, 32, mac);
-        OPENSSL_cleanse(macbin, sizeof macbin);
-    }
-    /* parameters $1..$15 in column order; text with explicit lengths, so
-     * the bytes stored are the bytes hashed */
     for (int i = 0; i < F_N1; i++) {
-        v[i] = f[i].p;
-        len[i] = (int)f[i].n;
+        p->v[i] = f[i].p;
+        p->len[i] = (int)f[i].n;
     }
-    v[11] = newhash;
-    len[11] = 64;
-    v[12] = e->keylen ? mac : NULL;
-    len[12] = e->keylen ? 64 : 0;
-    v[13] = f[F_KIND].p;
-    len[13] = (int)f[F_KIND].n;
-    v[14] = f[F_JUDGED].p;
-    len[14] = (int)f[F_JUDGED].n;
-    v[15] = jti;
-    len[15] = jti ? (int)strlen(jti) : 0;
-    if (rec)
-        rc = run(b->db,
-                 "WITH ins AS (INSERT INTO records(" TG_PG_RECORD_COLUMNS
-                 ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
-                 " $12, $13, $14, $15) ON CONFLICT (decision_id) DO NOTHING"
-                 " RETURNING 1),"
-                 " ju AS (INSERT INTO just_use(just_norm, ticket, last_time)"
-                 " SELECT $10, $3, $8 FROM ins WHERE $10 IS NOT NULL"
-                 " ON CONFLICT (just_norm, ticket) DO UPDATE SET last_time ="
-                 " GREATEST(just_use.last_time, EXCLUDED.last_time)),"
-                 " jt AS (INSERT INTO jti_use(source, jti, body_sha256,"
-                 " decision_id, time) SELECT $4, $16::text, $6, $2, $8 FROM ins"
-                 " WHERE $16::text IS NOT NULL"
-                 " ON CONFLICT (source, jti) DO NOTHING)"
-                 " SELECT count(*) FROM ins",
-                 16, v, len, &res);
-    else
-        rc = run(b->db,
-                 "INSERT INTO records(" TG_PG_RECORD_COLUMNS ") VALUES ($1,"
-                 " $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,"
-                 " $15) ON CONFLICT (decision_id) DO NOTHING",
-                 15, v, len, &res);
-    if (rc)
-        return rc;
-    if (rec)
-        rc = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "1") == 0
-                 ? 0
-                 : TG_ECONFLICT;
-    else
-        rc = strcmp(PQcmdTuples(res), "1") == 0 ? 0 : TG_ECONFLICT;
-    PQclear(res);
-    if (rc == 0) {
-        b->seq = next;
-        memcpy(b->hash, newhash, 65);
+    p->v[11] = p->hash;
+    p->len[11] = 64;
+    p->v[12] = keyed ? p->mac : NULL;
+    p->len[12] = keyed ? 64 : 0;
+    p->v[13] = f[F_KIND].p;
+    p->len[13] = (int)f[F_KIND].n;
+    p->v[14] = f[F_JUDGED].p;
+    p->len[14] = (int)f[F_JUDGED].n;
+    p->v[15] = jti;
+    p->len[15] = jti ? (int)strlen(jti) : 0;
+}
+
+/* What a failed INSERT of p means: a taken decision id answers its item
+ * (TG_EINVAL for a decision, TG_ECONFLICT for an entry: settled before)
+ * and the batch goes again without it (RETRY); anything else is fatal
+ * (TG_EIO / TG_EBUSY). */
+static int pend_failed(PGconn *db, struct pend *p, const PGresult *r)
+{
+    const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    const char *key = PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME);
+
+    if (st && key && strcmp(st, "23505") == 0 &&
+        strcmp(key, DECISION_ID_KEY) == 0) {
+        p->it->rc = p->rec ? TG_EINVAL : TG_ECONFLICT;
+        p->it->settled = 1;
+        return RETRY;
+    }
+    return pipe_fail(db, r);
+}
+
+/* Sends the links waiting in b in one round trip (pipeline mode) and reads
+ * their answers. Returns 0, RETRY (one was taken out: the transaction is
+ * aborted) or a fatal TG_EIO / TG_EBUSY. */
+static int pend_flush(struct batch *b)
+{
+    PGresult *res[PEND_MAX];
+    int rc = 0, n = b->n;
+
+    if (n == 0)
+        return 0;
+    b->n = 0;
+    if (PQenterPipelineMode(b->db) != 1)
+        return TG_EIO;
+    for (int i = 0; i < n; i++) {
+        struct pend *p = &b->pend[i];
+
+        if (PQsendQueryPrepared(b->db, p->rec ? STMT_REC : STMT_ENT,
+                                p->rec ? REC_PARAMS : REC_PARAMS - 1, p->v,
+                                p->len, NULL, 0) != 1) {
+            rc = TG_EIO;
+            break;
+        }
+    }
+    if (rc || PQpipelineSync(b->db) != 1) {
+        shutdown(PQsocket(b->db), SHUT_RDWR);
+        PQconsumeInput(b->db);
+        return TG_EIO;
+    }
+    rc = pipe_collect(b->db, n, res);
+    for (int i = 0; i < n; i++) {
+        ExecStatusType s = PQresultStatus(res[i]);
+
+        if (rc == 0 && s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK)
+            rc = pend_failed(b->db, &b->pend[i], res[i]);
+        PQclear(res[i]);
     }
     return rc;
 }
 
-/* r as the next link, with its copy-forward use, jti and actions. Returns
- * 0, TG_ECONFLICT (delivery id or jti taken), TG_EINVAL (decision id
- * taken), or a fatal TG_EIO / TG_EBUSY. */
-static int insert_record(struct batch *b, const struct tg_evidence_record *r)
+/*
+ * Hashes f as the link after the batch's head (time t) and queues its
+ * INSERT (a decision's, rec: with its copy-forward use and its jti, NULL
+ * for none), advancing the head: the INSERTs are sent together by
+ * pend_flush. Returns 0, RETRY or a fatal TG_EIO / TG_EBUSY.
+ */
+static int link_queue(struct batch *b, struct tg_pg_item *it,
+                      struct tg_chain_field f[F_N], int64_t t, int rec,
+                      const char *jti)
 {
+    struct tg_pg *e = b->e;
+    struct pend *p;
+    unsigned char digest[32], macbin[32];
+    int rc;
+
+    if (b->n == PEND_MAX && (rc = pend_flush(b)))
+        return rc;
+    p = &b->pend[b->n];
+    if (b->seq == INT64_MAX || f[F_DECISION].n > INT32_MAX ||
+        f[F_JUDGED].n > INT32_MAX)
+        return TG_EIO;
+    memcpy(p->body, f[F_BODY].p, 65);
+    f[F_BODY].p = p->body;
+    f[F_SEQ].p = p->seq;
+    f[F_SEQ].n = tg_chain_int_text(b->seq + 1, p->seq, sizeof p->seq);
+    f[F_TIME].p = p->time;
+    f[F_TIME].n = tg_chain_int_text(t, p->time, sizeof p->time);
+    memcpy(p->prev, b->hash, 65);
+    f[F_PREV] = (struct tg_chain_field){p->prev, 64};
+    if (tg_chain_hash(f, 1, digest))
+        return TG_EIO;
+    tg_digest_hex(digest, 32, p->hash);
+    if (e->keylen) {
+        if (tg_chain_mac(e->key, e->keylen, digest, macbin))
+            return TG_EIO;
+        tg_digest_hex(macbin, 32, p->mac);
+        OPENSSL_cleanse(macbin, sizeof macbin);
+    }
+    pend_params(p, f, e->keylen > 0, jti);
+    p->it = it;
+    p->rec = rec;
+    b->n++;
+    b->seq++;
+    memcpy(b->hash, p->hash, 65);
+    return 0;
+}
+
+/* r (of item it) as the next link, with its copy-forward use, jti and
+ * actions. Returns 0, TG_ECONFLICT (delivery id or jti taken), RETRY, or a
+ * fatal TG_EIO / TG_EBUSY. */
+static int insert_record(struct batch *b, struct tg_pg_item *it)
+{
+    const struct tg_evidence_record *r = it->r;
     struct tg_chain_field f[F_N];
     char body[65];
     int rc;
 
-    if ((rc = insert_free(b, r)))
+    /* the 409 checks must see the links queued before this one */
+    if ((r->delivery_id || r->jti) &&
+        ((rc = pend_flush(b)) || (rc = insert_free(b, r))))
         return rc;
     record_fields(f, r, body);
-    /* the record, its copy-forward use and its jti in one statement */
-    if ((rc = link_insert(b, f, r->time, 1, r->jti)))
-        return rc == TG_ECONFLICT ? TG_EINVAL : rc;
-    /* past the record, a failure is fatal: the batch rolls back whole */
+    if ((rc = link_queue(b, it, f, r->time, 1, r->jti)))
+        return rc;
+    /* the actions in the same transaction (no constraint ties them to the
+     * record's row: they need not wait for it to be sent) */
     if (r->actions_json && (rc = tg_pg_outbox_insert(b->db, r)))
         return rc == TG_EBUSY ? TG_EBUSY : TG_EIO;
     return 0;
 }
 
-static int insert_entry(struct batch *b, const struct tg_pg_item *it)
+static int insert_entry(struct batch *b, struct tg_pg_item *it)
 {
     struct tg_chain_field f[F_N];
     char body[65];
 
     entry_fields(f, it, body);
-    return link_insert(b, f, it->en->time, 0, NULL);
+    return link_queue(b, it, f, it->en->time, 0, NULL);
 }
 
-/* The items' own work inside the open, locked transaction. */
+/* One item's own work inside the open, locked transaction: 0, an answer
+ * of its own (TG_ECONFLICT), RETRY or a fatal TG_EIO / TG_EBUSY. */
+static int batch_item(struct batch *b, struct tg_pg_item *p)
+{
+    int rc = 0;
+
+    if (p->jti_only) {
+        /* jti_free must see the jti of the records queued before it */
+        if (!(rc = pend_flush(b)) && !(rc = jti_free(b, p->r, 1)))
+            rc = jti_bind(b, p->r, NULL);
+    } else if (p->en) {
+        rc = insert_entry(b, p);
+    } else if (p->r) {
+        rc = insert_record(b, p);
+    }
+    /* its own statements run after its record is in */
+    if (rc == 0 && p->tx && !(rc = pend_flush(b)))
+        rc = p->tx(b->e, b->db, p->tx_arg);
+    return rc;
+}
+
+/* The items' own work inside the open, locked transaction (each item's
+ * rc set), the links sent. Returns 0, RETRY or a fatal TG_EIO / TG_EBUSY. */
 static int batch_items(struct batch *b, struct tg_pg_item *batch)
 {
     for (struct tg_pg_item *p = batch; p; p = p->next) {
-        if (!p->r && !p->en) {
-            p->rc = 0;
-        } else if (p->jti_only) {
-            p->rc = jti_free(b, p->r, 1);
-            if (!p->rc)
-                p->rc = jti_bind(b, p->r, NULL);
-        } else if (p->en) {
-            p->rc = insert_entry(b, p);
-        } else {
-            p->rc = insert_record(b, p->r);
-        }
-        if (p->rc == 0 && p->tx)
-            p->rc = p->tx(b->e, b->db, p->tx_arg);
-        if (p->rc == TG_EIO || p->rc == TG_EBUSY || p->rc == TG_ENOMEM)
-            return p->rc == TG_EBUSY ? TG_EBUSY : TG_EIO;
+        int rc;
+
+        if (p->settled)
+            continue;
+        rc = batch_item(b, p);
+        if (rc == RETRY)
+            return RETRY;
+        if (rc == TG_EIO || rc == TG_EBUSY || rc == TG_ENOMEM)
+            return rc == TG_EBUSY ? TG_EBUSY : TG_EIO;
+        p->rc = rc;
     }
-    return 0;
+    return pend_flush(b);
 }
 
 /* The first item of batch that wrote a row of records (its decision_id
@@ -670,7 +876,12 @@ static int commit_outcome(struct tg_pg *e, const struct tg_pg_item *batch)
                  rc == 0 ? "was found committed and is acknowledged"
                          : "is not in the store and is answered as failed");
 out:
-    /* the writer goes on with this connection */
+    /* the writer goes on with this connection, once it has its statements
+     * (else writer_conn makes a new one) */
+    if (db && writer_prepare(db)) {
+        PQfinish(db);
+        db = NULL;
+    }
     if (db) {
         if (e->w)
             PQfinish(e->w);
@@ -716,8 +927,13 @@ static int writer_conn(struct tg_pg *e)
     }
     if (now < e->retry_at_ms)
         return TG_EIO;
-    if (tg_pg_connect(e->url, e->busy_ms, &e->w, &why) == 0)
-        return 0;
+    if (tg_pg_connect(e->url, e->busy_ms, &e->w, &why) == 0) {
+        if (writer_prepare(e->w) == 0)
+            return 0;
+        why = WHY_REFUSED;
+        PQfinish(e->w);
+        e->w = NULL;
+    }
     /* 100 ms, doubling to 2 s: a restarting server is not hammered, and
      * the store is back within 2 s of it */
     e->backoff_ms = e->backoff_ms ? e->backoff_ms * 2 : TG_PG_BACKOFF_MIN_MS;
@@ -752,74 +968,86 @@ static PGresult *commit(PGconn *db)
     return PQexec(db, "COMMIT");
 }
 
-/* Writes batch in one transaction; sets every item's rc. */
-static void commit_batch(struct tg_pg *e, struct tg_pg_item *batch)
+/* One attempt at writing batch in one transaction; sets the rc of every
+ * item it answers. Returns RETRY when a conflict took an item out (the
+ * transaction rolled back: the batch goes again without it), else 0. */
+static int attempt_batch(struct tg_pg *e, struct batch *b,
+                         struct tg_pg_item *batch)
 {
-    struct batch b = {.e = e};
-    char lock[80];
     PGresult *res;
-    int rc, n;
+    int rc;
 
     if (writer_conn(e)) {
         rc = TG_EIO;
         goto fail;
     }
-    b.db = e->w;
-    n = snprintf(lock, sizeof lock, "SELECT pg_advisory_xact_lock(%" PRId64 ")",
-                 TG_PG_CHAIN_LOCK);
-    if (n < 0 || (size_t)n >= sizeof lock) {
-        rc = TG_EIO;
-        goto fail;
-    }
-    if ((rc = tg_pg_exec(b.db, "BEGIN")) && PQstatus(b.db) == CONNECTION_BAD) {
+    b->db = e->w;
+    b->n = 0;
+    if ((rc = begin_locked(b)) && PQstatus(b->db) == CONNECTION_BAD) {
         /* the server dropped the idle connection (a restart, a failover):
-         * nothing was sent yet, so once more on a new connection */
+         * nothing was written yet, so once more on a new connection */
         PQfinish(e->w);
         e->w = NULL;
         e->retry_at_ms = 0;
         if (writer_conn(e))
             goto fail;
-        b.db = e->w;
-        rc = tg_pg_exec(b.db, "BEGIN");
+        b->db = e->w;
+        rc = begin_locked(b);
     }
-    if (rc)
-        goto fail;
-    if ((rc = tg_pg_exec(b.db, lock)) || (rc = read_head(&b)) ||
-        (rc = batch_items(&b, batch)))
+    if (rc || (rc = batch_items(b, batch)))
         goto rollback;
-    res = commit(b.db);
+    res = commit(b->db);
     if (PQresultStatus(res) == PGRES_COMMAND_OK) {
         PQclear(res);
         set_ok(e);
-        return;
+        return 0;
     }
     PQclear(res);
-    if (PQstatus(b.db) == CONNECTION_BAD) {
+    if (PQstatus(b->db) == CONNECTION_BAD) {
         /* the outcome is unknown: look it up (commit_outcome) */
         if ((rc = commit_outcome(e, batch)) == 0) {
             set_ok(e);
-            return;
+            return 0;
         }
         for (struct tg_pg_item *p = batch; p; p = p->next)
-            p->rc = TG_EIO;
+            if (!p->settled)
+                p->rc = TG_EIO;
         set_failed(e, WHY_LOST, NULL);
-        return;
+        return 0;
     }
     rc = TG_EIO;
 rollback:
-    if (PQstatus(b.db) == CONNECTION_OK)
-        tg_pg_exec(b.db, "ROLLBACK");
+    if (PQstatus(b->db) == CONNECTION_OK)
+        tg_pg_exec(b->db, "ROLLBACK");
+    if (rc == RETRY)
+        return RETRY;
 fail:
     if (rc != TG_EBUSY)
         rc = TG_EIO;
+    /* an item a conflict answered in an earlier attempt keeps its answer */
     for (struct tg_pg_item *p = batch; p; p = p->next)
-        p->rc = rc;
+        if (!p->settled)
+            p->rc = rc;
     if (e->w && PQstatus(e->w) != CONNECTION_OK)
         set_failed(e, WHY_DOWN, e->w);
     else if (rc == TG_EBUSY)
         set_failed(e, WHY_BUSY, NULL);
     else if (e->w)
         set_failed(e, WHY_REFUSED, e->w);
+    return 0;
+}
+
+/* Writes batch in one transaction; sets every item's rc. */
+static void commit_batch(struct tg_pg *e, struct tg_pg_item *batch)
+{
+    /* ~40 KB of links waiting to be sent: the writer thread's stack */
+    struct batch b = {.e = e};
+
+    for (struct tg_pg_item *p = batch; p; p = p->next)
+        p->settled = 0;
+    /* each RETRY settles one more item: at most one attempt an item */
+    while (attempt_batch(e, &b, batch) == RETRY)
+        ;
 }
 
 static void *writer_main(void *arg)
@@ -952,7 +1180,7 @@ int tg_pg_open(const struct tg_config *c, struct tg_pg **out)
     }
     rc = TG_EIO;
     if (tg_pg_connect(e->url, e->busy_ms, &e->w, &why) ||
-        (why = WHY_REFUSED, tg_pg_schema(e->w))) {
+        (why = WHY_REFUSED, tg_pg_schema(e->w)) || writer_prepare(e->w)) {
         tg_log_event(TG_LOG_ERROR, "evidence_error",
                      "evidence store (postgresql): cannot open: %s%s%s", why,
                      e->w ? ": " : "", e->w ? PQerrorMessage(e->w) : "");

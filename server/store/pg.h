@@ -66,7 +66,9 @@ struct tg_pg_item {
     int (*tx)(struct tg_pg *e, PGconn *db, void *arg);
     void *tx_arg;
     int rc;
-    int done; /* under mu */
+    int settled; /* writer: answered by a conflict in an earlier attempt
+                  * at its batch (rc kept; not written again) */
+    int done;    /* under mu */
     struct tg_pg_item *next;
 };
 

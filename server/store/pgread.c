@@ -37,16 +37,48 @@ static int query(PGconn *db, const char *sql, int n, const char *const *v,
     return TG_EIO;
 }
 
-/* A live store's pooled query: 0 with *res, TG_EIO. */
-static int pooled(struct tg_pg *e, const char *sql, int n, const char *const *v,
-                  PGresult **res)
+/* sql prepared on db as name, at its first use on that connection: a
+ * request's reads are planned once a connection, not once a request.
+ * Outside a transaction only (the first use fails, then prepares). 0
+ * with *res, TG_EIO. */
+static int query_named(PGconn *db, const char *name, const char *sql, int n,
+                       const char *const *v, PGresult **res)
+{
+    PGresult *r = PQexecPrepared(db, name, n, v, NULL, NULL, 0);
+    const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+
+    /* 26000 invalid_sql_statement_name: not prepared here yet */
+    if (st && strcmp(st, "26000") == 0) {
+        PQclear(r);
+        r = PQprepare(db, name, sql, n, NULL);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+            PQclear(r);
+            return TG_EIO;
+        }
+        PQclear(r);
+        r = PQexecPrepared(db, name, n, v, NULL, NULL, 0);
+    }
+    if (PQresultStatus(r) == PGRES_TUPLES_OK ||
+        PQresultStatus(r) == PGRES_COMMAND_OK) {
+        *res = r;
+        return 0;
+    }
+    PQclear(r);
+    return TG_EIO;
+}
+
+/* A live store's pooled query (prepared as name, unless NULL): 0 with
+ * *res, TG_EIO. */
+static int pooled(struct tg_pg *e, const char *name, const char *sql, int n,
+                  const char *const *v, PGresult **res)
 {
     PGconn *db = NULL;
     int rc;
 
     if (tg_pg_conn_get(e, &db))
         return TG_EIO;
-    rc = query(db, sql, n, v, res);
+    rc = name ? query_named(db, name, sql, n, v, res)
+              : query(db, sql, n, v, res);
     /* An idle connection of the pool that the server dropped meanwhile (a
      * restart, a failover) fails at its first use: these reads change
      * nothing, so once more on a new connection. */
@@ -59,7 +91,8 @@ static int pooled(struct tg_pg *e, const char *sql, int n, const char *const *v,
             tg_pg_note_down(e);
             return TG_EIO;
         }
-        rc = query(db, sql, n, v, res);
+        rc = name ? query_named(db, name, sql, n, v, res)
+                  : query(db, sql, n, v, res);
     }
     tg_pg_conn_put(e, db, rc == 0);
     return rc;
@@ -141,7 +174,7 @@ int tg_pg_find_delivery(struct tg_pg *e, const char *source,
 
     if (!e || !source || !delivery_id || !decision_json)
         return TG_EINVAL;
-    if (pooled(e,
+    if (pooled(e, "tg_find_delivery",
                "SELECT body_sha256, decision FROM records"
                " WHERE source = $1 AND delivery_id = $2",
                2, v, &res))
@@ -169,7 +202,7 @@ int tg_pg_find_jti(struct tg_pg *e, const char *source, const char *jti,
 
     if (!e || !source || !jti || !decision_json)
         return TG_EINVAL;
-    if (pooled(e,
+    if (pooled(e, "tg_find_jti",
                "SELECT j.body_sha256, j.decision_id, r.decision"
                " FROM jti_use j LEFT JOIN records r"
                " ON r.decision_id = j.decision_id"
@@ -214,7 +247,7 @@ int tg_pg_copy_forward_count(struct tg_pg *e, const char *justification_norm,
         return TG_EIO;
     /* every process's records, from the one table all of them write (no
      * index in memory: it would miss the other replicas' records) */
-    if (pooled(e,
+    if (pooled(e, "tg_copy_forward",
                "SELECT COUNT(*) FROM (SELECT 1 FROM just_use"
                " WHERE just_norm = $1 AND last_time >= $2 AND ticket <> $3"
                " LIMIT 1000) u",
@@ -233,7 +266,7 @@ int tg_pg_get(struct tg_pg *e, const char *decision_id, char **json)
 
     if (!e || !decision_id || !json)
         return TG_EINVAL;
-    if (pooled(e,
+    if (pooled(e, NULL,
                "SELECT decision FROM records WHERE decision_id = $1 "
                "AND " IS_DECISION,
                1, &decision_id, &res))
@@ -268,7 +301,7 @@ int tg_pg_list(struct tg_pg *e, const char *ticket, int limit, uint64_t before,
             b, sizeof b) ||
         !tg_chain_int_text(limit + 1, l, sizeof l))
         return TG_EIO;
-    if (pooled(e,
+    if (pooled(e, NULL,
                "SELECT seq, decision FROM records WHERE ticket = $1 AND"
                " seq < $2 AND " IS_DECISION " ORDER BY seq DESC LIMIT $3",
                3, v, &res))

@@ -16,68 +16,15 @@
 #include "server/config/config.h"
 #include "validators/errors.h"
 #include "server/store/store.h"
+#include "tests/support/cmdrun.h"
 #include "tests/support/tg_test.h"
 
 #define KEY "audit-link-key-0123456789"
 
-/* What one run of the command printed. */
-struct run {
-    int rc;
-    char *out, *err;
-};
-
-static char *slurp(FILE *f)
-{
-    long n;
-    char *s;
-
-    fflush(f);
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    s = calloc(1, (size_t)n + 1);
-    if (s && n > 0 && fread(s, 1, (size_t)n, f) != (size_t)n)
-        s[0] = '\0';
-    fclose(f);
-    return s;
-}
-
 /* Runs tg_cmd_audit("audit", args...) with stdout and stderr captured. */
-static struct run audit(const char *const *args)
+static struct tg_test_run audit(const char *const *args)
 {
-    char *argv[16];
-    int argc = 0, so, se;
-    FILE *fo = tmpfile(), *fe = tmpfile();
-    struct run r;
-
-    assert_non_null(fo);
-    assert_non_null(fe);
-    argv[argc++] = (char *)"audit";
-    for (; args[argc - 1] && argc < 15; argc++)
-        argv[argc] = (char *)args[argc - 1];
-    argv[argc] = NULL;
-    fflush(stdout);
-    fflush(stderr);
-    so = dup(1);
-    se = dup(2);
-    dup2(fileno(fo), 1);
-    dup2(fileno(fe), 2);
-    r.rc = tg_cmd_audit(argc, argv);
-    fflush(stdout);
-    fflush(stderr);
-    dup2(so, 1);
-    dup2(se, 2);
-    close(so);
-    close(se);
-    r.out = slurp(fo);
-    r.err = slurp(fe);
-    return r;
-}
-
-static void run_free(struct run *r)
-{
-    free(r->out);
-    free(r->err);
+    return tg_test_run_cmd(tg_cmd_audit, "audit", args);
 }
 
 static int lines(const char *s)
@@ -149,7 +96,7 @@ static void test_verify_intact_and_broken(void **state)
     struct tg_server s;
     struct tg_config *c;
     struct tg_evidence_verdict v;
-    struct run r;
+    struct tg_test_run r;
 
     (void)state;
     c = prepare(&s, 5, 0);
@@ -159,7 +106,7 @@ static void test_verify_intact_and_broken(void **state)
     assert_non_null(strstr(r.out, "ok: 5 records"));
     assert_non_null(strstr(r.out, v.head_hash));
     assert_string_equal(r.err, "");
-    run_free(&r);
+    tg_test_run_free(&r);
 
     store_sql(c, "UPDATE records SET decision = replace(decision, 'allow',"
                  " 'deny') WHERE seq = 3");
@@ -168,13 +115,13 @@ static void test_verify_intact_and_broken(void **state)
     assert_non_null(strstr(r.err, "seq 3 (decision d-3)"));
     assert_int_equal(lines(r.err), 1);
     assert_string_equal(r.out, "");
-    run_free(&r);
+    tg_test_run_free(&r);
 
     store_sql(c, "DELETE FROM records WHERE seq = 3");
     r = audit((const char *[]){"verify", "-c", s.config, NULL});
     assert_int_equal(r.rc, 1);
     assert_non_null(strstr(r.err, "seq 4 (decision d-4)"));
-    run_free(&r);
+    tg_test_run_free(&r);
     tg_config_free(c);
     tg_test_server_cleanup(&s);
 }
@@ -183,21 +130,21 @@ static void test_verify_with_key(void **state)
 {
     struct tg_server s;
     struct tg_config *c;
-    struct run r;
+    struct tg_test_run r;
 
     (void)state;
     c = prepare(&s, 4, 1);
     r = audit((const char *[]){"verify", "-c", s.config, NULL});
     assert_int_equal(r.rc, 0);
     assert_non_null(strstr(r.out, "MACs verified"));
-    run_free(&r);
+    tg_test_run_free(&r);
     /* a link rewritten without the key: its MAC no longer fits */
     store_sql(c, "UPDATE records SET mac = NULL WHERE seq = 2");
     r = audit((const char *[]){"verify", "-c", s.config, NULL});
     assert_int_equal(r.rc, 1);
     assert_non_null(strstr(r.err, "seq 2"));
     assert_non_null(strstr(r.err, "MAC"));
-    run_free(&r);
+    tg_test_run_free(&r);
     tg_config_free(c);
     tg_test_server_cleanup(&s);
 }
@@ -206,7 +153,7 @@ static void test_export(void **state)
 {
     struct tg_server s;
     struct tg_config *c;
-    struct run r;
+    struct tg_test_run r;
     char *line, *nl;
     int n = 0;
 
@@ -231,25 +178,25 @@ static void test_export(void **state)
                          1000 + n);
         json_decref(o);
     }
-    run_free(&r);
+    tg_test_run_free(&r);
 
     /* 1970-01-01T00:16:42Z is time 1002 */
     r = audit((const char *[]){"export", "-c", s.config, "--since",
                                "1970-01-01T00:16:42Z", NULL});
     assert_int_equal(r.rc, 0);
     assert_int_equal(lines(r.out), 2);
-    run_free(&r);
+    tg_test_run_free(&r);
     r = audit((const char *[]){"export", "-c", s.config,
                                "--since=2030-01-01", NULL});
     assert_int_equal(r.rc, 0);
     assert_string_equal(r.out, "");
-    run_free(&r);
+    tg_test_run_free(&r);
     r = audit((const char *[]){"export", "-c", s.config, "--since",
                                "last week", NULL});
     assert_int_equal(r.rc, 2);
     assert_int_equal(lines(r.err), 1);
     assert_non_null(strstr(r.err, "RFC 3339"));
-    run_free(&r);
+    tg_test_run_free(&r);
     tg_config_free(c);
     tg_test_server_cleanup(&s);
 }
@@ -258,7 +205,7 @@ static void test_archive(void **state)
 {
     struct tg_server s;
     struct tg_config *c;
-    struct run r;
+    struct tg_test_run r;
     char to[400];
 
     (void)state;
@@ -268,17 +215,17 @@ static void test_archive(void **state)
                                "--to", to, NULL});
     assert_int_equal(r.rc, 0);
     assert_non_null(strstr(r.out, "archived 3 records"));
-    run_free(&r);
+    tg_test_run_free(&r);
     r = audit((const char *[]){"verify", "-c", s.config, NULL});
     assert_int_equal(r.rc, 0);
     assert_non_null(strstr(r.out, "ok: 3 records intact after checkpoint "
                                   "seq 3, head seq 6"));
-    run_free(&r);
+    tg_test_run_free(&r);
     r = audit((const char *[]){"archive", "-c", s.config, "--before", "6",
                                "--to", to, NULL});
     assert_int_equal(r.rc, 2);
     assert_non_null(strstr(r.err, "already exists"));
-    run_free(&r);
+    tg_test_run_free(&r);
     /* --before is a seq: digits only, no sign or space, within int64 */
     static const char *const bad[] = {"-1", "+4", " 4", "4x", "", "0x4",
                                       "9223372036854775808",
@@ -288,7 +235,7 @@ static void test_archive(void **state)
                                    bad[i], "--to", to, NULL});
         assert_int_equal(r.rc, 2);
         assert_non_null(strstr(r.err, "takes a record seq"));
-        run_free(&r);
+        tg_test_run_free(&r);
     }
     tg_config_free(c);
     tg_test_server_cleanup(&s);
@@ -313,7 +260,7 @@ static void test_errors(void **state)
     };
     struct tg_server s;
     struct tg_config *c;
-    struct run r;
+    struct tg_test_run r;
 
     (void)state;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -321,7 +268,7 @@ static void test_errors(void **state)
         if (r.rc != 2 || !strstr(r.err, cases[i].needle) ||
             lines(r.err) != 1)
             fail_msg("case %zu: rc %d, stderr: %s", i, r.rc, r.err);
-        run_free(&r);
+        tg_test_run_free(&r);
     }
     /* a store that was never written */
     c = prepare(&s, 0, 0);
@@ -329,10 +276,10 @@ static void test_errors(void **state)
     assert_int_equal(r.rc, 2);
     assert_non_null(strstr(r.err, c->store.path));
     assert_int_equal(lines(r.err), 1);
-    run_free(&r);
+    tg_test_run_free(&r);
     r = audit((const char *[]){"export", "-c", s.config, NULL});
     assert_int_equal(r.rc, 2);
-    run_free(&r);
+    tg_test_run_free(&r);
     tg_config_free(c);
     tg_test_server_cleanup(&s);
 }
@@ -372,7 +319,7 @@ static void test_policy(void **state)
     struct tg_server s;
     struct tg_config *c;
     struct tg_evidence *e = NULL;
-    struct run r;
+    struct tg_test_run r;
     char digest[72], dirpath[400], *cfg_text, *dir_text;
     size_t cfg_len, dir_len;
     int n = 0;
@@ -400,7 +347,7 @@ static void test_policy(void **state)
     assert_int_equal(r.rc, 0);
     assert_non_null(strstr(r.out, "ok: 3 records intact (2 decisions, 1 "
                                   "other entries"));
-    run_free(&r);
+    tg_test_run_free(&r);
     r = audit((const char *[]){"policy", digest, "-c", s.config, NULL});
     assert_int_equal(r.rc, 0);
     assert_non_null(strstr(r.out, digest));
@@ -408,20 +355,20 @@ static void test_policy(void **state)
     assert_null(strstr(r.out, "# Changed configuration"));
     assert_non_null(strstr(r.out, dir_text));
     assert_string_equal(r.err, "");
-    run_free(&r);
+    tg_test_run_free(&r);
     r = audit((const char *[]){"policy", digest, "-c", s.config, "--file",
                                "config", NULL});
     assert_int_equal(r.rc, 0);
     assert_int_equal(strlen(r.out), cfg_len);
     assert_memory_equal(r.out, cfg_text, cfg_len);
-    run_free(&r);
+    tg_test_run_free(&r);
     /* --store alone: the configuration may be gone by then */
     r = audit((const char *[]){"policy", digest, "--store", c->store.path,
                                "--file=directory", NULL});
     assert_int_equal(r.rc, 0);
     assert_int_equal(strlen(r.out), dir_len);
     assert_memory_equal(r.out, dir_text, dir_len);
-    run_free(&r);
+    tg_test_run_free(&r);
     r = audit((const char *[]){"policy", "--format", "json", "--store",
                                c->store.path, digest, NULL});
     assert_int_equal(r.rc, 0);
@@ -435,7 +382,7 @@ static void test_policy(void **state)
                             cfg_text);
         json_decref(o);
     }
-    run_free(&r);
+    tg_test_run_free(&r);
     /* the digest the changed files have now was never in force */
     {
         struct tg_config *now = NULL;
@@ -448,20 +395,20 @@ static void test_policy(void **state)
         assert_non_null(strstr(r.err, "no policy"));
         assert_int_equal(lines(r.err), 1);
         assert_string_equal(r.out, "");
-        run_free(&r);
+        tg_test_run_free(&r);
         tg_config_free(now);
     }
     r = audit((const char *[]){"policy", "sha256:abc", "-c", s.config, NULL});
     assert_int_equal(r.rc, 2);
     assert_non_null(strstr(r.err, "64 lower-case hex"));
-    run_free(&r);
+    tg_test_run_free(&r);
     r = audit((const char *[]){"policy", "-c", s.config, NULL});
     assert_int_equal(r.rc, 2);
-    run_free(&r);
+    tg_test_run_free(&r);
     r = audit((const char *[]){"policy", digest, "-c", s.config, "--file",
                                "secrets", NULL});
     assert_int_equal(r.rc, 2);
-    run_free(&r);
+    tg_test_run_free(&r);
 
     /* the kept text altered: both commands say so */
     store_sql(c, "UPDATE records SET decision = replace(decision,"
@@ -470,11 +417,11 @@ static void test_policy(void **state)
     r = audit((const char *[]){"policy", digest, "-c", s.config, NULL});
     assert_int_equal(r.rc, 1);
     assert_non_null(strstr(r.err, "altered"));
-    run_free(&r);
+    tg_test_run_free(&r);
     r = audit((const char *[]){"verify", "-c", s.config, NULL});
     assert_int_equal(r.rc, 1);
     assert_non_null(strstr(r.err, "seq 3"));
-    run_free(&r);
+    tg_test_run_free(&r);
     free(cfg_text);
     free(dir_text);
     tg_config_free(c);
@@ -513,7 +460,7 @@ static void test_verify_judged(void **state)
     struct tg_config *c;
     struct tg_evidence *e = NULL;
     struct tg_evidence_record rec;
-    struct run r;
+    struct tg_test_run r;
     unsigned int len = 0;
 
     (void)state;
@@ -536,13 +483,13 @@ static void test_verify_judged(void **state)
     assert_int_equal(r.rc, 0);
     assert_non_null(strstr(r.out, "ok: 3 records"));
     assert_null(strstr(r.out, "entries")); /* decisions only */
-    run_free(&r);
+    tg_test_run_free(&r);
     store_sql(c, "UPDATE records SET judged = replace(judged, 'carol.diaz',"
                  " 'mallory') WHERE decision_id = 'd-judged'");
     r = audit((const char *[]){"verify", "-c", s.config, NULL});
     assert_int_equal(r.rc, 1);
     assert_non_null(strstr(r.err, "seq 3 (decision d-judged)"));
-    run_free(&r);
+    tg_test_run_free(&r);
     tg_config_free(c);
     tg_test_server_cleanup(&s);
 }

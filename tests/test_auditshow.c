@@ -17,67 +17,25 @@
 #include "server/cli/cli.h"
 #include "server/config/config.h"
 #include "server/store/store.h"
+#include "tests/support/cmdrun.h"
 #include "tests/support/tg_test.h"
-
-/* What one run of the command printed. */
-struct run {
-    int rc;
-    char *out, *err;
-};
 
 /* The server's store, with the decisions it made (setup). */
 static struct tg_server S;
 static char example_id[64], group_id[64], sn_id[64], ctl_id[64];
 static char snw_id[64];
 
-static char *slurp(FILE *f)
-{
-    long n;
-    char *s;
-
-    fflush(f);
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    s = calloc(1, (size_t)n + 1);
-    if (s && n > 0 && fread(s, 1, (size_t)n, f) != (size_t)n)
-        s[0] = '\0';
-    fclose(f);
-    return s;
-}
-
 /* Runs tg_cmd_audit("audit", "show", id, "-c", config, extra...) with
  * stdout and stderr captured. */
 static const char *config_path; /* NULL: S.config */
 
 /* Runs tg_cmd_audit(argc, argv) with stdout and stderr captured. */
-static struct run capture(int argc, char **argv)
+static struct tg_test_run capture(int argc, char **argv)
 {
-    int so, se;
-    FILE *fo = tmpfile(), *fe = tmpfile();
-    struct run r;
-
-    assert_non_null(fo);
-    assert_non_null(fe);
-    fflush(stdout);
-    fflush(stderr);
-    so = dup(1);
-    se = dup(2);
-    dup2(fileno(fo), 1);
-    dup2(fileno(fe), 2);
-    r.rc = tg_cmd_audit(argc, argv);
-    fflush(stdout);
-    fflush(stderr);
-    dup2(so, 1);
-    dup2(se, 2);
-    close(so);
-    close(se);
-    r.out = slurp(fo);
-    r.err = slurp(fe);
-    return r;
+    return tg_test_capture(tg_cmd_audit, argc, argv);
 }
 
-static struct run show(const char *id, const char *format)
+static struct tg_test_run show(const char *id, const char *format)
 {
     char *argv[8];
     int argc = 0;
@@ -96,25 +54,12 @@ static struct run show(const char *id, const char *format)
 }
 
 /* tg_cmd_audit("audit", args...) (NULL-terminated), captured. */
-static struct run audit(const char *const *args)
+static struct tg_test_run audit(const char *const *args)
 {
-    char *argv[16];
-    int argc = 0;
-
-    argv[argc++] = (char *)"audit";
-    for (; *args && argc < 15; args++)
-        argv[argc++] = (char *)*args;
-    argv[argc] = NULL;
-    return capture(argc, argv);
+    return tg_test_run_cmd(tg_cmd_audit, "audit", args);
 }
 
-static void run_free(struct run *r)
-{
-    free(r->out);
-    free(r->err);
-}
-
-static void has(const struct run *r, const char *needle)
+static void has(const struct tg_test_run *r, const char *needle)
 {
     if (!strstr(r->out, needle))
         fail_msg("want \"%s\" in:\n%s\nstderr: %s", needle, r->out, r->err);
@@ -211,7 +156,7 @@ static int64_t head_seq(void)
 }
 
 /* "seq A of B" as show writes it. */
-static void has_seq(const struct run *r, int64_t seq, int64_t head)
+static void has_seq(const struct tg_test_run *r, int64_t seq, int64_t head)
 {
     char want[96];
 
@@ -330,7 +275,7 @@ static int teardown(void **state)
 /* The four answers, the findings, the policy and the chain, in words. */
 static void test_text(void **state)
 {
-    struct run r = show(example_id, NULL);
+    struct tg_test_run r = show(example_id, NULL);
     (void)state;
 
     if (r.rc != 0)
@@ -355,7 +300,7 @@ static void test_text(void **state)
     has(&r, "Policy\n  sha256:");
     has_seq(&r, seq_of(example_id), head_seq());
     has(&r, "verifies: every link up to the head holds");
-    run_free(&r);
+    tg_test_run_free(&r);
 
     r = show(group_id, "text");
     assert_int_equal(r.rc, 0);
@@ -363,14 +308,14 @@ static void test_text(void **state)
     has(&r, "an approver of payments-db through the group "
             "payments-approvers, up to write; covers the requested write");
     has_seq(&r, seq_of(group_id), head_seq());
-    run_free(&r);
+    tg_test_run_free(&r);
 
     r = show(sn_id, "text");
     assert_int_equal(r.rc, 0);
     has(&r, "erin.yu = erin@example.com (Erin Yu)");
     has(&r, "acted for the assigned approver dave.okafor = dave@example.com "
             "(Dave Okafor)");
-    run_free(&r);
+    tg_test_run_free(&r);
 
     /* the same through ServiceNow's own webhook */
     r = show(snw_id, "text");
@@ -382,27 +327,27 @@ static void test_text(void **state)
             "(Dave Okafor)");
     has(&r, "delegate of carol@example.com from 2025-01-01 until 2099-12-31");
     has(&r, "owner:       carol.diaz = carol@example.com (Carol Diaz)");
-    run_free(&r);
+    tg_test_run_free(&r);
 }
 
 /* Text from the store cannot drive the auditor's terminal. */
 static void test_terminal_safe(void **state)
 {
-    struct run r = show(ctl_id, NULL);
+    struct tg_test_run r = show(ctl_id, NULL);
     (void)state;
 
     assert_int_equal(r.rc, 0);
     has(&r, "justification: Quarterly ?[2J reconciliation ? of the ledger");
     assert_null(strchr(r.out, 0x1b));
     assert_null(strstr(r.out, "\xe2\x80\xae"));
-    run_free(&r);
+    tg_test_run_free(&r);
 }
 
 /* --format json: the record, the decision and the judged ticket as
  * stored, and the chain's verdict, for tools. */
 static void test_json(void **state)
 {
-    struct run r = show(example_id, "json");
+    struct tg_test_run r = show(example_id, "json");
     json_t *o, *a;
     (void)state;
 
@@ -436,7 +381,7 @@ static void test_json(void **state)
     assert_string_equal(json_string_value(json_object_get(a, "delegator")),
                         "carol@example.com");
     json_decref(o);
-    run_free(&r);
+    tg_test_run_free(&r);
 }
 
 /* Issue 13: record + judged ticket under 4 KB for the example ticket. */
@@ -486,7 +431,7 @@ static void test_without_judged(void **state)
                       "\"source\":\"generic\",\"transition\":{\"from\":"
                       "null,\"to\":null,\"actor\":\"dave\"},\"findings\":[],"
                       "\"evaluated_at\":\"2026-01-01T00:00:00Z\"}";
-    struct run r;
+    struct tg_test_run r;
     (void)state;
 
     tg_diag_init(&d);
@@ -512,12 +457,12 @@ static void test_without_judged(void **state)
     has(&r, "the transition's actor: dave");
     has(&r, "Findings\n  none\n");
     has_seq(&r, head_seq(), head_seq());
-    run_free(&r);
+    tg_test_run_free(&r);
     r = show("d-000000009999-abcdef", "json");
     assert_int_equal(r.rc, 0);
     assert_non_null(strstr(r.out, "\"ticket_kept\":false"));
     assert_non_null(strstr(r.out, "\"judged\":null"));
-    run_free(&r);
+    tg_test_run_free(&r);
 }
 
 /* A store file of the first format (schema version 1: no kind, no judged
@@ -528,7 +473,7 @@ static void test_v1_file(void **state)
 {
     char path[512], cfg[512], *text, *p;
     sqlite3 *db = NULL;
-    struct run r;
+    struct tg_test_run r;
     FILE *f;
     (void)state;
 
@@ -577,7 +522,7 @@ static void test_v1_file(void **state)
     has(&r, "- deny AUTHORITY_NONE: The approver mallory has no authority.");
     has(&r, "(its files are NOT kept in this store");
     has(&r, "could NOT be verified");
-    run_free(&r);
+    tg_test_run_free(&r);
 }
 
 /* --store PATH, beside or instead of -c: a record moved to an archive is
@@ -588,7 +533,7 @@ static void test_v1_file(void **state)
 static void test_store_option(void **state)
 {
     char copy[512], arch[512], sql[700], before[32], want[1100];
-    struct run r;
+    struct tg_test_run r;
     (void)state;
 
     /* a copy, so that the archive leaves the server's store as it is */
@@ -607,17 +552,17 @@ static void test_store_option(void **state)
     snprintf(want, sizeof(want), "(the files: ticketgate audit policy %s "
              "--store %s)", store_text("policy", example_id), copy);
     has(&r, want);
-    run_free(&r);
+    tg_test_run_free(&r);
 
     r = audit((const char *[]){"archive", "--store", copy, "--before", before,
                                "--to", arch, NULL});
     if (r.rc != 0)
         fail_msg("archive: exit %d: %s%s", r.rc, r.out, r.err);
-    run_free(&r);
+    tg_test_run_free(&r);
     r = audit((const char *[]){"show", example_id, "--store", copy, NULL});
     assert_int_equal(r.rc, 1);
     assert_non_null(strstr(r.err, "look in its archives"));
-    run_free(&r);
+    tg_test_run_free(&r);
     r = audit((const char *[]){"show", example_id, "-c", S.config, "--store",
                                arch, "--format", "json", NULL});
     if (r.rc != 0)
@@ -625,7 +570,7 @@ static void test_store_option(void **state)
     assert_non_null(strstr(r.out, "\"ticket_kept\":true"));
     assert_non_null(strstr(r.out, "\"verified\":true"));
     assert_non_null(strstr(r.out, "\"policy_kept\":true"));
-    run_free(&r);
+    tg_test_run_free(&r);
     /* the policy's files went to the archive with the first records: a
      * record left in the store says where they are not */
     r = audit((const char *[]){"show", group_id, "--store", copy, NULL});
@@ -633,12 +578,12 @@ static void test_store_option(void **state)
         fail_msg("exit %d: %s%s", r.rc, r.out, r.err);
     has(&r, "(its files are NOT kept in this store");
     has(&r, "--store ARCHIVE)");
-    run_free(&r);
+    tg_test_run_free(&r);
     r = audit((const char *[]){"show", group_id, "--store", copy, "--format",
                                "json", NULL});
     assert_int_equal(r.rc, 0);
     assert_non_null(strstr(r.out, "\"policy_kept\":false"));
-    run_free(&r);
+    tg_test_run_free(&r);
 
     /* records with MACs and no key to check them: said, not hidden */
     snprintf(sql, sizeof(sql), "UPDATE records SET mac = hash");
@@ -652,30 +597,30 @@ static void test_store_option(void **state)
     r = audit((const char *[]){"show", example_id, "--store", arch, NULL});
     assert_int_equal(r.rc, 0);
     has(&r, "(hashes only: the records carry MACs");
-    run_free(&r);
+    tg_test_run_free(&r);
     r = audit((const char *[]){"show", example_id, "--store", arch,
                                "--format", "json", NULL});
     assert_int_equal(r.rc, 0);
     assert_non_null(strstr(r.out, "\"macs_checked\":false"));
-    run_free(&r);
+    tg_test_run_free(&r);
 
     r = audit((const char *[]){"show", example_id, NULL});
     assert_int_equal(r.rc, 2);
     assert_non_null(strstr(r.err, "-c FILE (or --store PATH) is required"));
-    run_free(&r);
+    tg_test_run_free(&r);
 }
 
 /* Not found; a judged ticket altered in the file. Last: it breaks the
  * store's chain. */
 static void test_missing_and_altered(void **state)
 {
-    struct run r = show("d-999999999999-000000", NULL);
+    struct tg_test_run r = show("d-999999999999-000000", NULL);
     char sql[256], want[96];
     (void)state;
 
     assert_int_equal(r.rc, 1);
     assert_non_null(strstr(r.err, "no decision d-999999999999-000000"));
-    run_free(&r);
+    tg_test_run_free(&r);
 
     /* the approver's basis rewritten: the chain no longer holds there */
     snprintf(sql, sizeof(sql),
@@ -689,7 +634,7 @@ static void test_missing_and_altered(void **state)
     snprintf(want, sizeof(want), "does NOT verify: broken at seq %lld",
              (long long)seq_of(group_id));
     has(&r, want);
-    run_free(&r);
+    tg_test_run_free(&r);
     /* a record before the break verifies up to itself; one after not */
     r = show(example_id, NULL);
     assert_int_equal(r.rc, 0);
@@ -697,21 +642,21 @@ static void test_missing_and_altered(void **state)
              "verifies up to this record; broken later, at seq %lld",
              (long long)seq_of(group_id));
     has(&r, want);
-    run_free(&r);
+    tg_test_run_free(&r);
     r = show(sn_id, "json");
     assert_int_equal(r.rc, 1);
     assert_non_null(strstr(r.out, "\"verified\":false"));
-    run_free(&r);
+    tg_test_run_free(&r);
 }
 
 static void test_usage(void **state)
 {
-    struct run r = show(example_id, "yaml");
+    struct tg_test_run r = show(example_id, "yaml");
     (void)state;
 
     assert_int_equal(r.rc, 2);
     assert_non_null(strstr(r.err, "--format takes text or json"));
-    run_free(&r);
+    tg_test_run_free(&r);
 }
 
 int main(void)

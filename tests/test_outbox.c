@@ -22,6 +22,8 @@
 #include "server/cli/cli.h"
 #include "server/config/config.h"
 #include "server/store/store.h"
+#include "tests/support/cmdrun.h"
+#include "tests/support/ocstore.h"
 #include "tests/support/tg_test.h"
 #include "validators/errors.h"
 
@@ -51,18 +53,6 @@ static void new_path(char *buf, size_t cap)
     assert_true(n > 0 && (size_t)n < cap);
 }
 
-static struct tg_evidence *open_store(const char *path)
-{
-    struct tg_config c;
-    struct tg_evidence *e = NULL;
-
-    memset(&c, 0, sizeof c);
-    c.store.path = (char *)path;
-    c.store.sync = TG_SYNC_NORMAL;
-    c.store.busy_timeout_ms = 2000;
-    assert_int_equal(tg_evidence_open(&c, &e), 0);
-    return e;
-}
 
 static const char ACTIONS3[] =
     "[{\"system\":\"jira\",\"action\":\"comment\",\"params\":{\"text\":"
@@ -139,7 +129,7 @@ static void test_actions_with_record(void **state)
     (void)state;
 
     new_path(path, sizeof path);
-    e = open_store(path);
+    e = tg_ocs_open(path);
     assert_int_equal(append(e, "d-1", "ACC-1", "dl-1", ACTIONS3), 0);
     assert_int_equal(append(e, "d-2", "ACC-2", NULL, NULL), 0);
     doc = list(e, "ACC-1");
@@ -202,7 +192,7 @@ static void test_failed_batch_leaves_neither(void **state)
     (void)state;
 
     new_path(path, sizeof path);
-    e = open_store(path);
+    e = tg_ocs_open(path);
     assert_int_equal(append(e, "d-1", "ACC-1", NULL, NULL), 0);
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     assert_int_equal(
@@ -297,7 +287,7 @@ static void test_claim_lease_settle(void **state)
     (void)state;
 
     new_path(path, sizeof path);
-    e = open_store(path);
+    e = tg_ocs_open(path);
     assert_int_equal(append(e, "d-1", "ACC-1", NULL, ACTIONS3), 0);
 
     /* oldest first, at most max, leased */
@@ -413,7 +403,7 @@ static void test_offline(void **state)
     (void)state;
 
     new_path(path, sizeof path);
-    e = open_store(path);
+    e = tg_ocs_open(path);
     assert_int_equal(append(e, "d-1", "ACC-1", NULL, ACTIONS3), 0);
     now = now_ms() + 1000; /* after the actions were queued */
     c = claim(e, now, 10, 3);
@@ -477,71 +467,23 @@ static void test_offline(void **state)
 
 /* ---------------------------------------------------------------- CLI */
 
-struct run {
-    int rc;
-    char *out, *err;
-};
-
-static char *slurp(FILE *f)
-{
-    long n;
-    char *s;
-
-    fflush(f);
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    s = calloc(1, (size_t)n + 1);
-    if (s && n > 0 && fread(s, 1, (size_t)n, f) != (size_t)n)
-        s[0] = '\0';
-    fclose(f);
-    return s;
-}
-
 /* tg_cmd_outbox("outbox", args...) with stdout and stderr captured. */
-static struct run outbox(const char *const *args)
+static struct tg_test_run outbox(const char *const *args)
 {
-    char *argv[16];
-    int argc = 0, so, se;
-    FILE *fo = tmpfile(), *fe = tmpfile();
-    struct run r;
-
-    assert_non_null(fo);
-    assert_non_null(fe);
-    argv[argc++] = (char *)"outbox";
-    for (; args[argc - 1] && argc < 15; argc++)
-        argv[argc] = (char *)args[argc - 1];
-    argv[argc] = NULL;
-    fflush(stdout);
-    fflush(stderr);
-    so = dup(1);
-    se = dup(2);
-    dup2(fileno(fo), 1);
-    dup2(fileno(fe), 2);
-    r.rc = tg_cmd_outbox(argc, argv);
-    fflush(stdout);
-    fflush(stderr);
-    dup2(so, 1);
-    dup2(se, 2);
-    close(so);
-    close(se);
-    r.out = slurp(fo);
-    r.err = slurp(fe);
-    return r;
+    return tg_test_run_cmd(tg_cmd_outbox, "outbox", args);
 }
 
 static void expect_run(const char *const *args, int rc, const char *in_out,
                        const char *in_err)
 {
-    struct run r = outbox(args);
+    struct tg_test_run r = outbox(args);
 
     if (r.rc != rc || (in_out && !strstr(r.out, in_out)) ||
         (in_err && !strstr(r.err, in_err)))
         fail_msg("outbox %s %s: rc %d (want %d)\nstdout: %s\nstderr: %s",
                  args[0] ? args[0] : "", args[0] && args[1] ? args[1] : "",
                  r.rc, rc, r.out, r.err);
-    free(r.out);
-    free(r.err);
+    tg_test_run_free(&r);
 }
 
 static void test_cli(void **state)
@@ -550,7 +492,7 @@ static void test_cli(void **state)
     struct tg_config *c = NULL;
     struct tg_evidence *e = NULL;
     struct tg_diag d;
-    struct run r;
+    struct tg_test_run r;
     const char *cfg;
     char id[32];
     json_t *cl;
@@ -590,8 +532,7 @@ static void test_cli(void **state)
                 n++;
             assert_int_equal(n, 7);
         }
-        free(r.out);
-        free(r.err);
+        tg_test_run_free(&r);
     }
     {
         const char *a[] = {"list", "-c", cfg, "--ticket", "ACC-8", "--json",
@@ -605,8 +546,7 @@ static void test_cli(void **state)
         assert_string_equal(sget(line, "ticket"), "ACC-8");
         assert_string_equal(sget(line, "state"), "pending");
         json_decref(line);
-        free(r.out);
-        free(r.err);
+        tg_test_run_free(&r);
     }
     {
         const char *a[] = {"retry", id, "-c", cfg, NULL};

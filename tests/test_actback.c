@@ -10,6 +10,12 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include "server/actback/deliver.h"
 #include "validators/errors.h"
 
@@ -340,6 +346,120 @@ static void test_schedule(void **state)
     assert_int_equal(r.outcome, TG_ACTBACK_DELIVERED);
 }
 
+/* A one-answer HTTP server on a loopback port: answers its one request
+ * with 200 and a body of body_len bytes. */
+struct one_answer {
+    int fd; /* listening */
+    int port;
+    size_t body_len;
+    pthread_t thread;
+};
+
+static void *answer_once(void *arg)
+{
+    struct one_answer *a = arg;
+    char buf[4096], head[128];
+    char *body = malloc(a->body_len ? a->body_len : 1);
+    int c = accept(a->fd, NULL, NULL);
+    size_t off = 0;
+    int n;
+
+    if (c < 0 || !body)
+        goto out;
+    memset(body, 'x', a->body_len);
+    /* The request's head (no body: a GET). */
+    while (off < sizeof buf - 1 &&
+           (n = (int)read(c, buf + off, sizeof buf - 1 - off)) > 0) {
+        off += (size_t)n;
+        buf[off] = '\0';
+        if (strstr(buf, "\r\n\r\n"))
+            break;
+    }
+    n = snprintf(head, sizeof head,
+                 "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n"
+                 "Connection: close\r\n\r\n",
+                 a->body_len);
+    if (write(c, head, (size_t)n) != n)
+        goto out;
+    for (off = 0; off < a->body_len;) {
+        ssize_t w = write(c, body + off, a->body_len - off);
+        if (w <= 0)
+            break; /* the client gave up: over its limit */
+        off += (size_t)w;
+    }
+out:
+    if (c >= 0)
+        close(c);
+    free(body);
+    return NULL;
+}
+
+static void one_answer_start(struct one_answer *a, size_t body_len)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof sa;
+
+    a->body_len = body_len;
+    a->fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(a->fd >= 0);
+    assert_int_equal(bind(a->fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(a->fd, 1), 0);
+    assert_int_equal(getsockname(a->fd, (struct sockaddr *)&sa, &sl), 0);
+    a->port = ntohs(sa.sin_port);
+    assert_int_equal(pthread_create(&a->thread, NULL, answer_once, a), 0);
+}
+
+/* One GET of the answer of a, its outcome in *r (caller cleans up). */
+static int get_from(struct one_answer *a, struct tg_actback_resp *r)
+{
+    char url[64];
+    struct tg_actback_target t;
+    struct tg_actback_http *h = tg_actback_http_new(10000, NULL);
+    int rc;
+
+    assert_non_null(h);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", a->port);
+    memset(&t, 0, sizeof t);
+    snprintf(t.system, sizeof t.system, "jira");
+    t.base_url = url;
+    rc = tg_actback_http_do(h, &t, "GET", "/rest/api/3/myself", NULL, r);
+    tg_actback_http_free(h);
+    pthread_join(a->thread, NULL);
+    close(a->fd);
+    return rc;
+}
+
+/* An answer body is read whole up to TG_ACTBACK_MAX_BODY; one byte more
+ * and the exchange fails, saying so, rather than grow without bound. */
+static void test_http_body_limit(void **state)
+{
+    struct one_answer a;
+    struct tg_actback_resp r;
+
+    (void)state;
+    one_answer_start(&a, 11);
+    assert_int_equal(get_from(&a, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.len, 11);
+    assert_string_equal(r.body, "xxxxxxxxxxx");
+    tg_actback_resp_cleanup(&r);
+
+    one_answer_start(&a, TG_ACTBACK_MAX_BODY);
+    assert_int_equal(get_from(&a, &r), 0);
+    assert_int_equal(r.len, TG_ACTBACK_MAX_BODY);
+    assert_int_equal(r.body[TG_ACTBACK_MAX_BODY], '\0');
+    assert_int_equal(r.body[TG_ACTBACK_MAX_BODY - 1], 'x');
+    tg_actback_resp_cleanup(&r);
+
+    one_answer_start(&a, TG_ACTBACK_MAX_BODY + 1);
+    assert_int_equal(get_from(&a, &r), TG_EIO);
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.error, "answer over the size limit");
+    assert_true(r.len <= TG_ACTBACK_MAX_BODY);
+    tg_actback_resp_cleanup(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -353,6 +473,7 @@ int main(void)
         cmocka_unit_test(test_backoff),
         cmocka_unit_test(test_retry_after),
         cmocka_unit_test(test_schedule),
+        cmocka_unit_test(test_http_body_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

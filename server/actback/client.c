@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "server/util/strbuf.h"
 #include "validators/errors.h"
 
 #ifndef TG_VERSION
@@ -66,10 +67,11 @@ void tg_actback_resp_cleanup(struct tg_actback_resp *r)
     r->len = 0;
 }
 
-/* What a transfer gathers as it goes. */
+/* What a transfer gathers as it goes: the body in body (moved into r at
+ * the end), the headers into r. */
 struct xfer {
     struct tg_actback_resp *r;
-    size_t cap;
+    struct tg_strbuf body;
     int too_big;
     const atomic_int *stop;
 };
@@ -77,28 +79,13 @@ struct xfer {
 static size_t on_body(char *p, size_t size, size_t n, void *ud)
 {
     struct xfer *x = ud;
-    struct tg_actback_resp *r = x->r;
     size_t add = size * n;
+    int rc = tg_strbuf_putn(&x->body, p, add);
 
-    if (add > TG_ACTBACK_MAX_BODY - r->len) {
+    if (rc == TG_ETOOBIG)
         x->too_big = 1;
-        return 0; /* curl fails the transfer with CURLE_WRITE_ERROR */
-    }
-    if (r->len + add + 1 > x->cap) {
-        size_t cap = x->cap ? x->cap : 4096;
-        char *nb;
-        while (cap < r->len + add + 1)
-            cap *= 2;
-        nb = realloc(r->body, cap);
-        if (!nb)
-            return 0;
-        r->body = nb;
-        x->cap = cap;
-    }
-    memcpy(r->body + r->len, p, add);
-    r->len += add;
-    r->body[r->len] = '\0';
-    return add;
+    /* 0 fails the transfer with CURLE_WRITE_ERROR */
+    return rc == 0 ? add : 0;
 }
 
 /* Keeps the last Retry-After header of the answer (a redirect or 100
@@ -277,7 +264,10 @@ int tg_actback_http_do(struct tg_actback_http *h,
                        struct tg_actback_resp *r)
 {
     struct curl_slist *hdrs = NULL;
-    struct xfer x = {.r = r, .cap = 0, .too_big = 0, .stop = h->stop};
+    struct xfer x = {.r = r,
+                     .body = TG_STRBUF_INIT(TG_ACTBACK_MAX_BODY),
+                     .too_big = 0,
+                     .stop = h->stop};
     char *url = NULL, *auth = NULL;
     size_t ulen;
     CURLcode cc;
@@ -305,6 +295,8 @@ int tg_actback_http_do(struct tg_actback_http *h,
     }
     rc = transfer_failed(cc, &x, r);
 out:
+    r->body = x.body.p;
+    r->len = x.body.n;
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
     curl_slist_free_all(hdrs);
     if (auth) {

@@ -15,6 +15,7 @@
 #include "server/core/justnorm.h"
 #include "server/store/store.h"
 #include "server/util/jarena.h"
+#include "server/util/ordpool.h"
 #include "validators/errors.h"
 #include "validators/timeparse.h"
 
@@ -26,8 +27,9 @@
  * compare the outcome with the recorded decision; the main thread retires
  * the chunks in seq order, adds up their counts and writes their changed
  * decisions out. This is the shape of `check`'s parallel path (a ring of
- * chunks, a JSON arena per worker, retirement in input order), with rows
- * of the store in place of lines of input.
+ * chunks, a JSON arena per worker, retirement in input order: both run on
+ * server/util/ordpool.c), with rows of the store in place of lines of
+ * input.
  *
  * All JSON is read by jansson in the workers, never on the scanning
  * thread. A worker takes a chunk in two passes: the first parses each
@@ -79,7 +81,6 @@ struct tally {
 };
 
 struct chunk {
-    int done;  /* under the pool's lock */
     size_t id; /* its place in the scan: the history's turns go by it */
     struct row *rows;
     size_t n_rows;
@@ -91,17 +92,15 @@ struct chunk {
     struct tally t;
 };
 
-/* The ring of chunks in flight, as in check.c: [head, tail) not retired,
- * [queued, tail) not yet taken by a worker. */
+/* The chunks in flight (op says which slot is whose when) and what every
+ * worker reads. */
 struct pool {
-    pthread_mutex_t mu;
-    pthread_cond_t work, done;
-    struct chunk *slots;
-    size_t n_slots, head, queued, tail;
-    int stop;
+    struct tg_ordpool op;
+    struct chunk *slots; /* op.n_slots */
     const struct tg_config *cand;
     enum format fmt;
     struct history *h; /* NULL: the candidate's copy-forward is off */
+    pthread_mutex_t turn_mu;
     pthread_cond_t turn_cv;
     size_t turn; /* the id of the chunk whose rows go into h next */
 };
@@ -483,10 +482,10 @@ static int history_count(struct history *h, const struct row *row, long *uses);
  * when c failed: the chunks after it wait for it). */
 static void history_turn(struct pool *p, struct chunk *c)
 {
-    pthread_mutex_lock(&p->mu);
+    pthread_mutex_lock(&p->turn_mu);
     while (p->turn != c->id)
-        pthread_cond_wait(&p->turn_cv, &p->mu);
-    pthread_mutex_unlock(&p->mu);
+        pthread_cond_wait(&p->turn_cv, &p->turn_mu);
+    pthread_mutex_unlock(&p->turn_mu);
     for (size_t i = 0; i < c->n_rows && !c->failed; i++) {
         struct row *w = &c->rows[i];
         if (w->has_just &&
@@ -494,17 +493,21 @@ static void history_turn(struct pool *p, struct chunk *c)
                 TG_OK)
             c->failed = 1;
     }
-    pthread_mutex_lock(&p->mu);
+    pthread_mutex_lock(&p->turn_mu);
     p->turn++;
     pthread_cond_broadcast(&p->turn_cv);
-    pthread_mutex_unlock(&p->mu);
+    pthread_mutex_unlock(&p->turn_mu);
 }
 
-static void run_chunk(struct pool *p, struct tg_jarena *arena, char *abuf,
-                      struct chunk *c)
+/* A worker's chunk (tg_ordpool_run_fn): slot seq of the scan. */
+static void run_chunk(void *ctx, size_t slot, size_t seq,
+                      struct tg_jarena *arena, char *abuf)
 {
+    struct pool *p = ctx;
+    struct chunk *c = &p->slots[slot];
     size_t mark = 0;
 
+    c->id = seq;
     c->out_len = 0;
     c->failed = 0;
     memset(&c->t, 0, sizeof(c->t));
@@ -533,31 +536,6 @@ static void run_chunk(struct pool *p, struct tg_jarena *arena, char *abuf,
         tg_jarena_end(arena);
 }
 
-static void *worker(void *arg)
-{
-    struct pool *p = arg;
-    struct tg_jarena arena;
-    char *abuf = malloc(ARENA_BYTES);
-
-    pthread_mutex_lock(&p->mu);
-    for (;;) {
-        struct chunk *c;
-        while (p->queued == p->tail && !p->stop)
-            pthread_cond_wait(&p->work, &p->mu);
-        if (p->queued == p->tail)
-            break;
-        c = &p->slots[p->queued++ % p->n_slots];
-        pthread_mutex_unlock(&p->mu);
-        run_chunk(p, &arena, abuf, c);
-        pthread_mutex_lock(&p->mu);
-        c->done = 1;
-        pthread_cond_signal(&p->done);
-    }
-    pthread_mutex_unlock(&p->mu);
-    free(abuf);
-    return NULL;
-}
-
 /* ------------------------------------------------------- main thread */
 
 static void tally_add(struct tally *a, const struct tally *b)
@@ -577,13 +555,9 @@ static void tally_add(struct tally *a, const struct tally *b)
 static void retire(struct run *r)
 {
     struct pool *p = r->p;
-    struct chunk *c = &p->slots[p->head % p->n_slots];
+    struct chunk *c = &p->slots[tg_ordpool_oldest(&p->op)];
     size_t skip = 0;
 
-    pthread_mutex_lock(&p->mu);
-    while (!c->done)
-        pthread_cond_wait(&p->done, &p->mu);
-    pthread_mutex_unlock(&p->mu);
     if (c->failed)
         r->failed = 1;
     tally_add(&r->t, &c->t);
@@ -597,7 +571,7 @@ static void retire(struct run *r)
             r->failed = 1;
         r->any_change_written = 1;
     }
-    p->head++;
+    tg_ordpool_pop(&p->op);
 }
 
 /* The chunk being filled: the slot at tail, once it is free. */
@@ -606,22 +580,15 @@ static struct chunk *filling(struct run *r)
     struct pool *p = r->p;
     struct chunk *c;
 
-    if (p->tail - p->head == p->n_slots)
+    if (tg_ordpool_in_flight(&p->op) == p->op.n_slots)
         retire(r);
-    c = &p->slots[p->tail % p->n_slots];
+    c = &p->slots[tg_ordpool_next(&p->op)];
     return c;
 }
 
 static void queue(struct pool *p)
 {
-    struct chunk *c = &p->slots[p->tail % p->n_slots];
-
-    c->done = 0;
-    c->id = p->tail;
-    pthread_mutex_lock(&p->mu);
-    p->tail++;
-    pthread_cond_signal(&p->work);
-    pthread_mutex_unlock(&p->mu);
+    tg_ordpool_queue(&p->op);
 }
 
 /* Copies s (n bytes) and a NUL into c's text; *at gets its offset. */
@@ -853,7 +820,7 @@ static int on_row(void *ctx, const struct tg_evidence_row *row)
 {
     struct run *r = ctx;
     struct pool *p = r->p;
-    struct chunk *c = &p->slots[p->tail % p->n_slots];
+    struct chunk *c = &p->slots[tg_ordpool_next(&p->op)];
     struct row *w;
     int history_only = row->time < r->since;
 
@@ -1050,24 +1017,17 @@ static int parse_time(const char *opt, const char *s, int64_t *out)
     return TG_EINVAL;
 }
 
-static void pool_cleanup(struct pool *p, pthread_t *tids, int started)
+static void pool_cleanup(struct pool *p)
 {
-    pthread_mutex_lock(&p->mu);
-    p->stop = 1;
-    pthread_cond_broadcast(&p->work);
-    pthread_mutex_unlock(&p->mu);
-    for (int i = 0; i < started; i++)
-        pthread_join(tids[i], NULL);
-    for (size_t i = 0; p->slots && i < p->n_slots; i++) {
+    tg_ordpool_stop(&p->op);
+    for (size_t i = 0; p->slots && i < p->op.n_slots; i++) {
         free(p->slots[i].rows);
         free(p->slots[i].text);
         free(p->slots[i].out);
     }
     free(p->slots);
     pthread_cond_destroy(&p->turn_cv);
-    pthread_cond_destroy(&p->done);
-    pthread_cond_destroy(&p->work);
-    pthread_mutex_destroy(&p->mu);
+    pthread_mutex_destroy(&p->turn_mu);
 }
 
 /* Scans store through n workers into r. Returns 0, TG_EIO (the store does
@@ -1076,27 +1036,19 @@ static int replay(struct run *r, const char *store, int64_t since,
                   int64_t until, int n)
 {
     struct pool *p = r->p;
-    pthread_t *tids = calloc((size_t)n, sizeof(*tids));
-    int started = 0, rc = TG_ENOMEM;
+    int rc = TG_ENOMEM;
 
-    pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->work, NULL);
-    pthread_cond_init(&p->done, NULL);
+    pthread_mutex_init(&p->turn_mu, NULL);
     pthread_cond_init(&p->turn_cv, NULL);
-    p->n_slots = (size_t)n * 4;
-    if (!tids || !(p->slots = calloc(p->n_slots, sizeof(*p->slots))))
+    /* The workers take nothing before the first chunk is queued. */
+    if (tg_ordpool_start(&p->op, (size_t)n * 4, n, ARENA_BYTES, run_chunk,
+                         p) != TG_OK ||
+        !(p->slots = calloc(p->op.n_slots, sizeof(*p->slots))))
         goto out;
-    for (size_t i = 0; i < p->n_slots; i++) {
-        p->slots[i].done = 1;
+    for (size_t i = 0; i < p->op.n_slots; i++)
         if (!(p->slots[i].rows =
                   malloc(CHUNK_ROWS * sizeof(*p->slots[i].rows))))
             goto out;
-    }
-    for (; started < n; started++)
-        if (pthread_create(&tids[started], NULL, worker, p) != 0)
-            break;
-    if (started == 0)
-        goto out;
     /* The window before since feeds the copy-forward history. */
     if (p->h && since != INT64_MIN)
         since = since > INT64_MIN + p->h->window + HIST_SLACK
@@ -1107,13 +1059,12 @@ static int replay(struct run *r, const char *store, int64_t since,
     if (r->open && rc == TG_OK)
         queue(p);
     r->open = 0;
-    while (p->head != p->tail)
+    while (tg_ordpool_in_flight(&p->op))
         retire(r);
     if (rc == TG_OK && r->failed)
         rc = TG_ENOMEM;
 out:
-    pool_cleanup(p, tids, started);
-    free(tids);
+    pool_cleanup(p);
     return rc;
 }
 

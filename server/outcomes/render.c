@@ -613,6 +613,20 @@ static void html_lag(FILE *f, const json_t *rep)
     fputs("</section>\n", f);
 }
 
+/* Writes the section of list (its table's id too) titled title and
+ * counted by figure. */
+static void counted(FILE *f, const json_t *rep, const char *title,
+                    const char *figure, const char *list,
+                    const char *const *cols, const char *const *heads,
+                    size_t ncols, const char *empty)
+{
+    fprintf(f, "<section><h2>%s (%lld)</h2>\n", title,
+            (long long)json_integer_value(fig(rep, figure)));
+    table(f, rep, list, list, cols, heads, ncols, empty,
+          num(fig(rep, figure)));
+    fputs("</section>\n", f);
+}
+
 /* Writes the five listing sections (lingering, unticketed, wider,
  * break-glass, approvers), each a counted table. */
 static void html_listings(FILE *f, const json_t *rep)
@@ -642,24 +656,12 @@ static void html_listings(FILE *f, const json_t *rep)
     static const char *const bh[] = {"Ticket", "Beneficiary", "System",
                                      "Entitlement", "Decided", "Review due"};
 
-    fprintf(f, "<section><h2>Lingering access, oldest first (%lld)</h2>\n",
-            (long long)json_integer_value(fig(rep, "lingering")));
-    table(f, rep, "lingering", "lingering", lc, lh, 7,
-          "No access is held past its ticket's end.",
-          num(fig(rep, "lingering")));
-    fputs("</section>\n", f);
-    fprintf(f, "<section><h2>Unticketed grants (%lld)</h2>\n",
-            (long long)json_integer_value(fig(rep, "unticketed_grants")));
-    table(f, rep, "unticketed", "unticketed", uc, uh, 8,
-          "Every grant in the period had an allowing ticket.",
-          num(fig(rep, "unticketed_grants")));
-    fputs("</section>\n", f);
-    fprintf(f, "<section><h2>Grants wider than their ticket (%lld)</h2>\n",
-            (long long)json_integer_value(fig(rep, "wider_grants")));
-    table(f, rep, "wider", "wider", uc, uh, 8,
-          "No grant went beyond its ticket's scope.",
-          num(fig(rep, "wider_grants")));
-    fputs("</section>\n", f);
+    counted(f, rep, "Lingering access, oldest first", "lingering", "lingering",
+            lc, lh, 7, "No access is held past its ticket's end.");
+    counted(f, rep, "Unticketed grants", "unticketed_grants", "unticketed",
+            uc, uh, 8, "Every grant in the period had an allowing ticket.");
+    counted(f, rep, "Grants wider than their ticket", "wider_grants", "wider",
+            uc, uh, 8, "No grant went beyond its ticket's scope.");
     fprintf(f,
             "<section><h2>Break-glass tickets without review (%lld of "
             "%lld)</h2>\n",

@@ -138,13 +138,8 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    int rc;
     (void)state;
-    rc = tg_test_server_stop(&S);
-    if (rc != 0)
-        tg_test_server_dump_log(&S);
-    tg_test_server_cleanup(&S);
-    return rc == 0 ? 0 : -1;
+    return tg_test_server_finish(&S);
 }
 
 /* ------------------------------------------------------------- helpers */
@@ -152,20 +147,7 @@ static int teardown(void **state)
 /* A token of sources.events valid for an hour, with jti when not NULL. */
 static char *events_token(const char *jti)
 {
-    char claims[512];
-    long now = (long)time(NULL);
-
-    if (jti)
-        snprintf(claims, sizeof(claims),
-                 "{\"iss\":\"%s\",\"aud\":\"ticketgate\",\"iat\":%ld,"
-                 "\"exp\":%ld,\"jti\":\"%s\"}",
-                 JWT_ISS, now, now + 3600, jti);
-    else
-        snprintf(claims, sizeof(claims),
-                 "{\"iss\":\"%s\",\"aud\":\"ticketgate\",\"iat\":%ld,"
-                 "\"exp\":%ld}",
-                 JWT_ISS, now, now + 3600);
-    return tg_test_jwt("HS256", JWT_SECRET, strlen(JWT_SECRET), claims);
+    return tg_test_hs256_token(JWT_ISS, JWT_SECRET, jti);
 }
 
 static char *fixture(const char *name, size_t *len)

@@ -573,6 +573,16 @@ void tg_test_server_cleanup(struct tg_server *s)
     s->dir[0] = '\0';
 }
 
+int tg_test_server_finish(struct tg_server *s)
+{
+    int rc = tg_test_server_stop(s);
+
+    if (rc != 0)
+        tg_test_server_dump_log(s);
+    tg_test_server_cleanup(s);
+    return rc == 0 ? 0 : -1;
+}
+
 /* ---------------------------------------------------------------- HTTP */
 
 struct buf {
@@ -1078,7 +1088,8 @@ out:
     return tok;
 }
 
-char *tg_test_generic_token(const char *jti)
+char *tg_test_hs256_token(const char *iss, const char *secret,
+                          const char *jti)
 {
     char claims[512];
     long now = (long)time(NULL);
@@ -1087,13 +1098,18 @@ char *tg_test_generic_token(const char *jti)
         snprintf(claims, sizeof(claims),
                  "{\"iss\":\"%s\",\"aud\":\"%s\",\"iat\":%ld,\"exp\":%ld,"
                  "\"jti\":\"%s\"}",
-                 TG_TEST_GENERIC_ISS, TG_TEST_AUD, now, now + 3600, jti);
+                 iss, TG_TEST_AUD, now, now + 3600, jti);
     else
         snprintf(claims, sizeof(claims),
                  "{\"iss\":\"%s\",\"aud\":\"%s\",\"iat\":%ld,\"exp\":%ld}",
-                 TG_TEST_GENERIC_ISS, TG_TEST_AUD, now, now + 3600);
-    return tg_test_jwt("HS256", TG_TEST_GENERIC_SECRET,
-                       strlen(TG_TEST_GENERIC_SECRET), claims);
+                 iss, TG_TEST_AUD, now, now + 3600);
+    return tg_test_jwt("HS256", secret, strlen(secret), claims);
+}
+
+char *tg_test_generic_token(const char *jti)
+{
+    return tg_test_hs256_token(TG_TEST_GENERIC_ISS, TG_TEST_GENERIC_SECRET,
+                               jti);
 }
 
 char *tg_test_bearer_header(const char *token)

@@ -97,6 +97,10 @@ char *tg_test_server_log_wait(const struct tg_server *s, size_t *offset,
 void tg_test_server_dump_log(const struct tg_server *s);
 /* Kills the server if still running and removes the temporary directory. */
 void tg_test_server_cleanup(struct tg_server *s);
+/* A group's teardown: stops the server (tg_test_server_stop), prints its
+ * log when it did not exit cleanly, and cleans up. 0, or -1 when the exit
+ * was not clean (a sanitizer report in the server then fails the group). */
+int tg_test_server_finish(struct tg_server *s);
 
 /* One HTTP response. headers holds the raw header block of the final
  * response ("HTTP/1.1 200 OK\r\nName: value\r\n..."). */
@@ -172,8 +176,11 @@ char *tg_test_jwt(const char *alg, const void *key, size_t key_len,
  * sig_b64 (may be ""): for tokens no library would sign (alg none). */
 char *tg_test_jwt_raw(const char *header_json, const char *claims_json,
                       const char *sig_b64);
-/* A HS256 token for sources.generic of the example configuration, valid for
- * an hour from now, with jti when not NULL. */
+/* A HS256 token of issuer iss signed with secret, for audience
+ * TG_TEST_AUD, valid for an hour from now, with jti when not NULL. */
+char *tg_test_hs256_token(const char *iss, const char *secret,
+                          const char *jti);
+/* The same for sources.generic of the example configuration. */
 char *tg_test_generic_token(const char *jti);
 /* "Authorization: Bearer <token>" (malloc'd). */
 char *tg_test_bearer_header(const char *token);

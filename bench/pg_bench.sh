@@ -139,6 +139,22 @@ errs = (int(non2.group(1)) if non2 else 0) + (sum(map(int, sock.groups())) if so
 print("%.1f %.3f %.3f %d %d" % (rps, p50, p99, reqs, errs))
 PY
 }
+# CPU seconds (user + system, all threads) the processes PIDS (comma
+# separated) have used so far; a process gone since counts nothing.
+cpu_s() { # PIDS
+    python3 - "$1" <<'PY'
+import os, sys
+hz = os.sysconf("SC_CLK_TCK")
+t = 0
+for pid in filter(None, sys.argv[1].split(",")):
+    try:
+        f = open("/proc/%s/stat" % pid).read().rsplit(")", 1)[1].split()
+        t += int(f[11]) + int(f[12])
+    except (OSError, IndexError, ValueError):
+        pass
+print("%.2f" % (t / hz))
+PY
+}
 probe() { # PORT: the decision of one request, to show it is a real one
     curl -s -H "Authorization: Bearer $TG_BENCH_TOKEN" -H 'Content-Type: application/json' \
         --data-binary @"$body" "http://127.0.0.1:$1/v1/check" |
@@ -152,7 +168,9 @@ mkcfg "$tmp/cfg/sqlite.yaml.in" "$port" "$tmp/cfg/sqlite.yaml"
 wait_ready "http://127.0.0.1:$port/readyz" "$spid" "$tmp/sqlite.log"
 echo "probe: SQLite replica -> $(probe "$port")"
 wrk_run s0 "http://127.0.0.1:$port" "$conns" 2 "$tmp/warm.txt"
+c0=$(cpu_s "$spid")
 wrk_run s1 "http://127.0.0.1:$port" "$conns" "$dur" "$tmp/sqlite.txt"
+sq_cpu=$(python3 -c 'import sys; print("%.2f" % (float(sys.argv[2]) - float(sys.argv[1])))' "$c0" "$(cpu_s "$spid")")
 sq=$(summary "$tmp/sqlite.txt")
 kill -TERM "$spid"; wait "$spid" 2>/dev/null || true
 
@@ -181,16 +199,19 @@ wrk_run p0a "http://127.0.0.1:${ports[0]}" "$half" 2 "$tmp/warm1.txt" & w=$!
 wrk_run p0b "http://127.0.0.1:${ports[1]}" "$half" 2 "$tmp/warm2.txt"
 wait "$w"
 perf_pid=
+# the PostgreSQL processes serving the replicas (the bench database's
+# backends, the server's background processes: WAL writer, checkpointer)
+pgpids=$(psql -X -q -At -d "$TG_DATABASE_URL" -c "SELECT string_agg(pid::text, ',') FROM pg_stat_activity WHERE (datname = current_database() OR datname IS NULL) AND pid <> pg_backend_pid()")
+c0_tg=$(cpu_s "${ppids[0]},${ppids[1]}")
+c0_pg=$(cpu_s "$pgpids")
 if [ -n "${TG_BENCH_PERF:-}" ]; then
-    # the replicas and the PostgreSQL processes serving them (the bench
-    # database's backends, the server's background processes)
-    pgpids=$(psql -X -q -At -d "$TG_DATABASE_URL" -c "SELECT string_agg(pid::text, ',') FROM pg_stat_activity WHERE (datname = current_database() OR datname IS NULL) AND pid <> pg_backend_pid()")
     perf record -q -g -o "$TG_BENCH_PERF" -p "${ppids[0]},${ppids[1]},$pgpids" -- sleep "$dur" >/dev/null 2>&1 & perf_pid=$!
 fi
 wrk_run p1a "http://127.0.0.1:${ports[0]}" "$half" "$dur" "$tmp/pg1.txt" & w=$!
 wrk_run p1b "http://127.0.0.1:${ports[1]}" "$half" "$dur" "$tmp/pg2.txt"
 wait "$w"
 if [ -n "$perf_pid" ]; then wait "$perf_pid" || true; fi
+pg_cpu=$(python3 -c 'import sys; a = [float(x) for x in sys.argv[1:]]; print("%.2f %.2f" % (a[1] - a[0], a[3] - a[2]))' "$c0_tg" "$(cpu_s "${ppids[0]},${ppids[1]}")" "$c0_pg" "$(cpu_s "$pgpids")")
 pg1=$(summary "$tmp/pg1.txt")
 pg2=$(summary "$tmp/pg2.txt")
 for pid in "${ppids[@]}"; do kill -TERM "$pid"; done
@@ -200,8 +221,10 @@ verify=$("$bin" audit verify -c "$tmp/cfg/pg1.yaml" 2>&1 | head -n 1 || true)
 per_batch=$(psql -X -q -At -d "$TG_DATABASE_URL" -c "SELECT round(count(*)::numeric / greatest(count(DISTINCT xmin::text), 1), 2) FROM records" 2>/dev/null || echo "?")
 errors_logged=$(cat "$tmp/sqlite.log" "$tmp/pg1.log" "$tmp/pg2.log" | grep -c '"level":"error"' || true)
 
-python3 - "$sq" "$pg1" "$pg2" "$conns" "$dur" "$(nproc)" "$errors_logged" "$verify" "$sqlite_sync" "$per_batch" <<'PY'
+python3 - "$sq" "$pg1" "$pg2" "$conns" "$dur" "$(nproc)" "$errors_logged" "$verify" "$sqlite_sync" "$per_batch" "$sq_cpu" "$pg_cpu" <<'PY'
 import sys
+pg_cpu = [float(x) for x in sys.argv.pop(12).split()]
+sq_cpu = float(sys.argv.pop(11))
 per_batch = sys.argv.pop(10)
 sync = sys.argv.pop(9)
 sq, a, b = (s.split() for s in sys.argv[1:4])
@@ -219,4 +242,12 @@ print("ratio PostgreSQL (2 replicas) / SQLite (1): %.2fx (target >= 0.7x): %s" %
 print("errors: %d wrk, %d server log lines at error level" % (int(sq[4]) + int(a[4]) + int(b[4]), errlog))
 print("audit verify of the PostgreSQL chain: %s" % verify)
 print("PostgreSQL records per write transaction: %s" % per_batch)
+# CPU a request: what the figure would be on a machine of its own, where
+# the servers are CPU-bound (wrk's own CPU is not counted, either side)
+sq_n, pg_n = int(sq[3]), int(a[3]) + int(b[3])
+if sq_n and pg_n:
+    sq_us = sq_cpu * 1e6 / sq_n
+    tg_us, db_us = (c * 1e6 / pg_n for c in pg_cpu)
+    print("CPU a request: SQLite %.0f us; PostgreSQL %.0f us (replicas %.0f + PostgreSQL %.0f); ratio by CPU %.2fx"
+          % (sq_us, tg_us + db_us, tg_us, db_us, sq_us / (tg_us + db_us)))
 PY

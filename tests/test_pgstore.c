@@ -909,6 +909,83 @@ static void test_two_writers(void **state)
     free(url);
 }
 
+/* One appender of a batch written together (tg_pg_test_gather). */
+struct one_arg {
+    struct tg_evidence *e;
+    struct rec x;
+    int rc;
+};
+
+static void *append_one(void *p)
+{
+    struct one_arg *a = p;
+
+    a->rc = tg_evidence_append(a->e, &a->x.r);
+    return NULL;
+}
+
+/*
+ * Conflicts inside one batch (its links sent together): a decision id
+ * taken by an earlier batch, the same new id twice in the batch, and a
+ * delivery id recorded before are each answered alone (TG_EINVAL,
+ * TG_EINVAL, TG_ECONFLICT) with nothing of them written, while the other
+ * records of the batch are acknowledged and the chain stays contiguous.
+ */
+static void test_batch_conflicts(void **state)
+{
+    char *url = new_db();
+    struct tg_evidence *e = open_pg(url, "k3y");
+    struct one_arg a[6];
+    pthread_t t[6];
+    struct rec first;
+    int ok_same = 0;
+    (void)state;
+
+    make(&first, "b-1", "T-1", "f");
+    first.r.delivery_id = "del-1";
+    assert_int_equal(tg_evidence_append(e, &first.r), 0);
+    memset(a, 0, sizeof a);
+    make(&a[0].x, "b-2", "T-2", "a");
+    make(&a[1].x, "b-1", "T-3", "b"); /* taken by the first batch */
+    make(&a[2].x, "b-3", "T-4", "c");
+    make(&a[3].x, "b-4", "T-5", "d"); /* its delivery id recorded */
+    a[3].x.r.delivery_id = "del-1";
+    make(&a[4].x, "b-5", "T-6", "e"); /* twice in this batch */
+    make(&a[5].x, "b-5", "T-7", "g");
+    atomic_store(&tg_pg_test_gather, 6);
+    for (int i = 0; i < 6; i++) {
+        a[i].e = e;
+        assert_int_equal(pthread_create(&t[i], NULL, append_one, &a[i]), 0);
+    }
+    for (int i = 0; i < 6; i++)
+        pthread_join(t[i], NULL);
+    assert_int_equal(atomic_load(&tg_pg_test_gather), 0);
+    assert_int_equal(a[0].rc, 0);
+    assert_int_equal(a[1].rc, TG_EINVAL);
+    assert_int_equal(a[2].rc, 0);
+    assert_int_equal(a[3].rc, TG_ECONFLICT);
+    for (int i = 4; i < 6; i++) {
+        if (a[i].rc == 0)
+            ok_same++;
+        else
+            assert_int_equal(a[i].rc, TG_EINVAL);
+    }
+    assert_int_equal(ok_same, 1);
+    assert_int_equal(tg_evidence_ready(e), 1);
+    tg_evidence_close(e);
+    /* written: b-1 (alone), then b-2, b-3 and one b-5 together */
+    verify_ok(url, "k3y", 4, 0);
+    assert_int_equal(
+        sql_int(url, "SELECT count(*) FROM records WHERE ticket IN"
+                     " ('T-3', 'T-5')"),
+        0);
+    assert_int_equal(
+        sql_int(url, "SELECT count(DISTINCT xmin::text) FROM records"
+                     " WHERE seq > 1"),
+        1);
+    free(url);
+}
+
 /* ------------------------------------------------ fail closed, recover */
 
 static int ctl(const char *what)
@@ -1021,6 +1098,7 @@ int main(void)
         cmocka_unit_test(test_archive_and_show),
         cmocka_unit_test(test_commit_unknown),
         cmocka_unit_test(test_two_writers),
+        cmocka_unit_test(test_batch_conflicts),
         cmocka_unit_test(test_fail_closed),
         cmocka_unit_test(test_restart_unnoticed),
     };

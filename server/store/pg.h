@@ -69,6 +69,7 @@ struct tg_pg_item {
     int settled; /* writer: answered by a conflict in an earlier attempt
                   * at its batch (rc kept; not written again) */
     int done;    /* under mu */
+    pthread_cond_t done_cv; /* the writer settled it (done) */
     struct tg_pg_item *next;
 };
 
@@ -80,7 +81,6 @@ struct tg_pg {
 
     pthread_mutex_t mu;     /* queue, stop, done flags */
     pthread_cond_t work;    /* the writer: items queued, or stop */
-    pthread_cond_t done_cv; /* appenders: a batch was settled */
     struct tg_pg_item *qhead, *qtail;
     int stop;
     pthread_t writer;
@@ -107,6 +107,9 @@ struct tg_pg {
 /* Tests only: the next COMMIT loses its answer (1) or never reaches the
  * server (2), as a failover mid-commit would. */
 extern atomic_int tg_pg_test_fault;
+/* Tests only: the writer's next batch waits until this many items are
+ * queued (then it is reset to 0), so that they are written together. */
+extern atomic_int tg_pg_test_gather;
 /* Connects to url. timeouts: set lock_timeout and statement_timeout to
  * busy_ms (> 0). Returns 0 with *out, or TG_EIO with *why (static words;
  * the server's own message is logged at debug). */

@@ -337,7 +337,7 @@ static void test_entries(void **state)
     assert_int_equal(sql_int(path, "SELECT count(*) FROM records WHERE"
                                    " kind = 'decision' AND judged IS NOT"
                                    " NULL"), 1);
-    assert_int_equal(sql_int(path, "PRAGMA user_version"), 2);
+    assert_int_equal(sql_int(path, "PRAGMA user_version"), 3);
 }
 
 struct racer {
@@ -558,7 +558,7 @@ static void test_old_store(void **state)
     free(doc);
     tg_evidence_close(e);
 
-    assert_int_equal(sql_int(path, "PRAGMA user_version"), 2);
+    assert_int_equal(sql_int(path, "PRAGMA user_version"), 3);
     assert_int_equal(sql_int(path, "SELECT count(*) FROM records WHERE"
                                    " kind IS NULL AND judged IS NULL"), 3);
     for (int i = 0; i < 3; i++) {

@@ -573,21 +573,21 @@ static void test_tampering(void **state)
         {"insert forged at end",
          "INSERT INTO records SELECT 7, 'd-forged', ticket, source, NULL,"
          " body_sha256, policy, time, decision, NULL, hash, '@H', NULL,"
-         " kind, judged"
+         " kind, judged, facts"
          " FROM records WHERE seq = 6", 0, 7, "d-forged"},
         {"insert forged in the middle",
          "UPDATE records SET seq = seq + 100 WHERE seq >= 3;"
          "UPDATE records SET seq = seq - 99 WHERE seq >= 100;"
          "INSERT INTO records SELECT 3, 'd-forged', ticket, source, NULL,"
          " body_sha256, policy, time, decision, NULL, hash, '@H', NULL,"
-         " kind, judged"
+         " kind, judged, facts"
          " FROM records WHERE seq = 2", 0, 3, "d-forged"},
         {"insert forged in the middle, hashed right",
          "UPDATE records SET seq = seq + 100 WHERE seq >= 3;"
          "UPDATE records SET seq = seq - 99 WHERE seq >= 100;"
          "INSERT INTO records SELECT 3, 'd-forged', ticket, source, NULL,"
          " body_sha256, policy, time, decision, NULL, hash, '@H', NULL,"
-         " kind, judged"
+         " kind, judged, facts"
          " FROM records WHERE seq = 2", 3, 4, "d-3"},
         {"swap two seqs",
          "UPDATE records SET seq = -2 WHERE seq = 2;"

@@ -12,6 +12,11 @@
 
 static const char PREIMAGE_TAG[] = "ticketgate-evidence-v1\n";
 static const char PREIMAGE_TAG_V2[] = "ticketgate-evidence-v2\n";
+/* issue 13/14: a decision that carries its facts document (docs/EVIDENCE.md) */
+static const char PREIMAGE_TAG_V3[] = "ticketgate-evidence-v3\n";
+_Static_assert(sizeof PREIMAGE_TAG == sizeof PREIMAGE_TAG_V2 &&
+                   sizeof PREIMAGE_TAG == sizeof PREIMAGE_TAG_V3,
+               "tg_chain_hash hashes every tag with one length");
 
 int tg_chain_hex32(const char *hex, size_t n, unsigned char out[32])
 {
@@ -42,39 +47,45 @@ size_t tg_chain_int_text(int64_t v, char *buf, size_t cap)
     return (n < 0 || (size_t)n >= cap) ? 0 : (size_t)n;
 }
 
+/* F(v) of one field into ctx (internal.h): "-\n" for NULL, else
+ * "<len>:<bytes>\n". 0 or TG_EIO. */
+static int field_update(EVP_MD_CTX *ctx, const struct tg_chain_field *f)
+{
+    char pre[24];
+    int n;
+
+    if (!f->p)
+        return EVP_DigestUpdate(ctx, "-\n", 2) == 1 ? 0 : TG_EIO;
+    n = snprintf(pre, sizeof pre, "%zu:", f->n);
+    if (n < 0 || (size_t)n >= sizeof pre)
+        return TG_EIO;
+    if (EVP_DigestUpdate(ctx, pre, (size_t)n) != 1 ||
+        EVP_DigestUpdate(ctx, f->p, f->n) != 1 ||
+        EVP_DigestUpdate(ctx, "\n", 1) != 1)
+        return TG_EIO;
+    return 0;
+}
+
 /* hash = SHA-256 of the preimage of f (internal.h): v1 (v2 == 0) covers
- * f[0..F_N1), v2 every field of f. */
+ * f[0..F_N1); v2 f[0..F_N2); v3 (v2 and a facts document) every field. */
 int tg_chain_hash(const struct tg_chain_field f[F_N], int v2, unsigned char out[32])
 {
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    int v3 = v2 && f[F_FACTS].p != NULL;
+    const char *tag = v3 ? PREIMAGE_TAG_V3 : v2 ? PREIMAGE_TAG_V2 : PREIMAGE_TAG;
+    int nf = v3 ? F_N : v2 ? F_N2 : F_N1;
     unsigned int len = 0;
     int rc = TG_EIO;
 
     if (!ctx)
         return TG_ENOMEM;
+    /* the three tags have one length */
     if (EVP_DigestInit_ex(ctx, tg_digest_sha256(), NULL) != 1 ||
-        (v2 ? EVP_DigestUpdate(ctx, PREIMAGE_TAG_V2,
-                               sizeof PREIMAGE_TAG_V2 - 1)
-            : EVP_DigestUpdate(ctx, PREIMAGE_TAG, sizeof PREIMAGE_TAG - 1)) !=
-            1)
+        EVP_DigestUpdate(ctx, tag, sizeof PREIMAGE_TAG - 1) != 1)
         goto out;
-    for (int i = 0; i < (v2 ? F_N : F_N1); i++) {
-        char pre[24];
-        int n;
-
-        if (!f[i].p) {
-            if (EVP_DigestUpdate(ctx, "-\n", 2) != 1)
-                goto out;
-            continue;
-        }
-        n = snprintf(pre, sizeof pre, "%zu:", f[i].n);
-        if (n < 0 || (size_t)n >= sizeof pre)
+    for (int i = 0; i < nf; i++)
+        if (field_update(ctx, &f[i]))
             goto out;
-        if (EVP_DigestUpdate(ctx, pre, (size_t)n) != 1 ||
-            EVP_DigestUpdate(ctx, f[i].p, f[i].n) != 1 ||
-            EVP_DigestUpdate(ctx, "\n", 1) != 1)
-            goto out;
-    }
     if (EVP_DigestFinal_ex(ctx, out, &len) != 1 || len != 32)
         goto out;
     rc = 0;

@@ -8,9 +8,9 @@
  * Table records(seq INTEGER PRIMARY KEY, decision_id, ticket, source,
  * delivery_id NULL, body_sha256 hex, policy, time INTEGER, decision TEXT,
  * just_norm NULL, prev_hash hex, hash hex, mac hex NULL, kind NULL,
- * judged NULL). seq counts 1, 2, 3, ... without holes; the first record's
- * prev_hash is 64 zeros, every other record's prev_hash is the hash of the
- * record before it.
+ * judged NULL, facts NULL). seq counts 1, 2, 3, ... without holes; the
+ * first record's prev_hash is 64 zeros, every other record's prev_hash is
+ * the hash of the record before it.
  *
  * Two serialisations. A row whose kind is NULL (every row written before
  * issue 13; such a row has judged NULL too) is a decision hashed as v1:
@@ -29,15 +29,26 @@
  *                   F(body_sha256) F(policy) F(time) F(decision)
  *                   F(just_norm) F(prev_hash) F(kind) F(judged) )
  *
- * The kind column alone picks the serialisation, so an altered kind
- * changes the preimage (another tag) and the hash no longer matches.
+ * A decision row whose facts column is not NULL (schema version 3: every
+ * decision written since the facts document, core/facts.h) is hashed as
+ * v3, every v2 field in the same order, then facts:
+ *
+ *   hash = SHA-256( "ticketgate-evidence-v3\n"
+ *                   F(seq) ... F(prev_hash) F(kind) F(judged) F(facts) )
+ *
+ * The kind column picks v1 or the later serialisations, so an altered kind
+ * changes the preimage (another tag) and the hash no longer matches; among
+ * the later ones facts NULL is v2, any other facts v3 (a facts column set
+ * on a v2 row, or cleared on a v3 row, changes the tag likewise). A v1 row
+ * (kind NULL) with facts is reported altered, as one with judged is.
  *
  * Entries (kind other than "decision", tg_evidence_append_entry) use the
  * same columns: decision_id = kind ":" key (so the column's UNIQUE makes
  * (kind, key) unique and keeps entries apart from decision ids), ticket,
  * source and policy '' when absent (the columns are NOT NULL in stores
  * made before), delivery_id NULL, body_sha256 = SHA-256 of the entry's
- * document, decision = the document, just_norm NULL, judged NULL.
+ * document, decision = the document, just_norm NULL, judged NULL,
+ * facts NULL.
  *
  *   F(NULL) = "-\n"
  *   F(v)    = <byte length of v in decimal ASCII> ":" <the bytes of v> "\n"
@@ -98,7 +109,7 @@
 #include "validators/errors.h"
 #include "server/util/log.h"
 
-#define SCHEMA_VERSION 2 /* 2: records.kind, records.judged */
+#define SCHEMA_VERSION 3 /* 2: records.kind, records.judged; 3: facts */
 #define MAX_BATCH 1024       /* records per transaction; bounds latency */
 #define POOL_IDLE_MAX 16     /* idle read connections kept open */
 #define LIST_DEFAULT 100
@@ -161,6 +172,14 @@
 #define RECORD_COLUMNS_OLD RECORD_COLUMNS_V1 ", NULL, NULL"
 #define COL_KIND 13
 #define COL_JUDGED 14
+/* Column 15 is facts (schema version 3). RECORD_COLUMNS stays the fifteen
+ * columns every version-2 file has (pgmigrate.c reads them); a reader of
+ * every column takes tg_sq_records_cols(), which names facts, or NULL in
+ * its place in a file that has none. */
+#define RECORD_COLUMNS_V3 RECORD_COLUMNS ", facts"
+#define RECORD_COLUMNS_V2 RECORD_COLUMNS ", NULL"
+#define RECORD_COLUMNS_V1_3 RECORD_COLUMNS_OLD ", NULL"
+#define COL_FACTS 15
 /* Decisions only (old rows have kind NULL); for the decision reads. */
 #define IS_DECISION "(kind IS NULL OR kind = 'decision')"
 #define KIND_DECISION "decision"
@@ -394,6 +413,8 @@ void tg_sq_close_db(sqlite3 *db);
 int tg_sq_open_db(const char *path, int flags, int busy_ms, sqlite3 **out);
 int tg_sq_read_anchor(sqlite3 *db, int64_t *seq, char hash[65], char mac[65]);
 int tg_sq_records_migrated(sqlite3 *db, int *out);
+int tg_sq_records_version(sqlite3 *db, int *out);
+const char *tg_sq_records_cols(int version);
 /* ---- offline.c: the scan and entry lookup both forms share */
 int tg_sq_scan_db(sqlite3 *db, const char *kind, int64_t since, int64_t until,
             tg_evidence_row_fn fn, void *ctx);

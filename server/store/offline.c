@@ -2,6 +2,27 @@
 
 #include "server/store/internal.h"
 
+/* Prepares "SELECT <every column> FROM records<tail>" on db, the columns
+ * in COL_* order whatever the file's schema version (NULL for those it has
+ * not). Returns 0 or the mapped SQLite error (no records table: an
+ * error). */
+static int prepare_records(sqlite3 *db, const char *tail, sqlite3_stmt **st)
+{
+    int version = 1;
+    char *sql;
+    int rc = tg_sq_records_version(db, &version);
+
+    *st = NULL;
+    if (rc)
+        return rc;
+    if (!(sql = sqlite3_mprintf("SELECT %s FROM records%s",
+                                tg_sq_records_cols(version), tail)))
+        return TG_ENOMEM;
+    rc = sqlite3_prepare_v2(db, sql, -1, st, NULL);
+    sqlite3_free(sql);
+    return rc == SQLITE_OK ? 0 : tg_sq_map(rc);
+}
+
 /* --------------------------------------------------------------- verify */
 
 /* Copies s into buf, truncated to cap (the verdict's fixed buffers). */
@@ -44,7 +65,7 @@ static int check_row(sqlite3_stmt *st, int64_t expect_seq,
     }
     for (int i = F_ID; i < F_N; i++) {
         /* columns 1..10 are decision_id..prev_hash, in preimage order;
-         * kind and judged follow hash and mac */
+         * kind, judged and facts follow hash and mac */
         int col = i < F_N1 ? i : COL_KIND + (i - F_KIND);
 
         if (i == F_TIME)
@@ -65,6 +86,11 @@ static int check_row(sqlite3_stmt *st, int64_t expect_seq,
         *why = "it carries a judged ticket but has no kind (altered)";
         return 0;
     }
+    /* likewise a facts document: v1 would hash without it */
+    if (!f[F_KIND].p && f[F_FACTS].p) {
+        *why = "it carries a facts document but has no kind (altered)";
+        return 0;
+    }
     f[F_SEQ].p = seqtxt;
     f[F_SEQ].n = tg_chain_int_text(seq, seqtxt, sizeof seqtxt);
     f[F_TIME].p = timetxt;
@@ -75,7 +101,7 @@ static int check_row(sqlite3_stmt *st, int64_t expect_seq,
         *why = "prev_hash is not the hash of the record before it";
         return 0;
     }
-    /* the kind column picks the serialisation (internal.h) */
+    /* the kind column picks v1 or later, facts v2 or v3 (internal.h) */
     if ((rc = tg_chain_hash(f, f[F_KIND].p != NULL, digest)))
         return rc;
     tg_digest_hex(digest, 32, calc);
@@ -152,19 +178,11 @@ static int verify_records(sqlite3 *db, const unsigned char *key,
 {
     sqlite3_stmt *st = NULL;
     int64_t expect;
-    int migrated = 0;
     int rc;
 
-    /* a file of schema version 1 not opened by a server since: no kind */
-    rc = tg_sq_records_migrated(db, &migrated);
-    if (rc == 0)
-        rc = sqlite3_prepare_v2(db,
-                                migrated ? "SELECT " RECORD_COLUMNS
-                                           " FROM records ORDER BY seq"
-                                         : "SELECT " RECORD_COLUMNS_OLD
-                                           " FROM records ORDER BY seq",
-                                -1, &st, NULL);
-    if (rc != SQLITE_OK) {
+    /* a file of schema version 1 or 2 not opened by a server since: no
+     * kind, or no facts (prepare_records reads NULL for them) */
+    if ((rc = prepare_records(db, " ORDER BY seq", &st))) {
         set_reason(v->reason, sizeof v->reason,
                    "not a ticketgate evidence store (no records table)");
         return TG_EIO;
@@ -276,7 +294,7 @@ static json_t *export_row(sqlite3_stmt *st)
     static const char *const names[] = {
         "seq", "decision_id", "ticket", "source", "delivery_id",
         "body_sha256", "policy", "time", "decision", "just_norm",
-        "prev_hash", "hash", "mac", "kind", "judged"};
+        "prev_hash", "hash", "mac", "kind", "judged", "facts"};
     json_t *o = json_object();
 
     if (!o)
@@ -290,10 +308,10 @@ static json_t *export_row(sqlite3_stmt *st)
             v = json_integer(sqlite3_column_int64(st, i));
         else if (sqlite3_column_type(st, i) == SQLITE_NULL)
             v = json_null();
-        else if ((i == 8 || i == COL_JUDGED) &&
+        else if ((i == 8 || i == COL_JUDGED || i == COL_FACTS) &&
                  (v = json_loadb(p, n, 0, NULL)))
-            ; /* the decision (or entry) document, the judged ticket:
-               * embedded as objects */
+            ; /* the decision (or entry) document, the judged ticket, the
+               * facts: embedded as objects */
         else
             v = jstr(p, n);
         if (!v || json_object_set_new(o, names[i], v)) {
@@ -325,20 +343,7 @@ int tg_sq_export_file(const char *path, int64_t since, FILE *out,
         goto out;
     }
     began = 1;
-    {
-        int migrated = 0;
-
-        rc = tg_sq_records_migrated(db, &migrated);
-        if (rc == 0)
-            rc = sqlite3_prepare_v2(
-                db,
-                migrated ? "SELECT " RECORD_COLUMNS " FROM records"
-                           " WHERE time >= ?1 ORDER BY seq"
-                         : "SELECT " RECORD_COLUMNS_OLD " FROM records"
-                           " WHERE time >= ?1 ORDER BY seq",
-                -1, &st, NULL);
-    }
-    if (rc != SQLITE_OK) {
+    if ((rc = prepare_records(db, " WHERE time >= ?1 ORDER BY seq", &st))) {
         rc = TG_EIO;
         w = "not a ticketgate evidence store (no records table)";
         goto out;
@@ -475,8 +480,9 @@ static int archive_fill(sqlite3 *db, int64_t last, int64_t aseq)
      * leaves a complete or empty archive and the store untouched. */
     if ((rc = tg_sq_exec(db, "PRAGMA arch.synchronous=FULL;BEGIN")))
         return rc;
-    if ((rc = step_done(db, "INSERT INTO arch.records(" RECORD_COLUMNS ")"
-                        " SELECT " RECORD_COLUMNS " FROM main.records"
+    /* both have every column: the store was migrated first */
+    if ((rc = step_done(db, "INSERT INTO arch.records(" RECORD_COLUMNS_V3 ")"
+                        " SELECT " RECORD_COLUMNS_V3 " FROM main.records"
                         " WHERE seq <= ?1", last, 0)) ||
         (rc = step_done(db, "INSERT INTO arch.checkpoints"
                         " SELECT * FROM main.checkpoints WHERE seq = ?1",
@@ -562,8 +568,9 @@ int tg_sq_archive_file(const char *path, uint64_t before,
     if ((rc = tg_sq_open_db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
                       busy_ms, &db)))
         return rc;
-    /* A store of schema version 1 that no server opened since: the archive
-     * has the columns of version 2, so the store takes them first. */
+    /* A store of schema version 1 or 2 that no server opened since: the
+     * archive has the columns of version 3, so the store takes them
+     * first. */
     if ((rc = tg_sq_records_migrate(db)))
         goto out;
     if (tg_sq_read_anchor(db, &aseq, ahash, amac)) {
@@ -621,29 +628,27 @@ out:
 /* ------------------------------------------------- scans and entries */
 
 /* The scan's statement for kind: every kind (NULL), decisions, or one
- * entry kind (?3). A file of schema version 1 has decisions only. */
-static const char *scan_sql(int migrated, const char *kind)
+ * entry kind (?3), on a file of schema version (tg_sq_records_version),
+ * in *sql (sqlite3_free). A file of schema version 1 has decisions only
+ * (*sql NULL for an entry kind), one of version 2 no facts. Returns 0 or
+ * TG_ENOMEM. */
+static int scan_sql(int version, const char *kind, char **sql)
 {
-#define SCAN_COLS "seq, kind, decision_id, ticket, source, policy, time," \
-                  " decision, judged"
-#define SCAN_WHERE " WHERE time >= ?1 AND (?2 = 9223372036854775807" \
-                   " OR time < ?2)"
-    if (!migrated)
-        return kind && strcmp(kind, KIND_DECISION) != 0
-                   ? NULL
-                   : "SELECT seq, NULL, decision_id, ticket, source, policy,"
-                     " time, decision, NULL FROM records" SCAN_WHERE
-                     " ORDER BY seq";
-    if (!kind)
-        return "SELECT " SCAN_COLS " FROM records" SCAN_WHERE
-               " ORDER BY seq";
-    if (strcmp(kind, KIND_DECISION) == 0)
-        return "SELECT " SCAN_COLS " FROM records" SCAN_WHERE
-               " AND " IS_DECISION " ORDER BY seq";
-    return "SELECT " SCAN_COLS " FROM records" SCAN_WHERE
-           " AND kind = ?3 ORDER BY seq";
-#undef SCAN_COLS
-#undef SCAN_WHERE
+    int entry = kind && strcmp(kind, KIND_DECISION) != 0;
+
+    *sql = NULL;
+    if (version < 2 && entry)
+        return 0;
+    *sql = sqlite3_mprintf(
+        "SELECT seq, %s, decision_id, ticket, source, policy, time,"
+        " decision, %s, %s FROM records WHERE time >= ?1 AND"
+        " (?2 = 9223372036854775807 OR time < ?2)%s ORDER BY seq",
+        version >= 2 ? "kind" : "NULL", version >= 2 ? "judged" : "NULL",
+        version >= 3 ? "facts" : "NULL",
+        !kind || version < 2 ? ""
+        : entry              ? " AND kind = ?3"
+                             : " AND " IS_DECISION);
+    return *sql ? 0 : TG_ENOMEM;
 }
 
 /* Text of column col, NULL for SQL NULL (and, with empty_null, for ''). */
@@ -663,20 +668,23 @@ int tg_sq_scan_db(sqlite3 *db, const char *kind, int64_t since, int64_t until,
             tg_evidence_row_fn fn, void *ctx)
 {
     sqlite3_stmt *st = NULL;
-    const char *sql;
-    int migrated = 0;
+    char *sql = NULL;
+    int version = 1;
     int rc;
 
-    if (tg_sq_records_migrated(db, &migrated))
+    if (tg_sq_records_version(db, &version))
         return TG_EIO;
-    if (!(sql = scan_sql(migrated, kind)))
+    if ((rc = scan_sql(version, kind, &sql)))
+        return rc;
+    if (!sql)
         return 0; /* an old file holds no entry */
     rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    sqlite3_free(sql);
     if (rc != SQLITE_OK)
         return tg_sq_map(rc) == TG_ENOMEM ? TG_ENOMEM : TG_EIO;
     sqlite3_bind_int64(st, 1, since);
     sqlite3_bind_int64(st, 2, until);
-    if (kind && migrated && strcmp(kind, KIND_DECISION) != 0)
+    if (sqlite3_bind_parameter_count(st) >= 3)
         sqlite3_bind_text(st, 3, kind, -1, SQLITE_STATIC);
     for (;;) {
         struct tg_evidence_row row;
@@ -718,6 +726,8 @@ int tg_sq_scan_db(sqlite3 *db, const char *kind, int64_t since, int64_t until,
         row.json_len = (size_t)sqlite3_column_bytes(st, 7);
         row.judged = col_text(st, 8, 0);
         row.judged_len = row.judged ? (size_t)sqlite3_column_bytes(st, 8) : 0;
+        row.facts = col_text(st, 9, 0);
+        row.facts_len = row.facts ? (size_t)sqlite3_column_bytes(st, 9) : 0;
         if (!row.json) {
             rc = TG_EIO;
             break;

@@ -550,12 +550,13 @@ static int verify_row(void *arg, const PGresult *res, int i)
                       seq > c->expect ? "the record(s) before it are "
                                         "missing (seq not contiguous)"
                                       : "seq out of order");
-    for (int k = F_ID; k < F_N; k++) {
+    for (int k = F_ID; k < F_FACTS; k++) {
         int col = k < F_N1 ? k : TG_PG_COL_KIND + (k - F_KIND);
 
         f[k].p = PQgetisnull(res, i, col) ? NULL : PQgetvalue(res, i, col);
         f[k].n = f[k].p ? (size_t)PQgetlength(res, i, col) : 0;
     }
+    f[F_FACTS] = (struct tg_chain_field){NULL, 0}; /* no column yet */
     if (!f[F_KIND].p && f[F_JUDGED].p)
         return broken(c, seq, id,
                       "it carries a judged ticket but has no kind (altered)");

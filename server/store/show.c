@@ -33,6 +33,7 @@ void tg_evidence_shown_free(struct tg_evidence_shown *s)
     free(s->policy);
     free(s->decision);
     free(s->judged);
+    free(s->facts);
     free(s->hash);
     memset(s, 0, sizeof(*s));
 }
@@ -51,7 +52,8 @@ static int fill(sqlite3_stmt *st, struct tg_evidence_shown *o)
         (rc = column_dup(st, 5, &o->policy, NULL)) ||
         (rc = column_dup(st, 7, &o->decision, &o->decision_len)) ||
         (rc = column_dup(st, 8, &o->hash, NULL)) ||
-        (rc = column_dup(st, 10, &o->judged, &o->judged_len)))
+        (rc = column_dup(st, 10, &o->judged, &o->judged_len)) ||
+        (rc = column_dup(st, 11, &o->facts, &o->facts_len)))
         return rc;
     return 0;
 }
@@ -60,17 +62,22 @@ int tg_evidence_show_file(const char *path, const char *decision_id,
                           struct tg_evidence_shown *out)
 {
     /* A file of version 1 has neither kind nor judged: every row is a
-     * decision there. */
+     * decision there; one of version 2 has no facts. */
+#define SHOW_COLS                                                          \
+    "SELECT seq, decision_id, ticket, source, delivery_id, policy, time,"   \
+    " decision, hash, mac, "
+    static const char sql_v3[] =
+        SHOW_COLS "judged, facts FROM records WHERE decision_id = ?1"
+        " AND " IS_DECISION;
     static const char sql_v2[] =
-        "SELECT seq, decision_id, ticket, source, delivery_id, policy, time,"
-        " decision, hash, mac, judged FROM records WHERE decision_id = ?1"
+        SHOW_COLS "judged, NULL FROM records WHERE decision_id = ?1"
         " AND " IS_DECISION;
     static const char sql_v1[] =
-        "SELECT seq, decision_id, ticket, source, delivery_id, policy, time,"
-        " decision, hash, mac, NULL FROM records WHERE decision_id = ?1";
+        SHOW_COLS "NULL, NULL FROM records WHERE decision_id = ?1";
+#undef SHOW_COLS
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
-    int migrated = 0, rc;
+    int version = 1, rc;
 
     if (!path || !decision_id || !out)
         return TG_EINVAL;
@@ -80,10 +87,13 @@ int tg_evidence_show_file(const char *path, const char *decision_id,
     if ((rc = tg_sq_open_db(path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
                       DEFAULT_BUSY_MS, &db)))
         goto out;
-    if ((rc = tg_sq_records_migrated(db, &migrated)))
+    if ((rc = tg_sq_records_version(db, &version)))
         goto out;
-    if (sqlite3_prepare_v2(db, migrated ? sql_v2 : sql_v1, -1, &st, NULL) !=
-            SQLITE_OK ||
+    if (sqlite3_prepare_v2(db,
+                           version >= 3   ? sql_v3
+                           : version == 2 ? sql_v2
+                                          : sql_v1,
+                           -1, &st, NULL) != SQLITE_OK ||
         sqlite3_bind_text(st, 1, decision_id, -1, SQLITE_STATIC) !=
             SQLITE_OK) {
         rc = TG_EIO;

@@ -15,6 +15,8 @@ struct tg_evidence_shown {
     size_t decision_len;
     char *judged;              /* the judged ticket; NULL on old records */
     size_t judged_len;
+    char *facts;               /* the facts document; NULL before v3 */
+    size_t facts_len;
     char *hash;                /* the record's link hash, hex */
     int has_mac;               /* 1 when the link carries a MAC */
 };

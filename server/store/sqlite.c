@@ -20,7 +20,9 @@ const char tg_sq_schema[] =
     " mac TEXT,"
     /* issue 13 (schema version 2): NULL kind is a decision of version 1 */
     " kind TEXT,"
-    " judged TEXT);"
+    " judged TEXT,"
+    /* issues 13/14 (schema version 3): the facts document of a decision */
+    " facts TEXT);"
     "CREATE UNIQUE INDEX IF NOT EXISTS records_delivery"
     " ON records(source, delivery_id) WHERE delivery_id IS NOT NULL;"
     "CREATE INDEX IF NOT EXISTS records_ticket ON records(ticket, seq);"
@@ -53,7 +55,7 @@ const char tg_sq_schema[] =
     " SELECT just_norm, ticket, MAX(time) FROM records"
     " WHERE just_norm IS NOT NULL"
     " AND NOT EXISTS (SELECT 1 FROM just_use) GROUP BY just_norm, ticket;"
-    "PRAGMA user_version=2;";
+    "PRAGMA user_version=3;";
 
 /* --------------------------------------------------------------- sqlite */
 
@@ -288,22 +290,26 @@ out:
     return rc;
 }
 
-/* *out = 1 when the records table of db has the kind and judged columns
- * (schema version 2), else 0. Returns 0 or the mapped SQLite error (no
- * records table: TG_EIO). */
-int tg_sq_records_migrated(sqlite3 *db, int *out)
+/* *out = the schema version of the records table of db by its columns: 3
+ * (kind, judged and facts), 2 (kind and judged), else 1. Returns 0 or the
+ * mapped SQLite error. */
+int tg_sq_records_version(sqlite3 *db, int *out)
 {
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(db, "SELECT count(*) FROM"
-                                " pragma_table_info('records')"
-                                " WHERE name IN ('kind', 'judged')",
+    int rc = sqlite3_prepare_v2(db, "SELECT"
+                                " count(CASE WHEN name IN ('kind', 'judged')"
+                                " THEN 1 END),"
+                                " count(CASE WHEN name = 'facts' THEN 1 END)"
+                                " FROM pragma_table_info('records')",
                                 -1, &st, NULL);
 
     if (rc != SQLITE_OK)
         return tg_sq_map(rc);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
-        *out = sqlite3_column_int(st, 0) == 2;
+        int v2 = sqlite3_column_int(st, 0) == 2;
+
+        *out = v2 && sqlite3_column_int(st, 1) == 1 ? 3 : v2 ? 2 : 1;
         rc = 0;
     } else {
         rc = tg_sq_map(rc);
@@ -312,23 +318,49 @@ int tg_sq_records_migrated(sqlite3 *db, int *out)
     return rc;
 }
 
-/* Brings the records table of a version-1 store to version 2: adds the
- * kind and judged columns (NULL in every existing row, which keeps them
- * decisions hashed as v1). O(1) in SQLite: no row is rewritten. One
- * transaction; a no-op when already done. Returns 0 or the mapped error. */
+/* *out = 1 when the records table of db has the kind and judged columns
+ * (schema version 2 or later), else 0. Returns 0 or the mapped SQLite
+ * error. */
+int tg_sq_records_migrated(sqlite3 *db, int *out)
+{
+    int v = 1;
+    int rc = tg_sq_records_version(db, &v);
+
+    *out = v >= 2;
+    return rc;
+}
+
+/* Every column of records in order (COL_*: sixteen), for a table of
+ * schema version (tg_sq_records_version): NULL for the columns it has
+ * not. A static string. */
+const char *tg_sq_records_cols(int version)
+{
+    return version >= 3   ? RECORD_COLUMNS_V3
+           : version == 2 ? RECORD_COLUMNS_V2
+                          : RECORD_COLUMNS_V1_3;
+}
+
+/* Brings the records table of an older store to version 3: adds the kind
+ * and judged columns (version 1) and the facts column (NULL in every
+ * existing row, which keeps them hashed as v1 or v2). O(1) in SQLite: no
+ * row is rewritten. One transaction; a no-op when already done. Returns 0
+ * or the mapped error. */
 int tg_sq_records_migrate(sqlite3 *db)
 {
-    int done = 0;
+    int version = 1;
     int rc;
 
     if ((rc = tg_sq_exec(db, "BEGIN IMMEDIATE")))
         return rc;
-    if ((rc = tg_sq_records_migrated(db, &done)))
+    if ((rc = tg_sq_records_version(db, &version)))
         goto out;
-    if (!done &&
+    if (version < 2 &&
         (rc = tg_sq_exec(db, "ALTER TABLE records ADD COLUMN kind TEXT;"
-                           "ALTER TABLE records ADD COLUMN judged TEXT;"
-                           "PRAGMA user_version=2;")))
+                           "ALTER TABLE records ADD COLUMN judged TEXT;")))
+        goto out;
+    if (version < 3 &&
+        (rc = tg_sq_exec(db, "ALTER TABLE records ADD COLUMN facts TEXT;"
+                           "PRAGMA user_version=3;")))
         goto out;
     rc = tg_sq_exec(db, "COMMIT");
 out:
@@ -412,9 +444,11 @@ static int wconn_schema(struct wconn *w, int create, const char **why)
         *why = "not a ticketgate store of this version (schema version)";
         return TG_EIO;
     }
-    /* A store of version 1: its records take the kind and judged columns
-     * (issue 13); its rows stay as they are and verify as v1. */
-    if (version == 1 && (rc = tg_sq_records_migrate(w->db)))
+    /* A store of version 1 or 2: its records take the kind and judged
+     * columns (issue 13) and the facts column (issues 13/14); its rows stay
+     * as they are and verify as v1 or v2. */
+    if ((version == 1 || version == 2) &&
+        (rc = tg_sq_records_migrate(w->db)))
         return rc;
     if (version == 0) {
         if ((rc = tg_sq_exec(w->db, "BEGIN IMMEDIATE")))
@@ -457,9 +491,9 @@ static int wconn_prepare(struct wconn *w)
     PREP(w->head, "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1");
     PREP(w->dup,
          "SELECT 1 FROM records WHERE source = ?1 AND delivery_id = ?2");
-    PREP(w->ins, "INSERT INTO records(" RECORD_COLUMNS ") VALUES"
+    PREP(w->ins, "INSERT INTO records(" RECORD_COLUMNS_V3 ") VALUES"
                  " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
-                 " ?14, ?15)");
+                 " ?14, ?15, ?16)");
     PREP(w->meta, "INSERT INTO meta(key, value) VALUES ('id_next', ?1)"
                   " ON CONFLICT(key) DO UPDATE SET value = max(value, ?1)");
     PREP(w->just, "INSERT INTO just_use(just_norm, ticket, last_time)"

@@ -31,6 +31,11 @@ struct tg_evidence_record {
      * Stored in the record, inside the chain (the v2 serialisation). */
     const char *judged_json;
     size_t judged_len;
+    /* issues 13/14: the facts document (core/facts.h: the members of the
+     * decision and of the judged ticket that replay and the report read),
+     * or NULL. Inside the chain: a record with facts is hashed as v3. */
+    const char *facts_json;
+    size_t facts_len;
     /* issue 12: a JSON array of act-back actions (tg_actback_plan: each
      * {"system", "action", "params"}), or NULL: written to the outbox in
      * this record's own transaction, so an acknowledged decision always
@@ -96,6 +101,7 @@ struct tg_evidence_row {
     int64_t time;
     const char *json; size_t json_len;     /* decision document / entry */
     const char *judged; size_t judged_len; /* NULL on old records */
+    const char *facts; size_t facts_len; /* NULL before v3 */
 };
 
 /* Return nonzero to stop the scan (that value is returned). */

@@ -242,7 +242,8 @@ static int record_valid(const struct tg_evidence_record *r)
 {
     return r->decision_id && r->ticket && r->source && r->policy_digest &&
            r->decision_json && r->decision_len > 0 &&
-           (!r->judged_json || r->judged_len > 0);
+           (!r->judged_json || r->judged_len > 0) &&
+           (!r->facts_json || r->facts_len > 0);
 }
 
 /* Whether r may be written: its delivery id not yet recorded for its
@@ -301,6 +302,9 @@ static void link_fields(struct tg_chain_field f[F_N],
                                .n = sizeof KIND_DECISION - 1};
     f[F_JUDGED] = (struct tg_chain_field){.p = r->judged_json,
                                  .n = r->judged_json ? r->judged_len : 0};
+    /* with facts the link is hashed as v3 (internal.h) */
+    f[F_FACTS] = (struct tg_chain_field){.p = r->facts_json,
+                                .n = r->facts_json ? r->facts_len : 0};
 }
 
 /* The same for the entry of p (internal.h: how an entry fills the
@@ -329,6 +333,7 @@ static void entry_fields(struct tg_chain_field f[F_N], const struct pending *p,
     f[F_PREV] = (struct tg_chain_field){.p = prev, .n = 64};
     f[F_KIND] = (struct tg_chain_field){.p = en->kind, .n = strlen(en->kind)};
     f[F_JUDGED] = (struct tg_chain_field){.p = NULL, .n = 0};
+    f[F_FACTS] = (struct tg_chain_field){.p = NULL, .n = 0};
 }
 
 /* Binds column col (1-based) of st to f (NULL: SQL NULL). */
@@ -341,7 +346,7 @@ static void bind_field(sqlite3_stmt *st, int col, const struct tg_chain_field *f
 }
 
 /*
- * Hashes the link f (record next, time t) as v2, MACs it with the store's
+ * Hashes the link f (record next, time t) as v2 (v3 with facts), MACs it with the store's
  * key and inserts it inside the open transaction, its hash in newhash.
  * Returns the SQLite result of the insert (SQLITE_DONE when written), or
  * -1 with *ours our error.
@@ -354,7 +359,8 @@ static int link_insert(struct tg_sq *e, const struct tg_chain_field f[F_N],
     unsigned char digest[32], macbin[32];
     int rc;
 
-    if (f[F_DECISION].n > INT32_MAX || f[F_JUDGED].n > INT32_MAX) {
+    if (f[F_DECISION].n > INT32_MAX || f[F_JUDGED].n > INT32_MAX ||
+        f[F_FACTS].n > INT32_MAX) {
         *ours = TG_EINVAL;
         return -1;
     }
@@ -385,6 +391,7 @@ static int link_insert(struct tg_sq *e, const struct tg_chain_field f[F_N],
         sqlite3_bind_null(w->ins, 13);
     bind_field(w->ins, 14, &f[F_KIND]);
     bind_field(w->ins, 15, &f[F_JUDGED]);
+    bind_field(w->ins, 16, &f[F_FACTS]);
     rc = sqlite3_step(w->ins);
     sqlite3_reset(w->ins);
     sqlite3_clear_bindings(w->ins);

@@ -12,6 +12,14 @@ void tg_ticket_init(struct tg_ticket *t)
     memset(t, 0, sizeof(*t));
 }
 
+/* Frees s unless it lies in t's block (released with the block). */
+static void release(const struct tg_ticket *t, char *s)
+{
+    if (t->pool && s >= t->pool && s < t->pool + t->pool_cap)
+        return;
+    free(s);
+}
+
 void tg_ticket_cleanup(struct tg_ticket *t)
 {
     char **strs[] = {&t->id, &t->source, &t->kind, &t->project, &t->from,
@@ -21,27 +29,52 @@ void tg_ticket_cleanup(struct tg_ticket *t)
                      &t->privilege, &t->expires_at, &t->created_at,
                      &t->assigned_approver};
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
-        free(*strs[i]);
+        release(t, *strs[i]);
     for (size_t i = 0; i < t->n_approvers; i++)
-        free(t->approvers[i]);
+        release(t, t->approvers[i]);
     free(t->approvers);
     for (size_t i = 0; i < t->n_names; i++) {
-        free(t->names[i].id);
-        free(t->names[i].name);
+        release(t, t->names[i].id);
+        release(t, t->names[i].name);
     }
     free(t->names);
+    free(t->pool);
     tg_ticket_init(t);
+}
+
+int tg_ticket_reserve(struct tg_ticket *t, size_t cap)
+{
+    if (t->pool || cap == 0)
+        return TG_OK;
+    if (!(t->pool = malloc(cap)))
+        return TG_ENOMEM;
+    t->pool_cap = cap;
+    t->pool_used = 0;
+    return TG_OK;
+}
+
+char *tg_ticket_strdup(struct tg_ticket *t, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p;
+
+    if (!t->pool || n > t->pool_cap - t->pool_used)
+        return strdup(s);
+    p = t->pool + t->pool_used;
+    memcpy(p, s, n);
+    t->pool_used += n;
+    return p;
 }
 
 int tg_ticket_add_approver(struct tg_ticket *t, const char *s)
 {
-    char *copy = strdup(s);
+    char *copy = tg_ticket_strdup(t, s);
     char **v;
     if (!copy)
         return TG_ENOMEM;
     v = realloc(t->approvers, (t->n_approvers + 1) * sizeof(*v));
     if (!v) {
-        free(copy);
+        release(t, copy);
         return TG_ENOMEM;
     }
     v[t->n_approvers++] = copy;
@@ -94,11 +127,13 @@ int tg_ticket_add_name(struct tg_ticket *t, const char *id, const char *name)
     if (!v)
         return TG_ENOMEM;
     t->names = v;
-    a = strdup(id);
-    b = strdup(name);
+    a = tg_ticket_strdup(t, id);
+    b = tg_ticket_strdup(t, name);
     if (!a || !b) {
-        free(a);
-        free(b);
+        if (a)
+            release(t, a);
+        if (b)
+            release(t, b);
         return TG_ENOMEM;
     }
     v[t->n_names].id = a;

@@ -9,8 +9,8 @@
 
 /* Copies obj[key] into *dst: a string, or absent/null (left NULL). Any other
  * type is the caller's 422, named by path. */
-static int take_str(const json_t *obj, const char *key, const char *path,
-                    char **dst, char *err, size_t cap)
+static int take_str(struct tg_ticket *t, const json_t *obj, const char *key,
+                    const char *path, char **dst, char *err, size_t cap)
 {
     const json_t *v = json_object_get(obj, key);
     if (!v || json_is_null(v))
@@ -19,7 +19,7 @@ static int take_str(const json_t *obj, const char *key, const char *path,
         snprintf(err, cap, "%s must be a string", path);
         return TG_EINVAL;
     }
-    *dst = strdup(json_string_value(v));
+    *dst = tg_ticket_strdup(t, json_string_value(v));
     return *dst ? TG_OK : TG_ENOMEM;
 }
 
@@ -46,16 +46,17 @@ static int take_beneficiary(const json_t *obj, struct tg_ticket *t, char *err,
     const json_t *b = json_object_get(obj, "beneficiary");
     int rc;
     if (!b || json_is_null(b) || json_is_string(b))
-        return take_str(obj, "beneficiary", "beneficiary", &t->beneficiary,
+        return take_str(t, obj, "beneficiary", "beneficiary", &t->beneficiary,
                         err, cap);
     if (!json_is_object(b)) {
         snprintf(err, cap, "beneficiary must be a string or an object");
         return TG_EINVAL;
     }
-    if ((rc = take_str(b, "id", "beneficiary.id", &t->beneficiary, err, cap)))
+    rc = take_str(t, b, "id", "beneficiary.id", &t->beneficiary, err, cap);
+    if (rc)
         return rc;
-    return take_str(b, "type", "beneficiary.type", &t->beneficiary_type, err,
-                    cap);
+    return take_str(t, b, "type", "beneficiary.type", &t->beneficiary_type,
+                    err, cap);
 }
 
 static int take_approvers(const json_t *obj, struct tg_ticket *t, char *err,
@@ -147,42 +148,44 @@ int tg_canonical_from_json(const json_t *obj, struct tg_ticket *t, char *err,
         snprintf(err, cap, "id must be a non-empty string");
         return TG_EINVAL;
     }
-    if ((rc = take_str(obj, "id", "id", &t->id, err, cap)) ||
-        (rc = take_str(obj, "source", "source", &t->source, err, cap)) ||
-        (rc = take_str(obj, "kind", "kind", &t->kind, err, cap)) ||
-        (rc = take_str(obj, "project", "project", &t->project, err, cap)) ||
-        (rc = take_str(obj, "requester", "requester", &t->requester, err,
+    /* Into t's block when its owner gave it one (tg_ticket_reserve). */
+    if ((rc = take_str(t, obj, "id", "id", &t->id, err, cap)) ||
+        (rc = take_str(t, obj, "source", "source", &t->source, err, cap)) ||
+        (rc = take_str(t, obj, "kind", "kind", &t->kind, err, cap)) ||
+        (rc = take_str(t, obj, "project", "project", &t->project, err, cap)) ||
+        (rc = take_str(t, obj, "requester", "requester", &t->requester, err,
                        cap)) ||
         (rc = take_beneficiary(obj, t, err, cap)) ||
-        (rc = take_str(obj, "owner", "owner", &t->owner, err, cap)) ||
+        (rc = take_str(t, obj, "owner", "owner", &t->owner, err, cap)) ||
         (rc = take_approvers(obj, t, err, cap)) ||
-        (rc = take_str(obj, "assigned_approver", "assigned_approver",
+        (rc = take_str(t, obj, "assigned_approver", "assigned_approver",
                        &t->assigned_approver, err, cap)) ||
         (rc = take_names(obj, t, err, cap)) ||
-        (rc = take_str(obj, "justification", "justification",
+        (rc = take_str(t, obj, "justification", "justification",
                        &t->justification, err, cap)) ||
-        (rc = take_str(obj, "expires_at", "expires_at", &t->expires_at, err,
+        (rc = take_str(t, obj, "expires_at", "expires_at", &t->expires_at, err,
                        cap)) ||
-        (rc = take_str(obj, "created_at", "created_at", &t->created_at, err,
+        (rc = take_str(t, obj, "created_at", "created_at", &t->created_at, err,
                        cap)))
         goto fail;
     if ((rc = take_obj(obj, "transition", &tr, err, cap)))
         goto fail;
-    if (tr && ((rc = take_str(tr, "from", "transition.from", &t->from, err,
+    if (tr && ((rc = take_str(t, tr, "from", "transition.from", &t->from,
+                              err, cap)) ||
+               (rc = take_str(t, tr, "to", "transition.to", &t->to, err,
                               cap)) ||
-               (rc = take_str(tr, "to", "transition.to", &t->to, err, cap)) ||
-               (rc = take_str(tr, "actor", "transition.actor", &t->actor, err,
-                              cap))))
+               (rc = take_str(t, tr, "actor", "transition.actor", &t->actor,
+                              err, cap))))
         goto fail;
     if ((rc = take_obj(obj, "scope", &sc, err, cap)))
         goto fail;
-    if (sc && ((rc = take_str(sc, "system", "scope.system", &t->system, err,
+    if (sc && ((rc = take_str(t, sc, "system", "scope.system", &t->system, err,
                               cap)) ||
-               (rc = take_str(sc, "environment", "scope.environment",
+               (rc = take_str(t, sc, "environment", "scope.environment",
                               &t->environment, err, cap)) ||
-               (rc = take_str(sc, "entitlement", "scope.entitlement",
+               (rc = take_str(t, sc, "entitlement", "scope.entitlement",
                               &t->entitlement, err, cap)) ||
-               (rc = take_str(sc, "privilege", "scope.privilege",
+               (rc = take_str(t, sc, "privilege", "scope.privilege",
                               &t->privilege, err, cap))))
         goto fail;
     em = json_object_get(obj, "emergency");

@@ -137,6 +137,9 @@ static struct tg_evidence *open_pg(const char *url, const char *key)
     return e;
 }
 
+/* A facts document (core/facts.h), as the chain stores it: text. */
+#define FACTS "{\"decision\":\"allow\",\"findings\":[]}"
+
 /* A record of decision id, ticket; doc is its decision document. */
 struct rec {
     char id[64], ticket[32], doc[256];
@@ -261,10 +264,10 @@ static void test_same_hash_as_sqlite(void **state)
     char *url = new_db(), path[] = "/tmp/tgps-XXXXXX", file[300];
     struct tg_config *c;
     struct tg_evidence *e = open_pg(url, NULL), *s = NULL;
-    struct rec a;
+    struct rec a, b;
     PGconn *db;
     PGresult *r;
-    char hs[65] = "";
+    char hs[2][65] = {"", ""};
     (void)state;
 
     assert_non_null(mkdtemp(path));
@@ -272,32 +275,46 @@ static void test_same_hash_as_sqlite(void **state)
     make(&a, "d-same", "T-1", "x");
     a.r.delivery_id = "del-1";
     a.r.justification_norm = "need it";
+    make(&b, "d-facts", "T-2", "y");
+    b.r.judged_json = "{\"ticket\":{}}";
+    b.r.judged_len = strlen(b.r.judged_json);
+    b.r.facts_json = FACTS;
+    b.r.facts_len = strlen(FACTS);
     assert_int_equal(tg_evidence_append(e, &a.r), 0);
+    assert_int_equal(tg_evidence_append(e, &b.r), 0);
     tg_evidence_close(e);
     c = calloc(1, sizeof *c);
     c->store.path = file;
     c->store.busy_timeout_ms = 2000;
     assert_int_equal(tg_evidence_open(c, &s), 0);
     assert_int_equal(tg_evidence_append(s, &a.r), 0);
+    assert_int_equal(tg_evidence_append(s, &b.r), 0);
     tg_evidence_close(s);
     free(c);
     {
         FILE *f = tmpfile();
-        json_t *o;
+        char line[4096];
 
         assert_int_equal(tg_evidence_export_file(file, 0, f, NULL), 0);
         rewind(f);
-        o = json_loadf(f, JSON_DISABLE_EOF_CHECK, NULL);
-        assert_non_null(o);
-        snprintf(hs, sizeof hs, "%s",
-                 json_string_value(json_object_get(o, "hash")));
-        json_decref(o);
+        /* v2 (a) and v3 (b, facts) alike */
+        for (int i = 0; i < 2; i++) {
+            json_t *o;
+
+            assert_non_null(fgets(line, sizeof line, f));
+            o = json_loads(line, 0, NULL);
+            assert_non_null(o);
+            snprintf(hs[i], sizeof hs[i], "%s",
+                     json_string_value(json_object_get(o, "hash")));
+            json_decref(o);
+        }
         fclose(f);
     }
     db = PQconnectdb(url);
-    r = PQexec(db, "SELECT hash FROM records WHERE seq = 1");
-    assert_int_equal(PQntuples(r), 1);
-    assert_string_equal(PQgetvalue(r, 0, 0), hs);
+    r = PQexec(db, "SELECT hash FROM records ORDER BY seq");
+    assert_int_equal(PQntuples(r), 2);
+    assert_string_equal(PQgetvalue(r, 0, 0), hs[0]);
+    assert_string_equal(PQgetvalue(r, 1, 0), hs[1]);
     PQclear(r);
     PQfinish(db);
     remove_dir(path);
@@ -505,6 +522,108 @@ static void test_scans(void **state)
     free(url);
 }
 
+/* The facts of each row scanned, in seq order (NULL: none). */
+struct facts_seen {
+    int n;
+    const char *facts[4];
+    char buf[4][128];
+};
+
+static int facts_row(void *ctx, const struct tg_evidence_row *row)
+{
+    struct facts_seen *s = ctx;
+
+    assert_true(s->n < 4);
+    s->facts[s->n] = NULL;
+    if (row->facts) {
+        assert_int_equal(row->facts_len, strlen(row->facts));
+        snprintf(s->buf[s->n], sizeof s->buf[s->n], "%s", row->facts);
+        s->facts[s->n] = s->buf[s->n];
+    }
+    s->n++;
+    return 0;
+}
+
+/*
+ * The facts column (schema version 3): a store made before gets it at
+ * open, its rows stay v2 and verify; a record with facts is a v3 link
+ * whose facts come back in scans and exports, and whose facts are inside
+ * its hash; a v1 row (no kind) given facts is altered.
+ */
+static void test_facts(void **state)
+{
+    char *url = new_db();
+    struct tg_evidence *e = open_pg(url, "k3y");
+    struct tg_evidence_verdict v;
+    struct facts_seen seen;
+    struct rec old, a;
+    char line[4096];
+    json_t *o;
+    FILE *f;
+    (void)state;
+
+    make(&old, "f-old", "T-1", "o");
+    assert_int_equal(tg_evidence_append(e, &old.r), 0);
+    tg_evidence_close(e);
+    /* as a store of schema version 2 was */
+    sql_on(url, "ALTER TABLE records DROP COLUMN facts;"
+                " UPDATE meta SET value = 2 WHERE key = 'schema_version'");
+    e = open_pg(url, "k3y");
+    assert_int_equal(
+        sql_int(url, "SELECT value FROM meta WHERE key = 'schema_version'"),
+        3);
+    make(&a, "f-new", "T-2", "n");
+    a.r.facts_json = FACTS;
+    a.r.facts_len = strlen(FACTS);
+    assert_int_equal(tg_evidence_append(e, &a.r), 0);
+    /* empty facts are no document */
+    a.r.facts_len = 0;
+    assert_int_equal(tg_evidence_append(e, &a.r), TG_EINVAL);
+    memset(&seen, 0, sizeof seen);
+    assert_int_equal(
+        tg_evidence_scan(e, "decision", INT64_MIN, INT64_MAX, facts_row,
+                         &seen),
+        0);
+    assert_int_equal(seen.n, 2);
+    assert_null(seen.facts[0]);
+    assert_string_equal(seen.facts[1], FACTS);
+    tg_evidence_close(e);
+    verify_ok(url, "k3y", 2, 0);
+    /* export: facts embedded as an object, null before */
+    f = tmpfile();
+    assert_non_null(f);
+    assert_int_equal(tg_evidence_export_file(url, 0, f, NULL), 0);
+    rewind(f);
+    assert_non_null(fgets(line, sizeof line, f));
+    o = json_loads(line, 0, NULL);
+    assert_true(json_is_null(json_object_get(o, "facts")));
+    json_decref(o);
+    assert_non_null(fgets(line, sizeof line, f));
+    o = json_loads(line, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(o, "facts"), "decision")),
+                        "allow");
+    json_decref(o);
+    fclose(f);
+    /* the facts are inside the hash: altered, cleared or added, it breaks */
+    sql_on(url, "UPDATE records SET facts = '{\"decision\":\"deny\"}'"
+                " WHERE seq = 2");
+    assert_int_equal(tg_evidence_verify_file(url, NULL, 0, &v), 0);
+    assert_false(v.intact);
+    assert_int_equal(v.broken_seq, 2);
+    sql_on(url, "UPDATE records SET facts = NULL WHERE seq = 2");
+    assert_int_equal(tg_evidence_verify_file(url, NULL, 0, &v), 0);
+    assert_false(v.intact);
+    assert_int_equal(v.broken_seq, 2);
+    sql_on(url, "UPDATE records SET facts = '" FACTS "', kind = NULL"
+                " WHERE seq = 1");
+    assert_int_equal(tg_evidence_verify_file(url, NULL, 0, &v), 0);
+    assert_false(v.intact);
+    assert_int_equal(v.broken_seq, 1);
+    assert_non_null(strstr(v.reason, "facts document but has no kind"));
+    free(url);
+}
+
 /* ----------------------------------------------------------- outbox */
 
 static void test_outbox(void **state)
@@ -612,6 +731,9 @@ static void test_migrate(void **state)
         if (i == 2) {
             x[i].r.judged_json = "{\"ticket\":{}}";
             x[i].r.judged_len = strlen(x[i].r.judged_json);
+            /* a v3 link: its facts copied, or the copy does not verify */
+            x[i].r.facts_json = FACTS;
+            x[i].r.facts_len = strlen(FACTS);
         }
         assert_int_equal(tg_evidence_append(s, &x[i].r), 0);
     }
@@ -633,6 +755,12 @@ static void test_migrate(void **state)
     assert_true(m.target.intact);
     assert_int_equal(m.target.count, 5);
     assert_string_equal(m.target.head_hash, m.source.head_hash);
+    assert_int_equal(
+        sql_int(url, "SELECT count(*) FROM records WHERE decision_id = 'd-2'"
+                     " AND facts = '" FACTS "'"),
+        1);
+    assert_int_equal(
+        sql_int(url, "SELECT count(*) FROM records WHERE facts IS NULL"), 4);
     /* a second time: the target holds a chain, refused, left as it is */
     assert_int_equal(tg_evidence_migrate(file, url, NULL, 0, &m, &why),
                      TG_EINVAL);
@@ -777,6 +905,11 @@ static void test_archive_and_show(void **state)
 
         snprintf(id, sizeof id, "d-%d", i + 1);
         make(&x[i], id, "T-1", id);
+        /* v3 links (facts) among v2 ones: the archive keeps the column */
+        if (i % 2 == 0) {
+            x[i].r.facts_json = FACTS;
+            x[i].r.facts_len = strlen(FACTS);
+        }
         assert_int_equal(tg_evidence_append(e, &x[i].r), 0);
     }
     /* seq 1..3 move out; the database keeps 4, 5 and the anchor */
@@ -816,6 +949,12 @@ static void test_archive_and_show(void **state)
     assert_string_equal(sh.decision, x[5].doc);
     assert_true(sh.has_mac);
     assert_int_equal(strlen(sh.hash), 64);
+    assert_null(sh.facts);
+    tg_evidence_shown_free(&sh);
+    assert_int_equal(tg_evidence_show_file(arch, "d-5", &sh), 0);
+    assert_non_null(sh.facts);
+    assert_string_equal(sh.facts, FACTS);
+    assert_int_equal(sh.facts_len, strlen(FACTS));
     tg_evidence_shown_free(&sh);
     assert_int_equal(tg_evidence_show_file(url, "d-1", &sh), TG_ENOTFOUND);
     tg_evidence_close(e);
@@ -1092,6 +1231,7 @@ int main(void)
         cmocka_unit_test(test_delivery_and_jti),
         cmocka_unit_test(test_reads),
         cmocka_unit_test(test_scans),
+        cmocka_unit_test(test_facts),
         cmocka_unit_test(test_outbox),
         cmocka_unit_test(test_migrate),
         cmocka_unit_test(test_migrate_cli),

@@ -50,7 +50,15 @@ static const char SCHEMA[] =
     " hash TEXT NOT NULL,"
     " mac TEXT,"
     " kind TEXT,"
-    " judged TEXT);"
+    " judged TEXT,"
+    " facts TEXT);"
+    /* schema version 3 (issues 13/14): a store made before gets the facts
+     * column (NULL in its rows: they stay hashed as v1 or v2); checked
+     * first, as ADD COLUMN IF NOT EXISTS would lock the table anyway */
+    "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE"
+    " attrelid = 'records'::regclass AND attname = 'facts'"
+    " AND NOT attisdropped) THEN"
+    " ALTER TABLE records ADD COLUMN facts TEXT; END IF; END $$;"
     "CREATE UNIQUE INDEX IF NOT EXISTS records_delivery"
     " ON records(source, delivery_id) WHERE delivery_id IS NOT NULL;"
     "CREATE INDEX IF NOT EXISTS records_ticket ON records(ticket, seq);"
@@ -96,7 +104,8 @@ static const char SCHEMA[] =
     "CREATE INDEX IF NOT EXISTS outbox_due ON outbox(state, next_at);"
     "CREATE INDEX IF NOT EXISTS outbox_ticket ON outbox(ticket, id);"
     "CREATE SEQUENCE IF NOT EXISTS decision_ids INCREMENT BY 1024;"
-    "INSERT INTO meta VALUES ('schema_version', 2) ON CONFLICT DO NOTHING;";
+    "INSERT INTO meta VALUES ('schema_version', 3) ON CONFLICT (key)"
+    " DO UPDATE SET value = 3 WHERE meta.value < 3;";
 
 static int64_t mono_ms(void)
 {
@@ -326,23 +335,23 @@ void tg_pg_conn_put(struct tg_pg *e, PGconn *db, int ok)
 #define STMT_ENT "tg_ent"
 #define STMT_LOCK "tg_lock"
 #define STMT_HEAD "tg_head"
-#define REC_PARAMS 16
+#define REC_PARAMS (TG_PG_RECORD_NCOLS + 1)
 static const char SQL_REC[] =
     "WITH ins AS (INSERT INTO records(" TG_PG_RECORD_COLUMNS
     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
-    " $12, $13, $14, $15) RETURNING 1),"
+    " $12, $13, $14, $15, $16) RETURNING 1),"
     " ju AS (INSERT INTO just_use(just_norm, ticket, last_time)"
     " SELECT $10, $3, $8 FROM ins WHERE $10 IS NOT NULL"
     " ON CONFLICT (just_norm, ticket) DO UPDATE SET last_time ="
     " GREATEST(just_use.last_time, EXCLUDED.last_time)),"
     " jt AS (INSERT INTO jti_use(source, jti, body_sha256,"
-    " decision_id, time) SELECT $4, $16::text, $6, $2, $8 FROM ins"
-    " WHERE $16::text IS NOT NULL"
+    " decision_id, time) SELECT $4, $17::text, $6, $2, $8 FROM ins"
+    " WHERE $17::text IS NOT NULL"
     " ON CONFLICT (source, jti) DO NOTHING)"
     " SELECT count(*) FROM ins";
 static const char SQL_ENT[] =
     "INSERT INTO records(" TG_PG_RECORD_COLUMNS ") VALUES ($1, $2, $3, $4,"
-    " $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
+    " $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
 static const char SQL_LOCK[] = "SELECT pg_advisory_xact_lock($1::bigint)";
 /* the last record, else the checkpoint anchor (o orders them) */
 static const char SQL_HEAD[] =
@@ -609,8 +618,9 @@ static void record_fields(struct tg_chain_field f[F_N],
         (struct tg_chain_field){KIND_DECISION, sizeof KIND_DECISION - 1};
     f[F_JUDGED] = (struct tg_chain_field){r->judged_json,
                                           r->judged_json ? r->judged_len : 0};
-    /* not stored here yet (no facts column): the link hashes as v2 */
-    f[F_FACTS] = (struct tg_chain_field){NULL, 0};
+    /* with a facts document the link is hashed as v3 (internal.h) */
+    f[F_FACTS] = (struct tg_chain_field){r->facts_json,
+                                         r->facts_json ? r->facts_len : 0};
 }
 
 static void entry_fields(struct tg_chain_field f[F_N],
@@ -634,7 +644,7 @@ static void entry_fields(struct tg_chain_field f[F_N],
     f[F_FACTS] = (struct tg_chain_field){NULL, 0};
 }
 
-/* The parameters of p's statement from its fields f ($1..$15 in column
+/* The parameters of p's statement from its fields f ($1..$16 in column
  * order, then a record's jti): text with explicit lengths, so the bytes
  * stored are the bytes hashed. */
 static void pend_params(struct pend *p, const struct tg_chain_field f[F_N],
@@ -652,8 +662,10 @@ static void pend_params(struct pend *p, const struct tg_chain_field f[F_N],
     p->len[13] = (int)f[F_KIND].n;
     p->v[14] = f[F_JUDGED].p;
     p->len[14] = (int)f[F_JUDGED].n;
-    p->v[15] = jti;
-    p->len[15] = jti ? (int)strlen(jti) : 0;
+    p->v[TG_PG_COL_FACTS] = f[F_FACTS].p;
+    p->len[TG_PG_COL_FACTS] = (int)f[F_FACTS].n;
+    p->v[TG_PG_RECORD_NCOLS] = jti;
+    p->len[TG_PG_RECORD_NCOLS] = jti ? (int)strlen(jti) : 0;
 }
 
 /* What a failed INSERT of p means: a taken decision id answers its item
@@ -732,7 +744,7 @@ static int link_queue(struct batch *b, struct tg_pg_item *it,
         return rc;
     p = &b->pend[b->n];
     if (b->seq == INT64_MAX || f[F_DECISION].n > INT32_MAX ||
-        f[F_JUDGED].n > INT32_MAX)
+        f[F_JUDGED].n > INT32_MAX || f[F_FACTS].n > INT32_MAX)
         return TG_EIO;
     memcpy(p->body, f[F_BODY].p, 65);
     f[F_BODY].p = p->body;
@@ -1307,6 +1319,7 @@ int tg_pg_append(struct tg_pg *e, const struct tg_evidence_record *r)
     if (!e || !r || !r->decision_id || !r->ticket || !r->source ||
         !r->policy_digest || !r->decision_json || r->decision_len == 0 ||
         (r->judged_json && r->judged_len == 0) ||
+        (r->facts_json && r->facts_len == 0) ||
         !looks_like_object(r->decision_json, r->decision_len))
         return TG_EINVAL;
     if (r->actions_json && !tg_pg_outbox_valid(r->actions_json))

@@ -47,11 +47,14 @@
 
 #define TG_PG_RECORD_COLUMNS                                                   \
     "seq, decision_id, ticket, source, delivery_id, body_sha256, policy, "     \
-    "time, decision, just_norm, prev_hash, hash, mac, kind, judged"
+    "time, decision, just_norm, prev_hash, hash, mac, kind, judged, facts"
 #define TG_PG_COL_HASH 11
 #define TG_PG_COL_MAC 12
 #define TG_PG_COL_KIND 13
 #define TG_PG_COL_JUDGED 14
+/* the facts document (schema version 3; NULL before, hashed v2) */
+#define TG_PG_COL_FACTS 15
+#define TG_PG_RECORD_NCOLS 16
 
 /* One append waiting for its batch; lives on the appender's stack. */
 struct tg_pg_item {

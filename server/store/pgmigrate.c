@@ -24,10 +24,10 @@ static const struct {
      "INSERT INTO checkpoints(seq, hash, mac, first_seq, count, archived_at,"
      " archive) VALUES ($1, $2, $3, $4, $5, $6, $7)",
      7, 0},
-    {"records", NULL, /* RECORD_COLUMNS or _OLD, by the file's version */
+    {"records", NULL, /* tg_sq_records_cols, by the file's version */
      "INSERT INTO records(" TG_PG_RECORD_COLUMNS ") VALUES ($1, $2, $3, $4,"
-     " $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-     15, 0},
+     " $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+     TG_PG_RECORD_NCOLS, 0},
     {"jti_use",
      "SELECT source, jti, body_sha256, decision_id, time FROM jti_use",
      "INSERT INTO jti_use(source, jti, body_sha256, decision_id, time)"
@@ -47,20 +47,28 @@ static const struct {
      13, 1},
 };
 
-#define MAX_COLS 15
+#define MAX_COLS TG_PG_RECORD_NCOLS
 
 /* Copies table t of src into dst (inside dst's transaction). */
-static int copy_table(sqlite3 *src, PGconn *dst, int t, int migrated,
+static int copy_table(sqlite3 *src, PGconn *dst, int t, int version,
                       uint64_t *rows, const char **why)
 {
     const char *sel = TABLES[t].select;
     sqlite3_stmt *st = NULL;
+    char rsel[400];
     int rc = TG_EIO, s;
 
-    if (!sel)
-        sel = migrated ? "SELECT " RECORD_COLUMNS " FROM records ORDER BY seq"
-                       : "SELECT " RECORD_COLUMNS_OLD
-                         " FROM records ORDER BY seq";
+    if (!sel) {
+        /* every column of the file's version, NULL for those it has not
+         * (kind, judged before version 2; facts before 3) */
+        int n = snprintf(rsel, sizeof rsel,
+                         "SELECT %s FROM records ORDER BY seq",
+                         tg_sq_records_cols(version));
+
+        if (n < 0 || (size_t)n >= sizeof rsel)
+            return TG_EIO;
+        sel = rsel;
+    }
     if (sqlite3_prepare_v2(src, sel, -1, &st, NULL) != SQLITE_OK) {
         *why = "the SQLite file is not a ticketgate store";
         return TABLES[t].opt ? 0 : TG_EIO;
@@ -150,74 +158,81 @@ static int carry_ids(sqlite3 *src, PGconn *dst)
     return tg_pg_exec(dst, sql);
 }
 
-int tg_evidence_migrate(const char *from_path, const char *to_url,
-                        const unsigned char *key, size_t keylen,
-                        struct tg_evidence_migration *out, const char **why)
+/* The source opened for the copy: its chain verified first (what arrives
+ * then verifies, or the copy is wrong), one read transaction, the schema
+ * version of its records table. Returns 0 or an error with *why. */
+static int migrate_source(const char *from_path, const unsigned char *key,
+                          size_t keylen, struct tg_evidence_migration *out,
+                          sqlite3 **src, int *version, const char **why)
 {
-    sqlite3 *src = NULL;
-    PGconn *dst = NULL;
-    const char *w = NULL, *cw;
-    int migrated = 0, began = 0, rc;
+    int rc;
 
-    if (!from_path || !to_url || !out || tg_store_is_pg_url(from_path) ||
-        !tg_store_is_pg_url(to_url))
-        return TG_EINVAL;
-    memset(out, 0, sizeof *out);
-    /* the chain must hold before it is moved: what arrives then verifies
-     * or the copy is wrong */
     if ((rc = tg_sq_verify_file(from_path, key, keylen, &out->source))) {
-        w = "the SQLite store cannot be read";
-        goto out;
+        *why = "the SQLite store cannot be read";
+        return rc;
     }
     if (!out->source.intact) {
-        w = "the SQLite store does not verify; nothing was copied";
-        rc = TG_ECONFLICT;
-        goto out;
+        *why = "the SQLite store does not verify; nothing was copied";
+        return TG_ECONFLICT;
     }
-    rc = TG_EIO;
     if (tg_sq_open_db(from_path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
-                      DEFAULT_BUSY_MS, &src) ||
-        tg_sq_exec(src, "BEGIN") || tg_sq_records_migrated(src, &migrated)) {
-        w = "the SQLite store cannot be read";
-        goto out;
+                      DEFAULT_BUSY_MS, src) ||
+        tg_sq_exec(*src, "BEGIN") || tg_sq_records_version(*src, version)) {
+        *why = "the SQLite store cannot be read";
+        return TG_EIO;
     }
-    if (tg_pg_connect(to_url, 0, &dst, &cw)) {
-        w = cw;
-        goto out;
-    }
-    if (tg_pg_schema(dst)) {
-        w = "the tables cannot be created in the database";
-        goto out;
-    }
-    if (tg_pg_exec(dst, "BEGIN")) {
-        w = "PostgreSQL refused the transaction";
-        goto out;
-    }
-    began = 1;
-    {
-        char lock[80];
-        int n = snprintf(lock, sizeof lock,
-                         "SELECT pg_advisory_xact_lock(%" PRId64 ")",
-                         TG_PG_CHAIN_LOCK);
+    return 0;
+}
 
-        if (n < 0 || (size_t)n >= sizeof lock || tg_pg_exec(dst, lock)) {
-            w = "the chain's lock was not granted";
-            goto out;
-        }
+/* The target: connected, its tables made, a transaction holding the
+ * chain's lock (*began), and empty. Returns 0 or an error with *why. */
+static int migrate_target(const char *to_url, PGconn **dst, int *began,
+                          const char **why)
+{
+    char lock[80];
+    int n = snprintf(lock, sizeof lock,
+                     "SELECT pg_advisory_xact_lock(%" PRId64 ")",
+                     TG_PG_CHAIN_LOCK);
+
+    if (n < 0 || (size_t)n >= sizeof lock)
+        return TG_EIO;
+    if (tg_pg_connect(to_url, 0, dst, why))
+        return TG_EIO;
+    if (tg_pg_schema(*dst)) {
+        *why = "the tables cannot be created in the database";
+        return TG_EIO;
     }
-    if (!target_empty(dst)) {
-        w = "the PostgreSQL store is not empty; migrate into a new database";
-        rc = TG_EINVAL;
-        goto out;
+    if (tg_pg_exec(*dst, "BEGIN")) {
+        *why = "PostgreSQL refused the transaction";
+        return TG_EIO;
     }
+    *began = 1;
+    if (tg_pg_exec(*dst, lock)) {
+        *why = "the chain's lock was not granted";
+        return TG_EIO;
+    }
+    if (!target_empty(*dst)) {
+        *why = "the PostgreSQL store is not empty; migrate into a new database";
+        return TG_EINVAL;
+    }
+    return 0;
+}
+
+/* Copies every table of src into dst and commits (*began cleared). */
+static int migrate_copy(sqlite3 *src, PGconn *dst, int version,
+                        struct tg_evidence_migration *out, int *began,
+                        const char **why)
+{
+    int rc;
+
     for (int t = 0; t < (int)(sizeof TABLES / sizeof TABLES[0]); t++) {
         uint64_t *count = t == 1   ? &out->records
                           : t == 2 ? &out->jti
                           : t == 4 ? &out->actions
                                    : &out->other;
 
-        if ((rc = copy_table(src, dst, t, migrated, count, &w)))
-            goto out;
+        if ((rc = copy_table(src, dst, t, version, count, why)))
+            return rc;
     }
     /* the outbox's ids go on after the copied ones */
     if (carry_ids(src, dst) ||
@@ -225,11 +240,31 @@ int tg_evidence_migrate(const char *from_path, const char *to_url,
                         " 'id'), coalesce(max(id), 0) + 1, false)"
                         " FROM outbox") ||
         tg_pg_exec(dst, "COMMIT")) {
-        w = "PostgreSQL refused the commit";
-        rc = TG_EIO;
-        goto out;
+        *why = "PostgreSQL refused the commit";
+        return TG_EIO;
     }
-    began = 0;
+    *began = 0;
+    return 0;
+}
+
+int tg_evidence_migrate(const char *from_path, const char *to_url,
+                        const unsigned char *key, size_t keylen,
+                        struct tg_evidence_migration *out, const char **why)
+{
+    sqlite3 *src = NULL;
+    PGconn *dst = NULL;
+    const char *w = NULL;
+    int version = 1, began = 0, rc;
+
+    if (!from_path || !to_url || !out || tg_store_is_pg_url(from_path) ||
+        !tg_store_is_pg_url(to_url))
+        return TG_EINVAL;
+    memset(out, 0, sizeof *out);
+    if ((rc = migrate_source(from_path, key, keylen, out, &src, &version,
+                             &w)) ||
+        (rc = migrate_target(to_url, &dst, &began, &w)) ||
+        (rc = migrate_copy(src, dst, version, out, &began, &w)))
+        goto out;
     /* and on the other side, on its own */
     if ((rc = tg_pg_verify_file(to_url, key, keylen, &out->target))) {
         w = "the copy cannot be read back";
@@ -241,7 +276,6 @@ int tg_evidence_migrate(const char *from_path, const char *to_url,
         rc = TG_ECONFLICT;
         goto out;
     }
-    rc = 0;
 out:
     if (began)
         tg_pg_exec(dst, "ROLLBACK");
@@ -273,7 +307,7 @@ static int archive_row(void *arg, const PGresult *res, int i)
     sqlite3_stmt *st = arg;
     int rc;
 
-    for (int k = 0; k < 15; k++) {
+    for (int k = 0; k < TG_PG_RECORD_NCOLS; k++) {
         if (PQgetisnull(res, i, k))
             sqlite3_bind_null(st, k + 1);
         else if (k == 0 || k == 7)
@@ -311,9 +345,9 @@ static int archive_write(PGconn *db, const char *path, int64_t last,
         tg_sq_exec(a, "PRAGMA synchronous=FULL") ||
         tg_sq_exec(a, tg_sq_schema) || tg_sq_exec(a, "BEGIN") ||
         sqlite3_prepare_v2(a,
-                           "INSERT INTO records(" RECORD_COLUMNS ") VALUES"
-                           " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,"
-                           " ?12, ?13, ?14, ?15)",
+                           "INSERT INTO records(" RECORD_COLUMNS_V3
+                           ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+                           " ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
                            -1, &st, NULL) != SQLITE_OK)
         goto out;
     if (tg_pg_exec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"))

@@ -387,6 +387,8 @@ static int scan_row(void *arg, const PGresult *res, int i)
     row.json_len = (size_t)PQgetlength(res, i, 7);
     row.judged = col_text(res, i, 8, 0);
     row.judged_len = row.judged ? (size_t)PQgetlength(res, i, 8) : 0;
+    row.facts = col_text(res, i, 9, 0);
+    row.facts_len = row.facts ? (size_t)PQgetlength(res, i, 9) : 0;
     return s->fn(s->ctx, &row);
 }
 
@@ -395,7 +397,7 @@ int tg_pg_scan_db(PGconn *db, const char *kind, int64_t since, int64_t until,
 {
 #define SCAN                                                                   \
     "SELECT seq, kind, decision_id, ticket, source, policy, time,"             \
-    " decision, judged FROM records WHERE time >= $1 AND time < $2"
+    " decision, judged, facts FROM records WHERE time >= $1 AND time < $2"
     struct scan_ctx s = {fn, ctx};
     char a[24], b[24];
     const char *v[3] = {a, b, kind};
@@ -550,22 +552,27 @@ static int verify_row(void *arg, const PGresult *res, int i)
                       seq > c->expect ? "the record(s) before it are "
                                         "missing (seq not contiguous)"
                                       : "seq out of order");
-    for (int k = F_ID; k < F_FACTS; k++) {
+    /* kind, judged and facts follow hash and mac */
+    for (int k = F_ID; k < F_N; k++) {
         int col = k < F_N1 ? k : TG_PG_COL_KIND + (k - F_KIND);
 
         f[k].p = PQgetisnull(res, i, col) ? NULL : PQgetvalue(res, i, col);
         f[k].n = f[k].p ? (size_t)PQgetlength(res, i, col) : 0;
     }
-    f[F_FACTS] = (struct tg_chain_field){NULL, 0}; /* no column yet */
     if (!f[F_KIND].p && f[F_JUDGED].p)
         return broken(c, seq, id,
                       "it carries a judged ticket but has no kind (altered)");
+    /* likewise a facts document: v1 would hash without it */
+    if (!f[F_KIND].p && f[F_FACTS].p)
+        return broken(c, seq, id,
+                      "it carries a facts document but has no kind (altered)");
     f[F_SEQ].p = seqtxt;
     f[F_SEQ].n = tg_chain_int_text(seq, seqtxt, sizeof seqtxt);
     if (!f[F_PREV].p || f[F_PREV].n != 64 ||
         memcmp(f[F_PREV].p, c->prev, 64) != 0)
         return broken(c, seq, id,
                       "prev_hash is not the hash of the record before it");
+    /* the kind column picks v1 or later, facts v2 or v3 (internal.h) */
     if (tg_chain_hash(f, f[F_KIND].p != NULL, digest))
         return TG_EIO;
     tg_digest_hex(digest, 32, calc);
@@ -693,7 +700,8 @@ static int export_row(void *arg, const PGresult *res, int i)
     static const char *const names[] = {
         "seq",         "decision_id", "ticket", "source",   "delivery_id",
         "body_sha256", "policy",      "time",   "decision", "just_norm",
-        "prev_hash",   "hash",        "mac",    "kind",     "judged"};
+        "prev_hash",   "hash",        "mac",    "kind",     "judged",
+        "facts"};
     struct export_ctx *x = arg;
     json_t *o = json_object();
     int bad;
@@ -709,9 +717,9 @@ static int export_row(void *arg, const PGresult *res, int i)
             v = json_integer(tg_pg_i64(res, i, k));
         else if (PQgetisnull(res, i, k))
             v = json_null();
-        else if ((k == 8 || k == TG_PG_COL_JUDGED) &&
+        else if ((k == 8 || k == TG_PG_COL_JUDGED || k == TG_PG_COL_FACTS) &&
                  (v = json_loadb(p, n, 0, NULL)))
-            ;
+            ; /* the documents embedded as objects, as SQLite's export */
         else
             v = json_stringn(p, n);
         if (!v || json_object_set_new(o, names[k], v)) {
@@ -776,7 +784,7 @@ int tg_pg_show_file(const char *url, const char *decision_id,
         return TG_EIO;
     if (query(db,
               "SELECT seq, decision_id, ticket, source, delivery_id, policy,"
-              " time, decision, hash, mac, judged FROM records"
+              " time, decision, hash, mac, judged, facts FROM records"
               " WHERE decision_id = $1 AND " IS_DECISION,
               1, &decision_id, &res)) {
         snapshot_end(db);
@@ -798,6 +806,8 @@ int tg_pg_show_file(const char *url, const char *decision_id,
         out->hash = tg_pg_dup(res, 0, 8, &oom);
         out->judged = tg_pg_dup(res, 0, 10, &oom);
         out->judged_len = out->judged ? (size_t)PQgetlength(res, 0, 10) : 0;
+        out->facts = tg_pg_dup(res, 0, 11, &oom);
+        out->facts_len = out->facts ? (size_t)PQgetlength(res, 0, 11) : 0;
         if (oom || !out->decision)
             rc = oom ? TG_ENOMEM : TG_EIO;
     }

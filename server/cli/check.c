@@ -1,6 +1,6 @@
 /* check.c - `ticketgate check`: evaluates canonical tickets offline. */
 #include <errno.h>
-#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +18,7 @@
 #include "server/core/decision.h"
 #include "server/util/jarena.h"
 #include "server/util/number.h"
+#include "server/util/ordpool.h"
 
 /*
  * Two ways through the same steps. With one thread (TG_CHECK_THREADS=1, or
@@ -359,13 +360,18 @@ struct stream {
     int refs;        /* the reader's and each chunk's in flight */
 };
 
+/* Bytes of a cache line on the machines check runs on. */
+#define CACHE_LINE 64
+
 /* Whole lines of an input (text, len bytes from input offset off), or a
  * report of why the input could not be read; and what a worker made of
- * them: the decision lines in out, one event per ticket. */
+ * them: the decision lines in out, one event per ticket. Each chunk has
+ * cache lines of its own: a worker updates its chunk's counters a ticket
+ * at a time, and two workers on neighbouring chunks would otherwise pass
+ * a shared line back and forth (false sharing). */
 struct chunk {
-    struct stream *s;
+    _Alignas(CACHE_LINE) struct stream *s;
     int report; /* no text: report_load when retired */
-    int done;   /* under the pool's lock */
     char *text;
     size_t len, text_cap;
     uint64_t off;
@@ -380,18 +386,13 @@ struct chunk {
     size_t bad_off;
 };
 
-/* The chunks in flight, a ring: [head, tail) not yet retired, [queued,
- * tail) not yet taken by a worker. Counters only grow; slot = n % n_slots.
+/* The chunks in flight: a ring of slots run by the ordered worker pool
+ * (server/util/ordpool.c), retired in queue order by the main thread.
  * Workers touch only the chunk they took; everything else is the main
  * thread's. */
 struct pool {
-    pthread_mutex_t mu;
-    pthread_cond_t work; /* a chunk was queued, or stop */
-    pthread_cond_t done; /* a chunk was finished */
-    struct chunk *slots;
-    size_t n_slots;
-    size_t head, queued, tail;
-    int stop;
+    struct tg_ordpool op;
+    struct chunk *slots; /* op.n_slots of them */
     const struct tg_config *cfg;
     int64_t now;
 };
@@ -574,29 +575,14 @@ static void run_chunk(const struct pool *p, struct tg_jarena *arena,
     }
 }
 
-static void *worker(void *arg)
+/* The pool's run hook: slot's chunk, on a worker. */
+static void run_slot(void *ctx, size_t slot, size_t seq,
+                     struct tg_jarena *arena, char *abuf)
 {
-    struct pool *p = arg;
-    struct tg_jarena arena;
-    char *abuf = malloc(CHECK_ARENA);
+    struct pool *p = ctx;
 
-    pthread_mutex_lock(&p->mu);
-    for (;;) {
-        struct chunk *c;
-        while (p->queued == p->tail && !p->stop)
-            pthread_cond_wait(&p->work, &p->mu);
-        if (p->queued == p->tail)
-            break;
-        c = &p->slots[p->queued++ % p->n_slots];
-        pthread_mutex_unlock(&p->mu);
-        run_chunk(p, &arena, abuf, c);
-        pthread_mutex_lock(&p->mu);
-        c->done = 1;
-        pthread_cond_signal(&p->done);
-    }
-    pthread_mutex_unlock(&p->mu);
-    free(abuf);
-    return NULL;
+    (void)seq;
+    run_chunk(p, arena, abuf, &p->slots[slot]);
 }
 
 static void stream_release(struct stream *s)
@@ -635,8 +621,8 @@ static char *rest_of(struct pool *p, struct chunk *c, struct stream *s,
     if (append(&buf, &n, &cap, c->text + c->bad_off, c->len - c->bad_off) !=
         TG_OK)
         goto fail;
-    for (size_t i = p->head + 1; i != p->tail; i++) {
-        const struct chunk *d = &p->slots[i % p->n_slots];
+    for (size_t i = p->op.head + 1; i != p->op.tail; i++) {
+        const struct chunk *d = &p->slots[i % p->op.n_slots];
         if (d->s == s && !d->report &&
             append(&buf, &n, &cap, d->text, d->len) != TG_OK)
             goto fail;
@@ -720,14 +706,10 @@ static int finish_chunk(struct run *r, struct pool *p, struct chunk *c)
  * (TG_ENOMEM stops the run, as in the reference path). */
 static int retire(struct run *r, struct pool *p)
 {
-    struct chunk *c = &p->slots[p->head % p->n_slots];
+    struct chunk *c = &p->slots[tg_ordpool_oldest(&p->op)];
     struct stream *s = c->s;
     int rc = TG_OK;
 
-    pthread_mutex_lock(&p->mu);
-    while (!c->done)
-        pthread_cond_wait(&p->done, &p->mu);
-    pthread_mutex_unlock(&p->mu);
     if (!s->in.stopped) {
         if (c->report) {
             report_load(&s->in);
@@ -744,7 +726,7 @@ static int retire(struct run *r, struct pool *p)
         }
     }
     c->s = NULL;
-    p->head++;
+    tg_ordpool_pop(&p->op);
     stream_release(s);
     return rc;
 }
@@ -753,12 +735,8 @@ static int retire(struct run *r, struct pool *p)
 static void queue(struct pool *p, struct chunk *c, struct stream *s)
 {
     c->s = s;
-    c->done = 0;
     s->refs++;
-    pthread_mutex_lock(&p->mu);
-    p->tail++;
-    pthread_cond_signal(&p->work);
-    pthread_mutex_unlock(&p->mu);
+    tg_ordpool_queue(&p->op);
 }
 
 /* Reads the next chunk of s into c: the carry, then whole lines to about
@@ -828,10 +806,10 @@ static int push_input(struct run *r, struct pool *p, const char *path)
     }
     for (;;) {
         struct chunk *c;
-        if (p->tail - p->head == p->n_slots &&
+        if (tg_ordpool_in_flight(&p->op) == p->op.n_slots &&
             (rc = retire(r, p)) == TG_ENOMEM)
             break;
-        c = &p->slots[p->tail % p->n_slots];
+        c = &p->slots[tg_ordpool_next(&p->op)];
         if (read_rc != TG_OK) {
             /* Reported in its place among the other inputs' lines. */
             s->in.rc = TG_EIO; /* the reference path's "cannot read" */
@@ -853,68 +831,60 @@ static int push_input(struct run *r, struct pool *p, const char *path)
     return rc;
 }
 
+/* n zeroed chunks, aligned as struct chunk asks. */
+static struct chunk *alloc_slots(size_t n)
+{
+    struct chunk *v;
+    /* sizeof(*v) is a multiple of CACHE_LINE, as aligned_alloc needs. */
+    if (n == 0 || n > SIZE_MAX / sizeof(*v) ||
+        !(v = aligned_alloc(CACHE_LINE, n * sizeof(*v))))
+        return NULL;
+    memset(v, 0, n * sizeof(*v));
+    return v;
+}
+
 /* Runs the inputs through n_threads workers. */
 static int check_parallel(struct run *r, const char **inputs, size_t n_inputs,
                           int n_threads)
 {
-    struct pool p;
-    pthread_t *tids = NULL;
-    int started = 0, rc = TG_OK;
+    struct pool p = {.cfg = r->cfg, .now = r->now};
+    size_t n_slots = (size_t)n_threads * 4;
+    int rc = TG_OK, started = 0;
 
-    memset(&p, 0, sizeof(p));
-    p.cfg = r->cfg;
-    p.now = r->now;
-    p.n_slots = (size_t)n_threads * 4;
-    pthread_mutex_init(&p.mu, NULL);
-    pthread_cond_init(&p.work, NULL);
-    pthread_cond_init(&p.done, NULL);
-    if (!(p.slots = calloc(p.n_slots, sizeof(*p.slots))) ||
-        !(tids = calloc((size_t)n_threads, sizeof(*tids)))) {
+    if (!(p.slots = alloc_slots(n_slots))) {
         rc = TG_ENOMEM;
         goto out;
     }
-    for (size_t i = 0; i < p.n_slots; i++) {
-        p.slots[i].done = 1;
+    for (size_t i = 0; i < n_slots; i++) {
         if (reserve(&p.slots[i].out, &p.slots[i].out_cap, CHUNK_BYTES) !=
             TG_OK) {
             rc = TG_ENOMEM;
             goto out;
         }
     }
-    for (; started < n_threads; started++)
-        if (pthread_create(&tids[started], NULL, worker, &p) != 0)
-            break;
-    if (started == 0) {
-        rc = TG_ENOMEM;
+    started = 1; /* tg_ordpool_stop after any start */
+    if ((rc = tg_ordpool_start(&p.op, n_slots, n_threads, CHECK_ARENA,
+                               run_slot, &p)) != TG_OK)
         goto out;
-    }
     for (size_t i = 0; i < n_inputs && rc != TG_ENOMEM; i++)
         rc = push_input(r, &p, inputs[i]);
-    while (p.head != p.tail) {
+    while (tg_ordpool_in_flight(&p.op) > 0) {
         /* After a TG_ENOMEM nothing more is printed. */
         if (rc == TG_ENOMEM)
-            p.slots[p.head % p.n_slots].s->in.stopped = 1;
+            p.slots[p.op.head % n_slots].s->in.stopped = 1;
         if (retire(r, &p) == TG_ENOMEM)
             rc = TG_ENOMEM;
     }
 out:
-    pthread_mutex_lock(&p.mu);
-    p.stop = 1;
-    pthread_cond_broadcast(&p.work);
-    pthread_mutex_unlock(&p.mu);
-    for (int i = 0; i < started; i++)
-        pthread_join(tids[i], NULL);
-    for (size_t i = 0; p.slots && i < p.n_slots; i++) {
+    if (started)
+        tg_ordpool_stop(&p.op);
+    for (size_t i = 0; p.slots && i < n_slots; i++) {
         free(p.slots[i].text);
         free(p.slots[i].out);
         free(p.slots[i].aux);
         free(p.slots[i].ev);
     }
     free(p.slots);
-    free(tids);
-    pthread_cond_destroy(&p.done);
-    pthread_cond_destroy(&p.work);
-    pthread_mutex_destroy(&p.mu);
     if (rc == TG_ENOMEM)
         r->any_error = 1;
     return rc;

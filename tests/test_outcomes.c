@@ -750,6 +750,66 @@ static void test_add_row(void **state)
     tg_oc_set_free(s);
 }
 
+/* A decision row with a facts document is read from the facts alone
+ * (they win where they and the documents differ: here the system, the
+ * verdict and a finding's code); a row whose facts do not read is read
+ * from its decision document and judged ticket; a row with facts but no
+ * judged ticket takes only the decision's members from them. */
+static void test_facts_read(void **state)
+{
+    static const char doc[] = "{\"decision\":\"allow\",\"findings\":[]}";
+    static const char judged[] =
+        "{\"ticket\":{\"beneficiary\":\"amy\",\"scope\":{\"system\":\"db\","
+        "\"entitlement\":\"r\"},\"expires_at\":\"2027-01-31\"},"
+        "\"identities\":{\"approvers\":[{\"given\":\"Bo\",\"resolved\":"
+        "\"u-bo\",\"at\":\"2027-01-15T08:00:00Z\"}]}}";
+    static const char facts[] =
+        "{\"decision\":\"deny\",\"findings\":[{\"code\":\"OWNER_MISSING\","
+        "\"action\":\"deny\"}],\"ticket\":{\"beneficiary\":{\"id\":\"Amy\"},"
+        "\"scope\":{\"system\":\"fx\",\"entitlement\":\"r\"},"
+        "\"expires_at\":\"2027-01-31\"},\"identities\":{\"approvers\":"
+        "[{\"given\":\"Bo\",\"resolved\":\"u-bo\","
+        "\"at\":\"2027-01-15T08:00:00Z\"}]}}";
+    struct tg_oc_set *s = tg_oc_set_new();
+    struct tg_evidence_row r = {.kind = "decision", .key = "d-1",
+                                .ticket = "F-1", .time = B,
+                                .json = doc, .json_len = sizeof doc - 1,
+                                .judged = judged,
+                                .judged_len = sizeof judged - 1,
+                                .facts = facts,
+                                .facts_len = sizeof facts - 1};
+    (void)state;
+
+    assert_non_null(s);
+    assert_int_equal(tg_oc_add_row(s, &r), 0);
+    r.ticket = "F-2";
+    r.facts = "{\"decision\":\"deny\",\"findings\":["; /* cut short */
+    r.facts_len = strlen(r.facts);
+    assert_int_equal(tg_oc_add_row(s, &r), 0);
+    r.ticket = "F-3";
+    r.facts = facts;
+    r.facts_len = sizeof facts - 1;
+    r.judged = NULL;
+    r.judged_len = 0;
+    assert_int_equal(tg_oc_add_row(s, &r), 0);
+    assert_int_equal(s->nd, 3);
+    assert_int_equal(s->unreadable, 0);
+    assert_int_equal(s->d[0].verdict, TG_OC_DENY);
+    assert_string_equal(tg_oc_name(s, s->d[0].system), "fx");
+    assert_string_equal(tg_oc_name(s, s->d[0].beneficiary), "amy");
+    assert_int_equal(s->d[0].n_approvals, 1);
+    assert_true(s->d[0].deny_codes != 0);
+    assert_string_equal(s->codes[0], "OWNER_MISSING");
+    assert_int_equal(s->d[1].verdict, TG_OC_ALLOW);
+    assert_string_equal(tg_oc_name(s, s->d[1].system), "db");
+    assert_int_equal(s->d[1].deny_codes, 0);
+    assert_int_equal(s->d[2].verdict, TG_OC_DENY);
+    assert_int_equal(s->d[2].system, 0);
+    assert_false(s->d[2].flags & TG_OC_JUDGED);
+    assert_true(s->d[0].flags & TG_OC_JUDGED);
+    tg_oc_set_free(s);
+}
+
 /* Rows spread over many small batches and both parser threads make the
  * same set, in the same order, as one batch: the same report, work list
  * and event order (deny codes first seen by either parser included). */
@@ -840,6 +900,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_documents_read),
         cmocka_unit_test(test_add_row),
+        cmocka_unit_test(test_facts_read),
         cmocka_unit_test(test_link_window_edges),
         cmocka_unit_test(test_link_start_without_approval_time),
         cmocka_unit_test(test_link_named),

@@ -323,51 +323,17 @@ static int first_pass(const struct pool *p, const struct chunk *c,
  * their own, the findings array parsed alone by jansson, which stops at
  * its end (JSON_DISABLE_EOF_CHECK) and leaves the ticket and identities
  * after it unread. NULL when s begins otherwise or does not read. */
-static json_t *facts_lead(const char *s, size_t len)
-{
-    static const char *const words[] = {"allow", "deny", "annotate",
-                                            "skip"};
-    static const char lead[] = "{\"decision\":\"", mid[] = "\",\"findings\":";
-    const size_t k = sizeof(lead) - 1, m = sizeof(mid) - 1;
-    json_t *doc, *findings;
-
-    if (len <= k || memcmp(s, lead, k) != 0)
-        return NULL;
-    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
-        size_t v = strlen(words[i]), at = k + v + m;
-        if (len <= at || memcmp(s + k, words[i], v) != 0 ||
-            memcmp(s + k + v, mid, m) != 0)
-            continue;
-        findings = json_loadb(s + at, len - at, JSON_DISABLE_EOF_CHECK, NULL);
-        if (!json_is_array(findings) || !(doc = json_object())) {
-            json_decref(findings);
-            return NULL;
-        }
-        /* set_new takes the value also when it fails */
-        if (json_object_set_new(doc, "decision", json_string(words[i])) ||
-            json_object_set_new(doc, "findings", findings)) {
-            json_decref(doc);
-            return NULL;
-        }
-        return doc;
-    }
-    return NULL;
-}
-
 /* The recorded side of a facts document (tg_facts_build: the decision
  * document's "decision" and "findings" at the same paths, then the
- * ticket's and the identities' few members) into *was, by the same
- * extraction as the decision document's (tg_change_from_doc): from its
- * lead (facts_lead), else parsed whole. Returns 0, or TG_EINVAL when the
- * facts do not read. */
+ * ticket's and the identities' few members) into *was: parsed whole by
+ * jansson (it is small: that is what it is for) and read by the same
+ * extraction as the decision document (tg_change_from_doc). Returns 0, or
+ * TG_EINVAL when the facts do not read. */
 static int facts_side(const char *s, size_t len, struct tg_change_side *was)
 {
-    json_t *doc = facts_lead(s, len);
-    int rc;
+    json_t *doc = json_loadb(s, len, 0, NULL);
+    int rc = doc ? tg_change_from_doc(doc, was) : TG_EINVAL;
 
-    if (!doc)
-        doc = json_loadb(s, len, 0, NULL);
-    rc = doc ? tg_change_from_doc(doc, was) : TG_EINVAL;
     json_decref(doc);
     return rc;
 }
@@ -848,12 +814,12 @@ static int on_row(void *ctx, const struct tg_evidence_row *row)
     w->cf_uses = -1; /* counted by history_turn when p->h */
     w->json_len = row->json_len;
     w->judged_len = row->judged_len;
-    w->facts_len = 0; /* readfacts: row->facts once the store has it */
+    w->facts_len = row->facts ? row->facts_len : 0;
     if (opt_put(c, row->key, &w->key) || opt_put(c, row->ticket, &w->ticket) ||
         opt_put(c, row->source, &w->source) ||
         text_put(c, row->json, row->json_len, &w->json) ||
         text_put(c, row->judged, row->judged_len, &w->judged) ||
-        text_put(c, NULL, 0, &w->facts))
+        text_put(c, row->facts, w->facts_len, &w->facts))
         return TG_ENOMEM;
     if (++c->n_rows == CHUNK_ROWS || c->text_len >= CHUNK_TEXT) {
         queue(p);

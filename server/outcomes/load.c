@@ -83,7 +83,9 @@ static void *scan_part(void *arg)
  * made, rows in seq order. Reading is a fifth of the work and parsing
  * (jansson, in the parser threads only, each into its own arena) most of
  * the rest: three threads keep both cores busy. A row travels in a batch: its
- * header, then ticket, key (NUL-terminated), document and judged ticket.
+ * header, then ticket, key (NUL-terminated), document, judged ticket and
+ * facts (all of them: a row whose facts do not read is read from the
+ * others).
  */
 #define BATCH_BYTES (1u << 20)
 #define N_BATCHES 6
@@ -91,8 +93,8 @@ static void *scan_part(void *arg)
 
 struct hdr {
     int64_t time;
-    uint32_t tlen, klen, jlen, glen; /* ticket, key, json, judged */
-    uint8_t event, has_ticket, has_judged;
+    uint32_t tlen, klen, jlen, glen, flen; /* ticket, key, json, judged, facts */
+    uint8_t event, has_ticket, has_judged, has_facts;
 };
 
 struct batch {
@@ -165,11 +167,13 @@ static int on_row_copy(void *ctx, const struct tg_evidence_row *row)
         .klen = row->key ? (uint32_t)strlen(row->key) : 0,
         .jlen = row->json ? (uint32_t)row->json_len : 0,
         .glen = row->judged ? (uint32_t)row->judged_len : 0,
+        .flen = row->facts ? (uint32_t)row->facts_len : 0,
         .event = (uint8_t)event,
         .has_ticket = row->ticket != NULL,
         .has_judged = row->judged != NULL,
+        .has_facts = row->facts != NULL,
     };
-    need = sizeof h + h.tlen + 1 + h.klen + 1 + h.jlen + h.glen;
+    need = sizeof h + h.tlen + 1 + h.klen + 1 + h.jlen + h.glen + h.flen;
     if (b->len && b->len + need > p->batch_bytes) {
         hand_over(p);
         b = &p->b[p->head % N_BATCHES];
@@ -202,6 +206,9 @@ static int on_row_copy(void *ctx, const struct tg_evidence_row *row)
         q += h.jlen;
         if (h.glen)
             memcpy(q, row->judged, h.glen);
+        q += h.glen;
+        if (h.flen)
+            memcpy(q, row->facts, h.flen);
     }
     b->len += need;
     return 0;
@@ -232,11 +239,14 @@ static int parse_batch(struct tg_oc_set *s, struct rows_arena *ra,
         q += h.jlen;
         row.judged = h.has_judged ? q : NULL;
         row.judged_len = h.glen;
+        q += h.glen;
+        row.facts = h.has_facts ? q : NULL;
+        row.facts_len = h.flen;
         rc = tg_oc_add_row(s, &row);
         rows_arena_next(ra);
         if (rc != 0)
             return rc;
-        off += sizeof h + h.tlen + 1 + h.klen + 1 + h.jlen + h.glen;
+        off += sizeof h + h.tlen + 1 + h.klen + 1 + h.jlen + h.glen + h.flen;
     }
     return 0;
 }

@@ -531,6 +531,25 @@ static int read_judged(struct tg_oc_set *s, const json_t *judged,
     return 0;
 }
 
+/* The decision document of row r (a new reference, NULL when it does not
+ * read) and, in *judged, its judged ticket when one document serves as
+ * both: a row with a facts document (tg_facts_build: the members both are
+ * read for, at their own paths) is read from it alone, one parse instead
+ * of two; otherwise, or when its facts do not read, from its decision
+ * document, *judged left NULL (the caller parses the judged ticket). */
+static json_t *decision_doc(const struct tg_evidence_row *r, json_t **judged)
+{
+    json_t *doc;
+
+    *judged = NULL;
+    if (r->facts && (doc = doc_load(r->facts, r->facts_len))) {
+        if (r->judged)
+            *judged = json_incref(doc);
+        return doc;
+    }
+    return r->json ? doc_load(r->json, r->json_len) : NULL;
+}
+
 static int add_decision(struct tg_oc_set *s, const struct tg_evidence_row *r)
 {
     struct tg_oc_decision d = {
@@ -544,11 +563,11 @@ static int add_decision(struct tg_oc_set *s, const struct tg_evidence_row *r)
     size_t nap = s->nap;
     int rc = 0;
 
-    if (!r->ticket || !r->json || !(doc = doc_load(r->json, r->json_len)) ||
+    if (!r->ticket || !(doc = decision_doc(r, &judged)) ||
         read_decision(s, doc, &d) != 0)
         goto bad;
     if (r->judged) {
-        if (!(judged = doc_load(r->judged, r->judged_len)))
+        if (!judged && !(judged = doc_load(r->judged, r->judged_len)))
             goto bad;
         if ((rc = read_judged(s, judged, &d)) != 0)
             goto out;

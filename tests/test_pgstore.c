@@ -696,26 +696,21 @@ static void test_outbox(void **state)
 
 /* ---------------------------------------------------------- migrate */
 
-static void test_migrate(void **state)
+/* The SQLite store file that test_migrate moves (key "k3y"): x[0..2]
+ * with delivery ids, jti and copy-forward uses (x[2] with a judged ticket
+ * and facts), an event entry, and a record with an action (more). */
+static void migrate_source(const char *file, struct rec x[3],
+                           struct rec *more)
 {
-    char *url = new_db(), dir[] = "/tmp/tgps-XXXXXX", file[300];
     struct tg_evidence_entry en = {.kind = "event",
                                    .key = "ev-1",
                                    .time = 1700000050,
                                    .json = "{\"type\":\"grant\"}"};
-    struct tg_evidence_migration m;
-    struct tg_config *c;
-    struct tg_evidence *s = NULL, *e;
-    struct rec x[3], more;
-    const char *why = NULL;
-    char *doc = NULL;
-    (void)state;
+    struct tg_config *c = calloc(1, sizeof *c);
+    struct tg_evidence *s = NULL;
 
-    assert_non_null(mkdtemp(dir));
-    snprintf(file, sizeof file, "%s/s.db", dir);
-    c = calloc(1, sizeof *c);
     assert_non_null(c);
-    c->store.path = file;
+    c->store.path = (char *)file;
     c->store.busy_timeout_ms = 2000;
     c->store.hmac_key = (unsigned char *)"k3y";
     c->store.hmac_key_len = 3;
@@ -739,12 +734,27 @@ static void test_migrate(void **state)
     }
     en.len = strlen(en.json);
     assert_int_equal(tg_evidence_append_entry(s, &en), 0);
-    make(&more, "d-act", "T-2", "z");
-    more.r.actions_json = "[{\"system\":\"jira\",\"action\":\"comment\","
-                          "\"params\":{\"text\":\"hi\"}}]";
-    assert_int_equal(tg_evidence_append(s, &more.r), 0);
+    make(more, "d-act", "T-2", "z");
+    more->r.actions_json = "[{\"system\":\"jira\",\"action\":\"comment\","
+                           "\"params\":{\"text\":\"hi\"}}]";
+    assert_int_equal(tg_evidence_append(s, &more->r), 0);
     tg_evidence_close(s);
     free(c);
+}
+
+static void test_migrate(void **state)
+{
+    char *url = new_db(), dir[] = "/tmp/tgps-XXXXXX", file[300];
+    struct tg_evidence_migration m;
+    struct tg_evidence *e;
+    struct rec x[3], more;
+    const char *why = NULL;
+    char *doc = NULL;
+    (void)state;
+
+    assert_non_null(mkdtemp(dir));
+    snprintf(file, sizeof file, "%s/s.db", dir);
+    migrate_source(file, x, &more);
 
     assert_int_equal(tg_evidence_migrate(
                          file, url, (const unsigned char *)"k3y", 3, &m, &why),

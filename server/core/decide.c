@@ -7,6 +7,7 @@
 
 #include "server/core/canonical.h"
 #include "server/core/decision.h"
+#include "server/core/facts.h"
 #include "server/core/judged.h"
 #include "validators/errors.h"
 
@@ -27,6 +28,8 @@ void tg_decided_cleanup(struct tg_decided *o)
 {
     json_decref(o->doc);
     o->doc = NULL;
+    json_decref(o->facts); /* before what it borrows */
+    o->facts = NULL;
     json_decref(o->judged);
     o->judged = NULL;
     tg_result_cleanup(&o->result);
@@ -107,7 +110,11 @@ static int document(const struct tg_decide *d, struct tg_decided *o)
         return 0;
     o->judged = tg_judged_build(&o->ticket, &d->cfg->policy,
                                 &d->cfg->directory, d->now);
-    return o->judged ? 0 : TG_ENOMEM;
+    /* What replay and the report read of it, recorded beside it (issues
+     * 13/14): they need not parse both documents of every record. */
+    if (o->judged && o->doc)
+        o->facts = tg_facts_build(o->doc, o->judged);
+    return o->judged && (o->facts || !o->doc) ? 0 : TG_ENOMEM;
 }
 
 int tg_decide(const struct tg_decide *d, const json_t *canonical,

@@ -55,6 +55,10 @@ struct tg_decided {
     /* The judged ticket (core/judged.h, PLAN.md interface 2) of a decision
      * that is not skip, for the evidence record; else NULL. */
     json_t *judged;
+    /* Its facts document (core/facts.h), built with it from doc and
+     * judged, whose values it borrows: dump it before they change. NULL
+     * when judged is. */
+    json_t *facts;
     enum tg_decide_step step; /* where it failed, when it did */
     char *err;                /* caller's buffer: why the map failed */
     size_t err_cap;

@@ -333,7 +333,8 @@ static int bind_skip_jti(struct rq *q, const char *endpoint, const char *jti)
 static int record(struct rq *q, const char *endpoint, const char *delivery,
                   const char *jti, const char *ticket, const char *norm,
                   const char *text, size_t text_len, const char *judged,
-                  size_t judged_len, const char *actions)
+                  size_t judged_len, const char *facts, size_t facts_len,
+                  const char *actions)
 {
     struct tg_evidence_record rec = {
         .decision_id = q->decision_id,
@@ -349,6 +350,9 @@ static int record(struct rq *q, const char *endpoint, const char *delivery,
         /* the judged ticket (core/judged.h), kept inside the chain */
         .judged_json = judged,
         .judged_len = judged_len,
+        /* what replay and the report read of both (core/facts.h) */
+        .facts_json = facts,
+        .facts_len = facts_len,
         /* act-back (actback/plan.h), queued in the record's transaction */
         .actions_json = actions,
     };
@@ -465,8 +469,9 @@ static void decide(struct rq *q, const char *endpoint, const char *doc_source,
     struct tg_decided o;
     char err[512], *heap = NULL, sbuf[TG_DOC_STACK];
     char *jheap = NULL, jbuf[TG_DOC_STACK], *actions = NULL;
-    const char *text = NULL, *judged = NULL;
-    size_t text_len = 0, judged_len = 0;
+    char *fheap = NULL, fbuf[1024]; /* the facts: ~0.4-0.8 KB */
+    const char *text = NULL, *judged = NULL, *facts = NULL;
+    size_t text_len = 0, judged_len = 0, facts_len = 0;
     int rc;
 
     tg_decided_init(&o, err, sizeof(err));
@@ -486,6 +491,9 @@ static void decide(struct rq *q, const char *endpoint, const char *doc_source,
     if (o.judged && !(judged = tg_http_dump_doc(o.judged, jbuf, sizeof(jbuf),
                                                 &jheap, &judged_len)))
         text = NULL;
+    if (o.facts && !(facts = tg_http_dump_doc(o.facts, fbuf, sizeof(fbuf),
+                                              &fheap, &facts_len)))
+        text = NULL;
     if (!text) {
         tg_http_send_internal(q);
         goto out;
@@ -501,7 +509,7 @@ static void decide(struct rq *q, const char *endpoint, const char *doc_source,
     }
     if (o.result.verdict != TG_SKIP &&
         record(q, endpoint, delivery, jti, o.ticket.id, dc.norm, text,
-               text_len, judged, judged_len, actions) != 0)
+               text_len, judged, judged_len, facts, facts_len, actions) != 0)
         goto out;
     if (actions)
         tg_sender_wake(q->h->sender); /* after the commit: they are there */
@@ -514,6 +522,7 @@ static void decide(struct rq *q, const char *endpoint, const char *doc_source,
 out:
     free(heap);
     free(jheap);
+    free(fheap);
     free(actions);
     free(dc.norm);
     tg_decided_cleanup(&o);

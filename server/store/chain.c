@@ -72,7 +72,9 @@ int tg_chain_hash(const struct tg_chain_field f[F_N], int v2, unsigned char out[
 {
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     int v3 = v2 && f[F_FACTS].p != NULL;
-    const char *tag = v3 ? PREIMAGE_TAG_V3 : v2 ? PREIMAGE_TAG_V2 : PREIMAGE_TAG;
+    const char *tag = v3   ? PREIMAGE_TAG_V3
+                      : v2 ? PREIMAGE_TAG_V2
+                           : PREIMAGE_TAG;
     int nf = v3 ? F_N : v2 ? F_N2 : F_N1;
     unsigned int len = 0;
     int rc = TG_EIO;

@@ -169,9 +169,10 @@ enum texts {
 static void damage(const char *path, const char *id, enum texts mode)
 {
     static const char *const sql[] = {
+        /* without its facts: the cut document is all there is */
         [TEXTS_BAD_DOC] = "UPDATE records SET decision = "
-                          "substr(decision, 1, length(decision) / 2) "
-                          "WHERE decision_id = ?1",
+                          "substr(decision, 1, length(decision) / 2), "
+                          "facts = NULL WHERE decision_id = ?1",
         [TEXTS_BAD_JUDGED] = "UPDATE records SET judged = "
                              "'{\"ticket\":{\"id\":\"ACC-1\",' "
                              "WHERE decision_id = ?1",
@@ -227,13 +228,15 @@ static void record_as(const struct tg_config *c, struct tg_evidence *e,
                                 .ctx = &cf};
     struct tg_evidence_record r;
     struct tg_decided o;
-    char err[256], *doc, *judged;
+    char err[256], *doc, *judged, *facts;
 
     tg_decided_init(&o, err, sizeof err);
     assert_int_equal(tg_decide(&d, v, &o), 0);
     assert_non_null(o.judged);
+    assert_non_null(o.facts);
     doc = json_dumps(o.doc, JSON_COMPACT);
     judged = judged_text(o.judged, mode);
+    facts = json_dumps(o.facts, JSON_COMPACT);
     memset(&r, 0, sizeof r);
     r.decision_id = o.decision_id;
     r.ticket = o.ticket.id;
@@ -244,14 +247,19 @@ static void record_as(const struct tg_config *c, struct tg_evidence *e,
     r.decision_json = doc;
     r.decision_len = strlen(doc);
     r.justification_norm = cf.norm;
+    /* A record without its judged ticket is one from before issue 13:
+     * it has no facts either. */
     if (mode != TEXTS_BARE) {
         r.judged_json = judged;
         r.judged_len = strlen(judged);
+        r.facts_json = facts;
+        r.facts_len = strlen(facts);
     }
     assert_int_equal(tg_evidence_append(e, &r), 0);
     snprintf(id, 32, "%s", o.decision_id);
     free(doc);
     free(judged);
+    free(facts);
     free(cf.norm);
     tg_decided_cleanup(&o);
 }
@@ -611,6 +619,131 @@ static void test_texts_read_by_jansson(void **state)
     tg_test_server_cleanup(&s);
 }
 
+/* Runs sql (one statement, ?1 bound to id when not NULL) on the store
+ * file at path; returns how many rows it changed. */
+static int store_sql(const char *path, const char *sql, const char *id)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    int n;
+
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+    if (id)
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    n = sqlite3_step(st);
+    if (n == SQLITE_ROW)
+        n = sqlite3_column_int(st, 0);
+    else if (n == SQLITE_DONE)
+        n = sqlite3_changes(db);
+    else
+        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+/* The text output without its first line (it names the store file). */
+static const char *after_store(const char *out)
+{
+    const char *nl = strchr(out, '\n');
+
+    assert_non_null(nl);
+    return nl + 1;
+}
+
+/* Replays store under cfg in both formats and compares with the other
+ * store's output: the same, but for the store's name. */
+static void same_output(const char *cfg, const char *a, const char *b)
+{
+    static const char *const since = "2025-06-04T00:00:00Z";
+    struct run ra, rb;
+    json_t *va, *vb;
+
+    ra = replay((const char *[]){"-c", cfg, "--store", a, NULL});
+    rb = replay((const char *[]){"-c", cfg, "--store", b, NULL});
+    assert_int_equal(ra.rc, 0);
+    assert_int_equal(rb.rc, 0);
+    assert_string_equal(after_store(ra.out), after_store(rb.out));
+    run_free(&ra);
+    run_free(&rb);
+    va = replay_json(cfg, a, since);
+    vb = replay_json(cfg, b, since);
+    json_object_del(va, "store");
+    json_object_del(vb, "store");
+    assert_true(json_equal(va, vb));
+    json_decref(va);
+    json_decref(vb);
+}
+
+/* Records with facts replay exactly as the same records without them (the
+ * facts column NULLed: read from the decision documents), under the live
+ * policy and a tightened one, in text and JSON. And the facts are what is
+ * read: a record whose facts say another verdict than its decision
+ * document replays from the facts (also facts whose members come in
+ * another order); the copy without facts sees no change. */
+static void test_facts_or_documents(void **state)
+{
+    struct tg_server s;
+    char ids[N_TICKETS + 1][32], cand[400], bare[400], sql[440];
+    struct tg_config *c;
+    json_t *v, *x;
+
+    (void)state;
+    c = prepare(&s, ids, 0);
+    snprintf(cand, sizeof cand, "%s/candidate.yaml", s.dir);
+    snprintf(bare, sizeof bare, "%s/nofacts.db", s.dir);
+    assert_int_equal(store_sql(c->store.path, "SELECT count(*) FROM records "
+                                              "WHERE facts IS NOT NULL",
+                               NULL),
+                     N_TICKETS);
+    snprintf(sql, sizeof sql, "VACUUM INTO '%s'", bare);
+    store_sql(c->store.path, sql, NULL);
+    assert_int_equal(store_sql(bare, "UPDATE records SET facts = NULL "
+                                     "WHERE facts IS NOT NULL",
+                               NULL),
+                     N_TICKETS);
+    same_output(cand, c->store.path, bare);
+    same_output(s.config, c->store.path, bare);
+
+    /* ids[0] allowed: its facts say deny; ids[3] allowed: facts in
+     * another order saying annotate. */
+    assert_int_equal(
+        store_sql(c->store.path,
+                  "UPDATE records SET facts = replace(facts, "
+                  "'{\"decision\":\"allow\",', '{\"decision\":\"deny\",') "
+                  "WHERE decision_id = ?1",
+                  ids[0]),
+        1);
+    assert_int_equal(
+        store_sql(c->store.path,
+                  "UPDATE records SET facts = '{\"findings\":[],"
+                  "\"decision\":\"annotate\"}' WHERE decision_id = ?1",
+                  ids[3]),
+        1);
+    v = replay_json(s.config, c->store.path, NULL);
+    assert_int_equal(json_integer_value(json_object_get(v, "changed")), 2);
+    x = json_array_get(json_object_get(v, "changes"), 0);
+    assert_string_equal(json_string_value(json_object_get(x, "decision_id")),
+                        ids[0]);
+    assert_string_equal(json_string_value(json_object_get(x, "from")),
+                        "deny");
+    assert_string_equal(json_string_value(json_object_get(x, "to")),
+                        "allow");
+    x = json_array_get(json_object_get(v, "changes"), 1);
+    assert_string_equal(json_string_value(json_object_get(x, "decision_id")),
+                        ids[3]);
+    assert_string_equal(json_string_value(json_object_get(x, "from")),
+                        "annotate");
+    json_decref(v);
+    v = replay_json(s.config, bare, NULL);
+    assert_int_equal(json_integer_value(json_object_get(v, "changed")), 0);
+    json_decref(v);
+    tg_config_free(c);
+    tg_test_server_cleanup(&s);
+}
+
 static void test_usage_errors(void **state)
 {
     struct tg_server s;
@@ -652,6 +785,7 @@ int main(void)
         cmocka_unit_test(test_since_until),
         cmocka_unit_test(test_copy_forward_from_history),
         cmocka_unit_test(test_texts_read_by_jansson),
+        cmocka_unit_test(test_facts_or_documents),
         cmocka_unit_test(test_usage_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -318,11 +318,6 @@ static int first_pass(const struct pool *p, const struct chunk *c,
     return TG_OK;
 }
 
-/* The facts document s begins {"decision":"<verdict>","findings": as
- * tg_facts_build writes it: its verdict and findings as a document of
- * their own, the findings array parsed alone by jansson, which stops at
- * its end (JSON_DISABLE_EOF_CHECK) and leaves the ticket and identities
- * after it unread. NULL when s begins otherwise or does not read. */
 /* The recorded side of a facts document (tg_facts_build: the decision
  * document's "decision" and "findings" at the same paths, then the
  * ticket's and the identities' few members) into *was: parsed whole by

@@ -318,40 +318,46 @@ void tg_pg_conn_put(struct tg_pg *e, PGconn *db, int ok)
 
 /*
  * The writer's statements, prepared once a connection (writer_prepare): a
- * record with its copy-forward use and its jti binding (one statement, a
- * data-modifying CTE: the side rows go in only with the record), an
- * entry, the chain's lock and its head. Parsing and planning them for
- * every record was about 40% of PostgreSQL's CPU under load.
+ * record (a decision's with its copy-forward use and its jti binding, as
+ * data-modifying CTEs of the same statement; one variant for each of the
+ * four cases, so that no statement opens a table it does not write), the
+ * chain's lock and its head. Parsing and planning them for every record
+ * was about 40% of PostgreSQL's CPU under load.
  *
- * A record's INSERT has no ON CONFLICT: a decision_id taken fails the
- * statement (unique_violation), which aborts the transaction, and the
- * batch is written again without that item (attempt_batch). So the
- * records of a batch can be hashed one after the other up front and sent
- * together (pipeline mode: one round trip), each hashed on the assumption
- * that the one before it goes in, which the transaction makes true or
- * undoes whole.
+ * The records INSERT has no ON CONFLICT: a decision_id taken fails the
+ * statement (unique_violation; its side rows with it), which aborts the
+ * transaction, and the batch is written again without that item
+ * (attempt_batch). So the records of a batch can be hashed one after the
+ * other up front and sent together (pipeline mode: one round trip), each
+ * hashed on the assumption that the one before it goes in, which the
+ * transaction makes true or undoes whole.
  */
-#define STMT_REC "tg_rec"
-#define STMT_ENT "tg_ent"
 #define STMT_LOCK "tg_lock"
 #define STMT_HEAD "tg_head"
 #define REC_PARAMS (TG_PG_RECORD_NCOLS + 1)
-static const char SQL_REC[] =
-    "WITH ins AS (INSERT INTO records(" TG_PG_RECORD_COLUMNS
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
-    " $12, $13, $14, $15, $16) RETURNING 1),"
-    " ju AS (INSERT INTO just_use(just_norm, ticket, last_time)"
-    " SELECT $10, $3, $8 FROM ins WHERE $10 IS NOT NULL"
-    " ON CONFLICT (just_norm, ticket) DO UPDATE SET last_time ="
-    " GREATEST(just_use.last_time, EXCLUDED.last_time)),"
-    " jt AS (INSERT INTO jti_use(source, jti, body_sha256,"
-    " decision_id, time) SELECT $4, $17::text, $6, $2, $8 FROM ins"
-    " WHERE $17::text IS NOT NULL"
-    " ON CONFLICT (source, jti) DO NOTHING)"
-    " SELECT count(*) FROM ins";
-static const char SQL_ENT[] =
-    "INSERT INTO records(" TG_PG_RECORD_COLUMNS ") VALUES ($1, $2, $3, $4,"
-    " $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
+#define REC_INSERT                                                             \
+    "INSERT INTO records(" TG_PG_RECORD_COLUMNS ") VALUES ($1, $2, $3, $4,"   \
+    " $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+/* the copy-forward use of just_norm $10 by ticket $3 at time $8 */
+#define REC_JUST                                                               \
+    "ju AS (INSERT INTO just_use(just_norm, ticket, last_time)"               \
+    " SELECT $10, $3, $8 ON CONFLICT (just_norm, ticket) DO UPDATE SET"       \
+    " last_time = GREATEST(just_use.last_time, EXCLUDED.last_time))"
+/* jti $17 bound to the decision (a skip may have bound it before: kept) */
+#define REC_JTI                                                                \
+    "jt AS (INSERT INTO jti_use(source, jti, body_sha256, decision_id,"       \
+    " time) VALUES ($4, $17, $6, $2, $8) ON CONFLICT (source, jti)"           \
+    " DO NOTHING)"
+/* [with a just_norm][with a jti]: name, statement, parameters */
+static const struct {
+    const char *name, *sql;
+    int n;
+} REC_STMT[2][2] = {
+    {{"tg_rec", REC_INSERT, REC_PARAMS - 1},
+     {"tg_rec_t", "WITH " REC_JTI " " REC_INSERT, REC_PARAMS}},
+    {{"tg_rec_j", "WITH " REC_JUST " " REC_INSERT, REC_PARAMS - 1},
+     {"tg_rec_jt", "WITH " REC_JUST ", " REC_JTI " " REC_INSERT,
+      REC_PARAMS}}};
 static const char SQL_LOCK[] = "SELECT pg_advisory_xact_lock($1::bigint)";
 /* the last record, else the checkpoint anchor (o orders them) */
 static const char SQL_HEAD[] =
@@ -370,7 +376,8 @@ static const char SQL_HEAD[] =
 /* A link hashed and waiting to be sent: its parameters and their text. */
 struct pend {
     struct tg_pg_item *it;
-    int rec; /* a decision record (STMT_REC), else an entry (STMT_ENT) */
+    int rec;  /* a decision record, else an entry */
+    int just, jti; /* REC_STMT[just][jti] */
     char seq[24], time[24], prev[65], hash[65], mac[65], body[65];
     const char *v[REC_PARAMS];
     int len[REC_PARAMS];
@@ -386,34 +393,36 @@ struct batch {
     struct pend pend[PEND_MAX];
 };
 
+/* Prepares sql as name on db. 0 or TG_EIO. */
+static int prepare_one(PGconn *db, const char *name, const char *sql, int n)
+{
+    PGresult *r = PQprepare(db, name, sql, n, NULL);
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+
+    if (!ok)
+        tg_log_event(TG_LOG_DEBUG, "evidence_pg", "prepare %s: %s", name,
+                     PQerrorMessage(db));
+    PQclear(r);
+    return ok ? 0 : TG_EIO;
+}
+
 /* Prepares the writer's statements on db (the schema exists). 0 or
  * TG_EIO. */
 static int writer_prepare(PGconn *db)
 {
-    static const struct {
-        const char *name, *sql;
-        int n;
-    } st[] = {{STMT_REC, SQL_REC, REC_PARAMS},
-              {STMT_ENT, SQL_ENT, REC_PARAMS - 1},
-              {STMT_LOCK, SQL_LOCK, 1},
-              {STMT_HEAD, SQL_HEAD, 0}};
-
     /* The documents of a record (~3 KB) are compressed when stored: lz4
      * (PostgreSQL 14+ built with it) does it several times faster than
      * the default pglz, which was ~5% of the server's CPU. Where it is
      * not available, the default stays. */
     PQclear(PQexec(db, "SET default_toast_compression = lz4"));
-    for (size_t i = 0; i < sizeof st / sizeof st[0]; i++) {
-        PGresult *r = PQprepare(db, st[i].name, st[i].sql, st[i].n, NULL);
-        int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-
-        if (!ok)
-            tg_log_event(TG_LOG_DEBUG, "evidence_pg", "prepare: %s",
-                         PQerrorMessage(db));
-        PQclear(r);
-        if (!ok)
-            return TG_EIO;
-    }
+    if (prepare_one(db, STMT_LOCK, SQL_LOCK, 1) ||
+        prepare_one(db, STMT_HEAD, SQL_HEAD, 0))
+        return TG_EIO;
+    for (int j = 0; j < 2; j++)
+        for (int t = 0; t < 2; t++)
+            if (prepare_one(db, REC_STMT[j][t].name, REC_STMT[j][t].sql,
+                            REC_STMT[j][t].n))
+                return TG_EIO;
     return 0;
 }
 
@@ -702,9 +711,9 @@ static int pend_flush(struct batch *b)
     for (int i = 0; i < n; i++) {
         struct pend *p = &b->pend[i];
 
-        if (PQsendQueryPrepared(b->db, p->rec ? STMT_REC : STMT_ENT,
-                                p->rec ? REC_PARAMS : REC_PARAMS - 1, p->v,
-                                p->len, NULL, 0) != 1) {
+        if (PQsendQueryPrepared(b->db, REC_STMT[p->just][p->jti].name,
+                                REC_STMT[p->just][p->jti].n, p->v, p->len,
+                                NULL, 0) != 1) {
             rc = TG_EIO;
             break;
         }
@@ -766,6 +775,8 @@ static int link_queue(struct batch *b, struct tg_pg_item *it,
     pend_params(p, f, e->keylen > 0, jti);
     p->it = it;
     p->rec = rec;
+    p->just = rec && f[F_JUST].p != NULL;
+    p->jti = rec && jti != NULL;
     b->n++;
     b->seq++;
     memcpy(b->hash, p->hash, 65);

@@ -22,7 +22,7 @@
  * one: a store of copied justifications would replay as copy-forward
  * findings the recorded decisions never had), decided under CONFIG through
  * tg_decide one second apart from 2026-12-01T00:00:00Z, with their judged
- * tickets: real decisions, as serve makes them. The first is recorded
+ * tickets and facts documents: real decisions, as serve makes them. The first is recorded
  * through the store API (which creates the store); the rest are inserted
  * in one SQLite transaction, because appending a million records one by
  * one through the API takes minutes. Their hash columns are left empty:
@@ -39,7 +39,7 @@
 /* One decision, its texts malloc'd. */
 struct made {
     char id[32];
-    char *ticket, *doc, *judged;
+    char *ticket, *doc, *judged, *facts;
 };
 
 static void made_free(struct made *m)
@@ -47,6 +47,7 @@ static void made_free(struct made *m)
     free(m->ticket);
     free(m->doc);
     free(m->judged);
+    free(m->facts);
     memset(m, 0, sizeof(*m));
 }
 
@@ -81,7 +82,8 @@ static int make(const struct tg_config *c, json_t *t, const char *just,
     json_object_set_new(o.doc, "decision_id", json_string(m->id));
     if (!(m->ticket = strdup(id)) ||
         !(m->doc = json_dumps(o.doc, JSON_COMPACT)) ||
-        !(m->judged = json_dumps(o.judged, JSON_COMPACT)))
+        !(m->judged = json_dumps(o.judged, JSON_COMPACT)) ||
+        !o.facts || !(m->facts = json_dumps(o.facts, JSON_COMPACT)))
         goto out;
     rc = 0;
 out:
@@ -113,6 +115,8 @@ static int first(const struct tg_config *c, const struct made *m,
     r.decision_len = strlen(m->doc);
     r.judged_json = m->judged;
     r.judged_len = strlen(m->judged);
+    r.facts_json = m->facts;
+    r.facts_len = strlen(m->facts);
     rc = tg_evidence_append(e, &r);
     tg_evidence_close(e);
     return rc == 0 ? 0 : -1;
@@ -158,7 +162,7 @@ int main(int argc, char **argv)
     }
     tg_time_parse(T0, strlen(T0), &t0);
     for (; made == 0 && k < n * 2 && n_tpl; k++) {
-        struct made m = {{0}, NULL, NULL, NULL};
+        struct made m = {{0}, NULL, NULL, NULL, NULL};
         int rc = make(c, tpl[k % n_tpl], just[k % n_tpl], k, t0 + k, &m);
         if (rc < 0 || (rc == 0 && first(c, &m, t0 + k) != 0))
             goto out;
@@ -172,13 +176,14 @@ int main(int argc, char **argv)
             db,
             "INSERT INTO records(decision_id, ticket, source, delivery_id,"
             " body_sha256, policy, time, decision, just_norm, prev_hash, hash,"
-            " mac, kind, judged) SELECT ?1, ?2, source, NULL, body_sha256,"
-            " policy, ?3, ?4, NULL, '', '', NULL, kind, ?5 FROM records"
+            " mac, kind, judged, facts) SELECT ?1, ?2, source, NULL,"
+            " body_sha256, policy, ?3, ?4, NULL, '', '', NULL, kind, ?5, ?6"
+            " FROM records"
             " ORDER BY seq LIMIT 1",
             -1, &st, NULL) != SQLITE_OK)
         goto sql_fail;
     for (; made < n; k++) {
-        struct made m = {{0}, NULL, NULL, NULL};
+        struct made m = {{0}, NULL, NULL, NULL, NULL};
         int rc = make(c, tpl[k % n_tpl], just[k % n_tpl], k, t0 + k, &m);
         if (rc < 0)
             goto out;
@@ -189,6 +194,7 @@ int main(int argc, char **argv)
         sqlite3_bind_int64(st, 3, t0 + k);
         sqlite3_bind_text(st, 4, m.doc, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 5, m.judged, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 6, m.facts, -1, SQLITE_STATIC);
         rc = sqlite3_step(st);
         sqlite3_reset(st);
         made_free(&m);

@@ -16,6 +16,8 @@
 #include "server/store/store.h"
 #include "tests/support/ocstore.h"
 
+#include <sqlite3.h>
+
 #define B 1800000000LL /* 2027-01-15T08:00:00Z */
 #define H 3600LL
 #define D 86400LL
@@ -810,22 +812,15 @@ static void test_facts_read(void **state)
     tg_oc_set_free(s);
 }
 
-/* Rows spread over many small batches and both parser threads make the
- * same set, in the same order, as one batch: the same report, work list
- * and event order (deny codes first seen by either parser included). */
-static void test_batched_load_same(void **state)
+/* A store of 120 decisions (a fifth denied, with codes) and their grants
+ * and revokes, at path. */
+static void mixed_store(const char *path)
 {
     static const char *const codes[] = {"OWNER_MISSING", "EXPIRY_TOO_LONG",
                                         "SCOPE_WILDCARD", "SOD_SELF_APPROVAL"};
-    char path[256], exp[32], id[32], sid[32], f[128];
-    struct tg_evidence *e;
-    struct tg_oc_set *one, *many;
-    struct tg_oc_opts o = opts(B, B + 40 * D, B + 40 * D);
-    json_t *r1, *r2;
-    (void)state;
+    char exp[32], id[32], sid[32], f[128];
+    struct tg_evidence *e = tg_ocs_open(path);
 
-    store_path(path, sizeof path);
-    e = tg_ocs_open(path);
     for (int i = 0; i < 120; i++) {
         char who[16];
         snprintf(id, sizeof id, "M-%d", i);
@@ -856,6 +851,21 @@ static void test_batched_load_same(void **state)
         }
     }
     tg_evidence_close(e);
+}
+
+/* Rows spread over many small batches and both parser threads make the
+ * same set, in the same order, as one batch: the same report, work list
+ * and event order (deny codes first seen by either parser included). */
+static void test_batched_load_same(void **state)
+{
+    char path[256];
+    struct tg_oc_set *one, *many;
+    struct tg_oc_opts o = opts(B, B + 40 * D, B + 40 * D);
+    json_t *r1, *r2;
+    (void)state;
+
+    store_path(path, sizeof path);
+    mixed_store(path);
     assert_int_equal(tg_oc_load_file(path, &one), 0);
     assert_int_equal(tg_oc_load_file_batched(path, 600, &many), 0);
     assert_int_equal(one->nd, 120);
@@ -879,6 +889,72 @@ static void test_batched_load_same(void **state)
     json_decref(r2);
     tg_oc_set_free(one);
     tg_oc_set_free(many);
+}
+
+/* Runs sql on the store file at path; returns the first column of its
+ * row, else how many rows it changed. */
+static int store_sql(const char *path, const char *sql)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    int n;
+
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+    n = sqlite3_step(st);
+    if (n == SQLITE_ROW)
+        n = sqlite3_column_int(st, 0);
+    else if (n == SQLITE_DONE)
+        n = sqlite3_changes(db);
+    else
+        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+/* Decisions recorded with facts make the same report and work list as the
+ * same store with the facts NULLed (read from the decision documents and
+ * judged tickets), through the batched load of both parser threads. */
+static void test_facts_same_report(void **state)
+{
+    char path[256], bare[300], sql[400];
+    struct tg_oc_set *a, *b;
+    struct tg_oc_opts o = opts(B, B + 40 * D, B + 40 * D);
+    json_t *r1, *r2;
+    (void)state;
+
+    store_path(path, sizeof path);
+    mixed_store(path);
+    snprintf(bare, sizeof bare, "%s.bare", path);
+    snprintf(sql, sizeof sql, "VACUUM INTO '%s'", bare);
+    store_sql(path, sql);
+    assert_int_equal(
+        store_sql(path, "SELECT count(*) FROM records WHERE facts IS NOT NULL"),
+        120);
+    assert_int_equal(
+        store_sql(bare, "UPDATE records SET facts = NULL WHERE facts IS NOT NULL"),
+        120);
+    assert_int_equal(tg_oc_load_file_batched(path, 600, &a), 0);
+    assert_int_equal(tg_oc_load_file_batched(bare, 600, &b), 0);
+    assert_int_equal(a->nd, 120);
+    assert_int_equal(b->nd, a->nd);
+    assert_int_equal(b->unreadable, 0);
+    assert_int_equal(a->unreadable, 0);
+    r1 = tg_oc_report(a, &o, 1);
+    r2 = tg_oc_report(b, &o, 1);
+    assert_non_null(r1);
+    assert_true(json_equal(r1, r2));
+    json_decref(r1);
+    json_decref(r2);
+    r1 = tg_oc_expirations(a, B + 40 * D, B + 40 * D, 0);
+    r2 = tg_oc_expirations(b, B + 40 * D, B + 40 * D, 0);
+    assert_true(json_equal(r1, r2));
+    json_decref(r1);
+    json_decref(r2);
+    tg_oc_set_free(a);
+    tg_oc_set_free(b);
 }
 
 static int setup(void **state)
@@ -912,6 +988,7 @@ int main(void)
         cmocka_unit_test(test_expirations),
         cmocka_unit_test(test_totals),
         cmocka_unit_test(test_batched_load_same),
+        cmocka_unit_test(test_facts_same_report),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "server/config/config.h"
+#include "server/core/facts.h"
 #include "server/store/store.h"
 #include "validators/timeparse.h"
 
@@ -43,8 +44,8 @@ void tg_ocs_decision(struct tg_evidence *e, const struct tg_ocs_decision *d)
 {
     static unsigned long n;
     char id[64], tb[32];
-    json_t *doc, *judged, *ticket, *aps, *apl, *findings;
-    char *dj, *jj;
+    json_t *doc, *judged, *ticket, *aps, *apl, *findings, *facts;
+    char *dj, *jj, *fj;
     struct tg_evidence_record r;
 
     snprintf(id, sizeof id, "d-%012lu-abc", ++n);
@@ -91,10 +92,14 @@ void tg_ocs_decision(struct tg_evidence *e, const struct tg_ocs_decision *d)
                        ident(d->beneficiary, d->beneficiary_resolved),
                        "approvers", aps);
     assert_non_null(judged);
+    /* and its facts document, as tg_decide makes it */
+    facts = tg_facts_build(doc, judged);
     dj = json_dumps(doc, JSON_COMPACT);
     jj = json_dumps(judged, JSON_COMPACT);
+    fj = facts ? json_dumps(facts, JSON_COMPACT) : NULL;
     assert_non_null(dj);
     assert_non_null(jj);
+    assert_non_null(fj);
     memset(&r, 0, sizeof r);
     r.decision_id = id;
     r.ticket = d->ticket;
@@ -106,9 +111,13 @@ void tg_ocs_decision(struct tg_evidence *e, const struct tg_ocs_decision *d)
     r.decision_len = strlen(dj);
     r.judged_json = jj;
     r.judged_len = strlen(jj);
+    r.facts_json = fj;
+    r.facts_len = strlen(fj);
     assert_int_equal(tg_evidence_append(e, &r), 0);
     free(dj);
     free(jj);
+    free(fj);
+    json_decref(facts);
     json_decref(doc);
     json_decref(judged);
 }

@@ -19,7 +19,8 @@ struct tg_ocs_approver {
 
 /* A decision on ticket as tg_decide records it: the decision document
  * (verdict "allow", "annotate", "deny"; findings_json a JSON array text,
- * NULL for none) and the judged ticket (Interface 2). expires NULL: no
+ * NULL for none), the judged ticket (Interface 2) and their facts
+ * document (core/facts.h). expires NULL: no
  * expires_at; created TG_OCS_NOTIME: no created_at. env may be NULL.
  * Asserts that the append succeeded. */
 struct tg_ocs_decision {

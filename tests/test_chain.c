@@ -86,9 +86,16 @@ static const char JUDGED[] =
     "\"identities\":{\"requester\":{\"given\":\"alice\","
     "\"resolved\":\"alice\"}}}";
 
-/* Appends decision id of ticket at t, with the judged document (or not). */
-static int decide(struct tg_evidence *e, const char *id, const char *ticket,
-                  int64_t t, const char *judged)
+/* A facts document (core/facts.h) as the server writes it. */
+static const char FACTS[] =
+    "{\"decision\":\"allow\",\"findings\":[],\"identities\":"
+    "{\"requester\":{\"given\":\"alice\",\"resolved\":\"alice\"}}}";
+
+/* Appends decision id of ticket at t, with the judged document and the
+ * facts (or not). */
+static int decide_facts(struct tg_evidence *e, const char *id,
+                        const char *ticket, int64_t t, const char *judged,
+                        const char *facts)
 {
     struct tg_evidence_record r;
     char doc[256];
@@ -108,7 +115,16 @@ static int decide(struct tg_evidence *e, const char *id, const char *ticket,
     r.decision_len = strlen(doc);
     r.judged_json = judged;
     r.judged_len = judged ? strlen(judged) : 0;
+    r.facts_json = facts;
+    r.facts_len = facts ? strlen(facts) : 0;
     return tg_evidence_append(e, &r);
+}
+
+/* The same without facts (a record as written before them: v2). */
+static int decide(struct tg_evidence *e, const char *id, const char *ticket,
+                  int64_t t, const char *judged)
+{
+    return decide_facts(e, id, ticket, t, judged, NULL);
 }
 
 static int entry(struct tg_evidence *e, const char *kind, const char *key,
@@ -225,7 +241,7 @@ struct seen {
     char kinds[16][16], keys[16][48];
     uint64_t seq[16];
     int64_t time[16];
-    int has_ticket[16], has_policy[16], has_judged[16];
+    int has_ticket[16], has_policy[16], has_judged[16], has_facts[16];
 };
 
 static int collect(void *ctx, const struct tg_evidence_row *row)
@@ -245,6 +261,11 @@ static int collect(void *ctx, const struct tg_evidence_row *row)
     s->has_judged[i] = row->judged != NULL;
     if (row->judged)
         assert_memory_equal(row->judged, JUDGED, row->judged_len);
+    s->has_facts[i] = row->facts != NULL;
+    if (row->facts) {
+        assert_int_equal(row->facts_len, strlen(FACTS));
+        assert_memory_equal(row->facts, FACTS, row->facts_len);
+    }
     s->n++;
     return s->n == s->stop_at ? 7 : 0;
 }
@@ -605,6 +626,15 @@ static void test_tampering_v2(void **state)
         {"entry key changed",
          "UPDATE records SET decision_id = 'event:ev-9' WHERE seq = 5", 5,
          NULL},
+        {"facts altered",
+         "UPDATE records SET facts = replace(facts, 'allow', 'deny')"
+         " WHERE seq = 7", 7, "altered"},
+        {"facts removed (posing as a v2 record)",
+         "UPDATE records SET facts = NULL WHERE seq = 7", 7, "altered"},
+        {"facts added to a v2 record",
+         "UPDATE records SET facts = '{}' WHERE seq = 4", 4, "altered"},
+        {"facts added to an old record",
+         "UPDATE records SET facts = '{}' WHERE seq = 2", 2, "facts"},
     };
 
     (void)state;
@@ -622,6 +652,7 @@ static void test_tampering_v2(void **state)
         assert_int_equal(entry(e, "policy", "sha256:p", NULL, 420,
                                "{\"config\":\"policy:\\n  max_days: 30\\n\"}"),
                          0);
+        assert_int_equal(decide_facts(e, "d-7", "T-1", 430, JUDGED, FACTS), 0);
         tg_evidence_close(e);
         assert_int_equal(verify(path).intact, 1);
         sql(path, cases[i].sql);
@@ -675,6 +706,7 @@ static void test_python_verifier_v2(void **state)
     e = open_store(path);
     assert_int_equal(decide(e, "d-3", "T-1", 300, JUDGED), 0);
     assert_int_equal(entry(e, "policy", "sha256:p", NULL, 310, "{}"), 0);
+    assert_int_equal(decide_facts(e, "d-5", "T-1", 320, JUDGED, FACTS), 0);
     tg_evidence_close(e);
     {
         struct tg_evidence_verdict v = verify(path);
@@ -686,9 +718,18 @@ static void test_python_verifier_v2(void **state)
         assert_non_null(p);
         assert_non_null(fgets(out, sizeof out, p));
         assert_int_equal(pclose(p), 0);
-        assert_non_null(strstr(out, "ok: 4 records"));
+        assert_non_null(strstr(out, "ok: 5 records"));
         assert_non_null(strstr(out, v.head_hash));
     }
+    /* a facts byte changed in the v3 row: caught by the script too */
+    sql(path, "UPDATE records SET facts = replace(facts, 'alice', 'alicf')"
+              " WHERE seq = 5");
+    snprintf(cmd, sizeof cmd, "python3 %s %s 2>/dev/null", script, path);
+    assert_int_equal(WEXITSTATUS(system(cmd)), 1);
+    sql(path, "UPDATE records SET facts = replace(facts, 'alicf', 'alice')"
+              " WHERE seq = 5");
+    snprintf(cmd, sizeof cmd, "python3 %s %s >/dev/null", script, path);
+    assert_int_equal(system(cmd), 0);
     sql(path, "UPDATE records SET judged = replace(judged, 'alice', 'bob')"
               " WHERE seq = 3");
     snprintf(cmd, sizeof cmd, "python3 %s %s 2>/dev/null", script, path);
@@ -789,6 +830,192 @@ static void test_archive_old_store(void **state)
     assert_int_equal(verify(arch).count, 2);
 }
 
+/* The hash of row seq of the store at path recomputed here from
+ * docs/EVIDENCE.md (v1, v2 or v3 by its kind and facts) into out. */
+static void hash_by_hand(const char *path, int seq, char out[65])
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned char d[32];
+    unsigned int len = 0;
+    int v;
+
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    /* a file of version 2 has no facts column: NULL in its place */
+    if (sqlite3_prepare_v2(db,
+        "SELECT seq, decision_id, ticket, source, delivery_id, body_sha256,"
+        " policy, time, decision, just_norm, prev_hash, kind, judged, facts"
+        " FROM records WHERE seq = ?1", -1, &st, NULL) != SQLITE_OK)
+        assert_int_equal(sqlite3_prepare_v2(db,
+            "SELECT seq, decision_id, ticket, source, delivery_id,"
+            " body_sha256, policy, time, decision, just_norm, prev_hash,"
+            " kind, judged, NULL FROM records WHERE seq = ?1", -1, &st,
+            NULL), SQLITE_OK);
+    sqlite3_bind_int(st, 1, seq);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    v = sqlite3_column_type(st, 11) == SQLITE_NULL   ? 1
+        : sqlite3_column_type(st, 13) == SQLITE_NULL ? 2
+                                                     : 3;
+    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    EVP_DigestUpdate(ctx, v == 1   ? "ticketgate-evidence-v1\n"
+                          : v == 2 ? "ticketgate-evidence-v2\n"
+                                   : "ticketgate-evidence-v3\n", 23);
+    for (int i = 0; i < (v == 1 ? 11 : v == 2 ? 13 : 14); i++)
+        feed(ctx, (const char *)sqlite3_column_text(st, i));
+    EVP_DigestFinal_ex(ctx, d, &len);
+    EVP_MD_CTX_free(ctx);
+    for (int k = 0; k < 32; k++)
+        snprintf(out + 2 * k, 3, "%02x", d[k]);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+/* v1, v2 and v3 rows in one chain: each hashed as docs/EVIDENCE.md says
+ * (recomputed here), all verify, the scans hand the facts out with the
+ * v3 row only. */
+static void test_v3_chain(void **state)
+{
+    char path[300], q[320], calc[65];
+    struct tg_evidence *e;
+    struct tg_evidence_verdict v;
+    struct seen s;
+
+    (void)state;
+    new_path(path, sizeof path);
+    make_v1_store(path, 2);
+    e = open_store(path);
+    assert_int_equal(decide(e, "d-3", "T-1", 300, JUDGED), 0);
+    assert_int_equal(decide_facts(e, "d-4", "T-1", 400, JUDGED, FACTS), 0);
+    assert_int_equal(entry(e, "event", "ev-1", "T-1", 410, "{\"n\":1}"), 0);
+    /* a record with facts and no judged ticket: v3 all the same */
+    assert_int_equal(decide_facts(e, "d-6", "T-2", 420, NULL, FACTS), 0);
+    s.n = 0;
+    memset(&s, 0, sizeof s);
+    assert_int_equal(tg_evidence_scan(e, "decision", INT64_MIN, INT64_MAX,
+                                      collect, &s), 0);
+    assert_int_equal(s.n, 5);
+    assert_int_equal(s.has_facts[2], 0);
+    assert_int_equal(s.has_facts[3], 1);
+    assert_int_equal(s.has_facts[4], 1);
+    tg_evidence_close(e);
+    for (int i = 1; i <= 6; i++) {
+        hash_by_hand(path, i, calc);
+        snprintf(q, sizeof q, "SELECT count(*) FROM records WHERE seq = %d"
+                 " AND hash = '%s'", i, calc);
+        if (sql_int(path, q) != 1)
+            fail_msg("row %d is not hashed as docs/EVIDENCE.md says", i);
+    }
+    v = verify(path);
+    assert_int_equal(v.intact, 1);
+    assert_int_equal(v.count, 6);
+    s = scan_file(path, NULL, INT64_MIN, INT64_MAX);
+    assert_int_equal(s.n, 6);
+    assert_int_equal(s.has_facts[1] + s.has_facts[2] + s.has_facts[4], 0);
+    assert_int_equal(s.has_facts[3] + s.has_facts[5], 2);
+    assert_int_equal(sql_int(path, "SELECT count(*) FROM records WHERE"
+                                   " facts IS NOT NULL"), 2);
+}
+
+/* A store made before the facts (schema version 2: no facts column) is
+ * read as it is, gets the column at its next open without a row
+ * rewritten, keeps verifying, and its new rows carry facts; export and
+ * archive carry them, and both halves of an archive verify. */
+static void test_v2_store_gets_facts(void **state)
+{
+    char path[300], arch[320], arch2[320], out[320], line[4096];
+    char before[3][65], q[320];
+    struct tg_evidence *e;
+    struct tg_evidence_verdict v;
+    struct seen s;
+    uint64_t moved = 0;
+    FILE *f;
+    int n = 0;
+
+    (void)state;
+    new_path(path, sizeof path);
+    e = open_store(path);
+    assert_int_equal(decide(e, "d-1", "T-1", 100, JUDGED), 0);
+    assert_int_equal(entry(e, "event", "ev-1", "T-1", 110, "{}"), 0);
+    assert_int_equal(decide(e, "d-3", "T-1", 120, JUDGED), 0);
+    tg_evidence_close(e);
+    sql(path, "ALTER TABLE records DROP COLUMN facts; PRAGMA user_version=2");
+    for (int i = 0; i < 3; i++) {
+        hash_by_hand(path, i + 1, before[i]); /* v2 all three */
+        snprintf(q, sizeof q, "SELECT count(*) FROM records WHERE seq = %d"
+                 " AND hash = '%s'", i + 1, before[i]);
+        assert_int_equal(sql_int(path, q), 1);
+    }
+    v = verify(path);
+    assert_int_equal(v.intact, 1);
+    assert_int_equal(v.count, 3);
+    s = scan_file(path, "decision", INT64_MIN, INT64_MAX);
+    assert_int_equal(s.n, 2);
+    assert_int_equal(s.has_facts[0] + s.has_facts[1], 0);
+    assert_int_equal(sql_int(path, "PRAGMA user_version"), 2);
+
+    e = open_store(path);
+    assert_int_equal(decide_facts(e, "d-4", "T-1", 130, JUDGED, FACTS), 0);
+    tg_evidence_close(e);
+    assert_int_equal(sql_int(path, "PRAGMA user_version"), 3);
+    for (int i = 0; i < 3; i++) {
+        snprintf(q, sizeof q, "SELECT count(*) FROM records WHERE seq = %d"
+                 " AND hash = '%s' AND facts IS NULL", i + 1, before[i]);
+        assert_int_equal(sql_int(path, q), 1);
+    }
+    v = verify(path);
+    assert_int_equal(v.intact, 1);
+    assert_int_equal(v.count, 4);
+    s = scan_file(path, "decision", INT64_MIN, INT64_MAX);
+    assert_int_equal(s.n, 3);
+    assert_int_equal(s.has_facts[2], 1);
+
+    /* export: the facts embedded as an object, null before */
+    snprintf(out, sizeof out, "%s/facts-export.jsonl", tmpdir);
+    f = fopen(out, "w+");
+    assert_non_null(f);
+    assert_int_equal(tg_evidence_export_file(path, INT64_MIN, f, NULL), 0);
+    rewind(f);
+    while (fgets(line, sizeof line, f)) {
+        json_t *o = json_loads(line, 0, NULL), *want = json_loads(FACTS, 0,
+                                                                  NULL);
+
+        assert_non_null(o);
+        n++;
+        if (n < 4)
+            assert_true(json_is_null(json_object_get(o, "facts")));
+        else
+            assert_true(json_equal(json_object_get(o, "facts"), want));
+        json_decref(want);
+        json_decref(o);
+    }
+    fclose(f);
+    assert_int_equal(n, 4);
+
+    /* archive the v2 rows, then the v3 one: every file verifies */
+    snprintf(arch, sizeof arch, "%s.arch", path);
+    snprintf(arch2, sizeof arch2, "%s.arch2", path);
+    assert_int_equal(tg_evidence_archive_file(path, 4, arch, NULL, 0, 2000,
+                                              &moved), 0);
+    assert_int_equal(moved, 3);
+    assert_int_equal(verify(arch).intact, 1);
+    assert_int_equal(verify(path).intact, 1);
+    assert_int_equal(tg_evidence_archive_file(path, 5, arch2, NULL, 0, 2000,
+                                              &moved), 0);
+    assert_int_equal(moved, 1);
+    v = verify(arch2);
+    assert_int_equal(v.intact, 1);
+    assert_int_equal(v.count, 1);
+    s = scan_file(arch2, "decision", INT64_MIN, INT64_MAX);
+    assert_int_equal(s.n, 1);
+    assert_int_equal(s.has_facts[0], 1);
+    /* a changed facts byte in the archive is caught there */
+    sql(arch2, "UPDATE records SET facts = replace(facts, '[]', '[ ]')");
+    v = verify(arch2);
+    assert_int_equal(v.intact, 0);
+    assert_int_equal(v.broken_seq, 4);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -817,6 +1044,8 @@ int main(void)
         cmocka_unit_test(test_export_kinds),
         cmocka_unit_test(test_archive_kinds),
         cmocka_unit_test(test_archive_old_store),
+        cmocka_unit_test(test_v3_chain),
+        cmocka_unit_test(test_v2_store_gets_facts),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

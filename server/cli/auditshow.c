@@ -450,6 +450,19 @@ static json_t *chain_json(const struct chain_state *c)
     return ch;
 }
 
+/* The stored facts document of r (core/facts.h) as JSON: null before
+ * v3, its text as a string when it is not JSON (an edited row: the chain
+ * says so). NULL on ENOMEM. */
+static json_t *facts_json(const struct tg_evidence_shown *r)
+{
+    json_t *v;
+
+    if (!r->facts)
+        return json_null();
+    v = json_loadb(r->facts, r->facts_len, 0, NULL);
+    return v ? v : jtext(r->facts);
+}
+
 /* The record as one JSON object for tools. */
 static int show_json(const struct tg_evidence_shown *r, json_t *doc,
                      json_t *judged, const struct chain_state *c)
@@ -469,7 +482,7 @@ static int show_json(const struct tg_evidence_shown *r, json_t *doc,
           put(o, "ticket_kept", json_boolean(judged != NULL)) ||
           put(o, "decision", json_incref(doc)) ||
           put(o, "judged", judged ? json_incref(judged) : json_null()) ||
-          put(o, "chain", chain_json(c));
+          put(o, "facts", facts_json(r)) || put(o, "chain", chain_json(c));
     if (!bad)
         bad = json_dumpf(o, stdout, JSON_COMPACT) || fputc('\n', stdout) < 0;
     json_decref(o);

@@ -1,0 +1,285 @@
+/* needs: ticketgate */
+/* test_facts_http.c - decisions through HTTP keep their facts document:
+ * the projection of the stored decision and judged ticket (issues 13/14). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+#include <sqlite3.h>
+
+#include "tests/support/tg_test.h"
+
+static struct tg_server S;
+static int seq; /* makes every delivery and ticket its own */
+
+/* The members replay (cli/replay.c, core/change.c) and the report
+ * (outcomes/set.c) read, "[]" for each element of an array. */
+static const char *const DECISION_PATHS[] = {
+    "decision", "findings[].code", "findings[].action",
+    "findings[].exception", "exception", "exceptions", NULL};
+static const char *const JUDGED_PATHS[] = {
+    "ticket.requester", "ticket.beneficiary", "ticket.beneficiary.id",
+    "ticket.scope.system", "ticket.scope.entitlement",
+    "ticket.scope.environment", "ticket.created_at", "ticket.expires_at",
+    "ticket.emergency", "identities.requester.given",
+    "identities.requester.resolved", "identities.beneficiary.given",
+    "identities.beneficiary.resolved", "identities.approvers[].given",
+    "identities.approvers[].resolved", "identities.approvers[].at", NULL};
+
+static int setup(void **state)
+{
+    (void)state;
+    assert_int_equal(tg_test_server_prepare(&S), 0);
+    assert_int_equal(tg_test_server_start(&S), 0);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    if (S.pid)
+        assert_int_equal(tg_test_server_stop(&S), 0);
+    tg_test_server_cleanup(&S);
+    return 0;
+}
+
+/* Where src has the member at path, facts has an equal one; where src
+ * has none, facts has none. An {id, type} ticket beneficiary is kept as
+ * {"id"}: the whole object is not compared. */
+static void same_at(const json_t *src, const json_t *facts, const char *p,
+                    const char *whole)
+{
+    char seg[64];
+    size_t n = strcspn(p, ".[");
+
+    if (!*p) {
+        if (!(json_is_object(src) &&
+              !strcmp(whole, "ticket.beneficiary")) &&
+            !json_equal((json_t *)src, (json_t *)facts))
+            fail_msg("facts differ from the record at %s", whole);
+        return;
+    }
+    if (p[0] == '[') {
+        const char *rest = p[2] == '.' ? p + 3 : p + 2;
+        size_t i;
+        const json_t *e;
+
+        assert_int_equal(json_array_size(src), json_array_size(facts));
+        json_array_foreach(src, i, e)
+            same_at(e, json_array_get(facts, i), rest, whole);
+        return;
+    }
+    assert_true(n < sizeof seg);
+    memcpy(seg, p, n);
+    seg[n] = '\0';
+    p += n + (p[n] == '.');
+    src = json_object_get(src, seg);
+    facts = json_object_get(facts, seg);
+    if (!src) {
+        if (facts)
+            fail_msg("facts hold %s, which the record has not", whole);
+        return;
+    }
+    if (!facts)
+        fail_msg("facts miss %s", whole);
+    same_at(src, facts, p, whole);
+}
+
+static int on_path(const char *prefix, const char *const paths[])
+{
+    size_t n = strlen(prefix);
+
+    for (size_t i = 0; paths[i]; i++)
+        if (!strncmp(paths[i], prefix, n) &&
+            (!paths[i][n] || paths[i][n] == '.' || paths[i][n] == '['))
+            return 1;
+    return 0;
+}
+
+/* Every member of v lies on a path a reader reads. */
+static void only_paths(const json_t *v, char *prefix, size_t len)
+{
+    const char *k;
+    json_t *m;
+    size_t i;
+
+    if (!strcmp(prefix, "findings[].exception"))
+        return;
+    if (json_is_array(v)) {
+        strcat(prefix, "[]");
+        json_array_foreach(v, i, m)
+            only_paths(m, prefix, len + 2);
+        prefix[len] = '\0';
+        return;
+    }
+    json_object_foreach((json_t *)v, k, m) {
+        snprintf(prefix + len, 256 - len, "%s%s", len ? "." : "", k);
+        if (!on_path(prefix, DECISION_PATHS) &&
+            !on_path(prefix, JUDGED_PATHS))
+            fail_msg("facts hold %s, which no reader reads", prefix);
+        only_paths(m, prefix, strlen(prefix));
+        prefix[len] = '\0';
+    }
+}
+
+/* The record's facts text is the projection of its decision and judged
+ * texts, "decision" first and "findings" second. */
+static void check_row(const char *decision, const char *judged,
+                      const char *facts)
+{
+    json_t *d = json_loads(decision, 0, NULL);
+    json_t *j = json_loads(judged, 0, NULL);
+    json_t *f = json_loads(facts, 0, NULL);
+    char prefix[256] = "";
+
+    assert_non_null(d);
+    assert_non_null(j);
+    assert_non_null(f);
+    for (size_t i = 0; DECISION_PATHS[i]; i++)
+        same_at(d, f, DECISION_PATHS[i], DECISION_PATHS[i]);
+    for (size_t i = 0; JUDGED_PATHS[i]; i++)
+        same_at(j, f, JUDGED_PATHS[i], JUDGED_PATHS[i]);
+    only_paths(f, prefix, 0);
+    if (strncmp(facts, "{\"decision\":\"", 13) != 0 ||
+        strstr(facts, "\",\"findings\":[") != strchr(facts + 13, '"'))
+        fail_msg("facts do not begin with decision, findings: %s", facts);
+    json_decref(f);
+    json_decref(j);
+    json_decref(d);
+}
+
+/* POSTs the canonical ticket with patch merged over it to /v1/check;
+ * returns the decision document. */
+static json_t *check(const char *patch)
+{
+    json_t *t = json_load_file(
+        TG_SOURCE_DIR "/example/payloads/canonical-ticket.json", 0, NULL);
+    json_t *p = json_loads(patch, 0, NULL), *doc;
+    char exp[32], id[32], just[200], *tok = tg_test_generic_token(NULL);
+    char *auth = tg_test_bearer_header(tok), *body;
+    struct tg_resp r;
+
+    assert_non_null(t);
+    assert_non_null(p);
+    tg_test_rfc3339(3 * 86400, exp, sizeof(exp));
+    json_object_set_new(t, "expires_at", json_string(exp));
+    snprintf(just, sizeof(just),
+             "Migrating the refunds schema to v7 requires DDL rights on the "
+             "refunds database during the change window CHG%07d.", ++seq);
+    json_object_set_new(t, "justification", json_string(just));
+    snprintf(id, sizeof(id), "ACC-%d", 7000 + seq);
+    json_object_set_new(t, "id", json_string(id));
+    json_object_update(t, p);
+    body = json_dumps(t, JSON_COMPACT);
+    {
+        const char *h[] = {"Content-Type: application/json", auth, NULL};
+
+        assert_int_equal(tg_test_http(&S, "POST", "/v1/check", h, body,
+                                      strlen(body), 0, &r), 0);
+    }
+    if (r.status != 200)
+        fail_msg("status %ld: %s", r.status, r.body);
+    doc = json_loads(r.body, 0, NULL);
+    assert_non_null(doc);
+    tg_test_resp_free(&r);
+    free(body);
+    free(auth);
+    free(tok);
+    json_decref(p);
+    json_decref(t);
+    return doc;
+}
+
+/* The stdout of `ticketgate audit show ID --format json`, parsed. */
+static json_t *audit_show(const char *id)
+{
+    char cmd[1024], buf[65536];
+    size_t n;
+    FILE *p;
+    json_t *v;
+
+    snprintf(cmd, sizeof(cmd), "'%s' audit show %s -c '%s' --format json",
+             TG_BINARY, id, S.config);
+    p = popen(cmd, "r");
+    assert_non_null(p);
+    n = fread(buf, 1, sizeof(buf) - 1, p);
+    buf[n] = '\0';
+    assert_int_equal(pclose(p), 0);
+    v = json_loads(buf, 0, NULL);
+    if (!v)
+        fail_msg("not JSON: %s", buf);
+    return v;
+}
+
+/* An allow with its approver, a deny with two approvers and a service
+ * beneficiary, a skip: every decision recorded carries its facts, which
+ * are the projection of its stored decision and judged ticket, shown by
+ * audit show --format json, and the chain verifies. */
+static void test_http_records_facts(void **state)
+{
+    static const char *const patches[] = {
+        "{}",
+        "{\"approvers\":[\"erin@example.com\",\"bob@example.com\"],"
+        "\"beneficiary\":{\"id\":\"svc-payments-etl\",\"type\":\"service\"},"
+        "\"expires_at\":\"2099-01-01T00:00:00Z\"}",
+        "{\"kind\":\"incident\"}",
+    };
+    const char *want[] = {"allow", "deny", "skip"};
+    char path[400], cmd[1024];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int rows = 0;
+    (void)state;
+
+    for (size_t i = 0; i < 3; i++) {
+        json_t *doc = check(patches[i]);
+
+        assert_string_equal(
+            json_string_value(json_object_get(doc, "decision")), want[i]);
+        json_decref(doc);
+    }
+    snprintf(path, sizeof(path), "%s/data/ticketgate.db", S.dir);
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                         "SELECT decision_id, decision, judged, facts"
+                         " FROM records WHERE kind = 'decision'"
+                         " ORDER BY seq", -1, &st, NULL), SQLITE_OK);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *id = (const char *)sqlite3_column_text(st, 0);
+        const char *facts = (const char *)sqlite3_column_text(st, 3);
+        json_t *shown, *stored;
+
+        if (!facts)
+            fail_msg("decision %s was recorded without facts", id);
+        check_row((const char *)sqlite3_column_text(st, 1),
+                  (const char *)sqlite3_column_text(st, 2), facts);
+        shown = audit_show(id);
+        stored = json_loads(facts, 0, NULL);
+        assert_true(json_equal(json_object_get(shown, "facts"), stored));
+        json_decref(stored);
+        json_decref(shown);
+        rows++;
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    assert_int_equal(rows, 2); /* a skip records nothing */
+    snprintf(cmd, sizeof(cmd), "'%s' audit verify -c '%s' >/dev/null",
+             TG_BINARY, S.config);
+    assert_int_equal(system(cmd), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_http_records_facts),
+    };
+
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -61,6 +61,66 @@ static void test_canonical_errors(void **state)
     }
 }
 
+/* Members are found in one pass over each object (canonical.c collect):
+ * every member lands in its own field whatever the order, look-alike names
+ * are ignored, and when two members are wrong the first in the mapping's
+ * order is the one told, as with a lookup a member. */
+static void test_canonical_member_pass(void **state)
+{
+    const char *json =
+        "{\"scope\":{\"privilege\":\"admin\",\"system\":\"db\","
+        "\"environment\":\"prod\",\"entitlement\":\"role:x\","
+        "\"systems\":1},\"transition\":{\"actor\":\"ann\",\"to\":\"A\","
+        "\"from\":\"W\",\"t\":2},\"created_at\":\"2026-01-01\","
+        "\"expires_at\":\"2027-01-01\",\"justification\":\"why\","
+        "\"assigned_approver\":\"bea\",\"approvers\":[\"cy\"],"
+        "\"approver\":\"bo\",\"owner\":\"ola\",\"beneficiary\":{\"type\":"
+        "\"human\",\"id\":\"ben\"},\"requester\":\"rey\",\"project\":"
+        "\"P\",\"kind\":\"access_request\",\"source\":\"jira\",\"i\":0,"
+        "\"idx\":\"no\",\"emergencyx\":\"no\",\"id\":\"Z-9\"}";
+    struct tg_ticket t;
+    char err[200];
+    json_t *v = json_loads(json, 0, NULL);
+    (void)state;
+    assert_non_null(v);
+    tg_ticket_init(&t);
+    assert_int_equal(tg_canonical_from_json(v, &t, err, sizeof(err)), TG_OK);
+    assert_string_equal(t.id, "Z-9");
+    assert_string_equal(t.source, "jira");
+    assert_string_equal(t.kind, "access_request");
+    assert_string_equal(t.project, "P");
+    assert_string_equal(t.requester, "rey");
+    assert_string_equal(t.beneficiary, "ben");
+    assert_string_equal(t.beneficiary_type, "human");
+    assert_string_equal(t.owner, "ola");
+    assert_int_equal(t.n_approvers, 2);
+    assert_string_equal(t.approvers[0], "bo");
+    assert_string_equal(t.approvers[1], "cy");
+    assert_string_equal(t.assigned_approver, "bea");
+    assert_string_equal(t.justification, "why");
+    assert_string_equal(t.expires_at, "2027-01-01");
+    assert_string_equal(t.created_at, "2026-01-01");
+    assert_string_equal(t.from, "W");
+    assert_string_equal(t.to, "A");
+    assert_string_equal(t.actor, "ann");
+    assert_string_equal(t.system, "db");
+    assert_string_equal(t.environment, "prod");
+    assert_string_equal(t.entitlement, "role:x");
+    assert_string_equal(t.privilege, "admin");
+    assert_int_equal(t.emergency, 0);
+    tg_ticket_cleanup(&t);
+    json_decref(v);
+    /* Two wrong members, written in the other order: owner is told. */
+    v = json_loads("{\"scope\":{\"system\":1},\"owner\":2,\"id\":\"A\"}", 0,
+                   NULL);
+    assert_non_null(v);
+    tg_ticket_init(&t);
+    assert_int_equal(tg_canonical_from_json(v, &t, err, sizeof(err)),
+                     TG_EINVAL);
+    assert_string_equal(err, "owner must be a string");
+    json_decref(v);
+}
+
 static void test_canonical_fields(void **state)
 {
     const char *json =
@@ -147,6 +207,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_canonical_errors),
+        cmocka_unit_test(test_canonical_member_pass),
         cmocka_unit_test(test_canonical_fields),
         cmocka_unit_test(test_canonical_names),
     };

@@ -221,6 +221,9 @@ int tg_http_post_prelude_as(struct rq *q, int (*type_ok)(const char *));
  * tg_http_handle once the handler has returned. */
 void tg_http_arena_begin(struct rq *q);
 void tg_http_arena_end(struct rq *q);
+/* Frees the arena buffers kept idle for the next requests (all servers of
+ * the process share them); returns how many. */
+size_t tg_http_arena_pool_drain(void);
 /* The body as a JSON object, or NULL once 400 was answered. */
 json_t *tg_http_parse_object(struct rq *q);
 /* Why the request's length could be read two ways, or NULL. */

@@ -543,4 +543,6 @@ void tg_http_stop(struct tg_http *h)
     pthread_mutex_destroy(&h->lock);
     tg_metrics_free(h->metrics);
     free(h);
+    /* the workers are gone: the arena buffers they kept idle go too */
+    tg_http_arena_pool_drain();
 }

@@ -26,7 +26,9 @@
 # the server with `perf record -g` during the distinct-ticket run (read it
 # with perf report -i FILE; TG_BENCH_PERF_ARGS replaces -g, e.g.
 # "--call-graph dwarf -F 999" to see through libc and jansson);
-# TG_BENCH_ONLY=check stops after that run.
+# TG_BENCH_PERF_RUN=jira records the Jira webhook run instead.
+# TG_BENCH_ONLY=check stops after the distinct-ticket run, =jira runs only
+# the Jira webhook after it (a profile of each path without the rest).
 #
 # Act-back (issue 12: the benchmarks stay within noise with act-back on):
 # TG_BENCH_ACTBACK=1 starts tests/support/itsm_stub.py (the recording stub
@@ -188,13 +190,19 @@ hz=$(getconf CLK_TCK)
 # and the server's CPU time a request in us. The last is what a shared,
 # busy machine changes least: the ratio of two servers' CPU a request is
 # the ratio their requests/s would reach on the same free cores.
+# The bytes the server has written so far (write and pwrite: answers,
+# the WAL, checkpoints), from /proc/PID/io.
+wchar() { awk '$1 == "wchar:" { print $2 }' "/proc/$1/io"; }
+
 run_wrk() { # NAME URL LUA BODY CONNS SECONDS PID
-    local out c0 c1
+    local out c0 c1 w0 w1
     c0=$(cpu_ticks "$7")
+    w0=$(wchar "$7")
     out=$(TG_BENCH_BODY="$4" wrk -t"$threads" -c"$5" -d"$6"s --latency -s "$3" "$2")
     c1=$(cpu_ticks "$7")
+    w1=$(wchar "$7")
     echo "$out" > "$tmp/wrk-$1.txt"
-    python3 - "$1" "$((c1 - c0))" "$hz" <<PY
+    python3 - "$1" "$((c1 - c0))" "$hz" "$((w1 - w0))" <<PY
 import re, sys
 out = open("$tmp/wrk-$1.txt").read()
 def ms(v):
@@ -209,7 +217,10 @@ non2 = re.search(r'Non-2xx or 3xx responses: (\d+)', out)
 sock = re.search(r'Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)', out)
 errs = (int(non2.group(1)) if non2 else 0) + (sum(map(int, sock.groups())) if sock else 0)
 cpu = int(sys.argv[2]) / int(sys.argv[3]) / max(reqs, 1) * 1e6
-print("%s %.1f %.3f %.3f %d %d %.1f" % (sys.argv[1], rps, p50, p99, reqs, errs, cpu))
+# bytes written a request: what a record costs the store's files (and the
+# answer's own bytes), the same however busy the machine is
+wr = int(sys.argv[4]) / max(reqs, 1)
+print("%s %.1f %.3f %.3f %d %d %.1f %.0f" % (sys.argv[1], rps, p50, p99, reqs, errs, cpu, wr))
 PY
 }
 
@@ -250,21 +261,37 @@ ka_jira=$(keepalive "http://127.0.0.1:$port/v1/webhooks/jira" -H "X-Hub-Signatur
           -H 'Content-Type: application/json' --data-binary @"$jira_body")
 echo "keep-alive: bare handler $ka_bare, /v1/check $ka_check, /v1/webhooks/jira $ka_jira"
 TG_BENCH_BODY="$check_body" wrk -t"$threads" -c"$conns" -d2s -s bench/check_distinct.lua "http://127.0.0.1:$port" >/dev/null
-if [ -n "${TG_BENCH_PERF:-}" ]; then
+ppid=""
+perf_start() { # RUN: records the server during that run when asked to
+    [ -n "${TG_BENCH_PERF:-}" ] && [ "${TG_BENCH_PERF_RUN:-check}" = "$1" ] || return 0
     # shellcheck disable=SC2086 # TG_BENCH_PERF_ARGS is a list of options
     perf record -q ${TG_BENCH_PERF_ARGS:--g} -p "$spid" -o "$TG_BENCH_PERF" -- sleep "$dur" 2>/dev/null & ppid=$!
-fi
+}
+perf_wait() { if [ -n "$ppid" ]; then wait "$ppid" || true; ppid=""; fi; }
+# The short form of one path's run against its bare baseline.
+short() { # BARE RUN
+    echo "(name req/s p50_ms p99_ms requests errors cpu_us_a_request bytes_written_a_request)"
+    echo "$1"; echo "$2"
+    python3 -c "import sys; b, c = sys.argv[1].split(), sys.argv[2].split(); print('x bare %.2f; CPU a request %.2fx the bare handler\'s' % (float(c[1]) / float(b[1]), float(c[6]) / float(b[6])))" "$1" "$2"
+}
+perf_start check
 check=$(run_wrk check "http://127.0.0.1:$port" bench/check_distinct.lua "$check_body" "$conns" "$dur" "$spid")
-[ -n "${TG_BENCH_PERF:-}" ] && wait "$ppid"
+perf_wait
 hwm0=$(kb "$spid" VmHWM)
 if [ "${TG_BENCH_ONLY:-}" = check ]; then
-    echo "(name req/s p50_ms p99_ms requests errors cpu_us_a_request)"
-    echo "$bare"; echo "$check"
-    python3 -c "import sys; b, c = sys.argv[1].split(), sys.argv[2].split(); print('x bare %.2f; CPU a request %.2fx the bare handler\'s' % (float(c[1]) / float(b[1]), float(c[6]) / float(b[6])))" "$bare" "$check"
+    short "$bare" "$check"
     exit 0
 fi
-same=$(run_wrk same "http://127.0.0.1:$port" bench/check.lua "$check_body" "$conns" "$dur" "$spid")
+if [ "${TG_BENCH_ONLY:-}" != jira ]; then
+    same=$(run_wrk same "http://127.0.0.1:$port" bench/check.lua "$check_body" "$conns" "$dur" "$spid")
+fi
+perf_start jira
 jira=$(run_wrk jira "http://127.0.0.1:$port" bench/jira.lua "$jira_body" "$conns" "$dur" "$spid")
+perf_wait
+if [ "${TG_BENCH_ONLY:-}" = jira ]; then
+    short "$bare_jira" "$jira"
+    exit 0
+fi
 hwm1=$(kb "$spid" VmHWM)
 
 soakline=""

@@ -8,7 +8,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "server/util/jprint.h"
 #include "server/util/log.h"
 #include "validators/errors.h"
 
@@ -148,13 +147,12 @@ void tg_http_send_json(struct rq *q, int status, const char *body, size_t len,
  * *heap (one allocation of the exact size, which the caller frees). Sets
  * *len; returns the text or NULL on ENOMEM. json_dumps would grow a buffer
  * by doubling and copy it once more, and inside a request's arena its text
- * could not be given to free() (jarena.h). tg_jprint writes jansson's
- * bytes in a third of its time (util/jprint.h).
+ * could not be given to free() (jarena.h).
  */
 const char *tg_http_dump_doc(const json_t *doc, char *sbuf, size_t cap,
                              char **heap, size_t *len)
 {
-    size_t n = tg_jprint(doc, sbuf, cap);
+    size_t n = json_dumpb(doc, sbuf, cap, JSON_COMPACT);
 
     *heap = NULL;
     if (n == 0)
@@ -164,7 +162,8 @@ const char *tg_http_dump_doc(const json_t *doc, char *sbuf, size_t cap,
         sbuf[n] = '\0';
         return sbuf;
     }
-    if (!(*heap = malloc(n + 1)) || tg_jprint(doc, *heap, n) != n) {
+    if (!(*heap = malloc(n + 1)) ||
+        json_dumpb(doc, *heap, n, JSON_COMPACT) != n) {
         free(*heap);
         *heap = NULL;
         return NULL;

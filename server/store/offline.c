@@ -43,6 +43,38 @@ static void set_broken(struct tg_evidence_verdict *v, int64_t seq,
     set_reason(v->reason, sizeof v->reason, why);
 }
 
+/* The stored fields of the row at st into f (all but F_SEQ and F_TIME):
+ * 0 with *why set when a first-format row (kind NULL) carries what only
+ * later formats have, outside any hash; or TG_ENOMEM. */
+static int row_fields(sqlite3_stmt *st, struct tg_chain_field f[F_N],
+                      const char **why)
+{
+    for (int i = F_ID; i < F_N; i++) {
+        /* columns 1..10 are decision_id..prev_hash, in preimage order;
+         * kind, judged and facts follow hash and mac */
+        int col = i < F_N1 ? i : COL_KIND + (i - F_KIND);
+
+        if (i == F_TIME)
+            continue;
+        if (sqlite3_column_type(st, col) == SQLITE_NULL) {
+            f[i].p = NULL;
+            f[i].n = 0;
+        } else {
+            f[i].p = (const char *)sqlite3_column_text(st, col);
+            f[i].n = (size_t)sqlite3_column_bytes(st, col);
+            if (!f[i].p)
+                return TG_ENOMEM;
+        }
+    }
+    /* A row of the first format (kind NULL) never had a judged ticket or
+     * facts: one there was added afterwards, outside the hash. */
+    if (!f[F_KIND].p && f[F_JUDGED].p)
+        *why = "it carries a judged ticket but has no kind (altered)";
+    else if (!f[F_KIND].p && f[F_FACTS].p)
+        *why = "it carries a facts document but has no kind (altered)";
+    return 0;
+}
+
 /* Checks one link against the expectations. Returns 0 and fills *why when it
  * does not check out (why stays NULL when it does), or an error. */
 static int check_row(sqlite3_stmt *st, int64_t expect_seq,
@@ -63,34 +95,8 @@ static int check_row(sqlite3_stmt *st, int64_t expect_seq,
                    : "seq out of order";
         return 0;
     }
-    for (int i = F_ID; i < F_N; i++) {
-        /* columns 1..10 are decision_id..prev_hash, in preimage order;
-         * kind, judged and facts follow hash and mac */
-        int col = i < F_N1 ? i : COL_KIND + (i - F_KIND);
-
-        if (i == F_TIME)
-            continue;
-        if (sqlite3_column_type(st, col) == SQLITE_NULL) {
-            f[i].p = NULL;
-            f[i].n = 0;
-        } else {
-            f[i].p = (const char *)sqlite3_column_text(st, col);
-            f[i].n = (size_t)sqlite3_column_bytes(st, col);
-            if (!f[i].p)
-                return TG_ENOMEM;
-        }
-    }
-    /* A row of the first format (kind NULL) never had a judged ticket:
-     * one there was added afterwards, outside the hash. */
-    if (!f[F_KIND].p && f[F_JUDGED].p) {
-        *why = "it carries a judged ticket but has no kind (altered)";
-        return 0;
-    }
-    /* likewise a facts document: v1 would hash without it */
-    if (!f[F_KIND].p && f[F_FACTS].p) {
-        *why = "it carries a facts document but has no kind (altered)";
-        return 0;
-    }
+    if ((rc = row_fields(st, f, why)) || *why)
+        return rc;
     f[F_SEQ].p = seqtxt;
     f[F_SEQ].n = tg_chain_int_text(seq, seqtxt, sizeof seqtxt);
     f[F_TIME].p = timetxt;
@@ -568,9 +574,8 @@ int tg_sq_archive_file(const char *path, uint64_t before,
     if ((rc = tg_sq_open_db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
                       busy_ms, &db)))
         return rc;
-    /* A store of schema version 1 or 2 that no server opened since: the
-     * archive has the columns of version 3, so the store takes them
-     * first. */
+    /* A store of version 1 or 2 that no server opened since: the archive
+     * has the columns of version 3, so the store takes them first. */
     if ((rc = tg_sq_records_migrate(db)))
         goto out;
     if (tg_sq_read_anchor(db, &aseq, ahash, amac)) {

@@ -891,6 +891,49 @@ static void test_batched_load_same(void **state)
     tg_oc_set_free(many);
 }
 
+/* The report's denies by reason come out in one order, the same text
+ * whichever code a set met first (the parser threads meet them in any
+ * order): codes, and each bucket's counts, most frequent first, then by
+ * name. */
+static void test_denies_order(void **state)
+{
+    static const char *const docs[] = {
+        "{\"decision\":\"deny\",\"findings\":[{\"code\":\"SCOPE_WILDCARD\","
+        "\"action\":\"deny\"}]}",
+        "{\"decision\":\"deny\",\"findings\":[{\"code\":\"OWNER_MISSING\","
+        "\"action\":\"deny\"}]}",
+    };
+    struct tg_oc_set *set[2] = {tg_oc_set_new(), tg_oc_set_new()};
+    struct tg_oc_opts o = opts(B - D, B + D, B + D);
+    char *text[2];
+    (void)state;
+
+    for (int k = 0; k < 2; k++) {
+        assert_non_null(set[k]);
+        for (int i = 0; i < 2; i++) {
+            const char *doc = docs[(i + k) % 2];
+            struct tg_evidence_row r = {.kind = "decision", .key = "d",
+                                        .ticket = i ? "T-2" : "T-1",
+                                        .time = B + i, .json = doc,
+                                        .json_len = strlen(doc)};
+            assert_int_equal(tg_oc_add_row(set[k], &r), 0);
+        }
+        json_t *rep = tg_oc_report(set[k], &o, 1);
+        assert_non_null(rep);
+        text[k] = json_dumps(json_object_get(rep, "denies"), JSON_COMPACT);
+        assert_non_null(text[k]);
+        json_decref(rep);
+    }
+    assert_string_equal(set[0]->codes[0], "SCOPE_WILDCARD");
+    assert_string_equal(set[1]->codes[0], "OWNER_MISSING");
+    assert_string_equal(text[0], text[1]);
+    assert_non_null(strstr(text[0], "{\"OWNER_MISSING\":1,\"SCOPE_WILDCARD\":1}"));
+    for (int k = 0; k < 2; k++) {
+        free(text[k]);
+        tg_oc_set_free(set[k]);
+    }
+}
+
 /* Runs sql on the store file at path; returns the first column of its
  * row, else how many rows it changed. */
 static int store_sql(const char *path, const char *sql)
@@ -989,6 +1032,7 @@ int main(void)
         cmocka_unit_test(test_totals),
         cmocka_unit_test(test_batched_load_same),
         cmocka_unit_test(test_facts_same_report),
+        cmocka_unit_test(test_denies_order),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -580,6 +580,7 @@ static void decision_figures(const struct tg_oc_set *s,
 struct code_total {
     const char *code;
     size_t n;
+    size_t k; /* its bit in deny_codes */
 };
 
 static int cmp_code_total(const void *a, const void *b)
@@ -593,12 +594,29 @@ static int cmp_code_total(const void *a, const void *b)
 
 /* Denies by reason over time, in buckets of a width that suits the
  * period (hours up to two days, days up to 92, weeks beyond). */
+/* The codes of total (denies a code bit, "other" last bit) that have
+ * any, most frequent first, then by name: the same whatever order the
+ * parser threads first saw them in (load.c). Into ct; returns how many. */
+static size_t rank_codes(const struct tg_oc_set *s, const size_t *total,
+                         struct code_total *ct)
+{
+    size_t n = 0;
+
+    for (size_t k = 0; k < TG_OC_MAX_CODES + 1; k++)
+        if (total[k])
+            ct[n++] = (struct code_total){
+                k < s->n_codes ? s->codes[k] : "other", total[k], k};
+    qsort(ct, n, sizeof *ct, cmp_code_total);
+    return n;
+}
+
 static int denies(const struct tg_oc_set *s, const struct tg_oc_opts *o,
                   json_t *rep, int *bad)
 {
     int64_t len = o->until - o->since, width = 3600;
     size_t nb, i, k, nc = TG_OC_MAX_CODES + 1;
-    size_t *cnt, total[TG_OC_MAX_CODES + 1] = {0};
+    size_t *cnt, total[TG_OC_MAX_CODES + 1] = {0}, n;
+    struct code_total ct[TG_OC_MAX_CODES + 1];
     json_t *out, *buckets, *codes;
 
     if (len > 2 * 86400)
@@ -629,28 +647,20 @@ static int denies(const struct tg_oc_set *s, const struct tg_oc_opts *o,
     buckets = json_array();
     codes = json_array();
     put(out, "bucket_seconds", json_integer(width), bad);
-    {
-        /* Most frequent first, then by name: the same whatever order the
-         * codes were first seen in. */
-        struct code_total ct[TG_OC_MAX_CODES + 1];
-        size_t n = 0;
-        for (k = 0; k < nc; k++)
-            if (total[k])
-                ct[n++] = (struct code_total){
-                    k < s->n_codes ? s->codes[k] : "other", total[k]};
-        qsort(ct, n, sizeof *ct, cmp_code_total);
-        for (k = 0; codes && k < n; k++)
-            push(codes,
-                 json_pack("{s:s, s:I}", "code", ct[k].code, "count",
-                           (json_int_t)ct[k].n),
-                 bad);
-    }
+    /* Codes and each bucket's counts in one order, whatever order the
+     * codes were first seen in. */
+    n = rank_codes(s, total, ct);
+    for (k = 0; codes && k < n; k++)
+        push(codes,
+             json_pack("{s:s, s:I}", "code", ct[k].code, "count",
+                       (json_int_t)ct[k].n),
+             bad);
     for (i = 0; buckets && i < nb; i++) {
         json_t *c = json_object(), *row;
-        for (k = 0; c && k < nc; k++)
-            if (cnt[i * nc + k])
-                put(c, k < s->n_codes ? s->codes[k] : "other",
-                    json_integer((json_int_t)cnt[i * nc + k]), bad);
+        for (k = 0; c && k < n; k++)
+            if (cnt[i * nc + ct[k].k])
+                put(c, ct[k].code,
+                    json_integer((json_int_t)cnt[i * nc + ct[k].k]), bad);
         row = json_object();
         if (row) {
             put(row, "start", jtime(o->since + (int64_t)i * width), bad);

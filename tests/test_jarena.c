@@ -149,9 +149,44 @@ static void test_other_threads_use_the_heap(void **state)
     tg_jarena_end(&a);
 }
 
+/* tg_jarena_tail: cut from the end, aligned, never where jansson's values
+ * are; NULL when it does not fit; the whole buffer is the arena's again at
+ * the next begin. */
+static void test_tail_cut_from_the_end(void **state)
+{
+    struct tg_jarena a;
+    char *t1, *t2;
+    json_t *v;
+
+    (void)state;
+    tg_jarena_begin(&a, buf, sizeof(buf));
+    t1 = tg_jarena_tail(&a, 1000);
+    assert_non_null(t1);
+    assert_true(t1 + 1000 <= buf + sizeof(buf));
+    assert_true(t1 >= buf + sizeof(buf) - 1024);
+    assert_int_equal((uintptr_t)t1 % 16, 0);
+    memset(t1, 'x', 1000);
+    v = json_loads("{\"key\":\"ACC-1\",\"scope\":[\"a\",\"b\"]}", 0, NULL);
+    assert_non_null(v);
+    assert_true(inside(v, buf, sizeof(buf)));
+    assert_true((char *)v < t1);
+    t2 = tg_jarena_tail(&a, 5);
+    assert_non_null(t2);
+    assert_true(t2 + 16 <= t1);
+    assert_null(tg_jarena_tail(&a, sizeof(buf)));
+    assert_int_equal(t1[999], 'x'); /* jansson did not write there */
+    json_decref(v);
+    tg_jarena_end(&a);
+    tg_jarena_begin(&a, buf, sizeof(buf));
+    assert_int_equal(a.cap, sizeof(buf));
+    assert_int_equal(a.tail, 0);
+    tg_jarena_end(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tail_cut_from_the_end),
         cmocka_unit_test(test_values_come_from_the_arena),
         cmocka_unit_test(test_full_arena_falls_back),
         cmocka_unit_test(test_heap_values_released_inside),

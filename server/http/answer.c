@@ -72,6 +72,24 @@ static int keeps_alive(const struct rq *q)
     return q->ri->http_version && strcmp(q->ri->http_version, "1.1") == 0;
 }
 
+/* head and body in one write (one packet with TCP_NODELAY) when a buffer
+ * of both can be had, else in two. */
+static void send_joined(struct mg_connection *conn, const char *head,
+                        size_t n, const char *body, size_t len)
+{
+    char *all = malloc(n + len);
+
+    if (all) {
+        memcpy(all, head, n);
+        memcpy(all + n, body, len);
+        mg_write(conn, all, n + len);
+        free(all);
+        return;
+    }
+    mg_write(conn, head, n);
+    mg_write(conn, body, len);
+}
+
 /* Sends the whole answer with as few writes as it can: the status line and
  * headers are formatted here and go out with the body in one mg_write when
  * they fit the stack buffer. CivetWeb's mg_response_header_* API writes
@@ -82,7 +100,10 @@ static int keeps_alive(const struct rq *q)
 void tg_http_send_body(struct rq *q, int status, const char *ctype,
                        const char *body, size_t len, const char *const *extra)
 {
-    char buf[8192];
+    /* A decision's answer fits (0.3-1.5 KB); a larger one is joined on the
+     * heap. Not 8 KB here: every worker's stack stays resident as deep as
+     * a request ever took it (issue 10's RSS). */
+    char buf[2048];
     size_t n = 0, i;
     int w, keep,
         head =
@@ -129,8 +150,7 @@ void tg_http_send_body(struct rq *q, int status, const char *ctype,
         memcpy(buf + n, body, len);
         mg_write(q->conn, buf, n + len);
     } else {
-        mg_write(q->conn, buf, n);
-        mg_write(q->conn, body, len);
+        send_joined(q->conn, buf, n, body, len);
     }
     if (!keep)
         force_close(q->conn);
@@ -196,7 +216,7 @@ void tg_http_send_error_x(struct rq *q, int status, const char *code,
                           const char *const *extra)
 {
     json_t *doc = json_object(), *msg = json_string(message);
-    char sbuf[TG_DOC_STACK], *heap = NULL;
+    char sbuf[1024], *heap = NULL; /* longer messages go to the heap */
     const char *text = NULL;
     size_t len = 0;
 

@@ -342,6 +342,11 @@ void tg_http_arena_end(struct rq *q)
     q->arena_buf = NULL;
 }
 
+void *tg_http_scratch(struct rq *q, size_t n)
+{
+    return q->arena_buf ? tg_jarena_tail(&q->arena, n) : NULL;
+}
+
 /* Parses the raw body (already authenticated) into a JSON object, or
  * answers 400 and returns NULL. */
 json_t *tg_http_parse_object(struct rq *q)

@@ -444,6 +444,42 @@ static void answer_decision(struct rq *q, const char *endpoint,
     tg_http_send_json(q, 200, text, text_len, NULL);
 }
 
+/* The decision, its judged ticket and its facts as text: in the request's
+ * scratch (its arena's tail) when they fit, else each on the heap. Not on
+ * the stack: a worker's stack stays resident as deep as any request took
+ * it, on each of server.connections threads. */
+struct texts {
+    const char *doc, *judged, *facts;
+    size_t doc_len, judged_len, facts_len;
+    char *heap[3];
+};
+
+#define DOC_SCRATCH 4096    /* the decision: 0.3-1.5 KB */
+#define JUDGED_SCRATCH 4096 /* the judged ticket: 1.2-2.5 KB */
+#define FACTS_SCRATCH 1024  /* the facts: 0.4-0.8 KB */
+
+/* Returns 0, or -1 (ENOMEM) with what was made in t->heap to free. */
+static int dump_texts(struct rq *q, const struct tg_decided *o,
+                      struct texts *t)
+{
+    char *s = tg_http_scratch(q, DOC_SCRATCH + JUDGED_SCRATCH + FACTS_SCRATCH);
+
+    *t = (struct texts){0};
+    t->doc = tg_http_dump_doc(o->doc, s, s ? DOC_SCRATCH : 0, &t->heap[0],
+                              &t->doc_len);
+    if (o->judged &&
+        !(t->judged = tg_http_dump_doc(o->judged, s ? s + DOC_SCRATCH : NULL,
+                                       s ? JUDGED_SCRATCH : 0, &t->heap[1],
+                                       &t->judged_len)))
+        return -1;
+    if (o->facts &&
+        !(t->facts = tg_http_dump_doc(
+              o->facts, s ? s + DOC_SCRATCH + JUDGED_SCRATCH : NULL,
+              s ? FACTS_SCRATCH : 0, &t->heap[2], &t->facts_len)))
+        return -1;
+    return t->doc ? 0 : -1;
+}
+
 /*
  * Decides the canonical ticket (tg_decide, as `check` does), records the
  * decision (unless skip) and answers. endpoint names the source whose
@@ -467,11 +503,8 @@ static void decide(struct rq *q, const char *endpoint, const char *doc_source,
         .ctx = &dc,
     };
     struct tg_decided o;
-    char err[512], *heap = NULL, sbuf[TG_DOC_STACK];
-    char *jheap = NULL, jbuf[TG_DOC_STACK], *actions = NULL;
-    char *fheap = NULL, fbuf[1024]; /* the facts: ~0.4-0.8 KB */
-    const char *text = NULL, *judged = NULL, *facts = NULL;
-    size_t text_len = 0, judged_len = 0, facts_len = 0;
+    struct texts t = {0};
+    char err[512], *actions = NULL;
     int rc;
 
     tg_decided_init(&o, err, sizeof(err));
@@ -487,14 +520,7 @@ static void decide(struct rq *q, const char *endpoint, const char *doc_source,
         goto out;
     }
     snprintf(q->decision_id, sizeof(q->decision_id), "%s", o.decision_id);
-    text = tg_http_dump_doc(o.doc, sbuf, sizeof(sbuf), &heap, &text_len);
-    if (o.judged && !(judged = tg_http_dump_doc(o.judged, jbuf, sizeof(jbuf),
-                                                &jheap, &judged_len)))
-        text = NULL;
-    if (o.facts && !(facts = tg_http_dump_doc(o.facts, fbuf, sizeof(fbuf),
-                                              &fheap, &facts_len)))
-        text = NULL;
-    if (!text) {
+    if (dump_texts(q, &o, &t) != 0) {
         tg_http_send_internal(q);
         goto out;
     }
@@ -508,21 +534,21 @@ static void decide(struct rq *q, const char *endpoint, const char *doc_source,
         goto out;
     }
     if (o.result.verdict != TG_SKIP &&
-        record(q, endpoint, delivery, jti, o.ticket.id, dc.norm, text,
-               text_len, judged, judged_len, facts, facts_len, actions) != 0)
+        record(q, endpoint, delivery, jti, o.ticket.id, dc.norm, t.doc,
+               t.doc_len, t.judged, t.judged_len, t.facts, t.facts_len,
+               actions) != 0)
         goto out;
     if (actions)
         tg_sender_wake(q->h->sender); /* after the commit: they are there */
-    answer_decision(q, endpoint, &o.result, text, text_len);
+    answer_decision(q, endpoint, &o.result, t.doc, t.doc_len);
     /* The answer is out: the candidate of policy.shadow may judge it now
      * (shadow.h; a no-op without one, and it never waits for the work). */
     if (o.result.verdict != TG_SKIP)
         tg_shadow_submit(q->h->shadow, q->decision_id, o.ticket.id, endpoint,
                          q->now, canonical, &o.result, dc.uses);
 out:
-    free(heap);
-    free(jheap);
-    free(fheap);
+    for (int i = 0; i < 3; i++)
+        free(t.heap[i]);
     free(actions);
     free(dc.norm);
     tg_decided_cleanup(&o);

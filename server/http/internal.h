@@ -224,6 +224,9 @@ void tg_http_arena_end(struct rq *q);
 /* Frees the arena buffers kept idle for the next requests (all servers of
  * the process share them); returns how many. */
 size_t tg_http_arena_pool_drain(void);
+/* n bytes for the request's own use until its arena ends (cut from the
+ * arena's tail), or NULL without an arena or room in it. */
+void *tg_http_scratch(struct rq *q, size_t n);
 /* The body as a JSON object, or NULL once 400 was answered. */
 json_t *tg_http_parse_object(struct rq *q);
 /* Why the request's length could be read two ways, or NULL. */

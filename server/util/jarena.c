@@ -73,6 +73,7 @@ void tg_jarena_begin(struct tg_jarena *a, void *buf, size_t cap)
 
     a->base = buf;
     a->cap = cap;
+    a->tail = 0;
     a->used = skip <= cap ? skip : cap;
     a->prev = current;
     current = a;
@@ -83,7 +84,22 @@ void tg_jarena_end(struct tg_jarena *a)
 {
     if (current == a)
         current = a->prev;
-    POISON(a->base, a->cap);
+    POISON(a->base, a->cap + a->tail);
+}
+
+void *tg_jarena_tail(struct tg_jarena *a, size_t n)
+{
+    size_t need = (n + (ALIGN - 1)) & ~(size_t)(ALIGN - 1);
+    /* where the cut ends: an aligned address at or below the free end */
+    size_t mis = (size_t)(((uintptr_t)a->base + a->cap) % ALIGN);
+    size_t end = a->cap >= mis ? a->cap - mis : 0;
+
+    if (need < n || end < a->used || need > end - a->used)
+        return NULL;
+    a->tail += a->cap - (end - need);
+    a->cap = end - need;
+    UNPOISON(a->base + a->cap, n);
+    return a->base + a->cap;
 }
 
 int tg_jarena_active(void)

@@ -20,8 +20,9 @@
  */
 struct tg_jarena {
     char *base;
-    size_t cap;
+    size_t cap; /* what jansson may have: the buffer less the tail cut */
     size_t used;
+    size_t tail; /* bytes cut from the end by tg_jarena_tail */
     struct tg_jarena *prev; /* the thread's arena before this one */
 };
 
@@ -49,6 +50,13 @@ int tg_jarena_active(void);
  * value made by libjwt is ever made or freed inside a request's arena.
  */
 void tg_jarena_assert_outside(void);
+
+/* n bytes (16-aligned) cut from the end of a's free space for the
+ * caller's own use until tg_jarena_end(a), or NULL when they do not fit.
+ * jansson's values keep coming from the front. What a request would hold
+ * on its thread's stack (text buffers) lives here instead: a worker's
+ * stack stays resident as deep as it was ever used, on every thread. */
+void *tg_jarena_tail(struct tg_jarena *a, size_t n);
 
 /* A mark to rewind to: everything cut from a after tg_jarena_mark returns
  * is given back by tg_jarena_rewind(a, mark), once it is all released. */

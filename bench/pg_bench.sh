@@ -57,6 +57,10 @@ pids=()
 cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
+    # TG_BENCH_LOGS=DIR keeps the servers' logs and wrk's outputs
+    if [ -n "${TG_BENCH_LOGS:-}" ]; then
+        mkdir -p "$TG_BENCH_LOGS" && cp "$tmp"/*.log "$tmp"/*.txt "$TG_BENCH_LOGS"/ 2>/dev/null || true
+    fi
     rm -rf "$tmp"
 }
 trap cleanup EXIT

@@ -624,6 +624,65 @@ static void test_facts(void **state)
     free(url);
 }
 
+/* One of the concurrent readers of test_counts_together. */
+struct counter_arg {
+    struct tg_evidence *e;
+    int no, wrong;
+};
+
+static void *counter(void *p)
+{
+    struct counter_arg *a = p;
+
+    for (int i = 0; i < 40; i++) {
+        char norm[16], ticket[16];
+        long n = -1;
+        int k = (a->no + i) % 4;
+
+        /* norm k was used by tickets T-0..T-k; asked by T-0 */
+        snprintf(norm, sizeof norm, "words %d", k);
+        snprintf(ticket, sizeof ticket, "T-%d", i % 2 ? 0 : 9);
+        if (tg_evidence_copy_forward_count(a->e, norm, ticket, 0, &n) != 0 ||
+            n != (i % 2 ? k : k + 1))
+            a->wrong++;
+    }
+    return NULL;
+}
+
+/* Copy-forward counts asked at once by many requests are read in batches
+ * (one leads, the others wait): each gets its own count. */
+static void test_counts_together(void **state)
+{
+    char *url = new_db();
+    struct tg_evidence *e = open_pg(url, NULL);
+    struct counter_arg a[8];
+    pthread_t t[8];
+    (void)state;
+
+    for (int k = 0; k < 4; k++)
+        for (int j = 0; j <= k; j++) {
+            struct rec x;
+            char id[32], ticket[16], norm[16];
+
+            snprintf(id, sizeof id, "c-%d-%d", k, j);
+            snprintf(ticket, sizeof ticket, "T-%d", j);
+            snprintf(norm, sizeof norm, "words %d", k);
+            make(&x, id, ticket, id);
+            x.r.justification_norm = norm;
+            assert_int_equal(tg_evidence_append(e, &x.r), 0);
+        }
+    for (int i = 0; i < 8; i++) {
+        a[i] = (struct counter_arg){.e = e, .no = i};
+        assert_int_equal(pthread_create(&t[i], NULL, counter, &a[i]), 0);
+    }
+    for (int i = 0; i < 8; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(a[i].wrong, 0);
+    }
+    tg_evidence_close(e);
+    free(url);
+}
+
 /* ----------------------------------------------------------- outbox */
 
 static void test_outbox(void **state)
@@ -1242,6 +1301,7 @@ int main(void)
         cmocka_unit_test(test_reads),
         cmocka_unit_test(test_scans),
         cmocka_unit_test(test_facts),
+        cmocka_unit_test(test_counts_together),
         cmocka_unit_test(test_outbox),
         cmocka_unit_test(test_migrate),
         cmocka_unit_test(test_migrate_cli),

@@ -1201,6 +1201,9 @@ static void pg_free(struct tg_pg *e)
     pthread_mutex_destroy(&e->mu);
     pthread_mutex_destroy(&e->id_mu);
     pthread_mutex_destroy(&e->pool_mu);
+    if (e->rd_db)
+        PQfinish(e->rd_db);
+    pthread_mutex_destroy(&e->rd_mu);
     pthread_cond_destroy(&e->work);
     free(e);
 }
@@ -1218,6 +1221,7 @@ int tg_pg_open(const struct tg_config *c, struct tg_pg **out)
     pthread_mutex_init(&e->mu, NULL);
     pthread_mutex_init(&e->id_mu, NULL);
     pthread_mutex_init(&e->pool_mu, NULL);
+    pthread_mutex_init(&e->rd_mu, NULL);
     pthread_cond_init(&e->work, NULL);
     e->busy_ms = c->store.busy_timeout_ms > 0 ? c->store.busy_timeout_ms : 2000;
     if (!(e->url = strdup(c->store.url)))

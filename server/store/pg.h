@@ -56,6 +56,17 @@
 #define TG_PG_COL_FACTS 15
 #define TG_PG_RECORD_NCOLS 16
 
+/* One copy-forward count waiting for its batch (pgread.c); lives on the
+ * reader's stack. */
+struct tg_pg_read {
+    const char *v[3]; /* just_norm, since, ticket */
+    int64_t count;
+    int rc;
+    int done, lead; /* under rd_mu */
+    pthread_cond_t cv;
+    struct tg_pg_read *next;
+};
+
 /* One append waiting for its batch; lives on the appender's stack. */
 struct tg_pg_item {
     const struct tg_evidence_record *r;
@@ -104,6 +115,14 @@ struct tg_pg {
     pthread_mutex_t pool_mu;
     PGconn *idle[TG_PG_POOL_MAX];
     int n_idle;
+
+    /* The requests' copy-forward counts, read together (pgread.c): the
+     * first waiting request leads a batch on rd_db (its statement
+     * prepared), the others wait for their answer. */
+    pthread_mutex_t rd_mu;
+    struct tg_pg_read *rd_head, *rd_tail;
+    int rd_leading; /* a batch is being read */
+    PGconn *rd_db;  /* the leader's only */
 };
 
 /* ---- pg.c */

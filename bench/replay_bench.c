@@ -122,17 +122,99 @@ static int first(const struct tg_config *c, const struct made *m,
     return rc == 0 ? 0 : -1;
 }
 
+/* The tickets to decide: the templates of TICKETS.jsonl and their
+ * justifications as read. */
+struct templates {
+    json_t *tpl[MAX_TEMPLATES];
+    char *just[MAX_TEMPLATES];
+    size_t n;
+};
+
+/* Reads up to MAX_TEMPLATES tickets of f into t (lines that are no JSON
+ * skipped). 0, or -1 when out of memory. */
+static int read_templates(FILE *f, struct templates *t)
+{
+    static char line[65536];
+
+    while (t->n < MAX_TEMPLATES && fgets(line, sizeof line, f)) {
+        const char *j;
+        if (!(t->tpl[t->n] = json_loads(line, 0, NULL)))
+            continue;
+        j = json_string_value(json_object_get(t->tpl[t->n], "justification"));
+        if (!(t->just[t->n] = strdup(j ? j : ""))) {
+            json_decref(t->tpl[t->n]);
+            return -1;
+        }
+        t->n++;
+    }
+    return 0;
+}
+
+/* Decisions k on (one a second from t0) into the store at path, in one
+ * transaction, each a copy of its first record with its own texts, until
+ * *made reaches n. 0, 1 (a ticket does not decide) or -1 (SQLite; said). */
+static int insert_rest(const struct tg_config *c, const struct templates *t,
+                       const char *path, long n, long k, int64_t t0,
+                       long *made)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+
+    if (sqlite3_open(path, &db) != SQLITE_OK ||
+        sqlite3_exec(db, "PRAGMA synchronous=OFF; BEGIN", NULL, NULL,
+                     NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(
+            db,
+            "INSERT INTO records(decision_id, ticket, source, delivery_id,"
+            " body_sha256, policy, time, decision, just_norm, prev_hash, hash,"
+            " mac, kind, judged, facts) SELECT ?1, ?2, source, NULL,"
+            " body_sha256, policy, ?3, ?4, NULL, '', '', NULL, kind, ?5, ?6"
+            " FROM records"
+            " ORDER BY seq LIMIT 1",
+            -1, &st, NULL) != SQLITE_OK)
+        goto sql_fail;
+    for (; *made < n; k++) {
+        struct made m = {{0}, NULL, NULL, NULL, NULL};
+        int r = make(c, t->tpl[k % t->n], t->just[k % t->n], k, t0 + k, &m);
+        if (r < 0) {
+            rc = 1;
+            goto out;
+        }
+        if (r > 0)
+            continue;
+        sqlite3_bind_text(st, 1, m.id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, m.ticket, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, t0 + k);
+        sqlite3_bind_text(st, 4, m.doc, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, m.judged, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 6, m.facts, -1, SQLITE_STATIC);
+        r = sqlite3_step(st);
+        sqlite3_reset(st);
+        made_free(&m);
+        if (r != SQLITE_DONE)
+            goto sql_fail;
+        (*made)++;
+    }
+    if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        goto sql_fail;
+    rc = 0;
+    goto out;
+sql_fail:
+    fprintf(stderr, "replay_bench: %s\n",
+            db ? sqlite3_errmsg(db) : "cannot open the store");
+out:
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     struct tg_config *c = NULL;
-    json_t *tpl[MAX_TEMPLATES];
-    char *just[MAX_TEMPLATES];
-    size_t n_tpl = 0;
+    static struct templates t;
     struct tg_diag d;
     FILE *f = NULL;
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    char line[65536];
     long n, made = 0, k = 0;
     int64_t t0;
     int code = 1;
@@ -147,78 +229,33 @@ int main(int argc, char **argv)
         goto out;
     }
     free(c->store.path);
-    if (!(c->store.path = strdup(argv[2])) || !(f = fopen(argv[4], "r")))
+    if (!(c->store.path = strdup(argv[2])) || !(f = fopen(argv[4], "r")) ||
+        read_templates(f, &t) != 0)
         goto out;
-    while (n_tpl < MAX_TEMPLATES && fgets(line, sizeof line, f)) {
-        const char *j;
-        if (!(tpl[n_tpl] = json_loads(line, 0, NULL)))
-            continue;
-        j = json_string_value(json_object_get(tpl[n_tpl], "justification"));
-        if (!(just[n_tpl] = strdup(j ? j : ""))) {
-            json_decref(tpl[n_tpl]);
-            goto out;
-        }
-        n_tpl++;
-    }
     tg_time_parse(T0, strlen(T0), &t0);
-    for (; made == 0 && k < n * 2 && n_tpl; k++) {
+    for (; made == 0 && k < n * 2 && t.n; k++) {
         struct made m = {{0}, NULL, NULL, NULL, NULL};
-        int rc = make(c, tpl[k % n_tpl], just[k % n_tpl], k, t0 + k, &m);
+        int rc = make(c, t.tpl[k % t.n], t.just[k % t.n], k, t0 + k, &m);
         if (rc < 0 || (rc == 0 && first(c, &m, t0 + k) != 0))
             goto out;
         made += rc == 0;
         made_free(&m);
     }
-    if (made == 0 || sqlite3_open(argv[2], &db) != SQLITE_OK ||
-        sqlite3_exec(db, "PRAGMA synchronous=OFF; BEGIN", NULL, NULL,
-                     NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(
-            db,
-            "INSERT INTO records(decision_id, ticket, source, delivery_id,"
-            " body_sha256, policy, time, decision, just_norm, prev_hash, hash,"
-            " mac, kind, judged, facts) SELECT ?1, ?2, source, NULL,"
-            " body_sha256, policy, ?3, ?4, NULL, '', '', NULL, kind, ?5, ?6"
-            " FROM records"
-            " ORDER BY seq LIMIT 1",
-            -1, &st, NULL) != SQLITE_OK)
-        goto sql_fail;
-    for (; made < n; k++) {
-        struct made m = {{0}, NULL, NULL, NULL, NULL};
-        int rc = make(c, tpl[k % n_tpl], just[k % n_tpl], k, t0 + k, &m);
-        if (rc < 0)
-            goto out;
-        if (rc > 0)
-            continue;
-        sqlite3_bind_text(st, 1, m.id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, m.ticket, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, t0 + k);
-        sqlite3_bind_text(st, 4, m.doc, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 5, m.judged, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 6, m.facts, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        sqlite3_reset(st);
-        made_free(&m);
-        if (rc != SQLITE_DONE)
-            goto sql_fail;
-        made++;
+    if (made == 0) {
+        fputs("replay_bench: no ticket makes a decision to record\n", stderr);
+        goto out;
     }
-    if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-        goto sql_fail;
+    if (insert_rest(c, &t, argv[2], n, k, t0, &made) != 0)
+        goto out;
     printf("replay_bench: %ld decisions in %s (%zu templates)\n", made,
-           argv[2], n_tpl);
+           argv[2], t.n);
     code = 0;
-    goto out;
-sql_fail:
-    fprintf(stderr, "replay_bench: %s\n",
-            db ? sqlite3_errmsg(db) : "cannot open the store");
 out:
-    sqlite3_finalize(st);
-    sqlite3_close(db);
     if (f)
         fclose(f);
-    for (size_t i = 0; i < n_tpl; i++) {
-        json_decref(tpl[i]);
-        free(just[i]);
+    for (size_t i = 0; i < t.n; i++) {
+        json_decref(t.tpl[i]);
+        free(t.just[i]);
     }
     tg_config_free(c);
     tg_diag_cleanup(&d);

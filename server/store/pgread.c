@@ -286,7 +286,7 @@ static int rd_conn(struct tg_pg *e)
 static int rd_pipeline(PGconn *db, struct tg_pg_read **batch, int n)
 {
     PGresult *r;
-    int rc = 0, i, got = 0;
+    int rc = 0, i;
 
     if (PQenterPipelineMode(db) != 1)
         return TG_EIO;
@@ -309,7 +309,6 @@ static int rd_pipeline(PGconn *db, struct tg_pg_read **batch, int n)
             PQclear(r);
         if (PQstatus(db) != CONNECTION_OK)
             goto broken;
-        got++;
     }
     r = PQgetResult(db);
     rc = PQresultStatus(r) == PGRES_PIPELINE_SYNC ? 0 : TG_EIO;
@@ -322,7 +321,6 @@ broken:
         shutdown(PQsocket(db), SHUT_RDWR);
         PQconsumeInput(db);
     }
-    (void)got;
     return TG_EIO;
 }
 

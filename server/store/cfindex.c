@@ -52,7 +52,7 @@ void tg_sq_cf_cleanup(struct cf_index *x)
 }
 
 /* Bit k (< CF_GONE_K) of d in the gone filter: 24 bits of the digest each,
- * from bytes 4..15 (the bucket hash uses 0..3). */
+ * from bytes 4..15 (the bucket hash uses 0..3), masked to the filter. */
 static uint32_t cf_gone_bit(const unsigned char d[CF_DIGEST], int k)
 {
     const unsigned char *b = d + 4 + 3 * k;

@@ -212,10 +212,14 @@ log_path = os.path.join(tmp, "server.log")
 proc = None
 
 
-def start_server():
+def start_server(clock_offset=0):
+    """Starts the server; clock_offset (TG_CLOCK_OFFSET_S) runs its clock
+    that many seconds ahead, so a restart can step past a lease instead of
+    waiting it out."""
     global proc, base
     log = open(log_path, "a")
-    proc = subprocess.Popen([binary, "serve", "-c", cfg], stdout=log, stderr=log, env=env)
+    penv = dict(env, TG_CLOCK_OFFSET_S=str(clock_offset)) if clock_offset else env
+    proc = subprocess.Popen([binary, "serve", "-c", cfg], stdout=log, stderr=log, env=penv)
     log.close()
     # A restart logs a second "listening" line: read the port after it.
     with open(log_path) as f:
@@ -505,12 +509,13 @@ try:
     wait_for("down: an attempt failed", lambda: re.search(r'"event":"actback_retry".*%s' % k8, open(log_path).read()))
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    start_server()
+    # An attempt cut by the kill is due again once its lease (3 request
+    # timeouts + 1 + 10 s: 14 s here) has run out: the restarted server's
+    # clock runs 15 s ahead instead of the test waiting for it.
+    start_server(clock_offset=15)
     stub = Stub(port)
     stub.issue(k8)
-    # An attempt cut by the kill is due again once its lease (3 request
-    # timeouts + 1 + 10 s: 14 s here) has run out.
-    a8 = wait_for("after restart: three actions delivered", lambda: settled(k8, 3), timeout=30)
+    a8 = wait_for("after restart: three actions delivered", lambda: settled(k8, 3), timeout=10)
     s = stub.state()
     # Each action retries on its own schedule, so their order is free; a
     # comment tried before (while the stub was down) is looked for first.
@@ -531,9 +536,13 @@ try:
              lambda: "POST /rest/api/3/issue/%s/comment" % k15 in calls(stub.state(), k15))
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    start_server()
-    # The lease of the cut attempt: 3 request timeouts + 1 + 10 s (14 s).
-    a15 = wait_for("mid-send: three actions delivered after the lease", lambda: settled(k15, 3), timeout=40)
+    # Jira finishes storing the comment whose sender was killed.
+    wait_for("mid-send: Jira stored the cut request's comment",
+             lambda: len(stub.state()["issues"][k15]["comments"]) == 1)
+    # The lease of the cut attempt (3 request timeouts + 1 + 10 s: 14 s),
+    # stepped past by a clock another 15 s ahead of the last one.
+    start_server(clock_offset=30)
+    a15 = wait_for("mid-send: three actions delivered after the lease", lambda: settled(k15, 3), timeout=10)
     s = stub.state()
     c15 = calls(s, k15)
     com = [x for x in a15 or [] if x["action"] == "comment"]

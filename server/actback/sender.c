@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "server/actback/deliver.h"
+#include "server/util/clock.h"
 #include "server/util/log.h"
 #include "server/util/metrics.h"
 #include "validators/errors.h"
@@ -73,13 +74,6 @@ struct tg_sender {
     struct worker workers[TG_SENDER_MAX_WORKERS];
     size_t n_workers;
 };
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ------------------------------------------------------------ settings */
 
@@ -236,7 +230,7 @@ static uint64_t random64(void)
 {
     uint64_t r = 0;
     if (RAND_bytes((unsigned char *)&r, sizeof(r)) != 1)
-        r = (uint64_t)wall_ms() * 6364136223846793005ULL;
+        r = (uint64_t)tg_clock_wall_ms() * 6364136223846793005ULL;
     return r;
 }
 
@@ -264,7 +258,7 @@ static void settle(struct tg_sender *s, const json_t *a, int ti,
     const char *system = sget(a, "system"), *action = sget(a, "action");
     const char *ticket = sget(a, "ticket"), *dec = sget(a, "decision_id");
     const char *outcome, *err = res->error[0] ? res->error : NULL;
-    int64_t now = wall_ms(), next_at = now;
+    int64_t now = tg_clock_wall_ms(), next_at = now;
     int rc;
 
     if (ti >= 0)
@@ -459,7 +453,7 @@ static void *sender_main(void *arg)
             int rc;
 
             pthread_mutex_unlock(&s->lock);
-            rc = tg_outbox_claim(s->e, wall_ms(), (int)room, s->lease_ms,
+            rc = tg_outbox_claim(s->e, tg_clock_wall_ms(), (int)room, s->lease_ms,
                                  &got);
             pthread_mutex_lock(&s->lock);
             if (rc != 0 && !warned++)
@@ -614,7 +608,7 @@ void tg_sender_stop(struct tg_sender *s)
      * not after their lease. */
     for (i = 0; i < s->n_queued; i++) {
         int64_t id = json_integer_value(json_object_get(s->queue[i], "id"));
-        if (tg_outbox_settle(s->e, id, "retry", wall_ms(),
+        if (tg_outbox_settle(s->e, id, "retry", tg_clock_wall_ms(),
                              "not sent: the server stopped first") != 0)
             tg_log_event(TG_LOG_WARN, "actback_settle_failed",
                          "action %" PRId64 " was claimed but not sent before "

@@ -14,6 +14,7 @@
 #include "server/config/config.h"
 #include "server/store/store.h"
 #include "server/http/http.h"
+#include "server/util/clock.h"
 #include "server/util/log.h"
 
 static const char usage[] =
@@ -148,6 +149,11 @@ int tg_cmd_serve(int argc, char **argv)
     if (code >= 0)
         return code;
     code = 2;
+    if (tg_clock_init_from_env() != 0) {
+        fprintf(stderr, "ticketgate serve: TG_CLOCK_OFFSET_S must be a "
+                        "whole number of seconds (at most 100 years)\n");
+        return 2;
+    }
     limit_malloc_arenas();
     if (block_signals(&set) != 0) {
         fprintf(stderr, "ticketgate serve: cannot block signals\n");
@@ -156,6 +162,12 @@ int tg_cmd_serve(int argc, char **argv)
     if (!(cfg = load_config(path)))
         goto out;
     tg_log_set_level(cfg->server.log_level);
+    if (tg_clock_offset_s() != 0)
+        tg_log_event(TG_LOG_WARN, "clock_offset",
+                     "TG_CLOCK_OFFSET_S: the server's clock runs %lld s "
+                     "from the system's (decision and outbox times follow "
+                     "it); meant for tests",
+                     (long long)tg_clock_offset_s());
     ref = tg_cfgref_new(cfg); /* takes cfg, frees it when it fails */
     if (!ref) {
         tg_log_event(TG_LOG_ERROR, "startup_error", "out of memory");

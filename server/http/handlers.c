@@ -23,6 +23,7 @@
 #include "server/core/justnorm.h"
 #include "server/core/request.h"
 #include "server/http/shadow.h"
+#include "server/util/clock.h"
 #include "server/util/digest.h"
 #include "server/util/jarena.h"
 #include "server/util/log.h"
@@ -828,14 +829,12 @@ void tg_http_on_readyz(struct rq *q)
  * index: cheap at scrape rates). A failed read keeps the last values. */
 static void outbox_gauges(struct rq *q)
 {
-    struct timespec ts;
     int64_t oldest = 0, now;
     long pending = 0;
 
     if (tg_outbox_stats(q->h->ev, &pending, &oldest) != 0)
         return;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    now = tg_clock_wall_ms();
     tg_metrics_set_outbox(q->h->metrics, pending,
                           pending > 0 && oldest > 0 && now > oldest
                               ? (long long)(now - oldest)

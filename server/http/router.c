@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
+#include "server/util/clock.h"
 #include "server/util/log.h"
 #include "server/util/metrics.h"
 
@@ -93,13 +93,6 @@ static const struct route *find_route(const struct tg_http *h,
     return NULL;
 }
 
-static int64_t now_utc(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec;
-}
-
 /* 1 when method is one of the route's methods ("GET, POST"). */
 static int takes(const char *methods, const char *method)
 {
@@ -180,7 +173,7 @@ int tg_http_handle(struct mg_connection *conn, void *cbdata)
         .conn = conn,
         .ri = mg_get_request_info(conn),
         .h = h,
-        .now = now_utc(),
+        .now = tg_clock_wall_s(),
     };
     const struct route *r;
     const char *arg = NULL;

@@ -16,6 +16,7 @@
 #include "server/actback/sender.h"
 #include "server/config/config.h"
 #include "server/http/shadow.h"
+#include "server/util/clock.h"
 #include "server/util/log.h"
 #include "server/util/metrics.h"
 #include "validators/errors.h"
@@ -354,7 +355,7 @@ static int servers_start(struct tg_http *h, const struct tg_config *c, int tls,
 static void keep_policy(struct tg_http *h, const struct tg_config *c)
 {
     if (h->ev)
-        (void)tg_evidence_keep_policy(h->ev, c, (int64_t)time(NULL));
+        (void)tg_evidence_keep_policy(h->ev, c, tg_clock_wall_s());
 }
 
 int tg_http_start(struct tg_cfgref *cfg, struct tg_evidence *ev,
@@ -398,7 +399,7 @@ int tg_http_start(struct tg_cfgref *cfg, struct tg_evidence *ev,
         goto fail_shadow;
     }
     tg_shadow_configure(h->shadow, c);
-    tg_config_log_exception_notes(c, (int64_t)time(NULL));
+    tg_config_log_exception_notes(c, tg_clock_wall_s());
     if (servers_start(h, c, tls, &l) != 0)
         goto fail_start;
     log_listeners(h);
@@ -469,7 +470,7 @@ void tg_http_reload(struct tg_http *h, struct tg_cfgref *cfg)
     tg_shadow_configure(h->shadow, n);
     tg_metrics_set_policy(h->metrics, n->digest);
     keep_policy(h, n);
-    tg_config_log_exception_notes(n, (int64_t)time(NULL));
+    tg_config_log_exception_notes(n, tg_clock_wall_s());
     tg_metrics_config_reload(h->metrics, 1);
     tg_log_event(TG_LOG_INFO, "reload", "configuration reloaded: policy %s",
                  n->digest);

@@ -6,18 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "server/util/clock.h"
 #include "server/util/digest.h"
 #include "validators/errors.h"
-
-int64_t tg_outbox_wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static const char *const SYSTEMS[] = {"jira", "servicenow"};
 static const char *const ACTIONS[] = {"comment", "transition", "label",
@@ -158,7 +150,7 @@ int tg_outbox_settle_run(void *be, int64_t id, const char *outcome,
     if ((rc = read_row(be, id, &row)))
         return rc;
     rc = tg_outbox_settle_prepare(&st, row, id, outcome, next_at_ms, error,
-                                  tg_outbox_wall_ms());
+                                  tg_clock_wall_ms());
     if (rc == 0)
         rc = enqueue(be, &st);
     if (rc == TG_ECONFLICT)

@@ -12,10 +12,6 @@
  * and the start of a body, bounded whatever the peer sent. */
 #define TG_OUTBOX_ERROR_MAX 512
 
-/* UTC milliseconds now: the outbox's times (queued, settled, retried by
- * hand). */
-int64_t tg_outbox_wall_ms(void);
-
 /* 1 when a is an action as the planner makes it: {"system", "action",
  * "params": {...}} with known names. */
 int tg_outbox_action_ok(const json_t *a);

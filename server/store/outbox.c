@@ -3,6 +3,7 @@
 
 #include "server/store/internal.h"
 #include "server/store/attempt.h"
+#include "server/util/clock.h"
 
 /*
  * One row per action. Not part of the chain: it says what is left to do,
@@ -66,7 +67,7 @@ int tg_sq_outbox_insert(sqlite3 *db, const struct tg_evidence_record *r)
 {
     sqlite3_stmt *st = NULL;
     json_t *v = NULL, *a;
-    int64_t now = tg_outbox_wall_ms();
+    int64_t now = tg_clock_wall_ms();
     size_t i;
     int rc = TG_EIO;
 
@@ -539,7 +540,7 @@ static int change_file(const char *path, int64_t id, const char *sql)
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
         goto out;
     sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_int64(st, 2, tg_outbox_wall_ms());
+    sqlite3_bind_int64(st, 2, tg_clock_wall_ms());
     src = sqlite3_step(st);
     if (src != SQLITE_DONE) {
         rc = sql_fail(src);

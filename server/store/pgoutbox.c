@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "server/store/attempt.h"
+#include "server/util/clock.h"
 #include "validators/errors.h"
 
 #define OUTBOX_COLUMNS                                                         \
@@ -47,7 +48,7 @@ int tg_pg_outbox_insert(PGconn *db, const struct tg_evidence_record *r)
     size_t i;
     int rc = TG_EIO;
 
-    if (!json_is_array(v) || !tg_chain_int_text(tg_outbox_wall_ms(), now, sizeof now))
+    if (!json_is_array(v) || !tg_chain_int_text(tg_clock_wall_ms(), now, sizeof now))
         goto out;
     json_array_foreach(v, i, a)
     {
@@ -344,7 +345,7 @@ static int change_file(const char *url, int64_t id, const char *sql)
     int rc;
 
     if (!url || !tg_chain_int_text(id, s, sizeof s) ||
-        !tg_chain_int_text(tg_outbox_wall_ms(), now, sizeof now))
+        !tg_chain_int_text(tg_clock_wall_ms(), now, sizeof now))
         return TG_EINVAL;
     if (tg_pg_connect(url, 0, &db, &why))
         return TG_EIO;

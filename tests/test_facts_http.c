@@ -129,26 +129,40 @@ static void only_paths(const json_t *v, char *prefix, size_t len)
 }
 
 /* The record's facts text is the projection of its decision and judged
- * texts, "decision" first and "findings" second. */
+ * texts: "recorded" first (the decision's members, "decision" first), then
+ * the judged ticket's at their own paths. */
 static void check_row(const char *decision, const char *judged,
                       const char *facts)
 {
     json_t *d = json_loads(decision, 0, NULL);
     json_t *j = json_loads(judged, 0, NULL);
-    json_t *f = json_loads(facts, 0, NULL);
+    json_t *f = json_loads(facts, 0, NULL), *rest;
+    const json_t *rec;
     char prefix[256] = "";
 
     assert_non_null(d);
     assert_non_null(j);
     assert_non_null(f);
+    rec = json_object_get(f, "recorded");
+    assert_true(json_is_object(rec));
     for (size_t i = 0; DECISION_PATHS[i]; i++)
-        same_at(d, f, DECISION_PATHS[i], DECISION_PATHS[i]);
+        same_at(d, rec, DECISION_PATHS[i], DECISION_PATHS[i]);
     for (size_t i = 0; JUDGED_PATHS[i]; i++)
         same_at(j, f, JUDGED_PATHS[i], JUDGED_PATHS[i]);
-    only_paths(f, prefix, 0);
-    if (strncmp(facts, "{\"decision\":\"", 13) != 0 ||
-        strstr(facts, "\",\"findings\":[") != strchr(facts + 13, '"'))
-        fail_msg("facts do not begin with decision, findings: %s", facts);
+    /* the decision's members only inside "recorded", the judged ticket's
+     * only outside it */
+    assert_null(json_object_get(rec, "ticket"));
+    assert_null(json_object_get(rec, "identities"));
+    only_paths(rec, prefix, 0);
+    rest = json_copy(f);
+    assert_non_null(rest);
+    assert_int_equal(json_object_del(rest, "recorded"), 0);
+    assert_null(json_object_get(rest, "decision"));
+    assert_null(json_object_get(rest, "findings"));
+    only_paths(rest, prefix, 0);
+    json_decref(rest);
+    if (strncmp(facts, "{\"recorded\":{\"decision\":\"", 25) != 0)
+        fail_msg("facts do not begin with recorded, decision: %s", facts);
     json_decref(f);
     json_decref(j);
     json_decref(d);

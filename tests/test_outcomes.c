@@ -766,8 +766,8 @@ static void test_facts_read(void **state)
         "\"identities\":{\"approvers\":[{\"given\":\"Bo\",\"resolved\":"
         "\"u-bo\",\"at\":\"2027-01-15T08:00:00Z\"}]}}";
     static const char facts[] =
-        "{\"decision\":\"deny\",\"findings\":[{\"code\":\"OWNER_MISSING\","
-        "\"action\":\"deny\"}],\"ticket\":{\"beneficiary\":{\"id\":\"Amy\"},"
+        "{\"recorded\":{\"decision\":\"deny\",\"findings\":[{\"code\":"
+        "\"OWNER_MISSING\",\"action\":\"deny\"}]},\"ticket\":{\"beneficiary\":{\"id\":\"Amy\"},"
         "\"scope\":{\"system\":\"fx\",\"entitlement\":\"r\"},"
         "\"expires_at\":\"2027-01-31\"},\"identities\":{\"approvers\":"
         "[{\"given\":\"Bo\",\"resolved\":\"u-bo\","
@@ -785,7 +785,8 @@ static void test_facts_read(void **state)
     assert_non_null(s);
     assert_int_equal(tg_oc_add_row(s, &r), 0);
     r.ticket = "F-2";
-    r.facts = "{\"decision\":\"deny\",\"findings\":["; /* cut short */
+    r.facts = "{\"recorded\":{\"decision\":\"deny\",\"findings\":[";
+    /* cut short */
     r.facts_len = strlen(r.facts);
     assert_int_equal(tg_oc_add_row(s, &r), 0);
     r.ticket = "F-3";

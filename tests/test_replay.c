@@ -712,14 +712,16 @@ static void test_facts_or_documents(void **state)
     assert_int_equal(
         store_sql(c->store.path,
                   "UPDATE records SET facts = replace(facts, "
-                  "'{\"decision\":\"allow\",', '{\"decision\":\"deny\",') "
+                  "'{\"recorded\":{\"decision\":\"allow\",', "
+                  "'{\"recorded\":{\"decision\":\"deny\",') "
                   "WHERE decision_id = ?1",
                   ids[0]),
         1);
     assert_int_equal(
         store_sql(c->store.path,
-                  "UPDATE records SET facts = '{\"findings\":[],"
-                  "\"decision\":\"annotate\"}' WHERE decision_id = ?1",
+                  "UPDATE records SET facts = '{\"identities\":{},"
+                  "\"recorded\":{\"findings\":[],"
+                  "\"decision\":\"annotate\"}}' WHERE decision_id = ?1",
                   ids[3]),
         1);
     v = replay_json(s.config, c->store.path, NULL);

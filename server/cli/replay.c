@@ -318,18 +318,32 @@ static int first_pass(const struct pool *p, const struct chunk *c,
     return TG_OK;
 }
 
-/* The recorded side of a facts document (tg_facts_build: the decision
- * document's "decision" and "findings" at the same paths, then the
- * ticket's and the identities' few members) into *was: parsed whole by
- * jansson (it is small: that is what it is for) and read by the same
- * extraction as the decision document (tg_change_from_doc). Returns 0, or
+/* The recorded side of a facts document (tg_facts_build: first
+ * "recorded", the decision document's members at their own paths, then
+ * the ticket's and the identities' few members, which replay does not
+ * read) into *was, read by the same extraction as the decision document
+ * (tg_change_from_doc). Only "recorded" is parsed when the document starts
+ * as tg_facts_build writes it (jansson stops after that value:
+ * JSON_DISABLE_EOF_CHECK), as the judged ticket's "ticket" is
+ * (judged_ticket); any other layout is parsed whole. Returns 0, or
  * TG_EINVAL when the facts do not read. */
 static int facts_side(const char *s, size_t len, struct tg_change_side *was)
 {
-    json_t *doc = json_loadb(s, len, 0, NULL);
-    int rc = doc ? tg_change_from_doc(doc, was) : TG_EINVAL;
+    static const char lead[] = "{\"recorded\":";
+    const size_t k = sizeof(lead) - 1;
+    json_t *rec = NULL, *doc;
+    int rc;
 
-    json_decref(doc);
+    if (len > k && memcmp(s, lead, k) == 0)
+        rec = json_loadb(s + k, len - k, JSON_DISABLE_EOF_CHECK, NULL);
+    if (!json_is_object(rec)) {
+        json_decref(rec);
+        doc = json_loadb(s, len, 0, NULL);
+        rec = json_incref(json_object_get(doc, "recorded"));
+        json_decref(doc);
+    }
+    rc = json_is_object(rec) ? tg_change_from_doc(rec, was) : TG_EINVAL;
+    json_decref(rec);
     return rc;
 }
 

@@ -61,15 +61,21 @@ static int put_each(json_t *dst, const json_t *src, const char *k,
     return 0;
 }
 
-/* The decision document's members: "decision" first, "findings" second. */
+/* o["recorded"]: the decision document's members at their own paths,
+ * "decision" first. It is facts' first member, so that replay, which reads
+ * nothing else of facts, parses only it: after the fixed start
+ * `{"recorded":`, jansson with JSON_DISABLE_EOF_CHECK (cli/replay.c). */
 static int decision_part(json_t *o, const json_t *doc)
 {
     static const char *const finding[] = {"code", "action", "exception",
                                           NULL};
+    json_t *r = json_object();
 
-    return take(o, doc, "decision") ||
-           put_each(o, doc, "findings", finding) ||
-           take(o, doc, "exception") || take(o, doc, "exceptions");
+    if (!r || json_object_set_new_nocheck(o, "recorded", r))
+        return -1;
+    return take(r, doc, "decision") ||
+           put_each(r, doc, "findings", finding) ||
+           take(r, doc, "exception") || take(r, doc, "exceptions");
 }
 
 /* judged "ticket": what the report reads of the canonical ticket. */

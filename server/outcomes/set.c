@@ -532,20 +532,29 @@ static int read_judged(struct tg_oc_set *s, const json_t *judged,
 }
 
 /* The decision document of row r (a new reference, NULL when it does not
- * read) and, in *judged, its judged ticket when one document serves as
- * both: a row with a facts document (tg_facts_build: the members both are
- * read for, at their own paths) is read from it alone, one parse instead
- * of two; otherwise, or when its facts do not read, from its decision
- * document, *judged left NULL (the caller parses the judged ticket). */
+ * read) and, in *judged, its judged ticket: a row with a facts document
+ * (tg_facts_build: its "recorded" holds the decision document's members,
+ * the rest the judged ticket's, each at its own path) is read from it
+ * alone, one parse instead of two; otherwise, or when its facts do not
+ * read, from its decision document, *judged left NULL (the caller parses
+ * the judged ticket). */
 static json_t *decision_doc(const struct tg_evidence_row *r, json_t **judged)
 {
     json_t *doc;
 
     *judged = NULL;
     if (r->facts && (doc = doc_load(r->facts, r->facts_len))) {
-        if (r->judged)
-            *judged = json_incref(doc);
-        return doc;
+        json_t *rec = json_object_get(doc, "recorded");
+
+        if (json_is_object(rec)) {
+            json_incref(rec);
+            if (r->judged)
+                *judged = doc;
+            else
+                json_decref(doc);
+            return rec;
+        }
+        json_decref(doc);
     }
     return r->json ? doc_load(r->json, r->json_len) : NULL;
 }

@@ -34,11 +34,10 @@ struct audit_args {
     const char *format; /* policy: text (default) or json */
 };
 
+/* The shared one-line usage error, for this command. */
 static int usage_error(const char *what, const char *arg)
 {
-    fprintf(stderr, "ticketgate audit: %s%s%s; %s\n", what, arg ? " " : "",
-            arg ? arg : "", AUDIT_USAGE);
-    return 2;
+    return tg_cli_usage_error("audit", AUDIT_USAGE, what, arg);
 }
 
 
@@ -91,28 +90,6 @@ static int parse_args(int argc, char **argv, struct audit_args *a)
     if (!strcmp(a->action, "archive") && (!a->before || !a->to))
         return usage_error("archive needs --before SEQ and --to PATH", NULL);
     return 0;
-}
-
-/* Loads the configuration; on failure prints its first problem on one line
- * and returns 2. */
-static int load_config(const char *path, struct tg_config **out)
-{
-    struct tg_diag d;
-    int rc;
-
-    tg_diag_init(&d);
-    rc = tg_config_load(path, out, &d);
-    if (rc) {
-        if (d.n > 0)
-            fprintf(stderr, "%s%s\n", d.msgs[0],
-                    d.n > 1 ? " (and more: run `ticketgate lint -c FILE`)"
-                            : "");
-        else
-            fprintf(stderr, "%s: the configuration could not be loaded; "
-                    "run `ticketgate lint -c %s`\n", path, path);
-    }
-    tg_diag_cleanup(&d);
-    return rc ? 2 : 0;
 }
 
 /* Copies s for the terminal: a decision id comes from the store file and
@@ -358,7 +335,7 @@ int tg_cmd_audit(int argc, char **argv)
     memset(&bare, 0, sizeof bare);
     bare.store.path = (char *)a.store;
     bare.store.busy_timeout_ms = 2000;
-    if (a.config && (rc = load_config(a.config, &c)))
+    if (a.config && (rc = tg_cli_load_config(a.config, &c)))
         return rc;
     if (c && a.store) {
         free(c->store.path);

@@ -38,11 +38,10 @@ struct chain_state {
                         (a "policy" entry keyed by its digest) */
 };
 
+/* The shared one-line usage error, for this command. */
 static int usage_error(const char *what, const char *arg)
 {
-    fprintf(stderr, "ticketgate audit show: %s%s%s; %s\n", what,
-            arg ? " " : "", arg ? arg : "", SHOW_USAGE);
-    return 2;
+    return tg_cli_usage_error("audit show", SHOW_USAGE, what, arg);
 }
 
 static int parse_args(int argc, char **argv, struct show_args *a)
@@ -73,28 +72,6 @@ static int parse_args(int argc, char **argv, struct show_args *a)
     if (strcmp(a->format, "text") && strcmp(a->format, "json"))
         return usage_error("--format takes text or json, not", a->format);
     return 0;
-}
-
-/* Loads the configuration; on failure prints its first problem on one line
- * and returns 2. */
-static int load_config(const char *path, struct tg_config **out)
-{
-    struct tg_diag d;
-    int rc;
-
-    tg_diag_init(&d);
-    rc = tg_config_load(path, out, &d);
-    if (rc) {
-        if (d.n > 0)
-            fprintf(stderr, "%s%s\n", d.msgs[0],
-                    d.n > 1 ? " (and more: run `ticketgate lint -c FILE`)"
-                            : "");
-        else
-            fprintf(stderr, "%s: the configuration could not be loaded; "
-                    "run `ticketgate lint -c %s`\n", path, path);
-    }
-    tg_diag_cleanup(&d);
-    return rc ? 2 : 0;
 }
 
 /* ------------------------------------------------------------ printing */
@@ -593,7 +570,7 @@ int tg_cmd_audit_show(int argc, char **argv)
     if (rc < 0 || (size_t)rc >= sizeof(a.how))
         return usage_error("the path is too long:",
                            a.store ? a.store : a.config);
-    if (a.config && (rc = load_config(a.config, &c)))
+    if (a.config && (rc = tg_cli_load_config(a.config, &c)))
         return rc;
     if (c && a.store) {
         free(c->store.path);

@@ -12,13 +12,13 @@
 
 #include <openssl/crypto.h>
 
+#include "server/store/batch.h"
 #include "server/util/digest.h"
 #include "server/util/log.h"
 #include "server/util/number.h"
 #include "validators/errors.h"
 
 #define KIND_DECISION "decision"
-#define KIND_MAX 32
 
 static const char WHY_DOWN[] =
     "the PostgreSQL server cannot be reached (connection refused or lost)";
@@ -1315,27 +1315,11 @@ const char *tg_pg_failure(struct tg_pg *e)
     return e ? atomic_load(&e->failure) : NULL;
 }
 
-static int looks_like_object(const char *p, size_t n)
-{
-    while (n > 0 && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) {
-        p++;
-        n--;
-    }
-    while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\n' || p[n - 1] == '\r' ||
-                     p[n - 1] == '\t'))
-        n--;
-    return n >= 2 && p[0] == '{' && p[n - 1] == '}';
-}
-
 int tg_pg_append(struct tg_pg *e, const struct tg_evidence_record *r)
 {
     struct tg_pg_item it;
 
-    if (!e || !r || !r->decision_id || !r->ticket || !r->source ||
-        !r->policy_digest || !r->decision_json || r->decision_len == 0 ||
-        (r->judged_json && r->judged_len == 0) ||
-        (r->facts_json && r->facts_len == 0) ||
-        !looks_like_object(r->decision_json, r->decision_len))
+    if (!e || !tg_store_record_valid(r))
         return TG_EINVAL;
     if (r->actions_json && !tg_pg_outbox_valid(r->actions_json))
         return TG_EINVAL;
@@ -1344,45 +1328,19 @@ int tg_pg_append(struct tg_pg *e, const struct tg_evidence_record *r)
     return tg_pg_enqueue(e, &it);
 }
 
-static int entry_kind_valid(const char *kind)
-{
-    size_t n = kind ? strlen(kind) : 0;
-
-    if (n == 0 || n > KIND_MAX || strcmp(kind, KIND_DECISION) == 0)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!((kind[i] >= 'a' && kind[i] <= 'z') || kind[i] == '_'))
-            return 0;
-    return 1;
-}
-
 int tg_pg_append_entry(struct tg_pg *e, const struct tg_evidence_entry *en)
 {
     struct tg_pg_item it;
-    size_t kn, keyn;
     char *id;
     int rc;
 
-    if (!e || !en || !entry_kind_valid(en->kind) || !en->key || !en->key[0] ||
-        !en->json || en->len == 0 || en->len > INT32_MAX ||
-        !looks_like_object(en->json, en->len))
+    if (!e)
         return TG_EINVAL;
-    kn = strlen(en->kind);
-    keyn = strlen(en->key);
-    if (keyn > INT32_MAX - KIND_MAX - 2)
-        return TG_EINVAL;
-    if (!(id = malloc(kn + 1 + keyn + 1)))
-        return TG_ENOMEM;
-    memcpy(id, en->kind, kn);
-    id[kn] = ':';
-    memcpy(id + kn + 1, en->key, keyn + 1);
     memset(&it, 0, sizeof it);
+    if ((rc = tg_store_entry_prepare(en, &id, it.en_sha)))
+        return rc;
     it.en = en;
     it.en_id = id;
-    if (tg_digest_sha256_of(en->json, en->len, it.en_sha)) {
-        free(id);
-        return TG_EIO;
-    }
     rc = tg_pg_enqueue(e, &it);
     free(id);
     return rc;

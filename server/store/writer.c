@@ -2,6 +2,8 @@
 
 #include "server/store/internal.h"
 
+#include "server/store/batch.h"
+
 static void deadline_after(struct timespec *ts, long ms)
 {
     clock_gettime(CLOCK_MONOTONIC, ts);
@@ -236,14 +238,6 @@ static int jti_bind(struct wconn *w, const struct tg_evidence_record *r,
     if (rc == SQLITE_DONE)
         return 0;
     return tg_sq_map(rc) == TG_EBUSY ? TG_EBUSY : TG_EIO;
-}
-
-static int record_valid(const struct tg_evidence_record *r)
-{
-    return r->decision_id && r->ticket && r->source && r->policy_digest &&
-           r->decision_json && r->decision_len > 0 &&
-           (!r->judged_json || r->judged_len > 0) &&
-           (!r->facts_json || r->facts_len > 0);
 }
 
 /* Whether r may be written: its delivery id not yet recorded for its
@@ -1061,19 +1055,6 @@ int tg_sq_ready(struct tg_sq *e)
     return v;
 }
 
-/* 1 when the n bytes at p are braced like a JSON object. */
-static int looks_like_object(const char *p, size_t n)
-{
-    while (n > 0 && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) {
-        p++;
-        n--;
-    }
-    while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\n' ||
-                     p[n - 1] == '\r' || p[n - 1] == '\t'))
-        n--;
-    return n >= 2 && p[0] == '{' && p[n - 1] == '}';
-}
-
 static int enqueue_wait(struct tg_sq *e, struct pending *p);
 
 int tg_sq_append(struct tg_sq *e,
@@ -1081,12 +1062,9 @@ int tg_sq_append(struct tg_sq *e,
 {
     struct pending p;
 
-    if (!e || !r || !record_valid(r))
-        return TG_EINVAL;
-    /* The decision comes from tg_decision_build through json_dumpb, so a
-     * full parse here would only repeat jansson's work on every request;
-     * the shape check catches a caller passing something else. */
-    if (!looks_like_object(r->decision_json, r->decision_len))
+    /* The decision's shape only (batch.c): a full parse would repeat
+     * jansson's work on every request. */
+    if (!e || !tg_store_record_valid(r))
         return TG_EINVAL;
     /* Malformed actions are the caller's error, refused here rather than
      * failing the whole batch in the writer (outbox.c). */
@@ -1103,48 +1081,20 @@ int tg_sq_append(struct tg_sq *e,
     return enqueue_wait(e, &p);
 }
 
-/* 1 when kind names an entry kind: 1..KIND_MAX bytes of [a-z_], not the
- * decisions' own. */
-static int entry_kind_valid(const char *kind)
-{
-    size_t n = kind ? strlen(kind) : 0;
-
-    if (n == 0 || n > KIND_MAX || strcmp(kind, KIND_DECISION) == 0)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!((kind[i] >= 'a' && kind[i] <= 'z') || kind[i] == '_'))
-            return 0;
-    return 1;
-}
-
 int tg_sq_append_entry(struct tg_sq *e,
                              const struct tg_evidence_entry *en)
 {
     struct pending p;
-    size_t kn, keyn;
     char *id;
     int rc;
 
-    if (!e || !en || !entry_kind_valid(en->kind) || !en->key ||
-        !en->key[0] || !en->json || en->len == 0 || en->len > INT32_MAX ||
-        !looks_like_object(en->json, en->len))
+    if (!e)
         return TG_EINVAL;
-    kn = strlen(en->kind);
-    keyn = strlen(en->key);
-    if (keyn > INT32_MAX - KIND_MAX - 2)
-        return TG_EINVAL;
-    if (!(id = malloc(kn + 1 + keyn + 1)))
-        return TG_ENOMEM;
-    memcpy(id, en->kind, kn);
-    id[kn] = ':';
-    memcpy(id + kn + 1, en->key, keyn + 1);
     memset(&p, 0, sizeof p);
+    if ((rc = tg_store_entry_prepare(en, &id, p.en_sha)))
+        return rc;
     p.en = en;
     p.en_id = id;
-    if (tg_digest_sha256_of(en->json, en->len, p.en_sha)) {
-        free(id);
-        return TG_EIO;
-    }
     rc = enqueue_wait(e, &p);
     free(id);
     return rc;

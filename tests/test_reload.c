@@ -28,13 +28,6 @@
 static struct tg_server S, A;
 static char *auth;
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
 /* The example ticket due in two days; approver as given ("erin..." is
  * allow, "bob..." the requester himself, deny under enforce). */
 static char *ticket(const char *approver)
@@ -124,7 +117,7 @@ static void sighup_and_wait(void)
     for (i = 0; i < 400; i++) {
         if (metric(RELOAD_OK) > ok || metric(RELOAD_FAIL) > bad)
             return;
-        sleep_ms(25);
+        tg_test_sleep_ms(25);
     }
     fail_msg("SIGHUP: no reload within 10 s");
 }
@@ -430,7 +423,7 @@ static void test_reload_under_load(void **state)
         } else {
             sighup_and_wait();
         }
-        sleep_ms(50);
+        tg_test_sleep_ms(50);
     }
     atomic_store(&l.stop, 1);
     for (i = 0; i < CLIENTS; i++)

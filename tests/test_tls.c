@@ -71,13 +71,6 @@ struct tls_server {
     int mtls;
 };
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
 static int make_pki(const char *dir)
 {
     char script[512], cmd[1024];
@@ -231,7 +224,7 @@ static int start_tls_cert(struct tls_server *t, int mtls, const char *cert)
         if (tls_request(t, t->s.port, "GET", "/healthz", &o, NULL, NULL,
                         NULL) == 200)
             return 0;
-        sleep_ms(50);
+        tg_test_sleep_ms(50);
     }
     fprintf(stderr, "test_tls: the TLS server did not come up\n");
     tg_test_server_dump_log(&t->s);

@@ -53,13 +53,6 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
 /* Timing claims mean nothing under valgrind (TG_TEST_WRAPPER). */
 static int wrapped(void)
 {
@@ -532,11 +525,11 @@ static void slow_case(enum slow_kind kind)
         if (now_ms() - t0 > worst_health)
             worst_health = now_ms() - t0;
         rounds++;
-        sleep_ms(150);
+        tg_test_sleep_ms(150);
     }
     while (atomic_load(&s.first_cut) < SLOW_N &&
            now_ms() < s.start_ms + 4 * REQUEST_TIMEOUT_MS)
-        sleep_ms(50);
+        tg_test_sleep_ms(50);
     atomic_store(&s.stop, 1);
     pthread_join(th, NULL);
     fprintf(stderr,
@@ -910,7 +903,7 @@ static void test_rejection_logs_no_stale_path(void **state)
     tg_test_resp_free(&r);
     tg_test_conn_close(&c);
 
-    sleep_ms(100);
+    tg_test_sleep_ms(100);
     log = log_since(&off);
     line = log_line_with(log, "\"event\":\"request\"", "\"status\":400",
                          (const char *)NULL);
@@ -981,7 +974,7 @@ static void test_503_names_no_decision(void **state)
         if (r.status == 200)
             break;
         tg_test_resp_free(&r);
-        sleep_ms(50);
+        tg_test_sleep_ms(50);
     }
     assert_int_equal(r.status, 200);
     tg_test_resp_free(&r);
@@ -1068,7 +1061,7 @@ static void test_admin_listener_idle_sockets(void **state)
 
     for (i = 0; i < 12; i++)
         assert_int_equal(tg_test_conn_open(admin_port, &idle[i]), 0);
-    sleep_ms(200);
+    tg_test_sleep_ms(200);
     {
         struct tg_server adm = a;
         snprintf(adm.url, sizeof(adm.url), "http://127.0.0.1:%d", admin_port);
@@ -1134,7 +1127,7 @@ static void test_stops_promptly_with_open_connections(void **state)
         expect_connection(&r, "keep-alive");
         tg_test_resp_free(&r);
     }
-    sleep_ms(300);
+    tg_test_sleep_ms(300);
     t0 = now_ms();
     rc = tg_test_server_stop(&a);
     took = now_ms() - t0;

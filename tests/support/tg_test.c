@@ -42,7 +42,7 @@ static int slow(void)
     return w && *w;
 }
 
-static void sleep_ms(long ms)
+void tg_test_sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
@@ -420,7 +420,7 @@ int tg_test_server_log_ports(struct tg_server *s, int timeout_ms)
         }
         if (exited(s))
             break;
-        sleep_ms(20);
+        tg_test_sleep_ms(20);
     }
     fprintf(stderr, "tg_test: no \"listen\" port in the server's log\n");
     tg_test_server_dump_log(s);
@@ -472,7 +472,7 @@ int tg_test_server_start(struct tg_server *s)
                 }
             }
         }
-        sleep_ms(50);
+        tg_test_sleep_ms(50);
     }
     fprintf(stderr, "tg_test: server did not become healthy\n");
     tg_test_server_dump_log(s);
@@ -507,7 +507,7 @@ int tg_test_server_stop(struct tg_server *s)
                     WIFSIGNALED(st) ? WTERMSIG(st) : -1);
             return -1;
         }
-        sleep_ms(20);
+        tg_test_sleep_ms(20);
     }
     fprintf(stderr, "tg_test: server did not stop on SIGTERM\n");
     kill(s->pid, SIGKILL);
@@ -546,7 +546,7 @@ char *tg_test_server_log_wait(const struct tg_server *s, size_t *offset,
             return out;
         }
         free(all);
-        sleep_ms(20);
+        tg_test_sleep_ms(20);
     }
 }
 
@@ -1224,7 +1224,7 @@ int tg_test_metric_wait(const struct tg_server *s, const char *series,
     do {
         if (tg_test_metric(s, series) >= at_least)
             return 0;
-        sleep_ms(20);
+        tg_test_sleep_ms(20);
     } while (mono_ms() < end);
     return -1;
 }

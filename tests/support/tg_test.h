@@ -133,6 +133,10 @@ void tg_test_resp_free(struct tg_resp *r);
 /* The value of one sample of s's /metrics (series with its labels, as
  * rendered), or -1 when absent or /metrics did not answer 200. */
 double tg_test_metric(const struct tg_server *s, const char *series);
+/* Sleeps ms milliseconds, resumed across signals: for a poll's step
+ * between reads of what is awaited, never as the wait itself. */
+void tg_test_sleep_ms(long ms);
+
 /* Polls s's /metrics until series reaches at_least (at most timeout_ms).
  * Returns 0 when it did, -1 when not: a test waits on what the server
  * says it holds (connections taken, requests in a handler), not on a sleep

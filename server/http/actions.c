@@ -18,7 +18,6 @@
  */
 void tg_http_on_actions(struct rq *q)
 {
-    const char *qs = q->ri->query_string;
     char ticket[512], *jti = NULL;
     json_t *out = NULL;
     int rc;
@@ -26,19 +25,8 @@ void tg_http_on_actions(struct rq *q)
     tg_http_work_begin(q);
     if (tg_http_auth_generic(q, &jti) != 0)
         goto out;
-    rc = qs ? mg_get_var(qs, strlen(qs), "ticket", ticket, sizeof(ticket))
-            : -1;
-    if (rc > 0 && strlen(ticket) != (size_t)rc) {
-        tg_http_send_error(q, 400, "bad_request",
-                           "The ticket id holds a NUL byte (%00); no ticket id "
-                           "does.");
+    if (tg_http_query_ticket(q, "/v1/actions", ticket, sizeof(ticket)))
         goto out;
-    }
-    if (rc <= 0) {
-        tg_http_send_error(q, 400, "bad_request",
-                           "Name the ticket: GET /v1/actions?ticket=KEY.");
-        goto out;
-    }
     rc = tg_outbox_list(q->h->ev, ticket, &out);
     if (rc != 0) {
         tg_http_send_store_failure(q, rc);

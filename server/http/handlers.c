@@ -692,6 +692,32 @@ static int query_var(const char *qs, size_t qlen, const char *name, char *dst,
     return rc;
 }
 
+int tg_http_query_ticket(struct rq *q, const char *route, char *dst,
+                         size_t cap)
+{
+    const char *qs = q->ri->query_string;
+    char msg[128];
+    int rc = qs ? query_var(qs, strlen(qs), "ticket", dst, cap) : -1;
+
+    if (rc == -3) {
+        tg_http_send_error(q, 400, "bad_request",
+                           "The ticket id holds a NUL byte (%00); no ticket id "
+                           "does.");
+        return -1;
+    }
+    if (rc <= 0) {
+        int n = snprintf(msg, sizeof(msg),
+                         "Name the ticket: GET %s?ticket=KEY.", route);
+
+        tg_http_send_error(q, 400, "bad_request",
+                           n > 0 && (size_t)n < sizeof(msg)
+                               ? msg
+                               : "Name the ticket: ?ticket=KEY.");
+        return -1;
+    }
+    return 0;
+}
+
 /* GET /v1/decisions?ticket=KEY[&limit=N][&before=CURSOR] */
 void tg_http_on_list(struct rq *q)
 {
@@ -705,18 +731,8 @@ void tg_http_on_list(struct rq *q)
     tg_http_work_begin(q);
     if (auth_generic(q, &jti) != 0)
         goto out;
-    rc = qs ? query_var(qs, qlen, "ticket", ticket, sizeof(ticket)) : -1;
-    if (rc == -3) {
-        tg_http_send_error(q, 400, "bad_request",
-                           "The ticket id holds a NUL byte (%00); no ticket id "
-                           "does.");
+    if (tg_http_query_ticket(q, "/v1/decisions", ticket, sizeof(ticket)))
         goto out;
-    }
-    if (rc <= 0) {
-        tg_http_send_error(q, 400, "bad_request",
-                           "Name the ticket: GET /v1/decisions?ticket=KEY.");
-        goto out;
-    }
     rc = query_var(qs, qlen, "limit", num, sizeof(num));
     if (rc != -1 && (rc < 0 ||
                      tg_number_parse_u64(num, strlen(num),

@@ -246,6 +246,11 @@ void tg_http_on_reload(struct rq *q);
 /* The Bearer JWT of sources.generic, as the decision reads check it:
  * 0 with *jti (caller frees; may be NULL), or -1 once answered. */
 int tg_http_auth_generic(struct rq *q, char **jti);
+/* Reads the required ?ticket= of q into dst (cap bytes). A missing one or
+ * one holding a NUL byte answers 400 (the hint names route, such as
+ * "/v1/actions") and returns -1; 0 when dst holds the ticket. */
+int tg_http_query_ticket(struct rq *q, const char *route, char *dst,
+                         size_t cap);
 
 /* ---- actions.c: GET /v1/actions?ticket=KEY (issue 12) */
 void tg_http_on_actions(struct rq *q);

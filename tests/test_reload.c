@@ -147,12 +147,9 @@ static int teardown(void **state)
 {
     int rc;
     (void)state;
-    rc = tg_test_server_stop(&S);
-    if (rc != 0)
-        tg_test_server_dump_log(&S);
-    tg_test_server_cleanup(&S);
+    rc = tg_test_server_finish(&S);
     free(auth);
-    return rc == 0 ? 0 : -1;
+    return rc;
 }
 
 /* ------------------------------------------------- in-flight request */

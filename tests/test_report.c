@@ -48,10 +48,7 @@ static int teardown(void **state)
     (void)state;
 
     /* A clean exit: no leak or sanitizer report from the server. */
-    rc = tg_test_server_stop(&S);
-    if (rc != 0)
-        tg_test_server_dump_log(&S);
-    tg_test_server_cleanup(&S);
+    rc = tg_test_server_finish(&S);
     free(auth);
     return rc;
 }

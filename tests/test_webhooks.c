@@ -63,14 +63,9 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    int rc;
     (void)state;
     /* A clean exit: a sanitizer report in the server fails the group. */
-    rc = tg_test_server_stop(&S);
-    if (rc != 0)
-        tg_test_server_dump_log(&S);
-    tg_test_server_cleanup(&S);
-    return rc == 0 ? 0 : -1;
+    return tg_test_server_finish(&S);
 }
 
 /* ---- helpers ---- */

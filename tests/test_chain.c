@@ -20,6 +20,7 @@
 #include "server/config/config.h"
 #include "server/store/store.h"
 #include "validators/errors.h"
+#include "tests/support/ocstore.h"
 
 /* ------------------------------------------------------------ fixtures */
 
@@ -31,19 +32,6 @@ static void new_path(char *buf, size_t cap)
     int n = snprintf(buf, cap, "%s/chain%d.db", tmpdir, ++store_no);
 
     assert_true(n > 0 && (size_t)n < cap);
-}
-
-static struct tg_evidence *open_store(const char *path)
-{
-    struct tg_config c;
-    struct tg_evidence *e = NULL;
-
-    memset(&c, 0, sizeof c);
-    c.store.path = (char *)path;
-    c.store.sync = TG_SYNC_NORMAL;
-    c.store.busy_timeout_ms = 2000;
-    assert_int_equal(tg_evidence_open(&c, &e), 0);
-    return e;
 }
 
 static void sql(const char *path, const char *text)
@@ -293,7 +281,7 @@ static void test_entries(void **state)
 
     (void)state;
     new_path(path, sizeof path);
-    e = open_store(path);
+    e = tg_ocs_open(path);
     assert_int_equal(decide(e, "d-1", "T-1", 100, JUDGED), 0);
     assert_int_equal(entry(e, "event", "ev-1", "T-1", 110, "{\"a\":1}"), 0);
     assert_int_equal(entry(e, "action", "7:1", "T-1", 120, "{\"b\":2}"), 0);
@@ -403,7 +391,7 @@ static void test_entries_group_commit(void **state)
 
     (void)state;
     new_path(path, sizeof path);
-    e = open_store(path);
+    e = tg_ocs_open(path);
     for (int i = 0; i < 4; i++) {
         memset(&r[i], 0, sizeof r[i]);
         r[i].e = e;
@@ -436,7 +424,7 @@ static void test_scan(void **state)
 
     (void)state;
     new_path(path, sizeof path);
-    e = open_store(path);
+    e = tg_ocs_open(path);
     assert_int_equal(entry(e, "policy", "sha256:p", NULL, 5, "{}"), 0);
     assert_int_equal(decide(e, "d-1", "T-1", 10, JUDGED), 0);
     assert_int_equal(entry(e, "event", "ev-1", "T-1", 15, "{\"n\":1}"), 0);
@@ -571,7 +559,7 @@ static void test_old_store(void **state)
         sqlite3_close(db);
     }
 
-    e = open_store(path);
+    e = tg_ocs_open(path);
     assert_int_equal(decide(e, "d-4", "T-1", 400, JUDGED), 0);
     assert_int_equal(entry(e, "event", "ev-1", "T-1", 410, "{\"n\":1}"), 0);
     /* the old decisions are still found, and only they */
@@ -645,7 +633,7 @@ static void test_tampering_v2(void **state)
 
         new_path(path, sizeof path);
         make_v1_store(path, 3);
-        e = open_store(path);
+        e = tg_ocs_open(path);
         assert_int_equal(decide(e, "d-4", "T-1", 400, JUDGED), 0);
         assert_int_equal(entry(e, "event", "ev-1", "T-1", 410, "{\"n\":1}"),
                          0);
@@ -703,7 +691,7 @@ static void test_python_verifier_v2(void **state)
     make_v1_store(path, 2);
     snprintf(cmd, sizeof cmd, "python3 %s %s >/dev/null", script, path);
     assert_int_equal(system(cmd), 0);
-    e = open_store(path);
+    e = tg_ocs_open(path);
     assert_int_equal(decide(e, "d-3", "T-1", 300, JUDGED), 0);
     assert_int_equal(entry(e, "policy", "sha256:p", NULL, 310, "{}"), 0);
     assert_int_equal(decide_facts(e, "d-5", "T-1", 320, JUDGED, FACTS), 0);
@@ -747,7 +735,7 @@ static void test_export_kinds(void **state)
     (void)state;
     new_path(path, sizeof path);
     make_v1_store(path, 1);
-    e = open_store(path);
+    e = tg_ocs_open(path);
     assert_int_equal(decide(e, "d-2", "T-1", 300, JUDGED), 0);
     assert_int_equal(entry(e, "event", "ev-1", "T-1", 310, "{\"n\":1}"), 0);
     tg_evidence_close(e);
@@ -793,7 +781,7 @@ static void test_archive_kinds(void **state)
     (void)state;
     new_path(path, sizeof path);
     make_v1_store(path, 2);
-    e = open_store(path);
+    e = tg_ocs_open(path);
     assert_int_equal(entry(e, "event", "ev-1", NULL, 300, "{}"), 0);
     assert_int_equal(decide(e, "d-3", "T-1", 310, JUDGED), 0);
     assert_int_equal(entry(e, "event", "ev-2", NULL, 320, "{}"), 0);
@@ -884,7 +872,7 @@ static void test_v3_chain(void **state)
     (void)state;
     new_path(path, sizeof path);
     make_v1_store(path, 2);
-    e = open_store(path);
+    e = tg_ocs_open(path);
     assert_int_equal(decide(e, "d-3", "T-1", 300, JUDGED), 0);
     assert_int_equal(decide_facts(e, "d-4", "T-1", 400, JUDGED, FACTS), 0);
     assert_int_equal(entry(e, "event", "ev-1", "T-1", 410, "{\"n\":1}"), 0);
@@ -934,7 +922,7 @@ static void test_v2_store_gets_facts(void **state)
 
     (void)state;
     new_path(path, sizeof path);
-    e = open_store(path);
+    e = tg_ocs_open(path);
     assert_int_equal(decide(e, "d-1", "T-1", 100, JUDGED), 0);
     assert_int_equal(entry(e, "event", "ev-1", "T-1", 110, "{}"), 0);
     assert_int_equal(decide(e, "d-3", "T-1", 120, JUDGED), 0);
@@ -954,7 +942,7 @@ static void test_v2_store_gets_facts(void **state)
     assert_int_equal(s.has_facts[0] + s.has_facts[1], 0);
     assert_int_equal(sql_int(path, "PRAGMA user_version"), 2);
 
-    e = open_store(path);
+    e = tg_ocs_open(path);
     assert_int_equal(decide_facts(e, "d-4", "T-1", 130, JUDGED, FACTS), 0);
     tg_evidence_close(e);
     assert_int_equal(sql_int(path, "PRAGMA user_version"), 3);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "server/cli/cli.h"
+#include "tests/support/cmdrun.h"
 
 #define FIX TG_SOURCE_DIR "/tests/fixtures/config"
 
@@ -22,49 +23,25 @@ struct run {
     char err[16384];
 };
 
-static void slurp_fd(int fd, char *buf, size_t cap)
-{
-    ssize_t n;
-    size_t used = 0;
-    lseek(fd, 0, SEEK_SET);
-    while (used + 1 < cap && (n = read(fd, buf + used, cap - 1 - used)) > 0)
-        used += (size_t)n;
-    buf[used] = '\0';
-}
-
-/* Runs tg_cmd_lint with argv (NULL-terminated, argv[0] "lint") and captures
- * stdout and stderr through temporary files. */
+/* Runs tg_cmd_lint with argv (NULL-terminated, argv[0] "lint") through the
+ * shared capture and keeps what it printed in r. */
 static void run_lint(const char *const *argv, struct run *r)
 {
-    char outp[] = "/tmp/tg-lint-out-XXXXXX", errp[] = "/tmp/tg-lint-err-XXXXXX";
-    int ofd = mkstemp(outp), efd = mkstemp(errp);
-    int saved_out = dup(1), saved_err = dup(2);
+    struct tg_test_run t;
     int argc = 0;
     char *args[16];
 
-    assert_true(ofd >= 0 && efd >= 0 && saved_out >= 0 && saved_err >= 0);
     while (argv[argc]) {
+        assert_true(argc < 15);
         args[argc] = (char *)argv[argc];
         argc++;
     }
     args[argc] = NULL;
-    fflush(stdout);
-    fflush(stderr);
-    dup2(ofd, 1);
-    dup2(efd, 2);
-    r->code = tg_cmd_lint(argc, args);
-    fflush(stdout);
-    fflush(stderr);
-    dup2(saved_out, 1);
-    dup2(saved_err, 2);
-    close(saved_out);
-    close(saved_err);
-    slurp_fd(ofd, r->out, sizeof(r->out));
-    slurp_fd(efd, r->err, sizeof(r->err));
-    close(ofd);
-    close(efd);
-    unlink(outp);
-    unlink(errp);
+    t = tg_test_capture(tg_cmd_lint, argc, args);
+    r->code = t.rc;
+    snprintf(r->out, sizeof(r->out), "%s", t.out ? t.out : "");
+    snprintf(r->err, sizeof(r->err), "%s", t.err ? t.err : "");
+    tg_test_run_free(&t);
 }
 
 static void test_usage(void **state)

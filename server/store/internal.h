@@ -112,8 +112,6 @@
 #define SCHEMA_VERSION 3 /* 2: records.kind, records.judged; 3: facts */
 #define MAX_BATCH 1024       /* records per transaction; bounds latency */
 #define POOL_IDLE_MAX 16     /* idle read connections kept open */
-#define LIST_DEFAULT 100
-#define LIST_MAX 1000
 #define DEFAULT_BUSY_MS 2000
 /* Copy-forward counts stop here: the rule needs "at least max_reuse", and a
  * bound keeps the per-request cost constant. */

@@ -11,6 +11,7 @@
 
 #include <openssl/crypto.h>
 
+#include "server/store/page.h"
 #include "server/store/show.h"
 #include "server/util/digest.h"
 #include "validators/errors.h"
@@ -18,8 +19,6 @@
 #define KIND_DECISION "decision"
 #define IS_DECISION "(kind IS NULL OR kind = 'decision')"
 #define COPY_LIMIT 1000
-#define LIST_DEFAULT 100
-#define LIST_MAX 1000
 #define FETCH_ROWS "500"
 
 /* One parameterised query's result on db: 0 with *res (caller clears),
@@ -448,18 +447,13 @@ int tg_pg_list(struct tg_pg *e, const char *ticket, int limit, uint64_t before,
     char b[24], l[24];
     const char *v[3] = {ticket, b, l};
     PGresult *res = NULL;
-    json_t *res_o = NULL, *arr = NULL, *next = NULL;
-    int rows, rc = TG_ENOMEM, bad;
+    json_t *arr = NULL;
+    int rows, rc = TG_ENOMEM;
 
     if (!e || !ticket || !out)
         return TG_EINVAL;
-    if (limit <= 0)
-        limit = LIST_DEFAULT;
-    if (limit > LIST_MAX)
-        limit = LIST_MAX;
-    if (!tg_chain_int_text(
-            (before == 0 || before > INT64_MAX) ? INT64_MAX : (int64_t)before,
-            b, sizeof b) ||
+    limit = tg_store_page_limit(limit);
+    if (!tg_chain_int_text(tg_store_page_before(before), b, sizeof b) ||
         !tg_chain_int_text(limit + 1, l, sizeof l))
         return TG_EIO;
     if (pooled(e, NULL,
@@ -481,24 +475,14 @@ int tg_pg_list(struct tg_pg *e, const char *ticket, int limit, uint64_t before,
         if (json_array_append_new(arr, doc))
             goto out;
     }
-    next =
-        rows > limit ? json_integer(tg_pg_i64(res, limit - 1, 0)) : json_null();
-    if (!next || !(res_o = json_object()))
-        goto out;
-    bad = json_object_set_new(res_o, "decisions", arr);
+    rc = tg_store_page(arr, rows > limit
+                                ? json_integer(tg_pg_i64(res, limit - 1, 0))
+                                : json_null(),
+                       out);
     arr = NULL;
-    bad = bad || json_object_set_new(res_o, "next", next);
-    next = NULL;
-    if (bad)
-        goto out;
-    *out = res_o;
-    res_o = NULL;
-    rc = 0;
 out:
     PQclear(res);
     json_decref(arr);
-    json_decref(next);
-    json_decref(res_o);
     return rc;
 }
 

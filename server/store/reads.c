@@ -2,6 +2,8 @@
 
 #include "server/store/internal.h"
 
+#include "server/store/page.h"
+
 static const char *const QUERIES[Q_N] = {
     [Q_DELIVERY] = "SELECT body_sha256, decision FROM records"
                    " WHERE source = ?1 AND delivery_id = ?2",
@@ -325,17 +327,14 @@ int tg_sq_list(struct tg_sq *e, const char *ticket, int limit,
 {
     struct rconn *c = NULL;
     sqlite3_stmt *st = NULL;
-    json_t *res = NULL, *arr = NULL, *next = NULL;
+    json_t *arr = NULL, *next = NULL;
     int64_t last = 0;
-    int n = 0, bad;
+    int n = 0;
     int rc;
 
     if (!e || !ticket || !out)
         return TG_EINVAL;
-    if (limit <= 0)
-        limit = LIST_DEFAULT;
-    if (limit > LIST_MAX)
-        limit = LIST_MAX;
+    limit = tg_store_page_limit(limit);
     if ((rc = rconn_get(e, &c)))
         return rc == TG_ENOMEM ? rc : TG_EIO;
     if ((rc = rconn_stmt(c, Q_LIST, &st)))
@@ -344,8 +343,7 @@ int tg_sq_list(struct tg_sq *e, const char *ticket, int limit,
     if (!(arr = json_array()))
         goto out;
     sqlite3_bind_text(st, 1, ticket, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, (before == 0 || before > INT64_MAX)
-                                  ? INT64_MAX : (int64_t)before);
+    sqlite3_bind_int64(st, 2, tg_store_page_before(before));
     /* one more than asked tells whether there is a next page */
     sqlite3_bind_int(st, 3, limit + 1);
     for (;;) {
@@ -374,20 +372,8 @@ int tg_sq_list(struct tg_sq *e, const char *ticket, int limit,
         last = sqlite3_column_int64(st, 0);
         n++;
     }
-    if (!next && !(next = json_null()))
-        goto out;
-    if (!(res = json_object()))
-        goto out;
-    /* set_new takes the reference even when it fails */
-    bad = json_object_set_new(res, "decisions", arr);
-    arr = NULL;
-    bad = bad || json_object_set_new(res, "next", next);
-    next = NULL;
-    if (bad)
-        goto out;
-    *out = res;
-    res = NULL;
-    rc = 0;
+    rc = tg_store_page(arr, next ? next : json_null(), out);
+    arr = next = NULL;
 out:
     if (st)
         stmt_done(st);
@@ -395,7 +381,6 @@ out:
         rconn_put(e, c, rc != TG_EIO);
     json_decref(arr);
     json_decref(next);
-    json_decref(res);
     return rc;
 }
 

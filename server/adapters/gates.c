@@ -16,7 +16,7 @@ static void lower(char *q)
             *q = (char)(*q - 'A' + 'a');
 }
 
-static int in_list(char *const *v, size_t n, const char *s)
+int tg_gates_in_list(char *const *v, size_t n, const char *s)
 {
     size_t i;
 
@@ -64,10 +64,10 @@ int tg_gates_match(const struct tg_config *c, const struct tg_gate_subject *s,
             return pm;
         if (!pm)
             continue;
-        if (gt->n_to && !in_list(gt->to, gt->n_to, s->to))
+        if (gt->n_to && !tg_gates_in_list(gt->to, gt->n_to, s->to))
             continue;
         if (s->issue_type && gt->n_issue_types &&
-            !in_list(gt->issue_types, gt->n_issue_types, s->issue_type))
+            !tg_gates_in_list(gt->issue_types, gt->n_issue_types, s->issue_type))
             continue;
         *gated = 1;
         return 0;

@@ -28,4 +28,8 @@ struct tg_gate_subject {
 int tg_gates_match(const struct tg_config *c, const struct tg_gate_subject *s,
                    int *gated);
 
+/* 1 when s (not NULL) equals one of the n names of v, ignoring ASCII case
+ * (gate "to" lists, issue types). */
+int tg_gates_in_list(char *const *v, size_t n, const char *s);
+
 #endif

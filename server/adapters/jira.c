@@ -349,16 +349,6 @@ static const char *status_name(const json_t *v)
     return tg_jsonfield_str(v, "name");
 }
 
-static int in_list(char *const *v, size_t n, const char *s)
-{
-    size_t i;
-
-    for (i = 0; s && i < n; i++)
-        if (strcasecmp(v[i], s) == 0)
-            return 1;
-    return 0;
-}
-
 /* A gate selects the delivery when its source is jira, one of its project
  * globs matches (case-insensitive), the target status is one of its `to`
  * (case-insensitive, as Jira status names are unique regardless of case),
@@ -649,8 +639,8 @@ int tg_jira_map(const struct tg_config *c, const json_t *body,
     }
     if ((rc = jira_issue(body, &key, &fields, &project, &itype, err, cap)))
         return rc;
-    access = in_list(c->jira.access_issue_types, c->jira.n_access_issue_types,
-                     itype);
+    access = tg_gates_in_list(c->jira.access_issue_types,
+                              c->jira.n_access_issue_types, itype);
 
     rc = TG_ENOMEM;
     o = json_object();

@@ -19,6 +19,7 @@
 #include "server/util/jarena.h"
 #include "server/util/number.h"
 #include "server/util/ordpool.h"
+#include "server/util/strbuf.h"
 
 /*
  * Two ways through the same steps. With one thread (TG_CHECK_THREADS=1, or
@@ -397,25 +398,6 @@ struct pool {
     int64_t now;
 };
 
-/* Grows *buf (capacity *cap) to hold need bytes. */
-static int reserve(char **buf, size_t *cap, size_t need)
-{
-    size_t c = *cap ? *cap : 4096;
-    char *nb;
-    if (need <= *cap)
-        return TG_OK;
-    while (c < need) {
-        if (c > MAX_BUFFER / 2)
-            return TG_ENOMEM;
-        c *= 2;
-    }
-    if (!(nb = realloc(*buf, c)))
-        return TG_ENOMEM;
-    *buf = nb;
-    *cap = c;
-    return TG_OK;
-}
-
 /* Appends doc and a newline to c->out. */
 static int put_line(struct chunk *c, const json_t *doc)
 {
@@ -425,7 +407,8 @@ static int put_line(struct chunk *c, const json_t *doc)
         return TG_ENOMEM;
     if (n + 1 > c->out_cap - c->out_len) {
         if (c->out_len + n + 1 < n ||
-            reserve(&c->out, &c->out_cap, c->out_len + n + 1) != TG_OK)
+            tg_strbuf_reserve(&c->out, &c->out_cap, c->out_len + n + 1,
+                              MAX_BUFFER) != TG_OK)
             return TG_ENOMEM;
         n = json_dumpb(doc, c->out + c->out_len, c->out_cap - c->out_len,
                        JSON_COMPACT);
@@ -449,7 +432,8 @@ static int put_event(struct chunk *c, int unmappable, int deny, size_t pos,
         c->ev_cap = cap;
     }
     if (c->aux_len + n < n ||
-        reserve(&c->aux, &c->aux_cap, c->aux_len + n) != TG_OK)
+        tg_strbuf_reserve(&c->aux, &c->aux_cap, c->aux_len + n, MAX_BUFFER) !=
+            TG_OK)
         return TG_ENOMEM;
     memcpy(c->aux + c->aux_len, s ? s : "", n);
     c->ev[c->n_ev++] = (struct event){unmappable, deny, pos, c->aux_len};
@@ -601,7 +585,8 @@ static int append(char **buf, size_t *n, size_t *cap, const char *src,
                   size_t k)
 {
     int rc;
-    if (*n + k + 1 <= k || (rc = reserve(buf, cap, *n + k + 1)) != TG_OK)
+    if (*n + k + 1 <= k ||
+        (rc = tg_strbuf_reserve(buf, cap, *n + k + 1, MAX_BUFFER)) != TG_OK)
         return TG_ENOMEM;
     if (k)
         memcpy(*buf + *n, src, k);
@@ -632,7 +617,7 @@ static char *rest_of(struct pool *p, struct chunk *c, struct stream *s,
     s->carry_len = 0;
     while (s->f && !s->eof) {
         size_t r;
-        if (reserve(&buf, &cap, n + 65536 + 1) != TG_OK)
+        if (tg_strbuf_reserve(&buf, &cap, n + 65536 + 1, MAX_BUFFER) != TG_OK)
             goto fail;
         r = fread(buf + n, 1, cap - n - 1, s->f);
         n += r;
@@ -747,8 +732,9 @@ static int fill_chunk(struct stream *s, struct chunk *c)
     size_t n = s->carry_len, cut;
     int rc;
 
-    if ((rc = reserve(&c->text, &c->text_cap,
-                      n > CHUNK_BYTES ? n : CHUNK_BYTES)) != TG_OK)
+    if ((rc = tg_strbuf_reserve(&c->text, &c->text_cap,
+                                n > CHUNK_BYTES ? n : CHUNK_BYTES,
+                                MAX_BUFFER)) != TG_OK)
         return rc;
     if (n)
         memcpy(c->text, s->carry, n);
@@ -774,10 +760,12 @@ static int fill_chunk(struct stream *s, struct chunk *c)
             break;
         /* One line longer than the buffer. */
         if (c->text_cap > MAX_BUFFER / 2 ||
-            (rc = reserve(&c->text, &c->text_cap, c->text_cap * 2)) != TG_OK)
+            (rc = tg_strbuf_reserve(&c->text, &c->text_cap, c->text_cap * 2,
+                                    MAX_BUFFER)) != TG_OK)
             return TG_ENOMEM;
     }
-    if ((rc = reserve(&s->carry, &s->carry_cap, n - cut)) != TG_OK)
+    if ((rc = tg_strbuf_reserve(&s->carry, &s->carry_cap, n - cut,
+                                MAX_BUFFER)) != TG_OK)
         return rc;
     if (n > cut)
         memcpy(s->carry, c->text + cut, n - cut);
@@ -856,8 +844,8 @@ static int check_parallel(struct run *r, const char **inputs, size_t n_inputs,
         goto out;
     }
     for (size_t i = 0; i < n_slots; i++) {
-        if (reserve(&p.slots[i].out, &p.slots[i].out_cap, CHUNK_BYTES) !=
-            TG_OK) {
+        if (tg_strbuf_reserve(&p.slots[i].out, &p.slots[i].out_cap, CHUNK_BYTES,
+                              MAX_BUFFER) != TG_OK) {
             rc = TG_ENOMEM;
             goto out;
         }

@@ -16,6 +16,7 @@
 #include "server/store/store.h"
 #include "server/util/jarena.h"
 #include "server/util/ordpool.h"
+#include "server/util/strbuf.h"
 #include "validators/errors.h"
 #include "validators/timeparse.h"
 
@@ -119,28 +120,10 @@ struct run {
 
 /* ------------------------------------------------------------ buffers */
 
-static int reserve(char **buf, size_t *cap, size_t need)
-{
-    size_t c = *cap ? *cap : 4096;
-    char *nb;
-
-    if (need <= *cap)
-        return TG_OK;
-    while (c < need) {
-        if (c > SIZE_MAX / 2)
-            return TG_ENOMEM;
-        c *= 2;
-    }
-    if (!(nb = realloc(*buf, c)))
-        return TG_ENOMEM;
-    *buf = nb;
-    *cap = c;
-    return TG_OK;
-}
-
 static int put(struct chunk *c, const char *s, size_t n)
 {
-    if (c->out_len + n < n || reserve(&c->out, &c->out_cap, c->out_len + n))
+    if (c->out_len + n < n ||
+        tg_strbuf_reserve(&c->out, &c->out_cap, c->out_len + n, SIZE_MAX))
         return TG_ENOMEM;
     memcpy(c->out + c->out_len, s, n);
     c->out_len += n;
@@ -157,7 +140,7 @@ static int put_json(struct chunk *c, const json_t *v)
     size_t n = json_dumpb(v, NULL, 0, JSON_COMPACT);
 
     if (n == 0 || c->out_len + n < n ||
-        reserve(&c->out, &c->out_cap, c->out_len + n))
+        tg_strbuf_reserve(&c->out, &c->out_cap, c->out_len + n, SIZE_MAX))
         return TG_ENOMEM;
     if (json_dumpb(v, c->out + c->out_len, n, JSON_COMPACT) != n)
         return TG_ENOMEM;
@@ -570,7 +553,8 @@ static void queue(struct pool *p)
 static int text_put(struct chunk *c, const char *s, size_t n, size_t *at)
 {
     if (c->text_len + n + 1 < n ||
-        reserve(&c->text, &c->text_cap, c->text_len + n + 1) != TG_OK)
+        tg_strbuf_reserve(&c->text, &c->text_cap, c->text_len + n + 1,
+                          SIZE_MAX) != TG_OK)
         return TG_ENOMEM;
     *at = c->text_len;
     if (n)

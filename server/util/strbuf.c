@@ -47,3 +47,22 @@ void tg_strbuf_wipe(struct tg_strbuf *b)
         OPENSSL_cleanse(b->p, b->cap);
     tg_strbuf_cleanup(b);
 }
+
+int tg_strbuf_reserve(char **buf, size_t *cap, size_t need, size_t max)
+{
+    size_t c = *cap ? *cap : 4096;
+    char *nb;
+
+    if (need <= *cap)
+        return TG_OK;
+    while (c < need) {
+        if (c > max / 2)
+            return TG_ENOMEM;
+        c *= 2;
+    }
+    if (!(nb = realloc(*buf, c)))
+        return TG_ENOMEM;
+    *buf = nb;
+    *cap = c;
+    return TG_OK;
+}

@@ -20,6 +20,11 @@ struct tg_strbuf {
 int tg_strbuf_putn(struct tg_strbuf *b, const char *s, size_t n);
 /* Appends the string s. Same returns. */
 int tg_strbuf_puts(struct tg_strbuf *b, const char *s);
+/* Grows the raw buffer *buf of *cap bytes to hold at least need bytes:
+ * from 4 KB, doubling, never past max (TG_ENOMEM then, *buf unchanged).
+ * For the commands' chunked buffers, which keep their own lengths.
+ * Returns 0 or TG_ENOMEM. */
+int tg_strbuf_reserve(char **buf, size_t *cap, size_t need, size_t max);
 /* Frees the text and empties b (max stays). */
 void tg_strbuf_cleanup(struct tg_strbuf *b);
 /* The same, overwriting the whole allocation first: for text that may hold

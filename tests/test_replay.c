@@ -17,6 +17,7 @@
 #include "server/core/decide.h"
 #include "server/core/justnorm.h"
 #include "server/store/store.h"
+#include "tests/support/cmdrun.h"
 #include "tests/support/tg_test.h"
 #include "validators/errors.h"
 #include "validators/timeparse.h"
@@ -27,64 +28,17 @@
 #define DAY 86400
 #define N_TICKETS 12
 
-/* What one run of the command printed. */
-struct run {
-    int rc;
-    char *out, *err;
-};
-
-static char *slurp(FILE *f)
-{
-    long n;
-    char *s;
-
-    fflush(f);
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    s = calloc(1, (size_t)n + 1);
-    if (s && n > 0 && fread(s, 1, (size_t)n, f) != (size_t)n)
-        s[0] = '\0';
-    fclose(f);
-    return s;
-}
-
 /* Runs tg_cmd_replay("replay", args...) with stdout and stderr captured. */
-static struct run replay(const char *const *args)
+static struct tg_test_run replay(const char *const *args)
 {
     char *argv[20];
-    int argc = 0, so, se;
-    FILE *fo = tmpfile(), *fe = tmpfile();
-    struct run r;
+    int argc = 0;
 
-    assert_non_null(fo);
-    assert_non_null(fe);
     argv[argc++] = (char *)"replay";
     for (; args[argc - 1] && argc < 19; argc++)
         argv[argc] = (char *)args[argc - 1];
     argv[argc] = NULL;
-    fflush(stdout);
-    fflush(stderr);
-    so = dup(1);
-    se = dup(2);
-    dup2(fileno(fo), 1);
-    dup2(fileno(fe), 2);
-    r.rc = tg_cmd_replay(argc, argv);
-    fflush(stdout);
-    fflush(stderr);
-    dup2(so, 1);
-    dup2(se, 2);
-    close(so);
-    close(se);
-    r.out = slurp(fo);
-    r.err = slurp(fe);
-    return r;
-}
-
-static void run_free(struct run *r)
-{
-    free(r->out);
-    free(r->err);
+    return tg_test_capture(tg_cmd_replay, argc, argv);
 }
 
 /* The example ticket with privilege write (max_days 90 in the example)
@@ -326,7 +280,7 @@ static void test_tightened_max_days(void **state)
     struct tg_server s;
     char ids[N_TICKETS + 1][32], cand[400];
     struct tg_config *c;
-    struct run r;
+    struct tg_test_run r;
     json_t *v, *ch, *x;
     size_t i;
     int want = 0;
@@ -384,7 +338,7 @@ static void test_tightened_max_days(void **state)
     assert_string_equal(json_string_value(json_object_get(x, "code")),
                         "EXPIRY_TOO_LONG");
     json_decref(v);
-    run_free(&r);
+    tg_test_run_free(&r);
 
     /* The text form: the same count, each changed ticket with both sets
      * of findings. */
@@ -396,7 +350,7 @@ static void test_tightened_max_days(void **state)
     assert_non_null(strstr(r.out, ids[10]));
     assert_null(strstr(r.out, ids[2]));
     assert_non_null(strstr(r.out, "- deny EXPIRY_TOO_LONG: "));
-    run_free(&r);
+    tg_test_run_free(&r);
     tg_config_free(c);
     tg_test_server_cleanup(&s);
 }
@@ -408,7 +362,7 @@ static void test_same_policy_changes_nothing(void **state)
     struct tg_server s;
     char ids[N_TICKETS + 1][32];
     struct tg_config *c;
-    struct run r;
+    struct tg_test_run r;
     json_t *v;
 
     (void)state;
@@ -422,7 +376,7 @@ static void test_same_policy_changes_nothing(void **state)
     assert_int_equal(json_integer_value(json_object_get(v, "changed")), 0);
     assert_int_equal(json_array_size(json_object_get(v, "changes")), 0);
     json_decref(v);
-    run_free(&r);
+    tg_test_run_free(&r);
     tg_config_free(c);
     tg_test_server_cleanup(&s);
 }
@@ -434,7 +388,7 @@ static void test_since_until(void **state)
     struct tg_server s;
     char ids[N_TICKETS + 1][32], cand[400];
     struct tg_config *c;
-    struct run r;
+    struct tg_test_run r;
     json_t *v;
 
     (void)state;
@@ -454,7 +408,7 @@ static void test_since_until(void **state)
             json_array_get(json_object_get(v, "changes"), 0), "decision_id")),
         ids[1]);
     json_decref(v);
-    run_free(&r);
+    tg_test_run_free(&r);
     tg_config_free(c);
     tg_test_server_cleanup(&s);
 }
@@ -483,17 +437,16 @@ static void variant(struct tg_server *s, const char *name, const char *old,
 static json_t *replay_json(const char *cand, const char *store,
                            const char *since)
 {
-    struct run r = since ? replay((const char *[]){"-c", cand, "--store",
-                                                   store, "--since", since,
-                                                   "--format", "json", NULL})
-                         : replay((const char *[]){"-c", cand, "--store",
-                                                   store, "--format", "json",
-                                                   NULL});
+    struct tg_test_run r =
+        since ? replay((const char *[]){"-c", cand, "--store", store, "--since",
+                                        since, "--format", "json", NULL})
+              : replay((const char *[]){"-c", cand, "--store", store,
+                                        "--format", "json", NULL});
     json_t *v;
 
     assert_int_equal(r.rc, 0);
     v = parse(r.out);
-    run_free(&r);
+    tg_test_run_free(&r);
     return v;
 }
 
@@ -658,7 +611,7 @@ static const char *after_store(const char *out)
 static void same_output(const char *cfg, const char *a, const char *b)
 {
     static const char *const since = "2025-06-04T00:00:00Z";
-    struct run ra, rb;
+    struct tg_test_run ra, rb;
     json_t *va, *vb;
 
     ra = replay((const char *[]){"-c", cfg, "--store", a, NULL});
@@ -666,8 +619,8 @@ static void same_output(const char *cfg, const char *a, const char *b)
     assert_int_equal(ra.rc, 0);
     assert_int_equal(rb.rc, 0);
     assert_string_equal(after_store(ra.out), after_store(rb.out));
-    run_free(&ra);
-    run_free(&rb);
+    tg_test_run_free(&ra);
+    tg_test_run_free(&rb);
     va = replay_json(cfg, a, since);
     vb = replay_json(cfg, b, since);
     json_object_del(va, "store");
@@ -751,7 +704,7 @@ static void test_usage_errors(void **state)
     struct tg_server s;
     char ids[N_TICKETS + 1][32], cand[400], bad[400];
     struct tg_config *c;
-    struct run r;
+    struct tg_test_run r;
 
     (void)state;
     c = prepare(&s, ids, 0);
@@ -760,21 +713,21 @@ static void test_usage_errors(void **state)
     r = replay((const char *[]){"-c", cand, NULL});
     assert_int_equal(r.rc, 2);
     assert_non_null(strstr(r.err, "usage:"));
-    run_free(&r);
+    tg_test_run_free(&r);
     r = replay((const char *[]){"-c", cand, "--store", c->store.path,
                                 "--since", "yesterday", NULL});
     assert_int_equal(r.rc, 2);
     assert_non_null(strstr(r.err, "--since yesterday is not an RFC 3339"));
-    run_free(&r);
+    tg_test_run_free(&r);
     r = replay((const char *[]){"-c", cand, "--store", c->store.path,
                                 "--format", "xml", NULL});
     assert_int_equal(r.rc, 2);
-    run_free(&r);
+    tg_test_run_free(&r);
     r = replay((const char *[]){"-c", cand, "--store", bad, NULL});
     assert_int_equal(r.rc, 2);
     assert_non_null(strstr(r.err, "the store cannot be read"));
     assert_int_equal(access(bad, F_OK), -1); /* not created by a read */
-    run_free(&r);
+    tg_test_run_free(&r);
     tg_config_free(c);
     tg_test_server_cleanup(&s);
 }

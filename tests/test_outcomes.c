@@ -935,29 +935,6 @@ static void test_denies_order(void **state)
     }
 }
 
-/* Runs sql on the store file at path; returns the first column of its
- * row, else how many rows it changed. */
-static int store_sql(const char *path, const char *sql)
-{
-    sqlite3 *db;
-    sqlite3_stmt *st;
-    int n;
-
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-    n = sqlite3_step(st);
-    if (n == SQLITE_ROW)
-        n = sqlite3_column_int(st, 0);
-    else if (n == SQLITE_DONE)
-        n = sqlite3_changes(db);
-    else
-        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return n;
-}
-
 /* Decisions recorded with facts make the same report and work list as the
  * same store with the facts NULLed (read from the decision documents and
  * judged tickets), through the batched load of both parser threads. */
@@ -973,12 +950,15 @@ static void test_facts_same_report(void **state)
     mixed_store(path);
     snprintf(bare, sizeof bare, "%s.bare", path);
     snprintf(sql, sizeof sql, "VACUUM INTO '%s'", bare);
-    store_sql(path, sql);
+    tg_ocs_sql(path, sql, NULL);
     assert_int_equal(
-        store_sql(path, "SELECT count(*) FROM records WHERE facts IS NOT NULL"),
+        tg_ocs_sql(path, "SELECT count(*) FROM records WHERE facts IS NOT NULL",
+                   NULL),
         120);
     assert_int_equal(
-        store_sql(bare, "UPDATE records SET facts = NULL WHERE facts IS NOT NULL"),
+        tg_ocs_sql(bare,
+                   "UPDATE records SET facts = NULL WHERE facts IS NOT NULL",
+                   NULL),
         120);
     assert_int_equal(tg_oc_load_file_batched(path, 600, &a), 0);
     assert_int_equal(tg_oc_load_file_batched(bare, 600, &b), 0);

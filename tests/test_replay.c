@@ -18,6 +18,7 @@
 #include "server/core/justnorm.h"
 #include "server/store/store.h"
 #include "tests/support/cmdrun.h"
+#include "tests/support/ocstore.h"
 #include "tests/support/tg_test.h"
 #include "validators/errors.h"
 #include "validators/timeparse.h"
@@ -572,31 +573,6 @@ static void test_texts_read_by_jansson(void **state)
     tg_test_server_cleanup(&s);
 }
 
-/* Runs sql (one statement, ?1 bound to id when not NULL) on the store
- * file at path; returns how many rows it changed. */
-static int store_sql(const char *path, const char *sql, const char *id)
-{
-    sqlite3 *db;
-    sqlite3_stmt *st;
-    int n;
-
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-    if (id)
-        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    n = sqlite3_step(st);
-    if (n == SQLITE_ROW)
-        n = sqlite3_column_int(st, 0);
-    else if (n == SQLITE_DONE)
-        n = sqlite3_changes(db);
-    else
-        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return n;
-}
-
 /* The text output without its first line (it names the store file). */
 static const char *after_store(const char *out)
 {
@@ -647,35 +623,36 @@ static void test_facts_or_documents(void **state)
     c = prepare(&s, ids, 0);
     snprintf(cand, sizeof cand, "%s/candidate.yaml", s.dir);
     snprintf(bare, sizeof bare, "%s/nofacts.db", s.dir);
-    assert_int_equal(store_sql(c->store.path, "SELECT count(*) FROM records "
-                                              "WHERE facts IS NOT NULL",
-                               NULL),
+    assert_int_equal(tg_ocs_sql(c->store.path,
+                                "SELECT count(*) FROM records "
+                                "WHERE facts IS NOT NULL",
+                                NULL),
                      N_TICKETS);
     snprintf(sql, sizeof sql, "VACUUM INTO '%s'", bare);
-    store_sql(c->store.path, sql, NULL);
-    assert_int_equal(store_sql(bare, "UPDATE records SET facts = NULL "
-                                     "WHERE facts IS NOT NULL",
-                               NULL),
+    tg_ocs_sql(c->store.path, sql, NULL);
+    assert_int_equal(tg_ocs_sql(bare,
+                                "UPDATE records SET facts = NULL "
+                                "WHERE facts IS NOT NULL",
+                                NULL),
                      N_TICKETS);
     same_output(cand, c->store.path, bare);
     same_output(s.config, c->store.path, bare);
 
     /* ids[0] allowed: its facts say deny; ids[3] allowed: facts in
      * another order saying annotate. */
+    assert_int_equal(tg_ocs_sql(c->store.path,
+                                "UPDATE records SET facts = replace(facts, "
+                                "'{\"recorded\":{\"decision\":\"allow\",', "
+                                "'{\"recorded\":{\"decision\":\"deny\",') "
+                                "WHERE decision_id = ?1",
+                                ids[0]),
+                     1);
     assert_int_equal(
-        store_sql(c->store.path,
-                  "UPDATE records SET facts = replace(facts, "
-                  "'{\"recorded\":{\"decision\":\"allow\",', "
-                  "'{\"recorded\":{\"decision\":\"deny\",') "
-                  "WHERE decision_id = ?1",
-                  ids[0]),
-        1);
-    assert_int_equal(
-        store_sql(c->store.path,
-                  "UPDATE records SET facts = '{\"identities\":{},"
-                  "\"recorded\":{\"findings\":[],"
-                  "\"decision\":\"annotate\"}}' WHERE decision_id = ?1",
-                  ids[3]),
+        tg_ocs_sql(c->store.path,
+                   "UPDATE records SET facts = '{\"identities\":{},"
+                   "\"recorded\":{\"findings\":[],"
+                   "\"decision\":\"annotate\"}}' WHERE decision_id = ?1",
+                   ids[3]),
         1);
     v = replay_json(s.config, c->store.path, NULL);
     assert_int_equal(json_integer_value(json_object_get(v, "changed")), 2);

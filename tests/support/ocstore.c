@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 #include <jansson.h>
+#include <sqlite3.h>
 
 #include "server/config/config.h"
 #include "server/core/facts.h"
@@ -157,4 +158,27 @@ void tg_ocs_event(struct tg_evidence *e, const struct tg_ocs_event *v)
     assert_int_equal(tg_evidence_append_entry(e, &en), 0);
     free(j);
     json_decref(doc);
+}
+
+int tg_ocs_sql(const char *path, const char *sql, const char *id)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    int n;
+
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+    if (id)
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    n = sqlite3_step(st);
+    if (n == SQLITE_ROW)
+        n = sqlite3_column_int(st, 0);
+    else if (n == SQLITE_DONE)
+        n = sqlite3_changes(db);
+    else
+        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
 }

@@ -45,6 +45,10 @@ struct tg_ocs_event {
 };
 void tg_ocs_event(struct tg_evidence *e, const struct tg_ocs_event *v);
 
+/* Runs sql (one statement, ?1 bound to id when not NULL) on the store
+ * file at path, failing the test when it does not run; returns the first
+ * column of its row, else how many rows it changed. */
+int tg_ocs_sql(const char *path, const char *sql, const char *id);
 /* "YYYY-MM-DDTHH:MM:SSZ" of t into buf (32 bytes). */
 const char *tg_ocs_time(int64_t t, char *buf);
 

@@ -64,7 +64,42 @@ static void test_full_arena_falls_back(void **state)
     assert_true(in > 0);
     assert_true(out > 0);
     assert_true(a.used <= a.cap);
+    /* values went to malloc: they may not be dropped with the arena */
+    assert_false(tg_jarena_whole(&a));
     json_decref(arr);
+    tg_jarena_end(&a);
+}
+
+/* A document parsed whole into the arena may be dropped with the arena
+ * unreleased (replay does so with its tickets); once one value did not
+ * fit, nothing may be. */
+static void test_whole(void **state)
+{
+    static _Alignas(16) char small[512];
+    static const char doc[] = "{\"a\":\"x\",\"b\":[1,2]}";
+    struct tg_jarena a;
+    json_t *v;
+    size_t mark;
+
+    (void)state;
+    tg_jarena_begin(&a, buf, sizeof(buf));
+    mark = tg_jarena_mark(&a);
+    v = json_loadb(doc, sizeof(doc) - 1, 0, NULL);
+    assert_non_null(v);
+    assert_true(tg_jarena_whole(&a));
+    tg_jarena_rewind(&a, mark); /* dropped, not released */
+    tg_jarena_end(&a);
+
+    tg_jarena_begin(&a, small, sizeof(small));
+    v = json_array();
+    for (int i = 0; i < 64; i++)
+        json_array_append_new(v, json_integer(i));
+    assert_false(tg_jarena_whole(&a));
+    json_decref(v);
+    tg_jarena_end(&a);
+    /* a new arena starts whole again */
+    tg_jarena_begin(&a, buf, sizeof(buf));
+    assert_true(tg_jarena_whole(&a));
     tg_jarena_end(&a);
 }
 
@@ -189,6 +224,7 @@ int main(void)
         cmocka_unit_test(test_tail_cut_from_the_end),
         cmocka_unit_test(test_values_come_from_the_arena),
         cmocka_unit_test(test_full_arena_falls_back),
+        cmocka_unit_test(test_whole),
         cmocka_unit_test(test_heap_values_released_inside),
         cmocka_unit_test(test_rewind_reuses_space),
         cmocka_unit_test(test_nested),

@@ -17,6 +17,7 @@
 #include "server/core/decide.h"
 #include "server/core/justnorm.h"
 #include "server/store/store.h"
+#include "server/util/jarena.h"
 #include "tests/support/cmdrun.h"
 #include "tests/support/ocstore.h"
 #include "tests/support/tg_test.h"
@@ -720,5 +721,9 @@ int main(void)
         cmocka_unit_test(test_facts_or_documents),
         cmocka_unit_test(test_usage_errors),
     };
+    /* as main.c does: replay's tickets live in its workers' arenas and are
+     * dropped with them (tg_jarena_whole), which the sanitizer build then
+     * checks for leaks and use after the drop */
+    tg_jarena_install();
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

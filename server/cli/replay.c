@@ -464,6 +464,7 @@ static void run_chunk(void *ctx, size_t slot, size_t seq,
     struct pool *p = ctx;
     struct chunk *c = &p->slots[slot];
     size_t mark = 0;
+    int drop = 0;
 
     c->id = seq;
     c->out_len = 0;
@@ -478,9 +479,13 @@ static void run_chunk(void *ctx, size_t slot, size_t seq,
     }
     if (p->h)
         history_turn(p, c);
-    /* The tickets stay below the mark; each row's decision above it. */
-    if (abuf)
+    /* The tickets stay below the mark; each row's decision above it. When
+     * every ticket fitted in the arena, they are dropped with it at the
+     * end instead of released one value at a time (tg_jarena_whole). */
+    if (abuf) {
         mark = tg_jarena_mark(arena);
+        drop = tg_jarena_whole(arena);
+    }
     for (size_t i = 0; i < c->n_rows; i++) {
         struct row *w = &c->rows[i];
         if (!c->failed && !w->history_only && replay_row(p, c, w) != TG_OK)
@@ -488,7 +493,7 @@ static void run_chunk(void *ctx, size_t slot, size_t seq,
         if (abuf)
             tg_jarena_rewind(arena, mark);
     }
-    for (size_t i = 0; i < c->n_rows; i++)
+    for (size_t i = 0; i < c->n_rows && !drop; i++)
         json_decref(c->rows[i].canon);
     if (abuf)
         tg_jarena_end(arena);

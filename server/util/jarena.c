@@ -31,6 +31,9 @@
 /* The calling thread's innermost arena, NULL outside any. */
 static _Thread_local struct tg_jarena *current;
 
+/* Set once by tg_jarena_install, before threads start. */
+static int installed;
+
 static void *arena_malloc(size_t n)
 {
     struct tg_jarena *a = current;
@@ -45,6 +48,8 @@ static void *arena_malloc(size_t n)
             return p;
         }
     }
+    if (a)
+        a->spills++;
     return malloc(n);
 }
 
@@ -62,6 +67,7 @@ static void arena_free(void *p)
 
 void tg_jarena_install(void)
 {
+    installed = 1;
     json_set_alloc_funcs(arena_malloc, arena_free);
 }
 
@@ -74,6 +80,7 @@ void tg_jarena_begin(struct tg_jarena *a, void *buf, size_t cap)
     a->base = buf;
     a->cap = cap;
     a->tail = 0;
+    a->spills = 0;
     a->used = skip <= cap ? skip : cap;
     a->prev = current;
     current = a;
@@ -116,6 +123,11 @@ void tg_jarena_assert_outside(void)
 size_t tg_jarena_mark(const struct tg_jarena *a)
 {
     return a->used;
+}
+
+int tg_jarena_whole(const struct tg_jarena *a)
+{
+    return installed && a->spills == 0;
 }
 
 void tg_jarena_rewind(struct tg_jarena *a, size_t mark)

@@ -23,6 +23,7 @@ struct tg_jarena {
     size_t cap; /* what jansson may have: the buffer less the tail cut */
     size_t used;
     size_t tail; /* bytes cut from the end by tg_jarena_tail */
+    size_t spills; /* allocations that did not fit and went to malloc */
     struct tg_jarena *prev; /* the thread's arena before this one */
 };
 
@@ -62,5 +63,18 @@ void *tg_jarena_tail(struct tg_jarena *a, size_t n);
  * is given back by tg_jarena_rewind(a, mark), once it is all released. */
 size_t tg_jarena_mark(const struct tg_jarena *a);
 void tg_jarena_rewind(struct tg_jarena *a, size_t mark);
+
+/*
+ * 1 when every JSON value made on the calling thread since
+ * tg_jarena_begin(a) lives in a's buffer: none went to malloc because it
+ * did not fit, and jansson allocates through this module at all
+ * (tg_jarena_install; a unit test linking a command may not call it).
+ * The one exception to the release rule above: while this holds, values
+ * made inside a (and sharing no part with a value made elsewhere) may be
+ * dropped with tg_jarena_rewind or tg_jarena_end instead of released one
+ * by one: json_decref of a parsed document walks every value of it, which
+ * for replay's tickets was a few per cent of a record's CPU.
+ */
+int tg_jarena_whole(const struct tg_jarena *a);
 
 #endif

@@ -58,12 +58,6 @@ struct run {
  * flight (4 per worker) take a few MB. */
 #define CHUNK_BYTES (256 * 1024)
 
-/* The block a ticket's strings are copied into (tg_ticket_reserve): a usual
- * ticket's take a few hundred bytes, a longer one's get their own. One
- * allocation instead of twenty strdup and free pairs (1.3% of a ticket's
- * instructions). */
-#define TICKET_BLOCK 1024
-
 /* Past this a read or an output buffer is refused: 16 GiB is past any sane
  * ticket folder. */
 #define MAX_BUFFER ((size_t)1 << 34)
@@ -186,14 +180,6 @@ static int id_of(void *ctx, const struct tg_ticket *t, uint64_t *seq,
     return TG_OK;
 }
 
-/* tg_decided_init, and a block for the ticket's strings. */
-static void decided_init(struct tg_decided *o, char *err, size_t cap)
-{
-    tg_decided_init(o, err, cap);
-    /* Without the block each string is its own allocation, as before. */
-    (void)tg_ticket_reserve(&o->ticket, TICKET_BLOCK);
-}
-
 /* Maps and evaluates ticket value v and builds its decision in o, with the
  * id of position seq (seq 0: ID_PLACEHOLDER), as the server does
  * (tg_decide) but without a store: no copy-forward count. TG_EINVAL with
@@ -251,7 +237,7 @@ static int check_one(struct run *r, const char *file, const json_t *v)
     char err[256];
     int rc;
 
-    decided_init(&o, err, sizeof(err));
+    tg_decided_init(&o, err, sizeof(err));
     r->seq++;
     rc = decide(r->cfg, r->now, v, r->seq, &o);
     if (rc == TG_EINVAL) {
@@ -471,7 +457,7 @@ static int chunk_one(const struct pool *p, struct chunk *c, const json_t *v)
     size_t line = c->out_len, pos = 0;
     int rc;
 
-    decided_init(&o, err, sizeof(err));
+    tg_decided_init(&o, err, sizeof(err));
     rc = decide(p->cfg, p->now, v, 0, &o);
     if (rc == TG_EINVAL) {
         json_t *e = json_pack("{s:s,s:s}", "error", "unmappable", "message",

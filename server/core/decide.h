@@ -64,7 +64,8 @@ struct tg_decided {
     size_t err_cap;
 };
 
-/* Prepares o; err (cap bytes, cap > 0) receives a mapping failure. */
+/* Prepares o, with a block for its ticket's strings; err (cap bytes,
+ * cap > 0) receives a mapping failure. */
 void tg_decided_init(struct tg_decided *o, char *err, size_t cap);
 
 /* Frees what tg_decide() put in o. */

@@ -1194,6 +1194,46 @@ static void test_batch_conflicts(void **state)
     free(url);
 }
 
+/*
+ * A lost COMMIT whose batch had a link refused (its decision id taken):
+ * the refusal is lost with the connection too, so the transaction did not
+ * commit and nothing of the batch may be acknowledged. The lookup goes by
+ * the first link's seq and hash; by its decision id it would find the row
+ * that took the id and acknowledge the batch.
+ */
+static void test_commit_unknown_refused(void **state)
+{
+    char *url = new_db();
+    struct tg_evidence *e = open_pg(url, NULL);
+    struct one_arg a[2];
+    pthread_t t[2];
+    struct rec first;
+    (void)state;
+
+    make(&first, "u-1", "T-1", "f");
+    assert_int_equal(tg_evidence_append(e, &first.r), 0);
+    memset(a, 0, sizeof a);
+    make(&a[0].x, "u-1", "T-2", "a"); /* taken: refused */
+    make(&a[1].x, "u-2", "T-3", "b");
+    atomic_store(&tg_pg_test_gather, 2);
+    atomic_store(&tg_pg_test_fault, 1);
+    for (int i = 0; i < 2; i++) {
+        a[i].e = e;
+        assert_int_equal(pthread_create(&t[i], NULL, append_one, &a[i]), 0);
+    }
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    assert_int_equal(atomic_load(&tg_pg_test_fault), 0);
+    assert_int_equal(a[0].rc, TG_EIO);
+    assert_int_equal(a[1].rc, TG_EIO);
+    tg_evidence_close(e);
+    assert_int_equal(
+        sql_int(url, "SELECT count(*) FROM records WHERE decision_id = 'u-2'"),
+        0);
+    verify_ok(url, NULL, 1, 0);
+    free(url);
+}
+
 /* ------------------------------------------------ fail closed, recover */
 
 static int ctl(const char *what)
@@ -1309,6 +1349,7 @@ int main(void)
         cmocka_unit_test(test_commit_unknown),
         cmocka_unit_test(test_two_writers),
         cmocka_unit_test(test_batch_conflicts),
+        cmocka_unit_test(test_commit_unknown_refused),
         cmocka_unit_test(test_fail_closed),
         cmocka_unit_test(test_restart_unnoticed),
     };

@@ -372,6 +372,9 @@ static const char SQL_HEAD[] =
 #define PEND_MAX 64
 /* attempt_batch: a conflict took an item out; the batch goes again */
 #define RETRY 1
+/* the connection failed once COMMIT may have been sent: did it commit?
+ * (commit_outcome) */
+#define UNKNOWN 2
 
 /* A link hashed and waiting to be sent: its parameters and their text. */
 struct pend {
@@ -389,6 +392,10 @@ struct batch {
     PGconn *db;
     int64_t seq;
     char hash[65];
+    /* the attempt's first link (first_seq 0: none yet): what
+     * commit_outcome looks for */
+    int64_t first_seq;
+    char first_hash[65];
     int n;
     struct pend pend[PEND_MAX];
 };
@@ -695,19 +702,29 @@ static int pend_failed(PGconn *db, struct pend *p, const PGresult *r)
     return pipe_fail(db, r);
 }
 
-/* Sends the links waiting in b in one round trip (pipeline mode) and reads
- * their answers. Returns 0, RETRY (one was taken out: the transaction is
- * aborted) or a fatal TG_EIO / TG_EBUSY. */
-static int pend_flush(struct batch *b)
-{
-    PGresult *res[PEND_MAX];
-    int rc = 0, n = b->n;
+atomic_int tg_pg_test_fault;
 
-    if (n == 0)
+/* Sends the links waiting in b in one round trip (pipeline mode) and reads
+ * their answers; with commit, COMMIT goes in the same pipeline, after them
+ * (one round trip less a batch, and the chain's lock is held that much
+ * shorter). Returns 0 (with commit: committed), RETRY (one was taken out:
+ * the transaction is aborted), UNKNOWN (commit: the connection failed once
+ * COMMIT may have reached the server) or a fatal TG_EIO / TG_EBUSY. With
+ * tg_pg_test_fault set (tests), a commit's connection is cut before
+ * anything is sent (2) or right after all is sent, before any answer is
+ * read (1): a failover mid-commit. */
+static int pend_flush(struct batch *b, int commit)
+{
+    PGresult *res[PEND_MAX + 1];
+    int rc = 0, n = b->n, fault = 0;
+
+    if (n == 0 && !commit)
         return 0;
     b->n = 0;
+    if (commit && (fault = atomic_exchange(&tg_pg_test_fault, 0)) == 2)
+        shutdown(PQsocket(b->db), SHUT_RDWR);
     if (PQenterPipelineMode(b->db) != 1)
-        return TG_EIO;
+        return commit ? UNKNOWN : TG_EIO;
     for (int i = 0; i < n; i++) {
         struct pend *p = &b->pend[i];
 
@@ -718,19 +735,36 @@ static int pend_flush(struct batch *b)
             break;
         }
     }
+    if (rc == 0 && commit &&
+        PQsendQueryParams(b->db, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) != 1)
+        rc = TG_EIO;
     if (rc || PQpipelineSync(b->db) != 1) {
+        /* part of it may have reached the server, COMMIT too */
         shutdown(PQsocket(b->db), SHUT_RDWR);
         PQconsumeInput(b->db);
-        return TG_EIO;
+        return commit ? UNKNOWN : TG_EIO;
     }
-    rc = pipe_collect(b->db, n, res);
+    if (fault == 1)
+        shutdown(PQsocket(b->db), SHUT_RDWR);
+    rc = pipe_collect(b->db, n + (commit != 0), res);
     for (int i = 0; i < n; i++) {
         ExecStatusType s = PQresultStatus(res[i]);
 
-        if (rc == 0 && s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK)
+        /* a link refused: the transaction is aborted, whatever came
+         * after (COMMIT included) was skipped */
+        if (res[i] && s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK &&
+            s != PGRES_PIPELINE_ABORTED) {
             rc = pend_failed(b->db, &b->pend[i], res[i]);
-        PQclear(res[i]);
+            break;
+        }
     }
+    if (commit && rc == TG_EIO && PQstatus(b->db) != CONNECTION_OK)
+        rc = UNKNOWN; /* no refusal came: COMMIT's outcome is unknown */
+    else if (commit && rc == 0 &&
+             PQresultStatus(res[n]) != PGRES_COMMAND_OK)
+        rc = pipe_fail(b->db, res[n]);
+    for (int i = 0; i < n + (commit != 0); i++)
+        PQclear(res[i]);
     return rc;
 }
 
@@ -749,7 +783,7 @@ static int link_queue(struct batch *b, struct tg_pg_item *it,
     unsigned char digest[32], macbin[32];
     int rc;
 
-    if (b->n == PEND_MAX && (rc = pend_flush(b)))
+    if (b->n == PEND_MAX && (rc = pend_flush(b, 0)))
         return rc;
     p = &b->pend[b->n];
     if (b->seq == INT64_MAX || f[F_DECISION].n > INT32_MAX ||
@@ -773,6 +807,10 @@ static int link_queue(struct batch *b, struct tg_pg_item *it,
         OPENSSL_cleanse(macbin, sizeof macbin);
     }
     pend_params(p, f, e->keylen > 0, jti);
+    if (b->first_seq == 0) {
+        b->first_seq = b->seq + 1;
+        memcpy(b->first_hash, p->hash, 65);
+    }
     p->it = it;
     p->rec = rec;
     p->just = rec && f[F_JUST].p != NULL;
@@ -795,7 +833,7 @@ static int insert_record(struct batch *b, struct tg_pg_item *it)
 
     /* the 409 checks must see the links queued before this one */
     if ((r->delivery_id || r->jti) &&
-        ((rc = pend_flush(b)) || (rc = insert_free(b, r))))
+        ((rc = pend_flush(b, 0)) || (rc = insert_free(b, r))))
         return rc;
     record_fields(f, r, body);
     if ((rc = link_queue(b, it, f, r->time, 1, r->jti)))
@@ -824,7 +862,7 @@ static int batch_item(struct batch *b, struct tg_pg_item *p)
 
     if (p->jti_only) {
         /* jti_free must see the jti of the records queued before it */
-        if (!(rc = pend_flush(b)) && !(rc = jti_free(b, p->r, 1)))
+        if (!(rc = pend_flush(b, 0)) && !(rc = jti_free(b, p->r, 1)))
             rc = jti_bind(b, p->r, NULL);
     } else if (p->en) {
         rc = insert_entry(b, p);
@@ -832,13 +870,14 @@ static int batch_item(struct batch *b, struct tg_pg_item *p)
         rc = insert_record(b, p);
     }
     /* its own statements run after its record is in */
-    if (rc == 0 && p->tx && !(rc = pend_flush(b)))
+    if (rc == 0 && p->tx && !(rc = pend_flush(b, 0)))
         rc = p->tx(b->e, b->db, p->tx_arg);
     return rc;
 }
 
 /* The items' own work inside the open, locked transaction (each item's
- * rc set), the links sent. Returns 0, RETRY or a fatal TG_EIO / TG_EBUSY. */
+ * rc set); the last links are left for COMMIT's pipeline. Returns 0,
+ * RETRY or a fatal TG_EIO / TG_EBUSY. */
 static int batch_items(struct batch *b, struct tg_pg_item *batch)
 {
     for (struct tg_pg_item *p = batch; p; p = p->next) {
@@ -853,41 +892,29 @@ static int batch_items(struct batch *b, struct tg_pg_item *batch)
             return rc == TG_EBUSY ? TG_EBUSY : TG_EIO;
         p->rc = rc;
     }
-    return pend_flush(b);
-}
-
-/* The first item of batch that wrote a row of records (its decision_id
- * column), or NULL. */
-static const char *first_written(const struct tg_pg_item *batch)
-{
-    for (const struct tg_pg_item *p = batch; p; p = p->next) {
-        if (p->rc != 0 || p->jti_only)
-            continue;
-        if (p->en)
-            return p->en_id;
-        if (p->r)
-            return p->r->decision_id;
-    }
-    return NULL;
+    return 0;
 }
 
 /*
  * COMMIT's answer was lost with the connection: did it commit? Reconnects
- * once and looks the first record of the batch up. Returns 0 (it did: the
- * batch stands as written), TG_EIO (it did not, or it cannot be known: the
- * batch is not acknowledged).
+ * once and looks the attempt's first link up by its seq and hash (not by
+ * its decision id: a link refused for a taken id, whose refusal was lost
+ * too, would find the row that took it). Returns 0 (it did: the batch
+ * stands as written), TG_EIO (it did not, or it cannot be known: the batch
+ * is not acknowledged).
  */
-static int commit_outcome(struct tg_pg *e, const struct tg_pg_item *batch)
+static int commit_outcome(struct tg_pg *e, const struct batch *b)
 {
-    const char *id = first_written(batch), *why;
+    char seq[24], lock[80];
+    const char *v[2] = {seq, b->first_hash}, *why;
     PGresult *res = NULL;
     PGconn *db = NULL;
-    char lock[80];
     int rc = TG_EIO, n;
 
     n = snprintf(lock, sizeof lock, "SELECT pg_advisory_xact_lock(%" PRId64 ")",
                  TG_PG_CHAIN_LOCK);
-    if (!id || n < 0 || (size_t)n >= sizeof lock ||
+    if (b->first_seq == 0 || n < 0 || (size_t)n >= sizeof lock ||
+        !tg_chain_int_text(b->first_seq, seq, sizeof seq) ||
         tg_pg_connect(e->url, e->busy_ms, &db, &why))
         goto out;
     /* The lost transaction holds the chain's lock until its COMMIT ends
@@ -895,8 +922,8 @@ static int commit_outcome(struct tg_pg *e, const struct tg_pg_item *batch)
      * not granted within store.busy_timeout_ms leaves it unknown: failed. */
     if (tg_pg_exec(db, "BEGIN") == 0) {
         if (tg_pg_exec(db, lock) == 0 &&
-            run(db, "SELECT 1 FROM records WHERE decision_id = $1", 1, &id,
-                NULL, &res) == 0) {
+            run(db, "SELECT 1 FROM records WHERE seq = $1 AND hash = $2", 2,
+                v, NULL, &res) == 0) {
             rc = PQntuples(res) > 0 ? 0 : TG_EIO;
             PQclear(res);
         }
@@ -975,37 +1002,12 @@ static int writer_conn(struct tg_pg *e)
     return TG_EIO;
 }
 
-atomic_int tg_pg_test_fault;
-
-/* COMMIT on db; its result (NULL: none came). With tg_pg_test_fault set
- * (tests), the connection is cut before COMMIT is sent (2) or right after,
- * before its answer is read (1): a failover mid-commit. */
-static PGresult *commit(PGconn *db)
-{
-    int fault = atomic_exchange(&tg_pg_test_fault, 0);
-
-    if (fault == 2)
-        shutdown(PQsocket(db), SHUT_RDWR);
-    if (fault == 1 && PQsendQuery(db, "COMMIT") == 1) {
-        PGresult *r;
-
-        PQflush(db);
-        shutdown(PQsocket(db), SHUT_RDWR);
-        /* drain what libpq has: an error, the connection now bad */
-        while ((r = PQgetResult(db)))
-            PQclear(r);
-        return NULL;
-    }
-    return PQexec(db, "COMMIT");
-}
-
 /* One attempt at writing batch in one transaction; sets the rc of every
  * item it answers. Returns RETRY when a conflict took an item out (the
  * transaction rolled back: the batch goes again without it), else 0. */
 static int attempt_batch(struct tg_pg *e, struct batch *b,
                          struct tg_pg_item *batch)
 {
-    PGresult *res;
     int rc;
 
     if (writer_conn(e)) {
@@ -1014,6 +1016,7 @@ static int attempt_batch(struct tg_pg *e, struct batch *b,
     }
     b->db = e->w;
     b->n = 0;
+    b->first_seq = 0;
     if ((rc = begin_locked(b)) && PQstatus(b->db) == CONNECTION_BAD) {
         /* the server dropped the idle connection (a restart, a failover):
          * nothing was written yet, so once more on a new connection */
@@ -1027,16 +1030,14 @@ static int attempt_batch(struct tg_pg *e, struct batch *b,
     }
     if (rc || (rc = batch_items(b, batch)))
         goto rollback;
-    res = commit(b->db);
-    if (PQresultStatus(res) == PGRES_COMMAND_OK) {
-        PQclear(res);
+    /* the last links and COMMIT: one round trip */
+    if ((rc = pend_flush(b, 1)) == 0) {
         set_ok(e);
         return 0;
     }
-    PQclear(res);
-    if (PQstatus(b->db) == CONNECTION_BAD) {
+    if (rc == UNKNOWN) {
         /* the outcome is unknown: look it up (commit_outcome) */
-        if ((rc = commit_outcome(e, batch)) == 0) {
+        if ((rc = commit_outcome(e, b)) == 0) {
             set_ok(e);
             return 0;
         }
@@ -1046,7 +1047,6 @@ static int attempt_batch(struct tg_pg *e, struct batch *b,
         set_failed(e, WHY_LOST, NULL);
         return 0;
     }
-    rc = TG_EIO;
 rollback:
     if (PQstatus(b->db) == CONNECTION_OK)
         tg_pg_exec(b->db, "ROLLBACK");

@@ -19,13 +19,14 @@
  * record before it. records.seq is the primary key and prev_hash UNIQUE:
  * a fork cannot commit even if the lock were bypassed. An appender is
  * answered only after its batch's COMMIT returned. BEGIN, the lock and the
- * head go in one round trip, the batch's INSERTs (prepared statements) in
- * another (libpq pipeline mode); a decision_id already taken aborts the
- * transaction and the batch is written again without that item.
+ * head go in one round trip, the batch's INSERTs (prepared statements)
+ * and COMMIT in another (libpq pipeline mode); a decision_id already taken
+ * aborts the transaction and the batch is written again without that item.
  *
  * A COMMIT whose answer is lost (the connection dropped while it ran) may or
  * may not have committed: the writer reconnects once and looks the batch's
- * first record up; found, the batch committed and is answered as written;
+ * first link up (its seq and hash); found, the batch committed and is
+ * answered as written;
  * not found (or no connection), every item fails (TG_EIO, 503), so nothing
  * uncommitted is ever acknowledged and nothing is written twice by us.
  */

@@ -159,6 +159,23 @@ for pid in filter(None, sys.argv[1].split(",")):
 print("%.2f" % (t / hz))
 PY
 }
+# Context switches (voluntary + involuntary, all threads) the processes
+# PIDS have made so far: each is a wakeup, a few us of CPU on a VM.
+ctx_n() { # PIDS
+    python3 - "$1" <<'PY'
+import glob, sys
+t = 0
+for pid in filter(None, sys.argv[1].split(",")):
+    for st in glob.glob("/proc/%s/task/*/status" % pid):
+        try:
+            for line in open(st):
+                if "ctxt_switches" in line:
+                    t += int(line.split()[1])
+        except (OSError, ValueError):
+            pass
+print(t)
+PY
+}
 probe() { # PORT: the decision of one request, to show it is a real one
     curl -s -H "Authorization: Bearer $TG_BENCH_TOKEN" -H 'Content-Type: application/json' \
         --data-binary @"$body" "http://127.0.0.1:$1/v1/check" |
@@ -173,9 +190,11 @@ wait_ready "http://127.0.0.1:$port/readyz" "$spid" "$tmp/sqlite.log"
 echo "probe: SQLite replica -> $(probe "$port")"
 wrk_run s0 "http://127.0.0.1:$port" "$conns" 2 "$tmp/warm.txt"
 c0=$(cpu_s "$spid")
+x0=$(ctx_n "$spid")
 wrk_run s1 "http://127.0.0.1:$port" "$conns" "$dur" "$tmp/sqlite.txt"
 sq_cpu=$(python3 -c 'import sys; print("%.2f" % (float(sys.argv[2]) - float(sys.argv[1])))' "$c0" "$(cpu_s "$spid")")
 sq=$(summary "$tmp/sqlite.txt")
+sq_ctx=$(($(ctx_n "$spid") - x0))
 kill -TERM "$spid"; wait "$spid" 2>/dev/null || true
 
 # --- two replicas on PostgreSQL -------------------------------------------
@@ -208,6 +227,8 @@ perf_pid=
 pgpids=$(psql -X -q -At -d "$TG_DATABASE_URL" -c "SELECT string_agg(pid::text, ',') FROM pg_stat_activity WHERE (datname = current_database() OR datname IS NULL) AND pid <> pg_backend_pid()")
 c0_tg=$(cpu_s "${ppids[0]},${ppids[1]}")
 c0_pg=$(cpu_s "$pgpids")
+x0_tg=$(ctx_n "${ppids[0]},${ppids[1]}")
+x0_pg=$(ctx_n "$pgpids")
 if [ -n "${TG_BENCH_PERF:-}" ]; then
     perf record -q -g -o "$TG_BENCH_PERF" -p "${ppids[0]},${ppids[1]},$pgpids" -- sleep "$dur" >/dev/null 2>&1 & perf_pid=$!
 fi
@@ -215,6 +236,7 @@ wrk_run p1a "http://127.0.0.1:${ports[0]}" "$half" "$dur" "$tmp/pg1.txt" & w=$!
 wrk_run p1b "http://127.0.0.1:${ports[1]}" "$half" "$dur" "$tmp/pg2.txt"
 wait "$w"
 if [ -n "$perf_pid" ]; then wait "$perf_pid" || true; fi
+pg_ctx="$(($(ctx_n "${ppids[0]},${ppids[1]}") - x0_tg)) $(($(ctx_n "$pgpids") - x0_pg))"
 pg_cpu=$(python3 -c 'import sys; a = [float(x) for x in sys.argv[1:]]; print("%.2f %.2f" % (a[1] - a[0], a[3] - a[2]))' "$c0_tg" "$(cpu_s "${ppids[0]},${ppids[1]}")" "$c0_pg" "$(cpu_s "$pgpids")")
 pg1=$(summary "$tmp/pg1.txt")
 pg2=$(summary "$tmp/pg2.txt")
@@ -225,8 +247,10 @@ verify=$("$bin" audit verify -c "$tmp/cfg/pg1.yaml" 2>&1 | head -n 1 || true)
 per_batch=$(psql -X -q -At -d "$TG_DATABASE_URL" -c "SELECT round(count(*)::numeric / greatest(count(DISTINCT xmin::text), 1), 2) FROM records" 2>/dev/null || echo "?")
 errors_logged=$(cat "$tmp/sqlite.log" "$tmp/pg1.log" "$tmp/pg2.log" | grep -c '"level":"error"' || true)
 
-python3 - "$sq" "$pg1" "$pg2" "$conns" "$dur" "$(nproc)" "$errors_logged" "$verify" "$sqlite_sync" "$per_batch" "$sq_cpu" "$pg_cpu" <<'PY'
+python3 - "$sq" "$pg1" "$pg2" "$conns" "$dur" "$(nproc)" "$errors_logged" "$verify" "$sqlite_sync" "$per_batch" "$sq_cpu" "$pg_cpu" "$pg_ctx" "$sq_ctx" <<'PY'
 import sys
+sq_ctx = int(sys.argv.pop(14))
+pg_ctx = [int(x) for x in sys.argv.pop(13).split()]
 pg_cpu = [float(x) for x in sys.argv.pop(12).split()]
 sq_cpu = float(sys.argv.pop(11))
 per_batch = sys.argv.pop(10)
@@ -254,4 +278,6 @@ if sq_n and pg_n:
     tg_us, db_us = (c * 1e6 / pg_n for c in pg_cpu)
     print("CPU a request: SQLite %.0f us; PostgreSQL %.0f us (replicas %.0f + PostgreSQL %.0f); ratio by CPU %.2fx"
           % (sq_us, tg_us + db_us, tg_us, db_us, sq_us / (tg_us + db_us)))
+    print("context switches a request: SQLite %.1f; PostgreSQL: replicas %.1f, PostgreSQL %.1f"
+          % (sq_ctx / sq_n, pg_ctx[0] / pg_n, pg_ctx[1] / pg_n))
 PY

@@ -1194,6 +1194,122 @@ static void test_batch_conflicts(void **state)
     free(url);
 }
 
+/* An entry appended alongside a gathered batch. */
+struct entry_arg {
+    struct tg_evidence *e;
+    struct tg_evidence_entry en;
+    int rc;
+};
+
+static void *append_entry_one(void *p)
+{
+    struct entry_arg *a = p;
+
+    a->rc = tg_evidence_append_entry(a->e, &a->en);
+    return NULL;
+}
+
+/* Appends the n records of a (and the entry en, unless NULL) as one batch
+ * (tg_pg_test_gather). */
+static void append_together(struct tg_evidence *e, struct one_arg *a, int n,
+                            struct entry_arg *en)
+{
+    pthread_t t[8], te;
+
+    assert_true(n < 8);
+    atomic_store(&tg_pg_test_gather, n + (en != NULL));
+    for (int i = 0; i < n; i++) {
+        a[i].e = e;
+        assert_int_equal(pthread_create(&t[i], NULL, append_one, &a[i]), 0);
+    }
+    if (en) {
+        en->e = e;
+        assert_int_equal(pthread_create(&te, NULL, append_entry_one, en), 0);
+    }
+    for (int i = 0; i < n; i++)
+        pthread_join(t[i], NULL);
+    if (en)
+        pthread_join(te, NULL);
+    assert_int_equal(atomic_load(&tg_pg_test_gather), 0);
+}
+
+/*
+ * A batch's links in one statement (tg_recs: arrays unnested): records
+ * with and without copy-forward uses, facts and a judged document, an
+ * entry, all in one transaction and hashed as stored (verify with a key);
+ * two uses of one (justification, ticket) in the batch keep the latest
+ * time. Then a batch with a taken decision id: the statement is refused
+ * whole, the batch goes again a link a statement, which answers that one
+ * alone and writes the others.
+ */
+static void test_batch_one_statement(void **state)
+{
+    char *url = new_db();
+    struct tg_evidence *e = open_pg(url, "k3y");
+    struct entry_arg en = {.en = {.kind = "event",
+                                  .key = "ev-m",
+                                  .ticket = "T-9",
+                                  .time = 1700000070,
+                                  .json = "{\"type\":\"grant\"}"}};
+    struct one_arg a[5];
+    static const char *const judged = "{\"ticket\":{\"id\":\"T-3\"}}";
+    (void)state;
+
+    en.en.len = strlen(en.en.json);
+    memset(a, 0, sizeof a);
+    make(&a[0].x, "m-1", "T-1", "a");
+    a[0].x.r.justification_norm = "words w";
+    a[0].x.r.time = 1700000100;
+    make(&a[1].x, "m-2", "T-1", "b");
+    a[1].x.r.justification_norm = "words w";
+    a[1].x.r.time = 1700000300;
+    make(&a[2].x, "m-3", "T-2", "c");
+    a[2].x.r.justification_norm = "words w";
+    a[2].x.r.time = 1700000200;
+    a[2].x.r.facts_json = FACTS;
+    a[2].x.r.facts_len = strlen(FACTS);
+    make(&a[3].x, "m-4", "T-3", "d");
+    a[3].x.r.judged_json = judged;
+    a[3].x.r.judged_len = strlen(judged);
+    append_together(e, a, 4, &en);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(a[i].rc, 0);
+    assert_int_equal(en.rc, 0);
+    verify_ok(url, "k3y", 5, 1);
+    assert_int_equal(sql_int(url, "SELECT count(DISTINCT xmin::text)"
+                                  " FROM records"),
+                     1);
+    assert_int_equal(sql_int(url, "SELECT count(*) FROM just_use"), 2);
+    assert_int_equal(sql_int(url, "SELECT last_time FROM just_use"
+                                  " WHERE ticket = 'T-1'"),
+                     1700000300);
+    assert_int_equal(sql_int(url, "SELECT last_time FROM just_use"
+                                  " WHERE ticket = 'T-2'"),
+                     1700000200);
+
+    memset(a, 0, sizeof a);
+    make(&a[0].x, "m-5", "T-5", "e");
+    a[0].x.r.justification_norm = "words v";
+    make(&a[1].x, "m-2", "T-6", "f"); /* taken by the batch before */
+    make(&a[2].x, "m-6", "T-7", "g");
+    append_together(e, a, 3, NULL);
+    assert_int_equal(a[0].rc, 0);
+    assert_int_equal(a[1].rc, TG_EINVAL);
+    assert_int_equal(a[2].rc, 0);
+    assert_int_equal(tg_evidence_ready(e), 1);
+    tg_evidence_close(e);
+    verify_ok(url, "k3y", 7, 1);
+    assert_int_equal(sql_int(url, "SELECT count(DISTINCT xmin::text)"
+                                  " FROM records WHERE seq > 5"),
+                     1);
+    assert_int_equal(
+        sql_int(url, "SELECT count(*) FROM records WHERE ticket = 'T-6'"), 0);
+    assert_int_equal(
+        sql_int(url, "SELECT count(*) FROM just_use WHERE ticket = 'T-5'"),
+        1);
+    free(url);
+}
+
 /*
  * A lost COMMIT whose batch had a link refused (its decision id taken):
  * the refusal is lost with the connection too, so the transaction did not
@@ -1349,6 +1465,7 @@ int main(void)
         cmocka_unit_test(test_commit_unknown),
         cmocka_unit_test(test_two_writers),
         cmocka_unit_test(test_batch_conflicts),
+        cmocka_unit_test(test_batch_one_statement),
         cmocka_unit_test(test_commit_unknown_refused),
         cmocka_unit_test(test_fail_closed),
         cmocka_unit_test(test_restart_unnoticed),

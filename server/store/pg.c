@@ -16,6 +16,7 @@
 #include "server/util/digest.h"
 #include "server/util/log.h"
 #include "server/util/number.h"
+#include "server/util/strbuf.h"
 #include "validators/errors.h"
 
 #define KIND_DECISION "decision"
@@ -358,6 +359,35 @@ static const struct {
     {{"tg_rec_j", "WITH " REC_JUST " " REC_INSERT, REC_PARAMS - 1},
      {"tg_rec_jt", "WITH " REC_JUST ", " REC_JTI " " REC_INSERT,
       REC_PARAMS}}};
+/*
+ * Every link of a flush in one statement (pend_flush, 2 links or more):
+ * each parameter an array of one column (binary: no quoting of the
+ * documents, no parsing of text arrays), unnested into rows. One
+ * statement instead of one a link saves the executor's start and end,
+ * the protocol messages and the index opening of every link. The side
+ * rows as above: a copy-forward use once a (just_norm, ticket), at its
+ * latest time (ON CONFLICT DO UPDATE may not touch a row twice in one
+ * statement), and the jtis (a batch never binds one twice: jti_free
+ * sees the links before it).
+ */
+#define STMT_RECS "tg_recs"
+#define RECS_T(n) "$" #n "::text[]"
+#define RECS_I(n) "$" #n "::bigint[]"
+static const char SQL_RECS[] =
+    "WITH ju AS (INSERT INTO just_use(just_norm, ticket, last_time)"
+    " SELECT j, t, max(tm) FROM unnest(" RECS_T(10) ", " RECS_T(3) ", "
+    RECS_I(8) ") u(j, t, tm) WHERE j IS NOT NULL GROUP BY j, t"
+    " ON CONFLICT (just_norm, ticket) DO UPDATE SET"
+    " last_time = GREATEST(just_use.last_time, EXCLUDED.last_time)),"
+    " jt AS (INSERT INTO jti_use(source, jti, body_sha256, decision_id, time)"
+    " SELECT s, j, b, d, tm FROM unnest(" RECS_T(4) ", " RECS_T(17) ", "
+    RECS_T(6) ", " RECS_T(2) ", " RECS_I(8) ") u(s, j, b, d, tm)"
+    " WHERE j IS NOT NULL ON CONFLICT (source, jti) DO NOTHING)"
+    " INSERT INTO records(" TG_PG_RECORD_COLUMNS ") SELECT * FROM unnest("
+    RECS_I(1) ", " RECS_T(2) ", " RECS_T(3) ", " RECS_T(4) ", " RECS_T(5)
+    ", " RECS_T(6) ", " RECS_T(7) ", " RECS_I(8) ", " RECS_T(9) ", "
+    RECS_T(10) ", " RECS_T(11) ", " RECS_T(12) ", " RECS_T(13) ", "
+    RECS_T(14) ", " RECS_T(15) ", " RECS_T(16) ")";
 static const char SQL_LOCK[] = "SELECT pg_advisory_xact_lock($1::bigint)";
 /* the last record, else the checkpoint anchor (o orders them) */
 static const char SQL_HEAD[] =
@@ -370,7 +400,8 @@ static const char SQL_HEAD[] =
 /* Links hashed and waiting to be sent at most (then sent, their answers
  * read: the results of a pipeline stay small in the socket's buffer). */
 #define PEND_MAX 64
-/* attempt_batch: a conflict took an item out; the batch goes again */
+/* attempt_batch: a conflict took an item out; the batch goes again (or
+ * the links of one statement were refused: again, a link a statement) */
 #define RETRY 1
 /* the connection failed once COMMIT may have been sent: did it commit?
  * (commit_outcome) */
@@ -382,6 +413,7 @@ struct pend {
     int rec;  /* a decision record, else an entry */
     int just, jti; /* REC_STMT[just][jti] */
     char seq[24], time[24], prev[65], hash[65], mac[65], body[65];
+    int64_t seqv, timev; /* seq, time as numbers (tg_recs) */
     const char *v[REC_PARAMS];
     int len[REC_PARAMS];
 };
@@ -396,6 +428,7 @@ struct batch {
      * commit_outcome looks for */
     int64_t first_seq;
     char first_hash[65];
+    int per_row; /* a link of one statement each (to find a refused one) */
     int n;
     struct pend pend[PEND_MAX];
 };
@@ -423,7 +456,8 @@ static int writer_prepare(PGconn *db)
      * not available, the default stays. */
     PQclear(PQexec(db, "SET default_toast_compression = lz4"));
     if (prepare_one(db, STMT_LOCK, SQL_LOCK, 1) ||
-        prepare_one(db, STMT_HEAD, SQL_HEAD, 0))
+        prepare_one(db, STMT_HEAD, SQL_HEAD, 0) ||
+        prepare_one(db, STMT_RECS, SQL_RECS, REC_PARAMS))
         return TG_EIO;
     for (int j = 0; j < 2; j++)
         for (int t = 0; t < 2; t++)
@@ -684,22 +718,103 @@ static void pend_params(struct pend *p, const struct tg_chain_field f[F_N],
     p->len[TG_PG_RECORD_NCOLS] = jti ? (int)strlen(jti) : 0;
 }
 
+/* Whether r is the refusal of a decision id already taken. */
+static int id_taken(const PGresult *r)
+{
+    const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    const char *key = PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME);
+
+    return st && key && strcmp(st, "23505") == 0 &&
+           strcmp(key, DECISION_ID_KEY) == 0;
+}
+
 /* What a failed INSERT of p means: a taken decision id answers its item
  * (TG_EINVAL for a decision, TG_ECONFLICT for an entry: settled before)
  * and the batch goes again without it (RETRY); anything else is fatal
  * (TG_EIO / TG_EBUSY). */
 static int pend_failed(PGconn *db, struct pend *p, const PGresult *r)
 {
-    const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-    const char *key = PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME);
-
-    if (st && key && strcmp(st, "23505") == 0 &&
-        strcmp(key, DECISION_ID_KEY) == 0) {
+    if (id_taken(r)) {
         p->it->rc = p->rec ? TG_EINVAL : TG_ECONFLICT;
         p->it->settled = 1;
         return RETRY;
     }
     return pipe_fail(db, r);
+}
+
+/* Appends v (len bytes; NULL: SQL NULL) to a binary array's elements. */
+static int arr_elem(struct tg_strbuf *a, const char *v, int len)
+{
+    unsigned char h[4];
+    uint32_t n = v ? (uint32_t)len : UINT32_MAX; /* -1: NULL */
+
+    h[0] = (unsigned char)(n >> 24);
+    h[1] = (unsigned char)(n >> 16);
+    h[2] = (unsigned char)(n >> 8);
+    h[3] = (unsigned char)n;
+    if (tg_strbuf_putn(a, (const char *)h, 4))
+        return TG_ENOMEM;
+    return v && len > 0 ? tg_strbuf_putn(a, v, (size_t)len) : 0;
+}
+
+/* The column c (0..REC_PARAMS-1) of b's n links as a binary array
+ * (PostgreSQL's array_recv format: one dimension, n elements of bigint
+ * (seq, time) or text). 0, or TG_ENOMEM / TG_ETOOBIG (too big for one
+ * parameter: sent a link a statement instead). */
+static int recs_column(const struct batch *b, int n, int c,
+                       struct tg_strbuf *a)
+{
+    /* ndim 1, flags 1 (may hold NULLs), element type (int8 20, text 25),
+     * n elements from index 1 */
+    uint32_t head[5] = {1, 1, c == 0 || c == 7 ? 20 : 25, (uint32_t)n, 1};
+    unsigned char h[20];
+    int rc = 0;
+
+    for (int i = 0; i < 5; i++)
+        for (int k = 0; k < 4; k++)
+            h[i * 4 + k] = (unsigned char)(head[i] >> (24 - 8 * k));
+    if (tg_strbuf_putn(a, (const char *)h, sizeof h))
+        return TG_ENOMEM;
+    for (int i = 0; i < n && rc == 0; i++) {
+        const struct pend *p = &b->pend[i];
+
+        if (c == 0 || c == 7) {
+            uint64_t v = (uint64_t)(c == 0 ? p->seqv : p->timev);
+            char be[8];
+
+            for (int k = 0; k < 8; k++)
+                be[k] = (char)(v >> (56 - 8 * k));
+            rc = arr_elem(a, be, 8);
+        } else {
+            rc = arr_elem(a, p->v[c], p->len[c]);
+        }
+    }
+    return rc;
+}
+
+/* Queues b's n links as one tg_recs statement (the pipeline is open).
+ * Returns 1 (queued), 0 (too big for one: nothing queued, send them a
+ * link a statement) or TG_EIO. */
+static int recs_send(struct batch *b, int n)
+{
+    struct tg_strbuf a[REC_PARAMS];
+    const char *v[REC_PARAMS];
+    int len[REC_PARAMS], fmt[REC_PARAMS], rc = 0, sent;
+
+    for (int c = 0; c < REC_PARAMS; c++) {
+        a[c] = (struct tg_strbuf)TG_STRBUF_INIT(INT_MAX / 2);
+        if (rc == 0)
+            rc = recs_column(b, n, c, &a[c]);
+        v[c] = a[c].p;
+        len[c] = (int)a[c].n;
+        fmt[c] = 1;
+    }
+    sent = rc == 0 ? PQsendQueryPrepared(b->db, STMT_RECS, REC_PARAMS, v,
+                                         len, fmt, 0) == 1
+                   : 0;
+    for (int c = 0; c < REC_PARAMS; c++)
+        tg_strbuf_cleanup(&a[c]);
+    return rc == TG_ETOOBIG ? 0 : sent ? 1 : TG_EIO;
 }
 
 atomic_int tg_pg_test_fault;
@@ -716,7 +831,7 @@ atomic_int tg_pg_test_fault;
 static int pend_flush(struct batch *b, int commit)
 {
     PGresult *res[PEND_MAX + 1];
-    int rc = 0, n = b->n, fault = 0;
+    int rc = 0, n = b->n, fault = 0, m = n; /* m statements for the links */
 
     if (n == 0 && !commit)
         return 0;
@@ -725,7 +840,15 @@ static int pend_flush(struct batch *b, int commit)
         shutdown(PQsocket(b->db), SHUT_RDWR);
     if (PQenterPipelineMode(b->db) != 1)
         return commit ? UNKNOWN : TG_EIO;
-    for (int i = 0; i < n; i++) {
+    /* two links or more: one statement, unless it was refused (per_row) */
+    if (n >= 2 && !b->per_row) {
+        if ((rc = recs_send(b, n)) == 1)
+            m = 1;
+        else if (rc == TG_EIO)
+            m = 0;
+        rc = rc == 1 ? 0 : rc;
+    }
+    for (int i = 0; i < n && m == n && rc == 0; i++) {
         struct pend *p = &b->pend[i];
 
         if (PQsendQueryPrepared(b->db, REC_STMT[p->just][p->jti].name,
@@ -746,24 +869,33 @@ static int pend_flush(struct batch *b, int commit)
     }
     if (fault == 1)
         shutdown(PQsocket(b->db), SHUT_RDWR);
-    rc = pipe_collect(b->db, n + (commit != 0), res);
-    for (int i = 0; i < n; i++) {
+    rc = pipe_collect(b->db, m + (commit != 0), res);
+    for (int i = 0; i < m; i++) {
         ExecStatusType s = PQresultStatus(res[i]);
 
         /* a link refused: the transaction is aborted, whatever came
          * after (COMMIT included) was skipped */
         if (res[i] && s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK &&
             s != PGRES_PIPELINE_ABORTED) {
-            rc = pend_failed(b->db, &b->pend[i], res[i]);
+            if (m == n) {
+                rc = pend_failed(b->db, &b->pend[i], res[i]);
+            } else if (id_taken(res[i])) {
+                /* which link's id was taken? The batch goes again, a link
+                 * a statement, which finds it */
+                b->per_row = 1;
+                rc = RETRY;
+            } else {
+                rc = pipe_fail(b->db, res[i]);
+            }
             break;
         }
     }
     if (commit && rc == TG_EIO && PQstatus(b->db) != CONNECTION_OK)
         rc = UNKNOWN; /* no refusal came: COMMIT's outcome is unknown */
     else if (commit && rc == 0 &&
-             PQresultStatus(res[n]) != PGRES_COMMAND_OK)
-        rc = pipe_fail(b->db, res[n]);
-    for (int i = 0; i < n + (commit != 0); i++)
+             PQresultStatus(res[m]) != PGRES_COMMAND_OK)
+        rc = pipe_fail(b->db, res[m]);
+    for (int i = 0; i < m + (commit != 0); i++)
         PQclear(res[i]);
     return rc;
 }
@@ -807,6 +939,8 @@ static int link_queue(struct batch *b, struct tg_pg_item *it,
         OPENSSL_cleanse(macbin, sizeof macbin);
     }
     pend_params(p, f, e->keylen > 0, jti);
+    p->seqv = b->seq + 1;
+    p->timev = t;
     if (b->first_seq == 0) {
         b->first_seq = b->seq + 1;
         memcpy(b->first_hash, p->hash, 65);
@@ -1072,7 +1206,7 @@ fail:
 static void commit_batch(struct tg_pg *e, struct tg_pg_item *batch)
 {
     /* ~40 KB of links waiting to be sent: the writer thread's stack */
-    struct batch b = {.e = e};
+    struct batch b = {.e = e, .per_row = 0};
 
     for (struct tg_pg_item *p = batch; p; p = p->next)
         p->settled = 0;

@@ -69,7 +69,9 @@ static void *scan_part(void *arg)
     int rc;
 
     rows_arena_begin(&p->ra);
+    p->s->arena = p->ra.buf ? &p->ra.a : NULL;
     rc = tg_evidence_scan(p->e, p->kind, INT64_MIN, INT64_MAX, on_row, p);
+    p->s->arena = NULL;
     rows_arena_end(&p->ra);
     p->rc = rc == 1 ? TG_ENOMEM : rc;
     return NULL;
@@ -258,6 +260,7 @@ static void *parser(void *arg)
     struct rows_arena ra;
 
     rows_arena_begin(&ra);
+    w->s->arena = ra.buf ? &ra.a : NULL;
     for (;;) {
         struct batch *b;
         int rc;
@@ -269,6 +272,7 @@ static void *parser(void *arg)
         b = &p->b[p->tail % N_BATCHES];
         if (b->state != 1 || p->failed) { /* done and drained, or failed */
             pthread_mutex_unlock(&p->lock);
+            w->s->arena = NULL;
             rows_arena_end(&ra);
             return NULL;
         }
@@ -297,6 +301,7 @@ static void *parser(void *arg)
         pthread_mutex_unlock(&p->lock);
         if (rc) {
             w->rc = rc;
+            w->s->arena = NULL;
             rows_arena_end(&ra);
             return NULL;
         }

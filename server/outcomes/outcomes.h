@@ -9,6 +9,7 @@
 
 struct tg_evidence;
 struct tg_evidence_row;
+struct tg_jarena;
 
 /*
  * The model (README "Access outcomes"; the edges are pinned by
@@ -107,6 +108,9 @@ struct tg_oc_set {
     char codes[TG_OC_MAX_CODES][48];
     unsigned n_codes;
     size_t unreadable; /* rows skipped: not JSON of the expected shape */
+    /* The arena a row's JSON values are cut from while rows are added
+     * (load.c), rewound after each row; NULL: values are released. */
+    const struct tg_jarena *arena;
 
     /* Filled by tg_oc_link. Per ticket name id (size: names count):
      * index+1 of its first and latest allowing decision (0: not allowed),

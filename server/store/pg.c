@@ -1276,13 +1276,17 @@ static void *writer_main(void *arg)
         p->next = NULL;
         pthread_mutex_unlock(&e->mu);
         commit_batch(e, batch);
-        pthread_mutex_lock(&e->mu);
         /* each appender woken alone (a broadcast woke the ones still
-         * waiting for the next batch too, only to sleep again) */
-        for (p = batch; p; p = p->next) {
-            p->done = 1;
-            pthread_cond_signal(&p->done_cv);
+         * waiting for the next batch too, only to sleep again), and
+         * without mu held (a signal under it woke each appender only to
+         * wait for mu); an item posted may be gone at once */
+        for (p = batch; p;) {
+            struct tg_pg_item *next = p->next;
+
+            sem_post(&p->done_sem);
+            p = next;
         }
+        pthread_mutex_lock(&e->mu);
     }
     pthread_mutex_unlock(&e->mu);
     return NULL;
@@ -1292,25 +1296,26 @@ int tg_pg_enqueue(struct tg_pg *e, struct tg_pg_item *it)
 {
     int rc;
 
-    it->done = 0;
     it->next = NULL;
+    if (sem_init(&it->done_sem, 0, 0))
+        return TG_EIO;
     pthread_mutex_lock(&e->mu);
     if (e->stop) {
         pthread_mutex_unlock(&e->mu);
+        sem_destroy(&it->done_sem);
         return TG_EIO;
     }
-    pthread_cond_init(&it->done_cv, NULL);
     if (e->qtail)
         e->qtail->next = it;
     else
         e->qhead = it;
     e->qtail = it;
     pthread_cond_signal(&e->work);
-    while (!it->done)
-        pthread_cond_wait(&it->done_cv, &e->mu);
-    rc = it->rc;
     pthread_mutex_unlock(&e->mu);
-    pthread_cond_destroy(&it->done_cv);
+    while (sem_wait(&it->done_sem) != 0)
+        ; /* EINTR */
+    rc = it->rc;
+    sem_destroy(&it->done_sem);
     return rc;
 }
 

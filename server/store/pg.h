@@ -36,6 +36,7 @@
 
 #include <libpq-fe.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 
 /* The advisory lock of the chain's head and the one of schema creation
@@ -66,8 +67,11 @@ struct tg_pg_read {
     const char *v[3]; /* just_norm, since, ticket */
     int64_t count;
     int rc;
-    int done, lead; /* under rd_mu */
-    pthread_cond_t cv;
+    /* Set before sem is posted (once: done, or lead the next batch); the
+     * post is made without rd_mu, so that the woken reader does not
+     * wait for it at once; after it, the poster does not touch r. */
+    int done, lead;
+    sem_t sem;
     struct tg_pg_read *next;
 };
 
@@ -86,8 +90,10 @@ struct tg_pg_item {
     int rc;
     int settled; /* writer: answered by a conflict in an earlier attempt
                   * at its batch (rc kept; not written again) */
-    int done;    /* under mu */
-    pthread_cond_t done_cv; /* the writer settled it (done) */
+    /* posted once the writer settled it (rc set), without mu held: the
+     * woken appender does not wait for mu at once; after the post the
+     * writer does not touch the item */
+    sem_t done_sem;
     struct tg_pg_item *next;
 };
 

@@ -349,10 +349,11 @@ static void rd_lead(struct tg_pg *e, struct tg_pg_read **batch, int n)
  * rc. */
 static int rd_wait(struct tg_pg *e, struct tg_pg_read *r)
 {
-    struct tg_pg_read *batch[RD_MAX];
-    int n = 0, rc;
+    struct tg_pg_read *batch[RD_MAX], *next;
+    int n = 0, rc, lead;
 
-    pthread_cond_init(&r->cv, NULL);
+    if (sem_init(&r->sem, 0, 0))
+        return TG_EIO;
     pthread_mutex_lock(&e->rd_mu);
     if (e->rd_tail)
         e->rd_tail->next = r;
@@ -363,10 +364,14 @@ static int rd_wait(struct tg_pg *e, struct tg_pg_read *r)
         e->rd_leading = 1;
         r->lead = 1;
     }
-    while (!r->done && !r->lead)
-        pthread_cond_wait(&r->cv, &e->rd_mu);
+    lead = r->lead;
+    pthread_mutex_unlock(&e->rd_mu);
+    /* posted once: answered (done), or to lead the next batch (lead) */
+    while (!lead && sem_wait(&r->sem) != 0)
+        ; /* EINTR */
     if (!r->done) {
         /* leading: every read waiting, this one first among them */
+        pthread_mutex_lock(&e->rd_mu);
         while (e->rd_head && n < RD_MAX) {
             batch[n++] = e->rd_head;
             e->rd_head = e->rd_head->next;
@@ -375,23 +380,25 @@ static int rd_wait(struct tg_pg *e, struct tg_pg_read *r)
             e->rd_tail = NULL;
         pthread_mutex_unlock(&e->rd_mu);
         rd_lead(e, batch, n);
+        /* the next batch: led by the first that waits, or none */
         pthread_mutex_lock(&e->rd_mu);
+        if ((next = e->rd_head))
+            next->lead = 1;
+        else
+            e->rd_leading = 0;
+        pthread_mutex_unlock(&e->rd_mu);
+        /* woken without rd_mu held (a signal under it woke each reader
+         * only to wait for rd_mu); a read posted may be gone at once */
         for (int i = 0; i < n; i++) {
             batch[i]->done = 1;
             if (batch[i] != r)
-                pthread_cond_signal(&batch[i]->cv);
+                sem_post(&batch[i]->sem);
         }
-        /* the next batch: led by the first that waits, or none */
-        if (e->rd_head) {
-            e->rd_head->lead = 1;
-            pthread_cond_signal(&e->rd_head->cv);
-        } else {
-            e->rd_leading = 0;
-        }
+        if (next)
+            sem_post(&next->sem);
     }
     rc = r->rc;
-    pthread_mutex_unlock(&e->rd_mu);
-    pthread_cond_destroy(&r->cv);
+    sem_destroy(&r->sem);
     return rc;
 }
 

@@ -1,5 +1,6 @@
 /* figures.c - the outcome figures of a period, the work list and the metric totals. */
 #include "server/outcomes/internal.h"
+#include "server/outcomes/sort.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -45,11 +46,12 @@ static void push(json_t *a, json_t *v, int *bad)
         *bad = 1;
 }
 
-static int cmp_i64(const void *a, const void *b)
+static int i64_less(const int64_t *x, const int64_t *y)
 {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
+    return *x < *y;
 }
+
+TG_OC_SORT(sort_i64, int64_t, i64_less)
 
 /* The q-quantile (0..1) of sorted v[0..n) by the nearest-rank method. */
 static int64_t quantile(const int64_t *v, size_t n, double q)
@@ -157,6 +159,13 @@ static int cmp_approval(const void *a, const void *b)
         return x->who < y->who ? -1 : 1;
     return x->seconds < y->seconds ? -1 : x->seconds > y->seconds;
 }
+
+static int approval_less(const struct approval *x, const struct approval *y)
+{
+    return cmp_approval(x, y) < 0;
+}
+
+TG_OC_SORT(sort_approvals, struct approval, approval_less)
 
 struct approver_row {
     uint32_t who;
@@ -298,8 +307,8 @@ static int approvers(const struct tg_oc_set *s, const struct tg_oc_opts *o,
             ap[na++] = x;
         }
     }
-    qsort(ap, na, sizeof *ap, cmp_approval);
-    qsort(secs, timed, sizeof *secs, cmp_i64);
+    if (sort_approvals(ap, na) || sort_i64(secs, timed))
+        goto nomem;
     nr = group_rows(s, o, ap, na, rows);
     qsort(rows, nr, sizeof *rows, cmp_row);
 
@@ -410,7 +419,10 @@ static int lags(const struct tg_oc_set *s, const struct tg_oc_opts *o,
         counts[lag_bucket(v[n])]++;
         n++;
     }
-    qsort(v, n, sizeof *v, cmp_i64);
+    if (sort_i64(v, n)) {
+        free(v);
+        return TG_ENOMEM;
+    }
     f = json_object();
     b = json_array();
     put(f, "count", json_integer((json_int_t)n), bad);

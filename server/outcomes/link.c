@@ -1,5 +1,6 @@
 /* link.c - linking events to tickets and grants to the revokes that end them. */
 #include "server/outcomes/internal.h"
+#include "server/outcomes/sort.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,13 @@ static int cmp_win(const void *a, const void *b)
         return x->start < y->start ? -1 : 1;
     return x->ticket < y->ticket ? -1 : x->ticket > y->ticket;
 }
+
+static int win_less(const struct tg_oc_window *x, const struct tg_oc_window *y)
+{
+    return cmp_win(x, y) < 0;
+}
+
+TG_OC_SORT(sort_windows, struct tg_oc_window, win_less)
 
 uint32_t tg_oc_find_window(const struct tg_oc_set *s, uint32_t b, uint32_t sy,
                            uint32_t en, int64_t t, int need_end)
@@ -146,8 +154,7 @@ static int index_tickets(struct tg_oc_set *s)
             .end = l->expires,
         };
     }
-    qsort(s->win, s->nwin, sizeof *s->win, cmp_win);
-    return 0;
+    return sort_windows(s->win, s->nwin);
 }
 
 static void link_grant(struct tg_oc_set *s, size_t i)
@@ -201,6 +208,13 @@ static int cmp_access(const void *a, const void *b)
     return x->i < y->i ? -1 : 1;
 }
 
+static int access_less(const struct acc *x, const struct acc *y)
+{
+    return cmp_access(x, y) < 0;
+}
+
+TG_OC_SORT(sort_access, struct acc, access_less)
+
 /* Grants open at once under one key beyond this are closed oldest first
  * (a pathological feed cannot make the walk quadratic). */
 #define MAX_OPEN 64
@@ -227,7 +241,10 @@ static int walk_access(struct tg_oc_set *s)
                                    .entitlement = s->ev[i].entitlement,
                                    .i = (uint32_t)i,
                                    .time = s->ev[i].time};
-    qsort(ix, n, sizeof *ix, cmp_access);
+    if (sort_access(ix, n)) {
+        free(ix);
+        return TG_ENOMEM;
+    }
     for (i = 0; i < n; i++) {
         const struct tg_oc_event *e = &s->ev[ix[i].i];
         uint32_t t = 0;

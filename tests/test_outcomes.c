@@ -13,6 +13,7 @@
 
 #include "server/outcomes/internal.h"
 #include "server/outcomes/outcomes.h"
+#include "server/outcomes/sort.h"
 #include "server/store/store.h"
 #include "server/util/jarena.h"
 #include "tests/support/ocstore.h"
@@ -982,6 +983,92 @@ static void test_facts_same_report(void **state)
     tg_oc_set_free(b);
 }
 
+/* What tg_evidence_scan_file_facts handed out, by ticket (event: "ev"). */
+struct scanned {
+    char ticket[8][16];
+    int json[8], judged[8], judged_len[8], facts[8];
+    int n;
+};
+
+static int on_scanned(void *ctx, const struct tg_evidence_row *r)
+{
+    struct scanned *c = ctx;
+
+    assert_true(c->n < 8);
+    snprintf(c->ticket[c->n], sizeof c->ticket[0], "%s",
+             r->ticket ? r->ticket : "ev");
+    c->json[c->n] = r->json != NULL;
+    c->judged[c->n] = r->judged != NULL;
+    c->judged_len[c->n] = (int)r->judged_len;
+    c->facts[c->n] = r->facts != NULL;
+    c->n++;
+    return 0;
+}
+
+/* The report's scan selects no document of a row that has facts (only
+ * whether it has a judged ticket), rows without facts whole; a row whose
+ * facts do not read is then unreadable, one without a judged ticket is
+ * not judged. */
+static void test_scan_facts(void **state)
+{
+    static const char *const tickets[] = {"S-1", "S-2", "S-3", "S-4"};
+    char path[256];
+    struct tg_evidence *e;
+    struct tg_oc_set *s = NULL;
+    struct scanned c = {.n = 0};
+    (void)state;
+
+    store_path(path, sizeof path);
+    e = tg_ocs_open(path);
+    for (int i = 0; i < 4; i++)
+        tg_ocs_decision(e, &(struct tg_ocs_decision){
+                               .ticket = tickets[i],
+                               .verdict = "allow",
+                               .time = B + i,
+                               .created = B - 100,
+                               .beneficiary = "amy",
+                               .system = "db",
+                               .entitlement = "reader",
+                               .expires = "never",
+                               .approvers = {{"bo", B}},
+                           });
+    grant(e, "g-s", B + 10, "amy", "reader", NULL, NULL);
+    tg_evidence_close(e);
+    /* S-2: no facts (before v3); S-3: facts cut short; S-4: no judged. */
+    assert_int_equal(tg_ocs_sql(path, "UPDATE records SET facts = NULL"
+                                      " WHERE ticket = ?1", "S-2"), 1);
+    assert_int_equal(tg_ocs_sql(path, "UPDATE records SET facts ="
+                                      " '{\"recorded\":{' WHERE ticket = ?1",
+                                "S-3"), 1);
+    assert_int_equal(tg_ocs_sql(path, "UPDATE records SET judged = NULL"
+                                      " WHERE ticket = ?1", "S-4"), 1);
+    assert_int_equal(tg_evidence_scan_file_facts(path, INT64_MIN, INT64_MAX,
+                                                 on_scanned, &c), 0);
+    assert_int_equal(c.n, 5);
+    for (int i = 0; i < 5; i++) {
+        int whole = strcmp(c.ticket[i], "S-2") == 0 ||
+                    strcmp(c.ticket[i], "ev") == 0;
+        assert_int_equal(c.json[i], whole);
+        assert_int_equal(c.facts[i], !whole);
+        if (strcmp(c.ticket[i], "S-4") == 0)
+            assert_false(c.judged[i]);
+        else if (strcmp(c.ticket[i], "ev") != 0)
+            assert_true(c.judged[i] && (c.judged_len[i] > 0) == whole);
+    }
+    assert_int_equal(tg_oc_load_file(path, &s), 0);
+    assert_int_equal(s->nd, 3);
+    assert_int_equal(s->unreadable, 1);
+    for (size_t i = 0; i < s->nd; i++) {
+        const char *t = tg_oc_name(s, s->d[i].ticket);
+        assert_true(strcmp(t, "S-3") != 0);
+        assert_int_equal(!!(s->d[i].flags & TG_OC_JUDGED),
+                         strcmp(t, "S-4") != 0);
+        assert_string_equal(tg_oc_name(s, s->d[i].system),
+                            strcmp(t, "S-4") ? "db" : "");
+    }
+    tg_oc_set_free(s);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -994,6 +1081,54 @@ static int teardown(void **state)
     (void)state;
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     return system(cmd) == 0 ? 0 : -1;
+}
+
+struct keyed {
+    unsigned key, at; /* at: its place before sorting */
+};
+
+static int keyed_less(const struct keyed *x, const struct keyed *y)
+{
+    return x->key < y->key;
+}
+
+TG_OC_SORT(sort_keyed, struct keyed, keyed_less)
+
+/* The outcomes' sort (link.c, figures.c) is stable, as glibc's qsort is
+ * for these arrays: equal keys keep their order, so the report is the
+ * same text as with qsort. Sizes around the insertion runs and merges. */
+static void test_sort_stable(void **state)
+{
+    static const size_t sizes[] = {0, 1, 2, 15, 16, 17, 31, 32, 33, 100,
+                                   1000, 4099};
+    unsigned seed = 12345;
+    (void)state;
+
+    for (size_t c = 0; c < sizeof sizes / sizeof sizes[0]; c++) {
+        size_t n = sizes[c];
+        struct keyed *v = malloc((n ? n : 1) * sizeof *v);
+
+        assert_non_null(v);
+        for (size_t i = 0; i < n; i++) {
+            seed = seed * 1103515245u + 12345u;
+            /* few keys: many ties; descending runs too */
+            v[i].key = c % 2 ? (seed >> 16) % 7 : (unsigned)(n - i) / 3;
+            v[i].at = (unsigned)i;
+        }
+        assert_int_equal(sort_keyed(v, n), 0);
+        for (size_t i = 1; i < n; i++) {
+            assert_true(v[i - 1].key <= v[i].key);
+            if (v[i - 1].key == v[i].key)
+                assert_true(v[i - 1].at < v[i].at);
+        }
+        for (size_t i = 0; i < n; i++) { /* a permutation */
+            size_t seen = 0;
+            for (size_t j = 0; j < n && n <= 1000; j++)
+                seen += v[j].at == i;
+            assert_true(n > 1000 || seen == 1);
+        }
+        free(v);
+    }
 }
 
 int main(void)
@@ -1015,6 +1150,8 @@ int main(void)
         cmocka_unit_test(test_batched_load_same),
         cmocka_unit_test(test_facts_same_report),
         cmocka_unit_test(test_denies_order),
+        cmocka_unit_test(test_sort_stable),
+        cmocka_unit_test(test_scan_facts),
     };
     /* As main.c does: the parser threads' arenas are then whole, and
      * their rows' values are dropped at the rewind, not released (the

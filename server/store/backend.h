@@ -53,6 +53,8 @@ int tg_sq_outbox_stats(struct tg_sq *e, long *pending,
                        int64_t *oldest_created_ms);
 int tg_sq_scan_file(const char *path, const char *kind, int64_t since,
                     int64_t until, tg_evidence_row_fn fn, void *ctx);
+int tg_sq_scan_file_facts(const char *path, int64_t since, int64_t until,
+                          tg_evidence_row_fn fn, void *ctx);
 int tg_sq_get_entry_file(const char *path, const char *kind, const char *key,
                          char **json);
 int tg_sq_verify_file(const char *path, const unsigned char *key, size_t keylen,

@@ -190,6 +190,15 @@ int tg_evidence_scan_file(const char *path, const char *kind, int64_t since,
                : tg_sq_scan_file(path, kind, since, until, fn, ctx);
 }
 
+int tg_evidence_scan_file_facts(const char *path, int64_t since,
+                                int64_t until, tg_evidence_row_fn fn,
+                                void *ctx)
+{
+    return tg_store_is_pg_url(path)
+               ? tg_pg_scan_file(path, NULL, since, until, fn, ctx)
+               : tg_sq_scan_file_facts(path, since, until, fn, ctx);
+}
+
 int tg_evidence_get_entry_file(const char *path, const char *kind,
                                const char *key, char **json)
 {

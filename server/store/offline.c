@@ -637,18 +637,28 @@ out:
  * in *sql (sqlite3_free). A file of schema version 1 has decisions only
  * (*sql NULL for an entry kind), one of version 2 no facts. Returns 0 or
  * TG_ENOMEM. */
-static int scan_sql(int version, const char *kind, char **sql)
+/* lean (tg_evidence_scan_file_facts): a row with facts selects neither
+ * document, only whether it has a judged ticket ('' for yes); SQLite
+ * copies every selected text, and the facts reader needs 0.6 KB of a
+ * row's 2 KB. IS NULL inside CASE reads a column's type, not its text. */
+static int scan_sql(int version, const char *kind, int lean, char **sql)
 {
     int entry = kind && strcmp(kind, KIND_DECISION) != 0;
 
     *sql = NULL;
     if (version < 2 && entry)
         return 0;
+    lean = lean && version >= 3;
     *sql = sqlite3_mprintf(
         "SELECT seq, %s, decision_id, ticket, source, policy, time,"
-        " decision, %s, %s FROM records WHERE time >= ?1 AND"
+        " %s, %s, %s FROM records WHERE time >= ?1 AND"
         " (?2 = 9223372036854775807 OR time < ?2)%s ORDER BY seq",
-        version >= 2 ? "kind" : "NULL", version >= 2 ? "judged" : "NULL",
+        version >= 2 ? "kind" : "NULL",
+        lean ? "CASE WHEN facts IS NULL THEN decision END" : "decision",
+        lean ? "CASE WHEN facts IS NULL THEN judged WHEN judged IS NULL"
+               " THEN NULL ELSE '' END"
+        : version >= 2 ? "judged"
+                       : "NULL",
         version >= 3 ? "facts" : "NULL",
         !kind || version < 2 ? ""
         : entry              ? " AND kind = ?3"
@@ -669,8 +679,8 @@ static const char *col_text(sqlite3_stmt *st, int col, int empty_null)
 
 /* The rows of db (inside the caller's snapshot) as tg_evidence_scan says.
  * Returns 0, TG_EIO, TG_ENOMEM or fn's value. */
-int tg_sq_scan_db(sqlite3 *db, const char *kind, int64_t since, int64_t until,
-            tg_evidence_row_fn fn, void *ctx)
+static int scan_rows(sqlite3 *db, const char *kind, int lean, int64_t since,
+                     int64_t until, tg_evidence_row_fn fn, void *ctx)
 {
     sqlite3_stmt *st = NULL;
     char *sql = NULL;
@@ -679,7 +689,7 @@ int tg_sq_scan_db(sqlite3 *db, const char *kind, int64_t since, int64_t until,
 
     if (tg_sq_records_version(db, &version))
         return TG_EIO;
-    if ((rc = scan_sql(version, kind, &sql)))
+    if ((rc = scan_sql(version, kind, lean, &sql)))
         return rc;
     if (!sql)
         return 0; /* an old file holds no entry */
@@ -733,7 +743,7 @@ int tg_sq_scan_db(sqlite3 *db, const char *kind, int64_t since, int64_t until,
         row.judged_len = row.judged ? (size_t)sqlite3_column_bytes(st, 8) : 0;
         row.facts = col_text(st, 9, 0);
         row.facts_len = row.facts ? (size_t)sqlite3_column_bytes(st, 9) : 0;
-        if (!row.json) {
+        if (!row.json && !(lean && row.facts)) {
             rc = TG_EIO;
             break;
         }
@@ -742,6 +752,12 @@ int tg_sq_scan_db(sqlite3 *db, const char *kind, int64_t since, int64_t until,
     }
     sqlite3_finalize(st);
     return rc;
+}
+
+int tg_sq_scan_db(sqlite3 *db, const char *kind, int64_t since, int64_t until,
+            tg_evidence_row_fn fn, void *ctx)
+{
+    return scan_rows(db, kind, 0, since, until, fn, ctx);
 }
 
 int tg_sq_get_entry_db(sqlite3 *db, const char *kind, const char *key,
@@ -819,6 +835,21 @@ int tg_sq_scan_file(const char *path, const char *kind, int64_t since,
     if ((rc = snapshot_begin(path, &db)))
         return rc;
     rc = tg_sq_scan_db(db, kind, since, until, fn, ctx);
+    snapshot_end(db);
+    return rc;
+}
+
+int tg_sq_scan_file_facts(const char *path, int64_t since, int64_t until,
+                          tg_evidence_row_fn fn, void *ctx)
+{
+    sqlite3 *db = NULL;
+    int rc;
+
+    if (!path || !fn)
+        return TG_EINVAL;
+    if ((rc = snapshot_begin(path, &db)))
+        return rc;
+    rc = scan_rows(db, NULL, 1, since, until, fn, ctx);
     snapshot_end(db);
     return rc;
 }

@@ -121,6 +121,16 @@ int tg_evidence_scan_file(const char *path, const char *kind,
 int tg_evidence_scan(struct tg_evidence *e, const char *kind,
                      int64_t since, int64_t until,
                      tg_evidence_row_fn fn, void *ctx);
+/*
+ * tg_evidence_scan_file of every kind for a reader of the facts document
+ * (the report): a row that has facts comes without its decision document
+ * (json NULL, json_len 0), and with judged "" (judged_len 0) when it has
+ * a judged ticket, NULL when not; rows without facts (events, records
+ * before v3) come whole. PostgreSQL rows come whole.
+ */
+int tg_evidence_scan_file_facts(const char *path, int64_t since,
+                                int64_t until, tg_evidence_row_fn fn,
+                                void *ctx);
 
 /* The entry (kind, key) in *json (caller frees, NUL-terminated): 0,
  * TG_ENOTFOUND, TG_EIO, TG_ENOMEM. Offline form on a file; live form on a

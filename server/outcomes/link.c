@@ -2,6 +2,7 @@
 #include "server/outcomes/internal.h"
 #include "server/outcomes/sort.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -219,32 +220,55 @@ TG_OC_SORT(sort_access, struct acc, access_less)
  * (a pathological feed cannot make the walk quadratic). */
 #define MAX_OPEN 64
 
-/* Walks each (identity, system, entitlement) in time order. A grant opens
- * access under its ticket (a grant under the same ticket again replaces
- * the open one); a revoke closes every open grant of the key, marks their
- * tickets revoked and links to the ticket it names, else to the latest
- * open grant's allowed ticket, else the latest open grant's ticket, else
- * the allowed ticket of the key with the latest start before it. */
-static int walk_access(struct tg_oc_set *s)
-{
-    struct acc *ix = malloc((s->ne ? s->ne : 1) * sizeof *ix);
-    uint32_t op[MAX_OPEN];
-    size_t n = 0, nop = 0, i, k;
+/* The mapped grants and revokes in (key, time, store) order: made on a
+ * thread of their own while tickets are indexed and grants linked (the
+ * sort is a third of linking a large store). */
+struct accesses {
+    const struct tg_oc_set *s;
+    struct acc *ix;
+    size_t n;
+    int rc;
+};
 
-    if (!ix)
-        return TG_ENOMEM;
-    for (i = 0; i < s->ne; i++)
-        if (s->why[i] != TG_OC_L_UNMAPPED && (s->ev[i].type == TG_OC_GRANT ||
-                                              s->ev[i].type == TG_OC_REVOKE))
-            ix[n++] = (struct acc){.identity = s->ev[i].identity,
-                                   .system = s->ev[i].system,
-                                   .entitlement = s->ev[i].entitlement,
-                                   .i = (uint32_t)i,
-                                   .time = s->ev[i].time};
-    if (sort_access(ix, n)) {
-        free(ix);
-        return TG_ENOMEM;
-    }
+/* An event that linking counts as unmapped never enters the walk. */
+static int mapped(const struct tg_oc_event *e)
+{
+    return e->mapped && e->system && e->entitlement && e->identity;
+}
+
+static void *sort_accesses(void *arg)
+{
+    struct accesses *a = arg;
+    const struct tg_oc_set *s = a->s;
+
+    a->n = 0;
+    a->rc = TG_ENOMEM;
+    if (!(a->ix = malloc((s->ne ? s->ne : 1) * sizeof *a->ix)))
+        return NULL;
+    for (size_t i = 0; i < s->ne; i++)
+        if (mapped(&s->ev[i]) && (s->ev[i].type == TG_OC_GRANT ||
+                                  s->ev[i].type == TG_OC_REVOKE))
+            a->ix[a->n++] = (struct acc){.identity = s->ev[i].identity,
+                                         .system = s->ev[i].system,
+                                         .entitlement = s->ev[i].entitlement,
+                                         .i = (uint32_t)i,
+                                         .time = s->ev[i].time};
+    a->rc = sort_access(a->ix, a->n);
+    return NULL;
+}
+
+/* Walks each (identity, system, entitlement) in time order (ix, n). A
+ * grant opens access under its ticket (a grant under the same ticket
+ * again replaces the open one); a revoke closes every open grant of the
+ * key, marks their tickets revoked and links to the ticket it names, else
+ * to the latest open grant's allowed ticket, else the latest open grant's
+ * ticket, else the allowed ticket of the key with the latest start before
+ * it. */
+static void walk_access(struct tg_oc_set *s, const struct acc *ix, size_t n)
+{
+    uint32_t op[MAX_OPEN];
+    size_t nop = 0, i, k;
+
     for (i = 0; i < n; i++) {
         const struct tg_oc_event *e = &s->ev[ix[i].i];
         uint32_t t = 0;
@@ -288,16 +312,14 @@ static int walk_access(struct tg_oc_set *s)
         }
         nop = 0;
     }
-    free(ix);
-    return 0;
 }
 
-int tg_oc_link(struct tg_oc_set *s)
+/* Indexes the tickets and links every grant and review of s. */
+static int link_events(struct tg_oc_set *s)
 {
     size_t i;
     int rc;
 
-    tg_oc_link_free(s);
     if ((rc = index_tickets(s)) != 0)
         return rc;
     s->link = calloc(s->ne ? s->ne : 1, sizeof *s->link);
@@ -310,7 +332,7 @@ int tg_oc_link(struct tg_oc_set *s)
         uint32_t t;
 
         s->closed[i] = INT64_MAX;
-        if (!e->mapped || !e->system || !e->entitlement || !e->identity) {
+        if (!mapped(e)) {
             /* A review need only name its ticket. */
             if (!(e->type == TG_OC_REVIEW && e->ticket)) {
                 s->why[i] = TG_OC_L_UNMAPPED;
@@ -335,5 +357,26 @@ int tg_oc_link(struct tg_oc_set *s)
             break;
         }
     }
-    return walk_access(s);
+    return 0;
+}
+
+int tg_oc_link(struct tg_oc_set *s)
+{
+    struct accesses a = {.s = s};
+    pthread_t th;
+    int threaded, rc;
+
+    tg_oc_link_free(s);
+    threaded = pthread_create(&th, NULL, sort_accesses, &a) == 0;
+    rc = link_events(s);
+    if (threaded)
+        pthread_join(th, NULL);
+    else
+        sort_accesses(&a);
+    if (!rc)
+        rc = a.rc;
+    if (!rc)
+        walk_access(s, a.ix, a.n);
+    free(a.ix);
+    return rc;
 }

@@ -10,6 +10,9 @@
 # and peak RSS of each format. TG_REPORT_BIN times another ticketgate
 # binary (before/after comparisons on one store). Stores made by an older
 # report_bench have no facts documents (it says so): make a new one.
+# TG_REPORT_PERF=FILE records the text run with `perf record -g` into FILE
+# (its own run after the timed ones; judge a change by the shares and the
+# CPU, which a busy machine moves less than the wall time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-1000000}
@@ -46,3 +49,9 @@ for fmt in json html text; do
     python3 -c 'import sys; s,e,r,u,y,f,n=sys.argv[1:]; print("%-4s %6.2f s wall, %6.2f s CPU (%.1f us a row of %d), peak RSS %d MB" % (f, float(e)-float(s), float(u)+float(y), (float(u)+float(y))/(2*int(n))*1e6, 2*int(n), int(r)//1024))' \
         "$start" "$end" "$rss" "$user" "$sys" "$fmt" "$n"
 done
+if [ -n "${TG_REPORT_PERF:-}" ]; then
+    perf record -q -g -o "$TG_REPORT_PERF" "$bin" report \
+        -c "$tmp/ticketgate.yaml" --since 2026-09-01 --until 2026-12-01 \
+        --now 2026-12-01 --format text -o "$tmp/report.perf.text"
+    echo "perf: $TG_REPORT_PERF (perf report -i $TG_REPORT_PERF --no-children)"
+fi

@@ -173,16 +173,29 @@ int tg_oc_names_lookup(const struct tg_oc_names *t, const char *s, size_t n,
     return 1;
 }
 
-int tg_oc_names_intern(struct tg_oc_names *t, const char *s, size_t n,
-                       uint32_t *id)
+/* The hash of the n bytes at s, their first slot asked into the cache:
+ * a row's ticket id is new or rare, and its probe a miss (most of
+ * interning's time); asked before the row's JSON is parsed, it is there
+ * when names_intern_hashed comes to it. */
+static uint32_t names_prefetch(const struct tg_oc_names *t, const char *s,
+                               size_t n)
 {
-    uint32_t h, slot;
+    uint32_t h = (uint32_t)hash(s, n);
+
+    __builtin_prefetch(&t->slot[h & (t->nslot - 1)]);
+    return h;
+}
+
+/* tg_oc_names_intern of the n bytes at s whose hash is h. */
+static int names_intern_hashed(struct tg_oc_names *t, const char *s, size_t n,
+                               uint32_t h, uint32_t *id)
+{
+    uint32_t slot;
 
     if (n == 0) {
         *id = 0;
         return 0;
     }
-    h = (uint32_t)hash(s, n);
     slot = find_slot(t, s, n, h);
     if (t->slot[slot].id1) {
         *id = t->slot[slot].id1 - 1;
@@ -217,6 +230,12 @@ int tg_oc_names_intern(struct tg_oc_names *t, const char *s, size_t n,
     if ((uint64_t)t->n * 2 > t->nslot)
         return grow_slots(t);
     return 0;
+}
+
+int tg_oc_names_intern(struct tg_oc_names *t, const char *s, size_t n,
+                       uint32_t *id)
+{
+    return names_intern_hashed(t, s, n, (uint32_t)hash(s, n), id);
 }
 
 /* ------------------------------------------------------------------ set */
@@ -601,7 +620,8 @@ static int add_decision(struct tg_oc_set *s, const struct tg_evidence_row *r)
         .verdict = TG_OC_OTHER,
     };
     json_t *doc = NULL, *judged = NULL;
-    size_t nap = s->nap;
+    size_t nap = s->nap, tlen = r->ticket ? strlen(r->ticket) : 0;
+    uint32_t th = r->ticket ? names_prefetch(s->names, r->ticket, tlen) : 0;
     int rc = 0;
 
     if (!r->ticket || !(doc = decision_doc(r, &judged)) ||
@@ -613,8 +633,8 @@ static int add_decision(struct tg_oc_set *s, const struct tg_evidence_row *r)
         if ((rc = read_judged(s, judged, &d)) != 0)
             goto out;
     }
-    if ((rc = tg_oc_names_intern(s->names, r->ticket, strlen(r->ticket),
-                                 &d.ticket)) != 0)
+    if ((rc = names_intern_hashed(s->names, r->ticket, tlen, th,
+                                  &d.ticket)) != 0)
         goto out;
     if (reserve((void **)&s->d, &s->capd, s->nd, sizeof *s->d)) {
         rc = TG_ENOMEM;
@@ -639,6 +659,8 @@ static int add_event(struct tg_oc_set *s, const struct tg_evidence_row *r)
                             .mapped = 1};
     struct tg_oc_names *t = s->names;
     size_t klen = r->key ? strlen(r->key) : 0;
+    size_t tlen = r->ticket ? strlen(r->ticket) : 0;
+    uint32_t th = r->ticket ? names_prefetch(t, r->ticket, tlen) : 0;
     json_t *doc = NULL;
     char buf[16];
     int rc = 0;
@@ -664,8 +686,7 @@ static int add_event(struct tg_oc_set *s, const struct tg_evidence_row *r)
                          &e.environment)))
         goto out;
     if (r->ticket &&
-        (rc = tg_oc_names_intern(s->names, r->ticket, strlen(r->ticket),
-                                 &e.ticket)) != 0)
+        (rc = names_intern_hashed(t, r->ticket, tlen, th, &e.ticket)) != 0)
         goto out;
     if (klen > TG_OC_TEXT_CAP - 1)
         klen = TG_OC_TEXT_CAP - 1;

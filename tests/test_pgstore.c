@@ -1066,6 +1066,42 @@ static void test_commit_unknown(void **state)
     free(url);
 }
 
+/*
+ * A replica starting while another writes: the store is at its schema
+ * version, so the start takes no lock on its tables. Before, its CREATE
+ * INDEX IF NOT EXISTS waited for a writer's lock on just_use (here held by
+ * an open transaction) and, with the writer then waiting for records,
+ * deadlocked or ran out of store.busy_timeout_ms: the replica did not start.
+ */
+static void test_open_while_writing(void **state)
+{
+    char *url = new_db();
+    struct tg_evidence *a = open_pg(url, NULL), *b;
+    PGconn *x = PQconnectdb(url);
+    PGresult *r;
+    struct rec one;
+    (void)state;
+
+    assert_int_equal(PQstatus(x), CONNECTION_OK);
+    r = PQexec(x, "BEGIN; LOCK TABLE just_use IN ROW EXCLUSIVE MODE;"
+                  " LOCK TABLE records IN ROW EXCLUSIVE MODE");
+    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    b = open_pg(url, NULL);
+    r = PQexec(x, "COMMIT");
+    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    PQfinish(x);
+    make(&one, "o-1", "T-1", "a");
+    assert_int_equal(tg_evidence_append(b, &one.r), 0);
+    make(&one, "o-2", "T-2", "b");
+    assert_int_equal(tg_evidence_append(a, &one.r), 0);
+    tg_evidence_close(a);
+    tg_evidence_close(b);
+    verify_ok(url, NULL, 2, 0);
+    free(url);
+}
+
 /* ----------------------------------------------- many writers at once */
 
 struct writer_arg {
@@ -1463,6 +1499,7 @@ int main(void)
         cmocka_unit_test(test_migrate_cli),
         cmocka_unit_test(test_archive_and_show),
         cmocka_unit_test(test_commit_unknown),
+        cmocka_unit_test(test_open_while_writing),
         cmocka_unit_test(test_two_writers),
         cmocka_unit_test(test_batch_conflicts),
         cmocka_unit_test(test_batch_one_statement),

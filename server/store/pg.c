@@ -208,6 +208,24 @@ int tg_pg_connect(const char *url, int busy_ms, PGconn **out, const char **why)
     return 0;
 }
 
+/* Whether the store on db is at this schema version (3) already. A change
+ * to SCHEMA must raise the version it writes, and this check with it. */
+static int schema_current(PGconn *db)
+{
+    PGresult *r = PQexec(db, "SELECT to_regclass('meta') IS NOT NULL");
+    int yes = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+              strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+
+    PQclear(r);
+    if (!yes)
+        return 0;
+    r = PQexec(db, "SELECT 1 FROM meta WHERE key = 'schema_version'"
+                   " AND value >= 3");
+    yes = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+    PQclear(r);
+    return yes;
+}
+
 int tg_pg_schema(PGconn *db)
 {
     char sql[96];
@@ -219,8 +237,18 @@ int tg_pg_schema(PGconn *db)
      * against itself, so one at a time */
     if (n < 0 || (size_t)n >= sizeof sql || tg_pg_exec(db, "BEGIN"))
         return TG_EIO;
-    if (tg_pg_exec(db, sql) || tg_pg_exec(db, SCHEMA) ||
-        tg_pg_exec(db, "COMMIT")) {
+    if (tg_pg_exec(db, sql)) {
+        tg_pg_exec(db, "ROLLBACK");
+        return TG_EIO;
+    }
+    /* A store already at this version (meta's row is written last, in the
+     * same transaction) is left alone: CREATE INDEX IF NOT EXISTS locks
+     * its table even when the index exists, and another replica's writer
+     * preparing or running its statements (just_use locked, then
+     * records) would deadlock with it. */
+    if (schema_current(db))
+        return tg_pg_exec(db, "COMMIT") ? TG_EIO : 0;
+    if (tg_pg_exec(db, SCHEMA) || tg_pg_exec(db, "COMMIT")) {
         tg_pg_exec(db, "ROLLBACK");
         return TG_EIO;
     }
@@ -252,6 +280,45 @@ int64_t tg_pg_i64(const PGresult *res, int row, int col)
     if (p)
         tg_number_parse_i64(p, strlen(p), INT64_MIN, INT64_MAX, &v);
     return v;
+}
+
+/* ------------------------------------------------------- binary arrays */
+
+static int put_be(struct tg_strbuf *a, uint64_t v, int bytes)
+{
+    char b[8];
+
+    for (int k = 0; k < bytes; k++)
+        b[k] = (char)(v >> (8 * (bytes - 1 - k)));
+    return tg_strbuf_putn(a, b, (size_t)bytes);
+}
+
+int tg_pg_array_begin(struct tg_strbuf *a, int bigint, int n)
+{
+    /* ndim 1, flags 1 (may hold NULLs), element type (int8 20, text 25),
+     * n elements from index 1 */
+    const uint32_t head[5] = {1, 1, bigint ? 20 : 25, (uint32_t)n, 1};
+    int rc = 0;
+
+    for (int i = 0; i < 5 && rc == 0; i++)
+        rc = put_be(a, head[i], 4);
+    return rc;
+}
+
+int tg_pg_array_text(struct tg_strbuf *a, const char *v, int len)
+{
+    int rc = put_be(a, v ? (uint32_t)len : UINT32_MAX, 4); /* -1: NULL */
+
+    if (rc == 0 && v && len > 0)
+        rc = tg_strbuf_putn(a, v, (size_t)len);
+    return rc;
+}
+
+int tg_pg_array_i64(struct tg_strbuf *a, int64_t v)
+{
+    int rc = put_be(a, 8, 4);
+
+    return rc ? rc : put_be(a, (uint64_t)v, 8);
 }
 
 /* ---------------------------------------------------------------- pool */
@@ -742,52 +809,20 @@ static int pend_failed(PGconn *db, struct pend *p, const PGresult *r)
     return pipe_fail(db, r);
 }
 
-/* Appends v (len bytes; NULL: SQL NULL) to a binary array's elements. */
-static int arr_elem(struct tg_strbuf *a, const char *v, int len)
-{
-    unsigned char h[4];
-    uint32_t n = v ? (uint32_t)len : UINT32_MAX; /* -1: NULL */
-
-    h[0] = (unsigned char)(n >> 24);
-    h[1] = (unsigned char)(n >> 16);
-    h[2] = (unsigned char)(n >> 8);
-    h[3] = (unsigned char)n;
-    if (tg_strbuf_putn(a, (const char *)h, 4))
-        return TG_ENOMEM;
-    return v && len > 0 ? tg_strbuf_putn(a, v, (size_t)len) : 0;
-}
-
-/* The column c (0..REC_PARAMS-1) of b's n links as a binary array
- * (PostgreSQL's array_recv format: one dimension, n elements of bigint
- * (seq, time) or text). 0, or TG_ENOMEM / TG_ETOOBIG (too big for one
- * parameter: sent a link a statement instead). */
+/* The column c (0..REC_PARAMS-1) of b's n links as a binary array:
+ * bigint (seq, time) or text. 0, or TG_ENOMEM / TG_ETOOBIG (too big for
+ * one parameter: sent a link a statement instead). */
 static int recs_column(const struct batch *b, int n, int c,
                        struct tg_strbuf *a)
 {
-    /* ndim 1, flags 1 (may hold NULLs), element type (int8 20, text 25),
-     * n elements from index 1 */
-    uint32_t head[5] = {1, 1, c == 0 || c == 7 ? 20 : 25, (uint32_t)n, 1};
-    unsigned char h[20];
-    int rc = 0;
+    int big = c == 0 || c == 7, rc;
 
-    for (int i = 0; i < 5; i++)
-        for (int k = 0; k < 4; k++)
-            h[i * 4 + k] = (unsigned char)(head[i] >> (24 - 8 * k));
-    if (tg_strbuf_putn(a, (const char *)h, sizeof h))
-        return TG_ENOMEM;
+    rc = tg_pg_array_begin(a, big, n);
     for (int i = 0; i < n && rc == 0; i++) {
         const struct pend *p = &b->pend[i];
 
-        if (c == 0 || c == 7) {
-            uint64_t v = (uint64_t)(c == 0 ? p->seqv : p->timev);
-            char be[8];
-
-            for (int k = 0; k < 8; k++)
-                be[k] = (char)(v >> (56 - 8 * k));
-            rc = arr_elem(a, be, 8);
-        } else {
-            rc = arr_elem(a, p->v[c], p->len[c]);
-        }
+        rc = big ? tg_pg_array_i64(a, c == 0 ? p->seqv : p->timev)
+                 : tg_pg_array_text(a, p->v[c], p->len[c]);
     }
     return rc;
 }

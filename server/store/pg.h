@@ -33,6 +33,7 @@
 
 #include "server/store/backend.h"
 #include "server/store/chain.h"
+#include "server/util/strbuf.h"
 
 #include <libpq-fe.h>
 #include <pthread.h>
@@ -65,6 +66,7 @@
  * reader's stack. */
 struct tg_pg_read {
     const char *v[3]; /* just_norm, since, ticket */
+    int64_t since;
     int64_t count;
     int rc;
     /* Set before sem is posted (once: done, or lead the next batch); the
@@ -169,6 +171,13 @@ int tg_pg_enqueue(struct tg_pg *e, struct tg_pg_item *it);
 char *tg_pg_dup(const PGresult *res, int row, int col, int *oom);
 /* Column col of row as int64 (0 when not a number). */
 int64_t tg_pg_i64(const PGresult *res, int row, int col);
+/* A one-dimension array parameter in binary format (PostgreSQL's
+ * array_recv: no quoting, no parsing of text arrays): its head (n
+ * elements of bigint, else text), then each element (text: v NULL for
+ * SQL NULL). 0, TG_ENOMEM, or TG_ETOOBIG past a's maximum. */
+int tg_pg_array_begin(struct tg_strbuf *a, int bigint, int n);
+int tg_pg_array_text(struct tg_strbuf *a, const char *v, int len);
+int tg_pg_array_i64(struct tg_strbuf *a, int64_t v);
 
 /* ---- pgread.c */
 /* Calls fn for each row of sql (parameters v), fetched through a cursor

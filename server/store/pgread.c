@@ -248,15 +248,33 @@ static const char RD_SQL[] =
     "SELECT COUNT(*) FROM (SELECT 1 FROM just_use"
     " WHERE just_norm = $1 AND last_time >= $2 AND ticket <> $3"
     " LIMIT 1000) u";
+/* A batch of two counts or more as one statement: the reads' parameters
+ * as binary arrays, unnested; each row its read's position (from 1) and
+ * count. One executor start and end for the batch instead of one a
+ * count (most of a count's cost: each is one index probe). */
+#define RD_STMT_N "tg_copy_forward_n"
+static const char RD_SQL_N[] =
+    "SELECT u.i, (SELECT COUNT(*) FROM (SELECT 1 FROM just_use"
+    " WHERE just_norm = u.j AND last_time >= u.s AND ticket <> u.t"
+    " LIMIT 1000) c) FROM unnest($1::text[], $2::bigint[], $3::text[])"
+    " WITH ORDINALITY u(j, s, t, i)";
+
+/* Prepares sql as name on db unless it is there (42P05). 0 or TG_EIO. */
+static int rd_prepare(PGconn *db, const char *name, const char *sql)
+{
+    PGresult *r = PQprepare(db, name, sql, 3, NULL);
+    const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK ||
+             (st && strcmp(st, "42P05") == 0);
+
+    PQclear(r);
+    return ok ? 0 : TG_EIO;
+}
 
 /* The leader's connection, its statement prepared: 0 or TG_EIO (the
  * server unreachable: the store turned not ready by tg_pg_conn_get). */
 static int rd_conn(struct tg_pg *e)
 {
-    PGresult *r;
-    const char *st;
-    int ok;
-
     if (e->rd_db && PQstatus(e->rd_db) == CONNECTION_OK)
         return 0;
     if (e->rd_db) {
@@ -265,13 +283,9 @@ static int rd_conn(struct tg_pg *e)
     }
     if (tg_pg_conn_get(e, &e->rd_db))
         return TG_EIO;
-    /* a pool connection may have it already (42P05) */
-    r = PQprepare(e->rd_db, RD_STMT, RD_SQL, 3, NULL);
-    st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-    ok = PQresultStatus(r) == PGRES_COMMAND_OK ||
-         (st && strcmp(st, "42P05") == 0);
-    PQclear(r);
-    if (!ok) {
+    /* a pool connection may have them already */
+    if (rd_prepare(e->rd_db, RD_STMT, RD_SQL) ||
+        rd_prepare(e->rd_db, RD_STMT_N, RD_SQL_N)) {
         tg_pg_conn_put(e, e->rd_db, 0);
         e->rd_db = NULL;
         return TG_EIO;
@@ -279,30 +293,83 @@ static int rd_conn(struct tg_pg *e)
     return 0;
 }
 
-/* Reads the counts of the n reads of batch in one pipeline; sets each
- * one's rc and count. Returns 0, or TG_EIO when the connection failed
- * (nothing set). */
+/* The n reads of batch as one tg_copy_forward_n statement (the pipeline
+ * is open). 0 or TG_EIO. */
+static int rd_send_n(PGconn *db, struct tg_pg_read **batch, int n)
+{
+    struct tg_strbuf a[3];
+    const char *v[3];
+    int len[3], fmt[3] = {1, 1, 1}, rc = 0;
+
+    for (int c = 0; c < 3; c++) {
+        a[c] = (struct tg_strbuf)TG_STRBUF_INIT(INT_MAX / 2);
+        if (rc == 0)
+            rc = tg_pg_array_begin(&a[c], c == 1, n);
+        for (int i = 0; i < n && rc == 0; i++)
+            rc = c == 1 ? tg_pg_array_i64(&a[c], batch[i]->since)
+                        : tg_pg_array_text(&a[c], batch[i]->v[c],
+                                           (int)strlen(batch[i]->v[c]));
+        v[c] = a[c].p;
+        len[c] = (int)a[c].n;
+    }
+    if (rc == 0 &&
+        PQsendQueryPrepared(db, RD_STMT_N, 3, v, len, fmt, 0) != 1)
+        rc = TG_EIO;
+    for (int c = 0; c < 3; c++)
+        tg_strbuf_cleanup(&a[c]);
+    return rc ? TG_EIO : 0;
+}
+
+/* Sets the counts of batch (n) from r, tg_copy_forward_n's rows: 0, or
+ * TG_EIO when r is not one row a read. */
+static int rd_take_n(const PGresult *r, struct tg_pg_read **batch, int n)
+{
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != n)
+        return TG_EIO;
+    for (int k = 0; k < n; k++) {
+        int64_t i = tg_pg_i64(r, k, 0);
+
+        if (i < 1 || i > n)
+            return TG_EIO;
+        batch[i - 1]->count = tg_pg_i64(r, k, 1);
+        batch[i - 1]->rc = 0;
+    }
+    return 0;
+}
+
+/* Reads the counts of the n reads of batch in one pipeline (one statement
+ * for two reads or more); sets each one's rc and count. Returns 0, or
+ * TG_EIO when the connection failed (nothing set). */
 static int rd_pipeline(PGconn *db, struct tg_pg_read **batch, int n)
 {
     PGresult *r;
-    int rc = 0, i;
+    int rc = 0, i, m = n >= 2 ? 1 : n; /* statements */
 
     if (PQenterPipelineMode(db) != 1)
         return TG_EIO;
-    for (i = 0; i < n && rc == 0; i++)
+    if (m == 1 && n >= 2)
+        rc = rd_send_n(db, batch, n);
+    for (i = 0; i < n && m == n && rc == 0; i++)
         if (PQsendQueryPrepared(db, RD_STMT, 3, batch[i]->v, NULL, NULL, 0) !=
             1)
             rc = TG_EIO;
     if (rc || PQpipelineSync(db) != 1)
         goto broken;
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < m; i++) {
         if (!(r = PQgetResult(db)))
             goto broken;
-        batch[i]->rc = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r)
-                           ? 0
-                           : TG_EIO;
-        if (batch[i]->rc == 0)
-            batch[i]->count = tg_pg_i64(r, 0, 0);
+        if (m < n) {
+            /* a statement's failure fails its reads, not the connection */
+            if (rd_take_n(r, batch, n))
+                for (int k = 0; k < n; k++)
+                    batch[k]->rc = TG_EIO;
+        } else {
+            batch[i]->rc =
+                PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) ? 0
+                                                                    : TG_EIO;
+            if (batch[i]->rc == 0)
+                batch[i]->count = tg_pg_i64(r, 0, 0);
+        }
         PQclear(r);
         while ((r = PQgetResult(db)))
             PQclear(r);
@@ -419,6 +486,7 @@ int tg_pg_copy_forward_count(struct tg_pg *e, const char *justification_norm,
     memset(&r, 0, sizeof r);
     r.v[0] = justification_norm;
     r.v[1] = s;
+    r.since = since;
     r.v[2] = ticket ? ticket : "";
     if (rd_wait(e, &r))
         return TG_EIO;

@@ -824,8 +824,10 @@ static void snapshot_end(sqlite3 *db)
     tg_sq_close_db(db);
 }
 
-int tg_sq_scan_file(const char *path, const char *kind, int64_t since,
-                          int64_t until, tg_evidence_row_fn fn, void *ctx)
+/* scan_rows over the file at path, in one read snapshot. */
+static int scan_file(const char *path, const char *kind, int lean,
+                     int64_t since, int64_t until, tg_evidence_row_fn fn,
+                     void *ctx)
 {
     sqlite3 *db = NULL;
     int rc;
@@ -834,24 +836,21 @@ int tg_sq_scan_file(const char *path, const char *kind, int64_t since,
         return TG_EINVAL;
     if ((rc = snapshot_begin(path, &db)))
         return rc;
-    rc = tg_sq_scan_db(db, kind, since, until, fn, ctx);
+    rc = scan_rows(db, kind, lean, since, until, fn, ctx);
     snapshot_end(db);
     return rc;
+}
+
+int tg_sq_scan_file(const char *path, const char *kind, int64_t since,
+                          int64_t until, tg_evidence_row_fn fn, void *ctx)
+{
+    return scan_file(path, kind, 0, since, until, fn, ctx);
 }
 
 int tg_sq_scan_file_facts(const char *path, int64_t since, int64_t until,
                           tg_evidence_row_fn fn, void *ctx)
 {
-    sqlite3 *db = NULL;
-    int rc;
-
-    if (!path || !fn)
-        return TG_EINVAL;
-    if ((rc = snapshot_begin(path, &db)))
-        return rc;
-    rc = scan_rows(db, NULL, 1, since, until, fn, ctx);
-    snapshot_end(db);
-    return rc;
+    return scan_file(path, NULL, 1, since, until, fn, ctx);
 }
 
 int tg_sq_get_entry_file(const char *path, const char *kind,

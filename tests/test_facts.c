@@ -12,25 +12,10 @@
 #include "server/core/change.h"
 #include "server/core/decide.h"
 #include "server/core/facts.h"
+#include "tests/support/factspaths.h"
 #include "validators/timeparse.h"
 
 #define EXAMPLE TG_SOURCE_DIR "/example/"
-
-/* The paths replay (cli/replay.c, core/change.c) and the report
- * (outcomes/set.c, read_decision and read_judged) read, "[]" for each
- * element of an array: the facts hold exactly these. */
-static const char *const DECISION_PATHS[] = {
-    "decision", "findings[].code", "findings[].action",
-    "findings[].exception", "exception", "exceptions", NULL};
-static const char *const JUDGED_PATHS[] = {
-    "ticket.requester", "ticket.beneficiary", "ticket.beneficiary.id",
-    "ticket.scope.system",
-    "ticket.scope.entitlement", "ticket.scope.environment",
-    "ticket.created_at", "ticket.expires_at", "ticket.emergency",
-    "identities.requester.given", "identities.requester.resolved",
-    "identities.beneficiary.given", "identities.beneficiary.resolved",
-    "identities.approvers[].given", "identities.approvers[].resolved",
-    "identities.approvers[].at", NULL};
 
 static json_t *parse(const char *s)
 {
@@ -40,87 +25,12 @@ static json_t *parse(const char *s)
     return v;
 }
 
-/* Follows path (from its segment at p) in src and in facts alike: where
- * src has the member facts has the very same value (borrowed), where src
- * has none facts has none. */
-static void same_at(const json_t *src, const json_t *facts, const char *p)
+/* A facts member is the source's very value (borrowed, not copied). */
+static void same_value(const json_t *src, const json_t *facts,
+                       const char *whole)
 {
-    char seg[64];
-    size_t n = strcspn(p, ".[");
-
-    if (!*p) {
-        assert_ptr_equal(src, facts);
-        return;
-    }
-    if (p[0] == '[') { /* "[]": every element */
-        const char *rest = p[2] == '.' ? p + 3 : p + 2;
-        size_t i;
-        const json_t *e;
-
-        if (!json_is_array(src)) { /* carried as it is */
-            assert_ptr_equal(src, facts);
-            return;
-        }
-        assert_true(json_is_array(facts));
-        assert_int_equal(json_array_size(src), json_array_size(facts));
-        json_array_foreach(src, i, e)
-            same_at(e, json_array_get(facts, i), rest);
-        return;
-    }
-    assert_true(n < sizeof seg);
-    memcpy(seg, p, n);
-    seg[n] = '\0';
-    p += n;
-    if (*p == '.')
-        p++;
-    src = json_object_get(src, seg);
-    facts = json_object_get(facts, seg);
-    if (!src) {
-        assert_null(facts);
-        return;
-    }
-    assert_non_null(facts);
-    same_at(src, facts, p);
-}
-
-/* 1 when prefix is one of paths or leads to one. */
-static int allowed(const char *prefix, const char *const paths[])
-{
-    size_t n = strlen(prefix);
-
-    for (size_t i = 0; paths[i]; i++)
-        if (!strncmp(paths[i], prefix, n) &&
-            (!paths[i][n] || paths[i][n] == '.' || paths[i][n] == '['))
-            return 1;
-    return 0;
-}
-
-/* Every member of facts lies on a path of the lists (nothing else kept),
- * a path's end taken whole (an exception object). */
-static void only_paths(const json_t *v, char *prefix, size_t len)
-{
-    const char *k;
-    const json_t *m;
-    size_t i;
-
-    for (size_t j = 0; DECISION_PATHS[j]; j++)
-        if (!strcmp(prefix, DECISION_PATHS[j]))
-            return;
-    if (json_is_array(v)) {
-        strcat(prefix, "[]");
-        json_array_foreach(v, i, m)
-            only_paths(m, prefix, len + 2);
-        prefix[len] = '\0';
-        return;
-    }
-    json_object_foreach((json_t *)v, k, m) {
-        snprintf(prefix + len, 256 - len, "%s%s", len ? "." : "", k);
-        if (!allowed(prefix, DECISION_PATHS) &&
-            !allowed(prefix, JUDGED_PATHS))
-            fail_msg("facts hold %s, which no reader reads", prefix);
-        only_paths(m, prefix, strlen(prefix));
-        prefix[len] = '\0';
-    }
+    (void)whole;
+    assert_ptr_equal(src, facts);
 }
 
 /* facts is the projection of doc and judged (judged may be NULL); strict:
@@ -134,15 +44,17 @@ static void is_projection(const json_t *facts, const json_t *doc,
     const json_t *rec = json_object_get(facts, "recorded");
 
     assert_true(json_is_object(rec));
-    for (size_t i = 0; DECISION_PATHS[i]; i++)
-        same_at(doc, rec, DECISION_PATHS[i]);
-    for (size_t i = 0; judged && JUDGED_PATHS[i]; i++) {
+    for (size_t i = 0; TG_FACTS_DECISION_PATHS[i]; i++)
+        tg_facts_same_at(doc, rec, TG_FACTS_DECISION_PATHS[i],
+                         TG_FACTS_DECISION_PATHS[i], same_value);
+    for (size_t i = 0; judged && TG_FACTS_JUDGED_PATHS[i]; i++) {
         /* the ticket's {id, type} beneficiary: its id alone */
         const json_t *b = json_object_get(json_object_get(judged, "ticket"),
                                           "beneficiary");
         if (!json_is_object(b) ||
-            strcmp(JUDGED_PATHS[i], "ticket.beneficiary") != 0)
-            same_at(judged, facts, JUDGED_PATHS[i]);
+            strcmp(TG_FACTS_JUDGED_PATHS[i], "ticket.beneficiary") != 0)
+            tg_facts_same_at(judged, facts, TG_FACTS_JUDGED_PATHS[i],
+                             TG_FACTS_JUDGED_PATHS[i], same_value);
     }
     if (!judged) {
         assert_null(json_object_get(facts, "ticket"));
@@ -155,11 +67,11 @@ static void is_projection(const json_t *facts, const json_t *doc,
     assert_null(json_object_get(facts, "decision"));
     assert_null(json_object_get(facts, "findings"));
     if (strict) {
-        only_paths(rec, prefix, 0);
+        tg_facts_only_paths(rec, prefix, 0);
         rest = json_copy((json_t *)facts);
         assert_non_null(rest);
         assert_int_equal(json_object_del(rest, "recorded"), 0);
-        only_paths(rest, prefix, 0);
+        tg_facts_only_paths(rest, prefix, 0);
         json_decref(rest);
     }
     /* "recorded" first, "decision" first in it: replay reads only it,

@@ -13,24 +13,11 @@
 #include <jansson.h>
 #include <sqlite3.h>
 
+#include "tests/support/factspaths.h"
 #include "tests/support/tg_test.h"
 
 static struct tg_server S;
 static int seq; /* makes every delivery and ticket its own */
-
-/* The members replay (cli/replay.c, core/change.c) and the report
- * (outcomes/set.c) read, "[]" for each element of an array. */
-static const char *const DECISION_PATHS[] = {
-    "decision", "findings[].code", "findings[].action",
-    "findings[].exception", "exception", "exceptions", NULL};
-static const char *const JUDGED_PATHS[] = {
-    "ticket.requester", "ticket.beneficiary", "ticket.beneficiary.id",
-    "ticket.scope.system", "ticket.scope.entitlement",
-    "ticket.scope.environment", "ticket.created_at", "ticket.expires_at",
-    "ticket.emergency", "identities.requester.given",
-    "identities.requester.resolved", "identities.beneficiary.given",
-    "identities.beneficiary.resolved", "identities.approvers[].given",
-    "identities.approvers[].resolved", "identities.approvers[].at", NULL};
 
 static int setup(void **state)
 {
@@ -49,83 +36,15 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Where src has the member at path, facts has an equal one; where src
- * has none, facts has none. An {id, type} ticket beneficiary is kept as
- * {"id"}: the whole object is not compared. */
-static void same_at(const json_t *src, const json_t *facts, const char *p,
-                    const char *whole)
+/* A facts member equals the record's. An {id, type} ticket beneficiary
+ * is kept as {"id"}: the whole object is not compared. */
+static void same_value(const json_t *src, const json_t *facts,
+                       const char *whole)
 {
-    char seg[64];
-    size_t n = strcspn(p, ".[");
-
-    if (!*p) {
-        if (!(json_is_object(src) &&
-              !strcmp(whole, "ticket.beneficiary")) &&
-            !json_equal((json_t *)src, (json_t *)facts))
-            fail_msg("facts differ from the record at %s", whole);
+    if (json_is_object(src) && !strcmp(whole, "ticket.beneficiary"))
         return;
-    }
-    if (p[0] == '[') {
-        const char *rest = p[2] == '.' ? p + 3 : p + 2;
-        size_t i;
-        const json_t *e;
-
-        assert_int_equal(json_array_size(src), json_array_size(facts));
-        json_array_foreach(src, i, e)
-            same_at(e, json_array_get(facts, i), rest, whole);
-        return;
-    }
-    assert_true(n < sizeof seg);
-    memcpy(seg, p, n);
-    seg[n] = '\0';
-    p += n + (p[n] == '.');
-    src = json_object_get(src, seg);
-    facts = json_object_get(facts, seg);
-    if (!src) {
-        if (facts)
-            fail_msg("facts hold %s, which the record has not", whole);
-        return;
-    }
-    if (!facts)
-        fail_msg("facts miss %s", whole);
-    same_at(src, facts, p, whole);
-}
-
-static int on_path(const char *prefix, const char *const paths[])
-{
-    size_t n = strlen(prefix);
-
-    for (size_t i = 0; paths[i]; i++)
-        if (!strncmp(paths[i], prefix, n) &&
-            (!paths[i][n] || paths[i][n] == '.' || paths[i][n] == '['))
-            return 1;
-    return 0;
-}
-
-/* Every member of v lies on a path a reader reads. */
-static void only_paths(const json_t *v, char *prefix, size_t len)
-{
-    const char *k;
-    json_t *m;
-    size_t i;
-
-    if (!strcmp(prefix, "findings[].exception"))
-        return;
-    if (json_is_array(v)) {
-        strcat(prefix, "[]");
-        json_array_foreach(v, i, m)
-            only_paths(m, prefix, len + 2);
-        prefix[len] = '\0';
-        return;
-    }
-    json_object_foreach((json_t *)v, k, m) {
-        snprintf(prefix + len, 256 - len, "%s%s", len ? "." : "", k);
-        if (!on_path(prefix, DECISION_PATHS) &&
-            !on_path(prefix, JUDGED_PATHS))
-            fail_msg("facts hold %s, which no reader reads", prefix);
-        only_paths(m, prefix, strlen(prefix));
-        prefix[len] = '\0';
-    }
+    if (!json_equal((json_t *)src, (json_t *)facts))
+        fail_msg("facts differ from the record at %s", whole);
 }
 
 /* The record's facts text is the projection of its decision and judged
@@ -145,21 +64,23 @@ static void check_row(const char *decision, const char *judged,
     assert_non_null(f);
     rec = json_object_get(f, "recorded");
     assert_true(json_is_object(rec));
-    for (size_t i = 0; DECISION_PATHS[i]; i++)
-        same_at(d, rec, DECISION_PATHS[i], DECISION_PATHS[i]);
-    for (size_t i = 0; JUDGED_PATHS[i]; i++)
-        same_at(j, f, JUDGED_PATHS[i], JUDGED_PATHS[i]);
+    for (size_t i = 0; TG_FACTS_DECISION_PATHS[i]; i++)
+        tg_facts_same_at(d, rec, TG_FACTS_DECISION_PATHS[i],
+                         TG_FACTS_DECISION_PATHS[i], same_value);
+    for (size_t i = 0; TG_FACTS_JUDGED_PATHS[i]; i++)
+        tg_facts_same_at(j, f, TG_FACTS_JUDGED_PATHS[i],
+                         TG_FACTS_JUDGED_PATHS[i], same_value);
     /* the decision's members only inside "recorded", the judged ticket's
      * only outside it */
     assert_null(json_object_get(rec, "ticket"));
     assert_null(json_object_get(rec, "identities"));
-    only_paths(rec, prefix, 0);
+    tg_facts_only_paths(rec, prefix, 0);
     rest = json_copy(f);
     assert_non_null(rest);
     assert_int_equal(json_object_del(rest, "recorded"), 0);
     assert_null(json_object_get(rest, "decision"));
     assert_null(json_object_get(rest, "findings"));
-    only_paths(rest, prefix, 0);
+    tg_facts_only_paths(rest, prefix, 0);
     json_decref(rest);
     if (strncmp(facts, "{\"recorded\":{\"decision\":\"", 25) != 0)
         fail_msg("facts do not begin with recorded, decision: %s", facts);

@@ -78,9 +78,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    if (S.pid)
-        assert_int_equal(tg_test_server_stop(&S), 0);
-    tg_test_server_cleanup(&S);
+    assert_int_equal(tg_test_server_finish(&S), 0);
     return 0;
 }
 

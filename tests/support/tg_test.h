@@ -97,9 +97,10 @@ char *tg_test_server_log_wait(const struct tg_server *s, size_t *offset,
 void tg_test_server_dump_log(const struct tg_server *s);
 /* Kills the server if still running and removes the temporary directory. */
 void tg_test_server_cleanup(struct tg_server *s);
-/* A group's teardown: stops the server (tg_test_server_stop), prints its
- * log when it did not exit cleanly, and cleans up. 0, or -1 when the exit
- * was not clean (a sanitizer report in the server then fails the group). */
+/* A group's teardown: stops the server (tg_test_server_stop) unless the
+ * test stopped it already, prints its log when it did not exit cleanly,
+ * and cleans up. 0, or -1 when the exit was not clean (a sanitizer report
+ * in the server then fails the group). */
 int tg_test_server_finish(struct tg_server *s);
 
 /* One HTTP response. headers holds the raw header block of the final

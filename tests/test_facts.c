@@ -40,22 +40,24 @@ static void is_projection(const json_t *facts, const json_t *doc,
 {
     char prefix[256] = "";
     const char *k;
-    json_t *m, *rest;
+    json_t *m, *rest, *view;
     const json_t *rec = json_object_get(facts, "recorded");
 
     assert_true(json_is_object(rec));
     for (size_t i = 0; TG_FACTS_DECISION_PATHS[i]; i++)
         tg_facts_same_at(doc, rec, TG_FACTS_DECISION_PATHS[i],
                          TG_FACTS_DECISION_PATHS[i], same_value);
-    for (size_t i = 0; judged && TG_FACTS_JUDGED_PATHS[i]; i++) {
+    view = judged ? tg_facts_judged_view(judged) : NULL;
+    for (size_t i = 0; view && TG_FACTS_JUDGED_PATHS[i]; i++) {
         /* the ticket's {id, type} beneficiary: its id alone */
-        const json_t *b = json_object_get(json_object_get(judged, "ticket"),
+        const json_t *b = json_object_get(json_object_get(view, "ticket"),
                                           "beneficiary");
         if (!json_is_object(b) ||
             strcmp(TG_FACTS_JUDGED_PATHS[i], "ticket.beneficiary") != 0)
-            tg_facts_same_at(judged, facts, TG_FACTS_JUDGED_PATHS[i],
+            tg_facts_same_at(view, facts, TG_FACTS_JUDGED_PATHS[i],
                              TG_FACTS_JUDGED_PATHS[i], same_value);
     }
+    json_decref(view);
     if (!judged) {
         assert_null(json_object_get(facts, "ticket"));
         assert_null(json_object_get(facts, "identities"));
@@ -138,13 +140,12 @@ static void test_deny_with_exception(void **state)
         "\"action\":\"warn\",\"exception\":{\"id\":\"EXC-12\",\"until\":"
         "\"2027-03-31\",\"ticket_ref\":\"SEC-881\"}},{\"code\":"
         "\"SOD_SELF_APPROVAL\",\"action\":\"deny\"}]},\"ticket\":"
-        "{\"requester\":\"bob\",\"beneficiary\":{\"id\":\"svc-etl\"},"
-        "\"scope\":{\"system\":\"legacy-erp\",\"entitlement\":\"role:x\","
+        "{\"scope\":{\"system\":\"legacy-erp\",\"entitlement\":\"role:x\","
         "\"environment\":\"prod\"},\"created_at\":\"2026-11-30T00:00:00Z\","
         "\"expires_at\":\"2027-12-01T00:00:00Z\",\"emergency\":false},"
-        "\"identities\":{\"requester\":{\"given\":\"bob\",\"resolved\":"
+        "\"identities\":{\"requester\":{\"resolved\":"
         "\"bob@example.com\"},\"beneficiary\":{\"given\":\"svc-etl\","
-        "\"resolved\":null},\"approvers\":[{\"given\":\"bob\",\"resolved\":"
+        "\"resolved\":null},\"approvers\":[{\"resolved\":"
         "\"bob@example.com\",\"at\":\"2026-12-01T00:00:00Z\"}]}}");
     free(s);
     {
@@ -188,6 +189,44 @@ static void test_odd_values_carried(void **state)
     /* not a document at all */
     assert_null(tg_facts_build(NULL, judged));
     assert_null(tg_facts_build(json_object_get(doc, "exceptions"), NULL));
+    json_decref(judged);
+    json_decref(doc);
+}
+
+/* The ticket's own requester and beneficiary stay where the identities
+ * name no one for them (the report's last resort: outcomes/set.c
+ * read_judged); an unresolved identity keeps what was given. */
+static void test_unnamed_identities_keep_ticket(void **state)
+{
+    json_t *doc = parse("{\"decision\":\"allow\",\"findings\":[]}");
+    json_t *judged = parse(
+        "{\"ticket\":{\"requester\":\"bob\",\"beneficiary\":"
+        "{\"id\":\"svc-etl\",\"type\":\"service\"}},\"identities\":"
+        "{\"requester\":{\"given\":\" \\t\",\"resolved\":null},"
+        "\"beneficiary\":{\"given\":\"svc-etl\",\"resolved\":\"\"},"
+        "\"approvers\":[{\"given\":\"dave\",\"resolved\":null,"
+        "\"at\":\"2026-12-01T00:00:00Z\"},{\"given\":\"erin\","
+        "\"resolved\":\"erin@example.com\"}]}}");
+    json_t *facts = tg_facts_build(doc, judged);
+    char *s;
+    (void)state;
+
+    assert_non_null(facts);
+    is_projection(facts, doc, judged, 1);
+    s = json_dumps(facts, JSON_COMPACT);
+    assert_non_null(s);
+    /* a blank given and an empty resolved name no one: the ticket's
+     * names stay; "given" only beside a null "resolved" */
+    assert_string_equal(
+        s, "{\"recorded\":{\"decision\":\"allow\",\"findings\":[]},"
+           "\"ticket\":{\"requester\":\"bob\",\"beneficiary\":{\"id\":"
+           "\"svc-etl\"}},\"identities\":{\"requester\":{\"given\":"
+           "\" \\t\",\"resolved\":null},\"beneficiary\":{\"resolved\":"
+           "\"\"},\"approvers\":[{\"given\":\"dave\",\"resolved\":null,"
+           "\"at\":\"2026-12-01T00:00:00Z\"},{\"resolved\":"
+           "\"erin@example.com\"}]}}");
+    free(s);
+    json_decref(facts);
     json_decref(judged);
     json_decref(doc);
 }
@@ -279,6 +318,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_deny_with_exception),
         cmocka_unit_test(test_odd_values_carried),
+        cmocka_unit_test(test_unnamed_identities_keep_ticket),
         cmocka_unit_test(test_skip),
         cmocka_unit_test(test_decide_allow_with_approvers),
     };

@@ -53,7 +53,7 @@ static void check_row(const char *decision, const char *judged,
 {
     json_t *d = json_loads(decision, 0, NULL);
     json_t *j = json_loads(judged, 0, NULL);
-    json_t *f = json_loads(facts, 0, NULL), *rest;
+    json_t *f = json_loads(facts, 0, NULL), *rest, *view;
     const json_t *rec;
     char prefix[256] = "";
 
@@ -65,9 +65,11 @@ static void check_row(const char *decision, const char *judged,
     for (size_t i = 0; TG_FACTS_DECISION_PATHS[i]; i++)
         tg_facts_same_at(d, rec, TG_FACTS_DECISION_PATHS[i],
                          TG_FACTS_DECISION_PATHS[i], same_value);
+    view = tg_facts_judged_view(j);
     for (size_t i = 0; TG_FACTS_JUDGED_PATHS[i]; i++)
-        tg_facts_same_at(j, f, TG_FACTS_JUDGED_PATHS[i],
+        tg_facts_same_at(view, f, TG_FACTS_JUDGED_PATHS[i],
                          TG_FACTS_JUDGED_PATHS[i], same_value);
+    json_decref(view);
     /* the decision's members only inside "recorded", the judged ticket's
      * only outside it */
     assert_null(json_object_get(rec, "ticket"));

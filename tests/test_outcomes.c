@@ -825,9 +825,10 @@ static void mixed_store(const char *path)
     struct tg_evidence *e = tg_ocs_open(path);
 
     for (int i = 0; i < 120; i++) {
-        char who[16];
+        char who[16], rwho[32];
         snprintf(id, sizeof id, "M-%d", i);
         snprintf(who, sizeof who, "user%d", i % 17);
+        snprintf(rwho, sizeof rwho, "User%d@Example.com", i % 17);
         snprintf(f, sizeof f, "[{\"code\":\"%s\",\"action\":\"deny\"}]",
                  codes[(i / 7) % 4]);
         tg_ocs_decision(e, &(struct tg_ocs_decision){
@@ -836,6 +837,12 @@ static void mixed_store(const char *path)
                                .findings_json = i % 5 == 0 ? f : NULL,
                                .time = B + i * H, .created = B + i * H - 30 * i,
                                .beneficiary = who, .system = "db",
+                               /* resolved (the identity's "given" then
+                                * not read), or named by no identity (the
+                                * ticket's own beneficiary read) */
+                               .beneficiary_resolved = i % 3 == 1 ? rwho
+                                                                  : NULL,
+                               .beneficiary_given = i % 7 == 3 ? " \t" : NULL,
                                .entitlement = i % 3 ? "reader" : "writer",
                                .expires = tg_ocs_time(B + i * H + 5 * D, exp),
                                .emergency = i % 11 == 0,

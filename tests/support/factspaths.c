@@ -21,6 +21,78 @@ const char *const TG_FACTS_JUDGED_PATHS[] = {
     "identities.beneficiary.resolved", "identities.approvers[].given",
     "identities.approvers[].resolved", "identities.approvers[].at", NULL};
 
+/* 1 when the identity v names someone (tg_facts_judged_view). */
+static int view_names(const json_t *v)
+{
+    const json_t *r = json_object_get(v, "resolved");
+    const char *s;
+
+    if (!r || json_is_null(r))
+        r = json_object_get(v, "given");
+    if (!json_is_string(r))
+        return 0;
+    s = json_string_value(r);
+    return strspn(s, " \t") < json_string_length(r);
+}
+
+/* v without "given" when its "resolved" is set (v itself otherwise). */
+static json_t *view_identity(const json_t *v)
+{
+    const json_t *r = json_object_get(v, "resolved");
+    json_t *c;
+
+    if (!json_is_object(v) || !r || json_is_null(r))
+        return json_incref((json_t *)v);
+    c = json_copy((json_t *)v);
+    assert_non_null(c);
+    json_object_del(c, "given");
+    return c;
+}
+
+json_t *tg_facts_judged_view(const json_t *judged)
+{
+    json_t *view, *ids, *t, *a;
+    const json_t *src_ids = json_object_get(judged, "identities");
+    const json_t *src_t = json_object_get(judged, "ticket");
+    const json_t *e;
+    size_t i;
+
+    if (!json_is_object(judged))
+        return json_incref((json_t *)judged);
+    view = json_copy((json_t *)judged);
+    assert_non_null(view);
+    if (json_is_object(src_t) && json_is_object(src_ids)) {
+        t = json_copy((json_t *)src_t);
+        assert_non_null(t);
+        if (view_names(json_object_get(src_ids, "requester")))
+            json_object_del(t, "requester");
+        if (view_names(json_object_get(src_ids, "beneficiary")))
+            json_object_del(t, "beneficiary");
+        assert_int_equal(json_object_set_new(view, "ticket", t), 0);
+    }
+    if (json_is_object(src_ids)) {
+        ids = json_copy((json_t *)src_ids);
+        assert_non_null(ids);
+        if (json_object_get(src_ids, "requester"))
+            json_object_set_new(ids, "requester",
+                                view_identity(json_object_get(src_ids,
+                                                              "requester")));
+        if (json_object_get(src_ids, "beneficiary"))
+            json_object_set_new(ids, "beneficiary",
+                                view_identity(json_object_get(src_ids,
+                                                              "beneficiary")));
+        if (json_is_array(json_object_get(src_ids, "approvers"))) {
+            a = json_array();
+            assert_non_null(a);
+            json_array_foreach(json_object_get(src_ids, "approvers"), i, e)
+                json_array_append_new(a, view_identity(e));
+            json_object_set_new(ids, "approvers", a);
+        }
+        assert_int_equal(json_object_set_new(view, "identities", ids), 0);
+    }
+    return view;
+}
+
 void tg_facts_same_at(const json_t *src, const json_t *facts, const char *p,
                       const char *whole, tg_facts_leaf_fn leaf)
 {

@@ -13,6 +13,18 @@
 extern const char *const TG_FACTS_DECISION_PATHS[];
 extern const char *const TG_FACTS_JUDGED_PATHS[];
 
+/*
+ * The judged document as a facts document carries it, the test's own
+ * statement of the rule (docs/EVIDENCE.md): an identity's "given" only
+ * where its "resolved" is absent or null (the report reads "given" only
+ * then), and the ticket's "requester" / "beneficiary" only where the
+ * identity of that name names no one (its resolved, or its given when
+ * unresolved, is no string with a character other than space and tab).
+ * A new reference; its leaves are judged's own values (shallow copies
+ * where a member is left out), so pointer comparisons still hold.
+ */
+json_t *tg_facts_judged_view(const json_t *judged);
+
 /* How a leaf of the source compares to the facts' member at the same path
  * (whole names the path for a failure message). */
 typedef void (*tg_facts_leaf_fn)(const json_t *src, const json_t *facts,

@@ -90,7 +90,9 @@ void tg_ocs_decision(struct tg_evidence *e, const struct tg_ocs_decision *d)
     judged = json_pack("{s:o, s:{s:o, s:o, s:o}}", "ticket", ticket,
                        "identities", "requester", ident("req@example.com", NULL),
                        "beneficiary",
-                       ident(d->beneficiary, d->beneficiary_resolved),
+                       ident(d->beneficiary_given ? d->beneficiary_given
+                                                  : d->beneficiary,
+                             d->beneficiary_resolved),
                        "approvers", aps);
     assert_non_null(judged);
     /* and its facts document, as tg_decide makes it */

@@ -27,6 +27,9 @@ struct tg_ocs_decision {
     const char *ticket, *verdict, *findings_json;
     int64_t time, created;
     const char *beneficiary, *beneficiary_resolved;
+    /* identities.beneficiary's "given" when not the ticket's beneficiary
+     * (NULL: the same); a blank one names no one */
+    const char *beneficiary_given;
     const char *system, *environment, *entitlement;
     const char *expires; /* as the ticket gives it */
     int emergency;

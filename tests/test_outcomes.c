@@ -990,6 +990,38 @@ static void test_facts_same_report(void **state)
     tg_oc_set_free(b);
 }
 
+/* A resolved name whose first 255 bytes are blanks names no one for the
+ * report (it reads a name's first 255 bytes): the ticket's own beneficiary
+ * is then read, from the facts as from the full documents. */
+static void test_facts_blank_prefix(void **state)
+{
+    char path[256], bare[300], sql[400], res[300];
+    struct tg_evidence *e;
+    struct tg_oc_set *a, *b;
+    (void)state;
+
+    memset(res, ' ', 255);
+    memcpy(res + 255, "x", 2);
+    store_path(path, sizeof path);
+    e = tg_ocs_open(path);
+    tg_ocs_decision(e, &(struct tg_ocs_decision){
+                           .ticket = "P-1", .verdict = "allow", .time = B,
+                           .created = B, .beneficiary = "alice",
+                           .beneficiary_resolved = res, .system = "db",
+                           .entitlement = "reader"});
+    tg_evidence_close(e);
+    snprintf(bare, sizeof bare, "%s.bare", path);
+    snprintf(sql, sizeof sql, "VACUUM INTO '%s'", bare);
+    tg_ocs_sql(path, sql, NULL);
+    tg_ocs_sql(bare, "UPDATE records SET facts = NULL", NULL);
+    assert_int_equal(tg_oc_load_file(path, &a), 0);
+    assert_int_equal(tg_oc_load_file(bare, &b), 0);
+    assert_string_equal(tg_oc_name(b, b->d[0].beneficiary), "alice");
+    assert_string_equal(tg_oc_name(a, a->d[0].beneficiary), "alice");
+    tg_oc_set_free(a);
+    tg_oc_set_free(b);
+}
+
 /* What tg_evidence_scan_file_facts handed out, by ticket (event: "ev"). */
 struct scanned {
     char ticket[8][16];
@@ -1156,6 +1188,7 @@ int main(void)
         cmocka_unit_test(test_totals),
         cmocka_unit_test(test_batched_load_same),
         cmocka_unit_test(test_facts_same_report),
+        cmocka_unit_test(test_facts_blank_prefix),
         cmocka_unit_test(test_denies_order),
         cmocka_unit_test(test_sort_stable),
         cmocka_unit_test(test_scan_facts),

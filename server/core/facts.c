@@ -79,14 +79,23 @@ static int decision_part(json_t *o, const json_t *doc)
            take(r, doc, "exception") || take(r, doc, "exceptions");
 }
 
-/* 1 when v is a string with a character other than a blank (space, tab):
- * a name the report interns (outcomes/set.c intern_folded trims blanks,
- * and an empty name is no one). */
+/* The report keeps a name's first TG_OC_TEXT_CAP - 1 = 255 bytes, cut back
+ * to a whole UTF-8 character (outcomes/internal.h, set.c keep): of a
+ * longer name it reads at least the first 252. */
+#define NAME_READ_ALWAYS 252
+#define NAME_READ_WHOLE 255
+
+/* 1 when v is a string the report surely interns as a name: a character
+ * other than a blank (space, tab) among the bytes it always reads
+ * (intern_folded trims blanks, and an empty name is no one). Saying 0 of
+ * a name is safe: the ticket's own name is then kept, unread. */
 static int names(const json_t *v)
 {
     const char *s = json_string_value(v);
     size_t n = json_string_length(v);
 
+    if (n > NAME_READ_WHOLE)
+        n = NAME_READ_ALWAYS;
     for (size_t i = 0; s && i < n; i++)
         if (s[i] != ' ' && s[i] != '\t')
             return 1;
@@ -191,7 +200,8 @@ static json_t *identities_part(const json_t *ids)
         if (json_object_set_nocheck(o, "approvers", (json_t *)v))
             goto fail;
     } else if (v) {
-        if (!(a = json_array()) || json_object_set_new_nocheck(o, "approvers", a))
+        if (!(a = json_array()) ||
+            json_object_set_new_nocheck(o, "approvers", a))
             goto fail;
         json_array_foreach(v, i, e)
             if (json_array_append_new(a, who_part(e, 1)))

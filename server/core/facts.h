@@ -11,7 +11,8 @@
  * the report (outcomes/set.c) read, at the same paths, so that the same
  * extraction code reads either:
  *
- *   {"recorded":{"decision", "findings":[{"code","action","exception"}],
+ *   {"recorded":{"decision",
+ *                "findings":[{"code","action","exception"}],
  *                "exception", "exceptions"},
  *    "ticket":{"requester","beneficiary"(or {"id"}),
  *              "scope":{"system","entitlement","environment"},
@@ -20,15 +21,16 @@
  *                  "beneficiary":{"given","resolved"},
  *                  "approvers":[{"given","resolved","at"}]}}
  *
- * Two members are kept only where the report reads them: an identity's
- * "given" only when its "resolved" is absent or null, and the ticket's
- * "requester" / "beneficiary" only when that identity names no one (its
- * resolved, or its given when unresolved, is no string with a character
- * other than a blank). They were a quarter of the facts' bytes, which the
- * report parses for every decision (outcomes/set.c identity, read_judged).
+ * Two members are left out where the report never reads them: an
+ * identity's "given" when its "resolved" is present and not null, and the
+ * ticket's "requester" / "beneficiary" when that identity surely names
+ * someone (its resolved, or its given when unresolved, is a string with a
+ * character other than a blank among the bytes the report reads of a
+ * name). They were a quarter of the facts' bytes, which the report parses
+ * for every decision (outcomes/set.c identity, read_judged).
  *
- * "recorded" comes first, "decision" first in it, "findings" second (readers may parse the
- * findings after that fixed lead). A member absent in its source is
+ * "recorded" comes first, "decision" first in it, "findings" second
+ * (readers may parse the findings after that fixed lead). A member absent in its source is
  * absent here; a value whose type is not the one expected (a finding that
  * is no object, ...) is carried as it is. judged NULL (a skip has none):
  * the decision's members only. The values are the sources' own (borrowed,

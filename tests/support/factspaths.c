@@ -26,13 +26,17 @@ static int view_names(const json_t *v)
 {
     const json_t *r = json_object_get(v, "resolved");
     const char *s;
+    size_t n;
 
     if (!r || json_is_null(r))
         r = json_object_get(v, "given");
     if (!json_is_string(r))
         return 0;
     s = json_string_value(r);
-    return strspn(s, " \t") < json_string_length(r);
+    n = json_string_length(r);
+    /* the report reads a name's first 255 bytes, at least 252 of a longer
+     * one (a whole UTF-8 character) */
+    return strspn(s, " \t") < (n > 255 ? 252 : n);
 }
 
 /* v without "given" when its "resolved" is set (v itself otherwise). */

@@ -18,8 +18,10 @@ extern const char *const TG_FACTS_JUDGED_PATHS[];
  * statement of the rule (docs/EVIDENCE.md): an identity's "given" only
  * where its "resolved" is absent or null (the report reads "given" only
  * then), and the ticket's "requester" / "beneficiary" only where the
- * identity of that name names no one (its resolved, or its given when
- * unresolved, is no string with a character other than space and tab).
+ * identity of that name may name no one (its resolved, or its given when
+ * unresolved, is no string with a character other than space and tab
+ * among the bytes the report reads of a name: the first 255, at least 252
+ * of a longer one).
  * A new reference; its leaves are judged's own values (shallow copies
  * where a member is left out), so pointer comparisons still hold.
  */

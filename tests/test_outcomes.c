@@ -1022,6 +1022,65 @@ static void test_facts_blank_prefix(void **state)
     tg_oc_set_free(b);
 }
 
+/* The report's fallbacks read the same from the facts as from the full
+ * documents: an unresolved approver's given name, the ticket's own
+ * beneficiary when the identity names no one, and the ticket's own
+ * requester when neither the beneficiary nor the requester identity
+ * names anyone. */
+static void test_facts_fallbacks(void **state)
+{
+    char path[256], bare[300], sql[400];
+    struct tg_evidence *e;
+    struct tg_oc_set *s[2];
+    static const char *const want[] = {"alice", "bob", "carol"};
+    (void)state;
+
+    store_path(path, sizeof path);
+    e = tg_ocs_open(path);
+    /* 0: resolved beneficiary; one approver unresolved, one resolved */
+    tg_ocs_decision(e, &(struct tg_ocs_decision){
+                           .ticket = "F-0", .verdict = "allow", .time = B,
+                           .created = B, .beneficiary = "alice",
+                           .beneficiary_resolved = "alice", .system = "db",
+                           .entitlement = "reader",
+                           .approvers = {{"dave", B, 1}, {"erin", B, 0}}});
+    /* 1: the beneficiary identity names no one: the ticket's "bob" */
+    tg_ocs_decision(e, &(struct tg_ocs_decision){
+                           .ticket = "F-1", .verdict = "allow", .time = B + 1,
+                           .created = B, .beneficiary = "bob",
+                           .beneficiary_given = " ", .system = "db",
+                           .entitlement = "reader"});
+    /* 2: no one named at all but the ticket's requester "carol" */
+    tg_ocs_decision(e, &(struct tg_ocs_decision){
+                           .ticket = "F-2", .verdict = "allow", .time = B + 2,
+                           .created = B, .beneficiary = "",
+                           .beneficiary_given = "\t", .requester_given = " ",
+                           .ticket_requester = "carol", .system = "db",
+                           .entitlement = "reader"});
+    tg_evidence_close(e);
+    snprintf(bare, sizeof bare, "%s.bare", path);
+    snprintf(sql, sizeof sql, "VACUUM INTO '%s'", bare);
+    tg_ocs_sql(path, sql, NULL);
+    tg_ocs_sql(bare, "UPDATE records SET facts = NULL", NULL);
+    assert_int_equal(tg_oc_load_file(path, &s[0]), 0);
+    assert_int_equal(tg_oc_load_file(bare, &s[1]), 0);
+    for (int k = 0; k < 2; k++) {
+        struct tg_oc_set *x = s[k];
+        const struct tg_oc_decision *d0 = &x->d[0];
+
+        assert_int_equal(x->nd, 3);
+        assert_int_equal(x->unreadable, 0);
+        for (int i = 0; i < 3; i++)
+            assert_string_equal(tg_oc_name(x, x->d[i].beneficiary), want[i]);
+        assert_int_equal(d0->n_approvals, 2);
+        assert_string_equal(tg_oc_name(x, x->ap[d0->approvals].who), "dave");
+        assert_string_equal(tg_oc_name(x, x->ap[d0->approvals + 1].who),
+                            "erin");
+    }
+    tg_oc_set_free(s[0]);
+    tg_oc_set_free(s[1]);
+}
+
 /* What tg_evidence_scan_file_facts handed out, by ticket (event: "ev"). */
 struct scanned {
     char ticket[8][16];
@@ -1189,6 +1248,7 @@ int main(void)
         cmocka_unit_test(test_batched_load_same),
         cmocka_unit_test(test_facts_same_report),
         cmocka_unit_test(test_facts_blank_prefix),
+        cmocka_unit_test(test_facts_fallbacks),
         cmocka_unit_test(test_denies_order),
         cmocka_unit_test(test_sort_stable),
         cmocka_unit_test(test_scan_facts),

@@ -63,7 +63,7 @@ void tg_ocs_decision(struct tg_evidence *e, const struct tg_ocs_decision *d)
     apl = json_array();
     for (size_t i = 0; i < 4 && d->approvers[i].who; i++) {
         const struct tg_ocs_approver *a = &d->approvers[i];
-        json_t *x = ident(a->who, a->who);
+        json_t *x = ident(a->who, a->unresolved ? NULL : a->who);
         if (a->at != TG_OCS_NOTIME)
             json_object_set_new(x, "at",
                                 json_string(tg_ocs_time(a->at, tb)));
@@ -84,11 +84,17 @@ void tg_ocs_decision(struct tg_evidence *e, const struct tg_ocs_decision *d)
     assert_non_null(ticket);
     if (d->expires)
         json_object_set_new(ticket, "expires_at", json_string(d->expires));
+    if (d->ticket_requester)
+        json_object_set_new(ticket, "requester",
+                            json_string(d->ticket_requester));
     if (d->created != TG_OCS_NOTIME)
         json_object_set_new(ticket, "created_at",
                             json_string(tg_ocs_time(d->created, tb)));
     judged = json_pack("{s:o, s:{s:o, s:o, s:o}}", "ticket", ticket,
-                       "identities", "requester", ident("req@example.com", NULL),
+                       "identities", "requester",
+                       ident(d->requester_given ? d->requester_given
+                                                : "req@example.com",
+                             NULL),
                        "beneficiary",
                        ident(d->beneficiary_given ? d->beneficiary_given
                                                   : d->beneficiary,

@@ -15,6 +15,7 @@ struct tg_evidence *tg_ocs_open(const char *path);
 struct tg_ocs_approver {
     const char *who;
     int64_t at;
+    int unresolved; /* identities: "resolved" left out (the given read) */
 };
 
 /* A decision on ticket as tg_decide records it: the decision document
@@ -30,6 +31,9 @@ struct tg_ocs_decision {
     /* identities.beneficiary's "given" when not the ticket's beneficiary
      * (NULL: the same); a blank one names no one */
     const char *beneficiary_given;
+    /* identities.requester's "given" (NULL: req@example.com, unresolved)
+     * and the ticket's own requester (NULL: none) */
+    const char *requester_given, *ticket_requester;
     const char *system, *environment, *entitlement;
     const char *expires; /* as the ticket gives it */
     int emergency;

@@ -990,12 +990,27 @@ static void test_facts_same_report(void **state)
     tg_oc_set_free(b);
 }
 
+/* The store at path read twice: *with_facts as it is, *bare from a copy
+ * whose facts are NULLed (read from the full documents). */
+static void load_both(const char *path, struct tg_oc_set **with_facts,
+                      struct tg_oc_set **bare)
+{
+    char copy[300], sql[400];
+
+    snprintf(copy, sizeof copy, "%s.bare", path);
+    snprintf(sql, sizeof sql, "VACUUM INTO '%s'", copy);
+    tg_ocs_sql(path, sql, NULL);
+    tg_ocs_sql(copy, "UPDATE records SET facts = NULL", NULL);
+    assert_int_equal(tg_oc_load_file(path, with_facts), 0);
+    assert_int_equal(tg_oc_load_file(copy, bare), 0);
+}
+
 /* A resolved name whose first 255 bytes are blanks names no one for the
  * report (it reads a name's first 255 bytes): the ticket's own beneficiary
  * is then read, from the facts as from the full documents. */
 static void test_facts_blank_prefix(void **state)
 {
-    char path[256], bare[300], sql[400], res[300];
+    char path[256], res[300];
     struct tg_evidence *e;
     struct tg_oc_set *a, *b;
     (void)state;
@@ -1010,12 +1025,7 @@ static void test_facts_blank_prefix(void **state)
                            .beneficiary_resolved = res, .system = "db",
                            .entitlement = "reader"});
     tg_evidence_close(e);
-    snprintf(bare, sizeof bare, "%s.bare", path);
-    snprintf(sql, sizeof sql, "VACUUM INTO '%s'", bare);
-    tg_ocs_sql(path, sql, NULL);
-    tg_ocs_sql(bare, "UPDATE records SET facts = NULL", NULL);
-    assert_int_equal(tg_oc_load_file(path, &a), 0);
-    assert_int_equal(tg_oc_load_file(bare, &b), 0);
+    load_both(path, &a, &b);
     assert_string_equal(tg_oc_name(b, b->d[0].beneficiary), "alice");
     assert_string_equal(tg_oc_name(a, a->d[0].beneficiary), "alice");
     tg_oc_set_free(a);
@@ -1029,7 +1039,7 @@ static void test_facts_blank_prefix(void **state)
  * names anyone. */
 static void test_facts_fallbacks(void **state)
 {
-    char path[256], bare[300], sql[400];
+    char path[256];
     struct tg_evidence *e;
     struct tg_oc_set *s[2];
     static const char *const want[] = {"alice", "bob", "carol"};
@@ -1058,12 +1068,7 @@ static void test_facts_fallbacks(void **state)
                            .ticket_requester = "carol", .system = "db",
                            .entitlement = "reader"});
     tg_evidence_close(e);
-    snprintf(bare, sizeof bare, "%s.bare", path);
-    snprintf(sql, sizeof sql, "VACUUM INTO '%s'", bare);
-    tg_ocs_sql(path, sql, NULL);
-    tg_ocs_sql(bare, "UPDATE records SET facts = NULL", NULL);
-    assert_int_equal(tg_oc_load_file(path, &s[0]), 0);
-    assert_int_equal(tg_oc_load_file(bare, &s[1]), 0);
+    load_both(path, &s[0], &s[1]);
     for (int k = 0; k < 2; k++) {
         struct tg_oc_set *x = s[k];
         const struct tg_oc_decision *d0 = &x->d[0];

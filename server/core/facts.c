@@ -2,7 +2,6 @@
 #include "server/core/facts.h"
 
 #include <stddef.h>
-#include <string.h>
 
 /* dst[k] = src[k] (the same value, one more reference) when src has k.
  * Returns 0, or -1 on ENOMEM. Keys are our own ASCII literals. */
@@ -158,21 +157,13 @@ static json_t *ticket_part(const json_t *t, const json_t *ids)
  * which the report reads it), and with_at its "at". */
 static json_t *who_part(const json_t *v, int with_at)
 {
-    static const char *const both[] = {"given", "resolved", "at", NULL};
-    static const char *const resolved[] = {"resolved", "at", NULL};
-    const char *const *keys = unresolved(v) ? both : resolved;
-    json_t *o;
+    static const char *const keys[2][2][4] = {
+        /* without "at": resolved; unresolved */
+        {{"resolved", NULL}, {"given", "resolved", NULL}},
+        /* with "at" */
+        {{"resolved", "at", NULL}, {"given", "resolved", "at", NULL}}};
 
-    if (!json_is_object(v))
-        return json_incref((json_t *)v);
-    if (!(o = json_object()))
-        return NULL;
-    for (size_t i = 0; keys[i]; i++)
-        if ((with_at || strcmp(keys[i], "at") != 0) && take(o, v, keys[i])) {
-            json_decref(o);
-            return NULL;
-        }
-    return o;
+    return pick(v, keys[with_at != 0][unresolved(v)]);
 }
 
 /* dst[k] = who_part(src[k]) when src has k. 0 or -1 (ENOMEM). */

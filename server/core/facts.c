@@ -40,10 +40,11 @@ static int put_pick(json_t *dst, const json_t *src, const char *k,
     return v ? json_object_set_new_nocheck(dst, k, pick(v, keys)) : 0;
 }
 
-/* dst[k] = [pick(e, keys) for each e of src[k]] when src has k (a value
+/* dst[k] = [part(e, arg) for each e of src[k]] when src has k (a value
  * that is not an array: as it is). 0 or -1 (ENOMEM). */
 static int put_each(json_t *dst, const json_t *src, const char *k,
-                    const char *const keys[])
+                    json_t *(*part)(const json_t *e, const void *arg),
+                    const void *arg)
 {
     const json_t *v = json_object_get(src, k), *e;
     json_t *a;
@@ -56,9 +57,15 @@ static int put_each(json_t *dst, const json_t *src, const char *k,
     if (!(a = json_array()) || json_object_set_new_nocheck(dst, k, a))
         return -1;
     json_array_foreach(v, i, e)
-        if (json_array_append_new(a, pick(e, keys)))
+        if (json_array_append_new(a, part(e, arg)))
             return -1;
     return 0;
+}
+
+/* A finding: its members named in keys (pick). */
+static json_t *finding_part(const json_t *e, const void *keys)
+{
+    return pick(e, keys);
 }
 
 /* o["recorded"]: the decision document's members at their own paths,
@@ -74,7 +81,7 @@ static int decision_part(json_t *o, const json_t *doc)
     if (!r || json_object_set_new_nocheck(o, "recorded", r))
         return -1;
     return take(r, doc, "decision") ||
-           put_each(r, doc, "findings", finding) ||
+           put_each(r, doc, "findings", finding_part, finding) ||
            take(r, doc, "exception") || take(r, doc, "exceptions");
 }
 
@@ -174,34 +181,28 @@ static int put_who(json_t *dst, const json_t *src, const char *k)
     return v ? json_object_set_new_nocheck(dst, k, who_part(v, 0)) : 0;
 }
 
+/* An approver: who_part with its "at". */
+static json_t *approver_part(const json_t *e, const void *unused)
+{
+    (void)unused;
+    return who_part(e, 1);
+}
+
 /* judged "identities": who asked, who receives, who approved when. */
 static json_t *identities_part(const json_t *ids)
 {
-    const json_t *v = json_object_get(ids, "approvers"), *e;
-    json_t *o, *a;
-    size_t i;
+    json_t *o;
 
     if (!json_is_object(ids))
         return json_incref((json_t *)ids);
     if (!(o = json_object()))
         return NULL;
-    if (put_who(o, ids, "requester") || put_who(o, ids, "beneficiary"))
-        goto fail;
-    if (v && !json_is_array(v)) { /* carried as it is */
-        if (json_object_set_nocheck(o, "approvers", (json_t *)v))
-            goto fail;
-    } else if (v) {
-        if (!(a = json_array()) ||
-            json_object_set_new_nocheck(o, "approvers", a))
-            goto fail;
-        json_array_foreach(v, i, e)
-            if (json_array_append_new(a, who_part(e, 1)))
-                goto fail;
+    if (put_who(o, ids, "requester") || put_who(o, ids, "beneficiary") ||
+        put_each(o, ids, "approvers", approver_part, NULL)) {
+        json_decref(o);
+        return NULL;
     }
     return o;
-fail:
-    json_decref(o);
-    return NULL;
 }
 
 json_t *tg_facts_build(const json_t *decision, const json_t *judged)

@@ -30,13 +30,13 @@
  * for every decision (outcomes/set.c identity, read_judged).
  *
  * "recorded" comes first, "decision" first in it, "findings" second
- * (readers may parse the findings after that fixed lead). A member absent in its source is
- * absent here; a value whose type is not the one expected (a finding that
- * is no object, ...) is carried as it is. judged NULL (a skip has none):
- * the decision's members only. The values are the sources' own (borrowed,
- * reference counted), so the result must be dumped or freed before they
- * change. Returns a new reference, or NULL on ENOMEM or when decision is
- * not an object.
+ * (readers may parse the findings after that fixed lead). A member absent
+ * in its source is absent here; a value whose type is not the one expected
+ * (a finding that is no object, ...) is carried as it is. judged NULL (a
+ * skip has none): the decision's members only. The values are the
+ * sources' own (borrowed, reference counted), so the result must be dumped
+ * or freed before they change. Returns a new reference, or NULL on ENOMEM
+ * or when decision is not an object.
  */
 json_t *tg_facts_build(const json_t *decision, const json_t *judged);
 

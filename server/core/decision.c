@@ -112,35 +112,51 @@ static json_t *exception_json(const struct tg_exception *e)
     return o;
 }
 
+json_t *tg_decision_findings(const struct tg_result *r)
+{
+    json_t *findings = json_array();
+    const struct tg_findings *f = &r->findings;
+    int bad = !findings;
+
+    for (size_t i = 0; i < f->n && !bad; i++) {
+        const struct tg_code_info *ci = tg_code_info(f->v[i].code);
+        json_t *o = json_object();
+        /* Messages are built from valid UTF-8 input cut at character
+         * boundaries, and the rest are our own ASCII literals. */
+        if (!o || put(o, "code", json_string_nocheck(ci->name)) ||
+            put(o, "validator",
+                json_string_nocheck(tg_validator_name(ci->validator))) ||
+            put(o, "action",
+                json_string_nocheck(tg_action_name(f->v[i].action))) ||
+            put(o, "field", json_string_nocheck(f->v[i].field)) ||
+            put(o, "message", json_string_nocheck(f->v[i].message)) ||
+            (f->v[i].exception &&
+             put(o, "exception", exception_json(f->v[i].exception)))) {
+            json_decref(o);
+            bad = 1;
+        } else
+            bad = json_array_append_new(findings, o) != 0;
+    }
+    if (bad) {
+        json_decref(findings);
+        return NULL;
+    }
+    return findings;
+}
+
 json_t *tg_decision_build(const struct tg_ticket *t, const char *source,
                           const struct tg_result *r, const char *decision_id,
                           int64_t evaluated_at, const char *policy_digest)
 {
-    json_t *doc = json_object(), *findings = json_array(), *tr = json_object();
+    json_t *doc = json_object(), *findings = tg_decision_findings(r),
+           *tr = json_object();
     char when[32], *msg = tg_decision_message(r);
-    const struct tg_findings *f = &r->findings;
     int bad = !doc || !findings || !tr || !msg;
 
     if (!source)
         source = t->source ? t->source : "generic";
     if (tg_time_format(evaluated_at, when, sizeof(when)) != 0)
         snprintf(when, sizeof(when), "1970-01-01T00:00:00Z");
-    for (size_t i = 0; i < f->n && !bad; i++) {
-        const struct tg_code_info *ci = tg_code_info(f->v[i].code);
-        json_t *o = json_object();
-        /* Messages are built from valid UTF-8 input cut at character
-         * boundaries, and the rest are our own ASCII literals. */
-        bad |= !o || put(o, "code", json_string_nocheck(ci->name)) ||
-               put(o, "validator",
-                   json_string_nocheck(tg_validator_name(ci->validator))) ||
-               put(o, "action",
-                   json_string_nocheck(tg_action_name(f->v[i].action))) ||
-               put(o, "field", json_string_nocheck(f->v[i].field)) ||
-               put(o, "message", json_string_nocheck(f->v[i].message)) ||
-               (f->v[i].exception &&
-                put(o, "exception", exception_json(f->v[i].exception))) ||
-               json_array_append_new(findings, o);
-    }
     bad = bad || put(tr, "from", str_or_null(t->from)) ||
           put(tr, "to", str_or_null(t->to)) ||
           /* A delegate acted for the assigned approver: the record names

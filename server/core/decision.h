@@ -19,6 +19,11 @@ json_t *tg_decision_build(const struct tg_ticket *t, const char *source,
                           const struct tg_result *r, const char *decision_id,
                           int64_t evaluated_at, const char *policy_digest);
 
+/* The findings[] of r's decision document (code, validator, action, field,
+ * message, and exception when one let it through), in r's order. Returns a
+ * new reference or NULL on ENOMEM. */
+json_t *tg_decision_findings(const struct tg_result *r);
+
 /* The inline message of API.md for r: empty for allow and skip; otherwise a
  * lead line and one "- reason" line per finding. Caller frees. */
 char *tg_decision_message(const struct tg_result *r);

@@ -618,6 +618,7 @@ static void test_facts_or_documents(void **state)
     struct tg_server s;
     char ids[N_TICKETS + 1][32], cand[400], bare[400], sql[440];
     struct tg_config *c;
+    struct tg_test_run r;
     json_t *v, *x;
 
     (void)state;
@@ -670,6 +671,14 @@ static void test_facts_or_documents(void **state)
     assert_string_equal(json_string_value(json_object_get(x, "from")),
                         "annotate");
     json_decref(v);
+    /* In text, the candidate's findings come from its result, not from a
+     * document: an allow has none. */
+    r = replay((const char *[]){"-c", s.config, "--store", c->store.path,
+                                NULL});
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, "  deny -> allow\n  recorded: no findings\n"
+                                  "  candidate: no findings\n"));
+    tg_test_run_free(&r);
     v = replay_json(s.config, bare, NULL);
     assert_int_equal(json_integer_value(json_object_get(v, "changed")), 0);
     json_decref(v);

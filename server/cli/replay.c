@@ -13,6 +13,7 @@
 #include "server/core/decide.h"
 #include "server/core/decision.h"
 #include "server/core/justnorm.h"
+#include "server/core/sidecache.h"
 #include "server/store/store.h"
 #include "server/util/jarena.h"
 #include "server/util/ordpool.h"
@@ -91,6 +92,9 @@ struct chunk {
     size_t out_len, out_cap;
     int failed; /* out of memory: the run fails */
     struct tally t;
+    /* The recorded sides this slot's rows have read: unchanged rows skip
+     * their parse (server/core/sidecache.h). */
+    struct tg_sidecache seen;
 };
 
 /* The chunks in flight (op says which slot is whose when) and what every
@@ -179,11 +183,33 @@ static int put_findings(struct chunk *c, const char *lead, const json_t *doc)
     return rc ? TG_ENOMEM : TG_OK;
 }
 
-/* Formats one changed decision into c->out. */
+/* The candidate's findings, res's, as put_findings writes a decision
+ * document's: its document is never built in text format. */
+static int put_result_findings(struct chunk *c, const char *lead,
+                               const struct tg_result *res)
+{
+    const struct tg_findings *f = &res->findings;
+    int rc = puts_(c, lead);
+
+    rc |= puts_(c, f->n ? "\n" : " no findings\n");
+    for (size_t i = 0; i < f->n; i++) {
+        rc |= puts_(c, "    - ");
+        rc |= puts_(c, tg_action_name(f->v[i].action));
+        rc |= puts_(c, " ");
+        rc |= puts_(c, tg_code_info(f->v[i].code)->name);
+        rc |= puts_(c, ": ");
+        rc |= puts_(c, f->v[i].message);
+        rc |= puts_(c, "\n");
+    }
+    return rc ? TG_ENOMEM : TG_OK;
+}
+
+/* Formats one changed decision into c->out: the recorded findings are the
+ * decision document old_doc's (its messages), the candidate's res's. */
 static int put_change(const struct pool *p, struct chunk *c,
                       const struct row *r, const json_t *old_doc,
                       const struct tg_change_side *was,
-                      const json_t *new_doc,
+                      const struct tg_result *res,
                       const struct tg_change_side *now)
 {
     const char *t = c->text;
@@ -200,17 +226,17 @@ static int put_change(const struct pool *p, struct chunk *c,
                  tg_verdict_name(now->verdict));
         rc |= puts_(c, line);
         rc |= put_findings(c, "  recorded:", old_doc);
-        rc |= put_findings(c, "  candidate:", new_doc);
+        rc |= put_result_findings(c, "  candidate:", res);
         return rc ? TG_ENOMEM : TG_OK;
     }
-    json_t *codes_a = json_array(), *o;
+    json_t *codes_a = json_array(), *o, *found = tg_decision_findings(res);
     for (size_t i = 0; codes_a && i < n; i++)
         json_array_append_new(
             codes_a, json_pack("{s:s,s:s,s:s}", "code",
                                tg_code_info(codes[i])->name, "from",
                                tg_change_action_name(was, codes[i]), "to",
                                tg_change_action_name(now, codes[i])));
-    o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:O,s:O}", "decision_id",
+    o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:O,s:o}", "decision_id",
                   t + r->key, "ticket", t + r->ticket, "source",
                   t + r->source, "evaluated_at", when, "from",
                   tg_verdict_name(was->verdict), "to",
@@ -219,7 +245,7 @@ static int put_change(const struct pool *p, struct chunk *c,
                   json_object_get(old_doc, "findings")
                       ? json_object_get(old_doc, "findings")
                       : json_null(),
-                  "candidate_findings", json_object_get(new_doc, "findings"));
+                  "candidate_findings", found);
     rc = !o || puts_(c, ",\n") || put_json(c, o);
     json_decref(o);
     return rc ? TG_ENOMEM : TG_OK;
@@ -301,6 +327,18 @@ static int first_pass(const struct pool *p, const struct chunk *c,
     return TG_OK;
 }
 
+/* How a facts document starts as tg_facts_build writes it: its
+ * "recorded" value comes first. */
+static const char facts_lead[] = "{\"recorded\":";
+#define FACTS_LEAD (sizeof(facts_lead) - 1)
+
+/* 1 when the facts document s (len bytes) starts with its "recorded"
+ * value. */
+static int facts_led(const char *s, size_t len)
+{
+    return len > FACTS_LEAD && memcmp(s, facts_lead, FACTS_LEAD) == 0;
+}
+
 /* The recorded side of a facts document (tg_facts_build: first
  * "recorded", the decision document's members at their own paths, then
  * the ticket's and the identities' few members, which replay does not
@@ -308,41 +346,53 @@ static int first_pass(const struct pool *p, const struct chunk *c,
  * (tg_change_from_doc). Only "recorded" is parsed when the document starts
  * as tg_facts_build writes it (jansson stops after that value:
  * JSON_DISABLE_EOF_CHECK), as the judged ticket's "ticket" is
- * (judged_ticket); any other layout is parsed whole. Returns 0, or
- * TG_EINVAL when the facts do not read. */
-static int facts_side(const char *s, size_t len, struct tg_change_side *was)
+ * (judged_ticket), and the bytes it took are remembered in seen; any other
+ * layout is parsed whole. Returns 0, TG_EINVAL when the facts do not read,
+ * or TG_ENOMEM. */
+static int facts_side(struct tg_sidecache *seen, const char *s, size_t len,
+                      struct tg_change_side *was)
 {
-    static const char lead[] = "{\"recorded\":";
-    const size_t k = sizeof(lead) - 1;
     json_t *rec = NULL, *doc;
+    json_error_t err;
+    size_t used = 0;
     int rc;
 
-    if (len > k && memcmp(s, lead, k) == 0)
-        rec = json_loadb(s + k, len - k, JSON_DISABLE_EOF_CHECK, NULL);
+    if (facts_led(s, len)) {
+        rec = json_loadb(s + FACTS_LEAD, len - FACTS_LEAD,
+                         JSON_DISABLE_EOF_CHECK, &err);
+        /* jansson reports how many bytes it read, also on success. */
+        if (rec && err.position > 0)
+            used = (size_t)err.position;
+    }
     if (!json_is_object(rec)) {
         json_decref(rec);
+        used = 0;
         doc = json_loadb(s, len, 0, NULL);
         rec = json_incref(json_object_get(doc, "recorded"));
         json_decref(doc);
     }
     rc = json_is_object(rec) ? tg_change_from_doc(rec, was) : TG_EINVAL;
     json_decref(rec);
+    if (rc == TG_OK && used && used <= len - FACTS_LEAD)
+        rc = tg_sidecache_put(seen, s + FACTS_LEAD, used, was);
     return rc;
 }
 
 /* The recorded side of row r into *was: from its facts document when it
  * has one that reads, else from its decision document, which *doc then
- * holds (a new reference; else NULL). Returns 0, or TG_EINVAL when
- * neither reads. */
-static int recorded_side(const struct chunk *c, const struct row *r,
+ * holds (a new reference; else NULL). Returns 0, TG_EINVAL when neither
+ * reads, or TG_ENOMEM. */
+static int recorded_side(struct chunk *c, const struct row *r,
                          json_t **doc, struct tg_change_side *was)
 {
     const char *t = c->text;
+    int rc;
 
     *doc = NULL;
     if (r->facts_len &&
-        facts_side(t + r->facts, r->facts_len, was) == TG_OK)
-        return TG_OK;
+        (rc = facts_side(&c->seen, t + r->facts, r->facts_len, was)) !=
+            TG_EINVAL)
+        return rc;
     if (!(*doc = json_loadb(t + r->json, r->json_len, 0, NULL)))
         return TG_EINVAL;
     return tg_change_from_doc(*doc, was);
@@ -350,37 +400,43 @@ static int recorded_side(const struct chunk *c, const struct row *r,
 
 /* Counts the change of row r from was to o's result (now) and formats it
  * into c->out: the recorded findings are the decision document old_doc's
- * (its messages), the candidate's those of a document built for it. */
+ * (its messages), the candidate's o's. */
 static int put_changed(const struct pool *p, struct chunk *c,
                        const struct row *r, const json_t *old_doc,
                        const struct tg_change_side *was,
                        const struct tg_decided *o,
                        const struct tg_change_side *now)
 {
-    const char *t = c->text;
     enum tg_code codes[TG_CODE_COUNT];
     size_t n = tg_change_codes(was, now, codes);
-    json_t *new_doc;
-    int rc;
 
     c->t.replayed++;
     c->t.changed++;
     c->t.trans[was->verdict][now->verdict]++;
     for (size_t i = 0; i < n; i++)
         c->t.codes[codes[i]][was->verdict][now->verdict]++;
-    if (!(new_doc = tg_decision_build(&o->ticket, t + r->source, &o->result,
-                                      t + r->key, r->time, p->cand->digest)))
-        return TG_ENOMEM;
-    rc = put_change(p, c, r, old_doc, was, new_doc, now);
-    json_decref(new_doc);
-    return rc;
+    return put_change(p, c, r, old_doc, was, &o->result, now);
+}
+
+/* 1 when row r's facts begin with a recorded side the slot has read
+ * before and it is the candidate's, now: the decision is unchanged,
+ * known without parsing the facts again (server/core/sidecache.h). */
+static int unchanged_as_seen(const struct chunk *c, const struct row *r,
+                             const struct tg_change_side *now)
+{
+    const char *f = c->text + r->facts;
+
+    return r->facts_len && facts_led(f, r->facts_len) &&
+           tg_sidecache_match(&c->seen, f + FACTS_LEAD,
+                              r->facts_len - FACTS_LEAD, now);
 }
 
 /* Decides row r under the candidate and compares. The recorded side comes
- * from the row's facts (else its decision document), parsed by jansson
- * into the worker's arena; the decision document is read for a decision
- * that changes (its findings' messages are printed), and the candidate's
- * document is built only then: most do not change. A row whose facts read
+ * from the row's facts (else its decision document): a side the slot has
+ * seen before is matched by its bytes, any other parsed by jansson into
+ * the worker's arena. The decision document is read for a decision that
+ * changes (its findings' messages are printed): most do not change. The
+ * candidate's findings are printed from its result. A row whose facts read
  * but whose decision document does not counts as unreadable when it
  * changes. */
 static int replay_row(const struct pool *p, struct chunk *c,
@@ -404,7 +460,7 @@ static int replay_row(const struct pool *p, struct chunk *c,
     int rc = TG_OK;
 
     tg_decided_init(&o, err, sizeof(err));
-    if (!r->canon || recorded_side(c, r, &old_doc, &was) != TG_OK) {
+    if (!r->canon) {
         c->t.unreadable++;
         goto out;
     }
@@ -417,6 +473,17 @@ static int replay_row(const struct pool *p, struct chunk *c,
     if (rc != TG_OK)
         goto out;
     tg_change_from_result(&o.result, &now);
+    if (unchanged_as_seen(c, r, &now)) {
+        c->t.replayed++;
+        goto out;
+    }
+    if ((rc = recorded_side(c, r, &old_doc, &was)) != TG_OK) {
+        if (rc == TG_EINVAL) {
+            c->t.unreadable++;
+            rc = TG_OK;
+        }
+        goto out;
+    }
     if (!tg_change_differs(&was, &now)) {
         c->t.replayed++;
         goto out;
@@ -988,6 +1055,7 @@ static void pool_cleanup(struct pool *p)
         free(p->slots[i].rows);
         free(p->slots[i].text);
         free(p->slots[i].out);
+        tg_sidecache_cleanup(&p->slots[i].seen);
     }
     free(p->slots);
     pthread_cond_destroy(&p->turn_cv);
@@ -1009,6 +1077,8 @@ static int replay(struct run *r, const char *store, int64_t since,
                          p) != TG_OK ||
         !(p->slots = calloc(p->op.n_slots, sizeof(*p->slots))))
         goto out;
+    for (size_t i = 0; i < p->op.n_slots; i++)
+        tg_sidecache_init(&p->slots[i].seen);
     for (size_t i = 0; i < p->op.n_slots; i++)
         if (!(p->slots[i].rows =
                   malloc(CHUNK_ROWS * sizeof(*p->slots[i].rows))))

@@ -154,53 +154,52 @@ static int put_json(struct chunk *c, const json_t *v)
 
 /* --------------------------------------------------------- one change */
 
-/* The findings of a decision document as lines "    - deny CODE: msg". */
+/* The line before a decision's findings: lead, then " no findings" when it
+ * has none. */
+static int put_lead(struct chunk *c, const char *lead, size_t n)
+{
+    return puts_(c, lead) | puts_(c, n ? "\n" : " no findings\n");
+}
+
+/* A finding as a line "    - deny CODE: msg" (msg NULL: no ": msg"). */
+static int put_finding(struct chunk *c, const char *action, const char *code,
+                       const char *msg)
+{
+    int rc = puts_(c, "    - ") | puts_(c, action) | puts_(c, " ") |
+             puts_(c, code);
+
+    if (msg)
+        rc |= puts_(c, ": ") | puts_(c, msg);
+    return rc | puts_(c, "\n");
+}
+
+/* The findings of a recorded decision document, as lines (put_finding). */
 static int put_findings(struct chunk *c, const char *lead, const json_t *doc)
 {
-    const json_t *f;
-    size_t i, n = json_array_size(json_object_get(doc, "findings"));
-    int rc = puts_(c, lead);
+    const json_t *all = json_object_get(doc, "findings"), *f;
+    size_t i;
+    int rc = put_lead(c, lead, json_array_size(all));
 
-    if (n == 0)
-        rc |= puts_(c, " no findings\n");
-    else
-        rc |= puts_(c, "\n");
-    json_array_foreach(json_object_get(doc, "findings"), i, f) {
-        const char *v;
-        rc |= puts_(c, "    - ");
-        v = json_string_value(json_object_get(f, "action"));
-        rc |= puts_(c, v ? v : "?");
-        rc |= puts_(c, " ");
-        v = json_string_value(json_object_get(f, "code"));
-        rc |= puts_(c, v ? v : "?");
-        v = json_string_value(json_object_get(f, "message"));
-        if (v) {
-            rc |= puts_(c, ": ");
-            rc |= puts_(c, v);
-        }
-        rc |= puts_(c, "\n");
+    json_array_foreach(all, i, f) {
+        const char *a = json_string_value(json_object_get(f, "action"));
+        const char *code = json_string_value(json_object_get(f, "code"));
+        rc |= put_finding(c, a ? a : "?", code ? code : "?",
+                          json_string_value(json_object_get(f, "message")));
     }
     return rc ? TG_ENOMEM : TG_OK;
 }
 
 /* The candidate's findings, res's, as put_findings writes a decision
- * document's: its document is never built in text format. */
+ * document's: in text its document is never built. */
 static int put_result_findings(struct chunk *c, const char *lead,
                                const struct tg_result *res)
 {
     const struct tg_findings *f = &res->findings;
-    int rc = puts_(c, lead);
+    int rc = put_lead(c, lead, f->n);
 
-    rc |= puts_(c, f->n ? "\n" : " no findings\n");
-    for (size_t i = 0; i < f->n; i++) {
-        rc |= puts_(c, "    - ");
-        rc |= puts_(c, tg_action_name(f->v[i].action));
-        rc |= puts_(c, " ");
-        rc |= puts_(c, tg_code_info(f->v[i].code)->name);
-        rc |= puts_(c, ": ");
-        rc |= puts_(c, f->v[i].message);
-        rc |= puts_(c, "\n");
-    }
+    for (size_t i = 0; i < f->n; i++)
+        rc |= put_finding(c, tg_action_name(f->v[i].action),
+                          tg_code_info(f->v[i].code)->name, f->v[i].message);
     return rc ? TG_ENOMEM : TG_OK;
 }
 

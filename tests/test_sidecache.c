@@ -29,6 +29,12 @@ static const struct {
      "\"OWNER_UNKNOWN\",\"action\":\"warn\",\"exception\":{\"id\":"
      "\"EXC-}1\\\"\",\"until\":\"2027-01-01\"}} ] }",
      ",\"identities\":{}}"},
+    /* multi-byte UTF-8 inside, a byte that is no UTF-8 after: jansson
+     * counts bytes and reads nothing past the brace */
+    {"{\"decision\":\"deny\",\"findings\":[{\"code\":\"SCOPE_WILDCARD\","
+     "\"action\":\"deny\",\"exception\":{\"id\":\"caf\xc3\xa9 "
+     "\xe2\x82\xac\"}}]}",
+     "\xff"},
 };
 
 /* Reads value+after as replay does: jansson from the value's start with
@@ -75,11 +81,12 @@ static void test_jansson_reads_the_value_only(void **state)
 static void test_match_needs_text_and_side(void **state)
 {
     struct tg_sidecache c;
-    struct tg_change_side side[3], other;
+    enum { N = sizeof(texts) / sizeof(texts[0]) };
+    struct tg_change_side side[N], other;
 
     (void)state;
     tg_sidecache_init(&c);
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < N; i++) {
         char *s = joined(texts[i].value, texts[i].after);
         size_t used;
 
@@ -89,7 +96,7 @@ static void test_match_needs_text_and_side(void **state)
         assert_true(tg_sidecache_match(&c, s, strlen(s), &side[i]));
         free(s);
     }
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < N; i++) {
         const char *v = texts[i].value;
         size_t n = strlen(v);
         char *s = joined(v, "");
@@ -97,7 +104,7 @@ static void test_match_needs_text_and_side(void **state)
         /* another text begins with it: the same value */
         assert_true(tg_sidecache_match(&c, s, n, &side[i]));
         /* the side asked for is another one's: no */
-        assert_false(tg_sidecache_match(&c, s, n, &side[(i + 1) % 3]));
+        assert_false(tg_sidecache_match(&c, s, n, &side[(i + 1) % N]));
         /* cut short: no */
         assert_false(tg_sidecache_match(&c, s, n - 1, &side[i]));
         /* one byte changed: no */
@@ -115,6 +122,16 @@ static void test_match_needs_text_and_side(void **state)
                                     &side[0]));
 }
 
+/* Entries that hold a text. */
+static size_t remembered(const struct tg_sidecache *c)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < TG_SIDECACHE_SLOTS; i++)
+        n += c->e[i].text != NULL;
+    return n;
+}
+
 /* Many texts of one side (findings in other orders, exceptions): the
  * newest is remembered, in place of an older one once its slots are
  * full; putting a text again stores it once. Bounded in size. */
@@ -123,12 +140,17 @@ static void test_bounded(void **state)
     struct tg_sidecache c;
     struct tg_change_side side;
     char text[64], *big;
-    size_t remembered = 0;
 
     (void)state;
     memset(&side, 0, sizeof side);
     side.verdict = TG_DENY;
     tg_sidecache_init(&c);
+    assert_int_equal(tg_sidecache_put(&c, "{}", 2, &side), TG_OK);
+    assert_int_equal(tg_sidecache_put(&c, "{}", 2, &side), TG_OK);
+    assert_int_equal(remembered(&c), 1);
+    assert_int_equal(tg_sidecache_put(&c, "{}", 0, &side), TG_OK);
+    assert_int_equal(remembered(&c), 1);
+    tg_sidecache_cleanup(&c);
     for (int i = 0; i < 20; i++) {
         int n =
             snprintf(text, sizeof text, "{\"decision\":\"deny\",\"n\":%d}", i);
@@ -136,9 +158,8 @@ static void test_bounded(void **state)
         assert_int_equal(tg_sidecache_put(&c, text, (size_t)n, &side), TG_OK);
         assert_true(tg_sidecache_match(&c, text, (size_t)n, &side));
     }
-    for (size_t i = 0; i < TG_SIDECACHE_SLOTS; i++)
-        remembered += c.e[i].text != NULL;
-    assert_true(remembered >= 1 && remembered <= 4);
+    assert_true(remembered(&c) >= 1 && remembered(&c) <= 4);
+    tg_sidecache_cleanup(&c);
 
     big = malloc(TG_SIDECACHE_TEXT + 2);
     assert_non_null(big);
@@ -149,6 +170,12 @@ static void test_bounded(void **state)
     assert_int_equal(tg_sidecache_put(&c, big, TG_SIDECACHE_TEXT + 1, &side),
                      TG_OK);
     assert_false(tg_sidecache_match(&c, big, TG_SIDECACHE_TEXT + 1, &side));
+    assert_int_equal(remembered(&c), 0);
+    /* exactly TG_SIDECACHE_TEXT bytes: remembered */
+    big[TG_SIDECACHE_TEXT - 1] = '}';
+    assert_int_equal(tg_sidecache_put(&c, big, TG_SIDECACHE_TEXT, &side),
+                     TG_OK);
+    assert_true(tg_sidecache_match(&c, big, TG_SIDECACHE_TEXT + 1, &side));
     free(big);
     tg_sidecache_cleanup(&c);
 }

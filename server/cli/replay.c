@@ -155,22 +155,26 @@ static int put_json(struct chunk *c, const json_t *v)
 /* --------------------------------------------------------- one change */
 
 /* The line before a decision's findings: lead, then " no findings" when it
- * has none. */
+ * has none. Returns 0 or TG_ENOMEM. (|| keeps the appends in order, which
+ * | would not.) */
 static int put_lead(struct chunk *c, const char *lead, size_t n)
 {
-    return puts_(c, lead) | puts_(c, n ? "\n" : " no findings\n");
+    return puts_(c, lead) || puts_(c, n ? "\n" : " no findings\n")
+               ? TG_ENOMEM
+               : TG_OK;
 }
 
-/* A finding as a line "    - deny CODE: msg" (msg NULL: no ": msg"). */
+/* A finding as a line "    - deny CODE: msg" (msg NULL: no ": msg").
+ * Returns 0 or TG_ENOMEM. */
 static int put_finding(struct chunk *c, const char *action, const char *code,
                        const char *msg)
 {
-    int rc = puts_(c, "    - ") | puts_(c, action) | puts_(c, " ") |
-             puts_(c, code);
-
-    if (msg)
-        rc |= puts_(c, ": ") | puts_(c, msg);
-    return rc | puts_(c, "\n");
+    return puts_(c, "    - ") || puts_(c, action) || puts_(c, " ") ||
+                   puts_(c, code) ||
+                   (msg && (puts_(c, ": ") || puts_(c, msg))) ||
+                   puts_(c, "\n")
+               ? TG_ENOMEM
+               : TG_OK;
 }
 
 /* The findings of a recorded decision document, as lines (put_finding). */
@@ -346,8 +350,8 @@ static int facts_led(const char *s, size_t len)
  * as tg_facts_build writes it (jansson stops after that value:
  * JSON_DISABLE_EOF_CHECK), as the judged ticket's "ticket" is
  * (judged_ticket), and the bytes it took are remembered in seen; any other
- * layout is parsed whole. Returns 0, TG_EINVAL when the facts do not read,
- * or TG_ENOMEM. */
+ * layout is parsed whole. Returns 0, or TG_EINVAL when the facts do not
+ * read. */
 static int facts_side(struct tg_sidecache *seen, const char *s, size_t len,
                       struct tg_change_side *was)
 {
@@ -372,26 +376,26 @@ static int facts_side(struct tg_sidecache *seen, const char *s, size_t len,
     }
     rc = json_is_object(rec) ? tg_change_from_doc(rec, was) : TG_EINVAL;
     json_decref(rec);
+    /* Remembering is only a speed-up: a value it has no memory for is
+     * parsed again next time. */
     if (rc == TG_OK && used && used <= len - FACTS_LEAD)
-        rc = tg_sidecache_put(seen, s + FACTS_LEAD, used, was);
+        (void)tg_sidecache_put(seen, s + FACTS_LEAD, used, was);
     return rc;
 }
 
 /* The recorded side of row r into *was: from its facts document when it
  * has one that reads, else from its decision document, which *doc then
- * holds (a new reference; else NULL). Returns 0, TG_EINVAL when neither
- * reads, or TG_ENOMEM. */
+ * holds (a new reference; else NULL). Returns 0, or TG_EINVAL when
+ * neither reads. */
 static int recorded_side(struct chunk *c, const struct row *r,
                          json_t **doc, struct tg_change_side *was)
 {
     const char *t = c->text;
-    int rc;
 
     *doc = NULL;
     if (r->facts_len &&
-        (rc = facts_side(&c->seen, t + r->facts, r->facts_len, was)) !=
-            TG_EINVAL)
-        return rc;
+        facts_side(&c->seen, t + r->facts, r->facts_len, was) == TG_OK)
+        return TG_OK;
     if (!(*doc = json_loadb(t + r->json, r->json_len, 0, NULL)))
         return TG_EINVAL;
     return tg_change_from_doc(*doc, was);
@@ -476,11 +480,8 @@ static int replay_row(const struct pool *p, struct chunk *c,
         c->t.replayed++;
         goto out;
     }
-    if ((rc = recorded_side(c, r, &old_doc, &was)) != TG_OK) {
-        if (rc == TG_EINVAL) {
-            c->t.unreadable++;
-            rc = TG_OK;
-        }
+    if (recorded_side(c, r, &old_doc, &was) != TG_OK) {
+        c->t.unreadable++;
         goto out;
     }
     if (!tg_change_differs(&was, &now)) {

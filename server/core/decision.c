@@ -134,8 +134,9 @@ json_t *tg_decision_findings(const struct tg_result *r)
              put(o, "exception", exception_json(f->v[i].exception)))) {
             json_decref(o);
             bad = 1;
-        } else
+        } else {
             bad = json_array_append_new(findings, o) != 0;
+        }
     }
     if (bad) {
         json_decref(findings);

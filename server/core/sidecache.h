@@ -37,6 +37,7 @@ struct tg_sidecache {
     struct tg_sidecache_entry e[TG_SIDECACHE_SLOTS];
 };
 
+/* An empty cache (a zeroed struct is one too). */
 void tg_sidecache_init(struct tg_sidecache *c);
 /* Frees every remembered text; leaves c initialised and empty. */
 void tg_sidecache_cleanup(struct tg_sidecache *c);
@@ -48,8 +49,10 @@ int tg_sidecache_match(const struct tg_sidecache *c, const char *s, size_t len,
 
 /*
  * Remembers the n bytes at s, which jansson read (consuming exactly them)
- * as a JSON object whose side is *side. A text over TG_SIDECACHE_TEXT bytes
- * is not remembered (still 0). Returns 0 or TG_ENOMEM (c unchanged).
+ * as a JSON object whose side is *side; a text remembered already is kept
+ * once. An empty text, or one over TG_SIDECACHE_TEXT bytes, is not
+ * remembered, and that returns 0 too. Returns 0 or TG_ENOMEM (c
+ * unchanged).
  */
 int tg_sidecache_put(struct tg_sidecache *c, const char *s, size_t n,
                      const struct tg_change_side *side);

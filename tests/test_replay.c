@@ -277,6 +277,20 @@ static json_t *parse(const char *out)
     return v;
 }
 
+/* Asserts that replay's JSON v found exactly one change, of decision id,
+ * and returns it (borrowed from v). */
+static json_t *the_one_change(const json_t *v, const char *id)
+{
+    json_t *x;
+
+    assert_int_equal(json_integer_value(json_object_get(v, "changed")), 1);
+    x = json_array_get(json_object_get(v, "changes"), 0);
+    assert_non_null(x);
+    assert_string_equal(json_string_value(json_object_get(x, "decision_id")),
+                        id);
+    return x;
+}
+
 static void test_tightened_max_days(void **state)
 {
     struct tg_server s;
@@ -413,11 +427,7 @@ static void test_since_until(void **state)
     assert_int_equal(r.rc, 0);
     v = parse(r.out);
     assert_int_equal(json_integer_value(json_object_get(v, "decisions")), 3);
-    assert_int_equal(json_integer_value(json_object_get(v, "changed")), 1);
-    assert_string_equal(
-        json_string_value(json_object_get(
-            json_array_get(json_object_get(v, "changes"), 0), "decision_id")),
-        ids[1]);
+    the_one_change(v, ids[1]);
     json_decref(v);
     tg_test_run_free(&r);
     tg_config_free(c);
@@ -487,10 +497,7 @@ static void test_copy_forward_from_history(void **state)
     variant(&s, "reuse1.yaml", "max_reuse: 2", "max_reuse: 1", cand,
             sizeof cand);
     v = replay_json(cand, c->store.path, NULL);
-    assert_int_equal(json_integer_value(json_object_get(v, "changed")), 1);
-    x = json_array_get(json_object_get(v, "changes"), 0);
-    assert_string_equal(json_string_value(json_object_get(x, "decision_id")),
-                        ids[1]);
+    x = the_one_change(v, ids[1]);
     assert_string_equal(json_string_value(json_object_get(x, "from")),
                         "allow");
     assert_string_equal(json_string_value(json_object_get(x, "to")),
@@ -572,10 +579,7 @@ static void test_texts_read_by_jansson(void **state)
     variant(&s, "reuse1.yaml", "max_reuse: 2", "max_reuse: 1", cand,
             sizeof cand);
     v = replay_json(cand, c->store.path, NULL);
-    assert_int_equal(json_integer_value(json_object_get(v, "changed")), 1);
-    x = json_array_get(json_object_get(v, "changes"), 0);
-    assert_string_equal(json_string_value(json_object_get(x, "decision_id")),
-                        ids[1]);
+    x = the_one_change(v, ids[1]);
     assert_string_equal(json_string_value(json_object_get(x, "to")),
                         "annotate");
     json_decref(v);
@@ -718,10 +722,7 @@ static void test_remembered_value_is_whole(void **state)
              allow, allow);
     assert_int_equal(tg_ocs_sql(c->store.path, sql, ids[3]), 1);
     v = replay_json(s.config, c->store.path, NULL);
-    assert_int_equal(json_integer_value(json_object_get(v, "changed")), 1);
-    x = json_array_get(json_object_get(v, "changes"), 0);
-    assert_string_equal(json_string_value(json_object_get(x, "decision_id")),
-                        ids[3]);
+    x = the_one_change(v, ids[3]);
     assert_string_equal(json_string_value(json_object_get(x, "from")),
                         "deny");
     json_decref(v);

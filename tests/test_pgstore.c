@@ -1230,6 +1230,85 @@ static void test_batch_conflicts(void **state)
     free(url);
 }
 
+/* Polls until f(arg) == want, for at most 10 s; f's last answer. */
+static long long wait_until(long long (*f)(const void *), const void *arg,
+                            long long want)
+{
+    long long v = f(arg);
+
+    for (int i = 0; i < 1000 && v != want; i++) {
+        usleep(10000);
+        v = f(arg);
+    }
+    return v;
+}
+
+/* The lock requests of url's database that wait (pg_locks). */
+static long long lock_waiters(const void *url)
+{
+    return sql_int(url, "SELECT count(*) FROM pg_locks WHERE locktype ="
+                        " 'advisory' AND NOT granted AND database = (SELECT"
+                        " oid FROM pg_database WHERE datname ="
+                        " current_database())");
+}
+
+static long long items_queued(const void *unused)
+{
+    (void)unused;
+    return atomic_load(&tg_pg_test_queued);
+}
+
+/*
+ * Records that come while the writer waits for the chain's lock (held here
+ * by another connection, as another replica holds it through its COMMIT)
+ * join the batch it writes once the lock is granted: the four records of
+ * this test are one transaction, not the first alone and three after it.
+ */
+static void test_batch_joins_while_locked(void **state)
+{
+    char *url = new_db();
+    struct tg_evidence *e = open_pg(url, "k3y");
+    PGconn *holder = PQconnectdb(url);
+    char lock[80], id[16];
+    struct one_arg a[4];
+    pthread_t t[4];
+    int n;
+    (void)state;
+
+    assert_int_equal(PQstatus(holder), CONNECTION_OK);
+    n = snprintf(lock, sizeof lock, "SELECT pg_advisory_xact_lock(%" PRId64 ")",
+                 TG_PG_CHAIN_LOCK);
+    assert_true(n > 0 && (size_t)n < sizeof lock);
+    assert_int_equal(tg_pg_exec(holder, "BEGIN"), 0);
+    assert_int_equal(tg_pg_exec(holder, lock), 0);
+    memset(a, 0, sizeof a);
+    for (int i = 0; i < 4; i++) {
+        snprintf(id, sizeof id, "j-%d", i);
+        make(&a[i].x, id, "T-1", id);
+        a[i].e = e;
+    }
+    assert_int_equal(atomic_load(&tg_pg_test_queued), 0);
+    assert_int_equal(pthread_create(&t[0], NULL, append_one, &a[0]), 0);
+    /* the writer waits for the lock, with or without the first record */
+    assert_int_equal(wait_until(lock_waiters, url, 1), 1);
+    for (int i = 1; i < 4; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, append_one, &a[i]), 0);
+    /* the writer took the lock first: all four still wait in its queue */
+    assert_int_equal(wait_until(items_queued, NULL, 4), 4);
+    assert_int_equal(tg_pg_exec(holder, "COMMIT"), 0);
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(a[i].rc, 0);
+    }
+    assert_int_equal(atomic_load(&tg_pg_test_queued), 0);
+    PQfinish(holder);
+    tg_evidence_close(e);
+    verify_ok(url, "k3y", 4, 0);
+    assert_int_equal(
+        sql_int(url, "SELECT count(DISTINCT xmin::text) FROM records"), 1);
+    free(url);
+}
+
 /* An entry appended alongside a gathered batch. */
 struct entry_arg {
     struct tg_evidence *e;
@@ -1502,6 +1581,7 @@ int main(void)
         cmocka_unit_test(test_open_while_writing),
         cmocka_unit_test(test_two_writers),
         cmocka_unit_test(test_batch_conflicts),
+        cmocka_unit_test(test_batch_joins_while_locked),
         cmocka_unit_test(test_batch_one_statement),
         cmocka_unit_test(test_commit_unknown_refused),
         cmocka_unit_test(test_fail_closed),

@@ -11,9 +11,11 @@
  * in).
  *
  * Many processes append to one chain. Each has one writer thread that
- * takes every waiting record (group commit) and writes them in one
- * transaction that first takes pg_advisory_xact_lock(TG_PG_CHAIN_LOCK):
- * only then does it read the head (the record with the highest seq, or the
+ * takes the chain's lock, pg_advisory_xact_lock(TG_PG_CHAIN_LOCK), in a
+ * new transaction as soon as a record waits, and then every record waiting
+ * by the time the lock is granted (group commit: those that came while
+ * another process held it join the batch). Only with the lock does it read
+ * the head (the record with the highest seq, or the
  * checkpoint anchor), hash and insert. So batches of all processes follow
  * one another: seq stays contiguous and every prev_hash is the hash of the
  * record before it. records.seq is the primary key and prev_hash UNIQUE:
@@ -144,6 +146,9 @@ extern atomic_int tg_pg_test_fault;
 /* Tests only: the writer's next batch waits until this many items are
  * queued (then it is reset to 0), so that they are written together. */
 extern atomic_int tg_pg_test_gather;
+/* Tests only: the items queued and not yet taken by a writer (of every
+ * store the process opened). */
+extern atomic_int tg_pg_test_queued;
 /* Connects to url. timeouts: set lock_timeout and statement_timeout to
  * busy_ms (> 0). Returns 0 with *out, or TG_EIO with *why (static words;
  * the server's own message is logged at debug). */

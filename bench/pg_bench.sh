@@ -21,7 +21,11 @@
 # binary. TG_BENCH_DIR puts the temporary directory (the SQLite file) on
 # another disk. TG_BENCH_PERF=FILE records `perf record -g` of the two
 # replicas and PostgreSQL's processes into FILE during the PostgreSQL run
-# (where their CPU goes: perf report --sort comm,dso). Both servers log at
+# (where their CPU goes: perf report --sort comm,dso). After the runs,
+# pgbench inserts copies of the stored records into tables with the same
+# indexes, as many a transaction as the replicas wrote, from 2 clients:
+# PostgreSQL's own CPU a record with nothing of ticketgate's around it
+# (TG_BENCH_FLOOR=0 skips it). Both servers log at
 # warn. Every CPU on the machine is
 # shared by the servers, PostgreSQL and wrk: the figure is for this
 # machine, and says most on an otherwise idle one.
@@ -247,8 +251,55 @@ verify=$("$bin" audit verify -c "$tmp/cfg/pg1.yaml" 2>&1 | head -n 1 || true)
 per_batch=$(psql -X -q -At -d "$TG_DATABASE_URL" -c "SELECT round(count(*)::numeric / greatest(count(DISTINCT xmin::text), 1), 2) FROM records" 2>/dev/null || echo "?")
 errors_logged=$(cat "$tmp/sqlite.log" "$tmp/pg1.log" "$tmp/pg2.log" | grep -c '"level":"error"' || true)
 
-python3 - "$sq" "$pg1" "$pg2" "$conns" "$dur" "$(nproc)" "$errors_logged" "$verify" "$sqlite_sync" "$per_batch" "$sq_cpu" "$pg_cpu" "$pg_ctx" "$sq_ctx" <<'PY'
+# --- PostgreSQL alone: the floor of its own CPU a record ------------------
+# pgbench (2 clients, as 2 replicas; prepared statements) inserts copies of
+# the records this run stored, with the batch size it had, into tables
+# made LIKE records and just_use (the same indexes), each row with the
+# copy-forward use a decision writes: PostgreSQL's own work a record
+# without the chain's lock, the head read or the copy-forward counts.
+# TG_BENCH_FLOOR=0 skips it.
+floor="- -"
+if [ "${TG_BENCH_FLOOR:-1}" != 0 ] && command -v pgbench >/dev/null; then
+    rows=$(python3 -c 'import sys; print(max(1, round(float(sys.argv[1]))))' "$per_batch" 2>/dev/null || echo 6)
+    psql -X -q -d "$TG_DATABASE_URL" >/dev/null <<'SQL'
+CREATE TABLE floor_records (LIKE records INCLUDING ALL);
+CREATE TABLE floor_just_use (LIKE just_use INCLUDING ALL);
+CREATE TABLE floor_src AS SELECT row_number() OVER (ORDER BY seq) AS n, *
+    FROM records WHERE kind = 'decision' ORDER BY seq LIMIT 2000;
+CREATE UNIQUE INDEX ON floor_src(n);
+CREATE SEQUENCE floor_seq;
+SQL
+    nsrc=$(psql -X -q -At -d "$TG_DATABASE_URL" -c "SELECT count(*) FROM floor_src")
+    cat > "$tmp/floor.sql" <<SQL
+\set k random(1, $nsrc)
+BEGIN;
+WITH n AS (SELECT nextval('floor_seq') AS q, g FROM generate_series(1, $rows) g),
+ ins AS (INSERT INTO floor_records SELECT n.q, 'f-' || n.q, 'F-' || n.q,
+   s.source, s.delivery_id, s.body_sha256, s.policy, s.time, s.decision,
+   coalesce(s.just_norm, 'j') || n.q, md5('p' || n.q) || md5(n.q::text),
+   md5('h' || n.q) || md5(n.q::text), s.mac, s.kind, s.judged, s.facts
+   FROM n JOIN floor_src s ON s.n = ((:k + n.g) % $nsrc) + 1
+   RETURNING just_norm, ticket, time)
+INSERT INTO floor_just_use SELECT just_norm, ticket, time FROM ins
+  ON CONFLICT (just_norm, ticket) DO UPDATE
+  SET last_time = GREATEST(floor_just_use.last_time, EXCLUDED.last_time);
+COMMIT;
+SQL
+    # the replicas' sessions compress with lz4 (server/store/pg.c)
+    PGOPTIONS="-c default_toast_compression=lz4" pgbench -n -M prepared -c 2 -j 2 \
+        -T "$((dur + 2))" -f "$tmp/floor.sql" "$TG_DATABASE_URL" > "$tmp/floor.txt" 2>&1 & fb=$!
+    sleep 1
+    fpids=$(psql -X -q -At -d "$TG_DATABASE_URL" -c "SELECT string_agg(pid::text, ',') FROM pg_stat_activity WHERE (datname = current_database() OR datname IS NULL) AND pid <> pg_backend_pid()")
+    f0=$(cpu_s "$fpids"); n0=$(psql -X -q -At -d "$TG_DATABASE_URL" -c "SELECT count(*) FROM floor_records")
+    sleep "$dur"
+    f1=$(cpu_s "$fpids"); n1=$(psql -X -q -At -d "$TG_DATABASE_URL" -c "SELECT count(*) FROM floor_records")
+    wait "$fb" || true
+    floor="$rows $(python3 -c 'import sys; c0, c1, n0, n1, d = map(float, sys.argv[1:]); n = n1 - n0; print("%.0f %.1f" % (n / d, (c1 - c0) * 1e6 / n) if n > 0 else "- -")' "$f0" "$f1" "$n0" "$n1" "$dur")"
+fi
+
+python3 - "$sq" "$pg1" "$pg2" "$conns" "$dur" "$(nproc)" "$errors_logged" "$verify" "$sqlite_sync" "$per_batch" "$sq_cpu" "$pg_cpu" "$pg_ctx" "$sq_ctx" "$floor" <<'PY'
 import sys
+floor = sys.argv.pop(15).split()
 sq_ctx = int(sys.argv.pop(14))
 pg_ctx = [int(x) for x in sys.argv.pop(13).split()]
 pg_cpu = [float(x) for x in sys.argv.pop(12).split()]
@@ -280,4 +331,8 @@ if sq_n and pg_n:
           % (sq_us, tg_us + db_us, tg_us, db_us, sq_us / (tg_us + db_us)))
     print("context switches a request: SQLite %.1f; PostgreSQL: replicas %.1f, PostgreSQL %.1f"
           % (sq_ctx / sq_n, pg_ctx[0] / pg_n, pg_ctx[1] / pg_n))
+    if len(floor) == 3 and floor[2] != "-":
+        fl = float(floor[2])
+        print("PostgreSQL alone (pgbench, the same records, %s a transaction, 2 clients): %s records/s, %.0f us CPU a record;"
+              " ratio by CPU with PostgreSQL at that floor: %.2fx" % (floor[0], floor[1], fl, sq_us / (tg_us + fl)))
 PY

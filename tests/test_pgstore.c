@@ -1315,6 +1315,59 @@ static void test_batch_joins_while_locked(void **state)
     free(url);
 }
 
+/*
+ * When the chain's lock is not had within store.busy_timeout_ms, only the
+ * records that waited for it all that time fail (503): one that came
+ * during the wait gets a wait of its own, and is written once the lock is
+ * free.
+ */
+static void test_lock_timeout_fails_only_waiters(void **state)
+{
+    char *url = new_db();
+    struct tg_config *c = conf(url, "k3y");
+    struct tg_evidence *e = NULL;
+    PGconn *holder = PQconnectdb(url);
+    char lock[80];
+    struct one_arg a[2];
+    pthread_t t[2];
+    int n;
+    (void)state;
+
+    /* long enough for the second record to be queued inside the wait */
+    c->store.busy_timeout_ms = 3000;
+    assert_int_equal(tg_evidence_open(c, &e), 0);
+    free(c);
+    assert_int_equal(PQstatus(holder), CONNECTION_OK);
+    n = snprintf(lock, sizeof lock, "SELECT pg_advisory_xact_lock(%" PRId64 ")",
+                 TG_PG_CHAIN_LOCK);
+    assert_true(n > 0 && (size_t)n < sizeof lock);
+    assert_int_equal(tg_pg_exec(holder, "BEGIN"), 0);
+    assert_int_equal(tg_pg_exec(holder, lock), 0);
+    memset(a, 0, sizeof a);
+    make(&a[0].x, "w-0", "T-1", "w0");
+    make(&a[1].x, "w-1", "T-2", "w1");
+    a[0].e = a[1].e = e;
+    assert_int_equal(pthread_create(&t[0], NULL, append_one, &a[0]), 0);
+    assert_int_equal(wait_until(lock_waiters, url, 1), 1);
+    assert_int_equal(pthread_create(&t[1], NULL, append_one, &a[1]), 0);
+    assert_int_equal(wait_until(items_queued, NULL, 2), 2);
+    /* the first waited busy_timeout_ms for the lock: 503 */
+    pthread_join(t[0], NULL);
+    assert_int_equal(a[0].rc, TG_EBUSY);
+    /* the second waits anew, and is written once the lock is free */
+    assert_int_equal(tg_pg_exec(holder, "COMMIT"), 0);
+    pthread_join(t[1], NULL);
+    assert_int_equal(a[1].rc, 0);
+    assert_int_equal(atomic_load(&tg_pg_test_queued), 0);
+    PQfinish(holder);
+    tg_evidence_close(e);
+    verify_ok(url, "k3y", 1, 0);
+    assert_int_equal(
+        sql_int(url, "SELECT count(*) FROM records WHERE decision_id = 'w-1'"),
+        1);
+    free(url);
+}
+
 /* An entry appended alongside a gathered batch. */
 struct entry_arg {
     struct tg_evidence *e;
@@ -1588,6 +1641,7 @@ int main(void)
         cmocka_unit_test(test_two_writers),
         cmocka_unit_test(test_batch_conflicts),
         cmocka_unit_test(test_batch_joins_while_locked),
+        cmocka_unit_test(test_lock_timeout_fails_only_waiters),
         cmocka_unit_test(test_batch_one_statement),
         cmocka_unit_test(test_commit_unknown_refused),
         cmocka_unit_test(test_fail_closed),

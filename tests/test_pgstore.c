@@ -1258,6 +1258,30 @@ static long long items_queued(const void *unused)
     return atomic_load(&tg_pg_test_queued);
 }
 
+/* The store on url opened with busy_timeout_ms busy_ms (key "k3y"), and
+ * another connection holding the chain's lock in an open transaction, as
+ * another replica holds it through its COMMIT (*holder; COMMIT frees it). */
+static struct tg_evidence *open_locked(const char *url, int busy_ms,
+                                       PGconn **holder)
+{
+    struct tg_config *c = conf(url, "k3y");
+    struct tg_evidence *e = NULL;
+    char lock[80];
+    int n;
+
+    c->store.busy_timeout_ms = busy_ms;
+    assert_int_equal(tg_evidence_open(c, &e), 0);
+    free(c);
+    *holder = PQconnectdb(url);
+    assert_int_equal(PQstatus(*holder), CONNECTION_OK);
+    n = snprintf(lock, sizeof lock, "SELECT pg_advisory_xact_lock(%" PRId64 ")",
+                 TG_PG_CHAIN_LOCK);
+    assert_true(n > 0 && (size_t)n < sizeof lock);
+    assert_int_equal(tg_pg_exec(*holder, "BEGIN"), 0);
+    assert_int_equal(tg_pg_exec(*holder, lock), 0);
+    return e;
+}
+
 /*
  * Records that come while the writer waits for the chain's lock (held here
  * by another connection, as another replica holds it through its COMMIT)
@@ -1266,27 +1290,15 @@ static long long items_queued(const void *unused)
  */
 static void test_batch_joins_while_locked(void **state)
 {
-    char *url = new_db();
-    struct tg_config *c = conf(url, "k3y");
-    struct tg_evidence *e = NULL;
-    PGconn *holder = PQconnectdb(url);
-    char lock[80], id[16];
-    struct one_arg a[4];
-    pthread_t t[4];
-    int n;
-    (void)state;
-
+    char *url = new_db(), id[16];
+    PGconn *holder;
     /* the writer waits for the lock while the test starts its appenders:
      * a busy machine must not turn that wait into a timeout */
-    c->store.busy_timeout_ms = 30000;
-    assert_int_equal(tg_evidence_open(c, &e), 0);
-    free(c);
-    assert_int_equal(PQstatus(holder), CONNECTION_OK);
-    n = snprintf(lock, sizeof lock, "SELECT pg_advisory_xact_lock(%" PRId64 ")",
-                 TG_PG_CHAIN_LOCK);
-    assert_true(n > 0 && (size_t)n < sizeof lock);
-    assert_int_equal(tg_pg_exec(holder, "BEGIN"), 0);
-    assert_int_equal(tg_pg_exec(holder, lock), 0);
+    struct tg_evidence *e = open_locked(url, 30000, &holder);
+    struct one_arg a[4];
+    pthread_t t[4];
+    (void)state;
+
     memset(a, 0, sizeof a);
     for (int i = 0; i < 4; i++) {
         snprintf(id, sizeof id, "j-%d", i);
@@ -1324,25 +1336,13 @@ static void test_batch_joins_while_locked(void **state)
 static void test_lock_timeout_fails_only_waiters(void **state)
 {
     char *url = new_db();
-    struct tg_config *c = conf(url, "k3y");
-    struct tg_evidence *e = NULL;
-    PGconn *holder = PQconnectdb(url);
-    char lock[80];
+    PGconn *holder;
+    /* long enough for the second record to be queued inside the wait */
+    struct tg_evidence *e = open_locked(url, 3000, &holder);
     struct one_arg a[2];
     pthread_t t[2];
-    int n;
     (void)state;
 
-    /* long enough for the second record to be queued inside the wait */
-    c->store.busy_timeout_ms = 3000;
-    assert_int_equal(tg_evidence_open(c, &e), 0);
-    free(c);
-    assert_int_equal(PQstatus(holder), CONNECTION_OK);
-    n = snprintf(lock, sizeof lock, "SELECT pg_advisory_xact_lock(%" PRId64 ")",
-                 TG_PG_CHAIN_LOCK);
-    assert_true(n > 0 && (size_t)n < sizeof lock);
-    assert_int_equal(tg_pg_exec(holder, "BEGIN"), 0);
-    assert_int_equal(tg_pg_exec(holder, lock), 0);
     memset(a, 0, sizeof a);
     make(&a[0].x, "w-0", "T-1", "w0");
     make(&a[1].x, "w-1", "T-2", "w1");

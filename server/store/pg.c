@@ -1276,6 +1276,29 @@ static int batch_waiting(const struct tg_pg *e)
     return n >= want;
 }
 
+/* Takes the writer's batch off e's queue (under mu; one item at least):
+ * every item waiting, up to TG_PG_MAX_BATCH. When taking the chain's lock
+ * failed (rc: busy_timeout_ms, a lost server), only the items up to last,
+ * the queue's tail when the wait began: those that waited for the lock all
+ * along are answered so, the later ones get a wait of their own. */
+static struct tg_pg_item *take_batch(struct tg_pg *e,
+                                     const struct tg_pg_item *last, int rc)
+{
+    struct tg_pg_item *batch = e->qhead, *p;
+    int n = 1;
+
+    atomic_store(&tg_pg_test_gather, 0);
+    for (p = batch; p->next && n < TG_PG_MAX_BATCH && (rc == 0 || p != last);
+         p = p->next)
+        n++;
+    atomic_fetch_sub(&tg_pg_test_queued, n);
+    e->qhead = p->next;
+    if (!e->qhead)
+        e->qtail = NULL;
+    p->next = NULL;
+    return batch;
+}
+
 static void *writer_main(void *arg)
 {
     struct tg_pg *e = arg;
@@ -1285,7 +1308,7 @@ static void *writer_main(void *arg)
     pthread_mutex_lock(&e->mu);
     for (;;) {
         struct tg_pg_item *batch, *p, *last;
-        int n, rc;
+        int rc;
 
         while (!e->stop && !batch_waiting(e)) {
             struct timespec ts;
@@ -1318,26 +1341,13 @@ static void *writer_main(void *arg)
          * holds the lock through its COMMIT, the requests that arrive join
          * this batch instead of waiting for the next one, so that a
          * transaction (and its WAL flush) carries more records (bench/
-         * pg_bench.sh: 5.8-6.2 -> 6.7-7.8 records a transaction). When
-         * the lock is not had (busy_timeout_ms, a lost server), only the
-         * records that waited for it all along are answered so: the later
-         * ones get a wait of their own. */
+         * pg_bench.sh: 5.8-6.2 -> 6.7-7.8 records a transaction). */
         last = e->qtail;
         pthread_mutex_unlock(&e->mu);
         b.per_row = 0;
         rc = take_lock(e, &b);
         pthread_mutex_lock(&e->mu);
-        atomic_store(&tg_pg_test_gather, 0);
-        batch = e->qhead;
-        for (p = batch, n = 1; p->next && n < TG_PG_MAX_BATCH &&
-                               (rc == 0 || p != last);
-             p = p->next)
-            n++;
-        atomic_fetch_sub(&tg_pg_test_queued, n);
-        e->qhead = p->next;
-        if (!e->qhead)
-            e->qtail = NULL;
-        p->next = NULL;
+        batch = take_batch(e, last, rc);
         pthread_mutex_unlock(&e->mu);
         commit_batch(e, &b, batch, rc);
         b.db = NULL; /* e->w may be replaced before the next batch */

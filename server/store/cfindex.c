@@ -1,11 +1,18 @@
 /* cfindex.c - the copy-forward index: just_use in memory. */
 
-#include "server/store/internal.h"
+#include "server/store/cfindex.h"
+
+#include "server/util/digest.h"
+#include "validators/errors.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 /* ------------------------------------------------ the copy-forward index */
 
 /* The digest of s that the index keys on (see struct cf_index). */
-int tg_sq_cf_digest(const char *s, unsigned char out[CF_DIGEST])
+int tg_cf_digest(const char *s, unsigned char out[CF_DIGEST])
 {
     unsigned char full[TG_DIGEST_LEN];
 
@@ -13,6 +20,22 @@ int tg_sq_cf_digest(const char *s, unsigned char out[CF_DIGEST])
         return TG_EIO;
     memcpy(out, full, CF_DIGEST);
     return 0;
+}
+
+static int64_t cf_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The index holds every record up to seq, as of now (the caller holds
+ * mu, or is the only thread). */
+void tg_cf_synced(struct cf_index *x, int64_t seq)
+{
+    x->seq = seq;
+    x->synced_ms = cf_now_ms();
 }
 
 static uint32_t cf_hash(const unsigned char d[CF_DIGEST])
@@ -23,7 +46,7 @@ static uint32_t cf_hash(const unsigned char d[CF_DIGEST])
     return h;
 }
 
-int tg_sq_cf_init(struct cf_index *x)
+int tg_cf_init(struct cf_index *x)
 {
     memset(x, 0, sizeof *x);
     if (pthread_mutex_init(&x->mu, NULL))
@@ -33,11 +56,11 @@ int tg_sq_cf_init(struct cf_index *x)
         pthread_mutex_destroy(&x->mu);
         return TG_ENOMEM;
     }
-    x->rng = 0x9e3779b97f4a7c15ULL ^ (uint64_t)tg_sq_mono_ms();
+    x->rng = 0x9e3779b97f4a7c15ULL ^ (uint64_t)cf_now_ms();
     return 0;
 }
 
-void tg_sq_cf_cleanup(struct cf_index *x)
+void tg_cf_cleanup(struct cf_index *x)
 {
     if (!x->bucket)
         return;
@@ -221,8 +244,7 @@ static int cf_grow(struct cf_index *x, uint32_t *gi_io,
     }
     *gi_io = gi;
     g = &x->g[gi];
-    if (x->n_more + ncap > CF_USES_MAX ||
-        !(nu = malloc(ncap * sizeof *nu))) {
+    if (x->n_more + ncap > CF_USES_MAX || !(nu = malloc(ncap * sizeof *nu))) {
         /* no room for this one group: forget it rather than lie */
         *dropped = 1;
         return cf_drop(x, gi);
@@ -243,8 +265,8 @@ static int cf_grow(struct cf_index *x, uint32_t *gi_io,
  * into just_use does (last = max). Returns 0 or TG_ENOMEM (the index is then
  * invalid: counts go to SQLite).
  */
-int tg_sq_cf_add(struct cf_index *x, const unsigned char jd[CF_DIGEST],
-           const unsigned char td[CF_DIGEST], int64_t t)
+int tg_cf_add(struct cf_index *x, const unsigned char jd[CF_DIGEST],
+              const unsigned char td[CF_DIGEST], int64_t t)
 {
     struct cf_group *g = cf_find(x, jd);
     struct cf_use *u;
@@ -296,14 +318,14 @@ int tg_sq_cf_add(struct cf_index *x, const unsigned char jd[CF_DIGEST],
  * most COPY_LIMIT, from the index. Returns 1 with *out, or 0 when the index
  * cannot tell (stale, invalid, or the justification may have been dropped):
  * the caller asks SQLite, and with *reload set, hands the uses it reads to
- * tg_sq_cf_reload with *drops.
+ * tg_cf_reload with *drops.
  */
-int tg_sq_cf_count(struct cf_index *x, const unsigned char jd[CF_DIGEST],
-             const unsigned char td[CF_DIGEST], int64_t since,
-             long *out, int *reload, uint64_t *drops)
+int tg_cf_count(struct cf_index *x, const unsigned char jd[CF_DIGEST],
+                const unsigned char td[CF_DIGEST], int64_t since, long *out,
+                int *reload, uint64_t *drops)
 {
     struct cf_group *g;
-    int64_t now = tg_sq_mono_ms();
+    int64_t now = cf_now_ms();
     long n = 0;
     int ok = 0;
 
@@ -339,76 +361,34 @@ out:
  * newest first) into its group and marks it complete. Commits after that
  * read added their uses to the group themselves, and adding a use twice
  * changes nothing, so the group then holds every use; unless a group was
- * dropped since tg_sq_cf_count gave drops (it could have been this one, with a
+ * dropped since tg_cf_count gave drops (it could have been this one, with a
  * use the read missed), and then it stays as it was: incomplete.
  */
-void tg_sq_cf_reload(struct cf_index *x, const unsigned char jd[CF_DIGEST],
-               const struct cf_use *u, size_t n, uint64_t drops)
+void tg_cf_reload(struct cf_index *x, const unsigned char jd[CF_DIGEST],
+                  const struct cf_use *u, size_t n, uint64_t drops)
 {
     struct cf_group *g;
 
     pthread_mutex_lock(&x->mu);
     for (size_t i = 0; i < n && x->valid && x->drops == drops; i++)
-        if (tg_sq_cf_add(x, jd, u[i].td, u[i].last))
+        if (tg_cf_add(x, jd, u[i].td, u[i].last))
             break;
     if (x->valid && n > 0 && x->drops == drops && (g = cf_find(x, jd)))
         g->complete = 1;
     pthread_mutex_unlock(&x->mu);
 }
 
-/* Adds one row (justification, ticket, time) read from the store. */
-static int cf_add_text(struct cf_index *x, const char *just,
-                       const char *ticket, int64_t t)
+/* Adds one row (justification, ticket, time) read from the store: 0, or
+ * TG_EIO / TG_ENOMEM (the index is then invalid). */
+int tg_cf_add_text(struct cf_index *x, const char *just, const char *ticket,
+                   int64_t t)
 {
     unsigned char jd[CF_DIGEST], td[CF_DIGEST];
 
-    if (!just || !ticket || tg_sq_cf_digest(just, jd) || tg_sq_cf_digest(ticket, td)) {
+    if (!just || !ticket || tg_cf_digest(just, jd) ||
+        tg_cf_digest(ticket, td)) {
         x->valid = 0;
         return TG_EIO;
     }
-    return tg_sq_cf_add(x, jd, td, t);
+    return tg_cf_add(x, jd, td, t);
 }
-
-/*
- * Fills the index from just_use, and sets its seq to the last record, in
- * one snapshot of db (the write connection, before any thread starts).
- * Returns 0 or the SQLite failure; an index that does not fit is not one:
- * it only drops groups.
- */
-int tg_sq_cf_load(struct tg_sq *e, sqlite3 *db)
-{
-    struct cf_index *x = &e->cf;
-    sqlite3_stmt *st = NULL;
-    int rc;
-
-    if ((rc = tg_sq_exec(db, "BEGIN")))
-        return rc;
-    rc = sqlite3_prepare_v2(db, "SELECT coalesce(max(seq), 0) FROM records",
-                            -1, &st, NULL);
-    if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
-        rc = tg_sq_map(rc == SQLITE_OK ? sqlite3_errcode(db) : rc);
-        goto out;
-    }
-    x->seq = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    rc = sqlite3_prepare_v2(db, "SELECT just_norm, ticket, last_time"
-                                " FROM just_use", -1, &st, NULL);
-    if (rc != SQLITE_OK) {
-        rc = tg_sq_map(rc);
-        goto out;
-    }
-    x->valid = 1;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        cf_add_text(x, (const char *)sqlite3_column_text(st, 0),
-                    (const char *)sqlite3_column_text(st, 1),
-                    sqlite3_column_int64(st, 2));
-    rc = rc == SQLITE_DONE ? 0 : tg_sq_map(rc);
-    x->synced_ms = tg_sq_mono_ms();
-out:
-    sqlite3_finalize(st);
-    tg_sq_exec(db, "COMMIT");
-    if (rc)
-        x->valid = 0;
-    return rc;
-}
-

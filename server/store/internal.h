@@ -105,6 +105,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "server/store/cfindex.h"
 #include "server/util/digest.h"
 #include "validators/errors.h"
 #include "server/util/log.h"
@@ -113,9 +114,6 @@
 #define MAX_BATCH 1024       /* records per transaction; bounds latency */
 #define POOL_IDLE_MAX 16     /* idle read connections kept open */
 #define DEFAULT_BUSY_MS 2000
-/* Copy-forward counts stop here: the rule needs "at least max_reuse", and a
- * bound keeps the per-request cost constant. */
-#define COPY_LIMIT 1000
 /* WAL frames after which the maintenance thread copies them back (4 MB,
  * SQLite's own default interval in bytes), and at which it restarts the
  * WAL (16 MB: measured on a 2-core VM, a larger WAL made each checkpoint's
@@ -134,25 +132,6 @@
 #define CK_INTERVAL_MS 1000
 /* Decision-id numbers reserved in meta.id_next per write of it. */
 #define ID_BLOCK 1024
-/* The copy-forward index (struct cf_index): digest bytes kept; groups
- * (justifications) held, a power of two; ticket slots beyond each group's
- * first; tickets per group; the gone filter (512 KiB, 4 probes: under 0.3%
- * false "gone" up to 250,000 dropped justifications, and a false "gone"
- * only sends that count to SQLite; 2 MiB of it stayed resident after a
- * soak, issue 10's memory bound); how recent the last commit must be for
- * the index to answer. At most about 2.4 MB of groups (72 bytes each),
- * 3.1 MB of slots and the filter: with 65,536 groups the full index alone
- * held 4.6 MB after a 60 s soak of distinct justifications and took the
- * server past its 32 MB; a justification dropped from it is counted by
- * SQLite (one indexed read), which the gone filter makes rare. */
-#define CF_DIGEST 16
-#define CF_GROUPS_MAX 32768u
-#define CF_BUCKETS CF_GROUPS_MAX
-#define CF_USES_MAX 131072u
-#define CF_GROUP_MAX (COPY_LIMIT + 1)
-#define CF_GONE_BITS (1u << 22)
-#define CF_GONE_K 4
-#define CF_FRESH_MS 50
 
 /* Single-use JWT ids (API.md): one row per (source, jti) with the body it
  * was first used with and the record it made (NULL: a skip, which records
@@ -252,68 +231,6 @@ struct rconn {
     sqlite3 *db;
     sqlite3_stmt *st[Q_N];
     struct rconn *next;
-};
-
-/*
- * The copy-forward index: just_use in memory, so that counting (once per
- * gated request) reads no SQLite page. One group per justification (by
- * digest) holding its tickets (by digest) with their latest use, exactly as
- * just_use has them, except:
- *
- * - A group keeps at most COPY_LIMIT + 1 tickets, the latest ones. That
- *   changes no answer: counts stop at COPY_LIMIT, and a ticket dropped for
- *   a later one can only matter when all COPY_LIMIT + 1 kept are in the
- *   window too (so the count is COPY_LIMIT anyway).
- * - Memory is bounded: at most CF_GROUPS_MAX groups and CF_USES_MAX ticket
- *   slots beyond each group's first. Past that, the group least recently
- *   used of a few sampled is dropped and its digest set in the `gone` Bloom
- *   filter; a justification that may be gone is counted by SQLite instead
- *   (so is any justification when the filter says so by mistake, which only
- *   costs the read), and that count reloads its uses from just_use, so
- *   that the next ones need no read again. A justification absent from the
- *   index and not gone was never recorded: its count is 0 without a read.
- * - It is exact for this process's records at once (updated after each
- *   commit, before the appenders are answered) and for other processes
- *   writing the same file from the next commit on (each transaction reads
- *   the records appended since the last). The index is used only while a
- *   commit happened within CF_FRESH_MS: an idle server counts by SQLite, so
- *   another process's records are seen at most CF_FRESH_MS late.
- *
- * Digests are the first 16 bytes of SHA-256: a collision is as unlikely as
- * one in the chain itself.
- */
-struct cf_use {
-    unsigned char td[CF_DIGEST];
-    int64_t last;
-};
-
-struct cf_group {
-    unsigned char jd[CF_DIGEST];
-    int64_t newest;        /* latest use of any ticket: the eviction order */
-    uint32_t next;         /* bucket chain: index + 1, 0 ends it */
-    uint32_t n, cap;       /* cap 1: the one use is `one`, else `more` */
-    /* Holds every use of the justification. Not when it was created for
-     * one that had been dropped before (its older uses are only in
-     * just_use) until a count reloads them (tg_sq_cf_reload). */
-    int complete;
-    struct cf_use one;
-    struct cf_use *more;
-};
-
-struct cf_index {
-    pthread_mutex_t mu;    /* held for a count or an update, both short */
-    /* 0: an allocation failed; SQLite counts. Atomic: the writer reads it
-     * outside mu before a commit (tg_sq_cf_reload may clear it meanwhile). */
-    atomic_int valid;
-    struct cf_group *g;
-    uint32_t n, cap;       /* groups used and allocated */
-    uint32_t *bucket;      /* CF_BUCKETS heads: group index + 1 */
-    size_t n_more;         /* cf_use slots in every group's `more` */
-    unsigned char *gone;   /* CF_GONE_BITS bits, allocated on first drop */
-    uint64_t drops;        /* groups dropped so far */
-    int64_t seq;           /* records up to this seq are in the index */
-    int64_t synced_ms;     /* monotonic ms of the last commit (or load) */
-    uint64_t rng;          /* eviction sampling */
 };
 
 /* Which file of the store vanished under the server (struct tg_sq
@@ -431,17 +348,7 @@ int tg_sq_wconn_open(struct tg_sq *e, struct wconn *w, int create);
 /* ---- walvfs.c (each contract is at its definition) */
 const char *tg_sq_vfs_name(void);
 
-/* ---- cfindex.c (each contract is at its definition) */
-int tg_sq_cf_digest(const char *s, unsigned char out[CF_DIGEST]);
-int tg_sq_cf_init(struct cf_index *x);
-void tg_sq_cf_cleanup(struct cf_index *x);
-int tg_sq_cf_add(struct cf_index *x, const unsigned char jd[CF_DIGEST],
-           const unsigned char td[CF_DIGEST], int64_t t);
-int tg_sq_cf_count(struct cf_index *x, const unsigned char jd[CF_DIGEST],
-             const unsigned char td[CF_DIGEST], int64_t since,
-             long *out, int *reload, uint64_t *drops);
-void tg_sq_cf_reload(struct cf_index *x, const unsigned char jd[CF_DIGEST],
-               const struct cf_use *u, size_t n, uint64_t drops);
+/* ---- reads.c: the copy-forward index filled from just_use at open */
 int tg_sq_cf_load(struct tg_sq *e, sqlite3 *db);
 
 /* ---- writer.c (each contract is at its definition) */

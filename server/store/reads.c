@@ -208,7 +208,7 @@ int tg_sq_find_jti(struct tg_sq *e, const char *source,
                        decision_json);
 }
 
-/* Reads the latest uses of justification_norm on c for tg_sq_cf_reload (a
+/* Reads the latest uses of justification_norm on c for tg_cf_reload (a
  * failure only leaves the index as it was). */
 static void reload_uses(struct tg_sq *e, struct rconn *c,
                         const char *justification_norm,
@@ -227,12 +227,12 @@ static void reload_uses(struct tg_sq *e, struct rconn *c,
     while (n < CF_GROUP_MAX && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *t = (const char *)sqlite3_column_text(st, 0);
 
-        if (!t || tg_sq_cf_digest(t, u[n].td))
+        if (!t || tg_cf_digest(t, u[n].td))
             break;
         u[n++].last = sqlite3_column_int64(st, 1);
     }
     if (rc == SQLITE_DONE || n == CF_GROUP_MAX)
-        tg_sq_cf_reload(&e->cf, jd, u, n, drops);
+        tg_cf_reload(&e->cf, jd, u, n, drops);
     stmt_done(st);
 out:
     free(u);
@@ -259,9 +259,9 @@ int tg_sq_copy_forward_count(struct tg_sq *e,
         ticket = "";
     /* The index answers without a read whenever it can (struct cf_index);
      * SQLite's answer is the same, only dearer. */
-    if (tg_sq_cf_digest(justification_norm, jd) == 0 &&
-        tg_sq_cf_digest(ticket, td) == 0 &&
-        tg_sq_cf_count(&e->cf, jd, td, since, out, &reload, &drops))
+    if (tg_cf_digest(justification_norm, jd) == 0 &&
+        tg_cf_digest(ticket, td) == 0 &&
+        tg_cf_count(&e->cf, jd, td, since, out, &reload, &drops))
         return 0;
     if ((rc = rconn_get(e, &c)))
         return TG_EIO;
@@ -423,3 +423,47 @@ int tg_sq_get_entry(struct tg_sq *e, const char *kind,
     rconn_put(e, c, rc != TG_EIO);
     return rc;
 }
+
+/*
+ * Fills the index from just_use, and sets its seq to the last record, in
+ * one snapshot of db (the write connection, before any thread starts).
+ * Returns 0 or the SQLite failure; an index that does not fit is not one:
+ * it only drops groups.
+ */
+int tg_sq_cf_load(struct tg_sq *e, sqlite3 *db)
+{
+    struct cf_index *x = &e->cf;
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if ((rc = tg_sq_exec(db, "BEGIN")))
+        return rc;
+    rc = sqlite3_prepare_v2(db, "SELECT coalesce(max(seq), 0) FROM records",
+                            -1, &st, NULL);
+    if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
+        rc = tg_sq_map(rc == SQLITE_OK ? sqlite3_errcode(db) : rc);
+        goto out;
+    }
+    x->seq = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    rc = sqlite3_prepare_v2(db, "SELECT just_norm, ticket, last_time"
+                                " FROM just_use", -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        rc = tg_sq_map(rc);
+        goto out;
+    }
+    x->valid = 1;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        tg_cf_add_text(x, (const char *)sqlite3_column_text(st, 0),
+                    (const char *)sqlite3_column_text(st, 1),
+                    sqlite3_column_int64(st, 2));
+    rc = rc == SQLITE_DONE ? 0 : tg_sq_map(rc);
+    tg_cf_synced(x, x->seq);
+out:
+    sqlite3_finalize(st);
+    tg_sq_exec(db, "COMMIT");
+    if (rc)
+        x->valid = 0;
+    return rc;
+}
+

@@ -608,7 +608,7 @@ static void evidence_free(struct tg_sq *e)
         pthread_mutex_destroy(&e->pool_mu);
     }
     if (e->inited) {
-        tg_sq_cf_cleanup(&e->cf);
+        tg_cf_cleanup(&e->cf);
         pthread_cond_destroy(&e->mt_cv);
         pthread_mutex_destroy(&e->mt_mu);
         pthread_cond_destroy(&e->token_cv);
@@ -651,7 +651,7 @@ static int init_sync(struct tg_sq *e)
     if (pthread_cond_init(&e->mt_cv, &ca))
         goto out;
     stage = 5;
-    if (tg_sq_cf_init(&e->cf))
+    if (tg_cf_init(&e->cf))
         goto out;
     stage = 6;
 out:

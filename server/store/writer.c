@@ -495,11 +495,6 @@ static int write_id_next(struct wconn *w, uint64_t id_next)
  * read inside the open transaction. Returns 0 with *out (NULL when none;
  * the caller frees) and *n, or the failure.
  */
-struct cf_row {
-    unsigned char jd[CF_DIGEST], td[CF_DIGEST];
-    int64_t t;
-};
-
 static int read_foreign(struct wconn *w, int64_t from, int64_t to,
                         struct cf_row **out, size_t *n)
 {
@@ -526,7 +521,7 @@ static int read_foreign(struct wconn *w, int64_t from, int64_t to,
             v = nv;
             cap = ncap;
         }
-        if (!j || !t || tg_sq_cf_digest(j, v[*n].jd) || tg_sq_cf_digest(t, v[*n].td)) {
+        if (!j || !t || tg_cf_digest(j, v[*n].jd) || tg_cf_digest(t, v[*n].td)) {
             rc = SQLITE_NOMEM;
             break;
         }
@@ -712,17 +707,15 @@ static void batch_index(struct tg_sq *e, struct pending *batch,
 {
     pthread_mutex_lock(&e->cf.mu);
     for (size_t i = 0; i < n_foreign; i++)
-        tg_sq_cf_add(&e->cf, foreign[i].jd, foreign[i].td, foreign[i].t);
+        tg_cf_add(&e->cf, foreign[i].jd, foreign[i].td, foreign[i].t);
     for (struct pending *p = batch; p; p = p->next)
         if (p->rc == 0 && p->has_cf && p->r)
-            tg_sq_cf_add(&e->cf, p->jd, p->td, p->r->time);
+            tg_cf_add(&e->cf, p->jd, p->td, p->r->time);
     /* Had the other records not been read, the next commit reads them
      * again (adding a use twice changes nothing); until then the index is
      * not fresh and SQLite counts. */
-    if (!missed) {
-        e->cf.seq = seq;
-        e->cf.synced_ms = tg_sq_mono_ms();
-    }
+    if (!missed)
+        tg_cf_synced(&e->cf, seq);
     pthread_mutex_unlock(&e->cf.mu);
 }
 
@@ -1073,8 +1066,8 @@ int tg_sq_append(struct tg_sq *e,
     memset(&p, 0, sizeof p);
     p.r = r;
     if (r->justification_norm) {
-        if (tg_sq_cf_digest(r->justification_norm, p.jd) ||
-            tg_sq_cf_digest(r->ticket, p.td))
+        if (tg_cf_digest(r->justification_norm, p.jd) ||
+            tg_cf_digest(r->ticket, p.td))
             return TG_EIO;
         p.has_cf = 1;
     }

@@ -207,7 +207,12 @@ admin=$(python3 -c 'import sys, urllib.parse as u; s = u.urlsplit(sys.argv[1]); 
 export TG_DATABASE_URL
 TG_DATABASE_URL=$(python3 -c 'import sys, urllib.parse as u; s = u.urlsplit(sys.argv[1]); print("%s://%s/%s%s" % (s.scheme, s.netloc, sys.argv[2], ("?" + s.query) if s.query else ""))' "$pg_url" "$db")
 psql -X -q -d "$admin" -c "CREATE DATABASE $db" >/dev/null
-dropdb() { psql -X -q -d "$admin" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true; }
+# TG_BENCH_KEEP_DB=1 keeps the run's database (its name is printed) to
+# look into afterwards
+dropdb() {
+    if [ -n "${TG_BENCH_KEEP_DB:-}" ]; then echo "pg_bench: database $db kept" >&2; return; fi
+    psql -X -q -d "$admin" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+}
 trap 'cleanup; dropdb' EXIT
 ports=()
 ppids=()

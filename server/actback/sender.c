@@ -17,6 +17,7 @@
 #include "server/util/clock.h"
 #include "server/util/log.h"
 #include "server/util/metrics.h"
+#include "server/util/thread.h"
 #include "validators/errors.h"
 
 /* Worker threads at most (each a curl handle and its connections). */
@@ -382,6 +383,7 @@ static void *worker_main(void *arg)
     struct worker *w = arg;
     struct tg_sender *s = w->s;
 
+    tg_thread_name("tg-actback-send");
     pthread_mutex_lock(&s->lock);
     for (;;) {
         json_t *a;
@@ -443,6 +445,7 @@ static void *sender_main(void *arg)
     struct tg_sender *s = arg;
     int warned = 0;
 
+    tg_thread_name("tg-actback");
     pthread_mutex_lock(&s->lock);
     while (!atomic_load(&s->stop)) {
         size_t room = s->n_workers - s->n_queued - s->n_running;

@@ -1,5 +1,6 @@
 /* deadlines.c - server.threads work slots and the body deadline watchdog. */
 #include "server/http/internal.h"
+#include "server/util/thread.h"
 
 #include <civetweb.h>
 #include <errno.h>
@@ -164,6 +165,7 @@ static void *watchdog_run(void *arg)
 {
     struct tg_http *h = arg;
 
+    tg_thread_name("tg-watchdog");
     pthread_mutex_lock(&h->wd_lock);
     while (!h->wd_stop) {
         struct timespec ts;

@@ -11,6 +11,7 @@
 #include "server/core/decide.h"
 #include "server/core/justnorm.h"
 #include "server/util/log.h"
+#include "server/util/thread.h"
 #include "validators/errors.h"
 
 /* One live decision waiting for the candidate. */
@@ -226,6 +227,7 @@ static void *run(void *arg)
 {
     struct tg_shadow *s = arg;
 
+    tg_thread_name("tg-shadow");
     pthread_mutex_lock(&s->lock);
     for (;;) {
         struct item *it;

@@ -3,6 +3,7 @@
 #include "server/store/internal.h"
 
 #include "server/store/batch.h"
+#include "server/util/thread.h"
 
 static void deadline_after(struct timespec *ts, long ms)
 {
@@ -883,6 +884,7 @@ void *tg_sq_writer_main(void *arg)
 {
     struct tg_sq *e = arg;
 
+    tg_thread_name("tg-sq-writer");
     pthread_mutex_lock(&e->mu);
     for (;;) {
         struct pending *batch, *last;
@@ -949,6 +951,7 @@ void *tg_sq_maintenance_main(void *arg)
     sqlite3 *db = NULL;
     int64_t probed = tg_sq_mono_ms();
 
+    tg_thread_name("tg-sq-maint");
     pthread_mutex_lock(&e->mt_mu);
     while (!e->mt_stop) {
         struct timespec ts;

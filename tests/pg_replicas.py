@@ -13,7 +13,13 @@ POST /v1/check, every one a new ticket, for SECONDS, stops the replicas
     the counts;
   * `ticketgate audit verify` passes.
 Scenarios:
-  load       the steady run.
+  load       the steady run; halfway, and again once the load is over,
+             three new tickets with one justification go to three
+             replicas in turn, 0.1 s apart: the third is flagged
+             JUSTIFICATION_COPY_FORWARD (max_reuse 2), however busy the
+             replicas are (each counts from its own index, fed by the
+             others' records, while it writes; from the database when it
+             is idle).
   kill       a replica is killed with SIGKILL halfway; its connections move
              to the others; it is started again at three quarters.
   pgrestart  PostgreSQL crashes (pg_ctl stop -m immediate) at a third and
@@ -324,6 +330,36 @@ for t in threads:
     t.start()
 
 
+def copy_forward_round(tag):
+    """The findings of three new tickets with one justification (tag), each
+    sent to the next replica 0.1 s after the one before was answered (the
+    bound a busy replica's index may lag the others: CF_FRESH_MS)."""
+    headers = {"Authorization": "Bearer " + TOKEN, "Content-Type": "application/json"}
+    codes = []
+    for k in range(3):
+        r = replicas[k % REPLICAS]
+        body = TEMPLATE.replace('"id": "%s"' % ticket["id"], '"id": "CFW-%s-%d"' % (tag, k), 1) \
+                       .replace(CHANGE, "CHG" + tag, 1)
+        conn = http.client.HTTPConnection("127.0.0.1", r.port, timeout=20)
+        try:
+            conn.request("POST", "/v1/check", body=body.encode(), headers=headers)
+            resp = conn.getresponse()
+            doc = json.loads(resp.read()) if resp.status == 200 else {}
+        finally:
+            conn.close()
+        codes.append(sorted(f.get("code") for f in doc.get("findings", [])) if doc else None)
+        time.sleep(0.1)
+    return codes
+
+
+def check_copy_forward(tag, when):
+    codes = copy_forward_round(tag)
+    flag = "JUSTIFICATION_COPY_FORWARD"
+    check(None not in codes and flag not in codes[0] and flag not in codes[1] and flag in codes[2],
+          "%s: one justification on replicas 0, 1, 2 in turn: only the third is flagged "
+          "copy-forward (findings %s)" % (when, codes))
+
+
 def sleep_until(frac):
     left = load_t0 + SECONDS * frac - time.monotonic()
     if left > 0:
@@ -331,7 +367,10 @@ def sleep_until(frac):
 
 
 down_seen = {}              # replica -> /readyz statuses, in order, while PostgreSQL was down
-if scenario == "kill":
+if scenario == "load":
+    sleep_until(0.5)
+    check_copy_forward("CFWBUSY%d" % os.getpid(), "under load")
+elif scenario == "kill":
     sleep_until(0.5)
     victim = replicas[1 % REPLICAS]
     victim.proc.send_signal(signal.SIGKILL)
@@ -375,6 +414,9 @@ for t in threads:
     t.join(timeout=60)
 load_s = time.monotonic() - load_t0
 hung = sum(1 for t in threads if t.is_alive())
+if scenario == "load":
+    time.sleep(0.2)         # every replica idle: the database counts
+    check_copy_forward("CFWIDLE%d" % os.getpid(), "idle")
 stop_all()
 
 # --- what the clients saw ----------------------------------------------

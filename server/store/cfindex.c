@@ -38,6 +38,15 @@ void tg_cf_synced(struct cf_index *x, int64_t seq)
     x->synced_ms = cf_now_ms();
 }
 
+/* The index holds every record up to seq only, and not those after it
+ * that another process appended since: it is stale (the database counts)
+ * until a tg_cf_synced. */
+void tg_cf_behind(struct cf_index *x, int64_t seq)
+{
+    x->seq = seq;
+    x->synced_ms = INT64_MIN / 2;
+}
+
 static uint32_t cf_hash(const unsigned char d[CF_DIGEST])
 {
     uint32_t h;

@@ -114,6 +114,7 @@ int tg_cf_add(struct cf_index *x, const unsigned char jd[CF_DIGEST],
 int tg_cf_add_text(struct cf_index *x, const char *just, const char *ticket,
                    int64_t t);
 void tg_cf_synced(struct cf_index *x, int64_t seq);
+void tg_cf_behind(struct cf_index *x, int64_t seq);
 int tg_cf_count(struct cf_index *x, const unsigned char jd[CF_DIGEST],
                 const unsigned char td[CF_DIGEST], int64_t since, long *out,
                 int *reload, uint64_t *drops);

@@ -17,6 +17,7 @@
 #include "server/util/log.h"
 #include "server/util/number.h"
 #include "server/util/strbuf.h"
+#include "server/util/thread.h"
 #include "validators/errors.h"
 
 #define KIND_DECISION "decision"
@@ -402,6 +403,7 @@ void tg_pg_conn_put(struct tg_pg *e, PGconn *db, int ok)
  */
 #define STMT_LOCK "tg_lock"
 #define STMT_HEAD "tg_head"
+#define STMT_FOREIGN "tg_foreign"
 #define REC_PARAMS (TG_PG_RECORD_NCOLS + 1)
 #define REC_INSERT                                                             \
     "INSERT INTO records(" TG_PG_RECORD_COLUMNS ") VALUES ($1, $2, $3, $4,"   \
@@ -496,6 +498,9 @@ struct batch {
     int64_t first_seq;
     char first_hash[65];
     int per_row; /* a link of one statement each (to find a refused one) */
+    int committed; /* the attempt's COMMIT went through */
+    /* the other replicas' records read with the lock (pgcfindex.c) */
+    struct tg_pg_foreign fr;
     int n;
     struct pend pend[PEND_MAX];
 };
@@ -524,6 +529,7 @@ static int writer_prepare(PGconn *db)
     PQclear(PQexec(db, "SET default_toast_compression = lz4"));
     if (prepare_one(db, STMT_LOCK, SQL_LOCK, 1) ||
         prepare_one(db, STMT_HEAD, SQL_HEAD, 0) ||
+        prepare_one(db, STMT_FOREIGN, tg_pg_cf_foreign_sql, 1) ||
         prepare_one(db, STMT_RECS, SQL_RECS, REC_PARAMS))
         return TG_EIO;
     for (int j = 0; j < 2; j++)
@@ -606,29 +612,36 @@ static int pipe_fail(PGconn *db, const PGresult *r)
 }
 
 /* BEGIN, the chain's lock and its head (the last record, or the checkpoint
- * anchor, or genesis) in one round trip. Returns 0, TG_EBUSY (the lock
- * waited longer than store.busy_timeout_ms) or TG_EIO; the transaction is
- * open unless the connection failed. */
+ * anchor, or genesis) in one round trip, with the records appended since
+ * the copy-forward index's seq (b->fr; not when the index is invalid).
+ * Returns 0, TG_EBUSY (the lock waited longer than store.busy_timeout_ms)
+ * or TG_EIO; the transaction is open unless the connection failed. */
 static int begin_locked(struct batch *b)
 {
-    char key[24];
-    const char *v[1] = {key};
-    PGresult *res[3] = {NULL, NULL, NULL};
-    int rc;
+    char key[24], from[24];
+    const char *v[1] = {key}, *vf[1] = {from};
+    PGresult *res[4] = {NULL, NULL, NULL, NULL};
+    int rc, n = 3;
 
+    tg_pg_cf_foreign_reset(&b->fr, b->e->cf.seq);
+    if (atomic_load(&b->e->cf.valid) &&
+        tg_chain_int_text(b->fr.from, from, sizeof from))
+        n = 4;
     if (!tg_chain_int_text(TG_PG_CHAIN_LOCK, key, sizeof key) ||
         PQenterPipelineMode(b->db) != 1)
         return TG_EIO;
     if (PQsendQueryParams(b->db, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) != 1 ||
         PQsendQueryPrepared(b->db, STMT_LOCK, 1, v, NULL, NULL, 0) != 1 ||
         PQsendQueryPrepared(b->db, STMT_HEAD, 0, NULL, NULL, NULL, 0) != 1 ||
+        (n == 4 &&
+         PQsendQueryPrepared(b->db, STMT_FOREIGN, 1, vf, NULL, NULL, 0) != 1) ||
         PQpipelineSync(b->db) != 1) {
         shutdown(PQsocket(b->db), SHUT_RDWR);
         PQconsumeInput(b->db);
         return TG_EIO;
     }
-    rc = pipe_collect(b->db, 3, res);
-    for (int i = 0; i < 3 && rc == 0; i++)
+    rc = pipe_collect(b->db, n, res);
+    for (int i = 0; i < n && rc == 0; i++)
         if (PQresultStatus(res[i]) != PGRES_COMMAND_OK &&
             PQresultStatus(res[i]) != PGRES_TUPLES_OK)
             rc = pipe_fail(b->db, res[i]);
@@ -642,7 +655,10 @@ static int begin_locked(struct batch *b)
         memcpy(b->hash, PQgetvalue(res[2], 0, 1), 64);
         b->hash[64] = '\0';
     }
-    for (int i = 0; i < 3; i++)
+    /* out of memory for them: the index is not advanced, nothing else */
+    if (rc == 0 && n == 4)
+        tg_pg_cf_foreign(&b->fr, res[3], b->seq);
+    for (int i = 0; i < n; i++)
         PQclear(res[i]);
     return rc;
 }
@@ -1181,6 +1197,7 @@ static int take_lock(struct tg_pg *e, struct batch *b)
     b->db = NULL;
     b->n = 0;
     b->first_seq = 0;
+    b->committed = 0;
     if (writer_conn(e))
         return TG_EIO;
     b->db = e->w;
@@ -1212,12 +1229,14 @@ static int attempt_batch(struct tg_pg *e, struct batch *b,
         goto rollback;
     /* the last links and COMMIT: one round trip */
     if ((rc = pend_flush(b, 1)) == 0) {
+        b->committed = 1;
         set_ok(e);
         return 0;
     }
     if (rc == UNKNOWN) {
         /* the outcome is unknown: look it up (commit_outcome) */
         if ((rc = commit_outcome(e, b)) == 0) {
+            b->committed = 1;
             set_ok(e);
             return 0;
         }
@@ -1305,6 +1324,7 @@ static void *writer_main(void *arg)
     /* ~40 KB of links waiting to be sent: the writer thread's stack */
     struct batch b = {.e = e};
 
+    tg_thread_name("tg-pg-writer");
     pthread_mutex_lock(&e->mu);
     for (;;) {
         struct tg_pg_item *batch, *p, *last;
@@ -1351,6 +1371,10 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&e->mu);
         commit_batch(e, &b, batch, rc);
         b.db = NULL; /* e->w may be replaced before the next batch */
+        /* the copy-forward index learns the batch before its appenders
+         * are answered (their next requests count it) */
+        if (b.committed)
+            tg_pg_cf_index(e, &b.fr, batch, b.seq);
         /* each appender woken alone (a broadcast woke the ones still
          * waiting for the next batch too, only to sleep again), and
          * without mu held (a signal under it woke each appender only to
@@ -1364,6 +1388,7 @@ static void *writer_main(void *arg)
         pthread_mutex_lock(&e->mu);
     }
     pthread_mutex_unlock(&e->mu);
+    free(b.fr.v);
     return NULL;
 }
 
@@ -1420,6 +1445,7 @@ static void pg_free(struct tg_pg *e)
         PQfinish(e->rd_db);
     pthread_mutex_destroy(&e->rd_mu);
     pthread_cond_destroy(&e->work);
+    tg_cf_cleanup(&e->cf);
     free(e);
 }
 
@@ -1438,6 +1464,8 @@ int tg_pg_open(const struct tg_config *c, struct tg_pg **out)
     pthread_mutex_init(&e->pool_mu, NULL);
     pthread_mutex_init(&e->rd_mu, NULL);
     pthread_cond_init(&e->work, NULL);
+    if (tg_cf_init(&e->cf))
+        goto out;
     e->busy_ms = c->store.busy_timeout_ms > 0 ? c->store.busy_timeout_ms : 2000;
     if (!(e->url = strdup(c->store.url)))
         goto out;
@@ -1455,6 +1483,10 @@ int tg_pg_open(const struct tg_config *c, struct tg_pg **out)
                      e->w ? ": " : "", e->w ? PQerrorMessage(e->w) : "");
         goto out;
     }
+    /* without it (out of memory, a read that failed) the database counts */
+    if (tg_pg_cf_load(e, e->w))
+        tg_log_event(TG_LOG_WARN, "evidence_pg_cf_index",
+                     "copy-forward index not loaded: the database counts");
     atomic_store(&e->ready, 1);
     rc = TG_ENOMEM;
     if (pthread_create(&e->writer, NULL, writer_main, e))
@@ -1540,6 +1572,12 @@ int tg_pg_append(struct tg_pg *e, const struct tg_evidence_record *r)
         return TG_EINVAL;
     memset(&it, 0, sizeof it);
     it.r = r;
+    if (r->justification_norm) {
+        if (tg_cf_digest(r->justification_norm, it.jd) ||
+            tg_cf_digest(r->ticket, it.td))
+            return TG_EIO;
+        it.has_cf = 1;
+    }
     return tg_pg_enqueue(e, &it);
 }
 

@@ -34,6 +34,7 @@
  */
 
 #include "server/store/backend.h"
+#include "server/store/cfindex.h"
 #include "server/store/chain.h"
 #include "server/util/strbuf.h"
 
@@ -86,6 +87,10 @@ struct tg_pg_item {
     const char *en_id; /* kind ":" key */
     unsigned char en_sha[32];
     int jti_only; /* tg_evidence_bind_jti */
+    /* r's justification and ticket digests, computed by the appender (the
+     * copy-forward index's, after COMMIT); has_cf: r has a justification */
+    unsigned char jd[CF_DIGEST], td[CF_DIGEST];
+    int has_cf;
     /* run inside the batch's transaction (pgoutbox.c), after the item's
      * record, or alone; returns the item's rc (TG_EIO/TG_EBUSY: the batch
      * rolls back) */
@@ -137,6 +142,21 @@ struct tg_pg {
     struct tg_pg_read *rd_head, *rd_tail;
     int rd_leading; /* a batch is being read */
     PGconn *rd_db;  /* the leader's only */
+
+    /* Counts answered without the database while fresh (pgcfindex.c). */
+    struct cf_index cf;
+};
+
+/* The records other replicas appended since the index's seq, read by the
+ * writer under the chain's lock (pgcfindex.c): at most
+ * TG_PG_CF_FOREIGN_MAX a transaction. */
+#define TG_PG_CF_FOREIGN_MAX 512
+struct tg_pg_foreign {
+    struct cf_row *v;
+    size_t n, cap;
+    int64_t from, upto; /* read after seq from, up to seq upto */
+    int read;           /* the read was made and taken */
+    int whole;          /* it reached the head */
 };
 
 /* ---- pg.c */
@@ -196,6 +216,22 @@ int tg_pg_scan_db(PGconn *db, const char *kind, int64_t since, int64_t until,
                   tg_evidence_row_fn fn, void *ctx);
 int tg_pg_get_entry_db(PGconn *db, const char *kind, const char *key,
                        char **json);
+
+/* ---- pgcfindex.c */
+/* The writer's read of the records after seq $1 (bigint), at most
+ * TG_PG_CF_FOREIGN_MAX seqs on, with a justification: seq, just_norm,
+ * ticket, time. */
+extern const char tg_pg_cf_foreign_sql[];
+/* Tests only: the copy-forward counts the database answered. */
+extern atomic_int tg_pg_test_db_counts;
+int tg_pg_cf_load(struct tg_pg *e, PGconn *db);
+void tg_pg_cf_foreign_reset(struct tg_pg_foreign *f, int64_t from);
+int tg_pg_cf_foreign(struct tg_pg_foreign *f, const PGresult *res,
+                     int64_t head);
+void tg_pg_cf_index(struct tg_pg *e, const struct tg_pg_foreign *f,
+                    const struct tg_pg_item *batch, int64_t seq);
+int tg_pg_cf_count(struct tg_pg *e, const char *justification_norm,
+                   const char *ticket, int64_t since, long *out);
 
 /* ---- pgoutbox.c */
 int tg_pg_outbox_insert(PGconn *db, const struct tg_evidence_record *r);

@@ -163,6 +163,25 @@ for pid in filter(None, sys.argv[1].split(",")):
 print("%.2f" % (t / hz))
 PY
 }
+# CPU seconds by thread name (the HTTP workers, the store's writer, the
+# rest) the processes PIDS have used so far: "workers writer other".
+cpu_threads() { # PIDS
+    python3 - "$1" <<'PY'
+import glob, os, sys
+hz = os.sysconf("SC_CLK_TCK")
+t = {"civetweb-worker": 0, "writer": 0, "other": 0}
+for pid in filter(None, sys.argv[1].split(",")):
+    for task in glob.glob("/proc/%s/task/*" % pid):
+        try:
+            comm = open(task + "/comm").read().strip()
+            f = open(task + "/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        k = comm if comm == "civetweb-worker" else "writer" if comm in ("tg-pg-writer", "tg-sq-writer") else "other"
+        t[k] += int(f[11]) + int(f[12])
+print("%.2f %.2f %.2f" % tuple(t[k] / hz for k in ("civetweb-worker", "writer", "other")))
+PY
+}
 # Context switches (voluntary + involuntary, all threads) the processes
 # PIDS have made so far: each is a wakeup, a few us of CPU on a VM.
 ctx_n() { # PIDS
@@ -194,11 +213,13 @@ wait_ready "http://127.0.0.1:$port/readyz" "$spid" "$tmp/sqlite.log"
 echo "probe: SQLite replica -> $(probe "$port")"
 wrk_run s0 "http://127.0.0.1:$port" "$conns" 2 "$tmp/warm.txt"
 c0=$(cpu_s "$spid")
+t0=$(cpu_threads "$spid")
 x0=$(ctx_n "$spid")
 wrk_run s1 "http://127.0.0.1:$port" "$conns" "$dur" "$tmp/sqlite.txt"
 sq_cpu=$(python3 -c 'import sys; print("%.2f" % (float(sys.argv[2]) - float(sys.argv[1])))' "$c0" "$(cpu_s "$spid")")
 sq=$(summary "$tmp/sqlite.txt")
 sq_ctx=$(($(ctx_n "$spid") - x0))
+sq_thr="$t0 $(cpu_threads "$spid")"
 kill -TERM "$spid"; wait "$spid" 2>/dev/null || true
 
 # --- two replicas on PostgreSQL -------------------------------------------
@@ -236,6 +257,7 @@ perf_pid=
 pgpids=$(psql -X -q -At -d "$TG_DATABASE_URL" -c "SELECT string_agg(pid::text, ',') FROM pg_stat_activity WHERE (datname = current_database() OR datname IS NULL) AND pid <> pg_backend_pid()")
 c0_tg=$(cpu_s "${ppids[0]},${ppids[1]}")
 c0_pg=$(cpu_s "$pgpids")
+t0_tg=$(cpu_threads "${ppids[0]},${ppids[1]}")
 x0_tg=$(ctx_n "${ppids[0]},${ppids[1]}")
 x0_pg=$(ctx_n "$pgpids")
 if [ -n "${TG_BENCH_PERF:-}" ]; then
@@ -246,6 +268,7 @@ wrk_run p1b "http://127.0.0.1:${ports[1]}" "$half" "$dur" "$tmp/pg2.txt"
 wait "$w"
 if [ -n "$perf_pid" ]; then wait "$perf_pid" || true; fi
 pg_ctx="$(($(ctx_n "${ppids[0]},${ppids[1]}") - x0_tg)) $(($(ctx_n "$pgpids") - x0_pg))"
+pg_thr="$t0_tg $(cpu_threads "${ppids[0]},${ppids[1]}")"
 pg_cpu=$(python3 -c 'import sys; a = [float(x) for x in sys.argv[1:]]; print("%.2f %.2f" % (a[1] - a[0], a[3] - a[2]))' "$c0_tg" "$(cpu_s "${ppids[0]},${ppids[1]}")" "$c0_pg" "$(cpu_s "$pgpids")")
 pg1=$(summary "$tmp/pg1.txt")
 pg2=$(summary "$tmp/pg2.txt")
@@ -321,8 +344,10 @@ if [ "${TG_BENCH_FLOOR:-1}" != 0 ]; then
     fi
 fi
 
-python3 - "$sq" "$pg1" "$pg2" "$conns" "$dur" "$(nproc)" "$errors_logged" "$verify" "$sqlite_sync" "$per_batch" "$sq_cpu" "$pg_cpu" "$pg_ctx" "$sq_ctx" "$floor" <<'PY'
+python3 - "$sq" "$pg1" "$pg2" "$conns" "$dur" "$(nproc)" "$errors_logged" "$verify" "$sqlite_sync" "$per_batch" "$sq_cpu" "$pg_cpu" "$pg_ctx" "$sq_ctx" "$floor" "$sq_thr" "$pg_thr" <<'PY'
 import sys
+pg_thr = [float(x) for x in sys.argv.pop(17).split()]
+sq_thr = [float(x) for x in sys.argv.pop(16).split()]
 floor = sys.argv.pop(15).split()
 sq_ctx = int(sys.argv.pop(14))
 pg_ctx = [int(x) for x in sys.argv.pop(13).split()]
@@ -353,6 +378,9 @@ if sq_n and pg_n:
     tg_us, db_us = (c * 1e6 / pg_n for c in pg_cpu)
     print("CPU a request: SQLite %.0f us; PostgreSQL %.0f us (replicas %.0f + PostgreSQL %.0f); ratio by CPU %.2fx"
           % (sq_us, tg_us + db_us, tg_us, db_us, sq_us / (tg_us + db_us)))
+    def by_thread(t, n):
+        return "workers %.0f, writer %.0f, other %.0f" % tuple((t[i + 3] - t[i]) * 1e6 / n for i in range(3))
+    print("CPU a request by thread: SQLite %s; PostgreSQL replicas %s" % (by_thread(sq_thr, sq_n), by_thread(pg_thr, pg_n)))
     print("context switches a request: SQLite %.1f; PostgreSQL: replicas %.1f, PostgreSQL %.1f"
           % (sq_ctx / sq_n, pg_ctx[0] / pg_n, pg_ctx[1] / pg_n))
     if len(floor) == 3 and floor[2] != "-":

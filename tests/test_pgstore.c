@@ -881,6 +881,54 @@ static void test_foreign_read_plan(void **state)
     free(url);
 }
 
+/* Whether the relation name exists in the database at url. */
+static int has_rel(const char *url, const char *name)
+{
+    char sql[128];
+
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM pg_class WHERE relname = '%s'", name);
+    return sql_int(url, sql) > 0;
+}
+
+/*
+ * A new store's time index is BRIN and it has no (just_norm, last_time)
+ * index on just_use (the replicas count in memory). A store made before
+ * loses that index at the next open; not while a replica's transaction
+ * holds just_use: the open then goes on (after lock_timeout's 200 ms)
+ * and leaves it to the next.
+ */
+static void test_count_index_dropped(void **state)
+{
+    char *url = new_db();
+    struct tg_evidence *e = open_pg(url, NULL);
+    PGconn *holder;
+    PGresult *r;
+    (void)state;
+
+    tg_evidence_close(e);
+    assert_false(has_rel(url, "just_use_time"));
+    assert_int_equal(sql_int(url, "SELECT count(*) FROM pg_class c JOIN pg_am"
+                                  " a ON a.oid = c.relam WHERE c.relname ="
+                                  " 'records_time' AND a.amname = 'brin'"),
+                     1);
+    sql_on(url, "CREATE INDEX just_use_time ON just_use(just_norm, last_time)");
+    holder = PQconnectdb(url);
+    assert_int_equal(PQstatus(holder), CONNECTION_OK);
+    r = PQexec(holder, "BEGIN; LOCK just_use IN ROW EXCLUSIVE MODE");
+    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    e = open_pg(url, NULL);
+    tg_evidence_close(e);
+    assert_true(has_rel(url, "just_use_time"));
+    PQclear(PQexec(holder, "COMMIT"));
+    PQfinish(holder);
+    e = open_pg(url, NULL);
+    tg_evidence_close(e);
+    assert_false(has_rel(url, "just_use_time"));
+    free(url);
+}
+
 /* ----------------------------------------------------------- outbox */
 
 static void test_outbox(void **state)
@@ -1833,6 +1881,7 @@ int main(void)
         cmocka_unit_test(test_index_other_replica),
         cmocka_unit_test(test_index_catches_up),
         cmocka_unit_test(test_foreign_read_plan),
+        cmocka_unit_test(test_count_index_dropped),
         cmocka_unit_test(test_outbox),
         cmocka_unit_test(test_migrate),
         cmocka_unit_test(test_migrate_cli),

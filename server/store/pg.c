@@ -64,7 +64,12 @@ static const char SCHEMA[] =
     "CREATE UNIQUE INDEX IF NOT EXISTS records_delivery"
     " ON records(source, delivery_id) WHERE delivery_id IS NOT NULL;"
     "CREATE INDEX IF NOT EXISTS records_ticket ON records(ticket, seq);"
-    "CREATE INDEX IF NOT EXISTS records_time ON records(time);"
+    /* scans by time (reports, replay, outcomes): records are appended in
+     * time order, so a BRIN index (a summary a range of pages, rarely
+     * touched by an insert) serves them; stores made before keep their
+     * B-tree of the same name (rebuilding it would stop the chain's
+     * writers for a read of the whole table) */
+    "CREATE INDEX IF NOT EXISTS records_time ON records USING brin(time);"
     "CREATE TABLE IF NOT EXISTS checkpoints("
     " seq BIGINT PRIMARY KEY,"
     " hash TEXT NOT NULL,"
@@ -80,8 +85,7 @@ static const char SCHEMA[] =
     " ticket TEXT NOT NULL,"
     " last_time BIGINT NOT NULL,"
     " PRIMARY KEY(just_norm, ticket));"
-    "CREATE INDEX IF NOT EXISTS just_use_time"
-    " ON just_use(just_norm, last_time);"
+
     "CREATE TABLE IF NOT EXISTS jti_use("
     " source TEXT NOT NULL,"
     " jti TEXT NOT NULL,"
@@ -227,6 +231,30 @@ static int schema_current(PGconn *db)
     return yes;
 }
 
+/*
+ * Stores made before the replicas counted copy-forward uses in memory
+ * (pgcfindex.c) have an index of just_use on (just_norm, last_time) for
+ * the count every request read. The database counts now only for an idle
+ * replica, by the primary key (just_norm, ticket), and that index only
+ * cost an insert a record (as SQLite's did: sqlite.c drops it too). Best
+ * effort: a replica writing holds just_use, and the drop then gives up
+ * after 200 ms (lock_timeout), to be tried at the next start.
+ */
+static void drop_count_index(PGconn *db)
+{
+    PGresult *r = PQexec(db, "SELECT to_regclass('just_use_time') IS NOT NULL");
+    int has = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+              strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+
+    PQclear(r);
+    if (!has || tg_pg_exec(db, "BEGIN"))
+        return;
+    if (tg_pg_exec(db, "SET LOCAL lock_timeout = '200ms'") ||
+        tg_pg_exec(db, "DROP INDEX IF EXISTS just_use_time") ||
+        tg_pg_exec(db, "COMMIT"))
+        tg_pg_exec(db, "ROLLBACK");
+}
+
 int tg_pg_schema(PGconn *db)
 {
     char sql[96];
@@ -247,12 +275,14 @@ int tg_pg_schema(PGconn *db)
      * its table even when the index exists, and another replica's writer
      * preparing or running its statements (just_use locked, then
      * records) would deadlock with it. */
-    if (schema_current(db))
-        return tg_pg_exec(db, "COMMIT") ? TG_EIO : 0;
-    if (tg_pg_exec(db, SCHEMA) || tg_pg_exec(db, "COMMIT")) {
+    if (schema_current(db)) {
+        if (tg_pg_exec(db, "COMMIT"))
+            return TG_EIO;
+    } else if (tg_pg_exec(db, SCHEMA) || tg_pg_exec(db, "COMMIT")) {
         tg_pg_exec(db, "ROLLBACK");
         return TG_EIO;
     }
+    drop_count_index(db);
     return 0;
 }
 

@@ -841,6 +841,44 @@ static void test_index_catches_up(void **state)
 }
 
 /*
+ * The chain under a replica's index changes (a failover to a standby that
+ * lost the last commits; another replica then writes other records at
+ * those seqs): the replica's next transaction finds the record at its
+ * index's seq gone or another, and its index ends; the database counts,
+ * without the lost use. Without the check, the index still answered 1.
+ */
+static void test_index_chain_replaced(void **state)
+{
+    char *url = new_db();
+    struct tg_evidence *a = open_pg(url, NULL), *b = open_pg(url, NULL);
+    struct rec x;
+    int by_db, no = 0;
+    (void)state;
+
+    make(&x, "x-1", "T-1", "x-1");
+    x.r.justification_norm = "lost words";
+    assert_int_equal(tg_evidence_append(a, &x.r), 0);
+    assert_int_equal(count_after_commit(b, "lost words", "T-9", &no), 1);
+    /* the standby had none of it */
+    sql_on(url, "DELETE FROM records; DELETE FROM just_use");
+    for (int i = 0; i < 3; i++) {
+        char id[16];
+
+        snprintf(id, sizeof id, "y-%d", i);
+        make(&x, id, "T-2", id);
+        assert_int_equal(tg_evidence_append(a, &x.r), 0);
+    }
+    make(&x, "own-b", "T-own", "own-b");
+    assert_int_equal(tg_evidence_append(b, &x.r), 0);
+    assert_int_equal(count_on(b, "lost words", "T-9", &by_db), 0);
+    assert_true(by_db);
+    tg_evidence_close(a);
+    tg_evidence_close(b);
+    verify_ok(url, NULL, 4, 0);
+    free(url);
+}
+
+/*
  * The writer's read of other replicas' records is prepared on a new,
  * empty store. Its generic plan (the one kept once the statement has run
  * a few times) must use the primary key even so: the first version's
@@ -873,8 +911,8 @@ static void test_foreign_read_plan(void **state)
         used += (size_t)n;
     }
     PQclear(r);
-    if (!strstr(plan, "Index Scan using records_pkey") ||
-        strstr(plan, "Seq Scan"))
+    if (!strstr(plan, "records_pkey") || strstr(plan, "Seq Scan") ||
+        strstr(plan, "Sort"))
         fail_msg("the foreign read's generic plan:\n%s", plan);
     PQfinish(db);
     tg_evidence_close(e);
@@ -892,40 +930,31 @@ static int has_rel(const char *url, const char *name)
 }
 
 /*
- * A new store's time index is BRIN and it has no (just_norm, last_time)
- * index on just_use (the replicas count in memory). A store made before
- * loses that index at the next open; not while a replica's transaction
- * holds just_use: the open then goes on (after lock_timeout's 200 ms)
- * and leaves it to the next.
+ * A new store has no (just_norm, last_time) index on just_use (the
+ * replicas count in memory); a store made before keeps its own, and opens
+ * and counts as before with it.
  */
-static void test_count_index_dropped(void **state)
+static void test_count_index(void **state)
 {
     char *url = new_db();
     struct tg_evidence *e = open_pg(url, NULL);
-    PGconn *holder;
-    PGresult *r;
+    struct rec x;
+    long n = -1;
     (void)state;
 
     tg_evidence_close(e);
     assert_false(has_rel(url, "just_use_time"));
-    assert_int_equal(sql_int(url, "SELECT count(*) FROM pg_class c JOIN pg_am"
-                                  " a ON a.oid = c.relam WHERE c.relname ="
-                                  " 'records_time' AND a.amname = 'brin'"),
-                     1);
     sql_on(url, "CREATE INDEX just_use_time ON just_use(just_norm, last_time)");
-    holder = PQconnectdb(url);
-    assert_int_equal(PQstatus(holder), CONNECTION_OK);
-    r = PQexec(holder, "BEGIN; LOCK just_use IN ROW EXCLUSIVE MODE");
-    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
-    PQclear(r);
     e = open_pg(url, NULL);
+    make(&x, "ci-1", "T-1", "ci-1");
+    x.r.justification_norm = "kept words";
+    assert_int_equal(tg_evidence_append(e, &x.r), 0);
+    let_go_stale();
+    assert_int_equal(
+        tg_evidence_copy_forward_count(e, "kept words", "T-2", 0, &n), 0);
+    assert_int_equal(n, 1);
     tg_evidence_close(e);
     assert_true(has_rel(url, "just_use_time"));
-    PQclear(PQexec(holder, "COMMIT"));
-    PQfinish(holder);
-    e = open_pg(url, NULL);
-    tg_evidence_close(e);
-    assert_false(has_rel(url, "just_use_time"));
     free(url);
 }
 
@@ -1654,6 +1683,33 @@ static void append_together(struct tg_evidence *e, struct one_arg *a, int n,
 }
 
 /*
+ * A record its batch refused (a decision id taken) is not in the store,
+ * and its copy-forward use is not in the index either.
+ */
+static void test_index_skips_refused(void **state)
+{
+    char *url = new_db();
+    struct tg_evidence *e = open_pg(url, NULL);
+    struct one_arg a[2];
+    struct rec first;
+    int no = 0;
+    (void)state;
+
+    make(&first, "taken", "T-1", "taken");
+    assert_int_equal(tg_evidence_append(e, &first.r), 0);
+    memset(a, 0, sizeof a);
+    make(&a[0].x, "taken", "T-2", "again");
+    a[0].x.r.justification_norm = "refused words";
+    make(&a[1].x, "fine", "T-3", "fine");
+    append_together(e, a, 2, NULL);
+    assert_int_equal(a[0].rc, TG_EINVAL);
+    assert_int_equal(a[1].rc, 0);
+    assert_int_equal(count_after_commit(e, "refused words", "T-9", &no), 0);
+    tg_evidence_close(e);
+    free(url);
+}
+
+/*
  * A batch's links in one statement (tg_recs: arrays unnested): records
  * with and without copy-forward uses, facts and a judged document, an
  * entry, all in one transaction and hashed as stored (verify with a key);
@@ -1880,8 +1936,10 @@ int main(void)
         cmocka_unit_test(test_counts_together),
         cmocka_unit_test(test_index_other_replica),
         cmocka_unit_test(test_index_catches_up),
+        cmocka_unit_test(test_index_chain_replaced),
+        cmocka_unit_test(test_index_skips_refused),
         cmocka_unit_test(test_foreign_read_plan),
-        cmocka_unit_test(test_count_index_dropped),
+        cmocka_unit_test(test_count_index),
         cmocka_unit_test(test_outbox),
         cmocka_unit_test(test_migrate),
         cmocka_unit_test(test_migrate_cli),

@@ -22,7 +22,7 @@ int tg_cf_digest(const char *s, unsigned char out[CF_DIGEST])
     return 0;
 }
 
-static int64_t cf_now_ms(void)
+int64_t tg_cf_clock(void)
 {
     struct timespec ts;
 
@@ -30,12 +30,13 @@ static int64_t cf_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* The index holds every record up to seq, as of now (the caller holds
- * mu, or is the only thread). */
-void tg_cf_synced(struct cf_index *x, int64_t seq)
+/* The index holds every record up to seq, and no other was appended
+ * before at_ms (tg_cf_clock: taken before the COMMIT that let other
+ * writers go on was sent; the caller holds mu, or is the only thread). */
+void tg_cf_synced(struct cf_index *x, int64_t seq, int64_t at_ms)
 {
     x->seq = seq;
-    x->synced_ms = cf_now_ms();
+    x->synced_ms = at_ms;
 }
 
 /* The index holds every record up to seq only, and not those after it
@@ -65,7 +66,7 @@ int tg_cf_init(struct cf_index *x)
         pthread_mutex_destroy(&x->mu);
         return TG_ENOMEM;
     }
-    x->rng = 0x9e3779b97f4a7c15ULL ^ (uint64_t)cf_now_ms();
+    x->rng = 0x9e3779b97f4a7c15ULL ^ (uint64_t)tg_cf_clock();
     return 0;
 }
 
@@ -334,7 +335,7 @@ int tg_cf_count(struct cf_index *x, const unsigned char jd[CF_DIGEST],
                 int *reload, uint64_t *drops)
 {
     struct cf_group *g;
-    int64_t now = cf_now_ms();
+    int64_t now = tg_cf_clock();
     long n = 0;
     int ok = 0;
 

@@ -113,7 +113,9 @@ int tg_cf_add(struct cf_index *x, const unsigned char jd[CF_DIGEST],
               const unsigned char td[CF_DIGEST], int64_t t);
 int tg_cf_add_text(struct cf_index *x, const char *just, const char *ticket,
                    int64_t t);
-void tg_cf_synced(struct cf_index *x, int64_t seq);
+/* Monotonic milliseconds, the clock of synced_ms. */
+int64_t tg_cf_clock(void);
+void tg_cf_synced(struct cf_index *x, int64_t seq, int64_t at_ms);
 void tg_cf_behind(struct cf_index *x, int64_t seq);
 int tg_cf_count(struct cf_index *x, const unsigned char jd[CF_DIGEST],
                 const unsigned char td[CF_DIGEST], int64_t since, long *out,

@@ -64,12 +64,7 @@ static const char SCHEMA[] =
     "CREATE UNIQUE INDEX IF NOT EXISTS records_delivery"
     " ON records(source, delivery_id) WHERE delivery_id IS NOT NULL;"
     "CREATE INDEX IF NOT EXISTS records_ticket ON records(ticket, seq);"
-    /* scans by time (reports, replay, outcomes): records are appended in
-     * time order, so a BRIN index (a summary a range of pages, rarely
-     * touched by an insert) serves them; stores made before keep their
-     * B-tree of the same name (rebuilding it would stop the chain's
-     * writers for a read of the whole table) */
-    "CREATE INDEX IF NOT EXISTS records_time ON records USING brin(time);"
+    "CREATE INDEX IF NOT EXISTS records_time ON records(time);"
     "CREATE TABLE IF NOT EXISTS checkpoints("
     " seq BIGINT PRIMARY KEY,"
     " hash TEXT NOT NULL,"
@@ -85,7 +80,12 @@ static const char SCHEMA[] =
     " ticket TEXT NOT NULL,"
     " last_time BIGINT NOT NULL,"
     " PRIMARY KEY(just_norm, ticket));"
-
+    /* no (just_norm, last_time) index since the replicas count in memory
+     * (pgcfindex.c): the database counts only for an idle replica, by the
+     * primary key, and that index cost an insert a record. A store made
+     * before keeps it (a DROP under running replicas would queue their
+     * writes behind it): README, "Many replicas". Dropping an index
+     * changes nothing older replicas rely on, so the version stays 3. */
     "CREATE TABLE IF NOT EXISTS jti_use("
     " source TEXT NOT NULL,"
     " jti TEXT NOT NULL,"
@@ -214,7 +214,8 @@ int tg_pg_connect(const char *url, int busy_ms, PGconn **out, const char **why)
 }
 
 /* Whether the store on db is at this schema version (3) already. A change
- * to SCHEMA must raise the version it writes, and this check with it. */
+ * to SCHEMA that a store made before must get raises the version it
+ * writes, and this check with it. */
 static int schema_current(PGconn *db)
 {
     PGresult *r = PQexec(db, "SELECT to_regclass('meta') IS NOT NULL");
@@ -229,30 +230,6 @@ static int schema_current(PGconn *db)
     yes = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
     PQclear(r);
     return yes;
-}
-
-/*
- * Stores made before the replicas counted copy-forward uses in memory
- * (pgcfindex.c) have an index of just_use on (just_norm, last_time) for
- * the count every request read. The database counts now only for an idle
- * replica, by the primary key (just_norm, ticket), and that index only
- * cost an insert a record (as SQLite's did: sqlite.c drops it too). Best
- * effort: a replica writing holds just_use, and the drop then gives up
- * after 200 ms (lock_timeout), to be tried at the next start.
- */
-static void drop_count_index(PGconn *db)
-{
-    PGresult *r = PQexec(db, "SELECT to_regclass('just_use_time') IS NOT NULL");
-    int has = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
-              strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-
-    PQclear(r);
-    if (!has || tg_pg_exec(db, "BEGIN"))
-        return;
-    if (tg_pg_exec(db, "SET LOCAL lock_timeout = '200ms'") ||
-        tg_pg_exec(db, "DROP INDEX IF EXISTS just_use_time") ||
-        tg_pg_exec(db, "COMMIT"))
-        tg_pg_exec(db, "ROLLBACK");
 }
 
 int tg_pg_schema(PGconn *db)
@@ -275,14 +252,12 @@ int tg_pg_schema(PGconn *db)
      * its table even when the index exists, and another replica's writer
      * preparing or running its statements (just_use locked, then
      * records) would deadlock with it. */
-    if (schema_current(db)) {
-        if (tg_pg_exec(db, "COMMIT"))
-            return TG_EIO;
-    } else if (tg_pg_exec(db, SCHEMA) || tg_pg_exec(db, "COMMIT")) {
+    if (schema_current(db))
+        return tg_pg_exec(db, "COMMIT") ? TG_EIO : 0;
+    if (tg_pg_exec(db, SCHEMA) || tg_pg_exec(db, "COMMIT")) {
         tg_pg_exec(db, "ROLLBACK");
         return TG_EIO;
     }
-    drop_count_index(db);
     return 0;
 }
 
@@ -489,7 +464,7 @@ static const char SQL_RECS[] =
     RECS_T(14) ", " RECS_T(15) ", " RECS_T(16) ")";
 static const char SQL_LOCK[] = "SELECT pg_advisory_xact_lock($1::bigint)";
 /* the last record, else the checkpoint anchor (o orders them) */
-static const char SQL_HEAD[] =
+const char tg_pg_head_sql[] =
     "SELECT seq, hash FROM ((SELECT seq, hash, 0 AS o FROM records"
     " ORDER BY seq DESC LIMIT 1) UNION ALL (SELECT seq, hash, 1 AS o"
     " FROM checkpoints ORDER BY seq DESC LIMIT 1)) h ORDER BY o LIMIT 1";
@@ -528,7 +503,8 @@ struct batch {
     int64_t first_seq;
     char first_hash[65];
     int per_row; /* a link of one statement each (to find a refused one) */
-    int committed; /* the attempt's COMMIT went through */
+    int committed;    /* the attempt's COMMIT went through */
+    int64_t commit_ms; /* tg_cf_clock() when COMMIT was sent */
     /* the other replicas' records read with the lock (pgcfindex.c) */
     struct tg_pg_foreign fr;
     int n;
@@ -558,7 +534,7 @@ static int writer_prepare(PGconn *db)
      * not available, the default stays. */
     PQclear(PQexec(db, "SET default_toast_compression = lz4"));
     if (prepare_one(db, STMT_LOCK, SQL_LOCK, 1) ||
-        prepare_one(db, STMT_HEAD, SQL_HEAD, 0) ||
+        prepare_one(db, STMT_HEAD, tg_pg_head_sql, 0) ||
         prepare_one(db, STMT_FOREIGN, tg_pg_cf_foreign_sql, 1) ||
         prepare_one(db, STMT_RECS, SQL_RECS, REC_PARAMS))
         return TG_EIO;
@@ -687,7 +663,7 @@ static int begin_locked(struct batch *b)
     }
     /* out of memory for them: the index is not advanced, nothing else */
     if (rc == 0 && n == 4)
-        tg_pg_cf_foreign(&b->fr, res[3], b->seq);
+        tg_pg_cf_foreign(&b->fr, res[3], b->seq, b->e->cf_hash);
     for (int i = 0; i < n; i++)
         PQclear(res[i]);
     return rc;
@@ -1257,7 +1233,9 @@ static int attempt_batch(struct tg_pg *e, struct batch *b,
         goto fail;
     if (rc || (rc = batch_items(b, batch)))
         goto rollback;
-    /* the last links and COMMIT: one round trip */
+    /* the last links and COMMIT: one round trip (the other replicas may
+     * append once it has released the lock) */
+    b->commit_ms = tg_cf_clock();
     if ((rc = pend_flush(b, 1)) == 0) {
         b->committed = 1;
         set_ok(e);
@@ -1404,7 +1382,7 @@ static void *writer_main(void *arg)
         /* the copy-forward index learns the batch before its appenders
          * are answered (their next requests count it) */
         if (b.committed)
-            tg_pg_cf_index(e, &b.fr, batch, b.seq);
+            tg_pg_cf_index(e, &b.fr, batch, b.seq, b.hash, b.commit_ms);
         /* each appender woken alone (a broadcast woke the ones still
          * waiting for the next batch too, only to sleep again), and
          * without mu held (a signal under it woke each appender only to

@@ -143,8 +143,10 @@ struct tg_pg {
     int rd_leading; /* a batch is being read */
     PGconn *rd_db;  /* the leader's only */
 
-    /* Counts answered without the database while fresh (pgcfindex.c). */
+    /* Counts answered without the database while fresh (pgcfindex.c);
+     * the hash of the record at cf.seq (writer only, after the load). */
     struct cf_index cf;
+    char cf_hash[65];
 };
 
 /* The records other replicas appended since the index's seq, read by the
@@ -155,8 +157,10 @@ struct tg_pg_foreign {
     struct cf_row *v;
     size_t n, cap;
     int64_t from, upto; /* read after seq from, up to seq upto */
+    char upto_hash[65]; /* the record's at upto */
     int read;           /* the read was made and taken */
     int whole;          /* it reached the head */
+    int broken;         /* the chain is not the one the index learnt */
 };
 
 /* ---- pg.c */
@@ -169,6 +173,9 @@ extern atomic_int tg_pg_test_gather;
 /* Tests only: the items queued and not yet taken by a writer (of every
  * store the process opened). */
 extern atomic_int tg_pg_test_queued;
+/* The chain's head: seq, hash of the last record, else of the checkpoint
+ * anchor; no row for an empty chain. */
+extern const char tg_pg_head_sql[];
 /* Connects to url. timeouts: set lock_timeout and statement_timeout to
  * busy_ms (> 0). Returns 0 with *out, or TG_EIO with *why (static words;
  * the server's own message is logged at debug). */
@@ -218,18 +225,19 @@ int tg_pg_get_entry_db(PGconn *db, const char *kind, const char *key,
                        char **json);
 
 /* ---- pgcfindex.c */
-/* The writer's read of the records after seq $1 (bigint), at most
- * TG_PG_CF_FOREIGN_MAX seqs on, with a justification: seq, just_norm,
- * ticket, time. */
+/* The writer's read of the records from seq $1 (bigint) to
+ * TG_PG_CF_FOREIGN_MAX seqs on, and the checkpoint at $1: seq, hash,
+ * just_norm, ticket, time. */
 extern const char tg_pg_cf_foreign_sql[];
 /* Tests only: the copy-forward counts the database answered. */
 extern atomic_int tg_pg_test_db_counts;
 int tg_pg_cf_load(struct tg_pg *e, PGconn *db);
 void tg_pg_cf_foreign_reset(struct tg_pg_foreign *f, int64_t from);
 int tg_pg_cf_foreign(struct tg_pg_foreign *f, const PGresult *res,
-                     int64_t head);
+                     int64_t head, const char *hash);
 void tg_pg_cf_index(struct tg_pg *e, const struct tg_pg_foreign *f,
-                    const struct tg_pg_item *batch, int64_t seq);
+                    const struct tg_pg_item *batch, int64_t seq,
+                    const char *hash, int64_t at_ms);
 int tg_pg_cf_count(struct tg_pg *e, const char *justification_norm,
                    const char *ticket, int64_t since, long *out);
 

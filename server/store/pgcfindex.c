@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/util/log.h"
 #include "validators/errors.h"
 
 /*
@@ -27,17 +28,24 @@
  */
 #define CF_STR_(x) #x
 #define CF_STR(x) CF_STR_(x)
-/* A range of seq, not ORDER BY seq LIMIT: prepared while the table was
- * empty (every new store), that one's generic plan was a scan of the whole
- * table and a sort, kept until autovacuum's next ANALYZE of it (up to a
- * minute under load: 1,218 scans of the table in a 10 s bench run, the
- * server's CPU a record tripled). A bounded range of the primary key is
- * an index scan whatever the table's statistics (test_pgstore checks the
- * plan on an empty store). */
 #define CF_SPAN CF_STR(TG_PG_CF_FOREIGN_MAX)
+/*
+ * The records from the index's seq on (that one included, its hash to be
+ * checked: the chain must still be the one the index learnt), at most
+ * TG_PG_CF_FOREIGN_MAX after it, and the checkpoint anchor at that seq (a
+ * replica whose last record was archived since). A range of seq, not
+ * ORDER BY seq LIMIT: prepared while the table was empty (every new
+ * store), that one's generic plan was a scan of the whole table and a
+ * sort, kept until autovacuum's next ANALYZE of it (up to a minute under
+ * load: 1,218 scans of the table in a 10 s bench run, the server's CPU a
+ * record tripled). A bounded range of the primary key is an index scan
+ * whatever the table's statistics (test_pgstore checks the plan on an
+ * empty store).
+ */
 const char tg_pg_cf_foreign_sql[] =
-    "SELECT seq, just_norm, ticket, time FROM records WHERE seq > $1"
-    " AND seq <= $1 + " CF_SPAN " AND just_norm IS NOT NULL";
+    "SELECT seq, hash, just_norm, ticket, time FROM records WHERE seq >= $1"
+    " AND seq <= $1 + " CF_SPAN " UNION ALL SELECT seq, hash, NULL, NULL,"
+    " NULL FROM checkpoints WHERE seq = $1";
 
 atomic_int tg_pg_test_db_counts;
 
@@ -56,33 +64,40 @@ static int load_row(void *ctx, const PGresult *res, int row)
 }
 
 /*
- * Fills e's index from just_use and sets its seq to the last record, in one
- * snapshot (REPEATABLE READ) of db, before any thread starts. Returns 0, or
- * TG_EIO with the index left invalid (the database counts); an index that
- * does not fit only drops groups.
+ * Fills e's index from just_use and sets its seq and hash to the chain's
+ * head (the last record, else the checkpoint anchor), in one snapshot
+ * (REPEATABLE READ) of db, before any thread starts. Returns 0, or TG_EIO
+ * with the index left invalid (the database counts); an index that does
+ * not fit only drops groups.
  */
 int tg_pg_cf_load(struct tg_pg *e, PGconn *db)
 {
     struct cf_index *x = &e->cf;
+    /* no record appended after the snapshot is in it: the clock before */
+    int64_t at = tg_cf_clock(), seq = 0;
     PGresult *res;
-    int64_t seq;
     int rc = TG_EIO;
 
     atomic_store(&x->valid, 0);
+    e->cf_hash[0] = '\0';
     if (tg_pg_exec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"))
         return TG_EIO;
-    res = PQexec(db, "SELECT coalesce(max(seq), 0) FROM records");
-    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+    res = PQexec(db, tg_pg_head_sql);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK ||
+        (PQntuples(res) == 1 && PQgetlength(res, 0, 1) != 64)) {
         PQclear(res);
         goto out;
     }
-    seq = tg_pg_i64(res, 0, 0);
+    if (PQntuples(res) == 1) {
+        seq = tg_pg_i64(res, 0, 0);
+        memcpy(e->cf_hash, PQgetvalue(res, 0, 1), 65);
+    }
     PQclear(res);
     atomic_store(&x->valid, 1);
     rc = tg_pg_each_row(db, "SELECT just_norm, ticket, last_time FROM just_use",
                         0, NULL, load_row, x);
     if (rc == 0)
-        tg_cf_synced(x, seq);
+        tg_cf_synced(x, seq, at);
 out:
     if (tg_pg_exec(db, "COMMIT") && rc == 0)
         rc = TG_EIO;
@@ -99,18 +114,29 @@ void tg_pg_cf_foreign_reset(struct tg_pg_foreign *f, int64_t from)
     f->upto = from;
     f->read = 0;
     f->whole = 0;
+    f->broken = 0;
 }
 
 /*
  * Takes the rows of tg_pg_cf_foreign_sql (res) into f, as digests, read
- * with the chain's head at seq head. f->upto is then the last seq the read
- * covered, and f->whole says whether that is the head. Returns 0 or
- * TG_ENOMEM (f then says nothing was read: the index is not advanced).
+ * with the chain's head at seq head; hash is the record's at f->from as the
+ * index learnt it ("" for none: a new, empty chain). f->upto is then the
+ * last seq the read covered (its hash in f->upto_hash) and f->whole says
+ * whether that is the head. f->broken when the chain is not the one the
+ * index learnt: the record at from is gone or another (a failover to a
+ * standby that lost commits, records archived before this replica read
+ * them), the head is behind it, or records are missing in the range.
+ * Returns 0 or TG_ENOMEM (f then says nothing was read).
  */
-int tg_pg_cf_foreign(struct tg_pg_foreign *f, const PGresult *res, int64_t head)
+int tg_pg_cf_foreign(struct tg_pg_foreign *f, const PGresult *res, int64_t head,
+                     const char *hash)
 {
-    int rows = PQntuples(res);
+    int rows = PQntuples(res), seen_from = f->from == 0 && !hash[0];
+    int64_t records = 0;
 
+    f->whole = head - f->from <= TG_PG_CF_FOREIGN_MAX;
+    f->upto = f->whole ? head : f->from + TG_PG_CF_FOREIGN_MAX;
+    f->upto_hash[0] = '\0';
     if ((size_t)rows > f->cap) {
         struct cf_row *v = realloc(f->v, (size_t)rows * sizeof *v);
 
@@ -120,46 +146,82 @@ int tg_pg_cf_foreign(struct tg_pg_foreign *f, const PGresult *res, int64_t head)
         f->cap = (size_t)rows;
     }
     for (int i = 0; i < rows; i++) {
+        int64_t seq = tg_pg_i64(res, i, 0);
+        const char *h = PQgetvalue(res, i, 1);
         struct cf_row *r = &f->v[f->n];
 
-        if (tg_cf_digest(PQgetvalue(res, i, 1), r->jd) ||
-            tg_cf_digest(PQgetvalue(res, i, 2), r->td)) {
+        if (PQgetlength(res, i, 1) != 64)
+            f->broken = 1;
+        else if (seq == f->from)
+            seen_from |= strcmp(h, hash) == 0;
+        if (seq == f->upto)
+            memcpy(f->upto_hash, h, 65);
+        if (seq <= f->from || seq > f->upto)
+            continue;
+        records++;
+        if (PQgetisnull(res, i, 2) || PQgetisnull(res, i, 3))
+            continue;
+        if (tg_cf_digest(PQgetvalue(res, i, 2), r->jd) ||
+            tg_cf_digest(PQgetvalue(res, i, 3), r->td)) {
             tg_pg_cf_foreign_reset(f, f->from);
             return TG_ENOMEM;
         }
-        r->t = tg_pg_i64(res, i, 3);
+        r->t = tg_pg_i64(res, i, 4);
         f->n++;
     }
+    if (!seen_from || head < f->from || records != f->upto - f->from ||
+        (f->upto > f->from && !f->upto_hash[0]))
+        f->broken = 1;
     f->read = 1;
-    f->whole = head - f->from <= TG_PG_CF_FOREIGN_MAX;
-    f->upto = f->whole ? head : f->from + TG_PG_CF_FOREIGN_MAX;
     return 0;
 }
 
 /*
- * After a COMMIT that wrote batch as the links up to seq: the other
- * replicas' records read under the lock (f) and the batch's own go into
- * the index, which is complete up to seq when f reached the head; else
- * only up to what f read (the next transaction reads on from there, the
- * batch's records again among them: a use added twice changes nothing).
+ * After a COMMIT that wrote batch as the links up to seq (hash its last
+ * link's), sent at at_ms: the other replicas' records read under the lock
+ * (f) and the batch's own go into the index, which is complete up to seq
+ * when f reached the head; else only up to what f read, and stale until it
+ * has caught up (the next transaction reads on from there, the batch's
+ * records again among them: a use added twice changes nothing). A chain
+ * that is not the one the index learnt (f->broken) ends the index: the
+ * database counts from then on.
  */
 void tg_pg_cf_index(struct tg_pg *e, const struct tg_pg_foreign *f,
-                    const struct tg_pg_item *batch, int64_t seq)
+                    const struct tg_pg_item *batch, int64_t seq,
+                    const char *hash, int64_t at_ms)
 {
     struct cf_index *x = &e->cf;
 
-    if (!f->read || !atomic_load(&x->valid))
+    if (!atomic_load(&x->valid))
         return;
     pthread_mutex_lock(&x->mu);
+    if (f->broken) {
+        atomic_store(&x->valid, 0);
+        pthread_mutex_unlock(&x->mu);
+        tg_log_event(TG_LOG_WARN, "evidence_pg_cf_index",
+                     "the chain is not the one the copy-forward index read "
+                     "(records after seq %lld gone: a failover that lost "
+                     "commits, or an archive); the database counts from now "
+                     "on",
+                     (long long)f->from);
+        return;
+    }
     for (size_t i = 0; i < f->n; i++)
         tg_cf_add(x, f->v[i].jd, f->v[i].td, f->v[i].t);
     for (const struct tg_pg_item *p = batch; p; p = p->next)
         if (p->rc == 0 && p->has_cf && !p->jti_only)
             tg_cf_add(x, p->jd, p->td, p->r->time);
-    if (f->whole)
-        tg_cf_synced(x, seq);
-    else
+    if (!f->read) {
+        /* not read (out of memory): the batch's own are in, the others'
+         * are not; stale until a read succeeds */
+        tg_cf_behind(x, x->seq);
+    } else if (f->whole) {
+        tg_cf_synced(x, seq, at_ms);
+        memcpy(e->cf_hash, hash, 65);
+    } else {
         tg_cf_behind(x, f->upto);
+        memcpy(e->cf_hash, f->upto_hash, 65);
+    }
     pthread_mutex_unlock(&x->mu);
 }
 

@@ -458,7 +458,7 @@ int tg_sq_cf_load(struct tg_sq *e, sqlite3 *db)
                     (const char *)sqlite3_column_text(st, 1),
                     sqlite3_column_int64(st, 2));
     rc = rc == SQLITE_DONE ? 0 : tg_sq_map(rc);
-    tg_cf_synced(x, x->seq);
+    tg_cf_synced(x, x->seq, tg_cf_clock());
 out:
     sqlite3_finalize(st);
     tg_sq_exec(db, "COMMIT");

@@ -704,7 +704,7 @@ static int batch_files(struct tg_sq *e, struct wconn *w)
  * some were missed. */
 static void batch_index(struct tg_sq *e, struct pending *batch,
                         const struct cf_row *foreign, size_t n_foreign,
-                        int missed, int64_t seq)
+                        int missed, int64_t seq, int64_t at_ms)
 {
     pthread_mutex_lock(&e->cf.mu);
     for (size_t i = 0; i < n_foreign; i++)
@@ -716,7 +716,7 @@ static void batch_index(struct tg_sq *e, struct pending *batch,
      * again (adding a use twice changes nothing); until then the index is
      * not fresh and SQLite counts. */
     if (!missed)
-        tg_cf_synced(&e->cf, seq);
+        tg_cf_synced(&e->cf, seq, at_ms);
     pthread_mutex_unlock(&e->cf.mu);
 }
 
@@ -728,7 +728,7 @@ int tg_sq_commit_batch(struct tg_sq *e, struct pending *batch,
     size_t n_foreign = 0;
     uint64_t ids = atomic_load(&e->next_id), reserve = 0;
     char hash[65];
-    int64_t seq;
+    int64_t seq, at_ms;
     int missed = 0;
     int rc;
 
@@ -771,6 +771,9 @@ int tg_sq_commit_batch(struct tg_sq *e, struct pending *batch,
         reserve = ids + ID_BLOCK;
     if (reserve && (rc = write_id_next(w, reserve)))
         goto rollback;
+    /* the index is complete up to here: others may append once COMMIT
+     * has released the file's lock */
+    at_ms = tg_cf_clock();
     if ((rc = step_stmt(w->commit)))
         goto rollback;
     if (reserve) {
@@ -778,7 +781,7 @@ int tg_sq_commit_batch(struct tg_sq *e, struct pending *batch,
         tg_sq_ids_store(e, reserve);
     }
     report_success(e);
-    batch_index(e, batch, foreign, n_foreign, missed, seq);
+    batch_index(e, batch, foreign, n_foreign, missed, seq, at_ms);
     free(foreign);
     return 0;
 rollback:

@@ -333,7 +333,7 @@ for t in threads:
 def copy_forward_round(tag):
     """The findings of three new tickets with one justification (tag), each
     sent to the next replica 0.1 s after the one before was answered (the
-    bound a busy replica's index may lag the others: CF_FRESH_MS)."""
+    bound a busy replica's index may lag the others: TG_CF_FRESH_MS)."""
     headers = {"Authorization": "Bearer " + TOKEN, "Content-Type": "application/json"}
     codes = []
     for k in range(3):

@@ -731,10 +731,10 @@ static long count_after_commit(struct tg_evidence *e, const char *words,
     return n;
 }
 
-/* Waits until e's index is stale (idle for CF_FRESH_MS). */
+/* Waits until e's index is stale (idle for TG_CF_FRESH_MS). */
 static void let_go_stale(void)
 {
-    struct timespec ts = {0, (CF_FRESH_MS + 30) * 1000000L};
+    struct timespec ts = {0, (TG_CF_FRESH_MS + 30) * 1000000L};
 
     nanosleep(&ts, NULL);
 }

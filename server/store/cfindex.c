@@ -11,14 +11,14 @@
 
 /* ------------------------------------------------ the copy-forward index */
 
-/* The digest of s that the index keys on (see struct cf_index). */
-int tg_cf_digest(const char *s, unsigned char out[CF_DIGEST])
+/* The digest of s that the index keys on (see struct tg_cf_index). */
+int tg_cf_digest(const char *s, unsigned char out[TG_CF_DIGEST])
 {
     unsigned char full[TG_DIGEST_LEN];
 
     if (tg_digest_sha256_of(s, strlen(s), full) != 0)
         return TG_EIO;
-    memcpy(out, full, CF_DIGEST);
+    memcpy(out, full, TG_CF_DIGEST);
     return 0;
 }
 
@@ -33,7 +33,7 @@ int64_t tg_cf_clock(void)
 /* The index holds every record up to seq, and no other was appended
  * before at_ms (tg_cf_clock: taken before the COMMIT that let other
  * writers go on was sent; the caller holds mu, or is the only thread). */
-void tg_cf_synced(struct cf_index *x, int64_t seq, int64_t at_ms)
+void tg_cf_synced(struct tg_cf_index *x, int64_t seq, int64_t at_ms)
 {
     x->seq = seq;
     x->synced_ms = at_ms;
@@ -42,13 +42,13 @@ void tg_cf_synced(struct cf_index *x, int64_t seq, int64_t at_ms)
 /* The index holds every record up to seq only, and not those after it
  * that another process appended since: it is stale (the database counts)
  * until a tg_cf_synced. */
-void tg_cf_behind(struct cf_index *x, int64_t seq)
+void tg_cf_behind(struct tg_cf_index *x, int64_t seq)
 {
     x->seq = seq;
     x->synced_ms = INT64_MIN / 2;
 }
 
-static uint32_t cf_hash(const unsigned char d[CF_DIGEST])
+static uint32_t cf_hash(const unsigned char d[TG_CF_DIGEST])
 {
     uint32_t h;
 
@@ -56,12 +56,12 @@ static uint32_t cf_hash(const unsigned char d[CF_DIGEST])
     return h;
 }
 
-int tg_cf_init(struct cf_index *x)
+int tg_cf_init(struct tg_cf_index *x)
 {
     memset(x, 0, sizeof *x);
     if (pthread_mutex_init(&x->mu, NULL))
         return TG_ENOMEM;
-    x->bucket = calloc(CF_BUCKETS, sizeof *x->bucket);
+    x->bucket = calloc(TG_CF_BUCKETS, sizeof *x->bucket);
     if (!x->bucket) {
         pthread_mutex_destroy(&x->mu);
         return TG_ENOMEM;
@@ -70,7 +70,7 @@ int tg_cf_init(struct cf_index *x)
     return 0;
 }
 
-void tg_cf_cleanup(struct cf_index *x)
+void tg_cf_cleanup(struct tg_cf_index *x)
 {
     if (!x->bucket)
         return;
@@ -84,22 +84,22 @@ void tg_cf_cleanup(struct cf_index *x)
     memset(x, 0, sizeof *x);
 }
 
-/* Bit k (< CF_GONE_K) of d in the gone filter: 24 bits of the digest each,
+/* Bit k (< TG_CF_GONE_K) of d in the gone filter: 24 bits of the digest each,
  * from bytes 4..15 (the bucket hash uses 0..3), masked to the filter. */
-static uint32_t cf_gone_bit(const unsigned char d[CF_DIGEST], int k)
+static uint32_t cf_gone_bit(const unsigned char d[TG_CF_DIGEST], int k)
 {
     const unsigned char *b = d + 4 + 3 * k;
 
     return ((uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16) &
-           (CF_GONE_BITS - 1);
+           (TG_CF_GONE_BITS - 1);
 }
 
-static int cf_is_gone(const struct cf_index *x,
-                      const unsigned char d[CF_DIGEST])
+static int cf_is_gone(const struct tg_cf_index *x,
+                      const unsigned char d[TG_CF_DIGEST])
 {
     if (!x->gone)
         return 0;
-    for (int k = 0; k < CF_GONE_K; k++) {
+    for (int k = 0; k < TG_CF_GONE_K; k++) {
         uint32_t b = cf_gone_bit(d, k);
 
         if (!(x->gone[b >> 3] & (1u << (b & 7))))
@@ -108,15 +108,15 @@ static int cf_is_gone(const struct cf_index *x,
     return 1;
 }
 
-static struct cf_group *cf_find(struct cf_index *x,
-                                const unsigned char jd[CF_DIGEST])
+static struct tg_cf_group *cf_find(struct tg_cf_index *x,
+                                   const unsigned char jd[TG_CF_DIGEST])
 {
-    uint32_t i = x->bucket[cf_hash(jd) & (CF_BUCKETS - 1)];
+    uint32_t i = x->bucket[cf_hash(jd) & (TG_CF_BUCKETS - 1)];
 
     while (i) {
-        struct cf_group *g = &x->g[i - 1];
+        struct tg_cf_group *g = &x->g[i - 1];
 
-        if (memcmp(g->jd, jd, CF_DIGEST) == 0)
+        if (memcmp(g->jd, jd, TG_CF_DIGEST) == 0)
             return g;
         i = g->next;
     }
@@ -124,9 +124,9 @@ static struct cf_group *cf_find(struct cf_index *x,
 }
 
 /* The link (bucket head or a group's next) that points at group index i. */
-static uint32_t *cf_link_to(struct cf_index *x, uint32_t i)
+static uint32_t *cf_link_to(struct tg_cf_index *x, uint32_t i)
 {
-    uint32_t *l = &x->bucket[cf_hash(x->g[i].jd) & (CF_BUCKETS - 1)];
+    uint32_t *l = &x->bucket[cf_hash(x->g[i].jd) & (TG_CF_BUCKETS - 1)];
 
     while (*l != i + 1)
         l = &x->g[*l - 1].next;
@@ -136,16 +136,16 @@ static uint32_t *cf_link_to(struct cf_index *x, uint32_t i)
 /* Drops group i and remembers its justification as gone. Returns 0, or
  * TG_ENOMEM when the filter cannot be allocated (the index is then
  * invalid). */
-static int cf_drop(struct cf_index *x, uint32_t i)
+static int cf_drop(struct tg_cf_index *x, uint32_t i)
 {
-    struct cf_group *g = &x->g[i];
+    struct tg_cf_group *g = &x->g[i];
     uint32_t last = x->n - 1;
 
-    if (!x->gone && !(x->gone = calloc(CF_GONE_BITS / 8, 1))) {
+    if (!x->gone && !(x->gone = calloc(TG_CF_GONE_BITS / 8, 1))) {
         x->valid = 0;
         return TG_ENOMEM;
     }
-    for (int k = 0; k < CF_GONE_K; k++) {
+    for (int k = 0; k < TG_CF_GONE_K; k++) {
         uint32_t b = cf_gone_bit(g->jd, k);
 
         x->gone[b >> 3] |= (unsigned char)(1u << (b & 7));
@@ -167,7 +167,7 @@ static int cf_drop(struct cf_index *x, uint32_t i)
 
 /* Drops the least recently used of a few sampled groups other than keep
  * (an approximation of LRU that needs no list to maintain). */
-static int cf_evict(struct cf_index *x, const struct cf_group *keep)
+static int cf_evict(struct tg_cf_index *x, const struct tg_cf_group *keep)
 {
     uint32_t victim = UINT32_MAX;
 
@@ -188,27 +188,28 @@ static int cf_evict(struct cf_index *x, const struct cf_group *keep)
     return cf_drop(x, victim);
 }
 
-static struct cf_use *cf_uses(struct cf_group *g)
+static struct tg_cf_use *cf_uses(struct tg_cf_group *g)
 {
     return g->cap > 1 ? g->more : &g->one;
 }
 
 /* Adds the group of jd with its first use (td, t). Returns 0 or
  * TG_ENOMEM. */
-static int cf_new_group(struct cf_index *x, const unsigned char jd[CF_DIGEST],
-                        const unsigned char td[CF_DIGEST], int64_t t)
+static int cf_new_group(struct tg_cf_index *x,
+                        const unsigned char jd[TG_CF_DIGEST],
+                        const unsigned char td[TG_CF_DIGEST], int64_t t)
 {
-    struct cf_group *g;
+    struct tg_cf_group *g;
 
-    while (x->n >= CF_GROUPS_MAX)
+    while (x->n >= TG_CF_GROUPS_MAX)
         if (cf_evict(x, NULL))
             return TG_ENOMEM;
     if (x->n == x->cap) {
         uint32_t ncap = x->cap ? x->cap * 2 : 1024;
-        struct cf_group *ng;
+        struct tg_cf_group *ng;
 
-        if (ncap > CF_GROUPS_MAX)
-            ncap = CF_GROUPS_MAX;
+        if (ncap > TG_CF_GROUPS_MAX)
+            ncap = TG_CF_GROUPS_MAX;
         if (!(ng = realloc(x->g, ncap * sizeof *ng))) {
             x->valid = 0;
             return TG_ENOMEM;
@@ -218,14 +219,14 @@ static int cf_new_group(struct cf_index *x, const unsigned char jd[CF_DIGEST],
     }
     g = &x->g[x->n];
     memset(g, 0, sizeof *g);
-    memcpy(g->jd, jd, CF_DIGEST);
+    memcpy(g->jd, jd, TG_CF_DIGEST);
     g->newest = t;
     g->n = g->cap = 1;
     g->complete = !cf_is_gone(x, jd);
-    memcpy(g->one.td, td, CF_DIGEST);
+    memcpy(g->one.td, td, TG_CF_DIGEST);
     g->one.last = t;
-    g->next = x->bucket[cf_hash(jd) & (CF_BUCKETS - 1)];
-    x->bucket[cf_hash(jd) & (CF_BUCKETS - 1)] = ++x->n;
+    g->next = x->bucket[cf_hash(jd) & (TG_CF_BUCKETS - 1)];
+    x->bucket[cf_hash(jd) & (TG_CF_BUCKETS - 1)] = ++x->n;
     return 0;
 }
 
@@ -233,17 +234,17 @@ static int cf_new_group(struct cf_index *x, const unsigned char jd[CF_DIGEST],
  * the slots run out (which may move it: *gi is its index after). When no
  * room can be made the group is dropped and *dropped set. Returns 0 or
  * TG_ENOMEM. */
-static int cf_grow(struct cf_index *x, uint32_t *gi_io,
-                   const unsigned char jd[CF_DIGEST], int *dropped)
+static int cf_grow(struct tg_cf_index *x, uint32_t *gi_io,
+                   const unsigned char jd[TG_CF_DIGEST], int *dropped)
 {
     uint32_t gi = *gi_io;
-    struct cf_group *g = &x->g[gi];
+    struct tg_cf_group *g = &x->g[gi];
     uint32_t ncap = g->cap < 4 ? 4 : g->cap * 2;
-    struct cf_use *nu;
+    struct tg_cf_use *nu;
 
-    if (ncap > CF_GROUP_MAX)
-        ncap = CF_GROUP_MAX;
-    while (x->n_more + ncap > CF_USES_MAX && x->n > 1) {
+    if (ncap > TG_CF_GROUP_MAX)
+        ncap = TG_CF_GROUP_MAX;
+    while (x->n_more + ncap > TG_CF_USES_MAX && x->n > 1) {
         /* eviction may move groups: find ours again by index */
         uint32_t before = x->n;
 
@@ -254,7 +255,8 @@ static int cf_grow(struct cf_index *x, uint32_t *gi_io,
     }
     *gi_io = gi;
     g = &x->g[gi];
-    if (x->n_more + ncap > CF_USES_MAX || !(nu = malloc(ncap * sizeof *nu))) {
+    if (x->n_more + ncap > TG_CF_USES_MAX ||
+        !(nu = malloc(ncap * sizeof *nu))) {
         /* no room for this one group: forget it rather than lie */
         *dropped = 1;
         return cf_drop(x, gi);
@@ -275,11 +277,11 @@ static int cf_grow(struct cf_index *x, uint32_t *gi_io,
  * into just_use does (last = max). Returns 0 or TG_ENOMEM (the index is then
  * invalid: counts go to SQLite).
  */
-int tg_cf_add(struct cf_index *x, const unsigned char jd[CF_DIGEST],
-              const unsigned char td[CF_DIGEST], int64_t t)
+int tg_cf_add(struct tg_cf_index *x, const unsigned char jd[TG_CF_DIGEST],
+              const unsigned char td[TG_CF_DIGEST], int64_t t)
 {
-    struct cf_group *g = cf_find(x, jd);
-    struct cf_use *u;
+    struct tg_cf_group *g = cf_find(x, jd);
+    struct tg_cf_use *u;
 
     if (!x->valid)
         return 0;
@@ -289,21 +291,22 @@ int tg_cf_add(struct cf_index *x, const unsigned char jd[CF_DIGEST],
         g->newest = t;
     u = cf_uses(g);
     for (uint32_t i = 0; i < g->n; i++) {
-        if (memcmp(u[i].td, td, CF_DIGEST) == 0) {
+        if (memcmp(u[i].td, td, TG_CF_DIGEST) == 0) {
             if (t > u[i].last)
                 u[i].last = t;
             return 0;
         }
     }
-    if (g->n == CF_GROUP_MAX) {
-        /* full: td replaces the oldest use if it is later (struct cf_index) */
+    if (g->n == TG_CF_GROUP_MAX) {
+        /* full: td replaces the oldest use if it is later (struct tg_cf_index)
+         */
         uint32_t min = 0;
 
         for (uint32_t i = 1; i < g->n; i++)
             if (u[i].last < u[min].last)
                 min = i;
         if (t > u[min].last) {
-            memcpy(u[min].td, td, CF_DIGEST);
+            memcpy(u[min].td, td, TG_CF_DIGEST);
             u[min].last = t;
         }
         return 0;
@@ -317,7 +320,7 @@ int tg_cf_add(struct cf_index *x, const unsigned char jd[CF_DIGEST],
         g = &x->g[gi];
         u = g->more;
     }
-    memcpy(u[g->n].td, td, CF_DIGEST);
+    memcpy(u[g->n].td, td, TG_CF_DIGEST);
     u[g->n].last = t;
     g->n++;
     return 0;
@@ -325,16 +328,16 @@ int tg_cf_add(struct cf_index *x, const unsigned char jd[CF_DIGEST],
 
 /*
  * The count of tickets other than td that used jd at or after since, at
- * most COPY_LIMIT, from the index. Returns 1 with *out, or 0 when the index
- * cannot tell (stale, invalid, or the justification may have been dropped):
- * the caller asks SQLite, and with *reload set, hands the uses it reads to
- * tg_cf_reload with *drops.
+ * most TG_CF_COPY_LIMIT, from the index. Returns 1 with *out, or 0 when the
+ * index cannot tell (stale, invalid, or the justification may have been
+ * dropped): the caller asks SQLite, and with *reload set, hands the uses it
+ * reads to tg_cf_reload with *drops.
  */
-int tg_cf_count(struct cf_index *x, const unsigned char jd[CF_DIGEST],
-                const unsigned char td[CF_DIGEST], int64_t since, long *out,
+int tg_cf_count(struct tg_cf_index *x, const unsigned char jd[TG_CF_DIGEST],
+                const unsigned char td[TG_CF_DIGEST], int64_t since, long *out,
                 int *reload, uint64_t *drops)
 {
-    struct cf_group *g;
+    struct tg_cf_group *g;
     int64_t now = tg_cf_clock();
     long n = 0;
     int ok = 0;
@@ -342,7 +345,7 @@ int tg_cf_count(struct cf_index *x, const unsigned char jd[CF_DIGEST],
     *reload = 0;
     pthread_mutex_lock(&x->mu);
     *drops = x->drops;
-    if (!x->valid || now - x->synced_ms > CF_FRESH_MS)
+    if (!x->valid || now - x->synced_ms > TG_CF_FRESH_MS)
         goto out;
     g = cf_find(x, jd);
     if (g ? !g->complete : cf_is_gone(x, jd)) {
@@ -353,10 +356,10 @@ int tg_cf_count(struct cf_index *x, const unsigned char jd[CF_DIGEST],
     if (!g)
         goto out;
     {
-        const struct cf_use *u = cf_uses(g);
+        const struct tg_cf_use *u = cf_uses(g);
 
-        for (uint32_t i = 0; i < g->n && n < COPY_LIMIT; i++)
-            if (u[i].last >= since && memcmp(u[i].td, td, CF_DIGEST) != 0)
+        for (uint32_t i = 0; i < g->n && n < TG_CF_COPY_LIMIT; i++)
+            if (u[i].last >= since && memcmp(u[i].td, td, TG_CF_DIGEST) != 0)
                 n++;
     }
 out:
@@ -367,17 +370,17 @@ out:
 }
 
 /*
- * Merges the latest uses of jd read from just_use (at most CF_GROUP_MAX,
+ * Merges the latest uses of jd read from just_use (at most TG_CF_GROUP_MAX,
  * newest first) into its group and marks it complete. Commits after that
  * read added their uses to the group themselves, and adding a use twice
  * changes nothing, so the group then holds every use; unless a group was
  * dropped since tg_cf_count gave drops (it could have been this one, with a
  * use the read missed), and then it stays as it was: incomplete.
  */
-void tg_cf_reload(struct cf_index *x, const unsigned char jd[CF_DIGEST],
-                  const struct cf_use *u, size_t n, uint64_t drops)
+void tg_cf_reload(struct tg_cf_index *x, const unsigned char jd[TG_CF_DIGEST],
+                  const struct tg_cf_use *u, size_t n, uint64_t drops)
 {
-    struct cf_group *g;
+    struct tg_cf_group *g;
 
     pthread_mutex_lock(&x->mu);
     for (size_t i = 0; i < n && x->valid && x->drops == drops; i++)
@@ -390,10 +393,10 @@ void tg_cf_reload(struct cf_index *x, const unsigned char jd[CF_DIGEST],
 
 /* Adds one row (justification, ticket, time) read from the store: 0, or
  * TG_EIO / TG_ENOMEM (the index is then invalid). */
-int tg_cf_add_text(struct cf_index *x, const char *just, const char *ticket,
+int tg_cf_add_text(struct tg_cf_index *x, const char *just, const char *ticket,
                    int64_t t)
 {
-    unsigned char jd[CF_DIGEST], td[CF_DIGEST];
+    unsigned char jd[TG_CF_DIGEST], td[TG_CF_DIGEST];
 
     if (!just || !ticket || tg_cf_digest(just, jd) ||
         tg_cf_digest(ticket, td)) {

@@ -10,9 +10,9 @@
 
 /* Copy-forward counts stop here: the rule needs "at least max_reuse", and a
  * bound keeps the per-request cost constant. */
-#define COPY_LIMIT 1000
+#define TG_CF_COPY_LIMIT 1000
 
-/* The copy-forward index (struct cf_index): digest bytes kept; groups
+/* The copy-forward index (struct tg_cf_index): digest bytes kept; groups
  * (justifications) held, a power of two; ticket slots beyond each group's
  * first; tickets per group; the gone filter (512 KiB, 4 probes: under 0.3%
  * false "gone" up to 250,000 dropped justifications, and a false "gone"
@@ -23,14 +23,14 @@
  * held 4.6 MB after a 60 s soak of distinct justifications and took the
  * server past its 32 MB; a justification dropped from it is counted by
  * the database (one indexed read), which the gone filter makes rare. */
-#define CF_DIGEST 16
-#define CF_GROUPS_MAX 32768u
-#define CF_BUCKETS CF_GROUPS_MAX
-#define CF_USES_MAX 131072u
-#define CF_GROUP_MAX (COPY_LIMIT + 1)
-#define CF_GONE_BITS (1u << 22)
-#define CF_GONE_K 4
-#define CF_FRESH_MS 50
+#define TG_CF_DIGEST 16
+#define TG_CF_GROUPS_MAX 32768u
+#define TG_CF_BUCKETS TG_CF_GROUPS_MAX
+#define TG_CF_USES_MAX 131072u
+#define TG_CF_GROUP_MAX (TG_CF_COPY_LIMIT + 1)
+#define TG_CF_GONE_BITS (1u << 22)
+#define TG_CF_GONE_K 4
+#define TG_CF_FRESH_MS 50
 
 /*
  * The copy-forward index: just_use in memory, so that counting (once per
@@ -38,12 +38,12 @@
  * justification (by digest) holding its tickets (by digest) with their
  * latest use, exactly as just_use has them, except:
  *
- * - A group keeps at most COPY_LIMIT + 1 tickets, the latest ones. That
- *   changes no answer: counts stop at COPY_LIMIT, and a ticket dropped for
- *   a later one can only matter when all COPY_LIMIT + 1 kept are in the
- *   window too (so the count is COPY_LIMIT anyway).
- * - Memory is bounded: at most CF_GROUPS_MAX groups and CF_USES_MAX ticket
- *   slots beyond each group's first. Past that, the group least recently
+ * - A group keeps at most TG_CF_COPY_LIMIT + 1 tickets, the latest ones. That
+ *   changes no answer: counts stop at TG_CF_COPY_LIMIT, and a ticket dropped
+ * for a later one can only matter when all TG_CF_COPY_LIMIT + 1 kept are in the
+ *   window too (so the count is TG_CF_COPY_LIMIT anyway).
+ * - Memory is bounded: at most TG_CF_GROUPS_MAX groups and TG_CF_USES_MAX
+ * ticket slots beyond each group's first. Past that, the group least recently
  *   used of a few sampled is dropped and its digest set in the `gone` Bloom
  *   filter; a justification that may be gone is counted by the database
  *   instead (so is any justification when the filter says so by mistake,
@@ -57,20 +57,20 @@
  *   writing the same chain from the next commit on (each transaction reads
  *   the records appended since the last: SQLite's writer.c, PostgreSQL's
  *   pg.c, which does it under the chain's lock). The index is used only
- *   while a commit happened within CF_FRESH_MS: an idle server counts by
+ *   while a commit happened within TG_CF_FRESH_MS: an idle server counts by
  *   the database, so another process's records are seen at most
- *   CF_FRESH_MS late.
+ *   TG_CF_FRESH_MS late.
  *
  * Digests are the first 16 bytes of SHA-256: a collision is as unlikely as
  * one in the chain itself.
  */
-struct cf_use {
-    unsigned char td[CF_DIGEST];
+struct tg_cf_use {
+    unsigned char td[TG_CF_DIGEST];
     int64_t last;
 };
 
-struct cf_group {
-    unsigned char jd[CF_DIGEST];
+struct tg_cf_group {
+    unsigned char jd[TG_CF_DIGEST];
     int64_t newest;  /* latest use of any ticket: the eviction order */
     uint32_t next;   /* bucket chain: index + 1, 0 ends it */
     uint32_t n, cap; /* cap 1: the one use is `one`, else `more` */
@@ -78,21 +78,21 @@ struct cf_group {
      * one that had been dropped before (its older uses are only in
      * just_use) until a count reloads them (tg_cf_reload). */
     int complete;
-    struct cf_use one;
-    struct cf_use *more;
+    struct tg_cf_use one;
+    struct tg_cf_use *more;
 };
 
-struct cf_index {
+struct tg_cf_index {
     pthread_mutex_t mu; /* held for a count or an update, both short */
     /* 0: an allocation failed; the database counts. Atomic: the writer
      * reads it outside mu before a commit (tg_cf_reload may clear it
      * meanwhile). */
     atomic_int valid;
-    struct cf_group *g;
+    struct tg_cf_group *g;
     uint32_t n, cap;     /* groups used and allocated */
-    uint32_t *bucket;    /* CF_BUCKETS heads: group index + 1 */
+    uint32_t *bucket;    /* TG_CF_BUCKETS heads: group index + 1 */
     size_t n_more;       /* cf_use slots in every group's `more` */
-    unsigned char *gone; /* CF_GONE_BITS bits, allocated on first drop */
+    unsigned char *gone; /* TG_CF_GONE_BITS bits, allocated on first drop */
     uint64_t drops;      /* groups dropped so far */
     int64_t seq;         /* records up to this seq are in the index */
     int64_t synced_ms;   /* monotonic ms of the last commit (or load) */
@@ -100,27 +100,27 @@ struct cf_index {
 };
 
 /* One use read from the store: its digests and time. */
-struct cf_row {
-    unsigned char jd[CF_DIGEST], td[CF_DIGEST];
+struct tg_cf_row {
+    unsigned char jd[TG_CF_DIGEST], td[TG_CF_DIGEST];
     int64_t t;
 };
 
 /* ---- cfindex.c (each contract is at its definition) */
-int tg_cf_digest(const char *s, unsigned char out[CF_DIGEST]);
-int tg_cf_init(struct cf_index *x);
-void tg_cf_cleanup(struct cf_index *x);
-int tg_cf_add(struct cf_index *x, const unsigned char jd[CF_DIGEST],
-              const unsigned char td[CF_DIGEST], int64_t t);
-int tg_cf_add_text(struct cf_index *x, const char *just, const char *ticket,
+int tg_cf_digest(const char *s, unsigned char out[TG_CF_DIGEST]);
+int tg_cf_init(struct tg_cf_index *x);
+void tg_cf_cleanup(struct tg_cf_index *x);
+int tg_cf_add(struct tg_cf_index *x, const unsigned char jd[TG_CF_DIGEST],
+              const unsigned char td[TG_CF_DIGEST], int64_t t);
+int tg_cf_add_text(struct tg_cf_index *x, const char *just, const char *ticket,
                    int64_t t);
 /* Monotonic milliseconds, the clock of synced_ms. */
 int64_t tg_cf_clock(void);
-void tg_cf_synced(struct cf_index *x, int64_t seq, int64_t at_ms);
-void tg_cf_behind(struct cf_index *x, int64_t seq);
-int tg_cf_count(struct cf_index *x, const unsigned char jd[CF_DIGEST],
-                const unsigned char td[CF_DIGEST], int64_t since, long *out,
+void tg_cf_synced(struct tg_cf_index *x, int64_t seq, int64_t at_ms);
+void tg_cf_behind(struct tg_cf_index *x, int64_t seq);
+int tg_cf_count(struct tg_cf_index *x, const unsigned char jd[TG_CF_DIGEST],
+                const unsigned char td[TG_CF_DIGEST], int64_t since, long *out,
                 int *reload, uint64_t *drops);
-void tg_cf_reload(struct cf_index *x, const unsigned char jd[CF_DIGEST],
-                  const struct cf_use *u, size_t n, uint64_t drops);
+void tg_cf_reload(struct tg_cf_index *x, const unsigned char jd[TG_CF_DIGEST],
+                  const struct tg_cf_use *u, size_t n, uint64_t drops);
 
 #endif

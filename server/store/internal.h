@@ -80,7 +80,7 @@
  *
  * Reads use a small pool of read-only connections: WAL readers do not block
  * the writer. Copy-forward counts, one per gated request, come from an index
- * in memory that the writer keeps up to date (struct cf_index).
+ * in memory that the writer keeps up to date (struct tg_cf_index).
  */
 
 #include "server/store/backend.h"
@@ -191,7 +191,7 @@ struct pending {
     /* Copy-forward digests of r's justification and ticket, computed by
      * the appender so that the writer does not. has_cf: r carries a
      * justification. */
-    unsigned char jd[CF_DIGEST], td[CF_DIGEST];
+    unsigned char jd[TG_CF_DIGEST], td[TG_CF_DIGEST];
     int has_cf;
     int jti_only; /* tg_evidence_bind_jti: no record, only r's jti */
     /* outbox.c: run inside the batch's transaction, after the item's own
@@ -306,7 +306,7 @@ struct tg_sq {
     int mt_started;
     pthread_t mt;
 
-    struct cf_index cf;
+    struct tg_cf_index cf;
 
     pthread_mutex_t pool_mu;
     int pool_inited;

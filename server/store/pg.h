@@ -89,7 +89,7 @@ struct tg_pg_item {
     int jti_only; /* tg_evidence_bind_jti */
     /* r's justification and ticket digests, computed by the appender (the
      * copy-forward index's, after COMMIT); has_cf: r has a justification */
-    unsigned char jd[CF_DIGEST], td[CF_DIGEST];
+    unsigned char jd[TG_CF_DIGEST], td[TG_CF_DIGEST];
     int has_cf;
     /* run inside the batch's transaction (pgoutbox.c), after the item's
      * record, or alone; returns the item's rc (TG_EIO/TG_EBUSY: the batch
@@ -145,7 +145,7 @@ struct tg_pg {
 
     /* Counts answered without the database while fresh (pgcfindex.c);
      * the hash of the record at cf.seq (writer only, after the load). */
-    struct cf_index cf;
+    struct tg_cf_index cf;
     char cf_hash[65];
 };
 
@@ -154,7 +154,7 @@ struct tg_pg {
  * TG_PG_CF_FOREIGN_MAX a transaction. */
 #define TG_PG_CF_FOREIGN_MAX 512
 struct tg_pg_foreign {
-    struct cf_row *v;
+    struct tg_cf_row *v;
     size_t n, cap;
     int64_t from, upto; /* read after seq from, up to seq upto */
     char upto_hash[65]; /* the record's at upto */

@@ -20,7 +20,7 @@
  * once it holds the chain's lock (so nothing is appended meanwhile), reads
  * the records appended since the index's seq (tg_pg_cf_foreign_sql, in the
  * round trip that takes the lock), and after COMMIT they go in with the
- * batch's own. So a replica that committed within CF_FRESH_MS counts every
+ * batch's own. So a replica that committed within TG_CF_FRESH_MS counts every
  * record up to its commit; an idle one asks the database. Past
  * TG_PG_CF_FOREIGN_MAX records behind (a replica that was idle while
  * another wrote), it catches up by that many a transaction and asks the
@@ -52,7 +52,7 @@ atomic_int tg_pg_test_db_counts;
 /* Row callback of tg_pg_cf_load: one just_use row into the index. */
 static int load_row(void *ctx, const PGresult *res, int row)
 {
-    struct cf_index *x = ctx;
+    struct tg_cf_index *x = ctx;
 
     if (PQgetisnull(res, row, 0) || PQgetisnull(res, row, 1))
         return 0;
@@ -72,7 +72,7 @@ static int load_row(void *ctx, const PGresult *res, int row)
  */
 int tg_pg_cf_load(struct tg_pg *e, PGconn *db)
 {
-    struct cf_index *x = &e->cf;
+    struct tg_cf_index *x = &e->cf;
     /* no record appended after the snapshot is in it: the clock before */
     int64_t at = tg_cf_clock(), seq = 0;
     PGresult *res;
@@ -138,7 +138,7 @@ int tg_pg_cf_foreign(struct tg_pg_foreign *f, const PGresult *res, int64_t head,
     f->upto = f->whole ? head : f->from + TG_PG_CF_FOREIGN_MAX;
     f->upto_hash[0] = '\0';
     if ((size_t)rows > f->cap) {
-        struct cf_row *v = realloc(f->v, (size_t)rows * sizeof *v);
+        struct tg_cf_row *v = realloc(f->v, (size_t)rows * sizeof *v);
 
         if (!v)
             return TG_ENOMEM;
@@ -148,7 +148,7 @@ int tg_pg_cf_foreign(struct tg_pg_foreign *f, const PGresult *res, int64_t head,
     for (int i = 0; i < rows; i++) {
         int64_t seq = tg_pg_i64(res, i, 0);
         const char *h = PQgetvalue(res, i, 1);
-        struct cf_row *r = &f->v[f->n];
+        struct tg_cf_row *r = &f->v[f->n];
 
         if (PQgetlength(res, i, 1) != 64)
             f->broken = 1;
@@ -190,7 +190,7 @@ void tg_pg_cf_index(struct tg_pg *e, const struct tg_pg_foreign *f,
                     const struct tg_pg_item *batch, int64_t seq,
                     const char *hash, int64_t at_ms)
 {
-    struct cf_index *x = &e->cf;
+    struct tg_cf_index *x = &e->cf;
 
     if (!atomic_load(&x->valid))
         return;
@@ -230,7 +230,7 @@ void tg_pg_cf_index(struct tg_pg *e, const struct tg_pg_foreign *f,
 int tg_pg_cf_count(struct tg_pg *e, const char *justification_norm,
                    const char *ticket, int64_t since, long *out)
 {
-    unsigned char jd[CF_DIGEST], td[CF_DIGEST];
+    unsigned char jd[TG_CF_DIGEST], td[TG_CF_DIGEST];
     uint64_t drops;
     int reload;
 

@@ -240,7 +240,7 @@ int tg_pg_find_jti(struct tg_pg *e, const char *source, const char *jti,
  * meanwhile leads the next batch. Every process's records count, from
  * the one table all of them write. Only the counts the replica's
  * copy-forward index cannot answer come here (pgcfindex.c): a replica
- * idle for CF_FRESH_MS, a justification dropped from the index.
+ * idle for TG_CF_FRESH_MS, a justification dropped from the index.
  */
 #define RD_MAX 64
 #define RD_STMT "tg_copy_forward"

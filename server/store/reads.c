@@ -212,26 +212,26 @@ int tg_sq_find_jti(struct tg_sq *e, const char *source,
  * failure only leaves the index as it was). */
 static void reload_uses(struct tg_sq *e, struct rconn *c,
                         const char *justification_norm,
-                        const unsigned char jd[CF_DIGEST], uint64_t drops)
+                        const unsigned char jd[TG_CF_DIGEST], uint64_t drops)
 {
-    struct cf_use *u = NULL;
+    struct tg_cf_use *u = NULL;
     sqlite3_stmt *st;
     size_t n = 0;
     int rc = SQLITE_DONE;
 
     if (rconn_stmt(c, Q_USES, &st) ||
-        !(u = malloc(CF_GROUP_MAX * sizeof *u)))
+        !(u = malloc(TG_CF_GROUP_MAX * sizeof *u)))
         goto out;
     sqlite3_bind_text(st, 1, justification_norm, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 2, CF_GROUP_MAX);
-    while (n < CF_GROUP_MAX && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    sqlite3_bind_int(st, 2, TG_CF_GROUP_MAX);
+    while (n < TG_CF_GROUP_MAX && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *t = (const char *)sqlite3_column_text(st, 0);
 
         if (!t || tg_cf_digest(t, u[n].td))
             break;
         u[n++].last = sqlite3_column_int64(st, 1);
     }
-    if (rc == SQLITE_DONE || n == CF_GROUP_MAX)
+    if (rc == SQLITE_DONE || n == TG_CF_GROUP_MAX)
         tg_cf_reload(&e->cf, jd, u, n, drops);
     stmt_done(st);
 out:
@@ -243,7 +243,7 @@ int tg_sq_copy_forward_count(struct tg_sq *e,
                                    const char *ticket, int64_t since,
                                    long *out)
 {
-    unsigned char jd[CF_DIGEST], td[CF_DIGEST];
+    unsigned char jd[TG_CF_DIGEST], td[TG_CF_DIGEST];
     struct rconn *c = NULL;
     sqlite3_stmt *st;
     uint64_t drops = 0;
@@ -257,7 +257,7 @@ int tg_sq_copy_forward_count(struct tg_sq *e,
     }
     if (!ticket)
         ticket = "";
-    /* The index answers without a read whenever it can (struct cf_index);
+    /* The index answers without a read whenever it can (struct tg_cf_index);
      * SQLite's answer is the same, only dearer. */
     if (tg_cf_digest(justification_norm, jd) == 0 &&
         tg_cf_digest(ticket, td) == 0 &&
@@ -270,7 +270,7 @@ int tg_sq_copy_forward_count(struct tg_sq *e,
     sqlite3_bind_text(st, 1, justification_norm, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, since);
     sqlite3_bind_text(st, 3, ticket, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 4, COPY_LIMIT);
+    sqlite3_bind_int(st, 4, TG_CF_COPY_LIMIT);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         int64_t n = sqlite3_column_int64(st, 0);
@@ -432,7 +432,7 @@ int tg_sq_get_entry(struct tg_sq *e, const char *kind,
  */
 int tg_sq_cf_load(struct tg_sq *e, sqlite3 *db)
 {
-    struct cf_index *x = &e->cf;
+    struct tg_cf_index *x = &e->cf;
     sqlite3_stmt *st = NULL;
     int rc;
 
@@ -455,8 +455,8 @@ int tg_sq_cf_load(struct tg_sq *e, sqlite3 *db)
     x->valid = 1;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         tg_cf_add_text(x, (const char *)sqlite3_column_text(st, 0),
-                    (const char *)sqlite3_column_text(st, 1),
-                    sqlite3_column_int64(st, 2));
+                       (const char *)sqlite3_column_text(st, 1),
+                       sqlite3_column_int64(st, 2));
     rc = rc == SQLITE_DONE ? 0 : tg_sq_map(rc);
     tg_cf_synced(x, x->seq, tg_cf_clock());
 out:
@@ -466,4 +466,3 @@ out:
         x->valid = 0;
     return rc;
 }
-

@@ -41,7 +41,7 @@ const char tg_sq_schema[] =
     /* Copy-forward uses, derived from records (so not part of the chain):
      * one row per justification and ticket with its latest use, however
      * often one ticket was re-evaluated. The counts themselves come from
-     * the index in memory (struct cf_index) that this table fills at open;
+     * the index in memory (struct tg_cf_index) that this table fills at open;
      * SQLite counts here only for what that index cannot answer. No
      * (just_norm, last_time) index: it cost a page write per record, for
      * reads that now seldom happen. */

@@ -497,9 +497,9 @@ static int write_id_next(struct wconn *w, uint64_t id_next)
  * the caller frees) and *n, or the failure.
  */
 static int read_foreign(struct wconn *w, int64_t from, int64_t to,
-                        struct cf_row **out, size_t *n)
+                        struct tg_cf_row **out, size_t *n)
 {
-    struct cf_row *v = NULL;
+    struct tg_cf_row *v = NULL;
     size_t cap = 0;
     int rc;
 
@@ -513,7 +513,7 @@ static int read_foreign(struct wconn *w, int64_t from, int64_t to,
 
         if (*n == cap) {
             size_t ncap = cap ? cap * 2 : 64;
-            struct cf_row *nv = realloc(v, ncap * sizeof *nv);
+            struct tg_cf_row *nv = realloc(v, ncap * sizeof *nv);
 
             if (!nv) {
                 rc = SQLITE_NOMEM;
@@ -522,7 +522,8 @@ static int read_foreign(struct wconn *w, int64_t from, int64_t to,
             v = nv;
             cap = ncap;
         }
-        if (!j || !t || tg_cf_digest(j, v[*n].jd) || tg_cf_digest(t, v[*n].td)) {
+        if (!j || !t || tg_cf_digest(j, v[*n].jd) ||
+            tg_cf_digest(t, v[*n].td)) {
             rc = SQLITE_NOMEM;
             break;
         }
@@ -703,7 +704,7 @@ static int batch_files(struct tg_sq *e, struct wconn *w)
  * batch go into the copy-forward index, which is fresh up to seq unless
  * some were missed. */
 static void batch_index(struct tg_sq *e, struct pending *batch,
-                        const struct cf_row *foreign, size_t n_foreign,
+                        const struct tg_cf_row *foreign, size_t n_foreign,
                         int missed, int64_t seq, int64_t at_ms)
 {
     pthread_mutex_lock(&e->cf.mu);
@@ -724,7 +725,7 @@ int tg_sq_commit_batch(struct tg_sq *e, struct pending *batch,
                  int force)
 {
     struct wconn *w = &e->w;
-    struct cf_row *foreign = NULL;
+    struct tg_cf_row *foreign = NULL;
     size_t n_foreign = 0;
     uint64_t ids = atomic_load(&e->next_id), reserve = 0;
     char hash[65];
@@ -741,7 +742,7 @@ int tg_sq_commit_batch(struct tg_sq *e, struct pending *batch,
     if ((rc = read_head(w, &seq, hash)))
         goto rollback;
     /* Records another process appended since our last commit; without
-     * them the index would miss uses (see struct cf_index). */
+     * them the index would miss uses (see struct tg_cf_index). */
     if (e->cf.valid && seq > e->cf.seq &&
         read_foreign(w, e->cf.seq, seq, &foreign, &n_foreign))
         missed = 1;

@@ -6,6 +6,7 @@
 
 void tg_thread_name(const char *name)
 {
-    /* prctl, not pthread_setname_np: the build is POSIX, not GNU */
+    /* prctl (Linux, as the server is): pthread_setname_np is declared
+     * only with _GNU_SOURCE, which the build does not define */
     (void)prctl(PR_SET_NAME, name, 0, 0, 0);
 }

@@ -70,12 +70,17 @@ FIELDS = [cf("customfield_10050", "textarea"), cf("customfield_10051", "userpick
           cf("customfield_10059", "userpicker"), cf("customfield_10061", "datetime"),
           cf("customfield_10062", "cascadingselect"), cf("customfield_10063", "float")]
 
-// Midnight of the day `offset` days from today, in the server's zone: how
-// Jira keeps a Date Picker value.
+// The day `offset` days after today's date in UTC, at midnight in the
+// server's zone: how Jira keeps a Date Picker value. UTC's date, not the
+// server's: a plain date ends at 23:59:59 UTC (TICKET.md), so between
+// midnight in Berlin and midnight UTC, 179 days after Berlin's today was
+// 180 after UTC's, and the test's "179 days allowed" failed at 23:10 UTC.
 Timestamp dayStart(int offset) {
+    def utc = Calendar.getInstance(TimeZone.getTimeZone("UTC"))
+    utc.add(Calendar.DATE, offset)
     def c = Calendar.getInstance()
-    c.set(Calendar.HOUR_OF_DAY, 0); c.set(Calendar.MINUTE, 0); c.set(Calendar.SECOND, 0); c.set(Calendar.MILLISECOND, 0)
-    c.add(Calendar.DATE, offset)
+    c.clear()
+    c.set(utc.get(Calendar.YEAR), utc.get(Calendar.MONTH), utc.get(Calendar.DAY_OF_MONTH), 0, 0, 0)
     new Timestamp(c.timeInMillis)
 }
 String dayText(int offset) { dayStart(offset).format("yyyy-MM-dd", TimeZone.getDefault()) }

@@ -327,22 +327,27 @@ int tg_cf_add(struct tg_cf_index *x, const unsigned char jd[TG_CF_DIGEST],
 }
 
 /*
- * The count of tickets other than td that used jd at or after since, at
- * most TG_CF_COPY_LIMIT, from the index. Returns 1 with *out, or 0 when the
+ * The count of tickets other than ticket that used the normalised
+ * justification just at or after since, at most TG_CF_COPY_LIMIT, from the
+ * index; jd is set to just's digest. Returns 1 with *out, or 0 when the
  * index cannot tell (stale, invalid, or the justification may have been
- * dropped): the caller asks SQLite, and with *reload set, hands the uses it
- * reads to tg_cf_reload with *drops.
+ * dropped): the caller asks the database, and with *reload set may hand the
+ * uses it reads to tg_cf_reload with jd and *drops.
  */
-int tg_cf_count(struct tg_cf_index *x, const unsigned char jd[TG_CF_DIGEST],
-                const unsigned char td[TG_CF_DIGEST], int64_t since, long *out,
+int tg_cf_count(struct tg_cf_index *x, const char *just, const char *ticket,
+                int64_t since, long *out, unsigned char jd[TG_CF_DIGEST],
                 int *reload, uint64_t *drops)
 {
+    unsigned char td[TG_CF_DIGEST];
     struct tg_cf_group *g;
     int64_t now = tg_cf_clock();
     long n = 0;
     int ok = 0;
 
     *reload = 0;
+    *drops = 0;
+    if (tg_cf_digest(just, jd) || tg_cf_digest(ticket, td))
+        return 0;
     pthread_mutex_lock(&x->mu);
     *drops = x->drops;
     if (!x->valid || now - x->synced_ms > TG_CF_FRESH_MS)

@@ -117,8 +117,8 @@ int tg_cf_add_text(struct tg_cf_index *x, const char *just, const char *ticket,
 int64_t tg_cf_clock(void);
 void tg_cf_synced(struct tg_cf_index *x, int64_t seq, int64_t at_ms);
 void tg_cf_behind(struct tg_cf_index *x, int64_t seq);
-int tg_cf_count(struct tg_cf_index *x, const unsigned char jd[TG_CF_DIGEST],
-                const unsigned char td[TG_CF_DIGEST], int64_t since, long *out,
+int tg_cf_count(struct tg_cf_index *x, const char *just, const char *ticket,
+                int64_t since, long *out, unsigned char jd[TG_CF_DIGEST],
                 int *reload, uint64_t *drops);
 void tg_cf_reload(struct tg_cf_index *x, const unsigned char jd[TG_CF_DIGEST],
                   const struct tg_cf_use *u, size_t n, uint64_t drops);

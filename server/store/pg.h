@@ -238,8 +238,6 @@ int tg_pg_cf_foreign(struct tg_pg_foreign *f, const PGresult *res,
 void tg_pg_cf_index(struct tg_pg *e, const struct tg_pg_foreign *f,
                     const struct tg_pg_item *batch, int64_t seq,
                     const char *hash, int64_t at_ms);
-int tg_pg_cf_count(struct tg_pg *e, const char *justification_norm,
-                   const char *ticket, int64_t since, long *out);
 
 /* ---- pgoutbox.c */
 int tg_pg_outbox_insert(PGconn *db, const struct tg_evidence_record *r);

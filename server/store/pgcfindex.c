@@ -224,17 +224,3 @@ void tg_pg_cf_index(struct tg_pg *e, const struct tg_pg_foreign *f,
     }
     pthread_mutex_unlock(&x->mu);
 }
-
-/* The count from the index: 1 with *out, or 0 when the database must
- * answer (the index stale, invalid, or the justification dropped). */
-int tg_pg_cf_count(struct tg_pg *e, const char *justification_norm,
-                   const char *ticket, int64_t since, long *out)
-{
-    unsigned char jd[TG_CF_DIGEST], td[TG_CF_DIGEST];
-    uint64_t drops;
-    int reload;
-
-    return tg_cf_digest(justification_norm, jd) == 0 &&
-           tg_cf_digest(ticket, td) == 0 &&
-           tg_cf_count(&e->cf, jd, td, since, out, &reload, &drops);
-}

@@ -472,8 +472,11 @@ static int rd_wait(struct tg_pg *e, struct tg_pg_read *r)
 int tg_pg_copy_forward_count(struct tg_pg *e, const char *justification_norm,
                              const char *ticket, int64_t since, long *out)
 {
+    unsigned char jd[TG_CF_DIGEST];
+    uint64_t drops;
     char s[24];
     struct tg_pg_read r;
+    int reload;
 
     if (!e || !out)
         return TG_EINVAL;
@@ -488,7 +491,10 @@ int tg_pg_copy_forward_count(struct tg_pg *e, const char *justification_norm,
     r.v[1] = s;
     r.since = since;
     r.v[2] = ticket ? ticket : "";
-    if (tg_pg_cf_count(e, justification_norm, r.v[2], since, out))
+    /* the replica's index first (pgcfindex.c); not its reload (SQLite's):
+     * a justification dropped from it goes on being read here */
+    if (tg_cf_count(&e->cf, justification_norm, r.v[2], since, out, jd,
+                    &reload, &drops))
         return 0;
     atomic_fetch_add(&tg_pg_test_db_counts, 1);
     if (rd_wait(e, &r))

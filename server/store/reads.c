@@ -243,7 +243,7 @@ int tg_sq_copy_forward_count(struct tg_sq *e,
                                    const char *ticket, int64_t since,
                                    long *out)
 {
-    unsigned char jd[TG_CF_DIGEST], td[TG_CF_DIGEST];
+    unsigned char jd[TG_CF_DIGEST];
     struct rconn *c = NULL;
     sqlite3_stmt *st;
     uint64_t drops = 0;
@@ -259,9 +259,8 @@ int tg_sq_copy_forward_count(struct tg_sq *e,
         ticket = "";
     /* The index answers without a read whenever it can (struct tg_cf_index);
      * SQLite's answer is the same, only dearer. */
-    if (tg_cf_digest(justification_norm, jd) == 0 &&
-        tg_cf_digest(ticket, td) == 0 &&
-        tg_cf_count(&e->cf, jd, td, since, out, &reload, &drops))
+    if (tg_cf_count(&e->cf, justification_norm, ticket, since, out, jd,
+                    &reload, &drops))
         return 0;
     if ((rc = rconn_get(e, &c)))
         return TG_EIO;
@@ -433,6 +432,8 @@ int tg_sq_get_entry(struct tg_sq *e, const char *kind,
 int tg_sq_cf_load(struct tg_sq *e, sqlite3 *db)
 {
     struct tg_cf_index *x = &e->cf;
+    /* no record appended after the snapshot is in it: the clock before */
+    int64_t at = tg_cf_clock();
     sqlite3_stmt *st = NULL;
     int rc;
 
@@ -458,7 +459,7 @@ int tg_sq_cf_load(struct tg_sq *e, sqlite3 *db)
                        (const char *)sqlite3_column_text(st, 1),
                        sqlite3_column_int64(st, 2));
     rc = rc == SQLITE_DONE ? 0 : tg_sq_map(rc);
-    tg_cf_synced(x, x->seq, tg_cf_clock());
+    tg_cf_synced(x, x->seq, at);
 out:
     sqlite3_finalize(st);
     tg_sq_exec(db, "COMMIT");

@@ -67,6 +67,7 @@ int tg_cf_init(struct tg_cf_index *x)
         return TG_ENOMEM;
     }
     x->rng = 0x9e3779b97f4a7c15ULL ^ (uint64_t)tg_cf_clock();
+    x->horizon = INT64_MIN;
     return 0;
 }
 
@@ -353,7 +354,10 @@ int tg_cf_count(struct tg_cf_index *x, const char *just, const char *ticket,
     if (!x->valid || now - x->synced_ms > TG_CF_FRESH_MS)
         goto out;
     g = cf_find(x, jd);
-    if (g ? !g->complete : cf_is_gone(x, jd)) {
+    /* a window the index may miss uses of: dropped ones, or (before the
+     * horizon) the load's left-outs, unless the group was reloaded whole */
+    if ((g ? !g->complete : cf_is_gone(x, jd)) ||
+        (x->horizon != INT64_MIN && since <= x->horizon && !(g && g->whole))) {
         *reload = 1;
         goto out;
     }
@@ -376,23 +380,32 @@ out:
 
 /*
  * Merges the latest uses of jd read from just_use (at most TG_CF_GROUP_MAX,
- * newest first) into its group and marks it complete. Commits after that
- * read added their uses to the group themselves, and adding a use twice
- * changes nothing, so the group then holds every use; unless a group was
- * dropped since tg_cf_count gave drops (it could have been this one, with a
- * use the read missed), and then it stays as it was: incomplete.
+ * newest first) into its group and marks it complete and whole (before
+ * the horizon too). Commits after that read added their uses to the group
+ * themselves, and adding a use twice changes nothing, so the group then
+ * holds every use; unless a group was dropped since tg_cf_count gave
+ * drops (it could have been this one, with a use the read missed), and
+ * then it stays as it was: incomplete. The merge's own adds may drop
+ * other groups to make room (in a full index, the first add of a
+ * justification not held always does): no reason to leave this one
+ * incomplete (it was left so, and the next count read the store again);
+ * this one dropped meanwhile is, and then it is not marked.
  */
 void tg_cf_reload(struct tg_cf_index *x, const unsigned char jd[TG_CF_DIGEST],
                   const struct tg_cf_use *u, size_t n, uint64_t drops)
 {
     struct tg_cf_group *g;
+    size_t i = 0;
 
     pthread_mutex_lock(&x->mu);
-    for (size_t i = 0; i < n && x->valid && x->drops == drops; i++)
-        if (tg_cf_add(x, jd, u[i].td, u[i].last))
+    if (!x->valid || x->drops != drops)
+        goto out;
+    for (; i < n && x->valid; i++)
+        if (tg_cf_add(x, jd, u[i].td, u[i].last) || !cf_find(x, jd))
             break;
-    if (x->valid && n > 0 && x->drops == drops && (g = cf_find(x, jd)))
-        g->complete = 1;
+    if (i == n && n > 0 && x->valid && (g = cf_find(x, jd)))
+        g->complete = g->whole = 1;
+out:
     pthread_mutex_unlock(&x->mu);
 }
 
@@ -409,4 +422,67 @@ int tg_cf_add_text(struct tg_cf_index *x, const char *just, const char *ticket,
         return TG_EIO;
     }
     return tg_cf_add(x, jd, td, t);
+}
+
+/* ------------------------------------------------ the horizon of a load */
+
+/*
+ * Pushes the time v of a just_use row into t, which keeps the
+ * TG_CF_LOAD_ROWS + 1 latest pushed (a min-heap: the earliest of them on
+ * top). Returns 0 or TG_ENOMEM. Its array grows by doubling: a small store
+ * costs a small one.
+ */
+int tg_cf_top_push(struct tg_cf_top *t, int64_t v)
+{
+    const size_t max = (size_t)TG_CF_LOAD_ROWS + 1;
+    size_t i;
+
+    if (t->n == max) {
+        if (v <= t->h[0])
+            return 0;
+        /* the earliest kept gives way: sift v down from the top */
+        for (i = 0;;) {
+            size_t c = 2 * i + 1;
+
+            if (c >= t->n)
+                break;
+            if (c + 1 < t->n && t->h[c + 1] < t->h[c])
+                c++;
+            if (t->h[c] >= v)
+                break;
+            t->h[i] = t->h[c];
+            i = c;
+        }
+        t->h[i] = v;
+        return 0;
+    }
+    if (t->n == t->cap) {
+        size_t ncap = t->cap ? t->cap * 2 : 1024;
+        int64_t *nh;
+
+        if (ncap > max)
+            ncap = max;
+        if (!(nh = realloc(t->h, ncap * sizeof *nh)))
+            return TG_ENOMEM;
+        t->h = nh;
+        t->cap = ncap;
+    }
+    for (i = t->n++; i > 0 && t->h[(i - 1) / 2] > v; i = (i - 1) / 2)
+        t->h[i] = t->h[(i - 1) / 2];
+    t->h[i] = v;
+    return 0;
+}
+
+/* The horizon of the rows pushed: the latest time among those a load of
+ * the TG_CF_LOAD_ROWS latest leaves out (the one more kept is the latest
+ * of them), or INT64_MIN when there were no more rows than that. */
+int64_t tg_cf_top_horizon(const struct tg_cf_top *t)
+{
+    return t->n > TG_CF_LOAD_ROWS ? t->h[0] : INT64_MIN;
+}
+
+void tg_cf_top_free(struct tg_cf_top *t)
+{
+    free(t->h);
+    memset(t, 0, sizeof *t);
 }

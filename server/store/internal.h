@@ -350,6 +350,8 @@ const char *tg_sq_vfs_name(void);
 
 /* ---- reads.c: the copy-forward index filled from just_use at open */
 int tg_sq_cf_load(struct tg_sq *e, sqlite3 *db);
+/* Tests only: copy-forward counts the index could not answer (SQLite's). */
+extern atomic_int tg_sq_test_db_counts;
 
 /* ---- writer.c (each contract is at its definition) */
 int64_t tg_sq_mono_ms(void);

@@ -29,6 +29,7 @@
 #define CF_STR_(x) #x
 #define CF_STR(x) CF_STR_(x)
 #define CF_SPAN CF_STR(TG_PG_CF_FOREIGN_MAX)
+#define CF_LOAD_ROWS CF_STR(TG_CF_LOAD_ROWS)
 /*
  * The records from the index's seq on (that one included, its hash to be
  * checked: the chain must still be the one the index learnt), at most
@@ -75,6 +76,8 @@ int tg_pg_cf_load(struct tg_pg *e, PGconn *db)
     struct tg_cf_index *x = &e->cf;
     /* no record appended after the snapshot is in it: the clock before */
     int64_t at = tg_cf_clock(), seq = 0;
+    char horizon[24];
+    const char *v[1] = {horizon};
     PGresult *res;
     int rc = TG_EIO;
 
@@ -93,9 +96,23 @@ int tg_pg_cf_load(struct tg_pg *e, PGconn *db)
         memcpy(e->cf_hash, PQgetvalue(res, 0, 1), 65);
     }
     PQclear(res);
+    /* the horizon (struct tg_cf_index): PostgreSQL finds the latest time
+     * the TG_CF_LOAD_ROWS latest uses leave out, none in a smaller store */
+    res = PQexec(db, "SELECT last_time FROM just_use ORDER BY last_time DESC"
+                     " OFFSET " CF_LOAD_ROWS " LIMIT 1");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        PQclear(res);
+        goto out;
+    }
+    x->horizon = PQntuples(res) == 1 ? tg_pg_i64(res, 0, 0) : INT64_MIN;
+    PQclear(res);
+    if (!tg_chain_int_text(x->horizon, horizon, sizeof horizon))
+        goto out;
     atomic_store(&x->valid, 1);
-    rc = tg_pg_each_row(db, "SELECT just_norm, ticket, last_time FROM just_use",
-                        0, NULL, load_row, x);
+    rc = tg_pg_each_row(db,
+                        "SELECT just_norm, ticket, last_time FROM just_use"
+                        " WHERE last_time > $1::bigint",
+                        1, v, load_row, x);
     if (rc == 0)
         tg_cf_synced(x, seq, at);
 out:

@@ -238,6 +238,8 @@ out:
     free(u);
 }
 
+atomic_int tg_sq_test_db_counts;
+
 int tg_sq_copy_forward_count(struct tg_sq *e,
                                    const char *justification_norm,
                                    const char *ticket, int64_t since,
@@ -262,6 +264,7 @@ int tg_sq_copy_forward_count(struct tg_sq *e,
     if (tg_cf_count(&e->cf, justification_norm, ticket, since, out, jd,
                     &reload, &drops))
         return 0;
+    atomic_fetch_add(&tg_sq_test_db_counts, 1);
     if ((rc = rconn_get(e, &c)))
         return TG_EIO;
     if ((rc = rconn_stmt(c, Q_COPY, &st)))
@@ -423,9 +426,35 @@ int tg_sq_get_entry(struct tg_sq *e, const char *kind,
     return rc;
 }
 
+/* The horizon of a load from just_use on db (in the caller's snapshot):
+ * one pass over the times, the latest TG_CF_LOAD_ROWS + 1 kept
+ * (tg_cf_top; not an ORDER BY, whose sorter would hold them in SQLite's
+ * memory). Returns 0 or the SQLite failure (TG_ENOMEM: no room). */
+static int load_horizon(sqlite3 *db, int64_t *out)
+{
+    struct tg_cf_top top = {0};
+    sqlite3_stmt *st = NULL;
+    int rc =
+        sqlite3_prepare_v2(db, "SELECT last_time FROM just_use", -1, &st, NULL);
+
+    if (rc != SQLITE_OK)
+        return tg_sq_map(rc);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (tg_cf_top_push(&top, sqlite3_column_int64(st, 0))) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+    rc = rc == SQLITE_DONE ? 0 : tg_sq_map(rc);
+    *out = tg_cf_top_horizon(&top);
+    tg_cf_top_free(&top);
+    sqlite3_finalize(st);
+    return rc;
+}
+
 /*
  * Fills the index from just_use, and sets its seq to the last record, in
- * one snapshot of db (the write connection, before any thread starts).
+ * one snapshot of db (the write connection, before any thread starts):
+ * the TG_CF_LOAD_ROWS latest uses at most, the horizon set before them.
  * Returns 0 or the SQLite failure; an index that does not fit is not one:
  * it only drops groups.
  */
@@ -447,12 +476,18 @@ int tg_sq_cf_load(struct tg_sq *e, sqlite3 *db)
     }
     x->seq = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
-    rc = sqlite3_prepare_v2(db, "SELECT just_norm, ticket, last_time"
-                                " FROM just_use", -1, &st, NULL);
+    st = NULL;
+    if ((rc = load_horizon(db, &x->horizon)))
+        goto out;
+    rc = sqlite3_prepare_v2(db,
+                            "SELECT just_norm, ticket, last_time"
+                            " FROM just_use WHERE last_time > ?1",
+                            -1, &st, NULL);
     if (rc != SQLITE_OK) {
         rc = tg_sq_map(rc);
         goto out;
     }
+    sqlite3_bind_int64(st, 1, x->horizon);
     x->valid = 1;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         tg_cf_add_text(x, (const char *)sqlite3_column_text(st, 0),

@@ -1186,6 +1186,38 @@ static void test_copy_forward_index(void **state)
     tg_evidence_close(a);
 }
 
+/* Uses written into just_use of the store at path directly, as a larger or
+ * older store holds them: uses_begin opens the transaction, uses_put adds
+ * one, uses_end commits. */
+static sqlite3 *uses_begin(const char *path, sqlite3_stmt **st)
+{
+    sqlite3 *db = NULL;
+
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "INSERT INTO just_use VALUES"
+                                        " (?1, ?2, ?3)", -1, st, NULL),
+                     SQLITE_OK);
+    return db;
+}
+
+static void uses_put(sqlite3_stmt *st, const char *just, const char *ticket,
+                     int64_t t)
+{
+    sqlite3_bind_text(st, 1, just, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, ticket, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 3, t);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_reset(st);
+}
+
+static void uses_end(sqlite3 *db, sqlite3_stmt *st)
+{
+    sqlite3_finalize(st);
+    assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
 /* More justifications than the index holds, and a justification on more
  * tickets than a count reads: what the index dropped is counted by SQLite,
  * what it kept by itself, and both agree with SQLite. */
@@ -1200,36 +1232,21 @@ static void test_copy_forward_bounded(void **state)
     (void)state;
     new_path(path, sizeof path);
     tg_evidence_close(open_store(path, NULL));
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, "INSERT INTO just_use VALUES"
-                                        " (?1, ?2, ?3)", -1, &st, NULL),
-                     SQLITE_OK);
+    db = uses_begin(path, &st);
     /* 80 000 justifications of two tickets each: beyond the 65 536 kept */
     for (int i = 0; i < 80000; i++) {
         snprintf(just, sizeof just, "reason number %d", i);
-        for (int t = 0; t < 2; t++) {
-            sqlite3_bind_text(st, 1, just, -1, SQLITE_TRANSIENT);
-            sqlite3_bind_text(st, 2, t ? "T-B" : "T-A", -1, SQLITE_STATIC);
-            sqlite3_bind_int64(st, 3, i + t);
-            assert_int_equal(sqlite3_step(st), SQLITE_DONE);
-            sqlite3_reset(st);
-        }
+        for (int t = 0; t < 2; t++)
+            uses_put(st, just, t ? "T-B" : "T-A", i + t);
     }
     /* one justification on 1 500 tickets: counts stop at 1 000 */
     for (int t = 0; t < 1500; t++) {
         char ticket[32];
 
         snprintf(ticket, sizeof ticket, "W-%d", t);
-        sqlite3_bind_text(st, 1, "widely shared", -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, ticket, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 3, t);
-        assert_int_equal(sqlite3_step(st), SQLITE_DONE);
-        sqlite3_reset(st);
+        uses_put(st, "widely shared", ticket, t);
     }
-    sqlite3_finalize(st);
-    assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    uses_end(db, st);
 
     e = open_store(path, NULL);
     /* a commit makes the index fresh */
@@ -1348,23 +1365,12 @@ static void test_copy_forward_horizon(void **state)
     (void)state;
     new_path(path, sizeof path);
     tg_evidence_close(open_store(path, NULL));
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db,
-                                        "INSERT INTO just_use VALUES"
-                                        " (?1, 'T-A', ?2)",
-                                        -1, &st, NULL),
-                     SQLITE_OK);
+    db = uses_begin(path, &st);
     for (int i = 0; i < rows; i++) {
         snprintf(just, sizeof just, "reason number %d", i);
-        sqlite3_bind_text(st, 1, just, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 2, i);
-        assert_int_equal(sqlite3_step(st), SQLITE_DONE);
-        sqlite3_reset(st);
+        uses_put(st, just, "T-A", i);
     }
-    sqlite3_finalize(st);
-    assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    uses_end(db, st);
 
     e = open_store(path, NULL);
     /* Never recorded, a window after the horizon: the index's. 0.15% of

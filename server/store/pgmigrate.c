@@ -398,7 +398,8 @@ out:
 }
 
 /* The anchor: last (still with hash head) recorded as the checkpoint of the
- * archive [first, last], the moved records deleted; one transaction. */
+ * archive [first, last], the moved records' copy-forward uses kept in
+ * just_use, the records deleted; one transaction. */
 static int archive_anchor(PGconn *db, int64_t first, int64_t last,
                           const char *path, const char *head)
 {
@@ -432,6 +433,21 @@ static int archive_anchor(PGconn *db, int64_t first, int64_t last,
                        " count, archived_at, archive) SELECT seq, hash, mac,"
                        " $2, $3, $4, $5 FROM records WHERE seq = $1",
                        5, NULL, v, NULL, NULL, 0);
+    rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : tg_pg_fail(res);
+    PQclear(res);
+    if (rc)
+        goto out;
+    /* a decision's copy-forward use is its record (pg.c): the archived
+     * ones' stay countable in just_use */
+    res = PQexecParams(db,
+                       "INSERT INTO just_use(just_norm, ticket, last_time)"
+                       " SELECT just_norm, ticket, max(time) FROM records"
+                       " WHERE seq <= $1 AND just_norm IS NOT NULL"
+                       " GROUP BY just_norm, ticket"
+                       " ON CONFLICT (just_norm, ticket) DO UPDATE SET"
+                       " last_time = GREATEST(just_use.last_time,"
+                       " EXCLUDED.last_time)",
+                       1, NULL, v, NULL, NULL, 0);
     rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : tg_pg_fail(res);
     PQclear(res);
     if (rc)

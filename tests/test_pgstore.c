@@ -892,6 +892,34 @@ static void test_index_chain_replaced(void **state)
     free(url);
 }
 
+/* The generic plan (force_generic_plan, as the replicas run their
+ * statements) of sql with n parameters on a new store at url, executed as
+ * exec ("EXPLAIN EXECUTE s(...)"), into plan (cap bytes), a line a node. */
+static void generic_plan(const char *url, const char *sql, int n,
+                         const char *exec, char *plan, size_t cap)
+{
+    PGconn *db = PQconnectdb(url);
+    PGresult *r;
+    size_t used = 0;
+
+    assert_int_equal(PQstatus(db), CONNECTION_OK);
+    r = PQprepare(db, "s", sql, n, NULL);
+    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    PQclear(PQexec(db, "SET plan_cache_mode = force_generic_plan"));
+    r = PQexec(db, exec);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    plan[0] = '\0';
+    for (int i = 0; i < PQntuples(r); i++) {
+        int k = snprintf(plan + used, cap - used, "%s\n", PQgetvalue(r, i, 0));
+
+        assert_true(k > 0 && (size_t)k < cap - used);
+        used += (size_t)k;
+    }
+    PQclear(r);
+    PQfinish(db);
+}
+
 /*
  * The writer's read of other replicas' records is prepared on a new,
  * empty store. Its generic plan (the one kept once the statement has run
@@ -904,31 +932,14 @@ static void test_foreign_read_plan(void **state)
 {
     char *url = new_db();
     struct tg_evidence *e = open_pg(url, NULL);
-    PGconn *db = PQconnectdb(url);
-    PGresult *r;
-    char plan[2048] = "";
-    size_t used = 0;
+    char plan[2048];
     (void)state;
 
-    assert_int_equal(PQstatus(db), CONNECTION_OK);
-    r = PQprepare(db, "f", tg_pg_cf_foreign_sql, 1, NULL);
-    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
-    PQclear(r);
-    PQclear(PQexec(db, "SET plan_cache_mode = force_generic_plan"));
-    r = PQexec(db, "EXPLAIN EXECUTE f(0)");
-    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
-    for (int i = 0; i < PQntuples(r); i++) {
-        int n = snprintf(plan + used, sizeof plan - used, "%s\n",
-                         PQgetvalue(r, i, 0));
-
-        assert_true(n > 0 && (size_t)n < sizeof plan - used);
-        used += (size_t)n;
-    }
-    PQclear(r);
+    generic_plan(url, tg_pg_cf_foreign_sql, 1, "EXPLAIN EXECUTE s(0)", plan,
+                 sizeof plan);
     if (!strstr(plan, "records_pkey") || strstr(plan, "Seq Scan") ||
         strstr(plan, "Sort"))
         fail_msg("the foreign read's generic plan:\n%s", plan);
-    PQfinish(db);
     tg_evidence_close(e);
     free(url);
 }
@@ -1170,30 +1181,13 @@ static void test_count_plan(void **state)
 {
     char *url = new_db();
     struct tg_evidence *e = open_pg(url, NULL);
-    PGconn *db = PQconnectdb(url);
-    PGresult *r;
-    char plan[4096] = "";
-    size_t used = 0;
+    char plan[4096];
     (void)state;
 
-    assert_int_equal(PQstatus(db), CONNECTION_OK);
-    r = PQprepare(db, "c", tg_pg_count_sql, 3, NULL);
-    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
-    PQclear(r);
-    PQclear(PQexec(db, "SET plan_cache_mode = force_generic_plan"));
-    r = PQexec(db, "EXPLAIN EXECUTE c('words', 0, 'T-1')");
-    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
-    for (int i = 0; i < PQntuples(r); i++) {
-        int n = snprintf(plan + used, sizeof plan - used, "%s\n",
-                         PQgetvalue(r, i, 0));
-
-        assert_true(n > 0 && (size_t)n < sizeof plan - used);
-        used += (size_t)n;
-    }
-    PQclear(r);
+    generic_plan(url, tg_pg_count_sql, 3,
+                 "EXPLAIN EXECUTE s('words', 0, 'T-1')", plan, sizeof plan);
     if (!strstr(plan, "records_just") || strstr(plan, "Seq Scan on records"))
         fail_msg("the count's generic plan:\n%s", plan);
-    PQfinish(db);
     tg_evidence_close(e);
     free(url);
 }

@@ -281,10 +281,10 @@ errors_logged=$(cat "$tmp/sqlite.log" "$tmp/pg1.log" "$tmp/pg2.log" | grep -c '"
 
 # --- PostgreSQL alone: the floor of its own CPU a record ------------------
 # pgbench (2 clients, as 2 replicas; prepared statements) inserts copies of
-# the records this run stored, with the batch size it had, into a table
-# made LIKE records (the same indexes; records_just is a decision's
-# copy-forward use): PostgreSQL's own work a record without the chain's
-# lock, the head read or the copy-forward counts.
+# the records this run stored, with the batch size it had, into tables
+# made LIKE records and just_use (the same indexes), each row with the
+# copy-forward use a decision writes: PostgreSQL's own work a record
+# without the chain's lock, the head read or the copy-forward counts.
 # TG_BENCH_FLOOR=0 skips it.
 # Prints "ROWS_A_TRANSACTION RECORDS/S US_A_RECORD", or fails (the step is
 # optional: a failure skips it, with a line, and the run's figures stay).
@@ -293,6 +293,7 @@ floor_step() {
     rows=$(python3 -c 'import sys; print(max(1, round(float(sys.argv[1]))))' "$per_batch" 2>/dev/null) || rows=6
     psql -X -q -v ON_ERROR_STOP=1 -d "$TG_DATABASE_URL" >/dev/null <<'SQL' || return 1
 CREATE TABLE floor_records (LIKE records INCLUDING ALL);
+CREATE TABLE floor_just_use (LIKE just_use INCLUDING ALL);
 CREATE TABLE floor_src AS SELECT row_number() OVER (ORDER BY seq) AS n, *
     FROM records WHERE kind = 'decision' ORDER BY seq LIMIT 2000;
 CREATE UNIQUE INDEX ON floor_src(n);
@@ -300,8 +301,8 @@ CREATE SEQUENCE floor_seq;
 SQL
     nsrc=$(psql -X -q -At -d "$TG_DATABASE_URL" -c "SELECT count(*) FROM floor_src") || return 1
     [ "${nsrc:-0}" -gt 0 ] || return 1
-    # As the product writes them: delivery ids and justifications kept
-    # unique.
+    # As the product writes them: a copy-forward use only with a
+    # justification, delivery ids kept unique.
     cat > "$tmp/floor.sql" <<SQL
 \\set k random(1, $nsrc)
 BEGIN;
@@ -311,8 +312,11 @@ WITH n AS (SELECT nextval('floor_seq') AS q, g FROM generate_series(1, $rows) g)
    s.decision, s.just_norm || n.q, md5('p' || n.q) || md5(n.q::text),
    md5('h' || n.q) || md5(n.q::text), s.mac, s.kind, s.judged, s.facts
    FROM n JOIN floor_src s ON s.n = ((:k + n.g) % $nsrc) + 1
-   RETURNING 1)
-SELECT count(*) FROM ins;
+   RETURNING just_norm, ticket, time)
+INSERT INTO floor_just_use SELECT just_norm, ticket, time FROM ins
+  WHERE just_norm IS NOT NULL
+  ON CONFLICT (just_norm, ticket) DO UPDATE
+  SET last_time = GREATEST(floor_just_use.last_time, EXCLUDED.last_time);
 COMMIT;
 SQL
     # the replicas' sessions compress with lz4 where the server has it

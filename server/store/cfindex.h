@@ -31,15 +31,12 @@
 #define TG_CF_GONE_BITS (1u << 22)
 #define TG_CF_GONE_K 4
 #define TG_CF_FRESH_MS 50
-/* The load at open reads at most this many uses, the latest (SQLite:
- * just_use rows, tg_cf_top; PostgreSQL: this many records and this many
- * just_use rows, pgcfindex.c); the time of the latest use left out is the
- * index's horizon (struct tg_cf_index). The index holds at most 163,840
- * uses, and a load of every row dropped the rest into the gone filter,
- * which after a million answered "gone" for one justification in seven;
- * now it starts with at most about 230,000 (0.15% false "gone"; on
- * PostgreSQL up to twice that when just_use is as full as records, as in
- * a store made before schema version 4). */
+/* The load at open reads at most this many just_use rows, the latest
+ * (tg_cf_top); the time of the latest row left out is the index's
+ * horizon (struct tg_cf_index). The index holds at most 163,840 uses, and
+ * a load of every row dropped the rest into the gone filter, which after
+ * a million answered "gone" for one justification in seven; now it starts
+ * with at most about 230,000 (0.15% false "gone"). */
 #define TG_CF_LOAD_ROWS 262144
 
 /*

@@ -65,18 +65,6 @@ static const char SCHEMA[] =
     " ON records(source, delivery_id) WHERE delivery_id IS NOT NULL;"
     "CREATE INDEX IF NOT EXISTS records_ticket ON records(ticket, seq);"
     "CREATE INDEX IF NOT EXISTS records_time ON records(time);"
-    /* schema version 4: a justification's uses, for the copy-forward
-     * counts the database answers (pgread.c) and the index's load
-     * (pgcfindex.c), in the window's order. Keyed on a 64-bit hash of the
-     * text, not the text (130 bytes on average): a small key, so a record
-     * costs PostgreSQL 8 us less than a just_use upsert did (bench/
-     * pg_bench.sh's floor step); a count rechecks just_norm itself.
-     * hashtextextended is PostgreSQL's own, the one hash partitioning
-     * stores rows by, so it stays the same across versions. A
-     * store made before gets it at its first start on this version, which
-     * holds other replicas' writes until it is built. */
-    "CREATE INDEX IF NOT EXISTS records_just ON records"
-    " (hashtextextended(just_norm, 0), time) WHERE just_norm IS NOT NULL;"
     "CREATE TABLE IF NOT EXISTS checkpoints("
     " seq BIGINT PRIMARY KEY,"
     " hash TEXT NOT NULL,"
@@ -92,12 +80,12 @@ static const char SCHEMA[] =
     " ticket TEXT NOT NULL,"
     " last_time BIGINT NOT NULL,"
     " PRIMARY KEY(just_norm, ticket));"
-    /* the uses of archived records (and every use, in a store made
-     * before version 4): a decision's own is its record (records_just).
-     * No (just_norm, last_time) index since the replicas count in memory
-     * (pgcfindex.c); a store made before keeps it (a DROP under running
-     * replicas would queue their writes behind it): README, "Many
-     * replicas". */
+    /* no (just_norm, last_time) index since the replicas count in memory
+     * (pgcfindex.c): the database counts only for an idle replica, by the
+     * primary key, and that index cost an insert a record. A store made
+     * before keeps it (a DROP under running replicas would queue their
+     * writes behind it): README, "Many replicas". Dropping an index
+     * changes nothing older replicas rely on, so the version stays 3. */
     "CREATE TABLE IF NOT EXISTS jti_use("
     " source TEXT NOT NULL,"
     " jti TEXT NOT NULL,"
@@ -122,8 +110,8 @@ static const char SCHEMA[] =
     "CREATE INDEX IF NOT EXISTS outbox_due ON outbox(state, next_at);"
     "CREATE INDEX IF NOT EXISTS outbox_ticket ON outbox(ticket, id);"
     "CREATE SEQUENCE IF NOT EXISTS decision_ids INCREMENT BY 1024;"
-    "INSERT INTO meta VALUES ('schema_version', 4) ON CONFLICT (key)"
-    " DO UPDATE SET value = 4 WHERE meta.value < 4;";
+    "INSERT INTO meta VALUES ('schema_version', 3) ON CONFLICT (key)"
+    " DO UPDATE SET value = 3 WHERE meta.value < 3;";
 
 static int64_t mono_ms(void)
 {
@@ -225,7 +213,7 @@ int tg_pg_connect(const char *url, int busy_ms, PGconn **out, const char **why)
     return 0;
 }
 
-/* Whether the store on db is at this schema version (4) already. A change
+/* Whether the store on db is at this schema version (3) already. A change
  * to SCHEMA that a store made before must get raises the version it
  * writes, and this check with it. */
 static int schema_current(PGconn *db)
@@ -238,7 +226,7 @@ static int schema_current(PGconn *db)
     if (!yes)
         return 0;
     r = PQexec(db, "SELECT 1 FROM meta WHERE key = 'schema_version'"
-                   " AND value >= 4");
+                   " AND value >= 3");
     yes = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
     PQclear(r);
     return yes;
@@ -404,18 +392,11 @@ void tg_pg_conn_put(struct tg_pg *e, PGconn *db, int ok)
 
 /*
  * The writer's statements, prepared once a connection (writer_prepare): a
- * record (a decision's with its jti binding as a data-modifying CTE of
- * the same statement; one variant with and one without, so that no
- * statement opens a table it does not write), the chain's lock and its
- * head. Parsing and planning them for every record was about 40% of
- * PostgreSQL's CPU under load.
- *
- * A decision's copy-forward use is its record: records_just finds a
- * justification's (SCHEMA). The upsert into just_use a record that it
- * replaced was a fifth of PostgreSQL's CPU a record (a random key of
- * 130 bytes on average in a B-tree, a speculative insertion a row);
- * just_use keeps the uses of archived records (tg_pg_archive_file) and
- * those of stores made before.
+ * record (a decision's with its copy-forward use and its jti binding, as
+ * data-modifying CTEs of the same statement; one variant for each of the
+ * four cases, so that no statement opens a table it does not write), the
+ * chain's lock and its head. Parsing and planning them for every record
+ * was about 40% of PostgreSQL's CPU under load.
  *
  * The records INSERT has no ON CONFLICT: a decision_id taken fails the
  * statement (unique_violation; its side rows with it), which aborts the
@@ -432,32 +413,48 @@ void tg_pg_conn_put(struct tg_pg *e, PGconn *db, int ok)
 #define REC_INSERT                                                             \
     "INSERT INTO records(" TG_PG_RECORD_COLUMNS ") VALUES ($1, $2, $3, $4,"   \
     " $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+/* the copy-forward use of just_norm $10 by ticket $3 at time $8 */
+#define REC_JUST                                                               \
+    "ju AS (INSERT INTO just_use(just_norm, ticket, last_time)"               \
+    " SELECT $10, $3, $8 ON CONFLICT (just_norm, ticket) DO UPDATE SET"       \
+    " last_time = GREATEST(just_use.last_time, EXCLUDED.last_time))"
 /* jti $17 bound to the decision (a skip may have bound it before: kept) */
 #define REC_JTI                                                                \
     "jt AS (INSERT INTO jti_use(source, jti, body_sha256, decision_id,"       \
     " time) VALUES ($4, $17, $6, $2, $8) ON CONFLICT (source, jti)"           \
     " DO NOTHING)"
-/* [with a jti]: name, statement, parameters */
+/* [with a just_norm][with a jti]: name, statement, parameters */
 static const struct {
     const char *name, *sql;
     int n;
-} REC_STMT[2] = {{"tg_rec", REC_INSERT, REC_PARAMS - 1},
-                 {"tg_rec_t", "WITH " REC_JTI " " REC_INSERT, REC_PARAMS}};
+} REC_STMT[2][2] = {
+    {{"tg_rec", REC_INSERT, REC_PARAMS - 1},
+     {"tg_rec_t", "WITH " REC_JTI " " REC_INSERT, REC_PARAMS}},
+    {{"tg_rec_j", "WITH " REC_JUST " " REC_INSERT, REC_PARAMS - 1},
+     {"tg_rec_jt", "WITH " REC_JUST ", " REC_JTI " " REC_INSERT,
+      REC_PARAMS}}};
 /*
  * Every link of a flush in one statement (pend_flush, 2 links or more):
  * each parameter an array of one column (binary: no quoting of the
  * documents, no parsing of text arrays), unnested into rows. One
  * statement instead of one a link saves the executor's start and end,
- * the protocol messages and the index opening of every link. The jtis as
- * above (a batch never binds one twice: jti_free sees the links before
- * it).
+ * the protocol messages and the index opening of every link. The side
+ * rows as above: a copy-forward use once a (just_norm, ticket), at its
+ * latest time (ON CONFLICT DO UPDATE may not touch a row twice in one
+ * statement), and the jtis (a batch never binds one twice: jti_free
+ * sees the links before it).
  */
 #define STMT_RECS "tg_recs"
 #define RECS_T(n) "$" #n "::text[]"
 #define RECS_I(n) "$" #n "::bigint[]"
 static const char SQL_RECS[] =
-    "WITH jt AS (INSERT INTO jti_use(source, jti, body_sha256, decision_id,"
-    " time) SELECT s, j, b, d, tm FROM unnest(" RECS_T(4) ", " RECS_T(17) ", "
+    "WITH ju AS (INSERT INTO just_use(just_norm, ticket, last_time)"
+    " SELECT j, t, max(tm) FROM unnest(" RECS_T(10) ", " RECS_T(3) ", "
+    RECS_I(8) ") u(j, t, tm) WHERE j IS NOT NULL GROUP BY j, t"
+    " ON CONFLICT (just_norm, ticket) DO UPDATE SET"
+    " last_time = GREATEST(just_use.last_time, EXCLUDED.last_time)),"
+    " jt AS (INSERT INTO jti_use(source, jti, body_sha256, decision_id, time)"
+    " SELECT s, j, b, d, tm FROM unnest(" RECS_T(4) ", " RECS_T(17) ", "
     RECS_T(6) ", " RECS_T(2) ", " RECS_I(8) ") u(s, j, b, d, tm)"
     " WHERE j IS NOT NULL ON CONFLICT (source, jti) DO NOTHING)"
     " INSERT INTO records(" TG_PG_RECORD_COLUMNS ") SELECT * FROM unnest("
@@ -488,7 +485,7 @@ const char tg_pg_head_sql[] =
 struct pend {
     struct tg_pg_item *it;
     int rec;  /* a decision record, else an entry */
-    int jti; /* REC_STMT[jti] */
+    int just, jti; /* REC_STMT[just][jti] */
     char seq[24], time[24], prev[65], hash[65], mac[65], body[65];
     int64_t seqv, timev; /* seq, time as numbers (tg_recs) */
     const char *v[REC_PARAMS];
@@ -541,9 +538,11 @@ static int writer_prepare(PGconn *db)
         prepare_one(db, STMT_FOREIGN, tg_pg_cf_foreign_sql, 1) ||
         prepare_one(db, STMT_RECS, SQL_RECS, REC_PARAMS))
         return TG_EIO;
-    for (int t = 0; t < 2; t++)
-        if (prepare_one(db, REC_STMT[t].name, REC_STMT[t].sql, REC_STMT[t].n))
-            return TG_EIO;
+    for (int j = 0; j < 2; j++)
+        for (int t = 0; t < 2; t++)
+            if (prepare_one(db, REC_STMT[j][t].name, REC_STMT[j][t].sql,
+                            REC_STMT[j][t].n))
+                return TG_EIO;
     return 0;
 }
 
@@ -909,9 +908,9 @@ static int pend_flush(struct batch *b, int commit)
     for (int i = 0; i < n && m == n && rc == 0; i++) {
         struct pend *p = &b->pend[i];
 
-        if (PQsendQueryPrepared(b->db, REC_STMT[p->jti].name,
-                                REC_STMT[p->jti].n, p->v, p->len, NULL,
-                                0) != 1) {
+        if (PQsendQueryPrepared(b->db, REC_STMT[p->just][p->jti].name,
+                                REC_STMT[p->just][p->jti].n, p->v, p->len,
+                                NULL, 0) != 1) {
             rc = TG_EIO;
             break;
         }
@@ -1012,6 +1011,7 @@ static int link_queue(struct batch *b, struct tg_pg_item *it,
     }
     p->it = it;
     p->rec = rec;
+    p->just = rec && f[F_JUST].p != NULL;
     p->jti = rec && jti != NULL;
     b->n++;
     b->seq++;

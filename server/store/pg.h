@@ -223,9 +223,6 @@ int tg_pg_scan_db(PGconn *db, const char *kind, int64_t since, int64_t until,
                   tg_evidence_row_fn fn, void *ctx);
 int tg_pg_get_entry_db(PGconn *db, const char *kind, const char *key,
                        char **json);
-/* A copy-forward count by the database: just_norm $1 (text), since $2
- * (bigint), the asking ticket $3 (text); one row, the count. */
-extern const char tg_pg_count_sql[];
 
 /* ---- pgcfindex.c */
 /* The writer's read of the records from seq $1 (bigint) to

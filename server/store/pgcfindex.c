@@ -1,6 +1,6 @@
 /* pgcfindex.c - the PostgreSQL store's copy-forward index: filled from
- * the latest uses at open, fed by the writer with the records of every
- * replica, asked before the database. */
+ * just_use at open, fed by the writer with the records of every replica,
+ * asked before the database. */
 
 #include "server/store/pg.h"
 
@@ -50,8 +50,7 @@ const char tg_pg_cf_foreign_sql[] =
 
 atomic_int tg_pg_test_db_counts;
 
-/* Row callback of tg_pg_cf_load: one use (a record's, or a just_use row)
- * into the index. */
+/* Row callback of tg_pg_cf_load: one just_use row into the index. */
 static int load_row(void *ctx, const PGresult *res, int row)
 {
     struct tg_cf_index *x = ctx;
@@ -66,34 +65,11 @@ static int load_row(void *ctx, const PGresult *res, int row)
 }
 
 /*
- * The horizon of a load (struct tg_cf_index) from one source of uses
- * (the time of the latest use the TG_CF_LOAD_ROWS latest of sql's leave
- * out, INT64_MIN for none) into *h when later. 0 or TG_EIO.
- */
-static int load_horizon(PGconn *db, const char *sql, int64_t *h)
-{
-    PGresult *res = PQexec(db, sql);
-
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        PQclear(res);
-        return TG_EIO;
-    }
-    if (PQntuples(res) == 1 && tg_pg_i64(res, 0, 0) > *h)
-        *h = tg_pg_i64(res, 0, 0);
-    PQclear(res);
-    return 0;
-}
-
-/*
- * Fills e's index with the latest uses and sets its seq and hash to the
- * chain's head (the last record, else the checkpoint anchor), in one
- * snapshot (REPEATABLE READ) of db, before any thread starts. The uses
- * are the decisions' records and just_use's rows (archived records', and
- * every one of a store made before schema version 4: pg.c); the load
- * reads at most TG_CF_LOAD_ROWS of each, the latest, and the horizon is
- * the later of the two it leaves out, so every use after it is read.
- * Returns 0, or TG_EIO with the index left invalid (the database
- * counts); an index that does not fit only drops groups.
+ * Fills e's index from just_use and sets its seq and hash to the chain's
+ * head (the last record, else the checkpoint anchor), in one snapshot
+ * (REPEATABLE READ) of db, before any thread starts. Returns 0, or TG_EIO
+ * with the index left invalid (the database counts); an index that does
+ * not fit only drops groups.
  */
 int tg_pg_cf_load(struct tg_pg *e, PGconn *db)
 {
@@ -120,24 +96,22 @@ int tg_pg_cf_load(struct tg_pg *e, PGconn *db)
         memcpy(e->cf_hash, PQgetvalue(res, 0, 1), 65);
     }
     PQclear(res);
-    /* records by records_time, newest first */
-    x->horizon = INT64_MIN;
-    if (load_horizon(db,
-                     "SELECT time FROM records WHERE just_norm IS NOT NULL"
-                     " ORDER BY time DESC OFFSET " CF_LOAD_ROWS " LIMIT 1",
-                     &x->horizon) ||
-        load_horizon(db,
-                     "SELECT last_time FROM just_use ORDER BY last_time DESC"
-                     " OFFSET " CF_LOAD_ROWS " LIMIT 1",
-                     &x->horizon) ||
-        !tg_chain_int_text(x->horizon, horizon, sizeof horizon))
+    /* the horizon (struct tg_cf_index): PostgreSQL finds the latest time
+     * the TG_CF_LOAD_ROWS latest uses leave out, none in a smaller store */
+    res = PQexec(db, "SELECT last_time FROM just_use ORDER BY last_time DESC"
+                     " OFFSET " CF_LOAD_ROWS " LIMIT 1");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        PQclear(res);
+        goto out;
+    }
+    x->horizon = PQntuples(res) == 1 ? tg_pg_i64(res, 0, 0) : INT64_MIN;
+    PQclear(res);
+    if (!tg_chain_int_text(x->horizon, horizon, sizeof horizon))
         goto out;
     atomic_store(&x->valid, 1);
     rc = tg_pg_each_row(db,
-                        "SELECT just_norm, ticket, time FROM records"
-                        " WHERE just_norm IS NOT NULL AND time > $1::bigint"
-                        " UNION ALL SELECT just_norm, ticket, last_time"
-                        " FROM just_use WHERE last_time > $1::bigint",
+                        "SELECT just_norm, ticket, last_time FROM just_use"
+                        " WHERE last_time > $1::bigint",
                         1, v, load_row, x);
     if (rc == 0)
         tg_cf_synced(x, seq, at);

@@ -397,20 +397,8 @@ out:
     return rc;
 }
 
-/* Runs sql (n text parameters v), which returns no rows: 0, or
- * tg_pg_fail's code. */
-static int command(PGconn *db, const char *sql, int n, const char *const *v)
-{
-    PGresult *res = PQexecParams(db, sql, n, NULL, v, NULL, NULL, 0);
-    int rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : tg_pg_fail(res);
-
-    PQclear(res);
-    return rc;
-}
-
 /* The anchor: last (still with hash head) recorded as the checkpoint of the
- * archive [first, last], the moved records' copy-forward uses kept in
- * just_use, the records deleted; one transaction. */
+ * archive [first, last], the moved records deleted; one transaction. */
 static int archive_anchor(PGconn *db, int64_t first, int64_t last,
                           const char *path, const char *head)
 {
@@ -439,25 +427,21 @@ static int archive_anchor(PGconn *db, int64_t first, int64_t last,
     PQclear(res);
     if (rc)
         goto out;
-    /* the anchor; a decision's copy-forward use is its record (pg.c):
-     * the archived ones' stay countable in just_use; then the records */
-    if ((rc = command(db,
-                      "INSERT INTO checkpoints(seq, hash, mac, first_seq,"
-                      " count, archived_at, archive) SELECT seq, hash, mac,"
-                      " $2, $3, $4, $5 FROM records WHERE seq = $1",
-                      5, v)) ||
-        (rc = command(db,
-                      "INSERT INTO just_use(just_norm, ticket, last_time)"
-                      " SELECT just_norm, ticket, max(time) FROM records"
-                      " WHERE seq <= $1 AND just_norm IS NOT NULL"
-                      " GROUP BY just_norm, ticket"
-                      " ON CONFLICT (just_norm, ticket) DO UPDATE SET"
-                      " last_time = GREATEST(just_use.last_time,"
-                      " EXCLUDED.last_time)",
-                      1, v)) ||
-        (rc = command(db, "DELETE FROM records WHERE seq <= $1", 1, v)))
+    res = PQexecParams(db,
+                       "INSERT INTO checkpoints(seq, hash, mac, first_seq,"
+                       " count, archived_at, archive) SELECT seq, hash, mac,"
+                       " $2, $3, $4, $5 FROM records WHERE seq = $1",
+                       5, NULL, v, NULL, NULL, 0);
+    rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : tg_pg_fail(res);
+    PQclear(res);
+    if (rc)
         goto out;
-    rc = tg_pg_exec(db, "COMMIT");
+    res = PQexecParams(db, "DELETE FROM records WHERE seq <= $1", 1, NULL, v,
+                       NULL, NULL, 0);
+    rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : tg_pg_fail(res);
+    PQclear(res);
+    if (!rc)
+        rc = tg_pg_exec(db, "COMMIT");
 out:
     if (rc)
         tg_pg_exec(db, "ROLLBACK");

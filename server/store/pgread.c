@@ -244,28 +244,20 @@ int tg_pg_find_jti(struct tg_pg *e, const char *source, const char *jti,
  */
 #define RD_MAX 64
 #define RD_STMT "tg_copy_forward"
-/* The tickets other than T that used justification J at S or later, at
- * most TG_CF_COPY_LIMIT: a decision's use is its record (records_just: J's
- * records in time order, by the hash of J, rechecked), an archived one's
- * or one recorded before schema version 4 is in just_use; a ticket in
- * both counts once. */
-#define RD_COUNT(J, S, T)                                                      \
-    "(SELECT COUNT(*) FROM (SELECT ticket FROM records"                        \
-    " WHERE hashtextextended(just_norm, 0) = hashtextextended(" J ", 0)"       \
-    " AND just_norm = " J " AND time >= " S " AND ticket <> " T               \
-    " UNION SELECT ticket FROM just_use WHERE just_norm = " J                 \
-    " AND last_time >= " S " AND ticket <> " T " LIMIT 1000) c)"
-_Static_assert(TG_CF_COPY_LIMIT == 1000, "RD_COUNT's LIMIT");
-const char tg_pg_count_sql[] = "SELECT " RD_COUNT("$1", "$2", "$3");
-#define RD_SQL tg_pg_count_sql
+static const char RD_SQL[] =
+    "SELECT COUNT(*) FROM (SELECT 1 FROM just_use"
+    " WHERE just_norm = $1 AND last_time >= $2 AND ticket <> $3"
+    " LIMIT 1000) u";
 /* A batch of two counts or more as one statement: the reads' parameters
  * as binary arrays, unnested; each row its read's position (from 1) and
  * count. One executor start and end for the batch instead of one a
- * count (most of a count's cost: each is two index probes). */
+ * count (most of a count's cost: each is one index probe). */
 #define RD_STMT_N "tg_copy_forward_n"
 static const char RD_SQL_N[] =
-    "SELECT u.i, " RD_COUNT("u.j", "u.s", "u.t") " FROM unnest($1::text[],"
-    " $2::bigint[], $3::text[]) WITH ORDINALITY u(j, s, t, i)";
+    "SELECT u.i, (SELECT COUNT(*) FROM (SELECT 1 FROM just_use"
+    " WHERE just_norm = u.j AND last_time >= u.s AND ticket <> u.t"
+    " LIMIT 1000) c) FROM unnest($1::text[], $2::bigint[], $3::text[])"
+    " WITH ORDINALITY u(j, s, t, i)";
 
 /* Prepares sql as name on db unless it is there (42P05). 0 or TG_EIO. */
 static int rd_prepare(PGconn *db, const char *name, const char *sql)

@@ -1410,6 +1410,19 @@ static void test_copy_forward_horizon(void **state)
     assert_int_equal(index_count(e, "split words", "T-B", 0, &no), 2);
     assert_int_equal(sql_copy_count(path, "split words", "T-B", 0), 2);
 
+    /* never recorded, a window before the horizon: SQLite's once, then
+     * the index's (an empty group says so; before, SQLite's every time,
+     * and again for the next count after its first record); recorded,
+     * the index counts it */
+    refresh(e, &no);
+    assert_int_equal(db_count(e, "new words", "T-B", 0), 0);
+    assert_int_equal(index_count(e, "new words", "T-B", 0, &no), 0);
+    assert_int_equal(append(e, "d-nw", "T-C", NULL, NULL, "new words", rows),
+                     0);
+    assert_int_equal(index_count(e, "new words", "T-B", 0, &no), 1);
+    assert_int_equal(index_count(e, "new words", "T-C", 0, &no), 0);
+    assert_int_equal(sql_copy_count(path, "new words", "T-B", 0), 1);
+
     /* the horizon exactly: the use at it was left out (SQLite counts it),
      * the one just after it was loaded (the index does) */
     snprintf(just, sizeof just, "reason number %" PRId64, horizon);

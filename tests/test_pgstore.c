@@ -979,24 +979,38 @@ static void test_count_index(void **state)
  * out too; one reaching before it is the database's. Each agrees with the
  * database's own count.
  */
-static void test_index_horizon(void **state)
+/* The store of the horizon tests: TG_CF_LOAD_ROWS + 5000 uses by T-A,
+ * "reason I" at time I, so that the load leaves out times 0 .. HORIZON;
+ * and "hot words", used by T-h0 .. T-h1499 at times 0 .. 1499. A new
+ * database's URL. */
+#define HORIZON_ROWS (TG_CF_LOAD_ROWS + 5000LL)
+#define HORIZON (HORIZON_ROWS - 1 - TG_CF_LOAD_ROWS)
+static char *horizon_store(void)
 {
     char *url = new_db();
-    struct tg_evidence *e = open_pg(url, NULL);
-    const long long rows = TG_CF_LOAD_ROWS + 5000;
-    /* times 0 .. rows - 1: the latest left out is this one */
-    const int64_t horizon = rows - 1 - TG_CF_LOAD_ROWS;
-    char sql[200], late[32];
-    int by_db, no = 0, no_index = 0;
-    (void)state;
+    char sql[200];
 
-    tg_evidence_close(e);
+    tg_evidence_close(open_pg(url, NULL));
     snprintf(sql, sizeof sql,
              "INSERT INTO just_use SELECT 'reason ' || i, 'T-A', i"
              " FROM generate_series(0, %lld) i",
-             rows - 1);
+             HORIZON_ROWS - 1);
     sql_on(url, sql);
-    snprintf(late, sizeof late, "reason %lld", rows - 10);
+    sql_on(url, "INSERT INTO just_use SELECT 'hot words', 'T-h' || i, i"
+                " FROM generate_series(0, 1499) i");
+    return url;
+}
+
+static void test_index_horizon(void **state)
+{
+    char *url = horizon_store();
+    struct tg_evidence *e;
+    const int64_t horizon = HORIZON;
+    char late[32];
+    int by_db, no = 0, no_index = 0;
+    (void)state;
+
+    snprintf(late, sizeof late, "reason %lld", HORIZON_ROWS - 10);
     e = open_pg(url, NULL);
 
     /* After the horizon: the index, for words left out by the load too.
@@ -1027,7 +1041,8 @@ static void test_index_horizon(void **state)
         count_since_commit(e, "never recorded", "T-B", horizon + 1, &no), 0);
     assert_int_equal(count_since_commit(e, late, "T-B", horizon + 1, &no), 1);
     assert_int_equal(count_since_commit(e, late, "T-A", horizon + 1, &no), 0);
-    /* before it: the database, which has them all */
+    /* before it: the database, which has them all (the index stale) */
+    let_go_stale();
     assert_int_equal(count_since(e, "reason 100", "T-B", 0, &by_db), 1);
     assert_true(by_db);
     assert_int_equal(count_since(e, late, "T-B", horizon, &by_db), 1);
@@ -1035,6 +1050,168 @@ static void test_index_horizon(void **state)
     assert_int_equal(count_since(e, "reason 100", "T-B", 101, &by_db), 0);
     assert_true(by_db);
     tg_evidence_close(e);
+    free(url);
+}
+
+/*
+ * A window reaching before the horizon, the index fresh: the database's
+ * the first time, and the justification's uses go into the index, so that
+ * its next counts are the index's. Before, a replica went on asking the
+ * database for every such count: after a start on a store whose latest
+ * uses span less than the policy's window, for every count. A
+ * justification never recorded the same: an empty group says so.
+ */
+static void test_index_horizon_reload(void **state)
+{
+    char *url = horizon_store();
+    struct tg_evidence *e = open_pg(url, NULL);
+    struct rec x;
+    int by_db, no = 0;
+    (void)state;
+
+    /* used once, before the horizon (a commit first: the index fresh,
+     * which asks the database for the uses; stale, for the count only) */
+    assert_int_equal(count_since_commit(e, "reason 3", "T-B", HORIZON + 1, &no),
+                     0);
+    assert_int_equal(count_since(e, "reason 100", "T-B", 0, &by_db), 1);
+    assert_true(by_db);
+    assert_int_equal(count_since_commit(e, "reason 100", "T-B", 0, &no), 1);
+    assert_int_equal(count_since_commit(e, "reason 100", "T-A", 0, &no), 0);
+    assert_int_equal(count_since_commit(e, "reason 100", "T-B", 101, &no), 0);
+
+    /* never recorded: then recorded, the index counts it */
+    assert_int_equal(count_since(e, "new words", "T-B", 0, &by_db), 0);
+    assert_true(by_db);
+    assert_int_equal(count_since_commit(e, "new words", "T-B", 0, &no), 0);
+    make(&x, "nw-1", "T-C", "nw-1");
+    x.r.justification_norm = "new words";
+    assert_int_equal(tg_evidence_append(e, &x.r), 0);
+    assert_int_equal(count_since_commit(e, "new words", "T-B", 0, &no), 1);
+    assert_int_equal(count_since_commit(e, "new words", "T-C", 0, &no), 0);
+
+    /* a justification of 1,500 tickets: the database's first count comes
+     * from its 1,001 latest uses (times 499 .. 1499), as does the index's
+     * group after; each as the database counts */
+    assert_int_equal(count_since(e, "hot words", "T-h1200", 1000, &by_db), 499);
+    assert_true(by_db);
+    {
+        static const struct {
+            const char *ticket;
+            int64_t since;
+            long n;
+        } c[] = {{"T-h1200", 1000, 499}, {"T-h5", 0, 1000},
+                 {"T-h1499", 498, 1000}, {"T-h1499", 499, 1000},
+                 {"T-h1499", 500, 999},  {"T-x", 1499, 1},
+                 {"T-h1499", 1499, 0},   {"T-x", 1500, 0}};
+
+        for (size_t i = 0; i < sizeof c / sizeof *c; i++)
+            assert_int_equal(count_since_commit(e, "hot words", c[i].ticket,
+                                                c[i].since, &no),
+                             c[i].n);
+        let_go_stale();
+        for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
+            assert_int_equal(
+                count_since(e, "hot words", c[i].ticket, c[i].since, &by_db),
+                c[i].n);
+            assert_true(by_db);
+        }
+    }
+    tg_evidence_close(e);
+    free(url);
+}
+
+/* One of the readers of test_reloads_together. */
+struct reloader_arg {
+    struct tg_evidence *e;
+    int no, wrong;
+};
+
+static void *reloader(void *p)
+{
+    struct reloader_arg *a = p;
+
+    for (int i = 0; i < 60; i++) {
+        char norm[32];
+        const char *ticket = i % 2 ? "T-A" : "T-B";
+        long n = -1, want = i % 2 ? 0 : 1;
+        int64_t since = i % 3 ? 0 : HORIZON + 1;
+
+        /* reason K, used by T-A at time K (all before the horizon but
+         * the last ones): distinct for each reader and turn */
+        snprintf(norm, sizeof norm, "reason %d", a->no * 1000 + i);
+        if (since > a->no * 1000 + i)
+            want = 0;
+        if (i % 7 == 0) {
+            strcpy(norm, "hot words");
+            ticket = "T-h1499";
+            want = since == 0 ? 1000 : 0;
+        }
+        if (tg_evidence_copy_forward_count(a->e, norm, ticket, since, &n) !=
+                0 ||
+            n != want)
+            a->wrong++;
+    }
+    return NULL;
+}
+
+struct pulse_arg {
+    struct tg_evidence *e;
+    atomic_int stop;
+};
+
+/* Appends a record every millisecond for 30 ms, then pauses 100 ms (the
+ * index stale), until stop. */
+static void *pulse(void *p)
+{
+    struct pulse_arg *a = p;
+    int no = 0;
+
+    while (!atomic_load(&a->stop)) {
+        struct timespec ms = {0, 1000000L}, pause = {0, 100000000L};
+
+        for (int k = 0; k < 30; k++) {
+            struct rec x;
+            char id[32];
+
+            snprintf(id, sizeof id, "pulse-%d", ++no);
+            make(&x, id, "T-own", id);
+            x.r.justification_norm = "words of its own";
+            tg_evidence_append(a->e, &x.r);
+            nanosleep(&ms, NULL);
+        }
+        nanosleep(&pause, NULL);
+    }
+    return NULL;
+}
+
+/*
+ * Many requests at once, the index fresh and stale in turn: counts that
+ * read the uses (a window before the horizon) and plain counts (stale)
+ * are read together in batches, each statement's rows to its own read;
+ * every count is the database's.
+ */
+static void test_reloads_together(void **state)
+{
+    char *url = horizon_store();
+    struct pulse_arg pl;
+    struct reloader_arg a[8];
+    pthread_t t[8], pt;
+    (void)state;
+
+    pl.e = open_pg(url, NULL);
+    atomic_init(&pl.stop, 0);
+    assert_int_equal(pthread_create(&pt, NULL, pulse, &pl), 0);
+    for (int i = 0; i < 8; i++) {
+        a[i] = (struct reloader_arg){.e = pl.e, .no = i};
+        assert_int_equal(pthread_create(&t[i], NULL, reloader, &a[i]), 0);
+    }
+    for (int i = 0; i < 8; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(a[i].wrong, 0);
+    }
+    atomic_store(&pl.stop, 1);
+    pthread_join(pt, NULL);
+    tg_evidence_close(pl.e);
     free(url);
 }
 
@@ -2021,6 +2198,8 @@ int main(void)
         cmocka_unit_test(test_foreign_read_plan),
         cmocka_unit_test(test_count_index),
         cmocka_unit_test(test_index_horizon),
+        cmocka_unit_test(test_index_horizon_reload),
+        cmocka_unit_test(test_reloads_together),
         cmocka_unit_test(test_outbox),
         cmocka_unit_test(test_migrate),
         cmocka_unit_test(test_migrate_cli),

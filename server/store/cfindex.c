@@ -134,19 +134,20 @@ static uint32_t *cf_link_to(struct tg_cf_index *x, uint32_t i)
     return l;
 }
 
-/* Drops group i and remembers its justification as gone. Returns 0, or
- * TG_ENOMEM when the filter cannot be allocated (the index is then
- * invalid). */
+/* Drops group i and remembers its justification as gone, unless it held
+ * no use (tg_cf_reload): nothing of it is lost, and the filter stays
+ * emptier. Returns 0, or TG_ENOMEM when the filter cannot be allocated
+ * (the index is then invalid). */
 static int cf_drop(struct tg_cf_index *x, uint32_t i)
 {
     struct tg_cf_group *g = &x->g[i];
     uint32_t last = x->n - 1;
 
-    if (!x->gone && !(x->gone = calloc(TG_CF_GONE_BITS / 8, 1))) {
+    if (g->n > 0 && !x->gone && !(x->gone = calloc(TG_CF_GONE_BITS / 8, 1))) {
         x->valid = 0;
         return TG_ENOMEM;
     }
-    for (int k = 0; k < TG_CF_GONE_K; k++) {
+    for (int k = 0; k < TG_CF_GONE_K && g->n > 0; k++) {
         uint32_t b = cf_gone_bit(g->jd, k);
 
         x->gone[b >> 3] |= (unsigned char)(1u << (b & 7));
@@ -194,7 +195,8 @@ static struct tg_cf_use *cf_uses(struct tg_cf_group *g)
     return g->cap > 1 ? g->more : &g->one;
 }
 
-/* Adds the group of jd with its first use (td, t). Returns 0 or
+/* Adds the group of jd with its first use (td, t), or with none when td
+ * is NULL (t is then its place in the eviction order). Returns 0 or
  * TG_ENOMEM. */
 static int cf_new_group(struct tg_cf_index *x,
                         const unsigned char jd[TG_CF_DIGEST],
@@ -222,10 +224,13 @@ static int cf_new_group(struct tg_cf_index *x,
     memset(g, 0, sizeof *g);
     memcpy(g->jd, jd, TG_CF_DIGEST);
     g->newest = t;
-    g->n = g->cap = 1;
+    g->n = td ? 1 : 0;
+    g->cap = 1;
     g->complete = !cf_is_gone(x, jd);
-    memcpy(g->one.td, td, TG_CF_DIGEST);
-    g->one.last = t;
+    if (td) {
+        memcpy(g->one.td, td, TG_CF_DIGEST);
+        g->one.last = t;
+    }
     g->next = x->bucket[cf_hash(jd) & (TG_CF_BUCKETS - 1)];
     x->bucket[cf_hash(jd) & (TG_CF_BUCKETS - 1)] = ++x->n;
     return 0;
@@ -390,9 +395,18 @@ out:
  * justification not held always does): no reason to leave this one
  * incomplete (it was left so, and the next count read the store again);
  * this one dropped meanwhile is, and then it is not marked.
+ *
+ * No use read (n == 0): a justification never recorded. An empty group
+ * says so, whole, unless a commit since made one; without it a window
+ * reaching before the horizon went on reading the store until the group
+ * a record made was reloaded, each count of a new justification and the
+ * next after it (README, "What is open", of 1b9b4b6). since, the count's
+ * window start, places it early in the eviction order: dropping it loses
+ * nothing (cf_drop).
  */
 void tg_cf_reload(struct tg_cf_index *x, const unsigned char jd[TG_CF_DIGEST],
-                  const struct tg_cf_use *u, size_t n, uint64_t drops)
+                  const struct tg_cf_use *u, size_t n, uint64_t drops,
+                  int64_t since)
 {
     struct tg_cf_group *g;
     size_t i = 0;
@@ -403,7 +417,10 @@ void tg_cf_reload(struct tg_cf_index *x, const unsigned char jd[TG_CF_DIGEST],
     for (; i < n && x->valid; i++)
         if (tg_cf_add(x, jd, u[i].td, u[i].last) || !cf_find(x, jd))
             break;
-    if (i == n && n > 0 && x->valid && (g = cf_find(x, jd)))
+    if (n == 0 && x->valid && !cf_find(x, jd) &&
+        cf_new_group(x, jd, NULL, since))
+        goto out;
+    if (i == n && x->valid && (g = cf_find(x, jd)))
         g->complete = g->whole = 1;
 out:
     pthread_mutex_unlock(&x->mu);

@@ -54,9 +54,9 @@
  *   used of a few sampled is dropped and its digest set in the `gone` Bloom
  *   filter; a justification that may be gone is counted by the database
  *   instead (so is any justification when the filter says so by mistake,
- *   which only costs the read). SQLite's count reloads its uses from
- *   just_use, so that the next ones need no read again; PostgreSQL's goes
- *   on reading (rare: a justification used again after 32,768 others).
+ *   which only costs the read). That read also reloads its uses
+ *   from just_use (tg_cf_reload), so that the next ones need no read
+ *   again; a justification with none gets an empty group.
  *   A justification absent from the index and not gone was never
  *   recorded: its count is 0 without a read.
  * - It is exact for this process's records at once (updated after each
@@ -87,7 +87,9 @@ struct tg_cf_group {
     unsigned char jd[TG_CF_DIGEST];
     int64_t newest;  /* latest use of any ticket: the eviction order */
     uint32_t next;   /* bucket chain: index + 1, 0 ends it */
-    uint32_t n, cap; /* cap 1: the one use is `one`, else `more` */
+    /* cap 1: the one use is `one`, else `more`; n 0: the store had no
+     * use of it when a count asked (tg_cf_reload) */
+    uint32_t n, cap;
     /* Holds every use of the justification after the horizon. Not when
      * it was created for one that had been dropped before (its older uses
      * are only in just_use) until a count reloads them (tg_cf_reload). */
@@ -146,7 +148,8 @@ int tg_cf_count(struct tg_cf_index *x, const char *just, const char *ticket,
                 int64_t since, long *out, unsigned char jd[TG_CF_DIGEST],
                 int *reload, uint64_t *drops);
 void tg_cf_reload(struct tg_cf_index *x, const unsigned char jd[TG_CF_DIGEST],
-                  const struct tg_cf_use *u, size_t n, uint64_t drops);
+                  const struct tg_cf_use *u, size_t n, uint64_t drops,
+                  int64_t since);
 int tg_cf_top_push(struct tg_cf_top *t, int64_t v);
 int64_t tg_cf_top_horizon(const struct tg_cf_top *t);
 void tg_cf_top_free(struct tg_cf_top *t);

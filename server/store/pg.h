@@ -72,6 +72,10 @@ struct tg_pg_read {
     int64_t since;
     int64_t count;
     int rc;
+    /* reload: read the justification's latest uses (tg_cf_reload) rather
+     * than its count; they are in uses, which the reader clears */
+    int reload;
+    PGresult *uses;
     /* Set before sem is posted (once: done, or lead the next batch); the
      * post is made without rd_mu, so that the woken reader does not
      * wait for it at once; after it, the poster does not touch r. */

@@ -240,7 +240,11 @@ int tg_pg_find_jti(struct tg_pg *e, const char *source, const char *jti,
  * meanwhile leads the next batch. Every process's records count, from
  * the one table all of them write. Only the counts the replica's
  * copy-forward index cannot answer come here (pgcfindex.c): a replica
- * idle for TG_CF_FRESH_MS, a justification dropped from the index.
+ * idle for TG_CF_FRESH_MS, a justification dropped from the index, a
+ * window reaching before the load's horizon. The last two read the
+ * justification's latest uses instead (RD_SQL_USES), count them here and
+ * hand them to the index (tg_cf_reload), as SQLite's reads do: the next
+ * counts need no read.
  */
 #define RD_MAX 64
 #define RD_STMT "tg_copy_forward"
@@ -258,11 +262,20 @@ static const char RD_SQL_N[] =
     " WHERE just_norm = u.j AND last_time >= u.s AND ticket <> u.t"
     " LIMIT 1000) c) FROM unnest($1::text[], $2::bigint[], $3::text[])"
     " WITH ORDINALITY u(j, s, t, i)";
+/* The latest uses of a justification, at most a group's
+ * (TG_CF_GROUP_MAX): enough for its count too (rd_count_uses). By the
+ * primary key's prefix, then a top-N sort of that justification's rows. */
+#define RD_STMT_USES "tg_copy_forward_uses"
+#define RD_STR_(x) #x
+#define RD_STR(x) RD_STR_(x)
+static const char RD_SQL_USES[] =
+    "SELECT ticket, last_time FROM just_use WHERE just_norm = $1"
+    " ORDER BY last_time DESC LIMIT " RD_STR(TG_CF_GROUP_MAX);
 
 /* Prepares sql as name on db unless it is there (42P05). 0 or TG_EIO. */
 static int rd_prepare(PGconn *db, const char *name, const char *sql)
 {
-    PGresult *r = PQprepare(db, name, sql, 3, NULL);
+    PGresult *r = PQprepare(db, name, sql, 0, NULL);
     const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
     int ok = PQresultStatus(r) == PGRES_COMMAND_OK ||
              (st && strcmp(st, "42P05") == 0);
@@ -285,7 +298,8 @@ static int rd_conn(struct tg_pg *e)
         return TG_EIO;
     /* a pool connection may have them already */
     if (rd_prepare(e->rd_db, RD_STMT, RD_SQL) ||
-        rd_prepare(e->rd_db, RD_STMT_N, RD_SQL_N)) {
+        rd_prepare(e->rd_db, RD_STMT_N, RD_SQL_N) ||
+        rd_prepare(e->rd_db, RD_STMT_USES, RD_SQL_USES)) {
         tg_pg_conn_put(e, e->rd_db, 0);
         e->rd_db = NULL;
         return TG_EIO;
@@ -337,38 +351,66 @@ static int rd_take_n(const PGresult *r, struct tg_pg_read **batch, int n)
     return 0;
 }
 
-/* Reads the counts of the n reads of batch in one pipeline (one statement
- * for two reads or more); sets each one's rc and count. Returns 0, or
- * TG_EIO when the connection failed (nothing set). */
+/* Sets the count of each of the n counts of cnt from r, their
+ * statement's result (one row for one count, else tg_copy_forward_n's). */
+static void rd_take(const PGresult *r, struct tg_pg_read **cnt, int n)
+{
+    if (n >= 2) {
+        /* a statement's failure fails its reads, not the connection */
+        if (rd_take_n(r, cnt, n))
+            for (int k = 0; k < n; k++)
+                cnt[k]->rc = TG_EIO;
+        return;
+    }
+    cnt[0]->rc =
+        PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) ? 0 : TG_EIO;
+    if (cnt[0]->rc == 0)
+        cnt[0]->count = tg_pg_i64(r, 0, 0);
+}
+
+/* Reads the n reads of batch in one pipeline: the counts as one
+ * statement (tg_copy_forward_n for two or more), each reload as its own
+ * (its rows left in its uses); sets each one's rc. Returns 0, or TG_EIO
+ * when the connection failed (nothing set). */
 static int rd_pipeline(PGconn *db, struct tg_pg_read **batch, int n)
 {
+    struct tg_pg_read *cnt[RD_MAX], *rel[RD_MAX];
     PGresult *r;
-    int rc = 0, i, m = n >= 2 ? 1 : n; /* statements */
+    int rc = 0, nc = 0, nr = 0;
 
+    for (int i = 0; i < n; i++) {
+        /* a retry on a new connection reads them again */
+        PQclear(batch[i]->uses);
+        batch[i]->uses = NULL;
+        if (batch[i]->reload)
+            rel[nr++] = batch[i];
+        else
+            cnt[nc++] = batch[i];
+    }
     if (PQenterPipelineMode(db) != 1)
         return TG_EIO;
-    if (m == 1 && n >= 2)
-        rc = rd_send_n(db, batch, n);
-    for (i = 0; i < n && m == n && rc == 0; i++)
-        if (PQsendQueryPrepared(db, RD_STMT, 3, batch[i]->v, NULL, NULL, 0) !=
-            1)
+    if (nc >= 2)
+        rc = rd_send_n(db, cnt, nc);
+    else if (nc == 1 &&
+             PQsendQueryPrepared(db, RD_STMT, 3, cnt[0]->v, NULL, NULL, 0) != 1)
+        rc = TG_EIO;
+    for (int i = 0; i < nr && rc == 0; i++)
+        if (PQsendQueryPrepared(db, RD_STMT_USES, 1, rel[i]->v, NULL, NULL,
+                                0) != 1)
             rc = TG_EIO;
     if (rc || PQpipelineSync(db) != 1)
         goto broken;
-    for (i = 0; i < m; i++) {
+    for (int i = nc ? -1 : 0; i < nr; i++) {
         if (!(r = PQgetResult(db)))
             goto broken;
-        if (m < n) {
-            /* a statement's failure fails its reads, not the connection */
-            if (rd_take_n(r, batch, n))
-                for (int k = 0; k < n; k++)
-                    batch[k]->rc = TG_EIO;
+        if (i < 0) {
+            rd_take(r, cnt, nc);
+        } else if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+            rel[i]->uses = r;
+            rel[i]->rc = 0;
+            r = NULL;
         } else {
-            batch[i]->rc =
-                PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) ? 0
-                                                                    : TG_EIO;
-            if (batch[i]->rc == 0)
-                batch[i]->count = tg_pg_i64(r, 0, 0);
+            rel[i]->rc = TG_EIO;
         }
         PQclear(r);
         while ((r = PQgetResult(db)))
@@ -469,6 +511,35 @@ static int rd_wait(struct tg_pg *e, struct tg_pg_read *r)
     return rc;
 }
 
+/*
+ * The count of r (a reload) from its latest uses, newest first, which go
+ * into the index. They are at most TG_CF_GROUP_MAX, and that is enough:
+ * a count reaching past the oldest of them finds TG_CF_GROUP_MAX uses, at
+ * most one of them r's own ticket, so TG_CF_COPY_LIMIT (as the index
+ * keeps a group). Out of memory, only the reload is left out.
+ */
+static void rd_count_uses(struct tg_pg *e, struct tg_pg_read *r,
+                          const unsigned char jd[TG_CF_DIGEST], uint64_t drops)
+{
+    int rows = PQntuples(r->uses), n = 0;
+    struct tg_cf_use *u = malloc((size_t)(rows ? rows : 1) * sizeof *u);
+
+    r->count = 0;
+    for (int i = 0; i < rows; i++) {
+        const char *t = PQgetvalue(r->uses, i, 0);
+        int64_t last = tg_pg_i64(r->uses, i, 1);
+
+        if (last >= r->since && strcmp(t, r->v[2]) != 0 &&
+            r->count < TG_CF_COPY_LIMIT)
+            r->count++;
+        if (u && tg_cf_digest(t, u[n].td) == 0)
+            u[n++].last = last;
+    }
+    if (u && n == rows && rows <= (int)TG_CF_GROUP_MAX)
+        tg_cf_reload(&e->cf, jd, u, (size_t)n, drops, r->since);
+    free(u);
+}
+
 int tg_pg_copy_forward_count(struct tg_pg *e, const char *justification_norm,
                              const char *ticket, int64_t since, long *out)
 {
@@ -476,7 +547,7 @@ int tg_pg_copy_forward_count(struct tg_pg *e, const char *justification_norm,
     uint64_t drops;
     char s[24];
     struct tg_pg_read r;
-    int reload;
+    int reload, rc;
 
     if (!e || !out)
         return TG_EINVAL;
@@ -491,13 +562,17 @@ int tg_pg_copy_forward_count(struct tg_pg *e, const char *justification_norm,
     r.v[1] = s;
     r.since = since;
     r.v[2] = ticket ? ticket : "";
-    /* the replica's index first (pgcfindex.c); not its reload (SQLite's):
-     * a justification dropped from it goes on being read here */
+    /* the replica's index first (pgcfindex.c) */
     if (tg_cf_count(&e->cf, justification_norm, r.v[2], since, out, jd,
                     &reload, &drops))
         return 0;
     atomic_fetch_add(&tg_pg_test_db_counts, 1);
-    if (rd_wait(e, &r))
+    r.reload = reload;
+    rc = rd_wait(e, &r);
+    if (rc == 0 && r.uses)
+        rd_count_uses(e, &r, jd, drops);
+    PQclear(r.uses);
+    if (rc)
         return TG_EIO;
     *out = r.count > LONG_MAX ? LONG_MAX : (long)r.count;
     return 0;

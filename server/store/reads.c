@@ -208,11 +208,13 @@ int tg_sq_find_jti(struct tg_sq *e, const char *source,
                        decision_json);
 }
 
-/* Reads the latest uses of justification_norm on c for tg_cf_reload (a
- * failure only leaves the index as it was). */
+/* Reads the latest uses of justification_norm on c for tg_cf_reload, the
+ * count's window starting at since (a failure only leaves the index as it
+ * was). */
 static void reload_uses(struct tg_sq *e, struct rconn *c,
                         const char *justification_norm,
-                        const unsigned char jd[TG_CF_DIGEST], uint64_t drops)
+                        const unsigned char jd[TG_CF_DIGEST], uint64_t drops,
+                        int64_t since)
 {
     struct tg_cf_use *u = NULL;
     sqlite3_stmt *st;
@@ -232,7 +234,7 @@ static void reload_uses(struct tg_sq *e, struct rconn *c,
         u[n++].last = sqlite3_column_int64(st, 1);
     }
     if (rc == SQLITE_DONE || n == TG_CF_GROUP_MAX)
-        tg_cf_reload(&e->cf, jd, u, n, drops);
+        tg_cf_reload(&e->cf, jd, u, n, drops, since);
     stmt_done(st);
 out:
     free(u);
@@ -283,10 +285,11 @@ int tg_sq_copy_forward_count(struct tg_sq *e,
         rc = TG_EIO;
     }
     stmt_done(st);
-    /* A justification used again after the index dropped it: its uses go
-     * back into the index, so that the next counts need no read. */
+    /* A justification used again after the index dropped it, or a window
+     * reaching before the load's horizon: its uses (or that it has none)
+     * go into the index, so that the next counts need no read. */
     if (rc == 0 && reload)
-        reload_uses(e, c, justification_norm, jd, drops);
+        reload_uses(e, c, justification_norm, jd, drops, since);
 out:
     rconn_put(e, c, rc == 0);
     return rc ? TG_EIO : 0;

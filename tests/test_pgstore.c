@@ -1094,6 +1094,17 @@ static void test_index_horizon_reload(void **state)
      * group after; each as the database counts */
     assert_int_equal(count_since(e, "hot words", "T-h1200", 1000, &by_db), 499);
     assert_true(by_db);
+    /* from the rows at the cap: a second index's first count (a reload
+     * when it is fresh) */
+    {
+        struct tg_evidence *e2 = open_pg(url, NULL);
+
+        assert_int_equal(
+            count_since_commit(e2, "reason 3", "T-B", HORIZON + 1, &no), 0);
+        assert_int_equal(count_since(e2, "hot words", "T-x", 0, &by_db), 1000);
+        assert_true(by_db);
+        tg_evidence_close(e2);
+    }
     {
         static const struct {
             const char *ticket;

@@ -152,7 +152,9 @@ static int cf_drop(struct tg_cf_index *x, uint32_t i)
 
         x->gone[b >> 3] |= (unsigned char)(1u << (b & 7));
     }
-    x->drops++;
+    /* an empty group's drop loses no use a reload could miss */
+    if (g->n > 0)
+        x->drops++;
     *cf_link_to(x, i) = g->next;
     if (g->cap > 1) {
         free(g->more);

@@ -111,7 +111,7 @@ struct tg_cf_index {
     uint32_t *bucket;    /* TG_CF_BUCKETS heads: group index + 1 */
     size_t n_more;       /* cf_use slots in every group's `more` */
     unsigned char *gone; /* TG_CF_GONE_BITS bits, allocated on first drop */
-    uint64_t drops;      /* groups dropped so far */
+    uint64_t drops;      /* groups with uses dropped so far */
     int64_t seq;         /* records up to this seq are in the index */
     int64_t horizon;     /* uses at or before it may be missing; INT64_MIN:
                             none (the load read every use) */

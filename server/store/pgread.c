@@ -356,7 +356,8 @@ static int rd_take_n(const PGresult *r, struct tg_pg_read **batch, int n)
 static void rd_take(const PGresult *r, struct tg_pg_read **cnt, int n)
 {
     if (n >= 2) {
-        /* a statement's failure fails its reads, not the connection */
+        /* a statement's failure fails its reads, not the connection (the
+         * pipeline's later statements too: one implicit transaction) */
         if (rd_take_n(r, cnt, n))
             for (int k = 0; k < n; k++)
                 cnt[k]->rc = TG_EIO;
@@ -371,7 +372,8 @@ static void rd_take(const PGresult *r, struct tg_pg_read **cnt, int n)
 /* Reads the n reads of batch in one pipeline: the counts as one
  * statement (tg_copy_forward_n for two or more), each reload as its own
  * (its rows left in its uses); sets each one's rc. Returns 0, or TG_EIO
- * when the connection failed (nothing set). */
+ * when the connection failed (a reload's rows may be set: the reader
+ * clears them). */
 static int rd_pipeline(PGconn *db, struct tg_pg_read **batch, int n)
 {
     struct tg_pg_read *cnt[RD_MAX], *rel[RD_MAX];

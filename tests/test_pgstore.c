@@ -714,6 +714,20 @@ static long count_on(struct tg_evidence *e, const char *words,
     return count_since(e, words, ticket, 0, by_db);
 }
 
+/* Appends record own-N (N = ++*no) of T-own, with words of its own, to
+ * e: its writer commits, which keeps the index fresh. Returns the
+ * append's rc. */
+static int append_own(struct tg_evidence *e, int *no)
+{
+    struct rec x;
+    char id[32];
+
+    snprintf(id, sizeof id, "own-%d", ++*no);
+    make(&x, id, "T-own", id);
+    x.r.justification_norm = "words of its own";
+    return tg_evidence_append(e, &x.r);
+}
+
 /* Appends a record of other words to e (its writer commits: the index
  * takes what other replicas wrote), then counts words for ticket since
  * since; again (up to 5 times) until the index answered, which the test
@@ -725,13 +739,7 @@ static long count_since_commit(struct tg_evidence *e, const char *words,
     int by_db = 1;
 
     for (int i = 0; i < 5 && by_db; i++) {
-        struct rec x;
-        char id[32];
-
-        snprintf(id, sizeof id, "own-%d", ++*no);
-        make(&x, id, "T-own", id);
-        x.r.justification_norm = "words of its own";
-        assert_int_equal(tg_evidence_append(e, &x.r), 0);
+        assert_int_equal(append_own(e, no), 0);
         n = count_since(e, words, ticket, since, &by_db);
     }
     assert_false(by_db);
@@ -1024,13 +1032,7 @@ static void test_index_horizon(void **state)
 
         snprintf(words, sizeof words, "reason %d", i * 211);
         do {
-            struct rec x;
-            char id[32];
-
-            snprintf(id, sizeof id, "own-%d", ++no);
-            make(&x, id, "T-own", id);
-            x.r.justification_norm = "words of its own";
-            assert_int_equal(tg_evidence_append(e, &x.r), 0);
+            assert_int_equal(append_own(e, &no), 0);
             n = count_since(e, words, "T-B", horizon + 1, &by_db);
             assert_int_equal(n, 0);
         } while (by_db && ++dbs < 3); /* a slow thread: stale */
@@ -1152,16 +1154,9 @@ static void test_index_load_untimed(void **state)
     assert_int_equal(tg_evidence_open(c, &e), 0);
     snprintf(late, sizeof late, "reason %lld", HORIZON_ROWS - 10);
     /* a commit makes the index fresh (one may miss the 30 ms: again) */
-    for (int i = 0; i < 20 && by_db; i++) {
-        struct rec x;
-        char id[32];
-
-        snprintf(id, sizeof id, "own-%d", ++no);
-        make(&x, id, "T-own", id);
-        x.r.justification_norm = "words of its own";
-        if (tg_evidence_append(e, &x.r) == 0)
+    for (int i = 0; i < 20 && by_db; i++)
+        if (append_own(e, &no) == 0)
             n = count_since(e, late, "T-B", HORIZON + 1, &by_db);
-    }
     assert_false(by_db);
     assert_int_equal(n, 1);
     tg_evidence_close(e);
@@ -1219,13 +1214,7 @@ static void *pulse(void *p)
         struct timespec ms = {0, 1000000L}, pause = {0, 100000000L};
 
         for (int k = 0; k < 30; k++) {
-            struct rec x;
-            char id[32];
-
-            snprintf(id, sizeof id, "pulse-%d", ++no);
-            make(&x, id, "T-own", id);
-            x.r.justification_norm = "words of its own";
-            tg_evidence_append(a->e, &x.r);
+            append_own(a->e, &no); /* a failure only misses a commit */
             nanosleep(&ms, NULL);
         }
         nanosleep(&pause, NULL);

@@ -56,6 +56,14 @@ static uint32_t cf_hash(const unsigned char d[TG_CF_DIGEST])
     return h;
 }
 
+/* The slot of jd's drop counter (struct tg_cf_index's drops): the top
+ * bits of cf_hash, so that the low ones of the bucket vary freely among
+ * the justifications of one slot (the unit test builds such). */
+uint32_t tg_cf_drop_slot(const unsigned char jd[TG_CF_DIGEST])
+{
+    return (cf_hash(jd) >> 20) & (TG_CF_DROP_SLOTS - 1);
+}
+
 int tg_cf_init(struct tg_cf_index *x)
 {
     memset(x, 0, sizeof *x);
@@ -154,7 +162,7 @@ static int cf_drop(struct tg_cf_index *x, uint32_t i)
     }
     /* an empty group's drop loses no use a reload could miss */
     if (g->n > 0)
-        x->drops++;
+        x->drops[tg_cf_drop_slot(g->jd)]++;
     *cf_link_to(x, i) = g->next;
     if (g->cap > 1) {
         free(g->more);
@@ -340,11 +348,12 @@ int tg_cf_add(struct tg_cf_index *x, const unsigned char jd[TG_CF_DIGEST],
  * index; jd is set to just's digest. Returns 1 with *out, or 0 when the
  * index cannot tell (stale, invalid, or the justification may have been
  * dropped): the caller asks the database, and with *reload set may hand the
- * uses it reads to tg_cf_reload with jd and *drops.
+ * uses it reads to tg_cf_reload with jd and *drops (the drops of jd's
+ * slot so far).
  */
 int tg_cf_count(struct tg_cf_index *x, const char *just, const char *ticket,
                 int64_t since, long *out, unsigned char jd[TG_CF_DIGEST],
-                int *reload, uint64_t *drops)
+                int *reload, uint32_t *drops)
 {
     unsigned char td[TG_CF_DIGEST];
     struct tg_cf_group *g;
@@ -357,7 +366,7 @@ int tg_cf_count(struct tg_cf_index *x, const char *just, const char *ticket,
     if (tg_cf_digest(just, jd) || tg_cf_digest(ticket, td))
         return 0;
     pthread_mutex_lock(&x->mu);
-    *drops = x->drops;
+    *drops = x->drops[tg_cf_drop_slot(jd)];
     if (!x->valid || now - x->synced_ms > TG_CF_FRESH_MS)
         goto out;
     g = cf_find(x, jd);
@@ -390,13 +399,15 @@ out:
  * newest first) into its group and marks it complete and whole (before
  * the horizon too). Commits after that read added their uses to the group
  * themselves, and adding a use twice changes nothing, so the group then
- * holds every use; unless a group was dropped since tg_cf_count gave
- * drops (it could have been this one, with a use the read missed), and
- * then it stays as it was: incomplete. The merge's own adds may drop
- * other groups to make room (in a full index, the first add of a
- * justification not held always does): no reason to leave this one
- * incomplete (it was left so, and the next count read the store again);
- * this one dropped meanwhile is, and then it is not marked.
+ * holds every use; unless a group of jd's slot (tg_cf_drop_slot) was
+ * dropped since tg_cf_count gave drops (it could have been this one, with
+ * a use the read missed), and then it stays as it was: incomplete. A drop
+ * in another slot cannot have lost a use of jd; one count for the whole
+ * index threw most reloads away in a full one, where each new group drops
+ * another. The merge's own adds may drop other groups to make room (in a
+ * full index, the first add of a justification not held always does): no
+ * reason to leave this one incomplete; this one dropped meanwhile is, and
+ * then it is not marked.
  *
  * No use read (n == 0): a justification never recorded. An empty group
  * says so, whole, unless a commit since made one; without it a window
@@ -404,17 +415,22 @@ out:
  * a record made was reloaded, each count of a new justification and the
  * next after it (README, "What is open", of 1b9b4b6). since, the count's
  * window start, places it early in the eviction order: dropping it loses
- * nothing (cf_drop).
+ * nothing (cf_drop). In a full index it takes another group's place,
+ * as any new one does, and the record that follows the count (every
+ * decision is recorded) adds its use to it, taking no second place: a
+ * justification new to the index costs one place either way. Only a
+ * count with no record after it (a request that fails before its
+ * record) leaves an empty group, the first dropped of those sampled.
  */
 void tg_cf_reload(struct tg_cf_index *x, const unsigned char jd[TG_CF_DIGEST],
-                  const struct tg_cf_use *u, size_t n, uint64_t drops,
+                  const struct tg_cf_use *u, size_t n, uint32_t drops,
                   int64_t since)
 {
     struct tg_cf_group *g;
     size_t i = 0;
 
     pthread_mutex_lock(&x->mu);
-    if (!x->valid || x->drops != drops)
+    if (!x->valid || x->drops[tg_cf_drop_slot(jd)] != drops)
         goto out;
     for (; i < n && x->valid; i++)
         if (tg_cf_add(x, jd, u[i].td, u[i].last) || !cf_find(x, jd))

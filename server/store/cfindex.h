@@ -38,6 +38,12 @@
  * a million answered "gone" for one justification in seven; now it starts
  * with at most about 230,000 (0.15% false "gone"). */
 #define TG_CF_LOAD_ROWS 262144
+/* Drops are counted by slot of a justification's digest (tg_cf_drop_slot),
+ * a power of two: a reload is thrown away only when a group of its own
+ * slot was dropped while it read (tg_cf_reload). With one counter for the
+ * index, a full one (after a start on a busy store) threw most away: each
+ * new group drops one. 16 KiB. */
+#define TG_CF_DROP_SLOTS 4096u
 
 /*
  * The copy-forward index: just_use in memory, so that counting (once per
@@ -111,7 +117,9 @@ struct tg_cf_index {
     uint32_t *bucket;    /* TG_CF_BUCKETS heads: group index + 1 */
     size_t n_more;       /* cf_use slots in every group's `more` */
     unsigned char *gone; /* TG_CF_GONE_BITS bits, allocated on first drop */
-    uint64_t drops;      /* groups with uses dropped so far */
+    /* groups with uses dropped so far, by tg_cf_drop_slot of their
+     * digest */
+    uint32_t drops[TG_CF_DROP_SLOTS];
     int64_t seq;         /* records up to this seq are in the index */
     int64_t horizon;     /* uses at or before it may be missing; INT64_MIN:
                             none (the load read every use) */
@@ -144,11 +152,12 @@ int tg_cf_add_text(struct tg_cf_index *x, const char *just, const char *ticket,
 int64_t tg_cf_clock(void);
 void tg_cf_synced(struct tg_cf_index *x, int64_t seq, int64_t at_ms);
 void tg_cf_behind(struct tg_cf_index *x, int64_t seq);
+uint32_t tg_cf_drop_slot(const unsigned char jd[TG_CF_DIGEST]);
 int tg_cf_count(struct tg_cf_index *x, const char *just, const char *ticket,
                 int64_t since, long *out, unsigned char jd[TG_CF_DIGEST],
-                int *reload, uint64_t *drops);
+                int *reload, uint32_t *drops);
 void tg_cf_reload(struct tg_cf_index *x, const unsigned char jd[TG_CF_DIGEST],
-                  const struct tg_cf_use *u, size_t n, uint64_t drops,
+                  const struct tg_cf_use *u, size_t n, uint32_t drops,
                   int64_t since);
 int tg_cf_top_push(struct tg_cf_top *t, int64_t v);
 int64_t tg_cf_top_horizon(const struct tg_cf_top *t);

@@ -521,7 +521,7 @@ static int rd_wait(struct tg_pg *e, struct tg_pg_read *r)
  * keeps a group). Out of memory, only the reload is left out.
  */
 static void rd_count_uses(struct tg_pg *e, struct tg_pg_read *r,
-                          const unsigned char jd[TG_CF_DIGEST], uint64_t drops)
+                          const unsigned char jd[TG_CF_DIGEST], uint32_t drops)
 {
     int rows = PQntuples(r->uses), n = 0;
     struct tg_cf_use *u = malloc((size_t)(rows ? rows : 1) * sizeof *u);
@@ -546,7 +546,7 @@ int tg_pg_copy_forward_count(struct tg_pg *e, const char *justification_norm,
                              const char *ticket, int64_t since, long *out)
 {
     unsigned char jd[TG_CF_DIGEST];
-    uint64_t drops;
+    uint32_t drops;
     char s[24];
     struct tg_pg_read r;
     int reload, rc;

@@ -213,7 +213,7 @@ int tg_sq_find_jti(struct tg_sq *e, const char *source,
  * was). */
 static void reload_uses(struct tg_sq *e, struct rconn *c,
                         const char *justification_norm,
-                        const unsigned char jd[TG_CF_DIGEST], uint64_t drops,
+                        const unsigned char jd[TG_CF_DIGEST], uint32_t drops,
                         int64_t since)
 {
     struct tg_cf_use *u = NULL;
@@ -250,7 +250,7 @@ int tg_sq_copy_forward_count(struct tg_sq *e,
     unsigned char jd[TG_CF_DIGEST];
     struct rconn *c = NULL;
     sqlite3_stmt *st;
-    uint64_t drops = 0;
+    uint32_t drops = 0;
     int reload = 0, rc;
 
     if (!e || !out)

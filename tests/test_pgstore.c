@@ -1253,6 +1253,73 @@ static void test_reloads_together(void **state)
     free(url);
 }
 
+/* One count of test_reload_fails_alone, on a thread of its own. */
+struct one_count {
+    struct tg_evidence *e;
+    const char *words;
+    long n;
+    int rc;
+};
+
+static void *count_thread(void *p)
+{
+    struct one_count *c = p;
+
+    c->rc = tg_evidence_copy_forward_count(c->e, c->words, "T-B", 0, &c->n);
+    return NULL;
+}
+
+/*
+ * Reads of one batch that the server refuses one of (here a
+ * justification that is not UTF-8; in the field, a statement_timeout):
+ * only that count fails. A lock on just_use holds the first read, so
+ * that the two after it wait and are read together, the refused one
+ * first. In one implicit transaction, as the batch was, the statement
+ * after it was aborted with it and its count failed too.
+ */
+static void test_reload_fails_alone(void **state)
+{
+    char *url = horizon_store();
+    struct tg_evidence *e = open_pg(url, NULL);
+    struct one_count c[3] = {{e, "reason 100", -1, -1},
+                             {e, "words \xff", -1, -1},
+                             {e, "reason 200", -1, -1}};
+    struct timespec gap = {0, 10000000L}, hold = {0, 150000000L};
+    PGconn *lock = PQconnectdb(url);
+    pthread_t t[3];
+    int no = 0, before, by_db;
+    (void)state;
+
+    assert_int_equal(PQstatus(lock), CONNECTION_OK);
+    /* a commit: the index fresh, so that these windows (before the
+     * horizon) read the uses (reloads) rather than a count */
+    assert_int_equal(append_own(e, &no), 0);
+    PQclear(PQexec(lock, "BEGIN"));
+    PQclear(PQexec(lock, "LOCK TABLE just_use IN ACCESS EXCLUSIVE MODE"));
+    before = atomic_load(&tg_pg_test_db_counts);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(pthread_create(&t[i], NULL, count_thread, &c[i]), 0);
+        nanosleep(&gap, NULL);
+    }
+    nanosleep(&hold, NULL);
+    PQclear(PQexec(lock, "COMMIT"));
+    for (int i = 0; i < 3; i++)
+        pthread_join(t[i], NULL);
+    PQfinish(lock);
+    assert_int_equal(atomic_load(&tg_pg_test_db_counts) - before, 3);
+    assert_int_equal(c[0].rc, 0);
+    assert_int_equal(c[0].n, 1);
+    assert_int_equal(c[1].rc, TG_EIO);
+    assert_int_equal(c[2].rc, 0);
+    assert_int_equal(c[2].n, 1);
+    /* the refused read left the connection in step: the next batch reads */
+    let_go_stale();
+    assert_int_equal(count_on(e, "reason 300", "T-B", &by_db), 1);
+    assert_true(by_db);
+    tg_evidence_close(e);
+    free(url);
+}
+
 /* ----------------------------------------------------------- outbox */
 
 static void test_outbox(void **state)
@@ -2238,6 +2305,7 @@ int main(void)
         cmocka_unit_test(test_index_horizon),
         cmocka_unit_test(test_index_horizon_reload),
         cmocka_unit_test(test_reloads_together),
+        cmocka_unit_test(test_reload_fails_alone),
         cmocka_unit_test(test_index_load_untimed),
         cmocka_unit_test(test_outbox),
         cmocka_unit_test(test_migrate),

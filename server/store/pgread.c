@@ -356,8 +356,8 @@ static int rd_take_n(const PGresult *r, struct tg_pg_read **batch, int n)
 static void rd_take(const PGresult *r, struct tg_pg_read **cnt, int n)
 {
     if (n >= 2) {
-        /* a statement's failure fails its reads, not the connection (the
-         * pipeline's later statements too: one implicit transaction) */
+        /* a statement's failure fails its reads, not the connection nor
+         * the pipeline's other statements (rd_pipeline) */
         if (rd_take_n(r, cnt, n))
             for (int k = 0; k < n; k++)
                 cnt[k]->rc = TG_EIO;
@@ -371,9 +371,12 @@ static void rd_take(const PGresult *r, struct tg_pg_read **cnt, int n)
 
 /* Reads the n reads of batch in one pipeline: the counts as one
  * statement (tg_copy_forward_n for two or more), each reload as its own
- * (its rows left in its uses); sets each one's rc. Returns 0, or TG_EIO
- * when the connection failed (a reload's rows may be set: the reader
- * clears them). */
+ * (its rows left in its uses); sets each one's rc. A sync after each
+ * statement makes it a transaction of its own: one that fails (its
+ * statement_timeout) fails only its reads; in one implicit transaction,
+ * every statement after it was aborted too. Returns 0, or TG_EIO when
+ * the connection failed (a reload's rows may be set: the reader clears
+ * them). */
 static int rd_pipeline(PGconn *db, struct tg_pg_read **batch, int n)
 {
     struct tg_pg_read *cnt[RD_MAX], *rel[RD_MAX];
@@ -396,12 +399,16 @@ static int rd_pipeline(PGconn *db, struct tg_pg_read **batch, int n)
     else if (nc == 1 &&
              PQsendQueryPrepared(db, RD_STMT, 3, cnt[0]->v, NULL, NULL, 0) != 1)
         rc = TG_EIO;
+    if (rc == 0 && nc && PQpipelineSync(db) != 1)
+        rc = TG_EIO;
     for (int i = 0; i < nr && rc == 0; i++)
         if (PQsendQueryPrepared(db, RD_STMT_USES, 1, rel[i]->v, NULL, NULL,
-                                0) != 1)
+                                0) != 1 ||
+            PQpipelineSync(db) != 1)
             rc = TG_EIO;
-    if (rc || PQpipelineSync(db) != 1)
+    if (rc)
         goto broken;
+    /* each statement: its result, the NULL that ends it, its sync */
     for (int i = nc ? -1 : 0; i < nr; i++) {
         if (!(r = PQgetResult(db)))
             goto broken;
@@ -417,13 +424,13 @@ static int rd_pipeline(PGconn *db, struct tg_pg_read **batch, int n)
         PQclear(r);
         while ((r = PQgetResult(db)))
             PQclear(r);
-        if (PQstatus(db) != CONNECTION_OK)
+        r = PQgetResult(db);
+        rc = PQresultStatus(r) == PGRES_PIPELINE_SYNC ? 0 : TG_EIO;
+        PQclear(r);
+        if (rc || PQstatus(db) != CONNECTION_OK)
             goto broken;
     }
-    r = PQgetResult(db);
-    rc = PQresultStatus(r) == PGRES_PIPELINE_SYNC ? 0 : TG_EIO;
-    PQclear(r);
-    if (rc == 0 && PQexitPipelineMode(db) == 1)
+    if (PQexitPipelineMode(db) == 1)
         return 0;
 broken:
     /* out of step with the server: this connection is done */

@@ -57,11 +57,14 @@ static uint32_t cf_hash(const unsigned char d[TG_CF_DIGEST])
 }
 
 /* The slot of jd's drop counter (struct tg_cf_index's drops): the top
- * bits of cf_hash, so that the low ones of the bucket vary freely among
- * the justifications of one slot (the unit test builds such). */
+ * bits of cf_hash, apart from the bucket's low ones, so that the
+ * justifications of one slot spread over the buckets (the unit test
+ * builds such; it is exported for it). */
+_Static_assert(TG_CF_DROP_BITS + 15 <= 32 && TG_CF_BUCKETS <= (1u << 15),
+               "drop slot bits overlap the bucket bits");
 uint32_t tg_cf_drop_slot(const unsigned char jd[TG_CF_DIGEST])
 {
-    return (cf_hash(jd) >> 20) & (TG_CF_DROP_SLOTS - 1);
+    return cf_hash(jd) >> (32 - TG_CF_DROP_BITS);
 }
 
 int tg_cf_init(struct tg_cf_index *x)

@@ -43,7 +43,8 @@
  * slot was dropped while it read (tg_cf_reload). With one counter for the
  * index, a full one (after a start on a busy store) threw most away: each
  * new group drops one. 16 KiB. */
-#define TG_CF_DROP_SLOTS 4096u
+#define TG_CF_DROP_BITS 12
+#define TG_CF_DROP_SLOTS (1u << TG_CF_DROP_BITS)
 
 /*
  * The copy-forward index: just_use in memory, so that counting (once per
@@ -118,7 +119,8 @@ struct tg_cf_index {
     size_t n_more;       /* cf_use slots in every group's `more` */
     unsigned char *gone; /* TG_CF_GONE_BITS bits, allocated on first drop */
     /* groups with uses dropped so far, by tg_cf_drop_slot of their
-     * digest */
+     * digest (32 bits: a reload is fooled only by exactly 2^32 drops in
+     * its slot while it reads) */
     uint32_t drops[TG_CF_DROP_SLOTS];
     int64_t seq;         /* records up to this seq are in the index */
     int64_t horizon;     /* uses at or before it may be missing; INT64_MIN:

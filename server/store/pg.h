@@ -233,8 +233,12 @@ int tg_pg_get_entry_db(PGconn *db, const char *kind, const char *key,
  * TG_PG_CF_FOREIGN_MAX seqs on, and the checkpoint at $1: seq, hash,
  * just_norm, ticket, time. */
 extern const char tg_pg_cf_foreign_sql[];
-/* Tests only: the copy-forward counts the database answered. */
+/* Tests only: the copy-forward counts the database answered; those of
+ * them that read the justification's uses (reloads, pgread.c); the
+ * connections the batched reads took (pgread.c: one kept while it works). */
 extern atomic_int tg_pg_test_db_counts;
+extern atomic_int tg_pg_test_db_reloads;
+extern atomic_int tg_pg_test_rd_connects;
 int tg_pg_cf_load(struct tg_pg *e, PGconn *db);
 void tg_pg_cf_foreign_reset(struct tg_pg_foreign *f, int64_t from);
 int tg_pg_cf_foreign(struct tg_pg_foreign *f, const PGresult *res,

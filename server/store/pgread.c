@@ -235,8 +235,8 @@ int tg_pg_find_jti(struct tg_pg *e, const char *source, const char *jti,
  * under load. The first request that finds no batch being read leads
  * one: it takes every count waiting (up to RD_MAX), sends them on the
  * leader's connection in one pipeline (one round trip, one backend
- * wakeup, one implicit transaction; each statement still reads the
- * latest committed rows) and answers each; a request that arrived
+ * wakeup; the counts one statement, each reload one, each statement its
+ * own transaction, rd_pipeline) and answers each; a request that arrived
  * meanwhile leads the next batch. Every process's records count, from
  * the one table all of them write. Only the counts the replica's
  * copy-forward index cannot answer come here (pgcfindex.c): a replica
@@ -272,6 +272,9 @@ static const char RD_SQL_USES[] =
     "SELECT ticket, last_time FROM just_use WHERE just_norm = $1"
     " ORDER BY last_time DESC LIMIT " RD_STR(TG_CF_GROUP_MAX);
 
+atomic_int tg_pg_test_db_reloads;
+atomic_int tg_pg_test_rd_connects;
+
 /* Prepares sql as name on db unless it is there (42P05). 0 or TG_EIO. */
 static int rd_prepare(PGconn *db, const char *name, const char *sql)
 {
@@ -296,6 +299,7 @@ static int rd_conn(struct tg_pg *e)
     }
     if (tg_pg_conn_get(e, &e->rd_db))
         return TG_EIO;
+    atomic_fetch_add(&tg_pg_test_rd_connects, 1);
     /* a pool connection may have them already */
     if (rd_prepare(e->rd_db, RD_STMT, RD_SQL) ||
         rd_prepare(e->rd_db, RD_STMT_N, RD_SQL_N) ||
@@ -374,9 +378,11 @@ static void rd_take(const PGresult *r, struct tg_pg_read **cnt, int n)
  * (its rows left in its uses); sets each one's rc. A sync after each
  * statement makes it a transaction of its own: one that fails (its
  * statement_timeout) fails only its reads; in one implicit transaction,
- * every statement after it was aborted too. Returns 0, or TG_EIO when
- * the connection failed (a reload's rows may be set: the reader clears
- * them). */
+ * every statement after it was aborted too. Each sync is also a send
+ * (libpq before 17 flushes at each): a few more in a batch with
+ * reloads, which only a start or a dropped justification asks for.
+ * Returns 0, or TG_EIO when the connection failed (a reload's rows may
+ * be set: the reader clears them). */
 static int rd_pipeline(PGconn *db, struct tg_pg_read **batch, int n)
 {
     struct tg_pg_read *cnt[RD_MAX], *rel[RD_MAX];
@@ -576,6 +582,8 @@ int tg_pg_copy_forward_count(struct tg_pg *e, const char *justification_norm,
                     &reload, &drops))
         return 0;
     atomic_fetch_add(&tg_pg_test_db_counts, 1);
+    if (reload)
+        atomic_fetch_add(&tg_pg_test_db_reloads, 1);
     r.reload = reload;
     rc = rd_wait(e, &r);
     if (rc == 0 && r.uses)

@@ -60,15 +60,22 @@ static void fill(struct tg_cf_index *x, const unsigned char jd[TG_CF_DIGEST],
     }
 }
 
-/* A count of words for T-x since 0 (before the horizon); 1 with *n when
- * the index answered, else 0 with *reload and *drops for a reload. */
-static int count(struct tg_cf_index *x, const char *words, long *n,
-                 int *reload, uint32_t *drops)
+/* A count of words for T-x since since; 1 with *n when the index
+ * answered, else 0 with *reload and *drops for a reload. */
+static int count_since(struct tg_cf_index *x, const char *words,
+                       int64_t since, long *n, int *reload, uint32_t *drops)
 {
     unsigned char jd[TG_CF_DIGEST];
 
     tg_cf_synced(x, 0, tg_cf_clock()); /* fresh: a commit just now */
-    return tg_cf_count(x, words, "T-x", 0, n, jd, reload, drops);
+    return tg_cf_count(x, words, "T-x", since, n, jd, reload, drops);
+}
+
+/* count_since 0, before the horizon */
+static int count(struct tg_cf_index *x, const char *words, long *n,
+                 int *reload, uint32_t *drops)
+{
+    return count_since(x, words, 0, n, reload, drops);
 }
 
 /* The uses a reload of "reason" reads: T-a at time 50 (before the
@@ -156,9 +163,7 @@ static void test_reload_missing_a_use(void **state)
 
         digest_near(jd, TG_CF_GROUPS_MAX + k++, 1, d);
         assert_int_equal(tg_cf_add(&x, d, td, 2000000 + k), 0);
-        tg_cf_synced(&x, 0, tg_cf_clock());
-        gone = !tg_cf_count(&x, "reason", "T-x", HORIZON + 1, &m, d, &reload,
-                            &dr);
+        gone = !count_since(&x, "reason", HORIZON + 1, &m, &reload, &dr);
     }
     assert_true(gone);
     reload_one(&x, drops); /* T-a only: thrown away */

@@ -51,19 +51,27 @@ static void sql_on(const char *url, const char *sql)
     PQfinish(db);
 }
 
-/* One integer answer of sql on url. */
-static long long sql_int(const char *url, const char *sql)
+/* One integer answer of sql on the open connection db. */
+static long long sql_int_on(PGconn *db, const char *sql)
 {
-    PGconn *db = PQconnectdb(url);
-    PGresult *r;
+    PGresult *r = PQexec(db, sql);
     long long v;
 
-    assert_int_equal(PQstatus(db), CONNECTION_OK);
-    r = PQexec(db, sql);
     assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
     assert_int_equal(PQntuples(r), 1);
     v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
     PQclear(r);
+    return v;
+}
+
+/* One integer answer of sql on url. */
+static long long sql_int(const char *url, const char *sql)
+{
+    PGconn *db = PQconnectdb(url);
+    long long v;
+
+    assert_int_equal(PQstatus(db), CONNECTION_OK);
+    v = sql_int_on(db, sql);
     PQfinish(db);
     return v;
 }
@@ -1267,18 +1275,6 @@ static void *count_thread(void *p)
 
     c->rc = tg_evidence_copy_forward_count(c->e, c->words, "T-B", 0, &c->n);
     return NULL;
-}
-
-/* One integer answer of sql on the open connection db. */
-static long long sql_int_on(PGconn *db, const char *sql)
-{
-    PGresult *r = PQexec(db, sql);
-    long long v;
-
-    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
-    v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
-    return v;
 }
 
 /* Polls every 0.5 ms, up to 2 s, until the database has answered (or is

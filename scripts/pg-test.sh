@@ -75,6 +75,20 @@ data=$dir/data
 log=$dir/server.log
 dbuser=tg
 
+# glibc's allocator in the server's processes: keep up to 4 MiB of freed
+# heap and grow it 1 MiB at a time, instead of giving the heap's top back
+# after each transaction and faulting it in again with the next (perf of
+# the backends under bench/pg_bench.sh: brk and those page faults were
+# about a sixth of their CPU). The same setting as docker/
+# compose.postgresql.yaml's PostgreSQL service; docker/README.md, "glibc's
+# allocator". TG_TEST_PG_GLIBC_TUNABLES= (empty) leaves glibc's defaults.
+tunables=${TG_TEST_PG_GLIBC_TUNABLES-glibc.malloc.trim_threshold=4194304:glibc.malloc.top_pad=1048576}
+srvenv=(env)
+if [ -n "$tunables" ]; then
+    srvenv=(env "GLIBC_TUNABLES=$tunables")
+fi
+printf -v srvenv_q '%q ' "${srvenv[@]}"
+
 # The control script a test calls to stop or start the server mid-run.
 ctl=$dir/ctl
 # shellcheck disable=SC2016 # "$1" and "$0" are the control script's own
@@ -83,7 +97,7 @@ ctl=$dir/ctl
     echo '# stop [fast|immediate] | start | restart the test server of scripts/pg-test.sh'
     printf 'case "$1" in\n'
     printf '  stop) exec %s %q -D %q -m "${2:-fast}" -w stop ;;\n' "${as[*]}" "$bindir/pg_ctl" "$data"
-    printf '  start|restart) exec %s %q -D %q -l %q -w -t 60 "$1" ;;\n' "${as[*]}" "$bindir/pg_ctl" "$data" "$log"
+    printf '  start|restart) exec %s %s%q -D %q -l %q -w -t 60 "$1" ;;\n' "${as[*]}" "$srvenv_q" "$bindir/pg_ctl" "$data" "$log"
     printf '  *) echo "usage: $0 stop|start|restart" >&2; exit 2 ;;\n'
     printf 'esac\n'
 } > "$ctl"
@@ -119,12 +133,19 @@ shared_buffers = 32MB
 log_min_messages = warning
 EOF
 
-if ! "${as[@]}" "$bindir/pg_ctl" -D "$data" -l "$log" -w -t 60 start >/dev/null 2>&1; then
+if ! "${as[@]}" "${srvenv[@]}" "$bindir/pg_ctl" -D "$data" -l "$log" -w -t 60 start >/dev/null 2>&1; then
     cat "$log" >&2 2>/dev/null || true
     cleanup; trap - EXIT
     unavailable "pg_ctl start failed (log above)"
 fi
 started=1
+# The allocator's setting must reach the server (runuser keeps the
+# environment; a wrapper that resets it would silently drop it).
+if [ -n "$tunables" ] && pid=$(head -n 1 "$data/postmaster.pid" 2>/dev/null) &&
+        [ -r "/proc/$pid/environ" ] &&
+        ! grep -qzxF "GLIBC_TUNABLES=$tunables" "/proc/$pid/environ"; then
+    echo "pg-test: warning: the server runs without GLIBC_TUNABLES=$tunables" >&2
+fi
 # The socket's directory must be reachable by the caller (e.g. a non-root
 # test run when the server's user differs: not our case, but say so).
 "${as[@]}" "$bindir/createdb" -h "$dir" -U "$dbuser" ticketgate

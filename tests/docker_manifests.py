@@ -7,7 +7,7 @@ is installed, both kustomizations hold what docker/README.md promises: one
 replica on SQLite with a volume, or 2+ replicas on PostgreSQL with the URL
 from a Secret, /readyz readiness, a PodDisruptionBudget and no volume.
 Run by ctest as `docker_manifests`. usage: docker_manifests.py BINARY SOURCE_DIR"""
-import glob, os, shutil, subprocess, sys, tempfile
+import glob, os, re, shutil, subprocess, sys, tempfile
 
 try:
     import yaml
@@ -99,6 +99,15 @@ check(any(v.startswith("./config/ticketgate-postgresql.yaml:/etc/ticketgate/tick
       "compose.postgresql.yaml: mounts the PostgreSQL template, no store volume")
 check("/readyz" in " ".join(tg.get("healthcheck", {}).get("test", [])),
       "compose.postgresql.yaml: healthcheck on /readyz")
+# the glibc setting docker/README.md describes: the same in the compose
+# service as in the test server the benchmark's figures come from
+m = re.search(r"TG_TEST_PG_GLIBC_TUNABLES-([^}]+)\}",
+              open(os.path.join(src, "scripts", "pg-test.sh")).read())
+pg_env = c2.get("postgres", {}).get("environment", {})
+check(m is not None and pg_env.get("GLIBC_TUNABLES") == m.group(1)
+      and "glibc.malloc.trim_threshold=" in m.group(1),
+      "compose.postgresql.yaml: postgres's GLIBC_TUNABLES is scripts/pg-test.sh's (%s)"
+      % (m.group(1) if m else "not found"))
 
 # 6. the kustomizations, built
 kubectl = shutil.which("kubectl")

@@ -13,7 +13,8 @@
 # PostgreSQL: TG_BENCH_PG_URL names a server to use (a database the bench
 # may fill); without it the bench runs itself under scripts/pg-test.sh (a
 # throw-away server in a temporary directory, fsync on, as the store of the
-# SQLite run is). The SQLite store runs with store.sync: full (an fsync a
+# SQLite run is; glibc's allocator set as in docker/compose.postgresql.yaml,
+# TG_TEST_PG_GLIBC_TUNABLES= (empty) measures glibc's defaults). The SQLite store runs with store.sync: full (an fsync a
 # commit, as PostgreSQL's default synchronous_commit makes every commit
 # durable; docker/config/ uses full too); TG_BENCH_SQLITE_SYNC=normal
 # measures the example's default, which may lose the last commits on a

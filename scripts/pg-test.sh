@@ -139,13 +139,6 @@ if ! "${as[@]}" "${srvenv[@]}" "$bindir/pg_ctl" -D "$data" -l "$log" -w -t 60 st
     unavailable "pg_ctl start failed (log above)"
 fi
 started=1
-# The allocator's setting must reach the server (runuser keeps the
-# environment; a wrapper that resets it would silently drop it).
-if [ -n "$tunables" ] && pid=$(head -n 1 "$data/postmaster.pid" 2>/dev/null) &&
-        [ -r "/proc/$pid/environ" ] &&
-        ! grep -qzxF "GLIBC_TUNABLES=$tunables" "/proc/$pid/environ"; then
-    echo "pg-test: warning: the server runs without GLIBC_TUNABLES=$tunables" >&2
-fi
 # The socket's directory must be reachable by the caller (e.g. a non-root
 # test run when the server's user differs: not our case, but say so).
 "${as[@]}" "$bindir/createdb" -h "$dir" -U "$dbuser" ticketgate

@@ -200,6 +200,21 @@ for pid in filter(None, sys.argv[1].split(",")):
 print(t)
 PY
 }
+# Minor page faults the processes PIDS have taken so far (all threads): a
+# heap given back to the kernel and touched again faults page by page
+# (docker/README.md, "glibc's allocator in the database's processes").
+flt_n() { # PIDS
+    python3 - "$1" <<'PY'
+import sys
+t = 0
+for pid in filter(None, sys.argv[1].split(",")):
+    try:
+        t += int(open("/proc/%s/stat" % pid).read().rsplit(")", 1)[1].split()[7])
+    except (OSError, IndexError, ValueError):
+        pass
+print(t)
+PY
+}
 probe() { # PORT: the decision of one request, to show it is a real one
     curl -s -H "Authorization: Bearer $TG_BENCH_TOKEN" -H 'Content-Type: application/json' \
         --data-binary @"$body" "http://127.0.0.1:$1/v1/check" |
@@ -216,10 +231,11 @@ wrk_run s0 "http://127.0.0.1:$port" "$conns" 2 "$tmp/warm.txt"
 c0=$(cpu_s "$spid")
 t0=$(cpu_threads "$spid")
 x0=$(ctx_n "$spid")
+f0=$(flt_n "$spid")
 wrk_run s1 "http://127.0.0.1:$port" "$conns" "$dur" "$tmp/sqlite.txt"
 sq_cpu=$(python3 -c 'import sys; print("%.2f" % (float(sys.argv[2]) - float(sys.argv[1])))' "$c0" "$(cpu_s "$spid")")
 sq=$(summary "$tmp/sqlite.txt")
-sq_ctx=$(($(ctx_n "$spid") - x0))
+sq_ctx="$(($(ctx_n "$spid") - x0)) $(($(flt_n "$spid") - f0))"
 sq_thr="$t0 $(cpu_threads "$spid")"
 kill -TERM "$spid"; wait "$spid" 2>/dev/null || true
 
@@ -261,6 +277,8 @@ c0_pg=$(cpu_s "$pgpids")
 t0_tg=$(cpu_threads "${ppids[0]},${ppids[1]}")
 x0_tg=$(ctx_n "${ppids[0]},${ppids[1]}")
 x0_pg=$(ctx_n "$pgpids")
+f0_tg=$(flt_n "${ppids[0]},${ppids[1]}")
+f0_pg=$(flt_n "$pgpids")
 if [ -n "${TG_BENCH_PERF:-}" ]; then
     perf record -q -g -o "$TG_BENCH_PERF" -p "${ppids[0]},${ppids[1]},$pgpids" -- sleep "$dur" >/dev/null 2>&1 & perf_pid=$!
 fi
@@ -269,6 +287,7 @@ wrk_run p1b "http://127.0.0.1:${ports[1]}" "$half" "$dur" "$tmp/pg2.txt"
 wait "$w"
 if [ -n "$perf_pid" ]; then wait "$perf_pid" || true; fi
 pg_ctx="$(($(ctx_n "${ppids[0]},${ppids[1]}") - x0_tg)) $(($(ctx_n "$pgpids") - x0_pg))"
+pg_ctx+=" $(($(flt_n "${ppids[0]},${ppids[1]}") - f0_tg)) $(($(flt_n "$pgpids") - f0_pg))"
 pg_thr="$t0_tg $(cpu_threads "${ppids[0]},${ppids[1]}")"
 pg_cpu=$(python3 -c 'import sys; a = [float(x) for x in sys.argv[1:]]; print("%.2f %.2f" % (a[1] - a[0], a[3] - a[2]))' "$c0_tg" "$(cpu_s "${ppids[0]},${ppids[1]}")" "$c0_pg" "$(cpu_s "$pgpids")")
 pg1=$(summary "$tmp/pg1.txt")
@@ -350,7 +369,7 @@ import sys
 pg_thr = [float(x) for x in sys.argv.pop(17).split()]
 sq_thr = [float(x) for x in sys.argv.pop(16).split()]
 floor = sys.argv.pop(15).split()
-sq_ctx = int(sys.argv.pop(14))
+sq_ctx = [int(x) for x in sys.argv.pop(14).split()]
 pg_ctx = [int(x) for x in sys.argv.pop(13).split()]
 pg_cpu = [float(x) for x in sys.argv.pop(12).split()]
 sq_cpu = float(sys.argv.pop(11))
@@ -383,7 +402,9 @@ if sq_n and pg_n:
         return "workers %.0f, writer %.0f, other %.0f" % tuple((t[i + 3] - t[i]) * 1e6 / n for i in range(3))
     print("CPU a request by thread: SQLite %s; PostgreSQL replicas %s" % (by_thread(sq_thr, sq_n), by_thread(pg_thr, pg_n)))
     print("context switches a request: SQLite %.1f; PostgreSQL: replicas %.1f, PostgreSQL %.1f"
-          % (sq_ctx / sq_n, pg_ctx[0] / pg_n, pg_ctx[1] / pg_n))
+          % (sq_ctx[0] / sq_n, pg_ctx[0] / pg_n, pg_ctx[1] / pg_n))
+    print("minor page faults a request: SQLite %.2f; PostgreSQL: replicas %.2f, PostgreSQL %.2f"
+          % (sq_ctx[1] / sq_n, pg_ctx[2] / pg_n, pg_ctx[3] / pg_n))
     if len(floor) == 3 and floor[2] != "-":
         fl = float(floor[2])
         print("PostgreSQL alone (pgbench, the same records, %s a transaction, 2 clients): %s records/s, %.0f us CPU a record;"

@@ -23,7 +23,8 @@
 # Debian package creates (TG_TEST_PG_OSUSER names another), which is given
 # the temporary directory; as any other user, as that user. PostgreSQL's
 # binaries are looked for in $TG_TEST_PG_BIN, then /usr/lib/postgresql/*/bin
-# (the highest version), then PATH.
+# (the highest version), then PATH. TG_TEST_PG_GLIBC_TUNABLES is the
+# server's GLIBC_TUNABLES (default below; empty: glibc's defaults).
 set -euo pipefail
 
 cmd=()
@@ -79,11 +80,12 @@ dbuser=tg
 # heap and grow it 1 MiB at a time, instead of giving the heap's top back
 # after each transaction and faulting it in again with the next (perf of
 # the backends under bench/pg_bench.sh: brk and those page faults were
-# about a sixth of their CPU). The same setting as docker/
+# about a sixth of their CPU, 1.1-2 faults a record). The same setting as docker/
 # compose.postgresql.yaml's PostgreSQL service; docker/README.md, "glibc's
-# allocator". TG_TEST_PG_GLIBC_TUNABLES= (empty) leaves glibc's defaults.
+# allocator in the database's processes". TG_TEST_PG_GLIBC_TUNABLES=
+# (empty) runs it with glibc's defaults, whatever the caller's environment.
 tunables=${TG_TEST_PG_GLIBC_TUNABLES-glibc.malloc.trim_threshold=4194304:glibc.malloc.top_pad=1048576}
-srvenv=(env)
+srvenv=(env -u GLIBC_TUNABLES)
 if [ -n "$tunables" ]; then
     srvenv=(env "GLIBC_TUNABLES=$tunables")
 fi

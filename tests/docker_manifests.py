@@ -104,6 +104,8 @@ check("/readyz" in " ".join(tg.get("healthcheck", {}).get("test", [])),
 m = re.search(r"TG_TEST_PG_GLIBC_TUNABLES-([^}]+)\}",
               open(os.path.join(src, "scripts", "pg-test.sh")).read())
 pg_env = c2.get("postgres", {}).get("environment", {})
+if isinstance(pg_env, list):  # the "- KEY=VALUE" form compose allows too
+    pg_env = dict(e.split("=", 1) for e in pg_env if "=" in e)
 check(m is not None and pg_env.get("GLIBC_TUNABLES") == m.group(1)
       and "glibc.malloc.trim_threshold=" in m.group(1),
       "compose.postgresql.yaml: postgres's GLIBC_TUNABLES is scripts/pg-test.sh's (%s)"

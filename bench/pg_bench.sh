@@ -14,9 +14,10 @@
 # may fill); without it the bench runs itself under scripts/pg-test.sh (a
 # throw-away server in a temporary directory, fsync on, as the store of the
 # SQLite run is; glibc's allocator set as in docker/compose.postgresql.yaml,
-# TG_TEST_PG_GLIBC_TUNABLES= (empty) measures glibc's defaults). The SQLite store runs with store.sync: full (an fsync a
-# commit, as PostgreSQL's default synchronous_commit makes every commit
-# durable; docker/config/ uses full too); TG_BENCH_SQLITE_SYNC=normal
+# TG_TEST_PG_GLIBC_TUNABLES= (empty) measures glibc's defaults). The SQLite
+# store runs with store.sync: full (an fsync a commit, as PostgreSQL's
+# default synchronous_commit makes every commit durable; docker/config/
+# uses full too); TG_BENCH_SQLITE_SYNC=normal
 # measures the example's default, which may lose the last commits on a
 # power cut. Builds build-bench/ (Release) unless TG_BIN names a
 # binary. TG_BENCH_DIR puts the temporary directory (the SQLite file) on

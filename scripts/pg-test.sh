@@ -80,9 +80,9 @@ dbuser=tg
 # heap and grow it 1 MiB at a time, instead of giving the heap's top back
 # after each transaction and faulting it in again with the next (perf of
 # the backends under bench/pg_bench.sh: brk and those page faults were
-# about a sixth of their CPU, 1.1-2 faults a record). The same setting as docker/
-# compose.postgresql.yaml's PostgreSQL service; docker/README.md, "glibc's
-# allocator in the database's processes". TG_TEST_PG_GLIBC_TUNABLES=
+# about a sixth of their CPU, 1.1-2 faults a record). The same setting as
+# docker/compose.postgresql.yaml's PostgreSQL service; docker/README.md,
+# "glibc's allocator in the database's processes". TG_TEST_PG_GLIBC_TUNABLES=
 # (empty) runs it with glibc's defaults, whatever the caller's environment.
 tunables=${TG_TEST_PG_GLIBC_TUNABLES-glibc.malloc.trim_threshold=4194304:glibc.malloc.top_pad=1048576}
 srvenv=(env -u GLIBC_TUNABLES)

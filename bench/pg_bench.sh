@@ -236,7 +236,8 @@ f0=$(flt_n "$spid")
 wrk_run s1 "http://127.0.0.1:$port" "$conns" "$dur" "$tmp/sqlite.txt"
 sq_cpu=$(python3 -c 'import sys; print("%.2f" % (float(sys.argv[2]) - float(sys.argv[1])))' "$c0" "$(cpu_s "$spid")")
 sq=$(summary "$tmp/sqlite.txt")
-sq_ctx="$(($(ctx_n "$spid") - x0)) $(($(flt_n "$spid") - f0))"
+sq_ctx=$(($(ctx_n "$spid") - x0))
+sq_flt=$(($(flt_n "$spid") - f0))
 sq_thr="$t0 $(cpu_threads "$spid")"
 kill -TERM "$spid"; wait "$spid" 2>/dev/null || true
 
@@ -288,7 +289,7 @@ wrk_run p1b "http://127.0.0.1:${ports[1]}" "$half" "$dur" "$tmp/pg2.txt"
 wait "$w"
 if [ -n "$perf_pid" ]; then wait "$perf_pid" || true; fi
 pg_ctx="$(($(ctx_n "${ppids[0]},${ppids[1]}") - x0_tg)) $(($(ctx_n "$pgpids") - x0_pg))"
-pg_ctx+=" $(($(flt_n "${ppids[0]},${ppids[1]}") - f0_tg)) $(($(flt_n "$pgpids") - f0_pg))"
+pg_flt="$(($(flt_n "${ppids[0]},${ppids[1]}") - f0_tg)) $(($(flt_n "$pgpids") - f0_pg))"
 pg_thr="$t0_tg $(cpu_threads "${ppids[0]},${ppids[1]}")"
 pg_cpu=$(python3 -c 'import sys; a = [float(x) for x in sys.argv[1:]]; print("%.2f %.2f" % (a[1] - a[0], a[3] - a[2]))' "$c0_tg" "$(cpu_s "${ppids[0]},${ppids[1]}")" "$c0_pg" "$(cpu_s "$pgpids")")
 pg1=$(summary "$tmp/pg1.txt")
@@ -365,12 +366,14 @@ if [ "${TG_BENCH_FLOOR:-1}" != 0 ]; then
     fi
 fi
 
-python3 - "$sq" "$pg1" "$pg2" "$conns" "$dur" "$(nproc)" "$errors_logged" "$verify" "$sqlite_sync" "$per_batch" "$sq_cpu" "$pg_cpu" "$pg_ctx" "$sq_ctx" "$floor" "$sq_thr" "$pg_thr" <<'PY'
+python3 - "$sq" "$pg1" "$pg2" "$conns" "$dur" "$(nproc)" "$errors_logged" "$verify" "$sqlite_sync" "$per_batch" "$sq_cpu" "$pg_cpu" "$pg_ctx" "$sq_ctx" "$floor" "$sq_thr" "$pg_thr" "$sq_flt" "$pg_flt" <<'PY'
 import sys
+pg_flt = [int(x) for x in sys.argv.pop(19).split()]
+sq_flt = int(sys.argv.pop(18))
 pg_thr = [float(x) for x in sys.argv.pop(17).split()]
 sq_thr = [float(x) for x in sys.argv.pop(16).split()]
 floor = sys.argv.pop(15).split()
-sq_ctx = [int(x) for x in sys.argv.pop(14).split()]
+sq_ctx = int(sys.argv.pop(14))
 pg_ctx = [int(x) for x in sys.argv.pop(13).split()]
 pg_cpu = [float(x) for x in sys.argv.pop(12).split()]
 sq_cpu = float(sys.argv.pop(11))
@@ -403,9 +406,9 @@ if sq_n and pg_n:
         return "workers %.0f, writer %.0f, other %.0f" % tuple((t[i + 3] - t[i]) * 1e6 / n for i in range(3))
     print("CPU a request by thread: SQLite %s; PostgreSQL replicas %s" % (by_thread(sq_thr, sq_n), by_thread(pg_thr, pg_n)))
     print("context switches a request: SQLite %.1f; PostgreSQL: replicas %.1f, PostgreSQL %.1f"
-          % (sq_ctx[0] / sq_n, pg_ctx[0] / pg_n, pg_ctx[1] / pg_n))
+          % (sq_ctx / sq_n, pg_ctx[0] / pg_n, pg_ctx[1] / pg_n))
     print("minor page faults a request: SQLite %.2f; PostgreSQL: replicas %.2f, PostgreSQL %.2f"
-          % (sq_ctx[1] / sq_n, pg_ctx[2] / pg_n, pg_ctx[3] / pg_n))
+          % (sq_flt / sq_n, pg_flt[0] / pg_n, pg_flt[1] / pg_n))
     if len(floor) == 3 and floor[2] != "-":
         fl = float(floor[2])
         print("PostgreSQL alone (pgbench, the same records, %s a transaction, 2 clients): %s records/s, %.0f us CPU a record;"
